@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cerrno>
+#include <expected>
+#include <string>
+#include <utility>
+
+namespace corral {
+
+/// An error as a value: a human sentence and, where the cause is a system call, its errno.
+class Error {
+public:
+    explicit Error(std::string message, int errno_value = 0)
+        : m_message(std::move(message)), m_errno(errno_value) {}
+
+    /// An error from a failed system call; reads errno, so call it right after the failure.
+    static Error from_errno(std::string what) { return Error(std::move(what), errno); }
+
+    const std::string& message() const { return m_message; }
+    int errno_value() const { return m_errno; }
+
+    /// The message, followed by strerror(errno) when there is one.
+    std::string describe() const;
+
+    /// Prefixes the message with context, keeping the errno ("loading kernel: ...").
+    Error with_context(const std::string& context) const {
+        return Error(context + ": " + m_message, m_errno);
+    }
+
+private:
+    std::string m_message;
+    int m_errno;
+};
+
+template <typename T>
+using Result = std::expected<T, Error>;
+
+/// Shorthand for returning an error from a function that returns Result<T>.
+inline std::unexpected<Error> fail(std::string message, int errno_value = 0) {
+    return std::unexpected(Error(std::move(message), errno_value));
+}
+inline std::unexpected<Error> fail_errno(std::string what) {
+    return std::unexpected(Error::from_errno(std::move(what)));
+}
+inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::move(error)); }
+
+}  // namespace corral
+
+/// Evaluates a Result; on error returns it from the enclosing function, else yields the value.
+#define TRY(expr)                                                       \
+    ({                                                                  \
+        auto _corral_try_result = (expr);                               \
+        if (!_corral_try_result) [[unlikely]]                           \
+            return std::unexpected(std::move(_corral_try_result.error())); \
+        std::move(*_corral_try_result);                                 \
+    })
+
+/// Like TRY for Result<void>.
+#define TRY_VOID(expr)                                                  \
+    do {                                                                \
+        auto _corral_try_result = (expr);                               \
+        if (!_corral_try_result) [[unlikely]]                           \
+            return std::unexpected(std::move(_corral_try_result.error())); \
+    } while (0)
+
+/// Like TRY, but prefixes an error's message with `context` (a string) on the way out.
+#define TRY_CONTEXT(expr, context)                                      \
+    ({                                                                  \
+        auto _corral_try_result = (expr);                               \
+        if (!_corral_try_result) [[unlikely]]                           \
+            return std::unexpected(_corral_try_result.error().with_context(context)); \
+        std::move(*_corral_try_result);                                 \
+    })

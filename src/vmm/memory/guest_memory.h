@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "base/mapping.h"
+#include "base/result.h"
+
+namespace corral::vmm {
+
+/// One contiguous range of guest-physical RAM backed by host memory.
+struct MemoryRegion {
+    uint64_t guest_address;
+    uint64_t size;
+    uint8_t* host;  // owned by GuestMemory's mapping
+
+    uint64_t end() const { return guest_address + size; }
+};
+
+/// Whether guest RAM is backed by 4 KiB pages or by hugetlbfs pages.
+enum class PageBacking { Normal, Huge };
+
+/// Guest RAM: anonymous host memory split around the PCI hole below 4 GiB.
+/// Every guest address the monitor dereferences goes through host_pointer(), which checks bounds.
+class GuestMemory {
+public:
+    /// Allocates `ram_size` bytes (MAP_NORESERVE), placed as [0, hole) and [4 GiB, ...).
+    static Result<GuestMemory> create(uint64_t ram_size, PageBacking backing = PageBacking::Normal);
+
+    const std::vector<MemoryRegion>& regions() const { return m_regions; }
+    uint64_t ram_size() const { return m_ram_size; }
+
+    /// The host pointer for [address, address + length), or nullptr when any byte of it is not
+    /// RAM or the range straddles two regions (length 0 is allowed at any RAM address).
+    uint8_t* host_pointer(uint64_t address, uint64_t length) const;
+
+    /// Copies in or out of guest RAM; fails naming the address when the range is not RAM.
+    Result<void> write(uint64_t address, std::span<const uint8_t> bytes) const;
+    Result<void> read(uint64_t address, std::span<uint8_t> bytes) const;
+
+    template <typename T>
+    Result<void> write_object(uint64_t address, const T& value) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        return write(address, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof(T)));
+    }
+    template <typename T>
+    Result<T> read_object(uint64_t address) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value;
+        TRY_VOID(read(address, std::span(reinterpret_cast<uint8_t*>(&value), sizeof(T))));
+        return value;
+    }
+
+private:
+    GuestMemory(Mapping mapping, std::vector<MemoryRegion> regions, uint64_t ram_size)
+        : m_mapping(std::move(mapping)), m_regions(std::move(regions)), m_ram_size(ram_size) {}
+
+    Mapping m_mapping;
+    std::vector<MemoryRegion> m_regions;
+    uint64_t m_ram_size;
+};
+
+}  // namespace corral::vmm
