@@ -43,8 +43,9 @@ Result<void> Vm::create_irqchip() const {
 
 Result<void> Vm::create_pit2() const {
     kvm_pit_config config{};
-    // Without this flag the PIT injects IRQ0 directly; with it, the speaker port 0x61 is ours.
-    config.flags = KVM_PIT_SPEAKER_DUMMY;
+    // No KVM_PIT_SPEAKER_DUMMY: KVM then emulates port 0x61 (PIT channel 2 gate and output,
+    // refresh toggle) itself, which Linux polls while calibrating the TSC.
+    config.flags = 0;
     if (::ioctl(m_fd.get(), KVM_CREATE_PIT2, &config) < 0) return fail_errno("KVM_CREATE_PIT2");
     return {};
 }
