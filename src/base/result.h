@@ -44,6 +44,15 @@ inline std::unexpected<Error> fail_errno(std::string what) {
 }
 inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::move(error)); }
 
+namespace detail {
+/// The value of a successful Result, or nothing for Result<void> (used by TRY).
+template <typename T>
+T take_value(std::expected<T, Error>& result) {
+    return std::move(*result);
+}
+inline void take_value(std::expected<void, Error>&) {}
+}  // namespace detail
+
 }  // namespace corral
 
 /// Evaluates a Result; on error returns it from the enclosing function, else yields the value.
@@ -52,7 +61,7 @@ inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::mo
         auto _corral_try_result = (expr);                               \
         if (!_corral_try_result) [[unlikely]]                           \
             return std::unexpected(std::move(_corral_try_result.error())); \
-        std::move(*_corral_try_result);                                 \
+        corral::detail::take_value(_corral_try_result);                 \
     })
 
 /// Like TRY for Result<void>.
@@ -69,5 +78,5 @@ inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::mo
         auto _corral_try_result = (expr);                               \
         if (!_corral_try_result) [[unlikely]]                           \
             return std::unexpected(_corral_try_result.error().with_context(context)); \
-        std::move(*_corral_try_result);                                 \
+        corral::detail::take_value(_corral_try_result);                 \
     })

@@ -1,1 +1,67 @@
-int main() { return 0; }
+// corral-vmm: boots one VM and runs it until the guest powers off, reboots or crashes.
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "vmm/config/command_line.h"
+#include "vmm/boot_files.h"
+#include "vmm/vmm.h"
+
+using namespace corral;
+using namespace corral::vmm;
+
+namespace {
+
+constexpr int k_exit_bad_usage = 2;
+constexpr int k_exit_failure = 1;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    set_log_prefix("corral-vmm");
+    auto command_line = parse_command_line(argc, argv);
+    if (!command_line) {
+        log_error("{}", command_line.error().describe());
+        std::fprintf(stderr, "Run 'corral-vmm --help' for the options.\n");
+        return k_exit_bad_usage;
+    }
+    if (command_line->early_output) {
+        std::fputs(command_line->early_output->c_str(), stdout);
+        return 0;
+    }
+    if (command_line->verbose) set_log_level(LogLevel::Debug);
+    const VmConfig& config = command_line->config;
+    if (command_line->print_config) {
+        std::puts(vm_config_to_json(config).dump(2).c_str());
+        return 0;
+    }
+
+    // Problems with the files the user named are usage errors (exit 2); later ones are failures.
+    auto files = load_boot_files(config);
+    if (!files) {
+        log_error("{}", files.error().describe());
+        return k_exit_bad_usage;
+    }
+    for (;;) {
+        auto vmm = build_vmm_for_boot(config, *files);
+        if (!vmm) {
+            log_error("{}", vmm.error().describe());
+            return k_exit_failure;
+        }
+        auto exit = (*vmm)->run();
+        if (!exit) {
+            log_error("{}", exit.error().describe());
+            return k_exit_failure;
+        }
+        if (exit->reason == VmExitReason::Reset && config.on_reboot == RebootAction::Restart) {
+            log_info("guest reset; booting again (--on-reboot restart)");
+            continue;
+        }
+        if (exit->reason == VmExitReason::Crash || exit->reason == VmExitReason::Failure)
+            log_error("{}: {}", describe(exit->reason), exit->detail);
+        else
+            log_info("{} ({})", describe(exit->reason), exit->detail);
+        return exit_code_for(*exit);
+    }
+}

@@ -3,11 +3,12 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 
-#include <cstdlib>
+#include <algorithm>
 
+#include "vmm/kvm/variable_size_ioctls.h"
 #include "vmm/kvm/vm.h"
 
-namespace corral::kvm {
+namespace corral::vmm::kvm {
 
 Result<System> System::open(const char* path) {
     int fd = ::open(path, O_RDWR | O_CLOEXEC);
@@ -34,12 +35,10 @@ Result<size_t> System::vcpu_mmap_size() const {
 Result<std::vector<kvm_cpuid_entry2>> System::supported_cpuid() const {
     // KVM reports E2BIG while the buffer is too small; grow it until the table fits.
     for (uint32_t capacity = 64; capacity <= 4096; capacity *= 2) {
-        size_t bytes = sizeof(kvm_cpuid2) + capacity * sizeof(kvm_cpuid_entry2);
-        std::unique_ptr<uint8_t[]> buffer(new uint8_t[bytes]());
-        auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.get());
-        cpuid->nent = capacity;
-        if (::ioctl(m_fd.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
-            return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+        VariableSizeBuffer<CpuidHeader, kvm_cpuid_entry2> buffer(capacity);
+        buffer.header()->nent = capacity;
+        if (::ioctl(m_fd.get(), k_ioctl_get_supported_cpuid, buffer.data()) == 0)
+            return buffer.entries(std::min(buffer.header()->nent, capacity));
         if (errno != E2BIG) return fail_errno("KVM_GET_SUPPORTED_CPUID");
     }
     return fail("KVM_GET_SUPPORTED_CPUID: table larger than 4096 entries");
@@ -47,12 +46,10 @@ Result<std::vector<kvm_cpuid_entry2>> System::supported_cpuid() const {
 
 Result<std::vector<uint32_t>> System::msr_index_list() const {
     for (uint32_t capacity = 256; capacity <= 16384; capacity *= 2) {
-        size_t bytes = sizeof(kvm_msr_list) + capacity * sizeof(uint32_t);
-        std::unique_ptr<uint8_t[]> buffer(new uint8_t[bytes]());
-        auto* list = reinterpret_cast<kvm_msr_list*>(buffer.get());
-        list->nmsrs = capacity;
-        if (::ioctl(m_fd.get(), KVM_GET_MSR_INDEX_LIST, list) == 0)
-            return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+        VariableSizeBuffer<MsrListHeader, uint32_t> buffer(capacity);
+        buffer.header()->nmsrs = capacity;
+        if (::ioctl(m_fd.get(), k_ioctl_get_msr_index_list, buffer.data()) == 0)
+            return buffer.entries(std::min(buffer.header()->nmsrs, capacity));
         if (errno != E2BIG) return fail_errno("KVM_GET_MSR_INDEX_LIST");
     }
     return fail("KVM_GET_MSR_INDEX_LIST: list larger than 16384 entries");
@@ -65,4 +62,4 @@ Result<Vm> System::create_vm() const {
     return Vm(UniqueFd(fd), run_size);
 }
 
-}  // namespace corral::kvm
+}  // namespace corral::vmm::kvm

@@ -8,7 +8,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 
-namespace corral::kvm {
+namespace corral::vmm::kvm {
 
 class Vm;
 
@@ -35,4 +35,4 @@ private:
     UniqueFd m_fd;
 };
 
-}  // namespace corral::kvm
+}  // namespace corral::vmm::kvm

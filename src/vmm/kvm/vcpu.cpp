@@ -2,9 +2,11 @@
 
 #include <sys/ioctl.h>
 
-#include <memory>
+#include <algorithm>
 
-namespace corral::kvm {
+#include "vmm/kvm/variable_size_ioctls.h"
+
+namespace corral::vmm::kvm {
 namespace {
 
 template <typename T>
@@ -55,12 +57,10 @@ Result<void> Vcpu::set_mp_state(const kvm_mp_state& state) const {
 }
 
 Result<void> Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) const {
-    size_t bytes = sizeof(kvm_msrs) + entries.size() * sizeof(kvm_msr_entry);
-    std::unique_ptr<uint8_t[]> buffer(new uint8_t[bytes]());
-    auto* msrs = reinterpret_cast<kvm_msrs*>(buffer.get());
-    msrs->nmsrs = static_cast<uint32_t>(entries.size());
-    std::copy(entries.begin(), entries.end(), msrs->entries);
-    int written = ::ioctl(m_fd.get(), KVM_SET_MSRS, msrs);
+    VariableSizeBuffer<MsrsHeader, kvm_msr_entry> buffer(entries.size());
+    buffer.header()->nmsrs = static_cast<uint32_t>(entries.size());
+    buffer.set_entries(entries);
+    int written = ::ioctl(m_fd.get(), k_ioctl_set_msrs, buffer.data());
     if (written < 0) return fail_errno("KVM_SET_MSRS");
     if (static_cast<size_t>(written) != entries.size())
         return fail("KVM_SET_MSRS refused MSR " +
@@ -69,24 +69,22 @@ Result<void> Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) const {
 }
 
 Result<std::vector<kvm_msr_entry>> Vcpu::msrs(std::span<const uint32_t> indices) const {
-    size_t bytes = sizeof(kvm_msrs) + indices.size() * sizeof(kvm_msr_entry);
-    std::unique_ptr<uint8_t[]> buffer(new uint8_t[bytes]());
-    auto* msrs = reinterpret_cast<kvm_msrs*>(buffer.get());
-    msrs->nmsrs = static_cast<uint32_t>(indices.size());
-    for (size_t i = 0; i < indices.size(); ++i) msrs->entries[i].index = indices[i];
-    int read = ::ioctl(m_fd.get(), KVM_GET_MSRS, msrs);
+    std::vector<kvm_msr_entry> requested(indices.size());
+    for (size_t i = 0; i < indices.size(); ++i) requested[i].index = indices[i];
+    VariableSizeBuffer<MsrsHeader, kvm_msr_entry> buffer(indices.size());
+    buffer.header()->nmsrs = static_cast<uint32_t>(indices.size());
+    buffer.set_entries(requested);
+    int read = ::ioctl(m_fd.get(), k_ioctl_get_msrs, buffer.data());
     if (read < 0) return fail_errno("KVM_GET_MSRS");
-    return std::vector<kvm_msr_entry>(msrs->entries, msrs->entries + read);
+    return buffer.entries(std::min(static_cast<size_t>(read), indices.size()));
 }
 
 Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
-    size_t bytes = sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2);
-    std::unique_ptr<uint8_t[]> buffer(new uint8_t[bytes]());
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.get());
-    cpuid->nent = static_cast<uint32_t>(entries.size());
-    std::copy(entries.begin(), entries.end(), cpuid->entries);
-    if (::ioctl(m_fd.get(), KVM_SET_CPUID2, cpuid) < 0) return fail_errno("KVM_SET_CPUID2");
+    VariableSizeBuffer<CpuidHeader, kvm_cpuid_entry2> buffer(entries.size());
+    buffer.header()->nent = static_cast<uint32_t>(entries.size());
+    buffer.set_entries(entries);
+    if (::ioctl(m_fd.get(), k_ioctl_set_cpuid2, buffer.data()) < 0) return fail_errno("KVM_SET_CPUID2");
     return {};
 }
 
-}  // namespace corral::kvm
+}  // namespace corral::vmm::kvm

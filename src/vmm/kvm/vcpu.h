@@ -10,7 +10,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 
-namespace corral::kvm {
+namespace corral::vmm::kvm {
 
 /// One virtual CPU (the fd KVM_CREATE_VCPU returns) and its shared kvm_run area.
 class Vcpu {
@@ -48,4 +48,4 @@ private:
     uint32_t m_id;
 };
 
-}  // namespace corral::kvm
+}  // namespace corral::vmm::kvm

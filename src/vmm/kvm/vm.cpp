@@ -5,7 +5,7 @@
 #include "base/mapping.h"
 #include "vmm/kvm/vcpu.h"
 
-namespace corral::kvm {
+namespace corral::vmm::kvm {
 
 int Vm::check_extension(long capability) const {
     int result = ::ioctl(m_fd.get(), KVM_CHECK_EXTENSION, capability);
@@ -99,4 +99,4 @@ Result<Vcpu> Vm::create_vcpu(uint32_t id) const {
     return Vcpu(std::move(owned), std::move(run), id);
 }
 
-}  // namespace corral::kvm
+}  // namespace corral::vmm::kvm

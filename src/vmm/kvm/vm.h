@@ -7,7 +7,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 
-namespace corral::kvm {
+namespace corral::vmm::kvm {
 
 class Vcpu;
 
@@ -54,4 +54,4 @@ private:
     size_t m_vcpu_run_size;
 };
 
-}  // namespace corral::kvm
+}  // namespace corral::vmm::kvm

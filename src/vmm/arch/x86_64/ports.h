@@ -7,6 +7,8 @@ namespace corral::vmm::x86 {
 
 constexpr uint16_t k_i8042_port = 0x60;  // 0x60 data, 0x64 command/status: 5 ports, offsets 0 and 4
 constexpr uint16_t k_i8042_port_count = 5;
+constexpr uint32_t k_keyboard_irq = 1;
+constexpr uint32_t k_mouse_irq = 12;
 // 0x61 (system control port B) is emulated by KVM's in-kernel PIT.
 constexpr uint16_t k_rtc_port = 0x70;  // index, data
 constexpr uint16_t k_rtc_port_count = 2;

@@ -1,0 +1,148 @@
+// Builds a Vmm for booting a kernel: the visible, ordered list of what a VM is made of.
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "vmm/arch/x86_64/acpi.h"
+#include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/e820.h"
+#include "vmm/arch/x86_64/lapic.h"
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/x86_64/long_mode.h"
+#include "vmm/arch/x86_64/mptable.h"
+#include "vmm/arch/x86_64/msrs.h"
+#include "vmm/arch/x86_64/ports.h"
+#include "vmm/boot/boot_params.h"
+#include "vmm/boot/cmdline.h"
+#include "vmm/boot/initrd.h"
+#include "vmm/boot/kernel_loader.h"
+#include "vmm/boot_files.h"
+#include "vmm/devices/legacy/acpi_power.h"
+#include "vmm/devices/legacy/boot_timing_port.h"
+#include "vmm/devices/legacy/i8042.h"
+#include "vmm/devices/legacy/reset_control.h"
+#include "vmm/devices/legacy/rtc.h"
+#include "vmm/devices/legacy/serial.h"
+#include "vmm/kvm_interrupt_line.h"
+#include "vmm/vmm.h"
+
+namespace corral::vmm {
+namespace {
+
+/// KVM features the monitor cannot work without.
+Result<void> check_kvm_capabilities(const kvm::System& system) {
+    struct Required {
+        long capability;
+        const char* name;
+    };
+    for (auto [capability, name] : {Required{KVM_CAP_IRQCHIP, "in-kernel irqchip"},
+                                    Required{KVM_CAP_USER_MEMORY, "user memory"},
+                                    Required{KVM_CAP_PIT2, "in-kernel PIT"},
+                                    Required{KVM_CAP_IMMEDIATE_EXIT, "immediate exit"},
+                                    Required{KVM_CAP_EXT_CPUID, "KVM_GET_SUPPORTED_CPUID"}}) {
+        if (!system.check_extension(capability))
+            return fail(fmt::format("this KVM lacks a required feature: {}", name));
+    }
+    return {};
+}
+
+Result<void> map_guest_memory(const kvm::Vm& vm, const GuestMemory& memory) {
+    uint32_t slot = 0;
+    for (const auto& region : memory.regions())
+        TRY_VOID(vm.set_user_memory_region(slot++, region.guest_address, region.size, region.host));
+    return {};
+}
+
+/// Writes what the kernel finds in memory at boot: kernel, initrd, command line, boot_params,
+/// MP and ACPI tables, GDT and page tables. Returns the entry point.
+Result<uint64_t> write_boot_memory(const GuestMemory& memory, const BootFiles& files,
+                                   const VmConfig& config) {
+    auto kernel = TRY(load_kernel(memory, files.kernel, files.kernel_bytes));
+    std::optional<InitrdLocation> initrd;
+    if (files.initrd_bytes)
+        initrd = TRY(load_initrd(memory, *files.initrd_bytes, kernel.end, files.kernel.initrd_addr_max));
+    auto cmdline = TRY(write_cmdline(memory, config.cmdline, files.kernel.cmdline_size));
+    auto e820 = x86::build_e820_map(memory);
+    TRY_VOID(write_boot_params(memory, TRY(build_boot_params(kernel.setup_header, e820, cmdline, initrd))));
+    TRY_VOID(x86::write_mptable(memory, config.cpus));
+    TRY_VOID(x86::write_acpi_tables(memory, config.cpus));
+    TRY_VOID(x86::write_boot_gdt(memory));
+    TRY_VOID(x86::write_identity_page_tables(memory));
+    return kernel.entry;
+}
+
+Result<void> configure_vcpu(const kvm::Vcpu& vcpu, std::span<const kvm_cpuid_entry2> supported_cpuid,
+                            uint32_t cpu_count, uint64_t entry) {
+    auto cpuid = x86::shape_cpuid(supported_cpuid, vcpu.id(), cpu_count);
+    TRY_VOID(vcpu.set_cpuid(cpuid));
+    auto msrs = x86::boot_msrs();
+    TRY_VOID(vcpu.set_msrs(msrs));
+    auto lapic = TRY(vcpu.lapic());
+    x86::set_virtual_wire_mode(lapic);
+    TRY_VOID(vcpu.set_lapic(lapic));
+    // Application processors keep KVM's reset state and wait for INIT-SIPI from the guest.
+    if (vcpu.id() != 0) return {};
+    TRY_VOID(vcpu.set_fpu(x86::boot_fpu()));
+    TRY_VOID(vcpu.set_regs(x86::long_mode_regs(entry, x86::k_boot_params_address)));
+    auto sregs = TRY(vcpu.sregs());
+    TRY_VOID(vcpu.set_sregs(x86::long_mode_sregs(sregs)));
+    return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const BootFiles& files) {
+    auto system = TRY(kvm::System::open());
+    TRY_VOID(check_kvm_capabilities(system));
+    auto vm = TRY(system.create_vm());
+    TRY_VOID(vm.set_tss_address(x86::k_kvm_tss_address));
+    TRY_VOID(vm.set_identity_map_address(x86::k_kvm_identity_map_address));
+    TRY_VOID(vm.create_irqchip());
+    TRY_VOID(vm.create_pit2());
+
+    auto memory = TRY(GuestMemory::create(config.memory_bytes, config.page_backing));
+    TRY_VOID(map_guest_memory(vm, memory));
+    uint64_t entry = TRY(write_boot_memory(memory, files, config));
+
+    auto exit_event = TRY(EventFd::create());
+    std::unique_ptr<Vmm> vmm(
+        new Vmm(config, std::move(system), std::move(vm), std::move(memory), std::move(exit_event)));
+    ExitLatch* latch = &vmm->m_exits;
+    auto reset = [latch] { latch->report({VmExitReason::Reset, "guest reset"}); };
+    auto power_off = [latch] { latch->report({VmExitReason::PowerOff, "ACPI S5"}); };
+
+    // Legacy devices, in port order.
+    vmm->m_com1_irq = std::make_unique<KvmInterruptLine>(vmm->m_vm, x86::k_com1_irq);
+    vmm->m_keyboard_irq = std::make_unique<KvmInterruptLine>(vmm->m_vm, x86::k_keyboard_irq);
+    vmm->m_mouse_irq = std::make_unique<KvmInterruptLine>(vmm->m_vm, x86::k_mouse_irq);
+    TRY_VOID(vmm->m_pio_bus.insert(
+        x86::k_i8042_port, x86::k_i8042_port_count,
+        std::make_shared<I8042>(reset, vmm->m_keyboard_irq.get(), vmm->m_mouse_irq.get())));
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_rtc_port, x86::k_rtc_port_count, std::make_shared<Rtc>()));
+    if (config.console == ConsoleKind::Stdio) {
+        vmm->m_serial = std::make_shared<Serial>(vmm->m_com1_irq.get(), &StdioConsole::write_output);
+        vmm->m_console.emplace(TRY(StdioConsole::open()));
+    } else {
+        vmm->m_serial = std::make_shared<Serial>(vmm->m_com1_irq.get(), [](std::span<const uint8_t>) {});
+    }
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_com1_port, x86::k_com1_port_count, vmm->m_serial));
+    vmm->m_boot_timing = std::make_shared<BootTimingPort>();
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_boot_timing_port, 1, vmm->m_boot_timing));
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_acpi_sleep_control_port, 2,
+                                   std::make_shared<AcpiSleepControl>(power_off)));
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_reset_control_port, 1,
+                                   std::make_shared<ResetControl>(reset)));
+
+    auto supported_cpuid = TRY(vmm->m_system.supported_cpuid());
+    VcpuContext context{&vmm->m_pio_bus, &vmm->m_mmio_bus, &vmm->m_exits, &vmm->m_unhandled};
+    for (uint32_t id = 0; id < config.cpus; ++id) {
+        auto vcpu = TRY(vmm->m_vm.create_vcpu(id));
+        TRY_CONTEXT(configure_vcpu(vcpu, supported_cpuid, config.cpus, entry),
+                    fmt::format("setting up vCPU {}", id));
+        vmm->m_vcpus.push_back(std::make_unique<VcpuRunner>(std::move(vcpu), context));
+    }
+    log_debug("VM built: {} vCPUs, {} MiB, entry 0x{:x}", config.cpus, config.memory_bytes >> 20, entry);
+    return vmm;
+}
+
+}  // namespace corral::vmm

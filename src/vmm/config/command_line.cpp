@@ -1,0 +1,95 @@
+#include "vmm/config/command_line.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace corral::vmm {
+namespace {
+
+constexpr const char* k_description =
+    "corral-vmm: a KVM virtual machine monitor. Boots a Linux bzImage or an ELF kernel with an "
+    "optional initramfs; the guest's serial console (ttyS0) is on stdin/stdout (Ctrl-A x quits "
+    "on a terminal). Exit code: 0 when the guest powers off or reboots, 1 when it crashes or the "
+    "monitor fails, 2 for bad options.";
+
+Result<VmConfig> read_config_file(const std::string& path) {
+    std::ifstream file(path);
+    if (!file) return fail(fmt::format("--config: cannot read '{}'", path), errno);
+    nlohmann::json document = nlohmann::json::parse(file, nullptr, /*allow_exceptions=*/false);
+    if (document.is_discarded()) return fail(fmt::format("--config: '{}' is not valid JSON", path));
+    return vm_config_from_json(document);
+}
+
+}  // namespace
+
+Result<CommandLine> parse_command_line(int argc, char** argv) {
+    CLI::App app(k_description, "corral-vmm");
+    app.set_version_flag("--version", "corral-vmm 0.1.0");
+
+    std::string config_path, kernel, initrd, cmdline, memory, on_reboot, console;
+    uint64_t cpus = 0;
+    int64_t shutdown_timeout = -1;
+    bool hugepages = false;
+    CommandLine result;
+
+    app.add_option("--config", config_path, "JSON file with the VM config (flags override it)");
+    app.add_option("--kernel", kernel, "Linux bzImage or ELF kernel to boot (required)");
+    app.add_option("--initrd", initrd, "initramfs to load");
+    app.add_option("--cmdline", cmdline, "kernel command line")
+        ->default_str(VmConfig{}.cmdline);
+    app.add_option("--memory", memory, "guest RAM: 512M, 2G, ... (default 512M)");
+    app.add_option("--cpus", cpus, "number of vCPUs, 1-254 (default 1)");
+    app.add_flag("--hugepages", hugepages, "back guest RAM with hugetlbfs pages");
+    app.add_option("--on-reboot", on_reboot, "when the guest reboots: exit (default) or restart");
+    app.add_option("--console", console, "serial console: stdio (default) or none");
+    app.add_option("--shutdown-timeout", shutdown_timeout,
+                   "seconds SIGTERM waits for the guest to power off (default 10)");
+    app.add_flag("--print-config", result.print_config, "print the effective config as JSON and exit");
+    app.add_flag("-v,--verbose", result.verbose, "log debug messages");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        result.early_output = app.help();
+        return result;
+    } catch (const CLI::CallForVersion&) {
+        result.early_output = "corral-vmm 0.1.0\n";
+        return result;
+    } catch (const CLI::ParseError& error) {
+        return fail(error.what());
+    }
+
+    if (!config_path.empty()) result.config = TRY(read_config_file(config_path));
+    VmConfig& config = result.config;
+    if (!kernel.empty()) config.kernel_path = kernel;
+    if (!initrd.empty()) config.initrd_path = initrd;
+    if (app.count("--cmdline")) config.cmdline = cmdline;
+    if (!memory.empty()) config.memory_bytes = TRY(parse_memory_size(memory, "--memory"));
+    if (app.count("--cpus")) {
+        if (cpus < 1 || cpus > k_max_cpus)
+            return fail(fmt::format("--cpus must be between 1 and {}, got {}", k_max_cpus, cpus));
+        config.cpus = static_cast<uint32_t>(cpus);
+    }
+    if (hugepages) config.page_backing = PageBacking::Huge;
+    if (!on_reboot.empty()) {
+        if (on_reboot != "exit" && on_reboot != "restart")
+            return fail(fmt::format("--on-reboot must be 'exit' or 'restart', got '{}'", on_reboot));
+        config.on_reboot = on_reboot == "exit" ? RebootAction::Exit : RebootAction::Restart;
+    }
+    if (!console.empty()) {
+        if (console != "stdio" && console != "none")
+            return fail(fmt::format("--console must be 'stdio' or 'none', got '{}'", console));
+        config.console = console == "stdio" ? ConsoleKind::Stdio : ConsoleKind::None;
+    }
+    if (shutdown_timeout >= 0) config.shutdown_timeout_seconds = static_cast<uint32_t>(shutdown_timeout);
+    if (app.count("--shutdown-timeout") && (shutdown_timeout < 0 || shutdown_timeout > 3600))
+        return fail("--shutdown-timeout must be between 0 and 3600 seconds");
+    TRY_VOID(validate(config));
+    return result;
+}
+
+}  // namespace corral::vmm

@@ -1,0 +1,116 @@
+#include "vmm/config/vm_config.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace corral::vmm {
+
+Result<uint64_t> parse_memory_size(std::string_view text, std::string_view what) {
+    auto invalid = [&] {
+        return fail(fmt::format("{}: '{}' is not a memory size; use a number with K, M or G "
+                                "(e.g. 512M, 2G; a plain number means MiB)",
+                                what, text));
+    };
+    if (text.empty()) return invalid();
+    uint64_t number = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc() || end == text.data()) return invalid();
+    std::string_view suffix(end, static_cast<size_t>(text.data() + text.size() - end));
+    uint64_t unit;
+    if (suffix.empty() || suffix == "M" || suffix == "m" || suffix == "MiB") unit = 1ull << 20;
+    else if (suffix == "K" || suffix == "k" || suffix == "KiB") unit = 1ull << 10;
+    else if (suffix == "G" || suffix == "g" || suffix == "GiB") unit = 1ull << 30;
+    else return invalid();
+    if (number > k_max_memory_bytes / unit)
+        return fail(fmt::format("{}: '{}' is more than the 1024G maximum", what, text));
+    return number * unit;
+}
+
+Result<void> validate(const VmConfig& config) {
+    if (config.kernel_path.empty()) return fail("--kernel is required: the path of a Linux bzImage or an ELF kernel");
+    if (config.cpus < 1 || config.cpus > k_max_cpus)
+        return fail(fmt::format("--cpus must be between 1 and {}, got {}", k_max_cpus, config.cpus));
+    if (config.memory_bytes < k_min_memory_bytes)
+        return fail(fmt::format("--memory must be at least 2M, got {} bytes", config.memory_bytes));
+    if (config.memory_bytes > k_max_memory_bytes)
+        return fail("--memory must be at most 1024G");
+    if (config.memory_bytes % 4096 != 0)
+        return fail("--memory must be a multiple of 4K");
+    if (config.shutdown_timeout_seconds > 3600)
+        return fail("--shutdown-timeout must be between 0 and 3600 seconds");
+    return {};
+}
+
+Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
+    if (!document.is_object()) return fail("VM config must be a JSON object");
+    static const std::set<std::string> k_known = {"kernel", "initrd",  "cmdline",
+                                                  "memory", "cpus",    "hugepages",
+                                                  "on_reboot", "console", "shutdown_timeout"};
+    VmConfig config;
+    for (const auto& [key, value] : document.items()) {
+        if (!k_known.contains(key))
+            return fail(fmt::format("VM config: unknown key '{}'; allowed: kernel, initrd, cmdline, "
+                                    "memory, cpus, hugepages, on_reboot, console, shutdown_timeout",
+                                    key));
+        auto want = [&](bool ok, const char* type) -> Result<void> {
+            if (!ok) return fail(fmt::format("VM config: '{}' must be {}", key, type));
+            return {};
+        };
+        if (key == "kernel") {
+            TRY_VOID(want(value.is_string(), "a string (a path)"));
+            config.kernel_path = value.get<std::string>();
+        } else if (key == "initrd") {
+            TRY_VOID(want(value.is_string(), "a string (a path)"));
+            config.initrd_path = value.get<std::string>();
+        } else if (key == "cmdline") {
+            TRY_VOID(want(value.is_string(), "a string"));
+            config.cmdline = value.get<std::string>();
+        } else if (key == "memory") {
+            if (value.is_number_unsigned()) {
+                config.memory_bytes =
+                    TRY(parse_memory_size(std::to_string(value.get<uint64_t>()), "memory"));
+            } else {
+                TRY_VOID(want(value.is_string(), "a size like \"512M\" or a number of MiB"));
+                config.memory_bytes = TRY(parse_memory_size(value.get<std::string>(), "memory"));
+            }
+        } else if (key == "cpus") {
+            TRY_VOID(want(value.is_number_unsigned() && value.get<uint64_t>() <= k_max_cpus,
+                          "a whole number from 1 to 254"));
+            config.cpus = value.get<uint32_t>();
+        } else if (key == "hugepages") {
+            TRY_VOID(want(value.is_boolean(), "true or false"));
+            config.page_backing = value.get<bool>() ? PageBacking::Huge : PageBacking::Normal;
+        } else if (key == "on_reboot") {
+            TRY_VOID(want(value == "exit" || value == "restart", "\"exit\" or \"restart\""));
+            config.on_reboot = value == "exit" ? RebootAction::Exit : RebootAction::Restart;
+        } else if (key == "console") {
+            TRY_VOID(want(value == "stdio" || value == "none", "\"stdio\" or \"none\""));
+            config.console = value == "stdio" ? ConsoleKind::Stdio : ConsoleKind::None;
+        } else if (key == "shutdown_timeout") {
+            TRY_VOID(want(value.is_number_unsigned() && value.get<uint64_t>() <= 3600,
+                          "a number of seconds from 0 to 3600"));
+            config.shutdown_timeout_seconds = value.get<uint32_t>();
+        }
+    }
+    return config;
+}
+
+nlohmann::json vm_config_to_json(const VmConfig& config) {
+    nlohmann::json document = {
+        {"kernel", config.kernel_path},
+        {"cmdline", config.cmdline},
+        {"memory", fmt::format("{}K", config.memory_bytes / 1024)},
+        {"cpus", config.cpus},
+        {"hugepages", config.page_backing == PageBacking::Huge},
+        {"on_reboot", config.on_reboot == RebootAction::Exit ? "exit" : "restart"},
+        {"console", config.console == ConsoleKind::Stdio ? "stdio" : "none"},
+        {"shutdown_timeout", config.shutdown_timeout_seconds},
+    };
+    if (config.initrd_path) document["initrd"] = *config.initrd_path;
+    return document;
+}
+
+}  // namespace corral::vmm

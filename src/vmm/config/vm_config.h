@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/result.h"
+#include "vmm/memory/guest_memory.h"
+
+namespace corral::vmm {
+
+/// What the monitor does when the guest resets (reboot): end with exit code 0, or boot again.
+enum class RebootAction { Exit, Restart };
+
+/// Where the guest's serial console goes.
+enum class ConsoleKind { Stdio, None };
+
+/// A VM's configuration: plain validated values, no live resources.
+struct VmConfig {
+    std::string kernel_path;
+    std::optional<std::string> initrd_path;
+    std::string cmdline = "console=ttyS0 reboot=k panic=1";
+    uint64_t memory_bytes = 512ull * 1024 * 1024;
+    uint32_t cpus = 1;
+    PageBacking page_backing = PageBacking::Normal;
+    RebootAction on_reboot = RebootAction::Exit;
+    ConsoleKind console = ConsoleKind::Stdio;
+    /// How long SIGTERM waits for the guest to power off before stopping it.
+    uint32_t shutdown_timeout_seconds = 10;
+};
+
+constexpr uint32_t k_max_cpus = 254;
+constexpr uint64_t k_min_memory_bytes = 2ull * 1024 * 1024;
+constexpr uint64_t k_max_memory_bytes = 1024ull * 1024 * 1024 * 1024;
+
+/// Parses "512M", "2G", "65536K" or a plain number of MiB. `what` names the field in errors.
+Result<uint64_t> parse_memory_size(std::string_view text, std::string_view what);
+/// Checks ranges and required fields; the message names the field and the allowed values.
+Result<void> validate(const VmConfig& config);
+/// Reads a JSON config ({"kernel": ..., "memory": "512M", "cpus": 2, ...}); unknown keys are errors.
+Result<VmConfig> vm_config_from_json(const nlohmann::json& document);
+/// The JSON form of a config (the inverse of vm_config_from_json).
+nlohmann::json vm_config_to_json(const VmConfig& config);
+
+}  // namespace corral::vmm

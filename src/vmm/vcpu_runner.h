@@ -1,0 +1,54 @@
+#pragma once
+
+#include <atomic>
+#include <pthread.h>
+#include <thread>
+
+#include "vmm/kvm/vcpu.h"
+
+namespace corral::vmm {
+
+class Bus;
+class ExitLatch;
+class UnhandledAccessLog;
+
+/// What a vCPU thread needs from the rest of the VM.
+struct VcpuContext {
+    const Bus* pio_bus;
+    const Bus* mmio_bus;
+    ExitLatch* exits;
+    UnhandledAccessLog* unhandled;
+};
+
+/// Runs one vCPU on its own thread: KVM_RUN, then handles the exit (port I/O and MMIO go to the
+/// buses; shutdown, system events and errors end the VM through the ExitLatch).
+/// Stopping sets kvm_run.immediate_exit and kicks the thread out of KVM_RUN with a signal.
+class VcpuRunner {
+public:
+    VcpuRunner(kvm::Vcpu vcpu, VcpuContext context);
+    VcpuRunner(const VcpuRunner&) = delete;
+    VcpuRunner& operator=(const VcpuRunner&) = delete;
+    /// Stops and joins the thread.
+    ~VcpuRunner();
+
+    /// Installs the (empty) handler of the kick signal; call once before starting any vCPU.
+    static void install_kick_signal_handler();
+
+    const kvm::Vcpu& vcpu() const { return m_vcpu; }
+    void start();
+    /// Asks the thread to leave KVM_RUN and return; does not wait.
+    void request_stop();
+    void join();
+
+private:
+    void thread_main();
+    /// Handles one exit; false when the vCPU must stop running.
+    bool handle_exit();
+
+    kvm::Vcpu m_vcpu;
+    VcpuContext m_context;
+    std::atomic<bool> m_stop{false};
+    std::thread m_thread;
+};
+
+}  // namespace corral::vmm

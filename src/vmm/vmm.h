@@ -1,0 +1,74 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/result.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/console/stdio_console.h"
+#include "vmm/devices/bus.h"
+#include "vmm/kvm/system.h"
+#include "vmm/kvm/vm.h"
+#include "vmm/memory/guest_memory.h"
+#include "vmm/unhandled_access_log.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vm_exit.h"
+
+namespace corral::vmm {
+
+class Serial;
+struct BootFiles;
+class BootTimingPort;
+
+/// A running (or ready to run) virtual machine: KVM objects, guest memory, buses, devices and
+/// vCPU threads. Built by build_vmm_for_boot(); run() drives it until it exits.
+class Vmm {
+public:
+    ~Vmm();
+
+    /// Starts the vCPUs and runs the main loop (console input, signals, exits) until the VM stops.
+    Result<VmExit> run();
+
+    const GuestMemory& memory() const { return m_memory; }
+    uint64_t unhandled_access_count() const { return m_unhandled.count(); }
+
+private:
+    friend Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config,
+                                                           const BootFiles& files);
+
+    Vmm(VmConfig config, kvm::System system, kvm::Vm vm, GuestMemory memory, EventFd exit_event)
+        : m_config(std::move(config)),
+          m_system(std::move(system)),
+          m_vm(std::move(vm)),
+          m_memory(std::move(memory)),
+          m_exits(std::move(exit_event)) {}
+
+    void stop_vcpus();
+    /// Feeds console input to the serial port; false when input is finished.
+    void pump_console_input();
+
+    VmConfig m_config;
+    kvm::System m_system;
+    kvm::Vm m_vm;
+    GuestMemory m_memory;
+    ExitLatch m_exits;
+    UnhandledAccessLog m_unhandled;
+    Bus m_pio_bus;
+    Bus m_mmio_bus;
+    std::unique_ptr<InterruptLine> m_com1_irq;
+    std::unique_ptr<InterruptLine> m_keyboard_irq;
+    std::unique_ptr<InterruptLine> m_mouse_irq;
+    std::shared_ptr<Serial> m_serial;
+    std::shared_ptr<BootTimingPort> m_boot_timing;
+    std::optional<StdioConsole> m_console;
+    std::vector<uint8_t> m_pending_input;
+    std::vector<std::unique_ptr<VcpuRunner>> m_vcpus;
+};
+
+/// Creates the VM described by `config`: loads the kernel and initrd, writes the boot tables,
+/// attaches devices and creates the vCPUs in their boot state. Nothing runs yet.
+/// `files` are the kernel and initrd read by load_boot_files().
+Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const BootFiles& files);
+
+}  // namespace corral::vmm

@@ -1,0 +1,134 @@
+// corral-vmm booting the tiny guests of guests/tiny on KVM. Each guest proves itself by what it
+// prints on COM1 (the monitor's stdout) and by how the monitor ends (exit code, stderr).
+#include <gtest/gtest.h>
+
+#include <ctime>
+#include <regex>
+
+#include "vmm_test_support.h"
+
+namespace corral::testing {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr int k_exit_clean = 0;    // the guest powered off or reset
+constexpr int k_exit_crashed = 1;  // triple fault or internal error
+
+TEST(VmmTinyGuest, HelloPrintsGreetingMarksBootAndResets) {
+  CORRAL_REQUIRE_KVM();
+  auto result = run_vmm({"--kernel", tiny_guest("hello"), "--memory", "64M"});
+  ASSERT_TRUE(result.exited_with(k_exit_clean)) << result.describe();
+  EXPECT_EQ(result.out, "Hello from corral tiny guest\n") << result.describe();
+  EXPECT_TRUE(std::regex_search(result.err, std::regex("guest boot mark 1 at [0-9]+(\\.[0-9]+)? ms")))
+      << result.describe();
+}
+
+TEST(VmmTinyGuest, ResetThroughCf9ExitsZero) {
+  CORRAL_REQUIRE_KVM();
+  auto result = run_vmm({"--kernel", tiny_guest("reset_cf9"), "--memory", "64M"});
+  ASSERT_TRUE(result.exited_with(k_exit_clean)) << result.describe();
+  EXPECT_EQ(result.out, "resetting via 0xcf9\n") << result.describe();
+}
+
+TEST(VmmTinyGuest, TripleFaultIsACrashWithAMessage) {
+  CORRAL_REQUIRE_KVM();
+  auto result = run_vmm({"--kernel", tiny_guest("triple_fault"), "--memory", "64M"});
+  ASSERT_TRUE(result.exited_with(k_exit_crashed)) << result.describe();
+  EXPECT_EQ(result.out, "about to fault\n") << result.describe();
+  EXPECT_NE(lower(result.err).find("triple fault"), std::string::npos) << result.describe();
+}
+
+TEST(VmmTinyGuest, HostileAccessesAreLoggedOnceAndSurvived) {
+  CORRAL_REQUIRE_KVM();
+  // 64 MiB: the guest also touches 1 GiB, which must then be unbacked.
+  auto result = run_vmm({"--kernel", tiny_guest("hostile"), "--memory", "64M"});
+  ASSERT_TRUE(result.exited_with(k_exit_clean)) << result.describe();
+  EXPECT_EQ(result.out, "survived unhandled accesses\n") << result.describe();
+  std::string err = lower(result.err);
+  EXPECT_NE(err.find("unhandled port"), std::string::npos) << result.describe();
+  // Port 0x100 was written twice and read twice: one log line per direction at most.
+  std::smatch unused;
+  auto lines_matching = [&](const std::string& pattern) {
+    std::regex re(pattern);
+    size_t count = 0;
+    for (auto it = std::sregex_iterator(err.begin(), err.end(), re); it != std::sregex_iterator(); ++it)
+      ++count;
+    return count;
+  };
+  EXPECT_EQ(lines_matching("unhandled port write 0x0*100\\b"), 1u) << result.describe();
+  EXPECT_LE(lines_matching("unhandled port read 0x0*100\\b"), 1u) << result.describe();
+  // The MMIO addresses are reported too (each once).
+  EXPECT_NE(err.find("d0000000"), std::string::npos) << result.describe();
+  EXPECT_NE(err.find("febff000"), std::string::npos) << result.describe();
+  // Logging is bounded: ~260 ports and a few addresses, not one line per access.
+  EXPECT_LT(count_occurrences(err, "\n"), 1200u) << result.describe();
+}
+
+class VmmSmp : public ::testing::TestWithParam<int> {};
+
+TEST_P(VmmSmp, EveryCpuComesUpThroughInitSipiSipi) {
+  CORRAL_REQUIRE_KVM();
+  int cpus = GetParam();
+  auto result = run_vmm({"--kernel", tiny_guest("smp"), "--memory", "64M", "--cpus", std::to_string(cpus)},
+                        seconds(240));
+  ASSERT_TRUE(result.exited_with(k_exit_clean)) << result.describe();
+  EXPECT_NE(result.out.find("mp table: " + std::to_string(cpus) + " cpus\n"), std::string::npos)
+      << result.describe();
+  for (int cpu = 0; cpu < cpus; ++cpu)
+    EXPECT_EQ(count_occurrences(result.out, "cpu " + std::to_string(cpu) + " up\n"), 1u)
+        << "cpu " << cpu << "\n" << result.describe();
+  EXPECT_EQ(count_occurrences(result.out, " up\n"), static_cast<size_t>(cpus) + 1)  // + "all N cpus up"
+      << result.describe();
+  EXPECT_NE(result.out.find("all " + std::to_string(cpus) + " cpus up\n"), std::string::npos)
+      << result.describe();
+  EXPECT_EQ(result.out.find("timeout"), std::string::npos) << result.describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Cpus, VmmSmp, ::testing::Values(1, 2, 4),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + "cpus";
+                         });
+
+std::tm utc(std::time_t when) {
+  std::tm out{};
+  ::gmtime_r(&when, &out);
+  return out;
+}
+
+TEST(VmmTinyGuest, DevicesPort61AndRtcShowHostUtcTime) {
+  CORRAL_REQUIRE_KVM();
+  std::time_t before = std::time(nullptr);
+  auto result = run_vmm({"--kernel", tiny_guest("devices"), "--memory", "64M"});
+  std::time_t after = std::time(nullptr);
+  ASSERT_TRUE(result.exited_with(k_exit_clean)) << result.describe();
+  EXPECT_NE(result.out.find("port61 refresh toggles\n"), std::string::npos) << result.describe();
+  EXPECT_NE(result.out.find("port61 gate ok\n"), std::string::npos) << result.describe();
+  EXPECT_NE(result.out.find("port61 pit ch2 output ok\n"), std::string::npos) << result.describe();
+  EXPECT_NE(result.out.find("rtc regB=02\n"), std::string::npos) << result.describe();
+
+  std::smatch m;
+  std::regex line("rtc (\\d{4})-(\\d\\d)-(\\d\\d) (\\d\\d):(\\d\\d):(\\d\\d) valid=([0-9a-f]{2})\n");
+  ASSERT_TRUE(std::regex_search(result.out, m, line)) << result.describe();
+  EXPECT_EQ(m[7].str(), "80") << "register D must say the time is valid\n" << result.describe();
+
+  std::tm guest{};
+  guest.tm_year = std::stoi(m[1]) - 1900;
+  guest.tm_mon = std::stoi(m[2]) - 1;
+  guest.tm_mday = std::stoi(m[3]);
+  guest.tm_hour = std::stoi(m[4]);
+  guest.tm_min = std::stoi(m[5]);
+  guest.tm_sec = std::stoi(m[6]);
+  // The date is the host's UTC date, at the start or the end of the run (midnight rollover).
+  auto same_day = [&](const std::tm& host) {
+    return host.tm_year == guest.tm_year && host.tm_mon == guest.tm_mon && host.tm_mday == guest.tm_mday;
+  };
+  EXPECT_TRUE(same_day(utc(before)) || same_day(utc(after))) << result.describe();
+  // And the time was read during the run (the RTC counts whole seconds: allow one either side).
+  std::time_t guest_time = ::timegm(&guest);
+  EXPECT_GE(guest_time, before - 1) << result.describe();
+  EXPECT_LE(guest_time, after + 1) << result.describe();
+}
+
+}  // namespace
+}  // namespace corral::testing

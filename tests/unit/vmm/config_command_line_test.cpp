@@ -1,0 +1,81 @@
+#include "vmm/config/command_line.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace corral::vmm {
+namespace {
+
+Result<CommandLine> parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "corral-vmm");
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    return parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(CommandLine, ParsesFlags) {
+    auto result = parse({"--kernel", "/k", "--initrd", "/i", "--memory", "1G", "--cpus", "4",
+                         "--cmdline", "console=ttyS0", "--on-reboot", "restart"});
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_EQ(result->config.kernel_path, "/k");
+    EXPECT_EQ(result->config.initrd_path, "/i");
+    EXPECT_EQ(result->config.memory_bytes, 1ull << 30);
+    EXPECT_EQ(result->config.cpus, 4u);
+    EXPECT_EQ(result->config.cmdline, "console=ttyS0");
+    EXPECT_EQ(result->config.on_reboot, RebootAction::Restart);
+}
+
+TEST(CommandLine, BadValuesNameTheFlag) {
+    auto cpus = parse({"--kernel", "/k", "--cpus", "1000"});
+    ASSERT_FALSE(cpus);
+    EXPECT_NE(cpus.error().message().find("--cpus"), std::string::npos);
+    auto memory = parse({"--kernel", "/k", "--memory", "lots"});
+    ASSERT_FALSE(memory);
+    EXPECT_NE(memory.error().message().find("--memory"), std::string::npos);
+    auto reboot = parse({"--kernel", "/k", "--on-reboot", "sometimes"});
+    ASSERT_FALSE(reboot);
+    EXPECT_NE(reboot.error().message().find("--on-reboot"), std::string::npos);
+    auto unknown = parse({"--kernel", "/k", "--frobnicate"});
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.error().message().find("frobnicate"), std::string::npos);
+    auto missing = parse({"--cpus", "2"});
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message().find("--kernel is required"), std::string::npos);
+}
+
+TEST(CommandLine, FlagsOverrideConfigFile) {
+    std::string path = ::testing::TempDir() + "/corral-vm-config.json";
+    std::ofstream(path) << R"({"kernel": "/from-file", "memory": "256M", "cpus": 2})";
+    auto result = parse({"--config", path, "--cpus", "3"});
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_EQ(result->config.kernel_path, "/from-file");
+    EXPECT_EQ(result->config.memory_bytes, 256ull << 20);
+    EXPECT_EQ(result->config.cpus, 3u);
+    std::remove(path.c_str());
+}
+
+TEST(CommandLine, ConfigFileErrorsNameTheFile) {
+    std::string path = ::testing::TempDir() + "/corral-bad-config.json";
+    std::ofstream(path) << "{not json";
+    auto result = parse({"--config", path});
+    ASSERT_FALSE(result);
+    EXPECT_NE(result.error().message().find("is not valid JSON"), std::string::npos);
+    std::remove(path.c_str());
+    auto absent = parse({"--config", "/nonexistent/vm.json"});
+    ASSERT_FALSE(absent);
+    EXPECT_NE(absent.error().message().find("cannot read"), std::string::npos);
+}
+
+TEST(CommandLine, HelpIsEarlyOutput) {
+    auto result = parse({"--help"});
+    ASSERT_TRUE(result);
+    ASSERT_TRUE(result->early_output);
+    EXPECT_NE(result->early_output->find("--kernel"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace corral::vmm
