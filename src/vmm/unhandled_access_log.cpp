@@ -9,7 +9,7 @@ void UnhandledAccessLog::record(Space space, uint64_t address, Direction directi
     uint64_t key = address << 2 | static_cast<uint64_t>(space) << 1 | static_cast<uint64_t>(direction);
     std::lock_guard lock(m_mutex);
     if (m_logged.size() >= k_max_logged || !m_logged.insert(key).second) return;
-    log_warning("unhandled {} {} 0x{:x} (logged once)", space == Space::Port ? "port" : "MMIO",
+    log_info("unhandled {} {} 0x{:x} (logged once)", space == Space::Port ? "port" : "MMIO",
                 direction == Direction::Read ? "read" : "write", address);
     if (m_logged.size() == k_max_logged)
         log_warning("{} distinct unhandled addresses seen; no longer logging new ones", k_max_logged);

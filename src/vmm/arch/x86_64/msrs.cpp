@@ -5,7 +5,6 @@
 namespace corral::vmm::x86 {
 namespace {
 
-constexpr uint32_t k_msr_ia32_tsc = 0x10;
 constexpr uint32_t k_msr_ia32_sysenter_cs = 0x174;
 constexpr uint32_t k_msr_ia32_sysenter_esp = 0x175;
 constexpr uint32_t k_msr_ia32_sysenter_eip = 0x176;
@@ -40,7 +39,6 @@ std::vector<kvm_msr_entry> boot_msrs() {
         msr(k_msr_kernel_gs_base, 0),
         msr(k_msr_syscall_mask, 0),
         msr(k_msr_lstar, 0),
-        msr(k_msr_ia32_tsc, 0),
         msr(k_msr_ia32_misc_enable, k_misc_enable_fast_string),
         msr(k_msr_mtrr_def_type, k_mtrr_enable | k_mtrr_type_write_back),
     };
