@@ -19,19 +19,28 @@ _start:
 
   .text
 
-/* putc(%dil): wait (bounded) for THR empty, then write one byte to COM1. A monitor that never
- * sets THRE still gets the byte, so a broken LSR shows up as output, not as a hang. */
+/* putc(%dil): wait (bounded by the TSC: PUTC_BUDGET cycles, 20-100 ms) for THR empty, then
+ * write one byte to COM1. A monitor that never sets THRE still gets the byte, so a broken LSR
+ * shows up as slow output, not as a hang. Clobbers %rax, %rcx, %rdx. */
+#define PUTC_BUDGET 100000000
   .globl putc
 putc:
-  mov $200000, %ecx
-  mov $COM1_LSR, %dx
+  rdtsc
+  shl $32, %rdx
+  or %rdx, %rax
+  mov $PUTC_BUDGET, %ecx
+  add %rax, %rcx          /* deadline */
 1:
+  mov $COM1_LSR, %dx
   in %dx, %al
   test $LSR_THRE, %al
   jnz 2f
   pause
-  dec %ecx
-  jnz 1b
+  rdtsc
+  shl $32, %rdx
+  or %rdx, %rax
+  cmp %rcx, %rax
+  jb 1b
 2:
   mov %edi, %eax
   mov $COM1_THR, %dx
@@ -139,6 +148,18 @@ put_hex:
   pop %rbx
   ret
 
+/* read_tsc() -> %rax: the 64-bit time-stamp counter (clobbers %rdx). Waits that poll a device
+ * are bounded by it rather than by iteration counts: every poll of an emulated port is a VM
+ * exit, which costs ~1 us on hardware KVM but ~75 us (in-kernel devices) to ~150 us (devices
+ * in the monitor) in the nested lab, so an iteration bound that is generous on one is minutes
+ * on the other. The TSC runs at 1-5 GHz on anything these guests run on (~2.1 GHz in the lab). */
+  .globl read_tsc
+read_tsc:
+  rdtsc
+  shl $32, %rdx
+  or %rdx, %rax
+  ret
+
 /* boot_mark(%dil): write a code to the boot-timing port. */
   .globl boot_mark
 boot_mark:
@@ -183,15 +204,19 @@ reset_cf9:
 
   .globl reset_i8042
 reset_i8042:
-  /* As Linux does: wait (bounded) for the controller's input buffer to drain first. */
-  mov $100000, %ecx
+  /* As Linux does: wait (bounded by the TSC, 0.1-0.5 s) for the controller's input buffer
+   * to drain first. */
+  call read_tsc
+  mov $500000000, %ecx
+  add %rax, %rcx          /* deadline */
 1:
   in $I8042_COMMAND, %al
   test $0x02, %al
   jz 2f
   pause
-  dec %ecx
-  jnz 1b
+  call read_tsc
+  cmp %rcx, %rax
+  jb 1b
 2:
   mov $I8042_RESET, %al
   out %al, $I8042_COMMAND

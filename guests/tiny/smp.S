@@ -231,18 +231,23 @@ start_ap:
   pop %rbx
   ret
 
-/* send_ipi(%ebx = ICR high, %esi = ICR low): write the ICR and wait (bounded) for delivery. */
+/* send_ipi(%ebx = ICR high, %esi = ICR low): write the ICR and wait (bounded by the TSC,
+ * ICR_BUDGET cycles, not by a number of reads: each is a VM exit) for delivery. */
+#define ICR_BUDGET 1000000000
 send_ipi:
   mov $LAPIC_BASE, %ecx
   mov %ebx, LAPIC_ICR_HIGH(%rcx)
   mov %esi, LAPIC_ICR_LOW(%rcx)
-  mov $1000000, %edx
+  call read_tsc
+  mov $ICR_BUDGET, %r8d
+  add %rax, %r8           /* deadline */
 1:
   testl $ICR_BUSY, LAPIC_ICR_LOW(%rcx)
   jz 2f
   pause
-  dec %edx
-  jnz 1b
+  call read_tsc
+  cmp %r8, %rax
+  jb 1b
 2:
   ret
 

@@ -12,6 +12,7 @@
 #include "vmm/arch/x86_64/mptable.h"
 #include "vmm/arch/x86_64/msrs.h"
 #include "vmm/arch/x86_64/ports.h"
+#include "vmm/arch/x86_64/reset_vector.h"
 #include "vmm/boot/boot_params.h"
 #include "vmm/boot/cmdline.h"
 #include "vmm/boot/initrd.h"
@@ -68,6 +69,7 @@ Result<uint64_t> write_boot_memory(const GuestMemory& memory, const BootFiles& f
     TRY_VOID(x86::write_acpi_tables(memory, config.cpus));
     TRY_VOID(x86::write_boot_gdt(memory));
     TRY_VOID(x86::write_identity_page_tables(memory));
+    TRY_VOID(x86::write_reset_vector_stub(memory));
     return kernel.entry;
 }
 

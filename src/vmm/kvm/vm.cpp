@@ -43,9 +43,10 @@ Result<void> Vm::create_irqchip() const {
 
 Result<void> Vm::create_pit2() const {
     kvm_pit_config config{};
-    // No KVM_PIT_SPEAKER_DUMMY: KVM then emulates port 0x61 (PIT channel 2 gate and output,
-    // refresh toggle) itself, which Linux polls while calibrating the TSC.
-    config.flags = 0;
+    // Despite its name, KVM_PIT_SPEAKER_DUMMY makes KVM register its port 0x61 device (PIT
+    // channel 2 gate and output, refresh toggle), which Linux polls while calibrating the TSC.
+    // Without it, port 0x61 exits to user space.
+    config.flags = KVM_PIT_SPEAKER_DUMMY;
     if (::ioctl(m_fd.get(), KVM_CREATE_PIT2, &config) < 0) return fail_errno("KVM_CREATE_PIT2");
     return {};
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/memory/guest_memory.h"
 
@@ -56,6 +58,23 @@ TEST(LongMode, GdtMatchesTheSelectors) {
     ASSERT_TRUE(write_boot_gdt(*memory));
     EXPECT_EQ(*memory->read_object<uint64_t>(k_gdt_address + k_code64_selector), 0x00AF9B000000FFFFull);
     EXPECT_EQ(*memory->read_object<uint64_t>(k_gdt_address + k_data_selector), 0x00CF93000000FFFFull);
+}
+
+}  // namespace
+}  // namespace corral::vmm::x86
+
+#include "vmm/arch/x86_64/reset_vector.h"
+
+namespace corral::vmm::x86 {
+namespace {
+
+TEST(ResetVector, StubResetsThroughPortCf9) {
+    auto memory = GuestMemory::create(16 * MiB);
+    ASSERT_TRUE(memory);
+    ASSERT_TRUE(write_reset_vector_stub(*memory));
+    std::array<uint8_t, 6> code{};
+    ASSERT_TRUE(memory->read(k_reset_vector_address, code));
+    EXPECT_EQ(code, (std::array<uint8_t, 6>{0xBA, 0xF9, 0x0C, 0xB0, 0x06, 0xEE}));
 }
 
 }  // namespace

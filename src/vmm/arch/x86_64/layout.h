@@ -27,6 +27,7 @@ constexpr uint64_t k_mptable_address = k_ebda_start;  // Linux scans the first K
 constexpr uint64_t k_bios_area_start = 0xE0000;
 constexpr uint64_t k_acpi_rsdp_address = 0xE0000;     // Linux scans 0xE0000-0xFFFFF for "RSD PTR "
 constexpr uint64_t k_acpi_tables_address = 0xE0100;
+constexpr uint64_t k_reset_vector_address = 0xFFFF0;  // F000:FFF0, where a BIOS would be
 constexpr uint64_t k_bios_area_end = 0x100000;
 
 // The kernel and the start of ordinary RAM.

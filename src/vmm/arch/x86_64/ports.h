@@ -9,7 +9,7 @@ constexpr uint16_t k_i8042_port = 0x60;  // 0x60 data, 0x64 command/status: 5 po
 constexpr uint16_t k_i8042_port_count = 5;
 constexpr uint32_t k_keyboard_irq = 1;
 constexpr uint32_t k_mouse_irq = 12;
-// 0x61 (system control port B) is emulated by KVM's in-kernel PIT.
+// 0x61 (system control port B) is emulated by KVM's in-kernel PIT (KVM_PIT_SPEAKER_DUMMY).
 constexpr uint16_t k_rtc_port = 0x70;  // index, data
 constexpr uint16_t k_rtc_port_count = 2;
 constexpr uint16_t k_com1_port = 0x3F8;
