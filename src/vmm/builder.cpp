@@ -117,9 +117,8 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
     vmm->m_com1_irq = std::make_unique<KvmInterruptLine>(vmm->m_vm, x86::k_com1_irq);
     vmm->m_keyboard_irq = std::make_unique<KvmInterruptLine>(vmm->m_vm, x86::k_keyboard_irq);
     vmm->m_mouse_irq = std::make_unique<KvmInterruptLine>(vmm->m_vm, x86::k_mouse_irq);
-    TRY_VOID(vmm->m_pio_bus.insert(
-        x86::k_i8042_port, x86::k_i8042_port_count,
-        std::make_shared<I8042>(reset, vmm->m_keyboard_irq.get(), vmm->m_mouse_irq.get())));
+    vmm->m_i8042 = std::make_shared<I8042>(reset, vmm->m_keyboard_irq.get(), vmm->m_mouse_irq.get());
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_i8042_port, x86::k_i8042_port_count, vmm->m_i8042));
     TRY_VOID(vmm->m_pio_bus.insert(x86::k_rtc_port, x86::k_rtc_port_count, std::make_shared<Rtc>()));
     if (config.console == ConsoleKind::Stdio) {
         vmm->m_serial = std::make_shared<Serial>(vmm->m_com1_irq.get(), &StdioConsole::write_output);

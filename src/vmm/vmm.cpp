@@ -5,10 +5,12 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 
 #include "base/log.h"
+#include "vmm/devices/legacy/i8042.h"
 #include "vmm/devices/legacy/serial.h"
 
 namespace corral::vmm {
@@ -34,6 +36,24 @@ void Vmm::pump_console_input() {
     }
     size_t accepted = m_serial->enqueue_input(m_pending_input);
     m_pending_input.erase(m_pending_input.begin(), m_pending_input.begin() + static_cast<long>(accepted));
+}
+
+void Vmm::on_stop_signal(uint32_t signal) {
+    uint32_t timeout = m_config.shutdown_timeout_seconds;
+    if (m_shutdown_deadline || timeout == 0 || !m_i8042) {
+        log_info("received signal {}; stopping the VM", signal);
+        m_exits.report({VmExitReason::Stopped, fmt::format("signal {}", signal)});
+        return;
+    }
+    // Firecracker's SendCtrlAltDel: Linux's keyboard layer turns the keys into ctrl_alt_del(),
+    // which restarts the kernel at once (the default) or signals init (systemd reboots
+    // cleanly). Either way the guest resets, and that ends the VM (see run()).
+    log_info("received signal {}; asking the guest to shut down (Ctrl-Alt-Del); stopping it in {} s",
+             signal, timeout);
+    if (!m_i8042->send_ctrl_alt_del())
+        log_warning("the guest's keyboard is not enabled or not reading; the guest will be stopped in {} s",
+                    timeout);
+    m_shutdown_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
 }
 
 Result<VmExit> Vmm::run() {
@@ -62,20 +82,32 @@ Result<VmExit> Vmm::run() {
         bool want_input = m_console && m_console->input_fd() >= 0 && m_pending_input.empty();
         fds[2] = {want_input ? m_console->input_fd() : -1, POLLIN, 0};
         int timeout_ms = m_pending_input.empty() ? 1000 : 10;
+        if (m_shutdown_deadline) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(
+                *m_shutdown_deadline - std::chrono::steady_clock::now());
+            timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, timeout_ms));
+        }
         int ready = ::poll(fds.data(), fds.size(), timeout_ms);
         if (ready < 0 && errno != EINTR) return fail_errno("poll");
 
         if (fds[1].revents & POLLIN) {
             signalfd_siginfo info{};
-            if (::read(signal_fd, &info, sizeof info) == sizeof info) {
-                log_info("received signal {}; stopping the VM", info.ssi_signo);
-                m_exits.report({VmExitReason::Stopped, fmt::format("signal {}", info.ssi_signo)});
-            }
+            if (::read(signal_fd, &info, sizeof info) == sizeof info) on_stop_signal(info.ssi_signo);
+        }
+        if (m_shutdown_deadline && std::chrono::steady_clock::now() >= *m_shutdown_deadline) {
+            m_exits.report({VmExitReason::Stopped,
+                            fmt::format("guest did not shut down within {} s",
+                                        m_config.shutdown_timeout_seconds)});
         }
         if (fds[2].revents & (POLLIN | POLLHUP) || !m_pending_input.empty()) pump_console_input();
     }
     stop_vcpus();
-    return *m_exits.exit();
+    VmExit exit = *m_exits.exit();
+    // The reset answers our Ctrl-Alt-Del: the host asked for the VM to go, so main() must not
+    // boot it again under --on-reboot restart.
+    if (m_shutdown_deadline && exit.reason == VmExitReason::Reset)
+        exit = {VmExitReason::Stopped, fmt::format("{} after the shutdown request", exit.detail)};
+    return exit;
 }
 
 }  // namespace corral::vmm

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -18,6 +19,7 @@
 namespace corral::vmm {
 
 class Serial;
+class I8042;
 struct BootFiles;
 class BootTimingPort;
 
@@ -28,6 +30,10 @@ public:
     ~Vmm();
 
     /// Starts the vCPUs and runs the main loop (console input, signals, exits) until the VM stops.
+    /// The first SIGTERM/SIGINT/SIGHUP asks the guest to shut down with Ctrl-Alt-Del and stops
+    /// it if it has not powered off or reset within config.shutdown_timeout_seconds; a second
+    /// signal (or a timeout of 0) stops it at once. A guest reset after that request is
+    /// reported as Stopped, so --on-reboot restart does not boot the guest again.
     Result<VmExit> run();
 
     const GuestMemory& memory() const { return m_memory; }
@@ -47,6 +53,8 @@ private:
     void stop_vcpus();
     /// Feeds console input to the serial port; false when input is finished.
     void pump_console_input();
+    /// SIGTERM, SIGINT or SIGHUP: the first asks the guest to shut down, a second stops it.
+    void on_stop_signal(uint32_t signal);
 
     VmConfig m_config;
     kvm::System m_system;
@@ -60,6 +68,9 @@ private:
     std::unique_ptr<InterruptLine> m_keyboard_irq;
     std::unique_ptr<InterruptLine> m_mouse_irq;
     std::shared_ptr<Serial> m_serial;
+    std::shared_ptr<I8042> m_i8042;
+    /// Set by the first stop signal: when the guest's time to shut down runs out.
+    std::optional<std::chrono::steady_clock::time_point> m_shutdown_deadline;
     std::shared_ptr<BootTimingPort> m_boot_timing;
     std::optional<StdioConsole> m_console;
     std::vector<uint8_t> m_pending_input;

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <optional>
+#include <random>
+#include <thread>
+#include <vector>
 
 namespace corral::vmm {
 namespace {
@@ -20,10 +24,18 @@ constexpr uint8_t CMD_CTL_RCTR = 0x20, CMD_CTL_WCTR = 0x60, CMD_AUX_DISABLE = 0x
                   CMD_READ_OUTPUT = 0xD0, CMD_WRITE_OUTPUT = 0xD1, CMD_KBD_LOOP = 0xD2,
                   CMD_AUX_LOOP = 0xD3, CMD_AUX_SEND = 0xD4, CMD_PULSE_RESET = 0xFE;
 
-/// Records the level the device drives an interrupt line to.
+using Bytes = std::vector<uint8_t>;
+
+/// Records the level the device drives an interrupt line to, and its rising edges (what the
+/// edge-triggered PIC/IOAPIC turns into interrupts).
 struct RecordingLine final : InterruptLine {
-    void set_level(bool high) override { level = high; }
+    void set_level(bool high) override {
+        if (high && !level)
+            rises++;
+        level = high;
+    }
     bool level = false;
+    int rises = 0;
 };
 
 class I8042Test : public ::testing::Test {
@@ -45,6 +57,52 @@ protected:
         if (!(in(STATUS)&STR_OBF))
             return std::nullopt;
         return in(DATA);
+    }
+
+    /// Takes keyboard bytes the way Linux's i8042_interrupt() does: one byte per IRQ 1 edge.
+    Bytes read_by_interrupt() {
+        Bytes bytes;
+        while (keyboard_irq.level && bytes.size() < 64) {
+            EXPECT_EQ(in(STATUS) & (STR_OBF | STR_AUXDATA | STR_TIMEOUT), STR_OBF);
+            bytes.push_back(in(DATA));
+        }
+        EXPECT_EQ(in(STATUS)&STR_OBF, 0);
+        return bytes;
+    }
+    /// libps2's ps2_sendbyte(): one byte to the keyboard, then its answers, each by interrupt.
+    Bytes to_keyboard(uint8_t byte) {
+        EXPECT_EQ(in(STATUS)&STR_IBF, 0);
+        int rises_before = keyboard_irq.rises;
+        out(DATA, byte);
+        Bytes answers = read_by_interrupt();
+        EXPECT_EQ(keyboard_irq.rises - rises_before, static_cast<int>(answers.size()))
+            << "one IRQ 1 edge per byte";
+        return answers;
+    }
+    /// What Linux's i8042 driver does before atkbd starts: flush, self-test, then the command
+    /// byte with the keyboard port enabled, its interrupt on and translation left on.
+    void linux_i8042_init() {
+        while (in(STATUS)&STR_OBF)
+            in(DATA);
+        ASSERT_EQ(command(CMD_CTL_TEST), 0x55);
+        uint8_t ctr = *command(CMD_CTL_RCTR);
+        command(CMD_CTL_WCTR, (ctr | CTR_KBDDIS) & ~CTR_KBDINT);
+        // i8042_enable_kbd_port()
+        ctr = (ctr & ~CTR_KBDDIS) | CTR_KBDINT;
+        command(CMD_CTL_WCTR, ctr);
+        ASSERT_EQ(*command(CMD_CTL_RCTR) & (CTR_XLATE | CTR_KBDINT | CTR_KBDDIS),
+                  CTR_XLATE | CTR_KBDINT);
+    }
+    /// atkbd_connect() on x86 with translation: probe (GET ID, deactivate), reset_state (LEDs,
+    /// typematic), activate.
+    void atkbd_connect() {
+        EXPECT_EQ(to_keyboard(0xF2), (Bytes{0xFA, 0xAB, 0x41})) << "ID 0xAB 0x83, translated";
+        EXPECT_EQ(to_keyboard(0xF5), (Bytes{0xFA}));
+        EXPECT_EQ(to_keyboard(0xED), (Bytes{0xFA}));
+        EXPECT_EQ(to_keyboard(0x00), (Bytes{0xFA}));
+        EXPECT_EQ(to_keyboard(0xF3), (Bytes{0xFA}));
+        EXPECT_EQ(to_keyboard(0x00), (Bytes{0xFA}));
+        EXPECT_EQ(to_keyboard(0xF4), (Bytes{0xFA}));
     }
 
     int resets = 0;
@@ -154,24 +212,24 @@ TEST_F(I8042Test, KeyboardLoopbackRaisesIrq1) {
     EXPECT_FALSE(keyboard_irq.level);
 }
 
-TEST_F(I8042Test, BytesForAbsentDevicesTimeOut) {
-    // atkbd's GET ID: no keyboard, so a transmit time-out, which libps2 takes as a NAK.
-    command(CMD_KBD_DISABLE);
-    out(DATA, 0xF2);
-    EXPECT_EQ(in(STATUS) & (STR_OBF | STR_TIMEOUT | STR_AUXDATA), STR_OBF | STR_TIMEOUT);
-    EXPECT_TRUE(keyboard_irq.level);
-    EXPECT_EQ(in(DATA), 0xFE);
-    EXPECT_EQ(in(STATUS)&STR_TIMEOUT, 0);
-    EXPECT_EQ(*command(CMD_CTL_RCTR) & CTR_KBDDIS, 0) << "writing to the keyboard enables it";
-
+TEST_F(I8042Test, BytesForTheAbsentMouseTimeOut) {
+    // psmouse's first command: no mouse, so a transmit time-out, which libps2 takes as a NAK.
     out(COMMAND, CMD_AUX_SEND);
     out(DATA, 0xFF);
     EXPECT_EQ(in(STATUS) & (STR_OBF | STR_TIMEOUT | STR_AUXDATA),
               STR_OBF | STR_TIMEOUT | STR_AUXDATA);
     EXPECT_EQ(in(DATA), 0xFE);
+    EXPECT_EQ(in(STATUS) & (STR_OBF | STR_TIMEOUT), 0);
+}
+
+TEST_F(I8042Test, WritingToTheKeyboardEnablesItsPort) {
+    command(CMD_KBD_DISABLE);
+    out(DATA, 0xEE);  // echo
+    EXPECT_EQ(*command(CMD_CTL_RCTR) & CTR_KBDDIS, 0);
 }
 
 TEST_F(I8042Test, ANewAnswerReplacesAnUnreadOne) {
+    out(COMMAND, CMD_AUX_SEND);
     out(DATA, 0xF2);  // time-out nobody reads
     EXPECT_EQ(command(CMD_CTL_RCTR), CTR_KBDINT | CTR_SYSFLAG | CTR_AUXDIS | CTR_XLATE);
     EXPECT_EQ(in(STATUS)&STR_OBF, 0);
@@ -217,6 +275,163 @@ TEST_F(I8042Test, WideAccessesAreSplitIntoBytes) {
     EXPECT_EQ(bytes[2], 0xFF);
 }
 
+// ---- The keyboard behind the controller
+
+TEST_F(I8042Test, AtkbdProbeAsLinuxDoesIt) {
+    linux_i8042_init();
+    // atkbd.reset=1 (the default off x86) resets first: ACK, then the self-test result.
+    EXPECT_EQ(to_keyboard(0xFF), (Bytes{0xFA, 0xAA}));
+    atkbd_connect();
+    // A caps lock LED change later on.
+    EXPECT_EQ(to_keyboard(0xED), (Bytes{0xFA}));
+    EXPECT_EQ(to_keyboard(0x04), (Bytes{0xFA}));
+    EXPECT_EQ(to_keyboard(0xEE), (Bytes{0xEE})) << "echo";
+    EXPECT_EQ(to_keyboard(0xF7), (Bytes{0xFE})) << "set 3 command: not supported";
+    EXPECT_EQ(resets, 0);
+}
+
+TEST_F(I8042Test, WithoutTranslationTheKeyboardSpeaksSet2) {
+    linux_i8042_init();
+    uint8_t ctr = *command(CMD_CTL_RCTR);
+    command(CMD_CTL_WCTR, ctr & ~CTR_XLATE);
+    EXPECT_EQ(to_keyboard(0xF2), (Bytes{0xFA, 0xAB, 0x83}));
+    EXPECT_EQ(to_keyboard(0xF0), (Bytes{0xFA}));
+    EXPECT_EQ(to_keyboard(0x00), (Bytes{0xFA, 0x02})) << "get scan code set";
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_EQ(read_by_interrupt(),
+              (Bytes{0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0, 0x71, 0xF0, 0x11, 0xF0, 0x14}));
+}
+
+TEST_F(I8042Test, CtrlAltDelIsSet1WithOneIrqEdgePerByte) {
+    linux_i8042_init();
+    atkbd_connect();
+    int rises_before = keyboard_irq.rises;
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_TRUE(keyboard_irq.level);
+    // Ctrl, Alt, Delete (E0 53) down; then Delete, Alt, Ctrl up.
+    EXPECT_EQ(read_by_interrupt(), (Bytes{0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D}));
+    EXPECT_EQ(keyboard_irq.rises - rises_before, 8);
+    EXPECT_FALSE(keyboard_irq.level);
+    EXPECT_FALSE(aux_irq.level);
+}
+
+TEST_F(I8042Test, CtrlAltDelWithTheKeyboardInterruptOffIsPolled) {
+    linux_i8042_init();
+    atkbd_connect();
+    command(CMD_CTL_WCTR, *command(CMD_CTL_RCTR) & ~CTR_KBDINT);
+    int rises_before = keyboard_irq.rises;
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_FALSE(keyboard_irq.level);
+    Bytes bytes;
+    while ((in(STATUS)&STR_OBF) && bytes.size() < 16)
+        bytes.push_back(in(DATA));
+    EXPECT_EQ(bytes, (Bytes{0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D}));
+    EXPECT_EQ(keyboard_irq.rises, rises_before);
+}
+
+TEST_F(I8042Test, KeyboardPortDisabledHoldsKeysUntilEnabled) {
+    linux_i8042_init();
+    atkbd_connect();
+    command(CMD_KBD_DISABLE);
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_EQ(in(STATUS)&STR_OBF, 0);
+    EXPECT_FALSE(keyboard_irq.level);
+    out(COMMAND, CMD_KBD_ENABLE);  // not command(): that would read the first key
+    EXPECT_EQ(read_by_interrupt(), (Bytes{0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D}));
+
+    // The same through the command byte's disable bit.
+    uint8_t ctr = *command(CMD_CTL_RCTR);
+    command(CMD_CTL_WCTR, ctr | CTR_KBDDIS);
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_EQ(in(STATUS)&STR_OBF, 0);
+    out(COMMAND, CMD_CTL_WCTR);
+    out(DATA, ctr);
+    EXPECT_EQ(read_by_interrupt().size(), 8u);
+}
+
+TEST_F(I8042Test, NoKeysWhileTheKeyboardIsNotScanning) {
+    linux_i8042_init();
+    EXPECT_EQ(to_keyboard(0xF5), (Bytes{0xFA}));  // atkbd_deactivate()
+    EXPECT_FALSE(controller.send_ctrl_alt_del());
+    EXPECT_EQ(in(STATUS)&STR_OBF, 0);
+    EXPECT_EQ(to_keyboard(0xF4), (Bytes{0xFA}));  // atkbd_activate()
+    EXPECT_TRUE(controller.send_ctrl_alt_del());
+}
+
+TEST_F(I8042Test, KeyboardQueueIsBoundedAndLinuxCanStillFlushIt) {
+    // Nobody reads: the output buffer holds one byte, the keyboard at most 15 more.
+    EXPECT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_FALSE(controller.send_ctrl_alt_del()) << "no room for a whole sequence";
+    // i8042_flush() reads at most 16 bytes before it gives up on the controller.
+    int flushed = 0;
+    while ((in(STATUS)&STR_OBF) && flushed < 17) {
+        in(DATA);
+        flushed++;
+    }
+    EXPECT_EQ(flushed, 16);
+    EXPECT_TRUE(controller.send_ctrl_alt_del());
+}
+
+TEST_F(I8042Test, AKeyboardCommandDropsKeysNotYetSent) {
+    linux_i8042_init();
+    atkbd_connect();
+    command(CMD_KBD_DISABLE);
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    // libps2 waits for the ACK: it must be the first byte (writing data re-enables the port).
+    EXPECT_EQ(to_keyboard(0xF4), (Bytes{0xFA}));
+}
+
+TEST_F(I8042Test, KeyboardResetAnswersAckThenSelfTest) {
+    linux_i8042_init();
+    EXPECT_EQ(to_keyboard(0xF5), (Bytes{0xFA}));
+    EXPECT_EQ(to_keyboard(0xFF), (Bytes{0xFA, 0xAA}));
+    EXPECT_TRUE(controller.send_ctrl_alt_del()) << "a reset keyboard scans";
+}
+
+TEST_F(I8042Test, CtrlAltDelFromAnotherThreadWhileTheGuestPolls) {
+    linux_i8042_init();
+    atkbd_connect();
+    std::atomic<bool> done{false};
+    std::thread host([&] {
+        for (int i = 0; i < 200; ++i)
+            controller.send_ctrl_alt_del();
+        done = true;
+    });
+    size_t bytes = 0;
+    while (!done || (in(STATUS)&STR_OBF)) {
+        if (in(STATUS)&STR_OBF) {
+            in(DATA);
+            bytes++;
+        }
+    }
+    host.join();
+    EXPECT_EQ(bytes % 8, 0u) << "sequences arrive whole";
+    EXPECT_GE(bytes, 8u);
+}
+
+TEST_F(I8042Test, RandomAccessesAndKeyPressesThenTheKeyboardStillProbes) {
+    std::mt19937_64 random(0x8042'2);
+    for (int i = 0; i < 100'000; ++i) {
+        uint64_t offset = random() % 6;
+        uint8_t value = static_cast<uint8_t>(random());
+        if (random() % 2) {
+            in(offset);
+        } else if (random() % 64 == 0) {
+            controller.send_ctrl_alt_del();
+        } else if (value != CMD_PULSE_RESET) {
+            out(offset, value);
+        }
+    }
+    // Whatever state the guest left: Linux's probe and atkbd work again.
+    command(CMD_CTL_WCTR, CTR_KBDINT | CTR_SYSFLAG | CTR_AUXDIS | CTR_XLATE);
+    linux_i8042_init();
+    EXPECT_EQ(to_keyboard(0xFF), (Bytes{0xFA, 0xAA}));
+    atkbd_connect();
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_EQ(read_by_interrupt(), (Bytes{0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D}));
+}
+
 TEST(I8042, WorksWithoutInterruptLinesOrCallback) {
     I8042 controller({});
     uint8_t value = CMD_PULSE_RESET;
@@ -224,7 +439,8 @@ TEST(I8042, WorksWithoutInterruptLinesOrCallback) {
     value = 0xF2;
     controller.write(DATA, std::span<const uint8_t>(&value, 1));
     controller.read(DATA, std::span<uint8_t>(&value, 1));
-    EXPECT_EQ(value, 0xFE);
+    EXPECT_EQ(value, 0xFA);
+    EXPECT_TRUE(controller.send_ctrl_alt_del());
 }
 
 }  // namespace

@@ -86,6 +86,7 @@ I8042::I8042(ResetCallback on_reset, InterruptLine* keyboard_irq, InterruptLine*
 void I8042::read(uint64_t offset, std::span<uint8_t> data) {
     std::lock_guard lock(m_mutex);
     read_bytewise(offset, data, k_port_count, [this](uint64_t port) { return read_port(port); });
+    update_interrupt_lines();
 }
 
 void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
@@ -102,9 +103,23 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
         m_on_reset();
 }
 
+bool I8042::send_ctrl_alt_del() {
+    std::lock_guard lock(m_mutex);
+    auto result = m_keyboard.press_ctrl_alt_del(translation());
+    take_keyboard_byte();
+    update_interrupt_lines();
+    return result == Ps2Keyboard::KeyResult::Queued;
+}
+
 uint8_t I8042::read_port(uint64_t offset) {
-    if (offset == k_data_port)
-        return read_data();
+    if (offset == k_data_port) {
+        uint8_t value = read_data();
+        // The next keyboard byte follows at once. read_data() has already lowered IRQ 1, so
+        // this raises it again: one edge per byte, as the edge-triggered ISA line needs.
+        take_keyboard_byte();
+        update_interrupt_lines();
+        return value;
+    }
     if (offset == k_command_port)
         return status();
     return k_open_bus_byte;
@@ -116,6 +131,18 @@ void I8042::write_port(uint64_t offset, uint8_t value) {
     } else if (offset == k_command_port) {
         write_command(value);
     }
+    // A keyboard answer, or a port the guest just enabled (0xAE, or the command byte).
+    take_keyboard_byte();
+}
+
+void I8042::take_keyboard_byte() {
+    if (m_output || !m_keyboard.has_output() || (command_byte() & k_ctr_keyboard_disabled))
+        return;
+    m_output = OutputByte{m_keyboard.pop_output(), Port::Keyboard, false};
+}
+
+Translation I8042::translation() const {
+    return (command_byte() & k_ctr_translate) ? Translation::On : Translation::Off;
 }
 
 uint8_t I8042::status() const {
@@ -168,9 +195,9 @@ void I8042::write_data(uint8_t value) {
             return;
         default:
             // Data with no command waiting goes to the keyboard, which also re-enables the
-            // keyboard interface. There is no keyboard to answer.
+            // keyboard interface. Its answer comes through take_keyboard_byte().
             command_byte() &= ~k_ctr_keyboard_disabled;
-            push_transmit_timeout(Port::Keyboard);
+            m_keyboard.receive(value, translation());
             return;
     }
 }
