@@ -25,6 +25,7 @@
 #include "vmm/devices/legacy/rtc.h"
 #include "vmm/devices/legacy/serial.h"
 #include "vmm/kvm_interrupt_line.h"
+#include "vmm/pci_setup.h"
 #include "vmm/vmm.h"
 
 namespace corral::vmm {
@@ -133,6 +134,8 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
                                    std::make_shared<AcpiSleepControl>(power_off)));
     TRY_VOID(vmm->m_pio_bus.insert(x86::k_reset_control_port, 1,
                                    std::make_shared<ResetControl>(reset)));
+    // PCI bus 0 (ports 0xCF8, 0xCFA, 0xCFC around ResetControl's 0xCF9) and virtio devices.
+    vmm->m_pci = TRY(attach_pci_devices(vmm->m_vm, vmm->m_memory, vmm->m_pio_bus, vmm->m_mmio_bus, config));
 
     auto supported_cpuid = TRY(vmm->m_system.supported_cpuid());
     VcpuContext context{&vmm->m_pio_bus, &vmm->m_mmio_bus, &vmm->m_exits, &vmm->m_unhandled};

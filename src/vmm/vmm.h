@@ -22,6 +22,7 @@ class Serial;
 class I8042;
 struct BootFiles;
 class BootTimingPort;
+struct PciDevices;
 
 /// A running (or ready to run) virtual machine: KVM objects, guest memory, buses, devices and
 /// vCPU threads. Built by build_vmm_for_boot(); run() drives it until it exits.
@@ -75,6 +76,8 @@ private:
     std::optional<StdioConsole> m_console;
     std::vector<uint8_t> m_pending_input;
     std::vector<std::unique_ptr<VcpuRunner>> m_vcpus;
+    // Last, so it is destroyed first: it stops the device event loop (see pci_setup.h).
+    std::shared_ptr<PciDevices> m_pci;
 };
 
 /// Creates the VM described by `config`: loads the kernel and initrd, writes the boot tables,

@@ -34,6 +34,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     uint64_t cpus = 0;
     int64_t shutdown_timeout = -1;
     bool hugepages = false;
+    bool rng = false;
+    bool virtio_console = false;
     CommandLine result;
 
     app.add_option("--config", config_path, "JSON file with the VM config (flags override it)");
@@ -48,6 +50,9 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     app.add_option("--console", console, "serial console: stdio (default) or none");
     app.add_option("--shutdown-timeout", shutdown_timeout,
                    "seconds SIGTERM waits for the guest to power off (default 10)");
+    app.add_flag("--rng", rng, "add a virtio-rng entropy device fed by the host's getrandom() (off by default)");
+    app.add_flag("--virtio-console", virtio_console,
+                 "add a virtio-console (the guest's /dev/hvc0); its output goes where the serial console's goes");
     app.add_flag("--print-config", result.print_config, "print the effective config as JSON and exit");
     app.add_flag("-v,--verbose", result.verbose, "log debug messages");
 
@@ -75,6 +80,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
         config.cpus = static_cast<uint32_t>(cpus);
     }
     if (hugepages) config.page_backing = PageBacking::Huge;
+    if (rng) config.rng = true;
+    if (virtio_console) config.virtio_console = true;
     if (!on_reboot.empty()) {
         if (on_reboot != "exit" && on_reboot != "restart")
             return fail(fmt::format("--on-reboot must be 'exit' or 'restart', got '{}'", on_reboot));

@@ -48,12 +48,14 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
     if (!document.is_object()) return fail("VM config must be a JSON object");
     static const std::set<std::string> k_known = {"kernel", "initrd",  "cmdline",
                                                   "memory", "cpus",    "hugepages",
-                                                  "on_reboot", "console", "shutdown_timeout"};
+                                                  "on_reboot", "console", "shutdown_timeout",
+                                                  "rng", "virtio_console"};
     VmConfig config;
     for (const auto& [key, value] : document.items()) {
         if (!k_known.contains(key))
             return fail(fmt::format("VM config: unknown key '{}'; allowed: kernel, initrd, cmdline, "
-                                    "memory, cpus, hugepages, on_reboot, console, shutdown_timeout",
+                                    "memory, cpus, hugepages, on_reboot, console, shutdown_timeout, rng, "
+                                    "virtio_console",
                                     key));
         auto want = [&](bool ok, const char* type) -> Result<void> {
             if (!ok) return fail(fmt::format("VM config: '{}' must be {}", key, type));
@@ -93,6 +95,12 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
             TRY_VOID(want(value.is_number_unsigned() && value.get<uint64_t>() <= 3600,
                           "a number of seconds from 0 to 3600"));
             config.shutdown_timeout_seconds = value.get<uint32_t>();
+        } else if (key == "rng") {
+            TRY_VOID(want(value.is_boolean(), "true or false"));
+            config.rng = value.get<bool>();
+        } else if (key == "virtio_console") {
+            TRY_VOID(want(value.is_boolean(), "true or false"));
+            config.virtio_console = value.get<bool>();
         }
     }
     return config;
@@ -108,6 +116,8 @@ nlohmann::json vm_config_to_json(const VmConfig& config) {
         {"on_reboot", config.on_reboot == RebootAction::Exit ? "exit" : "restart"},
         {"console", config.console == ConsoleKind::Stdio ? "stdio" : "none"},
         {"shutdown_timeout", config.shutdown_timeout_seconds},
+        {"rng", config.rng},
+        {"virtio_console", config.virtio_console},
     };
     if (config.initrd_path) document["initrd"] = *config.initrd_path;
     return document;

@@ -30,6 +30,10 @@ struct VmConfig {
     ConsoleKind console = ConsoleKind::Stdio;
     /// How long SIGTERM waits for the guest to power off before stopping it.
     uint32_t shutdown_timeout_seconds = 10;
+    /// virtio-rng (entropy from the host's getrandom()); opt-in, like Firecracker's.
+    bool rng = false;
+    /// virtio-console (the guest's hvc0, output to the serial console's stdout); opt-in.
+    bool virtio_console = false;
 };
 
 constexpr uint32_t k_max_cpus = 254;

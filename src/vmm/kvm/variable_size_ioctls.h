@@ -27,18 +27,26 @@ struct MsrsHeader {
 struct MsrListHeader {
     uint32_t nmsrs;
 };
+/// kvm_irq_routing without its entries (same __DECLARE_FLEX_ARRAY problem).
+struct IrqRoutingHeader {
+    uint32_t nr;
+    uint32_t flags;
+};
 
 constexpr unsigned long k_ioctl_get_supported_cpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
 constexpr unsigned long k_ioctl_set_cpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
 constexpr unsigned long k_ioctl_get_msrs = _IOWR(KVMIO, 0x88, MsrsHeader);
 constexpr unsigned long k_ioctl_set_msrs = _IOW(KVMIO, 0x89, MsrsHeader);
 constexpr unsigned long k_ioctl_get_msr_index_list = _IOWR(KVMIO, 0x02, MsrListHeader);
+constexpr unsigned long k_ioctl_set_gsi_routing = _IOW(KVMIO, 0x6a, IrqRoutingHeader);
 
 static_assert(k_ioctl_get_supported_cpuid == 0xc008ae05);
 static_assert(k_ioctl_set_cpuid2 == 0x4008ae90);
 static_assert(k_ioctl_get_msrs == 0xc008ae88);
 static_assert(k_ioctl_set_msrs == 0x4008ae89);
 static_assert(k_ioctl_get_msr_index_list == 0xc004ae02);
+static_assert(k_ioctl_set_gsi_routing == 0x4008ae6a);
+static_assert(sizeof(kvm_irq_routing_entry) == 48);
 
 /// A header followed by `count` entries in one buffer, as the variable-size ioctls take them.
 template <typename Header, typename Entry>

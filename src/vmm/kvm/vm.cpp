@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 
 #include "base/mapping.h"
+#include "vmm/kvm/variable_size_ioctls.h"
 #include "vmm/kvm/vcpu.h"
 
 namespace corral::vmm::kvm {
@@ -77,6 +78,16 @@ Result<void> Vm::register_irqfd(int event_fd, uint32_t gsi) const {
     request.fd = static_cast<uint32_t>(event_fd);
     request.gsi = gsi;
     if (::ioctl(m_fd.get(), KVM_IRQFD, &request) < 0) return fail_errno("KVM_IRQFD");
+    return {};
+}
+
+Result<void> Vm::set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) const {
+    VariableSizeBuffer<IrqRoutingHeader, kvm_irq_routing_entry> buffer(entries.size());
+    buffer.header()->nr = static_cast<uint32_t>(entries.size());
+    buffer.header()->flags = 0;
+    buffer.set_entries(entries);
+    if (::ioctl(m_fd.get(), k_ioctl_set_gsi_routing, buffer.data()) < 0)
+        return fail_errno("KVM_SET_GSI_ROUTING");
     return {};
 }
 

@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <span>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -43,6 +44,9 @@ public:
                                     uint64_t value = 0) const;
     /// KVM_IRQFD: signalling `event_fd` injects `gsi`.
     Result<void> register_irqfd(int event_fd, uint32_t gsi) const;
+    /// KVM_SET_GSI_ROUTING: replaces the whole GSI routing table (including the default ISA
+    /// routes KVM_CREATE_IRQCHIP installed, so callers must repeat those).
+    Result<void> set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) const;
     /// KVM_GET_CLOCK / KVM_SET_CLOCK.
     Result<kvm_clock_data> clock() const;
     Result<void> set_clock(const kvm_clock_data& clock) const;

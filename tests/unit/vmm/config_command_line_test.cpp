@@ -79,3 +79,23 @@ TEST(CommandLine, HelpIsEarlyOutput) {
 
 }  // namespace
 }  // namespace corral::vmm
+
+namespace corral::vmm {
+namespace {
+
+TEST(CommandLine, VirtioDevicesAreOptIn) {
+    auto plain = parse({"--kernel", "/k"});
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(plain->config.rng);
+    EXPECT_FALSE(plain->config.virtio_console);
+    auto both = parse({"--kernel", "/k", "--rng", "--virtio-console"});
+    ASSERT_TRUE(both) << both.error().message();
+    EXPECT_TRUE(both->config.rng);
+    EXPECT_TRUE(both->config.virtio_console);
+    auto bad = parse({"--kernel", "/k", "--rng=maybe"});
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message().find("rng"), std::string::npos) << bad.error().message();
+}
+
+}  // namespace
+}  // namespace corral::vmm

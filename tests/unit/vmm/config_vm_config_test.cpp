@@ -76,3 +76,22 @@ TEST(VmConfigJson, RejectsUnknownKeysAndWrongTypes) {
 
 }  // namespace
 }  // namespace corral::vmm
+
+namespace corral::vmm {
+namespace {
+
+TEST(VmConfigJson, VirtioDeviceKeys) {
+    auto parsed = vm_config_from_json(nlohmann::json{{"kernel", "/k"}, {"rng", true}, {"virtio_console", true}});
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    EXPECT_TRUE(parsed->rng);
+    EXPECT_TRUE(parsed->virtio_console);
+    auto round_trip = vm_config_from_json(vm_config_to_json(*parsed));
+    ASSERT_TRUE(round_trip);
+    EXPECT_TRUE(round_trip->rng && round_trip->virtio_console);
+    auto wrong = vm_config_from_json(nlohmann::json{{"rng", "yes"}});
+    ASSERT_FALSE(wrong);
+    EXPECT_NE(wrong.error().message().find("'rng' must be true or false"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace corral::vmm

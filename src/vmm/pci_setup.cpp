@@ -1,0 +1,74 @@
+#include "vmm/pci_setup.h"
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/console/stdio_console.h"
+#include "vmm/devices/bus.h"
+#include "vmm/devices/pci/host_bridge.h"
+#include "vmm/devices/pci/pci_bus.h"
+#include "vmm/devices/virtio/console/console_device.h"
+#include "vmm/devices/virtio/pci_transport.h"
+#include "vmm/devices/virtio/rng/rng_device.h"
+#include "vmm/kvm/vm.h"
+#include "vmm/kvm_msi.h"
+
+namespace corral::vmm {
+
+PciDevices::PciDevices() = default;
+
+PciDevices::~PciDevices() {
+    // Device workers touch guest memory: stop them before anything else goes away.
+    if (loop) loop->stop();
+}
+
+Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const GuestMemory& memory, Bus& pio,
+                                                       Bus& mmio, const VmConfig& config) {
+    auto pci = std::make_shared<PciDevices>();
+    pci->bus = std::make_shared<PciBus>();
+    TRY_VOID(pci->bus->attach(0, std::make_shared<PciHostBridge>()));
+    pci->config_io = std::make_unique<PciConfigIo>(pci->bus);
+    TRY_VOID(pio.insert(PciConfigIo::k_address_port, 1, pci->config_io->address_port()));
+    TRY_VOID(pio.insert(PciConfigIo::k_address_high_port, 2, pci->config_io->address_high_port()));
+    TRY_VOID(pio.insert(PciConfigIo::k_data_port, 4, pci->config_io->data_port()));
+
+    if (!config.virtio_console && !config.rng) return pci;
+    pci->loop = TRY(EventLoop::start("virtio-devices"));
+    pci->routing = std::make_unique<KvmGsiRouting>(vm);
+
+    // Visible order: console first, then entropy.
+    std::vector<std::shared_ptr<virtio::VirtioDevice>> devices;
+    if (config.virtio_console) {
+        virtio::ConsoleDevice::OutputSink sink;
+        if (config.console == ConsoleKind::Stdio) sink = &StdioConsole::write_output;
+        devices.push_back(std::make_shared<virtio::ConsoleDevice>(pci->loop, std::move(sink)));
+    }
+    if (config.rng) devices.push_back(std::make_shared<virtio::RngDevice>(pci->loop));
+
+    // KVM_CAP_IOEVENTFD_ANY_LENGTH: length 0 matches a notify write of any size.
+    uint32_t notify_length = vm.check_extension(KVM_CAP_IOEVENTFD_ANY_LENGTH) ? 0 : 2;
+    uint64_t next_bar = k_pci_mmio_window_start;
+    for (auto& device : devices) {
+        uint64_t size = virtio::VirtioPciTransport::k_bar_size;
+        uint64_t bar = (next_bar + size - 1) / size * size;
+        if (bar + size > k_pci_mmio_window_end) return fail("the PCI MMIO window is full");
+        next_bar = bar + size;
+        auto vectors = TRY(KvmMsiVectors::create(vm, *pci->routing,
+                                                 virtio::VirtioPciTransport::vector_count(*device)));
+        auto transport = TRY(virtio::VirtioPciTransport::create(device, memory, bar, std::move(vectors)));
+        TRY_VOID(mmio.insert(bar, size, transport));
+        for (uint16_t queue = 0; queue < transport->queue_count(); ++queue)
+            TRY_CONTEXT(vm.register_ioeventfd(transport->notify_event_fd(queue), transport->notify_address(queue),
+                                              notify_length, kvm::IoSpace::Mmio),
+                        fmt::format("virtio notify ioeventfd at 0x{:x}", transport->notify_address(queue)));
+        unsigned slot = TRY(pci->bus->free_slot());
+        TRY_VOID(pci->bus->attach(slot, transport));
+        log_debug("PCI 00:{:02x}.0: virtio device type {}, BAR 0 at 0x{:x}", slot,
+                  static_cast<uint32_t>(device->device_type()), bar);
+        pci->transports.push_back(std::move(transport));
+    }
+    return pci;
+}
+
+}  // namespace corral::vmm

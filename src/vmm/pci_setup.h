@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "base/event_loop.h"
+#include "base/result.h"
+
+namespace corral::vmm {
+
+class Bus;
+class GuestMemory;
+class KvmGsiRouting;
+class PciBus;
+class PciConfigIo;
+struct VmConfig;
+namespace kvm {
+class Vm;
+}
+namespace virtio {
+class VirtioPciTransport;
+}
+
+/// The VM's PCI side: bus 0 with its host bridge and configuration ports, and the virtio
+/// devices the config asks for, with the event loop their workers run on and the GSI routes
+/// of their MSI-X vectors. Owned by the Vmm; destroying it stops the event loop first.
+struct PciDevices {
+    std::shared_ptr<EventLoop> loop;  // null when there is no virtio device
+    std::unique_ptr<KvmGsiRouting> routing;
+    std::shared_ptr<PciBus> bus;
+    std::unique_ptr<PciConfigIo> config_io;
+    std::vector<std::shared_ptr<virtio::VirtioPciTransport>> transports;
+
+    PciDevices();
+    ~PciDevices();
+};
+
+/// First and last+1 address of the 32-bit MMIO window BARs are placed in; the DSDT's \_SB.PCI0
+/// _CRS declares the same window (0xC0000000-0xFEBFFFFF).
+constexpr uint64_t k_pci_mmio_window_start = 0xC0000000;
+constexpr uint64_t k_pci_mmio_window_end = 0xFEC00000;
+
+/// Attaches, in this order: the host bridge at 00:00.0 and configuration mechanism #1 on ports
+/// 0xCF8 (1 byte), 0xCFA-0xCFB and 0xCFC-0xCFF (0xCF9 stays the reset control register);
+/// then virtio-console (--virtio-console) and virtio-rng (--rng) in the next free slots, each
+/// with a fixed 64-bit BAR from the MMIO window on `mmio`, MSI-X vectors routed through KVM
+/// (irqfd + GSI routing) and a KVM ioeventfd per queue notify address.
+Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const GuestMemory& memory, Bus& pio,
+                                                       Bus& mmio, const VmConfig& config);
+
+}  // namespace corral::vmm
