@@ -24,6 +24,7 @@
 #include "vmm/devices/legacy/reset_control.h"
 #include "vmm/devices/legacy/rtc.h"
 #include "vmm/devices/legacy/serial.h"
+#include "vmm/console/socket_console.h"
 #include "vmm/kvm_interrupt_line.h"
 #include "vmm/pci_setup.h"
 #include "vmm/vmm.h"
@@ -124,6 +125,11 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
     if (config.console == ConsoleKind::Stdio) {
         vmm->m_serial = std::make_shared<Serial>(vmm->m_com1_irq.get(), &StdioConsole::write_output);
         vmm->m_console.emplace(TRY(StdioConsole::open()));
+    } else if (config.console == ConsoleKind::Socket) {
+        vmm->m_socket_console = TRY(SocketConsole::listen(config.console_socket_path));
+        SocketConsole* socket_console = vmm->m_socket_console.get();
+        vmm->m_serial = std::make_shared<Serial>(
+            vmm->m_com1_irq.get(), [socket_console](std::span<const uint8_t> bytes) { socket_console->write_output(bytes); });
     } else {
         vmm->m_serial = std::make_shared<Serial>(vmm->m_com1_irq.get(), [](std::span<const uint8_t>) {});
     }

@@ -23,8 +23,15 @@ void Vmm::stop_vcpus() {
 }
 
 void Vmm::pump_console_input() {
-    if (!m_console) return;
-    if (m_pending_input.empty()) {
+    if (m_socket_console) {
+        if (m_pending_input.empty()) {
+            std::array<uint8_t, 1024> buffer;
+            size_t length = m_socket_console->read_input(buffer);
+            m_pending_input.assign(buffer.begin(), buffer.begin() + static_cast<long>(length));
+        }
+    } else if (!m_console) {
+        return;
+    } else if (m_pending_input.empty()) {
         std::array<uint8_t, 1024> buffer;
         size_t length = 0;
         auto status = m_console->read_input(buffer, length);
@@ -75,12 +82,15 @@ Result<VmExit> Vmm::run() {
     for (auto& vcpu : m_vcpus) vcpu->start();
 
     while (!m_exits.exit()) {
-        std::array<pollfd, 3> fds{};
+        std::array<pollfd, 4> fds{};
         fds[0] = {m_exits.event_fd(), POLLIN, 0};
         fds[1] = {signal_fd, POLLIN, 0};
-        // While the guest's receive buffer is full, stop reading stdin: back-pressure, not loss.
-        bool want_input = m_console && m_console->input_fd() >= 0 && m_pending_input.empty();
-        fds[2] = {want_input ? m_console->input_fd() : -1, POLLIN, 0};
+        // While the guest's receive buffer is full, stop reading input: back-pressure, not loss.
+        int input_fd = m_socket_console ? m_socket_console->client_fd()
+                       : m_console      ? m_console->input_fd()
+                                        : -1;
+        fds[2] = {m_pending_input.empty() ? input_fd : -1, POLLIN, 0};
+        fds[3] = {m_socket_console ? m_socket_console->listen_fd() : -1, POLLIN, 0};
         int timeout_ms = m_pending_input.empty() ? 1000 : 10;
         if (m_shutdown_deadline) {
             auto left = std::chrono::ceil<std::chrono::milliseconds>(
@@ -99,6 +109,7 @@ Result<VmExit> Vmm::run() {
                             fmt::format("guest did not shut down within {} s",
                                         m_config.shutdown_timeout_seconds)});
         }
+        if (fds[3].revents & POLLIN) m_socket_console->accept_client();
         if (fds[2].revents & (POLLIN | POLLHUP) || !m_pending_input.empty()) pump_console_input();
     }
     stop_vcpus();

@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "vmm/config/vm_config.h"
+#include "vmm/console/socket_console.h"
 #include "vmm/console/stdio_console.h"
 #include "vmm/devices/bus.h"
 #include "vmm/kvm/system.h"
@@ -74,6 +75,7 @@ private:
     std::optional<std::chrono::steady_clock::time_point> m_shutdown_deadline;
     std::shared_ptr<BootTimingPort> m_boot_timing;
     std::optional<StdioConsole> m_console;
+    std::unique_ptr<SocketConsole> m_socket_console;
     std::vector<uint8_t> m_pending_input;
     std::vector<std::unique_ptr<VcpuRunner>> m_vcpus;
     // Last, so it is destroyed first: it stops the device event loop (see pci_setup.h).

@@ -47,7 +47,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     app.add_option("--cpus", cpus, "number of vCPUs, 1-254 (default 1)");
     app.add_flag("--hugepages", hugepages, "back guest RAM with hugetlbfs pages");
     app.add_option("--on-reboot", on_reboot, "when the guest reboots: exit (default) or restart");
-    app.add_option("--console", console, "serial console: stdio (default) or none");
+    app.add_option("--console", console,
+                   "serial console: stdio (default), none, or socket=PATH (a unix socket to attach to)");
     app.add_option("--shutdown-timeout", shutdown_timeout,
                    "seconds SIGTERM waits for the guest to power off (default 10)");
     app.add_flag("--rng", rng, "add a virtio-rng entropy device fed by the host's getrandom() (off by default)");
@@ -87,11 +88,7 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
             return fail(fmt::format("--on-reboot must be 'exit' or 'restart', got '{}'", on_reboot));
         config.on_reboot = on_reboot == "exit" ? RebootAction::Exit : RebootAction::Restart;
     }
-    if (!console.empty()) {
-        if (console != "stdio" && console != "none")
-            return fail(fmt::format("--console must be 'stdio' or 'none', got '{}'", console));
-        config.console = console == "stdio" ? ConsoleKind::Stdio : ConsoleKind::None;
-    }
+    if (!console.empty()) TRY_VOID(parse_console(console, "--console", config));
     if (shutdown_timeout >= 0) config.shutdown_timeout_seconds = static_cast<uint32_t>(shutdown_timeout);
     if (app.count("--shutdown-timeout") && (shutdown_timeout < 0 || shutdown_timeout > 3600))
         return fail("--shutdown-timeout must be between 0 and 3600 seconds");

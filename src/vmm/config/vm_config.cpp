@@ -29,6 +29,30 @@ Result<uint64_t> parse_memory_size(std::string_view text, std::string_view what)
     return number * unit;
 }
 
+Result<void> parse_console(std::string_view text, std::string_view what, VmConfig& config) {
+    constexpr std::string_view k_socket_prefix = "socket=";
+    if (text == "stdio") {
+        config.console = ConsoleKind::Stdio;
+    } else if (text == "none") {
+        config.console = ConsoleKind::None;
+    } else if (text.starts_with(k_socket_prefix) && text.size() > k_socket_prefix.size()) {
+        config.console = ConsoleKind::Socket;
+        config.console_socket_path = std::string(text.substr(k_socket_prefix.size()));
+    } else {
+        return fail(fmt::format("{} must be 'stdio', 'none' or 'socket=PATH', got '{}'", what, text));
+    }
+    return {};
+}
+
+std::string console_to_string(const VmConfig& config) {
+    switch (config.console) {
+        case ConsoleKind::Stdio: return "stdio";
+        case ConsoleKind::None: return "none";
+        case ConsoleKind::Socket: return "socket=" + config.console_socket_path;
+    }
+    return "stdio";
+}
+
 Result<void> validate(const VmConfig& config) {
     if (config.kernel_path.empty()) return fail("--kernel is required: the path of a Linux bzImage or an ELF kernel");
     if (config.cpus < 1 || config.cpus > k_max_cpus)
@@ -89,8 +113,8 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
             TRY_VOID(want(value == "exit" || value == "restart", "\"exit\" or \"restart\""));
             config.on_reboot = value == "exit" ? RebootAction::Exit : RebootAction::Restart;
         } else if (key == "console") {
-            TRY_VOID(want(value == "stdio" || value == "none", "\"stdio\" or \"none\""));
-            config.console = value == "stdio" ? ConsoleKind::Stdio : ConsoleKind::None;
+            TRY_VOID(want(value.is_string(), "\"stdio\", \"none\" or \"socket=PATH\""));
+            TRY_VOID(parse_console(value.get<std::string>(), "VM config: 'console'", config));
         } else if (key == "shutdown_timeout") {
             TRY_VOID(want(value.is_number_unsigned() && value.get<uint64_t>() <= 3600,
                           "a number of seconds from 0 to 3600"));
@@ -114,7 +138,7 @@ nlohmann::json vm_config_to_json(const VmConfig& config) {
         {"cpus", config.cpus},
         {"hugepages", config.page_backing == PageBacking::Huge},
         {"on_reboot", config.on_reboot == RebootAction::Exit ? "exit" : "restart"},
-        {"console", config.console == ConsoleKind::Stdio ? "stdio" : "none"},
+        {"console", console_to_string(config)},
         {"shutdown_timeout", config.shutdown_timeout_seconds},
         {"rng", config.rng},
         {"virtio_console", config.virtio_console},

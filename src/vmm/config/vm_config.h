@@ -16,7 +16,7 @@ namespace corral::vmm {
 enum class RebootAction { Exit, Restart };
 
 /// Where the guest's serial console goes.
-enum class ConsoleKind { Stdio, None };
+enum class ConsoleKind { Stdio, None, Socket };
 
 /// A VM's configuration: plain validated values, no live resources.
 struct VmConfig {
@@ -28,6 +28,8 @@ struct VmConfig {
     PageBacking page_backing = PageBacking::Normal;
     RebootAction on_reboot = RebootAction::Exit;
     ConsoleKind console = ConsoleKind::Stdio;
+    /// For ConsoleKind::Socket: the unix socket path the monitor listens on.
+    std::string console_socket_path;
     /// How long SIGTERM waits for the guest to power off before stopping it.
     uint32_t shutdown_timeout_seconds = 10;
     /// virtio-rng (entropy from the host's getrandom()); opt-in, like Firecracker's.
@@ -42,6 +44,10 @@ constexpr uint64_t k_max_memory_bytes = 1024ull * 1024 * 1024 * 1024;
 
 /// Parses "512M", "2G", "65536K" or a plain number of MiB. `what` names the field in errors.
 Result<uint64_t> parse_memory_size(std::string_view text, std::string_view what);
+/// Parses a console setting: "stdio", "none" or "socket=PATH". `what` names the field in errors.
+Result<void> parse_console(std::string_view text, std::string_view what, VmConfig& config);
+/// The inverse of parse_console().
+std::string console_to_string(const VmConfig& config);
 /// Checks ranges and required fields; the message names the field and the allowed values.
 Result<void> validate(const VmConfig& config);
 /// Reads a JSON config ({"kernel": ..., "memory": "512M", "cpus": 2, ...}); unknown keys are errors.

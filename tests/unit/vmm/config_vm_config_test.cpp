@@ -95,3 +95,23 @@ TEST(VmConfigJson, VirtioDeviceKeys) {
 
 }  // namespace
 }  // namespace corral::vmm
+
+namespace corral::vmm {
+namespace {
+
+TEST(VmConfigConsole, ParsesTheThreeForms) {
+    VmConfig config;
+    ASSERT_TRUE(parse_console("socket=/run/corral/vm1.sock", "--console", config));
+    EXPECT_EQ(config.console, ConsoleKind::Socket);
+    EXPECT_EQ(config.console_socket_path, "/run/corral/vm1.sock");
+    EXPECT_EQ(console_to_string(config), "socket=/run/corral/vm1.sock");
+    ASSERT_TRUE(parse_console("none", "--console", config));
+    EXPECT_EQ(config.console, ConsoleKind::None);
+    auto bad = parse_console("pty", "--console", config);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message(), "--console must be 'stdio', 'none' or 'socket=PATH', got 'pty'");
+    EXPECT_FALSE(parse_console("socket=", "--console", config));
+}
+
+}  // namespace
+}  // namespace corral::vmm
