@@ -4,6 +4,7 @@
 
 #include "vmm/boot/cmdline.h"
 #include "vmm/boot/file.h"
+#include "vmm/devices/virtio/block/open_disk.h"
 
 namespace corral::vmm {
 namespace {
@@ -22,6 +23,8 @@ Result<BootFiles> load_boot_files(const VmConfig& config) {
     if (config.initrd_path)
         files.initrd_bytes = TRY_CONTEXT(read_file(*config.initrd_path, k_max_initrd_size, "initrd"), "--initrd");
     TRY_CONTEXT(validate_cmdline(config.cmdline, files.kernel.cmdline_size), "--cmdline");
+    // A missing or unreadable disk image is the user's mistake too: open each once to check.
+    for (const DiskConfig& disk : config.disks) TRY_VOID(virtio::open_disk(disk));
     return files;
 }
 

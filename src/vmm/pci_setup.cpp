@@ -8,8 +8,10 @@
 #include "vmm/devices/bus.h"
 #include "vmm/devices/pci/host_bridge.h"
 #include "vmm/devices/pci/pci_bus.h"
+#include "vmm/devices/virtio/block/open_disk.h"
 #include "vmm/devices/virtio/console/console_device.h"
 #include "vmm/devices/virtio/pci_transport.h"
+#include "vmm/devices/virtio/net/net_device.h"
 #include "vmm/devices/virtio/rng/rng_device.h"
 #include "vmm/kvm/vm.h"
 #include "vmm/kvm_msi.h"
@@ -33,7 +35,7 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
     TRY_VOID(pio.insert(PciConfigIo::k_address_high_port, 2, pci->config_io->address_high_port()));
     TRY_VOID(pio.insert(PciConfigIo::k_data_port, 4, pci->config_io->data_port()));
 
-    if (!config.virtio_console && !config.rng) return pci;
+    if (!config.virtio_console && !config.rng && config.nets.empty() && config.disks.empty()) return pci;
     pci->loop = TRY(EventLoop::start("virtio-devices"));
     pci->routing = std::make_unique<KvmGsiRouting>(vm);
 
@@ -45,6 +47,18 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
         devices.push_back(std::make_shared<virtio::ConsoleDevice>(pci->loop, std::move(sink)));
     }
     if (config.rng) devices.push_back(std::make_shared<virtio::RngDevice>(pci->loop));
+    // Then the NICs, in --net order (the guest names them eth0, eth1, ... in slot order).
+    for (size_t i = 0; i < config.nets.size(); ++i) {
+        const NetConfig& nic = config.nets[i];
+        auto tap = TRY_CONTEXT(nic.tap ? corral::net::Tap::open(*nic.tap) : corral::net::Tap::adopt(*nic.fd),
+                               fmt::format("--net #{}", i + 1));
+        devices.push_back(std::make_shared<virtio::NetDevice>(pci->loop, std::move(tap), nic.mac));
+    }
+    // Then the disks, in --disk order: the guest names them vda, vdb, ... in slot order. Each
+    // has its own worker thread (see virtio::BlockDevice), not the shared event loop.
+    for (const DiskConfig& disk : config.disks)
+        devices.push_back(std::make_shared<virtio::BlockDevice>(TRY(virtio::open_disk(disk)),
+                                                                virtio::block_options(disk)));
 
     // KVM_CAP_IOEVENTFD_ANY_LENGTH: length 0 matches a notify write of any size.
     uint32_t notify_length = vm.check_extension(KVM_CAP_IOEVENTFD_ANY_LENGTH) ? 0 : 2;

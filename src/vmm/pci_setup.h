@@ -42,7 +42,8 @@ constexpr uint64_t k_pci_mmio_window_end = 0xFEC00000;
 
 /// Attaches, in this order: the host bridge at 00:00.0 and configuration mechanism #1 on ports
 /// 0xCF8 (1 byte), 0xCFA-0xCFB and 0xCFC-0xCFF (0xCF9 stays the reset control register);
-/// then virtio-console (--virtio-console) and virtio-rng (--rng) in the next free slots, each
+/// then virtio-console (--virtio-console), virtio-rng (--rng), virtio-net (--net, in order) and
+/// virtio-blk (--disk, in order) in the next free slots, each
 /// with a fixed 64-bit BAR from the MMIO window on `mmio`, MSI-X vectors routed through KVM
 /// (irqfd + GSI routing) and a KVM ioeventfd per queue notify address.
 Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const GuestMemory& memory, Bus& pio,

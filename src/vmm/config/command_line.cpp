@@ -36,6 +36,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     bool hugepages = false;
     bool rng = false;
     bool virtio_console = false;
+    std::vector<std::string> nets;
+    std::vector<std::string> disks;
     CommandLine result;
 
     app.add_option("--config", config_path, "JSON file with the VM config (flags override it)");
@@ -54,6 +56,14 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     app.add_flag("--rng", rng, "add a virtio-rng entropy device fed by the host's getrandom() (off by default)");
     app.add_flag("--virtio-console", virtio_console,
                  "add a virtio-console (the guest's /dev/hvc0); its output goes where the serial console's goes");
+    app.add_option("--net", nets,
+                   "add a virtio-net NIC: tap=NAME[,mac=52:54:00:xx:xx:xx] or fd=N[,mac=...] (an inherited "
+                   "tap fd); repeatable")
+        ->take_all();
+    app.add_option("--disk", disks,
+                   "add a virtio-blk disk: path=FILE[,readonly=on|off][,serial=S][,format=raw|qcow2][,bps=N]"
+                   "[,iops=N]; repeatable (/dev/vda, /dev/vdb, ... in order)")
+        ->take_all();
     app.add_flag("--print-config", result.print_config, "print the effective config as JSON and exit");
     app.add_flag("-v,--verbose", result.verbose, "log debug messages");
 
@@ -83,6 +93,14 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     if (hugepages) config.page_backing = PageBacking::Huge;
     if (rng) config.rng = true;
     if (virtio_console) config.virtio_console = true;
+    if (!nets.empty()) {
+        config.nets.clear();  // --net replaces the config file's NICs
+        for (size_t i = 0; i < nets.size(); ++i) config.nets.push_back(TRY(parse_net_option(nets[i], i)));
+    }
+    if (!disks.empty()) {
+        config.disks.clear();  // --disk replaces the config file's disks
+        for (const std::string& disk : disks) config.disks.push_back(TRY(parse_disk_option(disk)));
+    }
     if (!on_reboot.empty()) {
         if (on_reboot != "exit" && on_reboot != "restart")
             return fail(fmt::format("--on-reboot must be 'exit' or 'restart', got '{}'", on_reboot));

@@ -73,13 +73,13 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
     static const std::set<std::string> k_known = {"kernel", "initrd",  "cmdline",
                                                   "memory", "cpus",    "hugepages",
                                                   "on_reboot", "console", "shutdown_timeout",
-                                                  "rng", "virtio_console"};
+                                                  "rng", "virtio_console", "nets", "disks"};
     VmConfig config;
     for (const auto& [key, value] : document.items()) {
         if (!k_known.contains(key))
             return fail(fmt::format("VM config: unknown key '{}'; allowed: kernel, initrd, cmdline, "
                                     "memory, cpus, hugepages, on_reboot, console, shutdown_timeout, rng, "
-                                    "virtio_console",
+                                    "virtio_console, nets, disks",
                                     key));
         auto want = [&](bool ok, const char* type) -> Result<void> {
             if (!ok) return fail(fmt::format("VM config: '{}' must be {}", key, type));
@@ -125,6 +125,13 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
         } else if (key == "virtio_console") {
             TRY_VOID(want(value.is_boolean(), "true or false"));
             config.virtio_console = value.get<bool>();
+        } else if (key == "nets") {
+            TRY_VOID(want(value.is_array(), "an array of NICs like [{\"tap\": \"tap0\"}]"));
+            for (size_t i = 0; i < value.size(); ++i) config.nets.push_back(TRY(net_config_from_json(value[i], i)));
+        } else if (key == "disks") {
+            TRY_VOID(want(value.is_array(), "an array of disks like [{\"path\": \"disk.raw\"}]"));
+            for (size_t i = 0; i < value.size(); ++i)
+                config.disks.push_back(TRY(disk_config_from_json(value[i], i)));
         }
     }
     return config;
@@ -144,6 +151,14 @@ nlohmann::json vm_config_to_json(const VmConfig& config) {
         {"virtio_console", config.virtio_console},
     };
     if (config.initrd_path) document["initrd"] = *config.initrd_path;
+    if (!config.nets.empty()) {
+        document["nets"] = nlohmann::json::array();
+        for (const NetConfig& net : config.nets) document["nets"].push_back(net_config_to_json(net));
+    }
+    if (!config.disks.empty()) {
+        document["disks"] = nlohmann::json::array();
+        for (const DiskConfig& disk : config.disks) document["disks"].push_back(disk_config_to_json(disk));
+    }
     return document;
 }
 

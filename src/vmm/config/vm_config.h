@@ -4,10 +4,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "base/result.h"
+#include "vmm/config/disk_config.h"
+#include "vmm/config/net_config.h"
 #include "vmm/memory/guest_memory.h"
 
 namespace corral::vmm {
@@ -36,6 +39,10 @@ struct VmConfig {
     bool rng = false;
     /// virtio-console (the guest's hvc0, output to the serial console's stdout); opt-in.
     bool virtio_console = false;
+    /// virtio-net NICs (--net, repeatable), attached in this order.
+    std::vector<NetConfig> nets;
+    /// virtio-blk disks (--disk, repeatable): /dev/vda, /dev/vdb, ... in this order.
+    std::vector<DiskConfig> disks;
 };
 
 constexpr uint32_t k_max_cpus = 254;
