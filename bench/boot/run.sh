@@ -73,9 +73,11 @@ echo "boot to init: corral-vmm ${corral_boot} s, qemu ${qemu_boot} s, ratio corr
 echo "== 2. monitor memory overhead (1 vCPU, 128 MiB guest, idle at init)"
 # Resident kB of every mapping except the guest RAM mapping (the one 128 MiB mapping).
 overhead_kb() {
-  awk '/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); size = strtonum("0x" r[2]) - strtonum("0x" r[1]); guest = (size == 134217728) }
+  # smaps lists each mapping's Size before its Rss. Guest RAM is the mapping of at least
+  # 128 MiB (QEMU may pad it for alignment); nothing else either monitor maps is that large.
+  awk '/^Size:/ { guest = ($2 >= 131072) }
        /^Rss:/ { if (!guest) total += $2 }
-       END { print total }' "/proc/$1/smaps"
+       END { print total + 0 }' "/proc/$1/smaps"
 }
 measure_overhead() {   # measure_overhead COMMAND...: boot to init, then print overhead kB
   local out="$work/mem.out"
