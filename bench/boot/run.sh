@@ -93,12 +93,13 @@ qemu_kb=$(measure_overhead "${qemu_microvm[@]}" -m 128M -smp 1 -kernel "$kernel"
 echo "memory overhead: corral-vmm $((corral_kb / 1024)) MiB (${corral_kb} kB), qemu $((qemu_kb / 1024)) MiB (${qemu_kb} kB), ratio corral/qemu $(ratio "$corral_kb" "$qemu_kb"); Firecracker's published figure: < 5 MiB"
 
 echo "== 3. process start to first guest instruction and exit, $runs runs each"
-# A 64 KiB BIOS whose reset vector (at 0xFFF0 in the image) is: mov al,0xFE; out 0x64,al; hlt.
-printf '\xb0\xfe\xe6\x64\xf4' >"$work/reset.code"
+# A 64 KiB BIOS whose reset vector (at 0xFFF0 in the image) is: xor al,al; out 0xf4,al; hlt.
+# microvm has no i8042 or 0xCF9, so QEMU's isa-debug-exit device at port 0xf4 ends it instead.
+printf '\x30\xc0\xe6\xf4\xf4' >"$work/reset.code"
 head -c 65520 /dev/zero >"$work/bios.bin"; cat "$work/reset.code" >>"$work/bios.bin"
 truncate -s 65536 "$work/bios.bin"
-time_run() { local s; s=$(now); "$@" >/dev/null 2>&1 </dev/null; awk -v s="$s" -v e="$(now)" 'BEGIN{printf "%.3f\n", e-s}'; }
+time_run() { local s; s=$(now); timeout 120 "$@" >/dev/null 2>&1 </dev/null; awk -v s="$s" -v e="$(now)" 'BEGIN{printf "%.3f\n", e-s}'; }
 for i in $(seq "$runs"); do time_run "$vmm" --kernel "$hello" --memory 128M; done >"$work/corral_start"
-for i in $(seq "$runs"); do time_run qemu-system-x86_64 -M microvm -enable-kvm -nodefaults -no-user-config -display none -m 128M -bios "$work/bios.bin" -no-reboot; done >"$work/qemu_start"
+for i in $(seq "$runs"); do time_run qemu-system-x86_64 -M microvm -enable-kvm -nodefaults -no-user-config -display none -m 128M -bios "$work/bios.bin" -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04; done >"$work/qemu_start"
 corral_start=$(median <"$work/corral_start"); qemu_start=$(median <"$work/qemu_start")
 echo "start to first instruction and exit: corral-vmm ${corral_start} s, qemu ${qemu_start} s, ratio corral/qemu $(ratio "$corral_start" "$qemu_start")"
