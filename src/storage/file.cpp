@@ -30,7 +30,7 @@ Result<File> File::create(const std::string& path, CreateMode mode) {
     return File(UniqueFd(fd), path, Access::ReadWrite);
 }
 
-Result<void> File::read_exact(uint64_t offset, std::span<uint8_t> buffer) const {
+Result<size_t> File::read_until_end(uint64_t offset, std::span<uint8_t> buffer) const {
     size_t done = 0;
     while (done < buffer.size()) {
         ssize_t n = ::pread(m_fd.get(), buffer.data() + done, buffer.size() - done, off_t(offset + done));
@@ -38,28 +38,23 @@ Result<void> File::read_exact(uint64_t offset, std::span<uint8_t> buffer) const 
             if (errno == EINTR) continue;
             return fail_errno(fmt::format("reading {} bytes at offset {} of '{}'", buffer.size(), offset, m_path));
         }
-        if (n == 0)
-            return fail(fmt::format("'{}' ends before offset {} (reading {} bytes at offset {})", m_path,
-                                    offset + done, buffer.size(), offset));
+        if (n == 0) break;  // end of file
         done += size_t(n);
     }
+    return done;
+}
+
+Result<void> File::read_exact(uint64_t offset, std::span<uint8_t> buffer) const {
+    size_t done = TRY(read_until_end(offset, buffer));
+    if (done < buffer.size())
+        return fail(fmt::format("'{}' ends before offset {} (reading {} bytes at offset {})", m_path,
+                                offset + done, buffer.size(), offset));
     return {};
 }
 
 Result<void> File::read_zero_fill(uint64_t offset, std::span<uint8_t> buffer) const {
-    size_t done = 0;
-    while (done < buffer.size()) {
-        ssize_t n = ::pread(m_fd.get(), buffer.data() + done, buffer.size() - done, off_t(offset + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno(fmt::format("reading {} bytes at offset {} of '{}'", buffer.size(), offset, m_path));
-        }
-        if (n == 0) {
-            std::memset(buffer.data() + done, 0, buffer.size() - done);
-            break;
-        }
-        done += size_t(n);
-    }
+    size_t done = TRY(read_until_end(offset, buffer));
+    std::memset(buffer.data() + done, 0, buffer.size() - done);
     return {};
 }
 

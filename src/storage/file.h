@@ -42,6 +42,8 @@ public:
     int fd() const { return m_fd.get(); }
 
 private:
+    /// Reads until `buffer` is full or the file ends; returns how many bytes were read.
+    Result<size_t> read_until_end(uint64_t offset, std::span<uint8_t> buffer) const;
     File(UniqueFd fd, std::string path, Access access)
         : m_fd(std::move(fd)), m_path(std::move(path)), m_access(access) {}
 
