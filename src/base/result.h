@@ -46,11 +46,13 @@ inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::mo
 
 namespace detail {
 /// The value of a successful Result, or nothing for Result<void> (used by TRY).
-template <typename T>
-T take_value(std::expected<T, Error>& result) {
+/// Any error type, so TRY also serves results with richer errors (the daemon's ApiResult).
+template <typename T, typename E>
+T take_value(std::expected<T, E>& result) {
     return std::move(*result);
 }
-inline void take_value(std::expected<void, Error>&) {}
+template <typename E>
+void take_value(std::expected<void, E>&) {}
 }  // namespace detail
 
 }  // namespace corral

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/event_bus.h"
+#include "daemon/image_service.h"
+#include "daemon/inventory/inventory.h"
+#include "daemon/storage_service.h"
+#include "daemon/task_manager.h"
+#include "daemon/vm_manager.h"
+#include "daemon/http/router.h"
+
+namespace corral::daemon {
+
+/// What the host looks like, measured once at start (GET /host).
+struct HostFacts {
+    std::string hostname;
+    unsigned cpus = 1;
+    uint64_t memory_mib = 0;
+    std::filesystem::path state_dir;
+    nlohmann::json calibration;  // {"kvm", "ring0_loop_mips", "reason"}
+};
+
+/// Everything the route handlers work with; owned by main().
+struct ApiContext {
+    inventory::Inventory& inventory;
+    StorageService& storage;
+    TaskManager& tasks;
+    EventBus& events;
+    VmManager& vms;
+    ImageService& images;
+    HostFacts host;
+};
+
+void add_host_routes(Router& router, ApiContext& context);
+void add_vm_routes(Router& router, ApiContext& context);
+void add_console_routes(Router& router, ApiContext& context);
+void add_storage_routes(Router& router, ApiContext& context);
+void add_image_routes(Router& router, ApiContext& context);
+void add_task_routes(Router& router, ApiContext& context);
+void add_event_routes(Router& router, ApiContext& context);
+void add_metrics_routes(Router& router, ApiContext& context);
+
+/// 202 {"task": id, "status_url": ...} for an operation that became a task.
+HttpResponse accepted_task(const inventory::TaskRecord& task);
+
+}  // namespace corral::daemon

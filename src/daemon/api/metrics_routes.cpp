@@ -1,0 +1,82 @@
+#include <fmt/format.h>
+
+#include "daemon/api/api_context.h"
+
+namespace corral::daemon {
+namespace {
+
+nlohmann::json metrics_json(const VmMetrics& metrics) {
+    nlohmann::json disks = nlohmann::json::array();
+    for (const auto& disk : metrics.disks)
+        disks.push_back({{"device", disk.device},
+                         {"read_bytes", disk.read_bytes},
+                         {"write_bytes", disk.write_bytes},
+                         {"read_ops", disk.read_ops},
+                         {"write_ops", disk.write_ops}});
+    nlohmann::json nics = nlohmann::json::array();
+    for (const auto& nic : metrics.nics)
+        nics.push_back({{"tap", nic.tap},
+                        {"rx_bytes", nic.rx_bytes},
+                        {"tx_bytes", nic.tx_bytes},
+                        {"rx_packets", nic.rx_packets},
+                        {"tx_packets", nic.tx_packets}});
+    return {{"cpu_seconds", metrics.cpu_seconds}, {"memory_bytes", metrics.memory_bytes}, {"disks", disks},
+            {"nics", nics}};
+}
+
+}  // namespace
+
+void add_metrics_routes(Router& router, ApiContext& context) {
+    router.add("GET", "/api/v1/vms/{name}/metrics",
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto metrics = TRY(api(context.vms.metrics(params.at("name")), "name"));
+                   return json_response(200, metrics_json(metrics));
+               });
+    // Prometheus text exposition format 0.0.4: HELP/TYPE once per metric family.
+    router.add("GET", "/metrics", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        auto vms = TRY(api(context.inventory.list_vms()));
+        std::string up, cpu, memory, disk_read, disk_write, net_rx, net_tx;
+        for (const auto& vm : vms) {
+            bool running = vm.state == "running" || vm.state == "paused";
+            up += fmt::format("corral_vm_up{{vm=\"{}\",state=\"{}\"}} {}\n", vm.name, vm.state, running ? 1 : 0);
+            if (!running) continue;
+            auto metrics = context.vms.metrics(vm.name);
+            if (!metrics) continue;
+            cpu += fmt::format("corral_vm_cpu_seconds_total{{vm=\"{}\"}} {:.2f}\n", vm.name, metrics->cpu_seconds);
+            memory += fmt::format("corral_vm_memory_bytes{{vm=\"{}\"}} {}\n", vm.name, metrics->memory_bytes);
+            for (const auto& disk : metrics->disks) {
+                disk_read += fmt::format("corral_vm_disk_read_bytes_total{{vm=\"{}\",disk=\"{}\"}} {}\n", vm.name,
+                                         disk.device, disk.read_bytes);
+                disk_write += fmt::format("corral_vm_disk_write_bytes_total{{vm=\"{}\",disk=\"{}\"}} {}\n", vm.name,
+                                          disk.device, disk.write_bytes);
+            }
+            for (const auto& nic : metrics->nics) {
+                net_rx += fmt::format("corral_vm_net_rx_bytes_total{{vm=\"{}\",nic=\"{}\"}} {}\n", vm.name, nic.tap,
+                                      nic.rx_bytes);
+                net_tx += fmt::format("corral_vm_net_tx_bytes_total{{vm=\"{}\",nic=\"{}\"}} {}\n", vm.name, nic.tap,
+                                      nic.tx_bytes);
+            }
+        }
+        std::string text;
+        auto family = [&text](const char* name, const char* type, const char* help, const std::string& samples) {
+            text += fmt::format("# HELP {} {}\n# TYPE {} {}\n{}", name, help, name, type, samples);
+        };
+        family("corral_vm_up", "gauge", "1 when the VM has a running process", up);
+        family("corral_vm_cpu_seconds_total", "counter", "CPU time of the VM process", cpu);
+        family("corral_vm_memory_bytes", "gauge", "resident memory of the VM process", memory);
+        family("corral_vm_disk_read_bytes_total", "counter", "bytes the guest read from a disk", disk_read);
+        family("corral_vm_disk_write_bytes_total", "counter", "bytes the guest wrote to a disk", disk_write);
+        family("corral_vm_net_rx_bytes_total", "counter", "bytes the guest received on a NIC", net_rx);
+        family("corral_vm_net_tx_bytes_total", "counter", "bytes the guest sent on a NIC", net_tx);
+        family("corral_host_cpus", "gauge", "CPUs of the host", fmt::format("corral_host_cpus {}\n", context.host.cpus));
+        family("corral_host_memory_bytes", "gauge", "memory of the host",
+               fmt::format("corral_host_memory_bytes {}\n", context.host.memory_mib * 1024 * 1024));
+        family("corral_vms", "gauge", "VMs defined on this host", fmt::format("corral_vms {}\n", vms.size()));
+        HttpResponse response;
+        response.content_type = "text/plain; version=0.0.4";
+        response.body = std::move(text);
+        return response;
+    });
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,209 @@
+#include <fmt/format.h>
+
+#include "daemon/api/api_context.h"
+#include "daemon/http/request_body.h"
+#include "daemon/names.h"
+
+namespace corral::daemon {
+namespace {
+
+using storage::ImageFormat;
+using storage::pool::CloneMode;
+using storage::pool::VolumeInfo;
+
+nlohmann::json volume_json(const std::string& pool, const VolumeInfo& info, ApiContext& context) {
+    nlohmann::json backing = nullptr;
+    if (info.backing) {
+        backing = info.backing->volume ? nlohmann::json{{"pool", pool}, {"volume", *info.backing->volume}}
+                                       : nlohmann::json{{"path", info.backing->path}};
+    }
+    auto users = context.inventory.vms_using_volume(pool, info.name);
+    return {{"pool", pool},
+            {"name", info.name},
+            {"format", info.format == ImageFormat::Raw ? "raw" : "qcow2"},
+            {"size_bytes", info.size_bytes},
+            {"allocation_bytes", info.allocation_bytes},
+            {"path", info.path},
+            {"backing", backing},
+            {"used_by", users ? *users : std::vector<std::string>{}},
+            {"clones", info.clones}};
+}
+
+ApiResult<nlohmann::json> pool_json(const inventory::PoolRecord& record, ApiContext& context) {
+    auto* pool = TRY(api(context.storage.pool(record.name)));
+    auto usage = TRY(api(pool->usage()));
+    auto volumes = TRY(api(pool->list_volumes()));
+    return nlohmann::json{{"name", record.name},
+                          {"driver", record.driver},
+                          {"path", record.path},
+                          {"capacity_bytes", usage.capacity_bytes},
+                          {"allocation_bytes", usage.allocation_bytes},
+                          {"available_bytes", usage.available_bytes},
+                          {"volumes", volumes.size()},
+                          {"created_at", record.created_at}};
+}
+
+ApiResult<uint64_t> parse_size_field(RequestBody& body, bool required) {
+    auto bytes = TRY(body.optional_uint("size_bytes", 1, UINT64_MAX / 2, "bytes"));
+    auto text = TRY(body.optional_string("size"));
+    if (bytes && text) return api_fail(400, "give size_bytes or size, not both", "size");
+    if (text) {
+        auto parsed = parse_size(*text);
+        if (!parsed || *parsed == 0)
+            return api_fail(400, fmt::format("size '{}' is not a size like 512M, 10G or 1073741824", *text), "size");
+        return *parsed;
+    }
+    if (bytes) return *bytes;
+    if (required) return api_fail(400, "size_bytes (or size, like \"10G\") is required", "size_bytes");
+    return 0;
+}
+
+ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& context) {
+    auto body = TRY(RequestBody::parse(request.body));
+    std::string pool_name = TRY(body.optional_string("pool")).value_or(StorageService::k_default_pool);
+    std::string name = TRY(body.required_string("name"));
+    TRY_VOID(validate_name(name, "volume name", "name"));
+    auto* pool = TRY(api(context.storage.pool(pool_name), "pool"));
+    auto from = TRY(body.optional_object("from"));
+    auto linked = TRY(body.optional_bool("linked"));
+    auto format_text = TRY(body.optional_string("format"));
+    if (!from) {
+        uint64_t size = TRY(parse_size_field(body, true));
+        std::string format = format_text.value_or("qcow2");
+        if (format != "qcow2" && format != "raw")
+            return api_fail(400, fmt::format("format '{}' is not one of qcow2, raw", format), "format");
+        TRY_VOID(body.finish());
+        auto info = TRY(api(pool->create_volume(name, size, format == "raw" ? ImageFormat::Raw : ImageFormat::Qcow2),
+                            "name"));
+        context.events.publish({{"kind", "volume.created"}, {"target", pool_name + "/" + name}});
+        return json_response(201, volume_json(pool_name, info, context));
+    }
+    TRY_VOID(reject_unknown_keys(*from, {"pool", "volume"}, "from"));
+    std::string source_pool = from->value("pool", pool_name);
+    if (source_pool != pool_name)
+        return api_fail(400, "a clone must be in its source's pool (from.pool must equal pool)", "from.pool");
+    if (!from->contains("volume") || !(*from)["volume"].is_string())
+        return api_fail(400, "from.volume is required (the volume to clone)", "from.volume");
+    std::string source = (*from)["volume"].get<std::string>();
+    if (format_text) return api_fail(400, "format cannot be chosen for a clone", "format");
+    TRY_VOID(body.finish());
+    TRY(api(pool->volume_info(source), "from.volume"));
+    if (linked.value_or(true)) {
+        auto info = TRY(api(pool->clone_volume(source, name, CloneMode::Linked, {}), "name"));
+        context.events.publish({{"kind", "volume.created"}, {"target", pool_name + "/" + name}});
+        return json_response(201, volume_json(pool_name, info, context));
+    }
+    // A full copy can take minutes: a task with progress.
+    auto task = TRY(api(context.tasks.start("volume.clone", pool_name + "/" + name,
+                                            [pool, source, name, pool_name, &context](TaskProgress& progress)
+                                                -> Result<std::string> {
+                                                auto info = TRY(pool->clone_volume(
+                                                    source, name, CloneMode::Full, [&](uint64_t done, uint64_t total) {
+                                                        progress.report(total ? double(done) / double(total) : 1.0,
+                                                                        fmt::format("copied {} of {} MiB", done >> 20,
+                                                                                    total >> 20));
+                                                    }));
+                                                context.events.publish({{"kind", "volume.created"},
+                                                                        {"target", pool_name + "/" + name}});
+                                                return fmt::format("{} is a full copy of {} ({} MiB)", name, source,
+                                                                   info.size_bytes >> 20);
+                                            })));
+    return accepted_task(task);
+}
+
+}  // namespace
+
+void add_storage_routes(Router& router, ApiContext& context) {
+    router.add("GET", "/api/v1/pools", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        auto pools = TRY(api(context.inventory.list_pools()));
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& record : pools) list.push_back(TRY(pool_json(record, context)));
+        return json_response(200, list);
+    });
+    router.add("GET", "/api/v1/pools/{pool}",
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto record = TRY(api(context.inventory.get_pool(params.at("pool")), "pool"));
+                   return json_response(200, TRY(pool_json(record, context)));
+               });
+    router.add("POST", "/api/v1/pools", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+        auto body = TRY(RequestBody::parse(request.body));
+        auto name = TRY(body.required_string("name"));
+        TRY_VOID(validate_name(name, "pool name", "name"));
+        auto driver = TRY(body.optional_string("driver")).value_or("dir");
+        if (driver != "dir") return api_fail(400, fmt::format("driver '{}' is not one of: dir", driver), "driver");
+        auto path = TRY(body.required_string("path"));
+        TRY_VOID(body.finish());
+        if (path.empty() || path[0] != '/')
+            return api_fail(400, fmt::format("path '{}' must be an absolute folder path", path), "path");
+        auto record = TRY(api(context.storage.create_pool(name, driver, path), "name"));
+        context.events.publish({{"kind", "pool.created"}, {"target", name}});
+        return json_response(201, TRY(pool_json(record, context)));
+    });
+    router.add("DELETE", "/api/v1/pools/{pool}",
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   TRY(api(context.storage.delete_pool(params.at("pool")), "pool"));
+                   context.events.publish({{"kind", "pool.deleted"}, {"target", params.at("pool")}});
+                   return json_response(200, {{"deleted", params.at("pool")}});
+               });
+
+    router.add("GET", "/api/v1/volumes", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+        std::vector<std::string> pools;
+        if (auto only = request.query_or("pool"); !only.empty()) {
+            pools.push_back(only);
+        } else {
+            for (const auto& record : TRY(api(context.inventory.list_pools()))) pools.push_back(record.name);
+        }
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& name : pools) {
+            auto* pool = TRY(api(context.storage.pool(name), "pool"));
+            for (const auto& info : TRY(api(pool->list_volumes()))) list.push_back(volume_json(name, info, context));
+        }
+        return json_response(200, list);
+    });
+    router.add("GET", "/api/v1/volumes/{pool}/{name}",
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
+                   auto info = TRY(api(pool->volume_info(params.at("name")), "name"));
+                   return json_response(200, volume_json(params.at("pool"), info, context));
+               });
+    router.add("POST", "/api/v1/volumes", [&context](const HttpRequest& request, const PathParams&) {
+        return create_volume(request, context);
+    });
+    router.add("POST", "/api/v1/volumes/{pool}/{name}/resize",
+               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto body = TRY(RequestBody::parse(request.body));
+                   uint64_t size = TRY(parse_size_field(body, true));
+                   TRY_VOID(body.finish());
+                   auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
+                   auto users = TRY(api(context.inventory.vms_using_volume(params.at("pool"), params.at("name"))));
+                   for (const auto& user : users) {
+                       auto vm = context.inventory.get_vm(user);
+                       if (vm && vm->state != "stopped" && vm->state != "crashed" && vm->state != "failed")
+                           return api_fail(409, fmt::format("volume {} is attached to running VM {}", params.at("name"), user),
+                                           "name");
+                   }
+                   auto info = TRY(api(pool->resize_volume(params.at("name"), size), "size_bytes"));
+                   return json_response(200, volume_json(params.at("pool"), info, context));
+               });
+    router.add("DELETE", "/api/v1/volumes/{pool}/{name}",
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
+                   TRY(api(pool->volume_info(params.at("name")), "name"));
+                   auto users = TRY(api(context.inventory.vms_using_volume(params.at("pool"), params.at("name"))));
+                   if (!users.empty())
+                       return api_fail(409, fmt::format("volume {} is used by VM {}", params.at("name"), users.front()),
+                                       "name");
+                   for (const auto& image : TRY(api(context.inventory.list_images()))) {
+                       if (image.pool == params.at("pool") && image.root_volume == params.at("name"))
+                           return api_fail(409,
+                                           fmt::format("volume {} is the root of image {}", params.at("name"), image.name),
+                                           "name");
+                   }
+                   TRY(api(pool->delete_volume(params.at("name")), "name"));
+                   context.events.publish(
+                       {{"kind", "volume.deleted"}, {"target", params.at("pool") + "/" + params.at("name")}});
+                   return json_response(200, {{"deleted", params.at("name")}});
+               });
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,178 @@
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "daemon/api/api_context.h"
+#include "daemon/http/request_body.h"
+#include "daemon/names.h"
+#include "net/persistent_tap.h"
+
+namespace corral::daemon {
+namespace {
+
+constexpr uint64_t k_min_memory_mib = 64;
+constexpr size_t k_max_cmdline = 1024;
+
+ApiResult<std::vector<inventory::DiskRef>> parse_disks(const nlohmann::json& array, ApiContext& context) {
+    std::vector<inventory::DiskRef> disks;
+    for (size_t i = 0; i < array.size(); ++i) {
+        std::string field = fmt::format("disks[{}]", i);
+        const auto& item = array[i];
+        TRY_VOID(reject_unknown_keys(item, {"pool", "volume", "readonly"}, field));
+        inventory::DiskRef disk;
+        disk.pool = item.value("pool", std::string(StorageService::k_default_pool));
+        if (!item.contains("volume") || !item["volume"].is_string())
+            return api_fail(400, fmt::format("{}.volume is required (a volume name)", field), field + ".volume");
+        disk.volume = item["volume"].get<std::string>();
+        if (item.contains("readonly")) {
+            if (!item["readonly"].is_boolean())
+                return api_fail(400, fmt::format("{}.readonly must be true or false", field), field + ".readonly");
+            disk.readonly = item["readonly"].get<bool>();
+        }
+        auto pool = context.storage.pool(disk.pool);
+        if (!pool) return api_fail(400, fmt::format("{}: no storage pool named {}", field, disk.pool), field + ".pool");
+        if (!(*pool)->volume_info(disk.volume))
+            return api_fail(400, fmt::format("{}: no volume {} in pool {}", field, disk.volume, disk.pool),
+                            field + ".volume");
+        disks.push_back(disk);
+    }
+    return disks;
+}
+
+ApiResult<std::vector<inventory::NicRef>> parse_nics(const nlohmann::json& array) {
+    static const std::regex mac_pattern("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$");
+    std::vector<inventory::NicRef> nics;
+    for (size_t i = 0; i < array.size(); ++i) {
+        std::string field = fmt::format("nics[{}]", i);
+        const auto& item = array[i];
+        TRY_VOID(reject_unknown_keys(item, {"bridge", "tap", "mac"}, field));
+        inventory::NicRef nic;
+        nic.bridge = item.value("bridge", "");
+        nic.tap = item.value("tap", "");
+        nic.mac = item.value("mac", "");
+        if (nic.bridge.empty() == nic.tap.empty())
+            return api_fail(400, fmt::format("{} needs exactly one of bridge (a host bridge) or tap (an existing tap)", field),
+                            field);
+        if (!nic.bridge.empty() && !net::is_bridge(nic.bridge))
+            return api_fail(400, fmt::format("{}.bridge: there is no bridge named {} on this host", field, nic.bridge),
+                            field + ".bridge");
+        if (!nic.mac.empty()) {
+            bool unicast = std::regex_match(nic.mac, mac_pattern) && (std::stoi(nic.mac.substr(0, 2), nullptr, 16) & 1) == 0;
+            if (!unicast)
+                return api_fail(400, fmt::format("{}.mac '{}' must be a unicast MAC like 52:54:00:12:34:56 (lowercase)",
+                                                 field, nic.mac),
+                                field + ".mac");
+        }
+        nics.push_back(nic);
+    }
+    return nics;
+}
+
+ApiResult<std::string> parse_restart_policy(RequestBody& body, const std::string& fallback) {
+    auto policy = TRY(body.optional_string("restart_policy")).value_or(fallback);
+    if (policy != "no" && policy != "on-failure" && policy != "always")
+        return api_fail(400, fmt::format("restart_policy '{}' is not one of no, on-failure, always", policy),
+                        "restart_policy");
+    return policy;
+}
+
+ApiResult<std::string> parse_cmdline(RequestBody& body, const std::string& fallback) {
+    auto cmdline = TRY(body.optional_string("cmdline")).value_or(fallback);
+    if (cmdline.size() > k_max_cmdline)
+        return api_fail(400, fmt::format("cmdline is {} bytes; at most {}", cmdline.size(), k_max_cmdline), "cmdline");
+    return cmdline;
+}
+
+ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& context) {
+    auto body = TRY(RequestBody::parse(request.body));
+    inventory::VmRecord vm;
+    vm.name = TRY(body.required_string("name"));
+    TRY_VOID(validate_name(vm.name, "VM name", "name"));
+    vm.vcpus = static_cast<int>(TRY(body.optional_uint("vcpus", 1, context.host.cpus, "(the host's CPUs)")).value_or(1));
+    vm.memory_mib = static_cast<int64_t>(
+        TRY(body.optional_uint("memory_mib", k_min_memory_mib, context.host.memory_mib, "MiB (the host's memory)"))
+            .value_or(512));
+    vm.image = TRY(body.optional_string("image")).value_or("");
+    if (!vm.image.empty() && !context.inventory.get_image(vm.image))
+        return api_fail(400, fmt::format("no image named {} (list them with GET /api/v1/images)", vm.image), "image");
+    if (auto disks = TRY(body.optional_array("disks"))) vm.disks = TRY(parse_disks(*disks, context));
+    if (auto nics = TRY(body.optional_array("nics"))) vm.nics = TRY(parse_nics(*nics));
+    vm.engine = TRY(body.optional_string("engine")).value_or(context.vms.default_engine());
+    if (!context.vms.engines().contains(vm.engine))
+        return api_fail(400, fmt::format("engine '{}' is not one of native, emulated", vm.engine), "engine");
+    vm.restart_policy = TRY(parse_restart_policy(body, "no"));
+    vm.cmdline = TRY(parse_cmdline(body, ""));
+    TRY_VOID(body.finish());
+    if (context.inventory.get_vm(vm.name))
+        return api_fail(409, fmt::format("a VM named {} already exists", vm.name), "name");
+    auto created = TRY(api(context.vms.create(vm)));
+    auto response = json_response(201, vm_json(created));
+    response.headers.emplace_back("Location", fmt::format("/api/v1/vms/{}", created.name));
+    return response;
+}
+
+ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& name, ApiContext& context) {
+    auto vm = TRY(api(context.inventory.get_vm(name), "name"));
+    auto body = TRY(RequestBody::parse(request.body));
+    if (auto vcpus = TRY(body.optional_uint("vcpus", 1, context.host.cpus, "(the host's CPUs)")))
+        vm.vcpus = static_cast<int>(*vcpus);
+    if (auto memory = TRY(body.optional_uint("memory_mib", k_min_memory_mib, context.host.memory_mib, "MiB")))
+        vm.memory_mib = static_cast<int64_t>(*memory);
+    vm.restart_policy = TRY(parse_restart_policy(body, vm.restart_policy));
+    vm.cmdline = TRY(parse_cmdline(body, vm.cmdline));
+    if (auto nics = TRY(body.optional_array("nics"))) vm.nics = TRY(parse_nics(*nics));
+    TRY_VOID(body.finish());
+    auto stored = TRY(api(context.vms.edit(vm)));
+    return json_response(200, vm_json(stored));
+}
+
+ApiResult<HttpResponse> change_state(const HttpRequest& request, const std::string& name, ApiContext& context) {
+    auto body = TRY(RequestBody::parse(request.body));
+    auto word = TRY(body.required_string("action"));
+    auto action = parse_vm_action(word);
+    if (!action)
+        return api_fail(400, fmt::format("action '{}' is not one of start, stop, kill, pause, resume, reboot", word),
+                        "action");
+    auto timeout = TRY(body.optional_uint("timeout", 1, 3600, "seconds")).value_or(30);
+    TRY_VOID(body.finish());
+    auto task = TRY(api(context.vms.act(name, *action, std::chrono::seconds(timeout)), "action"));
+    return accepted_task(task);
+}
+
+}  // namespace
+
+void add_vm_routes(Router& router, ApiContext& context) {
+    router.add("GET", "/api/v1/vms", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        auto vms = TRY(api(context.inventory.list_vms()));
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& vm : vms) list.push_back(vm_json(vm));
+        return json_response(200, list);
+    });
+    router.add("POST", "/api/v1/vms", [&context](const HttpRequest& request, const PathParams&) {
+        return create_vm(request, context);
+    });
+    router.add("GET", "/api/v1/vms/{name}",
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto vm = TRY(api(context.inventory.get_vm(params.at("name")), "name"));
+                   auto json = vm_json(vm);
+                   auto console = context.vms.console(vm.name);
+                   json["last_console"] = console ? (*console)->tail(20) : "";
+                   return json_response(200, json);
+               });
+    router.add("PATCH", "/api/v1/vms/{name}", [&context](const HttpRequest& request, const PathParams& params) {
+        return edit_vm(request, params.at("name"), context);
+    });
+    router.add("DELETE", "/api/v1/vms/{name}",
+               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
+                   std::string volumes = request.query_or("volumes", "false");
+                   if (volumes != "true" && volumes != "false")
+                       return api_fail(400, "volumes must be true or false", "volumes");
+                   auto deleted = TRY(api(context.vms.remove(params.at("name"), volumes == "true"), "name"));
+                   return json_response(200, {{"deleted", params.at("name")}, {"volumes", deleted}});
+               });
+    router.add("PUT", "/api/v1/vms/{name}/state", [&context](const HttpRequest& request, const PathParams& params) {
+        return change_state(request, params.at("name"), context);
+    });
+}
+
+}  // namespace corral::daemon

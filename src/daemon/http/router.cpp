@@ -1,0 +1,109 @@
+#include "daemon/http/router.h"
+
+#include <fmt/format.h>
+
+namespace corral::daemon {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+    std::vector<std::string_view> segments;
+    size_t start = 0;
+    while (start < path.size()) {
+        if (path[start] == '/') {
+            ++start;
+            continue;
+        }
+        size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        segments.push_back(path.substr(start, end - start));
+        start = end;
+    }
+    return segments;
+}
+
+}  // namespace
+
+void Router::add(std::string method, std::string pattern, Handler handler) {
+    Route route;
+    route.method = std::move(method);
+    for (auto segment : split_path(pattern)) route.segments.emplace_back(segment);
+    route.handler = std::move(handler);
+    m_routes.push_back(std::move(route));
+}
+
+void Router::add_websocket(std::string pattern, WebSocketHandler handler) {
+    Route route;
+    route.method = "GET";
+    for (auto segment : split_path(pattern)) route.segments.emplace_back(segment);
+    route.websocket = std::move(handler);
+    m_routes.push_back(std::move(route));
+}
+
+bool Router::match(const Route& route, const std::vector<std::string_view>& path, PathParams& params) {
+    if (route.segments.size() != path.size()) return false;
+    PathParams captured;
+    for (size_t i = 0; i < path.size(); ++i) {
+        const std::string& want = route.segments[i];
+        if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
+            captured[want.substr(1, want.size() - 2)] = std::string(path[i]);
+        } else if (want != path[i]) {
+            return false;
+        }
+    }
+    params = std::move(captured);
+    return true;
+}
+
+std::vector<std::pair<std::string, std::string>> Router::routes() const {
+    std::vector<std::pair<std::string, std::string>> list;
+    for (const auto& route : m_routes) {
+        std::string pattern;
+        for (const auto& segment : route.segments) pattern += "/" + segment;
+        list.emplace_back(route.websocket ? "WEBSOCKET" : route.method, pattern);
+    }
+    return list;
+}
+
+HttpResponse Router::handle(const HttpRequest& request) const {
+    auto path = split_path(request.path);
+    std::string allowed;
+    for (const auto& route : m_routes) {
+        PathParams params;
+        if (!match(route, path, params)) continue;
+        if (route.websocket) {
+            // A plain GET on a WebSocket route is served by a plain handler registered for the
+            // same path, if any (console?tail=N); otherwise it needs the upgrade.
+            continue;
+        }
+        if (route.method != request.method) {
+            if (allowed.find(route.method) == std::string::npos)
+                allowed += (allowed.empty() ? "" : ", ") + route.method;
+            continue;
+        }
+        auto result = route.handler(request, params);
+        return result ? std::move(*result) : error_response(result.error());
+    }
+    for (const auto& route : m_routes) {
+        PathParams params;
+        if (route.websocket && match(route, path, params) && request.method == "GET")
+            return error_response({400, "", fmt::format("{} is a WebSocket endpoint: send an Upgrade: websocket request", request.path)});
+    }
+    if (!allowed.empty()) {
+        auto response = error_response(
+            {405, "", fmt::format("{} is not allowed on {}; allowed: {}", request.method, request.path, allowed)});
+        response.headers.emplace_back("Allow", allowed);
+        return response;
+    }
+    return error_response({404, "", fmt::format("no such endpoint: {} {}", request.method, request.path)});
+}
+
+const WebSocketHandler* Router::find_websocket(const HttpRequest& request, PathParams& params, ApiError& error) const {
+    auto path = split_path(request.path);
+    for (const auto& route : m_routes) {
+        if (route.websocket && match(route, path, params)) return &route.websocket;
+    }
+    error = {404, "", fmt::format("no WebSocket endpoint at {}", request.path)};
+    return nullptr;
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/http/api_error.h"
+#include "daemon/http/http_message.h"
+
+namespace corral::daemon {
+
+using PathParams = std::map<std::string, std::string>;
+
+/// One accepted WebSocket connection. send_*() and close() may be called from any thread; they
+/// queue and return at once. Frames sent after the peer went away are dropped.
+class WebSocketConnection {
+public:
+    virtual ~WebSocketConnection() = default;
+    virtual void send_text(std::string text) = 0;
+    virtual void send_binary(std::string bytes) = 0;
+    virtual void close() = 0;
+};
+
+/// What a WebSocket route returns when it accepts a connection: what to do with each message
+/// the peer sends, and when it goes away (both called on the connection's own thread).
+struct WebSocketHandlers {
+    std::function<void(std::string_view data, bool binary)> on_message;
+    std::function<void()> on_close;
+};
+
+using Handler = std::function<ApiResult<HttpResponse>(const HttpRequest&, const PathParams&)>;
+/// Called before the handshake completes: an error answers the upgrade request with that HTTP
+/// error instead (404 for an unknown VM, ...). Frames sent before the handshake are queued.
+using WebSocketHandler = std::function<ApiResult<WebSocketHandlers>(
+    std::shared_ptr<WebSocketConnection>, const HttpRequest&, const PathParams&)>;
+
+/// Maps METHOD + path patterns ("/api/v1/vms/{name}/state") to handlers. A path that matches a
+/// pattern with another method is a 405 listing the allowed ones; no match is a 404.
+class Router {
+public:
+    void add(std::string method, std::string pattern, Handler handler);
+    void add_websocket(std::string pattern, WebSocketHandler handler);
+
+    /// Every route as (method, pattern); WebSocket routes have method "WEBSOCKET".
+    std::vector<std::pair<std::string, std::string>> routes() const;
+
+    /// Serves a plain request (errors from handlers become JSON error responses).
+    HttpResponse handle(const HttpRequest& request) const;
+    /// Finds the WebSocket route for an upgrade request; nullptr with `error` set when none.
+    const WebSocketHandler* find_websocket(const HttpRequest& request, PathParams& params, ApiError& error) const;
+
+private:
+    struct Route {
+        std::string method;
+        std::vector<std::string> segments;  // "{name}" segments capture
+        Handler handler;
+        WebSocketHandler websocket;
+    };
+    static bool match(const Route& route, const std::vector<std::string_view>& path, PathParams& params);
+
+    std::vector<Route> m_routes;
+};
+
+}  // namespace corral::daemon

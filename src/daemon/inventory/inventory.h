@@ -1,0 +1,150 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+/// corrald's inventory: the durable records behind the REST API (docs/api.md). Plain values in,
+/// plain values out; the live objects (processes, sockets, volumes on disk) live elsewhere.
+///
+/// Error contract, the same for every implementation:
+///   ENOENT  no such object ("no VM named web1", "no task t-17");
+///   EEXIST  the name is taken ("a VM named web1 already exists");
+///   EBUSY   the object is still referenced ("pool default is used by image default");
+///   EINVAL  a field out of range (task status or progress);
+///   0       anything else (I/O, corruption, lock timeouts): an internal error.
+/// The HTTP layer maps ENOENT -> 404, EEXIST/EBUSY -> 409, EINVAL -> 400, others -> 500.
+/// Text fields use "" for "none" (the API shows null); timestamps are ISO-8601 UTC strings
+/// ("2026-11-26T23:00:00Z") set by the inventory, never by the caller.
+namespace corral::inventory {
+
+/// A volume attached to a VM.
+struct DiskRef {
+    std::string pool;
+    std::string volume;
+    bool readonly = false;
+    bool operator==(const DiskRef&) const = default;
+};
+
+/// A network interface: on a bridge (the daemon makes the tap) or on an existing tap.
+struct NicRef {
+    std::string bridge;
+    std::string tap;
+    std::string mac;
+    bool operator==(const NicRef&) const = default;
+};
+
+struct VmRecord {
+    std::string name;
+    std::string engine;  // "native" | "emulated"
+    int vcpus = 1;
+    std::int64_t memory_mib = 512;
+    std::string image;  // "" = none
+    std::vector<DiskRef> disks;
+    std::vector<NicRef> nics;
+    std::string restart_policy = "no";  // "no" | "on-failure" | "always"
+    std::string cmdline;
+    std::string state = "stopped";
+    std::string state_reason;
+    std::int64_t pid = 0;  // 0 = no process
+    std::string run_dir;
+    std::string created_at;
+    std::string updated_at;
+    bool operator==(const VmRecord&) const = default;
+};
+
+struct PoolRecord {
+    std::string name;
+    std::string driver;  // "dir"
+    std::string path;
+    std::string created_at;
+    bool operator==(const PoolRecord&) const = default;
+};
+
+/// An image belongs to a pool: creating one in a missing pool is ENOENT, and a pool cannot be
+/// deleted while an image is in it (EBUSY).
+struct ImageRecord {
+    std::string name;
+    std::string pool;
+    std::string kernel;
+    std::string initrd;
+    std::string root_volume;
+    std::string cmdline;
+    std::string description;
+    std::string created_at;
+    bool operator==(const ImageRecord&) const = default;
+};
+
+inline constexpr const char* k_task_running = "running";
+inline constexpr const char* k_task_succeeded = "succeeded";
+inline constexpr const char* k_task_failed = "failed";
+
+struct TaskRecord {
+    std::string id;  // "t-N"; N increases and is never reused, even after pruning
+    std::string kind;
+    std::string target;
+    std::string status = k_task_running;  // k_task_running | k_task_succeeded | k_task_failed
+    double progress = 0.0;                // 0..1
+    std::string message;
+    std::string error;  // "" = none
+    std::string created_at;
+    std::string finished_at;  // "" while running
+    bool operator==(const TaskRecord&) const = default;
+};
+
+/// The store of VMs, pools, images and tasks. Implementations are safe to call from several
+/// threads. SqliteInventory is the single-host one; a cluster store can replace it.
+class Inventory {
+public:
+    virtual ~Inventory() = default;
+
+    /// Stores a new VM, setting created_at and updated_at. EEXIST if the name is taken.
+    virtual Result<VmRecord> create_vm(const VmRecord& vm) = 0;
+    virtual Result<VmRecord> get_vm(const std::string& name) = 0;
+    /// Every VM, ordered by name.
+    virtual Result<std::vector<VmRecord>> list_vms() = 0;
+    /// Replaces the VM named vm.name with `vm` (keeping created_at) and bumps updated_at.
+    virtual Result<VmRecord> update_vm(const VmRecord& vm) = 0;
+    virtual Result<void> delete_vm(const std::string& name) = 0;
+    /// Names of the VMs with a disk on pool/volume, ordered by name.
+    virtual Result<std::vector<std::string>> vms_using_volume(const std::string& pool,
+                                                              const std::string& volume) = 0;
+
+    virtual Result<PoolRecord> create_pool(const PoolRecord& pool) = 0;
+    virtual Result<PoolRecord> get_pool(const std::string& name) = 0;
+    virtual Result<std::vector<PoolRecord>> list_pools() = 0;
+    virtual Result<PoolRecord> update_pool(const PoolRecord& pool) = 0;
+    /// EBUSY while an image is in the pool.
+    virtual Result<void> delete_pool(const std::string& name) = 0;
+
+    /// ENOENT if image.pool does not exist.
+    virtual Result<ImageRecord> create_image(const ImageRecord& image) = 0;
+    virtual Result<ImageRecord> get_image(const std::string& name) = 0;
+    virtual Result<std::vector<ImageRecord>> list_images() = 0;
+    virtual Result<ImageRecord> update_image(const ImageRecord& image) = 0;
+    virtual Result<void> delete_image(const std::string& name) = 0;
+
+    /// A new running task with the next id, progress 0.
+    virtual Result<TaskRecord> create_task(const std::string& kind, const std::string& target) = 0;
+    /// Stores status, progress, message, error and finished_at of task.id (kind, target and
+    /// created_at stay). A task that leaves "running" without finished_at gets the current time.
+    /// EINVAL for an unknown status or progress outside 0..1.
+    virtual Result<TaskRecord> update_task(const TaskRecord& task) = 0;
+    virtual Result<TaskRecord> get_task(const std::string& id) = 0;
+    /// At most `limit` tasks, newest first.
+    virtual Result<std::vector<TaskRecord>> list_tasks(std::size_t limit = SIZE_MAX) = 0;
+    /// Deletes finished tasks older than the newest keep_last_n tasks (running tasks stay);
+    /// returns how many were deleted.
+    virtual Result<std::size_t> prune_tasks(std::size_t keep_last_n) = 0;
+
+    /// Runs `changes` against this inventory atomically: everything it did is committed if it
+    /// returns success, and nothing is if it fails (or throws). Other threads wait meanwhile.
+    /// Transactions nest (an inner failure undoes only the inner part if the outer one goes on).
+    virtual Result<void> transaction(const std::function<Result<void>(Inventory&)>& changes) = 0;
+};
+
+}  // namespace corral::inventory

@@ -1,0 +1,125 @@
+#include "daemon/inventory/migrations.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <string_view>
+
+#include "daemon/inventory/sqlite_connection.h"
+
+namespace corral::inventory {
+
+namespace {
+
+// Append-only: a released step is never edited, a change is a new step. Step i brings the
+// schema from version i to version i + 1.
+constexpr std::array<std::string_view, k_schema_version> k_steps = {
+    // v1: the tables.
+    R"sql(
+CREATE TABLE pools (
+    name       TEXT PRIMARY KEY NOT NULL,
+    driver     TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE images (
+    name        TEXT PRIMARY KEY NOT NULL,
+    pool        TEXT NOT NULL REFERENCES pools (name) ON UPDATE RESTRICT ON DELETE RESTRICT,
+    kernel      TEXT NOT NULL DEFAULT '',
+    initrd      TEXT NOT NULL DEFAULT '',
+    root_volume TEXT NOT NULL DEFAULT '',
+    cmdline     TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE vms (
+    name           TEXT PRIMARY KEY NOT NULL,
+    engine         TEXT NOT NULL,
+    vcpus          INTEGER NOT NULL,
+    memory_mib     INTEGER NOT NULL,
+    image          TEXT NOT NULL DEFAULT '',
+    disks          TEXT NOT NULL DEFAULT '[]',
+    nics           TEXT NOT NULL DEFAULT '[]',
+    restart_policy TEXT NOT NULL DEFAULT 'no',
+    cmdline        TEXT NOT NULL DEFAULT '',
+    state          TEXT NOT NULL,
+    pid            INTEGER NOT NULL DEFAULT 0,
+    run_dir        TEXT NOT NULL DEFAULT '',
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+CREATE TABLE tasks (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+    progress    REAL NOT NULL DEFAULT 0 CHECK (progress >= 0 AND progress <= 1),
+    message     TEXT NOT NULL DEFAULT '',
+    error       TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL DEFAULT ''
+);
+)sql",
+    // v2: why a VM is in its state (crashed/failed), and an index for pruning finished tasks.
+    R"sql(
+ALTER TABLE vms ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
+CREATE INDEX tasks_by_status ON tasks (status, seq);
+)sql",
+};
+
+Result<void> too_new(int version) {
+    return fail(
+        fmt::format("inventory schema version {} is newer than this corrald (knows up to {})",
+                    version, k_schema_version));
+}
+
+Result<void> apply_step(Connection& db, int to_version) {
+    // IMMEDIATE takes the write lock first, so two processes opening a new file cannot both
+    // apply the same step: the second waits, then sees the new version and skips it.
+    TRY_VOID(db.exec("BEGIN IMMEDIATE"));
+    auto applied = [&]() -> Result<void> {
+        const int current = TRY(schema_version(db));
+        if (current >= to_version)
+            return {};  // another process got there first
+        if (current != to_version - 1)
+            return fail(fmt::format("inventory schema is at version {}, expected {}", current,
+                                    to_version - 1));
+        TRY_VOID(db.exec(k_steps[static_cast<std::size_t>(to_version - 1)]));
+        // PRAGMA takes no bound parameters; the version is this build's own constant.
+        TRY_VOID(db.exec(fmt::format("PRAGMA user_version = {}", to_version)));
+        return {};
+    }();
+    if (!applied) {
+        (void)db.exec("ROLLBACK");
+        return fail(applied.error().with_context(
+            fmt::format("migrating the inventory schema to version {}", to_version)));
+    }
+    if (auto committed = db.exec("COMMIT"); !committed) {
+        (void)db.exec("ROLLBACK");
+        return committed;
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<int> schema_version(Connection& db) {
+    return static_cast<int>(TRY(db.query_int64("PRAGMA user_version")));
+}
+
+Result<void> migrate(Connection& db, int target) {
+    if (target < 0 || target > k_schema_version)
+        return fail(fmt::format("no inventory schema version {}", target));
+    const int current = TRY(schema_version(db));
+    if (current > k_schema_version)
+        return too_new(current);
+    for (int version = current + 1; version <= target; ++version)
+        TRY_VOID(apply_step(db, version));
+    // A newer corrald may have migrated the file between our first look and now.
+    const int final_version = TRY(schema_version(db));
+    if (final_version > k_schema_version)
+        return too_new(final_version);
+    return {};
+}
+
+}  // namespace corral::inventory

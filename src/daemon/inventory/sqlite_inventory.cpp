@@ -1,0 +1,565 @@
+#include "daemon/inventory/sqlite_inventory.h"
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "daemon/inventory/migrations.h"
+
+namespace corral::inventory {
+
+namespace {
+
+using nlohmann::json;
+
+// Column lists shared by the statements below; SQL text only, values are always bound.
+#define CORRAL_VM_COLUMNS                                                                   \
+    "name, engine, vcpus, memory_mib, image, disks, nics, restart_policy, cmdline, state, " \
+    "state_reason, pid, run_dir, created_at, updated_at"
+#define CORRAL_POOL_COLUMNS "name, driver, path, created_at"
+#define CORRAL_IMAGE_COLUMNS \
+    "name, pool, kernel, initrd, root_volume, cmdline, description, created_at"
+#define CORRAL_TASK_COLUMNS \
+    "seq, kind, target, status, progress, message, error, created_at, finished_at"
+
+std::string system_utc_now() {
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char text[32];
+    std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
+
+std::unexpected<Error> not_found(std::string_view what, const std::string& name) {
+    return fail(fmt::format("no {} named {}", what, name), ENOENT);
+}
+
+std::unexpected<Error> already_exists(std::string_view what, const std::string& name) {
+    const bool vowel =
+        !what.empty() && std::string_view("aeiou").find(what[0]) != std::string_view::npos;
+    return fail(fmt::format("{} {} named {} already exists", vowel ? "an" : "a", what, name),
+                EEXIST);
+}
+
+std::int64_t clamp_to_int64(std::size_t value) {
+    constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+    return static_cast<std::int64_t>(value > max ? max : value);
+}
+
+std::string task_id(std::int64_t seq) {
+    return fmt::format("t-{}", seq);
+}
+
+/// The N of "t-N", or nothing for anything else.
+std::optional<std::int64_t> task_seq(const std::string& id) {
+    if (id.size() < 3 || id.compare(0, 2, "t-") != 0)
+        return std::nullopt;
+    std::int64_t seq = 0;
+    const char* first = id.data() + 2;
+    const char* last = id.data() + id.size();
+    const auto [end, ec] = std::from_chars(first, last, seq);
+    if (ec != std::errc() || end != last || seq <= 0)
+        return std::nullopt;
+    return seq;
+}
+
+std::string disks_to_json(const std::vector<DiskRef>& disks) {
+    json array = json::array();
+    for (const auto& disk : disks)
+        array.push_back(
+            {{"pool", disk.pool}, {"volume", disk.volume}, {"readonly", disk.readonly}});
+    return array.dump();
+}
+
+std::string nics_to_json(const std::vector<NicRef>& nics) {
+    json array = json::array();
+    for (const auto& nic : nics)
+        array.push_back({{"bridge", nic.bridge}, {"tap", nic.tap}, {"mac", nic.mac}});
+    return array.dump();
+}
+
+/// Parses a JSON array of objects stored by this file, calling `each` per element. Missing keys
+/// read as defaults (a later version may add keys; an older one may lack them).
+template <typename T, typename Each>
+Result<std::vector<T>> parse_array(const std::string& text, const std::string& vm,
+                                   std::string_view column, Each each) {
+    auto malformed = [&] {
+        return fail(
+            fmt::format("inventory: VM {} has a malformed {} column: {}", vm, column, text));
+    };
+    const json array = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (array.is_discarded() || !array.is_array())
+        return malformed();
+    std::vector<T> out;
+    try {
+        for (const auto& element : array) {
+            if (!element.is_object())
+                return malformed();
+            out.push_back(each(element));
+        }
+    } catch (const json::exception&) {  // a key with the wrong type
+        return malformed();
+    }
+    return out;
+}
+
+Result<void> bind_vm(Statement& statement, const VmRecord& vm) {
+    return statement.bind_all(vm.name, vm.engine, static_cast<std::int64_t>(vm.vcpus),
+                              vm.memory_mib, vm.image, disks_to_json(vm.disks),
+                              nics_to_json(vm.nics), vm.restart_policy, vm.cmdline, vm.state,
+                              vm.state_reason, vm.pid, vm.run_dir, vm.created_at, vm.updated_at);
+}
+
+Result<VmRecord> read_vm(const Statement& row) {
+    VmRecord vm;
+    vm.name = row.column_text(0);
+    vm.engine = row.column_text(1);
+    vm.vcpus = static_cast<int>(row.column_int64(2));
+    vm.memory_mib = row.column_int64(3);
+    vm.image = row.column_text(4);
+    vm.disks = TRY(parse_array<DiskRef>(row.column_text(5), vm.name, "disks", [](const json& e) {
+        return DiskRef{e.value("pool", ""), e.value("volume", ""), e.value("readonly", false)};
+    }));
+    vm.nics = TRY(parse_array<NicRef>(row.column_text(6), vm.name, "nics", [](const json& e) {
+        return NicRef{e.value("bridge", ""), e.value("tap", ""), e.value("mac", "")};
+    }));
+    vm.restart_policy = row.column_text(7);
+    vm.cmdline = row.column_text(8);
+    vm.state = row.column_text(9);
+    vm.state_reason = row.column_text(10);
+    vm.pid = row.column_int64(11);
+    vm.run_dir = row.column_text(12);
+    vm.created_at = row.column_text(13);
+    vm.updated_at = row.column_text(14);
+    return vm;
+}
+
+PoolRecord read_pool(const Statement& row) {
+    return PoolRecord{row.column_text(0), row.column_text(1), row.column_text(2),
+                      row.column_text(3)};
+}
+
+ImageRecord read_image(const Statement& row) {
+    return ImageRecord{row.column_text(0), row.column_text(1), row.column_text(2),
+                       row.column_text(3), row.column_text(4), row.column_text(5),
+                       row.column_text(6), row.column_text(7)};
+}
+
+TaskRecord read_task(const Statement& row) {
+    return TaskRecord{task_id(row.column_int64(0)), row.column_text(1),   row.column_text(2),
+                      row.column_text(3),           row.column_double(4), row.column_text(5),
+                      row.column_text(6),           row.column_text(7),   row.column_text(8)};
+}
+
+/// Runs `on_exit` when the scope ends, however it ends.
+template <typename F>
+class ScopeExit {
+public:
+    explicit ScopeExit(F on_exit) : m_on_exit(std::move(on_exit)) {}
+    ScopeExit(const ScopeExit&) = delete;
+    ScopeExit& operator=(const ScopeExit&) = delete;
+    ~ScopeExit() { m_on_exit(); }
+
+private:
+    F m_on_exit;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::string& path,
+                                                               SqliteInventoryOptions options) {
+    const std::string context = fmt::format("opening inventory {}", path);
+    const auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(parent, ec);
+        if (ec)
+            return fail(fmt::format("{}: creating {}: {}", context, parent.string(), ec.message()),
+                        ec.value());
+    }
+    Connection db = TRY_CONTEXT(Connection::open(path), context);
+    // The busy timeout first: the pragmas and migrations below may wait for another process.
+    TRY_CONTEXT(db.set_busy_timeout(options.busy_timeout), context);
+    {
+        Statement journal = TRY_CONTEXT(db.prepare("PRAGMA journal_mode = WAL"), context);
+        if (!TRY_CONTEXT(journal.step(), context) || journal.column_text(0) != "wal")
+            return fail(fmt::format("{}: cannot use write-ahead logging (journal mode is {})",
+                                    context, journal.column_text(0)));
+    }
+    TRY_CONTEXT(db.exec("PRAGMA foreign_keys = ON"), context);
+    TRY_CONTEXT(migrate(db), context);
+    return std::unique_ptr<SqliteInventory>(
+        new SqliteInventory(path, std::move(db), std::move(options)));
+}
+
+SqliteInventory::SqliteInventory(std::string path, Connection db, SqliteInventoryOptions options)
+    : m_path(std::move(path)), m_options(std::move(options)), m_db(std::move(db)) {}
+
+SqliteInventory::~SqliteInventory() = default;
+
+std::string SqliteInventory::now() const {
+    return m_options.clock ? m_options.clock() : system_utc_now();
+}
+
+Result<void> SqliteInventory::in_transaction(const std::function<Result<void>()>& body) {
+    const bool outermost = m_transaction_depth == 0;
+    // Savepoint names are SQL identifiers made from our own counter, not from input.
+    const std::string savepoint = fmt::format("corral_{}", m_transaction_depth);
+    // IMMEDIATE: take the write lock now (waiting up to busy_timeout) rather than fail with
+    // SQLITE_BUSY when a read turns into a write halfway through.
+    TRY_VOID(m_db.exec(outermost ? std::string("BEGIN IMMEDIATE") : "SAVEPOINT " + savepoint));
+    ++m_transaction_depth;
+    bool open = true;
+    auto undo = [&] {
+        if (!open)
+            return;
+        open = false;
+        if (outermost) {
+            (void)m_db.exec("ROLLBACK");
+        } else {
+            (void)m_db.exec("ROLLBACK TO " + savepoint);
+            (void)m_db.exec("RELEASE " + savepoint);
+        }
+    };
+    ScopeExit on_exit([&] {
+        undo();  // only does something if the body threw
+        --m_transaction_depth;
+    });
+
+    auto result = body();
+    if (!result) {
+        undo();
+        return result;
+    }
+    if (outermost && !m_db.in_transaction())
+        return fail("inventory: SQLite rolled the transaction back after an error");
+    auto committed = m_db.exec(outermost ? std::string("COMMIT") : "RELEASE " + savepoint);
+    if (!committed) {
+        undo();
+        return committed;
+    }
+    open = false;
+    return {};
+}
+
+// --- VMs ---
+
+Result<VmRecord> SqliteInventory::create_vm(const VmRecord& vm) {
+    std::lock_guard lock(m_mutex);
+    VmRecord stored = vm;
+    stored.created_at = stored.updated_at = now();
+    Statement insert = TRY(m_db.prepare(
+        "INSERT INTO vms (" CORRAL_VM_COLUMNS
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"));
+    TRY_VOID(bind_vm(insert, stored));
+    if (auto ran = insert.run(); !ran) {
+        if (insert.failed_on_unique())
+            return already_exists("VM", vm.name);
+        return fail(ran.error().with_context(fmt::format("storing VM {}", vm.name)));
+    }
+    return stored;
+}
+
+Result<VmRecord> SqliteInventory::get_vm(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement select = TRY(m_db.prepare("SELECT " CORRAL_VM_COLUMNS " FROM vms WHERE name = ?1"));
+    TRY_VOID(select.bind_all(name));
+    if (!TRY(select.step()))
+        return not_found("VM", name);
+    return read_vm(select);
+}
+
+Result<std::vector<VmRecord>> SqliteInventory::list_vms() {
+    std::lock_guard lock(m_mutex);
+    Statement select = TRY(m_db.prepare("SELECT " CORRAL_VM_COLUMNS " FROM vms ORDER BY name"));
+    std::vector<VmRecord> vms;
+    while (TRY(select.step()))
+        vms.push_back(TRY(read_vm(select)));
+    return vms;
+}
+
+Result<VmRecord> SqliteInventory::update_vm(const VmRecord& vm) {
+    std::lock_guard lock(m_mutex);
+    VmRecord stored = vm;
+    stored.updated_at = now();
+    Statement update = TRY(m_db.prepare(
+        "UPDATE vms SET engine = ?2, vcpus = ?3, memory_mib = ?4, image = ?5, disks = ?6, "
+        "nics = ?7, restart_policy = ?8, cmdline = ?9, state = ?10, state_reason = ?11, "
+        "pid = ?12, run_dir = ?13, updated_at = ?15 WHERE name = ?1 RETURNING created_at"));
+    TRY_VOID(bind_vm(update, stored));  // ?14 (created_at) is bound but unused: it never changes
+    if (!TRY(update.step()))
+        return not_found("VM", vm.name);
+    stored.created_at = update.column_text(0);
+    TRY_VOID(update.run());
+    return stored;
+}
+
+Result<void> SqliteInventory::delete_vm(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement remove = TRY(m_db.prepare("DELETE FROM vms WHERE name = ?1"));
+    TRY_VOID(remove.bind_all(name));
+    TRY_VOID(remove.run());
+    if (m_db.changes() == 0)
+        return not_found("VM", name);
+    return {};
+}
+
+Result<std::vector<std::string>> SqliteInventory::vms_using_volume(const std::string& pool,
+                                                                   const std::string& volume) {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT DISTINCT vms.name FROM vms, json_each(vms.disks) AS disk "
+                         "WHERE json_extract(disk.value, '$.pool') = ?1 "
+                         "AND json_extract(disk.value, '$.volume') = ?2 ORDER BY vms.name"));
+    TRY_VOID(select.bind_all(pool, volume));
+    std::vector<std::string> names;
+    while (TRY(select.step()))
+        names.push_back(select.column_text(0));
+    return names;
+}
+
+// --- Pools ---
+
+Result<PoolRecord> SqliteInventory::create_pool(const PoolRecord& pool) {
+    std::lock_guard lock(m_mutex);
+    PoolRecord stored = pool;
+    stored.created_at = now();
+    Statement insert =
+        TRY(m_db.prepare("INSERT INTO pools (" CORRAL_POOL_COLUMNS ") VALUES (?1, ?2, ?3, ?4)"));
+    TRY_VOID(insert.bind_all(stored.name, stored.driver, stored.path, stored.created_at));
+    if (auto ran = insert.run(); !ran) {
+        if (insert.failed_on_unique())
+            return already_exists("pool", pool.name);
+        return fail(ran.error().with_context(fmt::format("storing pool {}", pool.name)));
+    }
+    return stored;
+}
+
+Result<PoolRecord> SqliteInventory::get_pool(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_POOL_COLUMNS " FROM pools WHERE name = ?1"));
+    TRY_VOID(select.bind_all(name));
+    if (!TRY(select.step()))
+        return not_found("pool", name);
+    return read_pool(select);
+}
+
+Result<std::vector<PoolRecord>> SqliteInventory::list_pools() {
+    std::lock_guard lock(m_mutex);
+    Statement select = TRY(m_db.prepare("SELECT " CORRAL_POOL_COLUMNS " FROM pools ORDER BY name"));
+    std::vector<PoolRecord> pools;
+    while (TRY(select.step()))
+        pools.push_back(read_pool(select));
+    return pools;
+}
+
+Result<PoolRecord> SqliteInventory::update_pool(const PoolRecord& pool) {
+    std::lock_guard lock(m_mutex);
+    PoolRecord stored = pool;
+    Statement update = TRY(m_db.prepare(
+        "UPDATE pools SET driver = ?2, path = ?3 WHERE name = ?1 RETURNING created_at"));
+    TRY_VOID(update.bind_all(pool.name, pool.driver, pool.path));
+    if (!TRY(update.step()))
+        return not_found("pool", pool.name);
+    stored.created_at = update.column_text(0);
+    TRY_VOID(update.run());
+    return stored;
+}
+
+Result<void> SqliteInventory::delete_pool(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    return in_transaction([&]() -> Result<void> {
+        // Name the image that holds the pool rather than report a bare constraint failure.
+        Statement images =
+            TRY(m_db.prepare("SELECT name FROM images WHERE pool = ?1 ORDER BY name LIMIT 1"));
+        TRY_VOID(images.bind_all(name));
+        if (TRY(images.step()))
+            return fail(fmt::format("pool {} is used by image {}", name, images.column_text(0)),
+                        EBUSY);
+        Statement remove = TRY(m_db.prepare("DELETE FROM pools WHERE name = ?1"));
+        TRY_VOID(remove.bind_all(name));
+        if (auto ran = remove.run(); !ran) {
+            if (remove.failed_on_foreign_key())
+                return fail(fmt::format("pool {} is still in use", name), EBUSY);
+            return ran;
+        }
+        if (m_db.changes() == 0)
+            return not_found("pool", name);
+        return {};
+    });
+}
+
+// --- Images ---
+
+Result<ImageRecord> SqliteInventory::create_image(const ImageRecord& image) {
+    std::lock_guard lock(m_mutex);
+    ImageRecord stored = image;
+    stored.created_at = now();
+    Statement insert = TRY(m_db.prepare("INSERT INTO images (" CORRAL_IMAGE_COLUMNS
+                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+    TRY_VOID(insert.bind_all(stored.name, stored.pool, stored.kernel, stored.initrd,
+                             stored.root_volume, stored.cmdline, stored.description,
+                             stored.created_at));
+    if (auto ran = insert.run(); !ran) {
+        if (insert.failed_on_unique())
+            return already_exists("image", image.name);
+        if (insert.failed_on_foreign_key())
+            return not_found("pool", image.pool);
+        return fail(ran.error().with_context(fmt::format("storing image {}", image.name)));
+    }
+    return stored;
+}
+
+Result<ImageRecord> SqliteInventory::get_image(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_IMAGE_COLUMNS " FROM images WHERE name = ?1"));
+    TRY_VOID(select.bind_all(name));
+    if (!TRY(select.step()))
+        return not_found("image", name);
+    return read_image(select);
+}
+
+Result<std::vector<ImageRecord>> SqliteInventory::list_images() {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_IMAGE_COLUMNS " FROM images ORDER BY name"));
+    std::vector<ImageRecord> images;
+    while (TRY(select.step()))
+        images.push_back(read_image(select));
+    return images;
+}
+
+Result<ImageRecord> SqliteInventory::update_image(const ImageRecord& image) {
+    std::lock_guard lock(m_mutex);
+    ImageRecord stored = image;
+    Statement update = TRY(m_db.prepare(
+        "UPDATE images SET pool = ?2, kernel = ?3, initrd = ?4, root_volume = ?5, cmdline = ?6, "
+        "description = ?7 WHERE name = ?1 RETURNING created_at"));
+    TRY_VOID(update.bind_all(image.name, image.pool, image.kernel, image.initrd, image.root_volume,
+                             image.cmdline, image.description));
+    auto stepped = update.step();
+    if (!stepped) {
+        if (update.failed_on_foreign_key())
+            return not_found("pool", image.pool);
+        return fail(stepped.error());
+    }
+    if (!*stepped)
+        return not_found("image", image.name);
+    stored.created_at = update.column_text(0);
+    TRY_VOID(update.run());
+    return stored;
+}
+
+Result<void> SqliteInventory::delete_image(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement remove = TRY(m_db.prepare("DELETE FROM images WHERE name = ?1"));
+    TRY_VOID(remove.bind_all(name));
+    TRY_VOID(remove.run());
+    if (m_db.changes() == 0)
+        return not_found("image", name);
+    return {};
+}
+
+// --- Tasks ---
+
+Result<TaskRecord> SqliteInventory::create_task(const std::string& kind,
+                                                const std::string& target) {
+    std::lock_guard lock(m_mutex);
+    TaskRecord task;
+    task.kind = kind;
+    task.target = target;
+    task.created_at = now();
+    Statement insert =
+        TRY(m_db.prepare("INSERT INTO tasks (kind, target, status, progress, created_at) "
+                         "VALUES (?1, ?2, ?3, 0, ?4) RETURNING seq"));
+    TRY_VOID(insert.bind_all(kind, target, task.status, task.created_at));
+    if (!TRY(insert.step()))
+        return fail("inventory: storing a task returned no id");
+    task.id = task_id(insert.column_int64(0));
+    TRY_VOID(insert.run());
+    return task;
+}
+
+Result<TaskRecord> SqliteInventory::update_task(const TaskRecord& task) {
+    if (task.status != k_task_running && task.status != k_task_succeeded &&
+        task.status != k_task_failed)
+        return fail(
+            fmt::format("task status must be running, succeeded or failed, not '{}'", task.status),
+            EINVAL);
+    if (!(task.progress >= 0.0 && task.progress <= 1.0))  // also rejects NaN
+        return fail(fmt::format("task progress must be from 0 to 1, not {}", task.progress),
+                    EINVAL);
+    const auto seq = task_seq(task.id);
+    if (!seq)
+        return fail(fmt::format("no task {}", task.id), ENOENT);
+
+    std::lock_guard lock(m_mutex);
+    TaskRecord stored = task;
+    if (stored.status != k_task_running && stored.finished_at.empty())
+        stored.finished_at = now();
+    Statement update = TRY(m_db.prepare(
+        "UPDATE tasks SET status = ?2, progress = ?3, message = ?4, error = ?5, finished_at = ?6 "
+        "WHERE seq = ?1 RETURNING kind, target, created_at"));
+    TRY_VOID(update.bind_all(*seq, stored.status, stored.progress, stored.message, stored.error,
+                             stored.finished_at));
+    if (!TRY(update.step()))
+        return fail(fmt::format("no task {}", task.id), ENOENT);
+    stored.kind = update.column_text(0);
+    stored.target = update.column_text(1);
+    stored.created_at = update.column_text(2);
+    TRY_VOID(update.run());
+    return stored;
+}
+
+Result<TaskRecord> SqliteInventory::get_task(const std::string& id) {
+    const auto seq = task_seq(id);
+    if (!seq)
+        return fail(fmt::format("no task {}", id), ENOENT);
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_TASK_COLUMNS " FROM tasks WHERE seq = ?1"));
+    TRY_VOID(select.bind_all(*seq));
+    if (!TRY(select.step()))
+        return fail(fmt::format("no task {}", id), ENOENT);
+    return read_task(select);
+}
+
+Result<std::vector<TaskRecord>> SqliteInventory::list_tasks(std::size_t limit) {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_TASK_COLUMNS " FROM tasks ORDER BY seq DESC LIMIT ?1"));
+    TRY_VOID(select.bind_all(clamp_to_int64(limit)));
+    std::vector<TaskRecord> tasks;
+    while (TRY(select.step()))
+        tasks.push_back(read_task(select));
+    return tasks;
+}
+
+Result<std::size_t> SqliteInventory::prune_tasks(std::size_t keep_last_n) {
+    std::lock_guard lock(m_mutex);
+    Statement remove =
+        TRY(m_db.prepare("DELETE FROM tasks WHERE status != 'running' AND seq NOT IN "
+                         "(SELECT seq FROM tasks ORDER BY seq DESC LIMIT ?1)"));
+    TRY_VOID(remove.bind_all(clamp_to_int64(keep_last_n)));
+    TRY_VOID(remove.run());
+    return static_cast<std::size_t>(m_db.changes());
+}
+
+Result<void> SqliteInventory::transaction(const std::function<Result<void>(Inventory&)>& changes) {
+    std::lock_guard lock(m_mutex);
+    return in_transaction([&] { return changes(*this); });
+}
+
+}  // namespace corral::inventory

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <string>
+
+#include "daemon/http/api_error.h"
+
+namespace corral::daemon {
+
+/// VM, pool, volume and image names: 1-63 characters of lowercase letters, digits and '-',
+/// starting with a letter, not ending with '-' (they become file, socket and tap names).
+/// `what` and `field` go into the message ("VM name", "name").
+ApiResult<void> validate_name(const std::string& name, const std::string& what, const std::string& field);
+
+}  // namespace corral::daemon

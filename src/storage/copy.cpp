@@ -1,0 +1,82 @@
+#include "storage/copy.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "storage/qcow2/qcow2_image.h"
+
+namespace corral::storage {
+
+namespace {
+
+bool all_zero(const uint8_t* p, size_t n) {
+    if (n == 0)
+        return true;
+    return p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+/// Forwards progress at most every 100 ms, always passing the final call through.
+class ThrottledProgress {
+public:
+    ThrottledProgress(const Progress& progress, uint64_t total)
+        : m_progress(progress), m_total(total) {}
+    void report(uint64_t done) {
+        if (!m_progress)
+            return;
+        auto now = std::chrono::steady_clock::now();
+        if (done != m_total && m_reported && now - m_last < std::chrono::milliseconds(100))
+            return;
+        m_progress(done, m_total);
+        m_last = now;
+        m_reported = true;
+    }
+
+private:
+    const Progress& m_progress;
+    uint64_t m_total;
+    std::chrono::steady_clock::time_point m_last;
+    bool m_reported = false;
+};
+
+}  // namespace
+
+Result<void> copy_image_data(BlockDevice& src, BlockDevice& dst, const Progress& progress) {
+    const uint64_t total = src.size();
+    if (dst.size() < total)
+        return fail(
+            fmt::format("copy destination holds {} bytes, the source {}", dst.size(), total),
+            EINVAL);
+    auto* qdst = dynamic_cast<qcow2::Qcow2Image*>(&dst);
+    // Zero detection works on whole destination allocation units: qcow2 clusters, raw pages.
+    const uint64_t unit = qdst ? qdst->cluster_size() : 4096;
+    const uint64_t chunk = std::max<uint64_t>(unit, 2u << 20) / unit * unit;
+    std::vector<uint8_t> buffer(chunk);
+    ThrottledProgress reporter(progress, total);
+    reporter.report(0);
+    for (uint64_t pos = 0; pos < total;) {
+        Extent e = TRY(src.block_status(pos, std::min<uint64_t>(chunk, total - pos)));
+        uint64_t n = std::clamp<uint64_t>(e.length, 1, std::min<uint64_t>(chunk, total - pos));
+        if (e.kind == ExtentKind::Data) {
+            auto buf = std::span(buffer).subspan(0, n);
+            TRY_VOID(src.read_at(pos, buf));
+            for (uint64_t at = 0; at < n;) {
+                uint64_t len = std::min<uint64_t>(n - at, unit - (pos + at) % unit);
+                if (!all_zero(&buf[at], len))
+                    TRY_VOID(dst.write_at(pos + at, buf.subspan(at, len)));
+                at += len;
+            }
+        }
+        pos += n;
+        if (pos != total)
+            reporter.report(pos);
+    }
+    TRY_VOID(dst.flush());
+    reporter.report(total);
+    return {};
+}
+
+}  // namespace corral::storage

@@ -1,0 +1,145 @@
+#include "daemon/inventory/migrations.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemon/inventory/sqlite_connection.h"
+#include "daemon/inventory/sqlite_inventory.h"
+#include "test_dir.h"
+
+namespace corral::inventory {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Migrations, NewDatabaseGetsTheCurrentVersion) {
+    testing::TestDir dir;
+    auto db = Connection::open(dir.path("inv.db"));
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(migrate(*db)) << "";
+    EXPECT_EQ(schema_version(*db).value(), k_schema_version);
+    // Migrating again is a no-op.
+    ASSERT_TRUE(migrate(*db));
+    EXPECT_EQ(schema_version(*db).value(), k_schema_version);
+}
+
+TEST(Migrations, Version1DataSurvivesTheUpgrade) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        // What a v1 corrald left behind, written with v1's columns (no state_reason).
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        auto migrated = migrate(*db, 1);
+        ASSERT_TRUE(migrated) << migrated.error().message();
+        ASSERT_EQ(schema_version(*db).value(), 1);
+        ASSERT_TRUE(
+            db->exec("INSERT INTO pools VALUES ('default', 'dir', '/var/lib/corral/pools/default', "
+                     "'2026-01-01T00:00:00Z');"
+                     "INSERT INTO images VALUES ('default', 'default', '/k', '/i', 'img-default', "
+                     "'console=ttyS0', 'Debian', '2026-01-01T00:00:01Z');"
+                     "INSERT INTO vms (name, engine, vcpus, memory_mib, image, disks, nics, "
+                     "restart_policy, cmdline, state, pid, run_dir, created_at, updated_at) VALUES "
+                     "('web1', 'emulated', 2, 512, 'default', "
+                     "'[{\"pool\":\"default\",\"volume\":\"web1-root\",\"readonly\":false}]', "
+                     "'[{\"bridge\":\"br0\",\"mac\":\"52:54:00:12:34:56\"}]', 'always', 'quiet', "
+                     "'running', 4242, '/run/corral/web1', '2026-01-01T00:00:02Z', "
+                     "'2026-01-01T00:00:03Z');"
+                     "INSERT INTO tasks (kind, target, status, progress, created_at) VALUES "
+                     "('vm.start', 'web1', 'running', 0.5, '2026-01-01T00:00:04Z');"));
+        auto has_column = db->prepare("SELECT state_reason FROM vms");
+        EXPECT_FALSE(has_column);  // really v1
+    }
+
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        EXPECT_EQ(schema_version(*db).value(), 2);
+    }
+
+    auto vm = (*inventory)->get_vm("web1");
+    ASSERT_TRUE(vm) << vm.error().message();
+    VmRecord expected;
+    expected.name = "web1";
+    expected.engine = "emulated";
+    expected.vcpus = 2;
+    expected.memory_mib = 512;
+    expected.image = "default";
+    expected.disks = {{"default", "web1-root", false}};
+    expected.nics = {{"br0", "", "52:54:00:12:34:56"}};  // a key the row lacks reads as ""
+    expected.restart_policy = "always";
+    expected.cmdline = "quiet";
+    expected.state = "running";
+    expected.state_reason = "";  // the column v2 added
+    expected.pid = 4242;
+    expected.run_dir = "/run/corral/web1";
+    expected.created_at = "2026-01-01T00:00:02Z";
+    expected.updated_at = "2026-01-01T00:00:03Z";
+    EXPECT_EQ(*vm, expected);
+
+    EXPECT_EQ(
+        (*inventory)->get_pool("default").value(),
+        (PoolRecord{"default", "dir", "/var/lib/corral/pools/default", "2026-01-01T00:00:00Z"}));
+    EXPECT_EQ((*inventory)->get_image("default").value(),
+              (ImageRecord{"default", "default", "/k", "/i", "img-default", "console=ttyS0",
+                           "Debian", "2026-01-01T00:00:01Z"}));
+    auto task = (*inventory)->get_task("t-1");
+    ASSERT_TRUE(task);
+    EXPECT_EQ(task->kind, "vm.start");
+    EXPECT_EQ(task->progress, 0.5);
+
+    // And the new column is usable.
+    expected.state_reason = "guest powered off";
+    ASSERT_TRUE((*inventory)->update_vm(expected));
+    EXPECT_EQ((*inventory)->get_vm("web1")->state_reason, "guest powered off");
+}
+
+TEST(Migrations, RefusesANewerSchemaAndLeavesItAlone) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(db->exec("PRAGMA user_version = 7"));
+    }
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_FALSE(inventory);
+    EXPECT_THAT(inventory.error().message(),
+                HasSubstr("inventory schema version 7 is newer than this corrald (knows up to 2)"));
+    EXPECT_THAT(inventory.error().message(), HasSubstr(path));
+
+    auto db = Connection::open(path);
+    ASSERT_TRUE(db);
+    EXPECT_EQ(schema_version(*db).value(), 7);
+    EXPECT_FALSE(db->prepare("SELECT * FROM vms"));  // no table was created
+}
+
+TEST(Migrations, AFailingStepLeavesThePreviousVersion) {
+    testing::TestDir dir;
+    auto db = Connection::open(dir.path("inv.db"));
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(migrate(*db, 1));
+    // Sabotage: step 2 adds vms.state_reason, then creates index tasks_by_status, whose name
+    // is now taken, so the step fails after its first statement.
+    ASSERT_TRUE(db->exec("CREATE INDEX tasks_by_status ON pools (name)"));
+    auto migrated = migrate(*db);
+    ASSERT_FALSE(migrated);
+    EXPECT_THAT(migrated.error().message(),
+                HasSubstr("migrating the inventory schema to version 2"));
+    EXPECT_EQ(schema_version(*db).value(), 1);
+    EXPECT_FALSE(db->in_transaction());
+    EXPECT_FALSE(db->prepare("SELECT state_reason FROM vms"));  // the ALTER was rolled back
+}
+
+TEST(Migrations, RejectsUnknownTargets) {
+    testing::TestDir dir;
+    auto db = Connection::open(dir.path("inv.db"));
+    ASSERT_TRUE(db);
+    EXPECT_FALSE(migrate(*db, k_schema_version + 1));
+    EXPECT_FALSE(migrate(*db, -1));
+}
+
+}  // namespace
+}  // namespace corral::inventory
