@@ -1,0 +1,67 @@
+# tests/lib/corrald.sh: start a real corrald on a temporary state folder and talk to its API with
+# curl. Sourced by the daemon tests; needs $build_dir. Sets $state, $sock; defines:
+#   corrald_start [ARGS...]   starts corrald (pid in $corrald_pid), waits for its socket
+#   corrald_stop              SIGTERM, waits for it to end (VMs keep running)
+#   api METHOD PATH [JSON]    sets $code (HTTP status) and $body
+#   jqb FILTER                jq -r FILTER on $body
+#   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed
+#   wait_task ID [SECONDS]    long-polls the task until it ends; sets $body to the task
+#   wait_state VM STATE SECS  polls until the VM is in STATE
+corrald_bin="$build_dir/src/daemon/corrald"
+state=$(mktemp -d "${TMPDIR:-/tmp}/corrald-test.XXXXXX")
+sock="$state/corrald.sock"
+corrald_pid=""
+passed=0 failed=0
+
+check() {
+  local name=$1; shift
+  if "$@"; then echo "PASS: $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
+}
+
+corrald_start() {
+  "$corrald_bin" --state-dir "$state" "$@" >>"$state/corrald.log" 2>&1 &
+  corrald_pid=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ -S "$sock" ] && curl -s --unix-socket "$sock" -o /dev/null http://corral/api/v1/host && return 0
+    kill -0 "$corrald_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "corrald did not come up; its log:"; cat "$state/corrald.log"
+  return 1
+}
+
+corrald_stop() {
+  [ -n "$corrald_pid" ] || return 0
+  kill -TERM "$corrald_pid" 2>/dev/null
+  wait "$corrald_pid" 2>/dev/null
+  corrald_pid=""
+}
+
+api() {   # api METHOD PATH [JSON]
+  local args=(-s --unix-socket "$sock" -X "$1" -o "$state/body" -w '%{http_code}')
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  code=$(curl "${args[@]}" "http://corral$2")
+  body=$(cat "$state/body")
+}
+
+jqb() { jq -r "$1" <<<"$body"; }
+
+wait_task() {   # wait_task ID [SECONDS]
+  local deadline=$((SECONDS + ${2:-120}))
+  while ((SECONDS < deadline)); do
+    api GET "/api/v1/tasks/$1?wait=10"
+    [ "$(jqb .status)" != running ] && return 0
+  done
+  return 1
+}
+
+wait_state() {   # wait_state VM STATE SECONDS
+  local deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    api GET "/api/v1/vms/$1"
+    [ "$(jqb .state)" = "$2" ] && return 0
+    sleep 0.5
+  done
+  return 1
+}
