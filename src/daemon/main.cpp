@@ -144,14 +144,7 @@ int main(int argc, char** argv) {
                         {"reason", calibration.reason}};
     ApiContext context{**inventory, storage, tasks, events, vms, images, host};
     Router router;
-    add_host_routes(router, context);
-    add_vm_routes(router, context);
-    add_console_routes(router, context);
-    add_storage_routes(router, context);
-    add_image_routes(router, context);
-    add_task_routes(router, context);
-    add_event_routes(router, context);
-    add_metrics_routes(router, context);
+    add_all_routes(router, context);
 
     auto server = HttpServer::listen_unix(socket_path, 0660, router);
     if (!server) {

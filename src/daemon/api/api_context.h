@@ -35,6 +35,9 @@ struct ApiContext {
     HostFacts host;
 };
 
+/// Every route of the API (what corrald serves; the OpenAPI test checks the same list).
+void add_all_routes(Router& router, ApiContext& context);
+
 void add_host_routes(Router& router, ApiContext& context);
 void add_vm_routes(Router& router, ApiContext& context);
 void add_console_routes(Router& router, ApiContext& context);

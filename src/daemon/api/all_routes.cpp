@@ -1,0 +1,16 @@
+#include "daemon/api/api_context.h"
+
+namespace corral::daemon {
+
+void add_all_routes(Router& router, ApiContext& context) {
+    add_host_routes(router, context);
+    add_vm_routes(router, context);
+    add_console_routes(router, context);
+    add_storage_routes(router, context);
+    add_image_routes(router, context);
+    add_task_routes(router, context);
+    add_event_routes(router, context);
+    add_metrics_routes(router, context);
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,83 @@
+#include "daemon/http/router.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace corral::daemon {
+namespace {
+
+HttpRequest request(std::string method, std::string target) {
+    HttpRequest r;
+    r.method = std::move(method);
+    r.target = target;
+    EXPECT_TRUE(parse_target(target, r.path, r.query));
+    return r;
+}
+
+Router sample_router() {
+    Router router;
+    router.add("GET", "/api/v1/vms/{name}", [](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+        return json_response(200, {{"name", params.at("name")}});
+    });
+    router.add("PUT", "/api/v1/vms/{name}/state", [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        return api_fail(409, "web1 is running; start needs stopped", "action");
+    });
+    return router;
+}
+
+TEST(RouterTest, CapturesPathParameters) {
+    auto response = sample_router().handle(request("GET", "/api/v1/vms/web1"));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(response.body)["name"], "web1");
+}
+
+TEST(RouterTest, HandlerErrorsBecomeJsonErrorsWithTheField) {
+    auto response = sample_router().handle(request("PUT", "/api/v1/vms/web1/state"));
+    EXPECT_EQ(response.status, 409);
+    auto body = nlohmann::json::parse(response.body);
+    EXPECT_EQ(body["error"]["field"], "action");
+    EXPECT_EQ(body["error"]["status"], 409);
+    EXPECT_EQ(body["error"]["message"], "web1 is running; start needs stopped");
+}
+
+TEST(RouterTest, WrongMethodIs405ListingTheAllowedOnes) {
+    auto response = sample_router().handle(request("DELETE", "/api/v1/vms/web1"));
+    EXPECT_EQ(response.status, 405);
+    ASSERT_EQ(response.headers.size(), 1u);
+    EXPECT_EQ(response.headers[0].first, "Allow");
+    EXPECT_EQ(response.headers[0].second, "GET");
+}
+
+TEST(RouterTest, UnknownPathIs404) {
+    EXPECT_EQ(sample_router().handle(request("GET", "/api/v1/vms")).status, 404);
+    EXPECT_EQ(sample_router().handle(request("GET", "/api/v1/vms/a/b/c")).status, 404);
+}
+
+TEST(RouterTest, ListsItsRoutes) {
+    auto routes = sample_router().routes();
+    ASSERT_EQ(routes.size(), 2u);
+    EXPECT_EQ(routes[1].first, "PUT");
+    EXPECT_EQ(routes[1].second, "/api/v1/vms/{name}/state");
+}
+
+TEST(HttpMessageTest, DecodesPathAndQuery) {
+    std::string path;
+    std::map<std::string, std::string> query;
+    ASSERT_TRUE(parse_target("/api/v1/vms/a%2Db?volumes=true&x=a+b&flag", path, query));
+    EXPECT_EQ(path, "/api/v1/vms/a-b");
+    EXPECT_EQ(query["volumes"], "true");
+    EXPECT_EQ(query["x"], "a b");
+    EXPECT_TRUE(query.contains("flag"));
+}
+
+TEST(HttpMessageTest, RefusesBadEscapesAndNul) {
+    std::string path;
+    std::map<std::string, std::string> query;
+    EXPECT_FALSE(parse_target("/a%2", path, query));
+    EXPECT_FALSE(parse_target("/a%zz", path, query));
+    EXPECT_FALSE(parse_target("/a%00b", path, query));
+    EXPECT_FALSE(parse_target("/a?x=%4", path, query));
+}
+
+}  // namespace
+}  // namespace corral::daemon
