@@ -53,38 +53,48 @@ void VmConsole::detach() {
 }
 
 void VmConsole::relay(std::filesystem::path path) {
-    UniqueFd fd;
-    // The engine creates its socket a moment after it starts; QEMU right away, corral-vmm
-    // after loading the kernel.
-    for (int attempt = 0; attempt < 300 && !fd.valid(); ++attempt) {
-        fd = UniqueFd(connect_unix(path));
-        if (fd.valid()) break;
-        pollfd stop{m_stop->fd(), POLLIN, 0};
-        if (::poll(&stop, 1, 100) > 0) return;
-    }
-    if (!fd.valid()) {
-        log_warning("console: nobody listens on {}", path.native());
-        return;
-    }
-    {
-        std::lock_guard lock(m_mutex);
-        m_socket = fd.get();
-    }
+    // Connects, relays until end-of-file, and connects again: corral-vmm drops its console client
+    // when it restarts a rebooting guest in place, and the VM is still there. Only detach() (the
+    // VM ended) stops the loop. The engine creates its socket a moment after it starts.
+    bool warned = false;
     std::vector<char> buffer(16384);
     while (true) {
-        pollfd fds[2] = {{fd.get(), POLLIN, 0}, {m_stop->fd(), POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
+        UniqueFd fd(connect_unix(path));
+        if (!fd.valid()) {
+            if (!warned && !std::filesystem::exists(path)) {
+                log_debug("console: waiting for {}", path.native());
+                warned = true;
+            }
+            pollfd stop{m_stop->fd(), POLLIN, 0};
+            if (::poll(&stop, 1, 200) > 0) return;
+            continue;
         }
-        if (fds[1].revents) break;
-        ssize_t got = ::read(fd.get(), buffer.data(), buffer.size());
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;  // the engine closed the console: the VM ended
-        append_output(std::string_view(buffer.data(), static_cast<size_t>(got)));
+        {
+            std::lock_guard lock(m_mutex);
+            m_socket = fd.get();
+        }
+        bool stopping = false;
+        while (true) {
+            pollfd fds[2] = {{fd.get(), POLLIN, 0}, {m_stop->fd(), POLLIN, 0}};
+            if (::poll(fds, 2, -1) < 0) {
+                if (errno == EINTR) continue;
+                break;
+            }
+            if (fds[1].revents) {
+                stopping = true;
+                break;
+            }
+            ssize_t got = ::read(fd.get(), buffer.data(), buffer.size());
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) break;  // the engine closed the console
+            append_output(std::string_view(buffer.data(), static_cast<size_t>(got)));
+        }
+        {
+            std::lock_guard lock(m_mutex);
+            m_socket = -1;
+        }
+        if (stopping) return;
     }
-    std::lock_guard lock(m_mutex);
-    m_socket = -1;
 }
 
 void VmConsole::append_output(std::string_view bytes) {

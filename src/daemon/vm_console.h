@@ -29,9 +29,10 @@ public:
     VmConsole(const VmConsole&) = delete;
     VmConsole& operator=(const VmConsole&) = delete;
 
-    /// Connects to `socket` (retrying while the engine creates it, up to 30 s) on a thread of
-    /// its own and relays output until the socket closes or detach(). `seed` is output from
-    /// before (an engine's console log after a daemon restart) that goes into the scroll-back.
+    /// Connects to `socket` on a thread of its own and relays output until detach(), connecting
+    /// again whenever the engine closes it (it may still be creating it, or restarting the
+    /// guest). `seed` is output from before (an engine's console log after a daemon restart)
+    /// that goes into the scroll-back.
     void attach(std::filesystem::path socket, std::string seed = {});
     /// Stops relaying (the VM ended); the scroll-back stays.
     void detach();

@@ -1,5 +1,6 @@
 // corral-vmm: boots one VM and runs it until the guest powers off, reboots or crashes.
 
+#include <signal.h>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,16 @@ int main(int argc, char** argv) {
         std::puts(vm_config_to_json(config).dump(2).c_str());
         return 0;
     }
+
+    // Block the stop signals before any thread exists: device worker threads (virtio) are made
+    // while building the VM and inherit this mask, so only Vmm::run()'s signalfd sees them. A
+    // thread without the mask would take SIGTERM's default action and kill the process.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
     // Problems with the files the user named are usage errors (exit 2); later ones are failures.
     auto files = load_boot_files(config);

@@ -30,7 +30,7 @@ public:
     }
     ~ConsoleSocket() {
         if (m_client >= 0) ::close(m_client);
-        ::close(m_listen);
+        if (m_listen >= 0) ::close(m_listen);
         std::filesystem::remove_all(m_dir);
     }
     void accept_client() { m_client = ::accept(m_listen, nullptr, nullptr); }
@@ -46,7 +46,15 @@ public:
         got.resize(done);
         return got;
     }
+    /// The engine ends: its client connection and its listening socket go.
     void hang_up() {
+        ::close(m_client);
+        m_client = -1;
+        ::close(m_listen);
+        m_listen = -1;
+    }
+    /// corral-vmm restarting a guest in place: it drops the client but keeps listening.
+    void drop_client() {
         ::close(m_client);
         m_client = -1;
     }
@@ -121,6 +129,20 @@ TEST(VmConsoleTest, KeepsTheScrollbackAfterTheEngineHangsUp) {
     EXPECT_TRUE(eventually([&] { return !console.write_input(reader, "x"); }));
     console.detach();
     EXPECT_EQ(console.tail(5), "Kernel panic - not syncing\n");
+}
+
+TEST(VmConsoleTest, ConnectsAgainWhenTheEngineDropsTheClient) {
+    ConsoleSocket engine;
+    VmConsole console;
+    console.attach(engine.path());
+    engine.accept_client();
+    engine.send("first boot\n");
+    ASSERT_TRUE(eventually([&] { return console.tail(1) == "first boot\n"; }));
+    engine.drop_client();
+    engine.accept_client();  // blocks until the console connected again
+    engine.send("second boot\n");
+    ASSERT_TRUE(eventually([&] { return console.tail(1) == "second boot\n"; }));
+    EXPECT_EQ(console.tail(5), "first boot\nsecond boot\n");
 }
 
 TEST(VmConsoleTest, ScrollbackIsBounded) {

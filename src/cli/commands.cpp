@@ -1,0 +1,568 @@
+#include "cli/commands.h"
+
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/size.h"
+
+namespace corral::cli {
+
+const char* const k_exit_codes_help =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  corrald refused the request or the operation failed\n"
+    "  2  usage error (bad command line)\n"
+    "  3  cannot reach corrald (its socket is missing or refuses connections)\n"
+    "  4  a task corral waited for failed\n";
+
+namespace {
+
+constexpr const char* k_api = "/api/v1";
+
+/// Percent-encodes one path segment or query value (names are restricted, but be safe).
+std::string encode(const std::string& text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            out += static_cast<char>(c);
+        else
+            out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+std::string path(const std::string& collection) { return std::string(k_api) + "/" + collection; }
+std::string path(const std::string& collection, const std::string& name) {
+    return path(collection) + "/" + encode(name);
+}
+
+/// A volume reference: `POOL/NAME`, or `NAME` in the default pool.
+struct VolumeRef {
+    std::string pool;
+    std::string name;
+};
+
+VolumeRef split_volume(const std::string& text) {
+    const auto slash = text.find('/');
+    if (slash == std::string::npos) return {"default", text};
+    return {text.substr(0, slash), text.substr(slash + 1)};
+}
+
+std::string check_volume_ref(const std::string& text) {
+    const auto slash = text.find('/');
+    if (text.empty() || (slash != std::string::npos &&
+                         (slash == 0 || slash + 1 == text.size() || text.find('/', slash + 1) != std::string::npos)))
+        return fmt::format("'{}' is not a volume: expected POOL/VOLUME (or VOLUME in the default pool)", text);
+    return {};
+}
+
+/// `--disk POOL/VOLUME[:ro]` -> {"pool", "volume", "readonly"}.
+nlohmann::json disk_json(const std::string& text) {
+    std::string ref = text;
+    bool readonly = false;
+    if (const auto colon = ref.rfind(':'); colon != std::string::npos) {
+        readonly = ref.substr(colon + 1) == "ro";
+        ref = ref.substr(0, colon);
+    }
+    const VolumeRef volume = split_volume(ref);
+    return {{"pool", volume.pool}, {"volume", volume.name}, {"readonly", readonly}};
+}
+
+std::string check_disk(const std::string& text) {
+    std::string ref = text;
+    if (const auto colon = ref.rfind(':'); colon != std::string::npos) {
+        const std::string mode = ref.substr(colon + 1);
+        if (mode != "ro" && mode != "rw")
+            return fmt::format("'{}': the disk mode after ':' must be ro or rw", text);
+        ref = ref.substr(0, colon);
+    }
+    return check_volume_ref(ref);
+}
+
+/// `--nic bridge=br0[,mac=...]`, `--nic tap=tap0[,mac=...]` or `--nic br0` -> {"bridge"|"tap", "mac"}.
+nlohmann::json nic_json(const std::string& text) {
+    nlohmann::json nic = nlohmann::json::object();
+    std::stringstream parts(text);
+    std::string part;
+    while (std::getline(parts, part, ',')) {
+        const auto eq = part.find('=');
+        if (eq == std::string::npos)
+            nic["bridge"] = part;
+        else
+            nic[part.substr(0, eq)] = part.substr(eq + 1);
+    }
+    return nic;
+}
+
+std::string check_nic(const std::string& text) {
+    std::stringstream parts(text);
+    std::string part;
+    int backends = 0;
+    bool first = true;
+    while (std::getline(parts, part, ',')) {
+        const auto eq = part.find('=');
+        const std::string key = eq == std::string::npos ? (first ? "bridge" : part) : part.substr(0, eq);
+        const std::string value = eq == std::string::npos ? part : part.substr(eq + 1);
+        first = false;
+        if (key == "bridge" || key == "tap")
+            ++backends;
+        else if (key != "mac")
+            return fmt::format("'{}': unknown NIC setting '{}' (expected bridge=NAME or tap=NAME, and mac=MAC)",
+                               text, key);
+        if (value.empty()) return fmt::format("'{}': {} needs a value", text, key);
+    }
+    if (backends != 1) return fmt::format("'{}': a NIC needs exactly one of bridge=NAME or tap=NAME", text);
+    return {};
+}
+
+CLI::Validator validator(std::function<std::string(const std::string&)> check, std::string name) {
+    return CLI::Validator(std::move(check), "", std::move(name));
+}
+
+const CLI::Validator k_size = validator(
+    [](const std::string& text) {
+        auto bytes = parse_size(text);
+        return bytes ? std::string() : bytes.error().message();
+    },
+    "SIZE");
+const CLI::Validator k_memory = validator(
+    [](const std::string& text) {
+        auto mib = parse_size_mib(text);
+        return mib ? std::string() : mib.error().message();
+    },
+    "SIZE");
+const CLI::Validator k_volume_ref = validator(check_volume_ref, "POOL/VOLUME");
+const CLI::Validator k_disk = validator(check_disk, "POOL/VOLUME[:ro]");
+const CLI::Validator k_nic = validator(check_nic, "bridge=BR[,mac=MAC]");
+
+/// The options a VM's settings take, shared by `vm create` and `vm edit`.
+struct VmSettings {
+    std::optional<int> cpus;
+    std::string memory;
+    std::vector<std::string> disks;
+    std::vector<std::string> nics;
+    std::string engine;
+    std::string restart;
+    std::optional<std::string> cmdline;
+    std::string image;
+
+    void add_common(CLI::App* app) {
+        app->add_option("--cpus,--vcpus", cpus, "virtual CPUs (default 1)")->check(CLI::PositiveNumber);
+        app->add_option("--memory,-m", memory, "memory, e.g. 512M or 1G (a bare number is MiB; default 512M)")
+            ->check(k_memory)
+            ->type_name("SIZE");
+        app->add_option("--nic,--net", nics, "a NIC: bridge=BR or tap=TAP, optional ,mac=MAC (repeatable)")
+            ->check(k_nic)
+            ->type_name("bridge=BR[,mac=MAC]");
+        app->add_option("--restart", restart, "restart policy")->check(CLI::IsMember({"no", "on-failure", "always"}));
+        app->add_option("--cmdline", cmdline, "extra kernel arguments");
+    }
+
+    /// The JSON body with only the settings given on the command line.
+    nlohmann::json body() const {
+        nlohmann::json body = nlohmann::json::object();
+        if (!image.empty()) body["image"] = image;
+        if (cpus) body["vcpus"] = *cpus;
+        if (!memory.empty()) body["memory_mib"] = *parse_size_mib(memory);
+        if (!disks.empty()) {
+            body["disks"] = nlohmann::json::array();
+            for (const auto& disk : disks) body["disks"].push_back(disk_json(disk));
+        }
+        if (!nics.empty()) {
+            body["nics"] = nlohmann::json::array();
+            for (const auto& nic : nics) body["nics"].push_back(nic_json(nic));
+        }
+        if (!engine.empty()) body["engine"] = engine;
+        if (!restart.empty()) body["restart_policy"] = restart;
+        if (cmdline) body["cmdline"] = *cmdline;
+        return body;
+    }
+};
+
+/// Everything the parsed options are stored in (CLI11 binds to these).
+struct Bindings {
+    Invocation inv;
+    bool no_wait = false;
+    std::string socket;
+    std::string name;
+    std::string second;
+    VmSettings vm;
+    int stop_timeout = -1;
+    bool force = false;
+    bool with_volumes = false;
+    std::optional<int> tail;
+    std::string pool_filter;
+    std::string pool_path;
+    std::string pool_driver = "dir";
+    std::string size;
+    std::string format;
+    bool full_copy = false;
+    int wait_timeout = 0;
+    std::string shell;
+};
+
+std::string quote_words(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& word : words) {
+        if (!out.empty()) out += ' ';
+        out += word;
+    }
+    return out;
+}
+
+/// Writes a bash completion script from the command tree, so it never drifts from the parser.
+std::string bash_completion(const CLI::App& root) {
+    std::set<std::string> value_options;
+    std::string cases;
+    std::function<void(const CLI::App&, const std::string&)> walk = [&](const CLI::App& app, const std::string& key) {
+        std::vector<std::string> words;
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+            words.push_back(sub->get_name());
+        for (const CLI::Option* option : app.get_options()) {
+            for (const auto& name : option->get_lnames()) {
+                words.push_back("--" + name);
+                if (option->get_expected_max() != 0) value_options.insert("--" + name);
+            }
+            for (const auto& name : option->get_snames()) {
+                if (option->get_expected_max() != 0) value_options.insert("-" + name);
+            }
+        }
+        // Global options work after any verb.
+        if (&app != &root) words.insert(words.end(), {"--socket", "--json", "--no-wait"});
+        std::string dynamic;
+        if (key.rfind(" vm ", 0) == 0 && key != " vm create" && key != " vm list")
+            dynamic = " $(corral vm list 2>/dev/null | awk 'NR>1{print $1}')";
+        else if (key == " pool show" || key == " pool delete" || key == " volume list")
+            dynamic = " $(corral pool list 2>/dev/null | awk 'NR>1{print $1}')";
+        else if (key == " image show" || key == " image delete")
+            dynamic = " $(corral image list 2>/dev/null | awk 'NR>1{print $1}')";
+        cases += fmt::format("        \"{}\") opts=\"{}\"{} ;;\n", key, quote_words(words),
+                             dynamic.empty() ? "" : "; opts=\"$opts" + dynamic + "\"");
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+            walk(*sub, key + " " + sub->get_name());
+    };
+    walk(root, "");
+    std::string value_pattern;
+    for (const auto& option : value_options) value_pattern += (value_pattern.empty() ? "" : "|") + option;
+    return fmt::format(R"(# bash completion for corral; load with: source <(corral completion bash)
+_corral() {{
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
+    case "$prev" in
+        {0}) COMPREPLY=(); [[ "$prev" == --socket ]] && COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    esac
+    local key="" i word skip=0 depth=0
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word="${{COMP_WORDS[i]}}"
+        if ((skip)); then skip=0; continue; fi
+        case "$word" in
+            {0}) skip=1 ;;
+            -*) ;;
+            *) if ((depth < 2)); then key="$key $word"; depth=$((depth + 1)); fi ;;
+        esac
+    done
+    local opts=""
+    case "$key" in
+{1}    esac
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}}
+complete -F _corral corral
+)",
+                       value_pattern, cases);
+}
+
+}  // namespace
+
+ParseOutcome parse_command_line(const std::vector<std::string>& args) {
+    Bindings b;
+    CLI::App app{"corral: manage virtual machines, storage and tasks through corrald's API", "corral"};
+    app.footer(std::string("\n") + k_exit_codes_help +
+               "\nThe socket is --socket PATH, else $CORRAL_SOCKET, else /var/lib/corral/corrald.sock (root)\n"
+               "or ~/.local/share/corral/corrald.sock. See docs/cli.md.\n");
+    app.failure_message([](const CLI::App* root, const CLI::Error& e) {
+        // Point at the deepest verb given, so its --help is the one that helps.
+        std::string command = root->get_name();
+        const CLI::App* app = root;
+        while (app != nullptr) {
+            const auto parsed = app->get_subcommands();
+            app = parsed.empty() ? nullptr : parsed.front();
+            if (app != nullptr) command += " " + app->get_name();
+        }
+        return fmt::format("corral: {}\nRun '{} --help' for usage.\n", e.what(), command);
+    });
+    app.fallthrough();  // global options may follow the verb: `corral vm list --json`
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "corral 0.1.0");
+    app.add_option("--socket", b.socket, "corrald's unix socket")->type_name("PATH");
+    app.add_flag("--json", b.inv.json, "print the daemon's JSON instead of tables");
+    app.add_flag("--no-wait", b.no_wait, "don't wait for tasks: print the task id and return");
+
+    auto call = [&](std::string method, std::string target, View view, std::string subject = {},
+                    std::optional<nlohmann::json> body = std::nullopt, std::string done = {}) {
+        b.inv.action = Action::Call;
+        b.inv.request = HttpRequest{std::move(method), std::move(target), std::move(body)};
+        b.inv.view = view;
+        b.inv.subject = std::move(subject);
+        b.inv.done_message = std::move(done);
+    };
+    auto name_arg = [&](CLI::App* cmd, const char* what) {
+        cmd->add_option("name", b.name, what)->required();
+    };
+
+    // vm
+    CLI::App* vm = app.add_subcommand("vm", "virtual machines")->require_subcommand(1);
+    {
+        CLI::App* create = vm->add_subcommand("create", "create a VM (stopped)");
+        name_arg(create, "the VM's name");
+        b.vm.add_common(create);
+        create->add_option("--image", b.vm.image, "the image to boot (the VM gets a linked clone of its root volume)");
+        create->add_option("--disk", b.vm.disks, "attach an existing volume POOL/VOLUME[:ro] (repeatable)")->check(k_disk)->type_name("POOL/VOLUME[:ro]");
+        create->add_option("--engine", b.vm.engine, "native or emulated (default: the host's)")
+            ->check(CLI::IsMember({"native", "emulated"}));
+        create->callback([&] {
+            nlohmann::json body = b.vm.body();
+            body["name"] = b.name;
+            call("POST", path("vms"), View::Vm, b.name, body, fmt::format("created {}", b.name));
+        });
+
+        vm->add_subcommand("list", "list VMs")->callback([&] { call("GET", path("vms"), View::VmTable); });
+
+        CLI::App* show = vm->add_subcommand("show", "show a VM's settings and state");
+        name_arg(show, "the VM");
+        show->callback([&] { call("GET", path("vms", b.name), View::Vm, b.name); });
+
+        struct Simple {
+            const char* verb;
+            const char* action;
+            const char* help;
+            const char* done;
+        };
+        static constexpr Simple k_actions[] = {
+            {"start", "start", "start a VM", "{} started"},
+            {"kill", "kill", "stop a VM at once (like pulling the plug)", "{} killed"},
+            {"pause", "pause", "pause a running VM", "{} paused"},
+            {"resume", "resume", "resume a paused VM", "{} resumed"},
+            {"reboot", "reboot", "reboot a VM", "{} rebooted"},
+        };
+        for (const Simple& simple : k_actions) {
+            CLI::App* cmd = vm->add_subcommand(simple.verb, simple.help);
+            name_arg(cmd, "the VM");
+            cmd->callback([&b, &call, simple] {
+                call("PUT", path("vms", b.name) + "/state", View::None, b.name,
+                     nlohmann::json{{"action", simple.action}}, fmt::format(fmt::runtime(simple.done), b.name));
+            });
+        }
+
+        CLI::App* stop = vm->add_subcommand("stop", "ask a VM's guest to shut down; kill it after --timeout");
+        name_arg(stop, "the VM");
+        stop->add_option("--timeout,-t", b.stop_timeout, "seconds to wait for the guest before killing it (default 30)")
+            ->check(CLI::NonNegativeNumber);
+        stop->add_flag("--force,-f", b.force, "kill at once (same as vm kill)");
+        stop->callback([&] {
+            nlohmann::json body{{"action", b.force ? "kill" : "stop"}};
+            if (!b.force && b.stop_timeout >= 0) body["timeout"] = b.stop_timeout;
+            call("PUT", path("vms", b.name) + "/state", View::None, b.name, body,
+                 b.name + (b.force ? " killed" : " stopped"));
+        });
+
+        CLI::App* del = vm->add_subcommand("delete", "delete a stopped VM");
+        name_arg(del, "the VM");
+        del->add_flag("--volumes", b.with_volumes, "also delete its disks (those no other VM uses)");
+        del->callback([&] {
+            call("DELETE", path("vms", b.name) + (b.with_volumes ? "?volumes=true" : ""), View::Deleted, b.name);
+        });
+
+        CLI::App* console = vm->add_subcommand("console", "attach to a VM's serial console (Ctrl-] detaches)");
+        name_arg(console, "the VM");
+        console->add_option("--tail", b.tail, "print the last N console lines and exit")->check(CLI::NonNegativeNumber);
+        console->callback([&] {
+            if (b.tail) {
+                call("GET", fmt::format("{}/console?tail={}", path("vms", b.name), *b.tail), View::None, b.name);
+                return;
+            }
+            b.inv.action = Action::Console;
+            b.inv.request = HttpRequest{"GET", path("vms", b.name) + "/console", std::nullopt};
+            b.inv.subject = b.name;
+        });
+
+        CLI::App* edit = vm->add_subcommand(
+            "edit", "change a stopped VM's settings (with no flags: edit them in $EDITOR)");
+        name_arg(edit, "the VM");
+        b.vm.add_common(edit);
+        edit->callback([&] {
+            const nlohmann::json body = b.vm.body();
+            if (body.empty()) {
+                b.inv.action = Action::Edit;
+                b.inv.request = HttpRequest{"PATCH", path("vms", b.name), std::nullopt};
+                b.inv.view = View::Vm;
+                b.inv.subject = b.name;
+                b.inv.done_message = fmt::format("updated {}", b.name);
+                return;
+            }
+            call("PATCH", path("vms", b.name), View::Vm, b.name, body, fmt::format("updated {}", b.name));
+        });
+    }
+
+    // pool
+    CLI::App* pool = app.add_subcommand("pool", "storage pools")->require_subcommand(1);
+    {
+        pool->add_subcommand("list", "list pools")->callback([&] { call("GET", path("pools"), View::PoolTable); });
+        CLI::App* show = pool->add_subcommand("show", "show a pool");
+        name_arg(show, "the pool");
+        show->callback([&] { call("GET", path("pools", b.name), View::Pool, b.name); });
+        CLI::App* create = pool->add_subcommand("create", "create a directory pool");
+        name_arg(create, "the pool's name");
+        create->add_option("--path", b.pool_path, "the directory that holds its volumes")->required();
+        create->add_option("--driver", b.pool_driver, "the pool driver (dir)")->check(CLI::IsMember({"dir"}));
+        create->callback([&] {
+            call("POST", path("pools"), View::Pool, b.name,
+                 nlohmann::json{{"name", b.name}, {"driver", b.pool_driver}, {"path", b.pool_path}},
+                 fmt::format("created pool {}", b.name));
+        });
+        CLI::App* del = pool->add_subcommand("delete", "delete an empty pool");
+        name_arg(del, "the pool");
+        del->callback([&] {
+            call("DELETE", path("pools", b.name), View::None, b.name, std::nullopt, fmt::format("deleted pool {}", b.name));
+        });
+    }
+
+    // volume
+    CLI::App* volume = app.add_subcommand("volume", "volumes (virtual disks) in pools")->require_subcommand(1);
+    {
+        auto volume_arg = [&](CLI::App* cmd, std::string& into, const char* name, const char* what) {
+            cmd->add_option(name, into, what)->required()->check(k_volume_ref);
+        };
+        auto volume_path = [](const std::string& ref) {
+            const VolumeRef v = split_volume(ref);
+            return path("volumes", v.pool) + "/" + encode(v.name);
+        };
+        CLI::App* list = volume->add_subcommand("list", "list volumes");
+        list->add_option("--pool,pool", b.pool_filter, "only this pool's volumes");
+        list->callback([&] {
+            call("GET", path("volumes") + (b.pool_filter.empty() ? "" : "?pool=" + encode(b.pool_filter)),
+                 View::VolumeTable);
+        });
+        CLI::App* show = volume->add_subcommand("show", "show a volume");
+        volume_arg(show, b.name, "volume", "POOL/VOLUME");
+        show->callback([&] { call("GET", volume_path(b.name), View::Volume, b.name); });
+
+        CLI::App* create = volume->add_subcommand("create", "create an empty volume");
+        volume_arg(create, b.name, "volume", "POOL/VOLUME (or VOLUME in the default pool)");
+        create->add_option("--size,-s,size", b.size, "its size, e.g. 10G")->required()->check(k_size)->type_name("SIZE");
+        create->add_option("--format", b.format, "qcow2 (default) or raw")->check(CLI::IsMember({"qcow2", "raw"}));
+        create->callback([&] {
+            const VolumeRef v = split_volume(b.name);
+            nlohmann::json body{{"pool", v.pool}, {"name", v.name}, {"size_bytes", *parse_size(b.size)}};
+            if (!b.format.empty()) body["format"] = b.format;
+            call("POST", path("volumes"), View::Volume, b.name, body, fmt::format("created volume {}/{}", v.pool, v.name));
+        });
+
+        CLI::App* clone = volume->add_subcommand("clone", "clone a volume (linked by default; --full copies)");
+        volume_arg(clone, b.name, "source", "POOL/VOLUME to clone");
+        volume_arg(clone, b.second, "target", "POOL/VOLUME of the clone (VOLUME alone: the source's pool)");
+        clone->add_flag("--full", b.full_copy, "a full, independent copy (a task) instead of a linked clone");
+        clone->callback([&] {
+            const VolumeRef source = split_volume(b.name);
+            VolumeRef target = split_volume(b.second);
+            if (b.second.find('/') == std::string::npos) target.pool = source.pool;
+            nlohmann::json body{{"pool", target.pool},
+                                {"name", target.name},
+                                {"from", {{"pool", source.pool}, {"volume", source.name}}},
+                                {"linked", !b.full_copy}};
+            call("POST", path("volumes"), View::Volume, b.second, body,
+                 fmt::format("cloned {}/{} to {}/{}", source.pool, source.name, target.pool, target.name));
+        });
+
+        CLI::App* resize = volume->add_subcommand("resize", "grow a volume");
+        volume_arg(resize, b.name, "volume", "POOL/VOLUME");
+        resize->add_option("size", b.size, "the new size, e.g. 20G")->required()->check(k_size)->type_name("SIZE");
+        resize->callback([&] {
+            call("POST", volume_path(b.name) + "/resize", View::Volume, b.name,
+                 nlohmann::json{{"size_bytes", *parse_size(b.size)}},
+                 fmt::format("resized {} to {}", b.name, format_size(*parse_size(b.size))));
+        });
+
+        CLI::App* del = volume->add_subcommand("delete", "delete a volume");
+        volume_arg(del, b.name, "volume", "POOL/VOLUME");
+        del->callback([&] {
+            call("DELETE", volume_path(b.name), View::None, b.name, std::nullopt, fmt::format("deleted volume {}", b.name));
+        });
+    }
+
+    // image
+    CLI::App* image = app.add_subcommand("image", "bootable images (kernel, initramfs, root volume)")->require_subcommand(1);
+    {
+        image->add_subcommand("list", "list images")->callback([&] { call("GET", path("images"), View::ImageTable); });
+        CLI::App* show = image->add_subcommand("show", "show an image");
+        name_arg(show, "the image");
+        show->callback([&] { call("GET", path("images", b.name), View::Image, b.name); });
+        CLI::App* prepare = image->add_subcommand("prepare", "prepare an image from Debian packages (a task)");
+        b.name = "default";
+        prepare->add_option("name", b.name, "the image (default: default)");
+        prepare->callback([&] {
+            call("POST", path("images"), View::None, b.name, nlohmann::json{{"name", b.name}},
+                 fmt::format("prepared image {}", b.name));
+        });
+        CLI::App* del = image->add_subcommand("delete", "delete an image");
+        name_arg(del, "the image");
+        del->callback([&] {
+            call("DELETE", path("images", b.name), View::None, b.name, std::nullopt, fmt::format("deleted image {}", b.name));
+        });
+    }
+
+    // task
+    CLI::App* task = app.add_subcommand("task", "long-running operations")->require_subcommand(1);
+    {
+        task->add_subcommand("list", "list tasks, newest first")->callback([&] { call("GET", path("tasks"), View::TaskTable); });
+        CLI::App* show = task->add_subcommand("show", "show a task");
+        name_arg(show, "the task id");
+        show->callback([&] { call("GET", path("tasks", b.name), View::Task, b.name); });
+        CLI::App* wait = task->add_subcommand("wait", "wait for a task to finish (exit 4 if it failed)");
+        name_arg(wait, "the task id");
+        wait->add_option("--timeout", b.wait_timeout, "give up after this many seconds (default: never)")
+            ->check(CLI::NonNegativeNumber);
+        wait->callback([&] {
+            call("GET", path("tasks", b.name), View::Task, b.name);
+            b.inv.task_wait_only = true;
+            b.inv.wait_seconds = b.wait_timeout;
+        });
+    }
+
+    // host
+    CLI::App* host = app.add_subcommand("host", "this host")->require_subcommand(1);
+    host->add_subcommand("info", "the host, its engines and why the default engine was chosen")
+        ->callback([&] { call("GET", path("host"), View::Host); });
+
+    app.add_subcommand("events", "print events as they happen (Ctrl-C stops)")->callback([&] {
+        b.inv.action = Action::Events;
+        b.inv.request = HttpRequest{"GET", path("events"), std::nullopt};
+    });
+
+    CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
+    completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash"}));
+    completion->callback([&] { b.inv.action = Action::Completion; });
+
+    ParseOutcome outcome;
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
+    try {
+        app.parse(reversed);
+    } catch (const CLI::ParseError& e) {
+        std::ostringstream out;
+        std::ostringstream err;
+        const int code = app.exit(e, out, err);
+        outcome.out = out.str();
+        outcome.err = err.str();
+        outcome.exit_code = code == 0 ? 0 : 2;
+        return outcome;
+    }
+    if (b.inv.action == Action::Completion) b.inv.completion_script = bash_completion(app);
+    b.inv.wait = !b.no_wait;
+    if (!b.socket.empty()) b.inv.socket = b.socket;
+    outcome.invocation = std::move(b.inv);
+    return outcome;
+}
+
+}  // namespace corral::cli

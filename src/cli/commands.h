@@ -1,0 +1,68 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/api.h"
+
+namespace corral::cli {
+
+/// What kind of work a parsed command line asks for.
+enum class Action {
+    Call,        ///< one HTTP request; its answer is shown as `view`
+    Console,     ///< attach the terminal to a VM's console WebSocket
+    Events,      ///< print the event stream
+    Completion,  ///< print a shell completion script
+    Edit,        ///< `vm edit NAME` without flags: edit the VM's settings in $EDITOR
+};
+
+/// How an answer is shown to people (with --json the daemon's JSON is printed instead).
+enum class View {
+    None,
+    Host,
+    VmTable,
+    Vm,
+    Deleted,
+    PoolTable,
+    Pool,
+    VolumeTable,
+    Volume,
+    ImageTable,
+    Image,
+    TaskTable,
+    Task,
+};
+
+/// A parsed command line: the request it makes and how to show the result. Building this needs
+/// no server, so each verb's mapping to HTTP is unit-tested.
+struct Invocation {
+    Action action = Action::Call;
+    HttpRequest request;            ///< for Call (and the WebSocket target for Console/Events)
+    View view = View::None;
+    std::string subject;            ///< the object the command is about, prefixed to its errors
+    std::string done_message;       ///< printed after success when not --json (e.g. "web1 started")
+    bool json = false;              ///< --json: print the daemon's JSON
+    bool wait = true;               ///< wait for a task the request starts (--no-wait: print its id)
+    int wait_seconds = 0;           ///< task wait: give up after this many seconds (0: never)
+    bool task_wait_only = false;    ///< `task wait ID`: the request is the task itself
+    std::optional<std::string> socket;  ///< --socket
+    std::string completion_script;  ///< for Completion
+};
+
+/// The outcome of parsing: either an invocation, or text to print and an exit code (help: 0,
+/// usage errors: 2).
+struct ParseOutcome {
+    std::optional<Invocation> invocation;
+    int exit_code = 0;
+    std::string out;  ///< for stdout (help)
+    std::string err;  ///< for stderr (usage errors)
+};
+
+/// Parses `corral`'s arguments (without argv[0]).
+ParseOutcome parse_command_line(const std::vector<std::string>& args);
+
+/// The exit code table, as `--help` and docs/cli.md print it.
+extern const char* const k_exit_codes_help;
+
+}  // namespace corral::cli

@@ -1,0 +1,261 @@
+#include "cli/render.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "cli/size.h"
+#include "cli/table.h"
+
+namespace corral::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// A field as text: strings as they are, numbers and booleans printed, absent or null as `-`.
+std::string text(const json& object, const char* key) {
+    if (!object.is_object() || !object.contains(key)) return "-";
+    const json& value = object[key];
+    if (value.is_null()) return "-";
+    if (value.is_string()) return value.get<std::string>().empty() ? "-" : value.get<std::string>();
+    if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+    return value.dump();
+}
+
+std::string bytes(const json& object, const char* key) {
+    if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return "-";
+    const double value = object[key].get<double>();
+    return value < 0 ? "-" : format_size(static_cast<std::uint64_t>(value));
+}
+
+std::string mib(const json& object, const char* key) {
+    if (!object.is_object() || !object.contains(key) || !object[key].is_number_unsigned()) return text(object, key);
+    return format_size(object[key].get<std::uint64_t>() * 1024 * 1024);
+}
+
+std::string join(const std::vector<std::string>& parts, const char* separator = ", ") {
+    std::string out;
+    for (const auto& part : parts) {
+        if (!out.empty()) out += separator;
+        out += part;
+    }
+    return out.empty() ? "-" : out;
+}
+
+std::string disks(const json& vm) {
+    std::vector<std::string> parts;
+    if (vm.contains("disks") && vm["disks"].is_array())
+        for (const auto& disk : vm["disks"]) {
+            std::string part = text(disk, "pool") + "/" + text(disk, "volume");
+            if (disk.value("readonly", false)) part += ":ro";
+            parts.push_back(part);
+        }
+    return join(parts, ",");
+}
+
+std::string nics(const json& vm) {
+    std::vector<std::string> parts;
+    if (vm.contains("nics") && vm["nics"].is_array())
+        for (const auto& nic : vm["nics"]) {
+            std::string part = nic.contains("tap") ? "tap=" + text(nic, "tap") : "bridge=" + text(nic, "bridge");
+            if (nic.contains("mac")) part += ",mac=" + text(nic, "mac");
+            parts.push_back(part);
+        }
+    return join(parts);
+}
+
+std::string strings(const json& object, const char* key) {
+    std::vector<std::string> parts;
+    if (object.contains(key) && object[key].is_array())
+        for (const auto& item : object[key]) parts.push_back(item.is_string() ? item.get<std::string>() : item.dump());
+    return join(parts);
+}
+
+std::string progress(const json& task) {
+    if (!task.contains("progress") || !task["progress"].is_number()) return "-";
+    return fmt::format("{}%", static_cast<int>(std::lround(task["progress"].get<double>() * 100)));
+}
+
+std::string state(const json& vm) {
+    std::string out = text(vm, "state");
+    const std::string reason = text(vm, "state_reason");
+    if (reason != "-") out += " (" + reason + ")";
+    return out;
+}
+
+std::string render_host(const json& host) {
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"hostname", text(host, "hostname")},
+        {"version", text(host, "version")},
+        {"cpus", text(host, "cpus")},
+        {"memory", mib(host, "memory_mib")},
+        {"state dir", text(host, "state_dir")},
+        {"default engine", text(host, "default_engine")},
+    };
+    if (host.contains("engines") && host["engines"].is_object())
+        for (const auto& [name, engine] : host["engines"].items())
+            fields.emplace_back("engine " + name, fmt::format("{}: {}", engine.value("available", false) ? "available"
+                                                                                                         : "unavailable",
+                                                             text(engine, "reason")));
+    if (host.contains("calibration") && host["calibration"].is_object()) {
+        const json& c = host["calibration"];
+        const bool measured = c.contains("ring0_loop_mips") && c["ring0_loop_mips"].is_number() &&
+                              c["ring0_loop_mips"].get<double>() > 0;
+        fields.emplace_back("kvm", measured ? fmt::format("{} (ring-0 loop {} M iterations/s): {}", text(c, "kvm"),
+                                                          text(c, "ring0_loop_mips"), text(c, "reason"))
+                                            : fmt::format("{}: {}", text(c, "kvm"), text(c, "reason")));
+    }
+    return render_fields(fields);
+}
+
+std::string render_vm(const json& vm) {
+    std::string out = render_fields({
+        {"name", text(vm, "name")},
+        {"state", state(vm)},
+        {"engine", text(vm, "engine")},
+        {"cpus", text(vm, "vcpus")},
+        {"memory", mib(vm, "memory_mib")},
+        {"image", text(vm, "image")},
+        {"disks", disks(vm)},
+        {"nics", nics(vm)},
+        {"restart", text(vm, "restart_policy")},
+        {"cmdline", text(vm, "cmdline")},
+        {"pid", text(vm, "pid")},
+        {"created", text(vm, "created_at")},
+    });
+    if (vm.contains("last_console") && vm["last_console"].is_string() && !vm["last_console"].get<std::string>().empty()) {
+        std::string console = vm["last_console"].get<std::string>();
+        if (console.back() != '\n') console += '\n';
+        out += "last console lines:\n" + console;
+    }
+    return out;
+}
+
+std::string render_task(const json& task) {
+    return render_fields({
+        {"id", text(task, "id")},
+        {"kind", text(task, "kind")},
+        {"target", text(task, "target")},
+        {"status", text(task, "status")},
+        {"progress", progress(task)},
+        {"message", text(task, "message")},
+        {"error", task_error(task).empty() ? "-" : task_error(task)},
+        {"created", text(task, "created_at")},
+        {"finished", text(task, "finished_at")},
+    });
+}
+
+const json& items(const json& answer) {
+    static const json k_empty = json::array();
+    return answer.is_array() ? answer : k_empty;
+}
+
+}  // namespace
+
+std::string task_error(const json& task) {
+    if (!task.is_object() || !task.contains("error") || task["error"].is_null()) return {};
+    const json& error = task["error"];
+    if (error.is_string()) return error.get<std::string>();
+    if (error.is_object() && error.contains("message") && error["message"].is_string())
+        return error["message"].get<std::string>();
+    return error.dump();
+}
+
+std::string describe_task(const json& task) {
+    std::string out = fmt::format("task {} ({} {}) {}", text(task, "id"), text(task, "kind"), text(task, "target"),
+                                  text(task, "status"));
+    if (const std::string error = task_error(task); !error.empty()) out += ": " + error;
+    return out;
+}
+
+std::string render(View view, const json& answer) {
+    switch (view) {
+    case View::None: return {};
+    case View::Host: return render_host(answer);
+    case View::Vm: return render_vm(answer);
+    case View::Task: return render_task(answer);
+    case View::Deleted: {
+        std::string out = "deleted " + text(answer, "deleted");
+        if (answer.contains("volumes") && answer["volumes"].is_array() && !answer["volumes"].empty())
+            out += " and its volumes " + strings(answer, "volumes");
+        return out + "\n";
+    }
+    case View::VmTable: {
+        Table table({"NAME", "STATE", "ENGINE", "CPUS", "MEMORY", "DISKS"});
+        for (const auto& vm : items(answer))
+            table.add_row({text(vm, "name"), text(vm, "state"), text(vm, "engine"), text(vm, "vcpus"),
+                           mib(vm, "memory_mib"), disks(vm)});
+        return table.render();
+    }
+    case View::PoolTable: {
+        Table table({"NAME", "DRIVER", "CAPACITY", "ALLOCATED", "AVAILABLE", "VOLUMES", "PATH"});
+        for (const auto& pool : items(answer))
+            table.add_row({text(pool, "name"), text(pool, "driver"), bytes(pool, "capacity_bytes"),
+                           bytes(pool, "allocation_bytes"), bytes(pool, "available_bytes"), text(pool, "volumes"),
+                           text(pool, "path")});
+        return table.render();
+    }
+    case View::Pool:
+        return render_fields({
+            {"name", text(answer, "name")},
+            {"driver", text(answer, "driver")},
+            {"path", text(answer, "path")},
+            {"capacity", bytes(answer, "capacity_bytes")},
+            {"allocated", bytes(answer, "allocation_bytes")},
+            {"available", bytes(answer, "available_bytes")},
+            {"volumes", text(answer, "volumes")},
+        });
+    case View::VolumeTable: {
+        Table table({"POOL", "NAME", "FORMAT", "SIZE", "ALLOCATED", "BACKING", "USED BY"});
+        for (const auto& volume : items(answer)) {
+            const json backing = volume.value("backing", json());
+            table.add_row({text(volume, "pool"), text(volume, "name"), text(volume, "format"),
+                           bytes(volume, "size_bytes"), bytes(volume, "allocation_bytes"),
+                           backing.is_object() ? text(backing, "pool") + "/" + text(backing, "volume") : "-",
+                           strings(volume, "used_by")});
+        }
+        return table.render();
+    }
+    case View::Volume: {
+        const json backing = answer.value("backing", json());
+        return render_fields({
+            {"pool", text(answer, "pool")},
+            {"name", text(answer, "name")},
+            {"format", text(answer, "format")},
+            {"size", bytes(answer, "size_bytes")},
+            {"allocated", bytes(answer, "allocation_bytes")},
+            {"backing", backing.is_object() ? text(backing, "pool") + "/" + text(backing, "volume") : "-"},
+            {"used by", strings(answer, "used_by")},
+            {"clones", strings(answer, "clones")},
+        });
+    }
+    case View::ImageTable: {
+        Table table({"NAME", "POOL", "ROOT VOLUME", "DESCRIPTION"});
+        for (const auto& image : items(answer))
+            table.add_row({text(image, "name"), text(image, "pool"), text(image, "root_volume"),
+                           text(image, "description")});
+        return table.render();
+    }
+    case View::Image:
+        return render_fields({
+            {"name", text(answer, "name")},
+            {"pool", text(answer, "pool")},
+            {"kernel", text(answer, "kernel")},
+            {"initrd", text(answer, "initrd")},
+            {"root volume", text(answer, "root_volume")},
+            {"cmdline", text(answer, "cmdline")},
+            {"description", text(answer, "description")},
+        });
+    case View::TaskTable: {
+        Table table({"ID", "KIND", "TARGET", "STATUS", "PROGRESS", "MESSAGE"});
+        for (const auto& task : items(answer))
+            table.add_row({text(task, "id"), text(task, "kind"), text(task, "target"), text(task, "status"),
+                           progress(task), text(task, "message")});
+        return table.render();
+    }
+    }
+    return {};
+}
+
+}  // namespace corral::cli

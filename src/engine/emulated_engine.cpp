@@ -1,0 +1,300 @@
+#include "engine/emulated_engine.h"
+
+#include <signal.h>
+
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "engine/process.h"
+#include "engine/qmp_client.h"
+#include "engine/shim_process.h"
+
+namespace corral::engine {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto k_qmp_connect_timeout = 3s;
+constexpr auto k_qmp_command_timeout = 10s;
+/// QEMU answers QMP once its arguments are parsed and the machine is built; under TCG on a
+/// loaded host that can take a few seconds.
+constexpr auto k_start_timeout = 30s;
+
+/// QEMU option values: a ',' inside a value is written ",,".
+std::string escape(const std::string& value) {
+    std::string out;
+    for (char c : value) {
+        out += c;
+        if (c == ',')
+            out += ',';
+    }
+    return out;
+}
+
+std::string describe_qemu_exit(int exit_code, const std::string& tail) {
+    if (exit_code == 0)
+        return "QEMU exited normally (the guest powered off or was shut down)";
+    std::string reason = fmt::format("QEMU exited with code {}", exit_code);
+    if (!tail.empty())
+        reason += ": " + tail;
+    return reason;
+}
+
+class EmulatedInstance final : public Instance {
+public:
+    explicit EmulatedInstance(ShimProcess process) : m_process(std::move(process)) {}
+
+    pid_t pid() const override { return m_process.vm_pid(); }
+    pid_t shim_pid() const override { return m_process.shim_pid(); }
+    int exit_fd() const override { return m_process.pidfd(); }
+    bool exited() const override { return m_process.exited(); }
+    Result<ExitInfo> exit_info() const override { return m_process.exit_info(); }
+
+    Result<void> pause() override { return control("pause", "stop"); }
+    Result<void> resume() override { return control("resume", "cont"); }
+    Result<void> reboot() override { return control("reboot", "system_reset"); }
+    Result<void> request_shutdown() override { return control("shut down", "system_powerdown"); }
+    Result<void> kill() override { return m_process.signal_vm(SIGKILL); }
+
+    Result<RunState> query() override {
+        auto status = TRY(qmp("query the status of", "query-status"));
+        // "running" is the only state in which the guest executes; every other one
+        // (paused, suspended, prelaunch, guest-panicked, ...) means it does not.
+        return status.value("status", "") == "running" ? RunState::Running : RunState::Paused;
+    }
+
+    Result<std::vector<DiskCounters>> counters() override {
+        auto stats = TRY(qmp("read the disk counters of", "query-blockstats"));
+        std::vector<DiskCounters> result;
+        if (!stats.is_array())
+            return result;
+        for (const auto& entry : stats) {
+            std::string device = entry.value("device", "");
+            if (device.empty() || !entry.contains("stats"))
+                continue;
+            const auto& s = entry["stats"];
+            DiskCounters counters;
+            counters.device = device;
+            counters.read_bytes = s.value("rd_bytes", uint64_t{0});
+            counters.write_bytes = s.value("wr_bytes", uint64_t{0});
+            counters.read_ops = s.value("rd_operations", uint64_t{0});
+            counters.write_ops = s.value("wr_operations", uint64_t{0});
+            result.push_back(counters);
+        }
+        return result;
+    }
+
+    fs::path console_socket() const override {
+        return m_process.run_dir() / run_files::k_console_socket;
+    }
+    fs::path console_log() const override { return m_process.run_dir() / run_files::k_console_log; }
+    const fs::path& run_dir() const override { return m_process.run_dir(); }
+
+private:
+    /// One QMP connection per call: QEMU serves one client at a time, and a daemon restart must
+    /// not find the socket held.
+    Result<nlohmann::json> qmp(const std::string& what, const std::string& command) {
+        std::lock_guard lock(m_qmp_mutex);
+        if (m_process.exited())
+            return fail(m_process.gone_error(what + " the VM"));
+        auto client = QmpClient::connect(m_process.run_dir() / run_files::k_qmp_socket,
+                                         k_qmp_connect_timeout);
+        if (!client) {
+            if (m_process.wait_exit(100ms))
+                return fail(m_process.gone_error(what + " the VM"));
+            return fail(client.error().with_context(fmt::format("cannot {} the VM", what)));
+        }
+        auto result = client->execute(command, nullptr, k_qmp_command_timeout);
+        if (!result && m_process.wait_exit(100ms))
+            return fail(m_process.gone_error(what + " the VM"));
+        return result;
+    }
+
+    Result<void> control(const std::string& what, const std::string& command) {
+        auto result = qmp(what, command);
+        if (!result) {
+            // QEMU refusing the command (EIO: a QMP error) means the VM's state does not allow it.
+            const Error& error = result.error();
+            if (error.errno_value() == EIO)
+                return fail(error.message(), EBUSY);
+            return fail(error);
+        }
+        return {};
+    }
+
+    ShimProcess m_process;
+    std::mutex m_qmp_mutex;
+};
+
+class EmulatedEngine final : public Engine {
+public:
+    explicit EmulatedEngine(EnginePaths paths) : m_paths(std::move(paths)) {}
+
+    std::string name() const override { return "emulated"; }
+
+    Availability availability() const override {
+        fs::path qemu = find_on_path(m_paths.qemu.string());
+        if (qemu.empty())
+            return {false,
+                    fmt::format("{} not found (install qemu-system-x86)", m_paths.qemu.string())};
+        auto run = run_capture({qemu.string(), "--version"}, 10s);
+        if (!run || run->exit_code != 0)
+            return {false, fmt::format("{} --version failed: {}", qemu.string(),
+                                       run ? tail_of(run->output) : run.error().describe())};
+        std::string version = parse_qemu_version(run->output);
+        return {true,
+                fmt::format("{} (TCG)", version.empty() ? qemu.filename().string() : version)};
+    }
+
+    Result<std::unique_ptr<Instance>> launch(const LaunchSpec& spec) override {
+        TRY_VOID(validate_launch_spec(spec));
+        fs::path qemu = find_on_path(m_paths.qemu.string());
+        if (qemu.empty())
+            return fail(
+                fmt::format("cannot start {}: QEMU binary {} not found (install qemu-system-x86)",
+                            spec.name, m_paths.qemu.string()),
+                ENOENT);
+        auto process =
+            TRY_CONTEXT(ShimProcess::spawn(m_paths.corral_shim, spec.run_dir,
+                                           qemu_command_line(spec, qemu), describe_qemu_exit),
+                        fmt::format("cannot start {}", spec.name));
+        auto instance = std::make_unique<EmulatedInstance>(std::move(process));
+        TRY_CONTEXT(wait_for_qmp(*instance), fmt::format("cannot start {}", spec.name));
+        return std::unique_ptr<Instance>(std::move(instance));
+    }
+
+    Result<std::unique_ptr<Instance>> adopt(const fs::path& run_dir) override {
+        auto process = TRY(ShimProcess::attach(run_dir, describe_qemu_exit));
+        return std::unique_ptr<Instance>(std::make_unique<EmulatedInstance>(std::move(process)));
+    }
+
+private:
+    static std::string tail_of(const std::string& output) {
+        size_t end = output.find_last_not_of("\n ");
+        if (end == std::string::npos)
+            return "no output";
+        size_t start = output.rfind('\n', end);
+        return output.substr(start == std::string::npos ? 0 : start + 1,
+                             end + 1 - (start == std::string::npos ? 0 : start + 1));
+    }
+
+    /// QEMU is up when it answers QMP; it exits first when it rejects its arguments or cannot
+    /// load the kernel.
+    static Result<void> wait_for_qmp(EmulatedInstance& instance) {
+        auto deadline = std::chrono::steady_clock::now() + k_start_timeout;
+        for (;;) {
+            if (instance.exited()) {
+                auto info = TRY(instance.exit_info());
+                return fail(fmt::format("QEMU ended right after start: {}", info.reason), ECHILD);
+            }
+            auto state = instance.query();
+            if (state)
+                return {};
+            if (std::chrono::steady_clock::now() > deadline) {
+                (void)instance.kill();
+                return fail(
+                    fmt::format(
+                        "QEMU did not answer on its QMP socket within {} s: {}",
+                        std::chrono::duration_cast<std::chrono::seconds>(k_start_timeout).count(),
+                        state.error().describe()),
+                    ETIMEDOUT);
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+
+    EnginePaths m_paths;
+};
+
+}  // namespace
+
+std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::path& qemu) {
+    const fs::path& run = spec.run_dir;
+    std::vector<std::string> args = {
+        qemu.string(),
+        "-name",
+        escape(spec.name),
+        "-accel",
+        "tcg,thread=multi",
+        "-M",
+        "pc",
+        "-cpu",
+        "max",
+        "-smp",
+        std::to_string(spec.vcpus),
+        "-m",
+        fmt::format("{}M", spec.memory_mib),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-kernel",
+        spec.kernel.string(),
+    };
+    if (!spec.initrd.empty()) {
+        args.push_back("-initrd");
+        args.push_back(spec.initrd.string());
+    }
+    args.push_back("-append");
+    args.push_back(spec.cmdline);
+    args.push_back("-chardev");
+    args.push_back(fmt::format("socket,id=con,path={},server=on,wait=off,logfile={}",
+                               escape((run / run_files::k_console_socket).string()),
+                               escape((run / run_files::k_console_log).string())));
+    args.push_back("-serial");
+    args.push_back("chardev:con");
+    args.push_back("-chardev");
+    args.push_back(fmt::format("socket,id=qmp,path={},server=on,wait=off",
+                               escape((run / run_files::k_qmp_socket).string())));
+    args.push_back("-mon");
+    args.push_back("chardev=qmp,mode=control");
+    args.push_back("-object");
+    args.push_back("rng-random,id=rng0,filename=/dev/urandom");
+    args.push_back("-device");
+    args.push_back("virtio-rng-pci,rng=rng0");
+    for (size_t i = 0; i < spec.disks.size(); ++i) {
+        const DiskSpec& disk = spec.disks[i];
+        std::string drive = fmt::format("if=none,id=disk{},file={},format={}", i,
+                                        escape(disk.path.string()), disk.format);
+        if (disk.read_only)
+            drive += ",readonly=on";
+        args.push_back("-drive");
+        args.push_back(drive);
+        std::string device = fmt::format("virtio-blk-pci,drive=disk{},id=vd{}", i, i);
+        if (!disk.serial.empty())
+            device += ",serial=" + escape(disk.serial);
+        args.push_back("-device");
+        args.push_back(device);
+    }
+    for (size_t i = 0; i < spec.nics.size(); ++i) {
+        const NicSpec& nic = spec.nics[i];
+        args.push_back("-netdev");
+        args.push_back(
+            fmt::format("tap,id=net{},ifname={},script=no,downscript=no", i, escape(nic.tap)));
+        std::string device = fmt::format("virtio-net-pci,netdev=net{},id=nic{}", i, i);
+        if (!nic.mac.empty())
+            device += ",mac=" + nic.mac;
+        args.push_back("-device");
+        args.push_back(device);
+    }
+    return args;
+}
+
+std::string parse_qemu_version(const std::string& version_output) {
+    static const std::regex k_version(R"(QEMU emulator version ([0-9][0-9.]*))");
+    std::smatch match;
+    if (!std::regex_search(version_output, match, k_version))
+        return {};
+    return fmt::format("qemu-system-x86_64 {}", match[1].str());
+}
+
+std::unique_ptr<Engine> make_emulated_engine(EnginePaths paths) {
+    return std::make_unique<EmulatedEngine>(std::move(paths));
+}
+
+}  // namespace corral::engine

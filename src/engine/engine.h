@@ -1,0 +1,147 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace corral::engine {
+
+/// Where the engine binaries are. The caller (corrald, a test) decides; discover() is a helper.
+struct EnginePaths {
+    std::filesystem::path corral_vmm;         ///< the native monitor
+    std::filesystem::path corral_shim;        ///< the per-VM supervisor (see shim_main.cpp)
+    std::filesystem::path qemu;               ///< qemu-system-x86_64 for the emulated engine
+    std::filesystem::path calibration_guest;  ///< guests/tiny calibrate.elf (host calibration)
+
+    /// Looks beside `self_exe`, in the build tree's siblings (build/src/daemon -> ../vmm,
+    /// ../engine, ../../guests/tiny) and on PATH. A path that was not found stays as the bare
+    /// program name, so errors name what is missing.
+    static EnginePaths discover(const std::filesystem::path& self_exe);
+};
+
+/// One disk of a VM.
+struct DiskSpec {
+    std::filesystem::path path;
+    std::string format = "raw";  ///< "raw" or "qcow2"
+    bool read_only = false;
+    std::string serial;  ///< shown to the guest (/dev/disk/by-id/virtio-<serial>); may be empty
+};
+
+/// One NIC of a VM: an existing tap device (the daemon creates and bridges it).
+struct NicSpec {
+    std::string tap;
+    std::string mac;  ///< 52:54:00:xx:xx:xx; empty lets the engine choose
+};
+
+/// Everything an engine needs to start a VM.
+struct LaunchSpec {
+    std::string name;
+    unsigned vcpus = 1;
+    uint64_t memory_mib = 512;
+    std::filesystem::path kernel;
+    std::filesystem::path initrd;  ///< may be empty
+    std::string cmdline;
+    std::vector<DiskSpec> disks;
+    std::vector<NicSpec> nics;
+    /// A per-VM folder the daemon creates: sockets, pid files and logs live there.
+    std::filesystem::path run_dir;
+};
+
+/// What query() reports about a live VM.
+enum class RunState { Running, Paused };
+const char* to_string(RunState state);
+
+/// How a VM process ended (from the shim's exit.json).
+struct ExitInfo {
+    int exit_code = -1;  ///< -1 when it was killed by a signal or the status is unknown
+    int signal = 0;      ///< the signal that killed it, or 0
+    std::string reason;  ///< a human sentence: "killed by signal 9 (SIGKILL)", "guest powered off"
+};
+
+/// Per-disk I/O counters (emulated engine: QMP query-blockstats).
+struct DiskCounters {
+    std::string device;  ///< "disk0", "disk1", ... in LaunchSpec::disks order
+    uint64_t read_bytes = 0;
+    uint64_t write_bytes = 0;
+    uint64_t read_ops = 0;
+    uint64_t write_ops = 0;
+};
+
+/// Whether an engine can run VMs on this host, and why (not).
+struct Availability {
+    bool available = false;
+    std::string reason;
+};
+
+/// A launched VM process, supervised by a detached corral-shim. Destroying an Instance does
+/// NOT stop the VM (corrald restarts leave VMs running; Engine::adopt() re-attaches).
+///
+/// Errors: ENOENT when the VM is gone, EBUSY when the operation is invalid in its state,
+/// ENOTSUP when the engine cannot do it, ETIMEDOUT when the VM did not answer.
+class Instance {
+public:
+    virtual ~Instance() = default;
+
+    /// The VM process (QEMU or corral-vmm).
+    virtual pid_t pid() const = 0;
+    /// The corral-shim process supervising it.
+    virtual pid_t shim_pid() const = 0;
+    /// A pidfd of the shim: readable (poll/epoll) once the VM process ended and exit.json is
+    /// written. Owned by the Instance.
+    virtual int exit_fd() const = 0;
+    /// True once the shim ended (non-blocking; reaps the shim if it is our child).
+    virtual bool exited() const = 0;
+    /// After exit: exit code or signal and a reason. EBUSY while the VM still runs.
+    virtual Result<ExitInfo> exit_info() const = 0;
+
+    virtual Result<void> pause() = 0;
+    virtual Result<void> resume() = 0;
+    /// Resets the VM (the guest boots again).
+    virtual Result<void> reboot() = 0;
+    /// Asks the guest to shut down (ACPI power button / Ctrl-Alt-Del); returns at once.
+    virtual Result<void> request_shutdown() = 0;
+    /// SIGKILL to the VM process.
+    virtual Result<void> kill() = 0;
+    virtual Result<RunState> query() = 0;
+    /// Per-disk I/O counters; empty when the engine has none.
+    virtual Result<std::vector<DiskCounters>> counters() = 0;
+
+    /// A unix stream socket carrying the serial console's bytes both ways.
+    virtual std::filesystem::path console_socket() const = 0;
+    /// A file with the console output so far; empty path when the engine keeps none.
+    virtual std::filesystem::path console_log() const = 0;
+    virtual const std::filesystem::path& run_dir() const = 0;
+};
+
+/// A way to run VMs: "native" (corral-vmm on KVM) or "emulated" (QEMU TCG).
+class Engine {
+public:
+    virtual ~Engine() = default;
+
+    virtual std::string name() const = 0;
+    virtual Availability availability() const = 0;
+    /// Starts the VM under a detached corral-shim. Fails (with the tail of RUN/monitor.log)
+    /// when the engine binary is missing or exits right away.
+    virtual Result<std::unique_ptr<Instance>> launch(const LaunchSpec& spec) = 0;
+    /// Re-attaches to a VM launched earlier (by this or a previous daemon) from the files in
+    /// `run_dir`. ENOENT when it is no longer running.
+    virtual Result<std::unique_ptr<Instance>> adopt(const std::filesystem::path& run_dir) = 0;
+};
+
+/// Checks what every engine needs: a name, 1-254 vCPUs, 16 MiB-1 TiB of memory, an existing
+/// kernel (and initrd), disk formats raw/qcow2 on existing files, taps named, a run_dir.
+/// The error names the field.
+Result<void> validate_launch_spec(const LaunchSpec& spec);
+
+std::unique_ptr<Engine> make_native_engine(EnginePaths paths);
+std::unique_ptr<Engine> make_emulated_engine(EnginePaths paths);
+/// "native" or "emulated"; nullptr for another name.
+std::unique_ptr<Engine> make_engine(const std::string& name, EnginePaths paths);
+
+}  // namespace corral::engine

@@ -1,0 +1,205 @@
+#include "engine/native_engine.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/unique_fd.h"
+#include "engine/process.h"
+#include "engine/shim_process.h"
+
+namespace corral::engine {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// corral-vmm rejects bad options and unloadable kernels at once; a VM that survived this long
+/// has started.
+constexpr auto k_start_grace = 1s;
+/// How long to wait, beyond the grace, for the console socket to appear.
+constexpr auto k_console_timeout = 10s;
+
+std::string describe_vmm_exit(int exit_code, const std::string& tail) {
+    std::string reason;
+    switch (exit_code) {
+        case 0:
+            return "the guest powered off";
+        case 1:
+            reason = "the guest crashed or corral-vmm failed";
+            break;
+        case 2:
+            reason = "corral-vmm rejected its options";
+            break;
+        default:
+            reason = fmt::format("corral-vmm exited with code {}", exit_code);
+            break;
+    }
+    if (!tail.empty())
+        reason += ": " + tail;
+    return reason;
+}
+
+Error not_supported(const char* what) {
+    return Error(
+        fmt::format(
+            "{} is not supported by the native engine yet (corral-vmm has no control socket)",
+            what),
+        ENOTSUP);
+}
+
+class NativeInstance final : public Instance {
+public:
+    explicit NativeInstance(ShimProcess process) : m_process(std::move(process)) {}
+
+    pid_t pid() const override { return m_process.vm_pid(); }
+    pid_t shim_pid() const override { return m_process.shim_pid(); }
+    int exit_fd() const override { return m_process.pidfd(); }
+    bool exited() const override { return m_process.exited(); }
+    Result<ExitInfo> exit_info() const override { return m_process.exit_info(); }
+
+    Result<void> pause() override { return fail(not_supported("pause")); }
+    Result<void> resume() override { return fail(not_supported("resume")); }
+    Result<void> reboot() override { return fail(not_supported("reboot")); }
+    /// corral-vmm turns SIGTERM into Ctrl-Alt-Del and waits (--shutdown-timeout) for power off.
+    Result<void> request_shutdown() override { return m_process.signal_vm(SIGTERM); }
+    Result<void> kill() override { return m_process.signal_vm(SIGKILL); }
+    Result<RunState> query() override {
+        if (m_process.exited())
+            return fail(m_process.gone_error("query"));
+        return RunState::Running;
+    }
+    Result<std::vector<DiskCounters>> counters() override { return std::vector<DiskCounters>{}; }
+
+    fs::path console_socket() const override {
+        return m_process.run_dir() / run_files::k_console_socket;
+    }
+    fs::path console_log() const override { return {}; }
+    const fs::path& run_dir() const override { return m_process.run_dir(); }
+
+private:
+    ShimProcess m_process;
+};
+
+class NativeEngine final : public Engine {
+public:
+    explicit NativeEngine(EnginePaths paths) : m_paths(std::move(paths)) {}
+
+    std::string name() const override { return "native"; }
+
+    Availability availability() const override {
+        UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+        if (!kvm.valid()) {
+            if (errno == ENOENT)
+                return {false, "no /dev/kvm on this host"};
+            return {false, fmt::format("cannot open /dev/kvm: {}", std::strerror(errno))};
+        }
+        fs::path vmm = find_on_path(m_paths.corral_vmm.string());
+        if (vmm.empty())
+            return {false, fmt::format("corral-vmm not found at {}", m_paths.corral_vmm.string())};
+        if (!is_executable(m_paths.corral_shim) &&
+            find_on_path(m_paths.corral_shim.string()).empty())
+            return {false,
+                    fmt::format("corral-shim not found at {}", m_paths.corral_shim.string())};
+        return {true, fmt::format("/dev/kvm opens; {}", vmm.string())};
+    }
+
+    Result<std::unique_ptr<Instance>> launch(const LaunchSpec& spec) override {
+        TRY_VOID(validate_launch_spec(spec));
+        for (const auto& disk : spec.disks) {
+            // corral-vmm's --disk has no escaping for ','.
+            if (disk.path.string().find(',') != std::string::npos)
+                return fail(fmt::format("disks: path {} contains ',', which corral-vmm cannot take",
+                                        disk.path.string()),
+                            EINVAL);
+        }
+        fs::path vmm = find_on_path(m_paths.corral_vmm.string());
+        if (vmm.empty())
+            return fail(fmt::format("cannot start {}: corral-vmm not found at {}", spec.name,
+                                    m_paths.corral_vmm.string()),
+                        ENOENT);
+        auto process =
+            TRY_CONTEXT(ShimProcess::spawn(m_paths.corral_shim, spec.run_dir,
+                                           vmm_command_line(spec, vmm), describe_vmm_exit),
+                        fmt::format("cannot start {}", spec.name));
+        if (process.wait_exit(
+                std::chrono::duration_cast<std::chrono::milliseconds>(k_start_grace))) {
+            auto info = TRY(process.exit_info());
+            return fail(fmt::format("cannot start {}: corral-vmm ended right after start: {}",
+                                    spec.name, info.reason),
+                        ECHILD);
+        }
+        auto deadline = std::chrono::steady_clock::now() + k_console_timeout;
+        while (!fs::exists(spec.run_dir / run_files::k_console_socket) &&
+               std::chrono::steady_clock::now() < deadline) {
+            if (process.wait_exit(50ms)) {
+                auto info = TRY(process.exit_info());
+                return fail(fmt::format("cannot start {}: corral-vmm ended right after start: {}",
+                                        spec.name, info.reason),
+                            ECHILD);
+            }
+        }
+        return std::unique_ptr<Instance>(std::make_unique<NativeInstance>(std::move(process)));
+    }
+
+    Result<std::unique_ptr<Instance>> adopt(const fs::path& run_dir) override {
+        auto process = TRY(ShimProcess::attach(run_dir, describe_vmm_exit));
+        return std::unique_ptr<Instance>(std::make_unique<NativeInstance>(std::move(process)));
+    }
+
+private:
+    EnginePaths m_paths;
+};
+
+}  // namespace
+
+std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path& corral_vmm) {
+    std::vector<std::string> args = {
+        corral_vmm.string(),
+        "--kernel",
+        spec.kernel.string(),
+    };
+    if (!spec.initrd.empty()) {
+        args.push_back("--initrd");
+        args.push_back(spec.initrd.string());
+    }
+    args.push_back("--cmdline");
+    args.push_back(spec.cmdline);
+    args.push_back("--memory");
+    args.push_back(fmt::format("{}M", spec.memory_mib));
+    args.push_back("--cpus");
+    args.push_back(std::to_string(spec.vcpus));
+    for (const auto& disk : spec.disks) {
+        std::string value = fmt::format("path={},readonly={},format={}", disk.path.string(),
+                                        disk.read_only ? "on" : "off", disk.format);
+        if (!disk.serial.empty())
+            value += ",serial=" + disk.serial;
+        args.push_back("--disk");
+        args.push_back(value);
+    }
+    for (const auto& nic : spec.nics) {
+        std::string value = "tap=" + nic.tap;
+        if (!nic.mac.empty())
+            value += ",mac=" + nic.mac;
+        args.push_back("--net");
+        args.push_back(value);
+    }
+    args.push_back("--rng");
+    args.push_back("--console");
+    args.push_back("socket=" + (spec.run_dir / run_files::k_console_socket).string());
+    args.push_back("--on-reboot");
+    args.push_back("restart");
+    return args;
+}
+
+std::unique_ptr<Engine> make_native_engine(EnginePaths paths) {
+    return std::make_unique<NativeEngine>(std::move(paths));
+}
+
+}  // namespace corral::engine

@@ -1,0 +1,165 @@
+#include "engine/qmp_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace corral::engine {
+
+namespace {
+
+int remaining_ms(QmpClient::Clock::time_point deadline) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - QmpClient::Clock::now());
+    return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+/// Waits until `fd` is ready for `events` or the deadline passed (ETIMEDOUT).
+Result<void> wait_fd(int fd, short events, QmpClient::Clock::time_point deadline,
+                     const char* what) {
+    for (;;) {
+        pollfd pfd{fd, events, 0};
+        int n = ::poll(&pfd, 1, remaining_ms(deadline));
+        if (n > 0)
+            return {};
+        if (n == 0)
+            return fail(fmt::format("QMP: timed out waiting for {}", what), ETIMEDOUT);
+        if (errno != EINTR)
+            return fail_errno("QMP: poll");
+    }
+}
+
+}  // namespace
+
+Result<QmpClient> QmpClient::connect(const std::filesystem::path& socket,
+                                     std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string& path = socket.native();
+    if (path.size() >= sizeof(addr.sun_path))
+        return fail(fmt::format("QMP socket path {} is too long for a unix socket", path),
+                    ENAMETOOLONG);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd.valid())
+        return fail_errno("QMP: socket");
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        if (errno == EAGAIN || errno == EINPROGRESS) {
+            TRY_VOID(wait_fd(fd.get(), POLLOUT, deadline, "the connection"));
+        } else {
+            int original = errno;
+            // ECONNREFUSED: the socket file is there but nobody listens (QEMU has gone).
+            int mapped = original == ECONNREFUSED ? ENOENT : original;
+            return fail(fmt::format("QMP: cannot connect to {}: {}", path, std::strerror(original)),
+                        mapped);
+        }
+    }
+    return handshake(std::move(fd), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        deadline - Clock::now()));
+}
+
+Result<QmpClient> QmpClient::handshake(UniqueFd fd, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    QmpClient client(std::move(fd));
+    auto greeting = TRY_CONTEXT(client.read_message(deadline), "QMP greeting");
+    if (!greeting.is_object() || !greeting.contains("QMP"))
+        return fail(fmt::format("QMP: expected a greeting, got {}", greeting.dump()), EPROTO);
+    client.m_greeting = greeting["QMP"];
+    TRY_VOID(client.execute(
+        "qmp_capabilities", nullptr,
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
+    return client;
+}
+
+Result<void> QmpClient::send(const nlohmann::json& message, Clock::time_point deadline) {
+    std::string text = message.dump() + "\r\n";
+    size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n =
+            ::send(m_fd.get(), text.data() + done, text.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            done += static_cast<size_t>(n);
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            TRY_VOID(wait_fd(m_fd.get(), POLLOUT, deadline, "QEMU to take a command"));
+        } else {
+            return fail(fmt::format("QMP: sending a command: {}", std::strerror(errno)),
+                        ECONNRESET);
+        }
+    }
+    return {};
+}
+
+Result<nlohmann::json> QmpClient::read_message(Clock::time_point deadline) {
+    // QEMU ends every message with "\r\n" and never puts a raw newline inside one (JSON escapes
+    // them), so a line is a message.
+    constexpr size_t k_max_message = 16 * 1024 * 1024;
+    for (;;) {
+        size_t newline = m_buffer.find('\n');
+        if (newline != std::string::npos) {
+            std::string line = m_buffer.substr(0, newline);
+            m_buffer.erase(0, newline + 1);
+            if (!line.empty() && line.back() == '\r')
+                line.pop_back();
+            if (line.find_first_not_of(" \t") == std::string::npos)
+                continue;
+            auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+            if (parsed.is_discarded())
+                return fail(
+                    fmt::format("QMP: malformed message from QEMU: {}", line.substr(0, 200)),
+                    EPROTO);
+            return parsed;
+        }
+        if (m_buffer.size() > k_max_message)
+            return fail("QMP: message from QEMU is too large", EPROTO);
+        TRY_VOID(wait_fd(m_fd.get(), POLLIN, deadline, "QEMU's answer"));
+        char chunk[4096];
+        ssize_t n = ::recv(m_fd.get(), chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n > 0) {
+            m_buffer.append(chunk, static_cast<size_t>(n));
+        } else if (n == 0) {
+            return fail("QMP: QEMU closed the connection", ECONNRESET);
+        } else if (errno != EAGAIN && errno != EINTR) {
+            return fail(fmt::format("QMP: reading: {}", std::strerror(errno)), ECONNRESET);
+        }
+    }
+}
+
+Result<nlohmann::json> QmpClient::execute(std::string_view command, const nlohmann::json& arguments,
+                                          std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    uint64_t id = m_next_id++;
+    nlohmann::json message = {{"execute", command}, {"id", id}};
+    if (!arguments.is_null())
+        message["arguments"] = arguments;
+    TRY_VOID(send(message, deadline));
+    for (;;) {
+        auto reply = TRY_CONTEXT(read_message(deadline), fmt::format("QMP {}", command));
+        if (!reply.is_object())
+            return fail(fmt::format("QMP: unexpected message {}", reply.dump()), EPROTO);
+        if (reply.contains("event")) {
+            ++m_skipped_events;
+            continue;
+        }
+        // An answer to an earlier command that timed out on our side: not ours.
+        if (reply.contains("id") && reply["id"] != id)
+            continue;
+        if (reply.contains("return"))
+            return reply["return"];
+        if (reply.contains("error")) {
+            const auto& error = reply["error"];
+            std::string cls = error.value("class", "GenericError");
+            std::string desc = error.value("desc", "no description");
+            return fail(fmt::format("QMP {} failed: {}: {}", command, cls, desc), EIO);
+        }
+        return fail(fmt::format("QMP: unexpected message {}", reply.dump().substr(0, 200)), EPROTO);
+    }
+}
+
+}  // namespace corral::engine

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# tests/e2e/daemon_vm.sh: the whole daemon flow with a real Linux guest. A real corrald (temporary
+# state folder) imports the project's guest image (Debian kernel, busybox root on a qcow2 linked
+# clone), runs a VM on the host's default engine (the emulated one, QEMU TCG, on hosts whose KVM
+# cannot run guest kernels at speed), and the guest proves each step by what its console shows.
+#
+# Checks: start; the console reaches a shell prompt and runs a command typed through
+# `corral vm console`; pause/resume; metrics; a VM process killed behind corrald's back is seen
+# as crashed (event with its last console lines) and restarted by its on-failure policy;
+# stopping corrald leaves the VM running and a new corrald adopts it; a graceful stop reaches
+# the guest's init; delete with volumes. Exit 0 all passed, 1 a check failed, 77 skipped.
+set -uo pipefail
+script=$(readlink -f "${BASH_SOURCE[0]}")
+repo=$(cd "$(dirname "$script")/../.." && pwd)
+build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
+corral="$build_dir/src/cli/corral"
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+kernel="" initrd="" rootfs=""
+eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|rootfs)=')"
+[ -n "$rootfs" ] || { echo "FAIL: tools/guest-image did not build rootfs.img"; exit 1; }
+
+# shellcheck source=../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
+events_pid=""
+cleanup() {
+  [ -n "$events_pid" ] && kill "$events_pid" 2>/dev/null
+  # Stop what this test started: the VM (through the API while corrald runs), then corrald.
+  if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/web1/state '{"action":"kill"}'; sleep 1; fi
+  corrald_stop
+  [ -n "${vm_pid:-}" ] && kill -KILL "$vm_pid" 2>/dev/null
+  rm -rf -- "$state"
+}
+trap cleanup EXIT
+export CORRAL_SOCKET="$sock"
+boot_wait=300   # seconds; TCG on a busy 2-core host
+
+console_has() { api GET "/api/v1/vms/web1/console?tail=${2:-200}"; grep -qF -- "$1" <<<"$body"; }
+wait_console() {   # wait_console TEXT SECONDS
+  local deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do console_has "$1" && return 0; sleep 1; done
+  return 1
+}
+
+corrald_start || exit 1
+"$corral" events --json >"$state/events.log" 2>&1 &
+events_pid=$!
+
+echo "== image and VM"
+api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
+  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
+check "image import accepted (202)" test "$code" = 202
+wait_task "$(jqb .task)" 120
+check "image import task succeeded" test "$(jqb .status)" = succeeded
+"$corral" vm create web1 --image debian --cpus 2 --memory 512M --restart on-failure >"$state/out" 2>&1
+check "corral vm create web1" test $? = 0
+api GET /api/v1/volumes/default/web1-root
+check "its root disk is a linked clone of the image's root volume" test "$(jqb .backing.volume)" = img-debian
+
+echo "== start and console"
+"$corral" vm start web1 >"$state/out" 2>&1
+check "corral vm start web1 (waits for its task)" test $? = 0
+api GET /api/v1/vms/web1
+check "state running on the $(jqb .engine) engine" test "$(jqb .state)" = running
+vm_pid=$(jqb .pid)
+check "the VM process runs (pid $vm_pid)" kill -0 "$vm_pid"
+check "the guest's root is the virtio disk" wait_console 'CORRAL-INIT: root /dev/vda' "$boot_wait"
+check "the console reaches a shell prompt" wait_console 'corral:~# ' "$boot_wait"
+printf 'echo answer-$((6*7))\n' | timeout 30 "$corral" vm console web1 >"$state/console.out" 2>&1
+check "a command typed through corral vm console runs in the guest" wait_console 'answer-42' 60
+check "  ... and corral vm console showed its output" grep -q 'answer-42' "$state/console.out"
+
+echo "== pause, resume, metrics"
+"$corral" vm pause web1 >/dev/null 2>&1
+api GET /api/v1/vms/web1
+check "paused" test "$(jqb .state)" = paused
+"$corral" vm resume web1 >/dev/null 2>&1
+api GET /api/v1/vms/web1
+check "resumed" test "$(jqb .state)" = running
+api GET /api/v1/vms/web1/metrics
+check "metrics: CPU time used" awk -v v="$(jqb .cpu_seconds)" 'BEGIN { exit !(v > 0) }'
+check "metrics: the guest read its disk" test "$(jqb '.disks[0].read_bytes')" -gt 0
+api GET /metrics
+check "Prometheus metrics list the VM as up" grep -q 'corral_vm_up{vm="web1",state="running"} 1' <<<"$body"
+
+echo "== crash and restart policy"
+kill -KILL "$vm_pid"
+check "the killed VM is restarted (on-failure)" wait_state web1 running 60
+api GET /api/v1/vms/web1
+new_pid=$(jqb .pid)
+check "  ... as a new process" test "$new_pid" != "$vm_pid" -a "$new_pid" != null
+vm_pid=$new_pid
+check "a vm.crashed event was streamed with the reason" grep -q '"kind":"vm.crashed"' "$state/events.log"
+check "  ... saying it was killed by signal 9" grep '"kind":"vm.crashed"' "$state/events.log" | grep -q 'signal 9'
+boots_seen() { api GET "/api/v1/vms/web1/console?tail=5000"; grep -c 'CORRAL-INIT: up' <<<"$body"; }
+wait_second_boot() {   # the scroll-back keeps the first boot: wait for a second "up"
+  local deadline=$((SECONDS + boot_wait))
+  while ((SECONDS < deadline)); do [ "$(boots_seen)" -ge 2 ] && return 0; sleep 1; done
+  return 1
+}
+check "the restarted guest boots again (its console shows a second boot)" wait_second_boot
+check "  ... to its shell prompt" wait_console 'corral:~# ' 120
+
+echo "== corrald restarts, the VM stays"
+kill "$events_pid" 2>/dev/null; events_pid=""
+corrald_stop
+check "stopping corrald left the VM running" kill -0 "$vm_pid"
+corrald_start || exit 1
+api GET /api/v1/vms/web1
+check "the new corrald adopted it (running)" test "$(jqb .state)" = running -a "$(jqb .pid)" = "$vm_pid"
+check "  ... and says so" grep -q adopted <<<"$(jqb .state_reason)"
+check "  ... with the console's history" console_has 'CORRAL-INIT' 400
+
+echo "== graceful stop and delete"
+"$corral" vm stop web1 --timeout 120 >"$state/out" 2>&1
+check "corral vm stop web1" test $? = 0
+api GET /api/v1/vms/web1
+check "stopped on request ($(jqb .state): $(jqb .state_reason))" test "$(jqb .state)" = stopped -a "$(jqb .state_reason)" = "stopped on request"
+check "the guest's init saw the shutdown request" console_has 'CORRAL-INIT: shutdown requested'
+check "the VM process is gone" bash -c "! kill -0 $vm_pid 2>/dev/null"
+vm_pid=""
+"$corral" vm delete web1 --volumes >"$state/out" 2>&1
+check "corral vm delete web1 --volumes" test $? = 0
+api GET /api/v1/volumes/default/web1-root
+check "its root volume is gone" test "$code" = 404
+api GET /api/v1/volumes/default/img-debian
+check "the image's root volume stays" test "$code" = 200
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,115 @@
+#!/bin/bash
+# corral against a real corrald: starts corrald on a temporary state directory, drives it with the
+# CLI and checks what a user sees (output, messages, exit codes).
+# Usage: cli_daemon_test.sh CORRAL CORRALD   (CORRALD empty: not built yet -> skip, exit 77)
+set -u
+corral=$1
+corrald=${2:-}
+
+if [[ -z "$corrald" || ! -x "$corrald" ]]; then
+    echo "SKIP: corrald is not built (no corrald target in this build yet); nothing to test the CLI against"
+    exit 77
+fi
+
+work=$(mktemp -d /tmp/corral-cli-it.XXXXXX)
+sock="$work/corrald.sock"
+daemon_pid=""
+cleanup() {
+    if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill "$daemon_pid" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$daemon_pid" 2>/dev/null
+    fi
+    [[ -n "${events_pid:-}" ]] && kill "$events_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+
+# run NAME EXPECTED_EXIT ARGS...: runs corral, keeping stdout/stderr in $out/$err.
+run() {
+    local what=$1 expected=$2; shift 2
+    "$corral" "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    out=$(cat "$work/out"); err=$(cat "$work/err")
+    if [[ $rc -ne $expected ]]; then
+        fail "$what: corral $* exited $rc, expected $expected"
+        echo "  stdout: $out"; echo "  stderr: $err"
+        return 1
+    fi
+    return 0
+}
+
+"$corrald" --state-dir "$work/state" --socket "$sock" >"$work/corrald.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 200); do
+    [[ -S "$sock" ]] && break
+    if ! kill -0 "$daemon_pid" 2>/dev/null; then
+        echo "FAIL: corrald exited before creating its socket; its log:"; cat "$work/corrald.log"; exit 1
+    fi
+    sleep 0.1
+done
+if [[ ! -S "$sock" ]]; then
+    echo "FAIL: corrald did not create $sock within 20 s; its log:"; cat "$work/corrald.log"; exit 1
+fi
+
+S=(--socket "$sock")
+
+run "host info" 0 "${S[@]}" host info &&
+    { grep -q "default engine:" <<<"$out" && pass "host info names the default engine" ||
+        fail "host info output lacks 'default engine:': $out"; }
+
+# Events seen by a watcher while VMs come and go.
+"$corral" "${S[@]}" events --json >"$work/events" 2>"$work/events.err" &
+events_pid=$!
+sleep 0.5
+
+run "vm create" 0 "${S[@]}" vm create t1 --cpus 1 --memory 256M && pass "vm create t1"
+run "vm list" 0 "${S[@]}" vm list &&
+    { if grep -q "^NAME  *STATE  *ENGINE  *CPUS  *MEMORY  *DISKS" <<<"$out" && grep -Eq "^t1 +stopped +[a-z]+ +1 +256M" <<<"$out"; then
+          pass "vm list shows t1 stopped with 1 CPU and 256M"
+      else fail "vm list does not show t1 stopped: $out"; fi; }
+run "vm show --json" 0 "${S[@]}" vm show t1 --json &&
+    { grep -Eq '"memory_mib": *256' <<<"$out" && pass "vm show --json prints the daemon's JSON" ||
+        fail "vm show --json: $out"; }
+
+run "duplicate create" 1 "${S[@]}" vm create t1 --cpus 1 --memory 256M &&
+    { if grep -q "^corral: .*t1" <<<"$err"; then pass "duplicate create exits 1: $err"
+      else fail "duplicate create message does not name t1: $err"; fi; }
+
+run "bad memory (daemon)" 1 "${S[@]}" vm create t3 --memory 32M &&
+    { grep -q "(field memory_mib)" <<<"$err" && pass "daemon validation names the field: $err" ||
+        fail "validation error lacks the field: $err"; }
+
+run "no such vm" 1 "${S[@]}" vm show nosuch && pass "vm show of a missing VM exits 1: $err"
+
+CORRAL_SOCKET="$sock" run "CORRAL_SOCKET" 0 vm list && pass "CORRAL_SOCKET selects the socket"
+
+run "vm delete" 0 "${S[@]}" vm delete t1 && pass "vm delete t1: $out"
+run "vm list after delete" 0 "${S[@]}" vm list &&
+    { grep -q "^t1 " <<<"$out" && fail "t1 still listed after delete: $out" || pass "t1 is gone"; }
+
+run "unreachable" 3 --socket "$work/nope.sock" host info &&
+    { grep -q "$work/nope.sock" <<<"$err" && grep -q "corrald" <<<"$err" &&
+        pass "unreachable socket exits 3 naming the socket" || fail "unreachable message: $err"; }
+
+run "bad size" 2 "${S[@]}" vm create t2 --memory 12Q &&
+    { grep -q "12Q" <<<"$err" && pass "bad size exits 2: $(head -1 <<<"$err")" || fail "bad size message: $err"; }
+
+sleep 0.5
+kill "$events_pid" 2>/dev/null; wait "$events_pid" 2>/dev/null; events_pid=""
+if grep -q '"vm.created"' "$work/events" && grep -q '"vm.deleted"' "$work/events"; then
+    pass "corral events saw vm.created and vm.deleted"
+else
+    fail "corral events did not print vm.created and vm.deleted: $(cat "$work/events" "$work/events.err")"
+fi
+
+if ! kill -0 "$daemon_pid" 2>/dev/null; then fail "corrald died during the test"; cat "$work/corrald.log"; fi
+if [[ $failures -ne 0 ]]; then
+    echo "$failures check(s) failed; corrald's log:"; tail -50 "$work/corrald.log"
+    exit 1
+fi
+echo "all checks passed"

@@ -1,0 +1,175 @@
+#include "cli/commands.h"
+
+#include <gtest/gtest.h>
+
+namespace corral::cli {
+namespace {
+
+using json = nlohmann::json;
+
+Invocation parse(std::vector<std::string> args) {
+    ParseOutcome outcome = parse_command_line(args);
+    EXPECT_TRUE(outcome.invocation.has_value()) << outcome.err;
+    return outcome.invocation.value_or(Invocation{});
+}
+
+ParseOutcome parse_fails(std::vector<std::string> args) {
+    ParseOutcome outcome = parse_command_line(args);
+    EXPECT_FALSE(outcome.invocation.has_value());
+    return outcome;
+}
+
+HttpRequest request(std::string method, std::string target, std::optional<json> body = std::nullopt) {
+    return HttpRequest{std::move(method), std::move(target), std::move(body)};
+}
+
+TEST(VmCommands, CreateWithEveryFlag) {
+    const Invocation inv = parse({"vm", "create", "web1", "--image", "default", "--cpus", "2", "--memory", "1G",
+                                  "--disk", "default/data", "--disk", "fast/logs:ro", "--nic",
+                                  "bridge=br0,mac=52:54:00:00:00:01", "--nic", "tap=tap3", "--engine", "emulated",
+                                  "--restart", "on-failure", "--cmdline", "quiet loglevel=3"});
+    EXPECT_EQ(inv.action, Action::Call);
+    EXPECT_EQ(inv.subject, "web1");
+    EXPECT_EQ(inv.request, request("POST", "/api/v1/vms", json{
+        {"name", "web1"}, {"image", "default"}, {"vcpus", 2}, {"memory_mib", 1024},
+        {"disks", {{{"pool", "default"}, {"volume", "data"}, {"readonly", false}},
+                   {{"pool", "fast"}, {"volume", "logs"}, {"readonly", true}}}},
+        {"nics", {{{"bridge", "br0"}, {"mac", "52:54:00:00:00:01"}}, {{"tap", "tap3"}}}},
+        {"engine", "emulated"}, {"restart_policy", "on-failure"}, {"cmdline", "quiet loglevel=3"}}));
+}
+
+TEST(VmCommands, CreateSendsOnlyWhatWasGiven) {
+    EXPECT_EQ(parse({"vm", "create", "t1", "--cpus", "1", "--memory", "256M"}).request,
+              request("POST", "/api/v1/vms", json{{"name", "t1"}, {"vcpus", 1}, {"memory_mib", 256}}));
+    EXPECT_EQ(parse({"vm", "create", "t1"}).request, request("POST", "/api/v1/vms", json{{"name", "t1"}}));
+}
+
+TEST(VmCommands, ListShowAndGlobalFlagsAfterTheVerb) {
+    Invocation list = parse({"vm", "list", "--json", "--socket", "/tmp/x.sock"});
+    EXPECT_EQ(list.request, request("GET", "/api/v1/vms"));
+    EXPECT_EQ(list.view, View::VmTable);
+    EXPECT_TRUE(list.json);
+    EXPECT_EQ(list.socket, "/tmp/x.sock");
+    EXPECT_EQ(parse({"--json", "vm", "show", "web1"}).request, request("GET", "/api/v1/vms/web1"));
+}
+
+TEST(VmCommands, StateActions) {
+    for (const char* action : {"start", "kill", "pause", "resume", "reboot"}) {
+        Invocation inv = parse({"vm", action, "web1"});
+        EXPECT_EQ(inv.request, request("PUT", "/api/v1/vms/web1/state", json{{"action", action}})) << action;
+        EXPECT_TRUE(inv.wait);
+    }
+    EXPECT_EQ(parse({"vm", "stop", "web1"}).request, request("PUT", "/api/v1/vms/web1/state", json{{"action", "stop"}}));
+    EXPECT_EQ(parse({"vm", "stop", "web1", "--timeout", "10"}).request,
+              request("PUT", "/api/v1/vms/web1/state", json{{"action", "stop"}, {"timeout", 10}}));
+    EXPECT_EQ(parse({"vm", "stop", "web1", "--force"}).request,
+              request("PUT", "/api/v1/vms/web1/state", json{{"action", "kill"}}));
+    EXPECT_FALSE(parse({"vm", "start", "web1", "--no-wait"}).wait);
+}
+
+TEST(VmCommands, DeleteConsoleEdit) {
+    EXPECT_EQ(parse({"vm", "delete", "web1"}).request, request("DELETE", "/api/v1/vms/web1"));
+    EXPECT_EQ(parse({"vm", "delete", "web1", "--volumes"}).request, request("DELETE", "/api/v1/vms/web1?volumes=true"));
+
+    Invocation console = parse({"vm", "console", "web1"});
+    EXPECT_EQ(console.action, Action::Console);
+    EXPECT_EQ(console.request.target, "/api/v1/vms/web1/console");
+    EXPECT_EQ(parse({"vm", "console", "web1", "--tail", "20"}).request,
+              request("GET", "/api/v1/vms/web1/console?tail=20"));
+
+    EXPECT_EQ(parse({"vm", "edit", "web1", "--memory", "2G", "--cpus", "4", "--restart", "always"}).request,
+              request("PATCH", "/api/v1/vms/web1", json{{"vcpus", 4}, {"memory_mib", 2048}, {"restart_policy", "always"}}));
+    Invocation interactive = parse({"vm", "edit", "web1"});
+    EXPECT_EQ(interactive.action, Action::Edit);
+    EXPECT_EQ(interactive.request.target, "/api/v1/vms/web1");
+}
+
+TEST(PoolCommands, Map) {
+    EXPECT_EQ(parse({"pool", "list"}).request, request("GET", "/api/v1/pools"));
+    EXPECT_EQ(parse({"pool", "show", "fast"}).request, request("GET", "/api/v1/pools/fast"));
+    EXPECT_EQ(parse({"pool", "create", "fast", "--path", "/srv/fast"}).request,
+              request("POST", "/api/v1/pools", json{{"name", "fast"}, {"driver", "dir"}, {"path", "/srv/fast"}}));
+    EXPECT_EQ(parse({"pool", "delete", "fast"}).request, request("DELETE", "/api/v1/pools/fast"));
+    parse_fails({"pool", "create", "fast"});  // --path is required
+}
+
+TEST(VolumeCommands, Map) {
+    EXPECT_EQ(parse({"volume", "list"}).request, request("GET", "/api/v1/volumes"));
+    EXPECT_EQ(parse({"volume", "list", "--pool", "fast"}).request, request("GET", "/api/v1/volumes?pool=fast"));
+    EXPECT_EQ(parse({"volume", "show", "fast/data"}).request, request("GET", "/api/v1/volumes/fast/data"));
+    EXPECT_EQ(parse({"volume", "show", "data"}).request, request("GET", "/api/v1/volumes/default/data"));
+    EXPECT_EQ(parse({"volume", "create", "fast/data", "--size", "10G"}).request,
+              request("POST", "/api/v1/volumes", json{{"pool", "fast"}, {"name", "data"}, {"size_bytes", 10ULL << 30}}));
+    EXPECT_EQ(parse({"volume", "create", "data", "--size", "1G", "--format", "raw"}).request,
+              request("POST", "/api/v1/volumes",
+                      json{{"pool", "default"}, {"name", "data"}, {"size_bytes", 1ULL << 30}, {"format", "raw"}}));
+    EXPECT_EQ(parse({"volume", "clone", "default/img", "web1-root"}).request,
+              request("POST", "/api/v1/volumes",
+                      json{{"pool", "default"}, {"name", "web1-root"},
+                           {"from", {{"pool", "default"}, {"volume", "img"}}}, {"linked", true}}));
+    EXPECT_EQ(parse({"volume", "clone", "fast/img", "slow/copy", "--full"}).request,
+              request("POST", "/api/v1/volumes",
+                      json{{"pool", "slow"}, {"name", "copy"},
+                           {"from", {{"pool", "fast"}, {"volume", "img"}}}, {"linked", false}}));
+    EXPECT_EQ(parse({"volume", "resize", "fast/data", "20G"}).request,
+              request("POST", "/api/v1/volumes/fast/data/resize", json{{"size_bytes", 20ULL << 30}}));
+    EXPECT_EQ(parse({"volume", "delete", "fast/data"}).request, request("DELETE", "/api/v1/volumes/fast/data"));
+    parse_fails({"volume", "show", "a/b/c"});
+}
+
+TEST(ImageTaskHostEventsCommands, Map) {
+    EXPECT_EQ(parse({"image", "list"}).request, request("GET", "/api/v1/images"));
+    EXPECT_EQ(parse({"image", "show", "default"}).request, request("GET", "/api/v1/images/default"));
+    EXPECT_EQ(parse({"image", "prepare"}).request, request("POST", "/api/v1/images", json{{"name", "default"}}));
+    EXPECT_EQ(parse({"image", "prepare", "other"}).request, request("POST", "/api/v1/images", json{{"name", "other"}}));
+    EXPECT_EQ(parse({"image", "delete", "default"}).request, request("DELETE", "/api/v1/images/default"));
+    EXPECT_EQ(parse({"task", "list"}).request, request("GET", "/api/v1/tasks"));
+    EXPECT_EQ(parse({"task", "show", "t-17"}).request, request("GET", "/api/v1/tasks/t-17"));
+    Invocation wait = parse({"task", "wait", "t-17", "--timeout", "5"});
+    EXPECT_TRUE(wait.task_wait_only);
+    EXPECT_EQ(wait.subject, "t-17");
+    EXPECT_EQ(wait.wait_seconds, 5);
+    EXPECT_EQ(parse({"host", "info"}).request, request("GET", "/api/v1/host"));
+    Invocation events = parse({"events"});
+    EXPECT_EQ(events.action, Action::Events);
+    EXPECT_EQ(events.request.target, "/api/v1/events");
+}
+
+TEST(UsageErrors, ExitTwoWithAMessage) {
+    ParseOutcome bad_size = parse_fails({"vm", "create", "t1", "--memory", "12Q"});
+    EXPECT_EQ(bad_size.exit_code, 2);
+    EXPECT_NE(bad_size.err.find("invalid size '12Q'"), std::string::npos) << bad_size.err;
+    EXPECT_NE(bad_size.err.find("corral vm create --help"), std::string::npos) << bad_size.err;
+
+    EXPECT_EQ(parse_fails({"vm", "frobnicate"}).exit_code, 2);
+    EXPECT_EQ(parse_fails({}).exit_code, 2);
+    EXPECT_EQ(parse_fails({"vm", "start"}).exit_code, 2);
+    EXPECT_EQ(parse_fails({"vm", "create", "t1", "--restart", "sometimes"}).exit_code, 2);
+    EXPECT_EQ(parse_fails({"vm", "create", "t1", "--nic", "speed=10"}).exit_code, 2);
+    EXPECT_EQ(parse_fails({"vm", "create", "t1", "--disk", "a/b:rx"}).exit_code, 2);
+    EXPECT_EQ(parse_fails({"vm", "create", "t1", "--memory", "1000K"}).exit_code, 2);
+    EXPECT_EQ(parse_fails({"volume", "create", "d", "--size", "lots"}).exit_code, 2);
+}
+
+TEST(Help, ExitsZeroAndDocumentsExitCodes) {
+    ParseOutcome help = parse_fails({"--help"});
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_NE(help.out.find("Exit codes:"), std::string::npos);
+    EXPECT_NE(help.out.find("3  cannot reach corrald"), std::string::npos);
+    ParseOutcome vm_help = parse_fails({"vm", "create", "--help"});
+    EXPECT_EQ(vm_help.exit_code, 0);
+    EXPECT_NE(vm_help.out.find("--memory"), std::string::npos) << vm_help.out;
+}
+
+TEST(Completion, BashScriptCoversTheVerbs) {
+    Invocation inv = parse({"completion", "bash"});
+    EXPECT_EQ(inv.action, Action::Completion);
+    EXPECT_NE(inv.completion_script.find("complete -F _corral corral"), std::string::npos);
+    EXPECT_NE(inv.completion_script.find("\" vm\") opts=\"create list show start"), std::string::npos)
+        << inv.completion_script;
+    EXPECT_NE(inv.completion_script.find("--memory"), std::string::npos);
+    EXPECT_EQ(parse_fails({"completion", "tcsh"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace corral::cli

@@ -1,0 +1,147 @@
+#include "engine/emulated_engine.h"
+
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+#include "engine_test_support.h"
+
+namespace corral::engine {
+namespace {
+
+using Args = std::vector<std::string>;
+
+/// The value following `flag` each time it appears.
+Args values_of(const Args& args, const std::string& flag) {
+    Args values;
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == flag)
+            values.push_back(args[i + 1]);
+    return values;
+}
+
+bool has(const Args& args, const std::string& arg) {
+    return std::find(args.begin(), args.end(), arg) != args.end();
+}
+
+LaunchSpec sample_spec() {
+    LaunchSpec spec;
+    spec.name = "web1";
+    spec.vcpus = 2;
+    spec.memory_mib = 768;
+    spec.kernel = "/img/vmlinuz";
+    spec.initrd = "/img/initrd.img";
+    spec.cmdline = "console=ttyS0 corral.marker=X";
+    spec.disks = {{"/pool/web1-root.qcow2", "qcow2", false, "root"},
+                  {"/pool/data,1.raw", "raw", true, ""}};
+    spec.nics = {{"tap-web1-0", "52:54:00:12:34:56"}, {"tap-web1-1", ""}};
+    spec.run_dir = "/run/corral/vms/web1";
+    return spec;
+}
+
+TEST(QemuCommandLine, MachineCpuMemoryAndKernel) {
+    Args args = qemu_command_line(sample_spec(), "/usr/bin/qemu-system-x86_64");
+    EXPECT_EQ(args[0], "/usr/bin/qemu-system-x86_64");
+    EXPECT_EQ(values_of(args, "-accel"), Args{"tcg,thread=multi"});
+    EXPECT_EQ(values_of(args, "-M"), Args{"pc"});
+    EXPECT_EQ(values_of(args, "-cpu"), Args{"max"});
+    EXPECT_EQ(values_of(args, "-smp"), Args{"2"});
+    EXPECT_EQ(values_of(args, "-m"), Args{"768M"});
+    EXPECT_TRUE(has(args, "-nodefaults"));
+    EXPECT_TRUE(has(args, "-no-user-config"));
+    EXPECT_EQ(values_of(args, "-display"), Args{"none"});
+    EXPECT_EQ(values_of(args, "-kernel"), Args{"/img/vmlinuz"});
+    EXPECT_EQ(values_of(args, "-initrd"), Args{"/img/initrd.img"});
+    EXPECT_EQ(values_of(args, "-append"), Args{"console=ttyS0 corral.marker=X"});
+    EXPECT_FALSE(has(args, "-enable-kvm"));
+}
+
+TEST(QemuCommandLine, ConsoleAndQmpSocketsLiveInTheRunDir) {
+    Args args = qemu_command_line(sample_spec(), "qemu-system-x86_64");
+    EXPECT_EQ(values_of(args, "-chardev"),
+              (Args{"socket,id=con,path=/run/corral/vms/web1/console.sock,server=on,wait=off,"
+                    "logfile=/run/corral/vms/web1/console.log",
+                    "socket,id=qmp,path=/run/corral/vms/web1/qmp.sock,server=on,wait=off"}));
+    EXPECT_EQ(values_of(args, "-serial"), Args{"chardev:con"});
+    EXPECT_EQ(values_of(args, "-mon"), Args{"chardev=qmp,mode=control"});
+}
+
+TEST(QemuCommandLine, DisksNicsAndRng) {
+    Args args = qemu_command_line(sample_spec(), "qemu-system-x86_64");
+    // A ',' in a file name is doubled, as QEMU's option syntax wants.
+    EXPECT_EQ(values_of(args, "-drive"),
+              (Args{"if=none,id=disk0,file=/pool/web1-root.qcow2,format=qcow2",
+                    "if=none,id=disk1,file=/pool/data,,1.raw,format=raw,readonly=on"}));
+    EXPECT_EQ(values_of(args, "-netdev"),
+              (Args{"tap,id=net0,ifname=tap-web1-0,script=no,downscript=no",
+                    "tap,id=net1,ifname=tap-web1-1,script=no,downscript=no"}));
+    EXPECT_EQ(values_of(args, "-device"),
+              (Args{"virtio-rng-pci,rng=rng0", "virtio-blk-pci,drive=disk0,id=vd0,serial=root",
+                    "virtio-blk-pci,drive=disk1,id=vd1",
+                    "virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:12:34:56",
+                    "virtio-net-pci,netdev=net1,id=nic1"}));
+    EXPECT_EQ(values_of(args, "-object"), Args{"rng-random,id=rng0,filename=/dev/urandom"});
+}
+
+TEST(QemuCommandLine, NoInitrdNoDisksNoNics) {
+    LaunchSpec spec = sample_spec();
+    spec.initrd.clear();
+    spec.disks.clear();
+    spec.nics.clear();
+    Args args = qemu_command_line(spec, "qemu-system-x86_64");
+    EXPECT_FALSE(has(args, "-initrd"));
+    EXPECT_FALSE(has(args, "-drive"));
+    EXPECT_FALSE(has(args, "-netdev"));
+}
+
+TEST(QemuVersion, ParsesTheFirstLine) {
+    EXPECT_EQ(parse_qemu_version(
+                  "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"
+                  "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n"),
+              "qemu-system-x86_64 7.2.22");
+    EXPECT_EQ(parse_qemu_version("something else"), "");
+}
+
+TEST(EmulatedEngine, MissingQemuIsUnavailableAndLaunchSaysWhy) {
+    testing::TestDir dir;
+    EnginePaths paths = testing::build_tree_paths();
+    paths.qemu = "/nonexistent/qemu-system-x86_64";
+    auto engine = make_emulated_engine(paths);
+    EXPECT_EQ(engine->name(), "emulated");
+    Availability availability = engine->availability();
+    EXPECT_FALSE(availability.available);
+    EXPECT_NE(availability.reason.find("/nonexistent/qemu-system-x86_64 not found"),
+              std::string::npos)
+        << availability.reason;
+
+    LaunchSpec spec;
+    spec.name = "vm1";
+    spec.kernel = "/proc/self/exe";  // any existing file: launch must fail before using it
+    spec.run_dir = dir.path("vm1");
+    auto instance = engine->launch(spec);
+    ASSERT_FALSE(instance);
+    EXPECT_EQ(instance.error().errno_value(), ENOENT);
+    EXPECT_NE(
+        instance.error().message().find("QEMU binary /nonexistent/qemu-system-x86_64 not found"),
+        std::string::npos)
+        << instance.error().message();
+}
+
+TEST(EmulatedEngine, AvailableWithTheHostQemu) {
+    auto engine = make_emulated_engine(testing::build_tree_paths());
+    Availability availability = engine->availability();
+    if (!availability.available)
+        GTEST_SKIP() << "no QEMU on this host: " << availability.reason;
+    EXPECT_TRUE(availability.reason.starts_with("qemu-system-x86_64 ")) << availability.reason;
+    EXPECT_TRUE(availability.reason.ends_with(" (TCG)")) << availability.reason;
+}
+
+TEST(EmulatedEngine, AdoptOfAnEmptyRunDirIsNotFound) {
+    testing::TestDir dir;
+    auto instance = make_emulated_engine(testing::build_tree_paths())->adopt(dir.dir());
+    ASSERT_FALSE(instance);
+    EXPECT_EQ(instance.error().errno_value(), ENOENT);
+}
+
+}  // namespace
+}  // namespace corral::engine
