@@ -44,7 +44,7 @@ int exit_code_for(const ApiError& error) {
 }
 
 ApiResult<nlohmann::json> Api::call(const HttpRequest& request) {
-    const HttpResponse response = TRY_API(send(request));
+    const HttpResponse response = TRY(send(request));
     if (response.status < 200 || response.status >= 300) return std::unexpected(error_from_response(response));
     if (response.body.empty()) return nlohmann::json();
     auto body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/result.h"
+
 namespace corral::cli {
 
 /// One HTTP request to corrald: what a verb turns into (testable without a server).
@@ -45,14 +47,6 @@ struct ApiError {
 template <typename T>
 using ApiResult = std::expected<T, ApiError>;
 
-namespace detail {
-template <typename T>
-T take_api_value(std::expected<T, ApiError>& result) {
-    return std::move(*result);
-}
-inline void take_api_value(std::expected<void, ApiError>&) {}
-}  // namespace detail
-
 inline std::unexpected<ApiError> api_fail(ApiErrorKind kind, std::string message) {
     return std::unexpected(ApiError{kind, std::move(message), {}, 0, {}});
 }
@@ -83,12 +77,3 @@ public:
 };
 
 }  // namespace corral::cli
-
-/// TRY for ApiResult: returns the error from the enclosing function, else yields the value.
-#define TRY_API(expr)                                                   \
-    ({                                                                  \
-        auto _corral_api_result = (expr);                               \
-        if (!_corral_api_result) [[unlikely]]                           \
-            return std::unexpected(std::move(_corral_api_result.error())); \
-        corral::cli::detail::take_api_value(_corral_api_result);        \
-    })

@@ -57,7 +57,7 @@ ApiClient::ApiClient(std::string socket_path) : m_socket_path(std::move(socket_p
 ApiResult<HttpResponse> ApiClient::send(const HttpRequest& request) {
     asio::io_context io;
     local_socket socket(io);
-    TRY_API(connect_socket(socket, m_socket_path));
+    TRY(connect_socket(socket, m_socket_path));
 
     const http::verb verb = http::string_to_verb(request.method);
     if (verb == http::verb::unknown)
@@ -157,7 +157,7 @@ WebSocketSession::~WebSocketSession() = default;
 ApiResult<std::unique_ptr<WebSocketSession>> WebSocketSession::connect(const std::string& socket_path,
                                                                        const std::string& target) {
     auto impl = std::make_unique<Impl>();
-    TRY_API(connect_socket(impl->ws.next_layer(), socket_path));
+    TRY(connect_socket(impl->ws.next_layer(), socket_path));
     websocket::response_type response;
     boost::system::error_code ec;
     // Asynchronous on purpose: Boost 1.74's synchronous handshake leaves `response` empty when the

@@ -54,7 +54,7 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
     bool drew = false;
     const std::string target = fmt::format("/api/v1/tasks/{}?wait={}", id, options.poll_seconds);
     for (;;) {
-        json task = TRY_API(api.call(HttpRequest{"GET", target, std::nullopt}));
+        json task = TRY(api.call(HttpRequest{"GET", target, std::nullopt}));
         if (!task.is_object())
             return api_fail(ApiErrorKind::Protocol, fmt::format("corrald's answer for task {} is not a task", id));
         if (!finished(task) || drew) {
