@@ -52,6 +52,8 @@ void VmConsole::detach() {
     m_stop.reset();
 }
 
+void VmConsole::note(const std::string& line) { append_output("\r\n[corrald] " + line + "\r\n"); }
+
 void VmConsole::relay(std::filesystem::path path) {
     // Connects, relays until end-of-file, and connects again: corral-vmm drops its console client
     // when it restarts a rebooting guest in place, and the VM is still there. Only detach() (the

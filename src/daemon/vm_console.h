@@ -36,6 +36,9 @@ public:
     void attach(std::filesystem::path socket, std::string seed = {});
     /// Stops relaying (the VM ended); the scroll-back stays.
     void detach();
+    /// Puts a line of corrald's own into the scroll-back and to the readers ("[corrald] web1
+    /// started ..."), so that history shows where each run of the VM began and ended.
+    void note(const std::string& line);
 
     /// Adds a reader; `scrollback` receives what was printed so far (atomically with the
     /// subscription, so no byte is lost or repeated between the two).

@@ -228,6 +228,7 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
     m_exited.notify_all();
 
     std::string why = info ? info->reason : "the VM process ended";
+    console->note(fmt::format("{} ended: {}", name, why));
     bool clean = info && info->exit_code == 0;
     if (requested) {
         set_state(name, "stopped", stop_reason.empty() ? why : stop_reason, 0);
@@ -458,8 +459,10 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     auto live = std::make_shared<LiveVm>();
     live->instance = std::move(*instance);
     live->created_taps = std::move(taps);
-    console_for(name)->attach(live->instance->console_socket());
     pid_t pid = live->instance->pid();
+    auto console = console_for(name);
+    console->note(fmt::format("{} started on the {} engine (pid {})", name, vm.engine, pid));
+    console->attach(live->instance->console_socket());
     {
         std::lock_guard lock(m_mutex);
         m_live[name] = live;
