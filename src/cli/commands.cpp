@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -483,6 +484,29 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
             call("POST", volume_path(b.name) + "/resize", View::Volume, b.name,
                  nlohmann::json{{"size_bytes", *parse_size(b.size)}},
                  fmt::format("resized {} to {}", b.name, format_size(*parse_size(b.size))));
+        });
+
+        // Host files go to the daemon as absolute paths: it does not share our working folder.
+        auto absolute_file = [](const std::string& file) { return std::filesystem::absolute(file).lexically_normal().string(); };
+        CLI::App* import = volume->add_subcommand("import", "copy a raw or qcow2 host file into a pool (a task)");
+        volume_arg(import, b.name, "volume", "POOL/VOLUME to create");
+        import->add_option("file", b.second, "the image file on the daemon's host")->required();
+        import->callback([&, absolute_file] {
+            const VolumeRef v = split_volume(b.name);
+            call("POST", path("volumes"), View::Task, b.name,
+                 nlohmann::json{{"pool", v.pool}, {"name", v.name}, {"import", absolute_file(b.second)}},
+                 fmt::format("imported {} as {}/{}", b.second, v.pool, v.name));
+        });
+
+        CLI::App* export_cmd = volume->add_subcommand("export", "write a volume to a new host file (a task)");
+        volume_arg(export_cmd, b.name, "volume", "POOL/VOLUME");
+        export_cmd->add_option("file", b.second, "the file to write (must not exist)")->required();
+        export_cmd->add_option("--format", b.format, "qcow2 (default) or raw")->check(CLI::IsMember({"qcow2", "raw"}));
+        export_cmd->callback([&, absolute_file] {
+            nlohmann::json body{{"path", absolute_file(b.second)}};
+            if (!b.format.empty()) body["format"] = b.format;
+            call("POST", volume_path(b.name) + "/export", View::Task, b.name, body,
+                 fmt::format("exported {} to {}", b.name, b.second));
         });
 
         CLI::App* del = volume->add_subcommand("delete", "delete a volume");

@@ -58,12 +58,40 @@ ApiResult<uint64_t> parse_size_field(RequestBody& body, bool required) {
     return 0;
 }
 
+/// A long copy (full clone, import, export) as a task whose progress is the copy's; publishes
+/// volume.created for what it made.
+ApiResult<HttpResponse> copy_task(ApiContext& context, const std::string& kind, const std::string& target,
+                                  std::function<Result<std::string>(const storage::Progress&)> copy) {
+    auto task = TRY(api(context.tasks.start(kind, target, [&context, kind, target, copy](TaskProgress& progress)
+                                                                 -> Result<std::string> {
+        auto message = TRY(copy([&](uint64_t done, uint64_t total) {
+            progress.report(total ? double(done) / double(total) : 1.0,
+                            fmt::format("copied {} of {} MiB", done >> 20, total >> 20));
+        }));
+        if (kind != "volume.export") context.events.publish({{"kind", "volume.created"}, {"target", target}});
+        return message;
+    })));
+    return accepted_task(task);
+}
+
 ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& context) {
     auto body = TRY(RequestBody::parse(request.body));
     std::string pool_name = TRY(body.optional_string("pool")).value_or(StorageService::k_default_pool);
     std::string name = TRY(body.required_string("name"));
     TRY_VOID(validate_name(name, "volume name", "name"));
     auto* pool = TRY(api(context.storage.pool(pool_name), "pool"));
+    if (auto file = TRY(body.optional_string("import"))) {
+        TRY_VOID(body.finish());
+        if (file->empty() || (*file)[0] != '/' || !std::filesystem::is_regular_file(*file))
+            return api_fail(400, fmt::format("import '{}' must be the absolute path of an image file on the host", *file),
+                            "import");
+        if (pool->volume_info(name)) return api_fail(409, fmt::format("a volume named {} already exists", name), "name");
+        return copy_task(context, "volume.import", pool_name + "/" + name,
+                         [pool, name, file = *file](const storage::Progress& progress) -> Result<std::string> {
+                             auto info = TRY(pool->import_volume(name, file, progress));
+                             return fmt::format("imported {} as {} ({} MiB, qcow2)", file, name, info.size_bytes >> 20);
+                         });
+    }
     auto from = TRY(body.optional_object("from"));
     auto linked = TRY(body.optional_bool("linked"));
     auto format_text = TRY(body.optional_string("format"));
@@ -94,21 +122,33 @@ ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& co
         return json_response(201, volume_json(pool_name, info, context));
     }
     // A full copy can take minutes: a task with progress.
-    auto task = TRY(api(context.tasks.start("volume.clone", pool_name + "/" + name,
-                                            [pool, source, name, pool_name, &context](TaskProgress& progress)
-                                                -> Result<std::string> {
-                                                auto info = TRY(pool->clone_volume(
-                                                    source, name, CloneMode::Full, [&](uint64_t done, uint64_t total) {
-                                                        progress.report(total ? double(done) / double(total) : 1.0,
-                                                                        fmt::format("copied {} of {} MiB", done >> 20,
-                                                                                    total >> 20));
-                                                    }));
-                                                context.events.publish({{"kind", "volume.created"},
-                                                                        {"target", pool_name + "/" + name}});
-                                                return fmt::format("{} is a full copy of {} ({} MiB)", name, source,
-                                                                   info.size_bytes >> 20);
-                                            })));
-    return accepted_task(task);
+    return copy_task(context, "volume.clone", pool_name + "/" + name,
+                     [pool, source, name](const storage::Progress& progress) -> Result<std::string> {
+                         auto info = TRY(pool->clone_volume(source, name, CloneMode::Full, progress));
+                         return fmt::format("{} is a full copy of {} ({} MiB)", name, source, info.size_bytes >> 20);
+                     });
+}
+
+ApiResult<HttpResponse> export_volume(const HttpRequest& request, const PathParams& params, ApiContext& context) {
+    auto body = TRY(RequestBody::parse(request.body));
+    auto file = TRY(body.required_string("path"));
+    auto format = TRY(body.optional_string("format")).value_or("qcow2");
+    TRY_VOID(body.finish());
+    if (format != "qcow2" && format != "raw")
+        return api_fail(400, fmt::format("format '{}' is not one of qcow2, raw", format), "format");
+    std::filesystem::path target(file);
+    if (file.empty() || file[0] != '/' || !std::filesystem::is_directory(target.parent_path()))
+        return api_fail(400, fmt::format("path '{}' must be an absolute file path in an existing folder", file), "path");
+    if (std::filesystem::exists(target)) return api_fail(409, fmt::format("{} already exists", file), "path");
+    auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
+    std::string name = params.at("name");
+    TRY(api(pool->volume_info(name), "name"));
+    ImageFormat image_format = format == "raw" ? ImageFormat::Raw : ImageFormat::Qcow2;
+    return copy_task(context, "volume.export", params.at("pool") + "/" + name,
+                     [pool, name, file, image_format, format](const storage::Progress& progress) -> Result<std::string> {
+                         TRY_VOID(pool->export_volume(name, file, image_format, progress));
+                         return fmt::format("exported {} to {} ({})", name, file, format);
+                     });
 }
 
 }  // namespace
@@ -184,6 +224,10 @@ void add_storage_routes(Router& router, ApiContext& context) {
                    }
                    auto info = TRY(api(pool->resize_volume(params.at("name"), size), "size_bytes"));
                    return json_response(200, volume_json(params.at("pool"), info, context));
+               });
+    router.add("POST", "/api/v1/volumes/{pool}/{name}/export",
+               [&context](const HttpRequest& request, const PathParams& params) {
+                   return export_volume(request, params, context);
                });
     router.add("DELETE", "/api/v1/volumes/{pool}/{name}",
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {

@@ -52,6 +52,20 @@ check "the copy task succeeded" test "$(jqb .status)" = succeeded -a "$(jqb .pro
 api GET /api/v1/volumes/default/copy1
 check "the copy has no backing" test "$code" = 200 -a "$(jqb .backing)" = null
 
+qemu-img create -q -f raw "$state/import.raw" 8M && printf 'corral-import-marker' | dd of="$state/import.raw" bs=1 seek=4096 conv=notrunc status=none
+api POST /api/v1/volumes "{\"name\":\"imported\",\"import\":\"$state/import.raw\"}"
+check "import a raw host file: a task (202)" test "$code" = 202
+wait_task "$(jqb .task)" 60
+check "  ... that succeeds" test "$(jqb .status)" = succeeded
+api POST /api/v1/volumes/default/imported/export "{\"path\":\"$state/export.raw\",\"format\":\"raw\"}"
+check "export it back to a raw file: a task" test "$code" = 202
+wait_task "$(jqb .task)" 60
+check "  ... whose bytes equal the original (qemu-img compare)" qemu-img compare -q "$state/import.raw" "$state/export.raw"
+api POST /api/v1/volumes/default/imported/export "{\"path\":\"$state/export.raw\"}"
+check "export over an existing file: 409 naming path" test "$code" = 409 -a "$(jqb .error.field)" = path
+api POST /api/v1/volumes '{"name":"bad","import":"relative.img"}'
+check "import of a relative path: 400 naming import" test "$code" = 400 -a "$(jqb .error.field)" = import
+
 echo "== VMs: validation"
 api POST /api/v1/vms '{"name":"Bad_Name"}'
 check "invalid name: 400 naming name" test "$code" = 400 -a "$(jqb .error.field)" = name
