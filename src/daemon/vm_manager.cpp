@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "engine/shim_process.h"
 #include "net/persistent_tap.h"
 
 namespace corral::daemon {
@@ -27,15 +28,6 @@ bool is_down(const std::string& state) { return state == "stopped" || state == "
 /// the VM, and unlikely to collide ("crl" + 8 hex digits of the name's hash + "n" + index).
 std::string tap_name_for(const std::string& name, size_t index) {
     return fmt::format("crl{:08x}n{}", static_cast<uint32_t>(std::hash<std::string>{}(name)), index);
-}
-
-/// The VM's pid from the shim's run folder, for adoption reports.
-std::optional<nlohmann::json> read_exit_file(const fs::path& run_dir) {
-    std::ifstream in(run_dir / "exit.json");
-    if (!in) return std::nullopt;
-    auto json = nlohmann::json::parse(in, nullptr, false);
-    if (json.is_discarded()) return std::nullopt;
-    return json;
 }
 
 uint64_t read_counter(const fs::path& path) {
@@ -173,11 +165,10 @@ Result<void> VmManager::start_supervising() {
             supervise(vm.name, live);
             continue;
         }
-        // It ended while nobody watched: its shim may have left the reason.
-        auto exit = read_exit_file(vm.run_dir);
-        bool clean = exit && exit->value("exit_code", -1) == 0;
-        std::string reason = exit ? fmt::format("ended while corrald was not running (exit code {}, signal {})",
-                                                exit->value("exit_code", -1), exit->value("signal", 0))
+        // It ended while nobody watched: its shim's exit.json says how (the engine reads it).
+        auto exit = engine::read_exit_info(vm.run_dir, {});
+        bool clean = exit && exit->exit_code == 0;
+        std::string reason = exit ? fmt::format("ended while corrald was not running ({})", exit->reason)
                                   : "ended while corrald was not running";
         set_state(vm.name, clean ? "stopped" : "crashed", reason, 0);
     }
