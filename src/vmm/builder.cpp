@@ -141,7 +141,15 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
     TRY_VOID(vmm->m_pio_bus.insert(x86::k_reset_control_port, 1,
                                    std::make_shared<ResetControl>(reset)));
     // PCI bus 0 (ports 0xCF8, 0xCFA, 0xCFC around ResetControl's 0xCF9) and virtio devices.
-    vmm->m_pci = TRY(attach_pci_devices(vmm->m_vm, vmm->m_memory, vmm->m_pio_bus, vmm->m_mmio_bus, config));
+    std::function<void(std::span<const uint8_t>)> serial_output = [](std::span<const uint8_t>) {};
+    if (config.console == ConsoleKind::Stdio) {
+        serial_output = &StdioConsole::write_output;
+    } else if (config.console == ConsoleKind::Socket) {
+        SocketConsole* socket_console = vmm->m_socket_console.get();  // outlives the devices (see vmm.h)
+        serial_output = [socket_console](std::span<const uint8_t> bytes) { socket_console->write_output(bytes); };
+    }
+    vmm->m_pci = TRY(attach_pci_devices(vmm->m_vm, vmm->m_memory, vmm->m_pio_bus, vmm->m_mmio_bus, config,
+                                        std::move(serial_output)));
 
     auto supported_cpuid = TRY(vmm->m_system.supported_cpuid());
     VcpuContext context{&vmm->m_pio_bus, &vmm->m_mmio_bus, &vmm->m_exits, &vmm->m_unhandled};

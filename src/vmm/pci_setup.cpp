@@ -4,7 +4,7 @@
 
 #include "base/log.h"
 #include "vmm/config/vm_config.h"
-#include "vmm/console/stdio_console.h"
+#include "vmm/console/socket_console_input.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/pci/host_bridge.h"
 #include "vmm/devices/pci/pci_bus.h"
@@ -17,6 +17,21 @@
 #include "vmm/kvm_msi.h"
 
 namespace corral::vmm {
+namespace {
+
+std::optional<TokenBucketConfig> bucket(uint64_t rate) {
+    if (rate == 0) return std::nullopt;
+    return TokenBucketConfig{rate, 0};  // burst: one second's worth
+}
+
+virtio::NetRateLimits net_rate_limits(const NetConfig& nic) {
+    return {.rx_bytes = bucket(nic.rx.bytes_per_second),
+            .rx_frames = bucket(nic.rx.packets_per_second),
+            .tx_bytes = bucket(nic.tx.bytes_per_second),
+            .tx_frames = bucket(nic.tx.packets_per_second)};
+}
+
+}  // namespace
 
 PciDevices::PciDevices() = default;
 
@@ -26,7 +41,8 @@ PciDevices::~PciDevices() {
 }
 
 Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const GuestMemory& memory, Bus& pio,
-                                                       Bus& mmio, const VmConfig& config) {
+                                                       Bus& mmio, const VmConfig& config,
+                                                       std::function<void(std::span<const uint8_t>)> serial_output) {
     auto pci = std::make_shared<PciDevices>();
     pci->bus = std::make_shared<PciBus>();
     TRY_VOID(pci->bus->attach(0, std::make_shared<PciHostBridge>()));
@@ -41,10 +57,14 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
 
     // Visible order: console first, then entropy.
     std::vector<std::shared_ptr<virtio::VirtioDevice>> devices;
-    if (config.virtio_console) {
-        virtio::ConsoleDevice::OutputSink sink;
-        if (config.console == ConsoleKind::Stdio) sink = &StdioConsole::write_output;
-        devices.push_back(std::make_shared<virtio::ConsoleDevice>(pci->loop, std::move(sink)));
+    if (config.virtio_console && config.virtio_console_socket_path.empty()) {
+        devices.push_back(std::make_shared<virtio::ConsoleDevice>(pci->loop, std::move(serial_output)));
+    } else if (config.virtio_console) {
+        std::shared_ptr<SocketConsole> socket =
+            TRY(SocketConsole::listen(config.virtio_console_socket_path, "--virtio-console"));
+        auto sink = [socket](std::span<const uint8_t> bytes) { socket->write_output(bytes); };
+        devices.push_back(std::make_shared<virtio::ConsoleDevice>(pci->loop, std::move(sink),
+                                                                  std::make_unique<SocketConsoleInput>(socket)));
     }
     if (config.rng) devices.push_back(std::make_shared<virtio::RngDevice>(pci->loop));
     // Then the NICs, in --net order (the guest names them eth0, eth1, ... in slot order).
@@ -52,7 +72,8 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
         const NetConfig& nic = config.nets[i];
         auto tap = TRY_CONTEXT(nic.tap ? corral::net::Tap::open(*nic.tap) : corral::net::Tap::adopt(*nic.fd),
                                fmt::format("--net #{}", i + 1));
-        devices.push_back(std::make_shared<virtio::NetDevice>(pci->loop, std::move(tap), nic.mac));
+        devices.push_back(
+            std::make_shared<virtio::NetDevice>(pci->loop, std::move(tap), nic.mac, net_rate_limits(nic)));
     }
     // Then the disks, in --disk order: the guest names them vda, vdb, ... in slot order. Each
     // has its own worker thread (see virtio::BlockDevice), not the shared event loop.

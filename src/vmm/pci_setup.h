@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "base/event_loop.h"
@@ -46,7 +48,10 @@ constexpr uint64_t k_pci_mmio_window_end = 0xFEC00000;
 /// virtio-blk (--disk, in order) in the next free slots, each
 /// with a fixed 64-bit BAR from the MMIO window on `mmio`, MSI-X vectors routed through KVM
 /// (irqfd + GSI routing) and a KVM ioeventfd per queue notify address.
+/// `serial_output` is where the serial console's output goes (virtio-console without a socket
+/// of its own writes there too).
 Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const GuestMemory& memory, Bus& pio,
-                                                       Bus& mmio, const VmConfig& config);
+                                                       Bus& mmio, const VmConfig& config,
+                                                       std::function<void(std::span<const uint8_t>)> serial_output);
 
 }  // namespace corral::vmm

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # tests/e2e/virtio_net.sh: virtio-net over a host tap, with the stock kernel.
 #
-# 1. One guest on tap ctap0 (host side 10.99.0.1/24, a private range inside the lab VM only):
-#    the guest brings eth0 up as 10.99.0.2, checks its MAC is the one given with --net
-#    (52:54:00:12:34:56), and pings the host 3 times; the host's tap counts the guest's
-#    frames; corral-vmm exits 0 after the guest powers off.
+# 1. One guest on tap ctap0 (host side 10.99.0.1/24, a private range inside the lab VM only),
+#    rate-limited to 100000 bytes/s each way (--net ...,bps=100000): the guest brings eth0 up
+#    as 10.99.0.2, checks its MAC is the one given with --net (52:54:00:12:34:56), pings the
+#    host 3 times, then sends 400000 bytes to the host over TCP and receives 400000 from it.
+#    Each transfer arrives whole and takes at least (400000 - one second's burst) / 100000 s
+#    less 20%, and corral-vmm reports frames held back in both directions; the host's tap
+#    counts the guest's frames; corral-vmm exits 0 after the guest powers off.
 # 2. Two guests on taps ctap1/ctap2 enslaved to bridge cbr0: guest A (10.99.1.2) pings
 #    guest B (10.99.1.3), which waits meanwhile; both exit 0.
-# Needs root, tun and bridge (loaded from the guest kernel's modules tree when missing).
+# Needs root, python3 (the host end of the transfers), tun and bridge (loaded from the guest
+# kernel's modules tree when missing).
 # Where /dev/kvm runs guest kernel code at speed the boots run directly; otherwise the whole
 # script re-runs itself inside the nested lab (tools/lab).
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (reason printed).
@@ -79,21 +83,60 @@ boot() {   # boot NAME GUEST_COMMAND [corral-vmm args...]: output in $work/NAME,
     grep -E 'CORRAL|GUEST|bytes from|packet|transmitted|corral-vmm: (warning|error)|Kernel panic|BUG|Oops' || true
 }
 
-echo "== 1: one guest on tap ctap0, pinging the host"
+echo "== 1: one guest on tap ctap0 limited to 100000 bytes/s, pinging the host, then TCP both ways"
 ip tuntap add dev ctap0 mode tap
 ip addr add 10.99.0.1/24 dev ctap0
 ip link set ctap0 up
+rate=100000 bytes=400000
+# The host's ends of the transfers (listening before the guest boots): port 5001 takes the
+# guest's bytes; port 5002 sends bytes to the guest and waits for it to close (it has them all).
+python3 - "$bytes" >"$work/host-transfers" 2>&1 <<'PY' &
+import socket, sys, time
+size = int(sys.argv[1])
+def listener(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("10.99.0.1", port)); s.listen(1); s.settimeout(900); return s
+tx_listener, rx_listener = listener(5001), listener(5002)
+conn, _ = tx_listener.accept(); conn.settimeout(300)
+got, start = 0, None
+while got < size:
+    data = conn.recv(65536)
+    if not data: break
+    start = start or time.monotonic(); got += len(data)
+print(f"HOST-GOT: {got} bytes in {time.monotonic() - (start or 0):.2f} s", flush=True); conn.close()
+conn, _ = rx_listener.accept(); conn.settimeout(300)
+start = time.monotonic(); conn.sendall(bytes(size)); conn.shutdown(socket.SHUT_WR)
+while conn.recv(4096): pass
+print(f"HOST-SENT: {size} bytes in {time.monotonic() - start:.2f} s", flush=True)
+PY
+host_pid=$!
 # shellcheck disable=SC2016  # expanded by the guest's shell
 boot single '
 echo "GUEST-MAC: $(cat /sys/class/net/eth0/address)"
 echo "GUEST-DRIVER: $(basename "$(readlink /sys/class/net/eth0/device/driver)")"
-ip link set eth0 up && ip addr add 10.99.0.2/24 dev eth0 && ping -c 3 -W 5 10.99.0.1
-' --net tap=ctap0,mac=52:54:00:12:34:56
+ip link set eth0 up && ip addr add 10.99.0.2/24 dev eth0 && ping -c 3 -W 5 10.99.0.1 || exit 1
+head -c '"$bytes"' /dev/zero | nc 10.99.0.1 5001
+echo "GUEST-RECEIVED: $(nc 10.99.0.1 5002 | wc -c) bytes"
+' --net "tap=ctap0,mac=52:54:00:12:34:56,bps=$rate"
+kill "$host_pid" 2>/dev/null; wait "$host_pid" 2>/dev/null
+sed 's/^/  host| /' "$work/host-transfers"
+grep 'rate limit held back' "$work/single" | tr -d '\r' | sed 's/^/  single| /'
 check "eth0 has the MAC given with --net" has single 'GUEST-MAC: 52:54:00:12:34:56'
 check "eth0 is driven by virtio_net" has single 'GUEST-DRIVER: virtio_net'
 check "the guest got 3 ping replies from 10.99.0.1" has single '3 packets transmitted, 3 packets received'
 check "the guest command succeeded" has single 'CORRAL-EXIT: 0'
 check "corral-vmm exited 0" test "$(cat "$work/single.rc")" = 0
+min_seconds=$(( (bytes - rate) * 8 / rate / 10 ))   # (bytes - one second's burst) / rate, less 20%
+seconds() { sed -n "s/^$1: $bytes bytes in \([0-9]*\)\..*/\1/p" "$work/host-transfers"; }
+tx_s=$(seconds HOST-GOT) rx_s=$(seconds HOST-SENT)
+check "the host got all $bytes bytes the guest sent" test -n "$tx_s"
+check "sending them took at least $min_seconds s at bps=$rate (took ${tx_s:-?} s)" test "${tx_s:-0}" -ge "$min_seconds"
+check "the guest received all $bytes bytes" has single "GUEST-RECEIVED: $bytes bytes"
+check "receiving them took at least $min_seconds s (took ${rx_s:-?} s)" test "${rx_s:-0}" -ge "$min_seconds"
+held=$(tr -d '\r' <"$work/single" | sed -n 's/.*rate limit held back \([0-9]*\) received and \([0-9]*\) sent frames.*/\1 \2/p')
+read -r held_rx held_tx <<<"${held:-0 0}"
+check "the monitor says the limit held frames back both ways (received $held_rx, sent $held_tx)" \
+  test "$held_rx" -gt 0 -a "$held_tx" -gt 0
 # (The neighbour entry is flushed when the tap loses its carrier at exit: count frames instead.)
 check "the host's ctap0 received the guest's frames" test "$(cat /sys/class/net/ctap0/statistics/rx_packets)" -gt 0
 ip -s link show ctap0 | sed 's/^/  host| /'

@@ -9,7 +9,10 @@
 #   3. a line "hello-hvc" written to /dev/hvc0 shows up, as its own line, in corral-vmm's output;
 #   4. the virtio devices' MSI-X interrupts arrived (PCI-MSI counts in /proc/interrupts);
 #   5. the guest powers off and corral-vmm exits 0;
-# then boots once more without the options and checks no virtio device is present (opt-in).
+# then boots once more without the options and checks no virtio device is present (opt-in);
+# then boots with --virtio-console socket=PATH: a client on that socket sends a line, the guest
+# reads it from /dev/hvc0 and writes it back, and the client reads the echo (hvc0 input).
+# Needs python3 for the socket client.
 # Where /dev/kvm runs guest kernel code at speed the boots run directly; otherwise the whole
 # script re-runs itself inside the nested lab (tools/lab).
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (reason printed).
@@ -74,7 +77,7 @@ boot() {   # boot NAME CMDLINE [corral-vmm args...]: output in $work/NAME, statu
   timeout 600 "$vmm" --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 2 --cmdline "$line" "$@" \
     >"$work/$name" 2>&1 </dev/null || status=$?
   echo "$status" >"$work/$name.rc"
-  sed "s/^/  $name| /" "$work/$name" | grep -E 'CORRAL|PCI |HWRNG|MSI |hello-hvc|corral-vmm: (warning|error)|Kernel panic|BUG|Oops' || true
+  sed "s/^/  $name| /" "$work/$name" | grep -E 'CORRAL|PCI |HWRNG|MSI |hello-hvc|HVC|corral-vmm: (warning|error)|Kernel panic|BUG|Oops' || true
 }
 
 echo "== 1: --rng --virtio-console"
@@ -97,6 +100,51 @@ boot plain "console=ttyS0 quiet $run corral.then=poweroff"
 check "host bridge present" has plain 'PCI 0000:00:00.0 0x8086:0x0d57'
 check "no virtio PCI device" bash -c "! grep -q 'PCI .* 0x1af4:' '$work/plain'"
 check "guest poweroff ends corral-vmm with exit 0" test "$(cat "$work/plain.rc")" = 0
+
+echo "== 3: --virtio-console socket=PATH: hvc0 both ways"
+# The guest turns echo off, says it is ready, reads one line from hvc0 and writes it back; a
+# client on the socket waits for the ready line, sends its line and waits for the echo.
+# shellcheck disable=SC2016  # expanded by the guest's shell
+hvc_script='
+exec 3<>/dev/hvc0
+stty -F /dev/hvc0 -echo
+echo HVC-READY >&3
+read -r line <&3
+echo "HVC-ECHO: $line" >&3
+echo "GUEST-HVC-GOT: $line"
+'
+hvc_run=$("$repo/tools/guest-image" encode-run "$hvc_script")
+python3 - "$work/hvc.sock" >"$work/hvc-client" 2>&1 <<'PY' &
+import socket, sys, time
+deadline = time.monotonic() + 500
+while True:
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break
+    except OSError:
+        if time.monotonic() > deadline: sys.exit("no socket")
+        time.sleep(0.2)
+s.settimeout(500)
+seen = b""
+def wait_for(text):
+    global seen
+    while text not in seen:
+        data = s.recv(4096)
+        if not data: sys.exit(f"socket closed before {text!r}; saw {seen!r}")
+        seen += data
+wait_for(b"HVC-READY")
+print("CLIENT: guest ready, sending", flush=True)
+s.sendall(b"hello-from-host-42\n")
+wait_for(b"HVC-ECHO: hello-from-host-42")
+print("CLIENT-GOT-ECHO: hello-from-host-42", flush=True)
+PY
+client_pid=$!
+boot hvc "console=ttyS0 quiet $hvc_run corral.then=poweroff" --virtio-console "socket=$work/hvc.sock"
+kill "$client_pid" 2>/dev/null; wait "$client_pid" 2>/dev/null
+sed 's/^/  client| /' "$work/hvc-client"
+check "the guest read the line the host sent to hvc0" has hvc 'GUEST-HVC-GOT: hello-from-host-42'
+check "the host read the guest's echo from the hvc0 socket" has hvc-client 'CLIENT-GOT-ECHO: hello-from-host-42'
+check "hvc0 output stays off the serial console" bash -c "! grep -q 'HVC-READY' '$work/hvc'"
+check "guest poweroff ends corral-vmm with exit 0" test "$(cat "$work/hvc.rc")" = 0
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -7,21 +7,22 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "virtio_fuzz_layout.h"
 #include "vmm/devices/virtio/queue.h"
 #include "vmm/memory/guest_memory.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace corral::vmm;
     using namespace corral::vmm::virtio;
-    constexpr uint64_t k_memory = 64 * 1024;
+    using namespace corral::fuzz::virtio_layout;
     static GuestMemory memory = GuestMemory::create(k_memory).value();
-    if (size < 2) return 0;
+    if (size < k_prefix) return 0;
     uint8_t* ram = memory.host_pointer(0, k_memory);
     std::memset(ram, 0, k_memory);
-    std::memcpy(ram, data + 2, std::min<size_t>(size - 2, k_memory));
+    std::memcpy(ram, data + k_prefix, std::min<size_t>(size - k_prefix, k_memory));
     QueueFeatures features{.indirect_descriptors = (data[0] & 1) != 0, .event_index = (data[0] & 2) != 0};
-    uint16_t queue_size = static_cast<uint16_t>(1u << (data[1] % 9));  // 1..256
-    QueueLayout layout{queue_size, 0x0000, 0x4000, 0x6000};
+    uint16_t queue_size = corral::fuzz::virtio_layout::queue_size(data[1]);
+    QueueLayout layout{queue_size, k_ring0_descriptors, k_ring0_avail, k_ring0_used};
     auto queue = Virtqueue::create(memory, layout, features);
     if (!queue) std::abort();  // the layout is valid by construction
     uint64_t chains = 0;

@@ -35,7 +35,7 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     int64_t shutdown_timeout = -1;
     bool hugepages = false;
     bool rng = false;
-    bool virtio_console = false;
+    std::string virtio_console;
     std::vector<std::string> nets;
     std::vector<std::string> disks;
     CommandLine result;
@@ -54,11 +54,15 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     app.add_option("--shutdown-timeout", shutdown_timeout,
                    "seconds SIGTERM waits for the guest to power off (default 10)");
     app.add_flag("--rng", rng, "add a virtio-rng entropy device fed by the host's getrandom() (off by default)");
-    app.add_flag("--virtio-console", virtio_console,
-                 "add a virtio-console (the guest's /dev/hvc0); its output goes where the serial console's goes");
+    app.add_option("--virtio-console", virtio_console,
+                   "add a virtio-console (the guest's /dev/hvc0): alone, its output goes where the serial "
+                   "console's goes (no input); socket=PATH puts it on a unix socket, output and input")
+        ->expected(0, 1)
+        ->type_name("[socket=PATH]");
     app.add_option("--net", nets,
                    "add a virtio-net NIC: tap=NAME[,mac=52:54:00:xx:xx:xx] or fd=N[,mac=...] (an inherited "
-                   "tap fd); repeatable")
+                   "tap fd); rate limits: bps=N (bytes/s) and pps=N (frames/s) for each direction, or "
+                   "rx_bps, rx_pps (to the guest), tx_bps, tx_pps (from the guest); 0: unlimited; repeatable")
         ->take_all();
     app.add_option("--disk", disks,
                    "add a virtio-blk disk: path=FILE[,readonly=on|off][,serial=S][,format=raw|qcow2][,bps=N]"
@@ -92,7 +96,7 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     }
     if (hugepages) config.page_backing = PageBacking::Huge;
     if (rng) config.rng = true;
-    if (virtio_console) config.virtio_console = true;
+    if (app.count("--virtio-console")) TRY_VOID(parse_virtio_console(virtio_console, "--virtio-console", config));
     if (!nets.empty()) {
         config.nets.clear();  // --net replaces the config file's NICs
         for (size_t i = 0; i < nets.size(); ++i) config.nets.push_back(TRY(parse_net_option(nets[i], i)));

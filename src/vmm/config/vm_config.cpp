@@ -53,6 +53,21 @@ std::string console_to_string(const VmConfig& config) {
     return "stdio";
 }
 
+Result<void> parse_virtio_console(std::string_view text, std::string_view what, VmConfig& config) {
+    constexpr std::string_view k_socket_prefix = "socket=";
+    if (text.empty() || text == "serial") {
+        config.virtio_console_socket_path.clear();
+    } else if (text.starts_with(k_socket_prefix) && text.size() > k_socket_prefix.size()) {
+        config.virtio_console_socket_path = std::string(text.substr(k_socket_prefix.size()));
+    } else {
+        return fail(fmt::format("{} must be 'serial' (the default: output with the serial console's) or "
+                                "'socket=PATH', got '{}'",
+                                what, text));
+    }
+    config.virtio_console = true;
+    return {};
+}
+
 Result<void> validate(const VmConfig& config) {
     if (config.kernel_path.empty()) return fail("--kernel is required: the path of a Linux bzImage or an ELF kernel");
     if (config.cpus < 1 || config.cpus > k_max_cpus)
@@ -65,6 +80,9 @@ Result<void> validate(const VmConfig& config) {
         return fail("--memory must be a multiple of 4K");
     if (config.shutdown_timeout_seconds > 3600)
         return fail("--shutdown-timeout must be between 0 and 3600 seconds");
+    if (config.virtio_console && !config.virtio_console_socket_path.empty() && config.console == ConsoleKind::Socket &&
+        config.virtio_console_socket_path == config.console_socket_path)
+        return fail("--virtio-console socket=PATH must differ from --console socket=PATH");
     return {};
 }
 
@@ -123,8 +141,9 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
             TRY_VOID(want(value.is_boolean(), "true or false"));
             config.rng = value.get<bool>();
         } else if (key == "virtio_console") {
-            TRY_VOID(want(value.is_boolean(), "true or false"));
-            config.virtio_console = value.get<bool>();
+            TRY_VOID(want(value.is_boolean() || value.is_string(), "true, false, \"serial\" or \"socket=PATH\""));
+            if (value.is_boolean()) config.virtio_console = value.get<bool>();
+            else TRY_VOID(parse_virtio_console(value.get<std::string>(), "VM config: 'virtio_console'", config));
         } else if (key == "nets") {
             TRY_VOID(want(value.is_array(), "an array of NICs like [{\"tap\": \"tap0\"}]"));
             for (size_t i = 0; i < value.size(); ++i) config.nets.push_back(TRY(net_config_from_json(value[i], i)));
@@ -151,6 +170,8 @@ nlohmann::json vm_config_to_json(const VmConfig& config) {
         {"virtio_console", config.virtio_console},
     };
     if (config.initrd_path) document["initrd"] = *config.initrd_path;
+    if (config.virtio_console && !config.virtio_console_socket_path.empty())
+        document["virtio_console"] = "socket=" + config.virtio_console_socket_path;
     if (!config.nets.empty()) {
         document["nets"] = nlohmann::json::array();
         for (const NetConfig& net : config.nets) document["nets"].push_back(net_config_to_json(net));

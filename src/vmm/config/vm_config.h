@@ -37,8 +37,11 @@ struct VmConfig {
     uint32_t shutdown_timeout_seconds = 10;
     /// virtio-rng (entropy from the host's getrandom()); opt-in, like Firecracker's.
     bool rng = false;
-    /// virtio-console (the guest's hvc0, output to the serial console's stdout); opt-in.
+    /// virtio-console (the guest's hvc0); opt-in. Without a socket path its output goes where
+    /// the serial console's goes and it takes no input; with one, hvc0 is on that unix socket
+    /// both ways.
     bool virtio_console = false;
+    std::string virtio_console_socket_path;
     /// virtio-net NICs (--net, repeatable), attached in this order.
     std::vector<NetConfig> nets;
     /// virtio-blk disks (--disk, repeatable): /dev/vda, /dev/vdb, ... in this order.
@@ -55,6 +58,9 @@ Result<uint64_t> parse_memory_size(std::string_view text, std::string_view what)
 Result<void> parse_console(std::string_view text, std::string_view what, VmConfig& config);
 /// The inverse of parse_console().
 std::string console_to_string(const VmConfig& config);
+/// Parses a virtio-console setting: "" or "serial" (output with the serial console's, no input)
+/// or "socket=PATH". Turns the device on. `what` names the field in errors.
+Result<void> parse_virtio_console(std::string_view text, std::string_view what, VmConfig& config);
 /// Checks ranges and required fields; the message names the field and the allowed values.
 Result<void> validate(const VmConfig& config);
 /// Reads a JSON config ({"kernel": ..., "memory": "512M", "cpus": 2, ...}); unknown keys are errors.

@@ -10,10 +10,10 @@
 
 namespace corral::vmm {
 
-Result<std::unique_ptr<SocketConsole>> SocketConsole::listen(const std::string& path) {
+Result<std::unique_ptr<SocketConsole>> SocketConsole::listen(const std::string& path, std::string_view what) {
     sockaddr_un address{};
     if (path.empty() || path.size() >= sizeof(address.sun_path))
-        return fail("--console socket=PATH: the path must be 1 to " +
+        return fail(std::string(what) + " socket=PATH: the path must be 1 to " +
                     std::to_string(sizeof(address.sun_path) - 1) + " bytes long");
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return fail_errno("socket");
@@ -21,7 +21,7 @@ Result<std::unique_ptr<SocketConsole>> SocketConsole::listen(const std::string& 
     address.sun_family = AF_UNIX;
     std::memcpy(address.sun_path, path.c_str(), path.size());
     if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
-        return fail_errno("--console socket=" + path + ": cannot listen there");
+        return fail_errno(std::string(what) + " socket=" + path + ": cannot listen there");
     if (::listen(fd, 4) < 0) return fail_errno("listen on " + path);
     return std::unique_ptr<SocketConsole>(new SocketConsole(std::move(listener), path));
 }
@@ -49,6 +49,21 @@ size_t SocketConsole::read_input(std::span<uint8_t> buffer) {
     if (n > 0) return static_cast<size_t>(n);
     if (n == 0 || (errno != EAGAIN && errno != EINTR)) m_client.reset();  // client went away
     return 0;
+}
+
+size_t SocketConsole::read_input_keep(std::span<uint8_t> buffer, bool& client_gone) {
+    std::lock_guard lock(m_mutex);
+    client_gone = false;
+    if (!m_client.valid()) return 0;
+    ssize_t n = ::recv(m_client.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (n > 0) return static_cast<size_t>(n);
+    client_gone = n == 0 || (errno != EAGAIN && errno != EINTR);
+    return 0;
+}
+
+void SocketConsole::drop_client(int fd) {
+    std::lock_guard lock(m_mutex);
+    if (m_client.get() == fd) m_client.reset();
 }
 
 void SocketConsole::write_output(std::span<const uint8_t> bytes) {

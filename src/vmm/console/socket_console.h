@@ -6,6 +6,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -21,8 +22,10 @@ class SocketConsole {
 public:
     static constexpr size_t k_scrollback_bytes = 64 * 1024;
 
-    /// Listens on `path` (which must not exist yet; it is removed on destruction).
-    static Result<std::unique_ptr<SocketConsole>> listen(const std::string& path);
+    /// Listens on `path` (which must not exist yet; it is removed on destruction). `what` names
+    /// the option in errors.
+    static Result<std::unique_ptr<SocketConsole>> listen(const std::string& path,
+                                                         std::string_view what = "--console");
     ~SocketConsole();
 
     int listen_fd() const { return m_listen.get(); }
@@ -32,6 +35,11 @@ public:
     void accept_client();
     /// Reads what the client sent; 0 when it sent nothing or went away (then it is dropped).
     size_t read_input(std::span<uint8_t> buffer);
+    /// Like read_input(), but a client that went away is kept (closed later by drop_client()),
+    /// so that a caller watching its fd can stop watching before the fd number is reused.
+    size_t read_input_keep(std::span<uint8_t> buffer, bool& client_gone);
+    /// Closes the client if it is still `fd`.
+    void drop_client(int fd);
     /// Guest output: kept in the scrollback and sent to the client if there is one. Thread-safe.
     void write_output(std::span<const uint8_t> bytes);
     uint64_t dropped_bytes() const;

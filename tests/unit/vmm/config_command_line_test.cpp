@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -95,6 +97,30 @@ TEST(CommandLine, VirtioDevicesAreOptIn) {
     auto bad = parse({"--kernel", "/k", "--rng=maybe"});
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message().find("rng"), std::string::npos) << bad.error().message();
+}
+
+TEST(CommandLine, VirtioConsoleFollowsTheSerialConsoleOrHasItsOwnSocket) {
+    auto plain = parse({"--kernel", "/k", "--virtio-console", "--rng"});
+    ASSERT_TRUE(plain) << plain.error().message();
+    EXPECT_TRUE(plain->config.virtio_console);
+    EXPECT_EQ(plain->config.virtio_console_socket_path, "");
+    EXPECT_TRUE(plain->config.rng) << "a following flag is not taken as the value";
+    auto socket = parse({"--kernel", "/k", "--virtio-console", "socket=/run/hvc.sock"});
+    ASSERT_TRUE(socket) << socket.error().message();
+    EXPECT_TRUE(socket->config.virtio_console);
+    EXPECT_EQ(socket->config.virtio_console_socket_path, "/run/hvc.sock");
+    auto json = vm_config_to_json(socket->config);
+    EXPECT_EQ(json["virtio_console"], "socket=/run/hvc.sock");
+    EXPECT_EQ(vm_config_from_json(json).value().virtio_console_socket_path, "/run/hvc.sock");
+
+    auto bad = parse({"--kernel", "/k", "--virtio-console", "tcp=1234"});
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message(),
+              "--virtio-console must be 'serial' (the default: output with the serial console's) or 'socket=PATH', "
+              "got 'tcp=1234'");
+    auto same = parse({"--kernel", "/k", "--console", "socket=/s", "--virtio-console", "socket=/s"});
+    ASSERT_FALSE(same);
+    EXPECT_EQ(same.error().message(), "--virtio-console socket=PATH must differ from --console socket=PATH");
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ TEST(NetConfigTest, DefaultMacIsDeterministicAndDiffersPerNic) {
 
 TEST(NetConfigTest, ErrorsNameTheOptionAndTheBadPart) {
     auto message = [](std::string_view text) { return parse_net_option(text, 0).error().message(); };
-    EXPECT_EQ(message("tap=t0,speed=10"), "--net: unknown key 'speed'; keys: tap, fd, mac");
+    EXPECT_EQ(message("tap=t0,speed=10"),
+              "--net: unknown key 'speed'; keys: tap, fd, mac, bps, pps, rx_bps, rx_pps, tx_bps, tx_pps");
     EXPECT_NE(message("tap=t0,mac=52:54:00:12:34").find("--net: mac '52:54:00:12:34' is not valid"),
               std::string::npos);
     EXPECT_NE(message("tap=t0,mac=52:54:00:12:34:zz").find("not hexadecimal"), std::string::npos);
@@ -56,7 +57,60 @@ TEST(NetConfigTest, JsonRoundTrip) {
     EXPECT_EQ(back.nets, config.nets);
     auto bad = vm_config_from_json(nlohmann::json::parse(R"({"nets": [{"tap": "t", "colour": 1}]})"));
     ASSERT_FALSE(bad);
-    EXPECT_EQ(bad.error().message(), "VM config: nets[0]: unknown key 'colour'; keys: tap, fd, mac");
+    EXPECT_EQ(bad.error().message(),
+              "VM config: nets[0]: unknown key 'colour'; keys: tap, fd, mac, bps, pps, rx_bps, rx_pps, tx_bps, tx_pps");
+}
+
+TEST(NetConfigTest, RateLimitsApplyToBothDirectionsOrOne) {
+    auto none = parse_net_option("tap=t0", 0).value();
+    EXPECT_FALSE(none.rx.limited());
+    EXPECT_FALSE(none.tx.limited());
+    auto both = parse_net_option("tap=t0,bps=200000,pps=1000", 0).value();
+    EXPECT_EQ(both.rx, (NetRateLimit{200000, 1000}));
+    EXPECT_EQ(both.tx, (NetRateLimit{200000, 1000}));
+    // A direction-specific key wins over the general one, whatever the order.
+    auto split = parse_net_option("tap=t0,rx_bps=5000,bps=100,tx_pps=7", 0).value();
+    EXPECT_EQ(split.rx, (NetRateLimit{5000, 0}));
+    EXPECT_EQ(split.tx, (NetRateLimit{100, 7}));
+    auto zero = parse_net_option("tap=t0,bps=0", 0).value();
+    EXPECT_FALSE(zero.rx.limited()) << "0 means unlimited";
+}
+
+TEST(NetConfigTest, BadRateLimitsNameTheKey) {
+    auto message = [](std::string_view text) { return parse_net_option(text, 0).error().message(); };
+    EXPECT_EQ(message("tap=t0,bps=fast"),
+              "--net: bps must be a whole number of bytes per second (0: unlimited), got 'fast'");
+    EXPECT_EQ(message("tap=t0,tx_pps=-3"),
+              "--net: tx_pps must be a whole number of frames per second (0: unlimited), got '-3'");
+    EXPECT_EQ(message("tap=t0,rx_bps="),
+              "--net: rx_bps must be a whole number of bytes per second (0: unlimited), got ''");
+    EXPECT_EQ(message("tap=t0,pps=1.5"),
+              "--net: pps must be a whole number of frames per second (0: unlimited), got '1.5'");
+    EXPECT_NE(message("tap=t0,bps=99999999999999999999999").find("--net: bps must be a whole number"),
+              std::string::npos);
+    EXPECT_EQ(message("tap=t0,bps=1,bps=2"), "--net: bps is given twice");
+}
+
+TEST(NetConfigTest, RateLimitsInJson) {
+    auto config = vm_config_from_json(nlohmann::json::parse(
+                                          R"({"kernel": "k", "nets": [{"tap": "a", "bps": 1000},
+                                              {"tap": "b", "rx_bps": 10, "tx_pps": 20}]})"))
+                      .value();
+    EXPECT_EQ(config.nets[0].rx, (NetRateLimit{1000, 0}));
+    EXPECT_EQ(config.nets[0].tx, (NetRateLimit{1000, 0}));
+    EXPECT_EQ(config.nets[1].rx, (NetRateLimit{10, 0}));
+    EXPECT_EQ(config.nets[1].tx, (NetRateLimit{0, 20}));
+    auto json = vm_config_to_json(config);
+    EXPECT_EQ(json["nets"][0]["bps"], 1000);
+    EXPECT_EQ(json["nets"][1]["tx_pps"], 20);
+    EXPECT_EQ(vm_config_from_json(json).value().nets, config.nets);
+    for (const char* bad : {R"({"nets": [{"tap": "a", "bps": -1}]})", R"({"nets": [{"tap": "a", "pps": "10"}]})",
+                            R"({"nets": [{"tap": "a", "tx_bps": 1.5}]})"}) {
+        auto parsed = vm_config_from_json(nlohmann::json::parse(bad));
+        ASSERT_FALSE(parsed) << bad;
+        EXPECT_NE(parsed.error().message().find("VM config: nets[0]: '"), std::string::npos) << parsed.error().message();
+        EXPECT_NE(parsed.error().message().find("must be a whole number"), std::string::npos);
+    }
 }
 
 }  // namespace

@@ -1,8 +1,16 @@
 #include "vmm/devices/virtio/console/console_device.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "vmm/devices/virtio/queue_service.h"
 
 namespace corral::vmm::virtio {
+
+ConsoleDevice::ConsoleDevice(std::shared_ptr<EventLoop> loop, OutputSink output, std::unique_ptr<ConsoleInput> input)
+    : m_loop(std::move(loop)), m_output(std::move(output)), m_input(std::move(input)) {
+    if (m_input) m_input_buffer.resize(k_input_chunk);
+}
 
 void ConsoleDevice::read_config(uint64_t offset, std::span<uint8_t> data) {
     std::array<uint8_t, k_config_size> config{};
@@ -15,22 +23,35 @@ Result<void> ConsoleDevice::activate(ActivateContext context) {
     if (context.queues.size() <= k_transmit_queue || !context.queues[k_transmit_queue])
         return fail("virtio-console: transmitq0 is not enabled");
     m_transmit.emplace(std::move(*context.queues[k_transmit_queue]));
+    // A driver that leaves receiveq0 disabled just gets no input.
+    if (m_input && context.queues[k_receive_queue]) m_receive.emplace(std::move(*context.queues[k_receive_queue]));
     m_interrupt = &context.interrupt;
     auto added = m_loop->add(m_transmit->notify_fd, [this] { process_transmit(); });
+    if (added && m_receive) added = m_loop->add(m_receive->notify_fd, [this] { on_receive_notify(); });
+    if (added && m_receive) added = m_input->watch(*m_loop, [this] { process_receive(); });
     if (!added) {
-        m_transmit.reset();
-        m_interrupt = nullptr;
+        reset();
         return added;
     }
-    m_loop->run_sync([this] { process_transmit(); });
+    m_loop->run_sync([this] {
+        process_transmit();
+        process_receive();
+    });
     return {};
 }
 
 void ConsoleDevice::reset() {
-    if (!m_transmit) return;
-    m_loop->remove(m_transmit->notify_fd);
+    if (!m_transmit && !m_receive) return;
+    if (m_receive) {
+        m_input->unwatch();  // after it returns, process_receive() no longer runs from input
+        m_loop->remove(m_receive->notify_fd);
+    }
+    if (m_transmit) m_loop->remove(m_transmit->notify_fd);
     m_transmit.reset();
+    m_receive.reset();
     m_interrupt = nullptr;
+    // Bytes read but not delivered belonged to the old driver's session.
+    m_input_start = m_input_end = 0;
 }
 
 void ConsoleDevice::process_transmit() {
@@ -45,6 +66,59 @@ void ConsoleDevice::process_transmit() {
         m_counters.bytes += chain.readable_bytes;
         return uint32_t{0};
     });
+}
+
+void ConsoleDevice::on_receive_notify() {
+    if (!m_receive) return;
+    drain_event_fd(m_receive->notify_fd);
+    m_input->set_paused(false);  // the guest added buffers: take input again
+    process_receive();
+}
+
+void ConsoleDevice::process_receive() {
+    if (!m_receive || !m_interrupt) return;
+    Virtqueue& queue = m_receive->queue;
+    bool used_any = false;
+    for (;;) {
+        if (m_input_start == m_input_end) {
+            m_input_start = 0;
+            m_input_end = m_input->read(m_input_buffer);
+            if (m_input_end == 0) break;  // nothing more now; `ready` runs when there is
+        }
+        auto chain = queue.pop();
+        if (!chain) {
+            if (queue.enable_notifications()) continue;  // buffers arrived meanwhile (§2.7.10)
+            // No buffer: hold what was read, stop reading until the driver adds buffers.
+            m_input->set_paused(true);
+            break;
+        }
+        size_t copied = 0;
+        for (const GuestBuffer& buffer : chain->writable) {
+            size_t take = std::min<size_t>(buffer.length, m_input_end - m_input_start);
+            if (take == 0) break;
+            // buffer.host covers buffer.length bytes of guest RAM (checked when popped); take <= length.
+            std::memcpy(buffer.host, m_input_buffer.data() + m_input_start, take);
+            m_input_start += take;
+            copied += take;
+        }
+        if (chain->writable.empty()) ++m_counters.errors;  // a read-only receive buffer: returned unused
+        else ++m_counters.requests;
+        m_counters.bytes += copied;
+        queue.add_used(chain->head, static_cast<uint32_t>(copied));
+        used_any = true;
+    }
+    uint64_t rejected = queue.counters().rejected_chains;
+    if (rejected != m_receive->rejected_reported) {
+        m_counters.rejected_chains += rejected - m_receive->rejected_reported;
+        m_receive->rejected_reported = rejected;
+        used_any = true;  // malformed chains were returned used too
+    }
+    if (used_any && queue.should_interrupt()) m_interrupt->signal_queue(k_receive_queue);
+    if (queue.broken() && !m_receive->broken_reported) {
+        m_receive->broken_reported = true;
+        ++m_counters.errors;
+        m_interrupt->set_needs_reset();
+    }
 }
 
 }  // namespace corral::vmm::virtio

@@ -5,16 +5,32 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "base/event_loop.h"
 #include "vmm/devices/virtio/virtio_device.h"
 
 namespace corral::vmm::virtio {
 
+/// Host input for a console port (a unix socket today), read on the device's event loop.
+class ConsoleInput {
+public:
+    virtual ~ConsoleInput() = default;
+    /// Starts watching for input on `loop`: `ready` runs on the loop thread whenever read() may
+    /// return bytes. Called on activation; watching lasts until unwatch().
+    virtual Result<void> watch(EventLoop& loop, std::function<void()> ready) = 0;
+    virtual void unwatch() = 0;
+    /// Back-pressure: while paused, `ready` does not run (the input waits in the kernel).
+    virtual void set_paused(bool paused) = 0;
+    /// Reads what is there, without blocking; 0: nothing now.
+    virtual size_t read(std::span<uint8_t> buffer) = 0;
+};
+
 /// virtio-console (virtio 1.2 §5.3) with one port and no features (no MULTIPORT, no SIZE, no
-/// EMERG_WRITE): the guest's hvc0. What the guest transmits goes to the output sink (the
-/// monitor passes the same stdout writer as the serial console). Input is not implemented:
-/// receiveq0 is accepted and left alone, so the guest reads nothing.
+/// EMERG_WRITE): the guest's hvc0. What the guest transmits goes to the output sink. With an
+/// input, host bytes go into receiveq0's buffers as a byte stream (a buffer takes what fits; the
+/// rest goes into the next); while the guest has no receive buffer the input is paused, so
+/// nothing is lost or buffered without bound. Without an input receiveq0 is left alone.
 /// Requests are served on the event loop thread.
 class ConsoleDevice final : public VirtioDevice {
 public:
@@ -23,9 +39,9 @@ public:
     static constexpr uint16_t k_receive_queue = 0;
     static constexpr uint16_t k_transmit_queue = 1;
     static constexpr uint32_t k_config_size = 12;  // cols, rows, max_nr_ports, emerg_wr
+    static constexpr size_t k_input_chunk = 4096;  // host bytes read at a time
 
-    ConsoleDevice(std::shared_ptr<EventLoop> loop, OutputSink output)
-        : m_loop(std::move(loop)), m_output(std::move(output)) {}
+    ConsoleDevice(std::shared_ptr<EventLoop> loop, OutputSink output, std::unique_ptr<ConsoleInput> input = nullptr);
     ~ConsoleDevice() override { reset(); }
 
     DeviceType device_type() const override { return DeviceType::Console; }
@@ -41,13 +57,23 @@ public:
 
     /// Serves transmitq0 once (what the event loop runs on a notification; tests call it).
     void process_transmit();
+    /// Moves host input into receiveq0 (on input, and when the guest adds receive buffers).
+    void process_receive();
 
 private:
+    void on_receive_notify();
+
     std::shared_ptr<EventLoop> m_loop;
     OutputSink m_output;
+    std::unique_ptr<ConsoleInput> m_input;
     const std::array<uint16_t, 2> m_queue_sizes{k_queue_size, k_queue_size};
     std::optional<ActiveQueue> m_transmit;
+    std::optional<ActiveQueue> m_receive;  // only with an input
     VirtioInterrupt* m_interrupt = nullptr;
+    // Host bytes read but not yet in a guest buffer: m_input_buffer[m_input_start, m_input_end).
+    std::vector<uint8_t> m_input_buffer;
+    size_t m_input_start = 0;
+    size_t m_input_end = 0;
     DeviceCounters m_counters;
 };
 

@@ -1,8 +1,10 @@
 #include "vmm/devices/virtio/net/net_device.h"
 
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "base/log.h"
@@ -10,8 +12,30 @@
 
 namespace corral::vmm::virtio {
 
-NetDevice::NetDevice(std::shared_ptr<EventLoop> loop, net::Tap tap, std::array<uint8_t, 6> mac)
-    : m_loop(std::move(loop)), m_tap(std::move(tap)), m_mac(mac), m_bounce(k_header_size + k_max_frame) {}
+namespace {
+
+std::unique_ptr<RateLimiter> make_limiter(const std::optional<TokenBucketConfig>& bytes,
+                                          const std::optional<TokenBucketConfig>& frames) {
+    if ((!bytes || bytes->rate == 0) && (!frames || frames->rate == 0)) return nullptr;
+    return std::make_unique<RateLimiter>(bytes, frames);
+}
+
+}  // namespace
+
+NetDevice::NetDevice(std::shared_ptr<EventLoop> loop, net::Tap tap, std::array<uint8_t, 6> mac, NetRateLimits limits)
+    : m_loop(std::move(loop)), m_tap(std::move(tap)), m_mac(mac), m_bounce(k_header_size + k_max_frame),
+      m_rx_limiter(make_limiter(limits.rx_bytes, limits.rx_frames)),
+      m_tx_limiter(make_limiter(limits.tx_bytes, limits.tx_frames)) {}
+
+NetDevice::~NetDevice() {
+    reset();
+    // The user set a limit: say how often it bit (no API shows the counters yet).
+    if (m_rx_limiter || m_tx_limiter) {
+        auto counters = m_net_counters.snapshot();
+        log_info("virtio-net {}: the rate limit held back {} received and {} sent frames", m_tap.name(),
+                 counters.rx_throttled, counters.tx_throttled);
+    }
+}
 
 uint64_t NetDevice::device_features() const {
     uint64_t features = k_net_f_mac | k_net_f_status | k_net_f_csum | k_net_f_host_tso4 | k_net_f_host_tso6;
@@ -42,6 +66,11 @@ Result<void> NetDevice::activate(ActivateContext context) {
     offloads.tso4 = offloads.csum && (m_features & k_net_f_guest_tso4) != 0;
     offloads.tso6 = offloads.csum && (m_features & k_net_f_guest_tso6) != 0;
     TRY_VOID(m_tap.set_offloads(offloads));
+    for (auto [limiter, timer] : {std::pair{m_rx_limiter.get(), &m_rx_timer}, std::pair{m_tx_limiter.get(), &m_tx_timer}}) {
+        if (!limiter || timer->valid()) continue;
+        *timer = UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+        if (!timer->valid()) return fail_errno("virtio-net: timerfd_create");
+    }
 
     m_rx.emplace(std::move(*context.queues[k_rx_queue]));
     m_tx.emplace(std::move(*context.queues[k_tx_queue]));
@@ -49,6 +78,8 @@ Result<void> NetDevice::activate(ActivateContext context) {
     m_pending = 0;
     auto added = m_loop->add(m_tx->notify_fd, [this] { process_tx(); });
     if (added) added = m_loop->add(m_rx->notify_fd, [this] { on_rx_notify(); });
+    if (added && m_rx_timer.valid()) added = m_loop->add(m_rx_timer.get(), [this] { on_rx_timer(); });
+    if (added && m_tx_timer.valid()) added = m_loop->add(m_tx_timer.get(), [this] { on_tx_timer(); });
     if (!added) {
         reset();
         return added;
@@ -69,10 +100,15 @@ void NetDevice::reset() {
     m_tap_armed = false;
     if (m_tx) m_loop->remove(m_tx->notify_fd);
     if (m_rx) m_loop->remove(m_rx->notify_fd);
+    if (m_rx_timer.valid()) m_loop->remove(m_rx_timer.get());
+    if (m_tx_timer.valid()) m_loop->remove(m_tx_timer.get());
     m_rx.reset();
     m_tx.reset();
     m_interrupt = nullptr;
     m_pending = 0;
+    m_pending_admitted = false;
+    m_rx_held = false;
+    m_tx_held.reset();  // the driver resets its rings too: the held chain is forgotten with them
     (void)m_tap.set_offloads({});
 }
 
@@ -92,6 +128,18 @@ void NetDevice::park_tap() {
     m_tap_armed = false;
 }
 
+bool NetDevice::admit(RateLimiter* limiter, const UniqueFd& timer, uint64_t bytes) {
+    if (!limiter || limiter->consume(bytes)) return true;
+    auto delay = limiter->time_until_available(bytes);
+    if (delay <= std::chrono::nanoseconds(0)) delay = std::chrono::nanoseconds(1);  // 0 would disarm
+    itimerspec spec{};
+    spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1'000'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(delay.count() % 1'000'000'000);
+    if (::timerfd_settime(timer.get(), 0, &spec, nullptr) != 0)
+        log_error("virtio-net {}: timerfd_settime failed: {}", m_tap.name(), std::strerror(errno));
+    return false;
+}
+
 void NetDevice::finish(ActiveQueue& active, uint16_t index, bool used_any) {
     Virtqueue& queue = active.queue;
     uint64_t rejected = queue.counters().rejected_chains;
@@ -108,83 +156,74 @@ void NetDevice::finish(ActiveQueue& active, uint16_t index, bool used_any) {
     }
 }
 
-void NetDevice::process_tx() {
-    if (!m_tx || !m_interrupt) return;
-    serve_queue(*m_tx, k_tx_queue, *m_interrupt, m_counters, [this](const DescriptorChain& chain) {
-        return transmit(chain);
-    });
+void NetDevice::on_tx_timer() {
+    drain_event_fd(m_tx_timer.get());  // reads the expiration count
+    process_tx();
 }
 
-uint32_t NetDevice::transmit(const DescriptorChain& chain) {
-    // Guest-controlled sizes, bounded before anything is read: a header, then an Ethernet frame
-    // of at most k_max_frame bytes. Writable buffers in a TX chain are ignored (nothing to say).
-    auto reject = [this] {
+void NetDevice::process_tx() {
+    if (!m_tx || !m_interrupt) return;
+    drain_event_fd(m_tx->notify_fd);
+    Virtqueue& queue = m_tx->queue;
+    bool used_any = false;
+    for (;;) {
+        std::optional<DescriptorChain> chain = std::exchange(m_tx_held, std::nullopt);
+        bool was_held = chain.has_value();
+        if (!chain) chain = queue.pop();
+        if (!chain) {
+            if (queue.enable_notifications()) continue;  // more arrived meanwhile (§2.7.10)
+            break;
+        }
+        // The cost is what the frame would put on the wire; a malformed chain costs its size too,
+        // so a guest cannot dodge the limit with junk.
+        uint64_t cost = chain->readable_bytes - std::min<uint64_t>(chain->readable_bytes, k_header_size);
+        if (!admit(m_tx_limiter.get(), m_tx_timer, cost)) {
+            // Not used: the guest keeps seeing it in flight. Resumes from on_tx_timer().
+            if (!was_held) ++m_net_counters.tx_throttled;
+            m_tx_held = std::move(chain);
+            break;
+        }
+        transmit(*chain);
+        queue.add_used(chain->head, 0);  // TX buffers are device-readable only: nothing written
+        used_any = true;
+    }
+    finish(*m_tx, k_tx_queue, used_any);
+}
+
+void NetDevice::transmit(const DescriptorChain& chain) {
+    auto frame = parse_tx_chain(chain, m_features);
+    if (!frame) {
         ++m_net_counters.tx_rejected;
         ++m_counters.rejected_chains;
-        return 0u;
-    };
-    if (chain.readable_bytes < k_header_size + k_min_frame) return reject();
-    if (chain.readable_bytes > k_header_size + k_max_frame) return reject();
-
-    // Copy the header out (it may span descriptors) so that what is checked is what the tap
-    // gets; the guest cannot change it after the check.
-    VirtioNetHeader header;
-    auto* header_bytes = reinterpret_cast<uint8_t*>(&header);
-    size_t copied = 0, buffer_index = 0, buffer_offset = 0;
-    while (copied < k_header_size) {
-        const GuestBuffer& buffer = chain.readable[buffer_index];
-        size_t take = std::min<size_t>(buffer.length, k_header_size - copied);
-        // buffer.host covers buffer.length bytes of guest RAM (checked when the chain was popped).
-        std::memcpy(header_bytes + copied, buffer.host, take);
-        copied += take;
-        if (take == buffer.length) {
-            ++buffer_index;
-        } else {
-            buffer_offset = take;
-        }
+        return;
     }
-    // §5.1.6.2: NEEDS_CSUM only with CSUM; GSO types only as negotiated; no ECN, no UFO.
-    if (header.flags & ~k_net_hdr_f_needs_csum) return reject();
-    if ((header.flags & k_net_hdr_f_needs_csum) && !(m_features & k_net_f_csum)) return reject();
-    switch (header.gso_type) {
-    case k_net_hdr_gso_none: break;
-    case k_net_hdr_gso_tcpv4:
-        if (!(m_features & k_net_f_host_tso4)) return reject();
-        break;
-    case k_net_hdr_gso_tcpv6:
-        if (!(m_features & k_net_f_host_tso6)) return reject();
-        break;
-    default: return reject();
-    }
-    header.num_buffers = 0;
-
-    // At most queue-size readable buffers (the queue bounds chain length) plus the header.
+    // Header first (our checked copy), then the frame straight from guest RAM.
     std::vector<iovec> parts;
-    parts.reserve(chain.readable.size() + 1);
-    parts.push_back({&header, k_header_size});
-    for (size_t i = buffer_index; i < chain.readable.size(); ++i) {
-        const GuestBuffer& buffer = chain.readable[i];
-        size_t skip = i == buffer_index ? buffer_offset : 0;
-        parts.push_back({buffer.host + skip, buffer.length - skip});
-    }
-    uint64_t frame_bytes = chain.readable_bytes - k_header_size;
+    parts.reserve(frame->frame.size() + 1);
+    parts.push_back({&frame->header, k_header_size});
+    parts.insert(parts.end(), frame->frame.begin(), frame->frame.end());
     auto written = m_tap.write(parts);
     if (!written) {
         // EIO: the tap is down; EINVAL: the kernel refused the header's offsets. Count, go on.
         ++m_net_counters.tx_dropped;
-        return 0;
+        return;
     }
     ++m_net_counters.tx_frames;
-    m_net_counters.tx_bytes += frame_bytes;
+    m_net_counters.tx_bytes += frame->frame_bytes;
     ++m_counters.requests;
-    m_counters.bytes += frame_bytes;
-    return 0;  // TX buffers are device-readable only: nothing written
+    m_counters.bytes += frame->frame_bytes;
 }
 
 void NetDevice::on_rx_notify() {
     if (!m_rx) return;
     drain_event_fd(m_rx->notify_fd);
     arm_tap();  // the guest added buffers: read the tap again
+    process_rx();
+}
+
+void NetDevice::on_rx_timer() {
+    drain_event_fd(m_rx_timer.get());  // reads the expiration count
+    arm_tap();
     process_rx();
 }
 
@@ -206,6 +245,18 @@ void NetDevice::process_rx() {
                 continue;
             }
             m_pending = *n;
+            m_pending_admitted = false;
+        }
+        if (!m_pending_admitted) {
+            if (!admit(m_rx_limiter.get(), m_rx_timer, m_pending - k_header_size)) {
+                // Keep the frame, leave the rest in the tap; on_rx_timer() resumes.
+                if (!m_rx_held) ++m_net_counters.rx_throttled;
+                m_rx_held = true;
+                park_tap();
+                break;
+            }
+            m_pending_admitted = true;
+            m_rx_held = false;
         }
         auto chain = queue.pop();
         if (!chain) {
@@ -215,32 +266,22 @@ void NetDevice::process_rx() {
             park_tap();
             break;
         }
-        if (chain->writable_bytes < k_header_size + k_min_frame) {
-            // A read-only or tiny RX chain: the guest's fault; the frame waits for a good one.
-            ++m_net_counters.rx_rejected;
-            ++m_counters.rejected_chains;
-            queue.add_used(chain->head, 0);
-            used_any = true;
-            continue;
-        }
-        if (chain->writable_bytes < m_pending) {
-            // Without MRG_RXBUF a frame must fit one chain; the driver sized it too small.
-            ++m_net_counters.rx_dropped;
-            m_pending = 0;
-            queue.add_used(chain->head, 0);
-            used_any = true;
-            continue;
-        }
-        // num_buffers: 1 chain per frame (the tap leaves these two bytes alone).
-        m_bounce[10] = 1;
-        m_bounce[11] = 0;
-        size_t done = 0;
-        for (const GuestBuffer& buffer : chain->writable) {
-            if (done == m_pending) break;
-            size_t take = std::min<size_t>(buffer.length, m_pending - done);
-            // buffer.host covers buffer.length bytes of guest RAM (checked when popped); take <= length.
-            std::memcpy(buffer.host, m_bounce.data() + done, take);
-            done += take;
+        switch (place_rx_frame(*chain, std::span(m_bounce).first(m_pending))) {
+            case RxPlacement::ChainRejected:
+                // A read-only or tiny RX chain: the guest's fault; the frame waits for a good one.
+                ++m_net_counters.rx_rejected;
+                ++m_counters.rejected_chains;
+                queue.add_used(chain->head, 0);
+                used_any = true;
+                continue;
+            case RxPlacement::FrameTooBig:
+                // Without MRG_RXBUF a frame must fit one chain; the driver sized it too small.
+                ++m_net_counters.rx_dropped;
+                m_pending = 0;
+                queue.add_used(chain->head, 0);
+                used_any = true;
+                continue;
+            case RxPlacement::Delivered: break;
         }
         queue.add_used(chain->head, static_cast<uint32_t>(m_pending));
         used_any = true;

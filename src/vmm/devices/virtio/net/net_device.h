@@ -7,37 +7,15 @@
 #include <vector>
 
 #include "base/event_loop.h"
+#include "base/unique_fd.h"
 #include "net/tap.h"
+#include "vmm/devices/rate_limiter.h"
+#include "vmm/devices/virtio/net/frames.h"
 #include "vmm/devices/virtio/virtio_device.h"
 
 namespace corral::vmm::virtio {
 
-/// virtio-net feature bits (virtio 1.2 §5.1.3).
-constexpr uint64_t k_net_f_csum = 1ull << 0;
-constexpr uint64_t k_net_f_guest_csum = 1ull << 1;
-constexpr uint64_t k_net_f_mac = 1ull << 5;
-constexpr uint64_t k_net_f_guest_tso4 = 1ull << 7;
-constexpr uint64_t k_net_f_guest_tso6 = 1ull << 8;
-constexpr uint64_t k_net_f_host_tso4 = 1ull << 11;
-constexpr uint64_t k_net_f_host_tso6 = 1ull << 12;
-constexpr uint64_t k_net_f_mrg_rxbuf = 1ull << 15;
-constexpr uint64_t k_net_f_status = 1ull << 16;
-
-/// virtio_net_hdr_v1 (§5.1.6): the 12 bytes in front of every frame, both directions.
-struct VirtioNetHeader {
-    uint8_t flags;
-    uint8_t gso_type;
-    uint16_t hdr_len;
-    uint16_t gso_size;
-    uint16_t csum_start;
-    uint16_t csum_offset;
-    uint16_t num_buffers;
-};
-static_assert(sizeof(VirtioNetHeader) == net::Tap::k_vnet_header_size);
-constexpr uint8_t k_net_hdr_f_needs_csum = 1;
-constexpr uint8_t k_net_hdr_gso_none = 0;
-constexpr uint8_t k_net_hdr_gso_tcpv4 = 1;
-constexpr uint8_t k_net_hdr_gso_tcpv6 = 4;
+static_assert(k_net_header_size == net::Tap::k_vnet_header_size);
 
 /// Counters of one NIC (read with snapshot()).
 struct NetCounters {
@@ -48,15 +26,24 @@ struct NetCounters {
     std::atomic<uint64_t> tx_rejected{0};  // TX chains refused: short header, oversized, bad header
     std::atomic<uint64_t> rx_rejected{0};  // RX chains refused: no writable buffer, too small for a header
     std::atomic<uint64_t> rx_stalls{0};    // times the tap was parked because the guest had no RX buffer
+    std::atomic<uint64_t> tx_throttled{0};  // TX frames the rate limit held back (each counted once)
+    std::atomic<uint64_t> rx_throttled{0};  // RX frames the rate limit held back (each counted once)
 
     struct Snapshot {
         uint64_t tx_frames, tx_bytes, rx_frames, rx_bytes, tx_dropped, rx_dropped, tx_rejected, rx_rejected,
-            rx_stalls;
+            rx_stalls, tx_throttled, rx_throttled;
     };
     Snapshot snapshot() const {
-        return {tx_frames.load(),  tx_bytes.load(),    rx_frames.load(),   rx_bytes.load(), tx_dropped.load(),
-                rx_dropped.load(), tx_rejected.load(), rx_rejected.load(), rx_stalls.load()};
+        return {tx_frames.load(),  tx_bytes.load(),    rx_frames.load(),   rx_bytes.load(),
+                tx_dropped.load(), rx_dropped.load(),  tx_rejected.load(), rx_rejected.load(),
+                rx_stalls.load(),  tx_throttled.load(), rx_throttled.load()};
     }
+};
+
+/// Rate limits of one NIC per direction (unset: unlimited); frame bytes exclude the header.
+struct NetRateLimits {
+    std::optional<TokenBucketConfig> rx_bytes, rx_frames;  // host -> guest
+    std::optional<TokenBucketConfig> tx_bytes, tx_frames;  // guest -> host
 };
 
 /// virtio-net (virtio 1.2 §5.1) on a host tap, with the data path in user space: one receive
@@ -76,21 +63,25 @@ struct NetCounters {
 /// into the next RX chain's writable buffers. When the guest has no RX buffer the frame is
 /// held and the tap is parked (not read; the kernel's tap queue absorbs or drops) until the
 /// guest notifies the RX queue. Everything runs on the event loop thread.
+///
+/// Rate limits (one RateLimiter per direction, on frame bytes and frames) never drop a frame
+/// and never spin: a TX chain the limit holds back stays unused (the guest sees its ring full)
+/// and an RX frame waits in the bounce buffer with the tap parked (later frames wait in the
+/// tap's queue); a timerfd on the loop fires when the tokens are there and the queue resumes.
 class NetDevice final : public VirtioDevice {
 public:
     static constexpr uint16_t k_queue_size = 256;
     static constexpr uint16_t k_rx_queue = 0;
     static constexpr uint16_t k_tx_queue = 1;
-    static constexpr uint32_t k_header_size = sizeof(VirtioNetHeader);
-    /// Largest frame, header excluded: 65562 - 12, the buffer size §5.1.6.3.1 asks of drivers
-    /// that take unsegmented TSO frames (a 64 KiB IP packet plus Ethernet and VLAN headers).
-    static constexpr uint32_t k_max_frame = 65550;
-    static constexpr uint32_t k_min_frame = 14;  // an Ethernet header
+    static constexpr uint32_t k_header_size = k_net_header_size;
+    static constexpr uint32_t k_max_frame = k_net_max_frame;
+    static constexpr uint32_t k_min_frame = k_net_min_frame;
     /// Frames moved per event before yielding to other fds on the loop.
     static constexpr unsigned k_batch = 64;
 
-    NetDevice(std::shared_ptr<EventLoop> loop, net::Tap tap, std::array<uint8_t, 6> mac);
-    ~NetDevice() override { reset(); }
+    NetDevice(std::shared_ptr<EventLoop> loop, net::Tap tap, std::array<uint8_t, 6> mac,
+              NetRateLimits limits = {});
+    ~NetDevice() override;
 
     DeviceType device_type() const override { return DeviceType::Net; }
     uint64_t device_features() const override;
@@ -111,10 +102,15 @@ public:
     void on_rx_notify();
 
 private:
-    uint32_t transmit(const DescriptorChain& chain);
+    void transmit(const DescriptorChain& chain);
     void finish(ActiveQueue& active, uint16_t index, bool used_any);
     void arm_tap();
     void park_tap();
+    /// Takes `bytes` worth of tokens from `limiter` (null: unlimited), or arms `timer` for when
+    /// they will be there and returns false.
+    bool admit(RateLimiter* limiter, const UniqueFd& timer, uint64_t bytes);
+    void on_rx_timer();
+    void on_tx_timer();
 
     std::shared_ptr<EventLoop> m_loop;
     net::Tap m_tap;
@@ -130,6 +126,16 @@ private:
     // A frame read from the tap (header included) waiting for an RX buffer; loop thread only.
     std::vector<uint8_t> m_bounce;
     size_t m_pending = 0;  // bytes of m_bounce holding a frame; 0: none
+    bool m_pending_admitted = false;  // the RX rate limit already let m_bounce's frame through
+    bool m_rx_held = false;           // m_bounce's frame is counted in rx_throttled
+    // A TX chain popped but held back by the rate limit; sent first when the TX timer fires.
+    std::optional<DescriptorChain> m_tx_held;
+
+    // Null when the direction is unlimited; then its timer is not created either.
+    std::unique_ptr<RateLimiter> m_rx_limiter;
+    std::unique_ptr<RateLimiter> m_tx_limiter;
+    UniqueFd m_rx_timer;
+    UniqueFd m_tx_timer;
 
     DeviceCounters m_counters;
     NetCounters m_net_counters;
