@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "vmm/config/command_line.h"
 #include "vmm/boot_files.h"
+#include "vmm/control/control_server.h"
 #include "vmm/vmm.h"
 
 using namespace corral;
@@ -54,13 +55,24 @@ int main(int argc, char** argv) {
         log_error("{}", files.error().describe());
         return k_exit_bad_usage;
     }
+    // The control socket outlives each boot, so clients keep one address across --on-reboot
+    // restarts (and resets asked for through it).
+    std::unique_ptr<ControlServer> control;
+    if (!command_line->control_path.empty()) {
+        auto server = ControlServer::listen(command_line->control_path);
+        if (!server) {
+            log_error("{}", server.error().describe());
+            return k_exit_bad_usage;
+        }
+        control = std::move(*server);
+    }
     for (;;) {
         auto vmm = build_vmm_for_boot(config, *files);
         if (!vmm) {
             log_error("{}", vmm.error().describe());
             return k_exit_failure;
         }
-        auto exit = (*vmm)->run();
+        auto exit = (*vmm)->run(control.get());
         if (!exit) {
             log_error("{}", exit.error().describe());
             return k_exit_failure;

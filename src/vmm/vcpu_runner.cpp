@@ -49,7 +49,47 @@ void VcpuRunner::request_stop() {
     // immediate_exit makes a KVM_RUN that starts after this point return at once; the signal
     // interrupts one already running (KVM API doc, "immediate_exit").
     m_vcpu.run_area()->immediate_exit = 1;
+    {
+        // Under the mutex, so a thread about to wait in park() cannot miss the wake-up.
+        std::lock_guard lock(m_park_mutex);
+    }
+    m_park_changed.notify_all();
     if (m_thread.joinable()) pthread_kill(m_thread.native_handle(), kick_signal());
+}
+
+void VcpuRunner::request_pause() {
+    m_pause_requested.store(true);
+    // Same kick as request_stop(): the thread sees the request at the top of its loop, whether
+    // it was in KVM_RUN (EINTR), about to enter it (immediate_exit) or handling an exit.
+    m_vcpu.run_area()->immediate_exit = 1;
+    if (m_thread.joinable()) pthread_kill(m_thread.native_handle(), kick_signal());
+}
+
+bool VcpuRunner::wait_parked(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(m_park_mutex);
+    if (!m_thread.joinable()) return true;  // never started: nothing runs the guest
+    return m_park_changed.wait_until(lock, deadline, [this] { return m_parked || m_finished; });
+}
+
+void VcpuRunner::resume() {
+    {
+        std::lock_guard lock(m_park_mutex);
+        m_pause_requested.store(false);
+    }
+    m_park_changed.notify_all();
+}
+
+void VcpuRunner::park() {
+    std::unique_lock lock(m_park_mutex);
+    if (!m_pause_requested.load() || m_stop.load()) return;
+    // The kick is consumed: clear immediate_exit so KVM_RUN enters the guest after resume. A
+    // request_stop() racing with this sets m_stop first, which the wait below checks.
+    m_vcpu.run_area()->immediate_exit = 0;
+    m_parked = true;
+    m_park_changed.notify_all();
+    m_park_changed.wait(lock, [this] { return !m_pause_requested.load() || m_stop.load(); });
+    m_parked = false;
+    if (m_stop.load()) m_vcpu.run_area()->immediate_exit = 1;
 }
 
 void VcpuRunner::join() {
@@ -63,11 +103,35 @@ void VcpuRunner::thread_main() {
     sigaddset(&kick, kick_signal());
     pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
 
+    struct FinishedMark {
+        VcpuRunner& runner;
+        ~FinishedMark() {
+            {
+                std::lock_guard lock(runner.m_park_mutex);
+                runner.m_finished = true;
+            }
+            runner.m_park_changed.notify_all();
+        }
+    } finished{*this};
+
     while (!m_stop.load()) {
+        if (m_pause_requested.load()) {
+            park();
+            continue;
+        }
         auto result = m_vcpu.run();
         if (!result) {
             int error = result.error().errno_value();
-            if (error == EINTR || error == EAGAIN) continue;
+            if (error == EINTR || error == EAGAIN) {
+                // A kick (or a pause already resumed): clear immediate_exit so the next KVM_RUN
+                // enters the guest, then look at the requests again at the top of the loop.
+                // The fence orders the clear before those loads: a requester sets its flag
+                // before immediate_exit, so either we see its flag or its immediate_exit = 1
+                // lands after our clear.
+                m_vcpu.run_area()->immediate_exit = 0;
+                std::atomic_thread_fence(std::memory_order_seq_cst);
+                continue;
+            }
             m_context.exits->report({VmExitReason::Failure,
                                      fmt::format("vCPU {}: {}", m_vcpu.id(), result.error().describe())});
             return;

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <pthread.h>
 #include <thread>
 
@@ -23,6 +26,8 @@ struct VcpuContext {
 /// Runs one vCPU on its own thread: KVM_RUN, then handles the exit (port I/O and MMIO go to the
 /// buses; shutdown, system events and errors end the VM through the ExitLatch).
 /// Stopping sets kvm_run.immediate_exit and kicks the thread out of KVM_RUN with a signal.
+/// Pausing does the same, and the thread then parks on a condition variable (between exits,
+/// never inside one) until resume() or request_stop().
 class VcpuRunner {
 public:
     VcpuRunner(kvm::Vcpu vcpu, VcpuContext context);
@@ -40,7 +45,17 @@ public:
     void request_stop();
     void join();
 
+    /// Asks the thread to leave KVM_RUN and park; does not wait (see wait_parked()).
+    void request_pause();
+    /// Waits until the thread is parked or has ended; false if `deadline` passed first.
+    bool wait_parked(std::chrono::steady_clock::time_point deadline);
+    /// Lets a parked (or about to park) thread run the guest again.
+    void resume();
+
 private:
+    /// Parks until resume() or request_stop(); called by the thread between two KVM_RUNs.
+    void park();
+
     void thread_main();
     /// Handles one exit; false when the vCPU must stop running.
     bool handle_exit();
@@ -48,6 +63,11 @@ private:
     kvm::Vcpu m_vcpu;
     VcpuContext m_context;
     std::atomic<bool> m_stop{false};
+    std::atomic<bool> m_pause_requested{false};
+    std::mutex m_park_mutex;  // guards m_parked and m_finished; waits on m_park_changed
+    std::condition_variable m_park_changed;
+    bool m_parked = false;
+    bool m_finished = false;  // thread_main() returned (the VM is ending)
     std::thread m_thread;
 };
 

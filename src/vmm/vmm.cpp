@@ -8,10 +8,14 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "base/log.h"
 #include "vmm/devices/legacy/i8042.h"
 #include "vmm/devices/legacy/serial.h"
+#include "vmm/control/control_server.h"
+#include "vmm/control/device_counters.h"
 
 namespace corral::vmm {
 
@@ -45,25 +49,90 @@ void Vmm::pump_console_input() {
     m_pending_input.erase(m_pending_input.begin(), m_pending_input.begin() + static_cast<long>(accepted));
 }
 
-void Vmm::on_stop_signal(uint32_t signal) {
+void Vmm::request_shutdown(const std::string& why) {
     uint32_t timeout = m_config.shutdown_timeout_seconds;
     if (m_shutdown_deadline || timeout == 0 || !m_i8042) {
-        log_info("received signal {}; stopping the VM", signal);
-        m_exits.report({VmExitReason::Stopped, fmt::format("signal {}", signal)});
+        log_info("received {}; stopping the VM", why);
+        m_exits.report({VmExitReason::Stopped, why});
         return;
     }
+    // A paused guest cannot answer Ctrl-Alt-Del: let it run for its shutdown.
+    if (m_paused) resume_vcpus();
     // Firecracker's SendCtrlAltDel: Linux's keyboard layer turns the keys into ctrl_alt_del(),
     // which restarts the kernel at once (the default) or signals init (systemd reboots
     // cleanly). Either way the guest resets, and that ends the VM (see run()).
-    log_info("received signal {}; asking the guest to shut down (Ctrl-Alt-Del); stopping it in {} s",
-             signal, timeout);
+    log_info("received {}; asking the guest to shut down (Ctrl-Alt-Del); stopping it in {} s", why,
+             timeout);
     if (!m_i8042->send_ctrl_alt_del())
         log_warning("the guest's keyboard is not enabled or not reading; the guest will be stopped in {} s",
                     timeout);
     m_shutdown_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
 }
 
-Result<VmExit> Vmm::run() {
+bool Vmm::pause_vcpus() {
+    for (auto& vcpu : m_vcpus) vcpu->request_pause();
+    // vCPUs leave KVM_RUN within microseconds of the kick; an exit handler never blocks long.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool all = true;
+    for (auto& vcpu : m_vcpus) all = vcpu->wait_parked(deadline) && all;
+    return all;
+}
+
+void Vmm::resume_vcpus() {
+    for (auto& vcpu : m_vcpus) vcpu->resume();
+    m_paused = false;
+}
+
+std::string Vmm::handle_control(ControlAction action, const ControlServer& control) {
+    using nlohmann::json;
+    auto ok = [](json answer = json::object()) {
+        answer["ok"] = true;
+        return answer.dump();
+    };
+    switch (action) {
+        case ControlAction::Status: {
+            auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                control.started());
+            return ok({{"state", m_paused ? "paused" : "running"},
+                       {"vcpus", m_vcpus.size()},
+                       {"uptime_ms", uptime.count()}});
+        }
+        case ControlAction::Pause:
+            if (m_paused) return ok({{"state", "paused"}});
+            if (!pause_vcpus()) {
+                resume_vcpus();
+                return control_error_answer("the vCPUs did not stop within 5 s; the VM keeps running");
+            }
+            m_paused = true;
+            log_info("paused (control request)");
+            return ok({{"state", "paused"}});
+        case ControlAction::Resume:
+            if (m_paused) log_info("resumed (control request)");
+            resume_vcpus();
+            return ok({{"state", "running"}});
+        case ControlAction::Shutdown:
+            request_shutdown("a control shutdown request");
+            return ok();
+        case ControlAction::Stop:
+            log_info("stopping the VM (control request)");
+            m_exits.report({VmExitReason::Stopped, "control stop request"});
+            return ok();
+        case ControlAction::Counters:
+            return ok({{"devices", device_counters_json(m_pci.get())}});
+        case ControlAction::Reset:
+            // The reset is the guest-reboot path: run() returns Reset and main() builds the VM
+            // again. Without --on-reboot restart that would end the VM, which is not a reset.
+            if (m_config.on_reboot != RebootAction::Restart)
+                return control_error_answer("reset is not supported without --on-reboot restart");
+            if (m_shutdown_deadline) return control_error_answer("the VM is shutting down");
+            log_info("resetting the VM (control request)");
+            m_exits.report({VmExitReason::Reset, "control reset request"});
+            return ok();
+    }
+    return control_error_answer("unknown action");
+}
+
+Result<VmExit> Vmm::run(ControlServer* control) {
     // SIGTERM/SIGINT/SIGHUP are read from a signalfd on this thread; vCPU threads inherit the
     // mask, so no guest thread is interrupted by them.
     sigset_t signals;
@@ -81,8 +150,9 @@ Result<VmExit> Vmm::run() {
     VcpuRunner::install_kick_signal_handler();
     for (auto& vcpu : m_vcpus) vcpu->start();
 
+    std::vector<pollfd> fds;
     while (!m_exits.exit()) {
-        std::array<pollfd, 4> fds{};
+        fds.assign(4, pollfd{});
         fds[0] = {m_exits.event_fd(), POLLIN, 0};
         fds[1] = {signal_fd, POLLIN, 0};
         // While the guest's receive buffer is full, stop reading input: back-pressure, not loss.
@@ -91,6 +161,7 @@ Result<VmExit> Vmm::run() {
                                         : -1;
         fds[2] = {m_pending_input.empty() ? input_fd : -1, POLLIN, 0};
         fds[3] = {m_socket_console ? m_socket_console->listen_fd() : -1, POLLIN, 0};
+        if (control) control->add_poll_fds(fds);
         int timeout_ms = m_pending_input.empty() ? 1000 : 10;
         if (m_shutdown_deadline) {
             auto left = std::chrono::ceil<std::chrono::milliseconds>(
@@ -102,7 +173,8 @@ Result<VmExit> Vmm::run() {
 
         if (fds[1].revents & POLLIN) {
             signalfd_siginfo info{};
-            if (::read(signal_fd, &info, sizeof info) == sizeof info) on_stop_signal(info.ssi_signo);
+            if (::read(signal_fd, &info, sizeof info) == sizeof info)
+                request_shutdown(fmt::format("signal {}", info.ssi_signo));
         }
         if (m_shutdown_deadline && std::chrono::steady_clock::now() >= *m_shutdown_deadline) {
             m_exits.report({VmExitReason::Stopped,
@@ -111,6 +183,9 @@ Result<VmExit> Vmm::run() {
         }
         if (fds[3].revents & POLLIN) m_socket_console->accept_client();
         if (fds[2].revents & (POLLIN | POLLHUP) || !m_pending_input.empty()) pump_console_input();
+        if (control && !m_exits.exit())
+            control->service(std::span(fds).subspan(4),
+                             [&](ControlAction action) { return handle_control(action, *control); });
     }
     stop_vcpus();
     VmExit exit = *m_exits.exit();

@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "vmm/config/vm_config.h"
+#include "vmm/control/control_request.h"
 #include "vmm/console/socket_console.h"
 #include "vmm/console/stdio_console.h"
 #include "vmm/devices/bus.h"
@@ -24,6 +25,7 @@ class I8042;
 struct BootFiles;
 class BootTimingPort;
 struct PciDevices;
+class ControlServer;
 
 /// A running (or ready to run) virtual machine: KVM objects, guest memory, buses, devices and
 /// vCPU threads. Built by build_vmm_for_boot(); run() drives it until it exits.
@@ -36,7 +38,9 @@ public:
     /// it if it has not powered off or reset within config.shutdown_timeout_seconds; a second
     /// signal (or a timeout of 0) stops it at once. A guest reset after that request is
     /// reported as Stopped, so --on-reboot restart does not boot the guest again.
-    Result<VmExit> run();
+    /// `control` (may be null) is the --control socket: its requests are served on this thread
+    /// (see handle_control()); it outlives the Vmm, so a --on-reboot restart keeps it.
+    Result<VmExit> run(ControlServer* control = nullptr);
 
     const GuestMemory& memory() const { return m_memory; }
     uint64_t unhandled_access_count() const { return m_unhandled.count(); }
@@ -55,8 +59,14 @@ private:
     void stop_vcpus();
     /// Feeds console input to the serial port; false when input is finished.
     void pump_console_input();
-    /// SIGTERM, SIGINT or SIGHUP: the first asks the guest to shut down, a second stops it.
-    void on_stop_signal(uint32_t signal);
+    /// SIGTERM, SIGINT, SIGHUP or a control "shutdown": the first asks the guest to shut down,
+    /// a second stops it. `why` names the request in the log.
+    void request_shutdown(const std::string& why);
+    /// Performs one control request on the VMM thread; returns the JSON answer line.
+    std::string handle_control(ControlAction action, const ControlServer& control);
+    /// Kicks every vCPU out of KVM_RUN and waits until all are parked; false on timeout.
+    bool pause_vcpus();
+    void resume_vcpus();
 
     VmConfig m_config;
     kvm::System m_system;
@@ -73,6 +83,8 @@ private:
     std::shared_ptr<I8042> m_i8042;
     /// Set by the first stop signal: when the guest's time to shut down runs out.
     std::optional<std::chrono::steady_clock::time_point> m_shutdown_deadline;
+    /// Set by a control "pause" once every vCPU is parked; cleared by "resume".
+    bool m_paused = false;
     std::shared_ptr<BootTimingPort> m_boot_timing;
     std::optional<StdioConsole> m_console;
     std::unique_ptr<SocketConsole> m_socket_console;

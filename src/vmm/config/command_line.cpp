@@ -68,6 +68,9 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
                    "add a virtio-blk disk: path=FILE[,readonly=on|off][,serial=S][,format=raw|qcow2][,bps=N]"
                    "[,iops=N]; repeatable (/dev/vda, /dev/vdb, ... in order)")
         ->take_all();
+    app.add_option("--control", result.control_path,
+                   "listen on a unix socket for JSON control requests, one per line: status, pause, resume, "
+                   "shutdown, stop, counters, reset");
     app.add_flag("--print-config", result.print_config, "print the effective config as JSON and exit");
     app.add_flag("-v,--verbose", result.verbose, "log debug messages");
 

@@ -13,6 +13,8 @@ struct CommandLine {
     VmConfig config;
     bool print_config = false;  // print the effective config as JSON and exit
     bool verbose = false;
+    /// --control PATH: the unix socket of the JSON control API; empty for none.
+    std::string control_path;
     /// Set when --help or --version printed something and the program should exit 0.
     std::optional<std::string> early_output;
 };

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -61,6 +62,8 @@ TEST(NativeEngine, CorralVmmAcceptsTheCommandLine) {
     EXPECT_EQ(config["cpus"], 2);
     EXPECT_EQ(config["console"], "socket=/run/corral/vms/vm1/console.sock");
     EXPECT_EQ(config["on_reboot"], "restart");
+    // --control is not part of the VM config: it is in the command line.
+    EXPECT_NE(std::find(args.begin(), args.end(), "--control"), args.end());
     EXPECT_EQ(config["rng"], true);
     EXPECT_EQ(config["disks"][0]["readonly"], true);
     EXPECT_EQ(config["disks"][0]["serial"], "seed");
@@ -150,9 +153,39 @@ TEST(NativeEngine, RunsATinyGuestWithItsConsoleOnTheSocket) {
     EXPECT_TRUE(rebooted) << text;
     EXPECT_FALSE(vm.exited()) << (vm.exited() ? vm.exit_info().value().reason : "");
 
+    // Pause and resume through corral-vmm's control socket: a paused guest echoes nothing.
+    auto state = vm.query();
+    ASSERT_TRUE(state) << state.error().describe();
+    EXPECT_EQ(*state, RunState::Running);
     auto pause = vm.pause();
-    ASSERT_FALSE(pause);
-    EXPECT_EQ(pause.error().errno_value(), ENOTSUP);
+    ASSERT_TRUE(pause) << pause.error().describe();
+    state = vm.query();
+    ASSERT_TRUE(state) << state.error().describe();
+    EXPECT_EQ(*state, RunState::Paused);
+    std::string while_paused;
+    ASSERT_EQ(::write(console.get(), "abc", 3), 3);
+    EXPECT_FALSE(wait_for(console.get(), while_paused, "abc", 1, 2s)) << while_paused;
+    auto resume = vm.resume();
+    ASSERT_TRUE(resume) << resume.error().describe();
+    EXPECT_TRUE(wait_for(console.get(), while_paused, "abc", 1, 60s)) << while_paused;
+    state = vm.query();
+    ASSERT_TRUE(state) << state.error().describe();
+    EXPECT_EQ(*state, RunState::Running);
+    auto counters = vm.counters();
+    ASSERT_TRUE(counters) << counters.error().describe();
+    EXPECT_TRUE(counters->empty());  // no disks
+    // reboot() is a reset through the control socket; the guest boots again.
+    auto reboot = vm.reboot();
+    ASSERT_TRUE(reboot) << reboot.error().describe();
+    bool booted_again = false;
+    for (int attempt = 0; !booted_again && attempt < 100 && !vm.exited(); ++attempt) {
+        std::this_thread::sleep_for(200ms);
+        console = connect_console();
+        std::string after_reset;
+        booted_again = console.valid() && wait_for(console.get(), after_reset, "echo ready", 1, 30s);
+    }
+    EXPECT_TRUE(booted_again);
+    EXPECT_FALSE(vm.exited());
 
     // Adopted by a "restarted daemon", then killed.
     auto adopted = engine->adopt(spec.run_dir);

@@ -5,10 +5,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
+#include "base/unique_fd.h"
 #include "engine_test_support.h"
 
 namespace corral::engine {
@@ -54,6 +65,7 @@ TEST(VmmCommandLine, MatchesCorralVmmFlags) {
     EXPECT_TRUE(has(args, "--rng"));
     EXPECT_EQ(values_of(args, "--console"), Args{"socket=/run/corral/vms/web1/console.sock"});
     EXPECT_EQ(values_of(args, "--on-reboot"), Args{"restart"});
+    EXPECT_EQ(values_of(args, "--control"), Args{"/run/corral/vms/web1/control.sock"});
 }
 
 TEST(VmmCommandLine, NoInitrd) {
@@ -96,9 +108,64 @@ TEST(NativeEngine, LaunchWithAMissingMonitorFailsClearly) {
               "cannot start vm1: corral-vmm not found at /nonexistent/corral-vmm");
 }
 
-/// The unsupported operations, on a real process under the shim: a stand-in "monitor" (sleep)
-/// that ends on SIGTERM like corral-vmm does.
-TEST(NativeEngine, UnsupportedOperationsSaySoAndSignalsWork) {
+/// A stand-in for corral-vmm's control socket: answers each connection's one request line
+/// with `answers[action]` and records the actions.
+class FakeControlSocket {
+public:
+    FakeControlSocket(const std::filesystem::path& path, std::map<std::string, std::string> answers)
+        : m_answers(std::move(answers)) {
+        m_listen.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+        EXPECT_EQ(::bind(m_listen.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        EXPECT_EQ(::listen(m_listen.get(), 4), 0);
+        m_thread = std::thread([this] { serve(); });
+    }
+    ~FakeControlSocket() {
+        m_stop = true;
+        m_thread.join();
+    }
+    std::vector<std::string> actions() {
+        std::lock_guard lock(m_mutex);
+        return m_actions;
+    }
+
+private:
+    void serve() {
+        while (!m_stop) {
+            pollfd entry{m_listen.get(), POLLIN, 0};
+            if (::poll(&entry, 1, 50) != 1)
+                continue;
+            UniqueFd client(::accept4(m_listen.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            std::string line;
+            char c;
+            while (::recv(client.get(), &c, 1, 0) == 1 && c != '\n')
+                line += c;
+            std::string action = nlohmann::json::parse(line)["action"];
+            {
+                std::lock_guard lock(m_mutex);
+                m_actions.push_back(action);
+            }
+            auto answer = m_answers.find(action);
+            if (answer == m_answers.end())
+                continue;  // no answer: the client times out or sees the close
+            std::string text = answer->second + "\n";
+            ::send(client.get(), text.data(), text.size(), MSG_NOSIGNAL);
+        }
+    }
+
+    UniqueFd m_listen;
+    std::map<std::string, std::string> m_answers;
+    std::atomic<bool> m_stop{false};
+    std::mutex m_mutex;
+    std::vector<std::string> m_actions;
+    std::thread m_thread;
+};
+
+/// The operations on a real process under the shim: a stand-in "monitor" (sleep) that ends on
+/// SIGTERM like corral-vmm does, and a fake control socket in its run_dir.
+TEST(NativeEngine, OperationsGoThroughTheControlSocketAndSignalsWork) {
     testing::TestDir dir;
     EnginePaths paths = testing::build_tree_paths();
     // A fake corral-vmm: creates its console socket file, sleeps; SIGTERM ends it (signal 15).
@@ -123,25 +190,46 @@ TEST(NativeEngine, UnsupportedOperationsSaySoAndSignalsWork) {
     auto instance = make_native_engine(paths)->launch(spec);
     ASSERT_TRUE(instance) << instance.error().describe();
     Instance& vm = **instance;
-    for (auto result : {vm.pause(), vm.resume(), vm.reboot()}) {
-        ASSERT_FALSE(result);
-        EXPECT_EQ(result.error().errno_value(), ENOTSUP);
-        EXPECT_NE(result.error().message().find(
-                      "not supported by the native engine yet (corral-vmm has no control "
-                      "socket)"),
-                  std::string::npos)
-            << result.error().message();
+
+    // No control socket yet: the operations say the monitor does not answer.
+    auto unreachable = vm.pause();
+    ASSERT_FALSE(unreachable);
+    EXPECT_EQ(unreachable.error().errno_value(), ENOENT);
+    EXPECT_NE(unreachable.error().message().find("control socket"), std::string::npos)
+        << unreachable.error().message();
+    {
+        FakeControlSocket control(
+            spec.run_dir / "control.sock",
+            {{"pause", R"({"ok":true,"state":"paused"})"},
+             {"resume", R"({"ok":true,"state":"running"})"},
+             {"status", R"({"ok":true,"state":"paused","vcpus":1,"uptime_ms":5})"},
+             {"reset", R"({"ok":false,"error":"reset is not supported without --on-reboot restart"})"},
+             {"counters",
+              R"({"ok":true,"devices":[{"device":"rng0","type":"rng","requests":1},)"
+              R"({"device":"block0","type":"block","bytes_read":4096,"bytes_written":512},)"
+              R"({"device":"block1","type":"block","bytes_read":7,"bytes_written":0}]})"}});
+        EXPECT_TRUE(vm.pause());
+        EXPECT_TRUE(vm.resume());
+        auto state = vm.query();
+        ASSERT_TRUE(state) << state.error().describe();
+        EXPECT_EQ(*state, RunState::Paused);
+        auto reboot = vm.reboot();
+        ASSERT_FALSE(reboot);
+        EXPECT_EQ(reboot.error().errno_value(), ENOTSUP);
+        EXPECT_EQ(reboot.error().message(),
+                  "corral-vmm refused 'reset': reset is not supported without --on-reboot restart");
+        auto counters = vm.counters();
+        ASSERT_TRUE(counters) << counters.error().describe();
+        ASSERT_EQ(counters->size(), 2u);
+        EXPECT_EQ((*counters)[0].device, "disk0");
+        EXPECT_EQ((*counters)[0].read_bytes, 4096u);
+        EXPECT_EQ((*counters)[0].write_bytes, 512u);
+        EXPECT_EQ((*counters)[1].device, "disk1");
+        EXPECT_EQ((*counters)[1].read_bytes, 7u);
+        EXPECT_EQ(control.actions(), (Args{"pause", "resume", "status", "reset", "counters"}));
     }
-    EXPECT_EQ(vm.pause().error().message(),
-              "pause is not supported by the native engine yet (corral-vmm has no control socket)");
-    auto state = vm.query();
-    ASSERT_TRUE(state) << state.error().describe();
-    EXPECT_EQ(*state, RunState::Running);
     EXPECT_TRUE(vm.console_log().empty());
     EXPECT_EQ(vm.console_socket(), spec.run_dir / "console.sock");
-    auto counters = vm.counters();
-    ASSERT_TRUE(counters);
-    EXPECT_TRUE(counters->empty());
 
     ASSERT_TRUE(vm.request_shutdown());
     pollfd pfd{vm.exit_fd(), POLLIN, 0};

@@ -125,3 +125,18 @@ TEST(CommandLine, VirtioConsoleFollowsTheSerialConsoleOrHasItsOwnSocket) {
 
 }  // namespace
 }  // namespace corral::vmm
+
+namespace corral::vmm {
+namespace {
+
+TEST(CommandLine, ControlSocketPath) {
+    auto without = parse({"--kernel", "/k"});
+    ASSERT_TRUE(without);
+    EXPECT_EQ(without->control_path, "");
+    auto with = parse({"--kernel", "/k", "--control", "/run/vm/control.sock"});
+    ASSERT_TRUE(with) << with.error().message();
+    EXPECT_EQ(with->control_path, "/run/vm/control.sock");
+}
+
+}  // namespace
+}  // namespace corral::vmm

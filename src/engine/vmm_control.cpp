@@ -1,0 +1,90 @@
+#include "engine/vmm_control.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/unique_fd.h"
+
+namespace corral::engine {
+
+namespace {
+
+/// Largest answer accepted (counters of many devices stay far below).
+constexpr size_t k_max_answer_bytes = 1 << 20;
+
+int remaining_ms(std::chrono::steady_clock::time_point deadline) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<int64_t>(left.count(), 0));
+}
+
+}  // namespace
+
+Result<nlohmann::json> vmm_control_request(const std::filesystem::path& socket, const std::string& action,
+                                           std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    sockaddr_un address{};
+    std::string path = socket.string();
+    if (path.size() >= sizeof(address.sun_path))
+        return fail(fmt::format("control socket path {} is too long", path), ENAMETOOLONG);
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd.valid()) return fail_errno("socket");
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size());
+    // A unix socket connects at once or fails (EAGAIN: the backlog is full; say so as a timeout).
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+        int error = errno == EAGAIN ? ETIMEDOUT : errno;
+        return fail(fmt::format("corral-vmm's control socket {} does not answer: {}", path, std::strerror(error)),
+                    error);
+    }
+    std::string request = nlohmann::json{{"action", action}}.dump() + "\n";
+    std::string_view pending = request;
+    std::string answer;
+    while (answer.find('\n') == std::string::npos) {
+        pollfd entry{fd.get(), static_cast<short>(pending.empty() ? POLLIN : POLLOUT), 0};
+        int ready = ::poll(&entry, 1, remaining_ms(deadline));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0) return fail_errno("poll on the control socket");
+        if (ready == 0)
+            return fail(fmt::format("corral-vmm did not answer '{}' within {} ms", action, timeout.count()),
+                        ETIMEDOUT);
+        if (!pending.empty()) {
+            ssize_t n = ::send(fd.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                return fail(Error::from_errno(fmt::format("sending '{}' to corral-vmm", action)));
+            if (n > 0) pending.remove_prefix(static_cast<size_t>(n));
+            continue;
+        }
+        char buffer[4096];
+        ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (n < 0) return fail(Error::from_errno(fmt::format("reading corral-vmm's answer to '{}'", action)));
+        if (n == 0)
+            return fail(fmt::format("corral-vmm closed the control connection without answering '{}'", action),
+                        EPROTO);
+        answer.append(buffer, static_cast<size_t>(n));
+        if (answer.size() > k_max_answer_bytes)
+            return fail(fmt::format("corral-vmm's answer to '{}' is too long", action), EPROTO);
+    }
+    answer.resize(answer.find('\n'));
+    nlohmann::json document = nlohmann::json::parse(answer, nullptr, /*allow_exceptions=*/false);
+    if (document.is_discarded() || !document.is_object())
+        return fail(fmt::format("corral-vmm's answer to '{}' is not a JSON object: {}", action, answer), EPROTO);
+    auto ok = document.find("ok");
+    if (ok == document.end() || !ok->is_boolean() || !ok->get<bool>()) {
+        auto reason = document.find("error");
+        std::string error = reason != document.end() && reason->is_string() ? reason->get<std::string>()
+                                                                            : "no reason given";
+        int code = error.find("not supported") != std::string::npos ? ENOTSUP : EBUSY;
+        return fail(fmt::format("corral-vmm refused '{}': {}", action, error), code);
+    }
+    return document;
+}
+
+}  // namespace corral::engine

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+
+namespace corral::engine {
+
+/// The file name of corral-vmm's control socket in a VM's run_dir (`--control RUN/control.sock`).
+inline constexpr const char* k_vmm_control_socket = "control.sock";
+
+/// Sends `{"action":action}` to corral-vmm's control socket (one connection per call) and
+/// returns the answer when it says ok:true. Errors: the socket does not answer (its errno,
+/// e.g. ENOENT/ECONNREFUSED), ETIMEDOUT when no answer came within `timeout`, ENOTSUP when the
+/// monitor says "not supported", EBUSY for another refusal (its message), EPROTO for an
+/// unreadable answer.
+Result<nlohmann::json> vmm_control_request(const std::filesystem::path& socket, const std::string& action,
+                                           std::chrono::milliseconds timeout);
+
+}  // namespace corral::engine

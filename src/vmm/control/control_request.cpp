@@ -1,0 +1,53 @@
+#include "vmm/control/control_request.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace corral::vmm {
+namespace {
+
+constexpr std::array<std::pair<ControlAction, const char*>, 7> k_actions = {{
+    {ControlAction::Status, "status"},
+    {ControlAction::Pause, "pause"},
+    {ControlAction::Resume, "resume"},
+    {ControlAction::Shutdown, "shutdown"},
+    {ControlAction::Stop, "stop"},
+    {ControlAction::Counters, "counters"},
+    {ControlAction::Reset, "reset"},
+}};
+
+std::string action_list() {
+    std::string list;
+    for (const auto& [action, name] : k_actions) list += fmt::format("{}{}", list.empty() ? "" : ", ", name);
+    return list;
+}
+
+}  // namespace
+
+const char* to_string(ControlAction action) {
+    for (const auto& [candidate, name] : k_actions)
+        if (candidate == action) return name;
+    return "unknown";
+}
+
+Result<ControlAction> parse_control_request(std::string_view line) {
+    nlohmann::json request = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (request.is_discarded()) return fail("the request is not valid JSON");
+    if (!request.is_object()) return fail("the request must be a JSON object like {\"action\":\"status\"}");
+    auto action = request.find("action");
+    if (action == request.end() || !action->is_string())
+        return fail(fmt::format("the request needs an \"action\" string: one of {}", action_list()));
+    const auto& name = action->get_ref<const std::string&>();
+    for (const auto& [candidate, candidate_name] : k_actions)
+        if (name == candidate_name) return candidate;
+    return fail(fmt::format("unknown action '{}'; expected one of {}", name, action_list()));
+}
+
+std::string control_error_answer(std::string_view message) {
+    return nlohmann::json{{"ok", false}, {"error", std::string(message)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace corral::vmm

@@ -1,0 +1,123 @@
+#include "vmm/control/control_server.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+
+namespace corral::vmm {
+namespace {
+
+/// Sends all of `bytes` without blocking; false when the client cannot take them now (it does
+/// not read its answers) or went away.
+bool send_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            bytes.remove_prefix(static_cast<size_t>(n));
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& path) {
+    sockaddr_un address{};
+    if (path.empty() || path.size() >= sizeof(address.sun_path))
+        return fail(fmt::format("--control: the path must be 1 to {} bytes long", sizeof(address.sun_path) - 1));
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return fail_errno("socket");
+    UniqueFd listener(fd);
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size());
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+        return fail_errno("--control " + path + ": cannot listen there");
+    if (::listen(fd, 8) < 0) return fail_errno("listen on " + path);
+    return std::unique_ptr<ControlServer>(new ControlServer(std::move(listener), path));
+}
+
+ControlServer::~ControlServer() { ::unlink(m_path.c_str()); }
+
+void ControlServer::add_poll_fds(std::vector<pollfd>& fds) const {
+    fds.push_back({m_listen.get(), POLLIN, 0});
+    for (const Client& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
+}
+
+void ControlServer::service(std::span<const pollfd> fds, const Handler& handler) {
+    bool accept = false;
+    std::vector<int> ready;
+    for (const pollfd& entry : fds) {
+        if (!entry.revents) continue;
+        if (entry.fd == m_listen.get())
+            accept = true;
+        else
+            ready.push_back(entry.fd);
+    }
+    for (int fd : ready) {
+        for (size_t i = 0; i < m_clients.size(); ++i) {
+            if (m_clients[i].fd.get() != fd) continue;
+            if (!serve_client(m_clients[i], handler)) m_clients.erase(m_clients.begin() + static_cast<long>(i));
+            break;
+        }
+    }
+    if (accept) accept_clients();
+}
+
+void ControlServer::accept_clients() {
+    for (;;) {
+        int fd = ::accept4(m_listen.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;
+        UniqueFd client(fd);
+        if (m_clients.size() >= k_max_clients) {
+            send_all(fd, control_error_answer(fmt::format("too many control connections (at most {})",
+                                                          k_max_clients)) + "\n");
+            continue;  // closed by UniqueFd
+        }
+        m_clients.push_back({std::move(client), {}});
+    }
+}
+
+bool ControlServer::serve_client(Client& client, const Handler& handler) {
+    // Bounded work per wake-up, so one chatty client cannot starve the VMM loop; poll reports
+    // the rest next time.
+    for (int reads = 0; reads < 16; ++reads) {
+        std::array<char, 16 * 1024> chunk;
+        ssize_t n = ::recv(client.fd.get(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+        if (n == 0) return false;  // the client closed its side
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        client.buffer.append(chunk.data(), static_cast<size_t>(n));
+        size_t start = 0;
+        for (size_t end; (end = client.buffer.find('\n', start)) != std::string::npos; start = end + 1) {
+            std::string_view line(client.buffer.data() + start, end - start);
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.size() > k_max_line_bytes) return false;
+            if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
+            auto action = parse_control_request(line);
+            std::string answer = action ? handler(*action) : control_error_answer(action.error().message());
+            if (!send_all(client.fd.get(), answer + "\n")) return false;
+        }
+        client.buffer.erase(0, start);
+        if (client.buffer.size() > k_max_line_bytes) {
+            log_warning("control: dropping a client whose request line exceeds {} bytes", k_max_line_bytes);
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace corral::vmm

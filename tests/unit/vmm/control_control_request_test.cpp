@@ -1,0 +1,57 @@
+#include "vmm/control/control_request.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace corral::vmm {
+namespace {
+
+TEST(ControlRequest, ParsesEveryAction) {
+    for (auto action : {ControlAction::Status, ControlAction::Pause, ControlAction::Resume, ControlAction::Shutdown,
+                        ControlAction::Stop, ControlAction::Counters, ControlAction::Reset}) {
+        std::string line = std::string("{\"action\":\"") + to_string(action) + "\"}";
+        auto parsed = parse_control_request(line);
+        ASSERT_TRUE(parsed) << line << ": " << parsed.error().message();
+        EXPECT_EQ(*parsed, action);
+    }
+}
+
+TEST(ControlRequest, IgnoresOtherKeysAndWhitespace) {
+    auto parsed = parse_control_request(R"(  { "id": 7, "action" : "pause" } )");
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(*parsed, ControlAction::Pause);
+}
+
+TEST(ControlRequest, RejectsBadJson) {
+    auto parsed = parse_control_request("{\"action\":");
+    ASSERT_FALSE(parsed);
+    EXPECT_NE(parsed.error().message().find("not valid JSON"), std::string::npos);
+}
+
+TEST(ControlRequest, RejectsNonObjectsAndMissingAction) {
+    EXPECT_FALSE(parse_control_request("[1,2]"));
+    EXPECT_FALSE(parse_control_request("\"status\""));
+    auto missing = parse_control_request("{}");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message().find("\"action\""), std::string::npos);
+    EXPECT_FALSE(parse_control_request(R"({"action":3})"));
+}
+
+TEST(ControlRequest, UnknownActionListsTheKnownOnes) {
+    auto parsed = parse_control_request(R"({"action":"snapshot"})");
+    ASSERT_FALSE(parsed);
+    EXPECT_NE(parsed.error().message().find("unknown action 'snapshot'"), std::string::npos);
+    EXPECT_NE(parsed.error().message().find("status, pause, resume"), std::string::npos);
+}
+
+TEST(ControlRequest, ErrorAnswerIsOneJsonLine) {
+    std::string answer = control_error_answer("bad \"thing\"\nhere");
+    EXPECT_EQ(answer.find('\n'), std::string::npos);
+    auto document = nlohmann::json::parse(answer);
+    EXPECT_EQ(document["ok"], false);
+    EXPECT_EQ(document["error"], "bad \"thing\"\nhere");
+}
+
+}  // namespace
+}  // namespace corral::vmm
