@@ -21,11 +21,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// corral-vmm rejects bad options and unloadable kernels at once; a VM that survived this long
-/// has started.
-constexpr auto k_start_grace = 1s;
-/// How long to wait, beyond the grace, for the console socket to appear.
-constexpr auto k_console_timeout = 10s;
+/// How long launch() waits for corral-vmm to answer on its control socket. A monitor that is
+/// still building the VM after this long (a loaded host) is taken as started anyway: if it
+/// fails later, supervision sees the exit like any other.
+constexpr auto k_ready_timeout = 10s;
+/// One `status` request while waiting for readiness: short, so that an exit is seen soon.
+constexpr auto k_ready_probe_timeout = 500ms;
 /// How long a control request may take. Pausing waits for every vCPU to leave the guest
 /// (corral-vmm gives up after 5 s), so this is above that.
 constexpr auto k_control_timeout = 10s;
@@ -159,22 +160,21 @@ public:
             TRY_CONTEXT(ShimProcess::spawn(m_paths.corral_shim, spec.run_dir,
                                            vmm_command_line(spec, vmm), describe_vmm_exit),
                         fmt::format("cannot start {}", spec.name));
-        if (process.wait_exit(
-                std::chrono::duration_cast<std::chrono::milliseconds>(k_start_grace))) {
-            auto info = TRY(process.exit_info());
-            return fail(fmt::format("cannot start {}: corral-vmm ended right after start: {}",
-                                    spec.name, info.reason),
-                        ECHILD);
-        }
-        auto deadline = std::chrono::steady_clock::now() + k_console_timeout;
-        while (!fs::exists(spec.run_dir / run_files::k_console_socket) &&
-               std::chrono::steady_clock::now() < deadline) {
-            if (process.wait_exit(50ms)) {
+        // Started means: corral-vmm answers `status` on its control socket. It serves requests
+        // only from its run loop, so by then the kernel is loaded and the vCPUs run; bad options
+        // or an unloadable kernel end the process before that. (No fixed grace period: a start
+        // costs what the monitor needs, a few milliseconds, not a second.)
+        const fs::path control = spec.run_dir / k_vmm_control_socket;
+        auto deadline = std::chrono::steady_clock::now() + k_ready_timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (process.wait_exit(5ms)) {
                 auto info = TRY(process.exit_info());
                 return fail(fmt::format("cannot start {}: corral-vmm ended right after start: {}",
                                         spec.name, info.reason),
                             ECHILD);
             }
+            if (fs::exists(control) && vmm_control_request(control, "status", k_ready_probe_timeout))
+                break;
         }
         return std::unique_ptr<Instance>(std::make_unique<NativeInstance>(std::move(process)));
     }

@@ -138,17 +138,27 @@ TEST(NativeEngine, RunsATinyGuestWithItsConsoleOnTheSocket) {
     // 'q' makes the guest reset; --on-reboot restart boots it again in the same process.
     // corral-vmm may hang up the console on the restart: then a client connects again.
     ASSERT_EQ(::write(console.get(), "q", 1), 1);
+    // Connects again until the banner shows up, for at most `budget` in all: a guest that
+    // never boots again must fail the test, not hang it.
+    auto reconnect_until_ready = [&](std::chrono::seconds budget, std::string& seen) {
+        auto deadline = std::chrono::steady_clock::now() + budget;
+        while (std::chrono::steady_clock::now() < deadline && !vm.exited()) {
+            std::this_thread::sleep_for(200ms);
+            console = connect_console();
+            if (!console.valid())
+                continue;
+            auto left = std::chrono::duration_cast<std::chrono::seconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (wait_for(console.get(), seen, "echo ready", 1, std::clamp(left, 1s, 10s)))
+                return true;
+        }
+        return false;
+    };
     bool rebooted = wait_for(console.get(), text, "echo ready", 2, 60s);
-    for (int attempt = 0; !rebooted && attempt < 100 && !vm.exited(); ++attempt) {
-        std::this_thread::sleep_for(200ms);
-        console = connect_console();
-        if (!console.valid())
-            continue;
+    if (!rebooted) {
         std::string after_restart;
-        rebooted = wait_for(console.get(), after_restart, "echo ready", 1, 30s);
-        if (rebooted)
-            std::printf("the console socket was reopened on restart; got:\n%s\n",
-                        after_restart.c_str());
+        rebooted = reconnect_until_ready(60s, after_restart);
+        std::printf("the console socket was reopened on restart; got:\n%s\n", after_restart.c_str());
     }
     EXPECT_TRUE(rebooted) << text;
     EXPECT_FALSE(vm.exited()) << (vm.exited() ? vm.exit_info().value().reason : "");
@@ -177,14 +187,9 @@ TEST(NativeEngine, RunsATinyGuestWithItsConsoleOnTheSocket) {
     // reboot() is a reset through the control socket; the guest boots again.
     auto reboot = vm.reboot();
     ASSERT_TRUE(reboot) << reboot.error().describe();
-    bool booted_again = false;
-    for (int attempt = 0; !booted_again && attempt < 100 && !vm.exited(); ++attempt) {
-        std::this_thread::sleep_for(200ms);
-        console = connect_console();
-        std::string after_reset;
-        booted_again = console.valid() && wait_for(console.get(), after_reset, "echo ready", 1, 30s);
-    }
-    EXPECT_TRUE(booted_again);
+    std::string after_reset;
+    bool booted_again = reconnect_until_ready(60s, after_reset);
+    EXPECT_TRUE(booted_again) << after_reset;
     EXPECT_FALSE(vm.exited());
 
     // Adopted by a "restarted daemon", then killed.

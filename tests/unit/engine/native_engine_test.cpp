@@ -168,16 +168,28 @@ private:
 TEST(NativeEngine, OperationsGoThroughTheControlSocketAndSignalsWork) {
     testing::TestDir dir;
     EnginePaths paths = testing::build_tree_paths();
-    // A fake corral-vmm: creates its console socket file, sleeps; SIGTERM ends it (signal 15).
+    // A fake corral-vmm: creates its console socket file, answers the launch's readiness probe
+    // (`status`) on its control socket, then closes that socket and sleeps; SIGTERM ends it
+    // (signal 15).
     std::filesystem::path fake = dir.path("corral-vmm");
     {
         FILE* f = std::fopen(fake.c_str(), "w");
         ASSERT_NE(f, nullptr);
         std::fputs(
-            "#!/bin/sh\n"
-            "while [ $# -gt 0 ]; do case \"$1\" in --console) touch \"${2#socket=}\";; esac; "
-            "shift; done\n"
-            "exec sleep 60\n",
+            "#!/usr/bin/env python3\n"
+            "import os, socket, sys, time\n"
+            "args = sys.argv[1:]\n"
+            "control = args[args.index('--control') + 1]\n"
+            "open(args[args.index('--console') + 1].removeprefix('socket='), 'w').close()\n"
+            "server = socket.socket(socket.AF_UNIX)\n"
+            "server.bind(control)\n"
+            "server.listen()\n"
+            "client, _ = server.accept()\n"
+            "client.recv(4096)\n"
+            "os.unlink(control)\n"  // gone before the answer arrives: no race with the test
+            "client.sendall(b'{\"ok\":true,\"state\":\"running\"}\\n')\n"
+            "client.close(); server.close()\n"
+            "time.sleep(60)\n",
             f);
         std::fclose(f);
         ::chmod(fake.c_str(), 0755);
@@ -191,7 +203,7 @@ TEST(NativeEngine, OperationsGoThroughTheControlSocketAndSignalsWork) {
     ASSERT_TRUE(instance) << instance.error().describe();
     Instance& vm = **instance;
 
-    // No control socket yet: the operations say the monitor does not answer.
+    // No control socket (any more): the operations say the monitor does not answer.
     auto unreachable = vm.pause();
     ASSERT_FALSE(unreachable);
     EXPECT_EQ(unreachable.error().errno_value(), ENOENT);
