@@ -120,6 +120,8 @@ if command -v virsh >/dev/null && [ -x /usr/sbin/libvirtd ]; then
       [ "$d" = /var/cache/libvirt ] || cp -a "$d/." "$work/rw$d/"
       mount --bind "$work/rw$d" "$d"
     done
+    # QEMU's private /dev (a mount namespace) would lack the lab's /dev/kvm.
+    [ -f /etc/libvirt/qemu.conf ] && echo 'namespaces = []' >>/etc/libvirt/qemu.conf
   fi
   if ! virsh -q -c "$lv_uri" uri >/dev/null 2>&1; then
     # libvirtd hands QEMU's stderr to virtlogd; without systemd nobody starts it for us.
@@ -138,7 +140,9 @@ if [ "$libvirt" = 1 ]; then
   # The first define probes QEMU's capabilities (minutes in the lab): do that before timing.
   printf "<domain type='kvm'><name>%swarmup</name><memory unit='MiB'>64</memory><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>\n" \
     "$lv_prefix" >"$work/warmup.xml"
-  virsh -q -c "$lv_uri" define "$work/warmup.xml" >/dev/null 2>&1 && virsh -q -c "$lv_uri" undefine "${lv_prefix}warmup" >/dev/null 2>&1
+  virsh -q -c "$lv_uri" define "$work/warmup.xml" >/dev/null 2>"$work/warmup.err" &&
+    virsh -q -c "$lv_uri" undefine "${lv_prefix}warmup" >/dev/null 2>>"$work/warmup.err" ||
+    echo "bench: libvirt's warm-up define failed: $(head -c 300 "$work/warmup.err")"
   lv_defined=1
   t_all=$(usec)
   for i in $(seq -f %03g 1 "$vms"); do

@@ -55,6 +55,10 @@ nlohmann::json device_counters_json(const PciDevices* pci) {
             entry["rx_bytes"] = extra.rx_bytes;
             entry["tx_dropped"] = extra.tx_dropped;
             entry["rx_dropped"] = extra.rx_dropped;
+            entry["tx_rejected"] = extra.tx_rejected;
+            entry["rx_rejected"] = extra.rx_rejected;
+            entry["tx_throttled"] = extra.tx_throttled;
+            entry["rx_throttled"] = extra.rx_throttled;
         }
         devices.push_back(std::move(entry));
     }
