@@ -26,8 +26,13 @@ bool is_down(const std::string& state) { return state == "stopped" || state == "
 
 /// A tap name for NIC `index` of VM `name`: at most 15 characters (IFNAMSIZ - 1), stable for
 /// the VM, and unlikely to collide ("crl" + 8 hex digits of the name's hash + "n" + index).
+/// A bridge NIC's tap name, from the VM's name (names are longer than IFNAMSIZ allows). FNV-1a,
+/// not std::hash: the name must stay the same across corrald builds, since a new corrald finds
+/// (and removes) the taps an older one made.
 std::string tap_name_for(const std::string& name, size_t index) {
-    return fmt::format("crl{:08x}n{}", static_cast<uint32_t>(std::hash<std::string>{}(name)), index);
+    uint32_t hash = 2166136261u;
+    for (unsigned char c : name) hash = (hash ^ c) * 16777619u;
+    return fmt::format("crl{:08x}n{}", hash, index);
 }
 
 uint64_t read_counter(const fs::path& path) {
@@ -145,6 +150,9 @@ Result<void> VmManager::start_supervising() {
         if (adopted) {
             auto live = std::make_shared<LiveVm>();
             live->instance = std::move(*adopted);
+            // The corrald that started it made its bridge NICs' taps; this one removes them when it ends.
+            for (size_t i = 0; i < vm.nics.size(); ++i)
+                if (!vm.nics[i].bridge.empty()) live->created_taps.push_back(tap_name_for(vm.name, i));
             std::string seed;
             if (!live->instance->console_log().empty()) {
                 std::ifstream log(live->instance->console_log(), std::ios::binary);
@@ -165,7 +173,10 @@ Result<void> VmManager::start_supervising() {
             supervise(vm.name, live);
             continue;
         }
-        // It ended while nobody watched: its shim's exit.json says how (the engine reads it).
+        // It ended while nobody watched: its shim's exit.json says how (the engine reads it). Its
+        // bridge NICs' taps outlived it; left in place they would make its next start fail (EEXIST).
+        for (size_t i = 0; i < vm.nics.size(); ++i)
+            if (!vm.nics[i].bridge.empty()) (void)net::delete_persistent_tap(tap_name_for(vm.name, i));
         auto exit = engine::read_exit_info(vm.run_dir, {});
         bool clean = exit && exit->exit_code == 0;
         std::string reason = exit ? fmt::format("ended while corrald was not running ({})", exit->reason)
