@@ -1,0 +1,170 @@
+// bench/virtio/guest_io.c: the guest side of bench/virtio/run.sh's disk figures. Busybox has no
+// fio and its dd prints no timing, so this small static program does the two things it lacks:
+//
+//   guest_io now
+//       print CLOCK_MONOTONIC in seconds with nanoseconds (to time busybox dd)
+//   guest_io randread DEVICE SECONDS [THREADS]
+//       4 KiB reads at random 4 KiB-aligned offsets of DEVICE, opened O_DIRECT, for SECONDS;
+//       THREADS (default 1) threads each keep one read in flight, so THREADS is the queue depth.
+//       Offsets come from a fixed-seed xorshift per thread: every run reads the same sequence.
+//       Prints "randread: N ops in S s, I IOPS, qd T".
+//   guest_io tcpsend IP PORT MIB
+//       connect to IP:PORT, send MIB MiB of zeros in 256 KiB writes, close (busybox nc moves
+//       data in small reads and writes: its own system calls would dominate)
+//   guest_io tcprecv IP PORT
+//       connect to IP:PORT, read until the peer closes, print "tcprecv: N bytes"
+// The TCP figures are timed on the host (bench/virtio/run.sh's receiver and sender).
+//
+// Built on the host with `gcc -static -O2 -pthread` and shipped in an extra initramfs archive.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/fs.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { k_block = 4096, k_max_threads = 64 };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct worker {
+    pthread_t thread;
+    int fd;
+    uint64_t blocks;  // device size in 4 KiB blocks
+    double deadline;
+    uint64_t seed;
+    uint64_t ops;
+    int failed;
+};
+
+static void* run_worker(void* arg) {
+    struct worker* w = arg;
+    void* buffer;
+    if (posix_memalign(&buffer, k_block, k_block) != 0) { w->failed = 1; return NULL; }
+    uint64_t x = w->seed;
+    for (;;) {
+        // Check the clock every 16 reads: a read costs far more than a clock_gettime here.
+        for (int i = 0; i < 16; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;  // xorshift64
+            off_t offset = (off_t)((x % w->blocks) * k_block);
+            if (pread(w->fd, buffer, k_block, offset) != k_block) {
+                perror("randread: pread");
+                w->failed = 1;
+                free(buffer);
+                return NULL;
+            }
+            w->ops++;
+        }
+        if (now() >= w->deadline) break;
+    }
+    free(buffer);
+    return NULL;
+}
+
+static int randread(const char* device, double seconds, int threads) {
+    int fd = open(device, O_RDONLY | O_DIRECT);
+    if (fd < 0) { perror(device); return 1; }
+    uint64_t bytes = 0;
+    if (ioctl(fd, BLKGETSIZE64, &bytes) != 0) {
+        off_t end = lseek(fd, 0, SEEK_END);
+        bytes = end > 0 ? (uint64_t)end : 0;
+    }
+    if (bytes < k_block) { fprintf(stderr, "randread: %s is too small\n", device); return 1; }
+    struct worker workers[k_max_threads];
+    memset(workers, 0, sizeof workers);
+    double start = now();
+    for (int t = 0; t < threads; t++) {
+        workers[t] = (struct worker){ .fd = fd, .blocks = bytes / k_block, .deadline = start + seconds,
+                                      .seed = 0x9E3779B97F4A7C15ull * (uint64_t)(t + 1) };
+        if (pthread_create(&workers[t].thread, NULL, run_worker, &workers[t]) != 0) {
+            fprintf(stderr, "randread: pthread_create failed\n");
+            return 1;
+        }
+    }
+    uint64_t ops = 0;
+    int failed = 0;
+    for (int t = 0; t < threads; t++) {
+        pthread_join(workers[t].thread, NULL);
+        ops += workers[t].ops;
+        failed |= workers[t].failed;
+    }
+    double elapsed = now() - start;
+    close(fd);
+    if (failed) return 1;
+    printf("randread: %llu ops in %.3f s, %.0f IOPS, qd %d\n", (unsigned long long)ops, elapsed,
+           (double)ops / elapsed, threads);
+    return 0;
+}
+
+enum { k_tcp_chunk = 256 << 10 };
+
+static int tcp_connect(const char* ip, const char* port) {
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
+    if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1) { fprintf(stderr, "tcp: bad address %s\n", ip); return -1; }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) { perror("tcp: socket"); return -1; }
+    if (connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) { perror("tcp: connect"); close(fd); return -1; }
+    return fd;
+}
+
+static int tcpsend(const char* ip, const char* port, long mib) {
+    int fd = tcp_connect(ip, port);
+    if (fd < 0) return 1;
+    static char buffer[k_tcp_chunk];
+    long long left = (long long)mib << 20;
+    while (left > 0) {
+        ssize_t n = write(fd, buffer, left < k_tcp_chunk ? (size_t)left : k_tcp_chunk);
+        if (n <= 0) { perror("tcpsend: write"); close(fd); return 1; }
+        left -= n;
+    }
+    // Wait for the receiver to close: it has every byte then.
+    shutdown(fd, SHUT_WR);
+    while (read(fd, buffer, sizeof buffer) > 0) {}
+    close(fd);
+    return 0;
+}
+
+static int tcprecv(const char* ip, const char* port) {
+    int fd = tcp_connect(ip, port);
+    if (fd < 0) return 1;
+    static char buffer[k_tcp_chunk];
+    long long total = 0;
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof buffer)) > 0) total += n;
+    if (n < 0) perror("tcprecv: read");
+    close(fd);
+    printf("tcprecv: %lld bytes\n", total);
+    return n < 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc == 2 && strcmp(argv[1], "now") == 0) {
+        printf("%.6f\n", now());
+        return 0;
+    }
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "randread") == 0) {
+        double seconds = atof(argv[3]);
+        int threads = argc == 5 ? atoi(argv[4]) : 1;
+        if (seconds <= 0 || threads < 1 || threads > k_max_threads) {
+            fprintf(stderr, "randread: SECONDS > 0 and 1 <= THREADS <= %d\n", k_max_threads);
+            return 2;
+        }
+        return randread(argv[2], seconds, threads);
+    }
+    if (argc == 5 && strcmp(argv[1], "tcpsend") == 0) return tcpsend(argv[2], argv[3], atol(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "tcprecv") == 0) return tcprecv(argv[2], argv[3]);
+    fprintf(stderr, "usage: guest_io now | randread DEVICE SECONDS [THREADS] | tcpsend IP PORT MIB | tcprecv IP PORT\n");
+    return 2;
+}
