@@ -7,28 +7,38 @@
 #include <string_view>
 
 #include "cli/api.h"
+#include "cli/endpoint.h"
 
 namespace corral::cli {
 
-/// The API over corrald's unix socket: HTTP/1.1, JSON bodies, one request per connection.
-/// (Beast lives in api_client.cpp only, to keep other translation units light.)
+/// The API over corrald's unix socket, or over TLS to a remote corrald (with its bearer token):
+/// HTTP/1.1, JSON bodies, one request per connection. This file is the one place that opens
+/// connections to corrald. (Beast and OpenSSL live in api_client.cpp only, to keep other
+/// translation units light.)
+///
+/// TLS: the server's certificate is checked before anything (the token included) is sent:
+/// against the pinned SHA-256 fingerprint, else the --ca-cert file, else the system's CAs, with
+/// the host name or IP address of the URL. A certificate that fails is refused with a message
+/// that shows its fingerprint and how to pin it.
 class ApiClient final : public Api {
 public:
+    explicit ApiClient(Endpoint endpoint);
+    /// A client of the corrald listening on the unix socket `socket_path`.
     explicit ApiClient(std::string socket_path);
 
     ApiResult<HttpResponse> send(const HttpRequest& request) override;
 
-    const std::string& socket_path() const { return m_socket_path; }
+    const Endpoint& endpoint() const { return m_endpoint; }
 
 private:
-    std::string m_socket_path;
+    Endpoint m_endpoint;
 };
 
 /// The error for a socket that cannot be connected to: names the socket and says how to start corrald.
 ApiError unreachable_error(const std::string& socket_path, const std::string& reason);
 
-/// A WebSocket connection to corrald over its unix socket (`/vms/{name}/console`, `/events`).
-/// run() drives it on the calling thread; send() and close() may be called from any thread.
+/// A WebSocket connection to corrald (`/vms/{name}/console`, `/events`), over its unix socket or
+/// TLS (wss). run() drives it on the calling thread; send() and close() may be called from any thread.
 class WebSocketSession {
 public:
     /// Called for each frame received: its payload and whether it was a binary frame.
@@ -36,6 +46,7 @@ public:
 
     /// Connects and performs the upgrade for `target` (e.g. /api/v1/events). A refused upgrade
     /// is reported with the daemon's error message, like an HTTP call.
+    static ApiResult<std::unique_ptr<WebSocketSession>> connect(const Endpoint& endpoint, const std::string& target);
     static ApiResult<std::unique_ptr<WebSocketSession>> connect(const std::string& socket_path,
                                                                 const std::string& target);
     ~WebSocketSession();
@@ -51,8 +62,9 @@ public:
     /// Reads frames until either side closes; an error only if the connection broke.
     ApiResult<void> run(const FrameHandler& on_frame);
 
-private:
     struct Impl;
+
+private:
     explicit WebSocketSession(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };

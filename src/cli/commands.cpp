@@ -17,7 +17,8 @@ const char* const k_exit_codes_help =
     "  0  success\n"
     "  1  corrald refused the request or the operation failed\n"
     "  2  usage error (bad command line)\n"
-    "  3  cannot reach corrald (its socket is missing or refuses connections)\n"
+    "  3  cannot reach corrald (its socket is missing or refuses connections; a remote one is down or its\n"
+    "     TLS certificate cannot be verified)\n"
     "  4  a task corral waited for failed\n";
 
 namespace {
@@ -189,6 +190,10 @@ struct Bindings {
     Invocation inv;
     bool no_wait = false;
     std::string socket;
+    std::string remote;
+    std::string token;
+    std::string ca_cert;
+    std::string fingerprint;
     std::string name;
     std::string second;
     VmSettings vm;
@@ -233,7 +238,9 @@ std::string bash_completion(const CLI::App& root) {
             }
         }
         // Global options work after any verb.
-        if (&app != &root) words.insert(words.end(), {"--socket", "--json", "--no-wait"});
+        if (&app != &root)
+            words.insert(words.end(),
+                         {"--socket", "--remote", "--token", "--ca-cert", "--fingerprint", "--json", "--no-wait"});
         std::string dynamic;
         if (key.rfind(" vm ", 0) == 0 && key != " vm create" && key != " vm list")
             dynamic = " $(corral vm list 2>/dev/null | awk 'NR>1{print $1}')";
@@ -253,7 +260,7 @@ std::string bash_completion(const CLI::App& root) {
 _corral() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     case "$prev" in
-        {0}) COMPREPLY=(); [[ "$prev" == --socket ]] && COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        {0}) COMPREPLY=(); [[ "$prev" == --socket || "$prev" == --ca-cert ]] && COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     local key="" i word skip=0 depth=0
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -282,7 +289,8 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     CLI::App app{"corral: manage virtual machines, storage and tasks through corrald's API", "corral"};
     app.footer(std::string("\n") + k_exit_codes_help +
                "\nThe socket is --socket PATH, else $CORRAL_SOCKET, else /var/lib/corral/corrald.sock (root)\n"
-               "or ~/.local/share/corral/corrald.sock. See docs/cli.md.\n");
+               "or ~/.local/share/corral/corrald.sock. A remote corrald: --remote https://HOST:PORT --token T\n"
+               "(or $CORRAL_REMOTE, $CORRAL_TOKEN) with --fingerprint SHA256 or --ca-cert FILE. See docs/cli.md.\n");
     app.failure_message([](const CLI::App* root, const CLI::Error& e) {
         // Point at the deepest verb given, so its --help is the one that helps.
         std::string command = root->get_name();
@@ -298,6 +306,14 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "corral 0.1.0");
     app.add_option("--socket", b.socket, "corrald's unix socket")->type_name("PATH");
+    app.add_option("--remote", b.remote, "a remote corrald's TLS listener (default $CORRAL_REMOTE)")
+        ->type_name("https://HOST:PORT");
+    app.add_option("--token", b.token, "bearer token for --remote (default $CORRAL_TOKEN)")->type_name("TOKEN");
+    app.add_option("--ca-cert", b.ca_cert, "trust --remote's certificate if this CA signed it (default $CORRAL_CA_CERT)")
+        ->type_name("FILE");
+    app.add_option("--fingerprint", b.fingerprint,
+                   "trust --remote's certificate if its SHA-256 is this (corrald logs it; default $CORRAL_FINGERPRINT)")
+        ->type_name("SHA256");
     app.add_flag("--json", b.inv.json, "print the daemon's JSON instead of tables");
     app.add_flag("--no-wait", b.no_wait, "don't wait for tasks: print the task id and return");
 
@@ -314,6 +330,22 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     };
 
     // vm
+    // `corral vm console NAME`, and `corral console NAME` for short (what a virsh user types).
+    auto add_console = [&](CLI::App* parent) {
+        CLI::App* console = parent->add_subcommand("console", "attach to a VM's serial console (Ctrl-] detaches)");
+        name_arg(console, "the VM");
+        console->add_option("--tail", b.tail, "print the last N console lines and exit")->check(CLI::NonNegativeNumber);
+        console->callback([&] {
+            if (b.tail) {
+                call("GET", fmt::format("{}/console?tail={}", path("vms", b.name), *b.tail), View::None, b.name);
+                return;
+            }
+            b.inv.action = Action::Console;
+            b.inv.request = HttpRequest{"GET", path("vms", b.name) + "/console", std::nullopt};
+            b.inv.subject = b.name;
+        });
+    };
+    add_console(&app);
     CLI::App* vm = app.add_subcommand("vm", "virtual machines")->require_subcommand(1);
     {
         CLI::App* create = vm->add_subcommand("create", "create a VM (stopped)");
@@ -376,18 +408,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
             call("DELETE", path("vms", b.name) + (b.with_volumes ? "?volumes=true" : ""), View::Deleted, b.name);
         });
 
-        CLI::App* console = vm->add_subcommand("console", "attach to a VM's serial console (Ctrl-] detaches)");
-        name_arg(console, "the VM");
-        console->add_option("--tail", b.tail, "print the last N console lines and exit")->check(CLI::NonNegativeNumber);
-        console->callback([&] {
-            if (b.tail) {
-                call("GET", fmt::format("{}/console?tail={}", path("vms", b.name), *b.tail), View::None, b.name);
-                return;
-            }
-            b.inv.action = Action::Console;
-            b.inv.request = HttpRequest{"GET", path("vms", b.name) + "/console", std::nullopt};
-            b.inv.subject = b.name;
-        });
+        add_console(vm);
 
         CLI::App* edit = vm->add_subcommand(
             "edit", "change a stopped VM's settings (with no flags: edit them in $EDITOR)");
@@ -565,6 +586,26 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         b.inv.request = HttpRequest{"GET", path("events"), std::nullopt};
     });
 
+    // token
+    CLI::App* token = app.add_subcommand("token", "API tokens for remote access (only on corrald's host)")
+                          ->require_subcommand(1);
+    {
+        CLI::App* create = token->add_subcommand("create", "make a token; prints its secret, shown only this once");
+        name_arg(create, "the token's name");
+        create->callback([&] {
+            call("POST", path("tokens"), View::TokenSecret, b.name, nlohmann::json{{"name", b.name}});
+        });
+        token->add_subcommand("list", "list tokens (names and dates, never secrets)")->callback([&] {
+            call("GET", path("tokens"), View::TokenTable);
+        });
+        CLI::App* del = token->add_subcommand("delete", "revoke a token at once");
+        name_arg(del, "the token");
+        del->callback([&] {
+            call("DELETE", path("tokens", b.name), View::None, b.name, std::nullopt,
+                 fmt::format("deleted token {}", b.name));
+        });
+    }
+
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
     completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash"}));
     completion->callback([&] { b.inv.action = Action::Completion; });
@@ -585,6 +626,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     if (b.inv.action == Action::Completion) b.inv.completion_script = bash_completion(app);
     b.inv.wait = !b.no_wait;
     if (!b.socket.empty()) b.inv.socket = b.socket;
+    auto given = [](const std::string& value) { return value.empty() ? std::nullopt : std::optional(value); };
+    b.inv.endpoint = EndpointFlags{given(b.socket), given(b.remote), given(b.token), given(b.ca_cert),
+                                   given(b.fingerprint)};
     outcome.invocation = std::move(b.inv);
     return outcome;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/api.h"
+#include "cli/endpoint.h"
 
 namespace corral::cli {
 
@@ -32,6 +33,8 @@ enum class View {
     Image,
     TaskTable,
     Task,
+    TokenTable,
+    TokenSecret,  ///< a new token: its secret alone, on a line (it is shown only once)
 };
 
 /// A parsed command line: the request it makes and how to show the result. Building this needs
@@ -46,7 +49,8 @@ struct Invocation {
     bool wait = true;               ///< wait for a task the request starts (--no-wait: print its id)
     int wait_seconds = 0;           ///< task wait: give up after this many seconds (0: never)
     bool task_wait_only = false;    ///< `task wait ID`: the request is the task itself
-    std::optional<std::string> socket;  ///< --socket
+    std::optional<std::string> socket;  ///< --socket (also in endpoint)
+    EndpointFlags endpoint;         ///< --socket, --remote, --token, --ca-cert, --fingerprint
     std::string completion_script;  ///< for Completion
 };
 

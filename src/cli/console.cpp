@@ -82,8 +82,8 @@ struct StopPipe {
 
 }  // namespace
 
-int run_console(const std::string& socket_path, const std::string& vm, const std::string& target) {
-    auto session = WebSocketSession::connect(socket_path, target);
+int run_console(const Endpoint& endpoint, const std::string& vm, const std::string& target) {
+    auto session = WebSocketSession::connect(endpoint, target);
     if (!session) {
         std::cerr << format_error(session.error(), vm) << '\n';
         return exit_code_for(session.error());
@@ -140,8 +140,8 @@ int run_console(const std::string& socket_path, const std::string& vm, const std
     return 0;
 }
 
-int run_events(const std::string& socket_path, const std::string& target, bool json) {
-    auto session = WebSocketSession::connect(socket_path, target);
+int run_events(const Endpoint& endpoint, const std::string& target, bool json) {
+    auto session = WebSocketSession::connect(endpoint, target);
     if (!session) {
         std::cerr << format_error(session.error(), "") << '\n';
         return exit_code_for(session.error());

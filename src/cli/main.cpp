@@ -10,7 +10,7 @@
 #include "cli/commands.h"
 #include "cli/console.h"
 #include "cli/runner.h"
-#include "cli/socket_path.h"
+#include "cli/endpoint.h"
 
 int main(int argc, char** argv) {
     using namespace corral::cli;
@@ -28,18 +28,22 @@ int main(int argc, char** argv) {
         std::cout << invocation.completion_script;
         return 0;
     }
-    const std::string socket = resolve_socket_path(invocation.socket);
+    auto endpoint = resolve_endpoint(invocation.endpoint);
+    if (!endpoint) {
+        std::cerr << "corral: " << endpoint.error().message() << "\nRun 'corral --help' for usage.\n";
+        return 2;
+    }
     switch (invocation.action) {
-    case Action::Console: return run_console(socket, invocation.subject, invocation.request.target);
-    case Action::Events: return run_events(socket, invocation.request.target, invocation.json);
+    case Action::Console: return run_console(*endpoint, invocation.subject, invocation.request.target);
+    case Action::Events: return run_events(*endpoint, invocation.request.target, invocation.json);
     case Action::Edit: {
-        ApiClient api(socket);
+        ApiClient api(*endpoint);
         return run_edit(invocation, api, edit_in_editor, std::cout, std::cerr);
     }
     case Action::Call:
     case Action::Completion: break;
     }
-    ApiClient api(socket);
+    ApiClient api(*endpoint);
     WaitOptions wait;
     const bool terminal = isatty(STDERR_FILENO) != 0;
     wait.style = terminal ? ProgressStyle::Bar : ProgressStyle::Lines;

@@ -106,6 +106,12 @@ std::string render_host(const json& host) {
                                                           text(c, "ring0_loop_mips"), text(c, "reason"))
                                             : fmt::format("{}: {}", text(c, "kvm"), text(c, "reason")));
     }
+    if (host.contains("api") && host["api"].is_object()) {
+        const json& api = host["api"];
+        fields.emplace_back("api socket", text(api, "unix_socket"));
+        fields.emplace_back("api listen", strings(api, "listen"));
+        fields.emplace_back("tls fingerprint", text(api, "tls_fingerprint"));
+    }
     return render_fields(fields);
 }
 
@@ -247,6 +253,13 @@ std::string render(View view, const json& answer) {
             {"cmdline", text(answer, "cmdline")},
             {"description", text(answer, "description")},
         });
+    case View::TokenTable: {
+        Table table({"NAME", "CREATED", "LAST USED"});
+        for (const auto& token : items(answer))
+            table.add_row({text(token, "name"), text(token, "created_at"), text(token, "last_used_at")});
+        return table.render();
+    }
+    case View::TokenSecret: return text(answer, "token") + "\n";
     case View::TaskTable: {
         Table table({"ID", "KIND", "TARGET", "STATUS", "PROGRESS", "MESSAGE"});
         for (const auto& task : items(answer))

@@ -1,4 +1,5 @@
-// corrald: the Corral host daemon. Serves the REST API (docs/api.md) on a unix socket, keeps the
+// corrald: the Corral host daemon. Serves the REST API (docs/api.md) on a unix socket (and, with
+// --listen, on TCP with TLS and bearer tokens), keeps the
 // inventory in SQLite, runs VMs on the engine the host calibration picked, and supervises them.
 // Stopping corrald never stops VMs; starting it again adopts them.
 #include <pwd.h>
@@ -16,8 +17,12 @@
 
 #include "base/log.h"
 #include "daemon/api/api_context.h"
+#include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
+#include "daemon/http/listen_address.h"
+#include "daemon/http/tls_context.h"
 #include "daemon/inventory/sqlite_inventory.h"
+#include "daemon/tokens.h"
 #include "engine/calibration.h"
 
 namespace fs = std::filesystem;
@@ -71,10 +76,15 @@ HostFacts measure_host(const fs::path& state_dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"corrald: the Corral host daemon (REST API on a unix socket; see docs/api.md)", "corrald"};
+    CLI::App app{"corrald: the Corral host daemon (REST API on a unix socket, and on TCP with TLS and bearer "
+                 "tokens with --listen; see docs/api.md)",
+                 "corrald"};
     std::string state_dir = default_state_dir().string();
     std::string socket_path;
     std::string engine_override;
+    std::vector<std::string> listen_values;
+    std::string tls_cert;
+    std::string tls_key;
     bool verbose = false;
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
         ->capture_default_str();
@@ -82,6 +92,15 @@ int main(int argc, char** argv) {
     app.add_option("--default-engine", engine_override,
                    "engine for VMs that name none, instead of the calibration's choice")
         ->check(CLI::IsMember({"native", "emulated"}));
+    app.add_option("--listen", listen_values,
+                   "also serve the API on TCP, TLS only, bearer tokens required: IPv4:PORT, [IPv6]:PORT or "
+                   "localhost:PORT (repeatable; PORT 0 picks a free port)")
+        ->type_name("HOST:PORT");
+    app.add_option("--tls-cert", tls_cert,
+                   "PEM certificate (chain) for --listen (default: a self-signed one made once in "
+                   "<state-dir>/tls/)")
+        ->type_name("FILE");
+    app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->type_name("FILE");
     app.add_flag("-v,--verbose", verbose, "log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -89,6 +108,48 @@ int main(int argc, char** argv) {
     if (verbose) set_log_level(LogLevel::Debug);
     fs::path state(state_dir);
     if (socket_path.empty()) socket_path = (state / "corrald.sock").string();
+
+    // Everything about --listen is checked before anything is created, so a mistake there
+    // leaves no state folder, inventory or certificate behind.
+    std::vector<ListenAddress> listen_addresses;
+    for (const auto& value : listen_values) {
+        auto parsed = parse_listen_address(value);
+        if (!parsed) {
+            log_error("{}", parsed.error().message());
+            return 2;
+        }
+        listen_addresses.push_back(*parsed);
+    }
+    if (tls_cert.empty() != tls_key.empty()) {
+        log_error("--tls-cert and --tls-key go together: give both (a certificate and its key), or neither for a "
+                  "self-signed certificate in {}",
+                  (state / "tls").string());
+        return 2;
+    }
+    if (!tls_cert.empty() && listen_addresses.empty()) {
+        log_error("--tls-cert and --tls-key are for the TCP listener: add --listen HOST:PORT (the unix socket "
+                  "does not use TLS)");
+        return 2;
+    }
+    std::unique_ptr<TlsContext> tls;
+    if (!tls_cert.empty()) {
+        auto loaded = TlsContext::from_files(tls_cert, tls_key);
+        if (!loaded) {
+            log_error("{}", loaded.error().message());
+            return 2;
+        }
+        tls = std::move(*loaded);
+    }
+    // Bound now (a port in use is an error before anything is created), served once all is ready.
+    std::vector<TcpListener> tcp_listeners;
+    for (const auto& address : listen_addresses) {
+        auto bound = bind_tcp(address);
+        if (!bound) {
+            log_error("{}", bound.error().message());
+            return 2;
+        }
+        tcp_listeners.push_back(std::move(*bound));
+    }
 
     // Signals are handled by sigwait() in main; every thread started below inherits the mask.
     sigset_t stop_signals;
@@ -142,6 +203,19 @@ int main(int argc, char** argv) {
                         {"ring0_loop_mips", calibration.ring0_loop_mips},
                         {"default_engine", calibration.default_engine},
                         {"reason", calibration.reason}};
+
+    if (!tcp_listeners.empty() && !tls) {
+        auto made = TlsContext::self_signed(state / "tls", host.hostname);
+        if (!made) {
+            log_error("TLS certificate for --listen: {}", made.error().describe());
+            return 1;
+        }
+        tls = std::move(*made);
+    }
+    host.api = {{"unix_socket", socket_path}, {"listen", nlohmann::json::array()}, {"tls_fingerprint", nullptr}};
+    for (const auto& listener : tcp_listeners) host.api["listen"].push_back(listener.address.to_string());
+    if (tls) host.api["tls_fingerprint"] = tls->fingerprint();
+
     ApiContext context{**inventory, storage, tasks, events, vms, images, host};
     Router router;
     add_all_routes(router, context);
@@ -151,12 +225,33 @@ int main(int argc, char** argv) {
         log_error("{}", server.error().describe());
         return 1;
     }
-    (*server)->start();
+    std::vector<std::unique_ptr<HttpServer>> servers;
+    servers.push_back(std::move(*server));
+    BearerAuth bearer_auth(
+        [&inventory](std::string_view secret) -> Result<std::optional<std::string>> {
+            auto token = TRY(find_token(**inventory, secret));
+            if (!token) return std::optional<std::string>();
+            return std::optional<std::string>(token->name);
+        },
+        [&inventory](const std::string& name) {
+            // Bookkeeping only: a failure here must not refuse the request.
+            if (auto touched = (*inventory)->touch_token(name); !touched)
+                log_warning("recording the use of token {}: {}", name, touched.error().describe());
+        });
+    for (auto& listener : tcp_listeners) {
+        servers.push_back(HttpServer::serve_tls(std::move(listener), *tls, router,
+                                                [&bearer_auth](HttpRequest& request) { return bearer_auth.check(request); }));
+    }
+    for (auto& each : servers) each->start();
     log_info("serving the API on {} (state in {})", socket_path, state.string());
+    for (size_t i = 1; i < servers.size(); ++i)
+        log_info("serving the API on https://{} (TLS only; bearer tokens required)", servers[i]->address());
+    if (tls)
+        log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     log_info("signal {}: stopping (VMs keep running; the next corrald adopts them)", signal_number);
-    (*server)->stop();
+    for (auto& each : servers) each->stop();
     return 0;
 }

@@ -7,6 +7,10 @@
 #   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed
 #   wait_task ID [SECONDS]    long-polls the task until it ends; sets $body to the task
 #   wait_state VM STATE SECS  polls until the VM is in STATE
+# For corrald --listen (TLS + bearer tokens):
+#   tls_listen                sets $listen (HOST:PORT, the port really bound) and $fingerprint from GET /host
+#   tls_api TOKEN METHOD PATH [JSON]   like api, over https://$listen trusting $state/tls/server.crt;
+#                             TOKEN "" sends no Authorization; response headers in $state/headers
 corrald_bin="$build_dir/src/daemon/corrald"
 state=$(mktemp -d "${TMPDIR:-/tmp}/corrald-test.XXXXXX")
 sock="$state/corrald.sock"
@@ -64,4 +68,19 @@ wait_state() {   # wait_state VM STATE SECONDS
     sleep 0.5
   done
   return 1
+}
+
+tls_listen() {
+  api GET /api/v1/host
+  listen=$(jqb '.api.listen[0]')
+  fingerprint=$(jqb '.api.tls_fingerprint')
+  [ -n "$listen" ] && [ "$listen" != null ]
+}
+
+tls_api() {   # tls_api TOKEN METHOD PATH [JSON]
+  local args=(-s --cacert "$state/tls/server.crt" -X "$2" -D "$state/headers" -o "$state/body" -w '%{http_code}')
+  [ -n "$1" ] && args+=(-H "Authorization: Bearer $1")
+  [ $# -ge 4 ] && args+=(-H 'Content-Type: application/json' --data-binary "$4")
+  code=$(curl "${args[@]}" "https://$listen$3")
+  body=$(cat "$state/body")
 }

@@ -11,6 +11,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_task_routes(router, context);
     add_event_routes(router, context);
     add_metrics_routes(router, context);
+    add_token_routes(router, context);
 }
 
 }  // namespace corral::daemon

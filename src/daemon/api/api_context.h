@@ -22,6 +22,7 @@ struct HostFacts {
     uint64_t memory_mib = 0;
     std::filesystem::path state_dir;
     nlohmann::json calibration;  // {"kvm", "ring0_loop_mips", "reason"}
+    nlohmann::json api;          // {"unix_socket", "listen": [...], "tls_fingerprint"}
 };
 
 /// Everything the route handlers work with; owned by main().
@@ -46,6 +47,7 @@ void add_image_routes(Router& router, ApiContext& context);
 void add_task_routes(Router& router, ApiContext& context);
 void add_event_routes(Router& router, ApiContext& context);
 void add_metrics_routes(Router& router, ApiContext& context);
+void add_token_routes(Router& router, ApiContext& context);
 
 /// 202 {"task": id, "status_url": ...} for an operation that became a task.
 HttpResponse accepted_task(const inventory::TaskRecord& task);

@@ -25,7 +25,8 @@ void add_host_routes(Router& router, ApiContext& context) {
                                    {"state_dir", context.host.state_dir.string()},
                                    {"default_engine", context.vms.default_engine()},
                                    {"engines", engines},
-                                   {"calibration", context.host.calibration}});
+                                   {"calibration", context.host.calibration},
+                                   {"api", context.host.api.is_null() ? nlohmann::json::object() : context.host.api}});
     });
     router.add("GET", "/api/v1/openapi.json", [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         HttpResponse response;

@@ -7,6 +7,12 @@
 
 namespace corral::daemon {
 
+/// Which listener a request came in on: decides what it may do (docs/api.md "Remote access").
+enum class Origin {
+    UnixSocket,  ///< the local socket: whoever can open it may use the API
+    Tls,         ///< a TCP listener: TLS, and a bearer token on every request
+};
+
 /// An HTTP request as handlers see it: no Beast types, so handlers and their tests stay light.
 struct HttpRequest {
     std::string method;                         // "GET", "POST", ...
@@ -16,6 +22,8 @@ struct HttpRequest {
     std::map<std::string, std::string> headers; // lowercase names
     std::string body;
     bool websocket_upgrade = false;
+    Origin origin = Origin::UnixSocket;
+    std::string token_name;  // the bearer token that authenticated it (Origin::Tls)
 
     /// A query parameter, or `fallback` when absent.
     std::string query_or(const std::string& name, const std::string& fallback = "") const {

@@ -1,5 +1,7 @@
 #include "daemon/http/http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,25 +12,38 @@
 #include <deque>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "daemon/http/listen_address.h"
+#include "daemon/http/tls_context.h"
 
 namespace corral::daemon {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
 using UnixSocket = asio::local::stream_protocol::socket;
+using TcpSocket = asio::ip::tcp::socket;
+using TlsStream = ssl::stream<TcpSocket>;
 
 namespace {
 
 constexpr size_t k_body_limit = 16 * 1024 * 1024;
+constexpr auto k_handshake_timeout = std::chrono::seconds(10);
+// A TCP listener is reachable by anyone on the network, token or not: bound the threads they get.
+constexpr size_t k_max_tcp_connections = 128;
 
 Result<UniqueFd> bind_unix(const std::filesystem::path& path, unsigned mode) {
     sockaddr_un address{};
@@ -82,19 +97,95 @@ http::response<http::string_body> to_raw(const HttpResponse& response, unsigned 
     return raw;
 }
 
-/// A WebSocket on its own io_context, run by the connection's thread: reads are a loop of
-/// async_read, writes a queue drained one async_write at a time (Beast allows one of each).
-class WebSocketSession final : public WebSocketConnection,
-                               public std::enable_shared_from_this<WebSocketSession> {
-public:
-    explicit WebSocketSession(int fd) : m_stream(UnixSocket(m_io)) {
-        m_stream.next_layer().assign(asio::local::stream_protocol(), fd);
+}  // namespace
+
+Result<TcpListener> bind_tcp(const ListenAddress& listen) {
+    const std::string flag = fmt::format("--listen {}", listen.to_string());
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (listen.ipv6) {
+        auto* address = reinterpret_cast<sockaddr_in6*>(&storage);
+        address->sin6_family = AF_INET6;
+        address->sin6_port = htons(listen.port);
+        ::inet_pton(AF_INET6, listen.host.c_str(), &address->sin6_addr);
+        length = sizeof(sockaddr_in6);
+    } else {
+        auto* address = reinterpret_cast<sockaddr_in*>(&storage);
+        address->sin_family = AF_INET;
+        address->sin_port = htons(listen.port);
+        ::inet_pton(AF_INET, listen.host.c_str(), &address->sin_addr);
+        length = sizeof(sockaddr_in);
     }
+    UniqueFd fd(::socket(listen.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return fail_errno(fmt::format("{}: creating a TCP socket", flag));
+    int on = 1;
+    // A restarted corrald must get its port back while old connections sit in TIME_WAIT.
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    // [::] and 0.0.0.0 are separate listeners (both may be given).
+    if (listen.ipv6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) != 0) {
+        const int error = errno;
+        switch (error) {
+            case EADDRINUSE:
+                return fail(fmt::format("{}: port {} is already in use (another corrald or another program "
+                                        "listens there): choose another port, or stop that program",
+                                        flag, listen.port),
+                            error);
+            case EADDRNOTAVAIL:
+                return fail(fmt::format("{}: {} is not an address of this host (see 'ip address'); "
+                                        "0.0.0.0 or [::] listen on all of them",
+                                        flag, listen.host),
+                            error);
+            case EACCES:
+                return fail(fmt::format("{}: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port "
+                                        "from 1024 (8443 is usual)",
+                                        flag),
+                            error);
+            default: errno = error; return fail_errno(fmt::format("{}: binding", flag));
+        }
+    }
+    if (::listen(fd.get(), 64) != 0) return fail_errno(fmt::format("{}: listen", flag));
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof bound;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_length);
+    TcpListener listener{std::move(fd), listen};
+    listener.address.port = ntohs(listen.ipv6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    return listener;
+}
+
+namespace {
+
+void close_stream(UnixSocket& stream) {
+    beast::error_code ignored;
+    stream.shutdown(UnixSocket::shutdown_both, ignored);
+}
+
+void close_stream(TlsStream& stream) {
+    // No TLS close_notify exchange: answers are length-delimited, and waiting for a peer's
+    // close_notify would let it hold the thread.
+    beast::error_code ignored;
+    stream.lowest_layer().shutdown(TcpSocket::shutdown_both, ignored);
+}
+
+/// A WebSocket on the connection's io_context, run by the connection's thread: reads are a loop
+/// of async_read, writes a queue drained one async_write at a time (Beast allows one of each).
+/// It shares the io_context so that send_*() from other threads can always post to it, even
+/// after the connection ended.
+template <class Stream>
+class WebSocketSession final : public WebSocketConnection,
+                               public std::enable_shared_from_this<WebSocketSession<Stream>> {
+public:
+    WebSocketSession(std::shared_ptr<asio::io_context> io, Stream stream)
+        : m_io(std::move(io)), m_stream(std::move(stream)) {}
+
+    /// The HTTP stream underneath, to refuse an upgrade with a plain answer.
+    Stream& next_layer() { return m_stream.next_layer(); }
 
     void send_text(std::string text) override { enqueue(std::move(text), false); }
     void send_binary(std::string bytes) override { enqueue(std::move(bytes), true); }
     void close() override {
-        asio::post(m_io, [self = shared_from_this()] {
+        asio::post(*m_io, [self = this->shared_from_this()] {
             self->m_close_requested = true;
             if (!self->m_writing) self->do_close();
         });
@@ -112,14 +203,14 @@ public:
         m_open = true;
         read_next();
         // Frames queued before the handshake go out now.
-        asio::post(m_io, [self = shared_from_this()] { self->write_next(); });
-        m_io.run();
+        asio::post(*m_io, [self = this->shared_from_this()] { self->write_next(); });
+        m_io->run();
         if (m_handlers.on_close) m_handlers.on_close();
     }
 
 private:
     void enqueue(std::string data, bool binary) {
-        asio::post(m_io, [self = shared_from_this(), data = std::move(data), binary]() mutable {
+        asio::post(*m_io, [self = this->shared_from_this(), data = std::move(data), binary]() mutable {
             // A peer that stops reading must not make the daemon buffer without bound.
             if (self->m_queued_bytes > 8 * 1024 * 1024) return;
             self->m_queued_bytes += data.size();
@@ -136,7 +227,7 @@ private:
         m_writing = true;
         m_stream.binary(m_queue.front().binary);
         m_stream.async_write(asio::buffer(m_queue.front().data),
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
                                  self->m_writing = false;
                                  self->m_queued_bytes -= self->m_queue.front().data.size();
                                  self->m_queue.pop_front();
@@ -150,14 +241,14 @@ private:
     void do_close() {
         if (!m_open) return;
         m_open = false;
-        m_stream.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
+        m_stream.async_close(websocket::close_code::normal, [self = this->shared_from_this()](beast::error_code) {});
     }
     void read_next() {
-        m_stream.async_read(m_buffer, [self = shared_from_this()](beast::error_code ec, size_t) {
+        m_stream.async_read(m_buffer, [self = this->shared_from_this()](beast::error_code ec, size_t) {
             if (ec) {
                 self->m_open = false;
                 beast::error_code ignored;
-                self->m_stream.next_layer().close(ignored);
+                beast::get_lowest_layer(self->m_stream).close(ignored);
                 return;
             }
             std::string data = beast::buffers_to_string(self->m_buffer.data());
@@ -171,8 +262,8 @@ private:
         std::string data;
         bool binary;
     };
-    asio::io_context m_io;
-    websocket::stream<UnixSocket> m_stream;
+    std::shared_ptr<asio::io_context> m_io;  // before m_stream: outlives it
+    websocket::stream<Stream> m_stream;
     beast::flat_buffer m_buffer;
     WebSocketHandlers m_handlers;
     // Touched only on the io thread.
@@ -183,12 +274,190 @@ private:
     bool m_close_requested = false;
 };
 
+/// What serving one connection needs from its server.
+struct ServeContext {
+    const Router& router;
+    const RequestGate& gate;
+    Origin origin;
+    const std::atomic<bool>& stopping;
+};
+
+/// Serves HTTP requests (and at most one WebSocket upgrade) on an established stream until the
+/// peer closes, asks to, or the server stops. `buffer` holds bytes already read from it.
+template <class Stream>
+void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::flat_buffer& buffer,
+                const ServeContext& context) {
+    while (!context.stopping) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(k_body_limit);
+        beast::error_code ec;
+        http::read(stream, buffer, parser, ec);
+        if (ec == http::error::body_limit) {
+            auto raw = to_raw(error_response({413, "", "request body larger than 16 MiB"}), 11, false);
+            http::write(stream, raw, ec);
+            break;
+        }
+        if (ec) break;
+        auto raw_request = parser.release();
+        bool bad_target = false;
+        HttpRequest request = to_request(raw_request, bad_target);
+        request.origin = context.origin;
+        if (bad_target) {
+            auto raw = to_raw(error_response({400, "", "malformed percent-encoding in the request target"}),
+                              raw_request.version(), false);
+            http::write(stream, raw, ec);
+            break;
+        }
+        if (context.gate) {
+            if (auto refusal = context.gate(request)) {
+                const bool keep_alive = raw_request.keep_alive() && !request.websocket_upgrade;
+                auto raw = to_raw(*refusal, raw_request.version(), keep_alive);
+                http::write(stream, raw, ec);
+                if (ec || !keep_alive) break;
+                continue;
+            }
+        }
+        if (request.websocket_upgrade) {
+            PathParams params;
+            ApiError error;
+            const WebSocketHandler* handler = context.router.find_websocket(request, params, error);
+            if (!handler) {
+                auto raw = to_raw(error_response(error), raw_request.version(), false);
+                http::write(stream, raw, ec);
+                break;
+            }
+            // The session takes the stream over; `stream` is left moved-from.
+            auto session = std::make_shared<WebSocketSession<Stream>>(io, std::move(stream));
+            auto handlers = (*handler)(session, request, params);
+            if (handlers) {
+                session->run(raw_request, std::move(*handlers));
+                return;
+            }
+            // Refused before the handshake: a plain HTTP answer on the stream the session holds.
+            auto raw = to_raw(error_response(handlers.error()), raw_request.version(), false);
+            http::write(session->next_layer(), raw, ec);
+            close_stream(session->next_layer());
+            return;
+        }
+        HttpResponse response = context.router.handle(request);
+        bool keep_alive = raw_request.keep_alive();
+        auto raw = to_raw(response, raw_request.version(), keep_alive);
+        http::write(stream, raw, ec);
+        if (ec || !keep_alive) break;
+    }
+    close_stream(stream);
+}
+
+/// Starts an operation with start(finish) and runs `io` until it calls finish(), or `timeout`
+/// passes and cancel() makes it complete with an error. True if it finished in time.
+template <class Start, class Cancel>
+bool run_with_deadline(asio::io_context& io, std::chrono::steady_clock::duration timeout, Start start,
+                       Cancel cancel) {
+    asio::steady_timer deadline(io, timeout);
+    bool done = false;
+    bool timed_out = false;
+    deadline.async_wait([&](beast::error_code ec) {
+        if (ec || done) return;
+        timed_out = true;
+        cancel();
+    });
+    start([&] {
+        done = true;
+        deadline.cancel();
+    });
+    io.run();
+    io.restart();
+    return done && !timed_out;
+}
+
+/// A TCP connection: TLS only. Detects a plain-HTTP client and tells it to use https, completes
+/// the TLS handshake (within k_handshake_timeout), then serves HTTP over the TLS stream.
+void serve_tls_connection(int fd, bool ipv6, TlsContext& tls, const ServeContext& context) {
+    auto io = std::make_shared<asio::io_context>();
+    TcpSocket socket(*io);
+    socket.assign(ipv6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd);
+    beast::flat_buffer buffer;
+    auto cancel_socket = [&] {
+        beast::error_code ignored;
+        socket.cancel(ignored);
+    };
+
+    beast::error_code ec;
+    bool is_tls = false;
+    const bool detected = run_with_deadline(
+        *io, k_handshake_timeout,
+        [&](auto finish) {
+            beast::async_detect_ssl(socket, buffer, [&, finish](beast::error_code result, bool tls_record) {
+                ec = result;
+                is_tls = tls_record;
+                finish();
+            });
+        },
+        cancel_socket);
+    if (!detected || ec) {
+        socket.shutdown(TcpSocket::shutdown_both, ec);
+        return;
+    }
+    if (!is_tls) {
+        HttpResponse refusal =
+            error_response({400, "", "this corrald port speaks only TLS: use https:// (and a bearer token)"});
+        auto raw = to_raw(refusal, 11, false);
+        http::write(socket, raw, ec);
+        socket.shutdown(TcpSocket::shutdown_send, ec);
+        // Read what the client still sends (the rest of its request) for a moment, so that
+        // closing does not reset the connection before it read the answer.
+        char sink[4096];
+        for (int i = 0; i < 16; ++i) {
+            pollfd waiting{socket.native_handle(), POLLIN, 0};
+            if (::poll(&waiting, 1, 500) <= 0) break;
+            if (::recv(socket.native_handle(), sink, sizeof sink, MSG_DONTWAIT) <= 0) break;
+        }
+        socket.shutdown(TcpSocket::shutdown_both, ec);
+        return;
+    }
+
+    TlsStream stream(std::move(socket), tls.native());
+    const bool shook_hands = run_with_deadline(
+        *io, k_handshake_timeout,
+        [&](auto finish) {
+            stream.async_handshake(ssl::stream_base::server, buffer.data(),
+                                   [&, finish](beast::error_code result, size_t used) {
+                                       ec = result;
+                                       buffer.consume(used);
+                                       finish();
+                                   });
+        },
+        [&] {
+            beast::error_code ignored;
+            stream.lowest_layer().cancel(ignored);
+        });
+    if (!shook_hands || ec) {
+        log_debug("TLS handshake failed: {}", ec ? ec.message() : "timed out");
+        close_stream(stream);
+        return;
+    }
+    serve_http(io, stream, buffer, context);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::listen_unix(const std::filesystem::path& path, unsigned mode,
                                                             const Router& router) {
     auto fd = TRY(bind_unix(path, mode));
-    return std::unique_ptr<HttpServer>(new HttpServer(std::move(fd), path, router));
+    auto server = std::unique_ptr<HttpServer>(new HttpServer(std::move(fd), path.string(), router));
+    server->m_socket_path = path;
+    return server;
+}
+
+std::unique_ptr<HttpServer> HttpServer::serve_tls(TcpListener listener, TlsContext& tls, const Router& router,
+                                                  RequestGate gate) {
+    const bool ipv6 = listener.address.ipv6;
+    auto server = std::unique_ptr<HttpServer>(
+        new HttpServer(std::move(listener.fd), listener.address.to_string(), router));
+    server->m_tls = &tls;
+    server->m_ipv6 = ipv6;
+    server->m_gate = std::move(gate);
+    return server;
 }
 
 HttpServer::~HttpServer() { stop(); }
@@ -214,6 +483,11 @@ void HttpServer::accept_loop() {
                 ++it;
             }
         }
+        if (m_tls && m_connections.size() >= k_max_tcp_connections) {
+            log_warning("{}: {} connections are open already; refusing one more", m_address, m_connections.size());
+            ::close(fd);
+            continue;
+        }
         auto& connection = m_connections.emplace_back();
         connection.fd = fd;
         connection.thread = std::thread([this, fd, &connection] {
@@ -224,62 +498,15 @@ void HttpServer::accept_loop() {
 }
 
 void HttpServer::serve(int fd) {
-    asio::io_context io;
-    UnixSocket socket(io);
+    if (m_tls) {
+        serve_tls_connection(fd, m_ipv6, *m_tls, ServeContext{m_router, m_gate, Origin::Tls, m_stopping});
+        return;
+    }
+    auto io = std::make_shared<asio::io_context>();
+    UnixSocket socket(*io);
     socket.assign(asio::local::stream_protocol(), fd);
     beast::flat_buffer buffer;
-    while (!m_stopping) {
-        http::request_parser<http::string_body> parser;
-        parser.body_limit(k_body_limit);
-        beast::error_code ec;
-        http::read(socket, buffer, parser, ec);
-        if (ec == http::error::body_limit) {
-            auto raw = to_raw(error_response({413, "", "request body larger than 16 MiB"}), 11, false);
-            http::write(socket, raw, ec);
-            break;
-        }
-        if (ec) break;
-        auto raw_request = parser.release();
-        bool bad_target = false;
-        HttpRequest request = to_request(raw_request, bad_target);
-        if (bad_target) {
-            auto raw = to_raw(error_response({400, "", "malformed percent-encoding in the request target"}),
-                              raw_request.version(), false);
-            http::write(socket, raw, ec);
-            break;
-        }
-        if (request.websocket_upgrade) {
-            PathParams params;
-            ApiError error;
-            const WebSocketHandler* handler = m_router.find_websocket(request, params, error);
-            std::shared_ptr<WebSocketSession> session;
-            ApiResult<WebSocketHandlers> handlers = std::unexpected(error);
-            if (handler) {
-                // The session takes over the fd; the HTTP socket object lets go of it.
-                session = std::make_shared<WebSocketSession>(socket.release());
-                handlers = (*handler)(session, request, params);
-                if (handlers) {
-                    session->run(raw_request, std::move(*handlers));
-                    return;
-                }
-                // Refused before the handshake: answer over the raw fd the session now owns.
-                int raw_fd = ::dup(fd);
-                session.reset();
-                socket = UnixSocket(io);
-                socket.assign(asio::local::stream_protocol(), raw_fd);
-            }
-            auto raw = to_raw(error_response(handlers.error()), raw_request.version(), false);
-            http::write(socket, raw, ec);
-            break;
-        }
-        HttpResponse response = m_router.handle(request);
-        bool keep_alive = raw_request.keep_alive();
-        auto raw = to_raw(response, raw_request.version(), keep_alive);
-        http::write(socket, raw, ec);
-        if (ec || !keep_alive) break;
-    }
-    beast::error_code ignored;
-    socket.shutdown(UnixSocket::shutdown_both, ignored);
+    serve_http(io, socket, buffer, ServeContext{m_router, m_gate, Origin::UnixSocket, m_stopping});
 }
 
 void HttpServer::stop() {
@@ -290,7 +517,7 @@ void HttpServer::stop() {
     for (auto& connection : m_connections) ::shutdown(connection.fd, SHUT_RDWR);
     for (auto& connection : m_connections) connection.thread.join();
     m_connections.clear();
-    ::unlink(m_path.c_str());
+    if (!m_socket_path.empty()) ::unlink(m_socket_path.c_str());
 }
 
 }  // namespace corral::daemon

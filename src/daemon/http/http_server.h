@@ -2,26 +2,53 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "daemon/http/listen_address.h"
 #include "daemon/http/router.h"
 
 namespace corral::daemon {
 
-/// HTTP/1.1 + WebSocket server on a unix socket. One thread per connection: API clients are few
-/// (the CLI, the web UI, scripts), and a thread makes long-polls (`?wait=`) and console streams
-/// simple blocking code instead of a tangle of callbacks. Requests larger than 16 MiB are refused.
+class TlsContext;
+
+/// A bound, listening TCP socket, not yet served (see bind_tcp).
+struct TcpListener {
+    UniqueFd fd;
+    ListenAddress address;  ///< with the port actually bound (for port 0)
+};
+
+/// Binds and listens on a TCP address. Errors (port in use, not an address of this host,
+/// privileged port) name the --listen value and what to change.
+Result<TcpListener> bind_tcp(const ListenAddress& address);
+
+/// Looks at a request before it is routed: nullopt lets it through (possibly annotated, e.g.
+/// with the token that authenticated it), an answer is sent instead of routing it.
+using RequestGate = std::function<std::optional<HttpResponse>(HttpRequest&)>;
+
+/// HTTP/1.1 + WebSocket server on a unix socket, or on a TCP port speaking only TLS. One thread
+/// per connection: API clients are few (the CLI, the web UI, scripts), and a thread makes
+/// long-polls (`?wait=`) and console streams simple blocking code instead of a tangle of
+/// callbacks. The HTTP and WebSocket code is one template over the stream (unix socket or TLS
+/// stream). Requests larger than 16 MiB are refused.
 class HttpServer {
 public:
     /// Listens on `path` with permission bits `mode` (who can open the socket can use the API). A
     /// stale socket file left by a dead daemon is replaced; a live one is an error.
     static Result<std::unique_ptr<HttpServer>> listen_unix(const std::filesystem::path& path, unsigned mode,
                                                            const Router& router);
+    /// Serves a TCP listener, speaking only TLS there (with `tls`, which must outlive the
+    /// server); every request passes `gate` first. A client that has not finished its TLS
+    /// handshake within 10 s is dropped; a plain-HTTP request gets a 400 saying to use https.
+    static std::unique_ptr<HttpServer> serve_tls(TcpListener listener, TlsContext& tls, const Router& router,
+                                                 RequestGate gate);
     ~HttpServer();
 
     /// Accepts connections on a thread of its own until stop().
@@ -29,9 +56,12 @@ public:
     /// Stops accepting, ends open connections, joins every thread, removes the socket file.
     void stop();
 
+    /// Where it listens: the socket path, or "HOST:PORT" with the port actually bound (for port 0).
+    const std::string& address() const { return m_address; }
+
 private:
-    HttpServer(UniqueFd listen, std::filesystem::path path, const Router& router)
-        : m_listen(std::move(listen)), m_path(std::move(path)), m_router(router) {}
+    HttpServer(UniqueFd listen, std::string address, const Router& router)
+        : m_listen(std::move(listen)), m_address(std::move(address)), m_router(router) {}
     void accept_loop();
     void serve(int fd);
 
@@ -42,8 +72,12 @@ private:
     };
 
     UniqueFd m_listen;
-    std::filesystem::path m_path;
+    std::string m_address;
+    std::filesystem::path m_socket_path;  // unix socket only: removed by stop()
     const Router& m_router;
+    TlsContext* m_tls = nullptr;          // TCP listeners only
+    bool m_ipv6 = false;
+    RequestGate m_gate;
     std::thread m_accept_thread;
     std::atomic<bool> m_stopping{false};
     std::mutex m_mutex;  // guards m_connections

@@ -96,7 +96,17 @@ struct TaskRecord {
     bool operator==(const TaskRecord&) const = default;
 };
 
-/// The store of VMs, pools, images and tasks. Implementations are safe to call from several
+/// An API bearer token. Only the SHA-256 of its secret is stored (the secret is shown once, when
+/// it is created); a token is revoked by deleting it.
+struct TokenRecord {
+    std::string name;
+    std::string sha256;        // lowercase hex of SHA-256(secret), 64 characters
+    std::string created_at;
+    std::string last_used_at;  // "" = never used
+    bool operator==(const TokenRecord&) const = default;
+};
+
+/// The store of VMs, pools, images, tasks and API tokens. Implementations are safe to call from several
 /// threads. SqliteInventory is the single-host one; a cluster store can replace it.
 class Inventory {
 public:
@@ -140,6 +150,16 @@ public:
     /// Deletes finished tasks older than the newest keep_last_n tasks (running tasks stay);
     /// returns how many were deleted.
     virtual Result<std::size_t> prune_tasks(std::size_t keep_last_n) = 0;
+
+    /// Stores a new token, setting created_at (last_used_at starts empty). EEXIST if the name is
+    /// taken.
+    virtual Result<TokenRecord> create_token(const TokenRecord& token) = 0;
+    /// Every token, ordered by name.
+    virtual Result<std::vector<TokenRecord>> list_tokens() = 0;
+    /// Revokes a token. ENOENT if there is none by that name.
+    virtual Result<void> delete_token(const std::string& name) = 0;
+    /// Sets the token's last_used_at to now. ENOENT if there is none by that name.
+    virtual Result<void> touch_token(const std::string& name) = 0;
 
     /// Runs `changes` against this inventory atomically: everything it did is committed if it
     /// returns success, and nothing is if it fails (or throws). Other threads wait meanwhile.

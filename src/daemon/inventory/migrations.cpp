@@ -65,6 +65,15 @@ CREATE TABLE tasks (
 ALTER TABLE vms ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
 CREATE INDEX tasks_by_status ON tasks (status, seq);
 )sql",
+    // v3: API bearer tokens (only the SHA-256 of each secret).
+    R"sql(
+CREATE TABLE tokens (
+    name         TEXT PRIMARY KEY NOT NULL,
+    sha256       TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),
+    created_at   TEXT NOT NULL,
+    last_used_at TEXT NOT NULL DEFAULT ''
+);
+)sql",
 };
 
 Result<void> too_new(int version) {

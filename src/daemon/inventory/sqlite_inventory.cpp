@@ -28,6 +28,7 @@ using nlohmann::json;
 #define CORRAL_POOL_COLUMNS "name, driver, path, created_at"
 #define CORRAL_IMAGE_COLUMNS \
     "name, pool, kernel, initrd, root_volume, cmdline, description, created_at"
+#define CORRAL_TOKEN_COLUMNS "name, sha256, created_at, last_used_at"
 #define CORRAL_TASK_COLUMNS \
     "seq, kind, target, status, progress, message, error, created_at, finished_at"
 
@@ -555,6 +556,56 @@ Result<std::size_t> SqliteInventory::prune_tasks(std::size_t keep_last_n) {
     TRY_VOID(remove.bind_all(clamp_to_int64(keep_last_n)));
     TRY_VOID(remove.run());
     return static_cast<std::size_t>(m_db.changes());
+}
+
+// --- Tokens ---
+
+Result<TokenRecord> SqliteInventory::create_token(const TokenRecord& token) {
+    std::lock_guard lock(m_mutex);
+    TokenRecord stored = token;
+    stored.created_at = now();
+    stored.last_used_at.clear();
+    Statement insert = TRY(m_db.prepare("INSERT INTO tokens (" CORRAL_TOKEN_COLUMNS
+                                        ") VALUES (?1, ?2, ?3, ?4)"));
+    TRY_VOID(insert.bind_all(stored.name, stored.sha256, stored.created_at, stored.last_used_at));
+    if (auto ran = insert.run(); !ran) {
+        // Only the name can collide in practice: the hash is of 32 random bytes.
+        if (insert.failed_on_unique())
+            return already_exists("token", token.name);
+        return fail(ran.error().with_context(fmt::format("storing token {}", token.name)));
+    }
+    return stored;
+}
+
+Result<std::vector<TokenRecord>> SqliteInventory::list_tokens() {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_TOKEN_COLUMNS " FROM tokens ORDER BY name"));
+    std::vector<TokenRecord> tokens;
+    while (TRY(select.step()))
+        tokens.push_back(TokenRecord{select.column_text(0), select.column_text(1),
+                                     select.column_text(2), select.column_text(3)});
+    return tokens;
+}
+
+Result<void> SqliteInventory::delete_token(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement remove = TRY(m_db.prepare("DELETE FROM tokens WHERE name = ?1"));
+    TRY_VOID(remove.bind_all(name));
+    TRY_VOID(remove.run());
+    if (m_db.changes() == 0)
+        return not_found("token", name);
+    return {};
+}
+
+Result<void> SqliteInventory::touch_token(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement update = TRY(m_db.prepare("UPDATE tokens SET last_used_at = ?2 WHERE name = ?1"));
+    TRY_VOID(update.bind_all(name, now()));
+    TRY_VOID(update.run());
+    if (m_db.changes() == 0)
+        return not_found("token", name);
+    return {};
 }
 
 Result<void> SqliteInventory::transaction(const std::function<Result<void>(Inventory&)>& changes) {

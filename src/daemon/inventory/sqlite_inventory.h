@@ -65,6 +65,11 @@ public:
     Result<std::vector<TaskRecord>> list_tasks(std::size_t limit = SIZE_MAX) override;
     Result<std::size_t> prune_tasks(std::size_t keep_last_n) override;
 
+    Result<TokenRecord> create_token(const TokenRecord& token) override;
+    Result<std::vector<TokenRecord>> list_tokens() override;
+    Result<void> delete_token(const std::string& name) override;
+    Result<void> touch_token(const std::string& name) override;
+
     Result<void> transaction(const std::function<Result<void>(Inventory&)>& changes) override;
 
 private:

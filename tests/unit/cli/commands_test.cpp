@@ -76,6 +76,9 @@ TEST(VmCommands, DeleteConsoleEdit) {
     EXPECT_EQ(console.request.target, "/api/v1/vms/web1/console");
     EXPECT_EQ(parse({"vm", "console", "web1", "--tail", "20"}).request,
               request("GET", "/api/v1/vms/web1/console?tail=20"));
+    // `corral console NAME` is the same verb, for virsh habits.
+    EXPECT_EQ(parse({"console", "web1"}).request.target, "/api/v1/vms/web1/console");
+    EXPECT_EQ(parse({"console", "web1"}).action, Action::Console);
 
     EXPECT_EQ(parse({"vm", "edit", "web1", "--memory", "2G", "--cpus", "4", "--restart", "always"}).request,
               request("PATCH", "/api/v1/vms/web1", json{{"vcpus", 4}, {"memory_mib", 2048}, {"restart_policy", "always"}}));
@@ -169,6 +172,39 @@ TEST(Completion, BashScriptCoversTheVerbs) {
         << inv.completion_script;
     EXPECT_NE(inv.completion_script.find("--memory"), std::string::npos);
     EXPECT_EQ(parse_fails({"completion", "tcsh"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace corral::cli
+
+namespace corral::cli {
+namespace {
+
+TEST(TokenCommands, CreateListDelete) {
+    Invocation create = parse({"token", "create", "ci"});
+    EXPECT_EQ(create.request, request("POST", "/api/v1/tokens", json{{"name", "ci"}}));
+    EXPECT_EQ(create.view, View::TokenSecret);
+    EXPECT_EQ(create.subject, "ci");
+    Invocation list = parse({"token", "list"});
+    EXPECT_EQ(list.request, request("GET", "/api/v1/tokens"));
+    EXPECT_EQ(list.view, View::TokenTable);
+    Invocation del = parse({"token", "delete", "ci"});
+    EXPECT_EQ(del.request, request("DELETE", "/api/v1/tokens/ci"));
+    EXPECT_EQ(del.done_message, "deleted token ci");
+    const ParseOutcome missing = parse_fails({"token", "create"});
+    EXPECT_EQ(missing.exit_code, 2);
+}
+
+TEST(RemoteFlags, GoIntoTheEndpointFlagsBeforeOrAfterTheVerb) {
+    Invocation inv = parse({"--remote", "https://h1:8443", "vm", "list", "--token", "T", "--fingerprint", "AB"});
+    EXPECT_EQ(inv.endpoint.remote, "https://h1:8443");
+    EXPECT_EQ(inv.endpoint.token, "T");
+    EXPECT_EQ(inv.endpoint.fingerprint, "AB");
+    EXPECT_FALSE(inv.endpoint.ca_cert);
+    EXPECT_FALSE(inv.endpoint.socket);
+    Invocation ca = parse({"events", "--remote", "https://h1:8443", "--ca-cert", "/ca.pem"});
+    EXPECT_EQ(ca.action, Action::Events);
+    EXPECT_EQ(ca.endpoint.ca_cert, "/ca.pem");
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ TEST(Migrations, Version1DataSurvivesTheUpgrade) {
     {
         auto db = Connection::open(path);
         ASSERT_TRUE(db);
-        EXPECT_EQ(schema_version(*db).value(), 2);
+        EXPECT_EQ(schema_version(*db).value(), k_schema_version);
     }
 
     auto vm = (*inventory)->get_vm("web1");
@@ -96,6 +96,49 @@ TEST(Migrations, Version1DataSurvivesTheUpgrade) {
     EXPECT_EQ((*inventory)->get_vm("web1")->state_reason, "guest powered off");
 }
 
+TEST(Migrations, Version2DataSurvivesTheUpgradeToTokens) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        // What a v2 corrald left behind: VMs, pools, images and tasks, but no tokens table.
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(migrate(*db, 2));
+        ASSERT_TRUE(
+            db->exec("INSERT INTO pools VALUES ('default', 'dir', '/p', '2026-01-01T00:00:00Z');"
+                     "INSERT INTO images VALUES ('default', 'default', '/k', '/i', 'img-default', "
+                     "'console=ttyS0', 'Debian', '2026-01-01T00:00:01Z');"
+                     "INSERT INTO vms (name, engine, vcpus, memory_mib, image, disks, nics, "
+                     "restart_policy, cmdline, state, state_reason, pid, run_dir, created_at, updated_at) "
+                     "VALUES ('web1', 'emulated', 2, 512, 'default', '[]', '[]', 'no', '', 'crashed', "
+                     "'killed by signal 9', 0, '/run/web1', '2026-01-01T00:00:02Z', '2026-01-01T00:00:03Z');"
+                     "INSERT INTO tasks (kind, target, status, progress, created_at) VALUES "
+                     "('vm.start', 'web1', 'succeeded', 1, '2026-01-01T00:00:04Z');"));
+        EXPECT_FALSE(db->prepare("SELECT name FROM tokens"));  // really v2
+    }
+
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        EXPECT_EQ(schema_version(*db).value(), 3);
+    }
+    auto vm = (*inventory)->get_vm("web1");
+    ASSERT_TRUE(vm) << vm.error().message();
+    EXPECT_EQ(vm->state, "crashed");
+    EXPECT_EQ(vm->state_reason, "killed by signal 9");
+    EXPECT_EQ(vm->created_at, "2026-01-01T00:00:02Z");
+    EXPECT_EQ((*inventory)->get_pool("default")->path, "/p");
+    EXPECT_EQ((*inventory)->get_image("default")->root_volume, "img-default");
+    EXPECT_EQ((*inventory)->get_task("t-1")->status, "succeeded");
+
+    // The new table starts empty and works.
+    EXPECT_TRUE((*inventory)->list_tokens()->empty());
+    ASSERT_TRUE((*inventory)->create_token({"ci", std::string(64, 'a'), "", ""}));
+    EXPECT_EQ((*inventory)->list_tokens()->size(), 1u);
+}
+
 TEST(Migrations, RefusesANewerSchemaAndLeavesItAlone) {
     testing::TestDir dir;
     const std::string path = dir.path("inv.db");
@@ -107,7 +150,7 @@ TEST(Migrations, RefusesANewerSchemaAndLeavesItAlone) {
     auto inventory = SqliteInventory::open(path);
     ASSERT_FALSE(inventory);
     EXPECT_THAT(inventory.error().message(),
-                HasSubstr("inventory schema version 7 is newer than this corrald (knows up to 2)"));
+                HasSubstr("inventory schema version 7 is newer than this corrald (knows up to 3)"));
     EXPECT_THAT(inventory.error().message(), HasSubstr(path));
 
     auto db = Connection::open(path);

@@ -476,6 +476,35 @@ TEST_F(SqliteInventoryTest, MalformedJsonColumnIsAnErrorNamingTheVm) {
     EXPECT_THAT(vm.error().message(), HasSubstr("VM web1 has a malformed disks column"));
 }
 
+TEST_F(SqliteInventoryTest, TokenRoundTrip) {
+    const std::string hash_a(64, 'a');
+    const std::string hash_b(64, 'b');
+    auto created = inventory().create_token({"ci", hash_a, "ignored", "ignored"});
+    ASSERT_TRUE(created) << created.error().message();
+    EXPECT_EQ(created->name, "ci");
+    EXPECT_EQ(created->sha256, hash_a);
+    EXPECT_FALSE(created->created_at.empty());
+    EXPECT_NE(created->created_at, "ignored");  // set by the inventory
+    EXPECT_EQ(created->last_used_at, "");
+    ASSERT_TRUE(inventory().create_token({"alpha", hash_b, "", ""}));
+
+    auto tokens = inventory().list_tokens();
+    ASSERT_TRUE(tokens);
+    ASSERT_EQ(tokens->size(), 2u);
+    EXPECT_EQ((*tokens)[0].name, "alpha");  // ordered by name
+    EXPECT_EQ((*tokens)[1], *created);
+
+    ASSERT_TRUE(inventory().touch_token("ci"));
+    EXPECT_FALSE(inventory().list_tokens().value()[1].last_used_at.empty());
+
+    expect_error(inventory().create_token({"ci", std::string(64, 'c'), "", ""}), EEXIST,
+                 "a token named ci already exists");
+    expect_error(inventory().delete_token("nope"), ENOENT, "no token named nope");
+    expect_error(inventory().touch_token("nope"), ENOENT, "no token named nope");
+    ASSERT_TRUE(inventory().delete_token("ci"));
+    EXPECT_EQ(inventory().list_tokens()->size(), 1u);
+}
+
 TEST(SqliteInventoryOpen, FailsWhenTheFolderCannotBeMade) {
     testing::TestDir dir;
     ASSERT_TRUE(Connection::open(dir.path("file")));  // a file where the folder should be

@@ -1,0 +1,59 @@
+#include <fmt/format.h>
+
+#include "daemon/api/api_context.h"
+#include "daemon/http/request_body.h"
+#include "daemon/tokens.h"
+
+namespace corral::daemon {
+
+namespace {
+
+nlohmann::json token_json(const inventory::TokenRecord& token) {
+    return {{"name", token.name},
+            {"created_at", token.created_at},
+            {"last_used_at", token.last_used_at.empty() ? nlohmann::json() : nlohmann::json(token.last_used_at)}};
+}
+
+/// Tokens are managed only over the unix socket: a token that leaked off the host must not be
+/// able to mint more tokens or revoke the operator's (docs/api.md "Remote access").
+ApiResult<void> local_only(const HttpRequest& request) {
+    if (request.origin == Origin::UnixSocket) return {};
+    return api_fail(403,
+                    "tokens are managed only over corrald's unix socket, so that a leaked token cannot make "
+                    "more: run 'corral token ...' on the host");
+}
+
+}  // namespace
+
+void add_token_routes(Router& router, ApiContext& context) {
+    router.add("GET", "/api/v1/tokens", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+        TRY_VOID(local_only(request));
+        auto tokens = TRY(api(context.inventory.list_tokens()));
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& token : tokens) list.push_back(token_json(token));
+        return json_response(200, list);
+    });
+    router.add("POST", "/api/v1/tokens", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+        TRY_VOID(local_only(request));
+        auto body = TRY(RequestBody::parse(request.body));
+        const std::string name = TRY(body.required_string("name"));
+        TRY_VOID(body.finish());
+        auto created = TRY(create_token(context.inventory, name));
+        nlohmann::json answer = token_json(created.record);
+        answer["token"] = created.secret;
+        auto response = json_response(201, answer);
+        response.headers.emplace_back("Location", fmt::format("/api/v1/tokens/{}", name));
+        // The secret is in this answer only: no cache may keep it.
+        response.headers.emplace_back("Cache-Control", "no-store");
+        return response;
+    });
+    router.add("DELETE", "/api/v1/tokens/{name}",
+               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
+                   TRY_VOID(local_only(request));
+                   const std::string& name = params.at("name");
+                   TRY_VOID(api(context.inventory.delete_token(name), "name"));
+                   return json_response(200, {{"deleted", name}});
+               });
+}
+
+}  // namespace corral::daemon
