@@ -103,7 +103,7 @@ for i in $(seq -f %03g 1 "$vms"); do
   done
   ms_since "$t0" >>"$work/corral_console"
 done
-corral_rate=$(awk -v d=$(($(usec) - t_all)) -v n="$vms" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
+corral_rate=$(awk -v d=$(($(usec) - t_all)) -v n="$vms" 'BEGIN { printf "%.2f", n / (d / 1e6) }')
 api GET /api/v1/vms
 running=$(jq '[.[] | select(.state == "running")] | length' <<<"$body")
 echo "   $running of $vms corral VMs running"
@@ -120,8 +120,9 @@ if command -v virsh >/dev/null && [ -x /usr/sbin/libvirtd ]; then
       [ "$d" = /var/cache/libvirt ] || cp -a "$d/." "$work/rw$d/"
       mount --bind "$work/rw$d" "$d"
     done
-    # QEMU's private /dev (a mount namespace) would lack the lab's /dev/kvm.
-    [ -f /etc/libvirt/qemu.conf ] && echo 'namespaces = []' >>/etc/libvirt/qemu.conf
+    # QEMU's private /dev (a mount namespace) would lack the lab's /dev/kvm, and the lab's
+    # /dev/kvm is root's only (no udev to give it to group kvm).
+    [ -f /etc/libvirt/qemu.conf ] && printf 'namespaces = []\nuser = "root"\ngroup = "root"\n' >>/etc/libvirt/qemu.conf
   fi
   if ! virsh -q -c "$lv_uri" uri >/dev/null 2>&1; then
     # libvirtd hands QEMU's stderr to virtlogd; without systemd nobody starts it for us.
@@ -156,7 +157,7 @@ if [ "$libvirt" = 1 ]; then
       { echo "bench: libvirt ${lv_prefix}$i: $(head -c 400 "$work/err")"; libvirt=0; break; }
     ms_since "$t0" >>"$work/libvirt_running"
   done
-  [ "$libvirt" = 1 ] && libvirt_rate=$(awk -v d=$(($(usec) - t_all)) -v n="$vms" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
+  [ "$libvirt" = 1 ] && libvirt_rate=$(awk -v d=$(($(usec) - t_all)) -v n="$vms" 'BEGIN { printf "%.2f", n / (d / 1e6) }')
 else
   echo "== libvirt: unavailable ($(head -c 300 "$work/libvirtd.err" 2>/dev/null)): its column stays empty"
 fi
