@@ -1,7 +1,11 @@
 // corral-vmm: boots one VM and runs it until the guest powers off, reboots or crashes.
 
+#include <malloc.h>
 #include <signal.h>
+
 #include <cstdio>
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
@@ -50,11 +54,12 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
     // Problems with the files the user named are usage errors (exit 2); later ones are failures.
-    auto files = load_boot_files(config);
-    if (!files) {
-        log_error("{}", files.error().describe());
+    auto loaded = load_boot_files(config);
+    if (!loaded) {
+        log_error("{}", loaded.error().describe());
         return k_exit_bad_usage;
     }
+    std::optional<BootFiles> files = std::move(*loaded);
     // The control socket outlives each boot, so clients keep one address across --on-reboot
     // restarts (and resets asked for through it).
     std::unique_ptr<ControlServer> control;
@@ -67,7 +72,20 @@ int main(int argc, char** argv) {
         control = std::move(*server);
     }
     for (;;) {
+        if (!files) {  // a reboot in place: read the files again (they may have been updated)
+            auto again = load_boot_files(config);
+            if (!again) {
+                log_error("booting again: {}", again.error().describe());
+                return k_exit_failure;
+            }
+            files = std::move(*again);
+        }
         auto vmm = build_vmm_for_boot(config, *files);
+        // The guest has its copy of the kernel and initrd now. Ours would stay in the monitor's
+        // resident memory for the VM's whole life (a Debian kernel and initramfs: ~12 MiB, more
+        // than the rest of the monitor), so it goes, and a reboot reads the files again.
+        files.reset();
+        ::malloc_trim(0);
         if (!vmm) {
             log_error("{}", vmm.error().describe());
             return k_exit_failure;
