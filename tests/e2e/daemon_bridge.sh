@@ -64,18 +64,6 @@ export CORRAL_SOCKET="$sock"
 boot_wait=150   # seconds; TCG on a busy 2-core host
 mac=52:54:00:77:00:02
 
-# The console's scroll-back outlives runs of the VM; corrald marks each start with a line
-# "[corrald] web1 started ...". console_has looks only at what came after the last such line.
-console_has() {
-  api GET "/api/v1/vms/web1/console?tail=${2:-5000}"
-  awk '/\[corrald\] web1 started/ { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
-    <<<"$body" | tr -d '\r' | grep -qF -- "$1"
-}
-wait_console() {   # wait_console TEXT SECONDS
-  local deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do console_has "$1" && return 0; sleep 1; done
-  return 1
-}
 type_in_console() {   # type_in_console LINE: types LINE (and Enter) on web1's console
   printf '%s\n' "$1" | timeout 30 "$corral" vm console web1 >>"$state/console.out" 2>&1
 }
@@ -132,15 +120,15 @@ api GET /api/v1/vms/web1/metrics
 tap=$(jqb '.nics[0].tap')
 check "the metrics API names the NIC's tap ($tap)" grep -qE '^crl[0-9a-f]{8}n0$' <<<"$tap"
 check "on the host, $tap exists, is UP and its master is br0 ($(link_json "$tap" | jq -c '{master, flags}'))" tap_up_on_br0
-check "the console reaches a shell prompt" wait_console 'corral:~# ' "$boot_wait"
+check "the console reaches a shell prompt" wait_console web1 'corral:~# ' "$boot_wait"
 echo "   (booted in $((SECONDS - started)) s since corrald started)"
 
 echo "== traffic across br0"
 # The markers are computed in the guest so the echo of the typed line cannot match them.
 type_in_console 'echo GUEST-MAC=$(cat /sys/class/net/eth0/address); ip link set eth0 up; ip addr add 10.77.0.2/24 dev eth0; ping -c 3 -W 5 10.77.0.1 && echo PING-OK-$((40+2))'
-check "the guest's eth0 has MAC $mac" wait_console "GUEST-MAC=$mac" 60
-check "the guest pings 10.77.0.1 (3 replies)" wait_console '3 packets transmitted, 3 packets received' 60
-check "  ... and prints the marker" wait_console 'PING-OK-42' 10
+check "the guest's eth0 has MAC $mac" wait_console web1 "GUEST-MAC=$mac" 60
+check "the guest pings 10.77.0.1 (3 replies)" wait_console web1 '3 packets transmitted, 3 packets received' 60
+check "  ... and prints the marker" wait_console web1 'PING-OK-42' 10
 host_ping 10.77.0.2 >"$state/ping" 2>&1
 status=$?
 if [ "$status" = 2 ]; then

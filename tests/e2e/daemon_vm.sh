@@ -34,19 +34,6 @@ trap cleanup EXIT
 export CORRAL_SOCKET="$sock"
 boot_wait=300   # seconds; TCG on a busy 2-core host
 
-# The console's scroll-back outlives runs of the VM; corrald marks each start with a line
-# "[corrald] web1 started ...". console_has looks only at what came after the last such line.
-console_has() {
-  api GET "/api/v1/vms/web1/console?tail=${2:-5000}"
-  awk '/\[corrald\] web1 started/ { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
-    <<<"$body" | grep -qF -- "$1"
-}
-wait_console() {   # wait_console TEXT SECONDS
-  local deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do console_has "$1" && return 0; sleep 1; done
-  return 1
-}
-
 corrald_start || exit 1
 "$corral" events --json >"$state/events.log" 2>&1 &
 events_pid=$!
@@ -69,10 +56,10 @@ api GET /api/v1/vms/web1
 check "state running on the $(jqb .engine) engine" test "$(jqb .state)" = running
 vm_pid=$(jqb .pid)
 check "the VM process runs (pid $vm_pid)" kill -0 "$vm_pid"
-check "the guest's root is the virtio disk" wait_console 'CORRAL-INIT: root /dev/vda' "$boot_wait"
-check "the console reaches a shell prompt" wait_console 'corral:~# ' "$boot_wait"
+check "the guest's root is the virtio disk" wait_console web1 'CORRAL-INIT: root /dev/vda' "$boot_wait"
+check "the console reaches a shell prompt" wait_console web1 'corral:~# ' "$boot_wait"
 printf 'echo answer-$((6*7))\n' | timeout 30 "$corral" vm console web1 >"$state/console.out" 2>&1
-check "a command typed through corral vm console runs in the guest" wait_console 'answer-42' 60
+check "a command typed through corral vm console runs in the guest" wait_console web1 'answer-42' 60
 check "  ... and corral vm console showed its output" grep -q 'answer-42' "$state/console.out"
 
 echo "== pause, resume, metrics"
@@ -97,7 +84,7 @@ check "  ... as a new process" test "$new_pid" != "$vm_pid" -a "$new_pid" != nul
 vm_pid=$new_pid
 check "a vm.crashed event was streamed with the reason" grep -q '"kind":"vm.crashed"' "$state/events.log"
 check "  ... saying it was killed by signal 9" grep '"kind":"vm.crashed"' "$state/events.log" | grep -q 'signal 9'
-check "the restarted guest boots again to its shell prompt" wait_console 'corral:~# ' "$boot_wait"
+check "the restarted guest boots again to its shell prompt" wait_console web1 'corral:~# ' "$boot_wait"
 
 echo "== corrald restarts, the VM stays"
 kill "$events_pid" 2>/dev/null; events_pid=""
@@ -107,21 +94,21 @@ corrald_start || exit 1
 api GET /api/v1/vms/web1
 check "the new corrald adopted it (running)" test "$(jqb .state)" = running -a "$(jqb .pid)" = "$vm_pid"
 check "  ... and says so" grep -q adopted <<<"$(jqb .state_reason)"
-check "  ... with the console's history" console_has 'CORRAL-INIT: up' 
+check "  ... with the console's history" console_has web1 'CORRAL-INIT: up' 
 
 echo "== graceful stop and delete"
 "$corral" vm stop web1 --timeout 120 >"$state/out" 2>&1
 check "corral vm stop web1" test $? = 0
 api GET /api/v1/vms/web1
 check "stopped on request ($(jqb .state): $(jqb .state_reason))" test "$(jqb .state)" = stopped -a "$(jqb .state_reason)" = "stopped on request"
-check "the guest's init saw the shutdown request" console_has 'CORRAL-INIT: shutdown requested'
+check "the guest's init saw the shutdown request" console_has web1 'CORRAL-INIT: shutdown requested'
 check "the VM process is gone" bash -c "! kill -0 $vm_pid 2>/dev/null"
 vm_pid=""
 "$corral" vm start web1 >"$state/out" 2>&1
 check "corral vm start web1 again" test $? = 0
 api GET /api/v1/vms/web1
 vm_pid=$(jqb .pid)
-check "  ... it boots from the same disk to its prompt" wait_console 'corral:~# ' "$boot_wait"
+check "  ... it boots from the same disk to its prompt" wait_console web1 'corral:~# ' "$boot_wait"
 "$corral" vm stop web1 --force >"$state/out" 2>&1
 check "corral vm stop --force kills it at once" test $? = 0
 api GET /api/v1/vms/web1

@@ -84,3 +84,16 @@ tls_api() {   # tls_api TOKEN METHOD PATH [JSON]
   code=$(curl "${args[@]}" "https://$listen$3")
   body=$(cat "$state/body")
 }
+
+# The console's scroll-back outlives runs of a VM; corrald marks each start with a line
+# "[corrald] NAME started ...". These look only at what came after the last such line.
+console_has() {   # console_has VM TEXT [TAIL]: TEXT is in VM's console since its last start
+  api GET "/api/v1/vms/$1/console?tail=${3:-5000}"
+  awk -v mark="[corrald] $1 started" 'index($0, mark) { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
+    <<<"$body" | tr -d '\r' | grep -qF -- "$2"
+}
+wait_console() {   # wait_console VM TEXT SECONDS
+  local deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do console_has "$1" "$2" && return 0; sleep 0.5; done
+  return 1
+}

@@ -37,16 +37,6 @@ cleanup() {
 trap cleanup EXIT
 export CORRAL_SOCKET="$sock"
 
-console_has() {   # console_has TEXT: in the scroll-back since the VM's last start
-  api GET "/api/v1/vms/tiny/console?tail=500"
-  awk '/\[corrald\] tiny started/ { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
-    <<<"$body" | grep -qF -- "$1"
-}
-wait_console() {   # wait_console TEXT SECONDS
-  local deadline=$((SECONDS + $2))
-  while ((SECONDS < deadline)); do console_has "$1" && return 0; sleep 0.5; done
-  return 1
-}
 type_into() { printf '%s' "$1" | timeout 20 "$corral" vm console tiny >/dev/null 2>&1; }
 
 corrald_start || exit 1
@@ -73,9 +63,9 @@ api GET /api/v1/vms/tiny
 check "running on the native engine" test "$(jqb .state)/$(jqb .engine)" = running/native
 vm_pid=$(jqb .pid)
 check "the corral-vmm process runs (pid $vm_pid)" kill -0 "$vm_pid"
-check "the console shows the guest's banner" wait_console 'echo ready' 30
+check "the console shows the guest's banner" wait_console tiny 'echo ready' 30
 type_into xyz
-check "bytes typed through corral vm console come back" wait_console 'xyz' 30
+check "bytes typed through corral vm console come back" wait_console tiny 'xyz' 30
 
 echo "== pause and resume (corral-vmm's control socket)"
 "$corral" vm pause tiny >"$state/out" 2>&1
@@ -84,11 +74,11 @@ api GET /api/v1/vms/tiny
 check "state paused" test "$(jqb .state)" = paused
 type_into abc
 sleep 3
-console_has abc && echoed_while_paused=yes || echoed_while_paused=no
+console_has tiny abc && echoed_while_paused=yes || echoed_while_paused=no
 check "a paused guest echoes nothing" test "$echoed_while_paused" = no
 "$corral" vm resume tiny >"$state/out" 2>&1
 check "corral vm resume tiny" test $? = 0 || cat "$state/out"
-check "after resume, the bytes typed while paused come back" wait_console 'abc' 30
+check "after resume, the bytes typed while paused come back" wait_console tiny 'abc' 30
 api GET /api/v1/vms/tiny
 check "state running" test "$(jqb .state)" = running
 
@@ -105,7 +95,7 @@ check "state stopped" test "$(jqb .state)" = stopped
 check "the corral-vmm process is gone" bash -c "! kill -0 $vm_pid 2>/dev/null"
 "$corral" vm start tiny >"$state/out" 2>&1
 check "started again" test $? = 0 || cat "$state/out"
-check "the banner again" wait_console 'echo ready' 30
+check "the banner again" wait_console tiny 'echo ready' 30
 "$corral" vm kill tiny >"$state/out" 2>&1
 check "corral vm kill" test $? = 0 || cat "$state/out"
 check "state stopped after kill" wait_state tiny stopped 20
