@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "base/version.h"
 #include "cli/size.h"
 
 namespace corral::cli {
@@ -304,7 +305,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     });
     app.fallthrough();  // global options may follow the verb: `corral vm list --json`
     app.require_subcommand(1);
-    app.set_version_flag("--version", "corral 0.1.0");
+    app.set_version_flag("--version", fmt::format("corral {}", k_version));
     app.add_option("--socket", b.socket, "corrald's unix socket")->type_name("PATH");
     app.add_option("--remote", b.remote, "a remote corrald's TLS listener (default $CORRAL_REMOTE)")
         ->type_name("https://HOST:PORT");

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "daemon/api/api_context.h"
+#include "base/version.h"
 #include "daemon/openapi.h"
 
 namespace corral::daemon {
@@ -19,7 +20,7 @@ void add_host_routes(Router& router, ApiContext& context) {
             engines[name] = {{"available", availability.available}, {"reason", availability.reason}};
         }
         return json_response(200, {{"hostname", context.host.hostname},
-                                   {"version", CORRAL_VERSION},
+                                   {"version", k_version},
                                    {"cpus", context.host.cpus},
                                    {"memory_mib", context.host.memory_mib},
                                    {"state_dir", context.host.state_dir.string()},

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/version.h"
+
 namespace corral::vmm {
 namespace {
 
@@ -28,7 +30,7 @@ Result<VmConfig> read_config_file(const std::string& path) {
 
 Result<CommandLine> parse_command_line(int argc, char** argv) {
     CLI::App app(k_description, "corral-vmm");
-    app.set_version_flag("--version", "corral-vmm 0.1.0");
+    app.set_version_flag("--version", fmt::format("corral-vmm {}", k_version));
 
     std::string config_path, kernel, initrd, cmdline, memory, on_reboot, console;
     uint64_t cpus = 0;
@@ -80,7 +82,7 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
         result.early_output = app.help();
         return result;
     } catch (const CLI::CallForVersion&) {
-        result.early_output = "corral-vmm 0.1.0\n";
+        result.early_output = fmt::format("corral-vmm {}\n", k_version);
         return result;
     } catch (const CLI::ParseError& error) {
         return fail(error.what());

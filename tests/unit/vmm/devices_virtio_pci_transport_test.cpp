@@ -274,7 +274,12 @@ TEST_F(TransportTest, HostileBarAndConfigAccessesAreHarmless) {
         config_write(offset, 0xFFFFFFFF, 1);
         config_read(offset, 1);
     }
-    SUCCEED();
+    // Afterwards the device is still what a driver expects: a reset brings it back, its
+    // identity is intact, and a fresh negotiation succeeds.
+    set_status(0);
+    EXPECT_EQ(status(), 0);
+    EXPECT_EQ(config_read(0x00, 2), 0x1AF4u) << "vendor id";
+    EXPECT_EQ(negotiate(k_f_version_1), k_status_acknowledge | k_status_driver | k_status_features_ok);
 }
 
 }  // namespace
