@@ -9,4 +9,16 @@ std::string Error::describe() const {
     return m_message + ": " + std::strerror(m_errno);
 }
 
+ErrorKind Error::kind_of_errno(int errno_value) {
+    switch (errno_value) {
+        case ENOENT: return ErrorKind::NotFound;
+        case EEXIST: return ErrorKind::Conflict;
+        case EBUSY: return ErrorKind::Busy;
+        case EINVAL:
+        case ERANGE: return ErrorKind::Invalid;
+        case ENODEV: return ErrorKind::Unavailable;
+        default: return ErrorKind::Failed;
+    }
+}
+
 }  // namespace corral

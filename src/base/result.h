@@ -7,29 +7,52 @@
 
 namespace corral {
 
-/// An error as a value: a human sentence and, where the cause is a system call, its errno.
+/// What kind of failure an error is, apart from its errno: what a caller (the API's status
+/// code, a retry) decides by. A system call that failed is `System` even when its errno is
+/// ENOENT: a missing backing file is not a missing VM.
+enum class ErrorKind {
+    Failed,       ///< the operation failed for a reason not listed below
+    NotFound,     ///< the thing named does not exist (no VM, no volume, no task)
+    Conflict,     ///< it exists already, or something else depends on it
+    Invalid,      ///< a value given is not acceptable
+    Busy,         ///< not possible in the current state; may work later
+    Unavailable,  ///< a needed facility is missing on this host (an engine, KVM)
+    System,       ///< a system call failed (errno says which): the host's problem, not the request's
+};
+
+/// An error as a value: a human sentence, its kind, and, where the cause is a system call, its
+/// errno.
 class Error {
 public:
+    /// A domain error; its kind follows from the errno the code chose to describe it (ENOENT:
+    /// NotFound, EEXIST: Conflict, EBUSY: Busy, EINVAL/ERANGE: Invalid, ENODEV: Unavailable).
     explicit Error(std::string message, int errno_value = 0)
-        : m_message(std::move(message)), m_errno(errno_value) {}
+        : m_message(std::move(message)), m_errno(errno_value), m_kind(kind_of_errno(errno_value)) {}
+    Error(ErrorKind kind, std::string message, int errno_value = 0)
+        : m_message(std::move(message)), m_errno(errno_value), m_kind(kind) {}
 
-    /// An error from a failed system call; reads errno, so call it right after the failure.
-    static Error from_errno(std::string what) { return Error(std::move(what), errno); }
+    /// An error from a failed system call (kind System); reads errno, so call it right after the
+    /// failure.
+    static Error from_errno(std::string what) { return Error(ErrorKind::System, std::move(what), errno); }
 
     const std::string& message() const { return m_message; }
     int errno_value() const { return m_errno; }
+    ErrorKind kind() const { return m_kind; }
 
     /// The message, followed by strerror(errno) when there is one.
     std::string describe() const;
 
-    /// Prefixes the message with context, keeping the errno ("loading kernel: ...").
+    /// Prefixes the message with context, keeping the errno and kind ("loading kernel: ...").
     Error with_context(const std::string& context) const {
-        return Error(context + ": " + m_message, m_errno);
+        return Error(m_kind, context + ": " + m_message, m_errno);
     }
+
+    static ErrorKind kind_of_errno(int errno_value);
 
 private:
     std::string m_message;
     int m_errno;
+    ErrorKind m_kind;
 };
 
 template <typename T>
@@ -43,6 +66,9 @@ inline std::unexpected<Error> fail_errno(std::string what) {
     return std::unexpected(Error::from_errno(std::move(what)));
 }
 inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::move(error)); }
+inline std::unexpected<Error> fail(ErrorKind kind, std::string message) {
+    return std::unexpected(Error(kind, std::move(message)));
+}
 
 namespace detail {
 /// The value of a successful Result, or nothing for Result<void> (used by TRY).

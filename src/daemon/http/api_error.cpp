@@ -8,14 +8,14 @@ namespace corral::daemon {
 
 ApiError api_error_from(const Error& error, std::string field) {
     int status = 500;
-    switch (error.errno_value()) {
-        case ENOENT: status = 404; break;
-        case EEXIST:
-        case EBUSY: status = 409; break;
-        case EINVAL:
-        case ERANGE: status = 400; break;
-        case ENODEV: status = 503; break;
-        default: break;
+    switch (error.kind()) {
+        case ErrorKind::NotFound: status = 404; break;
+        case ErrorKind::Conflict:
+        case ErrorKind::Busy: status = 409; break;
+        case ErrorKind::Invalid: status = 400; break;
+        case ErrorKind::Unavailable: status = 503; break;
+        case ErrorKind::Failed:
+        case ErrorKind::System: break;
     }
     // A 4xx message is about the request, so the errno text ("No such file or directory") only
     // repeats it; a 5xx keeps it because that is all the operator has to go on.

@@ -25,8 +25,8 @@ inline std::unexpected<ApiError> api_fail(int status, std::string message, std::
     return std::unexpected(ApiError{status, std::move(field), std::move(message)});
 }
 
-/// Maps a library error to an API error by its errno: ENOENT 404, EEXIST/EBUSY 409,
-/// EINVAL/ERANGE 400, ENODEV 503, anything else 500.
+/// Maps a library error to an API error by its kind: NotFound 404, Conflict/Busy 409, Invalid
+/// 400, Unavailable 503, a failed system call or anything else 500.
 ApiError api_error_from(const Error& error, std::string field = {});
 
 /// Converts a Result's error with api_error_from (for TRY in handlers).
