@@ -150,20 +150,24 @@ ApiResult<HostFile> HostAccess::open_file(Origin origin, const std::string& fiel
                                           HostFileKind kind) const {
     if (origin == Origin::UnixSocket) return HostFile{path, nullptr};
     auto where = TRY(locate(field, path));
-    int fd = open_beneath(where.folder->fd.get(), where.relative, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+    // O_PATH first: opening a device or FIFO for real could have effects of its own.
+    int fd = open_beneath(where.folder->fd.get(), where.relative, O_PATH, 0);
     if (fd < 0) return std::unexpected(open_error(errno, field, path, where.folder->given));
     auto owned = std::make_shared<UniqueFd>(fd);
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return api_fail(400, fmt::format("{} '{}' is not a regular file", field, path), field);
-    if (kind == HostFileKind::Image && names_backing_file(fd))
+    std::string opened = fmt::format("/proc/self/fd/{}", fd);
+    UniqueFd readable(::open(opened.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!readable.valid()) return std::unexpected(open_error(errno, field, path, where.folder->given));
+    if (kind == HostFileKind::Image && names_backing_file(readable.get()))
         return api_fail(403,
                         fmt::format("{} '{}' is a qcow2 image over a backing file, which could be anywhere on the "
                                     "host: over TCP only self-contained images are taken (flatten it with "
                                     "'qemu-img convert -O qcow2', or import it over the unix socket)",
                                     field, path),
                         field);
-    return HostFile{fmt::format("/proc/self/fd/{}", fd), std::move(owned)};
+    return HostFile{opened, std::move(owned)};
 }
 
 ApiResult<HostFile> HostAccess::new_file(Origin origin, const std::string& field, const std::string& path) const {

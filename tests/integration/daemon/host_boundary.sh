@@ -13,7 +13,7 @@
 #   - disk sharing rules: a volume with linked clones is never attached writable (409 naming
 #     disks[i].volume), a readonly attach of a volume another VM writes is refused, at create
 #     and again at start.
-# Runs in its own network namespace (the bridges it makes are its own). Needs root.
+# Runs in its own network and mount namespaces (the bridges it makes are its own). Needs root.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -22,8 +22,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 77
 fi
 if [ -z "${CORRAL_HOST_BOUNDARY_NETNS:-}" ]; then
-  CORRAL_HOST_BOUNDARY_NETNS=1 exec unshare --net -- "$script" "$@"
+  unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
+  CORRAL_HOST_BOUNDARY_NETNS=1 exec unshare --net --mount -- "$script" "$@"
 fi
+# A sysfs of this namespace, so /sys/class/net (read by corrald) shows its own bridges.
+mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
 ip link set lo up
 ip link add hbbr0 type bridge && ip link add hbbr1 type bridge || { echo "cannot make bridges here"; exit 1; }
 
