@@ -88,7 +88,10 @@ std::string list_or_none(const std::vector<std::string>& names) {
 Result<std::unique_ptr<HostAccess>> HostAccess::open(const HostAccessConfig& config, const fs::path& state_dir) {
     auto access = std::make_unique<HostAccess>();
     char resolved[PATH_MAX];
-    std::string state_real = ::realpath(state_dir.c_str(), resolved) ? resolved : state_dir.lexically_normal().string();
+    // The state folder may not exist yet (corrald checks its flags before it creates anything).
+    std::error_code error;
+    fs::path state_real = fs::weakly_canonical(state_dir, error);
+    if (error) state_real = state_dir.lexically_normal();
     for (const auto& given : config.paths) {
         if (given.empty() || given[0] != '/')
             return fail(fmt::format("--allow-path '{}' must be an absolute folder path", given), EINVAL);
@@ -99,7 +102,7 @@ Result<std::unique_ptr<HostAccess>> HostAccess::open(const HostAccessConfig& con
         // allowed into it (or into a folder holding it) could read them out or overwrite them.
         if (is_beneath(real, state_real) || is_beneath(state_real, real))
             return fail(fmt::format("--allow-path '{}' overlaps corrald's state folder {}: allow a folder outside it",
-                                    given, state_real),
+                                    given, state_real.string()),
                         EINVAL);
         int fd = ::open(resolved, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) return fail(Error::from_errno(fmt::format("--allow-path '{}' is not a folder", given)));

@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "base/log.h"
 #include "daemon/api/api_context.h"
@@ -154,6 +155,11 @@ int main(int argc, char** argv) {
         }
         tls = std::move(*loaded);
     }
+    auto host_access = HostAccess::open(allowed, state);
+    if (!host_access) {
+        log_error("{}", host_access.error().describe());
+        return 2;
+    }
     // Bound now (a port in use is an error before anything is created), served once all is ready.
     std::vector<TcpListener> tcp_listeners;
     for (const auto& address : listen_addresses) {
@@ -181,11 +187,6 @@ int main(int argc, char** argv) {
         return 1;
     }
     ::chmod(state.c_str(), 0750);
-    auto host_access = HostAccess::open(allowed, state);
-    if (!host_access) {
-        log_error("{}", host_access.error().describe());
-        return 2;
-    }
 
     auto inventory = inventory::SqliteInventory::open((state / "inventory.db").string());
     if (!inventory) {
@@ -267,6 +268,12 @@ int main(int argc, char** argv) {
         log_info("serving the API on https://{} (TLS only; bearer tokens required)", servers[i]->address());
     if (tls)
         log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
+    if (servers.size() > 1)
+        log_info("over TCP, host paths are taken inside: {}; bridges: {}; taps: {} (--allow-path, --allow-bridge, "
+                 "--allow-tap)",
+                 allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
+                 allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
+                 allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")));
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
