@@ -1,5 +1,6 @@
 #include "daemon/host_access.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -209,6 +210,25 @@ ApiResult<std::string> HostAccess::folder(Origin origin, const std::string& fiel
         if (next < 0) return std::unexpected(open_error(errno, field, path, where.folder->given));
         current = UniqueFd(next);
     }
+    // A pool adopts every NAME.qcow2 / NAME.raw in its folder as a volume, a qcow2's backing file
+    // included: files the client put there earlier (an export of crafted bytes) must not become
+    // volumes standing on host files. Over TCP a pool gets a new or empty folder.
+    UniqueFd listing(::open(fmt::format("/proc/self/fd/{}", current.get()).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DIR* entries = listing.valid() ? ::fdopendir(listing.get()) : nullptr;
+    if (!entries) return api_fail(500, fmt::format("{} '{}': {}", field, path, std::strerror(errno)), field);
+    listing.release();  // the DIR owns it now
+    bool empty = true;
+    while (const dirent* entry = ::readdir(entries)) {
+        std::string_view name(entry->d_name);
+        if (name != "." && name != "..") empty = false;
+    }
+    ::closedir(entries);
+    if (!empty)
+        return api_fail(409,
+                        fmt::format("{} '{}' is not empty: over TCP a pool gets a new or empty folder (files in it "
+                                    "would become volumes)",
+                                    field, path),
+                        field);
     return (where.folder->real / where.relative).lexically_normal().string();
 }
 

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include "daemon/api/api_context.h"
@@ -154,6 +156,24 @@ ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& co
                      });
 }
 
+/// A pool adopts every NAME.qcow2 / NAME.raw in its folder as a volume, and a qcow2's header names
+/// its backing file: an export of crafted bytes into a pool's folder would become a volume standing
+/// on any host file. So no export goes into a pool's folder.
+ApiResult<void> refuse_pool_folder(ApiContext& context, const std::filesystem::path& folder, const std::string& file) {
+    struct stat target {};
+    if (::stat(folder.c_str(), &target) != 0) return {};  // the export itself reports a missing folder
+    for (const auto& record : TRY(api(context.inventory.list_pools()))) {
+        struct stat pool {};
+        if (::stat(record.path.c_str(), &pool) == 0 && pool.st_dev == target.st_dev && pool.st_ino == target.st_ino)
+            return api_fail(409,
+                            fmt::format("path '{}' is in the folder of pool {}, whose files are its volumes: export "
+                                        "elsewhere, or clone the volume into that pool",
+                                        file, record.name),
+                            "path");
+    }
+    return {};
+}
+
 ApiResult<HttpResponse> export_volume(const HttpRequest& request, const PathParams& params, ApiContext& context) {
     auto body = TRY(RequestBody::parse(request.body));
     auto file = TRY(body.required_string("path"));
@@ -170,6 +190,7 @@ ApiResult<HttpResponse> export_volume(const HttpRequest& request, const PathPara
         return api_fail(400, fmt::format("path '{}' must be an absolute file path in an existing folder", file), "path");
     if (std::filesystem::symlink_status(target.path, error).type() != std::filesystem::file_type::not_found)
         return api_fail(409, fmt::format("{} already exists", file), "path");
+    TRY_VOID(refuse_pool_folder(context, std::filesystem::path(target.path).parent_path(), file));
     auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
     std::string name = params.at("name");
     TRY(api(pool->volume_info(name), "name"));

@@ -241,6 +241,11 @@ tcall POST /api/v1/pools "{\"name\":\"p1\",\"path\":\"$work/allowed/pools/p1\"}"
 check "a pool inside the allowed folder: 201" test "$code" = 201 -a "$(jqb .path)" = "$(readlink -f "$work/allowed")/pools/p1"
 tcall POST /api/v1/pools "{\"name\":\"p2\",\"path\":\"$work/allowed/dir-out/p2\"}"
 check "a pool through a folder symlink out of it: 403 naming path" expect_403 path
+tcall POST /api/v1/volumes/default/good/export "{\"path\":\"$work/allowed/pools/p1/evil.qcow2\",\"format\":\"raw\"}"
+check "export into a pool's folder (it would become a volume): 409 naming path" \
+  test "$code" = 409 -a "$(jqb .error.field)" = path
+tcall POST /api/v1/pools "{\"name\":\"p4\",\"path\":\"$work/allowed/sub\"}"
+check "a pool over a folder with files in it: 409 naming path" test "$code" = 409 -a "$(jqb .error.field)" = path
 tcall DELETE /api/v1/pools/p1
 check "DELETE /pools/p1: 200" test "$code" = 200
 tcall POST /api/v1/images "{\"name\":\"img1\",\"kernel\":\"$work/allowed/sub/kernel\",\"root\":\"$work/allowed/good.raw\"}"
