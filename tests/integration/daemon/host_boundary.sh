@@ -204,9 +204,9 @@ check "POST /tokens: 403" test "$code" = 403
 tcall DELETE /api/v1/tokens/remote
 check "DELETE /tokens/remote: 403" test "$code" = 403
 
-echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0"
+echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0 --allow-tap hbtap9"
 corrald_stop
-corrald_start --listen 127.0.0.1:0 --allow-path "$work/allowed" --allow-bridge hbbr0 || exit 1
+corrald_start --listen 127.0.0.1:0 --allow-path "$work/allowed" --allow-bridge hbbr0 --allow-tap hbtap9 || exit 1
 tls_listen
 tcall POST /api/v1/volumes "{\"name\":\"good\",\"import\":\"$work/allowed/good.raw\"}"
 check "import inside the allowed folder: a task" test "$code" = 202
@@ -263,6 +263,8 @@ check "a NIC on another bridge: 403 naming nics[0].bridge" expect_403 "nics[0].b
 check "  ... naming the allowed ones" says "allowed: hbbr0"
 tcall POST /api/v1/vms '{"name":"n2","nics":[{"bridge":"hbbr0"},{"tap":"hbtap0"}]}'
 check "a NIC on an existing tap: 403 naming nics[1].tap" expect_403 "nics[1].tap"
+tcall POST /api/v1/vms '{"name":"n4","nics":[{"tap":"hbtap9"}]}'
+check "a NIC on the allowed tap: 201" test "$code" = 201
 
 echo "== nothing outside the state folder and the allowed folder was touched"
 sleep 0.5
