@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "base/log.h"
 #include "daemon/api/api_context.h"
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> listen_values;
     std::string tls_cert;
     std::string tls_key;
+    HostAccessConfig allowed;
     bool verbose = false;
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
         ->capture_default_str();
@@ -101,6 +103,19 @@ int main(int argc, char** argv) {
                    "<state-dir>/tls/)")
         ->type_name("FILE");
     app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->type_name("FILE");
+    app.add_option("--allow-path", allowed.paths,
+                   "let clients over TCP name host files and folders inside DIR (volume import and export, "
+                   "pool paths, image files; repeatable; default: none, such requests are served on the unix "
+                   "socket only). Paths are resolved without leaving DIR; DIR may not overlap the state folder")
+        ->type_name("DIR");
+    app.add_option("--allow-bridge", allowed.bridges,
+                   "let clients over TCP put VM NICs on host bridge NAME (repeatable; default: none, only over the "
+                   "unix socket)")
+        ->type_name("NAME");
+    app.add_option("--allow-tap", allowed.taps,
+                   "let clients over TCP give VMs the existing tap NAME (repeatable; default: none, only over the "
+                   "unix socket)")
+        ->type_name("NAME");
     app.add_flag("-v,--verbose", verbose, "log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -139,6 +154,11 @@ int main(int argc, char** argv) {
             return 2;
         }
         tls = std::move(*loaded);
+    }
+    auto host_access = HostAccess::open(allowed, state);
+    if (!host_access) {
+        log_error("{}", host_access.error().describe());
+        return 2;
     }
     // Bound now (a port in use is an error before anything is created), served once all is ready.
     std::vector<TcpListener> tcp_listeners;
@@ -216,7 +236,7 @@ int main(int argc, char** argv) {
     for (const auto& listener : tcp_listeners) host.api["listen"].push_back(listener.address.to_string());
     if (tls) host.api["tls_fingerprint"] = tls->fingerprint();
 
-    ApiContext context{**inventory, storage, tasks, events, vms, images, host};
+    ApiContext context{**inventory, storage, tasks, events, vms, images, host, **host_access};
     Router router;
     add_all_routes(router, context);
 
@@ -248,6 +268,12 @@ int main(int argc, char** argv) {
         log_info("serving the API on https://{} (TLS only; bearer tokens required)", servers[i]->address());
     if (tls)
         log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
+    if (servers.size() > 1)
+        log_info("over TCP, host paths are taken inside: {}; bridges: {}; taps: {} (--allow-path, --allow-bridge, "
+                 "--allow-tap)",
+                 allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
+                 allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
+                 allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")));
 
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);

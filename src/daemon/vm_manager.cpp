@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "daemon/disk_rules.h"
 #include "engine/shim_process.h"
 #include "net/persistent_tap.h"
 
@@ -255,17 +256,17 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
     }
 }
 
+Result<void> VmManager::check_disks(const VmRecord& vm) {
+    if (auto conflict = TRY(find_disk_conflict(m_inventory, m_storage, vm)))
+        return fail(fmt::format("{}: {}", conflict->field(), conflict->message), EBUSY);
+    return {};
+}
+
 Result<VmRecord> VmManager::create(VmRecord vm) {
     if (vm.engine.empty()) vm.engine = m_default_engine;
     TRY(engine_for(vm.engine));
     if (m_inventory.get_vm(vm.name)) return fail(fmt::format("a VM named {} already exists", vm.name), EEXIST);
-    for (const auto& disk : vm.disks) {
-        auto* pool = TRY(m_storage.pool(disk.pool));
-        TRY_CONTEXT(pool->volume_info(disk.volume), fmt::format("disk {}/{}", disk.pool, disk.volume));
-        auto users = TRY(m_inventory.vms_using_volume(disk.pool, disk.volume));
-        if (!users.empty() && !disk.readonly)
-            return fail(fmt::format("volume {}/{} is in use by VM {}", disk.pool, disk.volume, users.front()), EBUSY);
-    }
+    TRY_VOID(check_disks(vm));
     std::optional<std::pair<storage::pool::StoragePool*, std::string>> cloned;
     if (!vm.image.empty()) {
         auto image = m_inventory.get_image(vm.image);
@@ -372,6 +373,8 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
                 break;
         }
         if (action == VmAction::Start) {
+            // Again at start: volumes and other VMs may have changed since this one was defined.
+            TRY_VOID(check_disks(vm));
             auto* engine = TRY(engine_for(vm.engine));
             auto available = engine->availability();
             if (!available.available)

@@ -92,6 +92,8 @@ private:
     Result<std::string> run_stop(const std::string& name, VmAction action, std::chrono::seconds timeout,
                                  TaskProgress& progress);
     Result<std::string> run_simple(const std::string& name, VmAction action);
+    /// EBUSY naming disks[i].volume when a disk breaks the sharing rules (daemon/disk_rules.h).
+    Result<void> check_disks(const inventory::VmRecord& vm);
     Result<engine::LaunchSpec> launch_spec(const inventory::VmRecord& vm, std::vector<std::string>& created_taps);
     Result<engine::Engine*> engine_for(const std::string& name);
     void supervise(const std::string& name, const std::shared_ptr<LiveVm>& live);

@@ -3,6 +3,10 @@
 namespace corral::daemon {
 
 void add_all_routes(Router& router, ApiContext& context) {
+    router.set_host_path_check([&access = context.host_access](Origin origin, const std::string& field,
+                                                               const std::string& path) {
+        return access.check_path(origin, field, path);
+    });
     add_host_routes(router, context);
     add_vm_routes(router, context);
     add_console_routes(router, context);

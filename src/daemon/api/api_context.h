@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/event_bus.h"
+#include "daemon/host_access.h"
 #include "daemon/image_service.h"
 #include "daemon/inventory/inventory.h"
 #include "daemon/storage_service.h"
@@ -34,6 +35,8 @@ struct ApiContext {
     VmManager& vms;
     ImageService& images;
     HostFacts host;
+    /// What TCP clients may name on the host (corrald --allow-path, --allow-bridge, --allow-tap).
+    const HostAccess& host_access;
 };
 
 /// Every route of the API (what corrald serves; the OpenAPI test checks the same list).

@@ -1,3 +1,6 @@
+#include <optional>
+#include <tuple>
+
 #include <fmt/format.h>
 
 #include "daemon/api/api_context.h"
@@ -36,18 +39,30 @@ ApiResult<HttpResponse> create_image(const HttpRequest& request, ApiContext& con
     if (from_files && (!kernel || !root))
         return api_fail(400, "an imported image needs both kernel and root", kernel ? "root" : "kernel");
     ImageSources sources;
+    std::vector<HostFile> opened;  // kept open until the task has copied them
     if (from_files) {
         sources = {*kernel, initrd.value_or(""), *root, cmdline.value_or(ImageService::k_default_cmdline),
                    description.value_or("")};
-        for (const auto& [field, path] : {std::pair{"kernel", *kernel}, {"root", *root}}) {
-            if (path.empty() || path[0] != '/' || !std::filesystem::is_regular_file(path))
-                return api_fail(400, fmt::format("{} '{}' must be the absolute path of a file on the host", field, path),
+        using Part = std::tuple<const char*, std::optional<std::string>, std::filesystem::path*, HostFileKind>;
+        for (const auto& [field, path, into, kind] : {Part{"kernel", kernel, &sources.kernel, HostFileKind::Plain},
+                                                      Part{"initrd", initrd, &sources.initrd, HostFileKind::Plain},
+                                                      Part{"root", root, &sources.root, HostFileKind::Image}}) {
+            if (!path) continue;
+            if (path->empty() || (*path)[0] != '/')
+                return api_fail(400, fmt::format("{} '{}' must be the absolute path of a file on the host", field, *path),
                                 field);
+            // Over TCP: opened now, beneath an allowed folder; the task copies that very file.
+            auto file = TRY(context.host_access.open_file(request.origin, field, *path, kind));
+            if (!std::filesystem::is_regular_file(file.path))
+                return api_fail(400, fmt::format("{} '{}' must be the absolute path of a file on the host", field, *path),
+                                field);
+            *into = file.path;
+            opened.push_back(std::move(file));
         }
     }
     auto task = TRY(api(context.tasks.start(
         "image.prepare", name,
-        [&context, name, pool, from_files, sources](TaskProgress& progress) -> Result<std::string> {
+        [&context, name, pool, from_files, sources, opened](TaskProgress& progress) -> Result<std::string> {
             auto report = [&progress](double fraction, const std::string& message) { progress.report(fraction, message); };
             auto image = from_files ? context.images.import(name, pool, sources, report)
                                     : context.images.prepare_default(name, pool, report);
@@ -72,7 +87,7 @@ void add_image_routes(Router& router, ApiContext& context) {
                });
     router.add("POST", "/api/v1/images", [&context](const HttpRequest& request, const PathParams&) {
         return create_image(request, context);
-    });
+    }, host_paths({"kernel", "initrd", "root"}));
     router.add("DELETE", "/api/v1/images/{name}",
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    TRY(api(context.images.remove(params.at("name")), "name"));

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include "daemon/api/api_context.h"
@@ -74,6 +76,25 @@ ApiResult<HttpResponse> copy_task(ApiContext& context, const std::string& kind, 
     return accepted_task(task);
 }
 
+/// A linked clone stands on its source, so a source some VM attaches writable would change under
+/// it (docs/api.md "Disks": a volume with linked clones is never attached writable).
+ApiResult<void> refuse_writable_base(ApiContext& context, const std::string& pool, const std::string& volume) {
+    for (const auto& user : TRY(api(context.inventory.vms_using_volume(pool, volume)))) {
+        auto vm = context.inventory.get_vm(user);
+        if (!vm) continue;
+        for (const auto& disk : vm->disks) {
+            if (disk.pool == pool && disk.volume == volume && !disk.readonly)
+                return api_fail(409,
+                                fmt::format("volume {} is attached writable to VM {}: a linked clone would stand on a "
+                                            "volume that changes; make a full clone (\"linked\": false), or attach "
+                                            "it readonly there first",
+                                            volume, user),
+                                "from.volume");
+        }
+    }
+    return {};
+}
+
 ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& context) {
     auto body = TRY(RequestBody::parse(request.body));
     std::string pool_name = TRY(body.optional_string("pool")).value_or(StorageService::k_default_pool);
@@ -82,13 +103,18 @@ ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& co
     auto* pool = TRY(api(context.storage.pool(pool_name), "pool"));
     if (auto file = TRY(body.optional_string("import"))) {
         TRY_VOID(body.finish());
-        if (file->empty() || (*file)[0] != '/' || !std::filesystem::is_regular_file(*file))
+        if (file->empty() || (*file)[0] != '/')
+            return api_fail(400, fmt::format("import '{}' must be the absolute path of an image file on the host", *file),
+                            "import");
+        // Over TCP: opened now, beneath an allowed folder; the task reads that very file.
+        auto source = TRY(context.host_access.open_file(request.origin, "import", *file, HostFileKind::Image));
+        if (!std::filesystem::is_regular_file(source.path))
             return api_fail(400, fmt::format("import '{}' must be the absolute path of an image file on the host", *file),
                             "import");
         if (pool->volume_info(name)) return api_fail(409, fmt::format("a volume named {} already exists", name), "name");
         return copy_task(context, "volume.import", pool_name + "/" + name,
-                         [pool, name, file = *file](const storage::Progress& progress) -> Result<std::string> {
-                             auto info = TRY(pool->import_volume(name, file, progress));
+                         [pool, name, file = *file, source](const storage::Progress& progress) -> Result<std::string> {
+                             auto info = TRY(pool->import_volume(name, source.path, progress));
                              return fmt::format("imported {} as {} ({} MiB, qcow2)", file, name, info.size_bytes >> 20);
                          });
     }
@@ -117,6 +143,7 @@ ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& co
     TRY_VOID(body.finish());
     TRY(api(pool->volume_info(source), "from.volume"));
     if (linked.value_or(true)) {
+        TRY_VOID(refuse_writable_base(context, pool_name, source));
         auto info = TRY(api(pool->clone_volume(source, name, CloneMode::Linked, {}), "name"));
         context.events.publish({{"kind", "volume.created"}, {"target", pool_name + "/" + name}});
         return json_response(201, volume_json(pool_name, info, context));
@@ -129,6 +156,24 @@ ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& co
                      });
 }
 
+/// A pool adopts every NAME.qcow2 / NAME.raw in its folder as a volume, and a qcow2's header names
+/// its backing file: an export of crafted bytes into a pool's folder would become a volume standing
+/// on any host file. So no export goes into a pool's folder.
+ApiResult<void> refuse_pool_folder(ApiContext& context, const std::filesystem::path& folder, const std::string& file) {
+    struct stat target {};
+    if (::stat(folder.c_str(), &target) != 0) return {};  // the export itself reports a missing folder
+    for (const auto& record : TRY(api(context.inventory.list_pools()))) {
+        struct stat pool {};
+        if (::stat(record.path.c_str(), &pool) == 0 && pool.st_dev == target.st_dev && pool.st_ino == target.st_ino)
+            return api_fail(409,
+                            fmt::format("path '{}' is in the folder of pool {}, whose files are its volumes: export "
+                                        "elsewhere, or clone the volume into that pool",
+                                        file, record.name),
+                            "path");
+    }
+    return {};
+}
+
 ApiResult<HttpResponse> export_volume(const HttpRequest& request, const PathParams& params, ApiContext& context) {
     auto body = TRY(RequestBody::parse(request.body));
     auto file = TRY(body.required_string("path"));
@@ -136,17 +181,24 @@ ApiResult<HttpResponse> export_volume(const HttpRequest& request, const PathPara
     TRY_VOID(body.finish());
     if (format != "qcow2" && format != "raw")
         return api_fail(400, fmt::format("format '{}' is not one of qcow2, raw", format), "format");
-    std::filesystem::path target(file);
-    if (file.empty() || file[0] != '/' || !std::filesystem::is_directory(target.parent_path()))
+    if (file.empty() || file[0] != '/')
         return api_fail(400, fmt::format("path '{}' must be an absolute file path in an existing folder", file), "path");
-    if (std::filesystem::exists(target)) return api_fail(409, fmt::format("{} already exists", file), "path");
+    // Over TCP the folder is opened now, beneath an allowed folder, and the file is made in it.
+    auto target = TRY(context.host_access.new_file(request.origin, "path", file));
+    std::error_code error;
+    if (!std::filesystem::is_directory(std::filesystem::path(target.path).parent_path(), error))
+        return api_fail(400, fmt::format("path '{}' must be an absolute file path in an existing folder", file), "path");
+    if (std::filesystem::symlink_status(target.path, error).type() != std::filesystem::file_type::not_found)
+        return api_fail(409, fmt::format("{} already exists", file), "path");
+    TRY_VOID(refuse_pool_folder(context, std::filesystem::path(target.path).parent_path(), file));
     auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
     std::string name = params.at("name");
     TRY(api(pool->volume_info(name), "name"));
     ImageFormat image_format = format == "raw" ? ImageFormat::Raw : ImageFormat::Qcow2;
     return copy_task(context, "volume.export", params.at("pool") + "/" + name,
-                     [pool, name, file, image_format, format](const storage::Progress& progress) -> Result<std::string> {
-                         TRY_VOID(pool->export_volume(name, file, image_format, progress));
+                     [pool, name, file, target, image_format, format](const storage::Progress& progress)
+                         -> Result<std::string> {
+                         TRY_VOID(pool->export_volume(name, target.path, image_format, progress));
                          return fmt::format("exported {} to {} ({})", name, file, format);
                      });
 }
@@ -175,10 +227,12 @@ void add_storage_routes(Router& router, ApiContext& context) {
         TRY_VOID(body.finish());
         if (path.empty() || path[0] != '/')
             return api_fail(400, fmt::format("path '{}' must be an absolute folder path", path), "path");
-        auto record = TRY(api(context.storage.create_pool(name, driver, path), "name"));
+        if (context.inventory.get_pool(name)) return api_fail(409, fmt::format("a pool named {} already exists", name), "name");
+        auto folder = TRY(context.host_access.folder(request.origin, "path", path));
+        auto record = TRY(api(context.storage.create_pool(name, driver, folder), "name"));
         context.events.publish({{"kind", "pool.created"}, {"target", name}});
         return json_response(201, TRY(pool_json(record, context)));
-    });
+    }, host_paths({"path"}));
     router.add("DELETE", "/api/v1/pools/{pool}",
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    TRY(api(context.storage.delete_pool(params.at("pool")), "pool"));
@@ -208,7 +262,7 @@ void add_storage_routes(Router& router, ApiContext& context) {
                });
     router.add("POST", "/api/v1/volumes", [&context](const HttpRequest& request, const PathParams&) {
         return create_volume(request, context);
-    });
+    }, host_paths({"import"}));
     router.add("POST", "/api/v1/volumes/{pool}/{name}/resize",
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto body = TRY(RequestBody::parse(request.body));
@@ -228,7 +282,7 @@ void add_storage_routes(Router& router, ApiContext& context) {
     router.add("POST", "/api/v1/volumes/{pool}/{name}/export",
                [&context](const HttpRequest& request, const PathParams& params) {
                    return export_volume(request, params, context);
-               });
+               }, host_paths({"path"}));
     router.add("DELETE", "/api/v1/volumes/{pool}/{name}",
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));

@@ -16,25 +16,23 @@ nlohmann::json token_json(const inventory::TokenRecord& token) {
 
 /// Tokens are managed only over the unix socket: a token that leaked off the host must not be
 /// able to mint more tokens or revoke the operator's (docs/api.md "Remote access").
-ApiResult<void> local_only(const HttpRequest& request) {
-    if (request.origin == Origin::UnixSocket) return {};
-    return api_fail(403,
-                    "tokens are managed only over corrald's unix socket, so that a leaked token cannot make "
-                    "more: run 'corral token ...' on the host");
+RoutePolicy local_only() {
+    return {.access = Access::UnixSocketOnly,
+            .local_only_reason = "tokens are managed only over corrald's unix socket, so that a leaked token cannot "
+                                 "make more: run 'corral token ...' on the host",
+            .host_path_fields = {}};
 }
 
 }  // namespace
 
 void add_token_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/tokens", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
-        TRY_VOID(local_only(request));
+    router.add("GET", "/api/v1/tokens", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto tokens = TRY(api(context.inventory.list_tokens()));
         nlohmann::json list = nlohmann::json::array();
         for (const auto& token : tokens) list.push_back(token_json(token));
         return json_response(200, list);
-    });
+    }, local_only());
     router.add("POST", "/api/v1/tokens", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
-        TRY_VOID(local_only(request));
         auto body = TRY(RequestBody::parse(request.body));
         const std::string name = TRY(body.required_string("name"));
         TRY_VOID(body.finish());
@@ -46,14 +44,13 @@ void add_token_routes(Router& router, ApiContext& context) {
         // The secret is in this answer only: no cache may keep it.
         response.headers.emplace_back("Cache-Control", "no-store");
         return response;
-    });
+    }, local_only());
     router.add("DELETE", "/api/v1/tokens/{name}",
-               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
-                   TRY_VOID(local_only(request));
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    const std::string& name = params.at("name");
                    TRY_VOID(api(context.inventory.delete_token(name), "name"));
                    return json_response(200, {{"deleted", name}});
-               });
+               }, local_only());
 }
 
 }  // namespace corral::daemon

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "daemon/api/api_context.h"
+#include "daemon/disk_rules.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
 #include "net/persistent_tap.h"
@@ -97,6 +98,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
         return api_fail(400, fmt::format("no image named {} (list them with GET /api/v1/images)", vm.image), "image");
     if (auto disks = TRY(body.optional_array("disks"))) vm.disks = TRY(parse_disks(*disks, context));
     if (auto nics = TRY(body.optional_array("nics"))) vm.nics = TRY(parse_nics(*nics));
+    TRY_VOID(context.host_access.check_nics(request.origin, vm.nics));
     vm.engine = TRY(body.optional_string("engine")).value_or(context.vms.default_engine());
     if (!context.vms.engines().contains(vm.engine))
         return api_fail(400, fmt::format("engine '{}' is not one of native, emulated", vm.engine), "engine");
@@ -105,6 +107,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
     TRY_VOID(body.finish());
     if (context.inventory.get_vm(vm.name))
         return api_fail(409, fmt::format("a VM named {} already exists", vm.name), "name");
+    TRY_VOID(refuse_disk_conflict(context.inventory, context.storage, vm));
     auto created = TRY(api(context.vms.create(vm)));
     auto response = json_response(201, vm_json(created));
     response.headers.emplace_back("Location", fmt::format("/api/v1/vms/{}", created.name));
@@ -113,6 +116,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
 
 ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& name, ApiContext& context) {
     auto vm = TRY(api(context.inventory.get_vm(name), "name"));
+    const auto nics_before = vm.nics;
     auto body = TRY(RequestBody::parse(request.body));
     if (auto vcpus = TRY(body.optional_uint("vcpus", 1, context.host.cpus, "(the host's CPUs)")))
         vm.vcpus = static_cast<int>(*vcpus);
@@ -121,6 +125,7 @@ ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& n
     vm.restart_policy = TRY(parse_restart_policy(body, vm.restart_policy));
     vm.cmdline = TRY(parse_cmdline(body, vm.cmdline));
     if (auto nics = TRY(body.optional_array("nics"))) vm.nics = TRY(parse_nics(*nics));
+    if (vm.nics != nics_before) TRY_VOID(context.host_access.check_nics(request.origin, vm.nics));
     TRY_VOID(body.finish());
     auto stored = TRY(api(context.vms.edit(vm)));
     return json_response(200, vm_json(stored));
@@ -135,6 +140,8 @@ ApiResult<HttpResponse> change_state(const HttpRequest& request, const std::stri
                         "action");
     auto timeout = TRY(body.optional_uint("timeout", 1, 3600, "seconds")).value_or(30);
     TRY_VOID(body.finish());
+    if (auto vm = context.inventory.get_vm(name); vm && *action == VmAction::Start)
+        TRY_VOID(refuse_disk_conflict(context.inventory, context.storage, *vm));
     auto task = TRY(api(context.vms.act(name, *action, std::chrono::seconds(timeout)), "action"));
     return accepted_task(task);
 }

@@ -23,11 +23,12 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
+void Router::add(std::string method, std::string pattern, Handler handler, RoutePolicy policy) {
     Route route;
     route.method = std::move(method);
     for (auto segment : split_path(pattern)) route.segments.emplace_back(segment);
     route.handler = std::move(handler);
+    route.policy = std::move(policy);
     m_routes.push_back(std::move(route));
 }
 
@@ -80,6 +81,8 @@ HttpResponse Router::handle(const HttpRequest& request) const {
                 allowed += (allowed.empty() ? "" : ", ") + route.method;
             continue;
         }
+        if (auto allowed_here = check_route_policy(route.policy, request, m_host_path_check); !allowed_here)
+            return error_response(allowed_here.error());
         auto result = route.handler(request, params);
         return result ? std::move(*result) : error_response(result.error());
     }

@@ -9,6 +9,7 @@
 
 #include "daemon/http/api_error.h"
 #include "daemon/http/http_message.h"
+#include "daemon/http/route_policy.h"
 
 namespace corral::daemon {
 
@@ -41,8 +42,12 @@ using WebSocketHandler = std::function<ApiResult<WebSocketHandlers>(
 /// pattern with another method is a 405 listing the allowed ones; no match is a 404.
 class Router {
 public:
-    void add(std::string method, std::string pattern, Handler handler);
+    /// `policy` is checked before `handler` runs (who may call it, which fields name host paths).
+    void add(std::string method, std::string pattern, Handler handler, RoutePolicy policy = {});
     void add_websocket(std::string pattern, WebSocketHandler handler);
+
+    /// Decides which host paths a TCP client may name (RoutePolicy::host_path_fields); none without it.
+    void set_host_path_check(HostPathCheck check) { m_host_path_check = std::move(check); }
 
     /// Every route as (method, pattern); WebSocket routes have method "WEBSOCKET".
     std::vector<std::pair<std::string, std::string>> routes() const;
@@ -58,10 +63,12 @@ private:
         std::vector<std::string> segments;  // "{name}" segments capture
         Handler handler;
         WebSocketHandler websocket;
+        RoutePolicy policy;
     };
     static bool match(const Route& route, const std::vector<std::string_view>& path, PathParams& params);
 
     std::vector<Route> m_routes;
+    HostPathCheck m_host_path_check;
 };
 
 }  // namespace corral::daemon

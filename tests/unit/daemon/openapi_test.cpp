@@ -25,7 +25,8 @@ TEST(OpenApiTest, DocumentListsExactlyTheServedRoutes) {
     StorageService storage(**inventory, dir);
     ImageService images(**inventory, storage, dir, "guest-image");
     VmManager vms(**inventory, storage, tasks, events, {}, "emulated", dir / "run");
-    ApiContext context{**inventory, storage, tasks, events, vms, images, HostFacts{}};
+    HostAccess host_access;
+    ApiContext context{**inventory, storage, tasks, events, vms, images, HostFacts{}, host_access};
     Router router;
     add_all_routes(router, context);
 

@@ -60,6 +60,57 @@ TEST(RouterTest, ListsItsRoutes) {
     EXPECT_EQ(routes[1].second, "/api/v1/vms/{name}/state");
 }
 
+// Route policies are checked by the router before the handler, so no handler can forget them.
+TEST(RouterTest, UnixSocketOnlyRoutesAre403OverTcpWithTheReason) {
+    Router router;
+    bool ran = false;
+    router.add("GET", "/api/v1/tokens", [&ran](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        ran = true;
+        return json_response(200, nlohmann::json::array());
+    }, RoutePolicy{.access = Access::UnixSocketOnly, .local_only_reason = "run it on the host", .host_path_fields = {}});
+    auto tcp = request("GET", "/api/v1/tokens");
+    tcp.origin = Origin::Tls;
+    auto refused = router.handle(tcp);
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_EQ(nlohmann::json::parse(refused.body)["error"]["message"], "run it on the host");
+    EXPECT_FALSE(ran);
+    EXPECT_EQ(router.handle(request("GET", "/api/v1/tokens")).status, 200);
+    EXPECT_TRUE(ran);
+}
+
+TEST(RouterTest, HostPathFieldsGoThroughTheCheckOverTcpOnly) {
+    Router router;
+    int ran = 0;
+    router.add("POST", "/api/v1/volumes", [&ran](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        ++ran;
+        return json_response(201, nlohmann::json::object());
+    }, host_paths({"import"}));
+    auto post = [&](Origin origin, std::string body) {
+        auto r = request("POST", "/api/v1/volumes");
+        r.origin = origin;
+        r.body = std::move(body);
+        return router.handle(r);
+    };
+    // Without a check every host path over TCP is refused, naming the field.
+    auto refused = post(Origin::Tls, R"({"name":"a","import":"/etc/shadow"})");
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_EQ(nlohmann::json::parse(refused.body)["error"]["field"], "import");
+    EXPECT_EQ(ran, 0);
+    // Bodies without the field, the unix socket, and values that are not strings pass on.
+    EXPECT_EQ(post(Origin::Tls, R"({"name":"a","size":"1G"})").status, 201);
+    EXPECT_EQ(post(Origin::UnixSocket, R"({"name":"a","import":"/etc/shadow"})").status, 201);
+    EXPECT_EQ(post(Origin::Tls, R"({"import": 7})").status, 201);
+    std::vector<std::string> seen;
+    router.set_host_path_check([&seen](Origin, const std::string& field, const std::string& path) -> ApiResult<void> {
+        seen.push_back(field + "=" + path);
+        if (path.starts_with("/srv/ok/")) return {};
+        return api_fail(403, "no", field);
+    });
+    EXPECT_EQ(post(Origin::Tls, R"({"import":"/srv/ok/a.img"})").status, 201);
+    EXPECT_EQ(post(Origin::Tls, R"({"import":"/etc/shadow"})").status, 403);
+    EXPECT_EQ(seen, (std::vector<std::string>{"import=/srv/ok/a.img", "import=/etc/shadow"}));
+}
+
 TEST(HttpMessageTest, DecodesPathAndQuery) {
     std::string path;
     std::map<std::string, std::string> query;
