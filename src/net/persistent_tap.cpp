@@ -65,6 +65,21 @@ Result<void> delete_persistent_tap(const std::string& name) {
     return {};
 }
 
+Result<UniqueFd> open_tap(const std::string& name) {
+    TRY_VOID(check_name(name));
+    if (::if_nametoindex(name.c_str()) == 0) return fail(fmt::format("no network device named {}", name), ENOENT);
+    return attach_tun(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+}
+
+Result<void> set_tap_owner(const std::string& name, uid_t uid, gid_t gid) {
+    auto fd = TRY(open_tap(name));
+    if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(uid)) != 0)
+        return fail_errno(fmt::format("making uid {} the owner of tap {}", uid, name));
+    if (::ioctl(fd.get(), TUNSETGROUP, static_cast<unsigned long>(gid)) != 0)
+        return fail_errno(fmt::format("making gid {} the group of tap {}", gid, name));
+    return {};
+}
+
 Result<void> attach_to_bridge(const std::string& device, const std::string& bridge) {
     TRY_VOID(check_name(device));
     TRY_VOID(check_name(bridge));
