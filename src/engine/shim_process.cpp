@@ -243,8 +243,7 @@ Result<ShimProcess> ShimProcess::spawn(const fs::path& shim, const fs::path& run
 }
 
 Result<ShimProcess> ShimProcess::attach(const fs::path& run_dir,
-                                        const ExitCodeDescriber& describe,
-                                       const SpawnOptions& options) {
+                                        const ExitCodeDescriber& describe) {
     auto gone = [&](const std::string& why) -> std::unexpected<Error> {
         std::string prefix = fmt::format("the VM in {} is not running", run_dir.string());
         if (fs::exists(run_dir / run_files::k_exit_json)) {

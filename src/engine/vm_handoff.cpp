@@ -133,7 +133,7 @@ Result<void> copy_for_vm(const fs::path& from, const fs::path& to, gid_t gid) {
     auto source = TRY(open_for_vm(from, O_RDONLY));
     ::unlink(to.c_str());
     auto target = TRY(open_for_vm(to, O_WRONLY | O_CREAT | O_EXCL));
-    if (::fchown(target.get(), 0, gid) != 0 || ::fchmod(target.get(), 0440) != 0)
+    if (::fchown(target.get(), static_cast<uid_t>(-1), gid) != 0 || ::fchmod(target.get(), 0440) != 0)
         return fail_errno(fmt::format("cannot give {} to the VM's group", to.string()));
     for (;;) {
         ssize_t n = ::copy_file_range(source.get(), nullptr, target.get(), nullptr, 1u << 30, 0);
