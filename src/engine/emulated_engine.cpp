@@ -341,7 +341,6 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     };
     args.push_back("-append");
     args.push_back(spec.cmdline);
-    args.push_back("-chardev");
     std::string console_log = fd_set({files.console_log});
     args.push_back("-chardev");
     args.push_back(fmt::format("socket,id=con,fd={},server=on,wait=off,logfile={}",

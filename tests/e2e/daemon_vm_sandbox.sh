@@ -81,7 +81,7 @@ for vm in web1 web2; do
   check "$vm: a VM uid ($real; 1879048192-1879113727), not root" \
     test "$real" -ge 1879048192 -a "$real" -le 1879113727
   check "$vm:   ... real, effective, saved and fs uid alike" test "$effective $saved $fs" = "$real $real $real"
-  check "$vm: gid the same" test "$(status_field "$p" Gid)" = "$real	$real	$real	$real"
+  check "$vm: gid the same" test "$(status_field "$p" Gid)" = "$real $real $real $real"
   check "$vm: no supplementary groups" test -z "$(status_field "$p" Groups)"
   check "$vm: NoNewPrivs 1" test "$(status_field "$p" NoNewPrivs)" = 1
   check "$vm: Seccomp 2 (filter mode: QEMU's -sandbox)" test "$(status_field "$p" Seccomp)" = 2
