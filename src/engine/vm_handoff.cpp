@@ -45,7 +45,8 @@ Result<std::vector<uint8_t>> read_head(int fd, size_t max, uint64_t& file_size) 
 }
 
 bool has_qcow2_magic(const std::vector<uint8_t>& head) {
-    return head.size() >= 4 && head[0] == 'Q' && head[1] == 'F' && head[2] == 'I' && head[3] == 0xfb;
+    return head.size() >= 4 && head[0] == 'Q' && head[1] == 'F' && head[2] == 'I' &&
+           head[3] == 0xfb;
 }
 
 }  // namespace
@@ -82,9 +83,9 @@ Result<std::vector<ImageLayer>> image_chain(const fs::path& path, const std::str
         if (header.backing_file.empty())
             break;
         if (chain.size() >= k_max_chain)
-            return fail(fmt::format("disk {}: more than {} backing files", path.string(),
-                                    k_max_chain),
-                        EINVAL);
+            return fail(
+                fmt::format("disk {}: more than {} backing files", path.string(), k_max_chain),
+                EINVAL);
         fs::path backing = header.backing_file;
         if (backing.is_relative())
             backing = layer.path.parent_path() / backing;
@@ -133,7 +134,8 @@ Result<void> copy_for_vm(const fs::path& from, const fs::path& to, gid_t gid) {
     auto source = TRY(open_for_vm(from, O_RDONLY));
     ::unlink(to.c_str());
     auto target = TRY(open_for_vm(to, O_WRONLY | O_CREAT | O_EXCL));
-    if (::fchown(target.get(), static_cast<uid_t>(-1), gid) != 0 || ::fchmod(target.get(), 0440) != 0)
+    if (::fchown(target.get(), static_cast<uid_t>(-1), gid) != 0 ||
+        ::fchmod(target.get(), 0440) != 0)
         return fail_errno(fmt::format("cannot give {} to the VM's group", to.string()));
     for (;;) {
         ssize_t n = ::copy_file_range(source.get(), nullptr, target.get(), nullptr, 1u << 30, 0);

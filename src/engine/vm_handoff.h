@@ -47,8 +47,8 @@ Result<UniqueFd> open_for_vm(const std::filesystem::path& path, int flags);
 /// root (corrald) connects to it; the VM process accepts on the descriptor.
 Result<UniqueFd> listen_unix_socket(const std::filesystem::path& path);
 
-/// Copies `from` to `to` (owner: us, group `gid`, mode 0440), replacing `to`: the VM's own copy of its
-/// kernel or initrd, readable by that VM only, wherever the original lives.
+/// Copies `from` to `to` (owner: us, group `gid`, mode 0440), replacing `to`: the VM's own copy of
+/// its kernel or initrd, readable by that VM only, wherever the original lives.
 Result<void> copy_for_vm(const std::filesystem::path& from, const std::filesystem::path& to,
                          gid_t gid);
 

@@ -36,8 +36,7 @@ std::set<uid_t> vm_uids_in_use() {
             continue;  // ended meanwhile
         size_t at = status->find("\nUid:");
         unsigned long uid = 0;
-        if (at != std::string::npos &&
-            std::sscanf(status->c_str() + at + 5, "%lu", &uid) == 1 &&
+        if (at != std::string::npos && std::sscanf(status->c_str() + at + 5, "%lu", &uid) == 1 &&
             is_vm_uid(static_cast<uid_t>(uid)))
             used.insert(static_cast<uid_t>(uid));
     }
@@ -59,7 +58,8 @@ Result<VmUser> choose_vm_user() {
     static std::map<uid_t, Clock::time_point> handed_out;
     std::lock_guard lock(mutex);
     auto now = Clock::now();
-    std::erase_if(handed_out, [&](const auto& entry) { return now - entry.second > k_reservation; });
+    std::erase_if(handed_out,
+                  [&](const auto& entry) { return now - entry.second > k_reservation; });
     std::set<uid_t> used = vm_uids_in_use();
     // A random start: a uid a previous VM had is not handed out again at once (nothing it owned
     // should remain, but this keeps a mistake from becoming a leak between VMs).

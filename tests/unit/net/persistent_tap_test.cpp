@@ -58,7 +58,8 @@ bool attachable_as(const std::string& name, uid_t uid) {
 // uid (corral-vmm under the native engine); a tap owned by another uid stays closed to it. A
 // tap corrald creates is owned by corrald's uid from the start (ownerless, anyone could attach).
 TEST(PersistentTap, AnOwnedTapOpensWithoutCapabilities) {
-    if (auto reason = testing::netns_skip_reason()) GTEST_SKIP() << *reason;
+    if (auto reason = testing::netns_skip_reason())
+        GTEST_SKIP() << *reason;
     UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     ASSERT_TRUE(home.valid());
     ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << std::strerror(errno);
