@@ -1,6 +1,9 @@
 #include "engine/emulated_engine.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <regex>
@@ -8,9 +11,13 @@
 
 #include <fmt/format.h>
 
+#include "base/log.h"
 #include "engine/process.h"
 #include "engine/qmp_client.h"
 #include "engine/shim_process.h"
+#include "engine/vm_handoff.h"
+#include "engine/vm_user.h"
+#include "net/persistent_tap.h"
 
 namespace corral::engine {
 
@@ -159,9 +166,25 @@ public:
                 fmt::format("cannot start {}: QEMU binary {} not found (install qemu-system-x86)",
                             spec.name, m_paths.qemu.string()),
                 ENOENT);
+        // QEMU's TCG is not a security boundary: a guest that escapes it gets what QEMU has.
+        // So QEMU runs as a uid of its own with no capability, no_new_privs and its seccomp
+        // sandbox, holding only descriptors corrald opened for it (see vm_user.h).
+        auto user = TRY_CONTEXT(choose_vm_user(), fmt::format("cannot start {}", spec.name));
+        if (!user.switch_user)
+            log_warning("VM {}: {}", spec.name, user.why_not);
+        HandedFds fds;
+        auto files = TRY_CONTEXT(prepare_files(spec, user, fds),
+                                 fmt::format("cannot start {}", spec.name));
+        SpawnOptions options;
+        options.fds = fds.raw();
+        options.switch_user = user.switch_user;
+        options.uid = user.uid;
+        options.gid = user.gid;
+        options.sockets_prepared = true;
         auto process =
             TRY_CONTEXT(ShimProcess::spawn(m_paths.corral_shim, spec.run_dir,
-                                           qemu_command_line(spec, qemu), describe_qemu_exit),
+                                           qemu_command_line(spec, qemu, files),
+                                           describe_qemu_exit, options),
                         fmt::format("cannot start {}", spec.name));
         auto instance = std::make_unique<EmulatedInstance>(std::move(process));
         TRY_CONTEXT(wait_for_qmp(*instance), fmt::format("cannot start {}", spec.name));
@@ -174,6 +197,70 @@ public:
     }
 
 private:
+    /// Opens what QEMU needs into `fds` and gives the run folder and the kernel copy to the VM's
+    /// group. Read-only disks and every backing file are opened O_RDONLY: a base that linked
+    /// clones share is never writable through a VM, and needs no permission for any VM's uid.
+    static Result<QemuFiles> prepare_files(const LaunchSpec& spec, const VmUser& user,
+                                           HandedFds& fds) {
+        const fs::path& run = spec.run_dir;
+        std::error_code ec;
+        fs::create_directories(run, ec);
+        if (ec)
+            return fail(fmt::format("cannot create run directory {}: {}", run.string(),
+                                    ec.message()),
+                        ec.value());
+        gid_t group = user.switch_user ? user.gid : ::getegid();
+        if (user.switch_user) {
+            // The VM reads its kernel copy here (its working folder); nobody else lists it.
+            if (::chown(run.c_str(), 0, user.gid) != 0 || ::chmod(run.c_str(), 0750) != 0)
+                return fail_errno(fmt::format("cannot give {} to the VM's group", run.string()));
+        }
+        QemuFiles files;
+        TRY_VOID(copy_for_vm(spec.kernel, run / files.kernel, group));
+        if (!spec.initrd.empty()) {
+            files.initrd = "initrd";
+            TRY_VOID(copy_for_vm(spec.initrd, run / files.initrd, group));
+        }
+        files.console_socket =
+            fds.add(TRY(listen_unix_socket(run / run_files::k_console_socket)));
+        files.qmp_socket = fds.add(TRY(listen_unix_socket(run / run_files::k_qmp_socket)));
+        files.console_log = fds.add(TRY(open_for_vm(run / run_files::k_console_log,
+                                                    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND)));
+        for (size_t i = 0; i < spec.disks.size(); ++i) {
+            const DiskSpec& disk = spec.disks[i];
+            auto chain = TRY_CONTEXT(image_chain(disk.path, disk.format), fmt::format("disks[{}]", i));
+            std::vector<QemuFiles::Layer> layers;
+            for (size_t depth = 0; depth < chain.size(); ++depth) {
+                QemuFiles::Layer layer{chain[depth].format, {}};
+                layer.fds.push_back(fds.add(TRY_CONTEXT(open_for_vm(chain[depth].path, O_RDONLY),
+                                                        fmt::format("disks[{}]", i))));
+                if (depth == 0 && !disk.read_only) {
+                    auto writable = TRY_CONTEXT(open_for_vm(chain[depth].path, O_RDWR),
+                                                fmt::format("disks[{}]", i));
+                    TRY_VOID(keep_from_others(writable.get(), chain[depth].path));
+                    layer.fds.push_back(fds.add(std::move(writable)));
+                }
+                layers.push_back(std::move(layer));
+            }
+            files.disks.push_back(std::move(layers));
+        }
+        for (size_t i = 0; i < spec.nics.size(); ++i)
+            files.taps.push_back(fds.add(TRY_CONTEXT(net::open_tap(spec.nics[i].tap),
+                                                     fmt::format("nics[{}]", i))));
+        return files;
+    }
+
+    /// A disk a VM writes holds its guest's data: no bit for "others", so neither another local
+    /// user nor another VM's uid (a member of none of the file's groups) can read it.
+    static Result<void> keep_from_others(int fd, const fs::path& path) {
+        struct stat info {};
+        if (::fstat(fd, &info) != 0)
+            return fail_errno(fmt::format("cannot stat {}", path.string()));
+        if ((info.st_mode & 0007) != 0 && ::fchmod(fd, info.st_mode & 07770) != 0)
+            return fail_errno(fmt::format("cannot make {} private", path.string()));
+        return {};
+    }
+
     static std::string tail_of(const std::string& output) {
         size_t end = output.find_last_not_of("\n ");
         if (end == std::string::npos)
@@ -213,10 +300,12 @@ private:
 
 }  // namespace
 
-std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::path& qemu) {
-    const fs::path& run = spec.run_dir;
+std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::path& qemu,
+                                           const QemuFiles& files) {
     std::vector<std::string> args = {
         qemu.string(),
+        "-sandbox",
+        k_qemu_sandbox,
         "-name",
         escape(spec.name),
         "-accel",
@@ -234,23 +323,32 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         "-display",
         "none",
         "-kernel",
-        spec.kernel.string(),
+        files.kernel,
     };
-    if (!spec.initrd.empty()) {
+    if (!files.initrd.empty()) {
         args.push_back("-initrd");
-        args.push_back(spec.initrd.string());
+        args.push_back(files.initrd);
     }
+    // Every file descriptor QEMU opens by name goes through an fd set: /dev/fdset/N.
+    int next_set = 0;
+    auto fd_set = [&](const std::vector<int>& fds) {
+        int set = next_set++;
+        for (int fd : fds) {
+            args.push_back("-add-fd");
+            args.push_back(fmt::format("fd={},set={}", fd, set));
+        }
+        return fmt::format("/dev/fdset/{}", set);
+    };
     args.push_back("-append");
     args.push_back(spec.cmdline);
+    std::string console_log = fd_set({files.console_log});
     args.push_back("-chardev");
-    args.push_back(fmt::format("socket,id=con,path={},server=on,wait=off,logfile={}",
-                               escape((run / run_files::k_console_socket).string()),
-                               escape((run / run_files::k_console_log).string())));
+    args.push_back(fmt::format("socket,id=con,fd={},server=on,wait=off,logfile={}",
+                               files.console_socket, console_log));
     args.push_back("-serial");
     args.push_back("chardev:con");
     args.push_back("-chardev");
-    args.push_back(fmt::format("socket,id=qmp,path={},server=on,wait=off",
-                               escape((run / run_files::k_qmp_socket).string())));
+    args.push_back(fmt::format("socket,id=qmp,fd={},server=on,wait=off", files.qmp_socket));
     args.push_back("-mon");
     args.push_back("chardev=qmp,mode=control");
     args.push_back("-object");
@@ -259,8 +357,19 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     args.push_back("virtio-rng-pci,rng=rng0");
     for (size_t i = 0; i < spec.disks.size(); ++i) {
         const DiskSpec& disk = spec.disks[i];
-        std::string drive = fmt::format("if=none,id=disk{},file={},format={}", i,
-                                        escape(disk.path.string()), disk.format);
+        // The backing chain is given explicitly (backing.file.filename...): QEMU would
+        // otherwise open the backing files by the names in the qcow2 headers.
+        std::string drive = fmt::format("if=none,id=disk{}", i);
+        std::string prefix;
+        for (const auto& layer : files.disks.at(i)) {
+            std::string set = fd_set(layer.fds);
+            if (prefix.empty())
+                drive += fmt::format(",file={},format={}", set, layer.format);
+            else
+                drive += fmt::format(",{}driver={},{}file.filename={}", prefix, layer.format,
+                                     prefix, set);
+            prefix += "backing.";
+        }
         if (disk.read_only)
             drive += ",readonly=on";
         args.push_back("-drive");
@@ -274,8 +383,7 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     for (size_t i = 0; i < spec.nics.size(); ++i) {
         const NicSpec& nic = spec.nics[i];
         args.push_back("-netdev");
-        args.push_back(
-            fmt::format("tap,id=net{},ifname={},script=no,downscript=no", i, escape(nic.tap)));
+        args.push_back(fmt::format("tap,id=net{},fd={}", i, files.taps.at(i)));
         std::string device = fmt::format("virtio-net-pci,netdev=net{},id=nic{}", i, i);
         if (!nic.mac.empty())
             device += ",mac=" + nic.mac;

@@ -13,6 +13,7 @@
 #include "engine/process.h"
 #include "engine/shim_process.h"
 #include "engine/vmm_control.h"
+#include "net/persistent_tap.h"
 
 namespace corral::engine {
 
@@ -156,6 +157,16 @@ public:
             return fail(fmt::format("cannot start {}: corral-vmm not found at {}", spec.name,
                                     m_paths.corral_vmm.string()),
                         ENOENT);
+        // corral-shim starts corral-vmm with no capability and no_new_privs (its own seccomp
+        // and namespaces come later). It keeps corrald's uid: it opens /dev/kvm, its disks and
+        // sockets by name, as their owner (a per-VM uid would need all of them handed over as
+        // descriptors, which corral-vmm cannot take yet except for taps). Opening a tap by name
+        // without CAP_NET_ADMIN needs the tap to be owned by that uid (or by nobody).
+        if (::geteuid() == 0) {
+            for (size_t i = 0; i < spec.nics.size(); ++i)
+                TRY_CONTEXT(net::set_tap_owner(spec.nics[i].tap, ::geteuid(), ::getegid()),
+                            fmt::format("cannot start {}: nics[{}]", spec.name, i));
+        }
         auto process =
             TRY_CONTEXT(ShimProcess::spawn(m_paths.corral_shim, spec.run_dir,
                                            vmm_command_line(spec, vmm), describe_vmm_exit),

@@ -102,7 +102,8 @@ Result<ExitInfo> read_exit_info(const fs::path& run_dir, const ExitCodeDescriber
 
 Result<ShimProcess> ShimProcess::spawn(const fs::path& shim, const fs::path& run_dir,
                                        const std::vector<std::string>& command,
-                                       const ExitCodeDescriber& describe) {
+                                       const ExitCodeDescriber& describe,
+                                       const SpawnOptions& options) {
     if (!is_executable(shim))
         return fail(
             fmt::format("corral-shim not found at {} (build it, or install it beside corrald)",
@@ -116,7 +117,9 @@ Result<ShimProcess> ShimProcess::spawn(const fs::path& shim, const fs::path& run
             ec.value());
     for (const char* stale : {run_files::k_exit_json, run_files::k_vm_pid, run_files::k_shim_pid,
                               run_files::k_console_socket, run_files::k_qmp_socket}) {
-        fs::remove(run_dir / stale, ec);
+        bool socket = stale == run_files::k_console_socket || stale == run_files::k_qmp_socket;
+        if (!(socket && options.sockets_prepared))
+            fs::remove(run_dir / stale, ec);
     }
     fs::path log_path = run_dir / run_files::k_monitor_log;
     UniqueFd log_fd(
@@ -129,12 +132,23 @@ Result<ShimProcess> ShimProcess::spawn(const fs::path& shim, const fs::path& run
 
     // Prepared before fork: between fork and exec only async-signal-safe calls (corrald has
     // threads).
-    std::vector<std::string> args = {shim.string(), run_dir.string(), "--"};
+    std::vector<std::string> args = {shim.string(), run_dir.string()};
+    if (!options.fds.empty()) {
+        args.push_back("--fds");
+        args.push_back(std::to_string(options.fds.size()));
+    }
+    if (options.switch_user) {
+        args.push_back("--user");
+        args.push_back(fmt::format("{}:{}", options.uid, options.gid));
+    }
+    args.push_back("--");
     args.insert(args.end(), command.begin(), command.end());
     std::vector<char*> argv;
     for (auto& arg : args)
         argv.push_back(arg.data());
     argv.push_back(nullptr);
+
+    std::vector<int> high_fds(options.fds.size(), -1);  // scratch for the child (no malloc there)
 
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
@@ -158,7 +172,19 @@ Result<ShimProcess> ShimProcess::spawn(const fs::path& shim, const fs::path& run
             ::dup2(null_fd.get(), 0);
             ::dup2(log_fd.get(), 1);
             ::dup2(log_fd.get(), 2);
-            ::close_range(3, ~0U, 0);
+            // The handed descriptors go to 3, 4, ...: first above every target (so that none
+            // is overwritten before it moved), then into place; dup2 clears close-on-exec.
+            const size_t count = options.fds.size();
+            for (size_t i = 0; i < count; ++i) {
+                high_fds[i] = ::fcntl(options.fds[i], F_DUPFD_CLOEXEC, static_cast<int>(3 + count));
+                if (high_fds[i] < 0)
+                    _exit(127);
+            }
+            for (size_t i = 0; i < count; ++i) {
+                if (::dup2(high_fds[i], static_cast<int>(3 + i)) < 0)
+                    _exit(127);
+            }
+            ::close_range(static_cast<unsigned>(3 + count), ~0U, 0);
             ::execve(argv[0], argv.data(), environ);
             static const char message[] = "corral-engine: cannot execute corral-shim\n";
             [[maybe_unused]] auto ignored = ::write(2, message, sizeof(message) - 1);

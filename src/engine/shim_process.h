@@ -29,17 +29,33 @@ inline constexpr const char* k_qmp_socket = "qmp.sock";
 /// Turns an exit code of the VM process into a sentence ("guest powered off"); engine-specific.
 using ExitCodeDescriber = std::function<std::string(int exit_code, const std::string& log_tail)>;
 
+/// How corral-shim starts the VM process (see shim_main.cpp).
+struct SpawnOptions {
+    /// Descriptors the VM process gets as fds 3, 4, ... (every other one is closed).
+    std::vector<int> fds;
+    /// Switch to this uid/gid (no supplementary groups) before executing the command.
+    bool switch_user = false;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    /// The caller bound RUN_DIR's console/QMP sockets itself (handed over in `fds`): spawn()
+    /// must not remove them as stale.
+    bool sockets_prepared = false;
+};
+
 /// A VM process running under a detached corral-shim, seen through the shim's pidfd.
 class ShimProcess {
 public:
     /// Starts `shim RUN_DIR -- command...` in its own session, detached by a double fork (not
     /// our child, so it survives us and needs no reaping), truncating RUN_DIR/monitor.log and
     /// removing stale pid, exit and socket files first. Returns once the shim wrote vm.pid (or
-    /// ended: then the error has the tail of monitor.log).
+    /// ended: then the error has the tail of monitor.log). The shim always executes the command
+    /// with no_new_privs and no capabilities, in RUN_DIR as working folder; `options` hands it
+    /// descriptors and a user.
     static Result<ShimProcess> spawn(const std::filesystem::path& shim,
                                      const std::filesystem::path& run_dir,
                                      const std::vector<std::string>& command,
-                                     const ExitCodeDescriber& describe);
+                                     const ExitCodeDescriber& describe,
+                                     const SpawnOptions& options = {});
     /// Re-attaches to the shim recorded in RUN_DIR/shim.pid. ENOENT when it is no longer
     /// running (the error says how the VM ended, if exit.json tells).
     static Result<ShimProcess> attach(const std::filesystem::path& run_dir,

@@ -53,6 +53,10 @@ Result<void> create_persistent_tap(const std::string& name) {
     if (::if_nametoindex(name.c_str()) != 0)
         return fail(fmt::format("a network device named {} already exists", name), EEXIST);
     auto fd = TRY(attach_tun(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR));
+    // An ownerless tap may be attached by anyone who can open /dev/net/tun (0666 on Debian):
+    // owned by us, only we (or CAP_NET_ADMIN) can, until the VM's monitor holds it.
+    if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(::geteuid())) != 0)
+        return fail_errno(fmt::format("making uid {} the owner of tap {}", ::geteuid(), name));
     if (::ioctl(fd.get(), TUNSETPERSIST, 1) != 0) return fail_errno(fmt::format("making tap {} persistent", name));
     return {};
 }
@@ -62,6 +66,21 @@ Result<void> delete_persistent_tap(const std::string& name) {
     if (::if_nametoindex(name.c_str()) == 0) return fail(fmt::format("no network device named {}", name), ENOENT);
     auto fd = TRY(attach_tun(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR));
     if (::ioctl(fd.get(), TUNSETPERSIST, 0) != 0) return fail_errno(fmt::format("removing tap {}", name));
+    return {};
+}
+
+Result<UniqueFd> open_tap(const std::string& name) {
+    TRY_VOID(check_name(name));
+    if (::if_nametoindex(name.c_str()) == 0) return fail(fmt::format("no network device named {}", name), ENOENT);
+    return attach_tun(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+}
+
+Result<void> set_tap_owner(const std::string& name, uid_t uid, gid_t gid) {
+    auto fd = TRY(open_tap(name));
+    if (::ioctl(fd.get(), TUNSETOWNER, static_cast<unsigned long>(uid)) != 0)
+        return fail_errno(fmt::format("making uid {} the owner of tap {}", uid, name));
+    if (::ioctl(fd.get(), TUNSETGROUP, static_cast<unsigned long>(gid)) != 0)
+        return fail_errno(fmt::format("making gid {} the group of tap {}", gid, name));
     return {};
 }
 

@@ -8,7 +8,7 @@
 # start; console output; typed bytes come back; pause (the guest stops echoing, state paused) and
 # resume (the bytes typed while paused come back); corral-vmm's device counters and CPU time in
 # the VM's metrics; graceful stop that times out into a kill (the tiny guest ignores ACPI); start
-# again; kill; delete. Exit 0 all passed, 1 a check failed, 77 skipped.
+# again; kill; delete; corral-vmm runs with no_new_privs and no capability. Exit 0 all passed, 1 a check failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
@@ -63,6 +63,10 @@ api GET /api/v1/vms/tiny
 check "running on the native engine" test "$(jqb .state)/$(jqb .engine)" = running/native
 vm_pid=$(jqb .pid)
 check "the corral-vmm process runs (pid $vm_pid)" kill -0 "$vm_pid"
+status_of() { awk -v key="$1:" '$1 == key { print $2; exit }' "/proc/$vm_pid/status"; }
+check "  ... with no_new_privs" test "$(status_of NoNewPrivs)" = 1
+check "  ... and no capability (effective, permitted, bounding)" \
+  test "$(status_of CapEff) $(status_of CapPrm) $(status_of CapBnd)" = "0000000000000000 0000000000000000 0000000000000000"
 check "the console shows the guest's banner" wait_console tiny 'echo ready' 30
 type_into xyz
 check "bytes typed through corral vm console come back" wait_console tiny 'xyz' 30

@@ -304,19 +304,31 @@ TEST_F(EmulatedVm, RequestShutdownPressesTheAcpiPowerButton) {
 
 TEST_F(EmulatedVm, QemuRejectingItsArgumentsFailsTheLaunchWithItsMessage) {
     LaunchSpec bad = spec("engine-bad", "halt");
-    // A "qcow2" disk that is not one: QEMU refuses to start.
-    fs::path disk = m_dir.dir() / "not-qcow2.img";
-    fs::resize_file((std::ofstream(disk), disk), 1 << 20);
-    bad.disks = {{disk, "qcow2", false, ""}};
+    // 1 TiB of guest memory (the most a spec allows): QEMU cannot set it up and exits.
+    bad.memory_mib = 1024 * 1024;
     auto started = Clock::now();
     auto launched = m_engine->launch(bad);
-    ASSERT_FALSE(launched) << "QEMU accepted a raw file as qcow2";
+    ASSERT_FALSE(launched) << "QEMU set up 1 TiB of guest memory";
     std::string message = launched.error().message();
     std::printf("launch error: %s (after %.1f s)\n", message.c_str(),
                 std::chrono::duration<double>(Clock::now() - started).count());
     EXPECT_TRUE(message.starts_with("cannot start engine-bad: ")) << message;
     EXPECT_NE(message.find("QEMU exited with code 1"), std::string::npos) << message;
-    EXPECT_NE(message.find("qcow2"), std::string::npos) << message;
+    EXPECT_NE(message.find("guest memory"), std::string::npos) << message;
+}
+
+TEST_F(EmulatedVm, ADiskThatIsNotItsFormatIsRefusedNamingIt) {
+    LaunchSpec bad = spec("engine-bad", "halt");
+    // A "qcow2" disk that is not one: corrald reads its header (to hand QEMU the backing chain)
+    // and refuses before QEMU starts.
+    fs::path disk = m_dir.dir() / "not-qcow2.img";
+    fs::resize_file((std::ofstream(disk), disk), 1 << 20);
+    bad.disks = {{disk, "qcow2", false, ""}};
+    auto launched = m_engine->launch(bad);
+    ASSERT_FALSE(launched) << "a raw file was accepted as qcow2";
+    std::string message = launched.error().message();
+    EXPECT_TRUE(message.starts_with("cannot start engine-bad: disks[0]: ")) << message;
+    EXPECT_NE(message.find("not a qcow2 image"), std::string::npos) << message;
 }
 
 TEST_F(EmulatedVm, AMissingQemuBinaryFailsTheLaunchClearly) {

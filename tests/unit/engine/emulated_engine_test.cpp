@@ -39,8 +39,30 @@ LaunchSpec sample_spec() {
     return spec;
 }
 
+/// What the engine would open for sample_spec(): fds 3.. in the order it adds them.
+QemuFiles sample_files() {
+    QemuFiles files;
+    files.console_socket = 3;
+    files.qmp_socket = 4;
+    files.console_log = 5;
+    // web1-root.qcow2 (writable) over a base; data,1.raw read-only.
+    files.disks = {{{"qcow2", {6, 7}}, {"qcow2", {8}}}, {{"raw", {9}}}};
+    files.taps = {10, 11};
+    files.initrd = "initrd";
+    return files;
+}
+
+Args command_line(const LaunchSpec& spec, const std::string& qemu) {
+    QemuFiles files = sample_files();
+    files.disks.resize(spec.disks.size());
+    files.taps.resize(spec.nics.size());
+    if (spec.initrd.empty())
+        files.initrd.clear();
+    return qemu_command_line(spec, qemu, files);
+}
+
 TEST(QemuCommandLine, MachineCpuMemoryAndKernel) {
-    Args args = qemu_command_line(sample_spec(), "/usr/bin/qemu-system-x86_64");
+    Args args = command_line(sample_spec(), "/usr/bin/qemu-system-x86_64");
     EXPECT_EQ(args[0], "/usr/bin/qemu-system-x86_64");
     EXPECT_EQ(values_of(args, "-accel"), Args{"tcg,thread=multi"});
     EXPECT_EQ(values_of(args, "-M"), Args{"pc"});
@@ -50,31 +72,34 @@ TEST(QemuCommandLine, MachineCpuMemoryAndKernel) {
     EXPECT_TRUE(has(args, "-nodefaults"));
     EXPECT_TRUE(has(args, "-no-user-config"));
     EXPECT_EQ(values_of(args, "-display"), Args{"none"});
-    EXPECT_EQ(values_of(args, "-kernel"), Args{"/img/vmlinuz"});
-    EXPECT_EQ(values_of(args, "-initrd"), Args{"/img/initrd.img"});
+    // QEMU reads its own copies in its working folder (the run folder), not the image's files.
+    EXPECT_EQ(values_of(args, "-kernel"), Args{"kernel"});
+    EXPECT_EQ(values_of(args, "-initrd"), Args{"initrd"});
     EXPECT_EQ(values_of(args, "-append"), Args{"console=ttyS0 corral.marker=X"});
     EXPECT_FALSE(has(args, "-enable-kvm"));
+    EXPECT_EQ(values_of(args, "-sandbox"),
+              Args{"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
 }
 
-TEST(QemuCommandLine, ConsoleAndQmpSocketsLiveInTheRunDir) {
-    Args args = qemu_command_line(sample_spec(), "qemu-system-x86_64");
+TEST(QemuCommandLine, ConsoleAndQmpAreHandedDescriptors) {
+    Args args = command_line(sample_spec(), "qemu-system-x86_64");
     EXPECT_EQ(values_of(args, "-chardev"),
-              (Args{"socket,id=con,path=/run/corral/vms/web1/console.sock,server=on,wait=off,"
-                    "logfile=/run/corral/vms/web1/console.log",
-                    "socket,id=qmp,path=/run/corral/vms/web1/qmp.sock,server=on,wait=off"}));
+              (Args{"socket,id=con,fd=3,server=on,wait=off,logfile=/dev/fdset/0",
+                    "socket,id=qmp,fd=4,server=on,wait=off"}));
     EXPECT_EQ(values_of(args, "-serial"), Args{"chardev:con"});
     EXPECT_EQ(values_of(args, "-mon"), Args{"chardev=qmp,mode=control"});
 }
 
 TEST(QemuCommandLine, DisksNicsAndRng) {
-    Args args = qemu_command_line(sample_spec(), "qemu-system-x86_64");
-    // A ',' in a file name is doubled, as QEMU's option syntax wants.
+    Args args = command_line(sample_spec(), "qemu-system-x86_64");
+    // Every layer is an fd set; the backing chain is spelled out so QEMU opens no path itself.
+    EXPECT_EQ(values_of(args, "-add-fd"),
+              (Args{"fd=5,set=0", "fd=6,set=1", "fd=7,set=1", "fd=8,set=2", "fd=9,set=3"}));
     EXPECT_EQ(values_of(args, "-drive"),
-              (Args{"if=none,id=disk0,file=/pool/web1-root.qcow2,format=qcow2",
-                    "if=none,id=disk1,file=/pool/data,,1.raw,format=raw,readonly=on"}));
-    EXPECT_EQ(values_of(args, "-netdev"),
-              (Args{"tap,id=net0,ifname=tap-web1-0,script=no,downscript=no",
-                    "tap,id=net1,ifname=tap-web1-1,script=no,downscript=no"}));
+              (Args{"if=none,id=disk0,file=/dev/fdset/1,format=qcow2,backing.driver=qcow2,"
+                    "backing.file.filename=/dev/fdset/2",
+                    "if=none,id=disk1,file=/dev/fdset/3,format=raw,readonly=on"}));
+    EXPECT_EQ(values_of(args, "-netdev"), (Args{"tap,id=net0,fd=10", "tap,id=net1,fd=11"}));
     EXPECT_EQ(values_of(args, "-device"),
               (Args{"virtio-rng-pci,rng=rng0", "virtio-blk-pci,drive=disk0,id=vd0,serial=root",
                     "virtio-blk-pci,drive=disk1,id=vd1",
@@ -88,7 +113,7 @@ TEST(QemuCommandLine, NoInitrdNoDisksNoNics) {
     spec.initrd.clear();
     spec.disks.clear();
     spec.nics.clear();
-    Args args = qemu_command_line(spec, "qemu-system-x86_64");
+    Args args = command_line(spec, "qemu-system-x86_64");
     EXPECT_FALSE(has(args, "-initrd"));
     EXPECT_FALSE(has(args, "-drive"));
     EXPECT_FALSE(has(args, "-netdev"));

@@ -96,7 +96,14 @@ TEST(Shim, UsageErrorIsExitCode2) {
     auto run = run_capture({testing::build_tree_paths().corral_shim.string(), "/tmp"}, 10s);
     ASSERT_TRUE(run);
     EXPECT_EQ(run->exit_code, 2);
-    EXPECT_EQ(run->output, "usage: corral-shim RUN_DIR -- COMMAND [ARGS...]\n");
+    EXPECT_EQ(run->output,
+              "usage: corral-shim RUN_DIR [--fds N] [--user UID:GID] -- COMMAND [ARGS...]\n");
+    // A "switch" to root is no switch: refused like any bad option.
+    auto to_root = run_capture(
+        {testing::build_tree_paths().corral_shim.string(), "/tmp", "--user", "0:0", "--", "true"},
+        10s);
+    ASSERT_TRUE(to_root);
+    EXPECT_EQ(to_root->exit_code, 2);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "engine/shim_process.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/process.h"
+#include "engine/vm_user.h"
 #include "engine_test_support.h"
 
 namespace corral::engine {
@@ -114,6 +116,68 @@ TEST(ShimProcess, AMissingShimIsNotFound) {
     EXPECT_EQ(process.error().errno_value(), ENOENT);
     EXPECT_NE(process.error().message().find("corral-shim not found at /nonexistent/corral-shim"),
               std::string::npos);
+}
+
+/// The value of a "Key:\tvalue" line of /proc/PID/status text.
+std::string status_field(const std::string& status, const std::string& key) {
+    size_t at = status.find("\n" + key + ":");
+    if (at == std::string::npos)
+        return "";
+    size_t start = status.find_first_not_of(" \t", at + key.size() + 2);
+    return status.substr(start, status.find('\n', start) - start);
+}
+
+// The VM process gets the handed descriptor as fd 3 and nothing more, runs in its run folder,
+// with no_new_privs and no capability (as root not even in the bounding set, so a later exec as
+// uid 0 gains none), and as the VM uid when the test runs as root. Passes as any user.
+TEST(ShimProcess, TheVmProcessIsConfined) {
+    testing::TestDir dir;
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    UniqueFd read_end(pipe_fds[0]);
+    UniqueFd write_end(pipe_fds[1]);
+    SpawnOptions options;
+    options.fds = {write_end.get()};
+    auto user = choose_vm_user();
+    ASSERT_TRUE(user) << user.error().describe();
+    options.switch_user = user->switch_user;
+    options.uid = user->uid;
+    options.gid = user->gid;
+    auto process = ShimProcess::spawn(
+        testing::build_tree_paths().corral_shim, dir.dir(),
+        // It stays up (sleep) so that spawn() sees it running; fd 3 closed is our EOF.
+        {"sh", "-c",
+         "cat /proc/self/status >&3; pwd >&3; ls /proc/self/fd >&3; echo END >&3; exec 3>&-; "
+         "exec sleep 60"},
+        describe, options);
+    ASSERT_TRUE(process) << process.error().describe();
+    write_end.reset();
+    std::string output;
+    char chunk[4096];
+    for (ssize_t n; (n = ::read(read_end.get(), chunk, sizeof(chunk))) > 0;)
+        output.append(chunk, static_cast<size_t>(n));
+    ASSERT_NE(output.find("END"), std::string::npos) << output;
+    EXPECT_EQ(status_field(output, "NoNewPrivs"), "1");
+    EXPECT_EQ(status_field(output, "CapEff"), "0000000000000000");
+    EXPECT_EQ(status_field(output, "CapPrm"), "0000000000000000");
+    EXPECT_EQ(status_field(output, "CapInh"), "0000000000000000");
+    if (::geteuid() == 0) {
+        // Only root can empty the bounding set; for anyone else no_new_privs already keeps
+        // exec from granting file capabilities.
+        EXPECT_EQ(status_field(output, "CapBnd").find_first_not_of('0'), std::string::npos)
+            << status_field(output, "CapBnd");
+        std::string id = std::to_string(user->uid);
+        EXPECT_EQ(status_field(output, "Uid"), fmt::format("{}\t{}\t{}\t{}", id, id, id, id));
+        EXPECT_EQ(status_field(output, "Gid"), fmt::format("{}\t{}\t{}\t{}", id, id, id, id));
+        EXPECT_EQ(status_field(output, "Groups"), "");
+    }
+    EXPECT_NE(output.find("\n" + dir.dir().string() + "\n"), std::string::npos) << output;
+    // ls lists 0, 1, 2, 3 and its own directory fd: nothing else of corrald's.
+    size_t listing = output.find(dir.dir().string() + "\n") + dir.dir().string().size() + 1;
+    std::string fds = output.substr(listing, output.find("END") - listing);
+    EXPECT_EQ(fds, "0\n1\n2\n3\n4\n") << fds;
+    ASSERT_TRUE(process->signal_vm(SIGKILL));
+    ASSERT_TRUE(process->wait_exit(10s));
 }
 
 TEST(ShimProcess, AttachRefusesAPidThatIsNotItsShim) {
