@@ -20,6 +20,7 @@
 #include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
 #include "daemon/http/listen_address.h"
+#include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/tokens.h"
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> listen_values;
     std::string tls_cert;
     std::string tls_key;
+    std::string max_upload = "1T";
     bool verbose = false;
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
         ->capture_default_str();
@@ -101,6 +103,10 @@ int main(int argc, char** argv) {
                    "<state-dir>/tls/)")
         ->type_name("FILE");
     app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->type_name("FILE");
+    app.add_option("--max-upload", max_upload,
+                   "the largest image a client may upload as a volume (PUT .../content), e.g. 64G")
+        ->type_name("SIZE")
+        ->capture_default_str();
     app.add_flag("-v,--verbose", verbose, "log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -108,6 +114,12 @@ int main(int argc, char** argv) {
     if (verbose) set_log_level(LogLevel::Debug);
     fs::path state(state_dir);
     if (socket_path.empty()) socket_path = (state / "corrald.sock").string();
+
+    const auto max_upload_bytes = parse_size(max_upload);
+    if (!max_upload_bytes || *max_upload_bytes == 0) {
+        log_error("--max-upload '{}' is not a size like 64G, 512M or 1099511627776", max_upload);
+        return 2;
+    }
 
     // Everything about --listen is checked before anything is created, so a mistake there
     // leaves no state folder, inventory or certificate behind.
@@ -217,6 +229,7 @@ int main(int argc, char** argv) {
     if (tls) host.api["tls_fingerprint"] = tls->fingerprint();
 
     ApiContext context{**inventory, storage, tasks, events, vms, images, host};
+    context.max_upload_bytes = *max_upload_bytes;
     Router router;
     add_all_routes(router, context);
 
