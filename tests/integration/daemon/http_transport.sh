@@ -109,7 +109,8 @@ elif mode == "per-client":
     except (OSError, ssl.SSLError):
         print("17th: refused")
     s = connect("127.0.0.8")
-    s.sendall(b"GET /api/v1/host HTTP/1.1\r\nHost: corral\r\nConnection: close\r\n\r\n")
+    s.sendall(("GET /api/v1/host HTTP/1.1\r\nHost: corral\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n"
+               % sys.argv[4]).encode())
     answer = s.recv(4096).split(b"\r\n")[0].decode()
     print("other address: " + answer)
 elif mode == "cut-upload":
@@ -151,7 +152,7 @@ for _ in $(seq 120); do
 done
 check "200 slow connections do not lock out a real client" test "$served" = yes
 kill "$slow_pid" 2>/dev/null; wait "$slow_pid" 2>/dev/null; slow_pid=""
-refusal_lines=$(grep -c "refused .* connection" "$state/corrald.log")
+refusal_lines=$(grep -ciE "connections? .*refus|refus.* connection" "$state/corrald.log")
 check "refused connections are not logged one line each ($refusal_lines lines)" test "$refusal_lines" -le 5
 check "a body without a token: 401 before the body is sent" test "$(clients body-before-auth)" = "HTTP/1.1 401 Unauthorized"
 before=$(rss_peak_kib)
@@ -160,7 +161,7 @@ after=$(rss_peak_kib)
 echo "  corrald peak RSS: $before KiB before, $after KiB after 10 bodies of 15 MB without a token"
 check "bodies sent without a token do not grow corrald's memory (peak +$(( (after - before) / 1024 )) MiB)" \
   test $((after - before)) -lt $((32 * 1024))
-clients per-client >"$state/per-client"
+clients per-client "$token" >"$state/per-client"
 check "a 17th connection from one client address is refused" grep -q "17th: refused" "$state/per-client"
 check "  ... while another address is served" grep -q "other address: HTTP/1.1 200" "$state/per-client"
 check "corrald is still alive" kill -0 "$corrald_pid"
