@@ -4,6 +4,7 @@
 #include <sys/un.h>
 
 #include <deque>
+#include <limits>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -294,7 +295,7 @@ ApiResult<HttpResponse> download_on(Stream& stream, const Endpoint& endpoint, co
     if (ec) return std::unexpected(broken(fmt::format("sending {}", what), ec));
     beast::flat_buffer buffer;
     http::response_parser<http::empty_body> header;
-    header.body_limit(boost::none);
+    header.body_limit(std::numeric_limits<std::uint64_t>::max());
     http::read_header(stream, buffer, header, ec);
     if (ec) return std::unexpected(broken(fmt::format("reading corrald's answer to {}", what), ec));
     const int status = static_cast<int>(header.get().result_int());

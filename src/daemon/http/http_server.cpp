@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <deque>
+#include <limits>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -348,7 +349,7 @@ public:
         : m_io(io), m_stream(stream), m_buffer(buffer), m_parser(std::move(header)),
           m_continue_pending(expects_continue && !m_parser.is_done()), m_deadline(deadline) {
         // The route sets its own limits (pool space, the configured maximum).
-        m_parser.body_limit(boost::none);
+        m_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     }
 
     std::optional<uint64_t> content_length() const override {
@@ -507,7 +508,7 @@ void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::fla
     while (!context.stopping) {
         http::request_parser<http::empty_body> header;
         // The body's size is checked below, once we know which route takes it.
-        header.body_limit(boost::none);
+        header.body_limit(std::numeric_limits<std::uint64_t>::max());
         const auto header_deadline =
             tcp ? std::optional<Clock::duration>(first ? k_header_timeout : k_keep_alive_timeout) : k_no_deadline;
         first = false;

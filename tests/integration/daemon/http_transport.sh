@@ -139,7 +139,8 @@ mkdir -p "$work"
 
 echo "== slow and hostile clients"
 check "a half-sent header is dropped after the deadline" test "$(clients half-header)" = closed
-clients slow-flood >"$state/flood" &
+# python itself in the background (not a subshell), so that killing $slow_pid closes its sockets.
+python3 "$state/clients.py" slow-flood "${listen%:*}" "${listen##*:}" >"$state/flood" &
 slow_pid=$!
 for _ in $(seq 100); do [ -s "$state/flood" ] && break; sleep 0.2; done
 echo "  flood: $(cat "$state/flood")"
