@@ -574,7 +574,15 @@ void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::fla
         PathParams params;
         if (const StreamHandler* streaming = context.router.find_streaming(request, params)) {
             StreamBodyReader<Stream> body(*io, stream, buffer, std::move(header), expects_continue, idle);
-            auto answer = (*streaming)(request, params, body);
+            // The last line for a streaming route (Router::handle has its own for plain ones): an
+            // exception becomes a 500, never the end of corrald.
+            ApiResult<StreamResponse> answer = std::unexpected(ApiError{500, "", "internal error"});
+            try {
+                answer = (*streaming)(request, params, body);
+            } catch (const std::exception& error) {
+                log_error("{} {}: {}", request.method, request.path, error.what());
+                answer = std::unexpected(ApiError{500, "", "internal error while serving the request (see corrald's log)"});
+            }
             // A body the route did not read to its end cannot be skipped: the connection ends.
             const bool keep_alive = wants_keep_alive && body.done();
             if (!answer) {
@@ -591,7 +599,13 @@ void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::fla
             }
             StreamBodyWriter<Stream> writer(*io, stream, *answer, version, keep_alive, idle);
             auto sent = writer.start();
-            if (sent) sent = answer->body(writer);
+            if (sent) {
+                try {
+                    sent = answer->body(writer);
+                } catch (const std::exception& error) {
+                    sent = fail(fmt::format("internal error: {}", error.what()), EIO);
+                }
+            }
             if (sent) sent = writer.finish();
             if (!sent) {
                 log_debug("streaming {} {}: {}", request.method, request.path, sent.error().describe());
