@@ -4,6 +4,7 @@
 #include <sys/un.h>
 
 #include <deque>
+#include <limits>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -200,6 +201,126 @@ ApiResult<HttpResponse> exchange(Stream& stream, const http::request<http::strin
     return result;
 }
 
+constexpr size_t k_transfer_chunk = 1 << 20;
+
+/// The fields every request carries (host, agent, token).
+template <class Message>
+void set_common_fields(Message& message, const Endpoint& endpoint) {
+    message.set(http::field::host, endpoint.remote ? host_header(*endpoint.remote) : std::string("localhost"));
+    message.set(http::field::user_agent, "corral-cli/0.1");
+    if (endpoint.remote) message.set(http::field::authorization, "Bearer " + endpoint.remote->token);
+    message.keep_alive(false);
+}
+
+/// Reads the rest of an answer whose header `header` has read into a string body.
+template <class Stream>
+ApiResult<HttpResponse> read_rest(Stream& stream, beast::flat_buffer& buffer,
+                                  http::response_parser<http::empty_body>&& header, const std::string& what) {
+    http::response_parser<http::string_body> parser(std::move(header));
+    parser.body_limit(k_body_limit);
+    boost::system::error_code ec;
+    if (!parser.is_done()) http::read(stream, buffer, parser, ec);
+    if (ec) return std::unexpected(broken(fmt::format("reading corrald's answer to {}", what), ec));
+    HttpResponse result;
+    result.status = static_cast<int>(parser.get().result_int());
+    result.content_type = std::string(parser.get()[http::field::content_type]);
+    result.body = std::move(parser.get().body());
+    return result;
+}
+
+template <class Stream>
+ApiResult<HttpResponse> upload_on(Stream& stream, const Endpoint& endpoint, const std::string& target, uint64_t size,
+                                  const ApiClient::BodySource& source, const ApiClient::TransferProgress& progress) {
+    const std::string what = "PUT " + target;
+    http::request<http::buffer_body> message{http::verb::put, target, 11};
+    set_common_fields(message, endpoint);
+    message.set(http::field::accept, "application/json");
+    message.set(http::field::content_type, "application/octet-stream");
+    message.set(http::field::expect, "100-continue");
+    message.content_length(size);
+    message.body().data = nullptr;
+    message.body().more = true;
+    http::request_serializer<http::buffer_body> serializer{message};
+    boost::system::error_code ec;
+    http::write_header(stream, serializer, ec);
+    if (ec) return std::unexpected(broken(fmt::format("sending {}", what), ec));
+
+    // corrald answers 100 Continue once it wants the body, or refuses at once.
+    beast::flat_buffer buffer;
+    {
+        http::response_parser<http::empty_body> header;
+        http::read_header(stream, buffer, header, ec);
+        if (ec) return std::unexpected(broken(fmt::format("reading corrald's answer to {}", what), ec));
+        if (header.get().result() != http::status::continue_) return read_rest(stream, buffer, std::move(header), what);
+    }
+    std::vector<char> chunk(k_transfer_chunk);
+    uint64_t sent = 0;
+    while (sent < size) {
+        const size_t want = size_t(std::min<uint64_t>(chunk.size(), size - sent));
+        const size_t got = TRY(source(std::span<char>(chunk.data(), want)));
+        if (got == 0)
+            return api_fail(ApiErrorKind::Protocol,
+                            fmt::format("the file ended after {} of {} bytes (did it change while sending?)", sent, size));
+        message.body().data = chunk.data();
+        message.body().size = got;
+        message.body().more = true;
+        http::write(stream, serializer, ec);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) break;  // corrald may have answered and closed: its answer says why
+        sent += got;
+        if (progress) progress(sent, size);
+    }
+    if (!ec) {
+        message.body().data = nullptr;
+        message.body().size = 0;
+        message.body().more = false;
+        http::write(stream, serializer, ec);
+    }
+    const auto write_error = ec;
+    http::response_parser<http::empty_body> header;
+    http::read_header(stream, buffer, header, ec);
+    if (ec)
+        return std::unexpected(broken(fmt::format("sending {}", what), write_error ? write_error : ec));
+    return read_rest(stream, buffer, std::move(header), what);
+}
+
+template <class Stream>
+ApiResult<HttpResponse> download_on(Stream& stream, const Endpoint& endpoint, const std::string& target,
+                                    const ApiClient::BodySink& sink, const ApiClient::TransferProgress& progress) {
+    const std::string what = "GET " + target;
+    http::request<http::empty_body> message{http::verb::get, target, 11};
+    set_common_fields(message, endpoint);
+    boost::system::error_code ec;
+    http::write(stream, message, ec);
+    if (ec) return std::unexpected(broken(fmt::format("sending {}", what), ec));
+    beast::flat_buffer buffer;
+    http::response_parser<http::empty_body> header;
+    header.body_limit(std::numeric_limits<std::uint64_t>::max());
+    http::read_header(stream, buffer, header, ec);
+    if (ec) return std::unexpected(broken(fmt::format("reading corrald's answer to {}", what), ec));
+    const int status = static_cast<int>(header.get().result_int());
+    if (status < 200 || status >= 300) return read_rest(stream, buffer, std::move(header), what);
+    HttpResponse result;
+    result.status = status;
+    result.content_type = std::string(header.get()[http::field::content_type]);
+    const uint64_t total = header.content_length() ? *header.content_length() : 0;
+    http::response_parser<http::buffer_body> parser(std::move(header));
+    std::vector<char> chunk(k_transfer_chunk);
+    uint64_t received = 0;
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        http::read(stream, buffer, parser, ec);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) return std::unexpected(broken(fmt::format("receiving {} (after {} bytes)", what, received), ec));
+        const size_t got = chunk.size() - parser.get().body().size;
+        if (got > 0) TRY(sink(std::string_view(chunk.data(), got)));
+        received += got;
+        if (progress) progress(received, total);
+    }
+    return result;
+}
+
 }  // namespace
 
 ApiError unreachable_error(const std::string& socket_path, const std::string& reason) {
@@ -231,6 +352,34 @@ ApiResult<HttpResponse> ApiClient::send(const HttpRequest& request) {
     local_socket socket(io);
     TRY(connect_socket(socket, m_endpoint.socket_path));
     return exchange(socket, message, request);
+}
+
+ApiResult<HttpResponse> ApiClient::upload(const std::string& target, uint64_t size, const BodySource& source,
+                                          const TransferProgress& progress) {
+    asio::io_context io;
+    if (m_endpoint.remote) {
+        auto context = TRY(client_context(*m_endpoint.remote));
+        tls_stream stream(io, *context);
+        TRY(connect_tls(stream, *m_endpoint.remote));
+        return upload_on(stream, m_endpoint, target, size, source, progress);
+    }
+    local_socket socket(io);
+    TRY(connect_socket(socket, m_endpoint.socket_path));
+    return upload_on(socket, m_endpoint, target, size, source, progress);
+}
+
+ApiResult<HttpResponse> ApiClient::download(const std::string& target, const BodySink& sink,
+                                            const TransferProgress& progress) {
+    asio::io_context io;
+    if (m_endpoint.remote) {
+        auto context = TRY(client_context(*m_endpoint.remote));
+        tls_stream stream(io, *context);
+        TRY(connect_tls(stream, *m_endpoint.remote));
+        return download_on(stream, m_endpoint, target, sink, progress);
+    }
+    local_socket socket(io);
+    TRY(connect_socket(socket, m_endpoint.socket_path));
+    return download_on(socket, m_endpoint, target, sink, progress);
 }
 
 /// The state of a WebSocket session that does not depend on the stream under it.

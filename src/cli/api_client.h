@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,22 @@ public:
     explicit ApiClient(std::string socket_path);
 
     ApiResult<HttpResponse> send(const HttpRequest& request) override;
+
+    /// Reports a transfer: `done` of `total` bytes of the body.
+    using TransferProgress = std::function<void(uint64_t done, uint64_t total)>;
+    /// Fills the buffer with the next bytes to send; returns how many (0 only at the end).
+    using BodySource = std::function<ApiResult<size_t>(std::span<char> buffer)>;
+    /// Takes the next bytes of an answer's body.
+    using BodySink = std::function<ApiResult<void>(std::string_view data)>;
+
+    /// PUT `target` with a body of `size` bytes read from `source` as it is sent (never whole in
+    /// memory). Sends `Expect: 100-continue`, so a refusal (name taken, too large) comes before
+    /// any byte of the body. The answer is returned like send()'s.
+    ApiResult<HttpResponse> upload(const std::string& target, uint64_t size, const BodySource& source,
+                                   const TransferProgress& progress);
+    /// GET `target`; a 2xx answer's body goes to `sink` as it arrives (its body in the result is
+    /// empty), any other answer is returned whole like send()'s.
+    ApiResult<HttpResponse> download(const std::string& target, const BodySink& sink, const TransferProgress& progress);
 
     const Endpoint& endpoint() const { return m_endpoint; }
 

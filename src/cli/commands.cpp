@@ -510,17 +510,22 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
 
         // Host files go to the daemon as absolute paths: it does not share our working folder.
         auto absolute_file = [](const std::string& file) { return std::filesystem::absolute(file).lexically_normal().string(); };
-        CLI::App* import = volume->add_subcommand("import", "copy a raw or qcow2 host file into a pool (a task)");
+        CLI::App* import = volume->add_subcommand(
+            "import", "copy a raw or qcow2 image into a new volume (a task): a file on the daemon's host, or with "
+                      "--remote a local file, uploaded");
         volume_arg(import, b.name, "volume", "POOL/VOLUME to create");
-        import->add_option("file", b.second, "the image file on the daemon's host")->required();
+        import->add_option("file", b.second, "the image file (on the daemon's host; with --remote, here)")->required();
         import->callback([&, absolute_file] {
             const VolumeRef v = split_volume(b.name);
             call("POST", path("volumes"), View::Task, b.name,
                  nlohmann::json{{"pool", v.pool}, {"name", v.name}, {"import", absolute_file(b.second)}},
                  fmt::format("imported {} as {}/{}", b.second, v.pool, v.name));
+            b.inv.transfer = Transfer{Transfer::Direction::Upload, b.second, v.pool, v.name, ""};
         });
 
-        CLI::App* export_cmd = volume->add_subcommand("export", "write a volume to a new host file (a task)");
+        CLI::App* export_cmd = volume->add_subcommand(
+            "export", "write a volume to a new file (a task): on the daemon's host, or with --remote a local file, "
+                      "downloaded");
         volume_arg(export_cmd, b.name, "volume", "POOL/VOLUME");
         export_cmd->add_option("file", b.second, "the file to write (must not exist)")->required();
         export_cmd->add_option("--format", b.format, "qcow2 (default) or raw")->check(CLI::IsMember({"qcow2", "raw"}));
@@ -529,6 +534,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
             if (!b.format.empty()) body["format"] = b.format;
             call("POST", volume_path(b.name) + "/export", View::Task, b.name, body,
                  fmt::format("exported {} to {}", b.name, b.second));
+            const VolumeRef v = split_volume(b.name);
+            b.inv.transfer = Transfer{Transfer::Direction::Download, b.second, v.pool, v.name,
+                                      b.format.empty() ? "qcow2" : b.format};
         });
 
         CLI::App* del = volume->add_subcommand("delete", "delete a volume");

@@ -37,6 +37,18 @@ enum class View {
     TokenSecret,  ///< a new token: its secret alone, on a line (it is shown only once)
 };
 
+/// `volume import|export` between a local file and a volume. To a remote corrald (which may not
+/// name files of its host) the bytes are streamed over HTTPS instead of the request naming a
+/// host path; over the unix socket the request is used as it is.
+struct Transfer {
+    enum class Direction { Upload, Download };
+    Direction direction = Direction::Upload;
+    std::string file;    ///< the local file, as given
+    std::string pool;
+    std::string volume;
+    std::string format;  ///< downloads: raw or qcow2
+};
+
 /// A parsed command line: the request it makes and how to show the result. Building this needs
 /// no server, so each verb's mapping to HTTP is unit-tested.
 struct Invocation {
@@ -52,6 +64,7 @@ struct Invocation {
     std::optional<std::string> socket;  ///< --socket (also in endpoint)
     EndpointFlags endpoint;         ///< --socket, --remote, --token, --ca-cert, --fingerprint
     std::string completion_script;  ///< for Completion
+    std::optional<Transfer> transfer;  ///< `volume import|export`: streamed when the endpoint is remote
 };
 
 /// The outcome of parsing: either an invocation, or text to print and an exit code (help: 0,

@@ -11,6 +11,7 @@
 #include "cli/console.h"
 #include "cli/runner.h"
 #include "cli/endpoint.h"
+#include "cli/transfer.h"
 
 int main(int argc, char** argv) {
     using namespace corral::cli;
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
     WaitOptions wait;
     const bool terminal = isatty(STDERR_FILENO) != 0;
     wait.style = terminal ? ProgressStyle::Bar : ProgressStyle::Lines;
+    // A remote corrald may not name files of its host: the file's bytes travel over HTTPS instead.
+    if (invocation.transfer && endpoint->remote) return run_transfer(invocation, api, wait.style, std::cout, std::cerr);
     // On a terminal poll often enough for the bar to move; otherwise one long-poll per 30 s.
     wait.poll_seconds = terminal ? 1 : 30;
     return run_call(invocation, api, wait, std::cout, std::cerr);

@@ -21,6 +21,7 @@
 #include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
 #include "daemon/http/listen_address.h"
+#include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/tokens.h"
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
     std::string tls_cert;
     std::string tls_key;
     HostAccessConfig allowed;
+    std::string max_upload = "1T";
     bool verbose = false;
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
         ->capture_default_str();
@@ -116,6 +118,10 @@ int main(int argc, char** argv) {
                    "let clients over TCP give VMs the existing tap NAME (repeatable; default: none, only over the "
                    "unix socket)")
         ->type_name("NAME");
+    app.add_option("--max-upload", max_upload,
+                   "the largest image a client may upload as a volume (PUT .../content), e.g. 64G")
+        ->type_name("SIZE")
+        ->capture_default_str();
     app.add_flag("-v,--verbose", verbose, "log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -123,6 +129,12 @@ int main(int argc, char** argv) {
     if (verbose) set_log_level(LogLevel::Debug);
     fs::path state(state_dir);
     if (socket_path.empty()) socket_path = (state / "corrald.sock").string();
+
+    const auto max_upload_bytes = parse_size(max_upload);
+    if (!max_upload_bytes || *max_upload_bytes == 0) {
+        log_error("--max-upload '{}' is not a size like 64G, 512M or 1099511627776", max_upload);
+        return 2;
+    }
 
     // Everything about --listen is checked before anything is created, so a mistake there
     // leaves no state folder, inventory or certificate behind.
@@ -237,6 +249,7 @@ int main(int argc, char** argv) {
     if (tls) host.api["tls_fingerprint"] = tls->fingerprint();
 
     ApiContext context{**inventory, storage, tasks, events, vms, images, host, **host_access};
+    context.max_upload_bytes = *max_upload_bytes;
     Router router;
     add_all_routes(router, context);
 

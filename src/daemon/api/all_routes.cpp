@@ -11,6 +11,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_vm_routes(router, context);
     add_console_routes(router, context);
     add_storage_routes(router, context);
+    add_volume_content_routes(router, context);
     add_image_routes(router, context);
     add_task_routes(router, context);
     add_event_routes(router, context);

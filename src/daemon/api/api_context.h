@@ -37,6 +37,10 @@ struct ApiContext {
     HostFacts host;
     /// What TCP clients may name on the host (corrald --allow-path, --allow-bridge, --allow-tap).
     const HostAccess& host_access;
+    /// The largest image PUT /volumes/{pool}/{name}/content takes (corrald --max-upload).
+    uint64_t max_upload_bytes = k_default_max_upload_bytes;
+
+    static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
 
 /// Every route of the API (what corrald serves; the OpenAPI test checks the same list).
@@ -51,6 +55,11 @@ void add_task_routes(Router& router, ApiContext& context);
 void add_event_routes(Router& router, ApiContext& context);
 void add_metrics_routes(Router& router, ApiContext& context);
 void add_token_routes(Router& router, ApiContext& context);
+/// Streaming uploads and downloads of a volume's bytes (docs/api.md "Volume content").
+void add_volume_content_routes(Router& router, ApiContext& context);
+
+/// The API's JSON for a volume of `pool` (docs/api.md "Volumes").
+nlohmann::json volume_json(const std::string& pool, const storage::pool::VolumeInfo& info, ApiContext& context);
 
 /// 202 {"task": id, "status_url": ...} for an operation that became a task.
 HttpResponse accepted_task(const inventory::TaskRecord& task);

@@ -7,7 +7,6 @@
 #include "daemon/names.h"
 
 namespace corral::daemon {
-namespace {
 
 using storage::ImageFormat;
 using storage::pool::CloneMode;
@@ -30,6 +29,8 @@ nlohmann::json volume_json(const std::string& pool, const VolumeInfo& info, ApiC
             {"used_by", users ? *users : std::vector<std::string>{}},
             {"clones", info.clones}};
 }
+
+namespace {
 
 ApiResult<nlohmann::json> pool_json(const inventory::PoolRecord& record, ApiContext& context) {
     auto* pool = TRY(api(context.storage.pool(record.name)));

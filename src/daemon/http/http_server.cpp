@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <deque>
+#include <limits>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -42,8 +43,21 @@ namespace {
 
 constexpr size_t k_body_limit = 16 * 1024 * 1024;
 constexpr auto k_handshake_timeout = std::chrono::seconds(10);
-// A TCP listener is reachable by anyone on the network, token or not: bound the threads they get.
+// A TCP listener is reachable by anyone on the network, token or not: bound the threads they get,
+// in all and per client address, and how long a client may hold one without progress.
 constexpr size_t k_max_tcp_connections = 128;
+constexpr size_t k_max_tcp_connections_per_client = 16;
+/// The whole header of a connection's first request (slowloris: half a header holds a thread).
+constexpr auto k_header_timeout = std::chrono::seconds(10);
+/// An idle keep-alive connection, until the next request's header is complete.
+constexpr auto k_keep_alive_timeout = std::chrono::seconds(30);
+/// No byte of a body, or of an answer taken by the client, for this long ends the connection.
+constexpr auto k_io_idle_timeout = std::chrono::seconds(30);
+/// After k_slow_body_grace, a body arriving slower than this on average ends the connection.
+constexpr uint64_t k_min_body_rate = 16 * 1024;
+constexpr auto k_slow_body_grace = std::chrono::seconds(60);
+/// Refused connections are logged at most once per this period (a flood must not flood the log).
+constexpr auto k_refusal_log_period = std::chrono::seconds(10);
 
 Result<UniqueFd> bind_unix(const std::filesystem::path& path, unsigned mode) {
     sockaddr_un address{};
@@ -71,7 +85,7 @@ Result<UniqueFd> bind_unix(const std::filesystem::path& path, unsigned mode) {
     return fd;
 }
 
-HttpRequest to_request(const http::request<http::string_body>& raw, bool& bad_target) {
+HttpRequest to_request(const http::request_header<>& raw, bool& bad_target) {
     HttpRequest request;
     request.method = std::string(raw.method_string());
     request.target = std::string(raw.target());
@@ -81,7 +95,6 @@ HttpRequest to_request(const http::request<http::string_body>& raw, bool& bad_ta
         for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         request.headers[name] = std::string(field.value());
     }
-    request.body = raw.body();
     request.websocket_upgrade = websocket::is_upgrade(raw);
     return request;
 }
@@ -282,67 +295,350 @@ struct ServeContext {
     const std::atomic<bool>& stopping;
 };
 
+using Clock = std::chrono::steady_clock;
+/// No deadline: the unix socket's clients are local and trusted to end what they start.
+constexpr std::optional<Clock::duration> k_no_deadline;
+
+/// Runs one asynchronous operation on `stream` to completion on the connection's io_context:
+/// start(handler) starts it, and `timeout` (when given) cancels it, which completes it with
+/// timed_out. Reads and writes go through this on TCP so that no client holds a thread by
+/// sending or taking bytes slowly.
+template <class Stream, class Start>
+beast::error_code run_timed(asio::io_context& io, Stream& stream, std::optional<Clock::duration> timeout,
+                            Start start) {
+    asio::steady_timer timer(io);
+    beast::error_code result;
+    bool done = false;
+    bool timed_out = false;
+    if (timeout) {
+        timer.expires_after(*timeout);
+        timer.async_wait([&](beast::error_code ec) {
+            if (ec || done) return;
+            timed_out = true;
+            beast::error_code ignored;
+            beast::get_lowest_layer(stream).cancel(ignored);
+        });
+    }
+    start([&](beast::error_code ec, size_t) {
+        done = true;
+        result = ec;
+        timer.cancel();
+    });
+    io.run();
+    io.restart();
+    return timed_out ? beast::error_code(asio::error::timed_out) : result;
+}
+
+/// Writes a whole message within the idle deadline (when there is one).
+template <class Stream, class Message>
+beast::error_code write_message(asio::io_context& io, Stream& stream, Message& message,
+                                std::optional<Clock::duration> deadline) {
+    return run_timed(io, stream, deadline, [&](auto handler) { http::async_write(stream, message, handler); });
+}
+
+/// The body of a request to a streaming route, read straight from the connection.
+template <class Stream>
+class StreamBodyReader final : public BodyReader {
+public:
+    /// `expects_continue`: the client waits for "100 Continue" before it sends the body; it is
+    /// sent on the first read(), so that a route that refuses first (name taken, too large) does
+    /// so before the client sent a byte.
+    StreamBodyReader(asio::io_context& io, Stream& stream, beast::flat_buffer& buffer,
+                     http::request_parser<http::empty_body>&& header, bool expects_continue,
+                     std::optional<Clock::duration> deadline)
+        : m_io(io), m_stream(stream), m_buffer(buffer), m_parser(std::move(header)),
+          m_continue_pending(expects_continue && !m_parser.is_done()), m_deadline(deadline) {
+        // The route sets its own limits (pool space, the configured maximum).
+        m_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    }
+
+    std::optional<uint64_t> content_length() const override {
+        if (auto length = m_parser.content_length()) return *length;
+        return std::nullopt;
+    }
+
+    Result<size_t> read(std::span<char> out) override {
+        if (m_continue_pending) {
+            m_continue_pending = false;
+            http::response<http::empty_body> go_on{http::status::continue_, m_parser.get().version()};
+            if (auto ec = write_message(m_io, m_stream, go_on, m_deadline))
+                return fail(fmt::format("sending 100 Continue: {}", ec.message()), ECONNABORTED);
+        }
+        while (!m_parser.is_done() && !out.empty()) {
+            m_parser.get().body().data = out.data();
+            m_parser.get().body().size = out.size();
+            auto ec = run_timed(m_io, m_stream, m_deadline, [&](auto handler) {
+                http::async_read_some(m_stream, m_buffer, m_parser, handler);
+            });
+            if (ec == http::error::need_buffer) ec = {};
+            const size_t got = out.size() - m_parser.get().body().size;
+            m_received += got;
+            if (ec == asio::error::timed_out)
+                return fail(fmt::format("the client sent no byte of the body for {} s",
+                                        std::chrono::duration_cast<std::chrono::seconds>(*m_deadline).count()),
+                            ETIMEDOUT);
+            if (ec) return fail(fmt::format("reading the request body: {}", ec.message()), ECONNABORTED);
+            if (m_deadline) {
+                const auto elapsed = Clock::now() - m_start;
+                const double seconds = std::chrono::duration<double>(elapsed).count();
+                if (elapsed > k_slow_body_grace && double(m_received) < seconds * double(k_min_body_rate))
+                    return fail(fmt::format("the client sent the body slower than {} KiB/s", k_min_body_rate / 1024),
+                                ETIMEDOUT);
+            }
+            if (got > 0) return got;
+        }
+        return size_t{0};
+    }
+
+    /// Whether the whole body was read (else the connection cannot carry another request).
+    bool done() const { return m_parser.is_done(); }
+
+private:
+    asio::io_context& m_io;
+    Stream& m_stream;
+    beast::flat_buffer& m_buffer;
+    http::request_parser<http::buffer_body> m_parser;
+    bool m_continue_pending;
+    std::optional<Clock::duration> m_deadline;
+    Clock::time_point m_start = Clock::now();
+    uint64_t m_received = 0;
+};
+
+/// The body of a streamed answer, written straight to the connection after its header.
+template <class Stream>
+class StreamBodyWriter final : public BodyWriter {
+public:
+    StreamBodyWriter(asio::io_context& io, Stream& stream, const StreamResponse& response, unsigned version,
+                     bool keep_alive, std::optional<Clock::duration> deadline)
+        : m_io(io), m_stream(stream), m_deadline(deadline) {
+        m_response.version(version);
+        m_response.result(static_cast<http::status>(response.head.status));
+        m_response.set(http::field::server, "corrald");
+        m_response.set(http::field::content_type, response.head.content_type);
+        for (const auto& [name, value] : response.head.headers) m_response.set(name, value);
+        if (response.content_length)
+            m_response.content_length(*response.content_length);
+        else
+            m_response.chunked(true);
+        m_response.keep_alive(keep_alive);
+        m_response.body().data = nullptr;
+        m_response.body().more = true;
+    }
+
+    Result<void> start() {
+        auto ec = run_timed(m_io, m_stream, m_deadline,
+                            [&](auto handler) { http::async_write_header(m_stream, m_serializer, handler); });
+        if (ec) return fail(fmt::format("sending the answer's header: {}", ec.message()), ECONNABORTED);
+        return {};
+    }
+
+    Result<void> write(std::string_view data) override {
+        if (data.empty()) return {};
+        m_response.body().data = const_cast<char*>(data.data());
+        m_response.body().size = data.size();
+        m_response.body().more = true;
+        auto ec = run_timed(m_io, m_stream, m_deadline,
+                            [&](auto handler) { http::async_write(m_stream, m_serializer, handler); });
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) return fail(fmt::format("sending the answer: {}", ec.message()), ECONNABORTED);
+        return {};
+    }
+
+    Result<void> finish() {
+        m_response.body().data = nullptr;
+        m_response.body().size = 0;
+        m_response.body().more = false;
+        auto ec = run_timed(m_io, m_stream, m_deadline,
+                            [&](auto handler) { http::async_write(m_stream, m_serializer, handler); });
+        if (ec) return fail(fmt::format("ending the answer: {}", ec.message()), ECONNABORTED);
+        return {};
+    }
+
+private:
+    asio::io_context& m_io;
+    Stream& m_stream;
+    std::optional<Clock::duration> m_deadline;
+    http::response<http::buffer_body> m_response;
+    http::response_serializer<http::buffer_body> m_serializer{m_response};
+};
+
+/// Whether the request announced a body (its bytes follow the header).
+bool has_body(const http::request_parser<http::empty_body>& parser) {
+    return !parser.is_done();
+}
+
+/// After an answer sent before the request's body was read: stop sending, and read (and drop)
+/// what the client still sends for a moment, so that closing does not reset the connection
+/// before the client read the answer. Bounded in time and bytes.
+template <class Stream>
+void drain_and_close(Stream& stream) {
+    auto& socket = beast::get_lowest_layer(stream);
+    beast::error_code ec;
+    socket.shutdown(asio::socket_base::shutdown_send, ec);
+    char sink[16384];
+    size_t drained = 0;
+    for (int i = 0; i < 8 && drained < (8u << 20); ++i) {
+        pollfd waiting{socket.native_handle(), POLLIN, 0};
+        if (::poll(&waiting, 1, 250) <= 0) break;
+        ssize_t n = ::recv(socket.native_handle(), sink, sizeof sink, MSG_DONTWAIT);
+        if (n <= 0) break;
+        drained += size_t(n);
+    }
+}
+
 /// Serves HTTP requests (and at most one WebSocket upgrade) on an established stream until the
 /// peer closes, asks to, or the server stops. `buffer` holds bytes already read from it.
+///
+/// Each request's header is read first (on TCP within a deadline), the gate (authentication)
+/// looks at it, and only then is the body read: into memory for ordinary routes (16 MiB at
+/// most), or handed to a streaming route as a reader. On TCP every read and write has a
+/// deadline, so a slow or silent client loses its connection instead of holding a thread.
 template <class Stream>
 void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::flat_buffer& buffer,
                 const ServeContext& context) {
+    const bool tcp = context.origin == Origin::Tls;
+    const auto idle = tcp ? std::optional<Clock::duration>(k_io_idle_timeout) : k_no_deadline;
+    bool first = true;
+    // An answer sent before the body was read leaves the body in the stream: drain it, then close.
+    auto refuse = [&](const HttpResponse& response, unsigned version, bool body_pending) {
+        auto raw = to_raw(response, version, false);
+        write_message(*io, stream, raw, idle);
+        if (body_pending) drain_and_close(stream);
+    };
     while (!context.stopping) {
-        http::request_parser<http::string_body> parser;
-        parser.body_limit(k_body_limit);
-        beast::error_code ec;
-        http::read(stream, buffer, parser, ec);
-        if (ec == http::error::body_limit) {
-            auto raw = to_raw(error_response({413, "", "request body larger than 16 MiB"}), 11, false);
-            http::write(stream, raw, ec);
+        http::request_parser<http::empty_body> header;
+        // The body's size is checked below, once we know which route takes it.
+        header.body_limit(std::numeric_limits<std::uint64_t>::max());
+        const auto header_deadline =
+            tcp ? std::optional<Clock::duration>(first ? k_header_timeout : k_keep_alive_timeout) : k_no_deadline;
+        first = false;
+        auto ec = run_timed(*io, stream, header_deadline,
+                            [&](auto handler) { http::async_read_header(stream, buffer, header, handler); });
+        if (ec) {
+            if (ec == asio::error::timed_out) log_debug("dropping a connection: no complete request header in time");
             break;
         }
-        if (ec) break;
-        auto raw_request = parser.release();
+        // `head` is read before the parser moves on to the body (it moves the message along).
+        const auto& head = header.get();
+        const unsigned version = head.version();
+        const bool wants_keep_alive = head.keep_alive();
+        const bool expects_continue = beast::iequals(head[http::field::expect], "100-continue");
+        const bool body_pending = has_body(header);
         bool bad_target = false;
-        HttpRequest request = to_request(raw_request, bad_target);
+        HttpRequest request = to_request(head.base(), bad_target);
         request.origin = context.origin;
         if (bad_target) {
-            auto raw = to_raw(error_response({400, "", "malformed percent-encoding in the request target"}),
-                              raw_request.version(), false);
-            http::write(stream, raw, ec);
+            refuse(error_response({400, "", "malformed percent-encoding in the request target"}), version, body_pending);
             break;
         }
         if (context.gate) {
             if (auto refusal = context.gate(request)) {
-                const bool keep_alive = raw_request.keep_alive() && !request.websocket_upgrade;
-                auto raw = to_raw(*refusal, raw_request.version(), keep_alive);
-                http::write(stream, raw, ec);
-                if (ec || !keep_alive) break;
-                continue;
+                // Refused before a byte of the body was read; on TCP the connection ends with it, so
+                // a client without a token cannot hold it with one refused request after another.
+                const bool keep_alive = !tcp && !body_pending && wants_keep_alive && !request.websocket_upgrade;
+                auto raw = to_raw(*refusal, version, keep_alive);
+                write_message(*io, stream, raw, idle);
+                if (keep_alive) continue;
+                if (body_pending) drain_and_close(stream);
+                break;
             }
         }
         if (request.websocket_upgrade) {
+            http::request<http::string_body> upgrade(head.base());
             PathParams params;
             ApiError error;
             const WebSocketHandler* handler = context.router.find_websocket(request, params, error);
             if (!handler) {
-                auto raw = to_raw(error_response(error), raw_request.version(), false);
-                http::write(stream, raw, ec);
+                refuse(error_response(error), version, body_pending);
                 break;
             }
             // The session takes the stream over; `stream` is left moved-from.
             auto session = std::make_shared<WebSocketSession<Stream>>(io, std::move(stream));
             auto handlers = (*handler)(session, request, params);
             if (handlers) {
-                session->run(raw_request, std::move(*handlers));
+                session->run(upgrade, std::move(*handlers));
                 return;
             }
             // Refused before the handshake: a plain HTTP answer on the stream the session holds.
-            auto raw = to_raw(error_response(handlers.error()), raw_request.version(), false);
+            auto raw = to_raw(error_response(handlers.error()), version, false);
             http::write(session->next_layer(), raw, ec);
             close_stream(session->next_layer());
             return;
         }
+        // The client may wait for this before it sends the body (curl does for large ones).
+        auto send_continue = [&] {
+            if (!body_pending || !expects_continue) return true;
+            http::response<http::empty_body> go_on{http::status::continue_, version};
+            return !write_message(*io, stream, go_on, idle);
+        };
+        PathParams params;
+        if (const StreamHandler* streaming = context.router.find_streaming(request, params)) {
+            StreamBodyReader<Stream> body(*io, stream, buffer, std::move(header), expects_continue, idle);
+            // The last line for a streaming route (Router::handle has its own for plain ones): an
+            // exception becomes a 500, never the end of corrald.
+            ApiResult<StreamResponse> answer = std::unexpected(ApiError{500, "", "internal error"});
+            try {
+                answer = (*streaming)(request, params, body);
+            } catch (const std::exception& error) {
+                log_error("{} {}: {}", request.method, request.path, error.what());
+                answer = std::unexpected(ApiError{500, "", "internal error while serving the request (see corrald's log)"});
+            }
+            // A body the route did not read to its end cannot be skipped: the connection ends.
+            const bool keep_alive = wants_keep_alive && body.done();
+            if (!answer) {
+                refuse(error_response(answer.error()), version, !body.done());
+                break;
+            }
+            if (!answer->body) {
+                auto raw = to_raw(answer->head, version, keep_alive);
+                if (write_message(*io, stream, raw, idle) || !keep_alive) {
+                    if (!body.done()) drain_and_close(stream);
+                    break;
+                }
+                continue;
+            }
+            StreamBodyWriter<Stream> writer(*io, stream, *answer, version, keep_alive, idle);
+            auto sent = writer.start();
+            if (sent) {
+                try {
+                    sent = answer->body(writer);
+                } catch (const std::exception& error) {
+                    sent = fail(fmt::format("internal error: {}", error.what()), EIO);
+                }
+            }
+            if (sent) sent = writer.finish();
+            if (!sent) {
+                log_debug("streaming {} {}: {}", request.method, request.path, sent.error().describe());
+                break;
+            }
+            if (!keep_alive) break;
+            continue;
+        }
+        if (auto length = header.content_length(); length && *length > k_body_limit) {
+            refuse(error_response({413, "", "request body larger than 16 MiB"}), version, body_pending);
+            break;
+        }
+        if (!send_continue()) break;
+        http::request_parser<http::string_body> parser(std::move(header));
+        parser.body_limit(k_body_limit);
+        if (body_pending) {
+            // The whole body within the idle deadline plus the time it takes at the minimum rate.
+            const auto deadline =
+                tcp ? std::optional<Clock::duration>(k_io_idle_timeout +
+                                                     std::chrono::seconds(k_body_limit / k_min_body_rate))
+                    : k_no_deadline;
+            ec = run_timed(*io, stream, deadline, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+            if (ec == http::error::body_limit) {
+                refuse(error_response({413, "", "request body larger than 16 MiB"}), version, true);
+                break;
+            }
+            if (ec) break;
+        }
+        request.body = std::move(parser.get().body());
         HttpResponse response = context.router.handle(request);
-        bool keep_alive = raw_request.keep_alive();
-        auto raw = to_raw(response, raw_request.version(), keep_alive);
-        http::write(stream, raw, ec);
+        const bool keep_alive = wants_keep_alive;
+        auto raw = to_raw(response, version, keep_alive);
+        ec = write_message(*io, stream, raw, idle);
         if (ec || !keep_alive) break;
     }
     close_stream(stream);
@@ -466,35 +762,70 @@ void HttpServer::start() {
     m_accept_thread = std::thread([this] { accept_loop(); });
 }
 
+namespace {
+
+/// The client's address without the port ("192.0.2.7", "2001:db8::1"), the key of the
+/// per-client connection limit.
+std::string client_address(const sockaddr_storage& peer) {
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (peer.ss_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
+    else if (peer.ss_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, text, sizeof text);
+    return text;
+}
+
+}  // namespace
+
 void HttpServer::accept_loop() {
     while (!m_stopping) {
         pollfd waiting{m_listen.get(), POLLIN, 0};
         // A timeout so that stop() is noticed without another wake-up fd.
         if (::poll(&waiting, 1, 200) <= 0) continue;
-        int fd = ::accept4(m_listen.get(), nullptr, nullptr, SOCK_CLOEXEC);
+        sockaddr_storage peer{};
+        socklen_t peer_length = sizeof peer;
+        int fd = ::accept4(m_listen.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC);
         if (fd < 0) continue;
+        const std::string client = m_tls ? client_address(peer) : std::string();
         std::lock_guard lock(m_mutex);
         // Reap finished connections so the list stays as long as the open ones.
+        size_t from_client = 0;
         for (auto it = m_connections.begin(); it != m_connections.end();) {
             if (it->done) {
                 it->thread.join();
                 it = m_connections.erase(it);
             } else {
+                if (it->client == client) ++from_client;
                 ++it;
             }
         }
-        if (m_tls && m_connections.size() >= k_max_tcp_connections) {
-            log_warning("{}: {} connections are open already; refusing one more", m_address, m_connections.size());
+        if (m_tls && (m_connections.size() >= k_max_tcp_connections || from_client >= k_max_tcp_connections_per_client)) {
             ::close(fd);
+            note_refusal(from_client >= k_max_tcp_connections_per_client ? client : std::string());
             continue;
         }
         auto& connection = m_connections.emplace_back();
         connection.fd = fd;
+        connection.client = client;
         connection.thread = std::thread([this, fd, &connection] {
             serve(fd);
             connection.done = true;
         });
     }
+}
+
+void HttpServer::note_refusal(const std::string& client) {
+    ++m_refused;
+    if (!client.empty()) m_last_refused_client = client;
+    const auto now = std::chrono::steady_clock::now();
+    if (m_refusal_logged_at && now - *m_refusal_logged_at < k_refusal_log_period) return;
+    log_warning("{}: refused {} connection(s) since the last such line ({} open; at most {} in all and {} per client "
+                "address{})",
+                m_address, m_refused, m_connections.size(), k_max_tcp_connections, k_max_tcp_connections_per_client,
+                m_last_refused_client.empty() ? "" : "; the last over the per-client limit came from " + m_last_refused_client);
+    m_refused = 0;
+    m_last_refused_client.clear();
+    m_refusal_logged_at = now;
 }
 
 void HttpServer::serve(int fd) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <list>
@@ -37,7 +38,14 @@ using RequestGate = std::function<std::optional<HttpResponse>(HttpRequest&)>;
 /// per connection: API clients are few (the CLI, the web UI, scripts), and a thread makes
 /// long-polls (`?wait=`) and console streams simple blocking code instead of a tangle of
 /// callbacks. The HTTP and WebSocket code is one template over the stream (unix socket or TLS
-/// stream). Requests larger than 16 MiB are refused.
+/// stream). A request's header is read and authenticated before its body; bodies larger than
+/// 16 MiB are refused, except by streaming routes (Router::add_streaming).
+///
+/// On TCP, where anyone may connect: at most 128 connections, 16 per client address; a
+/// request header must be complete 10 s after the handshake (30 s on an idle keep-alive
+/// connection); a body or an answer that makes no progress for 30 s, or a body that arrives
+/// slower than 16 KiB/s after its first minute, ends the connection. Refusals are logged at
+/// most once per 10 s.
 class HttpServer {
 public:
     /// Listens on `path` with permission bits `mode` (who can open the socket can use the API). A
@@ -64,9 +72,12 @@ private:
         : m_listen(std::move(listen)), m_address(std::move(address)), m_router(router) {}
     void accept_loop();
     void serve(int fd);
+    /// Counts a refused connection and logs the count now and then; m_mutex must be held.
+    void note_refusal(const std::string& client);
 
     struct Connection {
         int fd;
+        std::string client;  // the TCP client's address (per-client limit), empty on the unix socket
         std::thread thread;
         std::atomic<bool> done{false};
     };
@@ -80,8 +91,11 @@ private:
     RequestGate m_gate;
     std::thread m_accept_thread;
     std::atomic<bool> m_stopping{false};
-    std::mutex m_mutex;  // guards m_connections
+    std::mutex m_mutex;  // guards m_connections and the refusal counts
     std::list<Connection> m_connections;
+    size_t m_refused = 0;
+    std::string m_last_refused_client;
+    std::optional<std::chrono::steady_clock::time_point> m_refusal_logged_at;
 };
 
 }  // namespace corral::daemon

@@ -40,6 +40,18 @@ void Router::add_websocket(std::string pattern, WebSocketHandler handler) {
     m_routes.push_back(std::move(route));
 }
 
+void Router::add_streaming(std::string method, std::string pattern, StreamHandler handler) {
+    Route route;
+    route.method = std::move(method);
+    for (auto segment : split_path(pattern)) route.segments.emplace_back(segment);
+    // Reached only when a caller hands a streaming request to handle() (tests): say so.
+    route.handler = [](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+        return api_fail(400, fmt::format("{} streams its body: it is served by the HTTP server only", request.path));
+    };
+    route.stream = std::move(handler);
+    m_routes.push_back(std::move(route));
+}
+
 bool Router::match(const Route& route, const std::vector<std::string_view>& path, PathParams& params) {
     if (route.segments.size() != path.size()) return false;
     PathParams captured;
@@ -106,6 +118,14 @@ const WebSocketHandler* Router::find_websocket(const HttpRequest& request, PathP
         if (route.websocket && match(route, path, params)) return &route.websocket;
     }
     error = {404, "", fmt::format("no WebSocket endpoint at {}", request.path)};
+    return nullptr;
+}
+
+const StreamHandler* Router::find_streaming(const HttpRequest& request, PathParams& params) const {
+    auto path = split_path(request.path);
+    for (const auto& route : m_routes) {
+        if (route.stream && route.method == request.method && match(route, path, params)) return &route.stream;
+    }
     return nullptr;
 }
 

@@ -3,6 +3,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +40,40 @@ using Handler = std::function<ApiResult<HttpResponse>(const HttpRequest&, const 
 using WebSocketHandler = std::function<ApiResult<WebSocketHandlers>(
     std::shared_ptr<WebSocketConnection>, const HttpRequest&, const PathParams&)>;
 
+/// The body of a request to a streaming route, read as it arrives (never whole in memory).
+class BodyReader {
+public:
+    virtual ~BodyReader() = default;
+    /// The declared Content-Length; nullopt for a chunked body.
+    virtual std::optional<uint64_t> content_length() const = 0;
+    /// Reads the next bytes of the body into `buffer`: how many (at least one), or 0 at its end.
+    /// Fails when the client went away, was too slow, or sent a malformed body.
+    virtual Result<size_t> read(std::span<char> buffer) = 0;
+};
+
+/// Where a streaming route writes the body of its answer, piece by piece.
+class BodyWriter {
+public:
+    virtual ~BodyWriter() = default;
+    /// Sends `data`; fails when the client went away or stopped reading.
+    virtual Result<void> write(std::string_view data) = 0;
+};
+
+/// A streaming route's answer: `head` alone (status, type, headers, body) when `body` is empty;
+/// otherwise head's status, type and headers, then what `body` writes (`content_length` bytes
+/// exactly, or chunked when nullopt). An error from `body` ends the connection mid-answer.
+struct StreamResponse {
+    HttpResponse head;
+    std::optional<uint64_t> content_length;
+    std::function<Result<void>(BodyWriter&)> body;
+};
+
+/// A route that moves data too large to hold in memory (volume uploads and downloads): it gets
+/// the request body as a reader instead of a string, and may stream its answer. The server
+/// calls it after authentication and before reading any of the body.
+using StreamHandler =
+    std::function<ApiResult<StreamResponse>(const HttpRequest&, const PathParams&, BodyReader&)>;
+
 /// Maps METHOD + path patterns ("/api/v1/vms/{name}/state") to handlers. A path that matches a
 /// pattern with another method is a 405 listing the allowed ones; no match is a 404.
 class Router {
@@ -45,6 +81,9 @@ public:
     /// `policy` is checked before `handler` runs (who may call it, which fields name host paths).
     void add(std::string method, std::string pattern, Handler handler, RoutePolicy policy = {});
     void add_websocket(std::string pattern, WebSocketHandler handler);
+    /// A streaming route (see StreamHandler); handle() answers it with a 400, the server calls
+    /// it through find_streaming() instead.
+    void add_streaming(std::string method, std::string pattern, StreamHandler handler);
 
     /// Decides which host paths a TCP client may name (RoutePolicy::host_path_fields); none without it.
     void set_host_path_check(HostPathCheck check) { m_host_path_check = std::move(check); }
@@ -56,6 +95,8 @@ public:
     HttpResponse handle(const HttpRequest& request) const;
     /// Finds the WebSocket route for an upgrade request; nullptr with `error` set when none.
     const WebSocketHandler* find_websocket(const HttpRequest& request, PathParams& params, ApiError& error) const;
+    /// The streaming route for this method and path, or nullptr.
+    const StreamHandler* find_streaming(const HttpRequest& request, PathParams& params) const;
 
 private:
     struct Route {
@@ -64,6 +105,7 @@ private:
         Handler handler;
         WebSocketHandler websocket;
         RoutePolicy policy;
+        StreamHandler stream;
     };
     static bool match(const Route& route, const std::vector<std::string_view>& path, PathParams& params);
 

@@ -207,5 +207,25 @@ TEST(RemoteFlags, GoIntoTheEndpointFlagsBeforeOrAfterTheVerb) {
     EXPECT_EQ(ca.endpoint.ca_cert, "/ca.pem");
 }
 
+TEST(VolumeCommands, ImportAndExportCarryTheLocalFileForARemoteCorrald) {
+    const Invocation import = parse({"volume", "import", "fast/disk1", "/tmp/disk.qcow2"});
+    EXPECT_EQ(import.request, request("POST", "/api/v1/volumes",
+                                      json{{"pool", "fast"}, {"name", "disk1"}, {"import", "/tmp/disk.qcow2"}}));
+    ASSERT_TRUE(import.transfer.has_value());
+    EXPECT_EQ(import.transfer->direction, Transfer::Direction::Upload);
+    EXPECT_EQ(import.transfer->file, "/tmp/disk.qcow2");
+    EXPECT_EQ(import.transfer->pool, "fast");
+    EXPECT_EQ(import.transfer->volume, "disk1");
+
+    const Invocation exported = parse({"volume", "export", "--format", "raw", "disk1", "out.raw"});
+    ASSERT_TRUE(exported.transfer.has_value());
+    EXPECT_EQ(exported.transfer->direction, Transfer::Direction::Download);
+    EXPECT_EQ(exported.transfer->file, "out.raw");
+    EXPECT_EQ(exported.transfer->pool, "default");
+    EXPECT_EQ(exported.transfer->format, "raw");
+    EXPECT_EQ(parse({"volume", "export", "disk1", "out.qcow2"}).transfer->format, "qcow2");
+    EXPECT_FALSE(parse({"volume", "list"}).transfer.has_value());
+}
+
 }  // namespace
 }  // namespace corral::cli
