@@ -127,7 +127,15 @@ int run_console(const Endpoint& endpoint, const std::string& vm, const std::stri
         }
     });
 
-    auto result = ws.run([](std::string_view data, bool) { write_all(STDOUT_FILENO, data.data(), data.size()); });
+    // Binary frames are the guest's bytes; a text frame is corrald speaking (input dropped), on stderr.
+    auto result = ws.run([](std::string_view data, bool binary) {
+        if (binary) {
+            write_all(STDOUT_FILENO, data.data(), data.size());
+            return;
+        }
+        const std::string line = fmt::format("\r\n[{}]\r\n", data);
+        write_all(STDERR_FILENO, line.data(), line.size());
+    });
     stop.signal();
     reader.join();
     raw.reset();

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/console_log.h"
 #include "engine/process.h"
 #include "engine/qmp_client.h"
 #include "engine/shim_process.h"
@@ -159,6 +160,10 @@ public:
                 fmt::format("cannot start {}: QEMU binary {} not found (install qemu-system-x86)",
                             spec.name, m_paths.qemu.string()),
                 ENOENT);
+        std::error_code ignored;
+        fs::create_directories(spec.run_dir, ignored);
+        TRY_CONTEXT(create_console_log(spec.run_dir / run_files::k_console_log),
+                    fmt::format("cannot start {}", spec.name));
         auto process =
             TRY_CONTEXT(ShimProcess::spawn(m_paths.corral_shim, spec.run_dir,
                                            qemu_command_line(spec, qemu), describe_qemu_exit),
@@ -243,7 +248,9 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     args.push_back("-append");
     args.push_back(spec.cmdline);
     args.push_back("-chardev");
-    args.push_back(fmt::format("socket,id=con,path={},server=on,wait=off,logfile={}",
+    // logappend=on: QEMU opens the log corral created (0600) with O_APPEND, so that corrald can
+    // rotate it by truncation (engine/console_log.h).
+    args.push_back(fmt::format("socket,id=con,path={},server=on,wait=off,logfile={},logappend=on",
                                escape((run / run_files::k_console_socket).string()),
                                escape((run / run_files::k_console_log).string())));
     args.push_back("-serial");

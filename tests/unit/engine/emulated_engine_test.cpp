@@ -60,7 +60,7 @@ TEST(QemuCommandLine, ConsoleAndQmpSocketsLiveInTheRunDir) {
     Args args = qemu_command_line(sample_spec(), "qemu-system-x86_64");
     EXPECT_EQ(values_of(args, "-chardev"),
               (Args{"socket,id=con,path=/run/corral/vms/web1/console.sock,server=on,wait=off,"
-                    "logfile=/run/corral/vms/web1/console.log",
+                    "logfile=/run/corral/vms/web1/console.log,logappend=on",
                     "socket,id=qmp,path=/run/corral/vms/web1/qmp.sock,server=on,wait=off"}));
     EXPECT_EQ(values_of(args, "-serial"), Args{"chardev:con"});
     EXPECT_EQ(values_of(args, "-mon"), Args{"chardev=qmp,mode=control"});
