@@ -1,6 +1,9 @@
 #include "daemon/task_manager.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -115,6 +118,36 @@ TEST_F(TaskManagerTest, AQueuedTaskLeftByAnEndedDaemonIsFailed) {
     ASSERT_TRUE(after);
     EXPECT_EQ(after->status, inventory::k_task_failed);
     EXPECT_EQ(after->error, "corrald stopped before the task started");
+}
+
+// Out of threads: std::thread throws std::system_error. Before, that escaped TaskManager::start
+// and ended corrald; now the task fails with the reason. Run in a child as an unprivileged user
+// with RLIMIT_NPROC 0 (root is exempt from that limit), so no thread can be made.
+TEST(TaskManagerOutOfThreads, TheTaskFailsAndTheDaemonGoesOn) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to become an unprivileged user for RLIMIT_NPROC";
+    char pattern[] = "/tmp/corral-tasks-nproc-XXXXXX";
+    const std::string dir = ::mkdtemp(pattern);
+    ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        rlimit none{0, 0};
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0 || ::setrlimit(RLIMIT_NPROC, &none) != 0) ::_exit(10);
+        auto inventory = inventory::SqliteInventory::open(dir + "/corral.db");
+        if (!inventory) ::_exit(11);
+        EventBus events;
+        TaskManager tasks(**inventory, events);
+        auto task = tasks.start("vm.start", "web1", [](TaskProgress&) -> Result<std::string> { return "ran"; });
+        if (!task) ::_exit(12);
+        if (task->status != inventory::k_task_failed) ::_exit(13);
+        if (task->error.find("cannot start a worker thread") == std::string::npos) ::_exit(14);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(WIFEXITED(status)) << "the child ended by signal " << WTERMSIG(status) << " (aborted?)";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setup, 11: inventory, 12: start failed, 13: not failed, 14: reason";
 }
 
 }  // namespace
