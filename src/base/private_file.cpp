@@ -19,7 +19,8 @@ std::string random_hex(size_t bytes) {
     size_t done = 0;
     while (done < bytes) {
         ssize_t n = ::getrandom(raw.data() + done, bytes - done, 0);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         // getrandom cannot fail on Linux >= 3.17 once the pool is initialised; without it a
         // guessable name would reopen the very hole this exists to close.
         if (n <= 0) {
@@ -29,18 +30,22 @@ std::string random_hex(size_t bytes) {
         done += static_cast<size_t>(n);
     }
     std::string text;
-    for (unsigned char c : raw) text += fmt::format("{:02x}", c);
+    for (unsigned char c : raw)
+        text += fmt::format("{:02x}", c);
     return text;
 }
 
 std::string temporary_path_for(const std::string& final_path) {
     std::filesystem::path p(final_path);
-    return (p.parent_path() / fmt::format(".{}.corral-tmp-{}", p.filename().string(), random_hex(16))).string();
+    return (p.parent_path() /
+            fmt::format(".{}.corral-tmp-{}", p.filename().string(), random_hex(16)))
+        .string();
 }
 
 Result<UniqueFd> create_exclusive(const std::string& path, mode_t mode) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-    if (!fd.valid()) return fail_errno(fmt::format("creating '{}'", path));
+    if (!fd.valid())
+        return fail_errno(fmt::format("creating '{}'", path));
     if (::fchmod(fd.get(), mode) != 0) {
         auto error = Error::from_errno(fmt::format("chmod of '{}'", path));
         ::unlink(path.c_str());
@@ -60,12 +65,14 @@ Result<void> write_file_atomically(const std::string& path, std::string_view dat
     while (done < data.size()) {
         const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             return undo(Error::from_errno(fmt::format("writing '{}'", temporary)));
         }
         done += static_cast<size_t>(n);
     }
-    if (::fsync(fd.get()) != 0) return undo(Error::from_errno(fmt::format("writing '{}'", temporary)));
+    if (::fsync(fd.get()) != 0)
+        return undo(Error::from_errno(fmt::format("writing '{}'", temporary)));
     if (::rename(temporary.c_str(), path.c_str()) != 0)
         return undo(Error::from_errno(fmt::format("renaming '{}' to '{}'", temporary, path)));
     return {};

@@ -22,9 +22,10 @@ Result<void> create_console_log(const std::filesystem::path& log);
 std::string read_console_log_tail(const std::filesystem::path& log, size_t max_bytes);
 
 /// When `log` is larger than `max_bytes`: copies its last `max_bytes` to LOG.1 (replacing it,
-/// through a fresh temporary file) and truncates it. The writer's O_APPEND makes its next write land at 0.
-/// Bytes the writer appends between the copy and the truncation are lost (a few at most).
-/// Returns whether it rotated.
-Result<bool> rotate_console_log(const std::filesystem::path& log, uint64_t max_bytes = k_console_log_max_bytes);
+/// through a fresh temporary file) and truncates it. The writer's O_APPEND makes its next write
+/// land at 0. Bytes the writer appends between the copy and the truncation are lost (a few at
+/// most). Returns whether it rotated.
+Result<bool> rotate_console_log(const std::filesystem::path& log,
+                                uint64_t max_bytes = k_console_log_max_bytes);
 
 }  // namespace corral::engine

@@ -69,7 +69,8 @@ TEST_F(PrivateFileTest, AtomicWriteReplacesASymlinkInsteadOfWritingThroughIt) {
     EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), {}), "1234\n");
     EXPECT_EQ(fs::status(pid).permissions(), fs::perms::owner_read | fs::perms::owner_write);
     for (const auto& entry : fs::directory_iterator(m_dir))  // no temporary file left behind
-        EXPECT_EQ(entry.path().filename().string().find("corral-tmp"), std::string::npos) << entry.path();
+        EXPECT_EQ(entry.path().filename().string().find("corral-tmp"), std::string::npos)
+            << entry.path();
 }
 
 }  // namespace

@@ -74,7 +74,8 @@ TEST_F(TaskManagerTest, TasksBeyondThePoolWaitAsQueued) {
     std::set<std::string> statuses_seen;
     const uint64_t listener = m_events.subscribe([&](const nlohmann::json& event) {
         std::lock_guard lock(seen_mutex);
-        if (event.value("kind", "") == "task") statuses_seen.insert(event["task"].value("status", ""));
+        if (event.value("kind", "") == "task")
+            statuses_seen.insert(event["task"].value("status", ""));
     });
     {
         TaskManager tasks(*m_inventory, m_events, 2);
@@ -124,7 +125,8 @@ TEST_F(TaskManagerTest, AQueuedTaskLeftByAnEndedDaemonIsFailed) {
 // and ended corrald; now the task fails with the reason. Run in a child as an unprivileged user
 // with RLIMIT_NPROC 0 (root is exempt from that limit), so no thread can be made.
 TEST(TaskManagerOutOfThreads, TheTaskFailsAndTheDaemonGoesOn) {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root to become an unprivileged user for RLIMIT_NPROC";
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "needs root to become an unprivileged user for RLIMIT_NPROC";
     char pattern[] = "/tmp/corral-tasks-nproc-XXXXXX";
     const std::string dir = ::mkdtemp(pattern);
     ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
@@ -132,22 +134,30 @@ TEST(TaskManagerOutOfThreads, TheTaskFailsAndTheDaemonGoesOn) {
     ASSERT_GE(child, 0);
     if (child == 0) {
         rlimit none{0, 0};
-        if (::setgid(65534) != 0 || ::setuid(65534) != 0 || ::setrlimit(RLIMIT_NPROC, &none) != 0) ::_exit(10);
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0 || ::setrlimit(RLIMIT_NPROC, &none) != 0)
+            ::_exit(10);
         auto inventory = inventory::SqliteInventory::open(dir + "/corral.db");
-        if (!inventory) ::_exit(11);
+        if (!inventory)
+            ::_exit(11);
         EventBus events;
         TaskManager tasks(**inventory, events);
-        auto task = tasks.start("vm.start", "web1", [](TaskProgress&) -> Result<std::string> { return "ran"; });
-        if (!task) ::_exit(12);
-        if (task->status != inventory::k_task_failed) ::_exit(13);
-        if (task->error.find("cannot start a worker thread") == std::string::npos) ::_exit(14);
+        auto task = tasks.start("vm.start", "web1",
+                                [](TaskProgress&) -> Result<std::string> { return "ran"; });
+        if (!task)
+            ::_exit(12);
+        if (task->status != inventory::k_task_failed)
+            ::_exit(13);
+        if (task->error.find("cannot start a worker thread") == std::string::npos)
+            ::_exit(14);
         ::_exit(0);
     }
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
     std::filesystem::remove_all(dir);
-    ASSERT_TRUE(WIFEXITED(status)) << "the child ended by signal " << WTERMSIG(status) << " (aborted?)";
-    EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setup, 11: inventory, 12: start failed, 13: not failed, 14: reason";
+    ASSERT_TRUE(WIFEXITED(status))
+        << "the child ended by signal " << WTERMSIG(status) << " (aborted?)";
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "10: setup, 11: inventory, 12: start failed, 13: not failed, 14: reason";
 }
 
 }  // namespace

@@ -50,9 +50,7 @@ TEST_F(ConsoleLogTest, CreatedPrivateAndEmptyWithoutFollowingASymlink) {
 
 TEST_F(ConsoleLogTest, TheTailOfAHugeLogIsReadAlone) {
     // 300 MiB (sparse) and a last line: only the last bytes are read.
-    {
-        std::ofstream(m_log) << "";
-    }
+    { std::ofstream(m_log) << ""; }
     fs::resize_file(m_log, 300ull << 20);
     std::ofstream(m_log, std::ios::app) << "the last line\n";
     const std::string tail = read_console_log_tail(m_log, 64 * 1024);
@@ -70,7 +68,8 @@ TEST_F(ConsoleLogTest, TheTailContinuesIntoTheRotatedFile) {
 
 TEST_F(ConsoleLogTest, RotationKeepsTheLastBytesAndEmptiesTheLog) {
     std::string text;
-    for (int i = 0; i < 1000; ++i) text += "line " + std::to_string(i) + "\n";
+    for (int i = 0; i < 1000; ++i)
+        text += "line " + std::to_string(i) + "\n";
     std::ofstream(m_log) << text;
     auto small = rotate_console_log(m_log, text.size());
     ASSERT_TRUE(small);
