@@ -193,6 +193,7 @@ struct Bindings {
     std::string socket;
     std::string remote;
     std::string token;
+    std::string token_file;
     std::string ca_cert;
     std::string fingerprint;
     std::string name;
@@ -241,7 +242,8 @@ std::string bash_completion(const CLI::App& root) {
         // Global options work after any verb.
         if (&app != &root)
             words.insert(words.end(),
-                         {"--socket", "--remote", "--token", "--ca-cert", "--fingerprint", "--json", "--no-wait"});
+                         {"--socket", "--remote", "--token", "--token-file", "--ca-cert", "--fingerprint", "--json",
+                          "--raw", "--no-wait"});
         std::string dynamic;
         if (key.rfind(" vm ", 0) == 0 && key != " vm create" && key != " vm list")
             dynamic = " $(corral vm list 2>/dev/null | awk 'NR>1{print $1}')";
@@ -261,7 +263,7 @@ std::string bash_completion(const CLI::App& root) {
 _corral() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     case "$prev" in
-        {0}) COMPREPLY=(); [[ "$prev" == --socket || "$prev" == --ca-cert ]] && COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        {0}) COMPREPLY=(); [[ "$prev" == --socket || "$prev" == --ca-cert || "$prev" == --token-file ]] && COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     local key="" i word skip=0 depth=0
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -290,7 +292,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     CLI::App app{"corral: manage virtual machines, storage and tasks through corrald's API", "corral"};
     app.footer(std::string("\n") + k_exit_codes_help +
                "\nThe socket is --socket PATH, else $CORRAL_SOCKET, else /var/lib/corral/corrald.sock (root)\n"
-               "or ~/.local/share/corral/corrald.sock. A remote corrald: --remote https://HOST:PORT --token T\n"
+               "or ~/.local/share/corral/corrald.sock. A remote corrald: --remote https://HOST:PORT --token-file FILE\n"
                "(or $CORRAL_REMOTE, $CORRAL_TOKEN) with --fingerprint SHA256 or --ca-cert FILE. See docs/cli.md.\n");
     app.failure_message([](const CLI::App* root, const CLI::Error& e) {
         // Point at the deepest verb given, so its --help is the one that helps.
@@ -309,13 +311,19 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     app.add_option("--socket", b.socket, "corrald's unix socket")->type_name("PATH");
     app.add_option("--remote", b.remote, "a remote corrald's TLS listener (default $CORRAL_REMOTE)")
         ->type_name("https://HOST:PORT");
-    app.add_option("--token", b.token, "bearer token for --remote (default $CORRAL_TOKEN)")->type_name("TOKEN");
+    app.add_option("--token", b.token,
+                   "bearer token for --remote (default $CORRAL_TOKEN); other users see it in ps: prefer --token-file")
+        ->type_name("TOKEN");
+    app.add_option("--token-file", b.token_file, "read the bearer token for --remote from this file")
+        ->type_name("FILE");
     app.add_option("--ca-cert", b.ca_cert, "trust --remote's certificate if this CA signed it (default $CORRAL_CA_CERT)")
         ->type_name("FILE");
     app.add_option("--fingerprint", b.fingerprint,
                    "trust --remote's certificate if its SHA-256 is this (corrald logs it; default $CORRAL_FINGERPRINT)")
         ->type_name("SHA256");
     app.add_flag("--json", b.inv.json, "print the daemon's JSON instead of tables");
+    app.add_flag("--raw", b.inv.raw,
+                 "print guest console output as it is, terminal control sequences included (default: escaped)");
     app.add_flag("--no-wait", b.no_wait, "don't wait for tasks: print the task id and return");
 
     auto call = [&](std::string method, std::string target, View view, std::string subject = {},
@@ -637,7 +645,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     if (!b.socket.empty()) b.inv.socket = b.socket;
     auto given = [](const std::string& value) { return value.empty() ? std::nullopt : std::optional(value); };
     b.inv.endpoint = EndpointFlags{given(b.socket), given(b.remote), given(b.token), given(b.ca_cert),
-                                   given(b.fingerprint)};
+                                   given(b.fingerprint), given(b.token_file)};
     outcome.invocation = std::move(b.inv);
     return outcome;
 }

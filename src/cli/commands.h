@@ -58,6 +58,7 @@ struct Invocation {
     std::string subject;            ///< the object the command is about, prefixed to its errors
     std::string done_message;       ///< printed after success when not --json (e.g. "web1 started")
     bool json = false;              ///< --json: print the daemon's JSON
+    bool raw = false;               ///< --raw: guest console bytes as they are (no escaping)
     bool wait = true;               ///< wait for a task the request starts (--no-wait: print its id)
     int wait_seconds = 0;           ///< task wait: give up after this many seconds (0: never)
     bool task_wait_only = false;    ///< `task wait ID`: the request is the task itself

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/api_client.h"
+#include "cli/render.h"
 
 namespace corral::cli {
 
@@ -127,7 +128,15 @@ int run_console(const Endpoint& endpoint, const std::string& vm, const std::stri
         }
     });
 
-    auto result = ws.run([](std::string_view data, bool) { write_all(STDOUT_FILENO, data.data(), data.size()); });
+    // Binary frames are the guest's bytes; a text frame is corrald speaking (input dropped), on stderr.
+    auto result = ws.run([](std::string_view data, bool binary) {
+        if (binary) {
+            write_all(STDOUT_FILENO, data.data(), data.size());
+            return;
+        }
+        const std::string line = fmt::format("\r\n[{}]\r\n", data);
+        write_all(STDERR_FILENO, line.data(), line.size());
+    });
     stop.signal();
     reader.join();
     raw.reset();
@@ -153,7 +162,7 @@ int run_events(const Endpoint& endpoint, const std::string& target, bool json) {
         }
         const auto event = nlohmann::json::parse(data, nullptr, false);
         if (!event.is_object()) {
-            std::cout << data << '\n' << std::flush;
+            std::cout << escape_guest_text(data) << '\n' << std::flush;
             return;
         }
         auto field = [&](const char* key) {
@@ -174,7 +183,8 @@ int run_events(const Endpoint& endpoint, const std::string& target, bool json) {
         add(field("target"));
         add(field("state"));
         if (const std::string reason = field("reason"); !reason.empty()) add("(" + reason + ")");
-        std::cout << line << '\n' << std::flush;
+        // Reasons can quote what a VM printed: shown inert like `vm show` does.
+        std::cout << escape_guest_text(line) << '\n' << std::flush;
     });
     if (!result) {
         std::cerr << format_error(result.error(), "") << '\n';

@@ -27,6 +27,21 @@ std::optional<std::string> pick(const std::optional<std::string>& flag, const ch
     return std::nullopt;
 }
 
+/// The token in --token-file FILE: its first line, without surrounding blanks (what
+/// `corral token create NAME > FILE` wrote). A flag, unlike --token, is not visible in `ps`.
+Result<std::string> read_token_file(const std::string& path) {
+    std::ifstream file(path);
+    if (!file) return fail(fmt::format("--token-file {}: cannot read it: {}", path, std::strerror(errno)), EINVAL);
+    std::string line;
+    std::getline(file, line);
+    const auto first = line.find_first_not_of(" \t\r");
+    const auto last = line.find_last_not_of(" \t\r");
+    if (first == std::string::npos)
+        return fail(fmt::format("--token-file {}: the file is empty; it should hold the token on its first line", path),
+                    EINVAL);
+    return line.substr(first, last - first + 1);
+}
+
 }  // namespace
 
 std::string RemoteEndpoint::url() const {
@@ -115,8 +130,9 @@ Result<Endpoint> choose_endpoint(const EndpointFlags& flags, const EndpointEnvir
     const bool remote_flag = flags.remote && !flags.remote->empty();
     const auto remote_url = remote_flag || !socket_flag ? pick(flags.remote, environment.remote) : std::nullopt;
     if (!remote_url) {
-        for (const auto& [flag, value] : {std::pair{"--token", &flags.token}, std::pair{"--ca-cert", &flags.ca_cert},
-                                          std::pair{"--fingerprint", &flags.fingerprint}})
+        for (const auto& [flag, value] :
+             {std::pair{"--token", &flags.token}, std::pair{"--token-file", &flags.token_file},
+              std::pair{"--ca-cert", &flags.ca_cert}, std::pair{"--fingerprint", &flags.fingerprint}})
             if (*value && !(*value)->empty())
                 return fail(fmt::format("{} is for a remote corrald: add --remote https://HOST:PORT (or set "
                                         "CORRAL_REMOTE)",
@@ -131,10 +147,15 @@ Result<Endpoint> choose_endpoint(const EndpointFlags& flags, const EndpointEnvir
                     "for one reached over TLS",
                     EINVAL);
     RemoteEndpoint remote = TRY(parse_remote_url(*remote_url));
-    const auto token = pick(flags.token, environment.token);
+    const bool token_flag = flags.token && !flags.token->empty();
+    const bool token_file_flag = flags.token_file && !flags.token_file->empty();
+    if (token_flag && token_file_flag)
+        return fail("--token and --token-file exclude each other: give the token once", EINVAL);
+    const auto token = token_file_flag ? std::optional(TRY(read_token_file(*flags.token_file)))
+                                       : pick(flags.token, environment.token);
     if (!token)
-        return fail(fmt::format("{} needs a token: --token TOKEN or CORRAL_TOKEN (make one on that host with 'corral "
-                                "token create NAME')",
+        return fail(fmt::format("{} needs a token: --token-file FILE, CORRAL_TOKEN or --token TOKEN (make one on that "
+                                "host with 'corral token create NAME')",
                                 remote.url()),
                     EINVAL);
     remote.token = *token;

@@ -38,6 +38,7 @@ struct EndpointFlags {
     std::optional<std::string> token;
     std::optional<std::string> ca_cert;
     std::optional<std::string> fingerprint;
+    std::optional<std::string> token_file;  ///< --token-file: the token's file (not in `ps`)
 };
 
 /// The environment's say: CORRAL_SOCKET, CORRAL_REMOTE, CORRAL_TOKEN, CORRAL_CA_CERT,
@@ -61,7 +62,7 @@ Result<RemoteEndpoint> parse_remote_url(std::string_view url);
 Result<std::string> normalize_fingerprint(std::string_view text);
 
 /// Flags over environment: --remote (else CORRAL_REMOTE) picks a remote corrald, which needs a
-/// token (--token, else CORRAL_TOKEN); --ca-cert/--fingerprint (else their variables) say how to
+/// token (--token, else --token-file's first line, else CORRAL_TOKEN); --ca-cert/--fingerprint (else their variables) say how to
 /// trust its certificate (not both). Without a remote, the unix socket as choose_socket_path
 /// says. Errors are usage errors (exit 2): they name the flag and what is allowed.
 Result<Endpoint> choose_endpoint(const EndpointFlags& flags, const EndpointEnvironment& environment);

@@ -115,7 +115,7 @@ std::string render_host(const json& host) {
     return render_fields(fields);
 }
 
-std::string render_vm(const json& vm) {
+std::string render_vm(const json& vm, GuestText guest) {
     std::string out = render_fields({
         {"name", text(vm, "name")},
         {"state", state(vm)},
@@ -132,7 +132,8 @@ std::string render_vm(const json& vm) {
     });
     if (vm.contains("last_console") && vm["last_console"].is_string() && !vm["last_console"].get<std::string>().empty()) {
         std::string console = vm["last_console"].get<std::string>();
-        if (console.back() != '\n') console += '\n';
+        if (guest == GuestText::Escaped) console = escape_guest_text(console);
+        if (console.empty() || console.back() != '\n') console += '\n';
         out += "last console lines:\n" + console;
     }
     return out;
@@ -175,11 +176,64 @@ std::string describe_task(const json& task) {
     return out;
 }
 
-std::string render(View view, const json& answer) {
+namespace {
+
+/// The length of the UTF-8 sequence starting at text[i] and its code point; 0 if invalid.
+size_t utf8_sequence(std::string_view text, size_t i, char32_t& code) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead < 0xE0 ? 2 : 0;
+    if (lead >= 0xF5 || length == 0 || i + length > text.size()) return 0;
+    code = lead & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) {
+        if ((byte(i + k) & 0xC0) != 0x80) return 0;
+        code = (code << 6) | (byte(i + k) & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    static constexpr char32_t k_min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < k_min[length] || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF) return 0;
+    return length;
+}
+
+}  // namespace
+
+std::string escape_guest_text(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (size_t i = 0; i < text.size();) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7F)) {
+            out += static_cast<char>(c);
+            ++i;
+        } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+            ++i;  // CR LF, as serial consoles end lines: the LF alone says it
+        } else if (c < 0x20 || c == 0x7F) {
+            out += '^';
+            out += static_cast<char>(c ^ 0x40);  // ESC -> ^[, BEL -> ^G, DEL -> ^?
+            ++i;
+        } else {
+            char32_t code = 0;
+            const size_t length = utf8_sequence(text, i, code);
+            if (length == 0) {
+                out += fmt::format("\\x{:02x}", c);
+                ++i;
+            } else if (code >= 0x80 && code <= 0x9F) {
+                out += fmt::format("\\u{:04x}", static_cast<unsigned>(code));  // C1: 8-bit CSI, OSC, ...
+                i += length;
+            } else {
+                out.append(text.substr(i, length));
+                i += length;
+            }
+        }
+    }
+    return out;
+}
+
+std::string render(View view, const json& answer, GuestText guest) {
     switch (view) {
     case View::None: return {};
     case View::Host: return render_host(answer);
-    case View::Vm: return render_vm(answer);
+    case View::Vm: return render_vm(answer, guest);
     case View::Task: return render_task(answer);
     case View::Deleted: {
         std::string out = "deleted " + text(answer, "deleted");

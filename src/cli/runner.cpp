@@ -103,10 +103,11 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
     if (!response) return report(response.error());
     if (response->status < 200 || response->status >= 300) return report(error_from_response(*response));
 
-    // Plain text answers (console?tail=N) are printed as they are.
+    // Plain text answers are guest console output (console?tail=N): escaped, unless --raw.
     if (response->content_type.rfind("text/plain", 0) == 0) {
-        out << response->body;
-        if (!response->body.empty() && response->body.back() != '\n') out << '\n';
+        const std::string body = invocation.raw ? response->body : escape_guest_text(response->body);
+        out << body;
+        if (!body.empty() && body.back() != '\n') out << '\n';
         return 0;
     }
     json answer = json::parse(response->body.empty() ? "null" : response->body, nullptr, false);
@@ -143,7 +144,7 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
     if (!invocation.done_message.empty())
         out << invocation.done_message << '\n';
     else
-        out << render(invocation.view, answer);
+        out << render(invocation.view, answer, invocation.raw ? GuestText::Raw : GuestText::Escaped);
     return 0;
 }
 

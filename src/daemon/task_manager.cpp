@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <system_error>
+
 #include "base/log.h"
 
 namespace corral::daemon {
@@ -51,21 +53,24 @@ nlohmann::json task_json(const inventory::TaskRecord& task) {
 }
 
 TaskManager::~TaskManager() {
-    std::list<Worker> workers;
+    std::vector<std::thread> workers;
     {
         std::lock_guard lock(m_mutex);
-        workers.swap(m_threads);
+        m_stopping = true;
+        workers.swap(m_workers);
     }
-    for (auto& worker : workers) worker.thread.join();
+    m_work_ready.notify_all();
+    for (auto& worker : workers) worker.join();
 }
 
 void TaskManager::fail_interrupted_tasks() {
     auto tasks = m_inventory.list_tasks(1000);
     if (!tasks) return;
     for (auto task : *tasks) {
-        if (task.status != inventory::k_task_running) continue;
+        if (task.status != inventory::k_task_running && task.status != inventory::k_task_queued) continue;
+        task.error = task.status == inventory::k_task_queued ? "corrald stopped before the task started"
+                                                            : "corrald stopped while the task was running";
         task.status = inventory::k_task_failed;
-        task.error = "corrald stopped while the task was running";
         (void)m_inventory.update_task(task);
     }
 }
@@ -73,26 +78,66 @@ void TaskManager::fail_interrupted_tasks() {
 Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const std::string& target, Work work) {
     auto record = TRY(m_inventory.create_task(kind, target));
     (void)m_inventory.prune_tasks(500);
-    m_events.publish({{"kind", "task"}, {"task", task_json(record)}});
-    std::lock_guard lock(m_mutex);
-    // Join the workers that have ended, so the list holds only live ones.
-    for (auto it = m_threads.begin(); it != m_threads.end();) {
-        if (*it->done) {
-            it->thread.join();
-            it = m_threads.erase(it);
-        } else {
-            ++it;
+    std::unique_lock lock(m_mutex);
+    // A worker per job up to the cap; past it, jobs wait in order.
+    if (m_queue.size() >= m_idle && m_workers.size() < m_max_workers) {
+        try {
+            m_workers.emplace_back([this] { work_loop(); });
+            ++m_idle;
+        } catch (const std::system_error& error) {
+            // Out of threads (RLIMIT_NPROC, memory): the job waits for a worker that exists, or
+            // fails when there is none; corrald goes on either way.
+            log_warning("task {}: cannot start a worker thread: {}", record.id, error.what());
+            if (m_workers.empty()) {
+                lock.unlock();
+                finish(record, fail(fmt::format("cannot start a worker thread: {}", error.what()), EAGAIN));
+                return m_inventory.get_task(record.id);
+            }
         }
     }
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    m_threads.push_back({std::thread([this, record, done, work = std::move(work)]() mutable {
-                             RecordingProgress progress(m_inventory, m_events, record);
-                             auto outcome = work(progress);
-                             finish(std::move(record), std::move(outcome));
-                             *done = true;
-                         }),
-                         done});
+    if (m_queue.size() >= m_idle) {
+        // Stored before a worker can see the job, so "running" never comes before "queued".
+        record.message = "waiting for a free worker";
+        publish(record, inventory::k_task_queued);
+    } else {
+        m_events.publish({{"kind", "task"}, {"task", task_json(record)}});
+    }
+    m_queue.push_back({record, std::move(work)});
+    lock.unlock();
+    m_work_ready.notify_one();
     return record;
+}
+
+void TaskManager::work_loop() {
+    std::unique_lock lock(m_mutex);
+    while (true) {
+        m_work_ready.wait(lock, [this] { return m_stopping || !m_queue.empty(); });
+        if (m_queue.empty()) return;  // stopping, and nothing left to run
+        Job job = std::move(m_queue.front());
+        m_queue.pop_front();
+        --m_idle;
+        lock.unlock();
+        run(std::move(job.record), job.work);
+        lock.lock();
+        ++m_idle;
+    }
+}
+
+void TaskManager::run(inventory::TaskRecord record, Work& work) {
+    if (record.status == inventory::k_task_queued) {
+        record.message.clear();
+        publish(record, inventory::k_task_running);
+    }
+    RecordingProgress progress(m_inventory, m_events, record);
+    auto outcome = work(progress);
+    finish(std::move(record), std::move(outcome));
+}
+
+void TaskManager::publish(inventory::TaskRecord& record, const char* status) {
+    record.status = status;
+    if (auto stored = m_inventory.update_task(record); !stored)
+        log_warning("task {}: cannot store its status: {}", record.id, stored.error().describe());
+    m_events.publish({{"kind", "task"}, {"task", task_json(record)}});
 }
 
 void TaskManager::finish(inventory::TaskRecord record, Result<std::string> outcome) {
@@ -119,7 +164,8 @@ Result<inventory::TaskRecord> TaskManager::get(const std::string& id, std::chron
     std::unique_lock lock(m_mutex);
     while (true) {
         auto record = TRY(m_inventory.get_task(id));
-        if (record.status != inventory::k_task_running || std::chrono::steady_clock::now() >= deadline)
+        const bool ended = record.status != inventory::k_task_running && record.status != inventory::k_task_queued;
+        if (ended || std::chrono::steady_clock::now() >= deadline)
             return record;
         m_finished.wait_until(lock, deadline);
     }

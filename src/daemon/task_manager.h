@@ -5,7 +5,8 @@
 #include <memory>
 #include <condition_variable>
 #include <functional>
-#include <list>
+#include <deque>
+#include <vector>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -25,37 +26,55 @@ public:
     virtual void report(double fraction, const std::string& message) = 0;
 };
 
-/// Long operations (VM start/stop, volume copies, image preparation) as tasks: each runs on a
-/// thread of its own, its record lives in the inventory (so `GET /tasks/{id}` survives a daemon
-/// restart), and every change is published as a "task" event. Progress writes are throttled.
+/// Long operations (VM start/stop, volume copies, image preparation) as tasks, run by a bounded
+/// pool of worker threads (a task beyond the pool waits as "queued"); their records live in the
+/// inventory (so `GET /tasks/{id}` survives a daemon restart), and every change is published as a
+/// "task" event. Progress writes are throttled.
 class TaskManager {
 public:
     /// The work: returns the final message on success, or the error that failed the task.
     using Work = std::function<Result<std::string>(TaskProgress&)>;
+    /// Workers by default: enough for several VM operations and copies at once, and a cap on
+    /// the threads (and memory) a client can make corrald spend.
+    static constexpr size_t k_default_workers = 8;
 
-    TaskManager(inventory::Inventory& inventory, EventBus& events) : m_inventory(inventory), m_events(events) {}
-    /// Waits for running tasks to end (their work decides how long; VM operations are bounded).
+    TaskManager(inventory::Inventory& inventory, EventBus& events, size_t workers = k_default_workers)
+        : m_inventory(inventory), m_events(events), m_max_workers(workers == 0 ? 1 : workers) {}
+    /// Runs the queued tasks and waits for them to end (their work decides how long; VM
+    /// operations are bounded).
     ~TaskManager();
 
-    /// Marks tasks left "running" by a previous daemon as failed (their threads are gone).
+    /// Marks tasks left queued or running by a previous daemon as failed (their threads are gone).
     void fail_interrupted_tasks();
-    /// Creates the task and starts `work`; returns the task's record at once.
+    /// Creates the task and queues `work`; returns the task's record ("running", or "queued" when
+    /// every worker is busy) at once.
     Result<inventory::TaskRecord> start(const std::string& kind, const std::string& target, Work work);
-    /// The task's record, waiting up to `wait` for it to finish when it is running.
+    /// The task's record, waiting up to `wait` for it to finish when it is queued or running.
     Result<inventory::TaskRecord> get(const std::string& id, std::chrono::milliseconds wait = {});
 
 private:
+    struct Job {
+        inventory::TaskRecord record;
+        Work work;
+    };
+    /// A worker: takes jobs until the manager is destroyed and the queue is empty.
+    void work_loop();
+    /// Runs one task's work and records how it ended.
+    void run(inventory::TaskRecord record, Work& work);
     void finish(inventory::TaskRecord record, Result<std::string> outcome);
+    /// Stores and publishes a status change of a task that has not ended.
+    void publish(inventory::TaskRecord& record, const char* status);
 
     inventory::Inventory& m_inventory;
     EventBus& m_events;
-    std::mutex m_mutex;  // guards m_threads; m_finished notifies waiters
+    const size_t m_max_workers;
+    std::mutex m_mutex;  // guards the queue and the worker list; m_finished notifies waiters
     std::condition_variable m_finished;
-    struct Worker {
-        std::thread thread;
-        std::shared_ptr<std::atomic<bool>> done;
-    };
-    std::list<Worker> m_threads;
+    std::condition_variable m_work_ready;
+    std::deque<Job> m_queue;
+    std::vector<std::thread> m_workers;
+    size_t m_idle = 0;  // workers waiting for a job
+    bool m_stopping = false;
 };
 
 /// The API's JSON for a task (docs/api.md "Tasks").

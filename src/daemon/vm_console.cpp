@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/unique_fd.h"
+#include "engine/console_log.h"
 
 namespace corral::daemon {
 namespace {
@@ -33,16 +34,21 @@ int connect_unix(const std::filesystem::path& path) {
 
 VmConsole::~VmConsole() { detach(); }
 
-void VmConsole::attach(std::filesystem::path socket, std::string seed) {
+void VmConsole::attach(std::filesystem::path socket, std::string seed, std::filesystem::path log) {
     detach();
     if (!seed.empty()) append_output(seed);
     auto stop = EventFd::create(EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!stop) {
-        log_error("console: {}", stop.error().describe());
+    auto input_ready = EventFd::create(EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!stop || !input_ready) {
+        log_error("console: {}", (stop ? input_ready.error() : stop.error()).describe());
         return;
     }
     m_stop = std::make_unique<EventFd>(std::move(*stop));
-    m_thread = std::thread([this, socket = std::move(socket)] { relay(socket); });
+    {
+        std::lock_guard lock(m_mutex);
+        m_input_ready = std::make_unique<EventFd>(std::move(*input_ready));
+    }
+    m_thread = std::thread([this, socket = std::move(socket), log = std::move(log)] { relay(socket, log); });
 }
 
 void VmConsole::detach() {
@@ -54,13 +60,23 @@ void VmConsole::detach() {
 
 void VmConsole::note(const std::string& line) { append_output("\r\n[corrald] " + line + "\r\n"); }
 
-void VmConsole::relay(std::filesystem::path path) {
+void VmConsole::relay(std::filesystem::path path, std::filesystem::path log) {
     // Connects, relays until end-of-file, and connects again: corral-vmm drops its console client
     // when it restarts a rebooting guest in place, and the VM is still there. Only detach() (the
     // VM ended) stops the loop. The engine creates its socket a moment after it starts.
     bool warned = false;
     std::vector<char> buffer(16384);
+    // The engine's log grows with every byte we read here; checking it every so often bounds it.
+    constexpr size_t k_log_check_bytes = 64 * 1024;
+    size_t unchecked = k_log_check_bytes;  // check once at once: it may have grown while we were away
+    auto bound_log = [&] {
+        if (log.empty() || unchecked < k_log_check_bytes) return;
+        unchecked = 0;
+        if (auto rotated = engine::rotate_console_log(log); !rotated)
+            log_warning("console: {}", rotated.error().describe());
+    };
     while (true) {
+        bound_log();
         UniqueFd fd(connect_unix(path));
         if (!fd.valid()) {
             if (!warned && !std::filesystem::exists(path)) {
@@ -73,12 +89,20 @@ void VmConsole::relay(std::filesystem::path path) {
         }
         {
             std::lock_guard lock(m_mutex);
-            m_socket = fd.get();
+            m_connected = true;
         }
         bool stopping = false;
         while (true) {
-            pollfd fds[2] = {{fd.get(), POLLIN, 0}, {m_stop->fd(), POLLIN, 0}};
-            if (::poll(fds, 2, -1) < 0) {
+            bool pending = false;
+            {
+                std::lock_guard lock(m_mutex);
+                pending = !m_input.empty();
+            }
+            // POLLOUT only while input waits: a guest that does not read (paused) leaves it queued.
+            pollfd fds[3] = {{fd.get(), static_cast<short>(POLLIN | (pending ? POLLOUT : 0)), 0},
+                             {m_stop->fd(), POLLIN, 0},
+                             {m_input_ready->fd(), POLLIN, 0}};
+            if (::poll(fds, 3, -1) < 0) {
                 if (errno == EINTR) continue;
                 break;
             }
@@ -86,17 +110,38 @@ void VmConsole::relay(std::filesystem::path path) {
                 stopping = true;
                 break;
             }
+            if (fds[2].revents) (void)m_input_ready->consume();
+            if ((fds[0].revents & POLLOUT) && !send_input(fd.get())) break;
+            if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             ssize_t got = ::read(fd.get(), buffer.data(), buffer.size());
             if (got < 0 && errno == EINTR) continue;
             if (got <= 0) break;  // the engine closed the console
             append_output(std::string_view(buffer.data(), static_cast<size_t>(got)));
+            unchecked += static_cast<size_t>(got);
+            bound_log();
         }
         {
             std::lock_guard lock(m_mutex);
-            m_socket = -1;
+            m_connected = false;
+            m_input.clear();  // typed into a console that went away
         }
         if (stopping) return;
     }
+}
+
+bool VmConsole::send_input(int fd) {
+    std::string chunk;
+    {
+        std::lock_guard lock(m_mutex);
+        chunk = m_input.substr(0, 16384);
+    }
+    if (chunk.empty()) return true;
+    // Only this thread sends, so the queue's front is still `chunk` when we erase it below.
+    ssize_t sent = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    std::lock_guard lock(m_mutex);
+    m_input.erase(0, static_cast<size_t>(sent));
+    return true;
 }
 
 void VmConsole::append_output(std::string_view bytes) {
@@ -127,20 +172,17 @@ void VmConsole::unsubscribe(uint64_t id) {
     if (m_writer == id) m_writer = 0;
 }
 
-bool VmConsole::write_input(uint64_t id, std::string_view bytes) {
-    std::lock_guard lock(m_mutex);
-    if (m_socket < 0 || !m_readers.contains(id)) return false;
-    if (m_writer == 0) m_writer = id;
-    if (m_writer != id) return false;
-    // Keystrokes are small; a blocking write under the lock keeps them in order.
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t wrote = ::send(m_socket, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-        if (wrote < 0 && errno == EINTR) continue;
-        if (wrote <= 0) return false;
-        done += static_cast<size_t>(wrote);
+VmConsole::Input VmConsole::write_input(uint64_t id, std::string_view bytes) {
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_connected || !m_readers.contains(id)) return Input::Refused;
+        if (m_writer == 0) m_writer = id;
+        if (m_writer != id) return Input::Refused;
+        if (m_input.size() + bytes.size() > k_input_queue_bytes) return Input::Full;
+        m_input.append(bytes);
+        m_input_ready->signal();  // a non-blocking eventfd write; under the lock so attach() cannot swap it
     }
-    return true;
+    return Input::Queued;
 }
 
 std::string VmConsole::tail(size_t lines) const {

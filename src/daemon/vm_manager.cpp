@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "daemon/disk_rules.h"
+#include "engine/console_log.h"
 #include "engine/shim_process.h"
 #include "net/persistent_tap.h"
 
@@ -154,16 +155,10 @@ Result<void> VmManager::start_supervising() {
             // The corrald that started it made its bridge NICs' taps; this one removes them when it ends.
             for (size_t i = 0; i < vm.nics.size(); ++i)
                 if (!vm.nics[i].bridge.empty()) live->created_taps.push_back(tap_name_for(vm.name, i));
-            std::string seed;
-            if (!live->instance->console_log().empty()) {
-                std::ifstream log(live->instance->console_log(), std::ios::binary);
-                std::stringstream text;
-                text << log.rdbuf();
-                seed = text.str();
-                if (seed.size() > VmConsole::k_scrollback_bytes)
-                    seed = seed.substr(seed.size() - VmConsole::k_scrollback_bytes);
-            }
-            console_for(vm.name)->attach(live->instance->console_socket(), seed);
+            // Only the log's tail: it may be large, and the scroll-back keeps no more anyway.
+            const auto log = live->instance->console_log();
+            std::string seed = log.empty() ? std::string() : engine::read_console_log_tail(log, VmConsole::k_scrollback_bytes);
+            console_for(vm.name)->attach(live->instance->console_socket(), std::move(seed), log);
             auto state = live->instance->query();
             {
                 std::lock_guard lock(m_mutex);
@@ -347,8 +342,24 @@ Result<std::vector<std::string>> VmManager::remove(const std::string& name, bool
     return deleted;
 }
 
+/// LiveVm::stop_task while act() is creating the stop task (its id is not known yet).
+constexpr const char* k_stop_starting = "(starting)";
+
 Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction action, std::chrono::seconds timeout) {
     std::shared_ptr<LiveVm> live;
+    // `stop` while a stop is in flight answers with that task instead of starting a second one.
+    if (action == VmAction::Stop) {
+        std::string pending;
+        {
+            std::lock_guard lock(m_mutex);
+            if (auto it = m_live.find(name); it != m_live.end()) pending = it->second->stop_task;
+        }
+        if (!pending.empty()) {
+            auto task = m_tasks.get(pending);
+            if (task && task->status != inventory::k_task_succeeded && task->status != inventory::k_task_failed)
+                return task;
+        }
+    }
     {
         std::lock_guard lock(m_mutex);
         auto vm = TRY(m_inventory.get_vm(name));
@@ -388,8 +399,12 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
             auto it = m_live.find(name);
             if (it == m_live.end()) return fail(fmt::format("{} has no running process", name), EBUSY);
             live = it->second;
+            // Between this and the task's id being recorded below, a second stop is refused (409).
+            if (action == VmAction::Stop && live->stop_requested && live->stop_task == k_stop_starting)
+                return refuse("running or paused (a stop was just requested)");
             live->stop_requested = true;
             live->stop_reason = action == VmAction::Kill ? "killed on request" : "stopped on request";
+            if (action == VmAction::Stop) live->stop_task = k_stop_starting;
         }
     }
     std::string kind = fmt::format("vm.{}", to_string(action));
@@ -398,10 +413,16 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
             m_events.publish({{"kind", "vm.state"}, {"target", name}, {"state", "starting"}, {"reason", ""}});
             return m_tasks.start(kind, name, [this, name](TaskProgress& progress) { return run_start(name, progress); });
         case VmAction::Stop:
-        case VmAction::Kill:
-            return m_tasks.start(kind, name, [this, name, action, timeout](TaskProgress& progress) {
+        case VmAction::Kill: {
+            auto task = m_tasks.start(kind, name, [this, name, action, timeout](TaskProgress& progress) {
                 return run_stop(name, action, timeout, progress);
             });
+            if (action == VmAction::Stop) {
+                std::lock_guard lock(m_mutex);
+                live->stop_task = task ? task->id : std::string();
+            }
+            return task;
+        }
         default:
             return m_tasks.start(kind, name, [this, name, action](TaskProgress&) { return run_simple(name, action); });
     }
@@ -467,7 +488,7 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     pid_t pid = live->instance->pid();
     auto console = console_for(name);
     console->note(fmt::format("{} started on the {} engine (pid {})", name, vm.engine, pid));
-    console->attach(live->instance->console_socket());
+    console->attach(live->instance->console_socket(), {}, live->instance->console_log());
     {
         std::lock_guard lock(m_mutex);
         m_live[name] = live;

@@ -86,6 +86,7 @@ private:
         bool stop_requested = false;            // a stop/kill: the end is not a crash
         std::string stop_reason;
         bool exited = false;
+        std::string stop_task;  // the `stop` task in flight ("" = none yet); a second stop answers with it
     };
 
     Result<std::string> run_start(const std::string& name, TaskProgress& progress);

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "engine/console_log.h"
 #include "engine/process.h"
 #include "engine/qmp_client.h"
 #include "engine/shim_process.h"
@@ -343,7 +344,9 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     args.push_back(spec.cmdline);
     std::string console_log = fd_set({files.console_log});
     args.push_back("-chardev");
-    args.push_back(fmt::format("socket,id=con,fd={},server=on,wait=off,logfile={}",
+    // logappend=on: QEMU keeps the log's O_APPEND, so that corrald can rotate it by truncation
+    // (engine/console_log.h).
+    args.push_back(fmt::format("socket,id=con,fd={},server=on,wait=off,logfile={},logappend=on",
                                files.console_socket, console_log));
     args.push_back("-serial");
     args.push_back("chardev:con");

@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "base/private_file.h"
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -61,31 +63,7 @@ Result<std::string> read_text_file(const std::filesystem::path& path) {
 }
 
 Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view text) {
-    std::filesystem::path tmp = path;
-    tmp += fmt::format(".tmp.{}", ::getpid());
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid())
-        return fail_errno(fmt::format("cannot create {}", tmp.string()));
-    size_t done = 0;
-    while (done < text.size()) {
-        ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            auto error = Error::from_errno(fmt::format("cannot write {}", tmp.string()));
-            ::unlink(tmp.c_str());
-            return fail(error);
-        }
-        done += static_cast<size_t>(n);
-    }
-    fd.reset();
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        auto error =
-            Error::from_errno(fmt::format("cannot rename {} to {}", tmp.string(), path.string()));
-        ::unlink(tmp.c_str());
-        return fail(error);
-    }
-    return {};
+    return write_file_atomically(path.string(), text, 0600);
 }
 
 std::string tail_lines(const std::filesystem::path& path, size_t max_lines) {

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,11 +44,21 @@ void forward_signal(int signal) {
         ::kill(child, signal);
 }
 
-/// Writes `text` to RUN_DIR/name through RUN_DIR/name.tmp and rename(2).
+/// Writes `text` to RUN_DIR/name through a random temporary name and rename(2).
 bool write_atomic(const std::string& run_dir, const char* name, const std::string& text) {
     std::string path = run_dir + "/" + name;
-    std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // A random, exclusively created temporary name: nothing planted there is ever followed.
+    unsigned char random[16] = {};
+    if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) {
+        ::fprintf(stderr, "corral-shim: getrandom: %s\n", ::strerror(errno));
+        return false;
+    }
+    std::string tmp = path + ".tmp-";
+    for (unsigned char c : random) {
+        tmp += "0123456789abcdef"[c >> 4];
+        tmp += "0123456789abcdef"[c & 15];
+    }
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         ::fprintf(stderr, "corral-shim: cannot create %s: %s\n", tmp.c_str(), ::strerror(errno));
         return false;
@@ -169,7 +180,7 @@ int main(int argc, char** argv) {
         ::close(null_fd);
     }
     std::string log_path = run_dir + "/monitor.log";
-    int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (log_fd < 0) {
         ::fprintf(stderr, "corral-shim: cannot open %s: %s\n", log_path.c_str(), ::strerror(errno));
         return 1;

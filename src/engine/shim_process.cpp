@@ -123,7 +123,7 @@ Result<ShimProcess> ShimProcess::spawn(const fs::path& shim, const fs::path& run
     }
     fs::path log_path = run_dir / run_files::k_monitor_log;
     UniqueFd log_fd(
-        ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
+        ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!log_fd.valid())
         return fail_errno(fmt::format("cannot create {}", log_path.string()));
     UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/private_file.h"
+
 namespace corral::storage {
 
 Result<File> File::open(const std::string& path, Access access) {
@@ -24,8 +26,10 @@ Result<File> File::open(const std::string& path, Access access) {
 }
 
 Result<File> File::create(const std::string& path, CreateMode mode) {
-    int flags = O_RDWR | O_CREAT | O_CLOEXEC | (mode == CreateMode::Exclusive ? O_EXCL : O_TRUNC);
-    int fd = ::open(path.c_str(), flags, 0644);
+    // Guest disks are private to corrald (0600 whatever the umask), and a new image is never
+    // written through a symlink someone planted at its name.
+    if (mode == CreateMode::Exclusive) return File(TRY(create_exclusive(path, k_image_mode)), path, Access::ReadWrite);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, k_image_mode);
     if (fd < 0) return fail_errno(fmt::format("creating '{}'", path));
     return File(UniqueFd(fd), path, Access::ReadWrite);
 }

@@ -10,7 +10,12 @@
 namespace corral::storage {
 
 enum class Access { ReadOnly, ReadWrite };
+/// Exclusive: O_EXCL|O_NOFOLLOW (fails if anything, a symlink included, is there). Truncate
+/// (for tools writing where the user said): O_TRUNC|O_NOFOLLOW.
 enum class CreateMode { Exclusive, Truncate };
+
+/// Mode of every image corral creates: guest data is readable by corrald's user only.
+inline constexpr unsigned k_image_mode = 0600;
 
 /// The synchronous I/O engine: one host file accessed with pread/pwrite/fdatasync/fallocate.
 /// Formats (raw, qcow2) do all their host I/O through this class, so another engine (io_uring)

@@ -11,7 +11,8 @@ Result<std::unique_ptr<RawDevice>> RawDevice::open(File file) {
 }
 
 Result<void> RawDevice::create(const std::string& path, uint64_t size) {
-    File file = TRY(File::create(path, CreateMode::Truncate));
+    // Exclusive like qcow2: callers write a fresh temporary name and rename it into place.
+    File file = TRY(File::create(path, CreateMode::Exclusive));
     TRY_VOID(file.truncate(size));
     return file.sync();
 }

@@ -55,7 +55,7 @@ wait_task() {   # wait_task ID [SECONDS]
   local deadline=$((SECONDS + ${2:-120}))
   while ((SECONDS < deadline)); do
     api GET "/api/v1/tasks/$1?wait=10"
-    [ "$(jqb .status)" != running ] && return 0
+    case "$(jqb .status)" in running | queued) ;; *) return 0 ;; esac
   done
   return 1
 }

@@ -19,7 +19,21 @@ void add_console_routes(Router& router, ApiContext& context) {
                 scrollback);
             if (!scrollback.empty()) connection->send_binary(std::move(scrollback));
             WebSocketHandlers handlers;
-            handlers.on_message = [console, id](std::string_view data, bool) { console->write_input(id, data); };
+            // Input the guest does not take (a full queue: paused, or not reading) is dropped, and
+            // the client told once per run of drops in a text frame.
+            auto dropping = std::make_shared<bool>(false);
+            handlers.on_message = [console, id, weak, dropping](std::string_view data, bool) {
+                const auto result = console->write_input(id, data);
+                if (result != VmConsole::Input::Full) {
+                    *dropping = false;
+                    return;
+                }
+                if (std::exchange(*dropping, true)) return;
+                if (auto peer = weak.lock())
+                    peer->send_text(fmt::format("corrald: console input dropped: the guest is not reading its console "
+                                                "(more than {} KiB waiting)",
+                                                VmConsole::k_input_queue_bytes / 1024));
+            };
             handlers.on_close = [console, id] { console->unsubscribe(id); };
             return handlers;
         });

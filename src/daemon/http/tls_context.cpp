@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "base/private_file.h"
 #include "base/unique_fd.h"
 
 namespace corral::daemon {
@@ -65,23 +66,7 @@ Result<void> check_readable(const fs::path& path, const std::string& flag) {
 }
 
 Result<void> write_file_atomically(const fs::path& path, const std::string& data, mode_t mode) {
-    const fs::path temporary = path.string() + ".tmp";
-    UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-    if (!fd.valid()) return fail_errno(fmt::format("creating {}", temporary.string()));
-    // O_CREAT's mode is masked by the umask and ignored for an existing file: set it outright.
-    if (::fchmod(fd.get(), mode) != 0) return fail_errno(fmt::format("chmod {}", temporary.string()));
-    size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno(fmt::format("writing {}", temporary.string()));
-        }
-        done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return fail_errno(fmt::format("writing {}", temporary.string()));
-    if (::rename(temporary.c_str(), path.c_str()) != 0) return fail_errno(fmt::format("renaming to {}", path.string()));
-    return {};
+    return corral::write_file_atomically(path.string(), data, mode);
 }
 
 std::string bio_text(BIO* bio) {

@@ -79,6 +79,7 @@ struct ImageRecord {
     bool operator==(const ImageRecord&) const = default;
 };
 
+inline constexpr const char* k_task_queued = "queued";  ///< waiting for a free worker
 inline constexpr const char* k_task_running = "running";
 inline constexpr const char* k_task_succeeded = "succeeded";
 inline constexpr const char* k_task_failed = "failed";
@@ -87,7 +88,7 @@ struct TaskRecord {
     std::string id;  // "t-N"; N increases and is never reused, even after pruning
     std::string kind;
     std::string target;
-    std::string status = k_task_running;  // k_task_running | k_task_succeeded | k_task_failed
+    std::string status = k_task_running;  // k_task_queued | k_task_running | k_task_succeeded | k_task_failed
     double progress = 0.0;                // 0..1
     std::string message;
     std::string error;  // "" = none

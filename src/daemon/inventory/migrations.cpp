@@ -74,6 +74,25 @@ CREATE TABLE tokens (
     last_used_at TEXT NOT NULL DEFAULT ''
 );
 )sql",
+    // v4: tasks may wait for a worker ('queued'). SQLite cannot change a CHECK: copy the table.
+    R"sql(
+CREATE TABLE tasks_v4 (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    progress    REAL NOT NULL DEFAULT 0 CHECK (progress >= 0 AND progress <= 1),
+    message     TEXT NOT NULL DEFAULT '',
+    error       TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO tasks_v4 (seq, kind, target, status, progress, message, error, created_at, finished_at)
+    SELECT seq, kind, target, status, progress, message, error, created_at, finished_at FROM tasks;
+DROP TABLE tasks;
+ALTER TABLE tasks_v4 RENAME TO tasks;
+CREATE INDEX tasks_by_status ON tasks (status, seq);
+)sql",
 };
 
 Result<void> too_new(int version) {

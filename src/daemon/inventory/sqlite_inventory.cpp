@@ -494,11 +494,11 @@ Result<TaskRecord> SqliteInventory::create_task(const std::string& kind,
 }
 
 Result<TaskRecord> SqliteInventory::update_task(const TaskRecord& task) {
-    if (task.status != k_task_running && task.status != k_task_succeeded &&
-        task.status != k_task_failed)
-        return fail(
-            fmt::format("task status must be running, succeeded or failed, not '{}'", task.status),
-            EINVAL);
+    if (task.status != k_task_queued && task.status != k_task_running &&
+        task.status != k_task_succeeded && task.status != k_task_failed)
+        return fail(fmt::format("task status must be queued, running, succeeded or failed, not '{}'",
+                                task.status),
+                    EINVAL);
     if (!(task.progress >= 0.0 && task.progress <= 1.0))  // also rejects NaN
         return fail(fmt::format("task progress must be from 0 to 1, not {}", task.progress),
                     EINVAL);
@@ -508,7 +508,7 @@ Result<TaskRecord> SqliteInventory::update_task(const TaskRecord& task) {
 
     std::lock_guard lock(m_mutex);
     TaskRecord stored = task;
-    if (stored.status != k_task_running && stored.finished_at.empty())
+    if (stored.status != k_task_running && stored.status != k_task_queued && stored.finished_at.empty())
         stored.finished_at = now();
     Statement update = TRY(m_db.prepare(
         "UPDATE tasks SET status = ?2, progress = ?3, message = ?4, error = ?5, finished_at = ?6 "
@@ -551,7 +551,7 @@ Result<std::vector<TaskRecord>> SqliteInventory::list_tasks(std::size_t limit) {
 Result<std::size_t> SqliteInventory::prune_tasks(std::size_t keep_last_n) {
     std::lock_guard lock(m_mutex);
     Statement remove =
-        TRY(m_db.prepare("DELETE FROM tasks WHERE status != 'running' AND seq NOT IN "
+        TRY(m_db.prepare("DELETE FROM tasks WHERE status NOT IN ('running', 'queued') AND seq NOT IN "
                          "(SELECT seq FROM tasks ORDER BY seq DESC LIMIT ?1)"));
     TRY_VOID(remove.bind_all(clamp_to_int64(keep_last_n)));
     TRY_VOID(remove.run());

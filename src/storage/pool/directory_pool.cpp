@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 
+#include "base/private_file.h"
 #include "storage/endian.h"
 #include "storage/qcow2/format.h"
 
@@ -21,7 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* k_temp_marker = ".corral-tmp-";
+constexpr mode_t k_pool_folder_mode = 0750;
 
 const char* extension(ImageFormat format) {
     return format == ImageFormat::Raw ? ".raw" : ".qcow2";
@@ -58,14 +59,9 @@ std::string parent_of(const std::string& path) {
     return parent.empty() ? "." : parent.string();
 }
 
-/// A unique hidden name next to `final_path` (volume names never start with '.', so scans skip it).
-std::string temp_name_for(const std::string& final_path) {
-    static std::atomic<uint64_t> counter{0};
-    fs::path p(final_path);
-    std::string name =
-        fmt::format(".{}{}{}-{}", p.filename().string(), k_temp_marker, ::getpid(), counter++);
-    return (p.parent_path() / name).string();
-}
+/// A hidden name next to `final_path` (volume names never start with '.', so scans skip it),
+/// with 128 random bits: a local user cannot plant a symlink there in advance.
+std::string temp_name_for(const std::string& final_path) { return temporary_path_for(final_path); }
 
 /// Reads and parses a qcow2 header without opening the backing chain.
 Result<qcow2::Header> read_qcow2_header(const std::string& path) {
@@ -146,9 +142,12 @@ Result<std::unique_ptr<DirectoryPool>> DirectoryPool::open(const std::string& na
     if (text.size() > 1 && text.back() == '/')
         text.pop_back();
     if (missing == MissingFolder::Create) {
-        fs::create_directories(text, ec);
+        bool created = fs::create_directories(text, ec);
         if (ec)
             return fail(from_error_code(ec, fmt::format("creating pool folder '{}'", text)));
+        // A folder corral makes holds guest disks: no other user lists or enters it.
+        if (created && ::chmod(text.c_str(), k_pool_folder_mode) != 0)
+            return fail_errno(fmt::format("chmod of pool folder '{}'", text));
     }
     struct stat st {};
     if (::stat(text.c_str(), &st) != 0)

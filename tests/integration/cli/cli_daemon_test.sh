@@ -88,6 +88,11 @@ run "no such vm" 1 "${S[@]}" vm show nosuch && pass "vm show of a missing VM exi
 
 CORRAL_SOCKET="$sock" run "CORRAL_SOCKET" 0 vm list && pass "CORRAL_SOCKET selects the socket"
 
+run "--token-file without --remote" 2 "${S[@]}" --token-file /etc/hostname vm list &&
+    { grep -q -- "--token-file is for a remote corrald" <<<"$err" && pass "--token-file needs --remote: $err" ||
+        fail "--token-file without --remote: $err"; }
+run "vm show --raw" 0 "${S[@]}" vm show t1 --raw && pass "--raw is accepted by vm show"
+
 run "vm delete" 0 "${S[@]}" vm delete t1 && pass "vm delete t1: $out"
 run "vm list after delete" 0 "${S[@]}" vm list &&
     { grep -q "^t1 " <<<"$out" && fail "t1 still listed after delete: $out" || pass "t1 is gone"; }

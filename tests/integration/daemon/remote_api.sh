@@ -137,6 +137,18 @@ check "--remote without a token: usage error (exit 2)" corral_run 2 --remote "ht
 check "--remote http://: usage error (exit 2)" corral_run 2 --remote "http://$listen" --token "$token" vm list
 check "CORRAL_REMOTE, CORRAL_TOKEN, CORRAL_FINGERPRINT work too" \
   env CORRAL_REMOTE="https://$listen" CORRAL_TOKEN="$token" CORRAL_FINGERPRINT="$fingerprint" "$corral_bin" vm show r1 >/dev/null
+(umask 077; printf '%s\n' "$token" >"$state/token")
+check "--token-file: vm list works" \
+  corral_run 0 --remote "https://$listen" --token-file "$state/token" --fingerprint "$fingerprint" vm list
+check "  ... and shows r1" grep -Eq '^r1 +stopped' <<<"$out"
+"$corral_bin" --remote "https://$listen" --token-file "$state/token" --fingerprint "$fingerprint" events \
+  >/dev/null 2>&1 &
+watcher=$!
+sleep 0.5
+check "  ... the token is not on its command line (what ps shows)" bash -c "! tr '\\0' ' ' </proc/$watcher/cmdline | grep -qF '$token'"
+kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+check "--token with --token-file: usage error (exit 2)" \
+  corral_run 2 --remote "https://$listen" --token "$token" --token-file "$state/token" vm list
 check "token create over --remote: refused (exit 1, 403)" corral_run 1 "${R[@]}" --fingerprint "$fingerprint" token create more
 check "  ... saying to use the unix socket" grep -q "only over corrald's unix socket" <<<"$err"
 check "a console WebSocket over wss reaches corrald (its 404 for a missing VM)" \

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -130,7 +131,7 @@ void expect_usage_error(const EndpointFlags& flags, const EndpointEnvironment& e
 TEST(ChooseEndpoint, UsageErrors) {
     EndpointFlags no_token;
     no_token.remote = "https://h1:8443";
-    expect_usage_error(no_token, {}, "https://h1:8443 needs a token: --token TOKEN or CORRAL_TOKEN");
+    expect_usage_error(no_token, {}, "https://h1:8443 needs a token: --token-file FILE, CORRAL_TOKEN or --token TOKEN");
 
     EndpointFlags token_only;
     token_only.token = "t";
@@ -168,6 +169,34 @@ TEST(ChooseEndpoint, UsageErrors) {
     bad_url.remote = "http://h1:8443";
     bad_url.token = "t";
     expect_usage_error(bad_url, {}, "use https://");
+}
+
+TEST(ChooseEndpoint, TokenFromAFileKeepsItOutOfPs) {
+    char path[] = "/tmp/corral-endpoint-token-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    std::ofstream(path) << "corral_from_file\n";
+    EndpointFlags flags;
+    flags.remote = "https://h1:8443";
+    flags.token_file = path;
+    EndpointEnvironment environment;
+    environment.token = "corral_env";  // the flag wins over the variable
+    auto endpoint = choose_endpoint(flags, environment);
+    ASSERT_TRUE(endpoint) << endpoint.error().message();
+    EXPECT_EQ(endpoint->remote->token, "corral_from_file");
+
+    flags.token = "t";
+    expect_usage_error(flags, {}, "--token and --token-file exclude each other");
+    flags.token.reset();
+    std::ofstream(path, std::ios::trunc) << "\n";
+    expect_usage_error(flags, {}, "the file is empty");
+    ::unlink(path);
+    expect_usage_error(flags, {}, fmt::format("--token-file {}: cannot read it", path));
+
+    EndpointFlags local;
+    local.token_file = "/etc/hostname";
+    expect_usage_error(local, {}, "--token-file is for a remote corrald: add --remote");
 }
 
 }  // namespace

@@ -165,5 +165,18 @@ TEST(RunEdit, PatchesOnlyWhatChanged) {
     EXPECT_EQ(out.str(), "updated web1\n");
 }
 
+TEST(RunCall, ConsoleTailIsEscapedUnlessRaw) {
+    const std::string printed = "\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2Jlogin: \r\n";
+    FakeApi api;
+    api.answers.push_back(HttpResponse{200, "text/plain; charset=utf-8", printed});
+    Outcome escaped = run_cli({"vm", "console", "web1", "--tail", "5"}, api);
+    EXPECT_EQ(escaped.code, 0);
+    EXPECT_EQ(escaped.out, "^[]52;c;cm0gLXJmIH4K^G^[[2Jlogin: \n");
+    api.answers.push_back(HttpResponse{200, "text/plain; charset=utf-8", printed});
+    Outcome raw = run_cli({"vm", "console", "web1", "--tail", "5", "--raw"}, api);
+    EXPECT_EQ(raw.code, 0);
+    EXPECT_EQ(raw.out, printed);
+}
+
 }  // namespace
 }  // namespace corral::cli

@@ -1,5 +1,6 @@
 #include "daemon/vm_console.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "engine/console_log.h"
 
 namespace corral::daemon {
 namespace {
@@ -107,11 +110,11 @@ TEST(VmConsoleTest, FirstTypingReaderOwnsTheInput) {
     std::string ignored;
     uint64_t first = console.subscribe([](std::string_view) {}, ignored);
     uint64_t second = console.subscribe([](std::string_view) {}, ignored);
-    ASSERT_TRUE(eventually([&] { return console.write_input(first, "ls\n"); }));
-    EXPECT_FALSE(console.write_input(second, "rm -rf /\n"));
+    ASSERT_TRUE(eventually([&] { return console.write_input(first, "ls\n") == VmConsole::Input::Queued; }));
+    EXPECT_EQ(console.write_input(second, "rm -rf /\n"), VmConsole::Input::Refused);
     EXPECT_EQ(engine.receive(3), "ls\n");
     console.unsubscribe(first);
-    EXPECT_TRUE(console.write_input(second, "id\n"));
+    EXPECT_EQ(console.write_input(second, "id\n"), VmConsole::Input::Queued);
     EXPECT_EQ(engine.receive(3), "id\n");
 }
 
@@ -126,7 +129,7 @@ TEST(VmConsoleTest, KeepsTheScrollbackAfterTheEngineHangsUp) {
     std::string scrollback;
     uint64_t reader = console.subscribe([](std::string_view) {}, scrollback);
     // Once the engine is gone there is nobody to type to.
-    EXPECT_TRUE(eventually([&] { return !console.write_input(reader, "x"); }));
+    EXPECT_TRUE(eventually([&] { return console.write_input(reader, "x") == VmConsole::Input::Refused; }));
     console.detach();
     EXPECT_EQ(console.tail(5), "Kernel panic - not syncing\n");
 }
@@ -158,6 +161,64 @@ TEST(VmConsoleTest, ScrollbackIsBounded) {
     std::string scrollback;
     console.subscribe([](std::string_view) {}, scrollback);
     EXPECT_EQ(scrollback.size(), VmConsole::k_scrollback_bytes);
+}
+
+TEST(VmConsoleTest, InputAGuestDoesNotReadIsDroppedNeverBlocking) {
+    ConsoleSocket engine;
+    VmConsole console;
+    console.attach(engine.path());
+    engine.accept_client();  // and never reads: a paused guest
+    std::string ignored;
+    uint64_t typist = console.subscribe([](std::string_view) {}, ignored);
+    const std::string chunk(4096, 'p');
+    ASSERT_TRUE(eventually([&] { return console.write_input(typist, chunk) == VmConsole::Input::Queued; }));
+    // The socket's buffer fills, then the queue: from then on input is dropped, at once.
+    VmConsole::Input result = VmConsole::Input::Queued;
+    size_t queued = chunk.size();
+    for (int i = 0; i < 100000 && result != VmConsole::Input::Full; ++i) {
+        result = console.write_input(typist, chunk);
+        if (result == VmConsole::Input::Queued) queued += chunk.size();
+        if (result == VmConsole::Input::Queued && i % 64 == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));  // let the relay move it along
+    }
+    EXPECT_EQ(result, VmConsole::Input::Full);
+    // Meanwhile nothing that takes the console's lock waits for the guest.
+    std::string scrollback;
+    uint64_t other = console.subscribe([](std::string_view) {}, scrollback);
+    EXPECT_EQ(console.tail(5), "");
+    console.unsubscribe(other);
+    // What was queued reaches the guest, in order, once it reads.
+    EXPECT_EQ(engine.receive(queued), std::string(queued, 'p'));
+}
+
+TEST(VmConsoleTest, KeepsTheEnginesConsoleLogBounded) {
+    ConsoleSocket engine;
+    const auto log = engine.path().parent_path() / "console.log";
+    ASSERT_TRUE(engine::create_console_log(log));
+    VmConsole console;
+    console.attach(engine.path(), {}, log);
+    engine.accept_client();
+    // The engine writes every byte to its log (O_APPEND, as QEMU's logappend=on) and the socket.
+    int writer = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    ASSERT_GE(writer, 0);
+    std::string chunk(64 * 1024, 'x');
+    chunk.back() = '\n';
+    const size_t total = 3 * engine::k_console_log_max_bytes;
+    uint64_t largest = 0;
+    for (size_t sent = 0; sent < total; sent += chunk.size()) {
+        ASSERT_EQ(::write(writer, chunk.data(), chunk.size()), ssize_t(chunk.size()));
+        engine.send(chunk);
+        largest = std::max<uint64_t>(largest, std::filesystem::file_size(log));
+    }
+    engine.send("last\n");
+    ASSERT_TRUE(eventually([&] { return console.tail(1) == "last\n"; }));
+    ::close(writer);
+    auto rotated = log;
+    rotated += ".1";
+    EXPECT_TRUE(std::filesystem::exists(rotated));
+    EXPECT_LE(std::filesystem::file_size(rotated), engine::k_console_log_max_bytes);
+    EXPECT_LE(std::filesystem::file_size(log), engine::k_console_log_max_bytes + 2 * chunk.size());
+    EXPECT_LT(largest, total);
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ TEST(QemuCommandLine, MachineCpuMemoryAndKernel) {
 TEST(QemuCommandLine, ConsoleAndQmpAreHandedDescriptors) {
     Args args = command_line(sample_spec(), "qemu-system-x86_64");
     EXPECT_EQ(values_of(args, "-chardev"),
-              (Args{"socket,id=con,fd=3,server=on,wait=off,logfile=/dev/fdset/0",
+              (Args{"socket,id=con,fd=3,server=on,wait=off,logfile=/dev/fdset/0,logappend=on",
                     "socket,id=qmp,fd=4,server=on,wait=off"}));
     EXPECT_EQ(values_of(args, "-serial"), Args{"chardev:con"});
     EXPECT_EQ(values_of(args, "-mon"), Args{"chardev=qmp,mode=control"});

@@ -1,5 +1,6 @@
 #include "daemon/inventory/migrations.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -122,7 +123,7 @@ TEST(Migrations, Version2DataSurvivesTheUpgradeToTokens) {
     {
         auto db = Connection::open(path);
         ASSERT_TRUE(db);
-        EXPECT_EQ(schema_version(*db).value(), 3);
+        EXPECT_EQ(schema_version(*db).value(), k_schema_version);
     }
     auto vm = (*inventory)->get_vm("web1");
     ASSERT_TRUE(vm) << vm.error().message();
@@ -150,7 +151,7 @@ TEST(Migrations, RefusesANewerSchemaAndLeavesItAlone) {
     auto inventory = SqliteInventory::open(path);
     ASSERT_FALSE(inventory);
     EXPECT_THAT(inventory.error().message(),
-                HasSubstr("inventory schema version 7 is newer than this corrald (knows up to 3)"));
+                HasSubstr(fmt::format("inventory schema version 7 is newer than this corrald (knows up to {})", k_schema_version)));
     EXPECT_THAT(inventory.error().message(), HasSubstr(path));
 
     auto db = Connection::open(path);
@@ -182,6 +183,34 @@ TEST(Migrations, RejectsUnknownTargets) {
     ASSERT_TRUE(db);
     EXPECT_FALSE(migrate(*db, k_schema_version + 1));
     EXPECT_FALSE(migrate(*db, -1));
+}
+
+TEST(Migrations, Version3TasksSurviveAndMayBeQueued) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(migrate(*db, 3));
+        ASSERT_TRUE(db->exec("INSERT INTO tasks (kind, target, status, progress, created_at) VALUES "
+                             "('vm.stop', 'web1', 'succeeded', 1, '2026-01-01T00:00:04Z');"));
+        EXPECT_FALSE(db->exec("INSERT INTO tasks (kind, target, status, created_at) VALUES "
+                              "('vm.start', 'web1', 'queued', '2026-01-01T00:00:05Z');"));  // v3 refused it
+    }
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    auto old = (*inventory)->get_task("t-1");
+    ASSERT_TRUE(old) << old.error().message();
+    EXPECT_EQ(old->kind, "vm.stop");
+    EXPECT_EQ(old->status, k_task_succeeded);
+    auto task = (*inventory)->create_task("vm.start", "web1");
+    ASSERT_TRUE(task);
+    EXPECT_EQ(task->id, "t-2");  // ids go on from where they were
+    task->status = k_task_queued;
+    auto queued = (*inventory)->update_task(*task);
+    ASSERT_TRUE(queued) << queued.error().message();
+    EXPECT_EQ(queued->status, k_task_queued);
+    EXPECT_EQ(queued->finished_at, "");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "../test_dir.h"
@@ -510,6 +511,91 @@ TEST(DirectoryPool, MovingThePoolFolderKeepsLinkedClonesReadable) {
     expect_same_content(dir.path("new/base.qcow2"), clone->path);
     expect_qemu_check_clean(clone->path);
     EXPECT_EQ(error_of(pool->delete_volume("base")), EBUSY);
+}
+
+// The files a local user could have planted symlinks at: every name an earlier corral used for
+// its temporary files (".FILE.corral-tmp-PID-N", a per-process counter), pointing at a victim.
+std::vector<std::string> plant_old_temp_names(const std::string& final_path, const std::string& victim) {
+    fs::path p(final_path);
+    std::vector<std::string> planted;
+    for (int n = 0; n < 512; ++n) {
+        std::string name = (p.parent_path() / fmt::format(".{}.corral-tmp-{}-{}", p.filename().string(), ::getpid(), n))
+                               .string();
+        fs::create_symlink(victim, name);
+        planted.push_back(name);
+    }
+    return planted;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(DirectoryPool, PlantedSymlinksAtTemporaryNamesAreNeverFollowed) {
+    TestDir dir;
+    auto pool = open_pool(dir.path("pool"));
+    ASSERT_TRUE(pool);
+    const std::string victim = dir.path("victim");
+    std::ofstream(victim) << "precious";
+    fs::create_directory(dir.path("out"));
+    plant_old_temp_names(dir.path("pool/data.raw"), victim);
+    plant_old_temp_names(dir.path("pool/data.qcow2"), victim);
+    plant_old_temp_names(dir.path("pool/copy.raw"), victim);
+    plant_old_temp_names(dir.path("out/disk.raw"), victim);
+
+    auto created = pool->create_volume("data", 1 * k_mib, ImageFormat::Raw);
+    ASSERT_TRUE(created) << created.error().describe();
+    auto copied = pool->clone_volume("data", "copy", CloneMode::Full, {});
+    ASSERT_TRUE(copied) << copied.error().describe();
+    auto exported = pool->export_volume("data", dir.path("out/disk.raw"), ImageFormat::Raw, {});
+    ASSERT_TRUE(exported) << exported.error().describe();
+
+    const std::string victim_now = read_file(victim);
+    EXPECT_TRUE(victim_now == "precious") << "the victim was overwritten: now " << victim_now.size() << " bytes";
+    struct stat st {};
+    ASSERT_EQ(::lstat(dir.path("out/disk.raw").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_size, off_t(k_mib));
+}
+
+TEST(DirectoryPool, ASymlinkAtTheExportDestinationIsNotFollowed) {
+    TestDir dir;
+    auto pool = open_pool(dir.path("pool"));
+    ASSERT_TRUE(pool);
+    const std::string victim = dir.path("victim");
+    std::ofstream(victim) << "precious";
+    ASSERT_TRUE(pool->create_volume("data", 1 * k_mib, ImageFormat::Raw));
+    fs::create_symlink(victim, dir.path("disk.raw"));
+    for (ImageFormat format : {ImageFormat::Raw, ImageFormat::Qcow2})
+        EXPECT_EQ(error_of(pool->export_volume("data", dir.path("disk.raw"), format, {})), EEXIST);
+    EXPECT_EQ(read_file(victim), "precious");
+    EXPECT_TRUE(fs::is_symlink(dir.path("disk.raw")));
+}
+
+TEST(DirectoryPool, GuestDataIsPrivateToCorrald) {
+    TestDir dir;
+    mode_t old_umask = ::umask(0);  // the modes must not depend on the caller's umask
+    auto pool = open_pool(dir.path("pools/default"));
+    ASSERT_TRUE(pool);
+    ASSERT_TRUE(pool->create_volume("a", 1 * k_mib, ImageFormat::Raw));
+    ASSERT_TRUE(pool->create_volume("b", 1 * k_mib, ImageFormat::Qcow2));
+    ASSERT_TRUE(pool->clone_volume("b", "c", CloneMode::Linked, {}));
+    ASSERT_TRUE(pool->clone_volume("a", "d", CloneMode::Full, {}));
+    ASSERT_TRUE(pool->import_volume("e", dir.path("pools/default/a.raw"), {}));
+    ASSERT_TRUE(pool->export_volume("b", dir.path("b.qcow2"), ImageFormat::Qcow2, {}));
+    ASSERT_TRUE(pool->export_volume("a", dir.path("a.raw"), ImageFormat::Raw, {}));
+    ::umask(old_umask);
+    auto mode = [](const std::string& path) {
+        struct stat st {};
+        EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+        return st.st_mode & 07777;
+    };
+    EXPECT_EQ(mode(dir.path("pools/default")), 0750u);
+    for (const char* file : {"a.raw", "b.qcow2", "c.qcow2", "d.raw", "e.qcow2"})
+        EXPECT_EQ(mode(dir.path(std::string("pools/default/") + file)), 0600u) << file;
+    EXPECT_EQ(mode(dir.path("b.qcow2")), 0600u);
+    EXPECT_EQ(mode(dir.path("a.raw")), 0600u);
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+#include "cli/render.h"
+
+#include <gtest/gtest.h>
+
+namespace corral::cli {
+namespace {
+
+using json = nlohmann::json;
+
+TEST(EscapeGuestText, TerminalControlsBecomeVisibleAndInert) {
+    // OSC 52 (set the clipboard), a title, a clear screen, a cursor move: nothing reaches the
+    // terminal.
+    const std::string hostile = "\x1b]52;c;cm0gLXJmIH4K\x07\x1b]0;root@prod\x07\x1b[2J\x1b[H$ ";
+    const std::string shown = escape_guest_text(hostile);
+    EXPECT_EQ(shown, "^[]52;c;cm0gLXJmIH4K^G^[]0;root@prod^G^[[2J^[[H$ ");
+    EXPECT_EQ(shown.find('\x1b'), std::string::npos);
+    EXPECT_EQ(shown.find('\x07'), std::string::npos);
+}
+
+TEST(EscapeGuestText, LinesTabsAndUtf8StayAsTheyAre) {
+    EXPECT_EQ(escape_guest_text("login: \tok\r\nnext line\n"), "login: \tok\nnext line\n");
+    EXPECT_EQ(escape_guest_text("caf\xc3\xa9 \xe2\x9c\x93"), "caf\xc3\xa9 \xe2\x9c\x93");
+    EXPECT_EQ(escape_guest_text("a\rb\x7f"), "a^Mb^?");
+}
+
+TEST(EscapeGuestText, C1ControlsAndInvalidBytesAreEscaped) {
+    // U+009B is an 8-bit CSI; a lone 0x9b byte or 0xff is not UTF-8 at all.
+    const std::string csi8 = "\xc2\x9b", lone = "\x9b";
+    EXPECT_EQ(escape_guest_text(csi8 + "2J"), "\\u009b2J");
+    EXPECT_EQ(escape_guest_text(lone + "2J\xff"), "\\x9b2J\\xff");
+    EXPECT_EQ(escape_guest_text("\xc0\x9b"), "\\xc0\\x9b");  // an overlong form
+}
+
+TEST(RenderVm, LastConsoleIsEscapedUnlessRaw) {
+    json vm = {
+        {"name", "web1"}, {"state", "running"}, {"last_console", "\x1b]52;c;eA==\x07ok\r\n"}};
+    const std::string escaped = render(View::Vm, vm);
+    EXPECT_NE(escaped.find("last console lines:\n^[]52;c;eA==^Gok\n"), std::string::npos)
+        << escaped;
+    EXPECT_EQ(escaped.find('\x1b'), std::string::npos);
+    const std::string raw = render(View::Vm, vm, GuestText::Raw);
+    EXPECT_NE(raw.find("\x1b]52;c;eA==\x07ok\r\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace corral::cli
