@@ -1,5 +1,8 @@
 #include "daemon/task_manager.h"
 
+#include <cerrno>
+#include <system_error>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -74,7 +77,7 @@ Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const 
     auto record = TRY(m_inventory.create_task(kind, target));
     (void)m_inventory.prune_tasks(500);
     m_events.publish({{"kind", "task"}, {"task", task_json(record)}});
-    std::lock_guard lock(m_mutex);
+    std::unique_lock lock(m_mutex);
     // Join the workers that have ended, so the list holds only live ones.
     for (auto it = m_threads.begin(); it != m_threads.end();) {
         if (*it->done) {
@@ -85,14 +88,37 @@ Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const 
         }
     }
     auto done = std::make_shared<std::atomic<bool>>(false);
-    m_threads.push_back({std::thread([this, record, done, work = std::move(work)]() mutable {
-                             RecordingProgress progress(m_inventory, m_events, record);
-                             auto outcome = work(progress);
-                             finish(std::move(record), std::move(outcome));
-                             *done = true;
-                         }),
-                         done});
+    try {
+        m_threads.push_back({std::thread([this, record, done, work = std::move(work)]() mutable {
+                                 finish(record, run_guarded(work, record));
+                                 *done = true;
+                             }),
+                             done});
+    } catch (const std::system_error& error) {
+        // No thread (EAGAIN: the process or the host is out of them): the task fails now
+        // instead of std::terminate ending corrald.
+        auto message = fmt::format("cannot start a thread for the task: {}", error.what());
+        log_error("task {} ({} {}): {}", record.id, kind, target, message);
+        lock.unlock();  // finish() takes it
+        finish(record, fail(message, EAGAIN));
+        return fail(message, EAGAIN);
+    }
     return record;
+}
+
+Result<std::string> TaskManager::run_guarded(Work& work, inventory::TaskRecord& record) {
+    // The last line of every task: an exception fails the task (and is logged) instead of
+    // escaping the thread, which would terminate corrald.
+    try {
+        RecordingProgress progress(m_inventory, m_events, record);
+        return work(progress);
+    } catch (const std::exception& error) {
+        log_error("task {} ({} {}): {}", record.id, record.kind, record.target, error.what());
+        return fail(fmt::format("internal error: {}", error.what()));
+    } catch (...) {
+        log_error("task {} ({} {}): an exception that is not a std::exception", record.id, record.kind, record.target);
+        return fail("internal error");
+    }
 }
 
 void TaskManager::finish(inventory::TaskRecord record, Result<std::string> outcome) {

@@ -46,6 +46,8 @@ public:
 
 private:
     void finish(inventory::TaskRecord record, Result<std::string> outcome);
+    /// Runs `work`, turning an exception into a failed outcome.
+    Result<std::string> run_guarded(Work& work, inventory::TaskRecord& record);
 
     inventory::Inventory& m_inventory;
     EventBus& m_events;
