@@ -30,7 +30,7 @@ using namespace corral::daemon;
 struct Daemon {
     Daemon() : dir(std::filesystem::temp_directory_path() / ("api-request-fuzz-" + std::to_string(::getpid()))) {
         std::filesystem::create_directories(dir);
-        inventory = std::move(*corral::daemon::inventory::SqliteInventory::open((dir / "inventory.db").string()));
+        inventory = std::move(*corral::inventory::SqliteInventory::open((dir / "inventory.db").string()));
         events = std::make_unique<EventBus>();
         tasks = std::make_unique<TaskManager>(*inventory, *events);
         storage = std::make_unique<StorageService>(*inventory, dir);
@@ -55,7 +55,7 @@ struct Daemon {
     }
 
     std::filesystem::path dir;
-    std::unique_ptr<corral::daemon::inventory::Inventory> inventory;
+    std::unique_ptr<corral::inventory::Inventory> inventory;
     std::unique_ptr<EventBus> events;
     std::unique_ptr<TaskManager> tasks;
     std::unique_ptr<StorageService> storage;

@@ -232,7 +232,7 @@ for method, pattern, op in routes:
         print(f"  {key}: {cases} replaced fields")
 
 print("== hostile path parameters on every route")
-HOSTILE_SEGMENTS = ["%ff", "%ff%fe%fd", "%c3%28", "%00", "..", "%2e%2e", "a%20b", "%1b%5b2J", "A" * 5000,
+HOSTILE_SEGMENTS = ["%ff", "%ff%fe%fd", "%c3%28", "%00", "..", "%2e%2e", "a%20b", "%1b%5b2J", "a" * 3000,
                     "%e2%82", "x" * 64]
 for method, pattern, op in routes:
     if "{" not in pattern:

@@ -8,7 +8,7 @@ namespace {
 const std::string k_fffd = "\xEF\xBF\xBD";
 
 TEST(Utf8Test, KeepsValidTextAsItIs) {
-    for (std::string text : {"", "plain ascii", "caf\xC3\xA9", "\xE2\x82\xAC 5", "\xF0\x9F\x90\x84 moo",
+    for (std::string text : std::initializer_list<std::string>{"", "plain ascii", "caf\xC3\xA9", "\xE2\x82\xAC 5", "\xF0\x9F\x90\x84 moo",
                              std::string("nul\0inside", 10), "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF"}) {
         EXPECT_TRUE(is_valid_utf8(text)) << text;
         EXPECT_EQ(sanitize_utf8(text), text);

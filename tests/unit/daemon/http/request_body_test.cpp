@@ -87,9 +87,13 @@ TEST(RequestBodyTest, EveryWrongTypeIsA400NamingTheField) {
         ASSERT_FALSE(s) << value;
         EXPECT_EQ(s.error().field, "s");
         auto b = body->optional_bool("s");
-        if (std::string(value) != "true") EXPECT_FALSE(b) << value;
+        if (std::string(value) != "true") {
+            EXPECT_FALSE(b) << value;
+        }
         auto o = body->optional_object("s");
-        if (std::string(value) != "{}") EXPECT_FALSE(o) << value;
+        if (std::string(value) != "{}") {
+            EXPECT_FALSE(o) << value;
+        }
     }
 }
 

@@ -120,7 +120,7 @@ TEST(RouterTest, ErrorsQuotingInvalidUtf8StayValidJson) {
     // An unknown path with such bytes: a 404 that still is JSON.
     auto missing = router.handle(request("GET", "/%ff%fe"));
     EXPECT_EQ(missing.status, 404);
-    EXPECT_NO_THROW((void)nlohmann::json::parse(missing.body));
+    EXPECT_TRUE(nlohmann::json::accept(missing.body));
 }
 
 }  // namespace
