@@ -1,5 +1,3 @@
-#include <regex>
-
 #include <fmt/format.h>
 
 #include "base/utf8.h"
@@ -38,8 +36,18 @@ ApiResult<std::vector<inventory::DiskRef>> parse_disks(std::vector<JsonReader>& 
     return disks;
 }
 
+/// "52:54:00:12:34:56": six lowercase hex octets, the first one's multicast bit clear.
+bool is_unicast_mac(const std::string& mac) {
+    auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    if (mac.size() != 17) return false;
+    for (size_t i = 0; i < mac.size(); ++i) {
+        if (i % 3 == 2 ? mac[i] != ':' : !hex(mac[i])) return false;
+    }
+    const int low_digit = hex(mac[1]) && mac[1] <= '9' ? mac[1] - '0' : mac[1] - 'a' + 10;
+    return (low_digit & 1) == 0;
+}
+
 ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& items) {
-    static const std::regex mac_pattern("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$");
     std::vector<inventory::NicRef> nics;
     for (auto& item : items) {
         inventory::NicRef nic;
@@ -56,8 +64,7 @@ ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& it
                                              nic.bridge),
                             item.path_of("bridge"));
         if (!nic.mac.empty()) {
-            bool unicast = std::regex_match(nic.mac, mac_pattern) && (std::stoi(nic.mac.substr(0, 2), nullptr, 16) & 1) == 0;
-            if (!unicast)
+            if (!is_unicast_mac(nic.mac))
                 return api_fail(400, fmt::format("{} '{}' must be a unicast MAC like 52:54:00:12:34:56 (lowercase)",
                                                  item.path_of("mac"), nic.mac),
                                 item.path_of("mac"));
