@@ -43,8 +43,9 @@ bool is_unicast_mac(const std::string& mac) {
     for (size_t i = 0; i < mac.size(); ++i) {
         if (i % 3 == 2 ? mac[i] != ':' : !hex(mac[i])) return false;
     }
-    const int low_digit = hex(mac[1]) && mac[1] <= '9' ? mac[1] - '0' : mac[1] - 'a' + 10;
-    return (low_digit & 1) == 0;
+    // The multicast bit is the low bit of the first octet, so of its second hex digit.
+    const int digit = mac[1] <= '9' ? mac[1] - '0' : mac[1] - 'a' + 10;
+    return (digit & 1) == 0;
 }
 
 ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& items) {
