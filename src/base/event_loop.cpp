@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <system_error>
 
 #include "base/log.h"
 
@@ -25,7 +26,11 @@ Result<std::unique_ptr<EventLoop>> EventLoop::start(std::string name) {
         return fail_errno("epoll_ctl(ADD wake eventfd)");
     std::unique_ptr<EventLoop> loop(new EventLoop(std::move(epoll_fd), std::move(wake)));
     EventLoop* raw = loop.get();
-    loop->m_thread = std::thread([raw] { raw->thread_main(); });
+    try {
+        loop->m_thread = std::thread([raw] { raw->thread_main(); });
+    } catch (const std::system_error& error) {
+        return fail(fmt::format("starting the {} thread: {}", name, error.what()), error.code().value());
+    }
     name.resize(std::min<size_t>(name.size(), 15));
     pthread_setname_np(loop->m_thread.native_handle(), name.c_str());
     return loop;

@@ -4,6 +4,8 @@
 #include <mutex>
 #include <string>
 
+#include "base/utf8.h"
+
 namespace corral {
 namespace {
 
@@ -21,6 +23,22 @@ const char* level_name(LogLevel level) {
     return "?";
 }
 
+/// A message as one line of valid UTF-8: messages quote names, paths and guest output, and a
+/// newline or an escape sequence in them must not forge log lines or drive a terminal.
+std::string printable(std::string_view message) {
+    std::string text = sanitize_utf8(message);
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        auto byte = static_cast<unsigned char>(c);
+        if ((byte < 0x20 && c != '\t') || byte == 0x7f)
+            out += fmt::format("\\x{:02x}", byte);
+        else
+            out.push_back(c);
+    }
+    return out;
+}
+
 }  // namespace
 
 void set_log_level(LogLevel level) {
@@ -34,10 +52,11 @@ void set_log_prefix(std::string_view prefix) {
 }
 
 void log_line(LogLevel level, std::string_view message) {
+    std::string text = printable(message);
     std::lock_guard lock(g_log_mutex);
     if (level < g_min_level) return;
-    std::fprintf(stderr, "%s: %s: %.*s\n", g_prefix.c_str(), level_name(level),
-                 static_cast<int>(message.size()), message.data());
+    std::fprintf(stderr, "%s: %s: %.*s\n", g_prefix.c_str(), level_name(level), static_cast<int>(text.size()),
+                 text.data());
 }
 
 }  // namespace corral

@@ -16,7 +16,8 @@ ErrorKind Error::kind_of_errno(int errno_value) {
         case EBUSY: return ErrorKind::Busy;
         case EINVAL:
         case ERANGE: return ErrorKind::Invalid;
-        case ENODEV: return ErrorKind::Unavailable;
+        case ENODEV:
+        case EAGAIN: return ErrorKind::Unavailable;
         default: return ErrorKind::Failed;
     }
 }

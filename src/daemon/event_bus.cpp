@@ -3,6 +3,8 @@
 #include <ctime>
 #include <vector>
 
+#include "base/log.h"
+
 namespace corral::daemon {
 
 std::string utc_now() {
@@ -21,8 +23,15 @@ void EventBus::publish(nlohmann::json event) {
         std::lock_guard lock(m_mutex);
         for (const auto& [id, listener] : m_listeners) listeners.push_back(listener);
     }
-    // Called outside the lock: a listener may subscribe or unsubscribe.
-    for (const auto& listener : listeners) listener(event);
+    // Called outside the lock: a listener may subscribe or unsubscribe. A listener that throws
+    // must not take the publisher (a task, the VM supervisor) down with it, nor the others.
+    for (const auto& listener : listeners) {
+        try {
+            listener(event);
+        } catch (const std::exception& error) {
+            log_error("an event listener failed: {}", error.what());
+        }
+    }
 }
 
 uint64_t EventBus::subscribe(Listener listener) {

@@ -1,8 +1,9 @@
 #include "daemon/task_manager.h"
 
-#include <fmt/format.h>
-
+#include <cerrno>
 #include <system_error>
+
+#include <fmt/format.h>
 
 #include "base/log.h"
 
@@ -128,8 +129,7 @@ void TaskManager::run(inventory::TaskRecord record, Work& work) {
         record.message.clear();
         publish(record, inventory::k_task_running);
     }
-    RecordingProgress progress(m_inventory, m_events, record);
-    auto outcome = work(progress);
+    auto outcome = run_guarded(work, record);
     finish(std::move(record), std::move(outcome));
 }
 
@@ -138,6 +138,21 @@ void TaskManager::publish(inventory::TaskRecord& record, const char* status) {
     if (auto stored = m_inventory.update_task(record); !stored)
         log_warning("task {}: cannot store its status: {}", record.id, stored.error().describe());
     m_events.publish({{"kind", "task"}, {"task", task_json(record)}});
+}
+
+Result<std::string> TaskManager::run_guarded(Work& work, inventory::TaskRecord& record) {
+    // The last line of every task: an exception fails the task (and is logged) instead of
+    // escaping the thread, which would terminate corrald.
+    try {
+        RecordingProgress progress(m_inventory, m_events, record);
+        return work(progress);
+    } catch (const std::exception& error) {
+        log_error("task {} ({} {}): {}", record.id, record.kind, record.target, error.what());
+        return fail(fmt::format("internal error: {}", error.what()));
+    } catch (...) {
+        log_error("task {} ({} {}): an exception that is not a std::exception", record.id, record.kind, record.target);
+        return fail("internal error");
+    }
 }
 
 void TaskManager::finish(inventory::TaskRecord record, Result<std::string> outcome) {

@@ -64,6 +64,8 @@ private:
     void finish(inventory::TaskRecord record, Result<std::string> outcome);
     /// Stores and publishes a status change of a task that has not ended.
     void publish(inventory::TaskRecord& record, const char* status);
+    /// Runs `work`, turning an exception into a failed outcome.
+    Result<std::string> run_guarded(Work& work, inventory::TaskRecord& record);
 
     inventory::Inventory& m_inventory;
     EventBus& m_events;

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "daemon/disk_rules.h"
 #include "engine/console_log.h"
+#include "base/utf8.h"
 #include "engine/shim_process.h"
 #include "net/persistent_tap.h"
 
@@ -190,7 +191,12 @@ void VmManager::supervise(const std::string& name, const std::shared_ptr<LiveVm>
         std::string vm_name = name;
         std::shared_ptr<LiveVm> ended = live;
         m_supervisor->remove(fd);
-        on_exit(vm_name, std::move(ended));
+        // The supervisor's loop serves every VM: one VM's failure must not end it (or corrald).
+        try {
+            on_exit(vm_name, std::move(ended));
+        } catch (const std::exception& error) {
+            log_error("VM {}: handling its exit failed: {}", vm_name, error.what());
+        }
     });
     if (!added) log_error("VM {}: cannot supervise: {}", name, added.error().describe());
 }
@@ -239,7 +245,7 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
         m_events.publish({{"kind", "vm.crashed"},
                           {"target", name},
                           {"reason", reason},
-                          {"last_console", console->tail(k_crash_console_lines)}});
+                          {"last_console", sanitize_utf8(console->tail(k_crash_console_lines))}});
     }
     auto vm = m_inventory.get_vm(name);
     if (vm && should_restart(name, *vm, !clean)) {

@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 
+#include "base/utf8.h"
 #include "daemon/api/api_context.h"
+#include "daemon/http/request_body.h"
 
 namespace corral::daemon {
 
@@ -41,15 +43,11 @@ void add_console_routes(Router& router, ApiContext& context) {
     router.add("GET", "/api/v1/vms/{name}/console",
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto console = TRY(api(context.vms.console(params.at("name")), "name"));
-                   std::string tail = request.query_or("tail", "50");
-                   char* end = nullptr;
-                   long lines = std::strtol(tail.c_str(), &end, 10);
-                   if (tail.empty() || *end != '\0' || lines < 1 || lines > 10000)
-                       return api_fail(400, fmt::format("tail must be a number of lines from 1 to 10000, not '{}'", tail),
-                                       "tail");
+                   auto lines = TRY(query_uint(request, "tail", 1, 10000, "lines")).value_or(50);
                    HttpResponse response;
+                   // Said to be UTF-8: guest bytes that are not become U+FFFD.
                    response.content_type = "text/plain; charset=utf-8";
-                   response.body = console->tail(static_cast<size_t>(lines));
+                   response.body = sanitize_utf8(console->tail(static_cast<size_t>(lines)));
                    return response;
                });
 }

@@ -8,7 +8,7 @@ void add_event_routes(Router& router, ApiContext& context) {
                                     const PathParams&) -> ApiResult<WebSocketHandlers> {
                              std::weak_ptr<WebSocketConnection> weak = connection;
                              uint64_t id = context.events.subscribe([weak](const nlohmann::json& event) {
-                                 if (auto peer = weak.lock()) peer->send_text(event.dump());
+                                 if (auto peer = weak.lock()) peer->send_text(dump_json(event));
                              });
                              WebSocketHandlers handlers;
                              handlers.on_close = [&context, id] { context.events.unsubscribe(id); };

@@ -133,13 +133,11 @@ ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& co
         context.events.publish({{"kind", "volume.created"}, {"target", pool_name + "/" + name}});
         return json_response(201, volume_json(pool_name, info, context));
     }
-    TRY_VOID(reject_unknown_keys(*from, {"pool", "volume"}, "from"));
-    std::string source_pool = from->value("pool", pool_name);
+    std::string source_pool = TRY(from->optional_string("pool")).value_or(pool_name);
     if (source_pool != pool_name)
         return api_fail(400, "a clone must be in its source's pool (from.pool must equal pool)", "from.pool");
-    if (!from->contains("volume") || !(*from)["volume"].is_string())
-        return api_fail(400, "from.volume is required (the volume to clone)", "from.volume");
-    std::string source = (*from)["volume"].get<std::string>();
+    std::string source = TRY(from->required_string("volume"));
+    TRY_VOID(validate_name(source, "volume name", "from.volume"));
     if (format_text) return api_fail(400, "format cannot be chosen for a clone", "format");
     TRY_VOID(body.finish());
     TRY(api(pool->volume_info(source), "from.volume"));
@@ -244,6 +242,7 @@ void add_storage_routes(Router& router, ApiContext& context) {
     router.add("GET", "/api/v1/volumes", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
         std::vector<std::string> pools;
         if (auto only = request.query_or("pool"); !only.empty()) {
+            TRY_VOID(validate_name(only, "pool name", "pool"));
             pools.push_back(only);
         } else {
             for (const auto& record : TRY(api(context.inventory.list_pools()))) pools.push_back(record.name);

@@ -1,7 +1,6 @@
-#include <regex>
-
 #include <fmt/format.h>
 
+#include "base/utf8.h"
 #include "daemon/api/api_context.h"
 #include "daemon/disk_rules.h"
 #include "daemon/http/request_body.h"
@@ -14,55 +13,63 @@ namespace {
 constexpr uint64_t k_min_memory_mib = 64;
 constexpr size_t k_max_cmdline = 1024;
 
-ApiResult<std::vector<inventory::DiskRef>> parse_disks(const nlohmann::json& array, ApiContext& context) {
+constexpr size_t k_max_disks = 16;
+constexpr size_t k_max_nics = 8;
+
+ApiResult<std::vector<inventory::DiskRef>> parse_disks(std::vector<JsonReader>& items, ApiContext& context) {
     std::vector<inventory::DiskRef> disks;
-    for (size_t i = 0; i < array.size(); ++i) {
-        std::string field = fmt::format("disks[{}]", i);
-        const auto& item = array[i];
-        TRY_VOID(reject_unknown_keys(item, {"pool", "volume", "readonly"}, field));
+    for (auto& item : items) {
         inventory::DiskRef disk;
-        disk.pool = item.value("pool", std::string(StorageService::k_default_pool));
-        if (!item.contains("volume") || !item["volume"].is_string())
-            return api_fail(400, fmt::format("{}.volume is required (a volume name)", field), field + ".volume");
-        disk.volume = item["volume"].get<std::string>();
-        if (item.contains("readonly")) {
-            if (!item["readonly"].is_boolean())
-                return api_fail(400, fmt::format("{}.readonly must be true or false", field), field + ".readonly");
-            disk.readonly = item["readonly"].get<bool>();
-        }
+        disk.pool = TRY(item.optional_string("pool")).value_or(StorageService::k_default_pool);
+        disk.volume = TRY(item.required_string("volume"));
+        disk.readonly = TRY(item.optional_bool("readonly")).value_or(false);
+        TRY_VOID(validate_name(disk.pool, "pool name", item.path_of("pool")));
+        TRY_VOID(validate_name(disk.volume, "volume name", item.path_of("volume")));
         auto pool = context.storage.pool(disk.pool);
-        if (!pool) return api_fail(400, fmt::format("{}: no storage pool named {}", field, disk.pool), field + ".pool");
+        if (!pool)
+            return api_fail(400, fmt::format("{}: no storage pool named {}", item.path(), disk.pool),
+                            item.path_of("pool"));
         if (!(*pool)->volume_info(disk.volume))
-            return api_fail(400, fmt::format("{}: no volume {} in pool {}", field, disk.volume, disk.pool),
-                            field + ".volume");
+            return api_fail(400, fmt::format("{}: no volume {} in pool {}", item.path(), disk.volume, disk.pool),
+                            item.path_of("volume"));
         disks.push_back(disk);
     }
     return disks;
 }
 
-ApiResult<std::vector<inventory::NicRef>> parse_nics(const nlohmann::json& array) {
-    static const std::regex mac_pattern("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$");
+/// "52:54:00:12:34:56": six lowercase hex octets, the first one's multicast bit clear.
+bool is_unicast_mac(const std::string& mac) {
+    auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    if (mac.size() != 17) return false;
+    for (size_t i = 0; i < mac.size(); ++i) {
+        if (i % 3 == 2 ? mac[i] != ':' : !hex(mac[i])) return false;
+    }
+    // The multicast bit is the low bit of the first octet, so of its second hex digit.
+    const int digit = mac[1] <= '9' ? mac[1] - '0' : mac[1] - 'a' + 10;
+    return (digit & 1) == 0;
+}
+
+ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& items) {
     std::vector<inventory::NicRef> nics;
-    for (size_t i = 0; i < array.size(); ++i) {
-        std::string field = fmt::format("nics[{}]", i);
-        const auto& item = array[i];
-        TRY_VOID(reject_unknown_keys(item, {"bridge", "tap", "mac"}, field));
+    for (auto& item : items) {
         inventory::NicRef nic;
-        nic.bridge = item.value("bridge", "");
-        nic.tap = item.value("tap", "");
-        nic.mac = item.value("mac", "");
+        nic.bridge = TRY(item.optional_string("bridge")).value_or("");
+        nic.tap = TRY(item.optional_string("tap")).value_or("");
+        nic.mac = TRY(item.optional_string("mac")).value_or("");
         if (nic.bridge.empty() == nic.tap.empty())
-            return api_fail(400, fmt::format("{} needs exactly one of bridge (a host bridge) or tap (an existing tap)", field),
-                            field);
+            return api_fail(400,
+                            fmt::format("{} needs exactly one of bridge (a host bridge) or tap (an existing tap)",
+                                        item.path()),
+                            item.path());
         if (!nic.bridge.empty() && !net::is_bridge(nic.bridge))
-            return api_fail(400, fmt::format("{}.bridge: there is no bridge named {} on this host", field, nic.bridge),
-                            field + ".bridge");
+            return api_fail(400, fmt::format("{}: there is no bridge named {} on this host", item.path_of("bridge"),
+                                             nic.bridge),
+                            item.path_of("bridge"));
         if (!nic.mac.empty()) {
-            bool unicast = std::regex_match(nic.mac, mac_pattern) && (std::stoi(nic.mac.substr(0, 2), nullptr, 16) & 1) == 0;
-            if (!unicast)
-                return api_fail(400, fmt::format("{}.mac '{}' must be a unicast MAC like 52:54:00:12:34:56 (lowercase)",
-                                                 field, nic.mac),
-                                field + ".mac");
+            if (!is_unicast_mac(nic.mac))
+                return api_fail(400, fmt::format("{} '{}' must be a unicast MAC like 52:54:00:12:34:56 (lowercase)",
+                                                 item.path_of("mac"), nic.mac),
+                                item.path_of("mac"));
         }
         nics.push_back(nic);
     }
@@ -94,10 +101,11 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
         TRY(body.optional_uint("memory_mib", k_min_memory_mib, context.host.memory_mib, "MiB (the host's memory)"))
             .value_or(512));
     vm.image = TRY(body.optional_string("image")).value_or("");
+    if (!vm.image.empty()) TRY_VOID(validate_name(vm.image, "image name", "image"));
     if (!vm.image.empty() && !context.inventory.get_image(vm.image))
         return api_fail(400, fmt::format("no image named {} (list them with GET /api/v1/images)", vm.image), "image");
-    if (auto disks = TRY(body.optional_array("disks"))) vm.disks = TRY(parse_disks(*disks, context));
-    if (auto nics = TRY(body.optional_array("nics"))) vm.nics = TRY(parse_nics(*nics));
+    if (auto disks = TRY(body.optional_objects("disks", k_max_disks))) vm.disks = TRY(parse_disks(*disks, context));
+    if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics));
     TRY_VOID(context.host_access.check_nics(request.origin, vm.nics));
     vm.engine = TRY(body.optional_string("engine")).value_or(context.vms.default_engine());
     if (!context.vms.engines().contains(vm.engine))
@@ -124,7 +132,7 @@ ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& n
         vm.memory_mib = static_cast<int64_t>(*memory);
     vm.restart_policy = TRY(parse_restart_policy(body, vm.restart_policy));
     vm.cmdline = TRY(parse_cmdline(body, vm.cmdline));
-    if (auto nics = TRY(body.optional_array("nics"))) vm.nics = TRY(parse_nics(*nics));
+    if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics));
     if (vm.nics != nics_before) TRY_VOID(context.host_access.check_nics(request.origin, vm.nics));
     TRY_VOID(body.finish());
     auto stored = TRY(api(context.vms.edit(vm)));
@@ -163,7 +171,8 @@ void add_vm_routes(Router& router, ApiContext& context) {
                    auto vm = TRY(api(context.inventory.get_vm(params.at("name")), "name"));
                    auto json = vm_json(vm);
                    auto console = context.vms.console(vm.name);
-                   json["last_console"] = console ? (*console)->tail(20) : "";
+                   // Guest bytes: anything at all, made valid UTF-8 before they go into JSON.
+                   json["last_console"] = console ? sanitize_utf8((*console)->tail(20)) : "";
                    return json_response(200, json);
                });
     router.add("PATCH", "/api/v1/vms/{name}", [&context](const HttpRequest& request, const PathParams& params) {
@@ -171,10 +180,8 @@ void add_vm_routes(Router& router, ApiContext& context) {
     });
     router.add("DELETE", "/api/v1/vms/{name}",
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
-                   std::string volumes = request.query_or("volumes", "false");
-                   if (volumes != "true" && volumes != "false")
-                       return api_fail(400, "volumes must be true or false", "volumes");
-                   auto deleted = TRY(api(context.vms.remove(params.at("name"), volumes == "true"), "name"));
+                   bool volumes = TRY(query_bool(request, "volumes", false));
+                   auto deleted = TRY(api(context.vms.remove(params.at("name"), volumes), "name"));
                    return json_response(200, {{"deleted", params.at("name")}, {"volumes", deleted}});
                });
     router.add("PUT", "/api/v1/vms/{name}/state", [&context](const HttpRequest& request, const PathParams& params) {

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/utf8.h"
+
 namespace corral::daemon {
 
 ApiError api_error_from(const Error& error, std::string field) {
@@ -24,17 +26,25 @@ ApiError api_error_from(const Error& error, std::string field) {
 }
 
 HttpResponse error_response(const ApiError& error) {
-    nlohmann::json inner = {{"status", error.status}, {"message", error.message}};
-    if (!error.field.empty()) inner["field"] = error.field;
+    // Messages quote what the client sent (names, paths, header values): made valid here, so
+    // that an error about bad bytes cannot fail to be reported.
+    nlohmann::json inner = {{"status", error.status}, {"message", sanitize_utf8(error.message)}};
+    if (!error.field.empty()) inner["field"] = sanitize_utf8(error.field);
     return json_response(error.status, nlohmann::json{{"error", inner}});
 }
 
 HttpResponse json_response(int status, const nlohmann::json& body) {
     HttpResponse response;
     response.status = status;
-    response.body = body.dump(2);
+    response.body = dump_json(body, 2);
     response.body.push_back('\n');
     return response;
+}
+
+std::string dump_json(const nlohmann::json& value, int indent) {
+    // The last line only: strings from outside are sanitized where they come in. With the
+    // default (strict) handler, one invalid byte would throw out of whoever answers.
+    return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace corral::daemon

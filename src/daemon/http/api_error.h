@@ -26,7 +26,7 @@ inline std::unexpected<ApiError> api_fail(int status, std::string message, std::
 }
 
 /// Maps a library error to an API error by its kind: NotFound 404, Conflict/Busy 409, Invalid
-/// 400, Unavailable 503, a failed system call or anything else 500.
+/// 400, Unavailable (EAGAIN included) 503, a failed system call or anything else 500.
 ApiError api_error_from(const Error& error, std::string field = {});
 
 /// Converts a Result's error with api_error_from (for TRY in handlers).
@@ -40,9 +40,14 @@ ApiResult<T> api(Result<T> result, std::string field = {}) {
     }
 }
 
-/// {"error": {"status", "field"?, "message"}} with the error's status.
+/// {"error": {"status", "field"?, "message"}} with the error's status; never throws (the
+/// message and field are made valid UTF-8).
 HttpResponse error_response(const ApiError& error);
 /// A JSON body with the given status.
 HttpResponse json_response(int status, const nlohmann::json& body);
+
+/// `value` serialized without ever throwing: invalid UTF-8 that slipped into a string becomes
+/// U+FFFD. Every response and event the daemon sends is dumped through this.
+std::string dump_json(const nlohmann::json& value, int indent = -1);
 
 }  // namespace corral::daemon

@@ -1,5 +1,6 @@
 #include "daemon/http/bearer_auth.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include <fmt/format.h>
@@ -30,10 +31,16 @@ ApiResult<std::string> parse_bearer_token(std::string_view header) {
     const std::string_view scheme = header.substr(0, space);
     std::string lower(scheme);
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower != "bearer")
-        return api_fail(401, fmt::format("the Authorization scheme must be Bearer, not '{}': {}",
-                                         std::string(scheme.substr(0, 20)), k_how),
+    if (lower != "bearer") {
+        // The scheme is echoed only when it is a token (RFC 9110 §5.6.2: visible ASCII): any
+        // other byte from an unauthenticated client stays out of the answer (and of JSON).
+        std::string shown(scheme.substr(0, 20));
+        bool visible = std::all_of(shown.begin(), shown.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+        return api_fail(401, fmt::format("the Authorization scheme must be Bearer, not {}: {}",
+                                         visible ? "'" + shown + "'" : "a scheme with bytes that are not visible ASCII",
+                                         k_how),
                         k_field);
+    }
     std::string_view token = space == std::string_view::npos ? std::string_view() : header.substr(space);
     while (!token.empty() && is_space(token.front())) token.remove_prefix(1);
     if (token.empty()) return api_fail(401, fmt::format("the Authorization header has no token: {}", k_how), k_field);

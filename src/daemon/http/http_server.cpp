@@ -218,10 +218,28 @@ public:
         // Frames queued before the handshake go out now.
         asio::post(*m_io, [self = this->shared_from_this()] { self->write_next(); });
         m_io->run();
-        if (m_handlers.on_close) m_handlers.on_close();
+        guarded("on_close", [&] {
+            if (m_handlers.on_close) m_handlers.on_close();
+        });
     }
 
 private:
+    /// Runs a route's callback; an exception from it is logged (with a request id) and ends the
+    /// session instead of the process. False when it threw.
+    template <class Call>
+    static bool guarded(const char* what, Call call) {
+        try {
+            call();
+            return true;
+        } catch (const std::exception& error) {
+            log_error("WebSocket {}: {} (request id {})", what, error.what(), next_request_id());
+        } catch (...) {
+            log_error("WebSocket {}: an exception that is not a std::exception (request id {})", what,
+                      next_request_id());
+        }
+        return false;
+    }
+
     void enqueue(std::string data, bool binary) {
         asio::post(*m_io, [self = this->shared_from_this(), data = std::move(data), binary]() mutable {
             // A peer that stops reading must not make the daemon buffer without bound.
@@ -266,7 +284,14 @@ private:
             }
             std::string data = beast::buffers_to_string(self->m_buffer.data());
             self->m_buffer.consume(self->m_buffer.size());
-            if (self->m_handlers.on_message) self->m_handlers.on_message(data, self->m_stream.got_binary());
+            const bool binary = self->m_stream.got_binary();
+            const bool handled = guarded("on_message", [&] {
+                if (self->m_handlers.on_message) self->m_handlers.on_message(data, binary);
+            });
+            if (!handled) {
+                self->do_close();
+                return;
+            }
             self->read_next();
         });
     }
@@ -554,7 +579,15 @@ void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::fla
             }
             // The session takes the stream over; `stream` is left moved-from.
             auto session = std::make_shared<WebSocketSession<Stream>>(io, std::move(stream));
-            auto handlers = (*handler)(session, request, params);
+            ApiResult<WebSocketHandlers> handlers;
+            try {
+                handlers = (*handler)(session, request, params);
+            } catch (const std::exception& error) {
+                auto raw = to_raw(internal_error(request, error.what()), raw_request.version(), false);
+                http::write(session->next_layer(), raw, ec);
+                close_stream(session->next_layer());
+                return;
+            }
             if (handlers) {
                 session->run(upgrade, std::move(*handlers));
                 return;
@@ -807,10 +840,22 @@ void HttpServer::accept_loop() {
         auto& connection = m_connections.emplace_back();
         connection.fd = fd;
         connection.client = client;
-        connection.thread = std::thread([this, fd, &connection] {
-            serve(fd);
-            connection.done = true;
-        });
+        try {
+            connection.thread = std::thread([this, fd, &connection] {
+                // The last line of a connection: whatever escapes ends this connection only.
+                try {
+                    serve(fd);
+                } catch (const std::exception& error) {
+                    log_error("{}: connection failed: {} (request id {})", m_address, error.what(), next_request_id());
+                }
+                connection.done = true;
+            });
+        } catch (const std::system_error& error) {
+            // Out of threads: refuse this connection, keep serving the others.
+            log_error("{}: cannot start a thread for a connection: {}", m_address, error.what());
+            ::close(fd);
+            m_connections.pop_back();
+        }
     }
 }
 

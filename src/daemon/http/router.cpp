@@ -1,6 +1,12 @@
 #include "daemon/http/router.h"
 
+#include <atomic>
+#include <exception>
+
 #include <fmt/format.h>
+
+#include "base/log.h"
+#include "daemon/names.h"
 
 namespace corral::daemon {
 namespace {
@@ -77,7 +83,40 @@ std::vector<std::pair<std::string, std::string>> Router::routes() const {
     return list;
 }
 
+std::string next_request_id() {
+    static std::atomic<uint64_t> next{1};
+    return fmt::format("r-{}", next.fetch_add(1));
+}
+
+HttpResponse internal_error(const HttpRequest& request, std::string_view what) {
+    std::string id = next_request_id();
+    // log_line makes the quoted path and text printable.
+    log_error("{} {}: {} (request id {})", request.method, request.path, what, id);
+    auto response = error_response({500, "", fmt::format("internal error (request id {})", id)});
+    response.headers.emplace_back("X-Request-Id", id);
+    return response;
+}
+
+ApiResult<void> check_path_params(const PathParams& params) {
+    // Every path parameter names a VM, pool, volume, image, token or task ("t-12"), and they
+    // all follow one rule: checked here, once, so that no handler looks up, logs or echoes
+    // bytes a name cannot hold ("%ff", "%00", "..").
+    for (const auto& [name, value] : params)
+        TRY_VOID(validate_name(value, fmt::format("path parameter {}", name), name));
+    return {};
+}
+
 HttpResponse Router::handle(const HttpRequest& request) const {
+    try {
+        return dispatch(request);
+    } catch (const std::exception& error) {
+        return internal_error(request, error.what());
+    } catch (...) {
+        return internal_error(request, "an exception that is not a std::exception");
+    }
+}
+
+HttpResponse Router::dispatch(const HttpRequest& request) const {
     auto path = split_path(request.path);
     std::string allowed;
     for (const auto& route : m_routes) {
@@ -95,6 +134,7 @@ HttpResponse Router::handle(const HttpRequest& request) const {
         }
         if (auto allowed_here = check_route_policy(route.policy, request, m_host_path_check); !allowed_here)
             return error_response(allowed_here.error());
+        if (auto checked = check_path_params(params); !checked) return error_response(checked.error());
         auto result = route.handler(request, params);
         return result ? std::move(*result) : error_response(result.error());
     }
@@ -115,7 +155,12 @@ HttpResponse Router::handle(const HttpRequest& request) const {
 const WebSocketHandler* Router::find_websocket(const HttpRequest& request, PathParams& params, ApiError& error) const {
     auto path = split_path(request.path);
     for (const auto& route : m_routes) {
-        if (route.websocket && match(route, path, params)) return &route.websocket;
+        if (!route.websocket || !match(route, path, params)) continue;
+        if (auto checked = check_path_params(params); !checked) {
+            error = checked.error();
+            return nullptr;
+        }
+        return &route.websocket;
     }
     error = {404, "", fmt::format("no WebSocket endpoint at {}", request.path)};
     return nullptr;

@@ -91,7 +91,8 @@ public:
     /// Every route as (method, pattern); WebSocket routes have method "WEBSOCKET".
     std::vector<std::pair<std::string, std::string>> routes() const;
 
-    /// Serves a plain request (errors from handlers become JSON error responses).
+    /// Serves a plain request (errors from handlers become JSON error responses). Never throws:
+    /// an exception from a handler is logged and answered with internal_error().
     HttpResponse handle(const HttpRequest& request) const;
     /// Finds the WebSocket route for an upgrade request; nullptr with `error` set when none.
     const WebSocketHandler* find_websocket(const HttpRequest& request, PathParams& params, ApiError& error) const;
@@ -108,9 +109,24 @@ private:
         StreamHandler stream;
     };
     static bool match(const Route& route, const std::vector<std::string_view>& path, PathParams& params);
+    HttpResponse dispatch(const HttpRequest& request) const;
 
     std::vector<Route> m_routes;
     HostPathCheck m_host_path_check;
 };
+
+/// A new request id ("r-1", "r-2", ...), unique in this corrald: an answer and its log line
+/// carry the same one, so an operator can find what went wrong.
+std::string next_request_id();
+
+/// The last line behind a handler: logs `what` (an exception's text) with the request and a new
+/// request id, and answers 500 {"error": {"status": 500, "message": "internal error (request id
+/// r-N)"}} with an X-Request-Id header. The exception's text stays in the log: it may quote
+/// internals the client has no business seeing.
+HttpResponse internal_error(const HttpRequest& request, std::string_view what);
+
+/// 400 naming the first path parameter that is not a name (validate_name's rule: every path
+/// parameter of the API names a VM, pool, volume, image, token or task).
+ApiResult<void> check_path_params(const PathParams& params);
 
 }  // namespace corral::daemon

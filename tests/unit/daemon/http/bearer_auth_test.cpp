@@ -78,6 +78,19 @@ TEST(BearerAuthTest, MissingTokenIs401WithTheChallengeAndTheJsonError) {
     EXPECT_THAT(body["error"]["message"].get<std::string>(), HasSubstr("corral token create"));
 }
 
+TEST(BearerAuthTest, ASchemeOfAnyBytesIsA401InValidJsonThatDoesNotEchoThem) {
+    FakeTokens tokens;
+    for (int first = 0x80; first <= 0xff; ++first) {
+        std::string value = {static_cast<char>(first), static_cast<char>(0xff), 'x', ' ', 't'};
+        HttpRequest request = with_authorization(value);
+        auto refusal = tokens.auth.check(request);
+        ASSERT_TRUE(refusal);
+        EXPECT_EQ(refusal->status, 401);
+        auto body = nlohmann::json::parse(refusal->body);  // throws on invalid UTF-8
+        EXPECT_THAT(body["error"]["message"].get<std::string>(), HasSubstr("not visible ASCII"));
+    }
+}
+
 TEST(BearerAuthTest, WrongTokenIs401InvalidToken) {
     FakeTokens tokens;
     HttpRequest request = with_authorization("Bearer wrong");

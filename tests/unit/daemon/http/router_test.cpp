@@ -156,5 +156,49 @@ TEST(RouterTest, StreamingRoutesAreFoundByMethodAndPathAndListed) {
               routes.end());
 }
 
+TEST(RouterTest, AnExceptionFromAHandlerIsA500WithARequestId) {
+    Router router;
+    router.add("GET", "/boom", [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        // What nlohmann throws for a value of the wrong type.
+        return json_response(200, {{"n", nlohmann::json("x").get<int>()}});
+    });
+    auto response = router.handle(request("GET", "/boom"));
+    EXPECT_EQ(response.status, 500);
+    auto body = nlohmann::json::parse(response.body);
+    std::string message = body["error"]["message"];
+    EXPECT_EQ(message.rfind("internal error (request id r-", 0), 0u) << message;
+    ASSERT_EQ(response.headers.size(), 1u);
+    EXPECT_EQ(response.headers[0].first, "X-Request-Id");
+    EXPECT_NE(message.find(response.headers[0].second), std::string::npos);
+    // The next one gets another id.
+    EXPECT_NE(router.handle(request("GET", "/boom")).headers[0].second, response.headers[0].second);
+}
+
+TEST(RouterTest, PathParametersMustBeNames) {
+    for (const char* target : {"/api/v1/vms/%ff", "/api/v1/vms/..", "/api/v1/vms/Web1", "/api/v1/vms/a%20b",
+                               "/api/v1/vms/%c3%a9"}) {
+        auto response = sample_router().handle(request("GET", target));
+        EXPECT_EQ(response.status, 400) << target;
+        auto body = nlohmann::json::parse(response.body);  // valid JSON, whatever the bytes were
+        EXPECT_EQ(body["error"]["field"], "name") << target;
+    }
+}
+
+TEST(RouterTest, ErrorsQuotingInvalidUtf8StayValidJson) {
+    Router router;
+    router.add("GET", "/x", [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+        return api_fail(400, "bad byte \xff here", "f\xfe");
+    });
+    auto response = router.handle(request("GET", "/x"));
+    EXPECT_EQ(response.status, 400);
+    auto body = nlohmann::json::parse(response.body);
+    EXPECT_EQ(body["error"]["message"], "bad byte \xEF\xBF\xBD here");
+    EXPECT_EQ(response.status, 400);
+    // An unknown path with such bytes: a 404 that still is JSON.
+    auto missing = router.handle(request("GET", "/%ff%fe"));
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_TRUE(nlohmann::json::accept(missing.body));
+}
+
 }  // namespace
 }  // namespace corral::daemon
