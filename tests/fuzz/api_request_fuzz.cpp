@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/api/api_context.h"
+#include "daemon/host_access.h"
 #include "daemon/http/bearer_auth.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "fuzz_check.h"
@@ -43,7 +44,7 @@ struct Daemon {
         HostFacts host;
         host.cpus = 2;
         host.memory_mib = 1024;
-        context = std::make_unique<ApiContext>(ApiContext{*inventory, *storage, *tasks, *events, *vms, *images, host});
+        context = std::make_unique<ApiContext>(ApiContext{*inventory, *storage, *tasks, *events, *vms, *images, host, host_access});
         add_all_routes(router, *context);
         routes = router.routes();
     }
@@ -55,6 +56,7 @@ struct Daemon {
     }
 
     std::filesystem::path dir;
+    HostAccess host_access;  // nothing allowed over TCP, as corrald without --allow-*
     std::unique_ptr<corral::inventory::Inventory> inventory;
     std::unique_ptr<EventBus> events;
     std::unique_ptr<TaskManager> tasks;

@@ -583,7 +583,7 @@ void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::fla
             try {
                 handlers = (*handler)(session, request, params);
             } catch (const std::exception& error) {
-                auto raw = to_raw(internal_error(request, error.what()), raw_request.version(), false);
+                auto raw = to_raw(internal_error(request, error.what()), version, false);
                 http::write(session->next_layer(), raw, ec);
                 close_stream(session->next_layer());
                 return;
