@@ -202,6 +202,10 @@ for method, pattern, op in routes:
     key = f"{method} {pattern}"
     if "requestBody" not in op:
         continue
+    if "application/json" not in op["requestBody"].get("content", {}):
+        # A streamed image (PUT .../content), not JSON: tests/integration/daemon/http_transport.sh
+        # sends it what is not an image, cut bodies and oversized lengths.
+        continue
     if not check(f"{key}: the test has a valid body for it", key in VALID):
         continue
     target = target_of(pattern)
