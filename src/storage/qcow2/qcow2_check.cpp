@@ -13,6 +13,32 @@ namespace corral::storage::qcow2 {
 namespace {
 constexpr uint64_t k_max_check_clusters = 1ull << 27;  // 512 MiB of counters at most
 constexpr size_t k_max_messages = 200;
+
+// What a cluster holds, for the clusters that hold metadata. A guest data cluster (or an L2 table)
+// placed on one of them is a corruption whatever the refcounts say: the refcount recount alone
+// sees only "one reference too many", which a refcount rebuild would turn into a clean-looking
+// image whose guest data is the L1 table (and whose writer refuses writes: check_data_target).
+enum class Meta : uint8_t { None, L2, Header, L1, RefcountTable, RefcountBlock, SnapshotTable, SnapshotL1 };
+
+const char* meta_name(Meta m) {
+    switch (m) {
+    case Meta::None: return "nothing";
+    case Meta::L2: return "an L2 table";
+    case Meta::Header: return "the header";
+    case Meta::L1: return "the L1 table";
+    case Meta::RefcountTable: return "the refcount table";
+    case Meta::RefcountBlock: return "a refcount block";
+    case Meta::SnapshotTable: return "the snapshot table";
+    case Meta::SnapshotL1: return "a snapshot's L1 table";
+    }
+    return "metadata";
+}
+
+// An L2 entry whose data cluster lies on metadata, remembered for the repair.
+struct BadEntry {
+    uint64_t l2_offset;
+    uint64_t index;
+};
 }  // namespace
 
 Result<CheckResult> Qcow2Image::check(Repair repair) {
@@ -41,6 +67,39 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
             ++refs[c];
         }
     };
+
+    // Metadata clusters by kind: L2 tables first, so that an L1 entry naming the header or the
+    // refcount table as its L2 table leaves the fixed structure's name on that cluster.
+    std::vector<Meta> meta(nclusters, Meta::None);
+    auto mark = [&](uint64_t off, uint64_t len, Meta kind) {
+        if (!len) return;
+        for (uint64_t c = off >> m_cluster_bits; c < nclusters && c <= (off + len - 1) >> m_cluster_bits; ++c)
+            meta[c] = kind;
+    };
+    auto meta_at = [&](uint64_t off, uint64_t len) {
+        for (uint64_t c = off >> m_cluster_bits; len && c < nclusters && c <= (off + len - 1) >> m_cluster_bits; ++c)
+            if (meta[c] != Meta::None) return meta[c];
+        return Meta::None;
+    };
+    std::vector<std::vector<uint64_t>> snapshot_l1s;
+    for (const auto& s : m_snapshots) snapshot_l1s.push_back(TRY(read_l1(s.l1_table_offset, s.l1_size)));
+    auto mark_l2_tables = [&](const std::vector<uint64_t>& l1) {
+        for (uint64_t e : l1)
+            if (uint64_t off = e & k_offset_mask; off && off % m_cluster_size == 0) mark(off, m_cluster_size, Meta::L2);
+    };
+    mark_l2_tables(m_l1);
+    for (const auto& l1 : snapshot_l1s) mark_l2_tables(l1);
+    mark(0, m_cluster_size, Meta::Header);
+    mark(m_header.l1_table_offset, uint64_t(m_header.l1_size) * 8, Meta::L1);
+    mark(m_header.refcount_table_offset, uint64_t(m_header.refcount_table_clusters) * m_cluster_size,
+         Meta::RefcountTable);
+    for (uint64_t e : m_refcount_table)
+        if (uint64_t off = e & k_offset_mask; off && off % m_cluster_size == 0)
+            mark(off, m_cluster_size, Meta::RefcountBlock);
+    if (m_header.nb_snapshots) mark(m_header.snapshots_offset, m_snapshot_table_bytes, Meta::SnapshotTable);
+    for (const auto& s : m_snapshots) mark(s.l1_table_offset, uint64_t(s.l1_size) * 8, Meta::SnapshotL1);
+    std::vector<BadEntry> bad_entries;  // data on metadata, in L2 tables that are real L2 tables
+    std::vector<size_t> bad_l1;         // active L1 entries whose "L2 table" is other metadata
 
     inc(0, m_cluster_size, "header");
     inc(m_header.l1_table_offset, uint64_t(m_header.l1_size) * 8, "L1 table");
@@ -75,6 +134,11 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
                 continue;
             }
             inc(off, m_cluster_size, "L2 table");
+            const Meta l2_place = meta_at(off, m_cluster_size);
+            if (l2_place != Meta::L2) {
+                corrupt(fmt::format("{} L1 entry {}: L2 table at {:#x} is {}", label, i, off, meta_name(l2_place)));
+                if (active) bad_l1.push_back(i);
+            }
             if (active) {
                 bool exclusive = TRY(refcount(off >> m_cluster_bits)) == 1;
                 if (exclusive != bool(l1[i] & k_copied))
@@ -90,6 +154,11 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
                     if (active) ++r.allocated_clusters;
                     uint64_t length = d.host_offset < file_size ? std::min(d.length, file_size - d.host_offset) : d.length;
                     inc(d.host_offset, length, fmt::format("compressed cluster for guest offset {:#x}", guest));
+                    if (Meta on = meta_at(d.host_offset, length); on != Meta::None) {
+                        corrupt(fmt::format("{} guest offset {:#x}: compressed data at {:#x} lies on {}", label, guest,
+                                            d.host_offset, meta_name(on)));
+                        if (l2_place == Meta::L2) bad_entries.push_back({off, j});
+                    }
                     continue;
                 }
                 uint64_t host = entry & k_offset_mask;
@@ -100,6 +169,11 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
                     continue;
                 }
                 inc(host, m_cluster_size, fmt::format("data cluster for guest offset {:#x}", guest));
+                if (Meta on = meta_at(host, m_cluster_size); on != Meta::None) {
+                    corrupt(fmt::format("{} guest offset {:#x}: data cluster {:#x} is {}", label, guest, host,
+                                        meta_name(on)));
+                    if (l2_place == Meta::L2) bad_entries.push_back({off, j});
+                }
                 if (active && !m_header.extended_l2()) {
                     uint64_t rc = TRY(refcount(host >> m_cluster_bits));
                     if ((rc == 1) != bool(entry & k_copied))
@@ -110,10 +184,10 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
         return {};
     };
     TRY_VOID(walk(m_l1, true, "active"));
-    for (const auto& s : m_snapshots) {
+    for (size_t k = 0; k < m_snapshots.size(); ++k) {
+        const auto& s = m_snapshots[k];
         inc(s.l1_table_offset, uint64_t(s.l1_size) * 8, fmt::format("snapshot '{}' L1 table", s.name));
-        auto l1 = TRY(read_l1(s.l1_table_offset, s.l1_size));
-        TRY_VOID(walk(l1, false, fmt::format("snapshot '{}'", s.name)));
+        TRY_VOID(walk(snapshot_l1s[k], false, fmt::format("snapshot '{}'", s.name)));
     }
 
     uint64_t last_used = 0;
@@ -138,6 +212,32 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
 
     const bool flagged = m_header.incompatible_features & (k_incompat_dirty | k_incompat_corrupt);
     if (repair == Repair::No || m_read_only || (!r.corruptions && !r.leaks && !flagged)) return r;
+
+    // Guest data on metadata cannot be kept (it *is* the metadata): those L2 entries go (the guest
+    // cluster reads as unallocated again: zeroes, or the backing file), and so do active L1
+    // entries naming other metadata as their L2 table. Then everything is counted again.
+    if (!bad_entries.empty() || !bad_l1.empty()) {
+        m_l2_cache.clear();
+        for (const BadEntry& bad : bad_entries) {
+            TRY_VOID(m_file.read_exact(bad.l2_offset, table));
+            std::fill_n(table.begin() + bad.index * m_l2_entry_bytes, m_l2_entry_bytes, uint8_t{0});
+            TRY_VOID(write_host(bad.l2_offset, table));
+            note(fmt::format("Repairing: dropped the L2 entry {} of the L2 table at {:#x} (its data lay on metadata)",
+                             bad.index, bad.l2_offset));
+        }
+        for (size_t i : bad_l1) {
+            m_l1[i] = 0;
+            note(fmt::format("Repairing: dropped active L1 entry {} (its L2 table lay on other metadata)", i));
+        }
+        if (!bad_l1.empty()) TRY_VOID(write_table(m_header.l1_table_offset, m_l1, 0));
+        TRY_VOID(m_file.sync());
+        CheckResult again = TRY(check(Repair::Yes));
+        again.corruptions_fixed = r.corruptions > again.corruptions ? r.corruptions - again.corruptions : 0;
+        again.leaks_fixed = r.leaks > again.leaks ? r.leaks - again.leaks : 0;
+        r.messages.insert(r.messages.end(), again.messages.begin(), again.messages.end());
+        again.messages = std::move(r.messages);
+        return again;
+    }
 
     // Repair: exact copied flags from the recount, then fresh refcount structures.
     m_l2_cache.clear();

@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "storage/endian.h"
 #include "storage/image.h"
 #include "storage/qcow2/qcow2_image.h"
 #include "storage/raw_device.h"
@@ -327,6 +328,119 @@ TEST(QemuInterop, SigkillAtRandomMomentsLeavesNoCorruptionAndKeepsFlushedData) {
     }
     // The kill moments must land mid-workload, after flushes, for the test to mean anything.
     EXPECT_GE(trials_with_flushed_data, 15);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata used as guest data: `corral-img check` against `qemu-img check` on the same files.
+
+/// The fields of a qemu-img-made image that the crafted cases point at.
+struct Layout {
+    uint64_t l1_offset, refcount_table, refcount_block, l2_table;
+};
+
+uint64_t read_be64_at(const std::string& path, uint64_t offset) {
+    auto file = *File::open(path, Access::ReadOnly);
+    uint8_t raw[8];
+    EXPECT_TRUE(file.read_exact(offset, raw));
+    return load_be64(raw);
+}
+
+void write_be64_at(const std::string& path, uint64_t offset, uint64_t value) {
+    auto file = *File::open(path, Access::ReadWrite);
+    uint8_t raw[8];
+    store_be64(raw, value);
+    EXPECT_TRUE(file.write_all(offset, raw));
+}
+
+Layout layout_of(const std::string& path) {
+    constexpr uint64_t offset_mask = 0x00fffffffffffe00ull;
+    Layout l{};
+    l.l1_offset = read_be64_at(path, 40);
+    l.refcount_table = read_be64_at(path, 48);
+    l.refcount_block = read_be64_at(path, l.refcount_table) & offset_mask;
+    l.l2_table = read_be64_at(path, l.l1_offset) & offset_mask;
+    return l;
+}
+
+struct Crafted {
+    const char* name;
+    const char* what;  ///< corral-img's words for the structure hit
+    /// The entry to overwrite (offset in the file) and its new value, from the layout.
+    std::pair<uint64_t, uint64_t> (*entry)(const Layout&);
+};
+
+void PrintTo(const Crafted& c, std::ostream* os) { *os << c.name; }  // for ctest's test names
+
+constexpr uint64_t k_copied = 1ull << 63;
+constexpr uint64_t k_compressed = 1ull << 62;
+
+class MetadataAsData : public ::testing::TestWithParam<Crafted> {};
+
+// Guest cluster 0's L2 entry (or the first L1 entry) is made to point at a metadata structure;
+// guest data at 1 MiB (0xbb) sits in another cluster of the same L2 table.
+TEST_P(MetadataAsData, IsACorruptionLikeQemuSaysAndRepairDropsTheEntry) {
+    REQUIRE_QEMU_IMG();
+    TempDir dir;
+    const std::string img = dir.path("img.qcow2");
+    ASSERT_EQ(run("qemu-img create -q -f qcow2 " + img + " 64M"), 0);
+    ASSERT_EQ(run("qemu-io -c 'write -P 0xaa 0 64k' -c 'write -P 0xbb 1M 64k' " + img), 0);
+    const auto [where, value] = GetParam().entry(layout_of(img));
+    write_be64_at(img, where, value);
+
+    std::string qemu_out, corral_out;
+    EXPECT_EQ(run("qemu-img check " + img, &qemu_out), 2) << qemu_out;
+    EXPECT_EQ(run(std::string(CORRAL_IMG_PATH) + " check " + img, &corral_out), 2) << corral_out;
+    EXPECT_NE(corral_out.find(GetParam().what), std::string::npos) << "want '" << GetParam().what << "' in\n"
+                                                                   << corral_out;
+
+    // The repair leaves an image both tools pass, whose guest cluster 0 is no longer metadata.
+    EXPECT_EQ(run(std::string(CORRAL_IMG_PATH) + " check --repair " + img, &corral_out), 0) << corral_out;
+    EXPECT_EQ(run("qemu-img check " + img, &qemu_out), 0) << qemu_out;
+    EXPECT_EQ(run(std::string(CORRAL_IMG_PATH) + " check " + img, &corral_out), 0) << corral_out;
+    EXPECT_EQ(run("qemu-io -r -c 'read -P 0 0 64k' " + img, &qemu_out), 0) << qemu_out;
+    EXPECT_EQ(qemu_out.find("verification failed"), std::string::npos) << qemu_out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, MetadataAsData,
+    ::testing::Values(
+        // A normal L2 entry cannot name offset 0 (that is "unallocated"); a compressed one can.
+        Crafted{"compressed_data_in_header", "lies on the header",
+                [](const Layout& l) { return std::pair{l.l2_table, k_compressed | 0x100}; }},
+        Crafted{"data_on_l1_table", "is the L1 table",
+                [](const Layout& l) { return std::pair{l.l2_table, k_copied | l.l1_offset}; }},
+        Crafted{"data_on_refcount_table", "is the refcount table",
+                [](const Layout& l) { return std::pair{l.l2_table, k_copied | l.refcount_table}; }},
+        Crafted{"data_on_refcount_block", "is a refcount block",
+                [](const Layout& l) { return std::pair{l.l2_table, k_copied | l.refcount_block}; }},
+        Crafted{"data_on_its_own_l2_table", "is an L2 table",
+                [](const Layout& l) { return std::pair{l.l2_table, k_copied | l.l2_table}; }},
+        Crafted{"l2_table_on_refcount_table", "L1 entry 0: L2 table at",
+                [](const Layout& l) { return std::pair{l.l1_offset, k_copied | l.refcount_table}; }}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// `qemu-img check -r all` counts a data cluster on the L1 table as a second reference and raises
+// the refcount: qemu-img then calls the image clean, though guest cluster 0 still reads (and a
+// copy-on-write would copy) the L1 table. corral-img still calls it a corruption, and repairs it.
+TEST(QemuInterop, DataOnTheL1TableStaysACorruptionAfterQemuRepairedTheRefcounts) {
+    REQUIRE_QEMU_IMG();
+    TempDir dir;
+    const std::string img = dir.path("img.qcow2");
+    ASSERT_EQ(run("qemu-img create -q -f qcow2 " + img + " 64M"), 0);
+    ASSERT_EQ(run("qemu-io -c 'write -P 0xaa 0 64k' -c 'write -P 0xbb 1M 64k' " + img), 0);
+    const Layout l = layout_of(img);
+    write_be64_at(img, l.l2_table, k_copied | l.l1_offset);
+    std::string out;
+    ASSERT_EQ(run("qemu-img check -r all " + img, &out), 0) << out;
+    ASSERT_EQ(run("qemu-img check " + img, &out), 0) << "qemu-img's own repair is expected to pass:\n" << out;
+
+    EXPECT_EQ(run(std::string(CORRAL_IMG_PATH) + " check " + img, &out), 2) << out;
+    EXPECT_NE(out.find("is the L1 table"), std::string::npos) << out;
+    EXPECT_EQ(run(std::string(CORRAL_IMG_PATH) + " check --repair " + img, &out), 0) << out;
+    EXPECT_EQ(run(std::string(CORRAL_IMG_PATH) + " check " + img, &out), 0) << out;
+    EXPECT_EQ(run("qemu-img check " + img, &out), 0) << out;
+    EXPECT_EQ(run("qemu-io -r -c 'read -P 0 0 64k' -c 'read -P 0xbb 1M 64k' " + img, &out), 0) << out;
+    EXPECT_EQ(out.find("verification failed"), std::string::npos) << out;
 }
 
 }  // namespace
