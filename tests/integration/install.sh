@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# tests/integration/install.sh: the installed layout works without the checkout. `cmake --install`
+# into a temporary prefix, then that prefix's corrald (temporary state folder) finds corral-vmm,
+# corral-shim (libexec/corral), the calibration guest and tools/guest-image (share/corral, with
+# the guests' init scripts: `corral image prepare default` runs it); a VM started by it runs under
+# the installed corral-shim and outlives corrald stopped alone, which is what the systemd unit's
+# KillMode=process relies on for `systemctl restart corrald`; the unit and the bash completion
+# are installed. Exit status: 0 all passed, 1 a check failed. Ends with "N passed, N failed".
+set -uo pipefail
+script=$(readlink -f "${BASH_SOURCE[0]}")
+repo=$(cd "$(dirname "$script")/../.." && pwd)
+build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
+# shellcheck source=../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
+unset CORRAL_GUEST_IMAGE_TOOL
+# Two levels deep, so no build-tree fallback (bin/../../src/...) can be what is found.
+top=$(mktemp -d "${TMPDIR:-/tmp}/corral-install-test.XXXXXX")
+prefix="$top/usr"
+vm_pid=""
+cleanup() {
+  [ -n "$vm_pid" ] && kill -9 "$vm_pid" 2>/dev/null
+  corrald_stop
+  rm -rf -- "$state" "$top"
+}
+trap cleanup EXIT
+
+echo "== cmake --install --prefix $prefix"
+cmake --install "$build_dir" --prefix "$prefix" >"$top/install.log" 2>&1
+check "cmake --install succeeds" test $? = 0 || { cat "$top/install.log"; exit 1; }
+for f in bin/corrald bin/corral bin/corral-vmm bin/corral-img libexec/corral/corral-shim share/corral/guest-image; do
+  check "$f is installed, executable" test -x "$prefix/$f"
+done
+for f in share/corral/lib/common.sh share/corral/guests/initramfs/init share/corral/calibrate.elf; do
+  check "$f is installed" test -s "$prefix/$f"
+done
+unit="$prefix/lib/systemd/system/corrald.service"
+check "the systemd unit runs corrald on /var/lib/corral" grep -qE '^ExecStart=/.*/bin/corrald --state-dir /var/lib/corral$' "$unit"
+check "  ... restarts it on failure" grep -qx 'Restart=on-failure' "$unit"
+check "  ... and stops only corrald, never its VMs (KillMode=process)" grep -qx 'KillMode=process' "$unit"
+completion="$prefix/share/bash-completion/completions/corral"
+check "bash completion is installed for corral" grep -q 'complete -F _corral corral' "$completion"
+check "  ... with the verbs and their flags" bash -c "grep -q '\" vm\") opts=.*create' '$completion' && grep -q '\" vm create\") opts=.*--memory' '$completion'"
+
+echo "== the installed corrald (state in $state)"
+corrald_bin="$prefix/bin/corrald"
+corral=("$prefix/bin/corral" --socket "$sock")
+corrald_start || exit 1
+api GET /api/v1/host
+reason=$(jqb .calibration.reason)
+check "the calibration found corral-vmm and its guest (reason: $reason)" bash -c "! grep -q 'not found' <<<\"\$1\"" _ "$reason"
+"${corral[@]}" image prepare default >"$top/prepare.out" 2>&1
+check "corral image prepare default runs the installed guest-image" test $? = 0 || cat "$top/prepare.out"
+"${corral[@]}" vm create inst --image default --memory 256M --engine emulated >/dev/null 2>"$top/err"
+check "a VM is created from the image" test $? = 0 || cat "$top/err"
+"${corral[@]}" vm start inst >/dev/null 2>"$top/err"
+check "and started" test $? = 0 || cat "$top/err"
+shim_pid=$(cat "$state/run/inst/shim.pid" 2>/dev/null)
+vm_pid=$(cat "$state/run/inst/vm.pid" 2>/dev/null)
+check "it runs under the installed corral-shim" test "$(readlink "/proc/${shim_pid:-0}/exe")" = "$prefix/libexec/corral/corral-shim"
+
+echo "== corrald stopped alone (systemctl restart with KillMode=process), then started again"
+corrald_stop
+check "the VM outlives corrald" kill -0 "${vm_pid:-0}"
+corrald_start || exit 1
+check "the new corrald adopts it (running)" wait_state inst running 20
+"${corral[@]}" vm kill inst >/dev/null 2>"$top/err"
+check "corral vm kill ends it" test $? = 0 || cat "$top/err"
+"${corral[@]}" vm delete inst --volumes >/dev/null 2>&1
+vm_pid=""
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
