@@ -60,7 +60,7 @@ check "it runs under the installed corral-shim" test "$(readlink "/proc/${shim_p
 
 echo "== corrald stopped alone (systemctl restart with KillMode=process), then started again"
 corrald_stop
-check "the VM outlives corrald" kill -0 "${vm_pid:-0}"
+check "the VM outlives corrald" bash -c '[ -n "$1" ] && kill -0 "$1"' _ "$vm_pid"
 corrald_start || exit 1
 check "the new corrald adopts it (running)" wait_state inst running 20
 "${corral[@]}" vm kill inst >/dev/null 2>"$top/err"
