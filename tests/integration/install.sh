@@ -5,7 +5,8 @@
 # the guests' init scripts: `corral image prepare default` runs it); a VM started by it runs under
 # the installed corral-shim and outlives corrald stopped alone, which is what the systemd unit's
 # KillMode=process relies on for `systemctl restart corrald`; the unit and the bash completion
-# are installed. Exit status: 0 all passed, 1 a check failed. Ends with "N passed, N failed".
+# are installed; tools/uninstall removes it all again.
+# Exit status: 0 all passed, 1 a check failed. Ends with "N passed, N failed".
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
@@ -67,6 +68,15 @@ check "the new corrald adopts it (running)" wait_state inst running 20
 check "corral vm kill ends it" test $? = 0 || cat "$top/err"
 "${corral[@]}" vm delete inst --volumes >/dev/null 2>&1
 vm_pid=""
+
+echo "== tools/uninstall --prefix $prefix"
+"$repo/tools/uninstall" --prefix "$prefix" >"$top/uninstall.out" 2>&1
+check "tools/uninstall succeeds" test $? = 0 || cat "$top/uninstall.out"
+check "  ... stopping the corrald it installed" grep -q "stopping corrald (pid $corrald_pid)" "$top/uninstall.out"
+wait "$corrald_pid" 2>/dev/null
+check "  ... which has ended" bash -c '! kill -0 "$1" 2>/dev/null' _ "$corrald_pid"
+corrald_pid=""
+check "  ... and leaves no file of the install behind" test -z "$(find "$prefix" -type f)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
