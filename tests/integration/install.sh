@@ -41,6 +41,17 @@ check "  ... and stops only corrald, never its VMs (KillMode=process)" grep -qx 
 completion="$prefix/share/bash-completion/completions/corral"
 check "bash completion is installed for corral" grep -q 'complete -F _corral corral' "$completion"
 check "  ... with the verbs and their flags" bash -c "grep -q '\" vm\") opts=.*create' '$completion' && grep -q '\" vm create\") opts=.*--memory' '$completion'"
+loader=/usr/share/bash-completion/bash_completion   # the bash-completion package (tools/setup)
+if [ -f "$loader" ]; then
+  # shellcheck disable=SC2016
+  words=$(XDG_DATA_DIRS="$prefix/share" bash -c '. "$1"; __load_completion corral || exit 1
+    COMP_WORDS=(corral vm cr); COMP_CWORD=2; _corral; echo "${COMPREPLY[*]}"
+    COMP_WORDS=(corral vm create web1 --mem); COMP_CWORD=4; _corral; echo "${COMPREPLY[*]}"' _ "$loader" 2>&1)
+  check "bash-completion loads it on demand and completes 'corral vm cr' and '--mem' ($(echo $words))" \
+    test "$(echo $words)" = "create --memory"
+else
+  echo "NOTE: no bash-completion package: its on-demand loading is not checked"
+fi
 
 echo "== the installed corrald (state in $state)"
 corrald_bin="$prefix/bin/corrald"
