@@ -38,6 +38,13 @@ unit="$prefix/lib/systemd/system/corrald.service"
 check "the systemd unit runs corrald on /var/lib/corral" grep -qE '^ExecStart=/.*/bin/corrald --state-dir /var/lib/corral$' "$unit"
 check "  ... restarts it on failure" grep -qx 'Restart=on-failure' "$unit"
 check "  ... and stops only corrald, never its VMs (KillMode=process)" grep -qx 'KillMode=process' "$unit"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  # Its ExecStart names the configured prefix; the copy checked names this one's corrald.
+  sed "s|^ExecStart=[^ ]*|ExecStart=$prefix/bin/corrald|" "$unit" >"$top/corrald.service"
+  systemd-analyze verify "$top/corrald.service" >"$top/verify.out" 2>&1
+  check "  ... and systemd-analyze verify finds nothing to say about it" \
+    bash -c '[ $1 = 0 ] && [ ! -s "$2" ]' _ $? "$top/verify.out" || cat "$top/verify.out"
+fi
 completion="$prefix/share/bash-completion/completions/corral"
 check "bash completion is installed for corral" grep -q 'complete -F _corral corral' "$completion"
 check "  ... with the verbs and their flags" bash -c "grep -q '\" vm\") opts=.*create' '$completion' && grep -q '\" vm create\") opts=.*--memory' '$completion'"
