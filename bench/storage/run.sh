@@ -25,7 +25,7 @@ qemu-io -c "write -P 0x5a 0 $((size / 2))" "$dir/overlay.qcow2" >/dev/null
 seconds() { sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p'; }
 printf "%-34s %12s %12s %8s\n" "test" "corral (s)" "qemu (s)" "ratio"
 row() {  # name corral_seconds qemu_seconds
-    printf "%-34s %12.3f %12.3f %8.2f\n" "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"
+    printf "%-34s %12.3f %12.3f %8.2f\n" "$1" "$2" "$3" "$(awk -v c="$2" -v q="$3" 'BEGIN { print (c > 0 ? q / c : 0) }')"
 }
 
 bench_pair() {  # name fmt file extra-args...
@@ -68,7 +68,7 @@ c=$("$corral" bench -f qcow2 -w -c $count -s 4096 -S $step "$dir/oc.qcow2" | sec
 q=$(qemu-img bench -f qcow2 -d 1 -t writeback -w -c $count -s 4096 -S $step "$dir/oq.qcow2" | seconds)
 row "qcow2+backing 4K random write" "$c" "$q"
 
-timeit() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+timeit() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN { print e - s }'; }
 c=$(timeit "$corral" convert -O qcow2 "$dir/data.raw" "$dir/c1.qcow2")
 q=$(timeit qemu-img convert -O qcow2 "$dir/data.raw" "$dir/q1.qcow2")
 row "convert raw -> qcow2" "$c" "$q"

@@ -42,6 +42,17 @@ corral_require() {   # corral_require COMMAND PACKAGE
     corral_die "'$1' not found: install the Debian package '$2' (apt-get install $2)"
 }
 
+# corral_printable: a filter that makes terminal output (a guest's serial console) safe to show in
+# a log or an excerpt: escape sequences removed (CSI such as the cursor-position query ESC[6n that
+# the guest's shell sends, OSC titles, character-set selection, keypad modes), then every other control
+# character but tab and newline (CR, BEL, a lone ESC).
+corral_printable() {
+  LC_ALL=C sed -e 's/\x1b\[[0-?]*[ -\/]*[@-~]//g' \
+    -e 's/\x1b\][^\x07\x1b]*\(\x07\|\x1b\\\)//g' \
+    -e 's/\x1b[()*+][0-9A-Za-z]//g' \
+    -e 's/\x1b[0-~]//g' | LC_ALL=C tr -d '\000-\010\013-\037\177'
+}
+
 # Seconds since the epoch with microseconds (bash 5's EPOCHREALTIME).
 corral_now() { printf '%s\n' "${EPOCHREALTIME/,/.}"; }
 
