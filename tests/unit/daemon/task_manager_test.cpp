@@ -11,6 +11,8 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include <gtest/gtest.h>
 
 #include "daemon/inventory/sqlite_inventory.h"
@@ -80,7 +82,7 @@ TEST_F(TaskManagerTest, TasksBeyondThePoolWaitAsQueued) {
     {
         TaskManager tasks(*m_inventory, m_events, 2);
         for (int i = 0; i < 5; ++i) {
-            auto task = tasks.start("volume.clone", "v" + std::to_string(i), gate.work());
+            auto task = tasks.start("volume.clone", fmt::format("v{}", i), gate.work());
             ASSERT_TRUE(task) << task.error().describe();
             ids.push_back(task->id);
         }
