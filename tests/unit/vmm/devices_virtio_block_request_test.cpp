@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -27,10 +28,12 @@ struct Chain {
     }
     uint8_t* header(uint32_t type, uint64_t sector, size_t length = 16) {
         storage.reserve(16);  // keep pointers stable
+        // A short header (the hostile case) gets only its first `length` bytes of the 16.
+        uint8_t full[16] = {};
+        std::memcpy(full, &type, 4);
+        std::memcpy(full + 8, &sector, 8);
         uint8_t* p = add(false, length);
-        std::memcpy(p, &type, 4);
-        std::memset(p + 4, 0, 4);
-        std::memcpy(p + 8, &sector, 8);
+        std::memcpy(p, full, std::min<size_t>(length, sizeof full));
         return p;
     }
     uint8_t* segment(uint64_t sector, uint32_t sectors, uint32_t flags) {
