@@ -147,12 +147,13 @@ std::string render_bridge(const Model& model) {
     emit_set(out, "ip_checked", "ifname", checked);
     emit_set(out, "port_ip4", "ifname . ipv4_addr", ip4);
     emit_set(out, "port_ip6", "ifname . ipv6_addr", ip6);
-    out += R"(
+    out += R"nft(
 	chain prerouting {
 		type filter hook prerouting priority filter; policy accept;
 		iifname != @ports accept comment "not a managed port"
 		iifname . ether saddr != @port_mac drop comment "anti-spoof: source MAC"
 		ether type arp iifname . arp saddr ether != @port_mac drop comment "anti-spoof: ARP sender MAC"
+		ether type { 8021q, 8021ad } drop comment "anti-spoof: VLAN-tagged frame from a VM hiding its addresses"
 		udp sport 67 drop comment "anti-spoof: DHCP server reply from a VM"
 		udp sport 547 drop comment "anti-spoof: DHCPv6 server reply from a VM"
 		icmpv6 type nd-router-advert drop comment "anti-spoof: router advertisement from a VM"
@@ -165,7 +166,7 @@ std::string render_bridge(const Model& model) {
 		ether type ip6 iifname . ip6 saddr != @port_ip6 drop comment "anti-spoof: source IPv6"
 	}
 }
-)";
+)nft";
     return out;
 }
 
