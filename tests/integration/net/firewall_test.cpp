@@ -80,16 +80,29 @@ TEST_F(FirewallLive, GroupAllowsSshAndBlocksHttpBetweenVmsOnOneBridge) {
 TEST_F(FirewallLive, VmChangingItsMacOrAddressLosesTrafficUntilItRestoresThem) {
     apply_model();
     ASSERT_TRUE(lab->pings("a", "10.77.0.3"));
+    // One-way datagrams to b, with b's MAC pinned in a: what arrives shows what the bridge let
+    // through, whatever happens to replies (a VM with a new MAC would miss them anyway).
+    ASSERT_TRUE(lab->in("a", "ip neigh replace 10.77.0.3 lladdr 52:54:00:00:00:02 dev eth0 nud permanent").ok());
+    ASSERT_EQ(lab->udp_exchange("a", 5000, "b", "10.77.0.3", 5001), "offer-from-5000");
 
-    ASSERT_TRUE(lab->in("a", "ip link set eth0 address 52:54:00:00:00:99").ok());
-    EXPECT_FALSE(lab->pings("a", "10.77.0.3")) << "a new source MAC passed";
+    // (A new MAC flushes a's neighbour table, permanent entries too: pin b again.)
+    ASSERT_TRUE(lab->in("a", "ip link set eth0 address 52:54:00:00:00:99 && "
+                              "ip neigh replace 10.77.0.3 lladdr 52:54:00:00:00:02 dev eth0 nud permanent").ok());
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "10.77.0.3", 5001), "") << "a new source MAC passed";
     ASSERT_TRUE(lab->in("a", "ip link set eth0 address 52:54:00:00:00:01").ok());
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "10.77.0.3", 5001), "offer-from-5000");
     EXPECT_TRUE(lab->pings("a", "10.77.0.3")) << "the restored MAC did not get its traffic back";
 
-    ASSERT_TRUE(lab->in("a", "ip addr flush dev eth0 && ip addr add 10.77.0.9/24 dev eth0").ok());
-    EXPECT_FALSE(lab->pings("a", "10.77.0.3")) << "a new source address passed";
+    ASSERT_TRUE(lab->in("a", "ip addr flush dev eth0 && ip addr add 10.77.0.9/24 dev eth0 && "
+                              "ip neigh replace 10.77.0.3 lladdr 52:54:00:00:00:02 dev eth0 nud permanent").ok());
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "10.77.0.3", 5001), "") << "a new source address passed";
+    EXPECT_FALSE(lab->pings("a", "10.77.0.3"));
+    // ARP claiming the new address does not reach b either (b would learn 10.77.0.9 from it).
+    lab->in("a", "busybox arping -c 1 -w 1 -I eth0 -s 10.77.0.9 10.77.0.3");
+    EXPECT_EQ(lab->in("b", "ip neigh show 10.77.0.9").output, "") << "a spoofed ARP sender address passed";
     ASSERT_TRUE(lab->in("a", "ip addr flush dev eth0 && ip addr add 10.77.0.2/24 dev eth0 && "
                               "ip route add default via 10.77.0.1").ok());
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "10.77.0.3", 5001), "offer-from-5000");
     EXPECT_TRUE(lab->pings("a", "10.77.0.3")) << "the restored address did not get its traffic back";
 }
 
