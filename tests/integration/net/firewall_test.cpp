@@ -47,9 +47,13 @@ protected:
 };
 
 TEST_F(FirewallLive, GroupAllowsSshAndBlocksHttpBetweenVmsOnOneBridge) {
+    apply_model();
+    ASSERT_EQ(lab->udp_exchange("a", 5000, "b", "10.77.0.255", 5001), "offer-from-5000") << "broadcast without groups";
     model.groups = {{"ssh", {{Direction::In, Protocol::Tcp, 22, 22, ""}}}};
     model.ports[1].groups = {"ssh"};
     apply_model();
+    // Broadcast (and multicast, link-local) cannot go around b's groups.
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "10.77.0.255", 5001), "");
     EXPECT_EQ(lab->tcp_exchange("a", "b", "10.77.0.3", 22), "hello-22");
     EXPECT_EQ(lab->tcp_exchange("a", "b", "10.77.0.3", 80), "");
     // b has no group limiting what leaves it: its connection to a (no group) passes.

@@ -149,7 +149,8 @@ std::string NetLab::udp_exchange(const std::string& from, int sport, const std::
     std::string listener = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"\", " +
                            std::to_string(dport) + ")); s.settimeout(2); open(\"" + ready +
                            "\", \"w\").close()\ntry: print(s.recv(100).decode(), flush=True)\nexcept OSError: pass";
-    std::string sender = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"\", " +
+    std::string sender = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, "
+                         "socket.SO_BROADCAST, 1); s.bind((\"\", " +
                          std::to_string(sport) + ")); s.sendto(b\"offer-from-" + std::to_string(sport) + "\", (\"" +
                          address + "\", " + std::to_string(dport) + "))";
     std::ofstream(m_dir + "/listen.py") << listener;

@@ -55,6 +55,12 @@ TEST(FirewallValidate, PortOutOfRange) {
     EXPECT_EQ(error_of(model), "groups[web].rules[0].port_from: ports apply only to tcp and udp rules");
 }
 
+TEST(FirewallValidate, GroupsNeedThePortsAddresses) {
+    Model model = testing::groups_model();
+    model.ports[1].addresses.clear();
+    EXPECT_EQ(error_of(model), "ports[1].addresses: a port with groups needs its addresses (groups are enforced by address)");
+}
+
 TEST(FirewallValidate, PortsAndNetworks) {
     Model model = testing::nat_model();
     model.ports[0].mac = "52:54:00:00:00";
