@@ -29,8 +29,11 @@ Result<void> load(const std::string& script, const char* what) {
 // Bridged traffic between two VMs reaches the inet table's hooks only through br_netfilter, and
 // only for bridges whose own nf_call_iptables flag is on (or with the host-wide sysctl, which we
 // leave alone). A bridge that does not exist yet is the network service's to create with it.
+// Only corrald's own bridges (nat, isolated): a host bridge (bridged, vlan) carries the host's
+// other traffic too, which the flag would put in front of every iptables/nft forward chain.
 Result<void> enable_bridge_netfilter(const Model& model) {
     for (const Network& network : model.networks) {
+        if (network.kind != "nat" && network.kind != "isolated") continue;
         for (const char* flag : {"nf_call_iptables", "nf_call_ip6tables"}) {
             std::filesystem::path path = std::filesystem::path("/sys/class/net") / network.bridge / "bridge" / flag;
             if (!std::filesystem::exists(path)) continue;

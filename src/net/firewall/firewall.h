@@ -99,8 +99,9 @@ std::string render(const Model& model);
 
 /// Validates, renders and loads the model in one `nft -f -` transaction. On failure the previous
 /// ruleset stays in force and the error carries nft's message. Before loading, it turns on
-/// nf_call_iptables/nf_call_ip6tables of each network's bridge that exists (the bridge's own
-/// flag in /sys/class/net/BR/bridge/, nothing host-wide).
+/// nf_call_iptables/nf_call_ip6tables of each nat/isolated network's bridge that exists (the
+/// bridge's own flag in /sys/class/net/BR/bridge/, nothing host-wide). On a bridged/vlan network
+/// (a host bridge) groups between VMs need that flag too; corrald leaves the host's bridge alone.
 Result<void> apply(const Model& model);
 
 /// Removes corrald's tables (all of them, in one transaction); absent tables are not an error.
@@ -128,8 +129,8 @@ HostPolicyReport check_host_policy();
 struct TraceQuery {
     std::string from;  ///< a port's tap name, or an address (outside the managed networks)
     std::string to;    ///< a port's tap name, or an address
-    Protocol protocol = Protocol::Tcp;
-    int port = 0;      ///< destination port (tcp/udp); ignored for icmp/any
+    Protocol protocol = Protocol::Tcp;  ///< tcp, udp or icmp (an echo request)
+    int port = 0;      ///< destination port (tcp/udp); ignored for icmp
 };
 
 /// trace()'s answer.

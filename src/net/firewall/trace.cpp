@@ -69,6 +69,8 @@ Result<TraceVerdict> trace_in(const LiveTable& table, const Model& model, const 
     Endpoint to = TRY(resolve(model, query.to, "to"));
     if (!from.port && !to.port)
         return fail(ErrorKind::Invalid, "trace: from or to must be a port of a managed network");
+    if (query.protocol == Protocol::Any)
+        return fail(ErrorKind::Invalid, "protocol: trace needs tcp, udp or icmp (a packet has one)");
     bool ported = query.protocol == Protocol::Tcp || query.protocol == Protocol::Udp;
     if (ported && (query.port < 1 || query.port > 65535))
         return fail(ErrorKind::Invalid, fmt::format("port: {} is out of range 1-65535", query.port));
@@ -88,7 +90,8 @@ Result<TraceVerdict> trace_in(const LiveTable& table, const Model& model, const 
     case Protocol::Tcp: packet.l4proto = "tcp"; break;
     case Protocol::Udp: packet.l4proto = "udp"; break;
     case Protocol::Icmp:
-    case Protocol::Any: packet.l4proto = family == AF_INET ? "icmp" : "ipv6-icmp"; break;
+    case Protocol::Any:  // refused above
+        packet.l4proto = family == AF_INET ? "icmp" : "ipv6-icmp"; break;
     }
     // Bridged and routed traffic both reach the inet hooks with the bridge as the interface
     // (br_netfilter gives the bridge, not the tap); an outside interface is the uplink or "".

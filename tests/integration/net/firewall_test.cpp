@@ -148,6 +148,12 @@ TEST_F(FirewallLive, ApplyingTwiceGivesAByteIdenticalRuleset) {
     apply_model();
     EXPECT_EQ(sh("nft list ruleset").output, first);
     EXPECT_EQ(sh("nft list tables").output, "table bridge corral\ntable inet corral\ntable ip corral_nat\n");
+    // Another tool's table is never touched, by apply or by remove_all.
+    ASSERT_TRUE(sh("nft add table inet other && nft add chain inet other c").ok());
+    apply_model();
+    ASSERT_TRUE(remove_all());
+    EXPECT_EQ(sh("nft list tables").output, "table inet other\n");
+    ASSERT_TRUE(remove_all()) << "removing absent tables is not an error";
 }
 
 TEST_F(FirewallLive, AFailedApplyLeavesThePreviousRules) {

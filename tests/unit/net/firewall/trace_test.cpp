@@ -77,6 +77,9 @@ TEST(FirewallTrace, UnknownEndpointsNameTheField) {
     verdict = trace_in(saved_table(), testing::groups_model(), {"tap1", "tap2", Protocol::Tcp, 0});
     ASSERT_FALSE(verdict);
     EXPECT_EQ(verdict.error().message(), "port: 0 is out of range 1-65535");
+    verdict = trace_in(saved_table(), testing::groups_model(), {"tap1", "tap2", Protocol::Any, 0});
+    ASSERT_FALSE(verdict);
+    EXPECT_EQ(verdict.error().message(), "protocol: trace needs tcp, udp or icmp (a packet has one)");
 }
 
 TEST(FirewallTrace, UnknownExpressionsAreAnErrorNotAGuess) {
