@@ -41,7 +41,12 @@ Result<Endpoint> resolve(const Model& model, const std::string& text, const char
     endpoint.addresses.push_back(*address);
     for (const Port& port : model.ports)
         for (const std::string& own : port.addresses)
-            if (parse_cidr(own) == address) return resolve(model, port.tap, field);
+            if (parse_cidr(own) == address) {
+                // A port named by one of its addresses: that address (and its family) is the question.
+                Endpoint owner = TRY(resolve(model, port.tap, field));
+                owner.addresses = {*address};
+                return owner;
+            }
     for (const Network& network : model.networks)
         if (parse_cidr(network.gateway4) == address) {
             endpoint.network = &network;

@@ -110,6 +110,31 @@ TEST_F(FirewallLive, VmChangingItsMacOrAddressLosesTrafficUntilItRestoresThem) {
     EXPECT_TRUE(lab->pings("a", "10.77.0.3")) << "the restored address did not get its traffic back";
 }
 
+TEST_F(FirewallLive, Ipv6GroupsAndAntiSpoofing) {
+    for (auto [vm, address] : {std::pair{"a", "fd77::2"}, {"b", "fd77::3"}})
+        ASSERT_TRUE(lab->in(vm, std::string("ip -6 addr add ") + address + "/64 dev eth0 nodad").ok());
+    model.networks[0].subnet6 = "fd77::/64";
+    model.ports[0].addresses.push_back("fd77::2");
+    model.ports[1].addresses.push_back("fd77::3");
+    model.groups = {{"dns", {{Direction::In, Protocol::Udp, 53, 53, "fd77::/64"}}}};
+    model.ports[1].groups = {"dns"};
+    apply_model();
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "fd77::3", 53), "offer-from-5000");
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "fd77::3", 54), "");
+    auto verdict = trace(model, {"fwt1", "fd77::3", Protocol::Udp, 53});
+    ASSERT_TRUE(verdict) << verdict.error().message();
+    EXPECT_EQ(verdict->rule, "group dns rule 0: in udp 53 from fd77::/64");
+
+    // An IPv6 source address that is not the port's is dropped; its own passes again.
+    model.ports[1].groups = {};
+    apply_model();
+    ASSERT_EQ(lab->udp_exchange("a", 5000, "b", "fd77::3", 54), "offer-from-5000");
+    ASSERT_TRUE(lab->in("a", "ip -6 addr del fd77::2/64 dev eth0 && ip -6 addr add fd77::9/64 dev eth0 nodad").ok());
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "fd77::3", 54), "") << "a new IPv6 source address passed";
+    ASSERT_TRUE(lab->in("a", "ip -6 addr del fd77::9/64 dev eth0 && ip -6 addr add fd77::2/64 dev eth0 nodad").ok());
+    EXPECT_EQ(lab->udp_exchange("a", 5000, "b", "fd77::3", 54), "offer-from-5000");
+}
+
 TEST_F(FirewallLive, DhcpServerReplyFromAVmIsDropped) {
     apply_model();
     // The same datagram from another source port arrives: only the DHCP server port is refused.

@@ -146,10 +146,11 @@ std::string NetLab::udp_exchange(const std::string& from, int sport, const std::
     std::string ready = received + ".ready";
     std::filesystem::remove(ready);
     // The listener says when it is bound, so the datagram is never sent before anyone listens.
-    std::string listener = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"\", " +
+    std::string family = address.find(':') == std::string::npos ? "socket.AF_INET" : "socket.AF_INET6";
+    std::string listener = "import socket; s = socket.socket(" + family + ", socket.SOCK_DGRAM); s.bind((\"\", " +
                            std::to_string(dport) + ")); s.settimeout(2); open(\"" + ready +
                            "\", \"w\").close()\ntry: print(s.recv(100).decode(), flush=True)\nexcept OSError: pass";
-    std::string sender = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, "
+    std::string sender = "import socket; s = socket.socket(" + family + ", socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, "
                          "socket.SO_BROADCAST, 1); s.bind((\"\", " +
                          std::to_string(sport) + ")); s.sendto(b\"offer-from-" + std::to_string(sport) + "\", (\"" +
                          address + "\", " + std::to_string(dport) + "))";

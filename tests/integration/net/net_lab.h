@@ -49,8 +49,8 @@ public:
     /// Opens a TCP connection from `from` to `address:port` where `to` listens, sends a line, and
     /// returns what the listener received ("" when nothing got through).
     std::string tcp_exchange(const std::string& from, const std::string& to, const std::string& address, int port) const;
-    /// Sends one UDP datagram from `from` (source port `sport`) to `address:dport`, where `to`
-    /// listens; returns what arrived ("" when nothing did).
+    /// Sends one UDP datagram from `from` (source port `sport`) to `address:dport` (IPv4 or
+    /// IPv6), where `to` listens; returns what arrived ("" when nothing did).
     std::string udp_exchange(const std::string& from, int sport, const std::string& to, const std::string& address,
                              int dport) const;
     /// A scratch directory of this lab.
