@@ -3,7 +3,7 @@
 // corrald's nftables firewall for managed networks: NAT and isolation between networks, security
 // groups on NICs, anti-spoofing, and a trace that answers from the live ruleset.
 //
-// Layout (see render.cpp for the details, docs/networks.md for the why):
+// Layout (see render.cpp for the details, docs/firewall.md for the why):
 // - `table bridge corral`: per-frame anti-spoofing on managed ports (source MAC, source IPv4/IPv6,
 //   ARP sender MAC/IP) and no DHCP-server/router-advertisement replies from a VM; and a port with
 //   groups receives only frames for its own addresses (plus ARP, DHCP replies, neighbour
@@ -120,8 +120,8 @@ struct HostPolicyReport {
 };
 
 /// Looks for host settings that drop VM traffic: net.ipv4.ip_forward off, a forward-hook chain of
-/// another table (iptables' FORWARD as Docker sets it, an nft filter) whose policy is drop, and
-/// br_netfilter missing (then groups do not apply between VMs on one bridge). Never fails: what
+/// another table (iptables' FORWARD as Docker sets it, an nft filter) whose policy is drop, an
+/// input-hook chain with policy drop (DHCP/DNS from VMs to the host), and br_netfilter missing (then groups do not apply between VMs on one bridge). Never fails: what
 /// it cannot read it does not report.
 HostPolicyReport check_host_policy();
 

@@ -35,23 +35,37 @@ HostPolicyReport check_host_policy() {
     if (document.is_discarded() || !document.contains("nftables")) return report;
     for (const auto& item : document["nftables"]) {
         auto chain = item.find("chain");
-        if (chain == item.end() || chain->value("hook", "") != "forward" || chain->value("policy", "") != "drop")
-            continue;
+        if (chain == item.end() || chain->value("policy", "") != "drop") continue;
+        std::string hook = chain->value("hook", "");
         std::string family = chain->value("family", "");
         std::string table = chain->value("table", "");
         std::string name = chain->value("name", "");
         if (table == k_inet_table && family == "inet") continue;
-        // iptables-nft shows up as table ip filter, chain FORWARD: say it the way its users know it.
-        std::string fix = (family == "ip" && table == "filter" && name == "FORWARD")
-                              ? "iptables -I FORWARD -i <bridge> -j ACCEPT; iptables -I FORWARD -o <bridge> -j ACCEPT "
-                                "(for each corral bridge; or iptables -P FORWARD ACCEPT)"
-                              : fmt::format("nft add rule {} {} {} iifname <bridge> accept; and oifname <bridge> accept",
-                                            family, table, name);
-        report.problems.push_back(
-            {fmt::format("chain {} {} {} (hook forward) has policy drop (Docker sets this): it drops VM traffic that "
-                         "corral's rules allow",
-                         family, table, name),
-             fix});
+        // iptables-nft shows up as table ip filter, chain FORWARD/INPUT: say it the way its users know it.
+        bool iptables = family == "ip" && table == "filter" && (name == "FORWARD" || name == "INPUT");
+        if (hook == "forward") {
+            std::string fix = iptables ? "iptables -I FORWARD -i <bridge> -j ACCEPT; iptables -I FORWARD -o <bridge> -j ACCEPT "
+                                         "(for each corral bridge; or iptables -P FORWARD ACCEPT)"
+                                       : fmt::format("nft insert rule {} {} {} iifname <bridge> accept; "
+                                                     "nft insert rule {} {} {} oifname <bridge> accept",
+                                                     family, table, name, family, table, name);
+            report.problems.push_back(
+                {fmt::format("chain {} {} {} (hook forward) has policy drop (Docker sets this): it drops VM traffic "
+                             "that corral's rules allow",
+                             family, table, name),
+                 fix});
+        } else if (hook == "input") {
+            std::string fix = iptables ? "iptables -I INPUT -i <bridge> -p udp -m multiport --dports 53,67 -j ACCEPT; "
+                                         "iptables -I INPUT -i <bridge> -p tcp --dport 53 -j ACCEPT"
+                                       : fmt::format("nft insert rule {} {} {} iifname <bridge> udp dport {{ 53, 67 }} accept; "
+                                                     "nft insert rule {} {} {} iifname <bridge> tcp dport 53 accept",
+                                                     family, table, name, family, table, name);
+            report.problems.push_back(
+                {fmt::format("chain {} {} {} (hook input) has policy drop: VMs' DHCP and DNS requests to the host "
+                             "may be dropped",
+                             family, table, name),
+                 fix});
+        }
     }
     return report;
 }

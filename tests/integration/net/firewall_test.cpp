@@ -225,6 +225,13 @@ TEST_F(FirewallLive, HostPolicyThatDropsVmTrafficIsReportedWithTheFix) {
     EXPECT_EQ(report.problems[0].fix, "sysctl -w net.ipv4.ip_forward=1 (and set it in /etc/sysctl.d/ to keep it)");
     EXPECT_NE(report.problems[1].problem.find("chain ip filter FORWARD (hook forward) has policy drop"), std::string::npos);
     EXPECT_NE(report.problems[1].fix.find("iptables -I FORWARD -i <bridge> -j ACCEPT"), std::string::npos);
+    // A host firewall dropping what it does not know on input (DHCP and DNS from the VMs).
+    ASSERT_TRUE(sh("nft add chain ip filter INPUT '{ type filter hook input priority 0; policy drop; }'").ok());
+    report = check_host_policy();
+    ASSERT_EQ(report.problems.size(), 3u);
+    EXPECT_NE(report.problems[2].problem.find("chain ip filter INPUT (hook input) has policy drop"), std::string::npos);
+    EXPECT_NE(report.problems[2].fix.find("iptables -I INPUT -i <bridge> -p udp -m multiport --dports 53,67 -j ACCEPT"),
+              std::string::npos);
     sh("nft delete table ip filter; sysctl -qw net.ipv4.ip_forward=1");
     EXPECT_TRUE(lab->pings("a", "10.77.0.3"));
 }

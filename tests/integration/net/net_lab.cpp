@@ -46,6 +46,8 @@ Shell sh(const std::string& command) {
 
 std::optional<std::string> NetLab::skip_reason() {
     if (::geteuid() != 0) return "needs root for network namespaces and nft";
+    if (!std::filesystem::exists("/proc/sys/net/bridge"))
+        return "needs br_netfilter for groups between VMs on one bridge (modprobe br_netfilter)";
     for (const char* tool : {"nft", "ip", "busybox", "python3"})
         if (!sh(std::string("command -v ") + tool).ok())
             return std::string("needs ") + tool + " (tools/setup installs it)";
