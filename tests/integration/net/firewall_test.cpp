@@ -1,7 +1,11 @@
 // corrald's firewall on a real kernel: real nft, real bridges and veths in namespaces of our own
 // (net_lab.h), traffic made by busybox nc/ping and python sockets inside the "VMs".
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -179,6 +183,34 @@ TEST_F(FirewallLive, ApplyingTwiceGivesAByteIdenticalRuleset) {
     ASSERT_TRUE(remove_all());
     EXPECT_EQ(sh("nft list tables").output, "table inet other\n");
     ASSERT_TRUE(remove_all()) << "removing absent tables is not an error";
+}
+
+TEST_F(FirewallLive, ReapplyingKeepsEstablishedConnections) {
+    model.groups = {{"ssh", {{Direction::In, Protocol::Tcp, 22, 22, ""}}}};
+    model.ports[1].groups = {"ssh"};
+    apply_model();
+    std::string received = lab->dir() + "/held";
+    // nc ends the connection when its stdin ends: the listener's stays open (sleep). timeout
+    // runs it in a process group of its own and passes our SIGTERM on to all of it.
+    int listener = lab->start("b", "exec timeout 10 sh -c \"sleep 10 | busybox nc -l -p 22 > " + received + "\"");
+    ::usleep(300 * 1000);
+    // One connection, open across two applies: a group change (b no longer lets new connections
+    // in on 22) and the same model again (what a corrald restart does). The open connection keeps
+    // going: the tables are replaced, the connection tracking is not.
+    int client = lab->start("a", "exec timeout 8 sh -c \"(echo one; sleep 2; echo two) | busybox nc -w 2 10.77.0.3 22\"");
+    ::usleep(700 * 1000);
+    model.groups.push_back({"web", {{Direction::In, Protocol::Tcp, 80, 80, ""}}});
+    model.ports[1].groups = {"web"};
+    apply_model();
+    apply_model();
+    for (int i = 0; i < 60 && sh("grep -q two " + received).status != 0; ++i) ::usleep(100 * 1000);
+    for (int pid : {listener, client})
+        if (pid > 0) ::kill(pid, SIGTERM);
+    std::ifstream file(received);
+    std::stringstream text;
+    text << file.rdbuf();
+    EXPECT_EQ(text.str(), "one\ntwo\n");
+    EXPECT_EQ(lab->tcp_exchange("a", "b", "10.77.0.3", 22), "") << "a new connection to 22 passed";
 }
 
 TEST_F(FirewallLive, AFailedApplyLeavesThePreviousRules) {

@@ -118,6 +118,12 @@ Shell NetLab::in(const std::string& vm, const std::string& command) const {
     return sh("ip netns exec " + ns(vm) + " sh -c '" + command + "'");
 }
 
+int NetLab::start(const std::string& vm, const std::string& command) const {
+    // `ip netns exec` execs sh, so $! is the pid of the sh running `command`.
+    Shell started = sh("ip netns exec " + ns(vm) + " sh -c '" + command + "' >/dev/null 2>&1 </dev/null & echo $!");
+    return std::atoi(started.output.c_str());
+}
+
 bool NetLab::pings(const std::string& vm, const std::string& address) const {
     return in(vm, "busybox ping -c 1 -W 1 " + address).ok();
 }

@@ -44,6 +44,9 @@ public:
 
     /// Runs `command` inside namespace `vm`.
     Shell in(const std::string& vm, const std::string& command) const;
+    /// Starts `command` inside namespace `vm` in the background (no output kept); its pid, to
+    /// stop it with kill(2).
+    int start(const std::string& vm, const std::string& command) const;
     /// One ping from `vm` to `address` (1 s timeout).
     bool pings(const std::string& vm, const std::string& address) const;
     /// Opens a TCP connection from `from` to `address:port` where `to` listens, sends a line, and
