@@ -148,9 +148,9 @@ Result<Outcome> run_chain(const LiveTable& table, const std::string& name, const
             } else if (auto vmap = expr.find("vmap"); vmap != expr.end()) {
                 auto value = TRY(field((*vmap)["key"], packet));
                 if (!value) { matched = false; break; }
-                const json* hit = nullptr;
+                std::optional<json> hit;  // a copy: elements_of() returns a temporary
                 for (const json& element : elements_of((*vmap)["data"], table))
-                    if (element.is_array() && element.size() == 2 && element_matches(element[0], *value)) hit = &element[1];
+                    if (element.is_array() && element.size() == 2 && element_matches(element[0], *value)) hit = element[1];
                 if (!hit) { matched = false; break; }
                 decided = TRY(verdict(*hit, table, packet, name, comment, walk, depth));
                 break;

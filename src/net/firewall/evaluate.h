@@ -10,6 +10,7 @@
 
 #include "base/result.h"
 #include "net/firewall/address.h"
+#include "net/firewall/firewall.h"
 #include "net/firewall/live_ruleset.h"
 
 namespace corral::net::firewall {
@@ -37,5 +38,8 @@ struct Decision {
 
 /// Runs `packet` through base chain `chain` of `table`.
 Result<Decision> evaluate(const LiveTable& table, const std::string& chain, const Packet& packet);
+
+/// trace() against a table already read (trace() reads the installed one; tests pass a saved one).
+Result<TraceVerdict> trace_in(const LiveTable& inet_table, const Model& model, const TraceQuery& query);
 
 }  // namespace corral::net::firewall

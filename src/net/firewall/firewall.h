@@ -5,8 +5,10 @@
 //
 // Layout (see render.cpp for the details, docs/networks.md for the why):
 // - `table bridge corral`: per-frame anti-spoofing on managed ports (source MAC, source IPv4/IPv6,
-//   ARP sender MAC/IP) and no DHCP-server/router-advertisement replies from a VM. Stateless, so it
-//   needs no bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE is missing on many kernels).
+//   ARP sender MAC/IP) and no DHCP-server/router-advertisement replies from a VM; and a port with
+//   groups receives only frames for its own addresses (plus ARP, DHCP replies, neighbour
+//   discovery), so broadcast, multicast and IPv6 link-local cannot go around its groups. Stateless,
+//   so it needs no bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE is missing on many kernels).
 // - `table inet corral`: security groups, NAT/isolated forwarding policy, isolated networks' access
 //   to the host. Traffic between two VMs on the SAME bridge reaches the inet forward hook through
 //   br_netfilter, enabled per bridge (`ip link add BR type bridge nf_call_iptables 1
@@ -66,7 +68,8 @@ struct Port {
     std::string network;  ///< Network::name
     std::string mac;      ///< "52:54:00:12:34:56"; the only source MAC the port may use
     /// The only source addresses the port may use (IPv4 and IPv6; IPv6 link-local is always
-    /// allowed). Empty: source MAC checked, source addresses not (the VM has no known address yet).
+    /// allowed). Empty: source MAC checked, source addresses not (the VM has no known address
+    /// yet). Groups are enforced by address, so a port with groups must list its addresses.
     std::vector<std::string> addresses;
     std::vector<std::string> groups;  ///< SecurityGroup::name; empty = everything passes
 };
@@ -95,7 +98,10 @@ Result<void> validate(const Model& model);
 std::string render(const Model& model);
 
 /// Validates, renders and loads the model in one `nft -f -` transaction. On failure the previous
-/// ruleset stays in force and the error carries nft's message.
+/// ruleset stays in force and the error carries nft's message. Before loading, it turns on
+/// nf_call_iptables/nf_call_ip6tables of each nat/isolated network's bridge that exists (the
+/// bridge's own flag in /sys/class/net/BR/bridge/, nothing host-wide). On a bridged/vlan network
+/// (a host bridge) groups between VMs need that flag too; corrald leaves the host's bridge alone.
 Result<void> apply(const Model& model);
 
 /// Removes corrald's tables (all of them, in one transaction); absent tables are not an error.
@@ -113,17 +119,18 @@ struct HostPolicyReport {
     bool ok() const { return problems.empty(); }
 };
 
-/// Looks for host settings that drop VM traffic: net.ipv4.ip_forward off, and a forward-hook
-/// chain of another table (iptables' FORWARD as Docker sets it, an nft filter) whose policy is
-/// drop. Never fails: what it cannot read it does not report.
+/// Looks for host settings that drop VM traffic: net.ipv4.ip_forward off, a forward-hook chain of
+/// another table (iptables' FORWARD as Docker sets it, an nft filter) whose policy is drop, and
+/// br_netfilter missing (then groups do not apply between VMs on one bridge). Never fails: what
+/// it cannot read it does not report.
 HostPolicyReport check_host_policy();
 
 /// A question for trace(): would a new connection from `from` to `to` pass?
 struct TraceQuery {
     std::string from;  ///< a port's tap name, or an address (outside the managed networks)
     std::string to;    ///< a port's tap name, or an address
-    Protocol protocol = Protocol::Tcp;
-    int port = 0;      ///< destination port (tcp/udp); ignored for icmp/any
+    Protocol protocol = Protocol::Tcp;  ///< tcp, udp or icmp (an echo request)
+    int port = 0;      ///< destination port (tcp/udp); ignored for icmp
 };
 
 /// trace()'s answer.

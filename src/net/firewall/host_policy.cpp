@@ -2,6 +2,7 @@
 // sets iptables' FORWARD policy to DROP; with br_netfilter that drops even bridged VM-to-VM
 // frames, and our `accept` cannot override another table's drop (every base chain must accept).
 
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,13 @@ HostPolicyReport check_host_policy() {
     if (forward >> value && value == "0")
         report.problems.push_back({"net.ipv4.ip_forward is 0: the host does not route, nat networks cannot reach the uplink",
                                    "sysctl -w net.ipv4.ip_forward=1 (and set it in /etc/sysctl.d/ to keep it)"});
+
+    // br_netfilter (built in, or the module) shows itself with /proc/sys/net/bridge.
+    if (!std::filesystem::exists("/proc/sys/net/bridge"))
+        report.problems.push_back(
+            {"br_netfilter is not loaded: security groups do not apply between VMs on the same bridge",
+             "modprobe br_netfilter (corral's bridges turn on nf_call_iptables for themselves; "
+             "sysctl net.bridge.bridge-nf-call-iptables=0 keeps other bridges out of the firewall)"});
 
     auto run = run_nft({"-j", "list", "chains"});
     if (!run || run->exit_code != 0) return report;

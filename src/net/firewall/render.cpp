@@ -129,9 +129,10 @@ std::string render_reset() {
 }
 
 std::string render_bridge(const Model& model) {
-    std::vector<std::string> ports, macs, checked, ip4, ip6;
+    std::vector<std::string> ports, macs, checked, grouped, ip4, ip6;
     for (const Port& port : model.ports) {
         ports.push_back(quoted(port.tap));
+        if (!port.groups.empty()) grouped.push_back(quoted(port.tap));
         std::string mac = port.mac;
         std::transform(mac.begin(), mac.end(), mac.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
         macs.push_back(quoted(port.tap) + " . " + mac);
@@ -145,14 +146,16 @@ std::string render_bridge(const Model& model) {
     emit_set(out, "ports", "ifname", ports);
     emit_set(out, "port_mac", "ifname . ether_addr", macs);
     emit_set(out, "ip_checked", "ifname", checked);
+    emit_set(out, "grouped", "ifname", grouped);
     emit_set(out, "port_ip4", "ifname . ipv4_addr", ip4);
     emit_set(out, "port_ip6", "ifname . ipv6_addr", ip6);
-    out += R"(
+    out += R"nft(
 	chain prerouting {
 		type filter hook prerouting priority filter; policy accept;
 		iifname != @ports accept comment "not a managed port"
 		iifname . ether saddr != @port_mac drop comment "anti-spoof: source MAC"
 		ether type arp iifname . arp saddr ether != @port_mac drop comment "anti-spoof: ARP sender MAC"
+		ether type { 8021q, 8021ad } drop comment "anti-spoof: VLAN-tagged frame from a VM hiding its addresses"
 		udp sport 67 drop comment "anti-spoof: DHCP server reply from a VM"
 		udp sport 547 drop comment "anti-spoof: DHCPv6 server reply from a VM"
 		icmpv6 type nd-router-advert drop comment "anti-spoof: router advertisement from a VM"
@@ -164,8 +167,27 @@ std::string render_bridge(const Model& model) {
 		ip6 saddr { ::, fe80::/10 } accept comment "IPv6 link-local and unspecified"
 		ether type ip6 iifname . ip6 saddr != @port_ip6 drop comment "anti-spoof: source IPv6"
 	}
+
+	chain to_grouped {
+		ether type arp accept comment "ARP"
+		udp sport 67 udp dport 68 accept comment "DHCP replies"
+		icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept comment "IPv6 neighbour discovery"
+		ether type ip oifname . ip daddr @port_ip4 accept comment "to the port's own address: groups decide in table inet"
+		ether type ip6 oifname . ip6 daddr @port_ip6 accept comment "to the port's own address: groups decide in table inet"
+		drop comment "groups: broadcast, multicast, link-local or foreign address to a port with groups"
+	}
+
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		oifname @grouped jump to_grouped comment "groups: only its own addresses reach a port with groups"
+	}
+
+	chain output {
+		type filter hook output priority filter; policy accept;
+		oifname @grouped jump to_grouped comment "groups: only its own addresses reach a port with groups"
+	}
 }
-)";
+)nft";
     return out;
 }
 

@@ -60,12 +60,19 @@ std::optional<Cidr> address_in(const Endpoint& endpoint, int family) {
 }  // namespace
 
 Result<TraceVerdict> trace(const Model& model, const TraceQuery& query) {
+    LiveTable table = TRY_CONTEXT(read_live_table("inet", k_inet_table), "trace");
+    return trace_in(table, model, query);
+}
+
+Result<TraceVerdict> trace_in(const LiveTable& table, const Model& model, const TraceQuery& query) {
     Endpoint from = TRY(resolve(model, query.from, "from"));
     Endpoint to = TRY(resolve(model, query.to, "to"));
     if (!from.port && !to.port)
         return fail(ErrorKind::Invalid, "trace: from or to must be a port of a managed network");
-    if (query.protocol != Protocol::Icmp && query.protocol != Protocol::Any && (query.port < 1 || query.port > 65535) &&
-        query.protocol != Protocol::Any)
+    if (query.protocol == Protocol::Any)
+        return fail(ErrorKind::Invalid, "protocol: trace needs tcp, udp or icmp (a packet has one)");
+    bool ported = query.protocol == Protocol::Tcp || query.protocol == Protocol::Udp;
+    if (ported && (query.port < 1 || query.port > 65535))
         return fail(ErrorKind::Invalid, fmt::format("port: {} is out of range 1-65535", query.port));
 
     // Family: the literal address's, else IPv4 when both sides have one.
@@ -83,7 +90,8 @@ Result<TraceVerdict> trace(const Model& model, const TraceQuery& query) {
     case Protocol::Tcp: packet.l4proto = "tcp"; break;
     case Protocol::Udp: packet.l4proto = "udp"; break;
     case Protocol::Icmp:
-    case Protocol::Any: packet.l4proto = family == AF_INET ? "icmp" : "ipv6-icmp"; break;
+    case Protocol::Any:  // refused above
+        packet.l4proto = family == AF_INET ? "icmp" : "ipv6-icmp"; break;
     }
     // Bridged and routed traffic both reach the inet hooks with the bridge as the interface
     // (br_netfilter gives the bridge, not the tap); an outside interface is the uplink or "".
@@ -103,7 +111,6 @@ Result<TraceVerdict> trace(const Model& model, const TraceQuery& query) {
         packet.oifname = interface_of(to, from);
     }
 
-    LiveTable table = TRY_CONTEXT(read_live_table("inet", k_inet_table), "trace");
     if (!table.chains.contains(chain)) return fail(ErrorKind::Failed, "trace: the installed table has no " + chain + " chain");
     Decision decision = TRY(evaluate(table, chain, packet));
     TraceVerdict verdict;

@@ -150,6 +150,9 @@ Result<void> validate(const Model& model) {
         for (const std::string& group : port.groups)
             if (!groups.contains(group))
                 return invalid(field + ".groups", fmt::format("'{}' is not a known group", group));
+        // Groups find a port by its addresses: without them its groups would hold nothing back.
+        if (!port.groups.empty() && port.addresses.empty())
+            return invalid(field + ".addresses", "a port with groups needs its addresses (groups are enforced by address)");
     }
     return {};
 }
