@@ -24,6 +24,7 @@
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
 #include "daemon/inventory/sqlite_inventory.h"
+#include "daemon/nic_plumbing.h"
 #include "daemon/tokens.h"
 #include "engine/calibration.h"
 
@@ -236,6 +237,25 @@ int main(int argc, char** argv) {
 
     NetworkService networks(**inventory, state, no_default_network ? NetworkService::DefaultNetwork::Skip
                                                                     : NetworkService::DefaultNetwork::Create);
+    // The firewall's ports: every NIC on a managed network, by its host-side tap (anti-spoofing
+    // pins the tap to the NIC's MAC and fixed address).
+    networks.set_port_source([&inventory]() {
+        std::vector<net::firewall::Port> ports;
+        auto vms = (*inventory)->list_vms();
+        if (!vms) return ports;
+        for (const auto& vm : *vms)
+            for (size_t i = 0; i < vm.nics.size(); ++i) {
+                const auto& nic = vm.nics[i];
+                if (nic.network.empty() || nic.mac.empty()) continue;
+                net::firewall::Port port;
+                port.tap = NicPlumbing::tap_name_for(vm.name, i);
+                port.network = nic.network;
+                port.mac = nic.mac;
+                if (!nic.ipv4.empty()) port.addresses.push_back(nic.ipv4);
+                ports.push_back(std::move(port));
+            }
+        return ports;
+    });
     if (auto started = networks.start(); !started) {
         log_error("starting the networks: {}", started.error().describe());
         return 1;

@@ -360,6 +360,35 @@ std::string make_mac(const std::string& vm, size_t index, const std::set<std::st
 
 }  // namespace
 
+Result<void> NetworkService::check_requested_address(const NetworkRecord& network, const std::string& vm,
+                                                     size_t index, const inventory::NicRef& nic,
+                                                     const std::vector<std::string>& given) {
+    const std::string field = fmt::format("nics[{}].ipv4", index);
+    auto subnet = net::parse_ipv4_subnet(network.subnet4);
+    auto address = net::parse_ipv4(nic.ipv4);
+    if (!runs_dnsmasq(network) || !subnet)
+        return fail(fmt::format("{}: network {} hands out no addresses ({} network)", field, network.name, network.kind),
+                    EINVAL);
+    if (!address || *address < subnet->first_host() || *address > subnet->last_host())
+        return fail(fmt::format("{} '{}' is not a host address of network {}'s subnet {}", field, nic.ipv4,
+                                network.name, network.subnet4),
+                    EINVAL);
+    if (nic.ipv4 == network.gateway4)
+        return fail(fmt::format("{} {} is network {}'s gateway", field, nic.ipv4, network.name), EINVAL);
+    for (const auto& reservation : network.reservations)
+        if (reservation.ipv4 == nic.ipv4 && reservation.mac != nic.mac)
+            return fail(fmt::format("{} {} is reserved for MAC {}", field, nic.ipv4, reservation.mac), EEXIST);
+    for (const auto& other : TRY(m_inventory.list_vms())) {
+        if (other.name == vm) continue;
+        for (const auto& theirs : other.nics)
+            if (theirs.network == network.name && theirs.ipv4 == nic.ipv4)
+                return fail(fmt::format("{} {} is VM {}'s address", field, nic.ipv4, other.name), EEXIST);
+    }
+    for (const auto& mine : given)
+        if (mine == nic.ipv4) return fail(fmt::format("{} {} is given twice", field, nic.ipv4), EEXIST);
+    return {};
+}
+
 Result<inventory::VmRecord> NetworkService::define_vm(
     inventory::VmRecord vm, const std::vector<inventory::NicRef>& previous,
     const std::function<Result<inventory::VmRecord>(const inventory::VmRecord&)>& store) {
@@ -393,6 +422,7 @@ Result<inventory::VmRecord> NetworkService::define_vm(
         if (nic.mac.empty()) nic.mac = make_mac(vm.name, i, macs);
         if (!macs.insert(nic.mac).second)
             return fail(fmt::format("nics[{}].mac {} is already used on network {}", i, nic.mac, nic.network), EEXIST);
+        if (!nic.ipv4.empty()) TRY_VOID(check_requested_address(*network, vm.name, i, nic, given));
         if (nic.ipv4.empty() && runs_dnsmasq(*network)) nic.ipv4 = TRY(allocate_address(nic.network, given));
         if (!nic.ipv4.empty()) given.push_back(nic.ipv4);
         touched.insert(nic.network);

@@ -93,6 +93,10 @@ private:
     Result<void> bring_up(const inventory::NetworkRecord& network);  // needs m_mutex
     void tear_down(const inventory::NetworkRecord& network);          // needs m_mutex
     Result<void> apply_firewall_locked();
+    /// A NIC that asks for a given address (nics[i].ipv4): inside the subnet, not the gateway,
+    /// not another MAC's reservation or another VM's address. EINVAL/EEXIST naming the field.
+    Result<void> check_requested_address(const inventory::NetworkRecord& network, const std::string& vm, size_t index,
+                                         const inventory::NicRef& nic, const std::vector<std::string>& given);
     Result<std::vector<DhcpHost>> dhcp_hosts(const inventory::NetworkRecord& network);
     DnsmasqProcess& dnsmasq_for(const std::string& name);  // needs m_mutex
     void clean_leftovers();                                 // needs m_mutex

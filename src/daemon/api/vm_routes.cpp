@@ -58,6 +58,10 @@ ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& it
         nic.bridge = TRY(item.optional_string("bridge")).value_or("");
         nic.tap = TRY(item.optional_string("tap")).value_or("");
         nic.mac = TRY(item.optional_string("mac")).value_or("");
+        nic.ipv4 = TRY(item.optional_string("ipv4")).value_or("");
+        if (!nic.ipv4.empty() && nic.network.empty())
+            return api_fail(400, fmt::format("{} is only for a NIC on a managed network (network)", item.path_of("ipv4")),
+                            item.path_of("ipv4"));
         if (nic.network.empty() + nic.bridge.empty() + nic.tap.empty() != 2)
             return api_fail(400,
                             fmt::format("{} needs exactly one of network (a managed network), bridge (a host bridge) "
