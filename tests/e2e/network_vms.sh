@@ -93,8 +93,9 @@ api GET /api/v1/networks/default
 check "  ... both are on the default network" test "$(jqb '.vms | join(",")')" = a1,a2
 api DELETE /api/v1/networks/default
 check "deleting the default network while VMs use it: 409 ($(jqb .error.message))" test "$code" = 409
-for vm in a1 a2; do "$corral" vm start "$vm" >/dev/null 2>&1 & done
-wait
+starts=()
+for vm in a1 a2; do "$corral" vm start "$vm" >/dev/null 2>&1 & starts+=($!); done
+wait "${starts[@]}"   # not a bare wait: corrald is a background job of this shell too
 check "a1 got 10.0.100.2 by DHCP" wait_console a1 'CORRAL-NET: eth0 10.0.100.2/24' "$boot_wait"
 check "a2 got 10.0.100.3 by DHCP" wait_console a2 'CORRAL-NET: eth0 10.0.100.3/24' "$boot_wait"
 check "  ... a shell on a1" wait_console a1 'corral:~# ' 60
