@@ -6,7 +6,7 @@
 # (192.0.2.2, with no route back to the VMs' subnets) stands for the outside world.
 #
 # Checks: the default network exists from the first start; two VMs created without --nic are put
-# on it, get their fixed addresses by DHCP, resolve each other by name over the network's DNS and
+# on it, `corral vm list` and `vm show` show their fixed addresses, they get them by DHCP, resolve each other by name over the network's DNS and
 # ping each other, and reach the uplink through NAT; a VM on an isolated network gets a lease but
 # cannot reach the uplink; deleting a network in use is a 409; dnsmasq killed is started again
 # and the leases survive; a corrald restart with the VMs up keeps them connected and the nftables
@@ -91,6 +91,12 @@ for vm in a1 a2; do
 done
 api GET /api/v1/networks/default
 check "  ... both are on the default network" test "$(jqb '.vms | join(",")')" = a1,a2
+"$corral" vm list >"$state/list" 2>&1
+check "corral vm list shows their addresses (10.0.100.2, 10.0.100.3)" \
+  bash -c "grep -Eq '^a1 .* 10\.0\.100\.2\$' '$state/list' && grep -Eq '^a2 .* 10\.0\.100\.3\$' '$state/list'" || cat "$state/list"
+"$corral" vm show a1 >"$state/show" 2>&1
+check "corral vm show a1 names its NIC's network and address" grep -q 'network=default,mac=52:54:00:[0-9a-f:]*,ipv4=10.0.100.2' "$state/show" \
+  || cat "$state/show"
 api DELETE /api/v1/networks/default
 check "deleting the default network while VMs use it: 409 ($(jqb .error.message))" test "$code" = 409
 starts=()
