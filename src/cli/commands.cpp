@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/version.h"
+#include "cli/network_commands.h"
 #include "cli/size.h"
 
 namespace corral::cli {
@@ -102,6 +103,7 @@ nlohmann::json nic_json(const std::string& text) {
 }
 
 std::string check_nic(const std::string& text) {
+    if (text == "none") return {};  // no NIC at all (not even the default network's)
     std::stringstream parts(text);
     std::string part;
     int backends = 0;
@@ -111,14 +113,16 @@ std::string check_nic(const std::string& text) {
         const std::string key = eq == std::string::npos ? (first ? "bridge" : part) : part.substr(0, eq);
         const std::string value = eq == std::string::npos ? part : part.substr(eq + 1);
         first = false;
-        if (key == "bridge" || key == "tap")
+        if (key == "bridge" || key == "tap" || key == "network")
             ++backends;
         else if (key != "mac")
-            return fmt::format("'{}': unknown NIC setting '{}' (expected bridge=NAME or tap=NAME, and mac=MAC)",
-                               text, key);
+            return fmt::format(
+                "'{}': unknown NIC setting '{}' (expected network=NAME, bridge=NAME or tap=NAME, and mac=MAC)", text,
+                key);
         if (value.empty()) return fmt::format("'{}': {} needs a value", text, key);
     }
-    if (backends != 1) return fmt::format("'{}': a NIC needs exactly one of bridge=NAME or tap=NAME", text);
+    if (backends != 1)
+        return fmt::format("'{}': a NIC needs exactly one of network=NAME, bridge=NAME or tap=NAME", text);
     return {};
 }
 
@@ -140,7 +144,7 @@ const CLI::Validator k_memory = validator(
     "SIZE");
 const CLI::Validator k_volume_ref = validator(check_volume_ref, "POOL/VOLUME");
 const CLI::Validator k_disk = validator(check_disk, "POOL/VOLUME[:ro]");
-const CLI::Validator k_nic = validator(check_nic, "bridge=BR[,mac=MAC]");
+const CLI::Validator k_nic = validator(check_nic, "network=NET|bridge=BR[,mac=MAC]");
 
 /// The options a VM's settings take, shared by `vm create` and `vm edit`.
 struct VmSettings {
@@ -158,9 +162,11 @@ struct VmSettings {
         app->add_option("--memory,-m", memory, "memory, e.g. 512M or 1G (a bare number is MiB; default 512M)")
             ->check(k_memory)
             ->type_name("SIZE");
-        app->add_option("--nic,--net", nics, "a NIC: bridge=BR or tap=TAP, optional ,mac=MAC (repeatable)")
+        app->add_option("--nic,--net", nics,
+                        "a NIC: network=NET (a managed network), bridge=BR or tap=TAP, optional ,mac=MAC "
+                        "(repeatable; default: one on the default network; 'none' for no NIC)")
             ->check(k_nic)
-            ->type_name("bridge=BR[,mac=MAC]");
+            ->type_name("network=NET|bridge=BR[,mac=MAC]");
         app->add_option("--restart", restart, "restart policy")->check(CLI::IsMember({"no", "on-failure", "always"}));
         app->add_option("--cmdline", cmdline, "extra kernel arguments");
     }
@@ -177,7 +183,8 @@ struct VmSettings {
         }
         if (!nics.empty()) {
             body["nics"] = nlohmann::json::array();
-            for (const auto& nic : nics) body["nics"].push_back(nic_json(nic));
+            for (const auto& nic : nics)
+                if (nic != "none") body["nics"].push_back(nic_json(nic));
         }
         if (!engine.empty()) body["engine"] = engine;
         if (!restart.empty()) body["restart_policy"] = restart;
@@ -627,6 +634,8 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
                  fmt::format("deleted token {}", b.name));
         });
     }
+
+    NetworkCommands network_commands(app, b.inv);  // cli/network_commands.cpp
 
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
     completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash"}));

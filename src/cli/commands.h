@@ -35,6 +35,9 @@ enum class View {
     Task,
     TokenTable,
     TokenSecret,  ///< a new token: its secret alone, on a line (it is shown only once)
+    NetworkTable,
+    Network,
+    LeaseTable,
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/size.h"
+#include "cli/network_commands.h"
 #include "cli/table.h"
 
 namespace corral::cli {
@@ -58,11 +59,23 @@ std::string nics(const json& vm) {
     std::vector<std::string> parts;
     if (vm.contains("nics") && vm["nics"].is_array())
         for (const auto& nic : vm["nics"]) {
-            std::string part = nic.contains("tap") ? "tap=" + text(nic, "tap") : "bridge=" + text(nic, "bridge");
+            std::string part = nic.contains("network") ? "network=" + text(nic, "network")
+                               : nic.contains("tap")   ? "tap=" + text(nic, "tap")
+                                                       : "bridge=" + text(nic, "bridge");
             if (nic.contains("mac")) part += ",mac=" + text(nic, "mac");
+            if (nic.contains("ipv4") && nic["ipv4"].is_string()) part += ",ipv4=" + text(nic, "ipv4");
             parts.push_back(part);
         }
     return join(parts);
+}
+
+/// The addresses of a VM's NICs on managed networks ("-" when none).
+std::string addresses(const json& vm) {
+    std::vector<std::string> parts;
+    if (vm.contains("nics") && vm["nics"].is_array())
+        for (const auto& nic : vm["nics"])
+            if (nic.contains("ipv4") && nic["ipv4"].is_string()) parts.push_back(nic["ipv4"].get<std::string>());
+    return parts.empty() ? "-" : join(parts, ",");
 }
 
 std::string strings(const json& object, const char* key) {
@@ -242,10 +255,10 @@ std::string render(View view, const json& answer, GuestText guest) {
         return out + "\n";
     }
     case View::VmTable: {
-        Table table({"NAME", "STATE", "ENGINE", "CPUS", "MEMORY", "DISKS"});
+        Table table({"NAME", "STATE", "ENGINE", "CPUS", "MEMORY", "DISKS", "ADDRESSES"});
         for (const auto& vm : items(answer))
             table.add_row({text(vm, "name"), text(vm, "state"), text(vm, "engine"), text(vm, "vcpus"),
-                           mib(vm, "memory_mib"), disks(vm)});
+                           mib(vm, "memory_mib"), disks(vm), addresses(vm)});
         return table.render();
     }
     case View::PoolTable: {
@@ -314,6 +327,9 @@ std::string render(View view, const json& answer, GuestText guest) {
         return table.render();
     }
     case View::TokenSecret: return text(answer, "token") + "\n";
+    case View::NetworkTable:
+    case View::Network:
+    case View::LeaseTable: return render_network_view(view, answer);
     case View::TaskTable: {
         Table table({"ID", "KIND", "TARGET", "STATUS", "PROGRESS", "MESSAGE"});
         for (const auto& task : items(answer))

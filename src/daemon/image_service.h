@@ -37,7 +37,7 @@ public:
     /// The kernel command line of the default image: root on the first disk, a shell on the
     /// serial console, and a clean shutdown on Ctrl-Alt-Del or the ACPI power button.
     static constexpr const char* k_default_cmdline =
-        "console=ttyS0 corral.root=/dev/vda corral.then=shell corral.shutdown=graceful";
+        "console=ttyS0 corral.root=/dev/vda corral.then=shell corral.shutdown=graceful corral.net=dhcp";
 
     /// Builds the default image with the guest-image tool and imports it as `name`.
     Result<inventory::ImageRecord> prepare_default(const std::string& name, const std::string& pool,

@@ -24,6 +24,7 @@
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
 #include "daemon/inventory/sqlite_inventory.h"
+#include "daemon/nic_plumbing.h"
 #include "daemon/tokens.h"
 #include "engine/calibration.h"
 
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
     HostAccessConfig allowed;
     std::string max_upload = "1T";
     bool verbose = false;
+    bool no_default_network = false;
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
         ->capture_default_str();
     app.add_option("--socket", socket_path, "API socket (default: <state-dir>/corrald.sock)");
@@ -122,6 +124,9 @@ int main(int argc, char** argv) {
                    "the largest image a client may upload as a volume (PUT .../content), e.g. 64G")
         ->type_name("SIZE")
         ->capture_default_str();
+    app.add_flag("--no-default-network", no_default_network,
+                 "do not create the default NAT network on the first start (tests that share the host's network "
+                 "namespace use this)");
     app.add_flag("-v,--verbose", verbose, "log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -230,6 +235,32 @@ int main(int argc, char** argv) {
         return 1;
     }
 
+    NetworkService networks(**inventory, state, no_default_network ? NetworkService::DefaultNetwork::Skip
+                                                                    : NetworkService::DefaultNetwork::Create);
+    // The firewall's ports: every NIC on a managed network, by its host-side tap (anti-spoofing
+    // pins the tap to the NIC's MAC and fixed address).
+    networks.set_port_source([&inventory]() {
+        std::vector<net::firewall::Port> ports;
+        auto vms = (*inventory)->list_vms();
+        if (!vms) return ports;
+        for (const auto& vm : *vms)
+            for (size_t i = 0; i < vm.nics.size(); ++i) {
+                const auto& nic = vm.nics[i];
+                if (nic.network.empty() || nic.mac.empty()) continue;
+                net::firewall::Port port;
+                port.tap = NicPlumbing::tap_name_for(vm.name, i);
+                port.network = nic.network;
+                port.mac = nic.mac;
+                if (!nic.ipv4.empty()) port.addresses.push_back(nic.ipv4);
+                ports.push_back(std::move(port));
+            }
+        return ports;
+    });
+    if (auto started = networks.start(); !started) {
+        log_error("starting the networks: {}", started.error().describe());
+        return 1;
+    }
+
     HostFacts host = measure_host(state);
     host.calibration = {{"kvm", calibration.kvm},
                         {"ring0_loop_mips", calibration.ring0_loop_mips},
@@ -250,6 +281,7 @@ int main(int argc, char** argv) {
 
     ApiContext context{**inventory, storage, tasks, events, vms, images, host, **host_access};
     context.max_upload_bytes = *max_upload_bytes;
+    context.networks = &networks;
     Router router;
     add_all_routes(router, context);
 

@@ -9,8 +9,14 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
     nlohmann::json nics = nlohmann::json::array();
     for (const auto& nic : vm.nics) {
         nlohmann::json item = {{"mac", nic.mac}};
-        if (!nic.bridge.empty()) item["bridge"] = nic.bridge;
-        if (!nic.tap.empty()) item["tap"] = nic.tap;
+        if (!nic.network.empty()) {
+            // On a managed network the bridge is the network's: what the user chose is the network.
+            item["network"] = nic.network;
+            item["ipv4"] = nic.ipv4.empty() ? nlohmann::json(nullptr) : nlohmann::json(nic.ipv4);
+        } else {
+            if (!nic.bridge.empty()) item["bridge"] = nic.bridge;
+            if (!nic.tap.empty()) item["tap"] = nic.tap;
+        }
         nics.push_back(item);
     }
     auto null_if_empty = [](const std::string& text) -> nlohmann::json {

@@ -22,8 +22,13 @@ check() {
   if "$@"; then echo "PASS: $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
 }
 
+# corrald makes a default NAT network (a bridge, dnsmasq, nftables tables) on its first start. The
+# tests share the host's network namespace, where it must not: they pass --no-default-network,
+# unless CORRALD_DEFAULT_NETWORK=1 (a test that runs corrald in a namespace of its own).
 corrald_start() {
-  "$corrald_bin" --state-dir "$state" "$@" >>"$state/corrald.log" 2>&1 &
+  local network_args=(--no-default-network)
+  [ "${CORRALD_DEFAULT_NETWORK:-0}" = 1 ] && network_args=()
+  "$corrald_bin" --state-dir "$state" "${network_args[@]}" "$@" >>"$state/corrald.log" 2>&1 &
   corrald_pid=$!
   local i
   for ((i = 0; i < 100; i++)); do

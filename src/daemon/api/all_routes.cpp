@@ -17,6 +17,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_event_routes(router, context);
     add_metrics_routes(router, context);
     add_token_routes(router, context);
+    add_network_routes(router, context);
 }
 
 }  // namespace corral::daemon

@@ -9,6 +9,7 @@
 #include "daemon/host_access.h"
 #include "daemon/image_service.h"
 #include "daemon/inventory/inventory.h"
+#include "daemon/network_service.h"
 #include "daemon/storage_service.h"
 #include "daemon/task_manager.h"
 #include "daemon/vm_manager.h"
@@ -39,6 +40,9 @@ struct ApiContext {
     const HostAccess& host_access;
     /// The largest image PUT /volumes/{pool}/{name}/content takes (corrald --max-upload).
     uint64_t max_upload_bytes = k_default_max_upload_bytes;
+    /// Managed networks (docs/api.md "Networks"); null where no NetworkService runs (the
+    /// /networks routes then answer 503).
+    NetworkService* networks = nullptr;
 
     static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
@@ -55,6 +59,7 @@ void add_task_routes(Router& router, ApiContext& context);
 void add_event_routes(Router& router, ApiContext& context);
 void add_metrics_routes(Router& router, ApiContext& context);
 void add_token_routes(Router& router, ApiContext& context);
+void add_network_routes(Router& router, ApiContext& context);
 /// Streaming uploads and downloads of a volume's bytes (docs/api.md "Volume content").
 void add_volume_content_routes(Router& router, ApiContext& context);
 

@@ -27,6 +27,8 @@ void add_host_routes(Router& router, ApiContext& context) {
                                    {"default_engine", context.vms.default_engine()},
                                    {"engines", engines},
                                    {"calibration", context.host.calibration},
+                                   {"network_policy", context.networks ? context.networks->host_policy()
+                                                                       : nlohmann::json()},
                                    {"api", context.host.api.is_null() ? nlohmann::json::object() : context.host.api}});
     });
     router.add("GET", "/api/v1/openapi.json", [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {

@@ -50,18 +50,29 @@ bool is_unicast_mac(const std::string& mac) {
     return (digit & 1) == 0;
 }
 
-ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& items) {
+ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& items, ApiContext& context) {
     std::vector<inventory::NicRef> nics;
     for (auto& item : items) {
         inventory::NicRef nic;
+        nic.network = TRY(item.optional_string("network")).value_or("");
         nic.bridge = TRY(item.optional_string("bridge")).value_or("");
         nic.tap = TRY(item.optional_string("tap")).value_or("");
         nic.mac = TRY(item.optional_string("mac")).value_or("");
-        if (nic.bridge.empty() == nic.tap.empty())
+        nic.ipv4 = TRY(item.optional_string("ipv4")).value_or("");
+        if (!nic.ipv4.empty() && nic.network.empty())
+            return api_fail(400, fmt::format("{} is only for a NIC on a managed network (network)", item.path_of("ipv4")),
+                            item.path_of("ipv4"));
+        if (nic.network.empty() + nic.bridge.empty() + nic.tap.empty() != 2)
             return api_fail(400,
-                            fmt::format("{} needs exactly one of bridge (a host bridge) or tap (an existing tap)",
+                            fmt::format("{} needs exactly one of network (a managed network), bridge (a host bridge) "
+                                        "or tap (an existing tap)",
                                         item.path()),
                             item.path());
+        if (!nic.network.empty() && !context.inventory.get_network(nic.network))
+            return api_fail(400,
+                            fmt::format("{}: no network named {} (list them with GET /api/v1/networks)",
+                                        item.path_of("network"), nic.network),
+                            item.path_of("network"));
         if (!nic.bridge.empty() && !net::is_bridge(nic.bridge))
             return api_fail(400, fmt::format("{}: there is no bridge named {} on this host", item.path_of("bridge"),
                                              nic.bridge),
@@ -75,6 +86,23 @@ ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& it
         nics.push_back(nic);
     }
     return nics;
+}
+
+/// The NICs that name host devices (bridge or tap) rather than a managed network, whose bridge
+/// is corrald's own: only those go through the TCP allow-lists.
+std::vector<inventory::NicRef> host_nics(const std::vector<inventory::NicRef>& nics) {
+    std::vector<inventory::NicRef> out;
+    for (const auto& nic : nics)
+        if (nic.network.empty()) out.push_back(nic);
+    return out;
+}
+
+/// Gives NICs on managed networks their bridge, MAC and address around `store` (NetworkService).
+Result<inventory::VmRecord> define_vm(ApiContext& context, const inventory::VmRecord& vm,
+                                      const std::vector<inventory::NicRef>& previous,
+                                      const std::function<Result<inventory::VmRecord>(const inventory::VmRecord&)>& store) {
+    if (!context.networks) return store(vm);
+    return context.networks->define_vm(vm, previous, store);
 }
 
 ApiResult<std::string> parse_restart_policy(RequestBody& body, const std::string& fallback) {
@@ -106,8 +134,13 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
     if (!vm.image.empty() && !context.inventory.get_image(vm.image))
         return api_fail(400, fmt::format("no image named {} (list them with GET /api/v1/images)", vm.image), "image");
     if (auto disks = TRY(body.optional_objects("disks", k_max_disks))) vm.disks = TRY(parse_disks(*disks, context));
-    if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics));
-    TRY_VOID(context.host_access.check_nics(request.origin, vm.nics));
+    if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) {
+        vm.nics = TRY(parse_nics(*nics, context));
+    } else if (context.networks && context.inventory.get_network("default")) {
+        // No NICs named: the first one goes on the default network ("nics": [] for none).
+        vm.nics.push_back({"", "", "", "default", ""});
+    }
+    TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
     vm.engine = TRY(body.optional_string("engine")).value_or(context.vms.default_engine());
     if (!context.vms.engines().contains(vm.engine))
         return api_fail(400, fmt::format("engine '{}' is not one of native, emulated", vm.engine), "engine");
@@ -117,7 +150,9 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
     if (context.inventory.get_vm(vm.name))
         return api_fail(409, fmt::format("a VM named {} already exists", vm.name), "name");
     TRY_VOID(refuse_disk_conflict(context.inventory, context.storage, vm));
-    auto created = TRY(api(context.vms.create(vm)));
+    auto created = TRY(api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) {
+        return context.vms.create(defined);
+    })));
     auto response = json_response(201, vm_json(created));
     response.headers.emplace_back("Location", fmt::format("/api/v1/vms/{}", created.name));
     return response;
@@ -133,10 +168,12 @@ ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& n
         vm.memory_mib = static_cast<int64_t>(*memory);
     vm.restart_policy = TRY(parse_restart_policy(body, vm.restart_policy));
     vm.cmdline = TRY(parse_cmdline(body, vm.cmdline));
-    if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics));
-    if (vm.nics != nics_before) TRY_VOID(context.host_access.check_nics(request.origin, vm.nics));
+    if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics, context));
+    if (vm.nics != nics_before) TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
     TRY_VOID(body.finish());
-    auto stored = TRY(api(context.vms.edit(vm)));
+    auto stored = TRY(api(define_vm(context, vm, nics_before, [&](const inventory::VmRecord& defined) {
+        return context.vms.edit(defined);
+    })));
     return json_response(200, vm_json(stored));
 }
 
@@ -182,7 +219,9 @@ void add_vm_routes(Router& router, ApiContext& context) {
     router.add("DELETE", "/api/v1/vms/{name}",
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
                    bool volumes = TRY(query_bool(request, "volumes", false));
+                   auto before = context.inventory.get_vm(params.at("name"));
                    auto deleted = TRY(api(context.vms.remove(params.at("name"), volumes), "name"));
+                   if (before && context.networks) context.networks->vm_removed(before->nics);
                    return json_response(200, {{"deleted", params.at("name")}, {"volumes", deleted}});
                });
     router.add("PUT", "/api/v1/vms/{name}/state", [&context](const HttpRequest& request, const PathParams& params) {

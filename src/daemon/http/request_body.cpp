@@ -179,6 +179,27 @@ ApiResult<std::optional<std::string>> JsonReader::optional_string(const std::str
     return std::optional<std::string>(text);
 }
 
+ApiResult<std::optional<std::vector<std::string>>> JsonReader::optional_strings(const std::string& field,
+                                                                                size_t max_items) {
+    const json* value = value_of(field);
+    if (!value) return std::optional<std::vector<std::string>>();
+    const std::string path = path_of(field);
+    if (!value->is_array()) return std::unexpected(wrong_type(path, "an array of strings", *value));
+    if (value->size() > max_items)
+        return api_fail(400, fmt::format("{} has {} items; at most {}", path, value->size(), max_items), path);
+    std::vector<std::string> items;
+    for (size_t i = 0; i < value->size(); ++i) {
+        std::string item_path = fmt::format("{}[{}]", path, i);
+        const json& item = (*value)[i];
+        if (!item.is_string()) return std::unexpected(wrong_type(item_path, "a string", item));
+        const auto& text = item.get_ref<const std::string&>();
+        if (text.find('\0') != std::string::npos)
+            return api_fail(400, fmt::format("{} must not contain a NUL character", item_path), item_path);
+        items.push_back(text);
+    }
+    return std::optional<std::vector<std::string>>(std::move(items));
+}
+
 ApiResult<std::optional<uint64_t>> JsonReader::optional_uint(const std::string& field, uint64_t min, uint64_t max,
                                                              const std::string& unit) {
     const json* value = value_of(field);

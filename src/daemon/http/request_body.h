@@ -30,6 +30,8 @@ public:
     ApiResult<std::string> required_string(const std::string& field);
     /// A string; a NUL inside is refused (it would cut a path or name short in C APIs).
     ApiResult<std::optional<std::string>> optional_string(const std::string& field);
+    /// An array of strings (NUL refused in each), at most `max_items`.
+    ApiResult<std::optional<std::vector<std::string>>> optional_strings(const std::string& field, size_t max_items);
     /// A whole number in [min, max]; `unit` goes into the message ("MiB"). Negative numbers,
     /// fractions and numbers beyond 64 bits are refused like any other wrong type.
     ApiResult<std::optional<uint64_t>> optional_uint(const std::string& field, uint64_t min, uint64_t max,

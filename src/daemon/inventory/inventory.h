@@ -30,11 +30,18 @@ struct DiskRef {
     bool operator==(const DiskRef&) const = default;
 };
 
-/// A network interface: on a bridge (the daemon makes the tap) or on an existing tap.
+/// A network interface: on a managed network, on a host bridge (the daemon makes the tap for
+/// both) or on an existing tap.
 struct NicRef {
     std::string bridge;
     std::string tap;
     std::string mac;
+    /// The managed network (NetworkRecord::name) the NIC is on; "" for bridge/tap NICs.
+    std::string network;
+    /// The IPv4 address corrald reserved for the NIC on `network` when the VM was defined (an
+    /// OpenStack port's fixed IP): DHCP hands out exactly this one. "" = none (bridge/tap NICs,
+    /// bridged/vlan networks without a subnet).
+    std::string ipv4;
     bool operator==(const NicRef&) const = default;
 };
 
@@ -97,6 +104,34 @@ struct TaskRecord {
     bool operator==(const TaskRecord&) const = default;
 };
 
+/// A static DHCP reservation on a network: `mac` always gets `ipv4` (and `hostname` in DNS).
+struct ReservationRecord {
+    std::string mac;  // lowercase "52:54:00:12:34:56"
+    std::string ipv4;
+    std::string hostname;  // "" = none
+    bool operator==(const ReservationRecord&) const = default;
+};
+
+/// A network corrald manages (docs/api.md "Networks"). Addresses are text, validated by the
+/// daemon before they get here ("10.0.100.0/24", "10.0.100.1").
+struct NetworkRecord {
+    std::string name;
+    std::string kind = "nat";  // "nat" | "isolated" | "bridged" | "vlan"
+    std::string bridge;        // the Linux bridge (corrald's for nat/isolated/vlan, the host's for bridged)
+    std::string parent;        // vlan: the interface that carries the tagged frames; "" otherwise
+    int vlan_id = 0;           // vlan: 1..4094; 0 otherwise
+    std::string subnet4;       // "" = no IPv4 (bridged networks)
+    std::string gateway4;
+    std::string dhcp_start;  // the dynamic range; "" with subnet4 "" only
+    std::string dhcp_end;
+    std::string subnet6;  // "" = no IPv6
+    int mtu = 1500;
+    std::vector<std::string> dns_forwarders;  // upstream servers; empty = the host's resolv.conf
+    std::vector<ReservationRecord> reservations;
+    std::string created_at;
+    bool operator==(const NetworkRecord&) const = default;
+};
+
 /// An API bearer token. Only the SHA-256 of its secret is stored (the secret is shown once, when
 /// it is created); a token is revoked by deleting it.
 struct TokenRecord {
@@ -107,7 +142,7 @@ struct TokenRecord {
     bool operator==(const TokenRecord&) const = default;
 };
 
-/// The store of VMs, pools, images, tasks and API tokens. Implementations are safe to call from several
+/// The store of VMs, networks, pools, images, tasks and API tokens. Implementations are safe to call from several
 /// threads. SqliteInventory is the single-host one; a cluster store can replace it.
 class Inventory {
 public:
@@ -124,6 +159,19 @@ public:
     /// Names of the VMs with a disk on pool/volume, ordered by name.
     virtual Result<std::vector<std::string>> vms_using_volume(const std::string& pool,
                                                               const std::string& volume) = 0;
+
+    /// Stores a new network with its reservations, setting created_at. EEXIST if the name or
+    /// the bridge is taken.
+    virtual Result<NetworkRecord> create_network(const NetworkRecord& network) = 0;
+    virtual Result<NetworkRecord> get_network(const std::string& name) = 0;
+    /// Every network, ordered by name.
+    virtual Result<std::vector<NetworkRecord>> list_networks() = 0;
+    /// Replaces the network named network.name (keeping created_at), its reservations included.
+    virtual Result<NetworkRecord> update_network(const NetworkRecord& network) = 0;
+    /// EBUSY (naming a VM) while a VM has a NIC on it.
+    virtual Result<void> delete_network(const std::string& name) = 0;
+    /// Names of the VMs with a NIC on network `name`, ordered by name.
+    virtual Result<std::vector<std::string>> vms_using_network(const std::string& name) = 0;
 
     virtual Result<PoolRecord> create_pool(const PoolRecord& pool) = 0;
     virtual Result<PoolRecord> get_pool(const std::string& name) = 0;

@@ -93,6 +93,33 @@ DROP TABLE tasks;
 ALTER TABLE tasks_v4 RENAME TO tasks;
 CREATE INDEX tasks_by_status ON tasks (status, seq);
 )sql",
+    // v5: managed networks and their static DHCP reservations. A NIC's network and reserved
+    // address live in its JSON object in vms.nics ("network", "ipv4"), as its other fields do.
+    R"sql(
+CREATE TABLE networks (
+    name           TEXT PRIMARY KEY NOT NULL,
+    kind           TEXT NOT NULL CHECK (kind IN ('nat', 'isolated', 'bridged', 'vlan')),
+    bridge         TEXT NOT NULL UNIQUE,
+    parent         TEXT NOT NULL DEFAULT '',
+    vlan_id        INTEGER NOT NULL DEFAULT 0 CHECK (vlan_id >= 0 AND vlan_id <= 4094),
+    subnet4        TEXT NOT NULL DEFAULT '',
+    gateway4       TEXT NOT NULL DEFAULT '',
+    dhcp_start     TEXT NOT NULL DEFAULT '',
+    dhcp_end       TEXT NOT NULL DEFAULT '',
+    subnet6        TEXT NOT NULL DEFAULT '',
+    mtu            INTEGER NOT NULL DEFAULT 1500 CHECK (mtu >= 68 AND mtu <= 65535),
+    dns_forwarders TEXT NOT NULL DEFAULT '[]',
+    created_at     TEXT NOT NULL
+);
+CREATE TABLE reservations (
+    network  TEXT NOT NULL REFERENCES networks (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    mac      TEXT NOT NULL,
+    ipv4     TEXT NOT NULL,
+    hostname TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (network, mac),
+    UNIQUE (network, ipv4)
+);
+)sql",
 };
 
 Result<void> too_new(int version) {

@@ -25,6 +25,9 @@ using nlohmann::json;
 #define CORRAL_VM_COLUMNS                                                                   \
     "name, engine, vcpus, memory_mib, image, disks, nics, restart_policy, cmdline, state, " \
     "state_reason, pid, run_dir, created_at, updated_at"
+#define CORRAL_NETWORK_COLUMNS                                                                \
+    "name, kind, bridge, parent, vlan_id, subnet4, gateway4, dhcp_start, dhcp_end, subnet6, mtu, " \
+    "dns_forwarders, created_at"
 #define CORRAL_POOL_COLUMNS "name, driver, path, created_at"
 #define CORRAL_IMAGE_COLUMNS \
     "name, pool, kernel, initrd, root_volume, cmdline, description, created_at"
@@ -84,8 +87,13 @@ std::string disks_to_json(const std::vector<DiskRef>& disks) {
 
 std::string nics_to_json(const std::vector<NicRef>& nics) {
     json array = json::array();
-    for (const auto& nic : nics)
-        array.push_back({{"bridge", nic.bridge}, {"tap", nic.tap}, {"mac", nic.mac}});
+    for (const auto& nic : nics) {
+        json item = {{"bridge", nic.bridge}, {"tap", nic.tap}, {"mac", nic.mac}};
+        // Only NICs on managed networks carry these (older rows and corralds never had them).
+        if (!nic.network.empty()) item["network"] = nic.network;
+        if (!nic.ipv4.empty()) item["ipv4"] = nic.ipv4;
+        array.push_back(std::move(item));
+    }
     return array.dump();
 }
 
@@ -132,7 +140,8 @@ Result<VmRecord> read_vm(const Statement& row) {
         return DiskRef{e.value("pool", ""), e.value("volume", ""), e.value("readonly", false)};
     }));
     vm.nics = TRY(parse_array<NicRef>(row.column_text(6), vm.name, "nics", [](const json& e) {
-        return NicRef{e.value("bridge", ""), e.value("tap", ""), e.value("mac", "")};
+        return NicRef{e.value("bridge", ""), e.value("tap", ""), e.value("mac", ""), e.value("network", ""),
+                      e.value("ipv4", "")};
     }));
     vm.restart_policy = row.column_text(7);
     vm.cmdline = row.column_text(8);
@@ -323,6 +332,158 @@ Result<std::vector<std::string>> SqliteInventory::vms_using_volume(const std::st
                          "WHERE json_extract(disk.value, '$.pool') = ?1 "
                          "AND json_extract(disk.value, '$.volume') = ?2 ORDER BY vms.name"));
     TRY_VOID(select.bind_all(pool, volume));
+    std::vector<std::string> names;
+    while (TRY(select.step()))
+        names.push_back(select.column_text(0));
+    return names;
+}
+
+// --- Networks ---
+
+Result<NetworkRecord> SqliteInventory::read_network(const Statement& row) {
+    NetworkRecord network;
+    network.name = row.column_text(0);
+    network.kind = row.column_text(1);
+    network.bridge = row.column_text(2);
+    network.parent = row.column_text(3);
+    network.vlan_id = static_cast<int>(row.column_int64(4));
+    network.subnet4 = row.column_text(5);
+    network.gateway4 = row.column_text(6);
+    network.dhcp_start = row.column_text(7);
+    network.dhcp_end = row.column_text(8);
+    network.subnet6 = row.column_text(9);
+    network.mtu = static_cast<int>(row.column_int64(10));
+    const json forwarders = json::parse(row.column_text(11), nullptr, /*allow_exceptions=*/false);
+    if (!forwarders.is_array())
+        return fail(fmt::format("inventory: network {} has a malformed dns_forwarders column: {}",
+                                network.name, row.column_text(11)));
+    for (const auto& server : forwarders)
+        if (server.is_string())
+            network.dns_forwarders.push_back(server.get<std::string>());
+    network.created_at = row.column_text(12);
+    Statement reservations = TRY(m_db.prepare(
+        "SELECT mac, ipv4, hostname FROM reservations WHERE network = ?1 ORDER BY ipv4, mac"));
+    TRY_VOID(reservations.bind_all(network.name));
+    while (TRY(reservations.step()))
+        network.reservations.push_back(ReservationRecord{reservations.column_text(0),
+                                                         reservations.column_text(1),
+                                                         reservations.column_text(2)});
+    return network;
+}
+
+Result<void> SqliteInventory::store_reservations(const NetworkRecord& network) {
+    Statement remove = TRY(m_db.prepare("DELETE FROM reservations WHERE network = ?1"));
+    TRY_VOID(remove.bind_all(network.name));
+    TRY_VOID(remove.run());
+    for (size_t i = 0; i < network.reservations.size(); ++i) {
+        const auto& reservation = network.reservations[i];
+        Statement insert = TRY(m_db.prepare(
+            "INSERT INTO reservations (network, mac, ipv4, hostname) VALUES (?1, ?2, ?3, ?4)"));
+        TRY_VOID(insert.bind_all(network.name, reservation.mac, reservation.ipv4, reservation.hostname));
+        if (auto ran = insert.run(); !ran) {
+            if (insert.failed_on_unique())
+                return fail(fmt::format("reservations[{}]: MAC {} or address {} is reserved twice on network {}",
+                                        i, reservation.mac, reservation.ipv4, network.name),
+                            EEXIST);
+            return ran;
+        }
+    }
+    return {};
+}
+
+Result<NetworkRecord> SqliteInventory::create_network(const NetworkRecord& network) {
+    std::lock_guard lock(m_mutex);
+    NetworkRecord stored = network;
+    stored.created_at = now();
+    TRY_VOID(in_transaction([&]() -> Result<void> {
+        Statement insert = TRY(m_db.prepare("INSERT INTO networks (" CORRAL_NETWORK_COLUMNS
+                                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"));
+        TRY_VOID(insert.bind_all(stored.name, stored.kind, stored.bridge, stored.parent,
+                                 static_cast<std::int64_t>(stored.vlan_id), stored.subnet4, stored.gateway4,
+                                 stored.dhcp_start, stored.dhcp_end, stored.subnet6,
+                                 static_cast<std::int64_t>(stored.mtu), json(stored.dns_forwarders).dump(),
+                                 stored.created_at));
+        if (auto ran = insert.run(); !ran) {
+            if (insert.failed_on_unique()) {
+                if (get_network(network.name))
+                    return already_exists("network", network.name);
+                return fail(fmt::format("bridge {} already belongs to another network", network.bridge), EEXIST);
+            }
+            return fail(ran.error().with_context(fmt::format("storing network {}", network.name)));
+        }
+        return store_reservations(stored);
+    }));
+    return stored;
+}
+
+Result<NetworkRecord> SqliteInventory::get_network(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_NETWORK_COLUMNS " FROM networks WHERE name = ?1"));
+    TRY_VOID(select.bind_all(name));
+    if (!TRY(select.step()))
+        return not_found("network", name);
+    return read_network(select);
+}
+
+Result<std::vector<NetworkRecord>> SqliteInventory::list_networks() {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT " CORRAL_NETWORK_COLUMNS " FROM networks ORDER BY name"));
+    std::vector<NetworkRecord> networks;
+    while (TRY(select.step()))
+        networks.push_back(TRY(read_network(select)));
+    return networks;
+}
+
+Result<NetworkRecord> SqliteInventory::update_network(const NetworkRecord& network) {
+    std::lock_guard lock(m_mutex);
+    NetworkRecord stored = network;
+    TRY_VOID(in_transaction([&]() -> Result<void> {
+        Statement update = TRY(m_db.prepare(
+            "UPDATE networks SET kind = ?2, bridge = ?3, parent = ?4, vlan_id = ?5, subnet4 = ?6, "
+            "gateway4 = ?7, dhcp_start = ?8, dhcp_end = ?9, subnet6 = ?10, mtu = ?11, dns_forwarders = ?12 "
+            "WHERE name = ?1 RETURNING created_at"));
+        TRY_VOID(update.bind_all(stored.name, stored.kind, stored.bridge, stored.parent,
+                                 static_cast<std::int64_t>(stored.vlan_id), stored.subnet4, stored.gateway4,
+                                 stored.dhcp_start, stored.dhcp_end, stored.subnet6,
+                                 static_cast<std::int64_t>(stored.mtu), json(stored.dns_forwarders).dump()));
+        auto stepped = update.step();
+        if (!stepped) {
+            if (update.failed_on_unique())
+                return fail(fmt::format("bridge {} already belongs to another network", network.bridge), EEXIST);
+            return fail(stepped.error());
+        }
+        if (!*stepped)
+            return not_found("network", network.name);
+        stored.created_at = update.column_text(0);
+        TRY_VOID(update.run());
+        return store_reservations(stored);
+    }));
+    return stored;
+}
+
+Result<void> SqliteInventory::delete_network(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    return in_transaction([&]() -> Result<void> {
+        const auto users = TRY(vms_using_network(name));
+        if (!users.empty())
+            return fail(fmt::format("network {} is used by VM {}", name, users.front()), EBUSY);
+        Statement remove = TRY(m_db.prepare("DELETE FROM networks WHERE name = ?1"));
+        TRY_VOID(remove.bind_all(name));
+        TRY_VOID(remove.run());
+        if (m_db.changes() == 0)
+            return not_found("network", name);
+        return {};
+    });
+}
+
+Result<std::vector<std::string>> SqliteInventory::vms_using_network(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement select =
+        TRY(m_db.prepare("SELECT DISTINCT vms.name FROM vms, json_each(vms.nics) AS nic "
+                         "WHERE json_extract(nic.value, '$.network') = ?1 ORDER BY vms.name"));
+    TRY_VOID(select.bind_all(name));
     std::vector<std::string> names;
     while (TRY(select.step()))
         names.push_back(select.column_text(0));

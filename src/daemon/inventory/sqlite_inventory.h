@@ -47,6 +47,13 @@ public:
     Result<std::vector<std::string>> vms_using_volume(const std::string& pool,
                                                       const std::string& volume) override;
 
+    Result<NetworkRecord> create_network(const NetworkRecord& network) override;
+    Result<NetworkRecord> get_network(const std::string& name) override;
+    Result<std::vector<NetworkRecord>> list_networks() override;
+    Result<NetworkRecord> update_network(const NetworkRecord& network) override;
+    Result<void> delete_network(const std::string& name) override;
+    Result<std::vector<std::string>> vms_using_network(const std::string& name) override;
+
     Result<PoolRecord> create_pool(const PoolRecord& pool) override;
     Result<PoolRecord> get_pool(const std::string& name) override;
     Result<std::vector<PoolRecord>> list_pools() override;
@@ -78,6 +85,10 @@ private:
     /// Runs `body` in a transaction (a savepoint when one is already open). Needs m_mutex.
     Result<void> in_transaction(const std::function<Result<void>()>& body);
     std::string now() const;
+    /// Replaces the reservations of network `name`. Needs m_mutex and a transaction.
+    Result<void> store_reservations(const NetworkRecord& network);
+    /// Reads the network in the current row of a SELECT of CORRAL_NETWORK_COLUMNS.
+    Result<NetworkRecord> read_network(const Statement& row);
 
     std::string m_path;
     SqliteInventoryOptions m_options;

@@ -43,7 +43,7 @@ run() {
     return 0
 }
 
-"$corrald" --state-dir "$work/state" --socket "$sock" >"$work/corrald.log" 2>&1 &
+"$corrald" --state-dir "$work/state" --socket "$sock" --no-default-network >"$work/corrald.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 200); do
     [[ -S "$sock" ]] && break

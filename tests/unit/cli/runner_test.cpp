@@ -58,9 +58,9 @@ TEST(RunCall, VmListIsATable) {
     Outcome r = run_cli({"vm", "list"}, api);
     EXPECT_EQ(r.code, 0);
     EXPECT_EQ(r.out,
-              "NAME      STATE    ENGINE    CPUS  MEMORY  DISKS\n"
-              "web1      running  emulated  2     512M    default/web1-root\n"
-              "database  stopped  emulated  2     512M    default/database-root\n");
+              "NAME      STATE    ENGINE    CPUS  MEMORY  DISKS                  ADDRESSES\n"
+              "web1      running  emulated  2     512M    default/web1-root      -\n"
+              "database  stopped  emulated  2     512M    default/database-root  -\n");
 }
 
 TEST(RunCall, JsonPrintsTheDaemonsJson) {

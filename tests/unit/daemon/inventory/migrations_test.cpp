@@ -69,7 +69,7 @@ TEST(Migrations, Version1DataSurvivesTheUpgrade) {
     expected.memory_mib = 512;
     expected.image = "default";
     expected.disks = {{"default", "web1-root", false}};
-    expected.nics = {{"br0", "", "52:54:00:12:34:56"}};  // a key the row lacks reads as ""
+    expected.nics = {{"br0", "", "52:54:00:12:34:56", "", ""}};  // a key the row lacks reads as ""
     expected.restart_policy = "always";
     expected.cmdline = "quiet";
     expected.state = "running";
@@ -211,6 +211,34 @@ TEST(Migrations, Version3TasksSurviveAndMayBeQueued) {
     ASSERT_TRUE(queued) << queued.error().message();
     EXPECT_EQ(queued->status, k_task_queued);
     EXPECT_EQ(queued->finished_at, "");
+}
+
+TEST(Migrations, Version4VmsKeepTheirNicsAndGainNetworks) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(migrate(*db, 4));
+        ASSERT_TRUE(db->exec("INSERT INTO vms (name, engine, vcpus, memory_mib, nics, state, created_at, updated_at) "
+                             "VALUES ('web1', 'emulated', 1, 256, '[{\"bridge\":\"br0\",\"tap\":\"\",\"mac\":\"\"}]', "
+                             "'stopped', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"));
+    }
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    auto vm = (*inventory)->get_vm("web1");
+    ASSERT_TRUE(vm) << vm.error().message();
+    ASSERT_EQ(vm->nics.size(), 1u);
+    EXPECT_EQ(vm->nics[0].bridge, "br0");
+    EXPECT_EQ(vm->nics[0].network, "");
+    EXPECT_EQ(vm->nics[0].ipv4, "");
+    NetworkRecord network;
+    network.name = "default";
+    network.bridge = "corral0";
+    network.subnet4 = "10.0.100.0/24";
+    auto created = (*inventory)->create_network(network);
+    ASSERT_TRUE(created) << created.error().message();
+    EXPECT_EQ((*inventory)->list_networks().value().size(), 1u);
 }
 
 }  // namespace

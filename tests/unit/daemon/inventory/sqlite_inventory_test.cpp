@@ -38,7 +38,7 @@ VmRecord make_vm(const std::string& name) {
     vm.memory_mib = 768;
     vm.image = "default";
     vm.disks = {{"default", name + "-root", false}, {"data", "shared", true}};
-    vm.nics = {{"br0", "", "52:54:00:12:34:56"}, {"", "tap7", ""}};
+    vm.nics = {{"br0", "", "52:54:00:12:34:56", "", ""}, {"", "tap7", "", "", ""}};
     vm.restart_policy = "on-failure";
     vm.cmdline = "quiet loglevel=3";
     vm.state = "stopped";
@@ -512,6 +512,67 @@ TEST(SqliteInventoryOpen, FailsWhenTheFolderCannotBeMade) {
     ASSERT_FALSE(opened);
     EXPECT_THAT(opened.error().message(),
                 HasSubstr("opening inventory " + dir.path("file/sub/inventory.db")));
+}
+
+NetworkRecord make_network(const std::string& name, const std::string& bridge) {
+    NetworkRecord network;
+    network.name = name;
+    network.kind = "nat";
+    network.bridge = bridge;
+    network.subnet4 = "10.0.100.0/24";
+    network.gateway4 = "10.0.100.1";
+    network.dhcp_start = "10.0.100.100";
+    network.dhcp_end = "10.0.100.199";
+    network.mtu = 1400;
+    network.dns_forwarders = {"192.0.2.53", "192.0.2.54"};
+    network.reservations = {{"52:54:00:00:00:02", "10.0.100.2", "db"}, {"52:54:00:00:00:03", "10.0.100.3", ""}};
+    return network;
+}
+
+TEST_F(SqliteInventoryTest, NetworkRoundTripWithReservations) {
+    auto created = inventory().create_network(make_network("default", "corral0"));
+    ASSERT_TRUE(created) << created.error().message();
+    EXPECT_FALSE(created->created_at.empty());
+    EXPECT_EQ(inventory().get_network("default").value(), *created);
+
+    NetworkRecord changed = *created;
+    changed.mtu = 9000;
+    changed.dns_forwarders.clear();
+    changed.reservations = {{"52:54:00:00:00:09", "10.0.100.9", "web"}};
+    changed.created_at = "ignored";
+    auto updated = inventory().update_network(changed);
+    ASSERT_TRUE(updated) << updated.error().message();
+    EXPECT_EQ(updated->created_at, created->created_at);
+    changed.created_at = created->created_at;
+    EXPECT_EQ(inventory().get_network("default").value(), changed);
+
+    expect_error(inventory().create_network(make_network("default", "corral1")), EEXIST,
+                 "a network named default already exists");
+    expect_error(inventory().create_network(make_network("other", "corral0")), EEXIST,
+                 "bridge corral0 already belongs to another network");
+    EXPECT_THAT(inventory().list_networks().value().size(), 1u);  // nothing half-created
+    ASSERT_TRUE(inventory().delete_network("default"));
+    expect_error(inventory().get_network("default"), ENOENT, "no network named default");
+}
+
+TEST_F(SqliteInventoryTest, DuplicateReservationIsEexistAndNothingIsStored) {
+    NetworkRecord network = make_network("lab", "corral1");
+    network.reservations.push_back({"52:54:00:00:00:04", "10.0.100.2", "dup"});
+    expect_error(inventory().create_network(network), EEXIST,
+                 "reservations[2]: MAC 52:54:00:00:00:04 or address 10.0.100.2 is reserved twice on network lab");
+    expect_error(inventory().get_network("lab"), ENOENT, "no network named lab");
+}
+
+TEST_F(SqliteInventoryTest, ANetworkInUseCannotBeDeleted) {
+    ASSERT_TRUE(inventory().create_network(make_network("default", "corral0")));
+    VmRecord vm = make_vm("web1");
+    vm.nics = {{"", "", "52:54:00:00:00:10", "default", "10.0.100.10"}};
+    ASSERT_TRUE(inventory().create_vm(vm));
+    EXPECT_EQ(inventory().get_vm("web1").value().nics, vm.nics);
+    EXPECT_THAT(inventory().vms_using_network("default").value(), ElementsAre("web1"));
+    expect_error(inventory().delete_network("default"), EBUSY, "network default is used by VM web1");
+    ASSERT_TRUE(inventory().delete_vm("web1"));
+    EXPECT_TRUE(inventory().delete_network("default"));
 }
 
 }  // namespace

@@ -1,0 +1,241 @@
+#include "daemon/network/dnsmasq_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "engine/process.h"
+
+extern char** environ;
+
+namespace corral::daemon {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string conf_argument(const DnsmasqPaths& paths) {
+    return "--conf-file=" + paths.config().string();
+}
+
+/// True when process `pid` is a dnsmasq whose command line names `conf` (so a recycled pid, or
+/// another network's dnsmasq, is never taken for ours).
+bool runs_config(pid_t pid, const std::string& conf) {
+    auto cmdline = engine::read_text_file(fmt::format("/proc/{}/cmdline", pid));
+    if (!cmdline) return false;
+    std::vector<std::string> args;
+    size_t start = 0;
+    for (size_t i = 0; i <= cmdline->size(); ++i) {
+        if (i == cmdline->size() || (*cmdline)[i] == '\0') {
+            if (i > start) args.emplace_back(cmdline->substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    if (args.empty() || fs::path(args[0]).filename() != "dnsmasq") return false;
+    for (const auto& arg : args)
+        if (arg == conf) return true;
+    return false;
+}
+
+}  // namespace
+
+DnsmasqProcess::DnsmasqProcess(std::string network, DnsmasqPaths paths, EventLoop& loop)
+    : m_network(std::move(network)), m_paths(std::move(paths)), m_loop(loop) {}
+
+DnsmasqProcess::~DnsmasqProcess() {
+    // corrald stopping leaves dnsmasq running (the next corrald adopts it); only stop the watch.
+    std::unique_lock lock(m_mutex);
+    if (m_watching && m_pidfd.valid()) {
+        const int fd = m_pidfd.get();
+        m_watching = false;
+        lock.unlock();
+        m_loop.remove(fd);
+    }
+}
+
+pid_t DnsmasqProcess::find_adoptable() const {
+    auto pid = engine::read_pid_file(m_paths.pid_file());
+    if (!pid || *pid <= 0) return 0;
+    return runs_config(*pid, conf_argument(m_paths)) ? *pid : 0;
+}
+
+Result<void> DnsmasqProcess::run(const std::string& config) {
+    std::unique_lock lock(m_mutex);
+    m_stopping = false;
+    std::error_code error;
+    fs::create_directories(m_paths.dir, error);
+    if (error) return fail(fmt::format("creating {}: {}", m_paths.dir.string(), error.message()), error.value());
+    auto current = engine::read_text_file(m_paths.config());
+    const bool changed = !current || *current != config;
+    if (changed) TRY_VOID(engine::write_file_atomic(m_paths.config(), config));
+    if (m_pid == 0) {
+        if (pid_t running = find_adoptable()) {
+            m_pid = running;
+            m_pidfd = TRY(engine::open_pidfd(running));
+            log_info("network {}: adopted dnsmasq (pid {})", m_network, running);
+            watch();
+        }
+    }
+    if (m_pid != 0 && !changed) return {};
+    if (m_pid != 0) terminate();  // it read the old hosts at start; leases survive in the file
+    m_recent_exits.clear();
+    m_problem.clear();
+    return spawn();
+}
+
+Result<void> DnsmasqProcess::spawn() {
+    const std::string program = engine::find_on_path("dnsmasq").string();
+    if (program.empty()) {
+        m_problem = "dnsmasq is not installed (Debian package dnsmasq-base)";
+        return fail(fmt::format("network {}: {}", m_network, m_problem));
+    }
+    std::vector<std::string> args{program, conf_argument(m_paths), "--keep-in-foreground",
+                                  "--log-facility=" + m_paths.log().string()};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    // corrald blocks SIGTERM/SIGHUP in every thread (sigwait) and ignores SIGPIPE: dnsmasq must
+    // get them back. Its own session: a Ctrl-C meant for corrald does not reach it.
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attributes, &defaults);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    const std::string log = m_paths.log().string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    const int spawned = ::posix_spawn(&pid, program.c_str(), &actions, &attributes, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    if (spawned != 0) {
+        m_problem = fmt::format("cannot start dnsmasq: {}", std::strerror(spawned));
+        return fail(fmt::format("network {}: {}", m_network, m_problem), spawned);
+    }
+    m_pid = pid;
+    m_pidfd = TRY(engine::open_pidfd(pid));
+    // dnsmasq checks its configuration and binds before it serves: an error there (a bad
+    // option, the address in use) ends it at once. Wait a moment to report that to the caller.
+    for (int i = 0; i < 20; ++i) {
+        if (engine::pidfd_ended(m_pidfd.get())) {
+            engine::reap_if_child(m_pidfd.get());
+            m_pid = 0;
+            m_pidfd = UniqueFd();
+            m_problem = fmt::format("dnsmasq exited at start: {}", engine::tail_lines(m_paths.log(), 3));
+            return fail(fmt::format("network {}: {}", m_network, m_problem));
+        }
+        if (find_adoptable() == pid) break;  // it wrote its pid file: it is serving
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    log_info("network {}: dnsmasq started (pid {})", m_network, pid);
+    watch();
+    return {};
+}
+
+void DnsmasqProcess::watch() {
+    const int fd = m_pidfd.get();
+    m_watching = true;
+    auto added = m_loop.add(fd, [this, fd] {
+        m_loop.remove(fd);  // on the loop thread: returns at once; the pidfd stays readable
+        on_exit();
+    });
+    if (!added) {
+        m_watching = false;
+        log_warning("network {}: cannot watch dnsmasq: {}", m_network, added.error().describe());
+    }
+}
+
+void DnsmasqProcess::on_exit() {
+    std::lock_guard lock(m_mutex);
+    // terminate() or the destructor took the watch away meanwhile: the end is theirs to handle.
+    if (!m_watching) return;
+    m_watching = false;
+    if (m_pidfd.valid()) engine::reap_if_child(m_pidfd.get());
+    m_pidfd = UniqueFd();
+    const pid_t old = m_pid;
+    m_pid = 0;
+    if (m_stopping) return;
+    const auto now = std::chrono::steady_clock::now();
+    m_recent_exits.push_back(now);
+    while (!m_recent_exits.empty() && now - m_recent_exits.front() > k_restart_window) m_recent_exits.pop_front();
+    const std::string last = engine::tail_lines(m_paths.log(), 2);
+    if (static_cast<int>(m_recent_exits.size()) > k_max_restarts) {
+        m_problem = fmt::format("dnsmasq died {} times within {} s; left stopped (last words: {})",
+                                m_recent_exits.size(), k_restart_window.count(), last);
+        log_error("network {}: {}", m_network, m_problem);
+        return;
+    }
+    log_warning("network {}: dnsmasq (pid {}) ended; starting it again", m_network, old);
+    ++m_restarts;
+    if (auto started = spawn(); !started) log_error("{}", started.error().describe());
+}
+
+void DnsmasqProcess::terminate() {
+    if (m_pid == 0) return;
+    if (m_watching) {
+        const int fd = m_pidfd.get();
+        m_watching = false;
+        // remove() from another thread waits for the loop; on_exit takes m_mutex, which we hold,
+        // but remove() never waits for a running callback to take it: it runs between callbacks.
+        m_mutex.unlock();
+        m_loop.remove(fd);
+        m_mutex.lock();
+    }
+    if (!m_pidfd.valid()) {
+        m_pid = 0;
+        return;
+    }
+    ::kill(m_pid, SIGTERM);
+    for (int i = 0; i < 100 && !engine::pidfd_ended(m_pidfd.get()); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!engine::pidfd_ended(m_pidfd.get())) {
+        ::kill(m_pid, SIGKILL);
+        for (int i = 0; i < 100 && !engine::pidfd_ended(m_pidfd.get()); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    engine::reap_if_child(m_pidfd.get());
+    m_pid = 0;
+    m_pidfd = UniqueFd();
+}
+
+void DnsmasqProcess::stop() {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+    terminate();
+    std::error_code error;
+    fs::remove(m_paths.pid_file(), error);
+}
+
+pid_t DnsmasqProcess::pid() const {
+    std::lock_guard lock(m_mutex);
+    return m_pid;
+}
+
+int DnsmasqProcess::restarts() const {
+    std::lock_guard lock(m_mutex);
+    return m_restarts;
+}
+
+std::string DnsmasqProcess::problem() const {
+    std::lock_guard lock(m_mutex);
+    return m_problem;
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,266 @@
+#include "net/bridge.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/unique_fd.h"
+
+extern char** environ;
+
+namespace corral::net {
+namespace {
+
+Result<void> check_name(const std::string& name) {
+    if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos)
+        return fail(fmt::format("network device name '{}' must be 1 to {} characters without '/'", name, IFNAMSIZ - 1),
+                    EINVAL);
+    return {};
+}
+
+ifreq request_for(const std::string& name) {
+    ifreq request{};
+    std::memcpy(request.ifr_name, name.data(), name.size());
+    return request;
+}
+
+Result<UniqueFd> control_socket() {
+    // AF_INET: the address ioctls (SIOCSIFADDR) need an inet socket; the others take any.
+    UniqueFd control(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!control.valid()) return fail_errno("opening a control socket");
+    return control;
+}
+
+sockaddr_in inet_address(in_addr_t address) {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = address;
+    return in;
+}
+
+/// Asks the device's driver its name (ETHTOOL_GDRVINFO) rather than looking in /sys, which
+/// shows the namespace that mounted it, not necessarily ours.
+bool is_bridge_device(const std::string& name) {
+    auto control = control_socket();
+    if (!control) return false;
+    ethtool_drvinfo info{};
+    info.cmd = ETHTOOL_GDRVINFO;
+    ifreq request = request_for(name);
+    request.ifr_data = reinterpret_cast<char*>(&info);
+    return ::ioctl(control->get(), SIOCETHTOOL, &request) == 0 && std::string(info.driver) == "bridge";
+}
+
+/// Runs `ip ARGS...` (iproute2) and fails with its message when it fails. For the bridge
+/// options the ioctls cannot set (nf_call_iptables), which would otherwise take a netlink
+/// IFLA_LINKINFO message built by hand.
+Result<void> run_ip(const std::vector<std::string>& args) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("making a pipe for ip");
+    UniqueFd read_end(pipe_fds[0]);
+    UniqueFd write_end(pipe_fds[1]);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
+    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
+    std::vector<std::string> argv_strings{"ip"};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& arg : argv_strings) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    const int spawned = ::posix_spawnp(&pid, "ip", &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    write_end = UniqueFd();
+    std::string command;
+    for (size_t i = 0; i < argv_strings.size(); ++i) command += (i ? " " : "") + argv_strings[i];
+    if (spawned != 0)
+        return fail(fmt::format("running '{}': {} (is iproute2 installed?)", command, std::strerror(spawned)),
+                    spawned);
+    std::string output;
+    char buffer[512];
+    for (ssize_t got; (got = ::read(read_end.get(), buffer, sizeof buffer)) != 0;) {
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        output.append(buffer, static_cast<size_t>(got));
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        while (!output.empty() && output.back() == '\n') output.pop_back();
+        return fail(fmt::format("'{}' failed: {}", command, output));
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<void> ensure_bridge(const std::string& name) {
+    TRY_VOID(check_name(name));
+    // nf_call_iptables: frames between two ports of this bridge go through the inet forward hook
+    // (br_netfilter, per bridge, no host-wide sysctl), where the security groups are
+    // (net/firewall/firewall.h).
+    const std::vector<std::string> options{"nf_call_iptables", "1", "nf_call_ip6tables", "1"};
+    if (::if_nametoindex(name.c_str()) != 0) {
+        if (!is_bridge_device(name))
+            return fail(fmt::format("a network device named {} exists and is not a bridge: pick another bridge name",
+                                    name),
+                        EINVAL);
+        std::vector<std::string> args{"link", "set", name, "type", "bridge"};
+        args.insert(args.end(), options.begin(), options.end());
+        return run_ip(args);
+    }
+    std::vector<std::string> args{"link", "add", name, "type", "bridge"};
+    args.insert(args.end(), options.begin(), options.end());
+    if (auto added = run_ip(args); !added) {
+        if (::if_nametoindex(name.c_str()) != 0 && is_bridge_device(name)) return {};  // made meanwhile
+        return added;
+    }
+    return {};
+}
+
+bool bridge_exists(const std::string& name) {
+    return check_name(name) && ::if_nametoindex(name.c_str()) != 0 && is_bridge_device(name);
+}
+
+Result<void> delete_bridge(const std::string& name) {
+    TRY_VOID(check_name(name));
+    if (::if_nametoindex(name.c_str()) == 0) return fail(fmt::format("no bridge named {}", name), ENOENT);
+    if (!is_bridge_device(name)) return fail(fmt::format("{} is a network device but not a bridge", name), EINVAL);
+    UniqueFd control = TRY(control_socket());
+    // The kernel refuses to delete a bridge that is up (EBUSY).
+    ifreq flags = request_for(name);
+    if (::ioctl(control.get(), SIOCGIFFLAGS, &flags) == 0 && (flags.ifr_flags & IFF_UP)) {
+        flags.ifr_flags = static_cast<short>(flags.ifr_flags & ~IFF_UP);
+        if (::ioctl(control.get(), SIOCSIFFLAGS, &flags) != 0) return fail_errno(fmt::format("setting {} down", name));
+    }
+    char bridge[IFNAMSIZ] = {};
+    std::memcpy(bridge, name.data(), name.size());
+    if (::ioctl(control.get(), SIOCBRDELBR, bridge) != 0) return fail_errno(fmt::format("deleting bridge {}", name));
+    return {};
+}
+
+Result<void> set_link_up(const std::string& name) {
+    TRY_VOID(check_name(name));
+    UniqueFd control = TRY(control_socket());
+    ifreq flags = request_for(name);
+    if (::ioctl(control.get(), SIOCGIFFLAGS, &flags) != 0) return fail_errno(fmt::format("reading {}'s flags", name));
+    if (flags.ifr_flags & IFF_UP) return {};
+    flags.ifr_flags = static_cast<short>(flags.ifr_flags | IFF_UP);
+    if (::ioctl(control.get(), SIOCSIFFLAGS, &flags) != 0) return fail_errno(fmt::format("setting {} up", name));
+    return {};
+}
+
+Result<void> set_mtu(const std::string& name, int mtu) {
+    TRY_VOID(check_name(name));
+    if (mtu < 68 || mtu > 65535) return fail(fmt::format("MTU {} must be from 68 to 65535", mtu), EINVAL);
+    UniqueFd control = TRY(control_socket());
+    ifreq request = request_for(name);
+    request.ifr_mtu = mtu;
+    if (::ioctl(control.get(), SIOCSIFMTU, &request) != 0)
+        return fail_errno(fmt::format("setting {}'s MTU to {}", name, mtu));
+    return {};
+}
+
+Result<int> get_mtu(const std::string& name) {
+    TRY_VOID(check_name(name));
+    UniqueFd control = TRY(control_socket());
+    ifreq request = request_for(name);
+    if (::ioctl(control.get(), SIOCGIFMTU, &request) != 0) return fail_errno(fmt::format("reading {}'s MTU", name));
+    return request.ifr_mtu;
+}
+
+Result<void> set_ipv4_address(const std::string& name, const std::string& address, int prefix_length) {
+    TRY_VOID(check_name(name));
+    in_addr parsed{};
+    if (::inet_pton(AF_INET, address.c_str(), &parsed) != 1)
+        return fail(fmt::format("'{}' is not an IPv4 address", address), EINVAL);
+    if (prefix_length < 1 || prefix_length > 32)
+        return fail(fmt::format("prefix length {} must be from 1 to 32", prefix_length), EINVAL);
+    if (TRY(get_ipv4_address(name)) == address) {
+        // Same address: only the mask may need a change (setting the address would drop routes).
+    } else {
+        UniqueFd control = TRY(control_socket());
+        ifreq request = request_for(name);
+        sockaddr_in in = inet_address(parsed.s_addr);
+        std::memcpy(&request.ifr_addr, &in, sizeof(in));
+        if (::ioctl(control.get(), SIOCSIFADDR, &request) != 0)
+            return fail_errno(fmt::format("giving {} the address {}", name, address));
+    }
+    UniqueFd control = TRY(control_socket());
+    ifreq request = request_for(name);
+    const uint32_t mask = prefix_length == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix_length);
+    sockaddr_in in = inet_address(htonl(mask));
+    std::memcpy(&request.ifr_netmask, &in, sizeof(in));
+    if (::ioctl(control.get(), SIOCSIFNETMASK, &request) != 0)
+        return fail_errno(fmt::format("setting {}'s netmask to /{}", name, prefix_length));
+    return {};
+}
+
+Result<std::string> get_ipv4_address(const std::string& name) {
+    TRY_VOID(check_name(name));
+    UniqueFd control = TRY(control_socket());
+    ifreq request = request_for(name);
+    if (::ioctl(control.get(), SIOCGIFADDR, &request) != 0) {
+        if (errno == EADDRNOTAVAIL) return std::string();
+        return fail_errno(fmt::format("reading {}'s address", name));
+    }
+    sockaddr_in in{};
+    std::memcpy(&in, &request.ifr_addr, sizeof(in));
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &in.sin_addr, text, sizeof(text));
+    return std::string(text);
+}
+
+namespace {
+
+std::string vlan_port_name(const std::string& parent, int vlan_id) {
+    std::string name = fmt::format("{}.{}", parent, vlan_id);
+    if (name.size() < IFNAMSIZ) return name;
+    uint32_t hash = 2166136261u;  // FNV-1a of the parent: stable, and distinct per parent
+    for (unsigned char c : parent) hash = (hash ^ c) * 16777619u;
+    return fmt::format("crlv{:x}.{}", hash & 0xfffff, vlan_id);
+}
+
+}  // namespace
+
+Result<std::string> ensure_vlan_port(const std::string& parent, int vlan_id, const std::string& bridge) {
+    TRY_VOID(check_name(parent));
+    if (vlan_id < 1 || vlan_id > 4094) return fail(fmt::format("VLAN id {} must be from 1 to 4094", vlan_id), EINVAL);
+    if (::if_nametoindex(parent.c_str()) == 0)
+        return fail(fmt::format("no interface named {} (the vlan network's parent) on this host", parent), ENOENT);
+    const std::string name = vlan_port_name(parent, vlan_id);
+    if (::if_nametoindex(name.c_str()) == 0) {
+        auto added = run_ip({"link", "add", "link", parent, "name", name, "type", "vlan", "id", std::to_string(vlan_id)});
+        if (!added)
+            return fail(added.error().with_context(
+                fmt::format("making VLAN {} on {} (the kernel needs the 8021q module: modprobe 8021q)", vlan_id,
+                            parent)));
+    }
+    TRY_VOID(run_ip({"link", "set", name, "master", bridge, "up"}));
+    return name;
+}
+
+void delete_vlan_port(const std::string& parent, int vlan_id) {
+    const std::string name = vlan_port_name(parent, vlan_id);
+    if (::if_nametoindex(name.c_str()) != 0) (void)run_ip({"link", "del", name});
+}
+
+}  // namespace corral::net
