@@ -24,9 +24,11 @@ struct NetCounters {
     std::atomic<uint64_t> rx_frames{0}, rx_bytes{0};  // frames put in guest buffers
     std::atomic<uint64_t> tx_dropped{0};   // valid frames the tap refused (full queue, link down...)
     std::atomic<uint64_t> rx_dropped{0};   // frames that did not fit the RX buffer they were given
+                                           // (with MRG_RXBUF: the whole ring of buffers)
     std::atomic<uint64_t> tx_rejected{0};  // TX chains refused: short header, oversized, bad header
     std::atomic<uint64_t> rx_rejected{0};  // RX chains refused: no writable buffer, too small for a header
-    std::atomic<uint64_t> rx_stalls{0};    // times the tap was parked because the guest had no RX buffer
+    std::atomic<uint64_t> rx_stalls{0};    // times the tap was parked because the guest had no (or,
+                                           // with MRG_RXBUF, not enough) RX buffers for a frame
     std::atomic<uint64_t> tx_throttled{0};  // TX frames the rate limit held back (each counted once)
     std::atomic<uint64_t> rx_throttled{0};  // RX frames the rate limit held back (each counted once)
 
