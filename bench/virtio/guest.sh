@@ -7,7 +7,7 @@
 # Prints one "BENCH NAME VALUE" line per figure, "BENCH-ERROR: WHAT" on a failure, and
 # "BENCH-DONE" at the end. Every step is bounded with busybox timeout.
 # shellcheck disable=SC1091  # /bench/conf is written by run.sh
-. /bench/conf   # DISK_MB RAND_SECONDS RAND_QDS PING_COUNT TCP_MB STEP_LIMIT
+. /bench/conf   # DISK_MB RAND_SECONDS RAND_QDS PING_COUNT TCP_MB UDP_SIZE UDP_SECONDS STEP_LIMIT
 
 prefix=$1 what=$2
 io=/bench/guest_io
@@ -63,6 +63,12 @@ if [ -n "$ifc" ] && ip link set "$ifc" up && ip addr add "$prefix.2/24" dev "$if
   echo "BENCH virtio_net_features $(cat "/sys/class/net/$ifc/device/features" 2>/dev/null)"
   out=$($lim $io tcprecv "$prefix.1" 5002)
   echo "BENCH tcp_received_bytes $(echo "$out" | sed -n 's/^tcprecv: \([0-9]*\) bytes/\1/p')"
+  # Small packets: UDP_SIZE-byte datagrams for UDP_SECONDS each way, counted by the receiver
+  # (the host's udpsink, then our udprecv against the host's udpserve).
+  $lim $io udpsend "$prefix.1" 5003 "$UDP_SIZE" "$UDP_SECONDS" >/dev/null || echo "BENCH-ERROR: udpsend"
+  out=$($lim $io udprecv "$prefix.1" 5004)
+  pps=$(echo "$out" | sed -n 's/.* s, \([0-9]*\) pps$/\1/p')
+  if [ -n "$pps" ]; then echo "BENCH udp_h2g_pps $pps"; else echo "BENCH-ERROR: udprecv: $out"; fi
 else
   echo "BENCH-ERROR: no network interface to set up (found '$ifc')"
 fi

@@ -15,6 +15,18 @@
 //       connect to IP:PORT, read until the peer closes, print "tcprecv: N bytes"
 // The TCP figures are timed on the host (bench/virtio/run.sh's receiver and sender).
 //
+// Small packets (UDP datagrams of SIZE bytes; the same binary runs on the host side too):
+//   guest_io udpsend IP PORT SIZE SECONDS
+//       send datagrams to IP:PORT as fast as the socket takes them for SECONDS
+//   guest_io udpsink IP PORT
+//       bind IP:PORT, count datagrams from the first until none came for 1 s; print
+//       "udp: N datagrams in S s, P pps"
+//   guest_io udpserve IP PORT SIZE SECONDS
+//       bind IP:PORT, wait for one datagram, then udpsend to its sender for SECONDS
+//   guest_io udprecv IP PORT
+//       ask IP:PORT (a udpserve) for datagrams (a request every 0.5 s until the first
+//       arrives), then count like udpsink
+//
 // Built on the host with `gcc -static -O2 -pthread` and shipped in an extra initramfs archive.
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -27,6 +39,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <linux/fs.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +162,87 @@ static int tcprecv(const char* ip, const char* port) {
     return n < 0;
 }
 
+static int udp_socket(const char* ip, const char* port, struct sockaddr_in* addr) {
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)atoi(port));
+    if (inet_pton(AF_INET, ip, &addr->sin_addr) != 1) { fprintf(stderr, "udp: bad address %s\n", ip); return -1; }
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) perror("udp: socket");
+    return fd;
+}
+
+static int udp_blast(int fd, const struct sockaddr_in* to, int size, double seconds) {
+    static char buffer[65536];
+    if (size < 1 || size > (int)sizeof buffer) { fprintf(stderr, "udp: SIZE 1..65536\n"); return 1; }
+    double end = now() + seconds;
+    unsigned long long sent = 0;
+    while (now() < end) {
+        for (int i = 0; i < 64; i++)
+            if (sendto(fd, buffer, (size_t)size, 0, (const struct sockaddr*)to, sizeof *to) == size) sent++;
+    }
+    printf("udpsend: %llu datagrams\n", sent);
+    return 0;
+}
+
+// Counts datagrams on `fd` from the first until none came for 1 s (or none at all for 120 s).
+static int udp_count(int fd) {
+    static char buffer[65536];
+    struct timeval wait = { .tv_sec = 120 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    unsigned long long count = 0;
+    double first = 0, last = 0;
+    while (recv(fd, buffer, sizeof buffer, 0) >= 0) {
+        last = now();
+        if (count++ == 0) {
+            first = last;
+            struct timeval idle = { .tv_sec = 1 };
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
+        }
+    }
+    if (count < 2 || last <= first) { printf("udp: %llu datagrams\n", count); return 1; }
+    printf("udp: %llu datagrams in %.3f s, %.0f pps\n", count, last - first, (double)(count - 1) / (last - first));
+    return 0;
+}
+
+static int udpsink(const char* ip, const char* port) {
+    struct sockaddr_in addr;
+    int fd = udp_socket(ip, port, &addr);
+    if (fd < 0) return 1;
+    if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0) { perror("udpsink: bind"); return 1; }
+    return udp_count(fd);
+}
+
+static int udpserve(const char* ip, const char* port, int size, double seconds) {
+    struct sockaddr_in addr, peer;
+    socklen_t peer_size = sizeof peer;
+    char request[16];
+    int fd = udp_socket(ip, port, &addr);
+    if (fd < 0) return 1;
+    if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0) { perror("udpserve: bind"); return 1; }
+    if (recvfrom(fd, request, sizeof request, 0, (struct sockaddr*)&peer, &peer_size) < 0) {
+        perror("udpserve: recvfrom");
+        return 1;
+    }
+    return udp_blast(fd, &peer, size, seconds);
+}
+
+static int udprecv(const char* ip, const char* port) {
+    struct sockaddr_in server;
+    int fd = udp_socket(ip, port, &server);
+    if (fd < 0) return 1;
+    // Ask until the first datagram arrives (the server may not be up yet; a request may be lost).
+    struct timeval half = { .tv_usec = 500000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &half, sizeof half);
+    char buffer[16];
+    for (int tries = 0;; tries++) {
+        if (tries == 240) { printf("udp: no answer from %s:%s\n", ip, port); return 1; }
+        sendto(fd, "go", 2, 0, (struct sockaddr*)&server, sizeof server);
+        if (recv(fd, buffer, sizeof buffer, MSG_PEEK | MSG_TRUNC) >= 0) break;
+    }
+    return udp_count(fd);
+}
+
 int main(int argc, char** argv) {
     if (argc == 2 && strcmp(argv[1], "now") == 0) {
         printf("%.6f\n", now());
@@ -165,6 +259,15 @@ int main(int argc, char** argv) {
     }
     if (argc == 5 && strcmp(argv[1], "tcpsend") == 0) return tcpsend(argv[2], argv[3], atol(argv[4]));
     if (argc == 4 && strcmp(argv[1], "tcprecv") == 0) return tcprecv(argv[2], argv[3]);
-    fprintf(stderr, "usage: guest_io now | randread DEVICE SECONDS [THREADS] | tcpsend IP PORT MIB | tcprecv IP PORT\n");
+    if (argc == 6 && strcmp(argv[1], "udpsend") == 0) {
+        struct sockaddr_in to;
+        int fd = udp_socket(argv[2], argv[3], &to);
+        return fd < 0 ? 1 : udp_blast(fd, &to, atoi(argv[4]), atof(argv[5]));
+    }
+    if (argc == 4 && strcmp(argv[1], "udpsink") == 0) return udpsink(argv[2], argv[3]);
+    if (argc == 6 && strcmp(argv[1], "udpserve") == 0) return udpserve(argv[2], argv[3], atoi(argv[4]), atof(argv[5]));
+    if (argc == 4 && strcmp(argv[1], "udprecv") == 0) return udprecv(argv[2], argv[3]);
+    fprintf(stderr, "usage: guest_io now | randread DEVICE SECONDS [THREADS] | tcpsend IP PORT MIB | tcprecv IP PORT"
+                    " | udpsend IP PORT SIZE SECONDS | udpsink IP PORT | udpserve IP PORT SIZE SECONDS | udprecv IP PORT\n");
     return 2;
 }

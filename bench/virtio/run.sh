@@ -13,7 +13,10 @@
 #   network (virtio-net, guest PREFIX.2 on a tap whose host side is PREFIX.1/24):
 #     ping round trip guest -> host, ms: busybox ping -c 20 -i 0.2 (after one warm-up ping), avg;
 #     TCP throughput guest -> host and host -> guest, MiB/s: guest_io tcpsend/tcprecv (256 KiB
-#       writes/reads) against a python3 receiver/sender on the host, timed on the host.
+#       writes/reads) against a python3 receiver/sender on the host, timed on the host;
+#     small packets guest -> host and host -> guest, datagrams/s: 64-byte UDP datagrams sent
+#       as fast as the sender's socket takes them for 5 s (guest_io udpsend/udpserve), counted
+#       by the receiver (guest_io udpsink on the host, udprecv in the guest).
 #
 # QEMU: -M microvm with PCIe (virtio-blk-pci and virtio-net-pci, like corral-vmm's virtio-pci),
 # -cpu host, -drive ...,cache=writeback,aio=threads, -netdev tap,...,vhost=off: both monitors
@@ -26,10 +29,11 @@
 # Runs directly where /dev/kvm runs guest kernels at speed, else inside the nested lab
 # (tools/lab, everything inside one lab VM: the taps, the scratch image on its tmpfs /tmp, both
 # monitors): absolute figures there are far below hardware, the ratios are what to read.
-# Usage: bench/virtio/run.sh [--runs N] [--quick] [--no-vhost]
+# Usage: bench/virtio/run.sh [--runs N] [--quick] [--no-vhost] [--net-only]
 #   --runs N    boots per monitor (default 3; medians are printed)
 #   --quick     1 run, 64 MiB disk, 3 s random reads, 10 pings, 16 MiB TCP (~5 min in the lab)
 #   --no-vhost  skip the QEMU vhost-net column
+#   --net-only  skip the disk figures (every boot measures the network only)
 # Environment: CORRAL_BUILD_DIR (default build), CORRAL_BENCH_QEMU_MACHINE (default
 # microvm,pcie=on,...; q35 works too), CORRAL_BENCH_QEMU_CACHE (default writeback),
 # CORRAL_BENCH_KEEP=DIR (copy each boot's console, host-side output and parsed figures there;
@@ -41,15 +45,16 @@ here=$(dirname "$script")
 repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 
-runs=3 quick=0 vhost=1
+runs=3 quick=0 vhost=1 net_only=0
 args=("$@")
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
     --quick) quick=1; runs=1; shift ;;
     --no-vhost) vhost=0; shift ;;
+    --net-only) net_only=1; shift ;;
     -h|--help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$script"; exit 0 ;;
-    *) echo "usage: $0 [--runs N] [--quick] [--no-vhost]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--runs N] [--quick] [--no-vhost] [--net-only]" >&2; exit 2 ;;
   esac
 done
 # --quick sets runs=1 unless --runs came after it.
@@ -74,10 +79,11 @@ kernel='' initrd='' modules=''
 eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|modules)=')"
 
 if [ "$quick" = 1 ]; then
-  disk_mb=64 rand_seconds=3 rand_qds="1 8" ping_count=10 tcp_mb=16
+  disk_mb=64 rand_seconds=3 rand_qds="1 8" ping_count=10 tcp_mb=16 udp_seconds=3
 else
-  disk_mb=256 rand_seconds=10 rand_qds="1 8" ping_count=20 tcp_mb=64
+  disk_mb=256 rand_seconds=10 rand_qds="1 8" ping_count=20 tcp_mb=64 udp_seconds=5
 fi
+udp_size=64
 boot_limit=600   # seconds for one boot, its measurements and power-off
 qemu_machine=${CORRAL_BENCH_QEMU_MACHINE:-microvm,pcie=on,isa-serial=on,rtc=on}
 qemu_cache=${CORRAL_BENCH_QEMU_CACHE:-writeback}
@@ -86,12 +92,14 @@ qemu_cache=${CORRAL_BENCH_QEMU_CACHE:-writeback}
 work=$(mktemp -d /tmp/bench-virtio.XXXXXX)
 taps=()
 host_pid=''   # the running host side, if any (we started it; nothing else is killed)
+udp_pids=()   # the running host-side UDP sink and server, if any (ours too)
 cleanup() {
   local t
   if [ -n "${CORRAL_BENCH_KEEP:-}" ] && mkdir -p "$CORRAL_BENCH_KEEP"; then
     cp "$work"/*.out "$work"/*.host "$work"/*.res "$CORRAL_BENCH_KEEP"/ 2>/dev/null
   fi
   [ -n "$host_pid" ] && kill -KILL "$host_pid" 2>/dev/null
+  for t in "${udp_pids[@]}"; do kill -KILL "$t" 2>/dev/null; done
   for t in "${taps[@]}"; do ip link del "$t" 2>/dev/null; done
   rm -rf -- "$work"
 }
@@ -129,6 +137,8 @@ RAND_SECONDS=$rand_seconds
 RAND_QDS="$rand_qds"
 PING_COUNT=$ping_count
 TCP_MB=$tcp_mb
+UDP_SIZE=$udp_size
+UDP_SECONDS=$udp_seconds
 STEP_LIMIT=180
 EOF
 cp "$initrd" "$work/initrd.img"
@@ -183,7 +193,7 @@ done
 boot() {
   local mon=$1 run=$2 idx=${net_index[$1]} what=all
   local tap="cbv$idx" prefix="10.0.$idx" out="$work/$1.$2.out" host_out="$work/$1.$2.host"
-  [ "$mon" = qemu-vhost ] && what=net
+  { [ "$mon" = qemu-vhost ] || [ "$net_only" = 1 ]; } && what=net
   if [ "$what" = all ]; then
     # A fresh, fully written image for every boot (tmpfs allocates the pages now).
     rm -f "$scratch"; dd if=/dev/zero of="$scratch" bs=1M count="$disk_mb" status=none || return 1
@@ -194,11 +204,19 @@ boot() {
   timeout -k 5 "$boot_limit" "$python" "$work/host.py" "$prefix.1" "$tcp_mb" "$boot_limit" >"$host_out" 2>&1 &
   host_pid=$!
   local i; for i in $(seq 100); do grep -q HOST-READY "$host_out" && break; sleep 0.1; done
+  # Small packets: the same guest_io on this side (a sink for the guest's datagrams, a server
+  # that sends datagrams to the guest once it asks).
+  timeout -k 5 "$boot_limit" "$work/extra/bench/guest_io" udpsink "$prefix.1" 5003 >"$host_out.udpsink" 2>&1 &
+  udp_pids=($!)
+  timeout -k 5 "$boot_limit" "$work/extra/bench/guest_io" udpserve "$prefix.1" 5004 "$udp_size" "$udp_seconds" \
+    >"$host_out.udpserve" 2>&1 &
+  udp_pids+=($!)
   local cmd
   case $mon in
     corral)
       cmd=("$vmm" --kernel "$kernel" --initrd "$work/initrd.img" --memory 512M --cpus 1 --cmdline "$cmdline"
-           --disk "path=$scratch,format=raw" --net "tap=$tap,mac=$mac") ;;
+           --net "tap=$tap,mac=$mac")
+      [ "$what" = all ] && cmd+=(--disk "path=$scratch,format=raw") ;;
     qemu|qemu-vhost)
       local vh=off; [ "$mon" = qemu-vhost ] && vh=on
       cmd=(qemu-system-x86_64 -enable-kvm -cpu host -M "$qemu_machine" -m 512M -smp 1 -nodefaults
@@ -219,6 +237,8 @@ boot() {
   # The host side ends on its own once the guest closed the second connection.
   for i in $(seq 100); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$host_pid" 2>/dev/null; wait "$host_pid" 2>/dev/null; host_pid=''
+  for i in "${udp_pids[@]}"; do kill -KILL "$i" 2>/dev/null; wait "$i" 2>/dev/null; done; udp_pids=()
+  echo "HOST udp_g2h_pps $(sed -n 's/.* s, \([0-9]*\) pps$/\1/p' "$host_out.udpsink")" >>"$host_out"
   tr -d '\r' <"$out" | sed -n 's/^BENCH \([A-Za-z0-9_]*\) \(.*\)$/\1 \2/p' >"$work/$1.$2.res"
   sed -n 's/^HOST \([A-Za-z0-9_]*\) \(.*\)$/\1 \2/p' "$host_out" >>"$work/$1.$2.res"
   local line; line=$(tr '\n' ' ' <"$work/$1.$2.res")
@@ -253,15 +273,19 @@ row() {   # row METRIC LABEL BETTER
   line="| $2 | $3 | $c | $q | $(ratio "$c" "$q") |"
   if [ "$vhost" = 1 ]; then
     case $1 in
-      ping*|tcp*) local v; v=$(median_of qemu-vhost "$1"); line="$line $v | $(ratio "$c" "$v") |" ;;
+      ping*|tcp*|udp*) local v; v=$(median_of qemu-vhost "$1"); line="$line $v | $(ratio "$c" "$v") |" ;;
       *) line="$line - | - |" ;;
     esac
   fi
   echo "$line"
 }
-row seq_read_MiBps "blk sequential read, 1 MiB O_DIRECT (MiB/s)" higher
-row seq_write_MiBps "blk sequential write, 1 MiB O_DIRECT (MiB/s)" higher
-for qd in $rand_qds; do row "randread_qd${qd}_IOPS" "blk 4 KiB random read, QD $qd (IOPS)" higher; done
+if [ "$net_only" = 0 ]; then
+  row seq_read_MiBps "blk sequential read, 1 MiB O_DIRECT (MiB/s)" higher
+  row seq_write_MiBps "blk sequential write, 1 MiB O_DIRECT (MiB/s)" higher
+  for qd in $rand_qds; do row "randread_qd${qd}_IOPS" "blk 4 KiB random read, QD $qd (IOPS)" higher; done
+fi
 row ping_avg_ms "net ping guest->host, avg RTT (ms)" lower
 row tcp_g2h_MiBps "net TCP guest->host (MiB/s)" higher
 row tcp_h2g_MiBps "net TCP host->guest (MiB/s)" higher
+row udp_g2h_pps "net 64 B UDP guest->host (datagrams/s)" higher
+row udp_h2g_pps "net 64 B UDP host->guest (datagrams/s)" higher

@@ -3,7 +3,8 @@
 #
 # 1. One guest on tap ctap0 (host side 10.99.0.1/24, a private range inside the lab VM only),
 #    rate-limited to 100000 bytes/s each way (--net ...,bps=100000): the guest brings eth0 up
-#    as 10.99.0.2, checks its MAC is the one given with --net (52:54:00:12:34:56), pings the
+#    as 10.99.0.2, checks its MAC is the one given with --net (52:54:00:12:34:56) and that
+#    Linux's virtio_net negotiated mergeable receive buffers (feature 15), pings the
 #    host 3 times, then sends 400000 bytes to the host over TCP and receives 400000 from it.
 #    Each transfer arrives whole and takes at least (400000 - one second's burst) / 100000 s
 #    less 20%, and corral-vmm reports frames held back in both directions; the host's tap
@@ -114,6 +115,7 @@ host_pid=$!
 boot single '
 echo "GUEST-MAC: $(cat /sys/class/net/eth0/address)"
 echo "GUEST-DRIVER: $(basename "$(readlink /sys/class/net/eth0/device/driver)")"
+echo "GUEST-MRG-RXBUF: $(cut -c16 /sys/class/net/eth0/device/features)"
 ip link set eth0 up && ip addr add 10.99.0.2/24 dev eth0 && ping -c 3 -W 5 10.99.0.1 || exit 1
 head -c '"$bytes"' /dev/zero | nc 10.99.0.1 5001
 echo "GUEST-RECEIVED: $(nc 10.99.0.1 5002 | wc -c) bytes"
@@ -123,6 +125,7 @@ sed 's/^/  host| /' "$work/host-transfers"
 grep 'rate limit held back' "$work/single" | tr -d '\r' | sed 's/^/  single| /'
 check "eth0 has the MAC given with --net" has single 'GUEST-MAC: 52:54:00:12:34:56'
 check "eth0 is driven by virtio_net" has single 'GUEST-DRIVER: virtio_net'
+check "the driver negotiated VIRTIO_NET_F_MRG_RXBUF" has single 'GUEST-MRG-RXBUF: 1'
 check "the guest got 3 ping replies from 10.99.0.1" has single '3 packets transmitted, 3 packets received'
 check "the guest command succeeded" has single 'CORRAL-EXIT: 0'
 check "corral-vmm exited 0" test "$(cat "$work/single.rc")" = 0

@@ -25,8 +25,8 @@ void frame_header(RingImage& image, uint64_t at, uint8_t flags, uint8_t gso) {
 
 std::vector<Input> make_seeds() {
     std::vector<Input> seeds;
-    // Control byte: 4 = CSUM, 8 = HOST_TSO4, 16 = HOST_TSO6; 1 = INDIRECT_DESC.
-    for (uint8_t features : {0, 4 | 8 | 16, 1 | 4}) {
+    // Control byte: 4 = CSUM, 8 = HOST_TSO4, 16 = HOST_TSO6, 32 = MRG_RXBUF; 1 = INDIRECT_DESC.
+    for (uint8_t features : {0, 4 | 8 | 16, 1 | 4, 32 | 4 | 8 | 16, 32 | 1 | 2}) {
         RingImage image(features, 3);  // 8 entries per ring
         uint64_t buffer = k_buffers;
         // TX 0: header + 60-byte frame in one buffer.
@@ -51,8 +51,25 @@ std::vector<Input> make_seeds() {
         image.descriptor(k_ring1_descriptors, 2, buffer + 0x100, 4096, k_write | k_next, 3);
         image.descriptor(k_ring1_descriptors, 3, buffer + 0x1100, 8192, k_write);
         image.publish(k_ring1_avail, 1);
+        if (features & 32) {
+            // With MRG_RXBUF, Linux posts single page-sized buffers (and the hostile ones:
+            // one with less than a header, two over the same memory).
+            for (uint16_t index = 4; index < 8; ++index) {
+                uint32_t length = index == 5 ? 8 : 1536;
+                image.descriptor(k_ring1_descriptors, index, index == 7 ? buffer + 0x2000 : buffer + 0x800 * (index - 2),
+                                 length, k_write);
+                image.publish(k_ring1_avail, index);
+            }
+        }
         seeds.push_back(image.take());
     }
+    // MRG_RXBUF with a ring of tiny buffers (4 of 16 bytes): no frame fits even the whole ring.
+    RingImage tiny(32, 2);
+    for (uint16_t index = 0; index < 4; ++index) {
+        tiny.descriptor(k_ring1_descriptors, index, k_buffers + 0x10 * index, 16, k_write);
+        tiny.publish(k_ring1_avail, index);
+    }
+    seeds.push_back(tiny.take());
     return seeds;
 }
 

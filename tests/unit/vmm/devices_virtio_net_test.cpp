@@ -89,7 +89,7 @@ TEST_F(NetDeviceTest, OffersFeaturesAndConfig) {
     EXPECT_TRUE(features & k_net_f_status);
     EXPECT_TRUE(features & k_net_f_csum);
     EXPECT_TRUE(features & k_net_f_guest_csum) << "a Linux tap takes TUN_F_CSUM";
-    EXPECT_FALSE(features & k_net_f_mrg_rxbuf) << "one chain per frame, by design";
+    EXPECT_TRUE(features & k_net_f_mrg_rxbuf) << "small frames must not take 64 KiB buffers";
     std::array<uint8_t, 10> config{};
     device->read_config(0, config);
     EXPECT_EQ(config, (std::array<uint8_t, 10>{0x52, 0x54, 0, 1, 2, 3, 1, 0, 1, 0}));
@@ -219,6 +219,59 @@ TEST_F(NetDeviceTest, WithoutRxBuffersTheTapIsParkedUntilTheGuestNotifies) {
     EXPECT_EQ(rx.used_element(1).second, 73u);
     EXPECT_EQ(memory.read_object<uint8_t>(k_buffers + 12 + 14).value(), static_cast<uint8_t>(14 + 1));
     EXPECT_EQ(device->net_counters().rx_frames, 2u);
+}
+
+TEST_F(NetDeviceTest, WithMergeableBuffersAFrameSpansSeveralChainsPublishedTogether) {
+    activate(k_all_features | k_net_f_mrg_rxbuf);
+    for (uint16_t i = 0; i < 4; ++i) {
+        rx.descriptor(i, k_buffers + 0x1000 * i, 500, k_desc_f_write);  // as Linux's mergeable buffers
+        rx.publish(i);
+    }
+    rx_notify.signal();
+    auto frame = test_frame(1400);  // 1412 with the header: 500 + 500 + 412
+    ASSERT_TRUE(ns.send(frame));
+    ASSERT_TRUE(wait_for([&] { return rx.used_idx() == 3; }));
+    EXPECT_EQ(rx.used_element(0), std::make_pair(0u, 500u));
+    EXPECT_EQ(rx.used_element(1), std::make_pair(1u, 500u));
+    EXPECT_EQ(rx.used_element(2), std::make_pair(2u, 412u));
+    EXPECT_EQ(memory.read_object<VirtioNetHeader>(k_buffers).value().num_buffers, 3);
+    EXPECT_EQ(std::memcmp(memory.host_pointer(k_buffers + 12, 488), frame.data(), 488), 0);
+    EXPECT_EQ(std::memcmp(memory.host_pointer(k_buffers + 0x1000, 500), frame.data() + 488, 500), 0);
+    EXPECT_EQ(std::memcmp(memory.host_pointer(k_buffers + 0x2000, 412), frame.data() + 988, 412), 0);
+    // A small frame after it takes the one buffer left.
+    ASSERT_TRUE(ns.send(test_frame(60, 7)));
+    ASSERT_TRUE(wait_for([&] { return rx.used_idx() == 4; }));
+    EXPECT_EQ(rx.used_element(3), std::make_pair(3u, 72u));
+    EXPECT_EQ(memory.read_object<VirtioNetHeader>(k_buffers + 0x3000).value().num_buffers, 1);
+    auto counters = device->net_counters();
+    EXPECT_EQ(counters.rx_frames, 2u);
+    EXPECT_EQ(counters.rx_bytes, 1460u);
+    EXPECT_EQ(counters.rx_dropped, 0u);
+}
+
+TEST_F(NetDeviceTest, WithMergeableBuffersAFrameWaitsForEnoughBuffersAndIsNotDropped) {
+    activate(k_all_features | k_net_f_mrg_rxbuf);
+    rx.descriptor(0, k_buffers, 500, k_desc_f_write);
+    rx.publish(0);
+    rx_notify.signal();
+    auto frame = test_frame(1400);
+    ASSERT_TRUE(ns.send(frame));
+    ASSERT_TRUE(wait_for([&] { return device->net_counters().rx_stalls >= 1; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(rx.used_idx(), 0) << "no part of the frame is published before all of it fits";
+    EXPECT_TRUE(interrupt.queue_signals.empty());
+    rx.descriptor(1, k_buffers + 0x1000, 500, k_desc_f_write);
+    rx.publish(1);
+    rx.descriptor(2, k_buffers + 0x2000, 1526, k_desc_f_write);
+    rx.publish(2);
+    rx_notify.signal();
+    ASSERT_TRUE(wait_for([&] { return rx.used_idx() == 3; }));
+    EXPECT_EQ(rx.used_element(2), std::make_pair(2u, 412u));
+    EXPECT_EQ(memory.read_object<VirtioNetHeader>(k_buffers).value().num_buffers, 3);
+    EXPECT_EQ(std::memcmp(memory.host_pointer(k_buffers + 0x2000, 412), frame.data() + 988, 412), 0);
+    auto counters = device->net_counters();
+    EXPECT_EQ(counters.rx_frames, 1u);
+    EXPECT_EQ(counters.rx_dropped, 0u);
 }
 
 TEST_F(NetDeviceTest, ResetStopsServingTheQueues) {

@@ -141,11 +141,18 @@ std::optional<DescriptorChain> Virtqueue::pop() {
 }
 
 void Virtqueue::add_used(uint16_t head, uint32_t written) {
-    // Element 4 + 8 * (index % size) < 4 + 8 * size: inside the checked device area.
-    uint8_t* element = m_used + 4 + 8 * (m_next_used % m_size);
-    store32(element, head);
-    store32(element + 4, written);
-    ++m_next_used;
+    UsedElement element{head, written};
+    add_used(std::span(&element, 1));
+}
+
+void Virtqueue::add_used(std::span<const UsedElement> elements) {
+    for (const UsedElement& used : elements) {
+        // Element 4 + 8 * (index % size) < 4 + 8 * size: inside the checked device area.
+        uint8_t* element = m_used + 4 + 8 * (m_next_used % m_size);
+        store32(element, used.head);
+        store32(element + 4, used.written);
+        ++m_next_used;
+    }
     store16(m_used + 2, m_next_used, __ATOMIC_RELEASE);  // §2.7.8.2: elements before the index
 }
 

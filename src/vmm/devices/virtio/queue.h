@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <expected>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -49,6 +50,12 @@ struct DescriptorChain {
     std::vector<GuestBuffer> writable;
     uint64_t readable_bytes = 0;
     uint64_t writable_bytes = 0;
+};
+
+/// One entry of the used ring: a chain's head and the bytes the device wrote into it.
+struct UsedElement {
+    uint16_t head;
+    uint32_t written;
 };
 
 /// Why a chain was rejected (each reason is counted).
@@ -106,6 +113,10 @@ public:
     std::optional<DescriptorChain> pop();
     /// Returns chain `head` to the driver with `written` bytes written into its buffers.
     void add_used(uint16_t head, uint32_t written);
+    /// Returns several chains at once: every element is written before the used index moves,
+    /// once, so the driver sees all of them or none (a packet over several buffers, §5.1.6.4).
+    /// At most size() elements (more would overwrite entries the driver has not read).
+    void add_used(std::span<const UsedElement> elements);
     /// Whether the driver wants an interrupt for the used buffers added since the last call
     /// (§2.7.7.2 without, §2.7.10 with VIRTIO_F_EVENT_IDX).
     bool should_interrupt();

@@ -38,7 +38,8 @@ NetDevice::~NetDevice() {
 }
 
 uint64_t NetDevice::device_features() const {
-    uint64_t features = k_net_f_mac | k_net_f_status | k_net_f_csum | k_net_f_host_tso4 | k_net_f_host_tso6;
+    uint64_t features =
+        k_net_f_mac | k_net_f_status | k_net_f_csum | k_net_f_host_tso4 | k_net_f_host_tso6 | k_net_f_mrg_rxbuf;
     net::TapOffloads tap = m_tap.supported_offloads();
     if (tap.csum) features |= k_net_f_guest_csum;
     if (tap.csum && tap.tso4) features |= k_net_f_guest_tso4;
@@ -60,6 +61,7 @@ Result<void> NetDevice::activate(ActivateContext context) {
     if (context.queues.size() < 2 || !context.queues[k_rx_queue] || !context.queues[k_tx_queue])
         return fail("virtio-net: the receive and transmit queues must both be enabled");
     m_features = context.features;
+    m_mergeable = (m_features & k_net_f_mrg_rxbuf) != 0;
     // What the kernel may hand us for the guest: only what the driver said it can take (§5.1.6.4).
     net::TapOffloads offloads;
     offloads.csum = (m_features & k_net_f_guest_csum) != 0;
@@ -109,6 +111,7 @@ void NetDevice::reset() {
     m_pending_admitted = false;
     m_rx_held = false;
     m_tx_held.reset();  // the driver resets its rings too: the held chain is forgotten with them
+    m_merge.reset();
     (void)m_tap.set_offloads({});
 }
 
@@ -227,6 +230,14 @@ void NetDevice::on_rx_timer() {
     process_rx();
 }
 
+void NetDevice::delivered() {
+    ++m_net_counters.rx_frames;
+    m_net_counters.rx_bytes += m_pending - k_header_size;
+    ++m_counters.requests;
+    m_counters.bytes += m_pending - k_header_size;
+    m_pending = 0;
+}
+
 void NetDevice::process_rx() {
     if (!m_rx || !m_interrupt) return;
     Virtqueue& queue = m_rx->queue;
@@ -258,6 +269,31 @@ void NetDevice::process_rx() {
             m_pending_admitted = true;
             m_rx_held = false;
         }
+        if (m_mergeable) {
+            RxMergeResult merged = m_merge.place(queue, std::span(m_bounce).first(m_pending));
+            if (merged.rejected) {
+                // Chains without room for a header: the guest's fault; returned used, length 0.
+                m_net_counters.rx_rejected += merged.rejected;
+                m_counters.rejected_chains += merged.rejected;
+                used_any = true;
+            }
+            if (merged.outcome == RxMerge::NeedBuffers) {
+                // Keep the frame (and the chains taken for it), stop reading until the driver
+                // notifies the RX queue.
+                ++m_net_counters.rx_stalls;
+                park_tap();
+                break;
+            }
+            used_any = true;
+            if (merged.outcome == RxMerge::Dropped) {
+                ++m_net_counters.rx_dropped;
+                m_pending = 0;
+                continue;
+            }
+            delivered();
+            ++frames;
+            continue;
+        }
         auto chain = queue.pop();
         if (!chain) {
             if (queue.enable_notifications()) continue;  // buffers arrived meanwhile
@@ -286,11 +322,7 @@ void NetDevice::process_rx() {
         queue.add_used(chain->head, static_cast<uint32_t>(m_pending));
         used_any = true;
         ++frames;
-        ++m_net_counters.rx_frames;
-        m_net_counters.rx_bytes += m_pending - k_header_size;
-        ++m_counters.requests;
-        m_counters.bytes += m_pending - k_header_size;
-        m_pending = 0;
+        delivered();
     }
     finish(*m_rx, k_rx_queue, used_any);
 }

@@ -11,6 +11,7 @@
 #include "net/tap.h"
 #include "vmm/devices/rate_limiter.h"
 #include "vmm/devices/virtio/net/frames.h"
+#include "vmm/devices/virtio/net/rx_merge.h"
 #include "vmm/devices/virtio/virtio_device.h"
 
 namespace corral::vmm::virtio {
@@ -23,9 +24,11 @@ struct NetCounters {
     std::atomic<uint64_t> rx_frames{0}, rx_bytes{0};  // frames put in guest buffers
     std::atomic<uint64_t> tx_dropped{0};   // valid frames the tap refused (full queue, link down...)
     std::atomic<uint64_t> rx_dropped{0};   // frames that did not fit the RX buffer they were given
+                                           // (with MRG_RXBUF: the whole ring of buffers)
     std::atomic<uint64_t> tx_rejected{0};  // TX chains refused: short header, oversized, bad header
     std::atomic<uint64_t> rx_rejected{0};  // RX chains refused: no writable buffer, too small for a header
-    std::atomic<uint64_t> rx_stalls{0};    // times the tap was parked because the guest had no RX buffer
+    std::atomic<uint64_t> rx_stalls{0};    // times the tap was parked because the guest had no (or,
+                                           // with MRG_RXBUF, not enough) RX buffers for a frame
     std::atomic<uint64_t> tx_throttled{0};  // TX frames the rate limit held back (each counted once)
     std::atomic<uint64_t> rx_throttled{0};  // RX frames the rate limit held back (each counted once)
 
@@ -50,17 +53,19 @@ struct NetRateLimits {
 /// queue (0) and one transmit queue (1), no control queue.
 ///
 /// Features: MAC, STATUS (link always up), CSUM and HOST_TSO4/6 (the tap takes checksum-partial
-/// and GSO frames from us and the kernel finishes them), and GUEST_CSUM / GUEST_TSO4/6 when the
-/// tap supports those offloads (TUNSETOFFLOAD is set from what the driver negotiated).
-/// MRG_RXBUF is not offered: each received frame goes into one chain, so with GUEST_TSO the
-/// driver posts 65562-byte chains ("big packets") and without it 1526-byte ones (§5.1.6.3.1).
-/// Simpler and validated once per frame; costlier in descriptors than merged buffers.
+/// and GSO frames from us and the kernel finishes them), GUEST_CSUM / GUEST_TSO4/6 when the
+/// tap supports those offloads (TUNSETOFFLOAD is set from what the driver negotiated), and
+/// MRG_RXBUF: a received frame may span several RX chains (MergeableRx), so the driver posts
+/// page-sized buffers and a small frame costs one of them. A driver that does not take
+/// MRG_RXBUF gets each frame in one chain: with GUEST_TSO it then posts 65562-byte chains
+/// ("big packets"), every ACK taking one, and without it 1526-byte ones (§5.1.6.3.1).
 ///
 /// TX: each chain's readable part is the 12-byte header then the frame; the header is copied
 /// out and checked (flags and GSO type against the negotiated features), the total bounded to
 /// header + 65550 bytes, and the frame is written to the tap with writev straight from guest
 /// RAM. RX: the tap fd is on the event loop; a frame is read into a bounce buffer, then copied
-/// into the next RX chain's writable buffers. When the guest has no RX buffer the frame is
+/// into the next RX chain's writable buffers (or, with MRG_RXBUF, as many chains as it needs,
+/// published together). When the guest has no (or not enough) RX buffers the frame is
 /// held and the tap is parked (not read; the kernel's tap queue absorbs or drops) until the
 /// guest notifies the RX queue. Everything runs on the event loop thread.
 ///
@@ -104,6 +109,8 @@ public:
 private:
     void transmit(const DescriptorChain& chain);
     void finish(ActiveQueue& active, uint16_t index, bool used_any);
+    /// Counts the frame in m_bounce as received and frees the bounce buffer.
+    void delivered();
     void arm_tap();
     void park_tap();
     /// Takes `bytes` worth of tokens from `limiter` (null: unlimited), or arms `timer` for when
@@ -130,6 +137,10 @@ private:
     bool m_rx_held = false;           // m_bounce's frame is counted in rx_throttled
     // A TX chain popped but held back by the rate limit; sent first when the TX timer fires.
     std::optional<DescriptorChain> m_tx_held;
+    // MRG_RXBUF negotiated: frames go through m_merge (which holds the chains of a frame that
+    // waits for more buffers).
+    bool m_mergeable = false;
+    MergeableRx m_merge;
 
     // Null when the direction is unlimited; then its timer is not created either.
     std::unique_ptr<RateLimiter> m_rx_limiter;
