@@ -1,5 +1,7 @@
 #include "cli/commands.h"
 
+#include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -9,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/version.h"
+#include "cli/help.h"
 #include "cli/size.h"
 
 namespace corral::cli {
@@ -17,9 +20,9 @@ const char* const k_exit_codes_help =
     "Exit codes:\n"
     "  0  success\n"
     "  1  corrald refused the request or the operation failed\n"
-    "  2  usage error (bad command line)\n"
+    "  2  usage error: a bad command line, or a value corrald refused (--cpus 99, --memory 0)\n"
     "  3  cannot reach corrald (its socket is missing or refuses connections; a remote one is down or its\n"
-    "     TLS certificate cannot be verified)\n"
+    "     TLS certificate cannot be verified; corral events: corrald went away)\n"
     "  4  a task corral waited for failed\n";
 
 namespace {
@@ -138,6 +141,20 @@ const CLI::Validator k_memory = validator(
         return mib ? std::string() : mib.error().message();
     },
     "SIZE");
+/// A whole number from `low` up, in the CLI's words (CLI11's own range check prints float bounds).
+CLI::Validator at_least(int low, const char* what) {
+    return validator(
+        [low, what](const std::string& text) {
+            int value = 0;
+            const char* end = text.data() + text.size();
+            auto [at, error] = std::from_chars(text.data(), end, value);
+            if (error != std::errc() || at != end || value < low)
+                return fmt::format("'{}' is not {}: give a whole number from {} up", text, what, low);
+            return std::string();
+        },
+        "N");
+}
+
 const CLI::Validator k_volume_ref = validator(check_volume_ref, "POOL/VOLUME");
 const CLI::Validator k_disk = validator(check_disk, "POOL/VOLUME[:ro]");
 const CLI::Validator k_nic = validator(check_nic, "bridge=BR[,mac=MAC]");
@@ -154,7 +171,7 @@ struct VmSettings {
     std::string image;
 
     void add_common(CLI::App* app) {
-        app->add_option("--cpus,--vcpus", cpus, "virtual CPUs (default 1)")->check(CLI::PositiveNumber);
+        app->add_option("--cpus,--vcpus", cpus, "virtual CPUs (default 1)")->check(at_least(1, "a number of CPUs"))->type_name("N");
         app->add_option("--memory,-m", memory, "memory, e.g. 512M or 1G (a bare number is MiB; default 512M)")
             ->check(k_memory)
             ->type_name("SIZE");
@@ -287,7 +304,8 @@ complete -F _corral corral
 
 }  // namespace
 
-ParseOutcome parse_command_line(const std::vector<std::string>& args) {
+ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
+    const std::vector<std::string> args = rewrite_help_verb(given_args);
     Bindings b;
     CLI::App app{"corral: manage virtual machines, storage and tasks through corrald's API", "corral"};
     app.footer(std::string("\n") + k_exit_codes_help +
@@ -348,7 +366,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     auto add_console = [&](CLI::App* parent) {
         CLI::App* console = parent->add_subcommand("console", "attach to a VM's serial console (Ctrl-] detaches)");
         name_arg(console, "the VM");
-        console->add_option("--tail", b.tail, "print the last N console lines and exit")->check(CLI::NonNegativeNumber);
+        console->add_option("--tail", b.tail, "print the last N console lines and exit")
+            ->check(at_least(1, "a number of lines"))
+            ->type_name("N");
         console->callback([&] {
             if (b.tail) {
                 call("GET", fmt::format("{}/console?tail={}", path("vms", b.name), *b.tail), View::None, b.name);
@@ -365,11 +385,18 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         CLI::App* create = vm->add_subcommand("create", "create a VM (stopped)");
         name_arg(create, "the VM's name");
         b.vm.add_common(create);
-        create->add_option("--image", b.vm.image, "the image to boot (the VM gets a linked clone of its root volume)");
+        create->add_option("--image", b.vm.image, "the image to boot, required (the VM gets a linked clone of its root volume)")
+            ->type_name("IMAGE");
         create->add_option("--disk", b.vm.disks, "attach an existing volume POOL/VOLUME[:ro] (repeatable)")->check(k_disk)->type_name("POOL/VOLUME[:ro]");
         create->add_option("--engine", b.vm.engine, "native or emulated (default: the host's)")
             ->check(CLI::IsMember({"native", "emulated"}));
         create->callback([&] {
+            // Only an image gives a VM a kernel to boot: without one `vm start` could only fail.
+            if (b.vm.image.empty())
+                throw CLI::ValidationError(fmt::format(
+                    "{} needs --image IMAGE: the image gives it a kernel and its root disk (--disk only adds "
+                    "disks). 'corral image list' shows the images; 'corral image prepare' makes the one called default",
+                    b.name));
             nlohmann::json body = b.vm.body();
             body["name"] = b.name;
             call("POST", path("vms"), View::Vm, b.name, body, fmt::format("created {}", b.name));
@@ -406,13 +433,17 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         CLI::App* stop = vm->add_subcommand("stop", "ask a VM's guest to shut down; kill it after --timeout");
         name_arg(stop, "the VM");
         stop->add_option("--timeout,-t", b.stop_timeout, "seconds to wait for the guest before killing it (default 30)")
-            ->check(CLI::NonNegativeNumber);
+            ->check(at_least(0, "a number of seconds"))
+            ->type_name("SECONDS");
         stop->add_flag("--force,-f", b.force, "kill at once (same as vm kill)");
         stop->callback([&] {
             nlohmann::json body{{"action", b.force ? "kill" : "stop"}};
             if (!b.force && b.stop_timeout >= 0) body["timeout"] = b.stop_timeout;
             call("PUT", path("vms", b.name) + "/state", View::None, b.name, body,
                  b.name + (b.force ? " killed" : " stopped"));
+            // The task says what happened: "web1 shut down" or "web1 killed after the timeout".
+            b.inv.done_from_task = !b.force;
+            if (!b.force) b.inv.countdown_seconds = b.stop_timeout >= 0 ? b.stop_timeout : 30;
         });
 
         CLI::App* del = vm->add_subcommand("delete", "delete a stopped VM");
@@ -590,7 +621,8 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         CLI::App* wait = task->add_subcommand("wait", "wait for a task to finish (exit 4 if it failed)");
         name_arg(wait, "the task id");
         wait->add_option("--timeout", b.wait_timeout, "give up after this many seconds (default: never)")
-            ->check(CLI::NonNegativeNumber);
+            ->check(at_least(0, "a number of seconds"))
+            ->type_name("SECONDS");
         wait->callback([&] {
             call("GET", path("tasks", b.name), View::Task, b.name);
             b.inv.task_wait_only = true;
@@ -632,7 +664,25 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash"}));
     completion->callback([&] { b.inv.action = Action::Completion; });
 
+    add_usual_aliases(app);
+    add_examples_and_globals(app);
+
     ParseOutcome outcome;
+    // Under --json a script reads the errors too: one JSON object instead of text.
+    const bool json_errors = std::find(args.begin(), args.end(), "--json") != args.end();
+    auto usage_error = [&](std::string text) {
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        static constexpr std::string_view k_prefix = "corral: ";
+        if (json_errors) {
+            if (text.rfind(k_prefix, 0) == 0) text.erase(0, k_prefix.size());
+            outcome.err = nlohmann::json{{"error", {{"message", text}, {"exit_code", 2}}}}.dump() + "\n";
+        } else {
+            outcome.err = text + "\n";
+        }
+        outcome.exit_code = 2;
+        return outcome;
+    };
+    if (auto mistake = check_words(app, args)) return usage_error("corral: " + *mistake);
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
     try {
         app.parse(reversed);
@@ -641,8 +691,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         std::ostringstream err;
         const int code = app.exit(e, out, err);
         outcome.out = out.str();
+        if (code != 0) return usage_error(err.str());
         outcome.err = err.str();
-        outcome.exit_code = code == 0 ? 0 : 2;
+        outcome.exit_code = 0;
         return outcome;
     }
     if (b.inv.action == Action::Completion) b.inv.completion_script = bash_completion(app);

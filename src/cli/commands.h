@@ -62,6 +62,8 @@ struct Invocation {
     bool wait = true;               ///< wait for a task the request starts (--no-wait: print its id)
     int wait_seconds = 0;           ///< task wait: give up after this many seconds (0: never)
     bool task_wait_only = false;    ///< `task wait ID`: the request is the task itself
+    int countdown_seconds = 0;      ///< `vm stop`: the guest's time to shut down, counted down while waiting
+    bool done_from_task = false;    ///< say what the finished task reports happened, not done_message
     std::optional<std::string> socket;  ///< --socket (also in endpoint)
     EndpointFlags endpoint;         ///< --socket, --remote, --token, --ca-cert, --fingerprint
     std::string completion_script;  ///< for Completion

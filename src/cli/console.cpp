@@ -190,7 +190,11 @@ int run_events(const Endpoint& endpoint, const std::string& target, bool json) {
         std::cerr << format_error(result.error(), "") << '\n';
         return exit_code_for(result.error());
     }
-    return 0;
+    // The stream has no end of its own (Ctrl-C ends corral by its signal): corrald closed it, so it
+    // stopped or restarted. A script watching events must not take that for a clean finish.
+    std::cerr << "corral: corrald closed the event stream (it stopped or restarted); events from now on are not "
+                 "shown. Run 'corral events' again once corrald is back.\n";
+    return 3;
 }
 
 }  // namespace corral::cli

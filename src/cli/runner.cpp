@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/cli_terms.h"
+#include "cli/interrupt_notice.h"
 #include "cli/render.h"
 
 namespace corral::cli {
@@ -25,10 +27,15 @@ bool finished(const json& task) {
     return status == "succeeded" || status == "failed";
 }
 
-void draw(const json& task, ProgressStyle style, std::string& last, std::ostream& progress) {
+void draw(const json& task, ProgressStyle style, std::string& last, std::ostream& progress, int countdown_left) {
     const double fraction = task.contains("progress") && task["progress"].is_number() ? task["progress"].get<double>() : 0.0;
     const int percent = static_cast<int>(std::lround(std::clamp(fraction, 0.0, 1.0) * 100));
-    const std::string message = task.contains("message") && task["message"].is_string() ? task["message"].get<std::string>() : "";
+    std::string message = task.contains("message") && task["message"].is_string() ? task["message"].get<std::string>() : "";
+    // `vm stop`: while corrald waits for the guest, count down to the kill (a bar redraws each
+    // second; plain lines say it once, not every second).
+    if (countdown_left >= 0 && message.rfind("waiting for the guest", 0) == 0)
+        message += style == ProgressStyle::Bar ? fmt::format(": {} s left, then it is killed", countdown_left)
+                                               : ", then it is killed";
     const std::string label = fmt::format("{} {}", task.value("kind", "task"), task.value("target", ""));
     if (style == ProgressStyle::Bar) {
         constexpr int k_width = 30;
@@ -57,8 +64,12 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
         json task = TRY(api.call(HttpRequest{"GET", target, std::nullopt}));
         if (!task.is_object())
             return api_fail(ApiErrorKind::Protocol, fmt::format("corrald's answer for task {} is not a task", id));
+        const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
+        const int countdown_left = options.countdown_seconds > 0
+                                       ? std::max(0, options.countdown_seconds - static_cast<int>(elapsed.count()))
+                                       : -1;
         if (!finished(task) || drew) {
-            draw(task, options.style, last, progress);
+            draw(task, options.style, last, progress, countdown_left);
             drew = true;
         }
         if (finished(task)) {
@@ -80,16 +91,30 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
     }
 }
 
+int report_error(const Invocation& invocation, const ApiError& error, std::ostream& err) {
+    const CliError said = in_cli_terms(error, invocation.request);
+    const int code = exit_code_for(said.error);
+    std::string line = format_error(said.error, invocation.subject);
+    if (invocation.json) {
+        static constexpr std::string_view k_prefix = "corral: ";
+        if (line.rfind(k_prefix, 0) == 0) line.erase(0, k_prefix.size());
+        err << error_json(line, said, code) << '\n';
+    } else {
+        err << line << '\n';
+    }
+    return code;
+}
+
 int run_call(const Invocation& invocation, Api& api, const WaitOptions& options, std::ostream& out,
              std::ostream& err) {
-    auto report = [&](const ApiError& error) {
-        err << format_error(error, invocation.subject) << '\n';
-        return exit_code_for(error);
-    };
+    auto report = [&](const ApiError& error) { return report_error(invocation, error, err); };
 
     if (invocation.task_wait_only) {
         WaitOptions wait = options;
         wait.give_up_after = invocation.wait_seconds;
+        const InterruptNotice notice(fmt::format(
+            "\ncorral: stopped waiting; task {} goes on in corrald. Wait for it again with: corral task wait {}\n",
+            invocation.subject, invocation.subject));
         auto task = wait_for_task(api, invocation.subject, wait, err);
         if (!task) return report(task.error());
         if (invocation.json)
@@ -128,10 +153,23 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
                 out << id << '\n';
             return 0;
         }
-        auto task = wait_for_task(api, id, options, err);
+        // Ctrl-C ends the wait, not the task: say so, and how to wait again.
+        const InterruptNotice notice(fmt::format(
+            "\ncorral: stopped waiting; task {} goes on in corrald. Wait for it again with: corral task wait {}\n", id, id));
+        WaitOptions wait = options;
+        wait.countdown_seconds = invocation.countdown_seconds;
+        auto task = wait_for_task(api, id, wait, err);
         if (!task) return report(task.error());
+        std::string happened = task->value("message", "");
+        if (invocation.countdown_seconds >= 0 && happened == invocation.subject + " killed after the timeout")
+            happened = fmt::format("{} killed: its guest did not shut down within {} s", invocation.subject,
+                                   invocation.countdown_seconds);
+        else if (happened == invocation.subject + " shut down")
+            happened += " (its guest powered off)";
         if (invocation.json)
             print_json(*task, out);
+        else if (invocation.done_from_task && !happened.empty())
+            out << happened << '\n';
         else if (!invocation.done_message.empty())
             out << invocation.done_message << '\n';
         return 0;
@@ -151,10 +189,7 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
 int run_edit(const Invocation& invocation, Api& api,
              const std::function<ApiResult<std::string>(const std::string&)>& edit, std::ostream& out,
              std::ostream& err) {
-    auto report = [&](const ApiError& error) {
-        err << format_error(error, invocation.subject) << '\n';
-        return exit_code_for(error);
-    };
+    auto report = [&](const ApiError& error) { return report_error(invocation, error, err); };
     auto vm = api.call(HttpRequest{"GET", invocation.request.target, std::nullopt});
     if (!vm) return report(vm.error());
     // The settings PATCH accepts (docs/api.md); everything else is read-only.
