@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/version.h"
+#include "cli/completion.h"
 #include "cli/help.h"
 #include "cli/size.h"
 
@@ -266,6 +267,9 @@ std::string bash_completion(const CLI::App& root) {
             dynamic = " $(corral vm list 2>/dev/null | awk 'NR>1{print $1}')";
         else if (key == " pool show" || key == " pool delete" || key == " volume list")
             dynamic = " $(corral pool list 2>/dev/null | awk 'NR>1{print $1}')";
+        else if (key == " volume show" || key == " volume delete" || key == " volume resize" ||
+                 key == " volume clone" || key == " volume export")
+            dynamic = " $(corral volume list 2>/dev/null | awk 'NR>1{print $1\"/\"$2}')";
         else if (key == " image show" || key == " image delete")
             dynamic = " $(corral image list 2>/dev/null | awk 'NR>1{print $1}')";
         cases += fmt::format("        \"{}\") opts=\"{}\"{} ;;\n", key, quote_words(words),
@@ -661,7 +665,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     }
 
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
-    completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash"}));
+    completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
     completion->callback([&] { b.inv.action = Action::Completion; });
 
     add_usual_aliases(app);
@@ -696,7 +700,10 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         outcome.exit_code = 0;
         return outcome;
     }
-    if (b.inv.action == Action::Completion) b.inv.completion_script = bash_completion(app);
+    if (b.inv.action == Action::Completion)
+        b.inv.completion_script = b.shell == "fish"  ? fish_completion(app)
+                                  : b.shell == "zsh" ? zsh_completion(bash_completion(app))
+                                                     : bash_completion(app);
     b.inv.wait = !b.no_wait;
     if (!b.socket.empty()) b.inv.socket = b.socket;
     auto given = [](const std::string& value) { return value.empty() ? std::nullopt : std::optional(value); };

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <iostream>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -129,12 +130,16 @@ int run_console(const Endpoint& endpoint, const std::string& vm, const std::stri
     });
 
     // Binary frames are the guest's bytes; a text frame is corrald speaking (input dropped), on stderr.
-    auto result = ws.run([](std::string_view data, bool binary) {
+    // corrald's first text frame comes right after the scroll-back: the detach hint goes there,
+    // where the replay cannot scroll it out of sight.
+    bool hinted = !tty;
+    auto result = ws.run([&hinted](std::string_view data, bool binary) {
         if (binary) {
             write_all(STDOUT_FILENO, data.data(), data.size());
             return;
         }
-        const std::string line = fmt::format("\r\n[{}]\r\n", data);
+        const std::string line =
+            fmt::format("\r\n[{}{}]\r\n", data, std::exchange(hinted, true) ? "" : "; Ctrl-] detaches");
         write_all(STDERR_FILENO, line.data(), line.size());
     });
     stop.signal();

@@ -29,6 +29,8 @@ InterruptNotice::InterruptNotice(const std::string& notice) {
     action.sa_handler = on_interrupt;
     sigemptyset(&action.sa_mask);
     ::sigaction(SIGINT, &action, &g_previous);
+    // Started with SIGINT ignored (a shell's background job, nohup-like wrappers): keep it so.
+    if (g_previous.sa_handler == SIG_IGN) ::sigaction(SIGINT, &g_previous, nullptr);
 }
 
 InterruptNotice::~InterruptNotice() { ::sigaction(SIGINT, &g_previous, nullptr); }

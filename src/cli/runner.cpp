@@ -198,12 +198,38 @@ int run_edit(const Invocation& invocation, Api& api,
     for (const char* key : k_editable)
         if (vm->contains(key)) settings[key] = (*vm)[key];
 
-    auto edited_text = edit(settings.dump(2) + "\n");
-    if (!edited_text) return report(edited_text.error());
-    const json edited = json::parse(*edited_text, nullptr, false);
-    if (edited.is_discarded() || !edited.is_object())
-        return report(ApiError{ApiErrorKind::Protocol, "the edited settings are not a JSON object; nothing changed",
-                               {}, 0, {}});
+    // A mistake in the JSON reopens the editor on the text as it was, with the error on top in `#`
+    // lines (blanked before parsing, so the error's line numbers match the editor's); saving it
+    // unchanged gives up.
+    std::string text = settings.dump(2) + "\n";
+    json edited;
+    for (;;) {
+        auto edited_text = edit(text);
+        if (!edited_text) return report(edited_text.error());
+        std::string body;
+        std::istringstream lines(*edited_text);
+        for (std::string line; std::getline(lines, line);) body += (line.rfind('#', 0) == 0 ? "" : line) + "\n";
+        std::string problem;
+        try {
+            edited = json::parse(body);
+            if (!edited.is_object()) problem = "the settings must be one JSON object: { \"key\": value, ... }";
+        } catch (const json::parse_error& error) {
+            problem = error.what();
+            if (const auto bracket = problem.find("] "); problem.rfind("[json.exception", 0) == 0 && bracket != std::string::npos)
+                problem.erase(0, bracket + 2);
+        }
+        if (problem.empty()) break;
+        if (*edited_text == text)
+            return report(ApiError{ApiErrorKind::BadValue,
+                                   fmt::format("the edited settings are not valid JSON ({}); nothing changed", problem),
+                                   {}, 0, {}});
+        std::string kept;
+        std::istringstream again(*edited_text);
+        for (std::string line; std::getline(again, line);)
+            if (line.rfind("# corral:", 0) != 0) kept += line + "\n";
+        text = fmt::format("# corral: {}\n# corral: fix it and save, or save it unchanged to give up (these lines are ignored)\n{}",
+                           problem, kept);
+    }
     json changes = json::object();
     for (const auto& [key, value] : edited.items())
         if (!settings.contains(key) || settings[key] != value) changes[key] = value;

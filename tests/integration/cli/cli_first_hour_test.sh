@@ -107,6 +107,30 @@ run "vm start nosuch" 1 vm start nosuch && says "a missing VM is named" "no VM n
 never "no '(field action)'" "field" "$err"
 run "vm show nosuch" 1 vm show nosuch && says "said once" "^corral: no VM named nosuch$" "$err"
 
+echo "== vm edit: a JSON mistake reopens the editor"
+# The "editor": first it breaks the JSON; the second time it checks what it was given and fixes it.
+cat >"$work/editor" <<'EDITOR'
+#!/bin/bash
+n=$(cat "$0.count" 2>/dev/null || echo 0); echo $((n + 1)) >"$0.count"
+cp "$1" "$0.seen.$n"
+if [[ $n -eq 0 ]]; then sed -i 's/"memory_mib": 512/"memory_mib": 300,,/' "$1"; else sed -i 's/,,//; /^# corral:/d' "$1"; fi
+EDITOR
+chmod +x "$work/editor"
+EDITOR="$work/editor" VISUAL="" run "vm edit with a JSON mistake" 0 vm edit web1 &&
+    says "the edit is applied after the fix" "updated web1" "$out"
+[[ $(cat "$work/editor.count") == 2 ]] && pass "the editor was opened again" || fail "editor opened $(cat "$work/editor.count") times"
+says "the second time it shows the error on top" "^# corral: .*(parse error|syntax error)" "$(head -1 "$work/editor.seen.1")"
+says "... above the text as it was edited" '"memory_mib": 300,,' "$(cat "$work/editor.seen.1")"
+run "vm show --json after the edit" 0 vm show web1 --json && says "memory is 300 MiB" '"memory_mib": 300' "$out"
+
+echo "== the console of a VM that does not run"
+echo hello | "$corral" vm console web1 >"$work/console.out" 2>"$work/console.err"
+rc=$?
+[[ $rc -eq 0 ]] && pass "console of a stopped VM attaches and ends with stdin" || fail "console exited $rc: $(cat "$work/console.err")"
+says "it says the VM is not running and how to start it" \
+    "\[corrald: web1 is not running \(stopped\).*corral vm start web1" "$(cat "$work/console.err")"
+says "and that the input went nowhere" "console input dropped: web1 is not running" "$(cat "$work/console.err")"
+
 echo "== --json errors are JSON"
 run "vm show nosuch --json" 1 vm show nosuch --json &&
     says "a refusal under --json is a JSON object" '"message": *"no VM named nosuch"' "$(jq -c .error <<<"$err")"

@@ -38,8 +38,11 @@ echo "== Ctrl-C while waiting for vm stop"
 check "vm start wait1" test $? = 0
 # Right after its start the guest is still booting and cannot act on the shutdown request yet: the
 # stop task waits (up to 120 s), which is when Ctrl-C comes.
+# Job control on: a background job of a script starts with SIGINT ignored, a job of its own does not.
+set -m
 "$corral" vm stop wait1 --timeout 120 >"$state/stop.out" 2>"$state/stop.err" &
 stop_pid=$!
+set +m
 task=""
 for _ in $(seq 100); do
   api GET /api/v1/tasks
@@ -61,6 +64,28 @@ check "the task did go on (status $(jqb .status))" bash -c "[ '$(jqb .status)' =
 check "corral task wait $task: $(cat "$state/out")" test $? = 0
 wait_state wait1 stopped 60
 check "wait1 stopped" test "$(jqb .state)" = stopped
+
+echo "== a second console client is told it is read-only"
+"$corral" vm start wait1 >"$state/out" 2>&1
+check "vm start wait1 (for the consoles)" test $? = 0
+# The first client types (a newline) and stays; the second one's input is then refused.
+mkfifo "$state/first.in"
+"$corral" vm console wait1 <"$state/first.in" >/dev/null 2>"$state/first.err" &
+first_pid=$!
+exec 7>"$state/first.in"   # held open: the first client stays attached until fd 7 closes
+echo >&7
+told=no
+for _ in $(seq 40); do
+  echo "id" | "$corral" vm console wait1 >/dev/null 2>"$state/second.err"
+  if grep -q "read-only until it detaches" "$state/second.err"; then told=yes; break; fi
+  sleep 0.5
+done
+exec 7>&-                  # its stdin ends: the first client detaches
+wait "$first_pid" 2>/dev/null
+check "the second client is told another one types: $(grep -o 'corrald: another client[^]]*' "$state/second.err" | head -1)" \
+  test "$told" = yes
+check "the live console says the VM runs" grep -q "wait1 is running; live console from here" "$state/second.err"
+"$corral" vm kill wait1 >/dev/null 2>&1
 
 echo "== the stop's last line says what happened"
 "$corral" vm start wait1 >"$state/out" 2>&1
