@@ -549,8 +549,25 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
 
         CLI::App* resize = volume->add_subcommand("resize", "grow a volume");
         volume_arg(resize, b.name, "volume", "POOL/VOLUME");
-        resize->add_option("size", b.size, "the new size, e.g. 20G")->required()->check(k_size)->type_name("SIZE");
+        // `+5G` grows by that much (as `qm resize` takes it): corral reads the current size first.
+        const CLI::Validator k_new_size = validator(
+            [](const std::string& text) {
+                auto bytes = parse_size(text.rfind('+', 0) == 0 ? text.substr(1) : text);
+                return bytes ? std::string() : bytes.error().message();
+            },
+            "[+]SIZE");
+        resize->add_option("size", b.size, "the new size, e.g. 20G, or +5G to grow it by 5G")
+            ->required()
+            ->check(k_new_size)
+            ->type_name("[+]SIZE");
         resize->callback([&] {
+            if (b.size.rfind('+', 0) == 0) {
+                const std::uint64_t grow = *parse_size(b.size.substr(1));
+                call("POST", volume_path(b.name) + "/resize", View::Volume, b.name, nlohmann::json::object(),
+                     fmt::format("grew {} by {}", b.name, format_size(grow)));
+                b.inv.grow_by = grow;
+                return;
+            }
             call("POST", volume_path(b.name) + "/resize", View::Volume, b.name,
                  nlohmann::json{{"size_bytes", *parse_size(b.size)}},
                  fmt::format("resized {} to {}", b.name, format_size(*parse_size(b.size))));

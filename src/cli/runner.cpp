@@ -124,7 +124,18 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
         return 0;
     }
 
-    auto response = api.send(invocation.request);
+    HttpRequest request = invocation.request;
+    if (invocation.grow_by) {
+        // `volume resize NAME +SIZE`: the new size is the current one plus SIZE.
+        static constexpr std::string_view k_resize = "/resize";
+        const std::string volume_target = request.target.substr(0, request.target.size() - k_resize.size());
+        auto volume = api.call(HttpRequest{"GET", volume_target, std::nullopt});
+        if (!volume) return report(volume.error());
+        if (!volume->is_object() || !volume->contains("size_bytes") || !(*volume)["size_bytes"].is_number_unsigned())
+            return report(ApiError{ApiErrorKind::Protocol, "corrald's answer does not give the volume's size", {}, 0, {}});
+        request.body = json{{"size_bytes", (*volume)["size_bytes"].get<std::uint64_t>() + *invocation.grow_by}};
+    }
+    auto response = api.send(request);
     if (!response) return report(response.error());
     if (response->status < 200 || response->status >= 300) return report(error_from_response(*response));
 

@@ -103,6 +103,8 @@ run "volume create" 0 volume create data --size 20G
 run "volume shrink" 2 volume resize data 10G &&
     says "the shrink refusal speaks in sizes" "cannot shrink.*current size 20G \(got 10G\)" "$err"
 never "no byte counts" "21474836480" "$err"
+run "volume resize +5G" 0 volume resize data +5G && says "volume resize NAME +5G grows it" "grew data by 5G" "$out"
+run "volume show data" 0 volume show data --json && says "data is 25G now" '"size_bytes": *26843545600' "$out"
 run "vm start nosuch" 1 vm start nosuch && says "a missing VM is named" "no VM named nosuch" "$err"
 never "no '(field action)'" "field" "$err"
 run "vm show nosuch" 1 vm show nosuch && says "said once" "^corral: no VM named nosuch$" "$err"

@@ -40,7 +40,7 @@ check "vm start wait1" test $? = 0
 # stop task waits (up to 120 s), which is when Ctrl-C comes.
 # Job control on: a background job of a script starts with SIGINT ignored, a job of its own does not.
 set -m
-"$corral" vm stop wait1 --timeout 120 >"$state/stop.out" 2>"$state/stop.err" &
+"$corral" vm stop wait1 --timeout 60 >"$state/stop.out" 2>"$state/stop.err" &
 stop_pid=$!
 set +m
 task=""
