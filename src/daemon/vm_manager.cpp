@@ -1,102 +1,15 @@
 #include "daemon/vm_manager.h"
 
 #include <sys/types.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
 #include "daemon/disk_rules.h"
-#include "engine/console_log.h"
-#include "base/utf8.h"
-#include "engine/shim_process.h"
-#include "net/persistent_tap.h"
 
 namespace corral::daemon {
 namespace fs = std::filesystem;
 using inventory::VmRecord;
-
-namespace {
-
-constexpr size_t k_crash_console_lines = 20;
-constexpr int k_restart_limit = 5;
-constexpr auto k_restart_window = std::chrono::minutes(5);
-
-bool is_down(const std::string& state) { return state == "stopped" || state == "crashed" || state == "failed"; }
-
-/// A tap name for NIC `index` of VM `name`: at most 15 characters (IFNAMSIZ - 1), stable for
-/// the VM, and unlikely to collide ("crl" + 8 hex digits of the name's hash + "n" + index).
-/// A bridge NIC's tap name, from the VM's name (names are longer than IFNAMSIZ allows). FNV-1a,
-/// not std::hash: the name must stay the same across corrald builds, since a new corrald finds
-/// (and removes) the taps an older one made.
-std::string tap_name_for(const std::string& name, size_t index) {
-    uint32_t hash = 2166136261u;
-    for (unsigned char c : name) hash = (hash ^ c) * 16777619u;
-    return fmt::format("crl{:08x}n{}", hash, index);
-}
-
-uint64_t read_counter(const fs::path& path) {
-    std::ifstream in(path);
-    uint64_t value = 0;
-    in >> value;
-    return value;
-}
-
-}  // namespace
-
-std::optional<VmAction> parse_vm_action(const std::string& word) {
-    static const std::map<std::string, VmAction> actions = {
-        {"start", VmAction::Start}, {"stop", VmAction::Stop},     {"kill", VmAction::Kill},
-        {"pause", VmAction::Pause}, {"resume", VmAction::Resume}, {"reboot", VmAction::Reboot}};
-    auto it = actions.find(word);
-    if (it == actions.end()) return std::nullopt;
-    return it->second;
-}
-
-const char* to_string(VmAction action) {
-    switch (action) {
-        case VmAction::Start: return "start";
-        case VmAction::Stop: return "stop";
-        case VmAction::Kill: return "kill";
-        case VmAction::Pause: return "pause";
-        case VmAction::Resume: return "resume";
-        case VmAction::Reboot: return "reboot";
-    }
-    return "?";
-}
-
-nlohmann::json vm_json(const VmRecord& vm) {
-    nlohmann::json disks = nlohmann::json::array();
-    for (const auto& disk : vm.disks)
-        disks.push_back({{"pool", disk.pool}, {"volume", disk.volume}, {"readonly", disk.readonly}});
-    nlohmann::json nics = nlohmann::json::array();
-    for (const auto& nic : vm.nics) {
-        nlohmann::json item = {{"mac", nic.mac}};
-        if (!nic.bridge.empty()) item["bridge"] = nic.bridge;
-        if (!nic.tap.empty()) item["tap"] = nic.tap;
-        nics.push_back(item);
-    }
-    auto null_if_empty = [](const std::string& text) -> nlohmann::json {
-        return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
-    };
-    return {{"name", vm.name},
-            {"state", vm.state},
-            {"engine", vm.engine},
-            {"vcpus", vm.vcpus},
-            {"memory_mib", vm.memory_mib},
-            {"image", null_if_empty(vm.image)},
-            {"disks", disks},
-            {"nics", nics},
-            {"restart_policy", vm.restart_policy},
-            {"cmdline", vm.cmdline},
-            {"pid", vm.pid == 0 ? nlohmann::json(nullptr) : nlohmann::json(vm.pid)},
-            {"state_reason", vm.state_reason},
-            {"created_at", vm.created_at},
-            {"updated_at", vm.updated_at}};
-}
 
 VmManager::VmManager(inventory::Inventory& inventory, StorageService& storage, TaskManager& tasks,
                      EventBus& events, Engines engines, std::string default_engine, fs::path run_root)
@@ -109,8 +22,8 @@ VmManager::VmManager(inventory::Inventory& inventory, StorageService& storage, T
       m_run_root(std::move(run_root)) {}
 
 VmManager::~VmManager() {
-    // Stop watching first (the loop thread calls into this object), then let consoles go.
-    if (m_supervisor) m_supervisor->stop();
+    // Stop watching first (the watcher's thread calls into this object), then let consoles go.
+    if (m_exit_watcher) m_exit_watcher->stop();
     std::lock_guard lock(m_mutex);
     for (auto& [name, console] : m_consoles) console->detach();
 }
@@ -128,133 +41,24 @@ std::shared_ptr<VmConsole> VmManager::console_for(const std::string& name) {
     return console;
 }
 
-void VmManager::set_state(const std::string& name, const std::string& state, const std::string& reason, int64_t pid) {
+bool VmManager::set_state(const std::string& name, VmState state, const std::string& reason, int64_t pid) {
     std::lock_guard lock(m_mutex);
     auto vm = m_inventory.get_vm(name);
-    if (!vm) return;
-    vm->state = state;
+    if (!vm) return false;
+    // A stored word that is no state (an older or damaged inventory) may move anywhere.
+    if (auto from = parse_vm_state(vm->state); from && !transition_allowed(*from, state)) {
+        log_warning("VM {}: not moving from {} to {} ({}): not an allowed transition", name, vm->state,
+                    to_string(state), reason);
+        return false;
+    }
+    vm->state = to_string(state);
     vm->state_reason = reason;
     if (pid >= 0) vm->pid = pid;
     if (auto stored = m_inventory.update_vm(*vm); !stored)
-        log_error("VM {}: cannot store state {}: {}", name, state, stored.error().describe());
-    m_events.publish({{"kind", "vm.state"}, {"target", name}, {"state", state}, {"reason", reason}});
-    log_info("VM {}: {}{}{}", name, state, reason.empty() ? "" : ": ", reason);
-}
-
-Result<void> VmManager::start_supervising() {
-    m_supervisor = TRY(EventLoop::start("supervisor"));
-    auto vms = TRY(m_inventory.list_vms());
-    for (const auto& vm : vms) {
-        if (is_down(vm.state)) continue;
-        auto* engine = m_engines.count(vm.engine) ? m_engines[vm.engine].get() : nullptr;
-        auto adopted = engine && !vm.run_dir.empty()
-                           ? engine->adopt(vm.run_dir)
-                           : Result<std::unique_ptr<engine::Instance>>(fail("no engine", ENOENT));
-        if (adopted) {
-            auto live = std::make_shared<LiveVm>();
-            live->instance = std::move(*adopted);
-            // The corrald that started it made its bridge NICs' taps; this one removes them when it ends.
-            for (size_t i = 0; i < vm.nics.size(); ++i)
-                if (!vm.nics[i].bridge.empty()) live->created_taps.push_back(tap_name_for(vm.name, i));
-            // Only the log's tail: it may be large, and the scroll-back keeps no more anyway.
-            const auto log = live->instance->console_log();
-            std::string seed = log.empty() ? std::string() : engine::read_console_log_tail(log, VmConsole::k_scrollback_bytes);
-            console_for(vm.name)->attach(live->instance->console_socket(), std::move(seed), log);
-            auto state = live->instance->query();
-            {
-                std::lock_guard lock(m_mutex);
-                m_live[vm.name] = live;
-            }
-            set_state(vm.name, state && *state == engine::RunState::Paused ? "paused" : "running",
-                      "adopted after corrald restarted", live->instance->pid());
-            supervise(vm.name, live);
-            continue;
-        }
-        // It ended while nobody watched: its shim's exit.json says how (the engine reads it). Its
-        // bridge NICs' taps outlived it; left in place they would make its next start fail (EEXIST).
-        for (size_t i = 0; i < vm.nics.size(); ++i)
-            if (!vm.nics[i].bridge.empty()) (void)net::delete_persistent_tap(tap_name_for(vm.name, i));
-        auto exit = engine::read_exit_info(vm.run_dir, {});
-        bool clean = exit && exit->exit_code == 0;
-        std::string reason = exit ? fmt::format("ended while corrald was not running ({})", exit->reason)
-                                  : "ended while corrald was not running";
-        set_state(vm.name, clean ? "stopped" : "crashed", reason, 0);
-    }
-    return {};
-}
-
-void VmManager::supervise(const std::string& name, const std::shared_ptr<LiveVm>& live) {
-    int fd = live->instance->exit_fd();
-    auto added = m_supervisor->add(fd, [this, name, live, fd] {
-        // remove() drops this very callback: keep what it needs first. Level-triggered, so
-        // stop watching before handling (the pidfd stays readable).
-        std::string vm_name = name;
-        std::shared_ptr<LiveVm> ended = live;
-        m_supervisor->remove(fd);
-        // The supervisor's loop serves every VM: one VM's failure must not end it (or corrald).
-        try {
-            on_exit(vm_name, std::move(ended));
-        } catch (const std::exception& error) {
-            log_error("VM {}: handling its exit failed: {}", vm_name, error.what());
-        }
-    });
-    if (!added) log_error("VM {}: cannot supervise: {}", name, added.error().describe());
-}
-
-bool VmManager::should_restart(const std::string& name, const VmRecord& vm, bool crashed) {
-    bool wanted = vm.restart_policy == "always" || (vm.restart_policy == "on-failure" && crashed);
-    if (!wanted) return false;
-    auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(m_mutex);
-    auto& times = m_restarts[name];
-    while (!times.empty() && now - times.front() > k_restart_window) times.pop_front();
-    if (static_cast<int>(times.size()) >= k_restart_limit) return false;
-    times.push_back(now);
+        log_error("VM {}: cannot store state {}: {}", name, to_string(state), stored.error().describe());
+    m_events.publish({{"kind", "vm.state"}, {"target", name}, {"state", to_string(state)}, {"reason", reason}});
+    log_info("VM {}: {}{}{}", name, to_string(state), reason.empty() ? "" : ": ", reason);
     return true;
-}
-
-void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
-    // Wait for the shim to finish writing exit.json (the pidfd fires when it has exited).
-    auto info = live->instance->exit_info();
-    auto console = console_for(name);
-    console->detach();
-    for (const auto& tap : live->created_taps) (void)net::delete_persistent_tap(tap);
-
-    bool requested;
-    std::string stop_reason;
-    {
-        std::lock_guard lock(m_mutex);
-        requested = live->stop_requested;
-        stop_reason = live->stop_reason;
-        live->exited = true;
-        if (auto it = m_live.find(name); it != m_live.end() && it->second == live) m_live.erase(it);
-    }
-    m_exited.notify_all();
-
-    std::string why = info ? info->reason : "the VM process ended";
-    console->note(fmt::format("{} ended: {}", name, why));
-    bool clean = info && info->exit_code == 0;
-    if (requested) {
-        set_state(name, "stopped", stop_reason.empty() ? why : stop_reason, 0);
-        return;
-    }
-    std::string state = clean ? "stopped" : "crashed";
-    std::string reason = clean ? fmt::format("guest powered off ({})", why) : why;
-    set_state(name, state, reason, 0);
-    if (!clean) {
-        m_events.publish({{"kind", "vm.crashed"},
-                          {"target", name},
-                          {"reason", reason},
-                          {"last_console", sanitize_utf8(console->tail(k_crash_console_lines))}});
-    }
-    auto vm = m_inventory.get_vm(name);
-    if (vm && should_restart(name, *vm, !clean)) {
-        log_info("VM {}: restarting (restart policy {})", name, vm->restart_policy);
-        (void)act(name, VmAction::Start, std::chrono::seconds(0));
-    } else if (vm && vm->restart_policy != "no" && !clean) {
-        set_state(name, "crashed", fmt::format("{}; restarted {} times in 5 minutes, giving up", reason, k_restart_limit),
-                  0);
-    }
 }
 
 Result<void> VmManager::check_disks(const VmRecord& vm) {
@@ -286,7 +90,7 @@ Result<VmRecord> VmManager::create(VmRecord vm) {
                                          hash & 0xff);
         }
     }
-    vm.state = "stopped";
+    vm.state = to_string(VmState::Stopped);
     vm.state_reason = "created";
     vm.run_dir = (m_run_root / vm.name).string();
     auto stored = m_inventory.create_vm(vm);
@@ -327,7 +131,7 @@ Result<std::vector<std::string>> VmManager::remove(const std::string& name, bool
             it->second->detach();
             m_consoles.erase(it);
         }
-        m_restarts.erase(name);
+        m_restart_budget.forget(name);
     }
     std::vector<std::string> deleted;
     if (with_volumes) {
@@ -369,26 +173,12 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
     {
         std::lock_guard lock(m_mutex);
         auto vm = TRY(m_inventory.get_vm(name));
-        const std::string& state = vm.state;
-        auto refuse = [&](const char* needs) {
-            return fail(fmt::format("{} is {}; {} needs {}", name, state, to_string(action), needs), EBUSY);
+        auto refuse = [&](std::string_view needs) {
+            return fail(fmt::format("{} is {}; {} needs {}", name, vm.state, to_string(action), needs), EBUSY);
         };
-        switch (action) {
-            case VmAction::Start:
-                if (!is_down(state)) return refuse("stopped, crashed or failed");
-                break;
-            case VmAction::Stop:
-            case VmAction::Kill:
-                if (state != "running" && state != "paused" && state != "stopping") return refuse("running or paused");
-                break;
-            case VmAction::Pause:
-            case VmAction::Reboot:
-                if (state != "running") return refuse("running");
-                break;
-            case VmAction::Resume:
-                if (state != "paused") return refuse("paused");
-                break;
-        }
+        // A stored word that is no state allows no action (as for a VM that is starting).
+        if (auto needs = action_needs(parse_vm_state(vm.state).value_or(VmState::Starting), action))
+            return refuse(*needs);
         if (action == VmAction::Start) {
             // Again at start: volumes and other VMs may have changed since this one was defined.
             TRY_VOID(check_disks(vm));
@@ -397,7 +187,7 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
             if (!available.available)
                 return fail(fmt::format("engine {} is not available on this host: {}", vm.engine, available.reason),
                             ENODEV);
-            vm.state = "starting";
+            vm.state = to_string(VmState::Starting);
             vm.state_reason = "";
             TRY(m_inventory.update_vm(vm));
         }
@@ -416,7 +206,8 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
     std::string kind = fmt::format("vm.{}", to_string(action));
     switch (action) {
         case VmAction::Start:
-            m_events.publish({{"kind", "vm.state"}, {"target", name}, {"state", "starting"}, {"reason", ""}});
+            m_events.publish(
+                {{"kind", "vm.state"}, {"target", name}, {"state", to_string(VmState::Starting)}, {"reason", ""}});
             return m_tasks.start(kind, name, [this, name](TaskProgress& progress) { return run_start(name, progress); });
         case VmAction::Stop:
         case VmAction::Kill: {
@@ -434,7 +225,7 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
     }
 }
 
-Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm, std::vector<std::string>& created_taps) {
+Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm) {
     engine::LaunchSpec spec;
     spec.name = vm.name;
     spec.vcpus = static_cast<unsigned>(vm.vcpus);
@@ -454,17 +245,6 @@ Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm, std::vecto
         spec.disks.push_back({info.path, info.format == storage::ImageFormat::Raw ? "raw" : "qcow2", disk.readonly,
                               fmt::format("{}", disk.volume.substr(0, 20))});
     }
-    for (size_t i = 0; i < vm.nics.size(); ++i) {
-        const auto& nic = vm.nics[i];
-        std::string tap = nic.tap;
-        if (!nic.bridge.empty()) {
-            tap = tap_name_for(vm.name, i);
-            TRY_CONTEXT(net::create_persistent_tap(tap), fmt::format("NIC {} on bridge {}", i, nic.bridge));
-            created_taps.push_back(tap);
-            TRY_CONTEXT(net::attach_to_bridge(tap, nic.bridge), fmt::format("NIC {}", i));
-        }
-        spec.nics.push_back({tap, nic.mac});
-    }
     return spec;
 }
 
@@ -476,12 +256,16 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     progress.report(0.1, "preparing disks and network");
     std::vector<std::string> taps;
     auto fail_start = [&](const Error& error) -> Result<std::string> {
-        for (const auto& tap : taps) (void)net::delete_persistent_tap(tap);
-        set_state(name, "failed", error.message(), 0);
+        m_nics.unplug(taps);
+        set_state(name, VmState::Failed, error.message(), 0);
         return fail(error);
     };
-    auto spec = launch_spec(vm, taps);
+    auto spec = launch_spec(vm);
     if (!spec) return fail_start(spec.error());
+    auto plugged = m_nics.plug(vm);
+    if (!plugged) return fail_start(plugged.error());
+    spec->nics = std::move(plugged->nics);
+    taps = std::move(plugged->created_taps);
     std::error_code ignored;
     fs::remove_all(vm.run_dir, ignored);
     fs::create_directories(vm.run_dir, ignored);
@@ -499,7 +283,7 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
         std::lock_guard lock(m_mutex);
         m_live[name] = live;
     }
-    set_state(name, "running", fmt::format("started on the {} engine", vm.engine), pid);
+    set_state(name, VmState::Running, fmt::format("started on the {} engine", vm.engine), pid);
     supervise(name, live);
     return fmt::format("{} is running (pid {})", name, pid);
 }
@@ -518,7 +302,7 @@ Result<std::string> VmManager::run_stop(const std::string& name, VmAction action
         return m_exited.wait_for(lock, limit, [&] { return live->exited; });
     };
     if (action == VmAction::Stop) {
-        set_state(name, "stopping", fmt::format("asked the guest to shut down (timeout {} s)", timeout.count()));
+        set_state(name, VmState::Stopping, fmt::format("asked the guest to shut down (timeout {} s)", timeout.count()));
         // A paused guest cannot react to the request.
         if (auto state = live->instance->query(); state && *state == engine::RunState::Paused)
             (void)live->instance->resume();
@@ -548,11 +332,11 @@ Result<std::string> VmManager::run_simple(const std::string& name, VmAction acti
     switch (action) {
         case VmAction::Pause:
             TRY_VOID(live->instance->pause());
-            set_state(name, "paused", "paused on request");
+            set_state(name, VmState::Paused, "paused on request");
             return fmt::format("{} paused", name);
         case VmAction::Resume:
             TRY_VOID(live->instance->resume());
-            set_state(name, "running", "resumed on request");
+            set_state(name, VmState::Running, "resumed on request");
             return fmt::format("{} resumed", name);
         case VmAction::Reboot:
             TRY_VOID(live->instance->reboot());
@@ -575,39 +359,10 @@ Result<VmMetrics> VmManager::metrics(const std::string& name) {
         std::lock_guard lock(m_mutex);
         if (auto it = m_live.find(name); it != m_live.end()) live = it->second;
     }
-    VmMetrics metrics;
-    if (!live) return metrics;
-    pid_t pid = live->instance->pid();
-    // /proc/PID/stat: fields 14 and 15 are utime and stime in clock ticks; the command name
-    // (field 2) may hold spaces, so parse after its closing parenthesis.
-    std::ifstream stat_file(fmt::format("/proc/{}/stat", pid));
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
-    if (auto paren = stat.rfind(')'); paren != std::string::npos) {
-        std::istringstream fields(stat.substr(paren + 2));
-        std::string field;
-        uint64_t utime = 0, stime = 0;
-        for (int index = 3; fields >> field; ++index) {
-            if (index == 14) utime = std::stoull(field);
-            if (index == 15) {
-                stime = std::stoull(field);
-                break;
-            }
-        }
-        metrics.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-    std::ifstream status(fmt::format("/proc/{}/status", pid));
-    for (std::string line; std::getline(status, line);) {
-        if (line.rfind("VmRSS:", 0) == 0) metrics.memory_bytes = std::stoull(line.substr(6)) * 1024;
-    }
-    if (auto disks = live->instance->counters(); disks) metrics.disks = std::move(*disks);
-    for (size_t i = 0; i < vm.nics.size(); ++i) {
-        std::string tap = vm.nics[i].tap.empty() ? tap_name_for(vm.name, i) : vm.nics[i].tap;
-        fs::path stats = fs::path("/sys/class/net") / tap / "statistics";
-        // The tap's receive side is what the guest sent, and the other way round.
-        metrics.nics.push_back({tap, read_counter(stats / "tx_bytes"), read_counter(stats / "rx_bytes"),
-                                read_counter(stats / "tx_packets"), read_counter(stats / "rx_packets")});
-    }
-    return metrics;
+    if (!live) return VmMetrics{};
+    std::vector<std::string> taps;
+    for (size_t i = 0; i < vm.nics.size(); ++i) taps.push_back(m_nics.host_tap(vm, i));
+    return collect_vm_metrics(live->instance->pid(), *live->instance, taps);
 }
 
 }  // namespace corral::daemon

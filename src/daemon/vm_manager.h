@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -10,41 +9,28 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "base/event_loop.h"
 #include "base/result.h"
 #include "daemon/event_bus.h"
 #include "daemon/inventory/inventory.h"
+#include "daemon/nic_plumbing.h"
 #include "daemon/storage_service.h"
 #include "daemon/task_manager.h"
 #include "daemon/vm_console.h"
+#include "daemon/vm_lifecycle.h"
+#include "daemon/vm_metrics.h"
+#include "daemon/vm_supervisor.h"
 #include "engine/engine.h"
 
 namespace corral::daemon {
 
-/// What a VM action asks for (PUT /vms/{name}/state).
-enum class VmAction { Start, Stop, Kill, Pause, Resume, Reboot };
-/// "start" -> Start, ...; nullopt for an unknown word.
-std::optional<VmAction> parse_vm_action(const std::string& word);
-const char* to_string(VmAction action);
-
-/// Live numbers of one running VM (GET /vms/{name}/metrics, /metrics).
-struct VmMetrics {
-    double cpu_seconds = 0;
-    uint64_t memory_bytes = 0;  // resident set of the VM process
-    std::vector<engine::DiskCounters> disks;
-    struct Nic {
-        std::string tap;
-        uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;  // as the guest sees them
-    };
-    std::vector<Nic> nics;
-};
-
 /// Owns the lifecycle of every VM: validated records in the inventory, running instances on
-/// engines, their consoles, and a supervisor that sees a VM process end at once (a pidfd on an
-/// EventLoop), records why, and restarts it per its policy. Stopping corrald stops supervising
-/// but never stops VMs; adopt_all() takes them back after a restart.
+/// engines, their consoles, and supervision that sees a VM process end at once (ExitWatcher),
+/// records why, and restarts it per its policy (RestartBudget). States move only as
+/// vm_lifecycle.h allows; the host side of NICs is NicPlumbing's. Stopping corrald stops
+/// supervising but never stops VMs; start_supervising() takes them back after a restart.
+///
+/// vm_manager.cpp holds definitions and actions; vm_manager_supervision.cpp adoption, exits and
+/// restarts.
 ///
 /// Errors carry errnos the API maps: ENOENT (no such VM/volume/image), EEXIST (duplicate),
 /// EBUSY (invalid in the current state, volume in use), EINVAL (bad value), ENODEV (engine
@@ -82,7 +68,7 @@ public:
 private:
     struct LiveVm {
         std::unique_ptr<engine::Instance> instance;
-        std::vector<std::string> created_taps;  // made for bridge NICs; removed when the VM ends
+        std::vector<std::string> created_taps;  // NicPlumbing made them; unplugged when the VM ends
         bool stop_requested = false;            // a stop/kill: the end is not a crash
         std::string stop_reason;
         bool exited = false;
@@ -95,14 +81,16 @@ private:
     Result<std::string> run_simple(const std::string& name, VmAction action);
     /// EBUSY naming disks[i].volume when a disk breaks the sharing rules (daemon/disk_rules.h).
     Result<void> check_disks(const inventory::VmRecord& vm);
-    Result<engine::LaunchSpec> launch_spec(const inventory::VmRecord& vm, std::vector<std::string>& created_taps);
+    /// The engine's spec for `vm` without its NICs (NicPlumbing::plug makes those).
+    Result<engine::LaunchSpec> launch_spec(const inventory::VmRecord& vm);
     Result<engine::Engine*> engine_for(const std::string& name);
     void supervise(const std::string& name, const std::shared_ptr<LiveVm>& live);
     void on_exit(const std::string& name, std::shared_ptr<LiveVm> live);
-    /// Sets state and reason in the inventory and publishes a vm.state event.
-    void set_state(const std::string& name, const std::string& state, const std::string& reason, int64_t pid = -1);
+    /// Sets state and reason in the inventory and publishes a vm.state event, when the move is
+    /// one transition_allowed() permits; otherwise logs it, changes nothing and returns false
+    /// (a late action that raced with the VM's end).
+    bool set_state(const std::string& name, VmState state, const std::string& reason, int64_t pid = -1);
     std::shared_ptr<VmConsole> console_for(const std::string& name);
-    bool should_restart(const std::string& name, const inventory::VmRecord& vm, bool crashed);
 
     inventory::Inventory& m_inventory;
     StorageService& m_storage;
@@ -111,16 +99,14 @@ private:
     Engines m_engines;
     std::string m_default_engine;
     std::filesystem::path m_run_root;
-    std::unique_ptr<EventLoop> m_supervisor;
+    NicPlumbing m_nics;
+    RestartBudget m_restart_budget;
+    std::unique_ptr<ExitWatcher> m_exit_watcher;
 
     std::mutex m_mutex;  // guards the maps below and read-modify-write of VM state
     std::condition_variable m_exited;
     std::map<std::string, std::shared_ptr<LiveVm>> m_live;
     std::map<std::string, std::shared_ptr<VmConsole>> m_consoles;
-    std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> m_restarts;
 };
-
-/// The API's JSON for a VM (docs/api.md "VMs").
-nlohmann::json vm_json(const inventory::VmRecord& vm);
 
 }  // namespace corral::daemon

@@ -1,30 +1,9 @@
 #include <fmt/format.h>
 
 #include "daemon/api/api_context.h"
+#include "daemon/vm_json.h"
 
 namespace corral::daemon {
-namespace {
-
-nlohmann::json metrics_json(const VmMetrics& metrics) {
-    nlohmann::json disks = nlohmann::json::array();
-    for (const auto& disk : metrics.disks)
-        disks.push_back({{"device", disk.device},
-                         {"read_bytes", disk.read_bytes},
-                         {"write_bytes", disk.write_bytes},
-                         {"read_ops", disk.read_ops},
-                         {"write_ops", disk.write_ops}});
-    nlohmann::json nics = nlohmann::json::array();
-    for (const auto& nic : metrics.nics)
-        nics.push_back({{"tap", nic.tap},
-                        {"rx_bytes", nic.rx_bytes},
-                        {"tx_bytes", nic.tx_bytes},
-                        {"rx_packets", nic.rx_packets},
-                        {"tx_packets", nic.tx_packets}});
-    return {{"cpu_seconds", metrics.cpu_seconds}, {"memory_bytes", metrics.memory_bytes}, {"disks", disks},
-            {"nics", nics}};
-}
-
-}  // namespace
 
 void add_metrics_routes(Router& router, ApiContext& context) {
     router.add("GET", "/api/v1/vms/{name}/metrics",

@@ -5,6 +5,7 @@
 #include "daemon/disk_rules.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
+#include "daemon/vm_json.h"
 #include "net/persistent_tap.h"
 
 namespace corral::daemon {

@@ -1,0 +1,54 @@
+#include "daemon/vm_json.h"
+
+namespace corral::daemon {
+
+nlohmann::json vm_json(const inventory::VmRecord& vm) {
+    nlohmann::json disks = nlohmann::json::array();
+    for (const auto& disk : vm.disks)
+        disks.push_back({{"pool", disk.pool}, {"volume", disk.volume}, {"readonly", disk.readonly}});
+    nlohmann::json nics = nlohmann::json::array();
+    for (const auto& nic : vm.nics) {
+        nlohmann::json item = {{"mac", nic.mac}};
+        if (!nic.bridge.empty()) item["bridge"] = nic.bridge;
+        if (!nic.tap.empty()) item["tap"] = nic.tap;
+        nics.push_back(item);
+    }
+    auto null_if_empty = [](const std::string& text) -> nlohmann::json {
+        return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+    };
+    return {{"name", vm.name},
+            {"state", vm.state},
+            {"engine", vm.engine},
+            {"vcpus", vm.vcpus},
+            {"memory_mib", vm.memory_mib},
+            {"image", null_if_empty(vm.image)},
+            {"disks", disks},
+            {"nics", nics},
+            {"restart_policy", vm.restart_policy},
+            {"cmdline", vm.cmdline},
+            {"pid", vm.pid == 0 ? nlohmann::json(nullptr) : nlohmann::json(vm.pid)},
+            {"state_reason", vm.state_reason},
+            {"created_at", vm.created_at},
+            {"updated_at", vm.updated_at}};
+}
+
+nlohmann::json metrics_json(const VmMetrics& metrics) {
+    nlohmann::json disks = nlohmann::json::array();
+    for (const auto& disk : metrics.disks)
+        disks.push_back({{"device", disk.device},
+                         {"read_bytes", disk.read_bytes},
+                         {"write_bytes", disk.write_bytes},
+                         {"read_ops", disk.read_ops},
+                         {"write_ops", disk.write_ops}});
+    nlohmann::json nics = nlohmann::json::array();
+    for (const auto& nic : metrics.nics)
+        nics.push_back({{"tap", nic.tap},
+                        {"rx_bytes", nic.rx_bytes},
+                        {"tx_bytes", nic.tx_bytes},
+                        {"rx_packets", nic.rx_packets},
+                        {"tx_packets", nic.tx_packets}});
+    return {{"cpu_seconds", metrics.cpu_seconds}, {"memory_bytes", metrics.memory_bytes}, {"disks", disks},
+            {"nics", nics}};
+}
+
+}  // namespace corral::daemon

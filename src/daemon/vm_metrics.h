@@ -1,0 +1,34 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace corral::daemon {
+
+/// Live numbers of one running VM (GET /vms/{name}/metrics, /metrics).
+struct VmMetrics {
+    double cpu_seconds = 0;
+    uint64_t memory_bytes = 0;  // resident set of the VM process
+    std::vector<engine::DiskCounters> disks;
+    struct Nic {
+        std::string tap;
+        uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;  // as the guest sees them
+    };
+    std::vector<Nic> nics;
+};
+
+/// utime + stime in clock ticks from the text of /proc/PID/stat; nullopt when it is not one.
+std::optional<uint64_t> cpu_ticks_from_proc_stat(std::string_view stat);
+
+/// The VM's numbers: CPU time and resident memory of its process (`pid`, from /proc), the
+/// instance's disk counters, and each tap's counters turned round to the guest's view.
+VmMetrics collect_vm_metrics(pid_t pid, engine::Instance& instance, const std::vector<std::string>& taps);
+
+}  // namespace corral::daemon
