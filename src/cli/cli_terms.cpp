@@ -99,6 +99,7 @@ CliError in_cli_terms(const ApiError& error, const HttpRequest& request) {
         {"GET /api/v1/images", "corral image list"}, {"GET /api/v1/volumes", "corral volume list"},
         {"GET /api/v1/pools", "corral pool list"},   {"GET /api/v1/vms", "corral vm list"},
         {"GET /api/v1/tasks", "corral task list"},   {"POST /api/v1/images", "corral image prepare"},
+        {" (from.pool must equal pool)", ""},         {"(\"linked\": false)", "(--full)"},
     };
     for (const auto& [route, verb] : k_routes)
         for (auto at = message.find(route); at != std::string::npos; at = message.find(route, at))

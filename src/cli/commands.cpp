@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <functional>
@@ -362,7 +363,12 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         b.inv.done_message = std::move(done);
     };
     auto name_arg = [&](CLI::App* cmd, const char* what) {
-        cmd->add_option("name", b.name, what)->required();
+        // Usage lines name the argument for what it is: "the VM's name" -> VM, "the task id" -> TASK_ID.
+        std::string shown = what;
+        for (const char* noise : {"the ", "'s name"})
+            if (const auto at = shown.find(noise); at != std::string::npos) shown.erase(at, std::string(noise).size());
+        for (char& c : shown) c = c == ' ' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        cmd->add_option(shown, b.name, what)->required()->type_name("");
     };
 
     // vm
@@ -504,7 +510,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     CLI::App* volume = app.add_subcommand("volume", "volumes (virtual disks) in pools")->require_subcommand(1);
     {
         auto volume_arg = [&](CLI::App* cmd, std::string& into, const char* name, const char* what) {
-            cmd->add_option(name, into, what)->required()->check(k_volume_ref);
+            std::string shown = name;  // usage lines say VOLUME, SOURCE, TARGET
+            for (char& c : shown) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            cmd->add_option(shown, into, what)->required()->check(k_volume_ref)->type_name("");
         };
         auto volume_path = [](const std::string& ref) {
             const VolumeRef v = split_volume(ref);
@@ -556,7 +564,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
                 return bytes ? std::string() : bytes.error().message();
             },
             "[+]SIZE");
-        resize->add_option("size", b.size, "the new size, e.g. 20G, or +5G to grow it by 5G")
+        resize->add_option("SIZE", b.size, "the new size, e.g. 20G, or +5G to grow it by 5G")
             ->required()
             ->check(k_new_size)
             ->type_name("[+]SIZE");
@@ -579,7 +587,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             "import", "copy a raw or qcow2 image into a new volume (a task): a file on the daemon's host, or with "
                       "--remote a local file, uploaded");
         volume_arg(import, b.name, "volume", "POOL/VOLUME to create");
-        import->add_option("file", b.second, "the image file (on the daemon's host; with --remote, here)")->required();
+        import->add_option("FILE", b.second, "the image file (on the daemon's host; with --remote, here)")->required()->type_name("");
         import->callback([&, absolute_file] {
             const VolumeRef v = split_volume(b.name);
             call("POST", path("volumes"), View::Task, b.name,
@@ -592,7 +600,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             "export", "write a volume to a new file (a task): on the daemon's host, or with --remote a local file, "
                       "downloaded");
         volume_arg(export_cmd, b.name, "volume", "POOL/VOLUME");
-        export_cmd->add_option("file", b.second, "the file to write (must not exist)")->required();
+        export_cmd->add_option("FILE", b.second, "the file to write (must not exist)")->required()->type_name("");
         export_cmd->add_option("--format", b.format, "qcow2 (default) or raw")->check(CLI::IsMember({"qcow2", "raw"}));
         export_cmd->callback([&, absolute_file] {
             nlohmann::json body{{"path", absolute_file(b.second)}};
@@ -620,7 +628,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         show->callback([&] { call("GET", path("images", b.name), View::Image, b.name); });
         CLI::App* prepare = image->add_subcommand("prepare", "prepare an image from Debian packages (a task)");
         b.name = "default";
-        prepare->add_option("name", b.name, "the image (default: default)");
+        prepare->add_option("IMAGE", b.name, "the image (default: default)")->type_name("");
         prepare->callback([&] {
             call("POST", path("images"), View::None, b.name, nlohmann::json{{"name", b.name}},
                  fmt::format("prepared image {}", b.name));
@@ -682,7 +690,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     }
 
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
-    completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
+    completion->add_option("SHELL", b.shell, "the shell")->required()->type_name("")->check(CLI::IsMember({"bash", "zsh", "fish"}));
     completion->callback([&] { b.inv.action = Action::Completion; });
 
     add_usual_aliases(app);

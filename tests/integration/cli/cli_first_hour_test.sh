@@ -79,6 +79,8 @@ run "corral help vm create" 0 help vm create && says "corral help vm create is v
 says "vm create --help has examples" "corral vm create web1 --image default" "$out"
 says "vm create --help lists the global flags" "Global flags.*" "$out"
 says "... such as --json" "--json" "$(grep -A2 'Global flags' <<<"$out")"
+run "corral help vm start" 0 help vm start && says "arguments have real names" "^Usage: corral vm start \[OPTIONS\] VM$" "$out"
+run "vm start without its VM" 2 vm start && says "the missing argument is named" "VM is required" "$err"
 run "vm ls" 0 vm ls && says "vm ls is vm list" "^NAME +STATE" "$out"
 
 echo "== refusals in the CLI's words, exit 2 for bad values"
@@ -105,6 +107,14 @@ run "volume shrink" 2 volume resize data 10G &&
 never "no byte counts" "21474836480" "$err"
 run "volume resize +5G" 0 volume resize data +5G && says "volume resize NAME +5G grows it" "grew data by 5G" "$out"
 run "volume show data" 0 volume show data --json && says "data is 25G now" '"size_bytes": *26843545600' "$out"
+mkdir -p "$work/fast"
+run "pool create fast" 0 pool create fast --path "$work/fast"
+run "volume clone --full across pools" 0 volume clone data fast/data-copy --full &&
+    says "a full copy goes to another pool" "cloned default/data to fast/data-copy" "$out"
+run "volume show fast/data-copy" 0 volume show fast/data-copy --json &&
+    says "the copy has the source's size" '"size_bytes": *26843545600' "$out"
+run "a linked clone across pools" 2 volume clone data fast/data-linked &&
+    says "a linked clone across pools is refused, pointing at --full" "linked clone must be in its source's pool.*full copy" "$err"
 run "vm start nosuch" 1 vm start nosuch && says "a missing VM is named" "no VM named nosuch" "$err"
 never "no '(field action)'" "field" "$err"
 run "vm show nosuch" 1 vm show nosuch && says "said once" "^corral: no VM named nosuch$" "$err"
