@@ -1,5 +1,7 @@
 #include "cli/api.h"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 namespace corral::cli {
@@ -26,7 +28,14 @@ ApiError error_from_response(const HttpResponse& response) {
 std::string format_error(const ApiError& error, const std::string& subject) {
     std::string line = "corral: ";
     // The daemon often names the object itself ("web1 is running; ..."); don't say it twice.
-    const bool names_subject = !subject.empty() && error.message.rfind(subject, 0) == 0;
+    bool names_subject = false;
+    for (auto at = subject.empty() ? std::string::npos : error.message.find(subject); at != std::string::npos && !names_subject;
+         at = error.message.find(subject, at + 1)) {
+        auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; };
+        const std::size_t end = at + subject.size();
+        names_subject = (at == 0 || !name_char(error.message[at - 1])) &&
+                        (end == error.message.size() || !name_char(error.message[end]));
+    }
     if (!subject.empty() && !names_subject && error.kind != ApiErrorKind::Unreachable) line += subject + ": ";
     line += error.message;
     if (!error.field.empty()) line += fmt::format(" (field {})", error.field);
@@ -37,6 +46,7 @@ int exit_code_for(const ApiError& error) {
     switch (error.kind) {
     case ApiErrorKind::Unreachable: return 3;
     case ApiErrorKind::TaskFailed: return 4;
+    case ApiErrorKind::BadValue: return 2;
     case ApiErrorKind::Refused:
     case ApiErrorKind::Protocol: return 1;
     }

@@ -32,6 +32,7 @@ enum class ApiErrorKind {
     Refused,      ///< corrald answered 4xx/5xx (exit 1)
     Protocol,     ///< the connection broke or the answer was not what the API promises (exit 1)
     TaskFailed,   ///< a task the CLI waited for ended as failed (exit 4)
+    BadValue,     ///< corrald refused a value given on the command line (HTTP 400; exit 2, a usage error)
 };
 
 /// A failed API call, carrying the daemon's `error.message` and `field` when it sent them.
@@ -60,7 +61,7 @@ ApiError error_from_response(const HttpResponse& response);
 /// was about (empty for none).
 std::string format_error(const ApiError& error, const std::string& subject);
 
-/// The exit code for an error: 3 unreachable, 4 task failed, else 1.
+/// The exit code for an error: 2 a refused value, 3 unreachable, 4 task failed, else 1.
 int exit_code_for(const ApiError& error);
 
 /// What the CLI needs from corrald: one JSON request, one answer. The real one is ApiClient

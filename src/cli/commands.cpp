@@ -1,5 +1,8 @@
 #include "cli/commands.h"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -9,6 +12,8 @@
 #include <fmt/format.h>
 
 #include "base/version.h"
+#include "cli/completion.h"
+#include "cli/help.h"
 #include "cli/network_commands.h"
 #include "cli/size.h"
 
@@ -18,9 +23,9 @@ const char* const k_exit_codes_help =
     "Exit codes:\n"
     "  0  success\n"
     "  1  corrald refused the request or the operation failed\n"
-    "  2  usage error (bad command line)\n"
+    "  2  usage error: a bad command line, or a value corrald refused (--cpus 99, --memory 0)\n"
     "  3  cannot reach corrald (its socket is missing or refuses connections; a remote one is down or its\n"
-    "     TLS certificate cannot be verified)\n"
+    "     TLS certificate cannot be verified; corral events: corrald went away)\n"
     "  4  a task corral waited for failed\n";
 
 namespace {
@@ -142,6 +147,20 @@ const CLI::Validator k_memory = validator(
         return mib ? std::string() : mib.error().message();
     },
     "SIZE");
+/// A whole number from `low` up, in the CLI's words (CLI11's own range check prints float bounds).
+CLI::Validator at_least(int low, const char* what) {
+    return validator(
+        [low, what](const std::string& text) {
+            int value = 0;
+            const char* end = text.data() + text.size();
+            auto [at, error] = std::from_chars(text.data(), end, value);
+            if (error != std::errc() || at != end || value < low)
+                return fmt::format("'{}' is not {}: give a whole number from {} up", text, what, low);
+            return std::string();
+        },
+        "N");
+}
+
 const CLI::Validator k_volume_ref = validator(check_volume_ref, "POOL/VOLUME");
 const CLI::Validator k_disk = validator(check_disk, "POOL/VOLUME[:ro]");
 const CLI::Validator k_nic = validator(check_nic, "network=NET|bridge=BR[,mac=MAC]");
@@ -158,7 +177,7 @@ struct VmSettings {
     std::string image;
 
     void add_common(CLI::App* app) {
-        app->add_option("--cpus,--vcpus", cpus, "virtual CPUs (default 1)")->check(CLI::PositiveNumber);
+        app->add_option("--cpus,--vcpus", cpus, "virtual CPUs (default 1)")->check(at_least(1, "a number of CPUs"))->type_name("N");
         app->add_option("--memory,-m", memory, "memory, e.g. 512M or 1G (a bare number is MiB; default 512M)")
             ->check(k_memory)
             ->type_name("SIZE");
@@ -256,6 +275,9 @@ std::string bash_completion(const CLI::App& root) {
             dynamic = " $(corral vm list 2>/dev/null | awk 'NR>1{print $1}')";
         else if (key == " pool show" || key == " pool delete" || key == " volume list")
             dynamic = " $(corral pool list 2>/dev/null | awk 'NR>1{print $1}')";
+        else if (key == " volume show" || key == " volume delete" || key == " volume resize" ||
+                 key == " volume clone" || key == " volume export")
+            dynamic = " $(corral volume list 2>/dev/null | awk 'NR>1{print $1\"/\"$2}')";
         else if (key == " image show" || key == " image delete")
             dynamic = " $(corral image list 2>/dev/null | awk 'NR>1{print $1}')";
         cases += fmt::format("        \"{}\") opts=\"{}\"{} ;;\n", key, quote_words(words),
@@ -294,7 +316,8 @@ complete -F _corral corral
 
 }  // namespace
 
-ParseOutcome parse_command_line(const std::vector<std::string>& args) {
+ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
+    const std::vector<std::string> args = rewrite_help_verb(given_args);
     Bindings b;
     CLI::App app{"corral: manage virtual machines, storage and tasks through corrald's API", "corral"};
     app.footer(std::string("\n") + k_exit_codes_help +
@@ -347,7 +370,12 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         b.inv.done_message = std::move(done);
     };
     auto name_arg = [&](CLI::App* cmd, const char* what) {
-        cmd->add_option("name", b.name, what)->required();
+        // Usage lines name the argument for what it is: "the VM's name" -> VM, "the task id" -> TASK_ID.
+        std::string shown = what;
+        for (const char* noise : {"the ", "'s name"})
+            if (const auto at = shown.find(noise); at != std::string::npos) shown.erase(at, std::string(noise).size());
+        for (char& c : shown) c = c == ' ' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        cmd->add_option(shown, b.name, what)->required()->type_name("");
     };
 
     // vm
@@ -355,7 +383,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     auto add_console = [&](CLI::App* parent) {
         CLI::App* console = parent->add_subcommand("console", "attach to a VM's serial console (Ctrl-] detaches)");
         name_arg(console, "the VM");
-        console->add_option("--tail", b.tail, "print the last N console lines and exit")->check(CLI::NonNegativeNumber);
+        console->add_option("--tail", b.tail, "print the last N console lines and exit")
+            ->check(at_least(1, "a number of lines"))
+            ->type_name("N");
         console->callback([&] {
             if (b.tail) {
                 call("GET", fmt::format("{}/console?tail={}", path("vms", b.name), *b.tail), View::None, b.name);
@@ -372,11 +402,18 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         CLI::App* create = vm->add_subcommand("create", "create a VM (stopped)");
         name_arg(create, "the VM's name");
         b.vm.add_common(create);
-        create->add_option("--image", b.vm.image, "the image to boot (the VM gets a linked clone of its root volume)");
+        create->add_option("--image", b.vm.image, "the image to boot, required (the VM gets a linked clone of its root volume)")
+            ->type_name("IMAGE");
         create->add_option("--disk", b.vm.disks, "attach an existing volume POOL/VOLUME[:ro] (repeatable)")->check(k_disk)->type_name("POOL/VOLUME[:ro]");
         create->add_option("--engine", b.vm.engine, "native or emulated (default: the host's)")
             ->check(CLI::IsMember({"native", "emulated"}));
         create->callback([&] {
+            // Only an image gives a VM a kernel to boot: without one `vm start` could only fail.
+            if (b.vm.image.empty())
+                throw CLI::ValidationError(fmt::format(
+                    "{} needs --image IMAGE: the image gives it a kernel and its root disk (--disk only adds "
+                    "disks). 'corral image list' shows the images; 'corral image prepare' makes the one called default",
+                    b.name));
             nlohmann::json body = b.vm.body();
             body["name"] = b.name;
             call("POST", path("vms"), View::Vm, b.name, body, fmt::format("created {}", b.name));
@@ -413,13 +450,17 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         CLI::App* stop = vm->add_subcommand("stop", "ask a VM's guest to shut down; kill it after --timeout");
         name_arg(stop, "the VM");
         stop->add_option("--timeout,-t", b.stop_timeout, "seconds to wait for the guest before killing it (default 30)")
-            ->check(CLI::NonNegativeNumber);
+            ->check(at_least(0, "a number of seconds"))
+            ->type_name("SECONDS");
         stop->add_flag("--force,-f", b.force, "kill at once (same as vm kill)");
         stop->callback([&] {
             nlohmann::json body{{"action", b.force ? "kill" : "stop"}};
             if (!b.force && b.stop_timeout >= 0) body["timeout"] = b.stop_timeout;
             call("PUT", path("vms", b.name) + "/state", View::None, b.name, body,
                  b.name + (b.force ? " killed" : " stopped"));
+            // The task says what happened: "web1 shut down" or "web1 killed after the timeout".
+            b.inv.done_from_task = !b.force;
+            if (!b.force) b.inv.countdown_seconds = b.stop_timeout >= 0 ? b.stop_timeout : 30;
         });
 
         CLI::App* del = vm->add_subcommand("delete", "delete a stopped VM");
@@ -476,7 +517,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     CLI::App* volume = app.add_subcommand("volume", "volumes (virtual disks) in pools")->require_subcommand(1);
     {
         auto volume_arg = [&](CLI::App* cmd, std::string& into, const char* name, const char* what) {
-            cmd->add_option(name, into, what)->required()->check(k_volume_ref);
+            std::string shown = name;  // usage lines say VOLUME, SOURCE, TARGET
+            for (char& c : shown) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            cmd->add_option(shown, into, what)->required()->check(k_volume_ref)->type_name("");
         };
         auto volume_path = [](const std::string& ref) {
             const VolumeRef v = split_volume(ref);
@@ -521,8 +564,25 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
 
         CLI::App* resize = volume->add_subcommand("resize", "grow a volume");
         volume_arg(resize, b.name, "volume", "POOL/VOLUME");
-        resize->add_option("size", b.size, "the new size, e.g. 20G")->required()->check(k_size)->type_name("SIZE");
+        // `+5G` grows by that much (as `qm resize` takes it): corral reads the current size first.
+        const CLI::Validator k_new_size = validator(
+            [](const std::string& text) {
+                auto bytes = parse_size(text.rfind('+', 0) == 0 ? text.substr(1) : text);
+                return bytes ? std::string() : bytes.error().message();
+            },
+            "[+]SIZE");
+        resize->add_option("SIZE", b.size, "the new size, e.g. 20G, or +5G to grow it by 5G")
+            ->required()
+            ->check(k_new_size)
+            ->type_name("[+]SIZE");
         resize->callback([&] {
+            if (b.size.rfind('+', 0) == 0) {
+                const std::uint64_t grow = *parse_size(b.size.substr(1));
+                call("POST", volume_path(b.name) + "/resize", View::Volume, b.name, nlohmann::json::object(),
+                     fmt::format("grew {} by {}", b.name, format_size(grow)));
+                b.inv.grow_by = grow;
+                return;
+            }
             call("POST", volume_path(b.name) + "/resize", View::Volume, b.name,
                  nlohmann::json{{"size_bytes", *parse_size(b.size)}},
                  fmt::format("resized {} to {}", b.name, format_size(*parse_size(b.size))));
@@ -534,7 +594,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
             "import", "copy a raw or qcow2 image into a new volume (a task): a file on the daemon's host, or with "
                       "--remote a local file, uploaded");
         volume_arg(import, b.name, "volume", "POOL/VOLUME to create");
-        import->add_option("file", b.second, "the image file (on the daemon's host; with --remote, here)")->required();
+        import->add_option("FILE", b.second, "the image file (on the daemon's host; with --remote, here)")->required()->type_name("");
         import->callback([&, absolute_file] {
             const VolumeRef v = split_volume(b.name);
             call("POST", path("volumes"), View::Task, b.name,
@@ -547,7 +607,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
             "export", "write a volume to a new file (a task): on the daemon's host, or with --remote a local file, "
                       "downloaded");
         volume_arg(export_cmd, b.name, "volume", "POOL/VOLUME");
-        export_cmd->add_option("file", b.second, "the file to write (must not exist)")->required();
+        export_cmd->add_option("FILE", b.second, "the file to write (must not exist)")->required()->type_name("");
         export_cmd->add_option("--format", b.format, "qcow2 (default) or raw")->check(CLI::IsMember({"qcow2", "raw"}));
         export_cmd->callback([&, absolute_file] {
             nlohmann::json body{{"path", absolute_file(b.second)}};
@@ -575,7 +635,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         show->callback([&] { call("GET", path("images", b.name), View::Image, b.name); });
         CLI::App* prepare = image->add_subcommand("prepare", "prepare an image from Debian packages (a task)");
         b.name = "default";
-        prepare->add_option("name", b.name, "the image (default: default)");
+        prepare->add_option("IMAGE", b.name, "the image (default: default)")->type_name("");
         prepare->callback([&] {
             call("POST", path("images"), View::None, b.name, nlohmann::json{{"name", b.name}},
                  fmt::format("prepared image {}", b.name));
@@ -597,7 +657,8 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         CLI::App* wait = task->add_subcommand("wait", "wait for a task to finish (exit 4 if it failed)");
         name_arg(wait, "the task id");
         wait->add_option("--timeout", b.wait_timeout, "give up after this many seconds (default: never)")
-            ->check(CLI::NonNegativeNumber);
+            ->check(at_least(0, "a number of seconds"))
+            ->type_name("SECONDS");
         wait->callback([&] {
             call("GET", path("tasks", b.name), View::Task, b.name);
             b.inv.task_wait_only = true;
@@ -638,10 +699,28 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     NetworkCommands network_commands(app, b.inv);  // cli/network_commands.cpp
 
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
-    completion->add_option("shell", b.shell, "the shell")->required()->check(CLI::IsMember({"bash"}));
+    completion->add_option("SHELL", b.shell, "the shell")->required()->type_name("")->check(CLI::IsMember({"bash", "zsh", "fish"}));
     completion->callback([&] { b.inv.action = Action::Completion; });
 
+    add_usual_aliases(app);
+    add_examples_and_globals(app);
+
     ParseOutcome outcome;
+    // Under --json a script reads the errors too: one JSON object instead of text.
+    const bool json_errors = std::find(args.begin(), args.end(), "--json") != args.end();
+    auto usage_error = [&](std::string text) {
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        static constexpr std::string_view k_prefix = "corral: ";
+        if (json_errors) {
+            if (text.rfind(k_prefix, 0) == 0) text.erase(0, k_prefix.size());
+            outcome.err = nlohmann::json{{"error", {{"message", text}, {"exit_code", 2}}}}.dump() + "\n";
+        } else {
+            outcome.err = text + "\n";
+        }
+        outcome.exit_code = 2;
+        return outcome;
+    };
+    if (auto mistake = check_words(app, args)) return usage_error("corral: " + *mistake);
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them back to front
     try {
         app.parse(reversed);
@@ -650,11 +729,15 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         std::ostringstream err;
         const int code = app.exit(e, out, err);
         outcome.out = out.str();
+        if (code != 0) return usage_error(err.str());
         outcome.err = err.str();
-        outcome.exit_code = code == 0 ? 0 : 2;
+        outcome.exit_code = 0;
         return outcome;
     }
-    if (b.inv.action == Action::Completion) b.inv.completion_script = bash_completion(app);
+    if (b.inv.action == Action::Completion)
+        b.inv.completion_script = b.shell == "fish"  ? fish_completion(app)
+                                  : b.shell == "zsh" ? zsh_completion(bash_completion(app))
+                                                     : bash_completion(app);
     b.inv.wait = !b.no_wait;
     if (!b.socket.empty()) b.inv.socket = b.socket;
     auto given = [](const std::string& value) { return value.empty() ? std::nullopt : std::optional(value); };

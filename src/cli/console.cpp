@@ -10,6 +10,7 @@
 #include <csignal>
 #include <iostream>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -129,12 +130,16 @@ int run_console(const Endpoint& endpoint, const std::string& vm, const std::stri
     });
 
     // Binary frames are the guest's bytes; a text frame is corrald speaking (input dropped), on stderr.
-    auto result = ws.run([](std::string_view data, bool binary) {
+    // corrald's first text frame comes right after the scroll-back: the detach hint goes there,
+    // where the replay cannot scroll it out of sight.
+    bool hinted = !tty;
+    auto result = ws.run([&hinted](std::string_view data, bool binary) {
         if (binary) {
             write_all(STDOUT_FILENO, data.data(), data.size());
             return;
         }
-        const std::string line = fmt::format("\r\n[{}]\r\n", data);
+        const std::string line =
+            fmt::format("\r\n[{}{}]\r\n", data, std::exchange(hinted, true) ? "" : "; Ctrl-] detaches");
         write_all(STDERR_FILENO, line.data(), line.size());
     });
     stop.signal();
@@ -190,7 +195,11 @@ int run_events(const Endpoint& endpoint, const std::string& target, bool json) {
         std::cerr << format_error(result.error(), "") << '\n';
         return exit_code_for(result.error());
     }
-    return 0;
+    // The stream has no end of its own (Ctrl-C ends corral by its signal): corrald closed it, so it
+    // stopped or restarted. A script watching events must not take that for a clean finish.
+    std::cerr << "corral: corrald closed the event stream (it stopped or restarted); events from now on are not "
+                 "shown. Run 'corral events' again once corrald is back.\n";
+    return 3;
 }
 
 }  // namespace corral::cli

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/cli_terms.h"
+#include "cli/interrupt_notice.h"
 #include "cli/render.h"
 
 namespace corral::cli {
@@ -25,10 +27,15 @@ bool finished(const json& task) {
     return status == "succeeded" || status == "failed";
 }
 
-void draw(const json& task, ProgressStyle style, std::string& last, std::ostream& progress) {
+void draw(const json& task, ProgressStyle style, std::string& last, std::ostream& progress, int countdown_left) {
     const double fraction = task.contains("progress") && task["progress"].is_number() ? task["progress"].get<double>() : 0.0;
     const int percent = static_cast<int>(std::lround(std::clamp(fraction, 0.0, 1.0) * 100));
-    const std::string message = task.contains("message") && task["message"].is_string() ? task["message"].get<std::string>() : "";
+    std::string message = task.contains("message") && task["message"].is_string() ? task["message"].get<std::string>() : "";
+    // `vm stop`: while corrald waits for the guest, count down to the kill (a bar redraws each
+    // second; plain lines say it once, not every second).
+    if (countdown_left >= 0 && message.rfind("waiting for the guest", 0) == 0)
+        message += style == ProgressStyle::Bar ? fmt::format(": {} s left, then it is killed", countdown_left)
+                                               : ", then it is killed";
     const std::string label = fmt::format("{} {}", task.value("kind", "task"), task.value("target", ""));
     if (style == ProgressStyle::Bar) {
         constexpr int k_width = 30;
@@ -57,8 +64,12 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
         json task = TRY(api.call(HttpRequest{"GET", target, std::nullopt}));
         if (!task.is_object())
             return api_fail(ApiErrorKind::Protocol, fmt::format("corrald's answer for task {} is not a task", id));
+        const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
+        const int countdown_left = options.countdown_seconds > 0
+                                       ? std::max(0, options.countdown_seconds - static_cast<int>(elapsed.count()))
+                                       : -1;
         if (!finished(task) || drew) {
-            draw(task, options.style, last, progress);
+            draw(task, options.style, last, progress, countdown_left);
             drew = true;
         }
         if (finished(task)) {
@@ -80,16 +91,30 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
     }
 }
 
+int report_error(const Invocation& invocation, const ApiError& error, std::ostream& err) {
+    const CliError said = in_cli_terms(error, invocation.request);
+    const int code = exit_code_for(said.error);
+    std::string line = format_error(said.error, invocation.subject);
+    if (invocation.json) {
+        static constexpr std::string_view k_prefix = "corral: ";
+        if (line.rfind(k_prefix, 0) == 0) line.erase(0, k_prefix.size());
+        err << error_json(line, said, code) << '\n';
+    } else {
+        err << line << '\n';
+    }
+    return code;
+}
+
 int run_call(const Invocation& invocation, Api& api, const WaitOptions& options, std::ostream& out,
              std::ostream& err) {
-    auto report = [&](const ApiError& error) {
-        err << format_error(error, invocation.subject) << '\n';
-        return exit_code_for(error);
-    };
+    auto report = [&](const ApiError& error) { return report_error(invocation, error, err); };
 
     if (invocation.task_wait_only) {
         WaitOptions wait = options;
         wait.give_up_after = invocation.wait_seconds;
+        const InterruptNotice notice(fmt::format(
+            "\ncorral: stopped waiting; task {} goes on in corrald. Wait for it again with: corral task wait {}\n",
+            invocation.subject, invocation.subject));
         auto task = wait_for_task(api, invocation.subject, wait, err);
         if (!task) return report(task.error());
         if (invocation.json)
@@ -99,7 +124,18 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
         return 0;
     }
 
-    auto response = api.send(invocation.request);
+    HttpRequest request = invocation.request;
+    if (invocation.grow_by) {
+        // `volume resize NAME +SIZE`: the new size is the current one plus SIZE.
+        static constexpr std::string_view k_resize = "/resize";
+        const std::string volume_target = request.target.substr(0, request.target.size() - k_resize.size());
+        auto volume = api.call(HttpRequest{"GET", volume_target, std::nullopt});
+        if (!volume) return report(volume.error());
+        if (!volume->is_object() || !volume->contains("size_bytes") || !(*volume)["size_bytes"].is_number_unsigned())
+            return report(ApiError{ApiErrorKind::Protocol, "corrald's answer does not give the volume's size", {}, 0, {}});
+        request.body = json{{"size_bytes", (*volume)["size_bytes"].get<std::uint64_t>() + *invocation.grow_by}};
+    }
+    auto response = api.send(request);
     if (!response) return report(response.error());
     if (response->status < 200 || response->status >= 300) return report(error_from_response(*response));
 
@@ -128,10 +164,23 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
                 out << id << '\n';
             return 0;
         }
-        auto task = wait_for_task(api, id, options, err);
+        // Ctrl-C ends the wait, not the task: say so, and how to wait again.
+        const InterruptNotice notice(fmt::format(
+            "\ncorral: stopped waiting; task {} goes on in corrald. Wait for it again with: corral task wait {}\n", id, id));
+        WaitOptions wait = options;
+        wait.countdown_seconds = invocation.countdown_seconds;
+        auto task = wait_for_task(api, id, wait, err);
         if (!task) return report(task.error());
+        std::string happened = task->value("message", "");
+        if (invocation.countdown_seconds >= 0 && happened == invocation.subject + " killed after the timeout")
+            happened = fmt::format("{} killed: its guest did not shut down within {} s", invocation.subject,
+                                   invocation.countdown_seconds);
+        else if (happened == invocation.subject + " shut down")
+            happened += " (its guest powered off)";
         if (invocation.json)
             print_json(*task, out);
+        else if (invocation.done_from_task && !happened.empty())
+            out << happened << '\n';
         else if (!invocation.done_message.empty())
             out << invocation.done_message << '\n';
         return 0;
@@ -151,10 +200,7 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
 int run_edit(const Invocation& invocation, Api& api,
              const std::function<ApiResult<std::string>(const std::string&)>& edit, std::ostream& out,
              std::ostream& err) {
-    auto report = [&](const ApiError& error) {
-        err << format_error(error, invocation.subject) << '\n';
-        return exit_code_for(error);
-    };
+    auto report = [&](const ApiError& error) { return report_error(invocation, error, err); };
     auto vm = api.call(HttpRequest{"GET", invocation.request.target, std::nullopt});
     if (!vm) return report(vm.error());
     // The settings PATCH accepts (docs/api.md); everything else is read-only.
@@ -163,12 +209,38 @@ int run_edit(const Invocation& invocation, Api& api,
     for (const char* key : k_editable)
         if (vm->contains(key)) settings[key] = (*vm)[key];
 
-    auto edited_text = edit(settings.dump(2) + "\n");
-    if (!edited_text) return report(edited_text.error());
-    const json edited = json::parse(*edited_text, nullptr, false);
-    if (edited.is_discarded() || !edited.is_object())
-        return report(ApiError{ApiErrorKind::Protocol, "the edited settings are not a JSON object; nothing changed",
-                               {}, 0, {}});
+    // A mistake in the JSON reopens the editor on the text as it was, with the error on top in `#`
+    // lines (blanked before parsing, so the error's line numbers match the editor's); saving it
+    // unchanged gives up.
+    std::string text = settings.dump(2) + "\n";
+    json edited;
+    for (;;) {
+        auto edited_text = edit(text);
+        if (!edited_text) return report(edited_text.error());
+        std::string body;
+        std::istringstream lines(*edited_text);
+        for (std::string line; std::getline(lines, line);) body += (line.rfind('#', 0) == 0 ? "" : line) + "\n";
+        std::string problem;
+        try {
+            edited = json::parse(body);
+            if (!edited.is_object()) problem = "the settings must be one JSON object: { \"key\": value, ... }";
+        } catch (const json::parse_error& error) {
+            problem = error.what();
+            if (const auto bracket = problem.find("] "); problem.rfind("[json.exception", 0) == 0 && bracket != std::string::npos)
+                problem.erase(0, bracket + 2);
+        }
+        if (problem.empty()) break;
+        if (*edited_text == text)
+            return report(ApiError{ApiErrorKind::BadValue,
+                                   fmt::format("the edited settings are not valid JSON ({}); nothing changed", problem),
+                                   {}, 0, {}});
+        std::string kept;
+        std::istringstream again(*edited_text);
+        for (std::string line; std::getline(again, line);)
+            if (line.rfind("# corral:", 0) != 0) kept += line + "\n";
+        text = fmt::format("# corral: {}\n# corral: fix it and save, or save it unchanged to give up (these lines are ignored)\n{}",
+                           problem, kept);
+    }
     json changes = json::object();
     for (const auto& [key, value] : edited.items())
         if (!settings.contains(key) || settings[key] != value) changes[key] = value;

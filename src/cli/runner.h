@@ -22,6 +22,7 @@ enum class ProgressStyle {
 struct WaitOptions {
     int poll_seconds = 30;  ///< the long-poll `?wait=` value
     int give_up_after = 0;  ///< seconds; 0 waits for ever
+    int countdown_seconds = 0;  ///< while the task waits for a guest: seconds before it is killed
     ProgressStyle style = ProgressStyle::Lines;
 };
 
@@ -29,6 +30,9 @@ struct WaitOptions {
 /// (TaskFailed when it failed) carrying the task's error. Progress is drawn on `progress`.
 ApiResult<nlohmann::json> wait_for_task(Api& api, const std::string& id, const WaitOptions& options,
                                         std::ostream& progress);
+
+/// Prints an error in the CLI's words (as JSON under --json) on `err`; returns its exit code.
+int report_error(const Invocation& invocation, const ApiError& error, std::ostream& err);
 
 /// Runs an Action::Call invocation: sends its request, waits for a task it starts (unless
 /// --no-wait), prints the answer (table, JSON or done message) on `out`, errors on `err`, and

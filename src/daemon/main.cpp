@@ -25,6 +25,7 @@
 #include "daemon/http/tls_context.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/nic_plumbing.h"
+#include "daemon/state_lock.h"
 #include "daemon/tokens.h"
 #include "engine/calibration.h"
 
@@ -204,6 +205,13 @@ int main(int argc, char** argv) {
         return 1;
     }
     ::chmod(state.c_str(), 0750);
+    // One corrald per state folder, decided before the inventory is opened: a second one must not
+    // fail the first one's tasks, adopt its VMs or change their state reasons.
+    auto state_lock = StateLock::acquire(state);
+    if (!state_lock) {
+        log_error("{}", state_lock.error().describe());
+        return 1;
+    }
 
     auto inventory = inventory::SqliteInventory::open((state / "inventory.db").string());
     if (!inventory) {

@@ -175,7 +175,8 @@ void VmConsole::unsubscribe(uint64_t id) {
 VmConsole::Input VmConsole::write_input(uint64_t id, std::string_view bytes) {
     {
         std::lock_guard lock(m_mutex);
-        if (!m_connected || !m_readers.contains(id)) return Input::Refused;
+        if (!m_readers.contains(id)) return Input::Refused;
+        if (!m_connected) return Input::Offline;
         if (m_writer == 0) m_writer = id;
         if (m_writer != id) return Input::Refused;
         if (m_input.size() + bytes.size() > k_input_queue_bytes) return Input::Full;

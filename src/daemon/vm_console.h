@@ -28,9 +28,10 @@ public:
     static constexpr size_t k_scrollback_bytes = 64 * 1024;
     static constexpr size_t k_input_queue_bytes = 64 * 1024;
     using Reader = std::function<void(std::string_view output)>;
-    /// What became of input: queued for the guest, refused (another reader holds the console, or
-    /// nothing is attached), or dropped because the queue is full (the guest is not reading).
-    enum class Input { Queued, Refused, Full };
+    /// What became of input: queued for the guest, refused (another client holds the console),
+    /// offline (no guest is attached: the VM does not run), or dropped because the queue is full
+    /// (the guest is not reading).
+    enum class Input { Queued, Refused, Offline, Full };
 
     VmConsole() = default;
     ~VmConsole();

@@ -134,13 +134,28 @@ ApiResult<HttpResponse> create_volume(const HttpRequest& request, ApiContext& co
         return json_response(201, volume_json(pool_name, info, context));
     }
     std::string source_pool = TRY(from->optional_string("pool")).value_or(pool_name);
-    if (source_pool != pool_name)
-        return api_fail(400, "a clone must be in its source's pool (from.pool must equal pool)", "from.pool");
+    // A linked clone is a qcow2 over its source's file, so it lives in the source's pool; a full
+    // copy (what `qm move-disk` does) may go to any pool.
+    if (source_pool != pool_name && linked.value_or(true))
+        return api_fail(400,
+                        "a linked clone must be in its source's pool (from.pool must equal pool); a full copy "
+                        "(\"linked\": false) may go to another pool",
+                        "from.pool");
     std::string source = TRY(from->required_string("volume"));
     TRY_VOID(validate_name(source, "volume name", "from.volume"));
     if (format_text) return api_fail(400, "format cannot be chosen for a clone", "format");
     TRY_VOID(body.finish());
-    TRY(api(pool->volume_info(source), "from.volume"));
+    auto* source_store = TRY(api(context.storage.pool(source_pool), "from.pool"));
+    TRY(api(source_store->volume_info(source), "from.volume"));
+    if (source_store != pool) {
+        const std::string file = TRY(api(source_store->volume_file(source), "from.volume"));
+        return copy_task(context, "volume.clone", pool_name + "/" + name,
+                         [pool, file, source_pool, source, name](const storage::Progress& progress) -> Result<std::string> {
+                             auto info = TRY(pool->import_volume(name, file, progress));
+                             return fmt::format("{} is a full copy of {}/{} ({} MiB)", name, source_pool, source,
+                                                info.size_bytes >> 20);
+                         });
+    }
     if (linked.value_or(true)) {
         TRY_VOID(refuse_writable_base(context, pool_name, source));
         auto info = TRY(api(pool->clone_volume(source, name, CloneMode::Linked, {}), "name"));

@@ -401,6 +401,10 @@ Result<void> DirectoryPool::delete_volume(const std::string& name) {
     return {};
 }
 
+Result<std::string> DirectoryPool::volume_file(const std::string& name) const {
+    return TRY(locate(name)).path;
+}
+
 Result<VolumeInfo> DirectoryPool::import_volume(const std::string& name, const std::string& file,
                                                 const Progress& progress) {
     TRY_VOID(check_new_name(name));

@@ -37,6 +37,7 @@ public:
                                      ImageFormat format) override;
     Result<VolumeInfo> clone_volume(const std::string& source, const std::string& name,
                                     CloneMode mode, const Progress& progress) override;
+    Result<std::string> volume_file(const std::string& name) const override;
     Result<VolumeInfo> resize_volume(const std::string& name, uint64_t new_size) override;
     Result<void> delete_volume(const std::string& name) override;
     Result<VolumeInfo> import_volume(const std::string& name, const std::string& file,

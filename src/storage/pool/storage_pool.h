@@ -71,6 +71,9 @@ public:
     /// `progress` may be empty.
     virtual Result<VolumeInfo> clone_volume(const std::string& source, const std::string& name,
                                             CloneMode mode, const Progress& progress) = 0;
+    /// The file that holds a volume's content (a full copy into another pool reads it with
+    /// import_volume there).
+    virtual Result<std::string> volume_file(const std::string& name) const = 0;
     /// Grows the virtual size; shrinking fails with EINVAL.
     virtual Result<VolumeInfo> resize_volume(const std::string& name, uint64_t new_size) = 0;
     /// Deletes a volume; EBUSY while a linked clone in this pool stands on it. Callers check

@@ -58,6 +58,13 @@ fi
 
 S=(--socket "$sock")
 
+# An image for `vm create --image` (its files need not boot: nothing here starts a VM).
+printf 'not a kernel' >"$work/kernel"
+truncate -s 1M "$work/root.raw"
+curl -s --unix-socket "$sock" -H 'Content-Type: application/json' -o "$work/import" \
+    -d "{\"name\": \"tiny\", \"kernel\": \"$work/kernel\", \"root\": \"$work/root.raw\"}" http://corral/api/v1/images
+run "image import" 0 "${S[@]}" task wait "$(grep -o '"task": *"[^"]*"' "$work/import" | cut -d'"' -f4)" || exit 1
+
 run "host info" 0 "${S[@]}" host info &&
     { grep -q "default engine:" <<<"$out" && pass "host info names the default engine" ||
         fail "host info output lacks 'default engine:': $out"; }
@@ -67,7 +74,7 @@ run "host info" 0 "${S[@]}" host info &&
 events_pid=$!
 sleep 0.5
 
-run "vm create" 0 "${S[@]}" vm create t1 --cpus 1 --memory 256M && pass "vm create t1"
+run "vm create" 0 "${S[@]}" vm create t1 --image tiny --cpus 1 --memory 256M && pass "vm create t1"
 run "vm list" 0 "${S[@]}" vm list &&
     { if grep -q "^NAME  *STATE  *ENGINE  *CPUS  *MEMORY  *DISKS" <<<"$out" && grep -Eq "^t1 +stopped +[a-z]+ +1 +256M" <<<"$out"; then
           pass "vm list shows t1 stopped with 1 CPU and 256M"
@@ -76,13 +83,13 @@ run "vm show --json" 0 "${S[@]}" vm show t1 --json &&
     { grep -Eq '"memory_mib": *256' <<<"$out" && pass "vm show --json prints the daemon's JSON" ||
         fail "vm show --json: $out"; }
 
-run "duplicate create" 1 "${S[@]}" vm create t1 --cpus 1 --memory 256M &&
+run "duplicate create" 1 "${S[@]}" vm create t1 --image tiny --cpus 1 --memory 256M &&
     { if grep -q "^corral: .*t1" <<<"$err"; then pass "duplicate create exits 1: $err"
       else fail "duplicate create message does not name t1: $err"; fi; }
 
-run "bad memory (daemon)" 1 "${S[@]}" vm create t3 --memory 32M &&
-    { grep -q "(field memory_mib)" <<<"$err" && pass "daemon validation names the field: $err" ||
-        fail "validation error lacks the field: $err"; }
+run "bad memory (daemon)" 2 "${S[@]}" vm create t3 --image tiny --memory 32M &&
+    { grep -q "^corral: t3: --memory must be" <<<"$err" && pass "daemon validation names the flag: $err" ||
+        fail "validation error lacks the flag: $err"; }
 
 run "no such vm" 1 "${S[@]}" vm show nosuch && pass "vm show of a missing VM exits 1: $err"
 
@@ -101,7 +108,7 @@ run "unreachable" 3 --socket "$work/nope.sock" host info &&
     { grep -q "$work/nope.sock" <<<"$err" && grep -q "corrald" <<<"$err" &&
         pass "unreachable socket exits 3 naming the socket" || fail "unreachable message: $err"; }
 
-run "bad size" 2 "${S[@]}" vm create t2 --memory 12Q &&
+run "bad size" 2 "${S[@]}" vm create t2 --image tiny --memory 12Q &&
     { grep -q "12Q" <<<"$err" && pass "bad size exits 2: $(head -1 <<<"$err")" || fail "bad size message: $err"; }
 
 sleep 0.5

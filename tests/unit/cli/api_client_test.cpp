@@ -143,7 +143,9 @@ TEST(ApiClient, TurnsErrorBodiesIntoRefusals) {
     EXPECT_EQ(answer.error().kind, ApiErrorKind::Refused);
     EXPECT_EQ(answer.error().status, 409);
     EXPECT_EQ(answer.error().field, "name");
-    EXPECT_EQ(format_error(answer.error(), "web1"), "corral: web1: vm web1 already exists (field name)");
+    // The message names web1 already: it is not said twice.
+    EXPECT_EQ(format_error(answer.error(), "web1"), "corral: vm web1 already exists (field name)");
+    EXPECT_EQ(format_error(answer.error(), "web2"), "corral: web2: vm web1 already exists (field name)");
 }
 
 TEST(ApiClient, MissingSocketIsUnreachableAndSaysWhichSocket) {

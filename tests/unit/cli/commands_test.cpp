@@ -39,9 +39,35 @@ TEST(VmCommands, CreateWithEveryFlag) {
 }
 
 TEST(VmCommands, CreateSendsOnlyWhatWasGiven) {
-    EXPECT_EQ(parse({"vm", "create", "t1", "--cpus", "1", "--memory", "256M"}).request,
-              request("POST", "/api/v1/vms", json{{"name", "t1"}, {"vcpus", 1}, {"memory_mib", 256}}));
-    EXPECT_EQ(parse({"vm", "create", "t1"}).request, request("POST", "/api/v1/vms", json{{"name", "t1"}}));
+    EXPECT_EQ(parse({"vm", "create", "t1", "--image", "deb", "--cpus", "1", "--memory", "256M"}).request,
+              request("POST", "/api/v1/vms", json{{"name", "t1"}, {"image", "deb"}, {"vcpus", 1}, {"memory_mib", 256}}));
+    EXPECT_EQ(parse({"vm", "create", "t1", "--image", "default"}).request,
+              request("POST", "/api/v1/vms", json{{"name", "t1"}, {"image", "default"}}));
+}
+
+TEST(VmCommands, CreateWithoutImageIsRefusedNamingWhatIsMissing) {
+    ParseOutcome missing = parse_command_line({"vm", "create", "t1", "--disk", "data"});
+    EXPECT_FALSE(missing.invocation);
+    EXPECT_EQ(missing.exit_code, 2);
+    EXPECT_NE(missing.err.find("t1 needs --image IMAGE"), std::string::npos) << missing.err;
+}
+
+TEST(Mistakes, UnknownVerbsAndFlagsSuggestTheNearest) {
+    ParseOutcome strat = parse_command_line({"vm", "strat", "web1"});
+    EXPECT_EQ(strat.exit_code, 2);
+    EXPECT_NE(strat.err.find("unknown verb 'strat'; did you mean 'start'?"), std::string::npos) << strat.err;
+    ParseOutcome destroy = parse_command_line({"vm", "destroy", "web1"});
+    EXPECT_NE(destroy.err.find("did you mean 'delete'?"), std::string::npos) << destroy.err;
+    ParseOutcome imge = parse_command_line({"vm", "create", "default", "--imge", "x"});
+    EXPECT_EQ(imge.exit_code, 2);
+    EXPECT_NE(imge.err.find("unknown flag --imge; did you mean --image?"), std::string::npos) << imge.err;
+    EXPECT_EQ(parse({"vm", "ls"}).request, request("GET", "/api/v1/vms"));
+    EXPECT_EQ(parse({"volume", "rm", "data"}).request, request("DELETE", "/api/v1/volumes/default/data"));
+    EXPECT_EQ(parse({"image", "info", "default"}).request, request("GET", "/api/v1/images/default"));
+    ParseOutcome help = parse_command_line({"help", "vm", "create"});
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_NE(help.out.find("corral vm create web1 --image default"), std::string::npos) << help.out;
+    EXPECT_NE(help.out.find("Global flags"), std::string::npos) << help.out;
 }
 
 TEST(VmCommands, ListShowAndGlobalFlagsAfterTheVerb) {
@@ -147,7 +173,7 @@ TEST(UsageErrors, ExitTwoWithAMessage) {
     EXPECT_EQ(parse_fails({"vm", "frobnicate"}).exit_code, 2);
     EXPECT_EQ(parse_fails({}).exit_code, 2);
     EXPECT_EQ(parse_fails({"vm", "start"}).exit_code, 2);
-    EXPECT_EQ(parse_fails({"vm", "create", "t1", "--restart", "sometimes"}).exit_code, 2);
+    EXPECT_EQ(parse_fails({"vm", "create", "t1", "--image", "i", "--restart", "sometimes"}).exit_code, 2);
     EXPECT_EQ(parse_fails({"vm", "create", "t1", "--nic", "speed=10"}).exit_code, 2);
     EXPECT_EQ(parse_fails({"vm", "create", "t1", "--disk", "a/b:rx"}).exit_code, 2);
     EXPECT_EQ(parse_fails({"vm", "create", "t1", "--memory", "1000K"}).exit_code, 2);

@@ -70,14 +70,23 @@ TEST(RunCall, JsonPrintsTheDaemonsJson) {
     EXPECT_EQ(json::parse(r.out), json::array({vm("web1", "running")}));
 }
 
-TEST(RunCall, RefusalPrintsTheMessageAndFieldAndExitsOne) {
+TEST(RunCall, RefusedValueNamesTheFlagAndExitsTwo) {
     FakeApi api;
     api.answer(400, json{{"error", {{"status", 400}, {"field", "memory_mib"},
                                     {"message", "memory_mib must be a whole number of MiB from 64 to 16384"}}}});
-    Outcome r = run_cli({"vm", "create", "web1", "--memory", "32M"}, api);
-    EXPECT_EQ(r.code, 1);
-    EXPECT_EQ(r.err, "corral: web1: memory_mib must be a whole number of MiB from 64 to 16384 (field memory_mib)\n");
+    Outcome r = run_cli({"vm", "create", "web1", "--image", "default", "--memory", "32M"}, api);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(r.err, "corral: web1: --memory must be a whole number of MiB from 64 to 16384\n");
     EXPECT_EQ(r.out, "");
+}
+
+TEST(RunCall, ConflictExitsOneAndJsonErrorsAreJson) {
+    FakeApi api;
+    api.answer(409, json{{"error", {{"status", 409}, {"field", "name"}, {"message", "a VM named web1 already exists"}}}});
+    Outcome r = run_cli({"vm", "create", "web1", "--image", "default", "--json"}, api);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(json::parse(r.err), (json{{"error", {{"message", "a VM named web1 already exists"}, {"status", 409},
+                                                    {"exit_code", 1}}}}));
 }
 
 TEST(RunCall, ActionWaitsForItsTaskByLongPolling) {

@@ -129,7 +129,7 @@ TEST(VmConsoleTest, KeepsTheScrollbackAfterTheEngineHangsUp) {
     std::string scrollback;
     uint64_t reader = console.subscribe([](std::string_view) {}, scrollback);
     // Once the engine is gone there is nobody to type to.
-    EXPECT_TRUE(eventually([&] { return console.write_input(reader, "x") == VmConsole::Input::Refused; }));
+    EXPECT_TRUE(eventually([&] { return console.write_input(reader, "x") == VmConsole::Input::Offline; }));
     console.detach();
     EXPECT_EQ(console.tail(5), "Kernel panic - not syncing\n");
 }
