@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "base/api_path.h"
 #include "base/version.h"
 #include "cli/completion.h"
 #include "cli/help.h"
@@ -30,8 +31,6 @@ const char* const k_exit_codes_help =
 
 namespace {
 
-constexpr const char* k_api = "/api/v1";
-
 /// Percent-encodes one path segment or query value (names are restricted, but be safe).
 std::string encode(const std::string& text) {
     std::string out;
@@ -44,7 +43,7 @@ std::string encode(const std::string& text) {
     return out;
 }
 
-std::string path(const std::string& collection) { return std::string(k_api) + "/" + collection; }
+std::string path(const std::string& collection) { return api_path("/" + collection); }
 std::string path(const std::string& collection, const std::string& name) {
     return path(collection) + "/" + encode(name);
 }

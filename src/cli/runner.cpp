@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "base/api_path.h"
 #include "cli/cli_terms.h"
 #include "cli/interrupt_notice.h"
 #include "cli/render.h"
@@ -59,7 +60,7 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
     const auto start = std::chrono::steady_clock::now();
     std::string last;
     bool drew = false;
-    const std::string target = fmt::format("/api/v1/tasks/{}?wait={}", id, options.poll_seconds);
+    const std::string target = api_path(fmt::format("/tasks/{}?wait={}", id, options.poll_seconds));
     for (;;) {
         json task = TRY(api.call(HttpRequest{"GET", target, std::nullopt}));
         if (!task.is_object())

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "base/api_path.h"
 #include "base/unique_fd.h"
 #include "cli/render.h"
 #include "cli/size.h"
@@ -65,7 +66,7 @@ private:
 ApiError local_error(std::string message) { return ApiError{ApiErrorKind::Protocol, std::move(message), {}, 0, {}}; }
 
 std::string content_path(const Transfer& transfer) {
-    return fmt::format("/api/v1/volumes/{}/{}/content", transfer.pool, transfer.volume);
+    return api_path(fmt::format("/volumes/{}/{}/content", transfer.pool, transfer.volume));
 }
 
 ApiResult<json> answer_json(const HttpResponse& response) {

@@ -17,6 +17,8 @@
 #include <fmt/ranges.h>
 
 #include "base/log.h"
+#include "base/signal_mask.h"
+#include "base/size.h"
 #include "daemon/api/api_context.h"
 #include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
@@ -136,7 +138,7 @@ int main(int argc, char** argv) {
     fs::path state(state_dir);
     if (socket_path.empty()) socket_path = (state / "corrald.sock").string();
 
-    const auto max_upload_bytes = parse_size(max_upload);
+    const auto max_upload_bytes = corral::parse_size(max_upload);
     if (!max_upload_bytes || *max_upload_bytes == 0) {
         log_error("--max-upload '{}' is not a size like 64G, 512M or 1099511627776", max_upload);
         return 2;
@@ -190,12 +192,8 @@ int main(int argc, char** argv) {
     }
 
     // Signals are handled by sigwait() in main; every thread started below inherits the mask.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    const sigset_t stopping = stop_signals();
+    block_signals(stopping);
     ::signal(SIGPIPE, SIG_IGN);
 
     std::error_code error;
@@ -329,7 +327,7 @@ int main(int argc, char** argv) {
                  allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")));
 
     int signal_number = 0;
-    sigwait(&stop_signals, &signal_number);
+    sigwait(&stopping, &signal_number);
     log_info("signal {}: stopping (VMs keep running; the next corrald adopts them)", signal_number);
     for (auto& each : servers) each->stop();
     return 0;

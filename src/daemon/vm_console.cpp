@@ -3,34 +3,16 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <vector>
 
 #include "base/log.h"
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "engine/console_log.h"
 
 namespace corral::daemon {
-namespace {
-
-/// Connects to a unix stream socket; -1 when nobody listens there (yet).
-int connect_unix(const std::filesystem::path& path) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.native().size() >= sizeof(address.sun_path)) return -1;
-    std::copy(path.native().begin(), path.native().end(), address.sun_path);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-}  // namespace
 
 VmConsole::~VmConsole() { detach(); }
 
@@ -77,7 +59,8 @@ void VmConsole::relay(std::filesystem::path path, std::filesystem::path log) {
     };
     while (true) {
         bound_log();
-        UniqueFd fd(connect_unix(path));
+        auto connected = connect_unix_socket(path);
+        UniqueFd fd = connected ? std::move(*connected) : UniqueFd();
         if (!fd.valid()) {
             if (!warned && !std::filesystem::exists(path)) {
                 log_debug("console: waiting for {}", path.native());

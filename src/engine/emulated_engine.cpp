@@ -223,8 +223,8 @@ private:
             TRY_VOID(copy_for_vm(spec.initrd, run / files.initrd, group));
         }
         files.console_socket =
-            fds.add(TRY(listen_unix_socket(run / run_files::k_console_socket)));
-        files.qmp_socket = fds.add(TRY(listen_unix_socket(run / run_files::k_qmp_socket)));
+            fds.add(TRY(listen_vm_socket(run / run_files::k_console_socket)));
+        files.qmp_socket = fds.add(TRY(listen_vm_socket(run / run_files::k_qmp_socket)));
         files.console_log = fds.add(TRY(open_for_vm(run / run_files::k_console_log,
                                                     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND)));
         for (size_t i = 0; i < spec.disks.size(); ++i) {

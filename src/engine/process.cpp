@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "base/private_file.h"
+#include "base/signal_mask.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -163,9 +164,7 @@ Result<CapturedRun> run_capture(const std::vector<std::string>& argv,
     if (pid < 0)
         return fail_errno("fork");
     if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        clear_signal_mask();
         ::dup2(null_fd.get(), 0);
         ::dup2(write_end.get(), 1);
         ::dup2(write_end.get(), 2);

@@ -2,12 +2,14 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
+
+#include "base/unix_socket.h"
 
 namespace corral::engine {
 
@@ -39,28 +41,24 @@ Result<void> wait_fd(int fd, short events, QmpClient::Clock::time_point deadline
 Result<QmpClient> QmpClient::connect(const std::filesystem::path& socket,
                                      std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
     const std::string& path = socket.native();
-    if (path.size() >= sizeof(addr.sun_path))
-        return fail(fmt::format("QMP socket path {} is too long for a unix socket", path),
-                    ENAMETOOLONG);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd.valid())
-        return fail_errno("QMP: socket");
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-        if (errno == EAGAIN || errno == EINPROGRESS) {
-            TRY_VOID(wait_fd(fd.get(), POLLOUT, deadline, "the connection"));
-        } else {
-            int original = errno;
-            // ECONNREFUSED: the socket file is there but nobody listens (QEMU has gone).
-            int mapped = original == ECONNREFUSED ? ENOENT : original;
-            return fail(fmt::format("QMP: cannot connect to {}: {}", path, std::strerror(original)),
-                        mapped);
-        }
+    if (path.size() > k_unix_path_max)
+        return fail(fmt::format("QMP socket path {} is too long for a unix socket", path), ENAMETOOLONG);
+    auto connected = connect_unix_socket(socket, SocketMode::NonBlocking);
+    // EAGAIN: QEMU's backlog is full (it is busy); a unix socket does not finish connecting in
+    // the background, so ask again until the deadline.
+    while (!connected && connected.error().errno_value() == EAGAIN) {
+        if (Clock::now() >= deadline) return fail("QMP: timed out waiting for the connection", ETIMEDOUT);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        connected = connect_unix_socket(socket, SocketMode::NonBlocking);
     }
+    if (!connected) {
+        int original = connected.error().errno_value();
+        // ECONNREFUSED: the socket file is there but nobody listens (QEMU has gone).
+        int mapped = original == ECONNREFUSED ? ENOENT : original;
+        return fail(fmt::format("QMP: cannot connect to {}: {}", path, std::strerror(original)), mapped);
+    }
+    UniqueFd fd = std::move(*connected);
     return handshake(std::move(fd), std::chrono::duration_cast<std::chrono::milliseconds>(
                                         deadline - Clock::now()));
 }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/signal_mask.h"
 #include "engine/process.h"
 
 extern char** environ;
@@ -166,9 +167,7 @@ Result<ShimProcess> ShimProcess::spawn(const fs::path& shim, const fs::path& run
         ::setsid();
         pid_t shim_pid = ::fork();
         if (shim_pid == 0) {
-            sigset_t none;
-            sigemptyset(&none);
-            ::sigprocmask(SIG_SETMASK, &none, nullptr);
+            clear_signal_mask();
             ::dup2(null_fd.get(), 0);
             ::dup2(log_fd.get(), 1);
             ::dup2(log_fd.get(), 2);

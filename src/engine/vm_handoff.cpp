@@ -1,9 +1,7 @@
 #include "engine/vm_handoff.h"
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/unix_socket.h"
 #include "storage/qcow2/format.h"
 
 namespace corral::engine {
@@ -107,27 +106,10 @@ Result<std::vector<ImageLayer>> image_chain(const fs::path& path, const std::str
     return chain;
 }
 
-Result<UniqueFd> listen_unix_socket(const fs::path& path) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.string().size() >= sizeof(address.sun_path))
-        return fail(fmt::format("socket path {} is longer than {} bytes", path.string(),
-                                sizeof(address.sun_path) - 1),
-                    ENAMETOOLONG);
-    std::memcpy(address.sun_path, path.c_str(), path.string().size());
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid())
-        return fail_errno("socket");
+Result<UniqueFd> listen_vm_socket(const fs::path& path) {
     ::unlink(path.c_str());
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0)
-        return fail_errno(fmt::format("cannot bind {}", path.string()));
-    // Not through umask (process-wide, corrald has threads): connecting needs write permission,
-    // which the default mode gives the owner (root) only anyway.
-    if (::chmod(path.c_str(), 0600) != 0)
-        return fail_errno(fmt::format("cannot chmod {}", path.string()));
-    if (::listen(fd.get(), 4) != 0)
-        return fail_errno(fmt::format("cannot listen on {}", path.string()));
-    return fd;
+    // Mode 0600 set before listen(): connecting needs write permission, root's (corrald's) only.
+    return listen_unix_socket(path, {.backlog = 4, .permissions = 0600});
 }
 
 Result<void> copy_for_vm(const fs::path& from, const fs::path& to, gid_t gid) {

@@ -45,7 +45,7 @@ Result<UniqueFd> open_for_vm(const std::filesystem::path& path, int flags);
 
 /// A listening unix stream socket at `path` (a stale one is removed first), mode 0600: only
 /// root (corrald) connects to it; the VM process accepts on the descriptor.
-Result<UniqueFd> listen_unix_socket(const std::filesystem::path& path);
+Result<UniqueFd> listen_vm_socket(const std::filesystem::path& path);
 
 /// Copies `from` to `to` (owner: us, group `gid`, mode 0440), replacing `to`: the VM's own copy of
 /// its kernel or initrd, readable by that VM only, wherever the original lives.

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 
 namespace corral::engine {
 
@@ -29,20 +29,17 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 Result<nlohmann::json> vmm_control_request(const std::filesystem::path& socket, const std::string& action,
                                            std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    sockaddr_un address{};
     std::string path = socket.string();
-    if (path.size() >= sizeof(address.sun_path))
-        return fail(fmt::format("control socket path {} is too long", path), ENAMETOOLONG);
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd.valid()) return fail_errno("socket");
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size());
-    // A unix socket connects at once or fails (EAGAIN: the backlog is full; say so as a timeout).
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
-        int error = errno == EAGAIN ? ETIMEDOUT : errno;
+    auto connected = connect_unix_socket(socket, SocketMode::NonBlocking);
+    if (!connected) {
+        if (connected.error().errno_value() == ENAMETOOLONG)
+            return fail(fmt::format("control socket path {} is too long", path), ENAMETOOLONG);
+        // A unix socket connects at once or fails (EAGAIN: the backlog is full; say so as a timeout).
+        int error = connected.error().errno_value() == EAGAIN ? ETIMEDOUT : connected.error().errno_value();
         return fail(fmt::format("corral-vmm's control socket {} does not answer: {}", path, std::strerror(error)),
                     error);
     }
+    UniqueFd fd = std::move(*connected);
     std::string request = nlohmann::json{{"action", action}}.dump() + "\n";
     std::string_view pending = request;
     std::string answer;

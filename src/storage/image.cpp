@@ -102,26 +102,4 @@ Result<void> create_image(const std::string& path, const ImageCreateOptions& opt
     return qcow2::Qcow2Image::create(path, q);
 }
 
-Result<uint64_t> parse_size(const std::string& text) {
-    if (text.empty()) return fail("size is empty (examples: 512, 64K, 10G)");
-    char* end = nullptr;
-    errno = 0;
-    double value = std::strtod(text.c_str(), &end);
-    if (end == text.c_str() || errno || value < 0 || !std::isfinite(value))
-        return fail(fmt::format("invalid size '{}' (examples: 512, 64K, 10G)", text));
-    std::string suffix(end);
-    uint64_t unit = 1;
-    if (suffix.empty() || suffix == "B" || suffix == "b") unit = 1;
-    else if (suffix == "K" || suffix == "k") unit = 1ull << 10;
-    else if (suffix == "M" || suffix == "m") unit = 1ull << 20;
-    else if (suffix == "G" || suffix == "g") unit = 1ull << 30;
-    else if (suffix == "T" || suffix == "t") unit = 1ull << 40;
-    else if (suffix == "P" || suffix == "p") unit = 1ull << 50;
-    else return fail(fmt::format("invalid size suffix in '{}' (allowed: K, M, G, T, P)", text));
-    double bytes = value * double(unit);
-    if (bytes > double(qcow2::k_max_virtual_size)) return fail(fmt::format("size '{}' is too large", text));
-    if (bytes != std::floor(bytes)) return fail(fmt::format("size '{}' is not a whole number of bytes", text));
-    return uint64_t(bytes);
-}
-
 }  // namespace corral::storage

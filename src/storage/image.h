@@ -49,7 +49,4 @@ Result<void> create_image(const std::string& path, const ImageCreateOptions& opt
 /// the image that names them.
 std::string resolve_backing_path(const std::string& image_path, const std::string& backing);
 
-/// Parses sizes like 512, 10G, 1.5M, 64k (binary units); fails naming the value.
-Result<uint64_t> parse_size(const std::string& text);
-
 }  // namespace corral::storage

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "base/signal_mask.h"
 #include "vmm/config/command_line.h"
 #include "vmm/boot_files.h"
 #include "vmm/control/control_server.h"
@@ -46,12 +47,7 @@ int main(int argc, char** argv) {
     // Block the stop signals before any thread exists: device worker threads (virtio) are made
     // while building the VM and inherit this mask, so only Vmm::run()'s signalfd sees them. A
     // thread without the mask would take SIGTERM's default action and kill the process.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    block_signals(stop_signals());
 
     // Problems with the files the user named are usage errors (exit 2); later ones are failures.
     auto loaded = load_boot_files(config);

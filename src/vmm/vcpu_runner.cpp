@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/signal_mask.h"
 #include "vmm/devices/bus.h"
 #include "vmm/unhandled_access_log.h"
 #include "vmm/vm_exit.h"
@@ -98,10 +99,7 @@ void VcpuRunner::join() {
 
 void VcpuRunner::thread_main() {
     // The kick signal is blocked on the main thread (see Vmm); vCPU threads take it.
-    sigset_t kick;
-    sigemptyset(&kick);
-    sigaddset(&kick, kick_signal());
-    pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
+    unblock_signals(signal_set({kick_signal()}));
 
     struct FinishedMark {
         VcpuRunner& runner;

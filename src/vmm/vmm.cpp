@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/signal_mask.h"
 #include "vmm/devices/legacy/i8042.h"
 #include "vmm/devices/legacy/serial.h"
 #include "vmm/control/control_server.h"
@@ -135,13 +136,9 @@ std::string Vmm::handle_control(ControlAction action, const ControlServer& contr
 Result<VmExit> Vmm::run(ControlServer* control) {
     // SIGTERM/SIGINT/SIGHUP are read from a signalfd on this thread; vCPU threads inherit the
     // mask, so no guest thread is interrupted by them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP);
+    sigset_t signals = stop_signals();
     sigaddset(&signals, SIGRTMIN);  // the vCPU kick signal: only vCPU threads take it
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    block_signals(signals);
     sigdelset(&signals, SIGRTMIN);
     int signal_fd = ::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd < 0) return fail_errno("signalfd");

@@ -10,8 +10,8 @@
 #      and corral-vmm exits 0;
 #   2. again, with corral.shutdown=graceful corral.then=halt: /written.txt is still there;
 #      SIGTERM makes corral-vmm send Ctrl-Alt-Del, the guest prints "CORRAL-INIT: shutdown
-#      requested", remounts / read-only and powers off; corral-vmm exits 0 well before
-#      --shutdown-timeout.
+#      requested", remounts / read-only and powers off; corral-vmm exits 0 without reaching
+#      --shutdown-timeout (its log never says "guest did not shut down within").
 # Then, on the host: `qemu-img convert` of root.qcow2 to raw, where debugfs shows /written.txt
 # with the guest's line and e2fsck finds the file system clean; `qemu-img check` passes on
 # root.qcow2 and rootfs.img is unchanged.
@@ -108,7 +108,10 @@ echo "'"$written_line"'" >/written.txt && sync && echo "ROOT-WRITE: ok"
   check "guest powered off (not restarted)" has graceful 'guest powered off'
   check "kernel did not restart" hasnt graceful 'reboot: Restarting system'
   check "corral-vmm exited 0 (got $status)" test "$status" = 0
-  check "before the 120 s shutdown timeout (took ${elapsed} s)" test "$elapsed" -lt 100
+  # What the guest did, not how fast: the monitor's own timeout did not end it (took ${elapsed} s;
+  # timings belong in bench/).
+  check "the guest shut down before the monitor's shutdown timeout (took ${elapsed} s)" \
+    hasnt graceful 'guest did not shut down within'
   echo "$passed $failed" >"$work/guest.counts"
 }
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/api_path.h"
 #include "daemon/event_bus.h"
 #include "daemon/host_access.h"
 #include "daemon/image_service.h"

@@ -8,7 +8,7 @@ namespace corral::daemon {
 
 void add_console_routes(Router& router, ApiContext& context) {
     router.add_websocket(
-        "/api/v1/vms/{name}/console",
+        api_path("/vms/{name}/console"),
         [&context](std::shared_ptr<WebSocketConnection> connection, const HttpRequest&,
                    const PathParams& params) -> ApiResult<WebSocketHandlers> {
             auto console = TRY(api(context.vms.console(params.at("name")), "name"));
@@ -59,7 +59,7 @@ void add_console_routes(Router& router, ApiContext& context) {
             return handlers;
         });
     // The same path without an upgrade: the scroll-back's last lines as text.
-    router.add("GET", "/api/v1/vms/{name}/console",
+    router.add("GET", api_path("/vms/{name}/console"),
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto console = TRY(api(context.vms.console(params.at("name")), "name"));
                    auto lines = TRY(query_uint(request, "tail", 1, 10000, "lines")).value_or(50);

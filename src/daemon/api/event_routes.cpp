@@ -3,7 +3,7 @@
 namespace corral::daemon {
 
 void add_event_routes(Router& router, ApiContext& context) {
-    router.add_websocket("/api/v1/events",
+    router.add_websocket(api_path("/events"),
                          [&context](std::shared_ptr<WebSocketConnection> connection, const HttpRequest&,
                                     const PathParams&) -> ApiResult<WebSocketHandlers> {
                              std::weak_ptr<WebSocketConnection> weak = connection;

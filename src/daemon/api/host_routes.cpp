@@ -7,13 +7,13 @@
 namespace corral::daemon {
 
 HttpResponse accepted_task(const inventory::TaskRecord& task) {
-    auto response = json_response(202, {{"task", task.id}, {"status_url", fmt::format("/api/v1/tasks/{}", task.id)}});
-    response.headers.emplace_back("Location", fmt::format("/api/v1/tasks/{}", task.id));
+    auto response = json_response(202, {{"task", task.id}, {"status_url", api_path(fmt::format("/tasks/{}", task.id))}});
+    response.headers.emplace_back("Location", api_path(fmt::format("/tasks/{}", task.id)));
     return response;
 }
 
 void add_host_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/host", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/host"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         nlohmann::json engines = nlohmann::json::object();
         for (const auto& [name, engine] : context.vms.engines()) {
             auto availability = engine->availability();
@@ -31,7 +31,7 @@ void add_host_routes(Router& router, ApiContext& context) {
                                                                        : nlohmann::json()},
                                    {"api", context.host.api.is_null() ? nlohmann::json::object() : context.host.api}});
     });
-    router.add("GET", "/api/v1/openapi.json", [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/openapi.json"), [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         HttpResponse response;
         response.body = openapi_document();
         return response;

@@ -76,19 +76,19 @@ ApiResult<HttpResponse> create_image(const HttpRequest& request, ApiContext& con
 }  // namespace
 
 void add_image_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/images", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/images"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         nlohmann::json list = nlohmann::json::array();
         for (const auto& image : TRY(api(context.inventory.list_images()))) list.push_back(image_json(image));
         return json_response(200, list);
     });
-    router.add("GET", "/api/v1/images/{name}",
+    router.add("GET", api_path("/images/{name}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    return json_response(200, image_json(TRY(api(context.inventory.get_image(params.at("name")), "name"))));
                });
-    router.add("POST", "/api/v1/images", [&context](const HttpRequest& request, const PathParams&) {
+    router.add("POST", api_path("/images"), [&context](const HttpRequest& request, const PathParams&) {
         return create_image(request, context);
     }, host_paths({"kernel", "initrd", "root"}));
-    router.add("DELETE", "/api/v1/images/{name}",
+    router.add("DELETE", api_path("/images/{name}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    TRY(api(context.images.remove(params.at("name")), "name"));
                    context.events.publish({{"kind", "image.deleted"}, {"target", params.at("name")}});

@@ -6,7 +6,7 @@
 namespace corral::daemon {
 
 void add_metrics_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/vms/{name}/metrics",
+    router.add("GET", api_path("/vms/{name}/metrics"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto metrics = TRY(api(context.vms.metrics(params.at("name")), "name"));
                    return json_response(200, metrics_json(metrics));

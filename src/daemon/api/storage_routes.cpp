@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "base/size.h"
 #include "daemon/api/api_context.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
@@ -51,7 +52,7 @@ ApiResult<uint64_t> parse_size_field(RequestBody& body, bool required) {
     auto text = TRY(body.optional_string("size"));
     if (bytes && text) return api_fail(400, "give size_bytes or size, not both", "size");
     if (text) {
-        auto parsed = parse_size(*text);
+        auto parsed = corral::parse_size(*text);
         if (!parsed || *parsed == 0)
             return api_fail(400, fmt::format("size '{}' is not a size like 512M, 10G or 1073741824", *text), "size");
         return *parsed;
@@ -220,18 +221,18 @@ ApiResult<HttpResponse> export_volume(const HttpRequest& request, const PathPara
 }  // namespace
 
 void add_storage_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/pools", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/pools"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto pools = TRY(api(context.inventory.list_pools()));
         nlohmann::json list = nlohmann::json::array();
         for (const auto& record : pools) list.push_back(TRY(pool_json(record, context)));
         return json_response(200, list);
     });
-    router.add("GET", "/api/v1/pools/{pool}",
+    router.add("GET", api_path("/pools/{pool}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto record = TRY(api(context.inventory.get_pool(params.at("pool")), "pool"));
                    return json_response(200, TRY(pool_json(record, context)));
                });
-    router.add("POST", "/api/v1/pools", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("POST", api_path("/pools"), [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
         auto body = TRY(RequestBody::parse(request.body));
         auto name = TRY(body.required_string("name"));
         TRY_VOID(validate_name(name, "pool name", "name"));
@@ -247,14 +248,14 @@ void add_storage_routes(Router& router, ApiContext& context) {
         context.events.publish({{"kind", "pool.created"}, {"target", name}});
         return json_response(201, TRY(pool_json(record, context)));
     }, host_paths({"path"}));
-    router.add("DELETE", "/api/v1/pools/{pool}",
+    router.add("DELETE", api_path("/pools/{pool}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    TRY(api(context.storage.delete_pool(params.at("pool")), "pool"));
                    context.events.publish({{"kind", "pool.deleted"}, {"target", params.at("pool")}});
                    return json_response(200, {{"deleted", params.at("pool")}});
                });
 
-    router.add("GET", "/api/v1/volumes", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/volumes"), [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
         std::vector<std::string> pools;
         if (auto only = request.query_or("pool"); !only.empty()) {
             TRY_VOID(validate_name(only, "pool name", "pool"));
@@ -269,16 +270,16 @@ void add_storage_routes(Router& router, ApiContext& context) {
         }
         return json_response(200, list);
     });
-    router.add("GET", "/api/v1/volumes/{pool}/{name}",
+    router.add("GET", api_path("/volumes/{pool}/{name}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
                    auto info = TRY(api(pool->volume_info(params.at("name")), "name"));
                    return json_response(200, volume_json(params.at("pool"), info, context));
                });
-    router.add("POST", "/api/v1/volumes", [&context](const HttpRequest& request, const PathParams&) {
+    router.add("POST", api_path("/volumes"), [&context](const HttpRequest& request, const PathParams&) {
         return create_volume(request, context);
     }, host_paths({"import"}));
-    router.add("POST", "/api/v1/volumes/{pool}/{name}/resize",
+    router.add("POST", api_path("/volumes/{pool}/{name}/resize"),
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto body = TRY(RequestBody::parse(request.body));
                    uint64_t size = TRY(parse_size_field(body, true));
@@ -294,11 +295,11 @@ void add_storage_routes(Router& router, ApiContext& context) {
                    auto info = TRY(api(pool->resize_volume(params.at("name"), size), "size_bytes"));
                    return json_response(200, volume_json(params.at("pool"), info, context));
                });
-    router.add("POST", "/api/v1/volumes/{pool}/{name}/export",
+    router.add("POST", api_path("/volumes/{pool}/{name}/export"),
                [&context](const HttpRequest& request, const PathParams& params) {
                    return export_volume(request, params, context);
                }, host_paths({"path"}));
-    router.add("DELETE", "/api/v1/volumes/{pool}/{name}",
+    router.add("DELETE", api_path("/volumes/{pool}/{name}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto* pool = TRY(api(context.storage.pool(params.at("pool")), "pool"));
                    TRY(api(pool->volume_info(params.at("name")), "name"));

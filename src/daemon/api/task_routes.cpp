@@ -6,13 +6,13 @@
 namespace corral::daemon {
 
 void add_task_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/tasks", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/tasks"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto tasks = TRY(api(context.inventory.list_tasks(200)));
         nlohmann::json list = nlohmann::json::array();
         for (const auto& task : tasks) list.push_back(task_json(task));
         return json_response(200, list);
     });
-    router.add("GET", "/api/v1/tasks/{id}",
+    router.add("GET", api_path("/tasks/{id}"),
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto wait_s = TRY(query_uint(request, "wait", 0, 300, "seconds")).value_or(0);
                    auto task = TRY(api(context.tasks.get(params.at("id"), std::chrono::seconds(wait_s)), "id"));

@@ -26,13 +26,13 @@ RoutePolicy local_only() {
 }  // namespace
 
 void add_token_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/tokens", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/tokens"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto tokens = TRY(api(context.inventory.list_tokens()));
         nlohmann::json list = nlohmann::json::array();
         for (const auto& token : tokens) list.push_back(token_json(token));
         return json_response(200, list);
     }, local_only());
-    router.add("POST", "/api/v1/tokens", [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("POST", api_path("/tokens"), [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
         auto body = TRY(RequestBody::parse(request.body));
         const std::string name = TRY(body.required_string("name"));
         TRY_VOID(body.finish());
@@ -40,12 +40,12 @@ void add_token_routes(Router& router, ApiContext& context) {
         nlohmann::json answer = token_json(created.record);
         answer["token"] = created.secret;
         auto response = json_response(201, answer);
-        response.headers.emplace_back("Location", fmt::format("/api/v1/tokens/{}", name));
+        response.headers.emplace_back("Location", api_path(fmt::format("/tokens/{}", name)));
         // The secret is in this answer only: no cache may keep it.
         response.headers.emplace_back("Cache-Control", "no-store");
         return response;
     }, local_only());
-    router.add("DELETE", "/api/v1/tokens/{name}",
+    router.add("DELETE", api_path("/tokens/{name}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    const std::string& name = params.at("name");
                    TRY_VOID(api(context.inventory.delete_token(name), "name"));

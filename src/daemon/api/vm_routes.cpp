@@ -154,7 +154,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
         return context.vms.create(defined);
     })));
     auto response = json_response(201, vm_json(created));
-    response.headers.emplace_back("Location", fmt::format("/api/v1/vms/{}", created.name));
+    response.headers.emplace_back("Location", api_path(fmt::format("/vms/{}", created.name)));
     return response;
 }
 
@@ -195,16 +195,16 @@ ApiResult<HttpResponse> change_state(const HttpRequest& request, const std::stri
 }  // namespace
 
 void add_vm_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/api/v1/vms", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+    router.add("GET", api_path("/vms"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto vms = TRY(api(context.inventory.list_vms()));
         nlohmann::json list = nlohmann::json::array();
         for (const auto& vm : vms) list.push_back(vm_json(vm));
         return json_response(200, list);
     });
-    router.add("POST", "/api/v1/vms", [&context](const HttpRequest& request, const PathParams&) {
+    router.add("POST", api_path("/vms"), [&context](const HttpRequest& request, const PathParams&) {
         return create_vm(request, context);
     });
-    router.add("GET", "/api/v1/vms/{name}",
+    router.add("GET", api_path("/vms/{name}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto vm = TRY(api(context.inventory.get_vm(params.at("name")), "name"));
                    auto json = vm_json(vm);
@@ -213,10 +213,10 @@ void add_vm_routes(Router& router, ApiContext& context) {
                    json["last_console"] = console ? sanitize_utf8((*console)->tail(20)) : "";
                    return json_response(200, json);
                });
-    router.add("PATCH", "/api/v1/vms/{name}", [&context](const HttpRequest& request, const PathParams& params) {
+    router.add("PATCH", api_path("/vms/{name}"), [&context](const HttpRequest& request, const PathParams& params) {
         return edit_vm(request, params.at("name"), context);
     });
-    router.add("DELETE", "/api/v1/vms/{name}",
+    router.add("DELETE", api_path("/vms/{name}"),
                [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
                    bool volumes = TRY(query_bool(request, "volumes", false));
                    auto before = context.inventory.get_vm(params.at("name"));
@@ -224,7 +224,7 @@ void add_vm_routes(Router& router, ApiContext& context) {
                    if (before && context.networks) context.networks->vm_removed(before->nics);
                    return json_response(200, {{"deleted", params.at("name")}, {"volumes", deleted}});
                });
-    router.add("PUT", "/api/v1/vms/{name}/state", [&context](const HttpRequest& request, const PathParams& params) {
+    router.add("PUT", api_path("/vms/{name}/state"), [&context](const HttpRequest& request, const PathParams& params) {
         return change_state(request, params.at("name"), context);
     });
 }

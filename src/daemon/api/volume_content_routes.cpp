@@ -346,11 +346,11 @@ ApiResult<StreamResponse> download_volume(const HttpRequest& request, const Path
 }  // namespace
 
 void add_volume_content_routes(Router& router, ApiContext& context) {
-    router.add_streaming("PUT", "/api/v1/volumes/{pool}/{name}/content",
+    router.add_streaming("PUT", api_path("/volumes/{pool}/{name}/content"),
                          [&context](const HttpRequest& request, const PathParams& params, BodyReader& body) {
                              return upload_volume(request, params, body, context);
                          });
-    router.add_streaming("GET", "/api/v1/volumes/{pool}/{name}/content",
+    router.add_streaming("GET", api_path("/volumes/{pool}/{name}/content"),
                          [&context](const HttpRequest& request, const PathParams& params, BodyReader&) {
                              return download_volume(request, params, context);
                          });

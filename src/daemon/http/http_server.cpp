@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unix_socket.h"
 #include "daemon/http/listen_address.h"
 #include "daemon/http/tls_context.h"
 
@@ -60,29 +61,13 @@ constexpr auto k_slow_body_grace = std::chrono::seconds(60);
 constexpr auto k_refusal_log_period = std::chrono::seconds(10);
 
 Result<UniqueFd> bind_unix(const std::filesystem::path& path, unsigned mode) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.native().size() >= sizeof(address.sun_path))
-        return fail(fmt::format("socket path {} is too long ({} bytes, at most {})", path.native(),
-                                path.native().size(), sizeof(address.sun_path) - 1),
-                    EINVAL);
-    std::copy(path.native().begin(), path.native().end(), address.sun_path);
-
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return fail_errno("creating the API socket");
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-        if (errno != EADDRINUSE) return fail_errno(fmt::format("binding {}", path.native()));
-        // Someone answering there means another corrald; nobody means a stale file.
-        UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0)
-            return fail(fmt::format("another corrald is already serving {}", path.native()), EBUSY);
-        ::unlink(path.c_str());
-        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0)
-            return fail_errno(fmt::format("binding {}", path.native()));
-    }
-    if (::chmod(path.c_str(), mode) != 0) return fail_errno(fmt::format("chmod {}", path.native()));
-    if (::listen(fd.get(), 64) != 0) return fail_errno("listen on the API socket");
-    return fd;
+    const UnixListenOptions options{.backlog = 64, .permissions = static_cast<mode_t>(mode)};
+    auto listening = listen_unix_socket(path, options);
+    if (listening || listening.error().errno_value() != EADDRINUSE) return listening;
+    // Someone answering there means another corrald; nobody means a stale file.
+    if (connect_unix_socket(path)) return fail(fmt::format("another corrald is already serving {}", path.native()), EBUSY);
+    ::unlink(path.c_str());
+    return listen_unix_socket(path, options);
 }
 
 HttpRequest to_request(const http::request_header<>& raw, bool& bad_target) {

@@ -284,29 +284,6 @@ ApiResult<RequestBody> RequestBody::parse(const std::string& text) {
     return RequestBody(std::move(state));
 }
 
-std::optional<uint64_t> parse_size(const std::string& text) {
-    if (text.empty() || text[0] < '0' || text[0] > '9') return std::nullopt;
-    size_t pos = 0;
-    uint64_t number = 0;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-        if (number > (UINT64_MAX - 9) / 10) return std::nullopt;
-        number = number * 10 + static_cast<uint64_t>(text[pos] - '0');
-        ++pos;
-    }
-    std::string suffix = text.substr(pos);
-    if (suffix.size() == 3 && suffix.substr(1) == "iB") suffix = suffix.substr(0, 1);
-    if (suffix.size() == 2 && suffix[1] == 'B' && suffix[0] != 'B') suffix = suffix.substr(0, 1);
-    unsigned shift = 0;
-    if (suffix.empty() || suffix == "B") shift = 0;
-    else if (suffix == "K" || suffix == "k") shift = 10;
-    else if (suffix == "M") shift = 20;
-    else if (suffix == "G") shift = 30;
-    else if (suffix == "T") shift = 40;
-    else return std::nullopt;
-    if (shift && number > (UINT64_MAX >> shift)) return std::nullopt;
-    return number << shift;
-}
-
 ApiResult<std::optional<uint64_t>> query_uint(const HttpRequest& request, const std::string& name, uint64_t min,
                                               uint64_t max, const std::string& unit) {
     auto it = request.query.find(name);

@@ -72,9 +72,6 @@ private:
     using JsonReader::JsonReader;
 };
 
-/// Parses "512M", "2G", "1048576", "10GiB" into bytes; nullopt when malformed or overflowing.
-std::optional<uint64_t> parse_size(const std::string& text);
-
 /// A query parameter as a whole number in [min, max]: decimal digits only (no sign, no
 /// spaces, no fractions), else a 400 naming the parameter. nullopt when absent.
 ApiResult<std::optional<uint64_t>> query_uint(const HttpRequest& request, const std::string& name, uint64_t min,

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <exception>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -27,29 +28,47 @@ std::vector<std::string_view> split_path(std::string_view path) {
     return segments;
 }
 
+/// "{name}": captures one segment.
+bool is_capture(std::string_view segment) {
+    return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+/// "{name*}": captures the rest of the path.
+bool is_wildcard(std::string_view segment) { return is_capture(segment) && segment[segment.size() - 2] == '*'; }
+
+std::string capture_name(std::string_view segment) {
+    return std::string(segment.substr(1, segment.size() - (is_wildcard(segment) ? 3 : 2)));
+}
+
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler, RoutePolicy policy) {
+Router::Route Router::make_route(std::string method, const std::string& pattern) {
     Route route;
     route.method = std::move(method);
-    for (auto segment : split_path(pattern)) route.segments.emplace_back(segment);
+    for (auto segment : split_path(pattern)) {
+        if (!route.wildcard.empty())
+            throw std::invalid_argument(fmt::format("route {}: a {{name*}} segment must be the last", pattern));
+        if (is_wildcard(segment)) route.wildcard = capture_name(segment);
+        route.segments.emplace_back(segment);
+    }
+    return route;
+}
+
+void Router::add(std::string method, std::string pattern, Handler handler, RoutePolicy policy) {
+    Route route = make_route(std::move(method), pattern);
     route.handler = std::move(handler);
     route.policy = std::move(policy);
     m_routes.push_back(std::move(route));
 }
 
 void Router::add_websocket(std::string pattern, WebSocketHandler handler) {
-    Route route;
-    route.method = "GET";
-    for (auto segment : split_path(pattern)) route.segments.emplace_back(segment);
+    Route route = make_route("GET", pattern);
     route.websocket = std::move(handler);
     m_routes.push_back(std::move(route));
 }
 
 void Router::add_streaming(std::string method, std::string pattern, StreamHandler handler) {
-    Route route;
-    route.method = std::move(method);
-    for (auto segment : split_path(pattern)) route.segments.emplace_back(segment);
+    Route route = make_route(std::move(method), pattern);
     // Reached only when a caller hands a streaming request to handle() (tests): say so.
     route.handler = [](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
         return api_fail(400, fmt::format("{} streams its body: it is served by the HTTP server only", request.path));
@@ -59,15 +78,22 @@ void Router::add_streaming(std::string method, std::string pattern, StreamHandle
 }
 
 bool Router::match(const Route& route, const std::vector<std::string_view>& path, PathParams& params) {
-    if (route.segments.size() != path.size()) return false;
+    const size_t fixed = route.segments.size() - (route.wildcard.empty() ? 0 : 1);
+    if (route.wildcard.empty() ? path.size() != fixed : path.size() < fixed) return false;
     PathParams captured;
-    for (size_t i = 0; i < path.size(); ++i) {
+    for (size_t i = 0; i < fixed; ++i) {
         const std::string& want = route.segments[i];
-        if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
-            captured[want.substr(1, want.size() - 2)] = std::string(path[i]);
+        if (is_capture(want)) {
+            captured[capture_name(want)] = std::string(path[i]);
         } else if (want != path[i]) {
             return false;
         }
+    }
+    if (!route.wildcard.empty()) {
+        // The rest of the (decoded) path, possibly empty; check_path_params vets its segments.
+        std::string rest;
+        for (size_t i = fixed; i < path.size(); ++i) rest.append(i == fixed ? "" : "/").append(path[i]);
+        captured[route.wildcard] = std::move(rest);
     }
     params = std::move(captured);
     return true;
@@ -97,12 +123,32 @@ HttpResponse internal_error(const HttpRequest& request, std::string_view what) {
     return response;
 }
 
-ApiResult<void> check_path_params(const PathParams& params) {
+ApiResult<void> check_path_params(const PathParams& params, const std::string& wildcard) {
     // Every path parameter names a VM, pool, volume, image, token or task ("t-12"), and they
     // all follow one rule: checked here, once, so that no handler looks up, logs or echoes
     // bytes a name cannot hold ("%ff", "%00", "..").
-    for (const auto& [name, value] : params)
-        TRY_VOID(validate_name(value, fmt::format("path parameter {}", name), name));
+    for (const auto& [name, value] : params) {
+        if (name == wildcard)
+            TRY_VOID(check_wildcard_path(value, name));
+        else
+            TRY_VOID(validate_name(value, fmt::format("path parameter {}", name), name));
+    }
+    return {};
+}
+
+ApiResult<void> check_wildcard_path(const std::string& value, const std::string& name) {
+    // The path is decoded already, so "%2e%2e" arrives here as "..". What remains must not
+    // climb out of the folder a handler serves, nor mean something after a second decoding.
+    for (auto segment : split_path(value)) {
+        bool refused = segment.front() == '.' || segment.find_first_of("\\%") != std::string_view::npos;
+        for (unsigned char c : segment) refused = refused || c < 0x20 || c == 0x7f;
+        if (refused)
+            return api_fail(400,
+                            fmt::format("path parameter {}: segment '{}' is not allowed (no '.' or '..', no hidden "
+                                        "names, no '\\' or '%', no control characters)",
+                                        name, segment),
+                            name);
+    }
     return {};
 }
 
@@ -134,7 +180,7 @@ HttpResponse Router::dispatch(const HttpRequest& request) const {
         }
         if (auto allowed_here = check_route_policy(route.policy, request, m_host_path_check); !allowed_here)
             return error_response(allowed_here.error());
-        if (auto checked = check_path_params(params); !checked) return error_response(checked.error());
+        if (auto checked = check_path_params(params, route.wildcard); !checked) return error_response(checked.error());
         auto result = route.handler(request, params);
         return result ? std::move(*result) : error_response(result.error());
     }
@@ -156,7 +202,7 @@ const WebSocketHandler* Router::find_websocket(const HttpRequest& request, PathP
     auto path = split_path(request.path);
     for (const auto& route : m_routes) {
         if (!route.websocket || !match(route, path, params)) continue;
-        if (auto checked = check_path_params(params); !checked) {
+        if (auto checked = check_path_params(params, route.wildcard); !checked) {
             error = checked.error();
             return nullptr;
         }

@@ -75,7 +75,10 @@ using StreamHandler =
     std::function<ApiResult<StreamResponse>(const HttpRequest&, const PathParams&, BodyReader&)>;
 
 /// Maps METHOD + path patterns ("/api/v1/vms/{name}/state") to handlers. A path that matches a
-/// pattern with another method is a 405 listing the allowed ones; no match is a 404.
+/// pattern with another method is a 405 listing the allowed ones; no match is a 404. A last
+/// segment "{name*}" captures the rest of the path, zero or more segments joined by '/'
+/// ("/ui/{path*}" gives path "css/site.css" for /ui/css/site.css): for static files, so it is
+/// checked by check_wildcard_path instead of the name rule.
 class Router {
 public:
     /// `policy` is checked before `handler` runs (who may call it, which fields name host paths).
@@ -102,12 +105,15 @@ public:
 private:
     struct Route {
         std::string method;
-        std::vector<std::string> segments;  // "{name}" segments capture
+        std::vector<std::string> segments;  // "{name}" segments capture; a last "{name*}" takes the rest
+        std::string wildcard;               // the "{name*}" parameter's name, "" when none
         Handler handler;
         WebSocketHandler websocket;
         RoutePolicy policy;
         StreamHandler stream;
     };
+    /// A route for `pattern`; throws std::invalid_argument when "{name*}" is not last.
+    static Route make_route(std::string method, const std::string& pattern);
     static bool match(const Route& route, const std::vector<std::string_view>& path, PathParams& params);
     HttpResponse dispatch(const HttpRequest& request) const;
 
@@ -126,7 +132,13 @@ std::string next_request_id();
 HttpResponse internal_error(const HttpRequest& request, std::string_view what);
 
 /// 400 naming the first path parameter that is not a name (validate_name's rule: every path
-/// parameter of the API names a VM, pool, volume, image, token or task).
-ApiResult<void> check_path_params(const PathParams& params);
+/// parameter of the API names a VM, pool, volume, image, token or task). The parameter named
+/// `wildcard` (a "{name*}" capture) is checked by check_wildcard_path instead.
+ApiResult<void> check_path_params(const PathParams& params, const std::string& wildcard = {});
+
+/// 400 naming `name` when a wildcard's path could leave the folder it is served from or be
+/// decoded into something else: a segment that is "." or ".." or starts with '.', or holds '\',
+/// '%' or a control character. The path is decoded before routing, so "%2e%2e" is "..".
+ApiResult<void> check_wildcard_path(const std::string& value, const std::string& name);
 
 }  // namespace corral::daemon

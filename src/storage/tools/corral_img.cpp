@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/size.h"
 #include "storage/image.h"
 #include "storage/qcow2/qcow2_image.h"
 #include "storage/raw_device.h"
@@ -123,7 +124,10 @@ Result<void> apply_create_options(const std::string& text, ImageCreateOptions& o
         auto eq = item.find('=');
         std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
         if (key == "cluster_size") {
-            o.cluster_size = uint32_t(TRY_CONTEXT(parse_size(value), "cluster_size"));
+            uint64_t cluster_size = TRY_CONTEXT(parse_size(value), "cluster_size");
+            // Not truncated into a valid-looking value: qcow2 checks the range (512 to 2M).
+            if (cluster_size > UINT32_MAX) return fail(fmt::format("cluster_size '{}' is too large", value));
+            o.cluster_size = uint32_t(cluster_size);
         } else if (key == "compression_type") {
             if (value == "zlib") o.compression = qcow2::CompressionType::Zlib;
             else if (value == "zstd") o.compression = qcow2::CompressionType::Zstd;
@@ -393,9 +397,15 @@ Result<int> cmd_resize(int argc, char** argv) {
     auto dev = TRY(open_image(a.positional[0], ImageOpenOptions{.access = Access::ReadWrite, .format = TRY(format_option(a, "-f"))}));
     std::string text = a.positional[1];
     uint64_t size;
-    if (!text.empty() && text[0] == '+') size = dev->size() + TRY_CONTEXT(parse_size(text.substr(1)), "SIZE");
-    else if (!text.empty() && text[0] == '-') return fail("shrinking is not supported (SIZE must not start with '-')");
-    else size = TRY_CONTEXT(parse_size(text), "SIZE");
+    if (!text.empty() && text[0] == '+') {
+        uint64_t grow = TRY_CONTEXT(parse_size(text.substr(1)), "SIZE");
+        if (grow > UINT64_MAX - dev->size()) return fail(fmt::format("size '{}' is too large", text));
+        size = dev->size() + grow;
+    } else if (!text.empty() && text[0] == '-') {
+        return fail("shrinking is not supported (SIZE must not start with '-')");
+    } else {
+        size = TRY_CONTEXT(parse_size(text), "SIZE");
+    }
     TRY_VOID(dev->resize(size));
     TRY_VOID(dev->flush());
     fmt::print("Image resized.\n");

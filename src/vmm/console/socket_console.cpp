@@ -1,28 +1,23 @@
 #include "vmm/console/socket_console.h"
 
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
+#include "base/unix_socket.h"
+
 namespace corral::vmm {
 
 Result<std::unique_ptr<SocketConsole>> SocketConsole::listen(const std::string& path, std::string_view what) {
-    sockaddr_un address{};
-    if (path.empty() || path.size() >= sizeof(address.sun_path))
-        return fail(std::string(what) + " socket=PATH: the path must be 1 to " +
-                    std::to_string(sizeof(address.sun_path) - 1) + " bytes long");
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return fail_errno("socket");
-    UniqueFd listener(fd);
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
-        return fail_errno(std::string(what) + " socket=" + path + ": cannot listen there");
-    if (::listen(fd, 4) < 0) return fail_errno("listen on " + path);
+    if (path.empty() || path.size() > k_unix_path_max)
+        return fail(std::string(what) + " socket=PATH: the path must be 1 to " + std::to_string(k_unix_path_max) +
+                    " bytes long");
+    auto listening = listen_unix_socket(path, {.backlog = 4, .permissions = std::nullopt, .mode = SocketMode::NonBlocking});
+    if (!listening) return fail(listening.error().with_context(std::string(what) + " socket=" + path));
+    UniqueFd listener = std::move(*listening);
     return std::unique_ptr<SocketConsole>(new SocketConsole(std::move(listener), path));
 }
 

@@ -1,7 +1,6 @@
 #include "vmm/control/control_server.h"
 
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
@@ -11,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unix_socket.h"
 
 namespace corral::vmm {
 namespace {
@@ -34,17 +34,11 @@ bool send_all(int fd, std::string_view bytes) {
 }  // namespace
 
 Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& path) {
-    sockaddr_un address{};
-    if (path.empty() || path.size() >= sizeof(address.sun_path))
-        return fail(fmt::format("--control: the path must be 1 to {} bytes long", sizeof(address.sun_path) - 1));
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return fail_errno("socket");
-    UniqueFd listener(fd);
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
-        return fail_errno("--control " + path + ": cannot listen there");
-    if (::listen(fd, 8) < 0) return fail_errno("listen on " + path);
+    if (path.empty() || path.size() > k_unix_path_max)
+        return fail(fmt::format("--control: the path must be 1 to {} bytes long", k_unix_path_max));
+    auto listening = listen_unix_socket(path, {.backlog = 8, .permissions = std::nullopt, .mode = SocketMode::NonBlocking});
+    if (!listening) return fail(listening.error().with_context("--control " + path));
+    UniqueFd listener = std::move(*listening);
     return std::unique_ptr<ControlServer>(new ControlServer(std::move(listener), path));
 }
 

@@ -76,7 +76,7 @@ TEST(ImageChain, ASymlinkIsNotFollowed) {
 
 TEST(VmHandoff, SocketsAreRootOnlyAndTheKernelCopyIsTheGroups) {
     testing::TestDir dir;
-    auto socket = listen_unix_socket(dir.path("console.sock"));
+    auto socket = listen_vm_socket(dir.path("console.sock"));
     ASSERT_TRUE(socket) << socket.error().describe();
     struct stat info {};
     ASSERT_EQ(::stat(dir.path("console.sock").c_str(), &info), 0);

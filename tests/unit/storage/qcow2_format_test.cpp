@@ -189,13 +189,7 @@ TEST(Qcow2Layout, L1EntriesForSize) {
     EXPECT_EQ(l1_entries_for(256ull << 20, 16, true), 1u);
 }
 
-TEST(ImageSizes, ParseSize) {
-    EXPECT_EQ(*parse_size("512"), 512u);
-    EXPECT_EQ(*parse_size("64K"), 65536u);
-    EXPECT_EQ(*parse_size("1.5M"), 1572864u);
-    EXPECT_EQ(*parse_size("10G"), 10ull << 30);
-    EXPECT_EQ(parse_size("12Q").error().message(), "invalid size suffix in '12Q' (allowed: K, M, G, T, P)");
-    EXPECT_EQ(parse_size("abc").error().message(), "invalid size 'abc' (examples: 512, 64K, 10G)");
+TEST(ImageFormats, ParseFormat) {
     EXPECT_EQ(parse_format("vmdk").error().message(), "unknown image format 'vmdk' (allowed: raw, qcow2)");
 }
 

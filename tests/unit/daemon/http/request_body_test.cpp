@@ -165,19 +165,5 @@ TEST(QueryTest, NumbersAreParsedStrictly) {
     EXPECT_FALSE(query_bool(request, "volumes", false));
 }
 
-TEST(ParseSizeTest, UnitsAndBadInput) {
-    EXPECT_EQ(parse_size("512M"), 512ull << 20);
-    EXPECT_EQ(parse_size("2G"), 2ull << 30);
-    EXPECT_EQ(parse_size("10GiB"), 10ull << 30);
-    EXPECT_EQ(parse_size("1048576"), 1048576ull);
-    EXPECT_EQ(parse_size("4k"), 4096ull);
-    EXPECT_FALSE(parse_size(""));
-    EXPECT_FALSE(parse_size("G"));
-    EXPECT_FALSE(parse_size("12X"));
-    EXPECT_FALSE(parse_size("-1M"));
-    EXPECT_FALSE(parse_size("99999999999999999999"));
-    EXPECT_FALSE(parse_size("17179869184T"));
-}
-
 }  // namespace
 }  // namespace corral::daemon

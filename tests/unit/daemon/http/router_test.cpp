@@ -1,6 +1,7 @@
 #include "daemon/http/router.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -198,6 +199,62 @@ TEST(RouterTest, ErrorsQuotingInvalidUtf8StayValidJson) {
     auto missing = router.handle(request("GET", "/%ff%fe"));
     EXPECT_EQ(missing.status, 404);
     EXPECT_TRUE(nlohmann::json::accept(missing.body));
+}
+
+
+Router static_router() {
+    Router router;
+    router.add("GET", "/ui/{path*}", [](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+        return json_response(200, {{"path", params.at("path")}});
+    });
+    router.add("GET", "/files/{pool}/{rest*}", [](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+        return json_response(200, {{"pool", params.at("pool")}, {"rest", params.at("rest")}});
+    });
+    return router;
+}
+
+TEST(RouterTest, AWildcardTakesTheRestOfThePath) {
+    auto served = [](const char* target) {
+        auto response = static_router().handle(request("GET", target));
+        EXPECT_EQ(response.status, 200) << target << ": " << response.body;
+        return response.status == 200 ? nlohmann::json::parse(response.body).value("path", "?") : "";
+    };
+    EXPECT_EQ(served("/ui/app.js"), "app.js");
+    EXPECT_EQ(served("/ui/css/site.css"), "css/site.css");
+    EXPECT_EQ(served("/ui/a//b"), "a/b");
+    EXPECT_EQ(served("/ui"), "");
+    EXPECT_EQ(served("/ui/"), "");
+    EXPECT_EQ(served("/ui/v1.2/app-x_y.min.js"), "v1.2/app-x_y.min.js");
+    auto fixed = static_router().handle(request("GET", "/files/default/a/b"));
+    ASSERT_EQ(fixed.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(fixed.body)["pool"], "default");
+    EXPECT_EQ(nlohmann::json::parse(fixed.body)["rest"], "a/b");
+    EXPECT_EQ(static_router().handle(request("GET", "/files")).status, 404) << "the fixed segments must be there";
+    auto routes = static_router().routes();
+    EXPECT_EQ(routes[0].second, "/ui/{path*}");
+}
+
+TEST(RouterTest, AWildcardRefusesDotDotEncodedOrNotAndOtherTricks) {
+    for (const char* target : {"/ui/..", "/ui/../api/v1/host", "/ui/a/../../etc/passwd", "/ui/%2e%2e/secret",
+                               "/ui/%2E%2E", "/ui/a/%2e%2e/b", "/ui/.%2e/x", "/ui/%2e", "/ui/./x", "/ui/.hidden",
+                               "/ui/a%2f..%2fb", "/ui/a%5cb", "/ui/%252e%252e", "/ui/a%0ab", "/ui/%7f"}) {
+        auto response = static_router().handle(request("GET", target));
+        EXPECT_EQ(response.status, 400) << target;
+        auto body = nlohmann::json::parse(response.body);
+        EXPECT_EQ(body["error"]["field"], "path") << target;
+    }
+    // A fixed parameter beside a wildcard keeps the name rule.
+    auto dotdot = static_router().handle(request("GET", "/files/..%2f/x"));
+    EXPECT_EQ(dotdot.status, 400);
+    EXPECT_EQ(nlohmann::json::parse(dotdot.body)["error"]["field"], "pool");
+    EXPECT_EQ(static_router().handle(request("GET", "/files/Bad/x")).status, 400);
+    EXPECT_EQ(static_router().handle(request("GET", "/files/default/%2e%2e")).status, 400);
+}
+
+TEST(RouterTest, AWildcardMustBeTheLastSegment) {
+    Router router;
+    auto handler = [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> { return json_response(200, {}); };
+    EXPECT_THROW(router.add("GET", "/ui/{path*}/x", handler), std::invalid_argument);
 }
 
 }  // namespace
