@@ -139,6 +139,7 @@ Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
     buffer.header()->nent = static_cast<uint32_t>(entries.size());
     buffer.set_entries(entries);
     if (::ioctl(m_fd.get(), k_ioctl_set_cpuid2, buffer.data()) < 0) return fail_errno("KVM_SET_CPUID2");
+    m_given_cpuid.assign(entries.begin(), entries.end());
     return {};
 }
 

@@ -52,8 +52,12 @@ public:
     Result<void> set_vcpu_events(const kvm_vcpu_events& events) const;
     Result<kvm_debugregs> debug_regs() const;
     Result<void> set_debug_regs(const kvm_debugregs& regs) const;
-    /// KVM_GET_CPUID2: the CPUID table set with set_cpuid() (what the guest sees).
+    /// KVM_GET_CPUID2: KVM's CPUID table for this vCPU. Not always the table set_cpuid() gave
+    /// (PVM's KVM answers with more bits than it was given); see given_cpuid().
     Result<std::vector<kvm_cpuid_entry2>> cpuid() const;
+    /// The table the last successful set_cpuid() gave KVM (empty before): what a snapshot
+    /// records as the CPUID the guest was given, and what a restore gives again.
+    const std::vector<kvm_cpuid_entry2>& given_cpuid() const { return m_given_cpuid; }
     /// KVM_GET_TSC_KHZ: the guest's TSC frequency.
     Result<uint32_t> tsc_khz() const;
     /// KVM_RUN with immediate_exit set: finishes an I/O or MMIO exit the vCPU is in the middle
@@ -66,6 +70,8 @@ private:
     UniqueFd m_fd;
     Mapping m_run;
     uint32_t m_id;
+    // Recorded by set_cpuid() (const, as every ioctl wrapper: the vCPU is KVM's state).
+    mutable std::vector<kvm_cpuid_entry2> m_given_cpuid;
 };
 
 }  // namespace corral::vmm::kvm

@@ -131,7 +131,8 @@ Result<VcpuState> save_vcpu(const System& system, const Vcpu& vcpu, std::span<co
     state.events = TRY(vcpu.vcpu_events());
     state.mp_state = TRY(vcpu.mp_state());
     state.debug_regs = TRY(vcpu.debug_regs());
-    state.cpuid = TRY(vcpu.cpuid());
+    // The table we gave KVM, as given (KVM_GET_CPUID2 may add bits, see Vcpu::cpuid()).
+    state.cpuid = vcpu.given_cpuid().empty() ? TRY(vcpu.cpuid()) : vcpu.given_cpuid();
     state.tsc_khz = TRY(vcpu.tsc_khz());
     return state;
 }

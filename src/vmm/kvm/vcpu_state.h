@@ -37,7 +37,7 @@ struct VcpuState {
     kvm_vcpu_events events{};
     kvm_mp_state mp_state{};
     kvm_debugregs debug_regs{};
-    std::vector<kvm_cpuid_entry2> cpuid;
+    std::vector<kvm_cpuid_entry2> cpuid;  // as given to KVM_SET_CPUID2
     uint32_t tsc_khz = 0;
 
     void encode(snapshot::StateWriter& writer) const;

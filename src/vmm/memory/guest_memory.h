@@ -30,6 +30,10 @@ class GuestMemory {
 public:
     /// Allocates `ram_size` bytes (MAP_NORESERVE), placed as [0, hole) and [4 GiB, ...).
     static Result<GuestMemory> create(uint64_t ram_size, PageBacking backing = PageBacking::Normal);
+    /// Guest RAM of `ram_size` bytes mapped copy-on-write (MAP_PRIVATE) from the file `fd`
+    /// (a snapshot's memory file, exactly that size): pages are read from the file when first
+    /// touched, so mapping costs the same whatever the RAM size, and writes stay in this process.
+    static Result<GuestMemory> map_private_file(int fd, uint64_t ram_size);
 
     const std::vector<MemoryRegion>& regions() const { return m_regions; }
     uint64_t ram_size() const { return m_ram_size; }
@@ -56,6 +60,8 @@ public:
     }
 
 private:
+    static GuestMemory from_mapping(Mapping mapping, uint64_t ram_size);
+
     GuestMemory(Mapping mapping, std::vector<MemoryRegion> regions, uint64_t ram_size)
         : m_mapping(std::move(mapping)), m_regions(std::move(regions)), m_ram_size(ram_size) {}
 

@@ -17,6 +17,7 @@
 #include "vmm/kvm/vcpu.h"
 #include "vmm/kvm/vm.h"
 #include "vmm/memory/guest_memory.h"
+#include "vmm/snapshot/cpu_compat.h"
 #include "vmm/snapshot/state_stream.h"
 
 namespace corral::vmm::kvm {
@@ -140,11 +141,31 @@ TEST_F(KvmStateTest, CountingGuestContinuesInANewVm) {
     ASSERT_TRUE(applied) << applied.error().describe();
     auto regs = restored->vcpu.regs().value();
     EXPECT_EQ(regs.rip, vcpu_state->regs.rip);
-    EXPECT_EQ(restored->vcpu.cpuid().value().size(), vcpu_state->cpuid.size());
+    EXPECT_EQ(restored->vcpu.given_cpuid().size(), vcpu_state->cpuid.size());
 
     ASSERT_TRUE(run_steps(restored->vcpu, 25));
     EXPECT_EQ(counter(restored->memory), 65u) << "the count went on from 40";
     EXPECT_EQ(static_cast<uint32_t>(restored->vcpu.regs().value().rcx), 65u);
+}
+
+TEST_F(KvmStateTest, TheGuestsCpuidNeedsNothingThisHostLacks) {
+    auto test = make_vm(*system, nullptr);
+    ASSERT_TRUE(test) << test.error().describe();
+    ASSERT_TRUE(boot_counting_guest(*system, *test));
+    ASSERT_TRUE(run_steps(test->vcpu, 2));
+    auto msrs = saveable_msrs(*system, test->vcpu).value();
+    auto saved = save_vcpu(*system, test->vcpu, msrs).value().cpuid;
+    auto here = x86::shape_cpuid(system->supported_cpuid().value(), 0, 1);
+    auto missing = snapshot::missing_cpu_features(saved, here);
+    EXPECT_TRUE(missing.empty()) << missing.size() << " missing, first: " << (missing.empty() ? "" : missing[0]);
+    // A guest that saw a feature this host cannot give is refused, with the bit named.
+    for (auto& entry : saved)
+        if (entry.function == 0x7 && entry.index == 0) entry.ebx |= 1u << 31;
+    for (auto& entry : here)
+        if (entry.function == 0x7 && entry.index == 0) entry.ebx &= ~(1u << 31);
+    missing = snapshot::missing_cpu_features(saved, here);
+    ASSERT_EQ(missing.size(), 1u);
+    EXPECT_EQ(missing[0], "CPUID 0x7.0 EBX bit 31");
 }
 
 TEST_F(KvmStateTest, TruncatedOrForeignStateIsRefused) {

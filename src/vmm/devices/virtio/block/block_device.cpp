@@ -8,11 +8,14 @@
 #include <cstring>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "base/event_fd.h"
 #include "base/log.h"
 #include "base/unique_fd.h"
 #include "storage/block_device.h"
 #include "vmm/devices/virtio/queue_service.h"
+#include "vmm/snapshot/state_stream.h"
 
 namespace corral::vmm::virtio {
 
@@ -266,6 +269,31 @@ std::vector<std::optional<ActiveQueue>> BlockDevice::quiesce() {
         if (auto result = m_disk->flush(); !result)
             log_warning("virtio-blk: flushing the image for a snapshot failed: {}", result.error().describe());
     return queues;
+}
+
+void BlockDevice::save_state(snapshot::StateWriter& writer) const {
+    writer.section(snapshot::tag("VBLK"), 1, [&](snapshot::StateWriter& w) {
+        w.u64(m_capacity_sectors);
+        w.boolean(m_read_only);
+    });
+}
+
+Result<void> BlockDevice::restore_state(snapshot::StateReader& reader) {
+    uint64_t capacity = 0;
+    bool read_only = false;
+    reader.section(snapshot::tag("VBLK"), 1, [&](snapshot::StateReader& r, uint16_t) {
+        capacity = r.u64();
+        read_only = r.boolean();
+    });
+    TRY_VOID(reader.finish());
+    if (capacity != m_capacity_sectors)
+        return fail(ErrorKind::Invalid, fmt::format("virtio-blk: the snapshot's disk has {} sectors, this image {}",
+                                                    capacity, m_capacity_sectors));
+    if (read_only != m_read_only)
+        return fail(ErrorKind::Invalid, fmt::format("virtio-blk: the snapshot's disk was {}, this one is {}",
+                                                    read_only ? "read-only" : "writable",
+                                                    m_read_only ? "read-only" : "writable"));
+    return {};
 }
 
 void BlockDevice::reset() {

@@ -73,6 +73,10 @@ public:
     /// was holding back (ignoring the limit: a snapshot must not wait for tokens), flushes the
     /// image, and hands the queue back.
     std::vector<std::optional<ActiveQueue>> quiesce() override;
+    /// Section "VBLK": the capacity and read-only flag the guest saw; restore_state() refuses
+    /// an image of another size or writability (the guest's file systems would not match).
+    void save_state(snapshot::StateWriter& writer) const override;
+    Result<void> restore_state(snapshot::StateReader& reader) override;
     DeviceCounters::Snapshot counters() const override { return m_counters.snapshot(); }
 
     const BlockCounters& block_counters() const { return m_block_counters; }
