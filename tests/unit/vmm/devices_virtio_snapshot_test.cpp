@@ -283,6 +283,32 @@ TEST(BlockQuiesceTest, CompletesTheRequestTheRateLimitHeldBack) {
     EXPECT_TRUE(device.quiesce()[0] == std::nullopt) << "quiescing an inactive device hands nothing back";
 }
 
+TEST(BlockStateTest, ADiskOfAnotherSizeOrWritabilityIsRefused) {
+    BlockDevice device(std::make_unique<testing::MemoryDisk>(1 << 20, false), {});
+    snapshot::StateWriter writer;
+    device.save_state(writer);
+    auto bytes = writer.take();
+    {
+        BlockDevice same(std::make_unique<testing::MemoryDisk>(1 << 20, false), {});
+        snapshot::StateReader reader(bytes);
+        EXPECT_TRUE(same.restore_state(reader));
+    }
+    {
+        BlockDevice bigger(std::make_unique<testing::MemoryDisk>(2 << 20, false), {});
+        snapshot::StateReader reader(bytes);
+        auto refused = bigger.restore_state(reader);
+        ASSERT_FALSE(refused);
+        EXPECT_NE(refused.error().message().find("the snapshot's disk has 2048 sectors, this image 4096"),
+                  std::string::npos)
+            << refused.error().message();
+    }
+    {
+        BlockDevice read_only(std::make_unique<testing::MemoryDisk>(1 << 20, true), {});
+        snapshot::StateReader reader(bytes);
+        EXPECT_FALSE(read_only.restore_state(reader));
+    }
+}
+
 TEST(ConsoleStateTest, PendingInputRoundTripsAndIsBounded) {
     std::shared_ptr<EventLoop> loop = EventLoop::start("console-state").value();
     ConsoleDevice device(loop, [](std::span<const uint8_t>) {});
