@@ -25,7 +25,9 @@ Result<GuestMemory> GuestMemory::map_private_file(int fd, uint64_t ram_size) {
     if (ram_size == 0) return fail("guest memory size must be larger than 0");
     void* address = ::mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
     if (address == MAP_FAILED) return fail_errno("mapping the snapshot's memory file");
-    return from_mapping(Mapping(address, ram_size), ram_size);
+    auto memory = from_mapping(Mapping(address, ram_size), ram_size);
+    memory.m_file_backed = true;
+    return memory;
 }
 
 GuestMemory GuestMemory::from_mapping(Mapping mapping, uint64_t ram_size) {

@@ -36,6 +36,9 @@ public:
     static Result<GuestMemory> map_private_file(int fd, uint64_t ram_size);
 
     const std::vector<MemoryRegion>& regions() const { return m_regions; }
+    /// True for memory mapped from a snapshot's file (map_private_file()): pages the guest has
+    /// not touched hold the file's data, not zeros.
+    bool file_backed() const { return m_file_backed; }
     uint64_t ram_size() const { return m_ram_size; }
 
     /// The host pointer for [address, address + length), or nullptr when any byte of it is not
@@ -68,6 +71,7 @@ private:
     Mapping m_mapping;
     std::vector<MemoryRegion> m_regions;
     uint64_t m_ram_size;
+    bool m_file_backed = false;
 };
 
 }  // namespace corral::vmm

@@ -3,6 +3,7 @@
 #include "vmm/snapshot/snapshot_file.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,28 @@ TEST_F(SnapshotFileTest, WritesASparseMemoryFileAndReadsTheStateBack) {
     auto again = write_snapshot(dir, state, memory);
     ASSERT_FALSE(again) << "a folder holding a snapshot is not overwritten";
     EXPECT_NE(again.error().message().find("already holds a snapshot"), std::string::npos);
+}
+
+TEST_F(SnapshotFileTest, MemoryMappedFromASnapshotIsSavedWholeEvenWhereUntouched) {
+    memory.write_object<uint64_t>(0x3000, 0x1122334455667788).value();
+    ASSERT_TRUE(write_snapshot(dir, state, memory));
+    // A restored VM's memory: mapped from the file, pages not touched since (so not present in
+    // this process) still hold the file's data and must be in the next snapshot.
+    int fd = ::open((dir + "/memory").c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    auto restored = GuestMemory::map_private_file(fd, 8ull << 20);
+    ::close(fd);
+    ASSERT_TRUE(restored) << restored.error().describe();
+    EXPECT_TRUE(restored->file_backed());
+    std::string second = root + "/second";
+    auto stats = write_snapshot(second, state, *restored);
+    ASSERT_TRUE(stats) << stats.error().describe();
+    EXPECT_EQ(stats->pages_written, 1u);
+    std::ifstream file(second + "/memory", std::ios::binary);
+    file.seekg(0x3000);
+    uint64_t value = 0;
+    file.read(reinterpret_cast<char*>(&value), 8);
+    EXPECT_EQ(value, 0x1122334455667788u);
 }
 
 TEST_F(SnapshotFileTest, RefusesOtherVersionsBadChecksumsAndTruncation) {
