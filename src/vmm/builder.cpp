@@ -1,5 +1,7 @@
 // Builds a Vmm for booting a kernel: the visible, ordered list of what a VM is made of.
 
+#include <fcntl.h>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -28,6 +30,8 @@
 #include "vmm/kvm_interrupt_line.h"
 #include "vmm/pci_setup.h"
 #include "vmm/vmm.h"
+#include "vmm/snapshot/cpu_compat.h"
+#include "vmm/snapshot/snapshot_file.h"
 
 namespace corral::vmm {
 namespace {
@@ -93,9 +97,8 @@ Result<void> configure_vcpu(const kvm::Vcpu& vcpu, std::span<const kvm_cpuid_ent
     return {};
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const BootFiles& files) {
+/// KVM with what the monitor needs, and a VM with its in-kernel irqchip and PIT.
+Result<std::pair<kvm::System, kvm::Vm>> create_kvm_vm() {
     auto system = TRY(kvm::System::open());
     TRY_VOID(check_kvm_capabilities(system));
     auto vm = TRY(system.create_vm());
@@ -103,11 +106,21 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
     TRY_VOID(vm.set_identity_map_address(x86::k_kvm_identity_map_address));
     TRY_VOID(vm.create_irqchip());
     TRY_VOID(vm.create_pit2());
+    return std::pair{std::move(system), std::move(vm)};
+}
 
+}  // namespace
+
+Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const BootFiles& files) {
+    auto [system, vm] = TRY(create_kvm_vm());
     auto memory = TRY(GuestMemory::create(config.memory_bytes, config.page_backing));
     TRY_VOID(map_guest_memory(vm, memory));
     uint64_t entry = TRY(write_boot_memory(memory, files, config));
+    return build_vmm(config, std::move(system), std::move(vm), std::move(memory), entry);
+}
 
+Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, kvm::System system, kvm::Vm vm, GuestMemory memory,
+                                       std::optional<uint64_t> boot_entry) {
     auto exit_event = TRY(EventFd::create());
     std::unique_ptr<Vmm> vmm(
         new Vmm(config, std::move(system), std::move(vm), std::move(memory), std::move(exit_event)));
@@ -121,7 +134,8 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
     vmm->m_mouse_irq = std::make_unique<KvmInterruptLine>(vmm->m_vm, x86::k_mouse_irq);
     vmm->m_i8042 = std::make_shared<I8042>(reset, vmm->m_keyboard_irq.get(), vmm->m_mouse_irq.get());
     TRY_VOID(vmm->m_pio_bus.insert(x86::k_i8042_port, x86::k_i8042_port_count, vmm->m_i8042));
-    TRY_VOID(vmm->m_pio_bus.insert(x86::k_rtc_port, x86::k_rtc_port_count, std::make_shared<Rtc>()));
+    vmm->m_rtc = std::make_shared<Rtc>();
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_rtc_port, x86::k_rtc_port_count, vmm->m_rtc));
     if (config.console == ConsoleKind::Stdio) {
         vmm->m_serial = std::make_shared<Serial>(vmm->m_com1_irq.get(), &StdioConsole::write_output);
         vmm->m_console.emplace(TRY(StdioConsole::open()));
@@ -136,8 +150,8 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
     TRY_VOID(vmm->m_pio_bus.insert(x86::k_com1_port, x86::k_com1_port_count, vmm->m_serial));
     vmm->m_boot_timing = std::make_shared<BootTimingPort>();
     TRY_VOID(vmm->m_pio_bus.insert(x86::k_boot_timing_port, 1, vmm->m_boot_timing));
-    TRY_VOID(vmm->m_pio_bus.insert(x86::k_acpi_sleep_control_port, 2,
-                                   std::make_shared<AcpiSleepControl>(power_off)));
+    vmm->m_acpi = std::make_shared<AcpiSleepControl>(power_off);
+    TRY_VOID(vmm->m_pio_bus.insert(x86::k_acpi_sleep_control_port, 2, vmm->m_acpi));
     TRY_VOID(vmm->m_pio_bus.insert(x86::k_reset_control_port, 1,
                                    std::make_shared<ResetControl>(reset)));
     // PCI bus 0 (ports 0xCF8, 0xCFA, 0xCFC around ResetControl's 0xCF9) and virtio devices.
@@ -155,11 +169,42 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
     VcpuContext context{&vmm->m_pio_bus, &vmm->m_mmio_bus, &vmm->m_exits, &vmm->m_unhandled};
     for (uint32_t id = 0; id < config.cpus; ++id) {
         auto vcpu = TRY(vmm->m_vm.create_vcpu(id));
-        TRY_CONTEXT(configure_vcpu(vcpu, supported_cpuid, config.cpus, entry),
-                    fmt::format("setting up vCPU {}", id));
+        // From a snapshot, the vCPUs get their saved state instead (Vmm::restore_state()).
+        if (boot_entry)
+            TRY_CONTEXT(configure_vcpu(vcpu, supported_cpuid, config.cpus, *boot_entry),
+                        fmt::format("setting up vCPU {}", id));
         vmm->m_vcpus.push_back(std::make_unique<VcpuRunner>(std::move(vcpu), context));
     }
-    log_debug("VM built: {} vCPUs, {} MiB, entry 0x{:x}", config.cpus, config.memory_bytes >> 20, entry);
+    log_debug("VM built: {} vCPUs, {} MiB", config.cpus, config.memory_bytes >> 20);
+    return vmm;
+}
+
+Result<std::unique_ptr<Vmm>> build_vmm_from_snapshot(const std::string& dir, const ConfigAdjuster& adjust) {
+    auto state = TRY_CONTEXT(snapshot::read_snapshot(dir), fmt::format("restoring {}", dir));
+    if (adjust) TRY_CONTEXT(adjust(state.config), fmt::format("restoring {}", dir));
+    auto [system, vm] = TRY(create_kvm_vm());
+    // Refuse before anything else is built: a guest that saw CPU features this host lacks
+    // would fault (or worse, misbehave) when it uses them.
+    auto supported = TRY(system.supported_cpuid());
+    for (const auto& vcpu : state.vcpus) {
+        auto here = x86::shape_cpuid(supported, vcpu.id, state.config.cpus);
+        auto missing = snapshot::missing_cpu_features(vcpu.cpuid, here);
+        if (!missing.empty()) {
+            std::string list;
+            for (const auto& feature : missing) list += (list.empty() ? "" : ", ") + feature;
+            return fail(ErrorKind::Unavailable,
+                        fmt::format("restoring {}: the guest saw CPU features this host lacks: {}", dir, list));
+        }
+    }
+    std::string memory_path = dir + "/" + snapshot::k_memory_file;
+    UniqueFd memory_fd(::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!memory_fd.valid()) return fail_errno(fmt::format("restoring {}: opening {}", dir, memory_path));
+    // The mapping keeps the file; the fd can go.
+    auto memory = TRY(GuestMemory::map_private_file(memory_fd.get(), state.memory_bytes));
+    TRY_VOID(map_guest_memory(vm, memory));
+    auto vmm = TRY(build_vmm(state.config, std::move(system), std::move(vm), std::move(memory), std::nullopt));
+    TRY_CONTEXT(vmm->restore_state(state), fmt::format("restoring {}", dir));
+    log_info("restored the VM from {}", dir);
     return vmm;
 }
 

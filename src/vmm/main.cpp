@@ -13,6 +13,8 @@
 #include "vmm/config/command_line.h"
 #include "vmm/boot_files.h"
 #include "vmm/control/control_server.h"
+#include "vmm/config/restore_config.h"
+#include "vmm/snapshot/snapshot_file.h"
 #include "vmm/vmm.h"
 
 using namespace corral;
@@ -22,6 +24,47 @@ namespace {
 
 constexpr int k_exit_bad_usage = 2;
 constexpr int k_exit_failure = 1;
+
+int report_exit(const VmExit& exit) {
+    if (exit.reason == VmExitReason::Crash || exit.reason == VmExitReason::Failure)
+        log_error("{}: {}", describe(exit.reason), exit.detail);
+    else
+        log_info("{} ({})", describe(exit.reason), exit.detail);
+    return exit_code_for(exit);
+}
+
+/// --restore DIR: one run of the saved VM. A guest reset ends it (booting again would need the
+/// kernel, which a snapshot does not hold).
+int run_restored(const CommandLine& command_line) {
+    std::unique_ptr<ControlServer> control;
+    if (!command_line.control_path.empty()) {
+        auto server = ControlServer::listen(command_line.control_path);
+        if (!server) {
+            log_error("{}", server.error().describe());
+            return k_exit_bad_usage;
+        }
+        control = std::move(*server);
+    }
+    auto adjust = [&](VmConfig& config) -> Result<void> {
+        TRY_VOID(apply_restore_flags(config, command_line.config, command_line.restore_checks));
+        // Where the console goes is the host's business, not the guest's: the command line's
+        // (stdio by default) wins over the snapshot's.
+        config.console = command_line.config.console;
+        config.console_socket_path = command_line.config.console_socket_path;
+        return {};
+    };
+    auto vmm = build_vmm_from_snapshot(command_line.restore_dir, adjust);
+    if (!vmm) {
+        log_error("{}", vmm.error().describe());
+        return k_exit_failure;
+    }
+    auto exit = (*vmm)->run(control.get());
+    if (!exit) {
+        log_error("{}", exit.error().describe());
+        return k_exit_failure;
+    }
+    return report_exit(*exit);
+}
 
 }  // namespace
 
@@ -38,6 +81,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (command_line->verbose) set_log_level(LogLevel::Debug);
+    if (!command_line->inspect_dir.empty()) {
+        auto inspection = snapshot::inspect_snapshot(command_line->inspect_dir);
+        std::fputs(inspection.text.c_str(), stdout);
+        return inspection.valid ? 0 : k_exit_failure;
+    }
     const VmConfig& config = command_line->config;
     if (command_line->print_config) {
         std::puts(vm_config_to_json(config).dump(2).c_str());
@@ -48,6 +96,8 @@ int main(int argc, char** argv) {
     // while building the VM and inherit this mask, so only Vmm::run()'s signalfd sees them. A
     // thread without the mask would take SIGTERM's default action and kill the process.
     block_signals(stop_signals());
+
+    if (!command_line->restore_dir.empty()) return run_restored(*command_line);
 
     // Problems with the files the user named are usage errors (exit 2); later ones are failures.
     auto loaded = load_boot_files(config);
@@ -95,10 +145,6 @@ int main(int argc, char** argv) {
             log_info("guest reset; booting again (--on-reboot restart)");
             continue;
         }
-        if (exit->reason == VmExitReason::Crash || exit->reason == VmExitReason::Failure)
-            log_error("{}: {}", describe(exit->reason), exit->detail);
-        else
-            log_info("{} ({})", describe(exit->reason), exit->detail);
-        return exit_code_for(*exit);
+        return report_exit(*exit);
     }
 }

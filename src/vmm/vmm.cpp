@@ -84,13 +84,13 @@ void Vmm::resume_vcpus() {
     m_paused = false;
 }
 
-std::string Vmm::handle_control(ControlAction action, const ControlServer& control) {
+std::string Vmm::handle_control(const ControlRequest& request, const ControlServer& control) {
     using nlohmann::json;
     auto ok = [](json answer = json::object()) {
         answer["ok"] = true;
         return answer.dump();
     };
-    switch (action) {
+    switch (request.action) {
         case ControlAction::Status: {
             auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                                 control.started());
@@ -129,6 +129,12 @@ std::string Vmm::handle_control(ControlAction action, const ControlServer& contr
             log_info("resetting the VM (control request)");
             m_exits.report({VmExitReason::Reset, "control reset request"});
             return ok();
+        case ControlAction::Snapshot: {
+            if (m_shutdown_deadline) return control_error_answer("the VM is shutting down");
+            auto taken = snapshot(request.snapshot_dir, request.resume);
+            if (!taken) return control_error_answer(taken.error().describe());
+            return ok(*taken);
+        }
     }
     return control_error_answer("unknown action");
 }
@@ -182,7 +188,7 @@ Result<VmExit> Vmm::run(ControlServer* control) {
         if (fds[2].revents & (POLLIN | POLLHUP) || !m_pending_input.empty()) pump_console_input();
         if (control && !m_exits.exit())
             control->service(std::span(fds).subspan(4),
-                             [&](ControlAction action) { return handle_control(action, *control); });
+                             [&](const ControlRequest& request) { return handle_control(request, *control); });
     }
     stop_vcpus();
     VmExit exit = *m_exits.exit();

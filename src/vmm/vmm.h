@@ -1,7 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <vector>
 
@@ -26,6 +30,18 @@ struct BootFiles;
 class BootTimingPort;
 struct PciDevices;
 class ControlServer;
+class Rtc;
+class AcpiSleepControl;
+class Vmm;
+namespace snapshot {
+struct SnapshotState;
+}
+
+/// Checks or changes a configuration read from a snapshot before the VM is built from it.
+using ConfigAdjuster = std::function<Result<void>(VmConfig&)>;
+
+Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, kvm::System system, kvm::Vm vm, GuestMemory memory,
+                                       std::optional<uint64_t> boot_entry);
 
 /// A running (or ready to run) virtual machine: KVM objects, guest memory, buses, devices and
 /// vCPU threads. Built by build_vmm_for_boot(); run() drives it until it exits.
@@ -46,8 +62,9 @@ public:
     uint64_t unhandled_access_count() const { return m_unhandled.count(); }
 
 private:
-    friend Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config,
-                                                           const BootFiles& files);
+    friend Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, kvm::System system, kvm::Vm vm,
+                                                  GuestMemory memory, std::optional<uint64_t> boot_entry);
+    friend Result<std::unique_ptr<Vmm>> build_vmm_from_snapshot(const std::string& dir, const ConfigAdjuster& adjust);
 
     Vmm(VmConfig config, kvm::System system, kvm::Vm vm, GuestMemory memory, EventFd exit_event)
         : m_config(std::move(config)),
@@ -63,10 +80,18 @@ private:
     /// a second stops it. `why` names the request in the log.
     void request_shutdown(const std::string& why);
     /// Performs one control request on the VMM thread; returns the JSON answer line.
-    std::string handle_control(ControlAction action, const ControlServer& control);
+    std::string handle_control(const ControlRequest& request, const ControlServer& control);
     /// Kicks every vCPU out of KVM_RUN and waits until all are parked; false on timeout.
     bool pause_vcpus();
     void resume_vcpus();
+    /// Pauses the VM (if running), completes pending vCPU I/O, quiesces the virtio devices,
+    /// and writes a snapshot to `dir`; then restarts the devices and, when `resume` is set and
+    /// the VM was running, the vCPUs (else the VM stays paused). On an error nothing is left in
+    /// `dir` and the VM goes on as before. Returns what the control answer reports.
+    Result<nlohmann::json> snapshot(const std::string& dir, bool resume);
+    /// Puts a snapshot's KVM, vCPU and device state into this freshly built VM, and restarts
+    /// its virtio devices.
+    Result<void> restore_state(const snapshot::SnapshotState& state);
 
     VmConfig m_config;
     kvm::System m_system;
@@ -81,6 +106,8 @@ private:
     std::unique_ptr<InterruptLine> m_mouse_irq;
     std::shared_ptr<Serial> m_serial;
     std::shared_ptr<I8042> m_i8042;
+    std::shared_ptr<Rtc> m_rtc;
+    std::shared_ptr<AcpiSleepControl> m_acpi;
     /// Set by the first stop signal: when the guest's time to shut down runs out.
     std::optional<std::chrono::steady_clock::time_point> m_shutdown_deadline;
     /// Set by a control "pause" once every vCPU is parked; cleared by "resume".
@@ -98,5 +125,14 @@ private:
 /// attaches devices and creates the vCPUs in their boot state. Nothing runs yet.
 /// `files` are the kernel and initrd read by load_boot_files().
 Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const BootFiles& files);
+
+/// Creates the VM saved in the snapshot folder `dir` (see snapshot_file.h), with the
+/// configuration it was taken with and guest memory mapped lazily from its memory file, in its
+/// saved state. Refuses, with the reason and before any guest runs, a snapshot of another
+/// format version, with a bad checksum or a truncated memory file, whose devices do not match
+/// (a disk of another size), or whose guest saw CPU features this host lacks.
+/// `adjust` (may be empty) checks the snapshot's configuration against the command line's and
+/// applies what may change (see apply_restore_flags()).
+Result<std::unique_ptr<Vmm>> build_vmm_from_snapshot(const std::string& dir, const ConfigAdjuster& adjust);
 
 }  // namespace corral::vmm

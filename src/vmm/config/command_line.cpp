@@ -72,7 +72,12 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
         ->take_all();
     app.add_option("--control", result.control_path,
                    "listen on a unix socket for JSON control requests, one per line: status, pause, resume, "
-                   "shutdown, stop, counters, reset");
+                   "shutdown, stop, counters, reset, snapshot");
+    app.add_option("--restore", result.restore_dir,
+                   "start the VM saved in this snapshot folder (see the control request \"snapshot\"); "
+                   "VM flags given with it must match the snapshot's configuration");
+    app.add_option("--inspect-snapshot", result.inspect_dir,
+                   "print what a snapshot folder holds (version, configuration, sizes, checksum verdict) and exit");
     app.add_flag("--print-config", result.print_config, "print the effective config as JSON and exit");
     app.add_flag("-v,--verbose", result.verbose, "log debug messages");
 
@@ -119,6 +124,14 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     if (shutdown_timeout >= 0) config.shutdown_timeout_seconds = static_cast<uint32_t>(shutdown_timeout);
     if (app.count("--shutdown-timeout") && (shutdown_timeout < 0 || shutdown_timeout > 3600))
         return fail("--shutdown-timeout must be between 0 and 3600 seconds");
+    if (!result.inspect_dir.empty()) return result;
+    if (!result.restore_dir.empty()) {
+        // The snapshot has the configuration; flags that shape the guest are checks against it.
+        for (const char* flag : {"--config", "--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--hugepages",
+                                 "--rng", "--virtio-console", "--net", "--disk", "--on-reboot", "--shutdown-timeout"})
+            if (app.count(flag)) result.restore_checks.push_back(flag);
+        return result;
+    }
     TRY_VOID(validate(config));
     return result;
 }

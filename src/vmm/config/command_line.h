@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "vmm/config/vm_config.h"
@@ -15,6 +16,13 @@ struct CommandLine {
     bool verbose = false;
     /// --control PATH: the unix socket of the JSON control API; empty for none.
     std::string control_path;
+    /// --restore DIR: start the VM saved in this snapshot folder instead of booting a kernel.
+    /// `config` then holds only what the flags gave, and `restore_checks` names those flags:
+    /// each must agree with the snapshot's configuration (--console, --control and -v may differ).
+    std::string restore_dir;
+    std::vector<std::string> restore_checks;
+    /// --inspect-snapshot DIR: describe a snapshot folder and exit.
+    std::string inspect_dir;
     /// Set when --help or --version printed something and the program should exit 0.
     std::optional<std::string> early_output;
 };

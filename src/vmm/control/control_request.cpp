@@ -9,7 +9,7 @@
 namespace corral::vmm {
 namespace {
 
-constexpr std::array<std::pair<ControlAction, const char*>, 7> k_actions = {{
+constexpr std::array<std::pair<ControlAction, const char*>, 8> k_actions = {{
     {ControlAction::Status, "status"},
     {ControlAction::Pause, "pause"},
     {ControlAction::Resume, "resume"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<ControlAction, const char*>, 7> k_actions = {{
     {ControlAction::Stop, "stop"},
     {ControlAction::Counters, "counters"},
     {ControlAction::Reset, "reset"},
+    {ControlAction::Snapshot, "snapshot"},
 }};
 
 std::string action_list() {
@@ -33,7 +34,7 @@ const char* to_string(ControlAction action) {
     return "unknown";
 }
 
-Result<ControlAction> parse_control_request(std::string_view line) {
+Result<ControlRequest> parse_control_request(std::string_view line) {
     nlohmann::json request = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (request.is_discarded()) return fail("the request is not valid JSON");
     if (!request.is_object()) return fail("the request must be a JSON object like {\"action\":\"status\"}");
@@ -41,9 +42,27 @@ Result<ControlAction> parse_control_request(std::string_view line) {
     if (action == request.end() || !action->is_string())
         return fail(fmt::format("the request needs an \"action\" string: one of {}", action_list()));
     const auto& name = action->get_ref<const std::string&>();
+    ControlRequest parsed;
+    bool known = false;
     for (const auto& [candidate, candidate_name] : k_actions)
-        if (name == candidate_name) return candidate;
-    return fail(fmt::format("unknown action '{}'; expected one of {}", name, action_list()));
+        if (name == candidate_name) {
+            parsed.action = candidate;
+            known = true;
+        }
+    if (!known) return fail(fmt::format("unknown action '{}'; expected one of {}", name, action_list()));
+    if (parsed.action == ControlAction::Snapshot) {
+        auto dir = request.find("dir");
+        if (dir == request.end() || !dir->is_string() || dir->get_ref<const std::string&>().empty() ||
+            dir->get_ref<const std::string&>().front() != '/')
+            return fail("snapshot needs \"dir\": an absolute path to an empty or new folder");
+        parsed.snapshot_dir = dir->get<std::string>();
+        auto resume = request.find("resume");
+        if (resume != request.end()) {
+            if (!resume->is_boolean()) return fail("snapshot's \"resume\" must be true (run on) or false (stay paused)");
+            parsed.resume = resume->get<bool>();
+        }
+    }
+    return parsed;
 }
 
 std::string control_error_answer(std::string_view message) {

@@ -8,14 +8,24 @@
 namespace corral::vmm {
 
 /// What a control client asked for: one typed action per request line (see control_server.h).
-enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset };
+enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot };
+
+/// One parsed request: the action and, for those that take them, its parameters.
+struct ControlRequest {
+    ControlAction action = ControlAction::Status;
+    /// snapshot: the folder to write ("dir", an absolute path), and whether the VM runs on
+    /// afterwards ("resume", default true) or stays paused.
+    std::string snapshot_dir;
+    bool resume = true;
+};
 
 /// The action's name on the wire ("status", "pause", ...).
 const char* to_string(ControlAction action);
 
-/// Parses one request line: a JSON object with an "action" string naming a ControlAction.
+/// Parses one request line: a JSON object with an "action" string naming a ControlAction, and
+/// the action's parameters (`{"action":"snapshot","dir":"/path","resume":false}`).
 /// The error is the sentence sent back to the client ("not JSON", "unknown action 'x'").
-Result<ControlAction> parse_control_request(std::string_view line);
+Result<ControlRequest> parse_control_request(std::string_view line);
 
 /// `{"ok":false,"error":message}` as one line (without the newline).
 std::string control_error_answer(std::string_view message);

@@ -101,8 +101,8 @@ bool ControlServer::serve_client(Client& client, const Handler& handler) {
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             if (line.size() > k_max_line_bytes) return false;
             if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
-            auto action = parse_control_request(line);
-            std::string answer = action ? handler(*action) : control_error_answer(action.error().message());
+            auto request = parse_control_request(line);
+            std::string answer = request ? handler(*request) : control_error_answer(request.error().message());
             if (!send_all(client.fd.get(), answer + "\n")) return false;
         }
         client.buffer.erase(0, start);

@@ -19,7 +19,7 @@ namespace corral::vmm {
 /// connection sends one JSON request per line and gets one JSON answer per line.
 ///
 /// It has no thread: the VMM thread polls its fds (add_poll_fds) and calls service() with the
-/// poll results, and service() hands each parsed request, as a typed ControlAction, to the
+/// poll results, and service() hands each parsed request, as a typed ControlRequest, to the
 /// handler on that thread. So requests never run concurrently with each other or with the
 /// VMM loop, and never touch device state from another thread.
 /// A bad request gets `{"ok":false,"error":...}` and the connection stays usable; a line longer
@@ -30,7 +30,7 @@ public:
     static constexpr size_t k_max_clients = 16;
 
     /// Answers one action with one JSON line (no newline).
-    using Handler = std::function<std::string(ControlAction)>;
+    using Handler = std::function<std::string(const ControlRequest&)>;
 
     /// Listens on `path` (which must not exist yet; it is removed on destruction).
     static Result<std::unique_ptr<ControlServer>> listen(const std::string& path);

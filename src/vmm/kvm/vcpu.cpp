@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "vmm/kvm/variable_size_ioctls.h"
 
@@ -56,6 +57,60 @@ Result<void> Vcpu::set_mp_state(const kvm_mp_state& state) const {
     return set(m_fd.get(), KVM_SET_MP_STATE, state, "KVM_SET_MP_STATE");
 }
 
+Result<XsaveArea> Vcpu::xsave() const {
+    return get<XsaveArea>(m_fd.get(), k_ioctl_get_xsave, "KVM_GET_XSAVE");
+}
+Result<void> Vcpu::set_xsave(const XsaveArea& state) const {
+    return set(m_fd.get(), k_ioctl_set_xsave, state, "KVM_SET_XSAVE");
+}
+Result<kvm_xcrs> Vcpu::xcrs() const { return get<kvm_xcrs>(m_fd.get(), KVM_GET_XCRS, "KVM_GET_XCRS"); }
+Result<void> Vcpu::set_xcrs(const kvm_xcrs& xcrs) const {
+    return set(m_fd.get(), KVM_SET_XCRS, xcrs, "KVM_SET_XCRS");
+}
+Result<kvm_vcpu_events> Vcpu::vcpu_events() const {
+    return get<kvm_vcpu_events>(m_fd.get(), KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS");
+}
+Result<void> Vcpu::set_vcpu_events(const kvm_vcpu_events& events) const {
+    return set(m_fd.get(), KVM_SET_VCPU_EVENTS, events, "KVM_SET_VCPU_EVENTS");
+}
+Result<kvm_debugregs> Vcpu::debug_regs() const {
+    return get<kvm_debugregs>(m_fd.get(), KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
+}
+Result<void> Vcpu::set_debug_regs(const kvm_debugregs& regs) const {
+    return set(m_fd.get(), KVM_SET_DEBUGREGS, regs, "KVM_SET_DEBUGREGS");
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Vcpu::cpuid() const {
+    // KVM answers E2BIG when the buffer is too small; 256 entries is more than KVM's own limit
+    // (KVM_MAX_CPUID_ENTRIES, 256).
+    constexpr size_t k_max_entries = 256;
+    VariableSizeBuffer<CpuidHeader, kvm_cpuid_entry2> buffer(k_max_entries);
+    buffer.header()->nent = k_max_entries;
+    if (::ioctl(m_fd.get(), k_ioctl_get_cpuid2, buffer.data()) < 0) return fail_errno("KVM_GET_CPUID2");
+    return buffer.entries(std::min<size_t>(buffer.header()->nent, k_max_entries));
+}
+
+Result<uint32_t> Vcpu::tsc_khz() const {
+    int khz = ::ioctl(m_fd.get(), KVM_GET_TSC_KHZ, 0);
+    if (khz < 0) return fail_errno("KVM_GET_TSC_KHZ");
+    return static_cast<uint32_t>(khz);
+}
+
+Result<void> Vcpu::complete_pending_io() const {
+    kvm_run* run = run_area();
+    uint8_t previous = run->immediate_exit;
+    run->immediate_exit = 1;
+    int result = ::ioctl(m_fd.get(), KVM_RUN, 0);
+    int error = errno;
+    run->immediate_exit = previous;
+    // With immediate_exit KVM_RUN returns EINTR once pending operations are complete.
+    if (result < 0 && error != EINTR) {
+        errno = error;
+        return fail_errno("KVM_RUN (completing pending I/O)");
+    }
+    return {};
+}
+
 Result<void> Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) const {
     VariableSizeBuffer<MsrsHeader, kvm_msr_entry> buffer(entries.size());
     buffer.header()->nmsrs = static_cast<uint32_t>(entries.size());
@@ -84,6 +139,7 @@ Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
     buffer.header()->nent = static_cast<uint32_t>(entries.size());
     buffer.set_entries(entries);
     if (::ioctl(m_fd.get(), k_ioctl_set_cpuid2, buffer.data()) < 0) return fail_errno("KVM_SET_CPUID2");
+    m_given_cpuid.assign(entries.begin(), entries.end());
     return {};
 }
 

@@ -103,6 +103,31 @@ Result<void> Vm::set_clock(const kvm_clock_data& clock) const {
     return {};
 }
 
+Result<kvm_irqchip> Vm::irqchip(uint32_t chip_id) const {
+    kvm_irqchip chip{};
+    chip.chip_id = chip_id;
+    if (::ioctl(m_fd.get(), KVM_GET_IRQCHIP, &chip) < 0) return fail_errno("KVM_GET_IRQCHIP");
+    return chip;
+}
+
+Result<void> Vm::set_irqchip(const kvm_irqchip& chip) const {
+    kvm_irqchip copy = chip;
+    if (::ioctl(m_fd.get(), KVM_SET_IRQCHIP, &copy) < 0) return fail_errno("KVM_SET_IRQCHIP");
+    return {};
+}
+
+Result<kvm_pit_state2> Vm::pit2() const {
+    kvm_pit_state2 state{};
+    if (::ioctl(m_fd.get(), KVM_GET_PIT2, &state) < 0) return fail_errno("KVM_GET_PIT2");
+    return state;
+}
+
+Result<void> Vm::set_pit2(const kvm_pit_state2& state) const {
+    kvm_pit_state2 copy = state;
+    if (::ioctl(m_fd.get(), KVM_SET_PIT2, &copy) < 0) return fail_errno("KVM_SET_PIT2");
+    return {};
+}
+
 Result<Vcpu> Vm::create_vcpu(uint32_t id) const {
     int fd = ::ioctl(m_fd.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
     if (fd < 0) return fail_errno("KVM_CREATE_VCPU " + std::to_string(id));

@@ -50,6 +50,13 @@ public:
     /// KVM_GET_CLOCK / KVM_SET_CLOCK.
     Result<kvm_clock_data> clock() const;
     Result<void> set_clock(const kvm_clock_data& clock) const;
+    /// KVM_GET_IRQCHIP / KVM_SET_IRQCHIP for one chip (KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE,
+    /// _IOAPIC).
+    Result<kvm_irqchip> irqchip(uint32_t chip_id) const;
+    Result<void> set_irqchip(const kvm_irqchip& chip) const;
+    /// KVM_GET_PIT2 / KVM_SET_PIT2.
+    Result<kvm_pit_state2> pit2() const;
+    Result<void> set_pit2(const kvm_pit_state2& state) const;
     /// KVM_CREATE_VCPU.
     Result<Vcpu> create_vcpu(uint32_t id) const;
 

@@ -18,6 +18,19 @@ Result<GuestMemory> GuestMemory::create(uint64_t ram_size, PageBacking backing) 
                                    ? "allocating guest memory from hugepages (are enough reserved?)"
                                    : "allocating guest memory");
 
+    return from_mapping(std::move(mapping), ram_size);
+}
+
+Result<GuestMemory> GuestMemory::map_private_file(int fd, uint64_t ram_size) {
+    if (ram_size == 0) return fail("guest memory size must be larger than 0");
+    void* address = ::mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (address == MAP_FAILED) return fail_errno("mapping the snapshot's memory file");
+    auto memory = from_mapping(Mapping(address, ram_size), ram_size);
+    memory.m_file_backed = true;
+    return memory;
+}
+
+GuestMemory GuestMemory::from_mapping(Mapping mapping, uint64_t ram_size) {
     std::vector<MemoryRegion> regions;
     uint64_t low = std::min(ram_size, x86::k_pci_hole_start);
     regions.push_back({0, low, mapping.data()});

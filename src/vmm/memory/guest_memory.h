@@ -30,8 +30,15 @@ class GuestMemory {
 public:
     /// Allocates `ram_size` bytes (MAP_NORESERVE), placed as [0, hole) and [4 GiB, ...).
     static Result<GuestMemory> create(uint64_t ram_size, PageBacking backing = PageBacking::Normal);
+    /// Guest RAM of `ram_size` bytes mapped copy-on-write (MAP_PRIVATE) from the file `fd`
+    /// (a snapshot's memory file, exactly that size): pages are read from the file when first
+    /// touched, so mapping costs the same whatever the RAM size, and writes stay in this process.
+    static Result<GuestMemory> map_private_file(int fd, uint64_t ram_size);
 
     const std::vector<MemoryRegion>& regions() const { return m_regions; }
+    /// True for memory mapped from a snapshot's file (map_private_file()): pages the guest has
+    /// not touched hold the file's data, not zeros.
+    bool file_backed() const { return m_file_backed; }
     uint64_t ram_size() const { return m_ram_size; }
 
     /// The host pointer for [address, address + length), or nullptr when any byte of it is not
@@ -56,12 +63,15 @@ public:
     }
 
 private:
+    static GuestMemory from_mapping(Mapping mapping, uint64_t ram_size);
+
     GuestMemory(Mapping mapping, std::vector<MemoryRegion> regions, uint64_t ram_size)
         : m_mapping(std::move(mapping)), m_regions(std::move(regions)), m_ram_size(ram_size) {}
 
     Mapping m_mapping;
     std::vector<MemoryRegion> m_regions;
     uint64_t m_ram_size;
+    bool m_file_backed = false;
 };
 
 }  // namespace corral::vmm

@@ -13,14 +13,14 @@ TEST(ControlRequest, ParsesEveryAction) {
         std::string line = std::string("{\"action\":\"") + to_string(action) + "\"}";
         auto parsed = parse_control_request(line);
         ASSERT_TRUE(parsed) << line << ": " << parsed.error().message();
-        EXPECT_EQ(*parsed, action);
+        EXPECT_EQ(parsed->action, action);
     }
 }
 
 TEST(ControlRequest, IgnoresOtherKeysAndWhitespace) {
     auto parsed = parse_control_request(R"(  { "id": 7, "action" : "pause" } )");
     ASSERT_TRUE(parsed);
-    EXPECT_EQ(*parsed, ControlAction::Pause);
+    EXPECT_EQ(parsed->action, ControlAction::Pause);
 }
 
 TEST(ControlRequest, RejectsBadJson) {
@@ -39,10 +39,30 @@ TEST(ControlRequest, RejectsNonObjectsAndMissingAction) {
 }
 
 TEST(ControlRequest, UnknownActionListsTheKnownOnes) {
-    auto parsed = parse_control_request(R"({"action":"snapshot"})");
+    auto parsed = parse_control_request(R"({"action":"hibernate"})");
     ASSERT_FALSE(parsed);
-    EXPECT_NE(parsed.error().message().find("unknown action 'snapshot'"), std::string::npos);
+    EXPECT_NE(parsed.error().message().find("unknown action 'hibernate'"), std::string::npos);
     EXPECT_NE(parsed.error().message().find("status, pause, resume"), std::string::npos);
+}
+
+TEST(ControlRequest, SnapshotTakesAnAbsoluteDirAndResume) {
+    auto parsed = parse_control_request(R"({"action":"snapshot","dir":"/srv/snap/1"})");
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    EXPECT_EQ(parsed->action, ControlAction::Snapshot);
+    EXPECT_EQ(parsed->snapshot_dir, "/srv/snap/1");
+    EXPECT_TRUE(parsed->resume) << "the VM runs on unless asked otherwise";
+    parsed = parse_control_request(R"({"action":"snapshot","dir":"/s","resume":false})");
+    ASSERT_TRUE(parsed);
+    EXPECT_FALSE(parsed->resume);
+    for (const char* bad : {R"({"action":"snapshot"})", R"({"action":"snapshot","dir":"relative/x"})",
+                            R"({"action":"snapshot","dir":""})", R"({"action":"snapshot","dir":7})"}) {
+        auto refused = parse_control_request(bad);
+        ASSERT_FALSE(refused) << bad;
+        EXPECT_NE(refused.error().message().find("\"dir\": an absolute path"), std::string::npos) << bad;
+    }
+    auto refused = parse_control_request(R"({"action":"snapshot","dir":"/s","resume":"no"})");
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("\"resume\" must be true"), std::string::npos);
 }
 
 TEST(ControlRequest, ErrorAnswerIsOneJsonLine) {

@@ -51,9 +51,9 @@ protected:
             std::vector<pollfd> fds;
             m_server->add_poll_fds(fds);
             ::poll(fds.data(), fds.size(), 50);
-            m_server->service(fds, [this](ControlAction action) {
-                m_seen.push_back(action);
-                return nlohmann::json{{"ok", true}, {"action", to_string(action)}}.dump();
+            m_server->service(fds, [this](const ControlRequest& request) {
+                m_seen.push_back(request.action);
+                return nlohmann::json{{"ok", true}, {"action", to_string(request.action)}}.dump();
             });
         }
     }

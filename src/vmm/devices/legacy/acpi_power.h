@@ -6,6 +6,7 @@
 #include <span>
 
 #include "vmm/devices/bus_device.h"
+#include "vmm/devices/legacy/rtc_state.h"
 
 namespace corral::vmm {
 
@@ -38,6 +39,10 @@ public:
     void read(uint64_t offset, std::span<uint8_t> data) override;
     /// Offset 0: sleep requests; offset 1: write 1 to WAK_STS to clear it.
     void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+    /// WAK_STS, for a snapshot.
+    AcpiSleepState save() const { return AcpiSleepState{m_wake_status.load()}; }
+    void restore(const AcpiSleepState& state) { m_wake_status.store(state.wake_status); }
 
 private:
     void write_sleep_control(uint8_t value);

@@ -283,6 +283,44 @@ void I8042::push_transmit_timeout(Port port) {
     m_output = OutputByte{k_transmit_timeout, port, true};
 }
 
+I8042State I8042::save() {
+    std::lock_guard lock(m_mutex);
+    I8042State state;
+    state.ram = m_ram;
+    if (m_output)
+        state.output = I8042State::OutputByte{m_output->value, m_output->port == Port::Aux,
+                                              m_output->timeout};
+    state.output_port = m_output_port;
+    state.last_data = m_last_data;
+    state.pending_command = m_pending_command;
+    state.last_write_was_command = m_last_write_was_command;
+    state.system_flag = m_system_flag;
+    state.keyboard = m_keyboard.save();
+    return state;
+}
+
+Result<void> I8042::restore(const I8042State& state) {
+    std::lock_guard lock(m_mutex);
+    // The keyboard checks its part first, so a refusal leaves the controller as it was.
+    TRY_VOID(m_keyboard.restore(state.keyboard));
+    m_ram = state.ram;
+    m_output.reset();
+    if (state.output)
+        m_output = OutputByte{state.output->value, state.output->aux ? Port::Aux : Port::Keyboard,
+                              state.output->timeout};
+    m_output_port = state.output_port;
+    m_last_data = state.last_data;
+    m_pending_command = state.pending_command;
+    m_last_write_was_command = state.last_write_was_command;
+    m_system_flag = state.system_flag;
+    m_reset_requested = false;
+    // The restored interrupt controller holds the saved line levels; driving a line to the
+    // level it already has makes no edge, so this only brings the lines and the device into
+    // agreement.
+    update_interrupt_lines();
+    return {};
+}
+
 void I8042::update_interrupt_lines() {
     // The output buffer drives IRQ 1 (IRQ 12 for AUX data) while it is full and the command
     // byte enables that interrupt.

@@ -7,7 +7,9 @@
 #include <optional>
 #include <span>
 
+#include "base/result.h"
 #include "vmm/devices/bus_device.h"
+#include "vmm/devices/legacy/i8042_state.h"
 #include "vmm/devices/legacy/ps2_keyboard.h"
 
 namespace corral::vmm {
@@ -59,6 +61,12 @@ public:
     /// false, queueing nothing, when the guest's keyboard is not scanning (not probed yet, or
     /// disabled) or its queue has no room for the whole sequence.
     bool send_ctrl_alt_del();
+
+    /// The controller's and keyboard's state, for a snapshot (the vCPUs are paused).
+    I8042State save();
+    /// Replaces the state with a checked saved one (unchanged on error) and drives IRQ 1 and
+    /// IRQ 12 to the restored levels.
+    Result<void> restore(const I8042State& state);
 
 private:
     /// Which side a byte in the output buffer comes from (controller answers count as keyboard).

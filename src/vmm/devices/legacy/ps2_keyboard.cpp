@@ -1,5 +1,6 @@
 #include "vmm/devices/legacy/ps2_keyboard.h"
 
+#include <algorithm>
 #include <span>
 
 #include "base/log.h"
@@ -187,6 +188,40 @@ uint8_t Ps2Keyboard::translate(uint8_t byte, Translation translation) {
         case 0x83: return 0x41;
         default: return byte;
     }
+}
+
+Ps2KeyboardState Ps2Keyboard::save() const {
+    Ps2KeyboardState state;
+    for (size_t i = 0; i < m_count; ++i)
+        state.queue.push_back(m_queue[(m_head + i) % k_queue_capacity]);
+    state.pending_command = m_pending_command;
+    state.last_sent = m_last_sent;
+    state.scanning = m_scanning;
+    state.leds = m_leds;
+    state.typematic = m_typematic;
+    state.scancode_set = m_scancode_set;
+    return state;
+}
+
+Result<void> Ps2Keyboard::restore(const Ps2KeyboardState& state) {
+    if (state.queue.size() > k_queue_capacity)
+        return fail(ErrorKind::Invalid, "keyboard state: queue longer than the keyboard's");
+    if (state.scancode_set != 1 && state.scancode_set != 2)
+        return fail(ErrorKind::Invalid, "keyboard state: scan code set must be 1 or 2");
+    if (state.pending_command && *state.pending_command != k_cmd_set_leds &&
+        *state.pending_command != k_cmd_scancode_set && *state.pending_command != k_cmd_typematic)
+        return fail(ErrorKind::Invalid, "keyboard state: no such command waits for an argument");
+    m_queue = {};
+    std::copy(state.queue.begin(), state.queue.end(), m_queue.begin());
+    m_head = 0;
+    m_count = state.queue.size();
+    m_pending_command = state.pending_command;
+    m_last_sent = state.last_sent;
+    m_scanning = state.scanning;
+    m_leds = state.leds;
+    m_typematic = state.typematic;
+    m_scancode_set = state.scancode_set;
+    return {};
 }
 
 }  // namespace corral::vmm

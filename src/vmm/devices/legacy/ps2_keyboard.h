@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <optional>
 
+#include "base/result.h"
+#include "vmm/devices/legacy/i8042_state.h"
+
 namespace corral::vmm {
 
 /// Whether the i8042 translates what the keyboard sends from scan code set 2 to set 1 (the
@@ -50,6 +53,11 @@ public:
     bool scanning() const { return m_scanning; }
     uint8_t leds() const { return m_leds; }
     uint8_t scancode_set() const { return m_scancode_set; }
+
+    /// The keyboard's state, for a snapshot.
+    Ps2KeyboardState save() const;
+    /// Replaces the state with a checked saved one (unchanged on error).
+    Result<void> restore(const Ps2KeyboardState& state);
 
 private:
     void execute(uint8_t command, Translation translation);

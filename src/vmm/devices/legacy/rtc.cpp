@@ -160,6 +160,28 @@ void Rtc::write(uint64_t offset, std::span<const uint8_t> data) {
     });
 }
 
+RtcState Rtc::save() const {
+    std::lock_guard lock(m_mutex);
+    return RtcState{m_index, m_cmos, m_offset.count()};
+}
+
+Result<void> Rtc::restore(const RtcState& state) {
+    // An offset of more than ~3000 years is no clock a guest set through these registers (the
+    // year register covers 0000-9999 from the century); refusing it also keeps the time
+    // arithmetic from overflowing.
+    constexpr int64_t k_max_offset = int64_t{100'000'000'000};
+    if (state.index > k_index_mask)
+        return fail(ErrorKind::Invalid, "RTC state: index register above 0x7F");
+    if (state.offset_seconds > k_max_offset || state.offset_seconds < -k_max_offset)
+        return fail(ErrorKind::Invalid, "RTC state: clock offset out of range");
+    std::lock_guard lock(m_mutex);
+    m_index = state.index;
+    m_cmos = state.cmos;
+    m_offset = std::chrono::seconds(state.offset_seconds);
+    m_snapshot_taken.reset();  // a readout in progress restarts from the new host time
+    return {};
+}
+
 std::chrono::seconds Rtc::guest_offset() const {
     std::lock_guard lock(m_mutex);
     return m_offset;

@@ -8,7 +8,9 @@
 #include <optional>
 #include <span>
 
+#include "base/result.h"
 #include "vmm/devices/bus_device.h"
+#include "vmm/devices/legacy/rtc_state.h"
 
 namespace corral::vmm {
 
@@ -50,6 +52,11 @@ public:
 
     /// How far the guest has set its clock from the host's (zero until it sets it).
     std::chrono::seconds guest_offset() const;
+
+    /// The RTC's state, for a snapshot.
+    RtcState save() const;
+    /// Replaces the state with a checked saved one (unchanged on error).
+    Result<void> restore(const RtcState& state);
 
 private:
     uint8_t read_data();

@@ -124,6 +124,50 @@ SerialCounters Serial::counters() const {
     return m_counters;
 }
 
+SerialState Serial::save() const {
+    std::lock_guard lock(m_mutex);
+    SerialState state{m_ier, m_fcr, m_lcr, m_mcr, m_scr, m_dll, m_dlm, m_rbr, m_lsr_errors,
+                      m_msr_deltas, m_thre_pending, {}, {}};
+    state.rx_fifo.assign(m_rx_fifo.begin(), m_rx_fifo.end());
+    state.input.assign(m_input.begin(), m_input.end());
+    return state;
+}
+
+Result<void> Serial::restore(const SerialState& state) {
+    // The decoder bounds both buffers; check again, as a SerialState may come from elsewhere,
+    // and check what the registers imply (a FIFO larger than FCR allows, unknown bits).
+    size_t fifo_capacity = (state.fcr & k_fcr_enable) ? k_fifo_size : 1;
+    if (state.rx_fifo.size() > fifo_capacity)
+        return fail(ErrorKind::Invalid, "serial state: receive FIFO holds more than FCR allows");
+    if (state.rx_fifo.size() + state.input.size() > k_input_capacity)
+        return fail(ErrorKind::Invalid, "serial state: more input than the device buffers");
+    if ((state.ier & ~k_ier_mask) != 0 || (state.mcr & ~k_mcr_mask) != 0 ||
+        (state.fcr & ~k_fcr_kept) != 0 || (state.lsr_errors & ~k_lsr_errors) != 0 ||
+        (state.msr_deltas & ~0x0F) != 0)
+        return fail(ErrorKind::Invalid, "serial state: reserved register bits set");
+    std::lock_guard lock(m_mutex);
+    m_ier = state.ier;
+    m_fcr = state.fcr;
+    m_lcr = state.lcr;
+    m_mcr = state.mcr;
+    m_scr = state.scr;
+    m_dll = state.dll;
+    m_dlm = state.dlm;
+    m_rbr = state.rbr;
+    m_lsr_errors = state.lsr_errors;
+    m_msr_deltas = state.msr_deltas;
+    m_thre_pending = state.thre_pending;
+    m_rx_fifo.assign(state.rx_fifo.begin(), state.rx_fifo.end());
+    m_input.assign(state.input.begin(), state.input.end());
+    m_input_refused = false;
+    // Drive the line whatever it was: the restored interrupt controller holds the saved level,
+    // and this device's notion of it must match.
+    m_irq_level = interrupt_id() != k_iir_no_interrupt;
+    if (m_irq)
+        m_irq->set_level(m_irq_level);
+    return {};
+}
+
 uint8_t Serial::read_register(uint64_t offset) {
     bool dlab = (m_lcr & k_lcr_dlab) != 0;
     switch (offset) {

@@ -7,7 +7,9 @@
 #include <mutex>
 #include <span>
 
+#include "base/result.h"
 #include "vmm/devices/bus_device.h"
+#include "vmm/devices/legacy/serial_state.h"
 
 namespace corral::vmm {
 
@@ -75,6 +77,12 @@ public:
     size_t input_space() const;
 
     SerialCounters counters() const;
+
+    /// The guest-visible state, for a snapshot (the vCPUs are paused).
+    SerialState save() const;
+    /// Replaces the state with a saved one, after checking it (a hostile file gives an error,
+    /// and the device is unchanged), and drives the interrupt line to the restored level.
+    Result<void> restore(const SerialState& state);
 
 private:
     uint8_t read_register(uint64_t offset);

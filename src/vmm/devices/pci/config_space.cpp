@@ -115,4 +115,16 @@ void PciConfigSpace::set_u32(uint16_t offset, uint32_t value) {
     set_u16(offset + 2, static_cast<uint16_t>(value >> 16));
 }
 
+Result<void> PciConfigSpace::restore(const PciConfigSpaceState& state) {
+    for (size_t i = 0; i < k_size; ++i) {
+        if ((state.bytes[i] ^ m_bytes[i]) & ~m_writable[i])
+            return fail(ErrorKind::Invalid,
+                        fmt::format("PCI config space: read-only byte 0x{:02x} is 0x{:02x} in the "
+                                    "snapshot and 0x{:02x} in this device (another device?)",
+                                    i, state.bytes[i], m_bytes[i]));
+    }
+    m_bytes = state.bytes;
+    return {};
+}
+
 }  // namespace corral::vmm

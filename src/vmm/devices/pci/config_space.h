@@ -5,6 +5,7 @@
 #include <span>
 
 #include "base/result.h"
+#include "vmm/devices/pci/pci_state.h"
 
 namespace corral::vmm {
 
@@ -69,6 +70,12 @@ public:
     void set_u16(uint16_t offset, uint16_t value);
     void set_u32(uint16_t offset, uint32_t value);
     uint16_t command() const { return u16(k_command); }
+
+    /// The bytes, for a snapshot.
+    PciConfigSpaceState save() const { return PciConfigSpaceState{m_bytes}; }
+    /// Takes saved bytes after checking that they differ from the current ones only where the
+    /// guest may write (so a snapshot of another device, or a doctored one, is refused).
+    Result<void> restore(const PciConfigSpaceState& state);
 
 private:
     std::array<uint8_t, k_size> m_bytes{};

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 namespace corral::vmm {
 
 MsixTable::MsixTable(uint16_t vector_count, MsiVectors& sink)
@@ -145,6 +147,36 @@ bool MsixTable::pending(uint16_t vector) const {
 MsixCounters MsixTable::counters() const {
     std::lock_guard lock(m_mutex);
     return m_counters;
+}
+
+MsixState MsixTable::save() const {
+    std::lock_guard lock(m_mutex);
+    MsixState state{m_enabled, m_function_masked, {}, {}};
+    for (const Entry& entry : m_entries) {
+        state.entries.push_back(entry.bytes);
+        state.pending.push_back(entry.pending);
+    }
+    return state;
+}
+
+Result<void> MsixTable::restore(const MsixState& state) {
+    if (state.entries.size() != m_vector_count || state.pending.size() != m_vector_count)
+        return fail(ErrorKind::Invalid,
+                    fmt::format("MSI-X state has {} vectors; this device has {}",
+                                state.entries.size(), m_vector_count));
+    std::lock_guard lock(m_mutex);
+    for (uint16_t i = 0; i < m_vector_count; ++i) {
+        m_entries[i].bytes = state.entries[i];
+        // Vector control: only the mask bit exists (§6.8.2.9); the rest reads as zero.
+        m_entries[i].bytes[12] &= 1;
+        m_entries[i].bytes[13] = m_entries[i].bytes[14] = m_entries[i].bytes[15] = 0;
+        m_entries[i].pending = state.pending[i];
+        m_entries[i].routed_stale = true;
+    }
+    m_enabled = state.enabled;
+    m_function_masked = state.function_masked;
+    sync_locked();
+    return {};
 }
 
 }  // namespace corral::vmm

@@ -6,7 +6,9 @@
 #include <span>
 #include <vector>
 
+#include "base/result.h"
 #include "vmm/devices/pci/msi.h"
+#include "vmm/devices/pci/pci_state.h"
 
 namespace corral::vmm {
 
@@ -67,6 +69,12 @@ public:
     bool vector_masked(uint16_t vector) const;
     bool pending(uint16_t vector) const;
     MsixCounters counters() const;
+
+    /// The table, PBA and Message Control bits, for a snapshot.
+    MsixState save() const;
+    /// Takes a saved table of the same size, re-routes every unmasked vector (a restored VM
+    /// has fresh GSI routes) and sends pending vectors that are deliverable.
+    Result<void> restore(const MsixState& state);
 
 private:
     struct Entry {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "vmm/snapshot/state_stream.h"
 
 namespace corral::vmm::virtio {
 namespace {
@@ -425,6 +426,140 @@ void VirtioPciTransport::reset_locked() {
     m_isr.store(0);
     m_status.store(0);
     ++m_counters.resets;
+}
+
+// ---- snapshots ----------------------------------------------------------------------------
+
+void VirtioPciTransport::quiesce() {
+    std::lock_guard lock(m_mutex);
+    if (m_quiesced) return;
+    m_quiesced = true;
+    m_resume_active = m_active;
+    if (m_active) m_parked = m_device->quiesce();
+    m_active = false;
+}
+
+Result<VirtioPciState> VirtioPciTransport::save() const {
+    std::lock_guard lock(m_mutex);
+    if (m_active) return fail(ErrorKind::Busy, "virtio-pci: the device must be quiesced before it is saved");
+    VirtioPciState state;
+    state.config = m_config.save();  // the PciConfigIo lock is not needed: the vCPUs are paused
+    state.msix = m_msix.save();
+    state.device_feature_select = m_device_feature_select;
+    state.driver_feature_select = m_driver_feature_select;
+    state.driver_features = m_driver_features;
+    state.queue_select = m_queue_select;
+    state.status = m_status.load();
+    state.isr = m_isr.load();
+    state.config_generation = m_config_generation;
+    state.config_vector = m_config_vector.load();
+    state.active = m_quiesced && m_resume_active;
+    for (size_t i = 0; i < m_queues.size(); ++i) {
+        const QueueState& queue = *m_queues[i];
+        VirtioQueueState saved;
+        saved.size = queue.size;
+        saved.enabled = queue.enabled;
+        saved.descriptor_table = queue.descriptor_table;
+        saved.driver_area = queue.driver_area;
+        saved.device_area = queue.device_area;
+        saved.vector = queue.vector.load();
+        if (state.active && i < m_parked.size() && m_parked[i]) {
+            saved.active = true;
+            saved.position = m_parked[i]->queue.position();
+            saved.rejected_reported = m_parked[i]->rejected_reported;
+            saved.broken_reported = m_parked[i]->broken_reported;
+        }
+        state.queues.push_back(saved);
+    }
+    snapshot::StateWriter writer;
+    m_device->save_state(writer);
+    state.device_state = writer.take();
+    return state;
+}
+
+Result<void> VirtioPciTransport::restore(const VirtioPciState& state) {
+    std::lock_guard lock(m_mutex);
+    auto refuse = [&](const std::string& why) {
+        return fail(ErrorKind::Invalid, fmt::format("virtio-pci device {}: {}",
+                                                    static_cast<uint32_t>(m_device->device_type()), why));
+    };
+    if (m_active || m_quiesced) return refuse("state can only be restored into a new transport");
+    if (state.queues.size() != m_queues.size())
+        return refuse(fmt::format("the snapshot has {} queues, this device {}", state.queues.size(), m_queues.size()));
+    if (state.msix.entries.size() != m_msix.vector_count())
+        return refuse(fmt::format("the snapshot has {} MSI-X vectors, this device {}", state.msix.entries.size(),
+                                  m_msix.vector_count()));
+    // The identity first (vendor, device, class: read-only bytes), so a snapshot of another
+    // device is named as such.
+    TRY_VOID(m_config.restore(state.config));
+    auto vector_ok = [&](uint16_t vector) { return vector == k_no_vector || vector < m_msix.vector_count(); };
+    if (!vector_ok(state.config_vector)) return refuse("configuration vector out of range");
+    bool driver_ok = (state.status & k_status_driver_ok) != 0;
+    if (state.active && (!driver_ok || (state.driver_features & ~offered_features()) != 0))
+        return refuse("an active device without DRIVER_OK or with features this device does not offer");
+    QueueFeatures features{.indirect_descriptors = (state.driver_features & k_f_ring_indirect_desc) != 0,
+                           .event_index = (state.driver_features & k_f_ring_event_idx) != 0};
+    std::vector<std::optional<ActiveQueue>> parked(m_queues.size());
+    for (size_t i = 0; i < m_queues.size(); ++i) {
+        const VirtioQueueState& queue = state.queues[i];
+        if (!vector_ok(queue.vector)) return refuse(fmt::format("queue {}: MSI-X vector out of range", i));
+        if (queue.size > m_queues[i]->max_size)
+            return refuse(fmt::format("queue {}: size {} above its maximum {}", i, queue.size, m_queues[i]->max_size));
+        if (!queue.active) continue;
+        if (!state.active || !queue.enabled) return refuse(fmt::format("queue {}: active but not enabled", i));
+        // The rings are checked against this VM's memory as at DRIVER_OK.
+        auto ring = Virtqueue::create(m_memory,
+                                      QueueLayout{queue.size, queue.descriptor_table, queue.driver_area,
+                                                  queue.device_area},
+                                      features);
+        if (!ring) return refuse(fmt::format("queue {}: {}", i, ring.error().message()));
+        ring->set_position(queue.position);
+        parked[i].emplace(ActiveQueue{std::move(*ring), m_queues[i]->notify.fd(), queue.rejected_reported,
+                                      queue.broken_reported});
+    }
+    snapshot::StateReader reader(state.device_state, "virtio device state");
+    TRY_VOID(m_device->restore_state(reader));
+    TRY_VOID(reader.finish());
+    TRY_VOID(m_msix.restore(state.msix));
+    m_device_feature_select = state.device_feature_select;
+    m_driver_feature_select = state.driver_feature_select;
+    m_driver_features = state.driver_features;
+    m_queue_select = state.queue_select;
+    m_status.store(state.status);
+    m_isr.store(state.isr);
+    m_config_generation = state.config_generation;
+    m_config_vector.store(state.config_vector);
+    for (size_t i = 0; i < m_queues.size(); ++i) {
+        QueueState& queue = *m_queues[i];
+        const VirtioQueueState& saved = state.queues[i];
+        queue.size = saved.size;
+        queue.enabled = saved.enabled;
+        queue.descriptor_table = saved.descriptor_table;
+        queue.driver_area = saved.driver_area;
+        queue.device_area = saved.device_area;
+        queue.vector.store(saved.vector);
+    }
+    m_parked = std::move(parked);
+    m_quiesced = true;
+    m_resume_active = state.active;
+    return {};
+}
+
+Result<void> VirtioPciTransport::resume() {
+    std::lock_guard lock(m_mutex);
+    if (!m_quiesced) return {};
+    m_quiesced = false;
+    if (!m_resume_active) return {};
+    auto queues = std::move(m_parked);
+    m_parked.clear();
+    auto result = m_device->activate(ActivateContext{m_memory, m_driver_features, std::move(queues), *this});
+    if (!result) {
+        ++m_counters.activation_failures;
+        set_needs_reset();
+        return fail(result.error().with_context("virtio-pci: resuming the device"));
+    }
+    m_active = true;
+    return {};
 }
 
 // ---- VirtioInterrupt ----------------------------------------------------------------------

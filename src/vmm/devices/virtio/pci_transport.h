@@ -13,6 +13,7 @@
 #include "vmm/devices/pci/config_space.h"
 #include "vmm/devices/pci/msix.h"
 #include "vmm/devices/pci/pci_device.h"
+#include "vmm/devices/virtio/transport_state.h"
 #include "vmm/devices/virtio/virtio_device.h"
 
 namespace corral::vmm::virtio {
@@ -101,6 +102,21 @@ public:
     const MsixTable& msix() const { return m_msix; }
     VirtioDevice& device() const { return *m_device; }
 
+    /// Snapshot steps, called with the vCPUs paused. quiesce() stops the device (it completes
+    /// what is in flight and hands its queues back here); save() then reads the state; resume()
+    /// gives the queues back to the device. Each is a no-op when it does not apply.
+    void quiesce();
+    /// The transport's, queues' and device's state; needs quiesce() first if the device runs.
+    Result<VirtioPciState> save() const;
+    /// Takes a saved state into this transport, which must be new (never activated): checks it
+    /// against this device (queue count and sizes, vectors, read-only config bytes, rings in
+    /// guest memory) and leaves the transport quiesced; resume() starts the device. On an
+    /// error the transport must be discarded (the VM is not started).
+    Result<void> restore(const VirtioPciState& state);
+    /// Restarts a quiesced device with its queues (a failure sets DEVICE_NEEDS_RESET, as a
+    /// failed DRIVER_OK does, and is returned).
+    Result<void> resume();
+
 private:
     struct QueueState {
         uint16_t max_size;
@@ -155,6 +171,11 @@ private:
     std::atomic<uint16_t> m_config_vector{k_no_vector};
     uint8_t m_config_generation = 0;
     TransportCounters m_counters;
+    // Between quiesce() (or restore()) and resume(): whether the device was serving, and the
+    // queues it handed back.
+    bool m_quiesced = false;
+    bool m_resume_active = false;
+    std::vector<std::optional<ActiveQueue>> m_parked;
 };
 
 }  // namespace corral::vmm::virtio

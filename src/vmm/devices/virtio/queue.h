@@ -81,6 +81,17 @@ struct QueueCounters {
     uint64_t interrupts_suppressed = 0;  // used buffers the driver asked not to hear about
 };
 
+/// Where the device is in a queue's rings: what a snapshot keeps of a Virtqueue besides its
+/// layout (the rings themselves are in guest memory).
+struct QueuePosition {
+    uint16_t next_avail = 0;
+    uint16_t next_used = 0;
+    uint16_t signalled_used = 0;  // used index at the last interrupt decision (EVENT_IDX)
+    bool signalled_valid = false;
+    bool broken = false;
+    bool operator==(const QueuePosition&) const = default;
+};
+
 /// A split virtqueue (virtio 1.2 §2.7) as the device side sees it; the one queue every virtio
 /// device uses.
 ///
@@ -129,6 +140,20 @@ public:
     uint16_t size() const { return m_size; }
     uint16_t next_avail() const { return m_next_avail; }
     uint16_t next_used() const { return m_next_used; }
+
+    /// The device's place in the rings, for a snapshot.
+    QueuePosition position() const {
+        return {m_next_avail, m_next_used, m_signalled_used, m_signalled_valid, m_broken};
+    }
+    /// Continues from a saved place (any 16-bit indices are consistent: they are free-running,
+    /// and every avail index read is checked against next_avail anyway).
+    void set_position(const QueuePosition& position) {
+        m_next_avail = position.next_avail;
+        m_next_used = position.next_used;
+        m_signalled_used = position.signalled_used;
+        m_signalled_valid = position.signalled_valid;
+        m_broken = position.broken;
+    }
 
 private:
     struct Descriptor {

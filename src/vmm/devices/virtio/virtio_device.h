@@ -10,6 +10,11 @@
 #include "vmm/devices/virtio/queue.h"
 #include "vmm/memory/guest_memory.h"
 
+namespace corral::vmm::snapshot {
+class StateWriter;
+class StateReader;
+}  // namespace corral::vmm::snapshot
+
 namespace corral::vmm::virtio {
 
 /// Reserved feature bits (virtio 1.2 §6).
@@ -87,6 +92,18 @@ public:
     /// Stops serving the queues; when it returns the device no longer touches guest memory
     /// or the interrupt. Safe to call when not active.
     virtual void reset() = 0;
+    /// Stops serving the queues while the VM is paused (a snapshot): completes what is in
+    /// flight (popped chains are returned used, with their interrupts), stops the worker, and
+    /// hands the queues back as they are, by index (nullopt: not active). When it returns the
+    /// device no longer touches guest memory; activate() with the same queues resumes it.
+    /// Host-side state (an input buffer) is kept for that activate(). Safe when not active.
+    virtual std::vector<std::optional<ActiveQueue>> quiesce() = 0;
+    /// Device-specific state beyond the queues (its own section), for a snapshot; called while
+    /// quiesced or inactive. Most devices have none.
+    virtual void save_state(snapshot::StateWriter&) const {}
+    /// Reads what save_state() wrote (errors are recorded in the reader) and applies it after
+    /// checking it; called on a fresh, inactive device.
+    virtual Result<void> restore_state(snapshot::StateReader&) { return {}; }
     virtual DeviceCounters::Snapshot counters() const = 0;
 };
 

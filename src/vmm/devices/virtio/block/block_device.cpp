@@ -8,11 +8,14 @@
 #include <cstring>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "base/event_fd.h"
 #include "base/log.h"
 #include "base/unique_fd.h"
 #include "storage/block_device.h"
 #include "vmm/devices/virtio/queue_service.h"
+#include "vmm/snapshot/state_stream.h"
 
 namespace corral::vmm::virtio {
 
@@ -49,12 +52,23 @@ public:
         m_thread = std::thread([this] { run(); });
         pthread_setname_np(m_thread.native_handle(), "virtio-blk");
     }
-    ~Worker() {
-        m_stop.signal();
-        m_thread.join();
+    ~Worker() { stop(); }
+
+    /// Stops the thread, then completes the held-back request, if any, on the caller's thread,
+    /// and gives the queue away (the worker is done with it).
+    ActiveQueue drain() {
+        stop();
+        m_draining = true;
+        process();
+        return std::move(m_queue);
     }
 
 private:
+    void stop() {
+        if (!m_thread.joinable()) return;
+        m_stop.signal();
+        m_thread.join();
+    }
     void run();
     void process();
     /// Handles one chain; false when the rate limiter held it back (kept in m_pending).
@@ -69,6 +83,7 @@ private:
     UniqueFd m_timer;
     // A chain popped but held back by the rate limiter; served first when the timer fires.
     std::optional<DescriptorChain> m_pending;
+    bool m_draining = false;  // quiesce(): serve m_pending only, whatever the rate limit says
     std::thread m_thread;
 };
 
@@ -122,7 +137,7 @@ bool BlockDevice::Worker::handle(DescriptorChain& chain) {
         return true;
     }
     const Request& request = parsed->request;
-    if (m_device.m_limiter) {
+    if (m_device.m_limiter && !m_draining) {
         uint64_t cost = request.type == RequestType::In || request.type == RequestType::Out ? request.data_bytes : 0;
         if (!m_device.m_limiter->consume(cost)) {
             ++block_counters.throttled;
@@ -152,7 +167,8 @@ void BlockDevice::Worker::process() {
         if (!handle(chain)) throttled = true;  // still too early: the timer is armed again
         else used_any = true;
     }
-    if (!throttled) {
+    // While draining, chains still in the avail ring stay there: they are served on resume.
+    if (!throttled && !m_draining) {
         do {
             while (auto chain = queue.pop()) {
                 if (!handle(*chain)) {
@@ -234,6 +250,49 @@ Result<void> BlockDevice::activate(ActivateContext context) {
     std::lock_guard lock(m_mutex);
     m_worker = std::make_unique<Worker>(*this, std::move(*context.queues[0]), context.interrupt, limits,
                                         std::move(stop), std::move(timer));
+    return {};
+}
+
+std::vector<std::optional<ActiveQueue>> BlockDevice::quiesce() {
+    std::vector<std::optional<ActiveQueue>> queues(1);
+    std::unique_ptr<Worker> worker;
+    {
+        std::lock_guard lock(m_mutex);
+        worker = std::move(m_worker);
+    }
+    if (!worker) return queues;
+    queues[0] = worker->drain();
+    worker.reset();
+    // What the guest wrote is in the image (and not in a cache of this process) before a disk
+    // snapshot is taken beside the memory snapshot.
+    if (!m_read_only)
+        if (auto result = m_disk->flush(); !result)
+            log_warning("virtio-blk: flushing the image for a snapshot failed: {}", result.error().describe());
+    return queues;
+}
+
+void BlockDevice::save_state(snapshot::StateWriter& writer) const {
+    writer.section(snapshot::tag("VBLK"), 1, [&](snapshot::StateWriter& w) {
+        w.u64(m_capacity_sectors);
+        w.boolean(m_read_only);
+    });
+}
+
+Result<void> BlockDevice::restore_state(snapshot::StateReader& reader) {
+    uint64_t capacity = 0;
+    bool read_only = false;
+    reader.section(snapshot::tag("VBLK"), 1, [&](snapshot::StateReader& r, uint16_t) {
+        capacity = r.u64();
+        read_only = r.boolean();
+    });
+    TRY_VOID(reader.finish());
+    if (capacity != m_capacity_sectors)
+        return fail(ErrorKind::Invalid, fmt::format("virtio-blk: the snapshot's disk has {} sectors, this image {}",
+                                                    capacity, m_capacity_sectors));
+    if (read_only != m_read_only)
+        return fail(ErrorKind::Invalid, fmt::format("virtio-blk: the snapshot's disk was {}, this one is {}",
+                                                    read_only ? "read-only" : "writable",
+                                                    m_read_only ? "read-only" : "writable"));
     return {};
 }
 

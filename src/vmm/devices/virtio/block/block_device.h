@@ -69,6 +69,14 @@ public:
     void write_config(uint64_t, std::span<const uint8_t>) override {}  // nothing writable (no CONFIG_WCE)
     Result<void> activate(ActivateContext context) override;
     void reset() override;
+    /// Stops the worker after the request it is executing, completes a request the rate limiter
+    /// was holding back (ignoring the limit: a snapshot must not wait for tokens), flushes the
+    /// image, and hands the queue back.
+    std::vector<std::optional<ActiveQueue>> quiesce() override;
+    /// Section "VBLK": the capacity and read-only flag the guest saw; restore_state() refuses
+    /// an image of another size or writability (the guest's file systems would not match).
+    void save_state(snapshot::StateWriter& writer) const override;
+    Result<void> restore_state(snapshot::StateReader& reader) override;
     DeviceCounters::Snapshot counters() const override { return m_counters.snapshot(); }
 
     const BlockCounters& block_counters() const { return m_block_counters; }

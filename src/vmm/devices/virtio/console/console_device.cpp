@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "vmm/devices/virtio/queue_service.h"
+#include "vmm/snapshot/state_stream.h"
 
 namespace corral::vmm::virtio {
 
@@ -52,6 +53,43 @@ void ConsoleDevice::reset() {
     m_interrupt = nullptr;
     // Bytes read but not delivered belonged to the old driver's session.
     m_input_start = m_input_end = 0;
+}
+
+std::vector<std::optional<ActiveQueue>> ConsoleDevice::quiesce() {
+    std::vector<std::optional<ActiveQueue>> queues(2);
+    if (!m_transmit && !m_receive) return queues;
+    if (m_receive) {
+        m_input->unwatch();
+        m_loop->remove(m_receive->notify_fd);
+    }
+    if (m_transmit) m_loop->remove(m_transmit->notify_fd);
+    // Transmission is synchronous: nothing is in flight once the callbacks are gone.
+    queues[k_transmit_queue] = std::move(m_transmit);
+    queues[k_receive_queue] = std::move(m_receive);
+    m_transmit.reset();
+    m_receive.reset();
+    m_interrupt = nullptr;
+    return queues;
+}
+
+void ConsoleDevice::save_state(snapshot::StateWriter& writer) const {
+    writer.section(snapshot::tag("VCON"), 1, [&](snapshot::StateWriter& w) {
+        w.bytes(std::span(m_input_buffer).subspan(m_input_start, m_input_end - m_input_start));
+    });
+}
+
+Result<void> ConsoleDevice::restore_state(snapshot::StateReader& reader) {
+    std::vector<uint8_t> pending;
+    reader.section(snapshot::tag("VCON"), 1, [&](snapshot::StateReader& r, uint16_t) {
+        pending = r.bytes(k_input_chunk);
+    });
+    TRY_VOID(reader.finish());
+    if (pending.size() > m_input_buffer.size())
+        return fail(ErrorKind::Invalid, "virtio-console state: more pending input than the device buffers");
+    std::copy(pending.begin(), pending.end(), m_input_buffer.begin());
+    m_input_start = 0;
+    m_input_end = pending.size();
+    return {};
 }
 
 void ConsoleDevice::process_transmit() {

@@ -53,6 +53,11 @@ public:
     void write_config(uint64_t, std::span<const uint8_t>) override {}
     Result<void> activate(ActivateContext context) override;
     void reset() override;
+    /// Hands both queues back; host input read but not yet delivered is kept (and saved).
+    std::vector<std::optional<ActiveQueue>> quiesce() override;
+    /// Section "VCON": the host input bytes not yet in a guest buffer.
+    void save_state(snapshot::StateWriter& writer) const override;
+    Result<void> restore_state(snapshot::StateReader& reader) override;
     DeviceCounters::Snapshot counters() const override { return m_counters.snapshot(); }
 
     /// Serves transmitq0 once (what the event loop runs on a notification; tests call it).

@@ -115,6 +115,34 @@ void NetDevice::reset() {
     (void)m_tap.set_offloads({});
 }
 
+std::vector<std::optional<ActiveQueue>> NetDevice::quiesce() {
+    std::vector<std::optional<ActiveQueue>> queues(2);
+    if (!m_rx && !m_tx) return queues;
+    // After remove() the callbacks are neither running nor will they run again.
+    m_loop->remove(m_tap.fd());
+    m_tap_armed = false;
+    if (m_tx) m_loop->remove(m_tx->notify_fd);
+    if (m_rx) m_loop->remove(m_rx->notify_fd);
+    if (m_rx_timer.valid()) m_loop->remove(m_rx_timer.get());
+    if (m_tx_timer.valid()) m_loop->remove(m_tx_timer.get());
+    if (m_tx && m_tx_held) {
+        DescriptorChain chain = std::move(*m_tx_held);
+        m_tx_held.reset();
+        transmit(chain);
+        m_tx->queue.add_used(chain.head, 0);
+        finish(*m_tx, k_tx_queue, true);
+    }
+    queues[k_rx_queue] = std::move(m_rx);
+    queues[k_tx_queue] = std::move(m_tx);
+    m_rx.reset();
+    m_tx.reset();
+    m_interrupt = nullptr;
+    m_pending = 0;
+    m_pending_admitted = false;
+    m_rx_held = false;
+    return queues;
+}
+
 void NetDevice::arm_tap() {
     if (m_tap_armed) return;
     auto added = m_loop->add(m_tap.fd(), [this] { process_rx(); });

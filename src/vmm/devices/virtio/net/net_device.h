@@ -97,6 +97,10 @@ public:
     void write_config(uint64_t, std::span<const uint8_t>) override {}  // the MAC is read-only
     Result<void> activate(ActivateContext context) override;
     void reset() override;
+    /// Stops serving, transmits a TX chain the rate limit was holding back (ignoring the limit),
+    /// and hands both queues back. A received frame still waiting for a guest buffer is dropped
+    /// (as by a NIC whose ring is full); the tap's queue keeps later ones.
+    std::vector<std::optional<ActiveQueue>> quiesce() override;
     DeviceCounters::Snapshot counters() const override { return m_counters.snapshot(); }
     NetCounters::Snapshot net_counters() const { return m_net_counters.snapshot(); }
 

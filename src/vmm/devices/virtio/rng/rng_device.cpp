@@ -33,6 +33,16 @@ void RngDevice::reset() {
     m_interrupt = nullptr;
 }
 
+std::vector<std::optional<ActiveQueue>> RngDevice::quiesce() {
+    std::vector<std::optional<ActiveQueue>> queues(1);
+    if (!m_queue) return queues;
+    m_loop->remove(m_queue->notify_fd);  // after this, process_queue() is not running
+    queues[0] = std::move(m_queue);
+    m_queue.reset();
+    m_interrupt = nullptr;
+    return queues;
+}
+
 uint32_t RngDevice::fill(const DescriptorChain& chain) {
     uint32_t written = 0;
     for (const GuestBuffer& buffer : chain.writable) {

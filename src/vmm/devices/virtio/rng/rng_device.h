@@ -29,6 +29,8 @@ public:
     void write_config(uint64_t, std::span<const uint8_t>) override {}
     Result<void> activate(ActivateContext context) override;
     void reset() override;
+    /// Requests are served synchronously: nothing is ever in flight.
+    std::vector<std::optional<ActiveQueue>> quiesce() override;
     DeviceCounters::Snapshot counters() const override { return m_counters.snapshot(); }
 
     /// Serves the queue once (what the event loop runs on a notification; tests call it).

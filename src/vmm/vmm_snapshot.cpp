@@ -1,0 +1,92 @@
+// Vmm::snapshot() and Vmm::restore_state(): the VM's side of snapshot files (the format is in
+// snapshot/snapshot_file.h).
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "vmm/devices/legacy/acpi_power.h"
+#include "vmm/devices/legacy/i8042.h"
+#include "vmm/devices/legacy/rtc.h"
+#include "vmm/devices/legacy/serial.h"
+#include "vmm/devices/virtio/pci_transport.h"
+#include "vmm/kvm/vcpu_state.h"
+#include "vmm/pci_setup.h"
+#include "vmm/snapshot/snapshot_file.h"
+#include "vmm/vmm.h"
+
+namespace corral::vmm {
+
+Result<nlohmann::json> Vmm::snapshot(const std::string& dir, bool resume) {
+    auto started = std::chrono::steady_clock::now();
+    bool was_paused = m_paused;
+    if (!was_paused && !pause_vcpus()) {
+        resume_vcpus();
+        return fail(ErrorKind::Busy, "the vCPUs did not stop within 5 s; the VM keeps running");
+    }
+    m_paused = true;
+    std::vector<std::shared_ptr<virtio::VirtioPciTransport>> transports;
+    if (m_pci) transports = m_pci->transports;
+    // Whatever happens below, the devices serve again and the vCPUs run as asked.
+    auto restart = [&] {
+        for (auto& transport : transports)
+            if (auto resumed = transport->resume(); !resumed)
+                log_error("after the snapshot: {}", resumed.error().describe());
+        if (resume && !was_paused) resume_vcpus();
+    };
+    auto save = [&]() -> Result<snapshot::MemoryFileStats> {
+        // A vCPU parked right after an I/O exit finishes that instruction first (an IN's value
+        // lands in its register), so the saved registers are consistent.
+        for (auto& vcpu : m_vcpus) TRY_VOID(vcpu->vcpu().complete_pending_io());
+        for (auto& transport : transports) transport->quiesce();
+        snapshot::SnapshotState state;
+        state.config = m_config;
+        state.memory_bytes = m_memory.ram_size();
+        state.vm = TRY(kvm::save_vm(m_vm));
+        auto msrs = TRY(kvm::saveable_msrs(m_system, m_vcpus.front()->vcpu()));
+        for (auto& vcpu : m_vcpus) state.vcpus.push_back(TRY(kvm::save_vcpu(m_system, vcpu->vcpu(), msrs)));
+        state.serial = m_serial->save();
+        state.i8042 = m_i8042->save();
+        state.rtc = m_rtc->save();
+        state.acpi = m_acpi->save();
+        for (auto& transport : transports) state.virtio.push_back(TRY(transport->save()));
+        return snapshot::write_snapshot(dir, state, m_memory);
+    };
+    auto stats = save();
+    restart();
+    if (!stats) return fail(stats.error().with_context(fmt::format("snapshot to {}", dir)));
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log_info("snapshot written to {} ({} of {} MiB of memory not zero, {} ms){}", dir, stats->bytes_written >> 20,
+             m_memory.ram_size() >> 20, elapsed.count(), m_paused ? "; the VM stays paused" : "");
+    return nlohmann::json{{"dir", dir},
+                          {"state", m_paused ? "paused" : "running"},
+                          {"memory_bytes", m_memory.ram_size()},
+                          {"memory_bytes_written", stats->bytes_written},
+                          {"duration_ms", elapsed.count()}};
+}
+
+Result<void> Vmm::restore_state(const snapshot::SnapshotState& state) {
+    size_t virtio_count = m_pci ? m_pci->transports.size() : 0;
+    if (state.virtio.size() != virtio_count)
+        return fail(ErrorKind::Invalid, fmt::format("the snapshot has {} virtio devices, this VM {}",
+                                                    state.virtio.size(), virtio_count));
+    if (state.vcpus.size() != m_vcpus.size())
+        return fail(ErrorKind::Invalid, "the snapshot's vCPU count does not match the VM's");
+    // The interrupt controllers first: devices drive their lines to the restored levels next.
+    TRY_CONTEXT(kvm::restore_vm(m_vm, state.vm), "KVM VM state");
+    TRY_VOID(m_serial->restore(state.serial));
+    TRY_VOID(m_i8042->restore(state.i8042));
+    TRY_VOID(m_rtc->restore(state.rtc));
+    m_acpi->restore(state.acpi);
+    for (size_t i = 0; i < virtio_count; ++i)
+        TRY_CONTEXT(m_pci->transports[i]->restore(state.virtio[i]), fmt::format("virtio device {}", i));
+    for (size_t i = 0; i < m_vcpus.size(); ++i)
+        TRY_VOID(kvm::restore_vcpu(m_system, m_vcpus[i]->vcpu(), state.vcpus[i]));
+    if (m_pci)
+        for (auto& transport : m_pci->transports) TRY_VOID(transport->resume());
+    return {};
+}
+
+}  // namespace corral::vmm
