@@ -274,6 +274,20 @@ TEST_F(NetDeviceTest, WithMergeableBuffersAFrameWaitsForEnoughBuffersAndIsNotDro
     EXPECT_EQ(counters.rx_dropped, 0u);
 }
 
+TEST_F(NetDeviceTest, QuiesceHandsBackTheBuffersHeldForAWaitingFrame) {
+    activate(k_all_features | k_net_f_mrg_rxbuf);
+    rx.descriptor(0, k_buffers, 500, k_desc_f_write);
+    rx.publish(0);
+    rx_notify.signal();
+    ASSERT_TRUE(ns.send(test_frame(1400)));  // needs three such buffers: the one posted is held
+    ASSERT_TRUE(wait_for([&] { return device->net_counters().rx_stalls >= 1; }));
+    auto queues = device->quiesce();
+    ASSERT_TRUE(queues[0].has_value());
+    EXPECT_EQ(queues[0]->queue.position().next_avail, 0)
+        << "the held chain is back in the avail ring, for the snapshot and the restored device";
+    EXPECT_EQ(rx.used_idx(), 0);
+}
+
 TEST_F(NetDeviceTest, ResetStopsServingTheQueues) {
     activate();
     device->reset();

@@ -132,6 +132,15 @@ std::vector<std::optional<ActiveQueue>> NetDevice::quiesce() {
         m_tx->queue.add_used(chain.head, 0);
         finish(*m_tx, k_tx_queue, true);
     }
+    if (m_rx && m_merge.held() > 0) {
+        // Chains popped for a frame still waiting for more buffers were never used: hand them back
+        // to the avail ring (the frame itself is lost, as the README says of a held frame), or the
+        // snapshot's next_avail would skip them and the restored guest would never get them back.
+        QueuePosition position = m_rx->queue.position();
+        position.next_avail = static_cast<uint16_t>(position.next_avail - m_merge.held());
+        m_rx->queue.set_position(position);
+    }
+    m_merge.reset();
     queues[k_rx_queue] = std::move(m_rx);
     queues[k_tx_queue] = std::move(m_tx);
     m_rx.reset();
