@@ -2,6 +2,7 @@
 # curl. Sourced by the daemon tests; needs $build_dir. Sets $state, $sock; defines:
 #   corrald_start [ARGS...]   starts corrald (pid in $corrald_pid), waits for its socket
 #   corrald_stop              SIGTERM, waits for it to end (VMs keep running)
+#   corrald_networks_cleanup  ends the dnsmasq processes of the networks it made (after corrald_stop)
 #   api METHOD PATH [JSON]    sets $code (HTTP status) and $body
 #   jqb FILTER                jq -r FILTER on $body
 #   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed
@@ -45,6 +46,22 @@ corrald_stop() {
   kill -TERM "$corrald_pid" 2>/dev/null
   wait "$corrald_pid" 2>/dev/null
   corrald_pid=""
+}
+
+# corrald leaves its networks' dnsmasq running when it stops (the next corrald adopts them). A test
+# that made networks calls this in its cleanup, after corrald_stop: the state folder goes away with
+# the test, and so must the dnsmasq processes it started (they would also keep a test's network
+# namespace alive).
+corrald_networks_cleanup() {
+  local pid_file pid
+  for pid_file in "$state"/networks/*/dnsmasq.pid; do
+    [ -f "$pid_file" ] || continue
+    pid=$(cat "$pid_file")
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$state/networks/" || continue
+    kill "$pid"
+    local i   # gone before the caller removes the folder it writes its leases into
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
 }
 
 api() {   # api METHOD PATH [JSON]

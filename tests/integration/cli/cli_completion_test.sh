@@ -18,7 +18,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 has() { if grep -qx -- "$2" <<<"$3"; then pass "$1"; else fail "$1: '$2' not in: $(tr '\n' ' ' <<<"$3")"; fi; }
 
-"$corrald" --state-dir "$work/state" >"$work/corrald.log" 2>&1 &
+"$corrald" --state-dir "$work/state" --no-default-network >"$work/corrald.log" 2>&1 &   # the host namespace: no default network
 daemon_pid=$!
 for _ in $(seq 200); do [[ -S "$work/state/corrald.sock" ]] && break; sleep 0.1; done
 export CORRAL_SOCKET="$work/state/corrald.sock"

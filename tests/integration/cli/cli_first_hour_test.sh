@@ -51,7 +51,9 @@ says() { if grep -Eq -- "$2" <<<"$3"; then pass "$1: $(head -1 <<<"$3")"; else f
 # never NAME PATTERN TEXT: TEXT does not match PATTERN.
 never() { if grep -Eq -- "$2" <<<"$3"; then fail "$1: /$2/ should not be in: $3"; else pass "$1"; fi; }
 
-"$corrald" --state-dir "$work/state" --socket "$sock" >"$work/corrald.log" 2>&1 &
+# --no-default-network: this test shares the host's network namespace, where corrald must not
+# make its default network (tests/lib/corrald.sh does the same).
+"$corrald" --state-dir "$work/state" --socket "$sock" --no-default-network >"$work/corrald.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 200); do
     [[ -S "$sock" ]] && break

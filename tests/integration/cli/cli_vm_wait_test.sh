@@ -76,6 +76,9 @@ exec 7>"$state/first.in"   # held open: the first client stays attached until fd
 echo >&7
 told=no
 for _ in $(seq 40); do
+  # The first client types again each time: while the VM's console is not connected yet (a slow
+  # boot) its input is refused as "offline" and claims nothing, and the second one may claim it.
+  echo >&7
   echo "id" | "$corral" vm console wait1 >/dev/null 2>"$state/second.err"
   if grep -q "read-only until it detaches" "$state/second.err"; then told=yes; break; fi
   sleep 0.5

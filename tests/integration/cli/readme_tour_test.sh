@@ -4,9 +4,21 @@
 # with two stand-ins: `corral image prepare default` (downloads Debian packages) is replaced by
 # importing the project's cached guest image as `default`, and `corral events` (which runs until
 # Ctrl-C) runs in the background for the whole tour. stdin is /dev/null, so `vm console` pipes.
-# A real guest runs on the emulated engine (QEMU TCG). Exit 0 passed, 1 failed, 77 skipped.
+# A real guest runs on the emulated engine (QEMU TCG). corrald runs as on a user's host, with its
+# default network (the tour shows it), so the test runs in network and mount namespaces of its own:
+# the bridges, dnsmasq and nftables tables it makes never reach the host.
+# Exit 0 passed, 1 failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
+if [ -z "${CORRAL_README_TOUR_NETNS:-}" ]; then
+  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (a network namespace of its own)"; exit 77; }
+  unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
+  CORRAL_README_TOUR_NETNS=1 exec unshare --net --mount -- "$script" "$@"
+fi
+# A sysfs of this namespace, so /sys/class/net (read by corrald) shows its own interfaces.
+mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
+ip link set lo up
+export CORRALD_DEFAULT_NETWORK=1
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
@@ -21,6 +33,7 @@ cleanup() {
   [ -n "$events_pid" ] && kill "$events_pid" 2>/dev/null
   if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/web1/state '{"action":"kill"}'; sleep 1; fi
   corrald_stop
+  corrald_networks_cleanup
   rm -rf -- "$state"
 }
 trap cleanup EXIT

@@ -62,7 +62,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
   [ "${code:0:1}" != 5 ] && [ "$code" != 000 ] || echo "  $1 $2 answered $code: $body"
 }
 route_of() {   # the OpenAPI pattern of a concrete path
-  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens)/[^/]+#/api/v1/\1/{x}#' \
+  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks)/[^/]+#/api/v1/\1/{x}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' <<<"$1"
 }
 
@@ -278,6 +278,21 @@ tcall POST /api/v1/vms '{"name":"n2","nics":[{"bridge":"hbbr0"},{"tap":"hbtap0"}
 check "a NIC on an existing tap: 403 naming nics[1].tap" expect_403 "nics[1].tap"
 tcall POST /api/v1/vms '{"name":"n4","nics":[{"tap":"hbtap9"}]}'
 check "a NIC on the allowed tap: 201" test "$code" = 201
+# A network names host interfaces too: bridged (bridge) and vlan (parent) are held to --allow-bridge.
+tcall POST /api/v1/networks '{"name":"hbn1","kind":"bridged","bridge":"hbbr1"}'
+check "a bridged network on another host bridge: 403 naming bridge" expect_403 "bridge"
+tcall POST /api/v1/networks '{"name":"hbn0","kind":"bridged","bridge":"hbbr0"}'
+check "a bridged network on the allowed bridge: 201" test "$code" = 201
+tcall GET /api/v1/networks
+check "networks listed over TLS: 200 with hbn0" test "$code" = 200 -a "$(jqb '[.[].name] | index("hbn0") != null')" = true
+tcall GET /api/v1/networks/hbn0
+check "network hbn0 shown over TLS: 200" test "$code" = 200
+tcall PATCH /api/v1/networks/hbn0 '{"bridge":"hbbr1"}'
+check "a network edited onto another bridge: 4xx, not applied" test "${code:0:1}" = 4
+tcall GET /api/v1/networks/hbn0/leases
+check "its leases over TLS: 200" test "$code" = 200
+tcall DELETE /api/v1/networks/hbn0
+check "network hbn0 deleted over TLS" test "${code:0:1}" = 2
 
 echo "== nothing outside the state folder and the allowed folder was touched"
 sleep 0.5

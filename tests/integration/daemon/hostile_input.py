@@ -134,9 +134,17 @@ VALID = {
     "post /api/v1/images": [{"name": "himg", "pool": "default", "kernel": kernel, "initrd": kernel, "root": root,
                              "cmdline": "console=ttyS0", "description": "hostile"}],
     "post /api/v1/tokens": [{"name": "htok"}],
+    "post /api/v1/networks": [{
+        "name": "hn1", "kind": "isolated", "subnet4": "10.0.201.0/24", "gateway4": "10.0.201.1",
+        "dhcp_start": "10.0.201.10", "dhcp_end": "10.0.201.200", "mtu": 1500, "dns_forwarders": ["192.0.2.53"],
+        "reservations": [{"mac": "52:54:00:aa:bb:01", "ipv4": "10.0.201.5", "hostname": "db"}]}],
+    "patch /api/v1/networks/{name}": [{
+        "mtu": 1400, "dns_forwarders": ["192.0.2.53"],
+        "reservations": [{"mac": "52:54:00:aa:bb:02", "ipv4": "10.0.202.6", "hostname": "web"}]}],
 }
 PARAMS = {"name": "vm1", "pool": "default", "id": "t-1"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
+NETWORK_PARAMS = {"name": "hn0"}
 DEEP = json.loads("[" * 40 + "]" * 40)
 HOSTILE_VALUES = [None, True, 0, -1, 1.5, 1e300, "", "x", [], {}, DEEP]
 
@@ -186,6 +194,8 @@ def replaced(value, path, new):
 
 def target_of(pattern):
     params = VOLUME_PARAMS if pattern.startswith("/api/v1/volumes/") else PARAMS
+    if pattern.startswith("/api/v1/networks/"):
+        params = NETWORK_PARAMS
     path = pattern
     for key, value in params.items():
         path = path.replace("{" + key + "}", value)

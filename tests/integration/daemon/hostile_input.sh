@@ -7,15 +7,26 @@
 # invalid UTF-8, huge ones, and Authorization schemes of every byte 0x80-0xFF over TLS.
 # Each answer must be a 4xx (a 400 naming the field's path for a wrong type) in valid JSON, never
 # a 5xx, and corrald must be alive after each request (kill -0 and GET /host).
-# Exit status: 0 all passed, 1 a check failed. Ends with "N passed, N failed".
+# Runs in network and mount namespaces of its own: the network routes' valid bodies make bridges,
+# dnsmasq and nftables tables, which must not appear on the host.
+# Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
+if [ -z "${CORRAL_HOSTILE_INPUT_NETNS:-}" ]; then
+  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (a network namespace of its own)"; exit 77; }
+  unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
+  CORRAL_HOSTILE_INPUT_NETNS=1 exec unshare --net --mount -- "$script" "$@"
+fi
+# A sysfs of this namespace, so /sys/class/net (read by corrald) shows its own interfaces.
+mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
+ip link set lo up
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
   corrald_stop
+  corrald_networks_cleanup
   rm -rf -- "$state"
 }
 trap cleanup EXIT
@@ -23,7 +34,7 @@ trap cleanup EXIT
 corrald_start --listen 127.0.0.1:0 || exit 1
 check "corrald listens on TLS too" tls_listen
 
-echo "== what the valid bodies refer to: volume v1, image img0, VM vm1, token ci"
+echo "== what the valid bodies refer to: volume v1, image img0, VM vm1, network hn0, token ci"
 head -c 65536 /dev/zero >"$state/kernel.bin"
 truncate -s 1M "$state/root.raw"
 api POST /api/v1/volumes '{"name":"v1","size":"1M"}'
@@ -34,6 +45,8 @@ wait_task "$(jqb .task)" 60
 check "image img0 ready" test "$(jqb .status)" = succeeded
 api POST /api/v1/vms '{"name":"vm1","memory_mib":128}'
 check "VM vm1 created" test "$code" = 201
+api POST /api/v1/networks '{"name":"hn0","kind":"isolated","subnet4":"10.0.202.0/24"}'
+check "network hn0 created" test "$code" = 201
 api POST /api/v1/tokens '{"name":"ci"}'
 token=$(jqb .token)
 check "token ci created" test "$code" = 201

@@ -51,10 +51,11 @@ TEST(NetworkCommands, ListShowEditDeleteLeases) {
 }
 
 TEST(NetworkCommands, VmNicOnANetworkOrNone) {
-    EXPECT_EQ(parse({"vm", "create", "web1", "--nic", "network=lab"}).request,
-              request("POST", "/api/v1/vms", json{{"name", "web1"}, {"nics", {{{"network", "lab"}}}}}));
-    EXPECT_EQ(parse({"vm", "create", "web1", "--nic", "none"}).request,
-              request("POST", "/api/v1/vms", json{{"name", "web1"}, {"nics", json::array()}}));
+    EXPECT_EQ(parse({"vm", "create", "web1", "--image", "default", "--nic", "network=lab"}).request,
+              request("POST", "/api/v1/vms",
+                      json{{"name", "web1"}, {"image", "default"}, {"nics", {{{"network", "lab"}}}}}));
+    EXPECT_EQ(parse({"vm", "create", "web1", "--image", "default", "--nic", "none"}).request,
+              request("POST", "/api/v1/vms", json{{"name", "web1"}, {"image", "default"}, {"nics", json::array()}}));
 }
 
 TEST(NetworkCommands, LeaseTable) {
