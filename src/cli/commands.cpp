@@ -16,6 +16,7 @@
 #include "cli/completion.h"
 #include "cli/help.h"
 #include "cli/network_commands.h"
+#include "cli/security_group_commands.h"
 #include "cli/size.h"
 
 namespace corral::cli {
@@ -98,10 +99,16 @@ nlohmann::json nic_json(const std::string& text) {
     std::string part;
     while (std::getline(parts, part, ',')) {
         const auto eq = part.find('=');
-        if (eq == std::string::npos)
+        if (eq == std::string::npos) {
             nic["bridge"] = part;
-        else
+        } else if (part.substr(0, eq) == "groups") {
+            // groups=web+ssh: '+' because ',' separates the NIC's settings.
+            nic["groups"] = nlohmann::json::array();
+            std::stringstream names(part.substr(eq + 1));
+            for (std::string name; std::getline(names, name, '+');) nic["groups"].push_back(name);
+        } else {
             nic[part.substr(0, eq)] = part.substr(eq + 1);
+        }
     }
     return nic;
 }
@@ -119,10 +126,10 @@ std::string check_nic(const std::string& text) {
         first = false;
         if (key == "bridge" || key == "tap" || key == "network")
             ++backends;
-        else if (key != "mac")
-            return fmt::format(
-                "'{}': unknown NIC setting '{}' (expected network=NAME, bridge=NAME or tap=NAME, and mac=MAC)", text,
-                key);
+        else if (key != "mac" && key != "groups")
+            return fmt::format("'{}': unknown NIC setting '{}' (expected network=NAME, bridge=NAME or tap=NAME, and "
+                               "mac=MAC, groups=G1+G2)",
+                               text, key);
         if (value.empty()) return fmt::format("'{}': {} needs a value", text, key);
     }
     if (backends != 1)
@@ -162,7 +169,7 @@ CLI::Validator at_least(int low, const char* what) {
 
 const CLI::Validator k_volume_ref = validator(check_volume_ref, "POOL/VOLUME");
 const CLI::Validator k_disk = validator(check_disk, "POOL/VOLUME[:ro]");
-const CLI::Validator k_nic = validator(check_nic, "network=NET|bridge=BR[,mac=MAC]");
+const CLI::Validator k_nic = validator(check_nic, "network=NET[,groups=G1+G2]|bridge=BR[,mac=MAC]");
 
 /// The options a VM's settings take, shared by `vm create` and `vm edit`.
 struct VmSettings {
@@ -181,10 +188,11 @@ struct VmSettings {
             ->check(k_memory)
             ->type_name("SIZE");
         app->add_option("--nic,--net", nics,
-                        "a NIC: network=NET (a managed network), bridge=BR or tap=TAP, optional ,mac=MAC "
-                        "(repeatable; default: one on the default network; 'none' for no NIC)")
+                        "a NIC: network=NET (a managed network), bridge=BR or tap=TAP, optional ,mac=MAC and "
+                        ",groups=G1+G2 (security groups, managed networks only) (repeatable; default: one on the "
+                        "default network; 'none' for no NIC)")
             ->check(k_nic)
-            ->type_name("network=NET|bridge=BR[,mac=MAC]");
+            ->type_name("network=NET[,groups=G1+G2]|bridge=BR[,mac=MAC]");
         app->add_option("--restart", restart, "restart policy")->check(CLI::IsMember({"no", "on-failure", "always"}));
         app->add_option("--cmdline", cmdline, "extra kernel arguments");
     }
@@ -696,6 +704,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     }
 
     NetworkCommands network_commands(app, b.inv);  // cli/network_commands.cpp
+    SecurityGroupCommands security_group_commands(app, b.inv);  // cli/security_group_commands.cpp
 
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
     completion->add_option("SHELL", b.shell, "the shell")->required()->type_name("")->check(CLI::IsMember({"bash", "zsh", "fish"}));

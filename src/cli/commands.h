@@ -39,6 +39,9 @@ enum class View {
     NetworkTable,
     Network,
     LeaseTable,
+    SecurityGroupTable,
+    SecurityGroup,
+    Trace,  ///< GET /networks/{name}/trace: its explanation, one line
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
+#include <charconv>
+
 #include "cli/table.h"
 
 namespace corral::cli {
@@ -28,6 +31,16 @@ nlohmann::json reservation_json(const std::string& text) {
                           {"ipv4", text.substr(first + 1, second == std::string::npos ? std::string::npos
                                                                                        : second - first - 1)}};
     if (second != std::string::npos) out["hostname"] = text.substr(second + 1);
+    return out;
+}
+
+/// Query-string encoding for a VM name or an address (IPv6 has ':', harmless, kept readable).
+std::string percent_encode(const std::string& text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':') out += static_cast<char>(c);
+        else out += fmt::format("%{:02X}", c);
+    }
     return out;
 }
 
@@ -102,6 +115,19 @@ std::string render_network(const nlohmann::json& network) {
 
 }  // namespace
 
+std::string check_trace_port(const std::string& text) {
+    if (text == "icmp") return {};
+    const size_t slash = text.find('/');
+    const std::string number = text.substr(0, slash);
+    const std::string protocol = slash == std::string::npos ? "tcp" : text.substr(slash + 1);
+    int port = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), port);
+    if (ec != std::errc() || end != number.data() + number.size() || port < 1 || port > 65535 ||
+        (protocol != "tcp" && protocol != "udp"))
+        return fmt::format("'{}' is not PORT/tcp, PORT/udp (PORT 1-65535) or icmp", text);
+    return {};
+}
+
 NetworkCommands::NetworkCommands(CLI::App& app, Invocation& invocation) : m_inv(invocation) {
     CLI::App* network = app.add_subcommand("network", "managed networks (NAT, isolated, bridged, VLAN)")
                             ->require_subcommand(1);
@@ -160,6 +186,31 @@ NetworkCommands::NetworkCommands(CLI::App& app, Invocation& invocation) : m_inv(
     name_arg(del, "the network");
     del->callback([this] {
         call("DELETE", network_path(m_name), View::None, nullptr, fmt::format("deleted network {}", m_name));
+    });
+
+    CLI::App* trace = network->add_subcommand(
+        "trace", "would a new connection pass? the verdict of the installed rules and the rule that decides");
+    name_arg(trace, "the network");
+    trace->add_option("--from", m_from, "a VM on the network, or an address")->required()->type_name("VM|IP");
+    trace->add_option("--to", m_to, "a VM on the network, or an address")->required()->type_name("VM|IP");
+    trace->add_option("--port", m_port, "PORT/tcp (the default protocol), PORT/udp, or icmp")
+        ->required()
+        ->check(CLI::Validator(check_trace_port, "PORT[/tcp|/udp]|icmp"))
+        ->type_name("PORT[/PROTO]|icmp");
+    trace->callback([this] {
+        std::string protocol = "tcp";
+        std::string port = m_port;
+        if (m_port == "icmp") {
+            protocol = "icmp";
+            port.clear();
+        } else if (const size_t slash = m_port.find('/'); slash != std::string::npos) {
+            protocol = m_port.substr(slash + 1);
+            port = m_port.substr(0, slash);
+        }
+        std::string target = fmt::format("{}/trace?from={}&to={}&protocol={}", network_path(m_name),
+                                         percent_encode(m_from), percent_encode(m_to), protocol);
+        if (!port.empty()) target += "&port=" + port;
+        call("GET", target, View::Trace);
     });
 
     CLI::App* leases = network->add_subcommand("leases", "the DHCP leases handed out on a network");

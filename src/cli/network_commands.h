@@ -42,7 +42,13 @@ private:
     bool m_no_dns = false;
     std::vector<std::string> m_reserve;
     bool m_no_reservations = false;
+    std::string m_from;
+    std::string m_to;
+    std::string m_port;
 };
+
+/// "22/tcp", "53/udp", "22" (tcp) or "icmp" for `network trace --port`: "" when valid.
+std::string check_trace_port(const std::string& text);
 
 /// The network views (View::NetworkTable, View::Network, View::LeaseTable) as text.
 std::string render_network_view(View view, const nlohmann::json& answer);

@@ -6,6 +6,7 @@
 
 #include "cli/size.h"
 #include "cli/network_commands.h"
+#include "cli/security_group_commands.h"
 #include "cli/table.h"
 
 namespace corral::cli {
@@ -64,6 +65,13 @@ std::string nics(const json& vm) {
                                                        : "bridge=" + text(nic, "bridge");
             if (nic.contains("mac")) part += ",mac=" + text(nic, "mac");
             if (nic.contains("ipv4") && nic["ipv4"].is_string()) part += ",ipv4=" + text(nic, "ipv4");
+            // As --nic takes them: groups=web+ssh.
+            if (nic.contains("groups") && nic["groups"].is_array() && !nic["groups"].empty()) {
+                std::string groups;
+                for (const auto& group : nic["groups"])
+                    if (group.is_string()) groups += (groups.empty() ? "" : "+") + group.get<std::string>();
+                part += ",groups=" + groups;
+            }
             parts.push_back(part);
         }
     return join(parts);
@@ -330,6 +338,9 @@ std::string render(View view, const json& answer, GuestText guest) {
     case View::NetworkTable:
     case View::Network:
     case View::LeaseTable: return render_network_view(view, answer);
+    case View::SecurityGroupTable:
+    case View::SecurityGroup:
+    case View::Trace: return render_security_group_view(view, answer);
     case View::TaskTable: {
         Table table({"ID", "KIND", "TARGET", "STATUS", "PROGRESS", "MESSAGE"});
         for (const auto& task : items(answer))

@@ -258,6 +258,9 @@ int main(int argc, char** argv) {
                 port.network = nic.network;
                 port.mac = nic.mac;
                 if (!nic.ipv4.empty()) port.addresses.push_back(nic.ipv4);
+                // Groups match by address: a NIC without a known one carries none (the API
+                // refuses that pairing; an inventory edited by hand must not break the firewall).
+                if (!port.addresses.empty()) port.groups = nic.groups;
                 ports.push_back(std::move(port));
             }
         return ports;

@@ -45,6 +45,20 @@ net::firewall::Network firewall_network(const NetworkRecord& network) {
 
 }  // namespace
 
+net::firewall::Rule firewall_rule(const inventory::SecurityRuleRecord& rule) {
+    using net::firewall::Protocol;
+    net::firewall::Rule out;
+    out.direction = rule.direction == "out" ? net::firewall::Direction::Out : net::firewall::Direction::In;
+    out.protocol = rule.protocol == "tcp"    ? Protocol::Tcp
+                   : rule.protocol == "udp"  ? Protocol::Udp
+                   : rule.protocol == "icmp" ? Protocol::Icmp
+                                             : Protocol::Any;
+    out.port_from = rule.port_from;
+    out.port_to = rule.port_to;
+    out.remote = rule.remote_group.empty() ? rule.remote_cidr : rule.remote_group;
+    return out;
+}
+
 NetworkService::NetworkService(inventory::Inventory& inventory, fs::path state_dir, DefaultNetwork default_network)
     : m_inventory(inventory), m_dir(std::move(state_dir) / "networks"), m_default_network(default_network) {}
 
@@ -201,10 +215,20 @@ Result<void> NetworkService::apply_firewall() {
     return apply_firewall_locked();
 }
 
-Result<void> NetworkService::apply_firewall_locked() {
+Result<net::firewall::Model> NetworkService::firewall_model() {
     net::firewall::Model model;
     for (const auto& network : TRY(m_inventory.list_networks())) model.networks.push_back(firewall_network(network));
+    for (const auto& group : TRY(m_inventory.list_security_groups())) {
+        net::firewall::SecurityGroup out{group.name, {}};
+        for (const auto& rule : group.rules) out.rules.push_back(firewall_rule(rule));
+        model.groups.push_back(std::move(out));
+    }
     if (m_ports) model.ports = m_ports();
+    return model;
+}
+
+Result<void> NetworkService::apply_firewall_locked() {
+    const net::firewall::Model model = TRY(firewall_model());
     auto applied = model.networks.empty() ? net::firewall::remove_all() : net::firewall::apply(model);
     m_firewall_problem = applied ? "" : applied.error().describe();
     return applied;
@@ -425,6 +449,12 @@ Result<inventory::VmRecord> NetworkService::define_vm(
         if (!nic.ipv4.empty()) TRY_VOID(check_requested_address(*network, vm.name, i, nic, given));
         if (nic.ipv4.empty() && runs_dnsmasq(*network)) nic.ipv4 = TRY(allocate_address(nic.network, given));
         if (!nic.ipv4.empty()) given.push_back(nic.ipv4);
+        // Groups match a NIC by its address: one corrald does not know cannot be filtered.
+        if (!nic.groups.empty() && nic.ipv4.empty())
+            return fail(fmt::format("nics[{}].groups: network {} ({}) gives the NIC no address, and security groups "
+                                    "filter by address: use a nat or isolated network",
+                                    i, nic.network, network->kind),
+                        EINVAL);
         touched.insert(nic.network);
     }
     auto stored = TRY(store(vm));

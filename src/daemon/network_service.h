@@ -26,6 +26,9 @@ struct Lease {
     std::string hostname;  // "" when the client sent none
 };
 
+/// A stored security-group rule as the firewall's Rule (remote: the group, else the CIDR).
+net::firewall::Rule firewall_rule(const inventory::SecurityRuleRecord& rule);
+
 /// The networks corrald manages (docs/api.md "Networks"), beside VmManager: their records in
 /// the inventory, their bridges, one supervised dnsmasq per nat or isolated network, and the
 /// firewall (net/firewall) rebuilt from the inventory after every change. Every change is all
@@ -86,6 +89,31 @@ public:
     /// Re-applies the firewall from the inventory (and the port source).
     Result<void> apply_firewall();
 
+    /// Security groups (docs/firewall.md). Each change is stored, then the firewall is applied
+    /// with it; if the firewall refuses it, the inventory goes back to what it was and the
+    /// previous rules stay in force. EEXIST/ENOENT/EBUSY as the inventory says.
+    Result<inventory::SecurityGroupRecord> create_group(const inventory::SecurityGroupRecord& group);
+    /// Replaces a group's description and rules; running VMs' NICs carrying it change at once.
+    Result<inventory::SecurityGroupRecord> update_group(const inventory::SecurityGroupRecord& group);
+    /// EBUSY naming the VMs (or the group's rules) that still use it.
+    Result<void> remove_group(const std::string& name);
+    /// Replaces the groups of NIC `nic` of VM `vm`, live: a running VM's traffic follows at once.
+    /// EINVAL when the NIC is not on a managed network that gives it an address (groups filter by
+    /// address).
+    Result<inventory::VmRecord> set_nic_groups(const std::string& vm, size_t nic, const std::vector<std::string>& groups);
+
+    /// One endpoint of a trace: a VM (its NIC on the network) or an address.
+    struct TraceAnswer {
+        net::firewall::TraceVerdict verdict;
+        std::string from;  ///< "vm web1 (10.0.100.2)" or the address
+        std::string to;
+    };
+    /// Would a new connection from `from` to `to` on network `network` pass, and which rule of
+    /// the installed ruleset decides? `from`/`to` are VM names (their NIC on the network) or
+    /// addresses. ENOENT/EINVAL naming the field ("from", "to").
+    Result<TraceAnswer> trace(const std::string& network, const std::string& from, const std::string& to,
+                              net::firewall::Protocol protocol, int port);
+
     /// The network's folder in the state folder (dnsmasq.conf, leases, pid file, log).
     std::filesystem::path network_dir(const std::string& name) const;
 
@@ -93,6 +121,12 @@ private:
     Result<void> bring_up(const inventory::NetworkRecord& network);  // needs m_mutex
     void tear_down(const inventory::NetworkRecord& network);          // needs m_mutex
     Result<void> apply_firewall_locked();
+    /// The firewall's whole desired state: networks and groups from the inventory, the ports
+    /// from the port source.
+    Result<net::firewall::Model> firewall_model();
+    /// Applies the firewall after an inventory change; on failure runs `undo` (which puts the
+    /// inventory back) and applies again, so nothing is half-applied.
+    Result<void> apply_or_undo(const std::function<void()>& undo);
     /// A NIC that asks for a given address (nics[i].ipv4): inside the subnet, not the gateway,
     /// not another MAC's reservation or another VM's address. EINVAL/EEXIST naming the field.
     Result<void> check_requested_address(const inventory::NetworkRecord& network, const std::string& vm, size_t index,

@@ -13,6 +13,7 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
             // On a managed network the bridge is the network's: what the user chose is the network.
             item["network"] = nic.network;
             item["ipv4"] = nic.ipv4.empty() ? nlohmann::json(nullptr) : nlohmann::json(nic.ipv4);
+            item["groups"] = nic.groups;  // security groups; [] = everything passes
         } else {
             if (!nic.bridge.empty()) item["bridge"] = nic.bridge;
             if (!nic.tap.empty()) item["tap"] = nic.tap;

@@ -61,6 +61,8 @@ void add_event_routes(Router& router, ApiContext& context);
 void add_metrics_routes(Router& router, ApiContext& context);
 void add_token_routes(Router& router, ApiContext& context);
 void add_network_routes(Router& router, ApiContext& context);
+/// Security groups and the groups of a VM's NICs (docs/api.md "Security groups").
+void add_security_group_routes(Router& router, ApiContext& context);
 /// Streaming uploads and downloads of a volume's bytes (docs/api.md "Volume content").
 void add_volume_content_routes(Router& router, ApiContext& context);
 

@@ -50,8 +50,8 @@ nlohmann::json network_json(const NetworkRecord& network, ApiContext& context) {
 /// as a VM's bridge NIC may.
 ApiResult<void> check_host_interfaces(const HttpRequest& request, const NetworkRecord& network, ApiContext& context) {
     std::vector<inventory::NicRef> named;
-    if (network.kind == "bridged") named.push_back({network.bridge, "", "", "", ""});
-    if (network.kind == "vlan") named.push_back({network.parent, "", "", "", ""});
+    if (network.kind == "bridged") named.push_back({network.bridge, "", "", "", "", {}});
+    if (network.kind == "vlan") named.push_back({network.parent, "", "", "", "", {}});
     auto checked = context.host_access.check_nics(request.origin, named);
     if (!checked) {
         ApiError error = checked.error();
@@ -111,6 +111,54 @@ ApiResult<HttpResponse> edit_network(const HttpRequest& request, const std::stri
     return json_response(200, network_json(stored, context));
 }
 
+/// GET /networks/{name}/trace?from=VM|IP&to=VM|IP&protocol=tcp&port=22: the verdict of the
+/// installed ruleset for a new connection, and the rule that decides, in words.
+ApiResult<HttpResponse> trace_network(const HttpRequest& request, const std::string& name, ApiContext& context) {
+    auto* networks = TRY(service(context));
+    for (const auto& [key, value] : request.query)
+        if (key != "from" && key != "to" && key != "protocol" && key != "port")
+            return api_fail(400, fmt::format("unknown query parameter '{}': trace takes from, to, protocol, port",
+                                             key.substr(0, 40)),
+                            key.substr(0, 40));
+    const std::string from = request.query_or("from");
+    const std::string to = request.query_or("to");
+    if (from.empty()) return api_fail(400, "from is required: a VM on the network or an address", "from");
+    if (to.empty()) return api_fail(400, "to is required: a VM on the network or an address", "to");
+    const std::string word = request.query_or("protocol", "tcp");
+    net::firewall::Protocol protocol;
+    if (word == "tcp") protocol = net::firewall::Protocol::Tcp;
+    else if (word == "udp") protocol = net::firewall::Protocol::Udp;
+    else if (word == "icmp") protocol = net::firewall::Protocol::Icmp;
+    else return api_fail(400, fmt::format("protocol '{}' is not one of tcp, udp, icmp", word.substr(0, 40)), "protocol");
+    auto port = TRY(query_uint(request, "port", 1, 65535));
+    if (protocol != net::firewall::Protocol::Icmp && !port)
+        return api_fail(400, fmt::format("port is required for {} (1-65535)", word), "port");
+    if (protocol == net::firewall::Protocol::Icmp && port)
+        return api_fail(400, "port: icmp has no ports", "port");
+    auto traced = networks->trace(name, from, to, protocol, static_cast<int>(port.value_or(0)));
+    if (!traced) {
+        // The error names its field first ("from: VM web1 has no NIC on network default").
+        const std::string& message = traced.error().message();
+        std::string field = "name";
+        for (const char* known : {"from", "to", "protocol", "port"})
+            if (message.rfind(std::string(known) + ":", 0) == 0) field = known;
+        ApiError error = api_error_from(traced.error(), field);
+        if (field != "name" && error.status == 500) error.status = 400;
+        return std::unexpected(error);
+    }
+    const auto& answer = *traced;
+    const std::string what = protocol == net::firewall::Protocol::Icmp ? "icmp echo" : fmt::format("{} {}", word, *port);
+    const std::string explanation =
+        fmt::format("{} from {} to {} is {} by {}", what, answer.from, answer.to,
+                    answer.verdict.allowed ? "allowed" : "dropped", answer.verdict.rule);
+    return json_response(200, {{"allowed", answer.verdict.allowed},
+                               {"verdict", answer.verdict.allowed ? "allowed" : "dropped"},
+                               {"rule", answer.verdict.rule},
+                               {"chain", answer.verdict.chain},
+                               {"path", answer.verdict.path},
+                               {"explanation", explanation}});
+}
+
 }  // namespace
 
 void add_network_routes(Router& router, ApiContext& context) {
@@ -139,6 +187,10 @@ void add_network_routes(Router& router, ApiContext& context) {
                    TRY_VOID(api(networks->remove(name), "name"));
                    context.events.publish({{"kind", "network.deleted"}, {"target", name}});
                    return json_response(200, {{"deleted", name}});
+               });
+    router.add("GET", "/api/v1/networks/{name}/trace",
+               [&context](const HttpRequest& request, const PathParams& params) {
+                   return trace_network(request, params.at("name"), context);
                });
     router.add("GET", "/api/v1/networks/{name}/leases",
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {

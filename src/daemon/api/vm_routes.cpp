@@ -16,6 +16,7 @@ constexpr size_t k_max_cmdline = 1024;
 
 constexpr size_t k_max_disks = 16;
 constexpr size_t k_max_nics = 8;
+constexpr size_t k_max_groups_per_nic = 16;
 
 ApiResult<std::vector<inventory::DiskRef>> parse_disks(std::vector<JsonReader>& items, ApiContext& context) {
     std::vector<inventory::DiskRef> disks;
@@ -59,6 +60,24 @@ ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& it
         nic.tap = TRY(item.optional_string("tap")).value_or("");
         nic.mac = TRY(item.optional_string("mac")).value_or("");
         nic.ipv4 = TRY(item.optional_string("ipv4")).value_or("");
+        nic.groups = TRY(item.optional_strings("groups", k_max_groups_per_nic)).value_or(std::vector<std::string>{});
+        if (!nic.groups.empty() && nic.network.empty())
+            return api_fail(400,
+                            fmt::format("{}: security groups apply only to a NIC on a managed network (network)",
+                                        item.path_of("groups")),
+                            item.path_of("groups"));
+        for (size_t g = 0; g < nic.groups.size(); ++g) {
+            const std::string field = fmt::format("{}[{}]", item.path_of("groups"), g);
+            if (nic.groups[g].empty() || !context.inventory.get_security_group(nic.groups[g]))
+                return api_fail(400,
+                                fmt::format("{}: no security group named '{}' (list them with GET "
+                                            "/api/v1/security-groups)",
+                                            field, nic.groups[g].substr(0, 60)),
+                                field);
+            for (size_t h = 0; h < g; ++h)
+                if (nic.groups[h] == nic.groups[g])
+                    return api_fail(400, fmt::format("{}: group {} is given twice", field, nic.groups[g]), field);
+        }
         if (!nic.ipv4.empty() && nic.network.empty())
             return api_fail(400, fmt::format("{} is only for a NIC on a managed network (network)", item.path_of("ipv4")),
                             item.path_of("ipv4"));
@@ -138,7 +157,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
         vm.nics = TRY(parse_nics(*nics, context));
     } else if (context.networks && context.inventory.get_network("default")) {
         // No NICs named: the first one goes on the default network ("nics": [] for none).
-        vm.nics.push_back({"", "", "", "default", ""});
+        vm.nics.push_back({"", "", "", "default", "", {}});
     }
     TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
     vm.engine = TRY(body.optional_string("engine")).value_or(context.vms.default_engine());
@@ -171,8 +190,14 @@ ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& n
     if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics, context));
     if (vm.nics != nics_before) TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
     TRY_VOID(body.finish());
-    auto stored = TRY(api(define_vm(context, vm, nics_before, [&](const inventory::VmRecord& defined) {
-        return context.vms.edit(defined);
+    auto stored = TRY(api(define_vm(context, vm, nics_before, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
+        auto edited = TRY(context.vms.edit(defined));
+        // The inventory keeps a NIC's groups apart from the record (a live change must not race
+        // a state change), so new NICs' groups are stored here, before the firewall is applied.
+        for (size_t i = 0; i < defined.nics.size(); ++i)
+            if (i < edited.nics.size() && edited.nics[i].groups != defined.nics[i].groups)
+                edited = TRY(context.inventory.set_nic_groups(edited.name, i, defined.nics[i].groups));
+        return edited;
     })));
     return json_response(200, vm_json(stored));
 }

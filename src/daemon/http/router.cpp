@@ -128,10 +128,15 @@ ApiResult<void> check_path_params(const PathParams& params, const std::string& w
     // all follow one rule: checked here, once, so that no handler looks up, logs or echoes
     // bytes a name cannot hold ("%ff", "%00", "..").
     for (const auto& [name, value] : params) {
-        if (name == wildcard)
+        if (name == wildcard) {
             TRY_VOID(check_wildcard_path(value, name));
-        else
+        } else if (name == "index") {
+            // A position in a list (a NIC, a rule): 0-9999 in decimal digits.
+            if (value.empty() || value.size() > 4 || value.find_first_not_of("0123456789") != std::string::npos)
+                return api_fail(400, "path parameter index is not a number from 0 to 9999", name);
+        } else {
             TRY_VOID(validate_name(value, fmt::format("path parameter {}", name), name));
+        }
     }
     return {};
 }

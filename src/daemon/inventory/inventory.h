@@ -42,6 +42,10 @@ struct NicRef {
     /// OpenStack port's fixed IP): DHCP hands out exactly this one. "" = none (bridge/tap NICs,
     /// bridged/vlan networks without a subnet).
     std::string ipv4;
+    /// The security groups (SecurityGroupRecord::name) filtering the NIC, in the order given;
+    /// empty = everything passes. Only NICs on managed networks carry groups. Stored apart from
+    /// the rest of the record: update_vm() leaves them alone, set_nic_groups() changes them.
+    std::vector<std::string> groups;
     bool operator==(const NicRef&) const = default;
 };
 
@@ -132,6 +136,26 @@ struct NetworkRecord {
     bool operator==(const NetworkRecord&) const = default;
 };
 
+/// One rule of a security group (docs/firewall.md): what a NIC carrying the group lets in or out.
+struct SecurityRuleRecord {
+    std::string direction = "in";  // "in" | "out"
+    std::string protocol = "any";  // "tcp" | "udp" | "icmp" | "any"
+    int port_from = 0;             // tcp/udp: 1..65535; 0 with port_to 0 = every port
+    int port_to = 0;
+    std::string remote_cidr;   // "" = anyone (unless remote_group)
+    std::string remote_group;  // "" = none; else the NICs carrying that group
+    bool operator==(const SecurityRuleRecord&) const = default;
+};
+
+/// A named set of rules attached to NICs (docs/api.md "Security groups").
+struct SecurityGroupRecord {
+    std::string name;
+    std::string description;
+    std::vector<SecurityRuleRecord> rules;
+    std::string created_at;
+    bool operator==(const SecurityGroupRecord&) const = default;
+};
+
 /// An API bearer token. Only the SHA-256 of its secret is stored (the secret is shown once, when
 /// it is created); a token is revoked by deleting it.
 struct TokenRecord {
@@ -172,6 +196,22 @@ public:
     virtual Result<void> delete_network(const std::string& name) = 0;
     /// Names of the VMs with a NIC on network `name`, ordered by name.
     virtual Result<std::vector<std::string>> vms_using_network(const std::string& name) = 0;
+
+    /// Stores a new security group, setting created_at. EEXIST if the name is taken.
+    virtual Result<SecurityGroupRecord> create_security_group(const SecurityGroupRecord& group) = 0;
+    virtual Result<SecurityGroupRecord> get_security_group(const std::string& name) = 0;
+    /// Every security group, ordered by name.
+    virtual Result<std::vector<SecurityGroupRecord>> list_security_groups() = 0;
+    /// Replaces the description and rules of group.name (keeping created_at).
+    virtual Result<SecurityGroupRecord> update_security_group(const SecurityGroupRecord& group) = 0;
+    /// EBUSY naming the VMs whose NICs carry it, or the groups whose rules name it.
+    virtual Result<void> delete_security_group(const std::string& name) = 0;
+    /// Names of the VMs with a NIC carrying group `name`, ordered by name.
+    virtual Result<std::vector<std::string>> vms_using_security_group(const std::string& name) = 0;
+    /// Replaces the groups of NIC `nic` of VM `vm`. ENOENT for no such VM or group, EINVAL for a
+    /// NIC index the VM does not have.
+    virtual Result<VmRecord> set_nic_groups(const std::string& vm, std::size_t nic,
+                                            const std::vector<std::string>& groups) = 0;
 
     virtual Result<PoolRecord> create_pool(const PoolRecord& pool) = 0;
     virtual Result<PoolRecord> get_pool(const std::string& name) = 0;

@@ -120,6 +120,29 @@ CREATE TABLE reservations (
     UNIQUE (network, ipv4)
 );
 )sql",
+    // v6: security groups (rules as JSON, as a NIC's fields are) and the groups of each NIC, in
+    // their own table so that a VM's state changes (update_vm) never race a live group change.
+    // The `default` group is OpenStack's: NICs carrying it reach each other, nothing else gets in.
+    R"sql(
+CREATE TABLE security_groups (
+    name        TEXT PRIMARY KEY NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    rules       TEXT NOT NULL DEFAULT '[]',
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE nic_groups (
+    vm         TEXT NOT NULL REFERENCES vms (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    nic        INTEGER NOT NULL CHECK (nic >= 0),
+    position   INTEGER NOT NULL,
+    group_name TEXT NOT NULL REFERENCES security_groups (name) ON UPDATE RESTRICT ON DELETE RESTRICT,
+    PRIMARY KEY (vm, nic, group_name)
+);
+CREATE INDEX nic_groups_by_group ON nic_groups (group_name);
+INSERT INTO security_groups (name, description, rules, created_at) VALUES (
+    'default', 'NICs in this group reach each other; nothing else gets in; everything goes out',
+    '[{"direction":"in","protocol":"any","port_from":0,"port_to":0,"remote_cidr":"","remote_group":"default"}]',
+    strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+)sql",
 };
 
 Result<void> too_new(int version) {

@@ -141,7 +141,7 @@ Result<VmRecord> read_vm(const Statement& row) {
     }));
     vm.nics = TRY(parse_array<NicRef>(row.column_text(6), vm.name, "nics", [](const json& e) {
         return NicRef{e.value("bridge", ""), e.value("tap", ""), e.value("mac", ""), e.value("network", ""),
-                      e.value("ipv4", "")};
+                      e.value("ipv4", ""), {}};
     }));
     vm.restart_policy = row.column_text(7);
     vm.cmdline = row.column_text(8);
@@ -272,11 +272,16 @@ Result<VmRecord> SqliteInventory::create_vm(const VmRecord& vm) {
         "INSERT INTO vms (" CORRAL_VM_COLUMNS
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"));
     TRY_VOID(bind_vm(insert, stored));
-    if (auto ran = insert.run(); !ran) {
-        if (insert.failed_on_unique())
-            return already_exists("VM", vm.name);
-        return fail(ran.error().with_context(fmt::format("storing VM {}", vm.name)));
-    }
+    TRY_VOID(in_transaction([&]() -> Result<void> {
+        if (auto ran = insert.run(); !ran) {
+            if (insert.failed_on_unique())
+                return already_exists("VM", vm.name);
+            return fail(ran.error().with_context(fmt::format("storing VM {}", vm.name)));
+        }
+        for (std::size_t i = 0; i < stored.nics.size(); ++i)
+            TRY_VOID(store_nic_groups(stored.name, i, stored.nics[i].groups));
+        return {};
+    }));
     return stored;
 }
 
@@ -286,7 +291,9 @@ Result<VmRecord> SqliteInventory::get_vm(const std::string& name) {
     TRY_VOID(select.bind_all(name));
     if (!TRY(select.step()))
         return not_found("VM", name);
-    return read_vm(select);
+    VmRecord vm = TRY(read_vm(select));
+    TRY_VOID(load_nic_groups(vm));
+    return vm;
 }
 
 Result<std::vector<VmRecord>> SqliteInventory::list_vms() {
@@ -295,6 +302,8 @@ Result<std::vector<VmRecord>> SqliteInventory::list_vms() {
     std::vector<VmRecord> vms;
     while (TRY(select.step()))
         vms.push_back(TRY(read_vm(select)));
+    for (auto& vm : vms)
+        TRY_VOID(load_nic_groups(vm));
     return vms;
 }
 
@@ -307,10 +316,17 @@ Result<VmRecord> SqliteInventory::update_vm(const VmRecord& vm) {
         "nics = ?7, restart_policy = ?8, cmdline = ?9, state = ?10, state_reason = ?11, "
         "pid = ?12, run_dir = ?13, updated_at = ?15 WHERE name = ?1 RETURNING created_at"));
     TRY_VOID(bind_vm(update, stored));  // ?14 (created_at) is bound but unused: it never changes
-    if (!TRY(update.step()))
-        return not_found("VM", vm.name);
-    stored.created_at = update.column_text(0);
-    TRY_VOID(update.run());
+    TRY_VOID(in_transaction([&]() -> Result<void> {
+        if (!TRY(update.step()))
+            return not_found("VM", vm.name);
+        stored.created_at = update.column_text(0);
+        TRY_VOID(update.run());
+        // Groups are set_nic_groups()'s; only a NIC that no longer exists loses them.
+        Statement trim = TRY(m_db.prepare("DELETE FROM nic_groups WHERE vm = ?1 AND nic >= ?2"));
+        TRY_VOID(trim.bind_all(vm.name, clamp_to_int64(vm.nics.size())));
+        return trim.run();
+    }));
+    TRY_VOID(load_nic_groups(stored));
     return stored;
 }
 

@@ -54,6 +54,15 @@ public:
     Result<void> delete_network(const std::string& name) override;
     Result<std::vector<std::string>> vms_using_network(const std::string& name) override;
 
+    Result<SecurityGroupRecord> create_security_group(const SecurityGroupRecord& group) override;
+    Result<SecurityGroupRecord> get_security_group(const std::string& name) override;
+    Result<std::vector<SecurityGroupRecord>> list_security_groups() override;
+    Result<SecurityGroupRecord> update_security_group(const SecurityGroupRecord& group) override;
+    Result<void> delete_security_group(const std::string& name) override;
+    Result<std::vector<std::string>> vms_using_security_group(const std::string& name) override;
+    Result<VmRecord> set_nic_groups(const std::string& vm, std::size_t nic,
+                                    const std::vector<std::string>& groups) override;
+
     Result<PoolRecord> create_pool(const PoolRecord& pool) override;
     Result<PoolRecord> get_pool(const std::string& name) override;
     Result<std::vector<PoolRecord>> list_pools() override;
@@ -89,6 +98,11 @@ private:
     Result<void> store_reservations(const NetworkRecord& network);
     /// Reads the network in the current row of a SELECT of CORRAL_NETWORK_COLUMNS.
     Result<NetworkRecord> read_network(const Statement& row);
+
+    /// Fills vm.nics[i].groups from nic_groups. Needs m_mutex.
+    Result<void> load_nic_groups(VmRecord& vm);
+    /// Replaces the groups of NIC `nic` of `vm` (no checks). Needs m_mutex and a transaction.
+    Result<void> store_nic_groups(const std::string& vm, std::size_t nic, const std::vector<std::string>& groups);
 
     std::string m_path;
     SqliteInventoryOptions m_options;

@@ -62,7 +62,8 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
   [ "${code:0:1}" != 5 ] && [ "$code" != 000 ] || echo "  $1 $2 answered $code: $body"
 }
 route_of() {   # the OpenAPI pattern of a concrete path
-  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks)/[^/]+#/api/v1/\1/{x}#' \
+  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups)/[^/]+#/api/v1/\1/{x}#' \
+    -e 's#/(nics|rules)/[^/]+#/\1/{i}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' <<<"$1"
 }
 
@@ -291,6 +292,27 @@ tcall PATCH /api/v1/networks/hbn0 '{"bridge":"hbbr1"}'
 check "a network edited onto another bridge: 4xx, not applied" test "${code:0:1}" = 4
 tcall GET /api/v1/networks/hbn0/leases
 check "its leases over TLS: 200" test "$code" = 200
+tcall GET "/api/v1/networks/hbn0/trace?from=n4&to=192.0.2.9&protocol=tcp&port=22"
+check "a trace over TLS from a VM without a NIC on the network: 400 naming from" \
+  test "$code/$(jqb .error.field)" = "400/from"
+# Security groups name no host object: the same over TLS as over the socket.
+tcall POST /api/v1/security-groups '{"name":"hbsg","rules":[{"protocol":"tcp","port_from":22}]}'
+check "a security group created over TLS: 201" test "$code" = 201
+tcall GET /api/v1/security-groups
+check "security groups listed over TLS: 200 with hbsg" test "$code/$(jqb '[.[].name] | index("hbsg") != null')" = 200/true
+tcall GET /api/v1/security-groups/hbsg
+check "hbsg shown over TLS: 200" test "$code" = 200
+tcall PATCH /api/v1/security-groups/hbsg '{"description":"over TLS"}'
+check "hbsg edited over TLS: 200" test "$code" = 200
+tcall POST /api/v1/security-groups/hbsg/rules '{"protocol":"udp","port_from":53}'
+check "a rule added over TLS: 201" test "$code" = 201
+tcall DELETE /api/v1/security-groups/hbsg/rules/1
+check "a rule removed over TLS: 200" test "$code" = 200
+tcall PUT /api/v1/vms/n4/nics/0/groups '{"groups":["hbsg"]}'
+check "groups on a tap NIC over TLS: 400 naming groups (managed networks only)" \
+  test "$code/$(jqb .error.field)" = "400/groups"
+tcall DELETE /api/v1/security-groups/hbsg
+check "hbsg deleted over TLS" test "${code:0:1}" = 2
 tcall DELETE /api/v1/networks/hbn0
 check "network hbn0 deleted over TLS" test "${code:0:1}" = 2
 

@@ -141,10 +141,21 @@ VALID = {
     "patch /api/v1/networks/{name}": [{
         "mtu": 1400, "dns_forwarders": ["192.0.2.53"],
         "reservations": [{"mac": "52:54:00:aa:bb:02", "ipv4": "10.0.202.6", "hostname": "web"}]}],
+    "post /api/v1/security-groups": [{
+        "name": "hsg1", "description": "hostile",
+        "rules": [{"direction": "in", "protocol": "tcp", "port_from": 22, "port_to": 22, "remote_cidr": "10.0.0.0/8"},
+                  {"direction": "out", "protocol": "any", "remote_group": "hsg0"}]}],
+    "patch /api/v1/security-groups/{name}": [{
+        "description": "d", "rules": [{"direction": "in", "protocol": "icmp", "remote_cidr": "192.0.2.0/24"}]}],
+    "post /api/v1/security-groups/{name}/rules": [
+        {"direction": "in", "protocol": "tcp", "port_from": 80, "port_to": 81, "remote_cidr": "10.0.0.0/8"},
+        {"direction": "out", "protocol": "udp", "port_from": 53, "remote_group": "hsg0"}],
+    "put /api/v1/vms/{name}/nics/{index}/groups": [{"groups": ["hsg0"]}],
 }
-PARAMS = {"name": "vm1", "pool": "default", "id": "t-1"}
+PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
 NETWORK_PARAMS = {"name": "hn0"}
+GROUP_PARAMS = {"name": "hsg0", "index": "0"}
 DEEP = json.loads("[" * 40 + "]" * 40)
 HOSTILE_VALUES = [None, True, 0, -1, 1.5, 1e300, "", "x", [], {}, DEEP]
 
@@ -196,6 +207,8 @@ def target_of(pattern):
     params = VOLUME_PARAMS if pattern.startswith("/api/v1/volumes/") else PARAMS
     if pattern.startswith("/api/v1/networks/"):
         params = NETWORK_PARAMS
+    if pattern.startswith("/api/v1/security-groups/"):
+        params = GROUP_PARAMS
     path = pattern
     for key, value in params.items():
         path = path.replace("{" + key + "}", value)

@@ -34,7 +34,7 @@ trap cleanup EXIT
 corrald_start --listen 127.0.0.1:0 || exit 1
 check "corrald listens on TLS too" tls_listen
 
-echo "== what the valid bodies refer to: volume v1, image img0, VM vm1, network hn0, token ci"
+echo "== what the valid bodies refer to: volume v1, image img0, VM vm1, network hn0, security group hsg0, token ci"
 head -c 65536 /dev/zero >"$state/kernel.bin"
 truncate -s 1M "$state/root.raw"
 api POST /api/v1/volumes '{"name":"v1","size":"1M"}'
@@ -47,6 +47,8 @@ api POST /api/v1/vms '{"name":"vm1","memory_mib":128}'
 check "VM vm1 created" test "$code" = 201
 api POST /api/v1/networks '{"name":"hn0","kind":"isolated","subnet4":"10.0.202.0/24"}'
 check "network hn0 created" test "$code" = 201
+api POST /api/v1/security-groups '{"name":"hsg0","rules":[{"protocol":"tcp","port_from":22}]}'
+check "security group hsg0 created" test "$code" = 201
 api POST /api/v1/tokens '{"name":"ci"}'
 token=$(jqb .token)
 check "token ci created" test "$code" = 201

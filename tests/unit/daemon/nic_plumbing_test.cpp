@@ -8,7 +8,7 @@ namespace {
 inventory::VmRecord vm_with_nics() {
     inventory::VmRecord vm;
     vm.name = "a-rather-long-vm-name-for-a-tap";
-    vm.nics = {{"br0", "", "52:54:00:00:00:01", "", ""}, {"", "mytap", "52:54:00:00:00:02", "", ""}, {"br1", "", "", "", ""}};
+    vm.nics = {{"br0", "", "52:54:00:00:00:01", "", "", {}}, {"", "mytap", "52:54:00:00:00:02", "", "", {}}, {"br1", "", "", "", "", {}}};
     return vm;
 }
 
@@ -34,7 +34,7 @@ TEST(NicPlumbingTest, NicsOnExistingTapsNeedNoPlumbing) {
     NicPlumbing plumbing;
     inventory::VmRecord vm;
     vm.name = "web";
-    vm.nics = {{"", "tap7", "52:54:00:00:00:07", "", ""}};
+    vm.nics = {{"", "tap7", "52:54:00:00:00:07", "", "", {}}};
     auto plugged = plumbing.plug(vm);
     ASSERT_TRUE(plugged) << plugged.error().describe();
     ASSERT_EQ(plugged->nics.size(), 1u);

@@ -425,7 +425,7 @@ TEST_F(VmManagerTest, MetricsOfARunningVmAndOfAStoppedOne) {
     inventory::VmRecord record;
     record.name = "web";
     record.image = "img";
-    record.nics.push_back({"", "lo", "", "", ""});  // an existing device as the NIC's tap: its counters are real
+    record.nics.push_back({"", "lo", "", "", "", {}});  // an existing device as the NIC's tap: its counters are real
     ASSERT_TRUE(m_vms->create(record));
     auto stopped = m_vms->metrics("web");
     ASSERT_TRUE(stopped);

@@ -69,7 +69,7 @@ TEST(Migrations, Version1DataSurvivesTheUpgrade) {
     expected.memory_mib = 512;
     expected.image = "default";
     expected.disks = {{"default", "web1-root", false}};
-    expected.nics = {{"br0", "", "52:54:00:12:34:56", "", ""}};  // a key the row lacks reads as ""
+    expected.nics = {{"br0", "", "52:54:00:12:34:56", "", "", {}}};  // a key the row lacks reads as ""
     expected.restart_policy = "always";
     expected.cmdline = "quiet";
     expected.state = "running";
@@ -239,6 +239,47 @@ TEST(Migrations, Version4VmsKeepTheirNicsAndGainNetworks) {
     auto created = (*inventory)->create_network(network);
     ASSERT_TRUE(created) << created.error().message();
     EXPECT_EQ((*inventory)->list_networks().value().size(), 1u);
+}
+
+TEST(Migrations, Version5VmsKeepTheirNicsAndGainSecurityGroups) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(migrate(*db, 5));
+        ASSERT_TRUE(db->exec("INSERT INTO networks (name, kind, bridge, subnet4, gateway4, dhcp_start, dhcp_end, "
+                             "created_at) VALUES ('default', 'nat', 'corral0', '10.0.100.0/24', '10.0.100.1', "
+                             "'10.0.100.128', '10.0.100.254', '2026-01-01T00:00:00Z');"));
+        ASSERT_TRUE(db->exec("INSERT INTO vms (name, engine, vcpus, memory_mib, nics, state, created_at, updated_at) "
+                             "VALUES ('web1', 'emulated', 1, 256, '[{\"bridge\":\"corral0\",\"tap\":\"\","
+                             "\"mac\":\"52:54:00:00:00:01\",\"network\":\"default\",\"ipv4\":\"10.0.100.2\"}]', "
+                             "'running', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"));
+    }
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    auto vm = (*inventory)->get_vm("web1");
+    ASSERT_TRUE(vm) << vm.error().message();
+    ASSERT_EQ(vm->nics.size(), 1u);
+    EXPECT_EQ(vm->nics[0].network, "default");
+    EXPECT_EQ(vm->nics[0].ipv4, "10.0.100.2");
+    EXPECT_TRUE(vm->nics[0].groups.empty());  // a NIC from before groups passes everything, as it did
+    // The default group exists, OpenStack's: members reach each other.
+    auto group = (*inventory)->get_security_group("default");
+    ASSERT_TRUE(group) << group.error().message();
+    ASSERT_EQ(group->rules.size(), 1u);
+    EXPECT_EQ(group->rules[0].direction, "in");
+    EXPECT_EQ(group->rules[0].protocol, "any");
+    EXPECT_EQ(group->rules[0].remote_group, "default");
+    EXPECT_FALSE(group->created_at.empty());
+    // The migrated VM's NIC can carry a group, and the group is then in use.
+    auto changed = (*inventory)->set_nic_groups("web1", 0, {"default"});
+    ASSERT_TRUE(changed) << changed.error().message();
+    EXPECT_EQ(changed->nics[0].groups, std::vector<std::string>{"default"});
+    auto refused = (*inventory)->delete_security_group("default");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().errno_value(), EBUSY);
+    EXPECT_THAT(refused.error().message(), HasSubstr("web1"));
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ VmRecord make_vm(const std::string& name) {
     vm.memory_mib = 768;
     vm.image = "default";
     vm.disks = {{"default", name + "-root", false}, {"data", "shared", true}};
-    vm.nics = {{"br0", "", "52:54:00:12:34:56", "", ""}, {"", "tap7", "", "", ""}};
+    vm.nics = {{"br0", "", "52:54:00:12:34:56", "", "", {}}, {"", "tap7", "", "", "", {}}};
     vm.restart_policy = "on-failure";
     vm.cmdline = "quiet loglevel=3";
     vm.state = "stopped";
@@ -566,13 +566,50 @@ TEST_F(SqliteInventoryTest, DuplicateReservationIsEexistAndNothingIsStored) {
 TEST_F(SqliteInventoryTest, ANetworkInUseCannotBeDeleted) {
     ASSERT_TRUE(inventory().create_network(make_network("default", "corral0")));
     VmRecord vm = make_vm("web1");
-    vm.nics = {{"", "", "52:54:00:00:00:10", "default", "10.0.100.10"}};
+    vm.nics = {{"", "", "52:54:00:00:00:10", "default", "10.0.100.10", {}}};
     ASSERT_TRUE(inventory().create_vm(vm));
     EXPECT_EQ(inventory().get_vm("web1").value().nics, vm.nics);
     EXPECT_THAT(inventory().vms_using_network("default").value(), ElementsAre("web1"));
     expect_error(inventory().delete_network("default"), EBUSY, "network default is used by VM web1");
     ASSERT_TRUE(inventory().delete_vm("web1"));
     EXPECT_TRUE(inventory().delete_network("default"));
+}
+
+TEST_F(SqliteInventoryTest, SecurityGroupsOnNicsSurviveStateUpdatesAndBlockDeletion) {
+    SecurityGroupRecord web{"web", "web servers", {{"in", "tcp", 22, 22, "10.0.0.0/8", ""}, {"in", "tcp", 80, 80, "", "web"}}, ""};
+    auto created = inventory().create_security_group(web);
+    ASSERT_TRUE(created) << created.error().message();
+    web.created_at = created->created_at;
+    EXPECT_EQ(inventory().get_security_group("web").value(), web);
+    expect_error(inventory().create_security_group(web), EEXIST, "a security group named web already exists");
+
+    VmRecord vm;
+    vm.name = "vm1";
+    vm.engine = "emulated";
+    vm.nics = {{"corral0", "", "52:54:00:00:00:01", "default", "10.0.100.2", {"web"}}, {"br0", "", "", "", "", {}}};
+    ASSERT_TRUE(inventory().create_vm(vm));
+    EXPECT_EQ(inventory().get_vm("vm1")->nics[0].groups, std::vector<std::string>{"web"});
+    // A state change from a record read before the group change keeps the new groups.
+    VmRecord stale = inventory().get_vm("vm1").value();
+    ASSERT_TRUE(inventory().set_nic_groups("vm1", 1, {"default", "web"}));
+    stale.state = "running";
+    ASSERT_TRUE(inventory().update_vm(stale));
+    auto now = inventory().get_vm("vm1").value();
+    EXPECT_EQ(now.nics[1].groups, (std::vector<std::string>{"default", "web"}));
+    EXPECT_EQ(now.state, "running");
+    expect_error(inventory().set_nic_groups("vm1", 2, {}), EINVAL, "VM vm1 has no NIC 2 (it has 2)");
+    expect_error(inventory().set_nic_groups("vm1", 0, {"nope"}), ENOENT, "nics[0].groups[0]: no security group named nope");
+    EXPECT_EQ(inventory().get_vm("vm1")->nics[0].groups, std::vector<std::string>{"web"});  // nothing half-done
+    expect_error(inventory().delete_security_group("web"), EBUSY,
+                 "security group web is attached to a NIC of VM vm1: detach it first");
+    // A NIC that goes away loses its groups.
+    now.nics.pop_back();
+    ASSERT_TRUE(inventory().update_vm(now));
+    EXPECT_EQ(inventory().vms_using_security_group("default").value(), std::vector<std::string>{});
+    ASSERT_TRUE(inventory().delete_vm("vm1"));
+    EXPECT_TRUE(inventory().vms_using_security_group("web").value().empty());
+    ASSERT_TRUE(inventory().delete_security_group("web"));
+    expect_error(inventory().get_security_group("web"), ENOENT, "no security group named web");
 }
 
 }  // namespace
