@@ -63,7 +63,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
 }
 route_of() {   # the OpenAPI pattern of a concrete path
   sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups)/[^/]+#/api/v1/\1/{x}#' \
-    -e 's#/(nics|rules)/[^/]+#/\1/{i}#' \
+    -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' <<<"$1"
 }
 
