@@ -43,7 +43,7 @@ TEST_F(HostAccessTest, UnixSocketIsNotLimited) {
     auto file = m_access->open_file(Origin::UnixSocket, "import", "/etc/shadow", HostFileKind::Image);
     ASSERT_TRUE(file);
     EXPECT_EQ(file->path, "/etc/shadow");
-    EXPECT_TRUE(m_access->check_nics(Origin::UnixSocket, {{.bridge = "docker0", .tap = "", .mac = "", .network = "", .ipv4 = ""}}));
+    EXPECT_TRUE(m_access->check_nics(Origin::UnixSocket, {{.bridge = "docker0", .tap = "", .mac = "", .network = "", .ipv4 = "", .groups = {}}}));
 }
 
 TEST_F(HostAccessTest, OutsideTheAllowedFoldersIs403NamingTheField) {
@@ -98,13 +98,13 @@ TEST_F(HostAccessTest, PoolFoldersAreMadeBeneathItWithoutSymlinks) {
 }
 
 TEST_F(HostAccessTest, BridgesAndTapsOnlyAsAllowed) {
-    EXPECT_TRUE(m_access->check_nics(Origin::Tls, {{.bridge = "br0", .tap = "", .mac = "", .network = "", .ipv4 = ""}}));
-    auto bridge = m_access->check_nics(Origin::Tls, {{.bridge = "br0", .tap = "", .mac = "", .network = "", .ipv4 = ""},
-                                                     {.bridge = "docker0", .tap = "", .mac = "", .network = "", .ipv4 = ""}});
+    EXPECT_TRUE(m_access->check_nics(Origin::Tls, {{.bridge = "br0", .tap = "", .mac = "", .network = "", .ipv4 = "", .groups = {}}}));
+    auto bridge = m_access->check_nics(Origin::Tls, {{.bridge = "br0", .tap = "", .mac = "", .network = "", .ipv4 = "", .groups = {}},
+                                                     {.bridge = "docker0", .tap = "", .mac = "", .network = "", .ipv4 = "", .groups = {}}});
     ASSERT_FALSE(bridge);
     EXPECT_EQ(bridge.error().status, 403);
     EXPECT_EQ(bridge.error().field, "nics[1].bridge");
-    auto tap = m_access->check_nics(Origin::Tls, {{.bridge = "", .tap = "tap0", .mac = "", .network = "", .ipv4 = ""}});
+    auto tap = m_access->check_nics(Origin::Tls, {{.bridge = "", .tap = "tap0", .mac = "", .network = "", .ipv4 = "", .groups = {}}});
     ASSERT_FALSE(tap);
     EXPECT_EQ(tap.error().field, "nics[0].tap");
 }
