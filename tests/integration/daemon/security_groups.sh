@@ -11,7 +11,9 @@
 # carries group ssh (in tcp 22): vm1's nc reaches vm2's port 22, not its port 80 (the rule, not
 # luck: both listen); `corral network trace` names the rule that allows 22 and says 80 is dropped;
 # a rule added live opens 80 at once, a rule removed closes 22, detaching the group opens
-# everything; deleting a group in use is a 409 naming the VM; `corral sg` lists and shows it.
+# everything; groups given with a PATCH of the NICs; OpenStack's default group lets its members in
+# and no one else (trace and the wire agree); deleting a group in use is a 409 naming the VM;
+# `corral sg` lists and shows it.
 # Needs root, ip, nft, dnsmasq, busybox, jq, curl, br_netfilter. Exit 0 passed, 1 failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -32,6 +34,7 @@ for bin in "$real_corrald" "$corral"; do [ -x "$bin" ] || { echo "FAIL: $bin is 
 hostns="crl-h-$$"
 guests=()
 cleanup() {
+  corrald_failure_report
   corrald_stop
   corrald_networks_cleanup
   for ns in "${guests[@]}" "$hostns"; do ip netns del "$ns" 2>/dev/null; done
@@ -172,6 +175,24 @@ api PUT /api/v1/vms/vm2/nics/3/groups '{"groups": []}'
 check "PUT /vms/vm2/nics/3/groups (no such NIC): 404" test "$code" = 404
 api PUT /api/v1/vms/vm2/nics/0/groups '{"groups": "ssh"}'
 check "PUT .../groups with a string: 400 naming groups" test "$code/$(jqb .error.field)" = "400/groups"
+
+echo "== groups set with the NICs (PATCH /vms, a stopped VM), and remote groups"
+api PATCH /api/v1/vms/vm1 '{"nics": [{"network": "default", "groups": ["default"]}]}'
+check "PATCH /vms/vm1 with its NIC in group default: 200, the same address, the group" \
+  test "$code/$(jqb '.nics[0].ipv4')/$(jqb '.nics[0].groups | join(",")')" = "200/$ip1/default" || echo "$body"
+out=$(cli network trace default --from vm2 --to vm1 --port 2222/tcp 2>&1)
+check "  ... vm2 (not in default) -> vm1 tcp/2222: dropped ($out)" bash -c '[[ "$1" == *dropped* ]]' _ "$out"
+check "  ... and so it is, on the wire" \
+  bash -c "ip netns exec crl-g1-$$ busybox nc -ll -p 2222 -e /bin/true & p=\$!; sleep 0.3; ! ip netns exec crl-g2-$$ busybox nc -w 2 $ip1 2222 </dev/null 2>/dev/null; r=\$?; kill \$p; exit \$r"
+cli sg set-nic vm2 ssh default >/dev/null
+out=$(cli network trace default --from vm2 --to vm1 --port 2222/tcp 2>&1)
+check "  ... once vm2 carries default too: allowed by default's rule ($out)" \
+  bash -c '[[ "$1" == *allowed* && "$1" == *"group default"* ]]' _ "$out"
+check "  ... and on the wire" \
+  bash -c "ip netns exec crl-g1-$$ busybox nc -ll -p 2222 -e /bin/true & p=\$!; sleep 0.3; ip netns exec crl-g2-$$ busybox nc -w 2 $ip1 2222 </dev/null; r=\$?; kill \$p; exit \$r"
+api GET /api/v1/vms/vm2
+check "GET /vms/vm2 shows both groups, in order" test "$(jqb '.nics[0].groups | join(",")')" = "ssh,default"
+cli sg set-nic vm2 ssh >/dev/null
 
 echo "== the CLI"
 out=$(cli sg list 2>&1)
