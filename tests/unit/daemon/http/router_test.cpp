@@ -185,6 +185,24 @@ TEST(RouterTest, PathParametersMustBeNames) {
     }
 }
 
+TEST(RouterTest, AnIndexParameterIsANumber) {
+    Router router;
+    router.add("DELETE", "/api/v1/security-groups/{name}/rules/{index}",
+               [](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   return json_response(200, {{"index", params.at("index")}});
+               });
+    auto response = router.handle(request("DELETE", "/api/v1/security-groups/web/rules/12"));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(response.body)["index"], "12");
+    for (const char* target : {"/api/v1/security-groups/web/rules/x", "/api/v1/security-groups/web/rules/-1",
+                               "/api/v1/security-groups/web/rules/12345", "/api/v1/security-groups/web/rules/1.5",
+                               "/api/v1/security-groups/web/rules/%ff"}) {
+        auto refused = router.handle(request("DELETE", target));
+        EXPECT_EQ(refused.status, 400) << target;
+        EXPECT_EQ(nlohmann::json::parse(refused.body)["error"]["field"], "index") << target;
+    }
+}
+
 TEST(RouterTest, ErrorsQuotingInvalidUtf8StayValidJson) {
     Router router;
     router.add("GET", "/x", [](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
