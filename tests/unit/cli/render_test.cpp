@@ -42,5 +42,18 @@ TEST(RenderVm, LastConsoleIsEscapedUnlessRaw) {
     EXPECT_NE(raw.find("\x1b]52;c;eA==\x07ok\r\n"), std::string::npos);
 }
 
+TEST(RenderVm, UptimeRestartsAndTheLastCrash) {
+    json vm = {{"name", "web1"},       {"state", "running"},         {"started_at", "2026-12-06T07:00:00Z"},
+               {"uptime_seconds", 3725}, {"restarts", 1}, {"last_crash", "killed by signal 9 (SIGKILL)"}};
+    const std::string out = render(View::Vm, vm);
+    EXPECT_NE(out.find("uptime:   1 h 2 min (since 2026-12-06T07:00:00Z)\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("restarts: 1 (last crash: killed by signal 9 (SIGKILL))\n"), std::string::npos) << out;
+    json stopped = {{"name", "web1"}, {"state", "stopped"}, {"started_at", nullptr}, {"uptime_seconds", nullptr},
+                    {"restarts", 0}, {"last_crash", nullptr}};
+    const std::string down = render(View::Vm, stopped);
+    EXPECT_NE(down.find("uptime:   -\n"), std::string::npos) << down;
+    EXPECT_NE(down.find("restarts: 0\n"), std::string::npos) << down;
+}
+
 }  // namespace
 }  // namespace corral::cli
