@@ -141,10 +141,15 @@ std::string duration(const json& object, const char* key) {
     return fmt::format("{} s", seconds);
 }
 
-/// "1 (last crash: killed by signal 9 (SIGKILL))", "0".
-std::string restarts(const json& vm) {
-    std::string out = text(vm, "restarts");
-    if (out == "-") out = "0";
+/// The restart policy, how often it restarted the VM since its last start by hand, and the last
+/// crash: "on-failure, restarted 1 time (last crash: killed by signal 9 (SIGKILL))", "no".
+std::string restart(const json& vm) {
+    std::string out = text(vm, "restart_policy");
+    const std::int64_t count = vm.is_object() && vm.contains("restarts") && vm["restarts"].is_number_integer()
+                                   ? vm["restarts"].get<std::int64_t>()
+                                   : 0;
+    if (count > 0 || (out != "no" && out != "-"))
+        out += fmt::format(", restarted {} time{}", count, count == 1 ? "" : "s");
     if (const std::string crash = text(vm, "last_crash"); crash != "-") out += " (last crash: " + crash + ")";
     return out;
 }
@@ -159,13 +164,12 @@ std::string render_vm(const json& vm, GuestText guest) {
         {"image", text(vm, "image")},
         {"disks", disks(vm)},
         {"nics", nics(vm)},
-        {"restart", text(vm, "restart_policy")},
+        {"restart", restart(vm)},
         {"cmdline", text(vm, "cmdline")},
         {"pid", text(vm, "pid")},
         {"uptime", vm.contains("started_at") && vm["started_at"].is_string()
                        ? fmt::format("{} (since {})", duration(vm, "uptime_seconds"), text(vm, "started_at"))
                        : "-"},
-        {"restarts", restarts(vm)},
         {"created", text(vm, "created_at")},
     });
     if (vm.contains("last_console") && vm["last_console"].is_string() && !vm["last_console"].get<std::string>().empty()) {

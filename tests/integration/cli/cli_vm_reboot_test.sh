@@ -85,7 +85,7 @@ check "running in the same process, the reason says so: $(jqb .state_reason)" \
   test "$(jqb .state)" = running -a "$(jqb .pid)" = "$second_pid" \
   -a "$(jqb .state_reason)" = "reset (the guest did not shut down in 1 s)"
 "$corral" vm show rb1 >"$state/show" 2>&1
-check "vm show: no restarts yet: $(grep '^restarts' "$state/show")" grep -qE "^restarts: +0$" "$state/show"
+check "vm show: no restarts yet: $(grep '^restart:' "$state/show")" grep -qE "^restart: +on-failure, restarted 0 times$" "$state/show"
 
 echo "== kill -9 of QEMU with restart policy on-failure: vm show lists the restart and why"
 qemu_pid=$(pid_of)
@@ -105,8 +105,8 @@ check "started_at $(jqb .started_at) is not before the kill ($killed_at): uptime
   test ! "$(jqb .started_at)" \< "$killed_at"
 check "uptime_seconds is a number ($(jqb .uptime_seconds))" test "$(jqb '.uptime_seconds | type')" = number
 "$corral" vm show rb1 >"$state/show" 2>&1
-check "vm show lists 1 restart and the crash's reason: $(grep '^restarts' "$state/show")" \
-  grep -qE "^restarts: +1 \(last crash: killed by signal 9 \(SIGKILL\)\)$" "$state/show"
+check "vm show lists 1 restart and the crash's reason: $(grep '^restart:' "$state/show")" \
+  grep -qE "^restart: +on-failure, restarted 1 time \(last crash: killed by signal 9 \(SIGKILL\)\)$" "$state/show"
 check "vm show lists the uptime since the restart: $(grep '^uptime' "$state/show")" \
   grep -qE "^uptime: +[0-9]+ (s|min [0-9]+ s) \(since $(jqb .started_at)\)$" "$state/show"
 

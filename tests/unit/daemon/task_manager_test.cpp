@@ -114,9 +114,11 @@ TEST_F(TaskManagerTest, TasksBeyondThePoolWaitAsQueued) {
 TEST_F(TaskManagerTest, ACancelledTaskStopsAndEndsCancelled) {
     TaskManager tasks(*m_inventory, m_events);
     std::atomic<bool> saw_cancel = false;
+    std::atomic<bool> started = false;
     auto task = tasks.start(
         "volume.clone", "default/big",
         [&](TaskProgress& progress) -> Result<std::string> {
+            started = true;
             // Work that checks, as a copy does between chunks (bounded: a test must not hang).
             for (int i = 0; i < 3000 && !progress.cancelled(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
             saw_cancel = progress.cancelled();
@@ -125,6 +127,9 @@ TEST_F(TaskManagerTest, ACancelledTaskStopsAndEndsCancelled) {
         },
         Cancellable::Yes);
     ASSERT_TRUE(task) << task.error().describe();
+    // Running, not queued (a queued one ends without running: the next test).
+    for (int i = 0; i < 3000 && !started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(started);
     auto asked = tasks.cancel(task->id);
     ASSERT_TRUE(asked) << asked.error().describe();
     auto ended = tasks.get(task->id, std::chrono::seconds(30));
