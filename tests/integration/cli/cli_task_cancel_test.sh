@@ -16,6 +16,7 @@ command -v qemu-io >/dev/null || { echo "SKIP: qemu-io (qemu-utils) is not insta
 . "$repo/tests/lib/corrald.sh"
 clone_pid=""
 cleanup() {
+  corrald_failure_report
   [ -n "$clone_pid" ] && kill "$clone_pid" 2>/dev/null
   corrald_stop
   rm -rf -- "$state"

@@ -21,6 +21,7 @@ eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|rootfs)=')"
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
+  corrald_failure_report rb1
   if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/rb1/state '{"action":"kill"}'; sleep 1; fi
   corrald_stop
   rm -rf -- "$state"
