@@ -2,7 +2,8 @@
 # `corral task cancel` (issue 18) against a real corrald: a full copy of a large volume (1 GiB of
 # data written by qemu-io, so the copy takes seconds) is cancelled half-way; the copy stops, the
 # target volume does not exist, nothing half-written is left in the pool's folder, and the task ends
-# "cancelled". The same for an export (no file left) and a copy into another pool. Ctrl-C while
+# "cancelled". The same for an export (no file left), a copy into another pool and an image import
+# (no image, image files or root volume). Ctrl-C while
 # waiting for a copy says how to cancel it. A task that cannot be cancelled is refused saying why.
 # Exit 0 all passed, 1 a check failed, 77 skipped.
 set -uo pipefail
@@ -113,6 +114,22 @@ check "the export runs ($task)" wait_copying "$task"
 check "task cancel $task: $(cat "$state/out")" grep -q "cancelled; nothing of it was kept" "$state/out"
 check "no file, not even a temporary one, in the export's folder: $(ls -A "$state/out-dir" | tr '\n' ' ')" \
   test -z "$(ls -A "$state/out-dir")"
+
+echo "== an image import cancelled half-way leaves no image, files or root volume"
+printf 'not a kernel' >"$state/vmlinuz"
+api POST /api/v1/images "$(jq -n --arg k "$state/vmlinuz" --arg r "$big" '{name: "big", kernel: $k, root: $r}')"
+task=$(jqb .task)
+check "the image import runs ($task)" wait_copying "$task"
+"$corral" task cancel "$task" >"$state/out" 2>&1
+check "task cancel $task: $(cat "$state/out")" \
+  grep -qx "task $task (image.prepare big) cancelled; nothing of it was kept" "$state/out"
+api GET /api/v1/images/big
+check "no image big (GET: $code)" test "$code" = 404
+api GET /api/v1/volumes/default/img-big
+check "no root volume img-big (GET: $code)" test "$code" = 404
+check "no image folder in the state folder" test ! -e "$state/images/big"
+check "nothing half-written in the pool's folder: $(strays "$pool_dir" big.raw | tr '\n' ' ')" \
+  test -z "$(strays "$pool_dir" big.raw)"
 
 echo "== a task that cannot be cancelled is refused, saying why"
 "$corral" volume clone default/big default/big-copy2 --full >"$state/out" 2>&1
