@@ -28,7 +28,7 @@ const char* const k_exit_codes_help =
     "  2  usage error: a bad command line, or a value corrald refused (--cpus 99, --memory 0)\n"
     "  3  cannot reach corrald (its socket is missing or refuses connections; a remote one is down or its\n"
     "     TLS certificate cannot be verified; corral events: corrald went away)\n"
-    "  4  a task corral waited for failed\n";
+    "  4  a task corral waited for failed (or was cancelled)\n";
 
 namespace {
 
@@ -443,7 +443,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             {"kill", "kill", "stop a VM at once (like pulling the plug)", "{} killed"},
             {"pause", "pause", "pause a running VM", "{} paused"},
             {"resume", "resume", "resume a paused VM", "{} resumed"},
-            {"reboot", "reboot", "reboot a VM", "{} rebooted"},
+            {"reset", "reset", "reset a VM at once, like its reset button (the guest is not asked)", "{} reset"},
         };
         for (const Simple& simple : k_actions) {
             CLI::App* cmd = vm->add_subcommand(simple.verb, simple.help);
@@ -468,6 +468,22 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             // The task says what happened: "web1 shut down" or "web1 killed after the timeout".
             b.inv.done_from_task = !b.force;
             if (!b.force) b.inv.countdown_seconds = b.stop_timeout >= 0 ? b.stop_timeout : 30;
+        });
+
+        CLI::App* reboot = vm->add_subcommand(
+            "reboot", "ask a VM's guest to shut down, then start the VM again; reset it after --timeout");
+        name_arg(reboot, "the VM");
+        reboot->add_option("--timeout,-t", b.stop_timeout, "seconds to wait for the guest before resetting it (default 30)")
+            ->check(at_least(1, "a number of seconds"))
+            ->type_name("SECONDS");
+        reboot->callback([&] {
+            nlohmann::json body{{"action", "reboot"}};
+            if (b.stop_timeout >= 0) body["timeout"] = b.stop_timeout;
+            call("PUT", path("vms", b.name) + "/state", View::None, b.name, body, b.name + " rebooted");
+            // The task says what happened: "web1 rebooted (the guest shut down)" or "web1 reset (...)".
+            b.inv.done_from_task = true;
+            b.inv.countdown_seconds = b.stop_timeout >= 0 ? b.stop_timeout : 30;
+            b.inv.countdown_ending = "reset";
         });
 
         CLI::App* del = vm->add_subcommand("delete", "delete a stopped VM");
@@ -567,6 +583,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
                                 {"linked", !b.full_copy}};
             call("POST", path("volumes"), View::Volume, b.second, body,
                  fmt::format("cloned {}/{} to {}/{}", source.pool, source.name, target.pool, target.name));
+            b.inv.cancellable_task = b.full_copy;
         });
 
         CLI::App* resize = volume->add_subcommand("resize", "grow a volume");
@@ -608,6 +625,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
                  nlohmann::json{{"pool", v.pool}, {"name", v.name}, {"import", absolute_file(b.second)}},
                  fmt::format("imported {} as {}/{}", b.second, v.pool, v.name));
             b.inv.transfer = Transfer{Transfer::Direction::Upload, b.second, v.pool, v.name, ""};
+            b.inv.cancellable_task = true;
         });
 
         CLI::App* export_cmd = volume->add_subcommand(
@@ -624,6 +642,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             const VolumeRef v = split_volume(b.name);
             b.inv.transfer = Transfer{Transfer::Direction::Download, b.second, v.pool, v.name,
                                       b.format.empty() ? "qcow2" : b.format};
+            b.inv.cancellable_task = true;
         });
 
         CLI::App* del = volume->add_subcommand("delete", "delete a volume");
@@ -670,6 +689,13 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             call("GET", path("tasks", b.name), View::Task, b.name);
             b.inv.task_wait_only = true;
             b.inv.wait_seconds = b.wait_timeout;
+        });
+        CLI::App* cancel = task->add_subcommand(
+            "cancel", "stop a copy, import or export; what it made is removed (waits until it stopped)");
+        name_arg(cancel, "the task id");
+        cancel->callback([&] {
+            call("POST", path("tasks", b.name) + "/cancel", View::None, b.name, nlohmann::json::object());
+            b.inv.cancelling = true;
         });
     }
 

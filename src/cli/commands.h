@@ -69,8 +69,11 @@ struct Invocation {
     bool wait = true;               ///< wait for a task the request starts (--no-wait: print its id)
     int wait_seconds = 0;           ///< task wait: give up after this many seconds (0: never)
     bool task_wait_only = false;    ///< `task wait ID`: the request is the task itself
-    int countdown_seconds = 0;      ///< `vm stop`: the guest's time to shut down, counted down while waiting
+    int countdown_seconds = 0;      ///< `vm stop|reboot`: the guest's time to shut down, counted down while waiting
+    std::string countdown_ending = "killed";  ///< what happens to the VM when the countdown ends ("killed", "reset")
     bool done_from_task = false;    ///< say what the finished task reports happened, not done_message
+    bool cancelling = false;        ///< `task cancel ID`: the task waited for is the one cancelled
+    bool cancellable_task = false;  ///< the request starts a task `task cancel` can stop (copies, imports, exports)
     std::optional<std::uint64_t> grow_by;  ///< `volume resize NAME +SIZE`: the body's size_bytes is the current size plus this
     std::optional<std::string> socket;  ///< --socket (also in endpoint)
     EndpointFlags endpoint;         ///< --socket, --remote, --token, --ca-cert, --fingerprint

@@ -1,6 +1,8 @@
 #include "cli/render.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -136,6 +138,30 @@ std::string render_host(const json& host) {
     return render_fields(fields);
 }
 
+/// "3 d 4 h", "2 h 5 min", "5 min 3 s", "42 s"; "-" without a number.
+std::string duration(const json& object, const char* key) {
+    if (!object.is_object() || !object.contains(key) || !object[key].is_number_integer()) return "-";
+    const std::int64_t seconds = std::max<std::int64_t>(0, object[key].get<std::int64_t>());
+    const std::int64_t days = seconds / 86400, hours = seconds % 86400 / 3600, minutes = seconds % 3600 / 60;
+    if (days > 0) return fmt::format("{} d {} h", days, hours);
+    if (hours > 0) return fmt::format("{} h {} min", hours, minutes);
+    if (minutes > 0) return fmt::format("{} min {} s", minutes, seconds % 60);
+    return fmt::format("{} s", seconds);
+}
+
+/// The restart policy, how often it restarted the VM since its last start by hand, and the last
+/// crash: "on-failure, restarted 1 time (last crash: killed by signal 9 (SIGKILL))", "no".
+std::string restart(const json& vm) {
+    std::string out = text(vm, "restart_policy");
+    const std::int64_t count = vm.is_object() && vm.contains("restarts") && vm["restarts"].is_number_integer()
+                                   ? vm["restarts"].get<std::int64_t>()
+                                   : 0;
+    if (count > 0 || (out != "no" && out != "-"))
+        out += fmt::format(", restarted {} time{}", count, count == 1 ? "" : "s");
+    if (const std::string crash = text(vm, "last_crash"); crash != "-") out += " (last crash: " + crash + ")";
+    return out;
+}
+
 std::string render_vm(const json& vm, GuestText guest) {
     std::string out = render_fields({
         {"name", text(vm, "name")},
@@ -146,9 +172,12 @@ std::string render_vm(const json& vm, GuestText guest) {
         {"image", text(vm, "image")},
         {"disks", disks(vm)},
         {"nics", nics(vm)},
-        {"restart", text(vm, "restart_policy")},
+        {"restart", restart(vm)},
         {"cmdline", text(vm, "cmdline")},
         {"pid", text(vm, "pid")},
+        {"uptime", vm.contains("started_at") && vm["started_at"].is_string()
+                       ? fmt::format("{} (since {})", duration(vm, "uptime_seconds"), text(vm, "started_at"))
+                       : "-"},
         {"created", text(vm, "created_at")},
     });
     if (vm.contains("last_console") && vm["last_console"].is_string() && !vm["last_console"].get<std::string>().empty()) {

@@ -25,18 +25,29 @@ using json = nlohmann::json;
 
 bool finished(const json& task) {
     const std::string status = task.value("status", "");
-    return status == "succeeded" || status == "failed";
+    return status == "succeeded" || status == "failed" || status == "cancelled";
 }
 
-void draw(const json& task, ProgressStyle style, std::string& last, std::ostream& progress, int countdown_left) {
+/// What Ctrl-C says while corral waits for task `id`: the task goes on, how to wait for it again
+/// and, for a copy, import or export, how to stop it.
+std::string interrupt_notice(const std::string& id, bool cancellable) {
+    std::string notice = fmt::format(
+        "\ncorral: stopped waiting; task {} goes on in corrald. Wait for it again with: corral task wait {}\n", id, id);
+    if (cancellable)
+        notice += fmt::format("corral: to stop it (what it made is removed): corral task cancel {}\n", id);
+    return notice;
+}
+
+void draw(const json& task, ProgressStyle style, std::string& last, std::ostream& progress, int countdown_left,
+          const std::string& ending) {
     const double fraction = task.contains("progress") && task["progress"].is_number() ? task["progress"].get<double>() : 0.0;
     const int percent = static_cast<int>(std::lround(std::clamp(fraction, 0.0, 1.0) * 100));
     std::string message = task.contains("message") && task["message"].is_string() ? task["message"].get<std::string>() : "";
-    // `vm stop`: while corrald waits for the guest, count down to the kill (a bar redraws each
-    // second; plain lines say it once, not every second).
+    // `vm stop|reboot`: while corrald waits for the guest, count down to the kill or reset (a bar
+    // redraws each second; plain lines say it once, not every second).
     if (countdown_left >= 0 && message.rfind("waiting for the guest", 0) == 0)
-        message += style == ProgressStyle::Bar ? fmt::format(": {} s left, then it is killed", countdown_left)
-                                               : ", then it is killed";
+        message += style == ProgressStyle::Bar ? fmt::format(": {} s left, then it is {}", countdown_left, ending)
+                                               : fmt::format(", then it is {}", ending);
     const std::string label = fmt::format("{} {}", task.value("kind", "task"), task.value("target", ""));
     if (style == ProgressStyle::Bar) {
         constexpr int k_width = 30;
@@ -70,7 +81,7 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
                                        ? std::max(0, options.countdown_seconds - static_cast<int>(elapsed.count()))
                                        : -1;
         if (!finished(task) || drew) {
-            draw(task, options.style, last, progress, countdown_left);
+            draw(task, options.style, last, progress, countdown_left, options.countdown_ending);
             drew = true;
         }
         if (finished(task)) {
@@ -81,6 +92,10 @@ ApiResult<json> wait_for_task(Api& api, const std::string& id, const WaitOptions
                                 fmt::format("task {} ({}) failed: {}", id, task.value("kind", "?"),
                                             error.empty() ? "no reason given" : error));
             }
+            if (task.value("status", "") == "cancelled" && !options.cancelling)
+                return api_fail(ApiErrorKind::TaskFailed,
+                                fmt::format("task {} ({}) was cancelled; nothing of it was kept", id,
+                                            task.value("kind", "?")));
             return task;
         }
         const auto waited = std::chrono::steady_clock::now() - start;
@@ -113,9 +128,7 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
     if (invocation.task_wait_only) {
         WaitOptions wait = options;
         wait.give_up_after = invocation.wait_seconds;
-        const InterruptNotice notice(fmt::format(
-            "\ncorral: stopped waiting; task {} goes on in corrald. Wait for it again with: corral task wait {}\n",
-            invocation.subject, invocation.subject));
+        const InterruptNotice notice(interrupt_notice(invocation.subject, false));
         auto task = wait_for_task(api, invocation.subject, wait, err);
         if (!task) return report(task.error());
         if (invocation.json)
@@ -165,13 +178,25 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
                 out << id << '\n';
             return 0;
         }
-        // Ctrl-C ends the wait, not the task: say so, and how to wait again.
-        const InterruptNotice notice(fmt::format(
-            "\ncorral: stopped waiting; task {} goes on in corrald. Wait for it again with: corral task wait {}\n", id, id));
+        // Ctrl-C ends the wait, not the task: say so, how to wait again and how to cancel.
+        const InterruptNotice notice(
+            interrupt_notice(id, invocation.cancellable_task || invocation.cancelling));
         WaitOptions wait = options;
         wait.countdown_seconds = invocation.countdown_seconds;
+        wait.countdown_ending = invocation.countdown_ending;
+        wait.cancelling = invocation.cancelling;
         auto task = wait_for_task(api, id, wait, err);
         if (!task) return report(task.error());
+        if (invocation.cancelling) {
+            const std::string what = fmt::format("task {} ({} {})", id, task->value("kind", "?"), task->value("target", ""));
+            if (invocation.json)
+                print_json(*task, out);
+            else if (task->value("status", "") == "cancelled")
+                out << what << " cancelled; nothing of it was kept\n";
+            else
+                out << what << " " << task->value("status", "") << " before it could be cancelled\n";
+            return 0;
+        }
         std::string happened = task->value("message", "");
         if (invocation.countdown_seconds >= 0 && happened == invocation.subject + " killed after the timeout")
             happened = fmt::format("{} killed: its guest did not shut down within {} s", invocation.subject,

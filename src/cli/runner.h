@@ -22,7 +22,9 @@ enum class ProgressStyle {
 struct WaitOptions {
     int poll_seconds = 30;  ///< the long-poll `?wait=` value
     int give_up_after = 0;  ///< seconds; 0 waits for ever
-    int countdown_seconds = 0;  ///< while the task waits for a guest: seconds before it is killed
+    int countdown_seconds = 0;  ///< while the task waits for a guest: seconds before it is killed (or reset)
+    std::string countdown_ending = "killed";  ///< "killed" (vm stop) or "reset" (vm reboot)
+    bool cancelling = false;  ///< `task cancel`: a cancelled task is the outcome asked for, not an error
     ProgressStyle style = ProgressStyle::Lines;
 };
 

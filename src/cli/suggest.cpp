@@ -29,7 +29,7 @@ std::optional<std::string> nearest(const std::string& word, const std::vector<st
         {"shutdown", "stop"},  {"halt", "stop"},     {"down", "stop"},    {"poweroff", "stop"},
         {"ps", "list"},        {"status", "show"},   {"inspect", "show"}, {"get", "show"},
         {"describe", "show"},  {"suspend", "pause"}, {"unpause", "resume"}, {"restart", "reboot"},
-        {"reset", "reboot"},   {"grow", "resize"},   {"copy", "clone"},   {"cp", "clone"},
+        {"abort", "cancel"},   {"grow", "resize"},   {"copy", "clone"},   {"cp", "clone"},
         {"--mem", "--memory"}, {"--vcpu", "--cpus"}, {"--cpu", "--cpus"},
     };
     for (const auto& [synonym, meaning] : k_synonyms)

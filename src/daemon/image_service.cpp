@@ -57,7 +57,7 @@ Result<void> copy_into(const fs::path& from, const fs::path& to) {
 Result<inventory::ImageRecord> ImageService::prepare_default(const std::string& name, const std::string& pool,
                                                              const Progress& progress) {
     if (m_inventory.get_image(name)) return fail(fmt::format("an image named {} already exists", name), EEXIST);
-    progress(0.05, "building the guest image from Debian packages (kernel, busybox, modules)");
+    (void)progress(0.05, "building the guest image from Debian packages (kernel, busybox, modules)");
     // guest-image prints KEY=PATH lines (kernel=, initrd=, rootfs=, ...).
     auto output = TRY(run_capture({m_tool.string()}));
     std::map<std::string, std::string> paths;
@@ -75,7 +75,7 @@ Result<inventory::ImageRecord> ImageService::prepare_default(const std::string& 
     ImageSources sources{paths["kernel"], paths["initrd"], paths["rootfs"], k_default_cmdline,
                          "Debian 12 kernel, busybox root file system with the virtio modules"};
     return import(name, pool, sources, [&](double fraction, const std::string& message) {
-        progress(0.3 + 0.7 * fraction, message);
+        return progress(0.3 + 0.7 * fraction, message);
     });
 }
 
@@ -98,7 +98,11 @@ Result<inventory::ImageRecord> ImageService::import(const std::string& name, con
     if (error) return fail(fmt::format("creating {}: {}", folder.string(), error.message()));
     auto undo_files = [&] { fs::remove_all(folder, error); };
 
-    progress(0.0, "copying the kernel and initramfs");
+    auto cancelled = [&] {
+        undo_files();
+        return fail(fmt::format("the import of image {} was cancelled", name), ECANCELED);
+    };
+    if (progress(0.0, "copying the kernel and initramfs") == storage::Proceed::Cancel) return cancelled();
     inventory::ImageRecord record;
     record.name = name;
     record.pool = pool_name;
@@ -114,10 +118,11 @@ Result<inventory::ImageRecord> ImageService::import(const std::string& name, con
             return fail(copied.error());
         }
     }
+    if (progress(0.1, "importing the root file system") == storage::Proceed::Cancel) return cancelled();
     record.root_volume = "img-" + name;
     auto imported = pool->import_volume(record.root_volume, sources.root.string(), [&](uint64_t done, uint64_t total) {
-        progress(0.1 + 0.9 * (total ? double(done) / double(total) : 1.0),
-                 fmt::format("importing the root file system: {} of {} MiB", done >> 20, total >> 20));
+        return progress(0.1 + 0.9 * (total ? double(done) / double(total) : 1.0),
+                        fmt::format("importing the root file system: {} of {} MiB", done >> 20, total >> 20));
     });
     if (!imported) {
         undo_files();

@@ -7,6 +7,7 @@
 #include "base/result.h"
 #include "daemon/inventory/inventory.h"
 #include "daemon/storage_service.h"
+#include "storage/copy.h"
 
 namespace corral::daemon {
 
@@ -24,7 +25,9 @@ struct ImageSources {
 /// volume "img-<name>".
 class ImageService {
 public:
-    using Progress = std::function<void(double fraction, const std::string& message)>;
+    /// Reports progress; answers Cancel to stop an import (it then fails with ECANCELED, having
+    /// removed what it made).
+    using Progress = std::function<storage::Proceed(double fraction, const std::string& message)>;
 
     /// `guest_image_tool` is tools/guest-image (it builds the default image from Debian packages).
     ImageService(inventory::Inventory& inventory, StorageService& storage, std::filesystem::path state_dir,

@@ -12,8 +12,11 @@ namespace {
 
 class RecordingProgress final : public TaskProgress {
 public:
-    RecordingProgress(inventory::Inventory& inventory, EventBus& events, inventory::TaskRecord& record)
-        : m_inventory(inventory), m_events(events), m_record(record) {}
+    RecordingProgress(inventory::Inventory& inventory, EventBus& events, inventory::TaskRecord& record,
+                      const std::atomic<bool>* cancel)
+        : m_inventory(inventory), m_events(events), m_record(record), m_cancel(cancel) {}
+
+    bool cancelled() const override { return m_cancel != nullptr && m_cancel->load(); }
 
     void report(double fraction, const std::string& message) override {
         fraction = std::clamp(fraction, 0.0, 1.0);
@@ -33,8 +36,20 @@ private:
     inventory::Inventory& m_inventory;
     EventBus& m_events;
     inventory::TaskRecord& m_record;
+    const std::atomic<bool>* m_cancel;
     std::chrono::steady_clock::time_point m_last_write{};
 };
+
+/// Why a task of `kind` that is not cancellable is not (the 409 of `task cancel` says it).
+std::string not_cancellable_reason(const std::string& kind) {
+    if (kind.rfind("vm.", 0) == 0)
+        return "VM actions run to their end (a stop or reboot ends by its timeout; `vm kill` ends the VM at once)";
+    if (kind == "image.prepare")
+        return "building the default image from Debian packages cannot be stopped half-way (image imports from "
+               "files can)";
+    if (kind == "volume.upload") return "an upload ends when its client stops sending";
+    return "only copies, imports and exports can (volume clone --full, volume import and export, image imports)";
+}
 
 }  // namespace
 
@@ -76,10 +91,14 @@ void TaskManager::fail_interrupted_tasks() {
     }
 }
 
-Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const std::string& target, Work work) {
+Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const std::string& target, Work work,
+                                                 Cancellable cancellable) {
     auto record = TRY(m_inventory.create_task(kind, target));
     (void)m_inventory.prune_tasks(500);
+    std::shared_ptr<std::atomic<bool>> cancel;
+    if (cancellable == Cancellable::Yes) cancel = std::make_shared<std::atomic<bool>>(false);
     std::unique_lock lock(m_mutex);
+    if (cancel) m_cancel_flags[record.id] = cancel;
     // A worker per job up to the cap; past it, jobs wait in order.
     if (m_queue.size() >= m_idle && m_workers.size() < m_max_workers) {
         try {
@@ -90,6 +109,7 @@ Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const 
             // fails when there is none; corrald goes on either way.
             log_warning("task {}: cannot start a worker thread: {}", record.id, error.what());
             if (m_workers.empty()) {
+                m_cancel_flags.erase(record.id);
                 lock.unlock();
                 finish(record, fail(fmt::format("cannot start a worker thread: {}", error.what()), EAGAIN));
                 return m_inventory.get_task(record.id);
@@ -103,7 +123,7 @@ Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const 
     } else {
         m_events.publish({{"kind", "task"}, {"task", task_json(record)}});
     }
-    m_queue.push_back({record, std::move(work)});
+    m_queue.push_back({record, std::move(work), std::move(cancel)});
     lock.unlock();
     m_work_ready.notify_one();
     return record;
@@ -118,20 +138,58 @@ void TaskManager::work_loop() {
         m_queue.pop_front();
         --m_idle;
         lock.unlock();
-        run(std::move(job.record), job.work);
+        run(job);
         lock.lock();
         ++m_idle;
     }
 }
 
-void TaskManager::run(inventory::TaskRecord record, Work& work) {
-    if (record.status == inventory::k_task_queued) {
-        record.message.clear();
+void TaskManager::run(Job& job) {
+    if (job.record.status == inventory::k_task_queued) {
+        job.record.message.clear();
+        publish(job.record, inventory::k_task_running);
+    }
+    auto outcome = run_guarded(job);
+    bool cancel_requested = false;
+    {
+        std::lock_guard lock(m_mutex);
+        m_cancel_flags.erase(job.record.id);
+        cancel_requested = job.cancel && job.cancel->load();
+    }
+    finish(std::move(job.record), std::move(outcome), cancel_requested);
+}
+
+Result<inventory::TaskRecord> TaskManager::cancel(const std::string& id) {
+    auto record = TRY(m_inventory.get_task(id));
+    const std::string what = fmt::format("task {} ({} {})", record.id, record.kind, record.target);
+    std::unique_lock lock(m_mutex);
+    auto flag = m_cancel_flags.find(id);
+    if (flag == m_cancel_flags.end()) {
+        record = TRY(m_inventory.get_task(id));  // it may have ended since
+        if (record.status != inventory::k_task_running && record.status != inventory::k_task_queued)
+            return fail(fmt::format("{} has already ended ({})", what, record.status), EBUSY);
+        return fail(fmt::format("{} cannot be cancelled: {}", what, not_cancellable_reason(record.kind)), EBUSY);
+    }
+    flag->second->store(true);
+    // Not started yet: it leaves the queue and ends now, having made nothing.
+    for (auto job = m_queue.begin(); job != m_queue.end(); ++job) {
+        if (job->record.id != id) continue;
+        inventory::TaskRecord queued = std::move(job->record);
+        m_queue.erase(job);
+        m_cancel_flags.erase(id);
+        lock.unlock();
+        finish(std::move(queued), fail("cancelled before it started", ECANCELED), true);
+        return m_inventory.get_task(id);
+    }
+    lock.unlock();
+    record = TRY(m_inventory.get_task(id));
+    if (record.status == inventory::k_task_running) {
+        record.message = "cancelling: stopping the work and removing what it made";
         publish(record, inventory::k_task_running);
     }
-    auto outcome = run_guarded(work, record);
-    finish(std::move(record), std::move(outcome));
+    return record;
 }
+
 
 void TaskManager::publish(inventory::TaskRecord& record, const char* status) {
     record.status = status;
@@ -140,12 +198,13 @@ void TaskManager::publish(inventory::TaskRecord& record, const char* status) {
     m_events.publish({{"kind", "task"}, {"task", task_json(record)}});
 }
 
-Result<std::string> TaskManager::run_guarded(Work& work, inventory::TaskRecord& record) {
+Result<std::string> TaskManager::run_guarded(Job& job) {
+    inventory::TaskRecord& record = job.record;
     // The last line of every task: an exception fails the task (and is logged) instead of
     // escaping the thread, which would terminate corrald.
     try {
-        RecordingProgress progress(m_inventory, m_events, record);
-        return work(progress);
+        RecordingProgress progress(m_inventory, m_events, record, job.cancel.get());
+        return job.work(progress);
     } catch (const std::exception& error) {
         log_error("task {} ({} {}): {}", record.id, record.kind, record.target, error.what());
         return fail(fmt::format("internal error: {}", error.what()));
@@ -155,11 +214,18 @@ Result<std::string> TaskManager::run_guarded(Work& work, inventory::TaskRecord& 
     }
 }
 
-void TaskManager::finish(inventory::TaskRecord record, Result<std::string> outcome) {
+void TaskManager::finish(inventory::TaskRecord record, Result<std::string> outcome, bool cancel_requested) {
     if (outcome) {
+        // Done before it noticed a cancel: it succeeded, and its record says so.
         record.status = inventory::k_task_succeeded;
         record.progress = 1.0;
         record.message = *outcome;
+    } else if (cancel_requested) {
+        record.status = inventory::k_task_cancelled;
+        record.message = "cancelled on request; nothing of it was kept";
+        record.error = outcome.error().errno_value() == ECANCELED
+                           ? "cancelled on request"
+                           : fmt::format("cancelled on request ({})", outcome.error().message());
     } else {
         record.status = inventory::k_task_failed;
         record.error = outcome.error().message();

@@ -1,6 +1,20 @@
 #include "daemon/vm_json.h"
 
+#include <time.h>
+
+#include <algorithm>
+
 namespace corral::daemon {
+
+std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t now) {
+    std::tm parts{};
+    const char* end = ::strptime(started_at.c_str(), "%Y-%m-%dT%H:%M:%SZ", &parts);
+    if (end == nullptr || *end != '\0') return std::nullopt;
+    const std::time_t started = ::timegm(&parts);
+    if (started == static_cast<std::time_t>(-1)) return std::nullopt;
+    // A clock stepped back since the start must not show a negative uptime.
+    return std::max<int64_t>(0, static_cast<int64_t>(now - started));
+}
 
 nlohmann::json vm_json(const inventory::VmRecord& vm) {
     nlohmann::json disks = nlohmann::json::array();
@@ -23,6 +37,7 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
     auto null_if_empty = [](const std::string& text) -> nlohmann::json {
         return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
     };
+    const auto uptime = vm.started_at.empty() ? std::nullopt : uptime_seconds(vm.started_at, std::time(nullptr));
     return {{"name", vm.name},
             {"state", vm.state},
             {"engine", vm.engine},
@@ -35,6 +50,10 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
             {"cmdline", vm.cmdline},
             {"pid", vm.pid == 0 ? nlohmann::json(nullptr) : nlohmann::json(vm.pid)},
             {"state_reason", vm.state_reason},
+            {"started_at", null_if_empty(vm.started_at)},
+            {"uptime_seconds", uptime.has_value() ? nlohmann::json(*uptime) : nlohmann::json(nullptr)},
+            {"restarts", vm.restarts},
+            {"last_crash", null_if_empty(vm.last_crash)},
             {"created_at", vm.created_at},
             {"updated_at", vm.updated_at}};
 }

@@ -34,7 +34,8 @@ std::optional<VmState> parse_vm_state(std::string_view word) {
 std::optional<VmAction> parse_vm_action(const std::string& word) {
     static const std::map<std::string, VmAction> actions = {
         {"start", VmAction::Start}, {"stop", VmAction::Stop},     {"kill", VmAction::Kill},
-        {"pause", VmAction::Pause}, {"resume", VmAction::Resume}, {"reboot", VmAction::Reboot}};
+        {"pause", VmAction::Pause}, {"resume", VmAction::Resume}, {"reboot", VmAction::Reboot},
+        {"reset", VmAction::Reset}};
     auto it = actions.find(word);
     if (it == actions.end()) return std::nullopt;
     return it->second;
@@ -48,6 +49,7 @@ const char* to_string(VmAction action) {
         case VmAction::Pause: return "pause";
         case VmAction::Resume: return "resume";
         case VmAction::Reboot: return "reboot";
+        case VmAction::Reset: return "reset";
     }
     return "?";
 }
@@ -75,8 +77,12 @@ bool transition_allowed(VmState from, VmState to) {
         // corrald restart records running or paused again, also for a VM that was stopping.
         case Running:
         case Paused:
-        case Stopping:
             return to == Running || to == Paused || to == Stopping || to == Stopped || to == Crashed;
+        // ... and a reboot's guest that shut down starts again at once (no "stopped" between, so
+        // nothing can start, edit or delete the VM in the meantime).
+        case Stopping:
+            return to == Running || to == Paused || to == Stopping || to == Stopped || to == Crashed ||
+                   to == Starting;
     }
     return false;
 }
@@ -94,6 +100,7 @@ std::optional<std::string_view> action_needs(VmState state, VmAction action) {
             break;
         case VmAction::Pause:
         case VmAction::Reboot:
+        case VmAction::Reset:
             if (state != Running) return "running";
             break;
         case VmAction::Resume:

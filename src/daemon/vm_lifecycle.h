@@ -16,7 +16,9 @@ const char* to_string(VmState state);
 std::optional<VmState> parse_vm_state(std::string_view word);
 
 /// What a VM action asks for (PUT /vms/{name}/state).
-enum class VmAction { Start, Stop, Kill, Pause, Resume, Reboot };
+/// Reboot asks the guest to shut down and starts the VM again (a reset when the guest does not
+/// shut down in time); Reset resets it at once.
+enum class VmAction { Start, Stop, Kill, Pause, Resume, Reboot, Reset };
 /// "start" -> Start, ...; nullopt for an unknown word.
 std::optional<VmAction> parse_vm_action(const std::string& word);
 const char* to_string(VmAction action);

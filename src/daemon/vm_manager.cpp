@@ -51,6 +51,9 @@ bool VmManager::set_state(const std::string& name, VmState state, const std::str
                     to_string(state), reason);
         return false;
     }
+    // The first crash of a run is the one to remember (a crashed VM that gives up restarting
+    // stays crashed with a longer reason).
+    if (state == VmState::Crashed && vm->state != to_string(VmState::Crashed)) vm->last_crash = reason;
     vm->state = to_string(state);
     vm->state_reason = reason;
     if (pid >= 0) vm->pid = pid;
@@ -156,6 +159,11 @@ Result<std::vector<std::string>> VmManager::remove(const std::string& name, bool
 constexpr const char* k_stop_starting = "(starting)";
 
 Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction action, std::chrono::seconds timeout) {
+    return act(name, action, timeout, StartedBy::User);
+}
+
+Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction action, std::chrono::seconds timeout,
+                                             StartedBy by) {
     std::shared_ptr<LiveVm> live;
     // `stop` while a stop is in flight answers with that task instead of starting a second one.
     if (action == VmAction::Stop) {
@@ -189,7 +197,22 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
                             ENODEV);
             vm.state = to_string(VmState::Starting);
             vm.state_reason = "";
+            vm.restarts = by == StartedBy::User ? 0 : vm.restarts + 1;
             TRY(m_inventory.update_vm(vm));
+        }
+        if (action == VmAction::Reboot) {
+            auto it = m_live.find(name);
+            if (it == m_live.end()) return fail(fmt::format("{} has no running process", name), EBUSY);
+            live = it->second;
+            live->reboot_requested = true;
+            // Stopping from here on, so that an end before the task runs is the reboot's too.
+            vm.state = to_string(VmState::Stopping);
+            vm.state_reason = fmt::format("rebooting: asked the guest to shut down (timeout {} s)", timeout.count());
+            if (auto stored = m_inventory.update_vm(vm); !stored) {
+                live->reboot_requested = false;
+                return fail(stored.error());
+            }
+            m_events.publish({{"kind", "vm.state"}, {"target", name}, {"state", vm.state}, {"reason", vm.state_reason}});
         }
         if (action == VmAction::Stop || action == VmAction::Kill) {
             auto it = m_live.find(name);
@@ -217,6 +240,20 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
             if (action == VmAction::Stop) {
                 std::lock_guard lock(m_mutex);
                 live->stop_task = task ? task->id : std::string();
+            }
+            return task;
+        }
+        case VmAction::Reboot: {
+            auto task = m_tasks.start(kind, name, [this, name, timeout](TaskProgress& progress) {
+                return run_reboot(name, timeout, progress);
+            });
+            if (!task) {
+                // No task to carry it out: the VM runs on as it was.
+                {
+                    std::lock_guard lock(m_mutex);
+                    live->reboot_requested = false;
+                }
+                set_state(name, VmState::Running, fmt::format("the reboot failed: {}", task.error().message()));
             }
             return task;
         }
@@ -248,7 +285,8 @@ Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm) {
     return spec;
 }
 
-Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& progress) {
+Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& progress,
+                                         const std::string& running_reason) {
     auto vm_result = m_inventory.get_vm(name);
     if (!vm_result) return fail(vm_result.error());
     auto vm = *vm_result;
@@ -283,7 +321,8 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
         std::lock_guard lock(m_mutex);
         m_live[name] = live;
     }
-    set_state(name, VmState::Running, fmt::format("started on the {} engine", vm.engine), pid);
+    set_state(name, VmState::Running,
+              running_reason.empty() ? fmt::format("started on the {} engine", vm.engine) : running_reason, pid);
     supervise(name, live);
     return fmt::format("{} is running (pid {})", name, pid);
 }
@@ -321,6 +360,63 @@ Result<std::string> VmManager::run_stop(const std::string& name, VmAction action
     return action == VmAction::Kill ? fmt::format("{} killed", name) : fmt::format("{} killed after the timeout", name);
 }
 
+Result<std::string> VmManager::run_reboot(const std::string& name, std::chrono::seconds timeout,
+                                          TaskProgress& progress) {
+    std::shared_ptr<LiveVm> live;
+    {
+        std::lock_guard lock(m_mutex);
+        auto it = m_live.find(name);
+        if (it == m_live.end()) return fail(fmt::format("{} has no running process", name), EBUSY);
+        live = it->second;
+    }
+    auto wait_exit = [&](std::chrono::seconds limit) {
+        std::unique_lock lock(m_mutex);
+        return m_exited.wait_for(lock, limit, [&] { return live->exited; });
+    };
+    // The guest shut down (or the process ended otherwise): on_exit() moved the VM to starting,
+    // unless a stop or kill came meanwhile, which wins.
+    auto start_again = [&](const std::string& reason) -> Result<std::string> {
+        auto vm = TRY(m_inventory.get_vm(name));
+        if (vm.state != to_string(VmState::Starting))
+            return fail(fmt::format("{} is {} ({}): the reboot does not start it again", name, vm.state,
+                                    vm.state_reason),
+                        EBUSY);
+        progress.report(0.6, "starting it again");
+        TRY(run_start(name, progress, reason));
+        m_events.publish({{"kind", "vm.rebooted"}, {"target", name}, {"reason", reason}});
+        return fmt::format("{} {}", name, reason);
+    };
+    const std::string shut_down = "rebooted (the guest shut down)";
+    if (auto asked = live->instance->request_shutdown(); !asked)
+        log_warning("VM {}: shutdown request failed: {}", name, asked.error().describe());
+    progress.report(0.2, "waiting for the guest to shut down");
+    if (wait_exit(timeout)) return start_again(shut_down);
+
+    // The guest did not go in time: reset it, as its reset button would.
+    const std::string reset_reason = fmt::format("reset (the guest did not shut down in {} s)", timeout.count());
+    progress.report(0.8, fmt::format("the guest did not shut down within {} s: resetting it", timeout.count()));
+    auto reset = live->instance->reset();
+    // A reset that failed because the guest went meanwhile: its shutdown came late, not never.
+    if (!reset && wait_exit(std::chrono::seconds(5))) return start_again(shut_down);
+    bool exited;
+    {
+        std::lock_guard lock(m_mutex);
+        // An end that came before this point is the guest's shutdown after all (on_exit() saw
+        // the reboot request); after it, an end is the VM's own again.
+        exited = live->exited;
+        if (!exited) live->reboot_requested = false;
+    }
+    if (exited) return start_again(shut_down);
+    if (!reset) {
+        // Still running and not resettable (the engine refused): it keeps running as it was.
+        set_state(name, VmState::Running, fmt::format("the reboot failed: {}", reset.error().message()));
+        return fail(reset.error().with_context(fmt::format("resetting {} after {} s", name, timeout.count())));
+    }
+    set_state(name, VmState::Running, reset_reason);
+    m_events.publish({{"kind", "vm.reset"}, {"target", name}, {"reason", reset_reason}});
+    return fmt::format("{} {}", name, reset_reason);
+}
+
 Result<std::string> VmManager::run_simple(const std::string& name, VmAction action) {
     std::shared_ptr<LiveVm> live;
     {
@@ -338,10 +434,11 @@ Result<std::string> VmManager::run_simple(const std::string& name, VmAction acti
             TRY_VOID(live->instance->resume());
             set_state(name, VmState::Running, "resumed on request");
             return fmt::format("{} resumed", name);
-        case VmAction::Reboot:
-            TRY_VOID(live->instance->reboot());
-            m_events.publish({{"kind", "vm.rebooted"}, {"target", name}});
-            return fmt::format("{} rebooted", name);
+        case VmAction::Reset:
+            TRY_VOID(live->instance->reset());
+            set_state(name, VmState::Running, "reset on request");
+            m_events.publish({{"kind", "vm.reset"}, {"target", name}, {"reason", "reset on request"}});
+            return fmt::format("{} reset", name);
         default:
             return fail("not a simple action");
     }

@@ -58,7 +58,8 @@ public:
     /// Deletes a stopped VM; with `with_volumes` also its disks that no other VM uses.
     /// Returns the deleted volume names.
     Result<std::vector<std::string>> remove(const std::string& name, bool with_volumes);
-    /// Starts `action` as a task; EBUSY (naming the state) when it is not valid now.
+    /// Starts `action` as a task; EBUSY (naming the state) when it is not valid now. `timeout`
+    /// is how long stop and reboot wait for the guest to shut down (then it is killed, or reset).
     Result<inventory::TaskRecord> act(const std::string& name, VmAction action, std::chrono::seconds timeout);
 
     /// The VM's console (it exists for every defined VM; it is attached while the VM runs).
@@ -71,11 +72,19 @@ private:
         std::vector<std::string> created_taps;  // NicPlumbing made them; unplugged when the VM ends
         bool stop_requested = false;            // a stop/kill: the end is not a crash
         std::string stop_reason;
+        bool reboot_requested = false;          // a reboot waits for the guest: its end starts it again
         bool exited = false;
         std::string stop_task;  // the `stop` task in flight ("" = none yet); a second stop answers with it
     };
 
-    Result<std::string> run_start(const std::string& name, TaskProgress& progress);
+    /// Who asked for a start: a start by hand counts the automatic restarts from 0 again.
+    enum class StartedBy { User, RestartPolicy };
+    Result<inventory::TaskRecord> act(const std::string& name, VmAction action, std::chrono::seconds timeout,
+                                      StartedBy by);
+    /// Launches the VM (its state is starting); `running_reason` is its reason once it runs.
+    Result<std::string> run_start(const std::string& name, TaskProgress& progress, const std::string& running_reason = {});
+    /// Asks the guest to shut down and starts the VM again once it did; resets it after `timeout`.
+    Result<std::string> run_reboot(const std::string& name, std::chrono::seconds timeout, TaskProgress& progress);
     Result<std::string> run_stop(const std::string& name, VmAction action, std::chrono::seconds timeout,
                                  TaskProgress& progress);
     Result<std::string> run_simple(const std::string& name, VmAction action);

@@ -68,6 +68,16 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
     console->detach();
     m_nics.unplug(live->created_taps);
 
+    std::string why = info ? info->reason : "the VM process ended";
+    bool rebooting;
+    {
+        std::lock_guard lock(m_mutex);
+        rebooting = live->reboot_requested && !live->stop_requested;
+    }
+    // A reboot's shutdown: the reboot task starts it again, straight from stopping to starting
+    // so that nothing else starts, edits or deletes it in between. Before `exited` is set, so
+    // that the task, woken by it, finds the VM starting.
+    if (rebooting) set_state(name, VmState::Starting, fmt::format("rebooting: {}", why), 0);
     bool requested;
     std::string stop_reason;
     {
@@ -79,13 +89,13 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
     }
     m_exited.notify_all();
 
-    std::string why = info ? info->reason : "the VM process ended";
     console->note(fmt::format("{} ended: {}", name, why));
     bool clean = info && info->exit_code == 0;
-    if (requested) {
+    if (requested && !rebooting) {
         set_state(name, VmState::Stopped, stop_reason.empty() ? why : stop_reason, 0);
         return;
     }
+    if (rebooting) return;  // the reboot task carries on (see above)
     VmState state = clean ? VmState::Stopped : VmState::Crashed;
     std::string reason = clean ? fmt::format("guest powered off ({})", why) : why;
     set_state(name, state, reason, 0);
@@ -100,7 +110,7 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
         log_info("VM {}: restarting (restart policy {})", name, vm->restart_policy);
         // A restart that cannot begin (the engine went away, a disk is now in use) leaves the VM
         // crashed, which is what it is; act() has logged nothing, so say why.
-        if (auto restarted = act(name, VmAction::Start, std::chrono::seconds(0)); !restarted)
+        if (auto restarted = act(name, VmAction::Start, std::chrono::seconds(0), StartedBy::RestartPolicy); !restarted)
             log_warning("VM {}: cannot restart: {}", name, restarted.error().describe());
     } else if (vm && vm->restart_policy != "no" && !clean) {
         set_state(name, VmState::Crashed,

@@ -65,7 +65,7 @@ public:
 
     Result<void> pause() override { return control("pause", "stop"); }
     Result<void> resume() override { return control("resume", "cont"); }
-    Result<void> reboot() override { return control("reboot", "system_reset"); }
+    Result<void> reset() override { return control("reset", "system_reset"); }
     Result<void> request_shutdown() override { return control("shut down", "system_powerdown"); }
     Result<void> kill() override { return m_process.signal_vm(SIGKILL); }
 

@@ -102,9 +102,11 @@ public:
 
     virtual Result<void> pause() = 0;
     virtual Result<void> resume() = 0;
-    /// Resets the VM (the guest boots again).
-    virtual Result<void> reboot() = 0;
-    /// Asks the guest to shut down (ACPI power button / Ctrl-Alt-Del); returns at once.
+    /// Resets the VM at once, like its reset button: the guest boots again in the same process,
+    /// without being asked (its file systems are not unmounted). Also during a shutdown request.
+    virtual Result<void> reset() = 0;
+    /// Asks the guest to shut down (ACPI power button / Ctrl-Alt-Del); returns at once. The VM
+    /// process ends when the guest has shut down; the caller decides how long to wait.
     virtual Result<void> request_shutdown() = 0;
     /// SIGKILL to the VM process.
     virtual Result<void> kill() = 0;

@@ -31,6 +31,8 @@ constexpr auto k_ready_probe_timeout = 500ms;
 /// How long a control request may take. Pausing waits for every vCPU to leave the guest
 /// (corral-vmm gives up after 5 s), so this is above that.
 constexpr auto k_control_timeout = 10s;
+/// corral-vmm's --shutdown-timeout: its maximum, the longest a vm stop/reboot --timeout may be.
+constexpr int k_vmm_shutdown_timeout_seconds = 3600;
 
 std::string describe_vmm_exit(int exit_code, const std::string& tail) {
     std::string reason;
@@ -65,9 +67,11 @@ public:
     /// corral-vmm acknowledges once every vCPU is out of the guest and parked.
     Result<void> pause() override { return control_void("pause", "pause"); }
     Result<void> resume() override { return control_void("resume", "resume"); }
-    /// A reset through the control socket; corral-vmm boots the guest again (--on-reboot restart).
-    Result<void> reboot() override { return control_void("reset", "reboot"); }
-    /// corral-vmm turns SIGTERM into Ctrl-Alt-Del and waits (--shutdown-timeout) for power off.
+    /// A reset through the control socket; corral-vmm boots the guest again (--on-reboot restart),
+    /// also while it waits for a shutdown it was asked for (the reset replaces that request).
+    Result<void> reset() override { return control_void("reset", "reset"); }
+    /// corral-vmm turns SIGTERM into Ctrl-Alt-Del and waits (--shutdown-timeout, set beyond any
+    /// wait of corrald's so that corrald's timeout decides) for the guest to go.
     Result<void> request_shutdown() override { return m_process.signal_vm(SIGTERM); }
     Result<void> kill() override { return m_process.signal_vm(SIGKILL); }
     Result<RunState> query() override {
@@ -237,6 +241,11 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
     args.push_back("socket=" + (spec.run_dir / run_files::k_console_socket).string());
     args.push_back("--on-reboot");
     args.push_back("restart");
+    // corrald waits for a shutdown as long as the user asked (vm stop/reboot --timeout, at most
+    // an hour) and then kills or resets the VM itself: corral-vmm's own deadline (10 s by
+    // default) must not end the VM first.
+    args.push_back("--shutdown-timeout");
+    args.push_back(std::to_string(k_vmm_shutdown_timeout_seconds));
     args.push_back("--control");
     args.push_back((spec.run_dir / k_vmm_control_socket).string());
     return args;

@@ -24,15 +24,16 @@ class ThrottledProgress {
 public:
     ThrottledProgress(const Progress& progress, uint64_t total)
         : m_progress(progress), m_total(total) {}
-    void report(uint64_t done) {
+    /// The callback's answer, or Continue for a call left out.
+    Proceed report(uint64_t done) {
         if (!m_progress)
-            return;
+            return Proceed::Continue;
         auto now = std::chrono::steady_clock::now();
         if (done != m_total && m_reported && now - m_last < std::chrono::milliseconds(100))
-            return;
-        m_progress(done, m_total);
+            return Proceed::Continue;
         m_last = now;
         m_reported = true;
+        return m_progress(done, m_total);
     }
 
 private:
@@ -56,7 +57,9 @@ Result<void> copy_image_data(BlockDevice& src, BlockDevice& dst, const Progress&
     const uint64_t chunk = std::max<uint64_t>(unit, 2u << 20) / unit * unit;
     std::vector<uint8_t> buffer(chunk);
     ThrottledProgress reporter(progress, total);
-    reporter.report(0);
+    const auto cancelled = [] { return fail("the copy was cancelled", ECANCELED); };
+    if (reporter.report(0) == Proceed::Cancel)
+        return cancelled();
     for (uint64_t pos = 0; pos < total;) {
         Extent e = TRY(src.block_status(pos, std::min<uint64_t>(chunk, total - pos)));
         uint64_t n = std::clamp<uint64_t>(e.length, 1, std::min<uint64_t>(chunk, total - pos));
@@ -71,11 +74,14 @@ Result<void> copy_image_data(BlockDevice& src, BlockDevice& dst, const Progress&
             }
         }
         pos += n;
-        if (pos != total)
-            reporter.report(pos);
+        if (pos != total && reporter.report(pos) == Proceed::Cancel)
+            return cancelled();
     }
     TRY_VOID(dst.flush());
-    reporter.report(total);
+    // The caller keeps the copy only after this: a cancel that came during the flush (which can
+    // take longer than the copy into the page cache) still counts.
+    if (reporter.report(total) == Proceed::Cancel)
+        return cancelled();
     return {};
 }
 

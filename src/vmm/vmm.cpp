@@ -125,7 +125,11 @@ std::string Vmm::handle_control(const ControlRequest& request, const ControlServ
             // again. Without --on-reboot restart that would end the VM, which is not a reset.
             if (m_config.on_reboot != RebootAction::Restart)
                 return control_error_answer("reset is not supported without --on-reboot restart");
-            if (m_shutdown_deadline) return control_error_answer("the VM is shutting down");
+            // A reset replaces a shutdown request the guest has not answered (corrald's graceful
+            // reboot resets a guest that did not shut down in time): forget its deadline, or
+            // run() would take this reset for the guest's answer and end the VM.
+            if (m_shutdown_deadline) log_info("resetting the VM instead of waiting for its shutdown");
+            m_shutdown_deadline.reset();
             log_info("resetting the VM (control request)");
             m_exits.report({VmExitReason::Reset, "control reset request"});
             return ok();

@@ -63,13 +63,20 @@ ApiResult<HttpResponse> create_image(const HttpRequest& request, ApiContext& con
     auto task = TRY(api(context.tasks.start(
         "image.prepare", name,
         [&context, name, pool, from_files, sources, opened](TaskProgress& progress) -> Result<std::string> {
-            auto report = [&progress](double fraction, const std::string& message) { progress.report(fraction, message); };
+            auto report = [&progress](double fraction, const std::string& message) {
+                if (progress.cancelled()) return storage::Proceed::Cancel;
+                progress.report(fraction, message);
+                return storage::Proceed::Continue;
+            };
             auto image = from_files ? context.images.import(name, pool, sources, report)
                                     : context.images.prepare_default(name, pool, report);
             if (!image) return fail(image.error());
             context.events.publish({{"kind", "image.created"}, {"target", name}});
             return fmt::format("image {} is ready (root volume {}/{})", name, image->pool, image->root_volume);
-        })));
+        },
+        // An import copies files and can stop half-way; the default image's build (a script
+        // fetching Debian packages) cannot.
+        from_files ? Cancellable::Yes : Cancellable::No)));
     return accepted_task(task);
 }
 

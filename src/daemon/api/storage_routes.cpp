@@ -63,18 +63,23 @@ ApiResult<uint64_t> parse_size_field(RequestBody& body, bool required) {
 }
 
 /// A long copy (full clone, import, export) as a task whose progress is the copy's; publishes
-/// volume.created for what it made.
+/// volume.created for what it made. `task cancel` stops it: the pool's copy then fails with
+/// ECANCELED and removes the file it was writing.
 ApiResult<HttpResponse> copy_task(ApiContext& context, const std::string& kind, const std::string& target,
                                   std::function<Result<std::string>(const storage::Progress&)> copy) {
-    auto task = TRY(api(context.tasks.start(kind, target, [&context, kind, target, copy](TaskProgress& progress)
-                                                                 -> Result<std::string> {
-        auto message = TRY(copy([&](uint64_t done, uint64_t total) {
-            progress.report(total ? double(done) / double(total) : 1.0,
-                            fmt::format("copied {} of {} MiB", done >> 20, total >> 20));
-        }));
-        if (kind != "volume.export") context.events.publish({{"kind", "volume.created"}, {"target", target}});
-        return message;
-    })));
+    auto task = TRY(api(context.tasks.start(
+        kind, target,
+        [&context, kind, target, copy](TaskProgress& progress) -> Result<std::string> {
+            auto message = TRY(copy([&](uint64_t done, uint64_t total) {
+                if (progress.cancelled()) return storage::Proceed::Cancel;
+                progress.report(total ? double(done) / double(total) : 1.0,
+                                fmt::format("copied {} of {} MiB", done >> 20, total >> 20));
+                return storage::Proceed::Continue;
+            }));
+            if (kind != "volume.export") context.events.publish({{"kind", "volume.created"}, {"target", target}});
+            return message;
+        },
+        Cancellable::Yes)));
     return accepted_task(task);
 }
 

@@ -18,6 +18,15 @@ void add_task_routes(Router& router, ApiContext& context) {
                    auto task = TRY(api(context.tasks.get(params.at("id"), std::chrono::seconds(wait_s)), "id"));
                    return json_response(200, task_json(task));
                });
+    // Cancels a copy, import or export: 202 to follow the task (it ends "cancelled" once its
+    // work stopped and removed what it made); 409 naming why for any other task or one that ended.
+    router.add("POST", api_path("/tasks/{id}/cancel"),
+               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto body = TRY(RequestBody::parse(request.body));  // no fields: {} or nothing
+                   TRY_VOID(body.finish());
+                   auto task = TRY(api(context.tasks.cancel(params.at("id")), "id"));
+                   return accepted_task(task);
+               });
 }
 
 }  // namespace corral::daemon

@@ -207,7 +207,8 @@ ApiResult<HttpResponse> change_state(const HttpRequest& request, const std::stri
     auto word = TRY(body.required_string("action"));
     auto action = parse_vm_action(word);
     if (!action)
-        return api_fail(400, fmt::format("action '{}' is not one of start, stop, kill, pause, resume, reboot", word),
+        return api_fail(400,
+                        fmt::format("action '{}' is not one of start, stop, kill, pause, resume, reboot, reset", word),
                         "action");
     auto timeout = TRY(body.optional_uint("timeout", 1, 3600, "seconds")).value_or(30);
     TRY_VOID(body.finish());

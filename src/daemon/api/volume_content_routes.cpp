@@ -260,6 +260,7 @@ ApiResult<StreamResponse> upload_volume(const HttpRequest& request, const PathPa
         auto info = pool->import_volume(name, temp.path(), [&](uint64_t done, uint64_t total) {
             task->report(0.5 + (total ? 0.5 * double(done) / double(total) : 0.5),
                          fmt::format("imported {} of {} MiB", done >> 20, total >> 20));
+            return storage::Proceed::Continue;  // an upload ends when its client goes, not by cancel
         });
         if (!info) return std::unexpected(api_error_from(info.error(), "name"));
         return *info;

@@ -63,6 +63,13 @@ struct VmRecord {
     std::string state_reason;
     std::int64_t pid = 0;  // 0 = no process
     std::string run_dir;
+    /// When the VM's process started. Set by the inventory: to now when `pid` becomes another
+    /// process, to "" when it becomes 0 (a reset or an adoption keeps it).
+    std::string started_at;
+    /// Automatic restarts (restart policy) since the VM was last started by hand.
+    std::int64_t restarts = 0;
+    /// Why the VM last crashed, "" when it never did (kept across starts).
+    std::string last_crash;
     std::string created_at;
     std::string updated_at;
     bool operator==(const VmRecord&) const = default;
@@ -94,12 +101,13 @@ inline constexpr const char* k_task_queued = "queued";  ///< waiting for a free 
 inline constexpr const char* k_task_running = "running";
 inline constexpr const char* k_task_succeeded = "succeeded";
 inline constexpr const char* k_task_failed = "failed";
+inline constexpr const char* k_task_cancelled = "cancelled";  ///< stopped on request; what it made is gone
 
 struct TaskRecord {
     std::string id;  // "t-N"; N increases and is never reused, even after pruning
     std::string kind;
     std::string target;
-    std::string status = k_task_running;  // k_task_queued | k_task_running | k_task_succeeded | k_task_failed
+    std::string status = k_task_running;  // k_task_queued | k_task_running | k_task_succeeded | k_task_failed | k_task_cancelled
     double progress = 0.0;                // 0..1
     std::string message;
     std::string error;  // "" = none

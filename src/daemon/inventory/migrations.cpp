@@ -143,6 +143,29 @@ INSERT INTO security_groups (name, description, rules, created_at) VALUES (
     '[{"direction":"in","protocol":"any","port_from":0,"port_to":0,"remote_cidr":"","remote_group":"default"}]',
     strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
 )sql",
+    // v7: a VM's process start, automatic restarts and last crash (vm show); tasks may end
+    // 'cancelled' (SQLite cannot change a CHECK: copy the table, as v4 did).
+    R"sql(
+ALTER TABLE vms ADD COLUMN started_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE vms ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vms ADD COLUMN last_crash TEXT NOT NULL DEFAULT '';
+CREATE TABLE tasks_v7 (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+    progress    REAL NOT NULL DEFAULT 0 CHECK (progress >= 0 AND progress <= 1),
+    message     TEXT NOT NULL DEFAULT '',
+    error       TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO tasks_v7 (seq, kind, target, status, progress, message, error, created_at, finished_at)
+    SELECT seq, kind, target, status, progress, message, error, created_at, finished_at FROM tasks;
+DROP TABLE tasks;
+ALTER TABLE tasks_v7 RENAME TO tasks;
+CREATE INDEX tasks_by_status ON tasks (status, seq);
+)sql",
 };
 
 Result<void> too_new(int version) {

@@ -24,7 +24,7 @@ using nlohmann::json;
 // Column lists shared by the statements below; SQL text only, values are always bound.
 #define CORRAL_VM_COLUMNS                                                                   \
     "name, engine, vcpus, memory_mib, image, disks, nics, restart_policy, cmdline, state, " \
-    "state_reason, pid, run_dir, created_at, updated_at"
+    "state_reason, pid, run_dir, created_at, updated_at, started_at, restarts, last_crash"
 #define CORRAL_NETWORK_COLUMNS                                                                \
     "name, kind, bridge, parent, vlan_id, subnet4, gateway4, dhcp_start, dhcp_end, subnet6, mtu, " \
     "dns_forwarders, created_at"
@@ -126,7 +126,8 @@ Result<void> bind_vm(Statement& statement, const VmRecord& vm) {
     return statement.bind_all(vm.name, vm.engine, static_cast<std::int64_t>(vm.vcpus),
                               vm.memory_mib, vm.image, disks_to_json(vm.disks),
                               nics_to_json(vm.nics), vm.restart_policy, vm.cmdline, vm.state,
-                              vm.state_reason, vm.pid, vm.run_dir, vm.created_at, vm.updated_at);
+                              vm.state_reason, vm.pid, vm.run_dir, vm.created_at, vm.updated_at,
+                              vm.started_at, vm.restarts, vm.last_crash);
 }
 
 Result<VmRecord> read_vm(const Statement& row) {
@@ -151,6 +152,9 @@ Result<VmRecord> read_vm(const Statement& row) {
     vm.run_dir = row.column_text(12);
     vm.created_at = row.column_text(13);
     vm.updated_at = row.column_text(14);
+    vm.started_at = row.column_text(15);
+    vm.restarts = row.column_int64(16);
+    vm.last_crash = row.column_text(17);
     return vm;
 }
 
@@ -268,9 +272,10 @@ Result<VmRecord> SqliteInventory::create_vm(const VmRecord& vm) {
     std::lock_guard lock(m_mutex);
     VmRecord stored = vm;
     stored.created_at = stored.updated_at = now();
+    stored.started_at = stored.pid != 0 ? stored.created_at : "";
     Statement insert = TRY(m_db.prepare(
         "INSERT INTO vms (" CORRAL_VM_COLUMNS
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"));
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"));
     TRY_VOID(bind_vm(insert, stored));
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (auto ran = insert.run(); !ran) {
@@ -311,15 +316,20 @@ Result<VmRecord> SqliteInventory::update_vm(const VmRecord& vm) {
     std::lock_guard lock(m_mutex);
     VmRecord stored = vm;
     stored.updated_at = now();
+    // started_at follows the process: now for a new pid, none without one, else as it was.
+    stored.started_at = stored.updated_at;
     Statement update = TRY(m_db.prepare(
         "UPDATE vms SET engine = ?2, vcpus = ?3, memory_mib = ?4, image = ?5, disks = ?6, "
         "nics = ?7, restart_policy = ?8, cmdline = ?9, state = ?10, state_reason = ?11, "
-        "pid = ?12, run_dir = ?13, updated_at = ?15 WHERE name = ?1 RETURNING created_at"));
+        "pid = ?12, run_dir = ?13, updated_at = ?15, "
+        "started_at = CASE WHEN ?12 = 0 THEN '' WHEN ?12 = pid THEN started_at ELSE ?16 END, "
+        "restarts = ?17, last_crash = ?18 WHERE name = ?1 RETURNING created_at, started_at"));
     TRY_VOID(bind_vm(update, stored));  // ?14 (created_at) is bound but unused: it never changes
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (!TRY(update.step()))
             return not_found("VM", vm.name);
         stored.created_at = update.column_text(0);
+        stored.started_at = update.column_text(1);
         TRY_VOID(update.run());
         // Groups are set_nic_groups()'s; only a NIC that no longer exists loses them.
         Statement trim = TRY(m_db.prepare("DELETE FROM nic_groups WHERE vm = ?1 AND nic >= ?2"));
@@ -672,8 +682,8 @@ Result<TaskRecord> SqliteInventory::create_task(const std::string& kind,
 
 Result<TaskRecord> SqliteInventory::update_task(const TaskRecord& task) {
     if (task.status != k_task_queued && task.status != k_task_running &&
-        task.status != k_task_succeeded && task.status != k_task_failed)
-        return fail(fmt::format("task status must be queued, running, succeeded or failed, not '{}'",
+        task.status != k_task_succeeded && task.status != k_task_failed && task.status != k_task_cancelled)
+        return fail(fmt::format("task status must be queued, running, succeeded, failed or cancelled, not '{}'",
                                 task.status),
                     EINVAL);
     if (!(task.progress >= 0.0 && task.progress <= 1.0))  // also rejects NaN

@@ -343,7 +343,7 @@ Result<VolumeInfo> DirectoryPool::clone_volume(const std::string& source, const 
         }
         VolumeInfo info = TRY(volume_info(name));
         if (progress)
-            progress(info.size_bytes, info.size_bytes);
+            (void)progress(info.size_bytes, info.size_bytes);  // done: too late to cancel
         return info;
     }
     Located src = TRY(locate(source));

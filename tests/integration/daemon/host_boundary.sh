@@ -209,6 +209,8 @@ tcall GET /api/v1/tasks
 check "GET /tasks: 200" test "$code" = 200
 tcall GET /api/v1/tasks/t-999
 check "GET /tasks/t-999: 404" test "$code" = 404
+tcall POST /api/v1/tasks/t-999/cancel
+check "POST /tasks/t-999/cancel: 404" test "$code" = 404
 tcall GET /api/v1/events
 check "GET /events without the upgrade: 400" test "$code" = 400
 tcall GET /api/v1/tokens

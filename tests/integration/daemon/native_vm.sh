@@ -7,7 +7,8 @@
 # on the native engine; every step is proved by what the console and the API show:
 # start; console output; typed bytes come back; pause (the guest stops echoing, state paused) and
 # resume (the bytes typed while paused come back); corral-vmm's device counters and CPU time in
-# the VM's metrics; graceful stop that times out into a kill (the tiny guest ignores ACPI); start
+# the VM's metrics; reboot that times out into a reset and reset (same process, the guest boots
+# again); graceful stop that times out into a kill (the tiny guest ignores ACPI); start
 # again; kill; delete; corral-vmm runs with no_new_privs and no capability. Exit 0 all passed, 1 a check failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -90,6 +91,32 @@ echo "== metrics"
 api GET /api/v1/vms/tiny/metrics
 check "CPU time is counted ($(jqb .cpu_seconds) s)" jq -e '.cpu_seconds > 0' <<<"$body" >/dev/null
 check "the root disk's counters come from corral-vmm" jq -e '.disks | length >= 1' <<<"$body" >/dev/null
+
+echo "== reboot (the guest ignores Ctrl-Alt-Del: reset after the timeout), reset"
+# How often the banner shows since the VM's last start: a reset boots the guest again in the same
+# corral-vmm process, so each one adds a banner.
+banners() {
+  api GET "/api/v1/vms/tiny/console?tail=5000"
+  awk -v mark="[corrald] tiny started" 'index($0, mark) { n = 0; next } /echo ready/ { n++ } END { print n + 0 }' <<<"$body"
+}
+wait_banners() {   # wait_banners COUNT SECONDS
+  local deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do [ "$(banners)" -ge "$1" ] && return 0; sleep 0.5; done
+  return 1
+}
+before=$(banners)
+"$corral" vm reboot tiny --timeout 3 >"$state/out" 2>&1
+check "corral vm reboot --timeout 3: $(cat "$state/out")" grep -qx "tiny reset (the guest did not shut down in 3 s)" "$state/out"
+api GET /api/v1/vms/tiny
+check "running in the same corral-vmm process, the reason says why: $(jqb .state_reason)" \
+  test "$(jqb .state)/$(jqb .pid)/$(jqb .state_reason)" = "running/$vm_pid/reset (the guest did not shut down in 3 s)"
+check "the guest booted again (banners $before -> at least $((before + 1)))" wait_banners $((before + 1)) 30
+"$corral" vm reset tiny >"$state/out" 2>&1
+check "corral vm reset: $(cat "$state/out")" grep -qx "tiny reset" "$state/out"
+api GET /api/v1/vms/tiny
+check "same process, reason 'reset on request': $(jqb .pid) ($(jqb .state_reason))" \
+  test "$(jqb .state)/$(jqb .pid)/$(jqb .state_reason)" = "running/$vm_pid/reset on request"
+check "the guest booted once more" wait_banners $((before + 2)) 30
 
 echo "== stop, start again, kill, delete"
 "$corral" vm stop tiny --timeout 3 >"$state/out" 2>&1

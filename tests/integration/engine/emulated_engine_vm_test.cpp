@@ -238,12 +238,12 @@ TEST_F(EmulatedVm, BootConsolePauseResumeRebootAdoptKill) {
     ASSERT_TRUE(state) << state.error().describe();
     EXPECT_EQ(*state, RunState::Running);
 
-    // Reboot: the guest boots again and prints its marker a second time.
-    ASSERT_TRUE(vm->reboot());
+    // Reset: the guest boots again and prints its marker a second time.
+    ASSERT_TRUE(vm->reset());
     EXPECT_TRUE(console.wait_for("CORRAL-MARKER: engine-it", 2,
                                  std::chrono::duration_cast<std::chrono::seconds>(k_boot_timeout)))
         << console.text();
-    EXPECT_EQ(vm->pid(), pid) << "a reboot keeps the same QEMU process";
+    EXPECT_EQ(vm->pid(), pid) << "a reset keeps the same QEMU process";
 
     ASSERT_TRUE(vm->kill());
     pollfd pfd{vm->exit_fd(), POLLIN, 0};

@@ -80,7 +80,7 @@ TEST(VmCommands, ListShowAndGlobalFlagsAfterTheVerb) {
 }
 
 TEST(VmCommands, StateActions) {
-    for (const char* action : {"start", "kill", "pause", "resume", "reboot"}) {
+    for (const char* action : {"start", "kill", "pause", "resume", "reboot", "reset"}) {
         Invocation inv = parse({"vm", action, "web1"});
         EXPECT_EQ(inv.request, request("PUT", "/api/v1/vms/web1/state", json{{"action", action}})) << action;
         EXPECT_TRUE(inv.wait);
@@ -91,6 +91,27 @@ TEST(VmCommands, StateActions) {
     EXPECT_EQ(parse({"vm", "stop", "web1", "--force"}).request,
               request("PUT", "/api/v1/vms/web1/state", json{{"action", "kill"}}));
     EXPECT_FALSE(parse({"vm", "start", "web1", "--no-wait"}).wait);
+    // reboot waits for the guest as stop does, counting down to a reset.
+    Invocation reboot = parse({"vm", "reboot", "web1", "--timeout", "60"});
+    EXPECT_EQ(reboot.request, request("PUT", "/api/v1/vms/web1/state", json{{"action", "reboot"}, {"timeout", 60}}));
+    EXPECT_EQ(reboot.countdown_seconds, 60);
+    EXPECT_EQ(reboot.countdown_ending, "reset");
+    EXPECT_TRUE(reboot.done_from_task);
+    EXPECT_EQ(parse({"vm", "reboot", "web1"}).countdown_seconds, 30);
+    EXPECT_EQ(parse({"vm", "stop", "web1"}).countdown_ending, "killed");
+    EXPECT_EQ(parse({"vm", "reset", "web1"}).countdown_seconds, 0);
+}
+
+TEST(TaskCommands, CancelPostsAndWaitsForTheCancelledTask) {
+    Invocation cancel = parse({"task", "cancel", "t-7"});
+    EXPECT_EQ(cancel.request, request("POST", "/api/v1/tasks/t-7/cancel", json::object()));
+    EXPECT_TRUE(cancel.cancelling);
+    EXPECT_TRUE(cancel.wait);
+    // Copies, imports and exports can be cancelled: Ctrl-C while waiting says how.
+    EXPECT_TRUE(parse({"volume", "clone", "default/a", "default/b", "--full"}).cancellable_task);
+    EXPECT_FALSE(parse({"volume", "clone", "default/a", "default/b"}).cancellable_task);
+    EXPECT_TRUE(parse({"volume", "export", "default/a", "/tmp/a.qcow2"}).cancellable_task);
+    EXPECT_FALSE(parse({"vm", "start", "web1"}).cancellable_task);
 }
 
 TEST(VmCommands, DeleteConsoleEdit) {

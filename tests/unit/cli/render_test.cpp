@@ -42,5 +42,23 @@ TEST(RenderVm, LastConsoleIsEscapedUnlessRaw) {
     EXPECT_NE(raw.find("\x1b]52;c;eA==\x07ok\r\n"), std::string::npos);
 }
 
+TEST(RenderVm, UptimeRestartsAndTheLastCrash) {
+    json vm = {{"name", "web1"},         {"state", "running"},       {"restart_policy", "on-failure"},
+               {"started_at", "2026-12-06T07:00:00Z"}, {"uptime_seconds", 3725}, {"restarts", 1},
+               {"last_crash", "killed by signal 9 (SIGKILL)"}};
+    const std::string out = render(View::Vm, vm);
+    EXPECT_NE(out.find("uptime:  1 h 2 min (since 2026-12-06T07:00:00Z)\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("restart: on-failure, restarted 1 time (last crash: killed by signal 9 (SIGKILL))\n"),
+              std::string::npos)
+        << out;
+    json stopped = {{"name", "web1"}, {"state", "stopped"}, {"restart_policy", "always"}, {"started_at", nullptr},
+                    {"uptime_seconds", nullptr}, {"restarts", 0}, {"last_crash", nullptr}};
+    const std::string down = render(View::Vm, stopped);
+    EXPECT_NE(down.find("uptime:  -\n"), std::string::npos) << down;
+    EXPECT_NE(down.find("restart: always, restarted 0 times\n"), std::string::npos) << down;
+    json never = {{"name", "web1"}, {"state", "stopped"}, {"restart_policy", "no"}, {"restarts", 0}};
+    EXPECT_NE(render(View::Vm, never).find("restart: no\n"), std::string::npos) << render(View::Vm, never);
+}
+
 }  // namespace
 }  // namespace corral::cli

@@ -104,6 +104,39 @@ TEST(RunCall, ActionWaitsForItsTaskByLongPolling) {
     EXPECT_NE(r.err.find("vm.start web1: 50% booting"), std::string::npos) << r.err;
 }
 
+TEST(RunCall, RebootCountsDownToAResetAndSaysWhatHappened) {
+    FakeApi api;
+    api.answer(202, json{{"task", "t-5"}});
+    api.answer(200, json{{"id", "t-5"}, {"kind", "vm.reboot"}, {"target", "web1"}, {"status", "running"},
+                         {"progress", 0.2}, {"message", "waiting for the guest to shut down"}});
+    api.answer(200, json{{"id", "t-5"}, {"kind", "vm.reboot"}, {"target", "web1"}, {"status", "succeeded"},
+                         {"progress", 1.0}, {"message", "web1 reset (the guest did not shut down in 60 s)"}});
+    Outcome r = run_cli({"vm", "reboot", "web1", "--timeout", "60"}, api);
+    EXPECT_EQ(r.code, 0);
+    EXPECT_EQ(r.out, "web1 reset (the guest did not shut down in 60 s)\n");
+    EXPECT_NE(r.err.find("waiting for the guest to shut down, then it is reset"), std::string::npos) << r.err;
+}
+
+TEST(RunCall, TaskCancelWaitsForTheCancelAndACancelledTaskWaitedForIsAnError) {
+    FakeApi api;
+    api.answer(202, json{{"task", "t-6"}});
+    api.answer(200, json{{"id", "t-6"}, {"kind", "volume.clone"}, {"target", "default/big"}, {"status", "cancelled"},
+                         {"progress", 0.4}, {"error", "cancelled on request"}});
+    Outcome r = run_cli({"task", "cancel", "t-6"}, api);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "task t-6 (volume.clone default/big) cancelled; nothing of it was kept\n");
+    EXPECT_EQ(api.requests[0].method, "POST");
+    EXPECT_EQ(api.requests[0].target, "/api/v1/tasks/t-6/cancel");
+
+    FakeApi waiting;
+    waiting.answer(202, json{{"task", "t-7"}});
+    waiting.answer(200, json{{"id", "t-7"}, {"kind", "volume.clone"}, {"target", "default/b"}, {"status", "cancelled"},
+                             {"error", "cancelled on request"}});
+    Outcome copy = run_cli({"volume", "clone", "default/a", "default/b", "--full"}, waiting);
+    EXPECT_EQ(copy.code, 4);
+    EXPECT_EQ(copy.err, "corral: default/b: task t-7 (volume.clone) was cancelled; nothing of it was kept\n");
+}
+
 TEST(RunCall, FailedTaskExitsFour) {
     FakeApi api;
     api.answer(202, json{{"task", "t-4"}});

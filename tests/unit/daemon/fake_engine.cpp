@@ -47,9 +47,9 @@ public:
         m_process->set_run_state(engine::RunState::Running);
         return {};
     }
-    Result<void> reboot() override {
+    Result<void> reset() override {
         TRY_VOID(alive());
-        m_process->count_reboot();
+        m_process->count_reset();
         return {};
     }
     Result<void> request_shutdown() override {
@@ -136,14 +136,14 @@ void FakeProcess::set_shutdown_behaviour(GuestShutdown behaviour) {
     m_shutdown = behaviour;
 }
 
-int FakeProcess::reboots() const {
+int FakeProcess::resets() const {
     std::lock_guard lock(m_mutex);
-    return m_reboots;
+    return m_resets;
 }
 
-void FakeProcess::count_reboot() {
+void FakeProcess::count_reset() {
     std::lock_guard lock(m_mutex);
-    ++m_reboots;
+    ++m_resets;
 }
 
 std::vector<std::shared_ptr<FakeProcess>> FakeHost::launched() const {

@@ -38,8 +38,8 @@ public:
     void set_run_state(engine::RunState state);
     GuestShutdown shutdown_behaviour() const;
     void set_shutdown_behaviour(GuestShutdown behaviour);
-    int reboots() const;
-    void count_reboot();
+    int resets() const;
+    void count_reset();
 
     const engine::LaunchSpec& spec() const { return m_spec; }
 
@@ -50,7 +50,7 @@ private:
     std::optional<engine::ExitInfo> m_exit_info;
     engine::RunState m_state = engine::RunState::Running;
     GuestShutdown m_shutdown = GuestShutdown::PowersOff;
-    int m_reboots = 0;
+    int m_resets = 0;
 };
 
 /// The fake host that fake engines run processes on: shared by every FakeEngine a test makes

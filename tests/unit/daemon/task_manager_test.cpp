@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -108,6 +109,89 @@ TEST_F(TaskManagerTest, TasksBeyondThePoolWaitAsQueued) {
     m_events.unsubscribe(listener);
     EXPECT_EQ(gate.most, 2);  // never more threads than the pool
     EXPECT_TRUE(statuses_seen.contains("queued"));
+}
+
+TEST_F(TaskManagerTest, ACancelledTaskStopsAndEndsCancelled) {
+    TaskManager tasks(*m_inventory, m_events);
+    std::atomic<bool> saw_cancel = false;
+    std::atomic<bool> started = false;
+    auto task = tasks.start(
+        "volume.clone", "default/big",
+        [&](TaskProgress& progress) -> Result<std::string> {
+            started = true;
+            // Work that checks, as a copy does between chunks (bounded: a test must not hang).
+            for (int i = 0; i < 3000 && !progress.cancelled(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            saw_cancel = progress.cancelled();
+            if (saw_cancel) return fail("the copy was cancelled", ECANCELED);
+            return std::string("copied");
+        },
+        Cancellable::Yes);
+    ASSERT_TRUE(task) << task.error().describe();
+    // Running, not queued (a queued one ends without running: the next test).
+    for (int i = 0; i < 3000 && !started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(started);
+    auto asked = tasks.cancel(task->id);
+    ASSERT_TRUE(asked) << asked.error().describe();
+    auto ended = tasks.get(task->id, std::chrono::seconds(30));
+    ASSERT_TRUE(ended);
+    EXPECT_TRUE(saw_cancel);
+    EXPECT_EQ(ended->status, inventory::k_task_cancelled);
+    EXPECT_EQ(ended->error, "cancelled on request");
+    EXPECT_FALSE(ended->finished_at.empty());
+    // Once ended, a second cancel is refused, naming the task and its end.
+    auto again = tasks.cancel(task->id);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().errno_value(), EBUSY);
+    EXPECT_EQ(again.error().message(),
+              fmt::format("task {} (volume.clone default/big) has already ended (cancelled)", task->id));
+}
+
+TEST_F(TaskManagerTest, AQueuedCancellableTaskEndsAtOnceWithoutRunning) {
+    Gate gate;
+    TaskManager tasks(*m_inventory, m_events, 1);
+    auto busy = tasks.start("volume.clone", "default/a", gate.work(), Cancellable::Yes);
+    ASSERT_TRUE(busy);
+    ASSERT_TRUE(gate.wait_running(1));
+    bool ran = false;
+    auto queued = tasks.start(
+        "volume.export", "default/b",
+        [&](TaskProgress&) -> Result<std::string> {
+            ran = true;
+            return std::string("exported");
+        },
+        Cancellable::Yes);
+    ASSERT_TRUE(queued);
+    EXPECT_EQ(queued->status, inventory::k_task_queued);
+    auto cancelled = tasks.cancel(queued->id);
+    ASSERT_TRUE(cancelled) << cancelled.error().describe();
+    EXPECT_EQ(cancelled->status, inventory::k_task_cancelled);
+    gate.release();
+    auto first = tasks.get(busy->id, std::chrono::seconds(30));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->status, inventory::k_task_succeeded);
+    EXPECT_FALSE(ran);
+}
+
+TEST_F(TaskManagerTest, ATaskThatCannotBeCancelledIsRefusedSayingWhy) {
+    Gate gate;
+    TaskManager tasks(*m_inventory, m_events);
+    auto task = tasks.start("vm.stop", "web1", gate.work());
+    ASSERT_TRUE(task);
+    ASSERT_TRUE(gate.wait_running(1));
+    auto refused = tasks.cancel(task->id);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().errno_value(), EBUSY);
+    EXPECT_EQ(refused.error().message(),
+              fmt::format("task {} (vm.stop web1) cannot be cancelled: VM actions run to their end (a stop or "
+                          "reboot ends by its timeout; `vm kill` ends the VM at once)",
+                          task->id));
+    auto missing = tasks.cancel("t-999999");
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().errno_value(), ENOENT);
+    gate.release();
+    auto ended = tasks.get(task->id, std::chrono::seconds(30));
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(ended->status, inventory::k_task_succeeded);
 }
 
 TEST_F(TaskManagerTest, AQueuedTaskLeftByAnEndedDaemonIsFailed) {

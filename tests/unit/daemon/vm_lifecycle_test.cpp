@@ -10,7 +10,7 @@ namespace {
 using enum VmState;
 constexpr VmState k_states[] = {Stopped, Starting, Running, Paused, Stopping, Crashed, Failed};
 constexpr VmAction k_actions[] = {VmAction::Start,  VmAction::Stop,   VmAction::Kill,
-                                  VmAction::Pause, VmAction::Resume, VmAction::Reboot};
+                                  VmAction::Pause, VmAction::Resume, VmAction::Reboot, VmAction::Reset};
 
 TEST(VmLifecycleTest, StateWordsRoundTripAndUnknownWordsAreNoState) {
     for (auto state : k_states) EXPECT_EQ(parse_vm_state(to_string(state)), state) << to_string(state);
@@ -27,7 +27,8 @@ TEST(VmLifecycleTest, ActionWordsRoundTrip) {
 
 TEST(VmLifecycleTest, OnlyAVmWithoutProcessStartsAndOnlyByStarting) {
     for (auto from : k_states) {
-        EXPECT_EQ(transition_allowed(from, Starting), is_down(from)) << to_string(from);
+        // ... or, for a reboot, a VM whose guest shut down (stopping) starts again at once.
+        EXPECT_EQ(transition_allowed(from, Starting), is_down(from) || from == Stopping) << to_string(from);
         if (!is_down(from)) continue;
         for (auto to : k_states) {
             bool expected = to == Starting || (from == Crashed && to == Crashed);  // giving up restarts
@@ -44,7 +45,7 @@ TEST(VmLifecycleTest, ALiveVmPausesResumesStopsAndEndsButNeverStartsAgainWithout
     for (auto from : {Running, Paused, Stopping}) {
         for (auto to : {Running, Paused, Stopping, Stopped, Crashed})
             EXPECT_TRUE(transition_allowed(from, to)) << to_string(from) << " -> " << to_string(to);
-        EXPECT_FALSE(transition_allowed(from, Starting));
+        EXPECT_EQ(transition_allowed(from, Starting), from == Stopping);  // a reboot's second half
         EXPECT_FALSE(transition_allowed(from, Failed));
     }
 }
@@ -64,6 +65,7 @@ TEST(VmLifecycleTest, WhatEachActionNeeds) {
         EXPECT_EQ(action_needs(state, VmAction::Kill).has_value(), !live) << to_string(state);
         EXPECT_EQ(action_needs(state, VmAction::Pause).has_value(), state != Running) << to_string(state);
         EXPECT_EQ(action_needs(state, VmAction::Reboot).has_value(), state != Running) << to_string(state);
+        EXPECT_EQ(action_needs(state, VmAction::Reset).has_value(), state != Running) << to_string(state);
         EXPECT_EQ(action_needs(state, VmAction::Resume).has_value(), state != Paused) << to_string(state);
     }
     EXPECT_EQ(action_needs(Running, VmAction::Start), "stopped, crashed or failed");
@@ -73,6 +75,8 @@ TEST(VmLifecycleTest, WhatEachActionNeeds) {
     EXPECT_TRUE(transition_allowed(Crashed, Starting));
     EXPECT_TRUE(transition_allowed(Running, Stopping));
     EXPECT_TRUE(transition_allowed(Stopping, Stopping));  // a stop while stopping asks again
+    EXPECT_TRUE(transition_allowed(Stopping, Starting));  // a reboot whose guest shut down
+    EXPECT_TRUE(transition_allowed(Stopping, Running));   // a reboot that reset the guest
 }
 
 }  // namespace

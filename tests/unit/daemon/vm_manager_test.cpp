@@ -335,13 +335,94 @@ TEST_F(VmManagerTest, PauseResumeAndStopOfAPausedVm) {
     ASSERT_TRUE(wait_state("web", "stopped"));
 }
 
-TEST_F(VmManagerTest, RebootKeepsTheProcessAndSaysSo) {
+TEST_F(VmManagerTest, RebootAsksTheGuestAndStartsTheVmAgainOnceItShutDown) {
     define("web");
     run("web", VmAction::Start);
-    EXPECT_EQ(run("web", VmAction::Reboot).message, "web rebooted");
-    EXPECT_EQ(m_host->latest("web")->reboots(), 1);
+    auto first = m_host->latest("web");
+    auto task = run("web", VmAction::Reboot, 5s);
+    EXPECT_EQ(task.status, inventory::k_task_succeeded) << task.error;
+    EXPECT_EQ(task.message, "web rebooted (the guest shut down)");
+    // The guest was asked (it powered off), and the same VM runs again in a new process.
+    EXPECT_TRUE(first->ended());
+    EXPECT_EQ(first->resets(), 0);
+    EXPECT_EQ(m_host->launch_count("web"), 2u);
+    EXPECT_FALSE(m_host->latest("web")->ended());
+    EXPECT_EQ(m_host->latest("web")->spec().disks.size(), first->spec().disks.size());
     EXPECT_EQ(vm("web").state, "running");
-    EXPECT_EQ(events("vm.rebooted").size(), 1u);
+    EXPECT_EQ(vm("web").state_reason, "rebooted (the guest shut down)");
+    EXPECT_EQ(wait_events("vm.rebooted", 1).size(), 1u);
+    // It went stopping -> starting -> running, never "stopped" (nothing could take it meanwhile).
+    std::vector<std::string> states;
+    for (const auto& event : events("vm.state")) states.push_back(event.value("state", ""));
+    EXPECT_EQ(std::count(states.begin(), states.end(), "stopped"), 0);
+    EXPECT_EQ(std::count(states.begin(), states.end(), "stopping"), 1);
+    EXPECT_TRUE(events("vm.crashed").empty());
+}
+
+TEST_F(VmManagerTest, RebootResetsAGuestThatDoesNotShutDownInTime) {
+    define("web");
+    run("web", VmAction::Start);
+    m_host->latest("web")->set_shutdown_behaviour(GuestShutdown::Ignores);
+    auto task = run("web", VmAction::Reboot, 1s);
+    EXPECT_EQ(task.status, inventory::k_task_succeeded) << task.error;
+    EXPECT_EQ(task.message, "web reset (the guest did not shut down in 1 s)");
+    EXPECT_EQ(m_host->latest("web")->resets(), 1);
+    EXPECT_EQ(m_host->launch_count("web"), 1u);  // the same process
+    EXPECT_EQ(vm("web").state, "running");
+    EXPECT_EQ(vm("web").state_reason, "reset (the guest did not shut down in 1 s)");
+    EXPECT_EQ(wait_events("vm.reset", 1).size(), 1u);
+    // The reboot is over: the VM's end is its own again (a power off stops it, no restart).
+    m_host->latest("web")->end(0);
+    ASSERT_TRUE(wait_state("web", "stopped"));
+    EXPECT_EQ(m_host->launch_count("web"), 1u);
+}
+
+TEST_F(VmManagerTest, ResetResetsAtOnceAndSaysSo) {
+    define("web");
+    run("web", VmAction::Start);
+    EXPECT_EQ(run("web", VmAction::Reset).message, "web reset");
+    EXPECT_EQ(m_host->latest("web")->resets(), 1);
+    EXPECT_EQ(m_host->launch_count("web"), 1u);
+    EXPECT_EQ(vm("web").state, "running");
+    EXPECT_EQ(vm("web").state_reason, "reset on request");
+    EXPECT_EQ(wait_events("vm.reset", 1).size(), 1u);
+}
+
+TEST_F(VmManagerTest, AStopDuringARebootWinsAndTheVmStaysStopped) {
+    define("web");
+    run("web", VmAction::Start);
+    m_host->latest("web")->set_shutdown_behaviour(GuestShutdown::Ignores);
+    auto reboot = m_vms->act("web", VmAction::Reboot, 30s);
+    ASSERT_TRUE(reboot) << reboot.error().describe();
+    EXPECT_EQ(run("web", VmAction::Kill).message, "web killed");
+    auto ended = finished(reboot->id);
+    EXPECT_EQ(ended.status, inventory::k_task_failed);
+    ASSERT_TRUE(wait_state("web", "stopped"));
+    EXPECT_EQ(vm("web").state_reason, "killed on request");
+    EXPECT_EQ(m_host->launch_count("web"), 1u);
+}
+
+TEST_F(VmManagerTest, AnAutomaticRestartCountsAndKeepsTheCrashReason) {
+    define("web", "on-failure");
+    run("web", VmAction::Start);
+    auto first = vm("web");
+    EXPECT_EQ(first.restarts, 0);
+    EXPECT_EQ(first.last_crash, "");
+    EXPECT_FALSE(first.started_at.empty());
+    m_host->latest("web")->end(-1, SIGKILL);
+    ASSERT_TRUE(wait_state("web", "running", 2));
+    auto after = vm("web");
+    EXPECT_EQ(after.restarts, 1);
+    EXPECT_EQ(after.last_crash, "killed by signal 9 (SIGKILL)");
+    EXPECT_FALSE(after.started_at.empty());
+    // A stop clears the process's start; a start by hand counts the restarts from 0 again, and
+    // the last crash stays known.
+    run("web", VmAction::Stop);
+    ASSERT_TRUE(wait_state("web", "stopped"));
+    EXPECT_EQ(vm("web").started_at, "");
+    run("web", VmAction::Start);
+    EXPECT_EQ(vm("web").restarts, 0);
+    EXPECT_EQ(vm("web").last_crash, "killed by signal 9 (SIGKILL)");
 }
 
 TEST_F(VmManagerTest, ALaunchFailureMarksTheVmFailedAndItCanStartAgain) {

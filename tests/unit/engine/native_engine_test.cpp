@@ -225,7 +225,7 @@ TEST(NativeEngine, OperationsGoThroughTheControlSocketAndSignalsWork) {
         auto state = vm.query();
         ASSERT_TRUE(state) << state.error().describe();
         EXPECT_EQ(*state, RunState::Paused);
-        auto reboot = vm.reboot();
+        auto reboot = vm.reset();
         ASSERT_FALSE(reboot);
         EXPECT_EQ(reboot.error().errno_value(), ENOTSUP);
         EXPECT_EQ(reboot.error().message(),

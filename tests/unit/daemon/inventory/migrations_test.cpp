@@ -146,17 +146,18 @@ TEST(Migrations, RefusesANewerSchemaAndLeavesItAlone) {
     {
         auto db = Connection::open(path);
         ASSERT_TRUE(db);
-        ASSERT_TRUE(db->exec("PRAGMA user_version = 7"));
+        ASSERT_TRUE(db->exec(fmt::format("PRAGMA user_version = {}", k_schema_version + 1)));
     }
     auto inventory = SqliteInventory::open(path);
     ASSERT_FALSE(inventory);
     EXPECT_THAT(inventory.error().message(),
-                HasSubstr(fmt::format("inventory schema version 7 is newer than this corrald (knows up to {})", k_schema_version)));
+                HasSubstr(fmt::format("inventory schema version {} is newer than this corrald (knows up to {})",
+                                          k_schema_version + 1, k_schema_version)));
     EXPECT_THAT(inventory.error().message(), HasSubstr(path));
 
     auto db = Connection::open(path);
     ASSERT_TRUE(db);
-    EXPECT_EQ(schema_version(*db).value(), 7);
+    EXPECT_EQ(schema_version(*db).value(), k_schema_version + 1);
     EXPECT_FALSE(db->prepare("SELECT * FROM vms"));  // no table was created
 }
 

@@ -108,12 +108,48 @@ TEST_F(SqliteInventoryTest, VmRoundTrip) {
     EXPECT_GT(updated->updated_at, created->updated_at);
     changed.created_at = created->created_at;
     changed.updated_at = updated->updated_at;
+    // A new process: the inventory sets when it started.
+    changed.started_at = updated->updated_at;
     EXPECT_EQ(*updated, changed);
     EXPECT_EQ(inventory().get_vm("web1").value(), changed);
 
     ASSERT_TRUE(inventory().delete_vm("web1"));
     expect_error(inventory().get_vm("web1"), ENOENT, "no VM named web1");
     EXPECT_THAT(inventory().list_vms().value(), IsEmpty());
+}
+
+TEST_F(SqliteInventoryTest, StartedAtFollowsTheProcessRestartsAndLastCrashAreStored) {
+    std::vector<std::string> times = {"2026-12-06T07:00:00Z", "2026-12-06T07:00:01Z", "2026-12-06T07:00:02Z",
+                                      "2026-12-06T07:00:03Z", "2026-12-06T07:00:04Z"};
+    size_t tick = 0;
+    SqliteInventoryOptions options;
+    options.clock = [&] { return times[std::min(tick++, times.size() - 1)]; };
+    auto opened = SqliteInventory::open(m_dir.path("clock.db"), options);
+    ASSERT_TRUE(opened) << opened.error().describe();
+    auto& inv = **opened;
+    VmRecord vm = make_vm("web1");
+    vm.pid = 0;
+    vm = inv.create_vm(vm).value();                 // 07:00:00
+    EXPECT_EQ(vm.started_at, "");
+    vm.pid = 100;
+    vm.started_at = "set by the caller: ignored";
+    vm = inv.update_vm(vm).value();                 // 07:00:01: a process
+    EXPECT_EQ(vm.started_at, "2026-12-06T07:00:01Z");
+    vm.state_reason = "reset on request";
+    vm.restarts = 2;
+    vm.last_crash = "killed by signal 9 (SIGKILL)";
+    vm = inv.update_vm(vm).value();                 // 07:00:02: the same process
+    EXPECT_EQ(vm.started_at, "2026-12-06T07:00:01Z");
+    vm.pid = 101;
+    vm = inv.update_vm(vm).value();                 // 07:00:03: another one
+    EXPECT_EQ(vm.started_at, "2026-12-06T07:00:03Z");
+    vm.pid = 0;
+    vm = inv.update_vm(vm).value();                 // none
+    EXPECT_EQ(vm.started_at, "");
+    auto stored = inv.get_vm("web1").value();
+    EXPECT_EQ(stored.restarts, 2);
+    EXPECT_EQ(stored.last_crash, "killed by signal 9 (SIGKILL)");
+    EXPECT_EQ(stored.started_at, "");
 }
 
 TEST_F(SqliteInventoryTest, ListVmsIsOrderedByName) {

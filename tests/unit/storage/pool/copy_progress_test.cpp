@@ -60,6 +60,7 @@ TEST(PoolCopyProgress, ThrottledMonotonicAndEndsAtTotal) {
     auto start = std::chrono::steady_clock::now();
     auto r = copy_image_data(src, **dst, [&](uint64_t done, uint64_t total) {
         calls.push_back({done, total});
+        return Proceed::Continue;
     });
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -77,6 +78,30 @@ TEST(PoolCopyProgress, ThrottledMonotonicAndEndsAtTotal) {
     std::vector<uint8_t> got(65536);
     ASSERT_TRUE((*dst)->read_at(299 * 65536, got));
     EXPECT_EQ(got[0], 44);  // (299 + 1) % 256
+}
+
+TEST(PoolCopyProgress, ACancelStopsTheCopyAtItsNextReport) {
+    testing::TestDir dir;
+    SlowSource src(300);  // ~0.6 s of reads in 300 extents
+    std::string path = dir.path("dst.qcow2");
+    ImageCreateOptions o;
+    o.size = src.size();
+    ASSERT_TRUE(create_image(path, o));
+    ImageOpenOptions rw;
+    rw.access = Access::ReadWrite;
+    auto dst = open_image(path, rw);
+    ASSERT_TRUE(dst);
+    uint64_t last_done = 0;
+    int calls = 0;
+    auto r = copy_image_data(src, **dst, [&](uint64_t done, uint64_t) {
+        last_done = done;
+        // The first report (0) goes on; the second one cancels.
+        return ++calls == 2 ? Proceed::Cancel : Proceed::Continue;
+    });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().errno_value(), ECANCELED);
+    EXPECT_EQ(calls, 2) << "no report after the cancel";
+    EXPECT_LT(last_done, src.size());
 }
 
 TEST(PoolCopyProgress, DestinationTooSmallIsRefused) {

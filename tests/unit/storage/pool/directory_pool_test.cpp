@@ -469,6 +469,7 @@ TEST(DirectoryPool, ProgressIsMonotonicAndEndsAtTotal) {
         auto r = pool->clone_volume("base", mode == CloneMode::Full ? "full" : "linked", mode,
                                     [&](uint64_t done, uint64_t total) {
                                         calls.push_back({done, total});
+                                        return Proceed::Continue;
                                     });
         double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -486,6 +487,25 @@ TEST(DirectoryPool, ProgressIsMonotonicAndEndsAtTotal) {
             << calls.size() << " calls in " << seconds << " s";
     }
     expect_same_content(base->path, dir.path("full.raw"));
+}
+
+TEST(DirectoryPool, ACancelledCopyLeavesNothingBehind) {
+    TestDir dir;
+    auto pool = open_pool(dir.path("pool"));
+    auto base = pool->create_volume("base", 64 * k_mib, ImageFormat::Raw);
+    ASSERT_TRUE(base);
+    for (uint64_t at = 0; at < 64 * k_mib; at += 4 * k_mib) write_volume(base->path, at, pattern(1 * k_mib, 7));
+    // Cancelled at its first report, once the target file exists (copy_progress_test.cpp cancels
+    // a copy half-way); the pool removes the file it was writing.
+    auto cancel_at_once = [] { return [](uint64_t, uint64_t) { return Proceed::Cancel; }; };
+    EXPECT_EQ(error_of(pool->clone_volume("base", "full", CloneMode::Full, cancel_at_once())), ECANCELED);
+    EXPECT_EQ(error_of(pool->import_volume("imported", base->path, cancel_at_once())), ECANCELED);
+    EXPECT_EQ(error_of(pool->export_volume("base", dir.path("out.raw"), ImageFormat::Raw, cancel_at_once())),
+              ECANCELED);
+    EXPECT_EQ(error_of(pool->volume_info("full")), ENOENT);
+    EXPECT_EQ(error_of(pool->volume_info("imported")), ENOENT);
+    EXPECT_EQ(files_in(dir.path("pool")), (std::vector<std::string>{"base.raw"}));
+    EXPECT_EQ(files_in(dir.dir()), (std::vector<std::string>{"pool"}));
 }
 
 TEST(DirectoryPool, MovingThePoolFolderKeepsLinkedClonesReadable) {
