@@ -39,6 +39,8 @@ enum class View {
     NetworkTable,
     Network,
     LeaseTable,
+    SnapshotTable,
+    Snapshot,
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

@@ -120,6 +120,22 @@ CREATE TABLE reservations (
     UNIQUE (network, ipv4)
 );
 )sql",
+    // v6 (snapshotd): VM snapshots. A separate step so that it can be renumbered at a merge with
+    // another branch's step 6; the VM's name cascades, its files are the daemon's to free.
+    R"sql(
+CREATE TABLE snapshots (
+    vm          TEXT NOT NULL REFERENCES vms (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    kind        TEXT NOT NULL CHECK (kind IN ('disk', 'memory')),
+    engine      TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('creating', 'ready', 'incomplete')),
+    dir         TEXT NOT NULL DEFAULT '',
+    size_bytes  INTEGER NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (vm, name)
+);
+)sql",
 };
 
 Result<void> too_new(int version) {

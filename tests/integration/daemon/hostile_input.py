@@ -123,6 +123,7 @@ VALID = {
         "vcpus": 1, "memory_mib": 128, "restart_policy": "no", "cmdline": "quiet",
         "nics": [{"tap": "crlhostile1", "mac": "52:54:00:12:34:57"}]}],
     "put /api/v1/vms/{name}/state": [{"action": "pause", "timeout": 5}],
+    "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile"}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],
     "post /api/v1/volumes": [
         {"pool": "default", "name": "hv2", "size": "1M", "format": "qcow2"},
@@ -142,7 +143,7 @@ VALID = {
         "mtu": 1400, "dns_forwarders": ["192.0.2.53"],
         "reservations": [{"mac": "52:54:00:aa:bb:02", "ipv4": "10.0.202.6", "hostname": "web"}]}],
 }
-PARAMS = {"name": "vm1", "pool": "default", "id": "t-1"}
+PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "snapshot": "hsnap1"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
 NETWORK_PARAMS = {"name": "hn0"}
 DEEP = json.loads("[" * 40 + "]" * 40)
