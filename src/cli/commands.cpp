@@ -47,6 +47,8 @@ std::string path(const std::string& collection) { return api_path("/" + collecti
 std::string path(const std::string& collection, const std::string& name) {
     return path(collection) + "/" + encode(name);
 }
+/// A VM's snapshots: /vms/NAME/snapshots.
+std::string snapshots_of(const std::string& vm) { return path("vms", vm) + "/snapshots"; }
 
 /// A volume reference: `POOL/NAME`, or `NAME` in the default pool.
 struct VolumeRef {
@@ -477,7 +479,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         CLI::App* snapshot = vm->add_subcommand("snapshot", "snapshots of a VM: memory and disks together, or disks only")
                                  ->require_subcommand(1);
         {
-            auto snapshots_of = [&] { return path("vms", b.name) + "/snapshots"; };
+            // Callbacks run after this block: they call snapshots_of(b.name), never a local lambda.
             auto snapshot_arg = [&](CLI::App* cmd) {
                 cmd->add_option("SNAPSHOT", b.second, "the snapshot")->required()->type_name("");
             };
@@ -490,16 +492,16 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             take->callback([&] {
                 nlohmann::json body{{"name", b.second}};
                 if (!b.description.empty()) body["description"] = b.description;
-                call("POST", snapshots_of(), View::None, b.name, body,
+                call("POST", snapshots_of(b.name), View::None, b.name, body,
                      fmt::format("snapshot {} of {} taken", b.second, b.name));
             });
             CLI::App* list = snapshot->add_subcommand("list", "list a VM's snapshots, oldest first");
             name_arg(list, "the VM");
-            list->callback([&] { call("GET", snapshots_of(), View::SnapshotTable, b.name); });
+            list->callback([&] { call("GET", snapshots_of(b.name), View::SnapshotTable, b.name); });
             CLI::App* show = snapshot->add_subcommand("show", "show a snapshot");
             name_arg(show, "the VM");
             snapshot_arg(show);
-            show->callback([&] { call("GET", snapshots_of() + "/" + encode(b.second), View::Snapshot, b.name); });
+            show->callback([&] { call("GET", snapshots_of(b.name) + "/" + encode(b.second), View::Snapshot, b.name); });
             CLI::App* revert = snapshot->add_subcommand(
                 "revert", "bring a stopped VM back to a snapshot (a memory snapshot also starts it from that instant)");
             revert->alias("restore");
@@ -507,7 +509,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             name_arg(revert, "the VM");
             snapshot_arg(revert);
             revert->callback([&] {
-                call("POST", snapshots_of() + "/" + encode(b.second) + "/restore", View::None, b.name, nullptr,
+                call("POST", snapshots_of(b.name) + "/" + encode(b.second) + "/restore", View::None, b.name, nullptr,
                      fmt::format("{} is back at snapshot {}", b.name, b.second));
                 b.inv.done_from_task = true;
             });
@@ -515,7 +517,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             name_arg(del, "the VM");
             snapshot_arg(del);
             del->callback([&] {
-                call("DELETE", snapshots_of() + "/" + encode(b.second), View::None, b.name, nullptr,
+                call("DELETE", snapshots_of(b.name) + "/" + encode(b.second), View::None, b.name, nullptr,
                      fmt::format("deleted snapshot {} of {}", b.second, b.name));
             });
         }

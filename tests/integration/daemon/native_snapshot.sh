@@ -97,7 +97,7 @@ check "corral-vmm --inspect-snapshot finds the state valid" "$build_dir/src/vmm/
 api GET /api/v1/vms/ctr
 check "the VM stays paused after the snapshot (same process)" test "$(jqb .state)" = paused -a "$(jqb .pid)" = "$vm_pid"
 check "  ... and printed nothing since" test "$(last_count)" = "$at_snapshot"
-cp --sparse=always "$root_path" "$state/root-at-s1.qcow2"
+qemu-img convert -U -O raw "$root_path" "$state/root-at-s1.raw"   # what the guest's disk held
 "$corral" vm resume ctr >/dev/null 2>&1
 check "resumed, it counts on" wait_until 30 counted_past $((at_snapshot + 10))
 
@@ -113,7 +113,7 @@ check "an unknown snapshot: 404" test "$code" = 404
 echo "== kill, change the disk, restore"
 check "the VM is killed" killed
 qemu-io -f qcow2 -c "write -P 0x22 0 64k" "$root_path" >/dev/null
-check "the disk changed behind corrald's back" bash -c "! qemu-img compare -q '$root_path' '$state/root-at-s1.qcow2'"
+check "the disk changed behind corrald's back" bash -c "! qemu-img compare -q '$root_path' '$state/root-at-s1.raw'"
 "$corral" vm snapshot revert ctr s1 >"$state/out" 2>&1
 check "corral vm snapshot revert ctr s1" test $? = 0 || cat "$state/out"
 api GET /api/v1/vms/ctr
@@ -125,7 +125,7 @@ check "the first count after the restore ($first) goes on from $at_snapshot" \
   bash -c "[ '$first' = 'count $at_snapshot ok' ] || [ '$first' = 'count $((at_snapshot + 1)) ok' ]"
 check "  ... and no count says BAD (memory and registers as saved)" bash -c "! grep -q BAD <<<'$(console_now)'"
 check "the disk is back to its content at the snapshot (qemu-img compare)" \
-  qemu-img compare -U -q "$root_path" "$state/root-at-s1.qcow2"
+  qemu-img compare -U -q "$root_path" "$state/root-at-s1.raw"
 
 echo "== a disk-only snapshot of the stopped VM"
 check "the VM is killed" killed
@@ -137,7 +137,7 @@ check "qemu-img lists d1 in the volume" bash -c "qemu-img snapshot -l '$root_pat
 qemu-io -f qcow2 -c "write -P 0x33 0 64k" "$root_path" >/dev/null
 "$corral" vm snapshot revert ctr d1 >"$state/out" 2>&1
 check "corral vm snapshot revert ctr d1" test $? = 0 || cat "$state/out"
-check "  ... the disk is back (qemu-img compare)" qemu-img compare -q "$root_path" "$state/root-at-s1.qcow2"
+check "  ... the disk is back (qemu-img compare)" qemu-img compare -q "$root_path" "$state/root-at-s1.raw"
 check "qemu-img check: consistent" qemu-img check -q "$root_path"
 
 echo "== delete"
