@@ -68,13 +68,15 @@ vm_pid=$(jqb .pid)
 check "the guest reaches its shell prompt" wait_console snap1 'corral:~# ' "$boot_wait"
 type_line 'MARK=memory-one; echo disk-one >/marker; sync; echo set-$((20+1))'
 check "the guest set its variable and wrote /marker" wait_console snap1 'set-21' 60
+t0=$(date +%s%N)
 "$corral" vm snapshot create snap1 s1 --description "before the change" >"$state/out" 2>&1
 check "corral vm snapshot create snap1 s1 (waits for its task)" test $? = 0 || cat "$state/out"
+echo "   measured: savevm of the 256 MiB guest took $(( ($(date +%s%N) - t0) / 1000000 )) ms through the CLI"
 check "  ... says it was taken" grep -q "snapshot s1 of snap1 taken" "$state/out"
 api GET /api/v1/vms/snap1/snapshots/s1
 check "GET the snapshot: kind memory, ready, on the emulated engine, with its description" \
   test "$(jqb '[.kind, .status, .engine, .description] | join(",")')" = "memory,ready,emulated,before the change"
-check "  ... its size is the saved VM state (over 1 MiB)" test "$(jqb .size_bytes)" -gt 1048576
+check "  ... its size is the saved VM state ($(jqb .size_bytes) bytes, over 1 MiB)" test "$(jqb .size_bytes)" -gt 1048576
 api GET /api/v1/vms/snap1
 check "the VM runs on after the snapshot (same process)" test "$(jqb .state)" = running -a "$(jqb .pid)" = "$vm_pid"
 check "qemu-img snapshot -l lists s1 in the root volume" test "$(snapshots_in_volume)" = "s1 "
@@ -101,8 +103,10 @@ echo "== change memory and disk, then restore"
 type_line 'MARK=memory-two; echo disk-two >/marker; sync; echo changed-$((30+1))'
 check "the guest changed its variable and /marker" wait_console snap1 'changed-31' 60
 check "the VM is stopped" stopped
+t0=$(date +%s%N)
 "$corral" vm snapshot revert snap1 s1 >"$state/out" 2>&1
 check "corral vm snapshot revert snap1 s1" test $? = 0 || cat "$state/out"
+echo "   measured: the restore (QEMU -loadvm) took $(( ($(date +%s%N) - t0) / 1000000 )) ms through the CLI"
 api GET /api/v1/vms/snap1
 vm_pid=$(jqb .pid)
 check "the VM runs again (restored, not booted)" test "$(jqb .state)" = running

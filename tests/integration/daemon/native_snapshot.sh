@@ -86,11 +86,13 @@ check "the guest counts" wait_until 30 counted_past 5
 sleep 0.5
 at_snapshot=$(last_count)
 check "paused at count $at_snapshot" test -n "$at_snapshot"
+t0=$(date +%s%N)
 "$corral" vm snapshot create ctr s1 -d "paused at $at_snapshot" >"$state/out" 2>&1
 check "corral vm snapshot create ctr s1" test $? = 0 || cat "$state/out"
+echo "   measured: the snapshot took $(( ($(date +%s%N) - t0) / 1000000 )) ms through the CLI"
 api GET /api/v1/vms/ctr/snapshots/s1
 check "  ... kind memory, ready, on the native engine" test "$(jqb '[.kind, .status, .engine] | join(",")')" = "memory,ready,native"
-check "  ... its size is counted ($(jqb .size_bytes) bytes)" test "$(jqb .size_bytes)" -gt 0
+check "  ... its size is counted ($(jqb .size_bytes) bytes for 64 MiB of RAM and its disk)" test "$(jqb .size_bytes)" -gt 0
 snapdir="$state/snapshots/ctr/s1"
 check "its folder holds corral-vmm's state and the disk's copy" test -d "$snapdir/state" -a -f "$snapdir/disk0"
 check "corral-vmm --inspect-snapshot finds the state valid" "$build_dir/src/vmm/corral-vmm" --inspect-snapshot "$snapdir/state"
@@ -114,8 +116,10 @@ echo "== kill, change the disk, restore"
 check "the VM is killed" killed
 qemu-io -f qcow2 -c "write -P 0x22 0 64k" "$root_path" >/dev/null
 check "the disk changed behind corrald's back" bash -c "! qemu-img compare -q '$root_path' '$state/root-at-s1.raw'"
+t0=$(date +%s%N)
 "$corral" vm snapshot revert ctr s1 >"$state/out" 2>&1
 check "corral vm snapshot revert ctr s1" test $? = 0 || cat "$state/out"
+echo "   measured: the restore (disk copied back, corral-vmm started) took $(( ($(date +%s%N) - t0) / 1000000 )) ms through the CLI"
 api GET /api/v1/vms/ctr
 vm_pid=$(jqb .pid)
 check "the VM runs (restored)" test "$(jqb .state)" = running
