@@ -85,6 +85,8 @@ Result<std::pair<inventory::TaskRecord, SnapshotRecord>> VmManager::snapshot(con
         record.description = description;
         record.engine = vm.engine;
         record.kind = live ? k_kind_memory : k_kind_disk;
+        record.vcpus = vm.vcpus;
+        record.memory_mib = vm.memory_mib;
         const bool copies = live && vm.engine == "native";
         // Internal snapshots need qcow2 (raw has nowhere to keep them); checked before anything is made.
         for (size_t i = 0; i < vm.disks.size() && !copies; ++i) {
@@ -221,6 +223,11 @@ Result<inventory::TaskRecord> VmManager::restore_snapshot(const std::string& nam
         if (record.engine != vm.engine)
             return fail(fmt::format("snapshot {} was taken on the {} engine; {} now runs on the {} engine", snapshot,
                                     record.engine, name, vm.engine),
+                        EBUSY);
+        if (record.kind == k_kind_memory && (record.vcpus != vm.vcpus || record.memory_mib != vm.memory_mib))
+            return fail(fmt::format("snapshot {} holds a VM with {} vCPU(s) and {} MiB; {} now has {} and {} MiB "
+                                    "(edit it back to restore it)",
+                                    snapshot, record.vcpus, record.memory_mib, name, vm.vcpus, vm.memory_mib),
                         EBUSY);
         TRY_VOID(begin_snapshot_work(name));
         if (record.kind == k_kind_memory) {

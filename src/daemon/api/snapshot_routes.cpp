@@ -19,6 +19,8 @@ nlohmann::json snapshot_json(const inventory::SnapshotRecord& snapshot) {
             {"engine", snapshot.engine},
             {"status", snapshot.status},
             {"size_bytes", snapshot.size_bytes},
+            {"vcpus", snapshot.vcpus},
+            {"memory_mib", snapshot.memory_mib},
             {"created_at", snapshot.created_at}};
 }
 

@@ -158,6 +158,8 @@ struct SnapshotRecord {
     std::string status = k_snapshot_creating;  // k_snapshot_creating | k_snapshot_ready | k_snapshot_incomplete
     std::string dir;            // the folder of its files; "" when it lives in the disks only (qcow2 internal)
     std::int64_t size_bytes = 0;
+    int vcpus = 0;              // the VM's shape when it was taken: a memory snapshot restores only into it
+    std::int64_t memory_mib = 0;
     std::string created_at;
     bool operator==(const SnapshotRecord&) const = default;
 };

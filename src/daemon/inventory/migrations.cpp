@@ -133,6 +133,8 @@ CREATE TABLE snapshots (
     dir         TEXT NOT NULL DEFAULT '',
     size_bytes  INTEGER NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),
     created_at  TEXT NOT NULL,
+    vcpus       INTEGER NOT NULL DEFAULT 0,
+    memory_mib  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (vm, name)
 );
 )sql",

@@ -33,7 +33,7 @@ using nlohmann::json;
     "name, pool, kernel, initrd, root_volume, cmdline, description, created_at"
 #define CORRAL_TOKEN_COLUMNS "name, sha256, created_at, last_used_at"
 #define CORRAL_SNAPSHOT_COLUMNS \
-    "vm, name, description, kind, engine, status, dir, size_bytes, created_at"
+    "vm, name, description, kind, engine, status, dir, size_bytes, created_at, vcpus, memory_mib"
 #define CORRAL_TASK_COLUMNS \
     "seq, kind, target, status, progress, message, error, created_at, finished_at"
 
@@ -736,6 +736,8 @@ SnapshotRecord read_snapshot(const Statement& row) {
     snapshot.dir = row.column_text(6);
     snapshot.size_bytes = row.column_int64(7);
     snapshot.created_at = row.column_text(8);
+    snapshot.vcpus = static_cast<int>(row.column_int64(9));
+    snapshot.memory_mib = row.column_int64(10);
     return snapshot;
 }
 
@@ -746,9 +748,10 @@ Result<SnapshotRecord> SqliteInventory::create_snapshot(const SnapshotRecord& sn
     SnapshotRecord stored = snapshot;
     stored.created_at = now();
     Statement insert = TRY(m_db.prepare("INSERT INTO snapshots (" CORRAL_SNAPSHOT_COLUMNS
-                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
     TRY_VOID(insert.bind_all(stored.vm, stored.name, stored.description, stored.kind, stored.engine,
-                             stored.status, stored.dir, stored.size_bytes, stored.created_at));
+                             stored.status, stored.dir, stored.size_bytes, stored.created_at,
+                             static_cast<std::int64_t>(stored.vcpus), stored.memory_mib));
     if (auto ran = insert.run(); !ran) {
         if (insert.failed_on_unique())
             return fail(fmt::format("VM {} already has a snapshot named {}", snapshot.vm, snapshot.name),

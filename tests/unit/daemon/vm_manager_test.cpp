@@ -504,6 +504,26 @@ TEST_F(VmManagerTest, ASnapshotInterruptedByARestartIsIncompleteAndNeverRestored
     EXPECT_TRUE(m_inventory->list_snapshots("web1")->empty());
 }
 
+TEST_F(VmManagerTest, AMemorySnapshotRestoresOnlyIntoTheShapeItWasTakenWith) {
+    define("web1");
+    inventory::SnapshotRecord snapshot;
+    snapshot.vm = "web1";
+    snapshot.name = "big";
+    snapshot.kind = "memory";
+    snapshot.engine = "emulated";
+    snapshot.status = inventory::k_snapshot_ready;
+    snapshot.vcpus = 2;
+    snapshot.memory_mib = 1024;
+    ASSERT_TRUE(m_inventory->create_snapshot(snapshot));
+    auto restore = m_vms->restore_snapshot("web1", "big");  // web1 has 1 vCPU and 512 MiB
+    ASSERT_FALSE(restore);
+    EXPECT_EQ(restore.error().errno_value(), EBUSY);
+    EXPECT_EQ(restore.error().message(),
+              "snapshot big holds a VM with 2 vCPU(s) and 1024 MiB; web1 now has 1 and 512 MiB (edit it back to "
+              "restore it)");
+    EXPECT_EQ(vm("web1").state, "stopped");
+}
+
 TEST_F(VmManagerTest, DeletingAVmDeletesItsSnapshots) {
     define("web1");
     auto taken = m_vms->snapshot("web1", "s1", "");

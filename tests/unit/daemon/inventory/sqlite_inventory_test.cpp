@@ -513,6 +513,8 @@ TEST_F(SqliteInventoryTest, SnapshotRoundTripAndErrors) {
     snapshot.description = "before the upgrade";
     snapshot.kind = "memory";
     snapshot.engine = "emulated";
+    snapshot.vcpus = 2;
+    snapshot.memory_mib = 768;
     auto created = inventory().create_snapshot(snapshot);
     ASSERT_TRUE(created) << created.error().message();
     EXPECT_FALSE(created->created_at.empty());
@@ -526,6 +528,8 @@ TEST_F(SqliteInventoryTest, SnapshotRoundTripAndErrors) {
     done.status = k_snapshot_ready;
     done.size_bytes = 4096;
     done.dir = "/var/lib/corral/snapshots/web1/before";
+    EXPECT_EQ(created->vcpus, 2);
+    EXPECT_EQ(created->memory_mib, 768);
     auto updated = inventory().update_snapshot(done);
     ASSERT_TRUE(updated) << updated.error().message();
     EXPECT_EQ(*updated, done);
