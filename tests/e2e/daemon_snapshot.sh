@@ -24,6 +24,7 @@ eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|rootfs)=')"
 # shellcheck source=../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
+  corrald_failure_report snap1
   if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/snap1/state '{"action":"kill"}'; sleep 1; fi
   corrald_stop
   [ -n "${vm_pid:-}" ] && kill -KILL "$vm_pid" 2>/dev/null

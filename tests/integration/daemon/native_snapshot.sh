@@ -32,6 +32,7 @@ fi
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
+  corrald_failure_report ctr
   if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/ctr/state '{"action":"kill"}'; sleep 1; fi
   corrald_stop
   [ -n "${vm_pid:-}" ] && kill -KILL "$vm_pid" 2>/dev/null
