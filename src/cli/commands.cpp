@@ -48,6 +48,8 @@ std::string path(const std::string& collection) { return api_path("/" + collecti
 std::string path(const std::string& collection, const std::string& name) {
     return path(collection) + "/" + encode(name);
 }
+/// A VM's snapshots: /vms/NAME/snapshots.
+std::string snapshots_of(const std::string& vm) { return path("vms", vm) + "/snapshots"; }
 
 /// A volume reference: `POOL/NAME`, or `NAME` in the default pool.
 struct VolumeRef {
@@ -231,6 +233,7 @@ struct Bindings {
     std::string fingerprint;
     std::string name;
     std::string second;
+    std::string description;
     VmSettings vm;
     int stop_timeout = -1;
     bool force = false;
@@ -494,6 +497,58 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         });
 
         add_console(vm);
+
+        // `vm snapshot create|list|show|revert|delete VM [SNAPSHOT]` (Proxmox: qm snapshot,
+        // listsnapshot, rollback, delsnapshot; virsh snapshot-create-as, -list, -revert, -delete).
+        CLI::App* snapshot = vm->add_subcommand("snapshot", "snapshots of a VM: memory and disks together, or disks only")
+                                 ->require_subcommand(1);
+        {
+            // Callbacks run after this block: they call snapshots_of(b.name), never a local lambda.
+            auto snapshot_arg = [&](CLI::App* cmd) {
+                cmd->add_option("SNAPSHOT", b.second, "the snapshot")->required()->type_name("");
+            };
+            CLI::App* take = snapshot->add_subcommand(
+                "create", "take a snapshot: of a running or paused VM its memory, devices and disks at one instant; "
+                          "of a stopped VM its disks");
+            name_arg(take, "the VM");
+            snapshot_arg(take);
+            take->add_option("--description,-d", b.description, "a line saying what it is for")->type_name("TEXT");
+            take->callback([&] {
+                nlohmann::json body{{"name", b.second}};
+                if (!b.description.empty()) body["description"] = b.description;
+                call("POST", snapshots_of(b.name), View::None, b.name, body,
+                     fmt::format("snapshot {} of {} taken", b.second, b.name));
+            });
+            CLI::App* list = snapshot->add_subcommand("list", "list a VM's snapshots, oldest first");
+            name_arg(list, "the VM");
+            list->callback([&] { call("GET", snapshots_of(b.name), View::SnapshotTable, b.name); });
+            CLI::App* show = snapshot->add_subcommand("show", "show a snapshot");
+            name_arg(show, "the VM");
+            snapshot_arg(show);
+            show->callback([&] { call("GET", snapshots_of(b.name) + "/" + encode(b.second), View::Snapshot, b.name); });
+            CLI::App* revert = snapshot->add_subcommand(
+                "revert", "bring a stopped VM back to a snapshot (a memory snapshot also starts it from that instant)");
+            revert->alias("restore");
+            revert->alias("rollback");
+            name_arg(revert, "the VM");
+            snapshot_arg(revert);
+            revert->callback([&] {
+                call("POST", snapshots_of(b.name) + "/" + encode(b.second) + "/restore", View::None, b.name, nullptr,
+                     fmt::format("{} is back at snapshot {}", b.name, b.second));
+                b.inv.done_from_task = true;
+            });
+            CLI::App* del = snapshot->add_subcommand("delete", "delete a snapshot and free its space");
+            name_arg(del, "the VM");
+            snapshot_arg(del);
+            del->callback([&] {
+                call("DELETE", snapshots_of(b.name) + "/" + encode(b.second), View::None, b.name, nullptr,
+                     fmt::format("deleted snapshot {} of {}", b.second, b.name));
+            });
+        }
+        // `vm snapshots VM`: the list, as `qm listsnapshot` has it.
+        CLI::App* snapshots = vm->add_subcommand("snapshots", "list a VM's snapshots (same as vm snapshot list)");
+        name_arg(snapshots, "the VM");
+        snapshots->callback([&] { call("GET", path("vms", b.name) + "/snapshots", View::SnapshotTable, b.name); });
 
         CLI::App* edit = vm->add_subcommand(
             "edit", "change a stopped VM's settings (with no flags: edit them in $EDITOR)");

@@ -42,6 +42,8 @@ enum class View {
     SecurityGroupTable,
     SecurityGroup,
     Trace,  ///< GET /networks/{name}/trace: its explanation, one line
+    SnapshotTable,
+    Snapshot,
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

@@ -364,6 +364,24 @@ std::string render(View view, const json& answer, GuestText guest) {
         return table.render();
     }
     case View::TokenSecret: return text(answer, "token") + "\n";
+    case View::SnapshotTable: {
+        Table table({"NAME", "KIND", "STATUS", "SIZE", "CREATED", "DESCRIPTION"});
+        for (const auto& snapshot : items(answer))
+            table.add_row({text(snapshot, "name"), text(snapshot, "kind"), text(snapshot, "status"),
+                           bytes(snapshot, "size_bytes"), text(snapshot, "created_at"), text(snapshot, "description")});
+        return table.render();
+    }
+    case View::Snapshot:
+        return render_fields({
+            {"vm", text(answer, "vm")},
+            {"name", text(answer, "name")},
+            {"kind", text(answer, "kind")},
+            {"engine", text(answer, "engine")},
+            {"status", text(answer, "status")},
+            {"size", bytes(answer, "size_bytes")},
+            {"created", text(answer, "created_at")},
+            {"description", text(answer, "description")},
+        });
     case View::NetworkTable:
     case View::Network:
     case View::LeaseTable: return render_network_view(view, answer);

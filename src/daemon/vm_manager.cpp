@@ -19,7 +19,8 @@ VmManager::VmManager(inventory::Inventory& inventory, StorageService& storage, T
       m_events(events),
       m_engines(std::move(engines)),
       m_default_engine(std::move(default_engine)),
-      m_run_root(std::move(run_root)) {}
+      m_run_root(std::move(run_root)),
+      m_snapshot_root(m_run_root.parent_path() / "snapshots") {}
 
 VmManager::~VmManager() {
     // Stop watching first (the watcher's thread calls into this object), then let consoles go.
@@ -129,6 +130,20 @@ Result<std::vector<std::string>> VmManager::remove(const std::string& name, bool
         vm = TRY(m_inventory.get_vm(name));
         if (!is_down(vm.state))
             return fail(fmt::format("{} is {}; stop it before deleting it", name, vm.state), EBUSY);
+        if (m_snapshot_work.contains(name))
+            return fail(fmt::format("{} has a snapshot operation in progress; delete it when that ended", name), EBUSY);
+        m_snapshot_work.insert(name);
+    }
+    // Its snapshots go first, each freeing what it holds in the disks and on the host; the
+    // records would go with the VM anyway (ON DELETE CASCADE).
+    if (auto snapshots = m_inventory.list_snapshots(name); snapshots) {
+        for (const auto& snapshot : *snapshots)
+            if (auto freed = free_snapshot(snapshot); !freed)
+                log_warning("VM {}: snapshot {}: {}", name, snapshot.name, freed.error().describe());
+    }
+    {
+        std::lock_guard lock(m_mutex);
+        m_snapshot_work.erase(name);
         TRY_VOID(m_inventory.delete_vm(name));
         if (auto it = m_consoles.find(name); it != m_consoles.end()) {
             it->second->detach();
@@ -187,6 +202,8 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
         // A stored word that is no state allows no action (as for a VM that is starting).
         if (auto needs = action_needs(parse_vm_state(vm.state).value_or(VmState::Starting), action))
             return refuse(*needs);
+        if (action == VmAction::Start && m_snapshot_work.contains(name))
+            return refuse("no snapshot operation in progress");
         if (action == VmAction::Start) {
             // Again at start: volumes and other VMs may have changed since this one was defined.
             TRY_VOID(check_disks(vm));
@@ -285,7 +302,7 @@ Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm) {
     return spec;
 }
 
-Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& progress,
+Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& progress, const StartFrom& from,
                                          const std::string& running_reason) {
     auto vm_result = m_inventory.get_vm(name);
     if (!vm_result) return fail(vm_result.error());
@@ -300,6 +317,8 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     };
     auto spec = launch_spec(vm);
     if (!spec) return fail_start(spec.error());
+    spec->restore_tag = from.restore_tag;
+    spec->restore_dir = from.restore_dir;
     auto plugged = m_nics.plug(vm);
     if (!plugged) return fail_start(plugged.error());
     spec->nics = std::move(plugged->nics);
@@ -324,6 +343,8 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     set_state(name, VmState::Running,
               running_reason.empty() ? fmt::format("started on the {} engine", vm.engine) : running_reason, pid);
     supervise(name, live);
+    if (!from.restore_tag.empty() || !from.restore_dir.empty())
+        return fmt::format("{} is running from its snapshot (pid {})", name, pid);
     return fmt::format("{} is running (pid {})", name, pid);
 }
 
@@ -382,7 +403,7 @@ Result<std::string> VmManager::run_reboot(const std::string& name, std::chrono::
                                     vm.state_reason),
                         EBUSY);
         progress.report(0.6, "starting it again");
-        TRY(run_start(name, progress, reason));
+        TRY(run_start(name, progress, {}, reason));
         m_events.publish({{"kind", "vm.rebooted"}, {"target", name}, {"reason", reason}});
         return fmt::format("{} {}", name, reason);
     };

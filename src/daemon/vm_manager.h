@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,22 @@ public:
     /// is how long stop and reboot wait for the guest to shut down (then it is killed, or reset).
     Result<inventory::TaskRecord> act(const std::string& name, VmAction action, std::chrono::seconds timeout);
 
+    /// Takes snapshot `snapshot` of VM `name` as a task (vm_manager_snapshots.cpp, docs/api.md
+    /// "Snapshots"): of a running or paused VM its memory, devices and disks at one instant, of
+    /// a stopped one its disks. The record exists (status "creating") when this returns.
+    /// EEXIST for a taken name, EBUSY while the VM is starting/stopping or another snapshot
+    /// operation runs on it or a writable disk cannot keep a snapshot (raw).
+    Result<std::pair<inventory::TaskRecord, inventory::SnapshotRecord>> snapshot(const std::string& name,
+                                                                                 const std::string& snapshot,
+                                                                                 const std::string& description);
+    /// Brings a stopped VM back to the snapshot as a task: disk snapshots revert its disks (it
+    /// stays stopped); memory snapshots also start it from the saved state. EBUSY while it runs.
+    Result<inventory::TaskRecord> restore_snapshot(const std::string& name, const std::string& snapshot);
+    /// Deletes a snapshot and frees what it holds (its folder, its internal qcow2 snapshots).
+    Result<void> delete_snapshot(const std::string& name, const std::string& snapshot);
+    /// Where the snapshot folders are (default: beside the run folder, RUN_ROOT/../snapshots).
+    void set_snapshot_root(std::filesystem::path root) { m_snapshot_root = std::move(root); }
+
     /// The VM's console (it exists for every defined VM; it is attached while the VM runs).
     Result<std::shared_ptr<VmConsole>> console(const std::string& name);
     Result<VmMetrics> metrics(const std::string& name);
@@ -81,10 +98,26 @@ private:
     enum class StartedBy { User, RestartPolicy };
     Result<inventory::TaskRecord> act(const std::string& name, VmAction action, std::chrono::seconds timeout,
                                       StartedBy by);
-    /// Launches the VM (its state is starting); `running_reason` is its reason once it runs.
-    Result<std::string> run_start(const std::string& name, TaskProgress& progress, const std::string& running_reason = {});
     /// Asks the guest to shut down and starts the VM again once it did; resets it after `timeout`.
     Result<std::string> run_reboot(const std::string& name, std::chrono::seconds timeout, TaskProgress& progress);
+    /// What a start begins from: a boot, or a snapshot with memory (LaunchSpec::restore_*).
+    struct StartFrom {
+        std::string restore_tag;
+        std::filesystem::path restore_dir;
+    };
+    /// Launches the VM (its state is starting); `running_reason` is its reason once it runs.
+    Result<std::string> run_start(const std::string& name, TaskProgress& progress, const StartFrom& from = {},
+                                  const std::string& running_reason = {});
+    Result<std::string> run_snapshot(inventory::SnapshotRecord record, TaskProgress& progress);
+    Result<std::string> run_restore(const inventory::SnapshotRecord& record, TaskProgress& progress);
+    /// Frees the snapshot's internal qcow2 snapshots and folder (the VM must be down, or an
+    /// emulated VM that deletes them itself), then its record.
+    Result<void> free_snapshot(const inventory::SnapshotRecord& record);
+    /// Marks/unmarks a VM as having a snapshot operation in flight (EBUSY if it already has one).
+    Result<void> begin_snapshot_work(const std::string& name);
+    void end_snapshot_work(const std::string& name);
+    /// Snapshots left "creating" by a corrald that ended meanwhile become "incomplete".
+    void mark_interrupted_snapshots();
     Result<std::string> run_stop(const std::string& name, VmAction action, std::chrono::seconds timeout,
                                  TaskProgress& progress);
     Result<std::string> run_simple(const std::string& name, VmAction action);
@@ -116,6 +149,8 @@ private:
     std::condition_variable m_exited;
     std::map<std::string, std::shared_ptr<LiveVm>> m_live;
     std::map<std::string, std::shared_ptr<VmConsole>> m_consoles;
+    std::set<std::string> m_snapshot_work;  // VMs with a snapshot, restore or snapshot delete in flight
+    std::filesystem::path m_snapshot_root;
 };
 
 }  // namespace corral::daemon

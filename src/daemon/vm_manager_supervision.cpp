@@ -18,6 +18,7 @@ constexpr size_t k_crash_console_lines = 20;
 
 Result<void> VmManager::start_supervising() {
     m_exit_watcher = TRY(ExitWatcher::start());
+    mark_interrupted_snapshots();
     auto vms = TRY(m_inventory.list_vms());
     for (const auto& vm : vms) {
         if (is_down(vm.state)) continue;

@@ -51,6 +51,11 @@ struct LaunchSpec {
     std::vector<NicSpec> nics;
     /// A per-VM folder the daemon creates: sockets, pid files and logs live there.
     std::filesystem::path run_dir;
+    /// Start from a snapshot with memory instead of booting (Instance::save_snapshot()):
+    /// emulated, the internal snapshot of that name in the qcow2 disks (QEMU -loadvm); native,
+    /// corral-vmm's snapshot folder (--restore; the disks must hold what they held then).
+    std::string restore_tag;
+    std::filesystem::path restore_dir;
 };
 
 /// What query() reports about a live VM.
@@ -71,6 +76,12 @@ struct DiskCounters {
     uint64_t write_bytes = 0;
     uint64_t read_ops = 0;
     uint64_t write_ops = 0;
+};
+
+/// Where save_snapshot() put the disks' side of a snapshot.
+enum class SnapshotDisks {
+    Included,      ///< in the disks themselves, at the same instant (QEMU savevm: internal qcow2 snapshots)
+    CallerCopies,  ///< nowhere: the VM was left paused, with its disks flushed, for the caller to copy them
 };
 
 /// Whether an engine can run VMs on this host, and why (not).
@@ -111,6 +122,18 @@ public:
     /// SIGKILL to the VM process.
     virtual Result<void> kill() = 0;
     virtual Result<RunState> query() = 0;
+    /// Saves the memory, vCPU and device state of the running or paused VM. Emulated: as the
+    /// internal snapshot `tag` of every writable qcow2 disk (state in the first), the VM running
+    /// on as before; returns Included. Native: into the new folder `dir`, the VM left paused;
+    /// returns CallerCopies. ENOTSUP when the engine cannot.
+    virtual Result<SnapshotDisks> save_snapshot(const std::string& /*tag*/, const std::filesystem::path& /*dir*/) {
+        return fail("this engine cannot take snapshots", ENOTSUP);
+    }
+    /// Deletes the internal snapshot `tag` from the disks of the live VM (the process that has
+    /// them open must do it). ENOTSUP when the engine keeps no snapshots in its disks.
+    virtual Result<void> delete_snapshot(const std::string& /*tag*/) {
+        return fail("this engine keeps no snapshots in its disks", ENOTSUP);
+    }
     /// Per-disk I/O counters; empty when the engine has none.
     virtual Result<std::vector<DiskCounters>> counters() = 0;
 

@@ -33,6 +33,8 @@ constexpr auto k_ready_probe_timeout = 500ms;
 constexpr auto k_control_timeout = 10s;
 /// corral-vmm's --shutdown-timeout: its maximum, the longest a vm stop/reboot --timeout may be.
 constexpr int k_vmm_shutdown_timeout_seconds = 3600;
+/// A snapshot writes the guest's memory that is not zero: allow for several GiB on a slow disk.
+constexpr auto k_snapshot_timeout = 600s;
 
 std::string describe_vmm_exit(int exit_code, const std::string& tail) {
     std::string reason;
@@ -74,6 +76,20 @@ public:
     /// wait of corrald's so that corrald's timeout decides) for the guest to go.
     Result<void> request_shutdown() override { return m_process.signal_vm(SIGTERM); }
     Result<void> kill() override { return m_process.signal_vm(SIGKILL); }
+    /// corral-vmm's `snapshot` action: the vCPUs stop, devices drain and flush their disks, the
+    /// state and memory go to `dir`, and the VM stays paused so that the caller copies the disks
+    /// at that same instant (corral-vmm keeps them open with their metadata caches: nothing else
+    /// may change them, not even with an internal snapshot, while it runs).
+    Result<SnapshotDisks> save_snapshot(const std::string&, const fs::path& dir) override {
+        if (m_process.exited()) return fail(m_process.gone_error("snapshot"));
+        auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket,
+                                       nlohmann::json{{"action", "snapshot"}, {"dir", dir.string()}, {"resume", false}},
+                                          k_snapshot_timeout);
+        if (!answer && m_process.exited()) return fail(m_process.gone_error("snapshot"));
+        if (!answer) return fail(answer.error());
+        return SnapshotDisks::CallerCopies;
+    }
+
     Result<RunState> query() override {
         auto status = TRY(control("status", "query"));
         return status.value("state", std::string()) == "paused" ? RunState::Paused : RunState::Running;
@@ -206,6 +222,26 @@ private:
 }  // namespace
 
 std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path& corral_vmm) {
+    if (!spec.restore_dir.empty()) {
+        // The snapshot holds the configuration (kernel, memory, CPUs, MACs); given here are only
+        // what a new process needs anew: its disk files, taps, console and control sockets.
+        std::vector<std::string> args = {corral_vmm.string(), "--restore", spec.restore_dir.string()};
+        for (const auto& disk : spec.disks) {
+            args.push_back("--disk");
+            args.push_back(fmt::format("path={},readonly={},format={}{}", disk.path.string(),
+                                       disk.read_only ? "on" : "off", disk.format,
+                                       disk.serial.empty() ? "" : ",serial=" + disk.serial));
+        }
+        for (const auto& nic : spec.nics) {
+            args.push_back("--net");
+            args.push_back("tap=" + nic.tap + (nic.mac.empty() ? "" : ",mac=" + nic.mac));
+        }
+        args.push_back("--console");
+        args.push_back("socket=" + (spec.run_dir / run_files::k_console_socket).string());
+        args.push_back("--control");
+        args.push_back((spec.run_dir / k_vmm_control_socket).string());
+        return args;
+    }
     std::vector<std::string> args = {
         corral_vmm.string(),
         "--kernel",

@@ -28,6 +28,12 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 
 Result<nlohmann::json> vmm_control_request(const std::filesystem::path& socket, const std::string& action,
                                            std::chrono::milliseconds timeout) {
+    return vmm_control_send(socket, nlohmann::json{{"action", action}}, timeout);
+}
+
+Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, const nlohmann::json& message,
+                                           std::chrono::milliseconds timeout) {
+    const std::string action = message.is_object() ? message.value("action", std::string()) : std::string();
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string path = socket.string();
     auto connected = connect_unix_socket(socket, SocketMode::NonBlocking);
@@ -40,7 +46,7 @@ Result<nlohmann::json> vmm_control_request(const std::filesystem::path& socket, 
                     error);
     }
     UniqueFd fd = std::move(*connected);
-    std::string request = nlohmann::json{{"action", action}}.dump() + "\n";
+    std::string request = message.dump() + "\n";
     std::string_view pending = request;
     std::string answer;
     while (answer.find('\n') == std::string::npos) {

@@ -20,5 +20,8 @@ inline constexpr const char* k_vmm_control_socket = "control.sock";
 /// unreadable answer.
 Result<nlohmann::json> vmm_control_request(const std::filesystem::path& socket, const std::string& action,
                                            std::chrono::milliseconds timeout);
+/// The same with a whole request object (`{"action":"snapshot","dir":...}`); errors name its action.
+Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, const nlohmann::json& request,
+                                           std::chrono::milliseconds timeout);
 
 }  // namespace corral::engine

@@ -10,6 +10,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_host_routes(router, context);
     add_vm_routes(router, context);
     add_console_routes(router, context);
+    add_snapshot_routes(router, context);
     add_storage_routes(router, context);
     add_volume_content_routes(router, context);
     add_image_routes(router, context);

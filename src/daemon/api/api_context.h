@@ -54,6 +54,8 @@ void add_all_routes(Router& router, ApiContext& context);
 void add_host_routes(Router& router, ApiContext& context);
 void add_vm_routes(Router& router, ApiContext& context);
 void add_console_routes(Router& router, ApiContext& context);
+/// A VM's snapshots (docs/api.md "Snapshots").
+void add_snapshot_routes(Router& router, ApiContext& context);
 void add_storage_routes(Router& router, ApiContext& context);
 void add_image_routes(Router& router, ApiContext& context);
 void add_task_routes(Router& router, ApiContext& context);

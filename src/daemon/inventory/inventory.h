@@ -174,6 +174,28 @@ struct TokenRecord {
     bool operator==(const TokenRecord&) const = default;
 };
 
+inline constexpr const char* k_snapshot_creating = "creating";      ///< being taken
+inline constexpr const char* k_snapshot_ready = "ready";            ///< complete: may be restored
+inline constexpr const char* k_snapshot_incomplete = "incomplete";  ///< corrald ended while taking it
+
+/// A snapshot of a VM (docs/api.md "Snapshots"): its disks at one instant, and with kind
+/// "memory" also its memory and device state. Snapshots belong to their VM: deleting the VM
+/// deletes their records (the daemon frees their files first).
+struct SnapshotRecord {
+    std::string vm;
+    std::string name;
+    std::string description;
+    std::string kind = "disk";  // "disk" (the VM was stopped) | "memory" (running or paused: RAM + devices too)
+    std::string engine;         // the engine that took it, and the only one that can restore it
+    std::string status = k_snapshot_creating;  // k_snapshot_creating | k_snapshot_ready | k_snapshot_incomplete
+    std::string dir;            // the folder of its files; "" when it lives in the disks only (qcow2 internal)
+    std::int64_t size_bytes = 0;
+    int vcpus = 0;              // the VM's shape when it was taken: a memory snapshot restores only into it
+    std::int64_t memory_mib = 0;
+    std::string created_at;
+    bool operator==(const SnapshotRecord&) const = default;
+};
+
 /// The store of VMs, networks, pools, images, tasks and API tokens. Implementations are safe to call from several
 /// threads. SqliteInventory is the single-host one; a cluster store can replace it.
 class Inventory {
@@ -191,6 +213,16 @@ public:
     /// Names of the VMs with a disk on pool/volume, ordered by name.
     virtual Result<std::vector<std::string>> vms_using_volume(const std::string& pool,
                                                               const std::string& volume) = 0;
+
+    /// Stores a new snapshot of snapshot.vm, setting created_at. EEXIST if the VM has one by that
+    /// name, ENOENT if there is no such VM.
+    virtual Result<SnapshotRecord> create_snapshot(const SnapshotRecord& snapshot) = 0;
+    virtual Result<SnapshotRecord> get_snapshot(const std::string& vm, const std::string& name) = 0;
+    /// The snapshots of `vm` (of every VM when `vm` is ""), oldest first.
+    virtual Result<std::vector<SnapshotRecord>> list_snapshots(const std::string& vm) = 0;
+    /// Stores description, status, dir and size_bytes of (snapshot.vm, snapshot.name).
+    virtual Result<SnapshotRecord> update_snapshot(const SnapshotRecord& snapshot) = 0;
+    virtual Result<void> delete_snapshot(const std::string& vm, const std::string& name) = 0;
 
     /// Stores a new network with its reservations, setting created_at. EEXIST if the name or
     /// the bridge is taken.

@@ -166,6 +166,23 @@ DROP TABLE tasks;
 ALTER TABLE tasks_v7 RENAME TO tasks;
 CREATE INDEX tasks_by_status ON tasks (status, seq);
 )sql",
+    // v8: VM snapshots; the VM's name cascades, its files are the daemon's to free.
+    R"sql(
+CREATE TABLE snapshots (
+    vm          TEXT NOT NULL REFERENCES vms (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    kind        TEXT NOT NULL CHECK (kind IN ('disk', 'memory')),
+    engine      TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('creating', 'ready', 'incomplete')),
+    dir         TEXT NOT NULL DEFAULT '',
+    size_bytes  INTEGER NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),
+    created_at  TEXT NOT NULL,
+    vcpus       INTEGER NOT NULL DEFAULT 0,
+    memory_mib  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (vm, name)
+);
+)sql",
 };
 
 Result<void> too_new(int version) {

@@ -32,6 +32,8 @@ using nlohmann::json;
 #define CORRAL_IMAGE_COLUMNS \
     "name, pool, kernel, initrd, root_volume, cmdline, description, created_at"
 #define CORRAL_TOKEN_COLUMNS "name, sha256, created_at, last_used_at"
+#define CORRAL_SNAPSHOT_COLUMNS \
+    "vm, name, description, kind, engine, status, dir, size_bytes, created_at, vcpus, memory_mib"
 #define CORRAL_TASK_COLUMNS \
     "seq, kind, target, status, progress, message, error, created_at, finished_at"
 
@@ -743,6 +745,92 @@ Result<std::size_t> SqliteInventory::prune_tasks(std::size_t keep_last_n) {
     TRY_VOID(remove.bind_all(clamp_to_int64(keep_last_n)));
     TRY_VOID(remove.run());
     return static_cast<std::size_t>(m_db.changes());
+}
+
+// --- Snapshots ---
+
+namespace {
+
+SnapshotRecord read_snapshot(const Statement& row) {
+    SnapshotRecord snapshot;
+    snapshot.vm = row.column_text(0);
+    snapshot.name = row.column_text(1);
+    snapshot.description = row.column_text(2);
+    snapshot.kind = row.column_text(3);
+    snapshot.engine = row.column_text(4);
+    snapshot.status = row.column_text(5);
+    snapshot.dir = row.column_text(6);
+    snapshot.size_bytes = row.column_int64(7);
+    snapshot.created_at = row.column_text(8);
+    snapshot.vcpus = static_cast<int>(row.column_int64(9));
+    snapshot.memory_mib = row.column_int64(10);
+    return snapshot;
+}
+
+}  // namespace
+
+Result<SnapshotRecord> SqliteInventory::create_snapshot(const SnapshotRecord& snapshot) {
+    std::lock_guard lock(m_mutex);
+    SnapshotRecord stored = snapshot;
+    stored.created_at = now();
+    Statement insert = TRY(m_db.prepare("INSERT INTO snapshots (" CORRAL_SNAPSHOT_COLUMNS
+                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+    TRY_VOID(insert.bind_all(stored.vm, stored.name, stored.description, stored.kind, stored.engine,
+                             stored.status, stored.dir, stored.size_bytes, stored.created_at,
+                             static_cast<std::int64_t>(stored.vcpus), stored.memory_mib));
+    if (auto ran = insert.run(); !ran) {
+        if (insert.failed_on_unique())
+            return fail(fmt::format("VM {} already has a snapshot named {}", snapshot.vm, snapshot.name),
+                        EEXIST);
+        if (insert.failed_on_foreign_key())
+            return not_found("VM", snapshot.vm);
+        return fail(ran.error().with_context(fmt::format("storing snapshot {}", snapshot.name)));
+    }
+    return stored;
+}
+
+Result<SnapshotRecord> SqliteInventory::get_snapshot(const std::string& vm, const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement select = TRY(m_db.prepare("SELECT " CORRAL_SNAPSHOT_COLUMNS
+                                        " FROM snapshots WHERE vm = ?1 AND name = ?2"));
+    TRY_VOID(select.bind_all(vm, name));
+    if (!TRY(select.step()))
+        return fail(fmt::format("VM {} has no snapshot named {}", vm, name), ENOENT);
+    return read_snapshot(select);
+}
+
+Result<std::vector<SnapshotRecord>> SqliteInventory::list_snapshots(const std::string& vm) {
+    std::lock_guard lock(m_mutex);
+    Statement select = TRY(m_db.prepare("SELECT " CORRAL_SNAPSHOT_COLUMNS " FROM snapshots "
+                                        "WHERE ?1 = '' OR vm = ?1 ORDER BY vm, created_at, rowid"));
+    TRY_VOID(select.bind_all(vm));
+    std::vector<SnapshotRecord> snapshots;
+    while (TRY(select.step()))
+        snapshots.push_back(read_snapshot(select));
+    return snapshots;
+}
+
+Result<SnapshotRecord> SqliteInventory::update_snapshot(const SnapshotRecord& snapshot) {
+    std::lock_guard lock(m_mutex);
+    Statement update = TRY(m_db.prepare("UPDATE snapshots SET description = ?3, status = ?4, dir = ?5, "
+                                        "size_bytes = ?6 WHERE vm = ?1 AND name = ?2"));
+    TRY_VOID(update.bind_all(snapshot.vm, snapshot.name, snapshot.description, snapshot.status, snapshot.dir,
+                             snapshot.size_bytes));
+    if (auto ran = update.run(); !ran)
+        return fail(ran.error().with_context(fmt::format("storing snapshot {}", snapshot.name)));
+    if (m_db.changes() == 0)
+        return fail(fmt::format("VM {} has no snapshot named {}", snapshot.vm, snapshot.name), ENOENT);
+    return get_snapshot(snapshot.vm, snapshot.name);
+}
+
+Result<void> SqliteInventory::delete_snapshot(const std::string& vm, const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    Statement remove = TRY(m_db.prepare("DELETE FROM snapshots WHERE vm = ?1 AND name = ?2"));
+    TRY_VOID(remove.bind_all(vm, name));
+    TRY_VOID(remove.run());
+    if (m_db.changes() == 0)
+        return fail(fmt::format("VM {} has no snapshot named {}", vm, name), ENOENT);
+    return {};
 }
 
 // --- Tokens ---

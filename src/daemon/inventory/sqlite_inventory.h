@@ -47,6 +47,12 @@ public:
     Result<std::vector<std::string>> vms_using_volume(const std::string& pool,
                                                       const std::string& volume) override;
 
+    Result<SnapshotRecord> create_snapshot(const SnapshotRecord& snapshot) override;
+    Result<SnapshotRecord> get_snapshot(const std::string& vm, const std::string& name) override;
+    Result<std::vector<SnapshotRecord>> list_snapshots(const std::string& vm) override;
+    Result<SnapshotRecord> update_snapshot(const SnapshotRecord& snapshot) override;
+    Result<void> delete_snapshot(const std::string& vm, const std::string& name) override;
+
     Result<NetworkRecord> create_network(const NetworkRecord& network) override;
     Result<NetworkRecord> get_network(const std::string& name) override;
     Result<std::vector<NetworkRecord>> list_networks() override;

@@ -63,7 +63,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
 }
 route_of() {   # the OpenAPI pattern of a concrete path
   sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups)/[^/]+#/api/v1/\1/{x}#' \
-    -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' \
+    -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' -e 's#/snapshots/[^/]+#/snapshots/{s}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' <<<"$1"
 }
 
@@ -194,6 +194,21 @@ tcall GET /api/v1/vms/w2/console
 check "GET /vms/w2/console (plain): 200" test "$code" = 200
 tcall GET /api/v1/vms/w2/metrics
 check "GET /vms/w2/metrics of a stopped VM: 200" test "$code" = 200
+# Snapshots name no host path: a token takes, lists, restores and deletes them like the socket does.
+tcall POST /api/v1/vms/w2/snapshots '{"name":"s1","description":"over TLS"}'
+check "snapshot of the stopped w2: 202" test "$code" = 202
+wait_task "$(jqb .task)" 60
+check "  ... that succeeds" test "$(jqb .status)" = succeeded
+tcall GET /api/v1/vms/w2/snapshots
+check "GET /vms/w2/snapshots: s1, ready" test "$code" = 200 -a "$(jqb 'map(.name + ":" + .status) | join(",")')" = "s1:ready"
+tcall GET /api/v1/vms/w2/snapshots/s1
+check "GET /vms/w2/snapshots/s1: 200, kind disk" test "$code" = 200 -a "$(jqb .kind)" = disk
+tcall POST /api/v1/vms/w2/snapshots/s1/restore
+check "restore s1: 202" test "$code" = 202
+wait_task "$(jqb .task)" 60
+check "  ... that succeeds" test "$(jqb .status)" = succeeded
+tcall DELETE /api/v1/vms/w2/snapshots/s1
+check "DELETE /vms/w2/snapshots/s1: 200" test "$code" = 200
 # A linked clone made behind corrald's back (an older corrald, a script): the next start checks again.
 vol1_path=$(curl -s --unix-socket "$sock" http://corral/api/v1/volumes/default/vol1 | jq -r .path)
 qemu-img create -q -f qcow2 -b "$(basename "$vol1_path")" -F qcow2 "$(dirname "$vol1_path")/vol1-c1.qcow2"

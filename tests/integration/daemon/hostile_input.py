@@ -123,6 +123,7 @@ VALID = {
         "vcpus": 1, "memory_mib": 128, "restart_policy": "no", "cmdline": "quiet",
         "nics": [{"tap": "crlhostile1", "mac": "52:54:00:12:34:57"}]}],
     "put /api/v1/vms/{name}/state": [{"action": "pause", "timeout": 5}],
+    "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile"}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],
     "post /api/v1/volumes": [
         {"pool": "default", "name": "hv2", "size": "1M", "format": "qcow2"},
@@ -152,7 +153,7 @@ VALID = {
         {"direction": "out", "protocol": "udp", "port_from": 53, "remote_group": "hsg0"}],
     "put /api/v1/vms/{name}/nics/{index}/groups": [{"groups": ["hsg0"]}],
 }
-PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0"}
+PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0", "snapshot": "hsnap1"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
 NETWORK_PARAMS = {"name": "hn0"}
 GROUP_PARAMS = {"name": "hsg0", "index": "0"}

@@ -134,6 +134,28 @@ TEST(VmCommands, DeleteConsoleEdit) {
     EXPECT_EQ(interactive.request.target, "/api/v1/vms/web1");
 }
 
+TEST(VmCommands, Snapshots) {
+    const Invocation take = parse({"vm", "snapshot", "create", "web1", "s1", "--description", "before the upgrade"});
+    EXPECT_EQ(take.request,
+              request("POST", "/api/v1/vms/web1/snapshots", json{{"name", "s1"}, {"description", "before the upgrade"}}));
+    EXPECT_EQ(take.subject, "web1");
+    EXPECT_EQ(take.done_message, "snapshot s1 of web1 taken");
+    EXPECT_EQ(parse({"vm", "snapshot", "create", "web1", "s1"}).request,
+              request("POST", "/api/v1/vms/web1/snapshots", json{{"name", "s1"}}));
+    EXPECT_EQ(parse({"vm", "snapshot", "list", "web1"}).request, request("GET", "/api/v1/vms/web1/snapshots"));
+    EXPECT_EQ(parse({"vm", "snapshot", "list", "web1"}).view, View::SnapshotTable);
+    EXPECT_EQ(parse({"vm", "snapshots", "web1"}).request, request("GET", "/api/v1/vms/web1/snapshots"));
+    EXPECT_EQ(parse({"vm", "snapshot", "show", "web1", "s1"}).request, request("GET", "/api/v1/vms/web1/snapshots/s1"));
+    for (const char* verb : {"revert", "restore", "rollback"}) {
+        const Invocation revert = parse({"vm", "snapshot", verb, "web1", "s1"});
+        EXPECT_EQ(revert.request, request("POST", "/api/v1/vms/web1/snapshots/s1/restore")) << verb;
+        EXPECT_TRUE(revert.done_from_task) << verb;
+    }
+    EXPECT_EQ(parse({"vm", "snapshot", "delete", "web1", "s1"}).request,
+              request("DELETE", "/api/v1/vms/web1/snapshots/s1"));
+    EXPECT_EQ(parse_fails({"vm", "snapshot", "create", "web1"}).exit_code, 2);  // no snapshot name
+}
+
 TEST(PoolCommands, Map) {
     EXPECT_EQ(parse({"pool", "list"}).request, request("GET", "/api/v1/pools"));
     EXPECT_EQ(parse({"pool", "show", "fast"}).request, request("GET", "/api/v1/pools/fast"));

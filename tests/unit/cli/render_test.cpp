@@ -31,6 +31,20 @@ TEST(EscapeGuestText, C1ControlsAndInvalidBytesAreEscaped) {
     EXPECT_EQ(escape_guest_text("\xc0\x9b"), "\\xc0\\x9b");  // an overlong form
 }
 
+TEST(RenderSnapshots, TableAndFields) {
+    const json snapshot = {{"vm", "web1"},           {"name", "s1"},        {"description", "before"},
+                           {"kind", "memory"},       {"engine", "native"},  {"status", "ready"},
+                           {"size_bytes", 2097152},  {"created_at", "2026-12-06T07:30:00Z"}};
+    const std::string table = render(View::SnapshotTable, json::array({snapshot}));
+    EXPECT_NE(table.find("NAME"), std::string::npos) << table;
+    EXPECT_NE(table.find("s1"), std::string::npos) << table;
+    EXPECT_NE(table.find("memory"), std::string::npos) << table;
+    EXPECT_NE(table.find("before"), std::string::npos) << table;
+    const std::string fields = render(View::Snapshot, snapshot);
+    EXPECT_NE(fields.find("native"), std::string::npos) << fields;
+    EXPECT_NE(fields.find("ready"), std::string::npos) << fields;
+}
+
 TEST(RenderVm, LastConsoleIsEscapedUnlessRaw) {
     json vm = {
         {"name", "web1"}, {"state", "running"}, {"last_console", "\x1b]52;c;eA==\x07ok\r\n"}};

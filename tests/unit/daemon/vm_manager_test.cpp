@@ -524,5 +524,95 @@ TEST_F(VmManagerTest, MetricsOfARunningVmAndOfAStoppedOne) {
     EXPECT_FALSE(m_vms->metrics("nosuch"));
 }
 
+TEST_F(VmManagerTest, ADiskSnapshotOfAStoppedVmIsAnInternalQcow2SnapshotAndRevertsTheDisk) {
+    define("web1");
+    auto taken = m_vms->snapshot("web1", "s1", "first");
+    ASSERT_TRUE(taken) << taken.error().describe();
+    EXPECT_EQ(taken->second.status, inventory::k_snapshot_creating);
+    auto task = finished(taken->first.id);
+    EXPECT_EQ(task.status, inventory::k_task_succeeded) << task.error;
+    auto stored = m_inventory->get_snapshot("web1", "s1");
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(stored->status, inventory::k_snapshot_ready);
+    EXPECT_EQ(stored->kind, "disk");
+    EXPECT_EQ(stored->dir, "");
+
+    auto again = m_vms->snapshot("web1", "s1", "");
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().errno_value(), EEXIST);
+
+    auto restore = m_vms->restore_snapshot("web1", "s1");
+    ASSERT_TRUE(restore) << restore.error().describe();
+    EXPECT_EQ(finished(restore->id).status, inventory::k_task_succeeded);
+    EXPECT_EQ(vm("web1").state, "stopped");  // a disk snapshot has no memory to run from
+
+    ASSERT_TRUE(m_vms->delete_snapshot("web1", "s1"));
+    EXPECT_FALSE(m_inventory->get_snapshot("web1", "s1"));
+}
+
+TEST_F(VmManagerTest, AFailedSnapshotLeavesNothingListedAndTheVmRunning) {
+    define("web1");
+    ASSERT_EQ(run("web1", VmAction::Start).status, inventory::k_task_succeeded);
+    // The fake engine cannot save memory (Instance::save_snapshot's default: ENOTSUP).
+    auto taken = m_vms->snapshot("web1", "s1", "");
+    ASSERT_TRUE(taken) << taken.error().describe();
+    auto task = finished(taken->first.id);
+    EXPECT_EQ(task.status, inventory::k_task_failed);
+    EXPECT_NE(task.error.find("cannot take snapshots"), std::string::npos) << task.error;
+    EXPECT_TRUE(m_inventory->list_snapshots("web1")->empty());
+    EXPECT_EQ(vm("web1").state, "running");
+    auto restore_running = m_vms->restore_snapshot("web1", "nope");
+    ASSERT_FALSE(restore_running);
+    EXPECT_EQ(restore_running.error().errno_value(), ENOENT);
+}
+
+TEST_F(VmManagerTest, ASnapshotInterruptedByARestartIsIncompleteAndNeverRestored) {
+    define("web1");
+    inventory::SnapshotRecord snapshot;
+    snapshot.vm = "web1";
+    snapshot.name = "half";
+    snapshot.kind = "disk";
+    snapshot.engine = "emulated";
+    ASSERT_TRUE(m_inventory->create_snapshot(snapshot));  // status "creating", as a dying corrald left it
+    stop_corrald();
+    start_corrald();
+    EXPECT_EQ(m_inventory->get_snapshot("web1", "half")->status, inventory::k_snapshot_incomplete);
+    auto restore = m_vms->restore_snapshot("web1", "half");
+    ASSERT_FALSE(restore);
+    EXPECT_EQ(restore.error().errno_value(), EBUSY);
+    EXPECT_NE(restore.error().message().find("is incomplete"), std::string::npos) << restore.error().message();
+    ASSERT_TRUE(m_vms->delete_snapshot("web1", "half"));  // deleting frees what there is
+    EXPECT_TRUE(m_inventory->list_snapshots("web1")->empty());
+}
+
+TEST_F(VmManagerTest, AMemorySnapshotRestoresOnlyIntoTheShapeItWasTakenWith) {
+    define("web1");
+    inventory::SnapshotRecord snapshot;
+    snapshot.vm = "web1";
+    snapshot.name = "big";
+    snapshot.kind = "memory";
+    snapshot.engine = "emulated";
+    snapshot.status = inventory::k_snapshot_ready;
+    snapshot.vcpus = 2;
+    snapshot.memory_mib = 1024;
+    ASSERT_TRUE(m_inventory->create_snapshot(snapshot));
+    auto restore = m_vms->restore_snapshot("web1", "big");  // web1 has 1 vCPU and 512 MiB
+    ASSERT_FALSE(restore);
+    EXPECT_EQ(restore.error().errno_value(), EBUSY);
+    EXPECT_EQ(restore.error().message(),
+              "snapshot big holds a VM with 2 vCPU(s) and 1024 MiB; web1 now has 1 and 512 MiB (edit it back to "
+              "restore it)");
+    EXPECT_EQ(vm("web1").state, "stopped");
+}
+
+TEST_F(VmManagerTest, DeletingAVmDeletesItsSnapshots) {
+    define("web1");
+    auto taken = m_vms->snapshot("web1", "s1", "");
+    ASSERT_TRUE(taken);
+    EXPECT_EQ(finished(taken->first.id).status, inventory::k_task_succeeded);
+    ASSERT_TRUE(m_vms->remove("web1", false));
+    EXPECT_TRUE(m_inventory->list_snapshots("")->empty());
+}
+
 }  // namespace
 }  // namespace corral::daemon

@@ -119,6 +119,13 @@ TEST(QemuCommandLine, NoInitrdNoDisksNoNics) {
     EXPECT_FALSE(has(args, "-netdev"));
 }
 
+TEST(QemuCommandLine, LoadvmOnlyWhenRestoring) {
+    EXPECT_TRUE(values_of(command_line(sample_spec(), "qemu"), "-loadvm").empty());
+    LaunchSpec spec = sample_spec();
+    spec.restore_tag = "before-upgrade";
+    EXPECT_EQ(values_of(command_line(spec, "qemu"), "-loadvm"), Args{"before-upgrade"});
+}
+
 TEST(QemuVersion, ParsesTheFirstLine) {
     EXPECT_EQ(parse_qemu_version(
                   "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"

@@ -77,6 +77,26 @@ TEST(VmmCommandLine, NoInitrd) {
     EXPECT_FALSE(has(args, "--disk"));
 }
 
+TEST(VmmCommandLine, RestoreGivesOnlyWhatANewProcessNeeds) {
+    LaunchSpec spec;
+    spec.kernel = "/img/vmlinuz";
+    spec.cmdline = "console=ttyS0";
+    spec.memory_mib = 64;
+    spec.disks = {{"/pool/root.qcow2", "qcow2", false, "root"}};
+    spec.nics = {{"tap0", "52:54:00:12:34:56"}};
+    spec.run_dir = "/run/x";
+    spec.restore_dir = "/state/snapshots/web1/s1/state";
+    Args args = vmm_command_line(spec, "corral-vmm");
+    EXPECT_EQ(values_of(args, "--restore"), Args{"/state/snapshots/web1/s1/state"});
+    // The snapshot has kernel, command line, memory and CPUs: giving them again only adds checks.
+    for (const char* flag : {"--kernel", "--cmdline", "--memory", "--cpus", "--rng", "--on-reboot"})
+        EXPECT_FALSE(has(args, flag)) << flag;
+    EXPECT_EQ(values_of(args, "--disk"), Args{"path=/pool/root.qcow2,readonly=off,format=qcow2,serial=root"});
+    EXPECT_EQ(values_of(args, "--net"), Args{"tap=tap0,mac=52:54:00:12:34:56"});
+    EXPECT_EQ(values_of(args, "--console"), Args{"socket=/run/x/console.sock"});
+    EXPECT_EQ(values_of(args, "--control"), Args{"/run/x/control.sock"});
+}
+
 TEST(NativeEngine, AvailabilityNamesWhatIsMissing) {
     EnginePaths paths = testing::build_tree_paths();
     paths.corral_vmm = "/nonexistent/corral-vmm";

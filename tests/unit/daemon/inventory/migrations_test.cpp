@@ -283,5 +283,32 @@ TEST(Migrations, Version5VmsKeepTheirNicsAndGainSecurityGroups) {
     EXPECT_THAT(refused.error().message(), HasSubstr("web1"));
 }
 
+TEST(Migrations, Version5VmsGainSnapshotsThatGoWithThem) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(migrate(*db, 5));
+        ASSERT_TRUE(db->exec("INSERT INTO vms (name, engine, vcpus, memory_mib, state, created_at, updated_at) "
+                             "VALUES ('web1', 'emulated', 1, 256, 'stopped', '2026-01-01T00:00:00Z', "
+                             "'2026-01-01T00:00:00Z');"));
+        EXPECT_FALSE(db->exec("SELECT * FROM snapshots"));  // v5 has no such table
+    }
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    ASSERT_TRUE((*inventory)->get_vm("web1"));
+    SnapshotRecord snapshot;
+    snapshot.vm = "web1";
+    snapshot.name = "before-upgrade";
+    snapshot.kind = "memory";
+    snapshot.engine = "emulated";
+    auto created = (*inventory)->create_snapshot(snapshot);
+    ASSERT_TRUE(created) << created.error().message();
+    EXPECT_EQ((*inventory)->list_snapshots("web1").value().size(), 1u);
+    ASSERT_TRUE((*inventory)->delete_vm("web1"));
+    EXPECT_TRUE((*inventory)->list_snapshots("").value().empty());  // they went with their VM
+}
+
 }  // namespace
 }  // namespace corral::inventory

@@ -541,6 +541,52 @@ TEST_F(SqliteInventoryTest, TokenRoundTrip) {
     EXPECT_EQ(inventory().list_tokens()->size(), 1u);
 }
 
+TEST_F(SqliteInventoryTest, SnapshotRoundTripAndErrors) {
+    ASSERT_TRUE(inventory().create_vm(make_vm("web1")));
+    SnapshotRecord snapshot;
+    snapshot.vm = "web1";
+    snapshot.name = "before";
+    snapshot.description = "before the upgrade";
+    snapshot.kind = "memory";
+    snapshot.engine = "emulated";
+    snapshot.vcpus = 2;
+    snapshot.memory_mib = 768;
+    auto created = inventory().create_snapshot(snapshot);
+    ASSERT_TRUE(created) << created.error().message();
+    EXPECT_FALSE(created->created_at.empty());
+    EXPECT_EQ(created->status, k_snapshot_creating);
+    expect_error(inventory().create_snapshot(snapshot), EEXIST, "VM web1 already has a snapshot named before");
+    snapshot.vm = "nope";
+    expect_error(inventory().create_snapshot(snapshot), ENOENT, "no VM named nope");
+    expect_error(inventory().get_snapshot("web1", "after"), ENOENT, "VM web1 has no snapshot named after");
+
+    SnapshotRecord done = *created;
+    done.status = k_snapshot_ready;
+    done.size_bytes = 4096;
+    done.dir = "/var/lib/corral/snapshots/web1/before";
+    EXPECT_EQ(created->vcpus, 2);
+    EXPECT_EQ(created->memory_mib, 768);
+    auto updated = inventory().update_snapshot(done);
+    ASSERT_TRUE(updated) << updated.error().message();
+    EXPECT_EQ(*updated, done);
+    EXPECT_EQ(inventory().get_snapshot("web1", "before").value(), done);
+
+    SnapshotRecord second = done;
+    second.name = "after";
+    ASSERT_TRUE(inventory().create_snapshot(second));
+    auto listed = inventory().list_snapshots("web1");
+    ASSERT_TRUE(listed);
+    ASSERT_EQ(listed->size(), 2u);
+    EXPECT_EQ((*listed)[0].name, "before");  // oldest first
+    EXPECT_EQ((*listed)[1].name, "after");
+    EXPECT_TRUE(inventory().list_snapshots("other")->empty());
+
+    ASSERT_TRUE(inventory().delete_snapshot("web1", "after"));
+    expect_error(inventory().delete_snapshot("web1", "after"), ENOENT, "VM web1 has no snapshot named after");
+    ASSERT_TRUE(inventory().delete_vm("web1"));
+    EXPECT_TRUE(inventory().list_snapshots("")->empty());
+}
+
 TEST(SqliteInventoryOpen, FailsWhenTheFolderCannotBeMade) {
     testing::TestDir dir;
     ASSERT_TRUE(Connection::open(dir.path("file")));  // a file where the folder should be

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# tests/integration/daemon/native_snapshot.sh: VM snapshots through corrald on the native engine
+# (corral-vmm on KVM: here when /dev/kvm opens, otherwise inside the nested lab (tools/lab)).
+#
+# The guest is guests/tiny/counter.S: it prints `count N ok` about ten times a second, checking
+# before each line that its counter's copy in memory and a 4 KiB area's checksum are unchanged
+# (`count N BAD` otherwise). A real corrald runs it; the VM is paused at count N, snapshotted
+# (memory, devices, and a copy of its disk, taken while corral-vmm holds it paused), resumed and
+# left counting; then killed, its disk overwritten behind corrald's back, and the snapshot
+# restored: the counter goes on from N with `ok`, and the disk is byte for byte what it was.
+# Also: a disk-only snapshot of the stopped VM (an internal qcow2 snapshot that qemu-img lists),
+# the errors a user meets, delete (the snapshot's folder goes), and deleting the VM.
+# Exit 0 all passed, 1 a check failed, 77 skipped.
+set -uo pipefail
+script=$(readlink -f "${BASH_SOURCE[0]}")
+repo=$(cd "$(dirname "$script")/../../.." && pwd)
+build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
+corral="$build_dir/src/cli/corral"
+counter_guest="$build_dir/guests/tiny/counter.elf"
+[ -f "$counter_guest" ] || { echo "FAIL: no tiny guest at $counter_guest (build the tiny_guests target)"; exit 1; }
+command -v qemu-img >/dev/null && command -v qemu-io >/dev/null || { echo "SKIP: qemu-img/qemu-io missing (qemu-utils)"; exit 77; }
+
+if ! { [ -c /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; }; then
+  if [ -n "${CORRAL_IN_LAB:-}" ]; then echo "FAIL: /dev/kvm cannot be opened inside the lab"; exit 1; fi
+  if [ ! -x "$repo/tools/lab" ] || ! command -v qemu-system-x86_64 >/dev/null; then
+    echo "SKIP: /dev/kvm cannot be opened here and the nested lab cannot run"; exit 77
+  fi
+  echo "no usable /dev/kvm here: running inside the nested lab"
+  exec "$repo/tools/lab" --timeout 900 -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" "$script"
+fi
+
+# shellcheck source=../../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
+cleanup() {
+  corrald_failure_report ctr
+  if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/ctr/state '{"action":"kill"}'; sleep 1; fi
+  corrald_stop
+  [ -n "${vm_pid:-}" ] && kill -KILL "$vm_pid" 2>/dev/null
+  rm -rf -- "$state"
+}
+trap cleanup EXIT
+export CORRAL_SOCKET="$sock"
+
+# The console since the VM's last start, as corrald keeps it.
+console_now() {
+  api GET "/api/v1/vms/ctr/console?tail=5000"
+  awk -v mark="[corrald] ctr started" 'index($0, mark) { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
+    <<<"$body" | tr -d '\r'
+}
+last_count() { console_now | grep -oE '^count [0-9]+ ok$' | tail -n1 | awk '{ print $2 }'; }
+first_count() { console_now | grep -oE '^count [0-9]+ (ok|BAD)$' | head -n1; }
+counted_past() { local n; n=$(last_count); [ -n "$n" ] && [ "$n" -ge "$1" ]; }
+wait_until() {   # wait_until SECONDS CMD...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.3; done
+}
+killed() {
+  "$corral" vm kill ctr >/dev/null 2>&1
+  vm_pid=""
+  wait_state ctr stopped 20
+}
+
+corrald_start || exit 1
+
+echo "== image and VM"
+api GET /api/v1/host
+check "the native engine is available ($(jqb .engines.native.reason))" test "$(jqb .engines.native.available)" = true
+truncate -s 1M "$state/blank.raw"
+api POST /api/v1/images "$(jq -n --arg k "$counter_guest" --arg r "$state/blank.raw" \
+  '{name: "counter", kernel: $k, root: $r, cmdline: "console=ttyS0"}')"
+wait_task "$(jqb .task)" 60
+check "image import task succeeded" test "$(jqb .status)" = succeeded
+"$corral" vm create ctr --image counter --engine native --cpus 1 --memory 64M >"$state/out" 2>&1
+check "corral vm create ctr --engine native" test $? = 0 || cat "$state/out"
+api GET /api/v1/volumes/default/ctr-root
+root_path=$(jqb .path)
+qemu-io -f qcow2 -c "write -P 0x11 0 64k" "$root_path" >/dev/null
+check "its root disk is qcow2, with a pattern written into it" test "$(jqb .format)" = qcow2
+
+echo "== a snapshot of the paused VM"
+"$corral" vm start ctr >"$state/out" 2>&1
+check "corral vm start ctr" test $? = 0 || cat "$state/out"
+api GET /api/v1/vms/ctr
+vm_pid=$(jqb .pid)
+check "the guest counts" wait_until 30 counted_past 5
+"$corral" vm pause ctr >/dev/null 2>&1
+sleep 0.5
+at_snapshot=$(last_count)
+check "paused at count $at_snapshot" test -n "$at_snapshot"
+t0=$(date +%s%N)
+"$corral" vm snapshot create ctr s1 -d "paused at $at_snapshot" >"$state/out" 2>&1
+check "corral vm snapshot create ctr s1" test $? = 0 || cat "$state/out"
+echo "   measured: the snapshot took $(( ($(date +%s%N) - t0) / 1000000 )) ms through the CLI"
+api GET /api/v1/vms/ctr/snapshots/s1
+check "  ... kind memory, ready, on the native engine" test "$(jqb '[.kind, .status, .engine] | join(",")')" = "memory,ready,native"
+check "  ... its size is counted ($(jqb .size_bytes) bytes for 64 MiB of RAM and its disk)" test "$(jqb .size_bytes)" -gt 0
+snapdir="$state/snapshots/ctr/s1"
+check "its folder holds corral-vmm's state and the disk's copy" test -d "$snapdir/state" -a -f "$snapdir/disk0"
+check "corral-vmm --inspect-snapshot finds the state valid" "$build_dir/src/vmm/corral-vmm" --inspect-snapshot "$snapdir/state"
+api GET /api/v1/vms/ctr
+check "the VM stays paused after the snapshot (same process)" test "$(jqb .state)" = paused -a "$(jqb .pid)" = "$vm_pid"
+check "  ... and printed nothing since" test "$(last_count)" = "$at_snapshot"
+qemu-img convert -U -O raw "$root_path" "$state/root-at-s1.raw"   # what the guest's disk held
+"$corral" vm resume ctr >/dev/null 2>&1
+check "resumed, it counts on" wait_until 30 counted_past $((at_snapshot + 10))
+
+echo "== errors"
+api POST /api/v1/vms/ctr/snapshots '{"name":"s1"}'
+check "the same name again: 409" test "$code" = 409
+api POST /api/v1/vms/ctr/snapshots/s1/restore
+check "restore while it runs: 409 saying to stop it" \
+  test "$code" = 409 -a -n "$(jqb .error.message | grep 'stop it before restoring')"
+api GET /api/v1/vms/ctr/snapshots/s9
+check "an unknown snapshot: 404" test "$code" = 404
+
+echo "== kill, change the disk, restore"
+check "the VM is killed" killed
+qemu-io -f qcow2 -c "write -P 0x22 0 64k" "$root_path" >/dev/null
+check "the disk changed behind corrald's back" bash -c "! qemu-img compare -q '$root_path' '$state/root-at-s1.raw'"
+t0=$(date +%s%N)
+"$corral" vm snapshot revert ctr s1 >"$state/out" 2>&1
+check "corral vm snapshot revert ctr s1" test $? = 0 || cat "$state/out"
+echo "   measured: the restore (disk copied back, corral-vmm started) took $(( ($(date +%s%N) - t0) / 1000000 )) ms through the CLI"
+api GET /api/v1/vms/ctr
+vm_pid=$(jqb .pid)
+check "the VM runs (restored)" test "$(jqb .state)" = running
+check "it counts again" wait_until 30 counted_past $((at_snapshot + 5))
+first=$(first_count)
+check "the first count after the restore ($first) goes on from $at_snapshot" \
+  bash -c "[ '$first' = 'count $at_snapshot ok' ] || [ '$first' = 'count $((at_snapshot + 1)) ok' ]"
+check "  ... and no count says BAD (memory and registers as saved)" bash -c "! grep -q BAD <<<'$(console_now)'"
+check "the disk is back to its content at the snapshot (qemu-img compare)" \
+  qemu-img compare -U -q "$root_path" "$state/root-at-s1.raw"
+
+echo "== a disk-only snapshot of the stopped VM"
+check "the VM is killed" killed
+"$corral" vm snapshot create ctr d1 >"$state/out" 2>&1
+check "corral vm snapshot create ctr d1" test $? = 0 || cat "$state/out"
+api GET /api/v1/vms/ctr/snapshots/d1
+check "  ... kind disk" test "$(jqb .kind)" = disk
+check "qemu-img lists d1 in the volume" bash -c "qemu-img snapshot -l '$root_path' | grep -qw d1"
+qemu-io -f qcow2 -c "write -P 0x33 0 64k" "$root_path" >/dev/null
+"$corral" vm snapshot revert ctr d1 >"$state/out" 2>&1
+check "corral vm snapshot revert ctr d1" test $? = 0 || cat "$state/out"
+check "  ... the disk is back (qemu-img compare)" qemu-img compare -q "$root_path" "$state/root-at-s1.raw"
+check "qemu-img check: consistent" qemu-img check -q "$root_path"
+
+echo "== delete"
+"$corral" vm snapshot delete ctr s1 >"$state/out" 2>&1
+check "corral vm snapshot delete ctr s1" test $? = 0 || cat "$state/out"
+check "  ... its folder is gone (space freed)" test ! -e "$snapdir"
+"$corral" vm snapshot list ctr >"$state/out" 2>&1
+check "corral vm snapshot list: d1 only" test "$(awk 'NR > 1 { print $1 }' "$state/out" | tr '\n' ' ')" = "d1 "
+"$corral" vm delete ctr >"$state/out" 2>&1
+check "corral vm delete ctr" test $? = 0 || cat "$state/out"
+check "  ... its disk snapshot went with it" bash -c "! qemu-img snapshot -l '$root_path' | grep -qw d1"
+check "qemu-img check after the VM went" qemu-img check -q "$root_path"
+
+echo "native_snapshot: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
