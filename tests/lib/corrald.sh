@@ -53,8 +53,8 @@ corrald_networks_cleanup() {
   local pid_file pid
   for pid_file in "$state"/networks/*/dnsmasq.pid; do
     [ -f "$pid_file" ] || continue
-    pid=$(cat "$pid_file")
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$state/networks/" || continue
+    pid=$(cat "$pid_file" 2>/dev/null) || continue   # (dnsmasq may have ended meanwhile)
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$state/networks/" || continue
     kill "$pid"
     local i   # gone before the caller removes the folder it writes its leases into
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -16,9 +16,8 @@ cleanup() {
     rm -rf "$work" "$state"
 }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+# shellcheck source=../../lib/cli.sh
+. "$repo/tests/lib/cli.sh"
 has() { if grep -qx -- "$2" <<<"$3"; then pass "$1"; else fail "$1: '$2' not in: $(tr '\n' ' ' <<<"$3")"; fi; }
 
 corrald_start || { echo "FAIL: corrald did not start"; exit 1; }
@@ -64,5 +63,4 @@ else
     echo "NOTE: fish is not installed (tools/setup installs it): fish completion not checked"
 fi
 
-[[ $failures -eq 0 ]] || { echo "$failures check(s) failed"; exit 1; }
-echo "all checks passed"
+cli_summary

@@ -27,27 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-
-# run NAME EXPECTED_EXIT ARGS...: runs corral, keeping stdout/stderr in $out/$err.
-run() {
-    local what=$1 expected=$2; shift 2
-    "$corral" "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    out=$(cat "$work/out"); err=$(cat "$work/err")
-    if [[ $rc -ne $expected ]]; then
-        fail "$what: corral $* exited $rc, expected $expected"
-        echo "  stdout: $out"; echo "  stderr: $err"
-        return 1
-    fi
-    return 0
-}
-# says NAME PATTERN TEXT: TEXT matches PATTERN (grep -E).
-says() { if grep -Eq -- "$2" <<<"$3"; then pass "$1: $(head -1 <<<"$3")"; else fail "$1: expected /$2/ in: $3"; fi; }
-# never NAME PATTERN TEXT: TEXT does not match PATTERN.
-never() { if grep -Eq -- "$2" <<<"$3"; then fail "$1: /$2/ should not be in: $3"; else pass "$1"; fi; }
+# shellcheck source=../../lib/cli.sh
+. "$repo/tests/lib/cli.sh"
 
 corrald_start || { echo "FAIL: corrald did not start"; exit 1; }
 export CORRAL_SOCKET="$sock"
@@ -155,8 +136,4 @@ events_pid=""
     fail "corral events exited 0 when corrald stopped"
 says "and says why" "corrald (closed|went away|stopped)" "$(cat "$work/events.err")"
 
-if [[ $failures -ne 0 ]]; then
-    echo "$failures check(s) failed; corrald's log:"; tail -30 "$state/corrald.log"
-    exit 1
-fi
-echo "all checks passed"
+cli_summary "$state/corrald.log"
