@@ -90,6 +90,9 @@ void VmConsole::relay(std::filesystem::path path, std::filesystem::path log) {
                 break;
             }
             if (fds[1].revents) {
+                // The VM ended: what it wrote last (a guest's final lines before power-off) may
+                // still wait in the socket. Keep it, without blocking: the engine is gone.
+                drain(fd.get(), buffer);
                 stopping = true;
                 break;
             }
@@ -109,6 +112,17 @@ void VmConsole::relay(std::filesystem::path path, std::filesystem::path log) {
             m_input.clear();  // typed into a console that went away
         }
         if (stopping) return;
+    }
+}
+
+void VmConsole::drain(int fd, std::vector<char>& buffer) {
+    constexpr size_t k_drain_limit = 1024 * 1024;  // a guest flooding its console to the end
+    for (size_t drained = 0; drained < k_drain_limit;) {
+        ssize_t got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return;
+        append_output(std::string_view(buffer.data(), static_cast<size_t>(got)));
+        drained += static_cast<size_t>(got);
     }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "base/event_fd.h"
 
@@ -65,6 +66,8 @@ private:
     void append_output(std::string_view bytes);
     /// Sends what the queue holds without blocking; false when the connection failed.
     bool send_input(int fd);
+    /// Appends what is left to read on the engine's socket, without blocking (the VM ended).
+    void drain(int fd, std::vector<char>& buffer);
 
     mutable std::mutex m_mutex;  // guards everything below except the thread handle
     std::deque<char> m_scrollback;

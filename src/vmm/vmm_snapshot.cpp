@@ -11,6 +11,7 @@
 #include "vmm/devices/legacy/i8042.h"
 #include "vmm/devices/legacy/rtc.h"
 #include "vmm/devices/legacy/serial.h"
+#include "vmm/devices/pci/pci_bus.h"
 #include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/kvm/vcpu_state.h"
 #include "vmm/pci_setup.h"
@@ -52,6 +53,7 @@ Result<nlohmann::json> Vmm::snapshot(const std::string& dir, bool resume) {
         state.rtc = m_rtc->save();
         state.acpi = m_acpi->save();
         for (auto& transport : transports) state.virtio.push_back(TRY(transport->save()));
+        if (m_pci && m_pci->config_io) state.pci_config_address = m_pci->config_io->config_address();
         return snapshot::write_snapshot(dir, state, m_memory);
     };
     auto stats = save();
@@ -82,6 +84,7 @@ Result<void> Vmm::restore_state(const snapshot::SnapshotState& state) {
     m_acpi->restore(state.acpi);
     for (size_t i = 0; i < virtio_count; ++i)
         TRY_CONTEXT(m_pci->transports[i]->restore(state.virtio[i]), fmt::format("virtio device {}", i));
+    if (m_pci && m_pci->config_io) m_pci->config_io->set_config_address(state.pci_config_address);
     for (size_t i = 0; i < m_vcpus.size(); ++i)
         TRY_VOID(kvm::restore_vcpu(m_system, m_vcpus[i]->vcpu(), state.vcpus[i]));
     if (m_pci)

@@ -25,6 +25,7 @@ guest_image
 # shellcheck source=../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
+  corrald_failure_report web1 web2
   if [ -n "$corrald_pid" ]; then
     for vm in web1 web2; do api PUT "/api/v1/vms/$vm/state" '{"action":"kill"}'; done
     sleep 1

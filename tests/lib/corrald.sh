@@ -4,6 +4,8 @@
 #   corrald_start [ARGS...]   starts corrald (pid in $corrald_pid), waits for its socket
 #   corrald_stop              SIGTERM, waits for it to end (VMs keep running)
 #   corrald_networks_cleanup  ends the dnsmasq processes of the networks it made (after corrald_stop)
+#   corrald_failure_report [VM...]  when a check failed: the tails of corrald's log and of each
+#                             VM's console (while corrald runs), so a CI log says why
 #   api METHOD PATH [JSON]    sets $code (HTTP status) and $body
 #   jqb FILTER                jq -r FILTER on $body
 #   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed (tests/lib/check.sh)
@@ -59,6 +61,20 @@ corrald_networks_cleanup() {
     local i   # gone before the caller removes the folder it writes its leases into
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
+}
+
+corrald_failure_report() {
+  [ "$failed" -gt 0 ] || return 0
+  local vm
+  if [ -n "$corrald_pid" ]; then
+    for vm in "$@"; do
+      api GET "/api/v1/vms/$vm/console?tail=40"
+      echo "---- the last lines of $vm's console:"; tr -d '\r' <<<"$body" | tail -n 40
+      api GET "/api/v1/vms/$vm"
+      echo "---- $vm: state $(jqb .state), reason: $(jqb .state_reason)"
+    done
+  fi
+  echo "---- the last lines of corrald's log:"; tail -n 40 "$state/corrald.log"
 }
 
 api() {   # api METHOD PATH [JSON]

@@ -117,6 +117,7 @@ std::vector<uint8_t> encode_state_file(const SnapshotState& state) {
     state.acpi.encode(payload);
     payload.u32(static_cast<uint32_t>(state.virtio.size()));
     for (const auto& device : state.virtio) device.encode(payload);
+    payload.section(tag("PCIA"), 1, [&](StateWriter& w) { w.u32(state.pci_config_address); });
 
     const auto& body = payload.data();
     std::vector<uint8_t> file(k_state_header_size);
@@ -165,6 +166,9 @@ Result<SnapshotState> decode_state_file(std::span<const uint8_t> bytes) {
     uint32_t devices = reader.u32();
     if (devices > k_max_virtio_devices) reader.fail(fmt::format("{} virtio devices; at most {}", devices, k_max_virtio_devices));
     for (uint32_t i = 0; i < devices && reader.ok(); ++i) state.virtio.push_back(virtio::VirtioPciState::decode(reader));
+    // Added after the first snapshots were written: optional, so those still restore.
+    if (reader.peek_tag() == tag("PCIA"))
+        reader.section(tag("PCIA"), 1, [&](StateReader& r, uint16_t) { state.pci_config_address = r.u32(); });
     TRY_VOID(reader.finish());
 
     auto json = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);

@@ -51,6 +51,7 @@ struct SnapshotState {
     RtcState rtc;
     AcpiSleepState acpi;
     std::vector<virtio::VirtioPciState> virtio;
+    uint32_t pci_config_address = 0;  ///< the 0xCF8 latch (section PCIA; absent in older files: 0)
 };
 
 /// The state file's bytes (header + payload).

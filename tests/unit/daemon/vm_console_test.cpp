@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -132,6 +134,45 @@ TEST(VmConsoleTest, KeepsTheScrollbackAfterTheEngineHangsUp) {
     EXPECT_TRUE(eventually([&] { return console.write_input(reader, "x") == VmConsole::Input::Offline; }));
     console.detach();
     EXPECT_EQ(console.tail(5), "Kernel panic - not syncing\n");
+}
+
+// A guest's last lines ("CORRAL-INIT: poweroff", the kernel's "reboot: Power down") arrive just
+// before the VM ends, when corrald detaches the console. They are kept, not dropped with the
+// connection. To have them wait in the socket at that moment, a reader holds the relay thread.
+TEST(VmConsoleTest, KeepsWhatTheEngineWroteJustBeforeTheDetach) {
+    ConsoleSocket engine;
+    VmConsole console;
+    console.attach(engine.path());
+    engine.accept_client();
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool holding = false, released = false;
+    std::string scrollback;
+    uint64_t reader = console.subscribe(
+        [&](std::string_view) {
+            std::unique_lock lock(mutex);
+            if (released) return;
+            holding = true;
+            changed.notify_all();
+            changed.wait(lock, [&] { return released; });
+        },
+        scrollback);
+    engine.send("shutting down\n");
+    {
+        std::unique_lock lock(mutex);
+        ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return holding; }));
+    }
+    engine.send("last words\n");
+    std::thread detaching([&] { console.detach(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the stop is signalled by then
+    {
+        std::lock_guard lock(mutex);
+        released = true;
+    }
+    changed.notify_all();
+    detaching.join();
+    console.unsubscribe(reader);
+    EXPECT_EQ(console.tail(5), "shutting down\nlast words\n");
 }
 
 TEST(VmConsoleTest, ConnectsAgainWhenTheEngineDropsTheClient) {

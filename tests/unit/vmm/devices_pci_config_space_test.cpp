@@ -164,6 +164,18 @@ TEST_F(PciConfigIoTest, AbsentFunctionsReadAllOnes) {
     EXPECT_EQ(read_data(), 0xFFFFFFFFu) << "enable bit clear";
 }
 
+// What a snapshot saves and a restore puts back: the latch decides where the next 0xCFC goes.
+TEST_F(PciConfigIoTest, ARestoredConfigAddressSelectsLikeTheGuestsOwnWrite) {
+    select(address(0, 0, 0, 0x08));
+    uint32_t saved = io.config_address();
+    EXPECT_EQ(saved, address(0, 0, 0, 0x08));
+    PciConfigIo restored{bus};
+    restored.set_config_address(saved);
+    std::array<uint8_t, 4> bytes{};
+    restored.data_port()->read(0, bytes);
+    EXPECT_EQ(bytes[3], 0x06) << "class code of the host bridge, register 0x08";
+}
+
 TEST_F(PciConfigIoTest, NarrowAddressWritesDoNotLoadTheRegister) {
     select(address(0, 0, 0, 0));
     uint8_t byte = 0x55;

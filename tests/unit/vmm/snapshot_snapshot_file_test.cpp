@@ -11,6 +11,8 @@
 #include <fstream>
 
 #include "vmm/memory/guest_memory.h"
+#include "vmm/snapshot/crc32c.h"
+#include "vmm/snapshot/state_stream.h"
 
 namespace corral::vmm::snapshot {
 namespace {
@@ -111,6 +113,30 @@ TEST_F(SnapshotFileTest, RefusesOtherVersionsBadChecksumsAndTruncation) {
     auto not_ours = bytes;
     not_ours[0] = 'X';
     EXPECT_FALSE(decode_state_file(not_ours));
+}
+
+// The 0xCF8 latch: a guest may be snapshotted between loading CONFIG_ADDRESS and using it.
+TEST_F(SnapshotFileTest, KeepsThePciConfigAddressAndReadsFilesWrittenBeforeItWasSaved) {
+    state.pci_config_address = 0x80001810;  // enable, device 3, register 0x10
+    auto bytes = encode_state_file(state);
+    auto read = decode_state_file(bytes);
+    ASSERT_TRUE(read) << read.error().describe();
+    EXPECT_EQ(read->pci_config_address, 0x80001810u);
+
+    // A file from before: the same state without the trailing PCIA section (16-byte section
+    // header + the u32), its header's length and checksum made to match.
+    auto older = bytes;
+    older.resize(bytes.size() - k_section_header_size - 4);
+    std::span<const uint8_t> body(older.data() + k_state_header_size, older.size() - k_state_header_size);
+    auto put32 = [&](size_t at, uint64_t value, int size) {
+        for (int i = 0; i < size; ++i) older[at + i] = static_cast<uint8_t>(value >> (8 * i));
+    };
+    put32(16, body.size(), 8);
+    put32(24, crc32c(body), 4);
+    read = decode_state_file(older);
+    ASSERT_TRUE(read) << read.error().describe();
+    EXPECT_EQ(read->pci_config_address, 0u);
+    EXPECT_EQ(read->serial.scr, 0x5A);
 }
 
 TEST_F(SnapshotFileTest, RefusesATruncatedMemoryFile) {

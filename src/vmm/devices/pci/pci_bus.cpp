@@ -99,4 +99,14 @@ void PciConfigIo::write_data(uint64_t offset, std::span<const uint8_t> data) {
     device->write_config(static_cast<uint16_t>((m_address & 0xFC) + offset), data);
 }
 
+uint32_t PciConfigIo::config_address() {
+    std::lock_guard lock(m_mutex);
+    return m_address;
+}
+
+void PciConfigIo::set_config_address(uint32_t address) {
+    std::lock_guard lock(m_mutex);
+    m_address = address;
+}
+
 }  // namespace corral::vmm

@@ -64,6 +64,12 @@ public:
     void read_data(uint64_t offset, std::span<uint8_t> data);
     void write_data(uint64_t offset, std::span<const uint8_t> data);
 
+    /// CONFIG_ADDRESS as the guest last loaded it: a snapshot taken between a guest's write to
+    /// 0xCF8 and its access to 0xCFC must bring the latch back, or that access reaches another
+    /// register (or none).
+    uint32_t config_address();
+    void set_config_address(uint32_t address);
+
 private:
     /// The device CONFIG_ADDRESS selects, or nullptr.
     PciDevice* selected_device() const;
