@@ -10,6 +10,11 @@
 #                           runs $script again inside the lab, from $build_dir (the lab shares it
 #                           writable), with CORRAL_IN_LAB=1, CORRAL_BUILD_DIR, CORRAL_CACHE and the
 #                           given variables; its status is tools/lab's
+#   lab_load_guest_modules MODULE... [-- OPTIONAL...]
+#                           inside the lab: loads kernel modules from the guest image's module
+#                           tree (the lab runs that kernel over the host's root, which has no
+#                           tree for it, and the kernel's own module requests run modprobe
+#                           outside the chroot); a MODULE that does not load fails the script
 #   lab_reexec TIMEOUT      the whole script in the lab: when lab_needed, checks lab_require,
 #                           builds the guest image out here and exits with lab_run's status;
 #                           else returns
@@ -40,4 +45,20 @@ lab_reexec() {   # lab_reexec TIMEOUT
   echo "== running inside the nested lab (this host's KVM cannot run guest kernels at speed)"
   lab_run "$1"
   exit
+}
+
+lab_load_guest_modules() {   # lab_load_guest_modules MODULE... [-- OPTIONAL...]
+  local modules="" modroot m optional=0
+  eval "$("$repo/tools/guest-image" | grep -E '^modules=')"
+  [ -n "$modules" ] && [ "$(basename "$modules")" = "$(uname -r)" ] || return 0
+  modroot=$(mktemp -d /tmp/lab-modroot.XXXXXX)
+  mkdir -p "$modroot/lib/modules" && ln -s "$modules" "$modroot/lib/modules/$(uname -r)"
+  for m in "$@"; do
+    if [ "$m" = -- ]; then optional=1; continue; fi
+    if [ "$optional" = 1 ]; then
+      modprobe -d "$modroot" "$m" 2>/dev/null
+    else
+      modprobe -d "$modroot" "$m" || { echo "FAIL: cannot load $m from $modules"; exit 1; }
+    fi
+  done
 }
