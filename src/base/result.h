@@ -55,8 +55,31 @@ private:
     ErrorKind m_kind;
 };
 
+/// std::expected that the compiler will not let a caller drop: a failure left unread is a
+/// bug more often than not. Everything std::expected does (constructors from a value, from
+/// std::unexpected, from another expected; assignment; `*`, `->`, error()) works unchanged.
+/// Where ignoring a failure is right, say so with ignore_error(). E is the error type, so the
+/// daemon's and the CLI's ApiResult share it.
+template <typename T, typename E>
+class [[nodiscard]] BasicResult : public std::expected<T, E> {
+    using Base = std::expected<T, E>;
+
+public:
+    using Base::Base;
+    using Base::operator=;
+    BasicResult() = default;
+    // From a plain std::expected of the same types (a value a library returned as such).
+    BasicResult(const Base& other) : Base(other) {}
+    BasicResult(Base&& other) : Base(std::move(other)) {}
+};
+
 template <typename T>
-using Result = std::expected<T, Error>;
+using Result = BasicResult<T, Error>;
+
+/// Drops a result on purpose. `why` documents at the call site why a failure needs no action
+/// (best effort clean-up, a second error on an error path); it is not logged.
+template <typename T, typename E>
+inline void ignore_error(const BasicResult<T, E>& /*result*/, const char* /*why*/) {}
 
 /// Shorthand for returning an error from a function that returns Result<T>.
 inline std::unexpected<Error> fail(std::string message, int errno_value = 0) {

@@ -46,7 +46,7 @@ struct ApiError {
 
 /// The CLI's Result: like corral::Result, with the API's richer error.
 template <typename T>
-using ApiResult = std::expected<T, ApiError>;
+using ApiResult = BasicResult<T, ApiError>;
 
 inline std::unexpected<ApiError> api_fail(ApiErrorKind kind, std::string message) {
     return std::unexpected(ApiError{kind, std::move(message), {}, 0, {}});

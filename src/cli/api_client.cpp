@@ -321,6 +321,22 @@ ApiResult<HttpResponse> download_on(Stream& stream, const Endpoint& endpoint, co
     return result;
 }
 
+/// Connects to the endpoint (TLS to a remote corrald, else its unix socket) and runs
+/// `exchange(stream)` on the connection, which closes when it returns.
+template <class Exchange>
+ApiResult<HttpResponse> on_connection(const Endpoint& endpoint, Exchange&& exchange) {
+    asio::io_context io;
+    if (endpoint.remote) {
+        auto context = TRY(client_context(*endpoint.remote));
+        tls_stream stream(io, *context);
+        TRY(connect_tls(stream, *endpoint.remote));
+        return exchange(stream);
+    }
+    local_socket socket(io);
+    TRY(connect_socket(socket, endpoint.socket_path));
+    return exchange(socket);
+}
+
 }  // namespace
 
 ApiError unreachable_error(const std::string& socket_path, const std::string& reason) {
@@ -342,44 +358,19 @@ ApiResult<HttpResponse> ApiClient::send(const HttpRequest& request) {
     if (http::string_to_verb(request.method) == http::verb::unknown)
         return api_fail(ApiErrorKind::Protocol, fmt::format("unknown HTTP method {}", request.method));
     const auto message = make_message(request, m_endpoint);
-    asio::io_context io;
-    if (m_endpoint.remote) {
-        auto context = TRY(client_context(*m_endpoint.remote));
-        tls_stream stream(io, *context);
-        TRY(connect_tls(stream, *m_endpoint.remote));
-        return exchange(stream, message, request);
-    }
-    local_socket socket(io);
-    TRY(connect_socket(socket, m_endpoint.socket_path));
-    return exchange(socket, message, request);
+    return on_connection(m_endpoint, [&](auto& stream) { return exchange(stream, message, request); });
 }
 
 ApiResult<HttpResponse> ApiClient::upload(const std::string& target, uint64_t size, const BodySource& source,
                                           const TransferProgress& progress) {
-    asio::io_context io;
-    if (m_endpoint.remote) {
-        auto context = TRY(client_context(*m_endpoint.remote));
-        tls_stream stream(io, *context);
-        TRY(connect_tls(stream, *m_endpoint.remote));
+    return on_connection(m_endpoint, [&](auto& stream) {
         return upload_on(stream, m_endpoint, target, size, source, progress);
-    }
-    local_socket socket(io);
-    TRY(connect_socket(socket, m_endpoint.socket_path));
-    return upload_on(socket, m_endpoint, target, size, source, progress);
+    });
 }
 
 ApiResult<HttpResponse> ApiClient::download(const std::string& target, const BodySink& sink,
                                             const TransferProgress& progress) {
-    asio::io_context io;
-    if (m_endpoint.remote) {
-        auto context = TRY(client_context(*m_endpoint.remote));
-        tls_stream stream(io, *context);
-        TRY(connect_tls(stream, *m_endpoint.remote));
-        return download_on(stream, m_endpoint, target, sink, progress);
-    }
-    local_socket socket(io);
-    TRY(connect_socket(socket, m_endpoint.socket_path));
-    return download_on(socket, m_endpoint, target, sink, progress);
+    return on_connection(m_endpoint, [&](auto& stream) { return download_on(stream, m_endpoint, target, sink, progress); });
 }
 
 /// The state of a WebSocket session that does not depend on the stream under it.

@@ -132,7 +132,8 @@ Result<inventory::ImageRecord> ImageService::import(const std::string& name, con
     record.description = sources.description;
     auto stored = m_inventory.create_image(record);
     if (!stored) {
-        (void)pool->delete_volume(record.root_volume);
+        ignore_error(pool->delete_volume(record.root_volume),
+                     "undoing a failed import: the inventory's error is the one to report");
         undo_files();
         return fail(stored.error());
     }

@@ -46,8 +46,8 @@ std::vector<std::string> NicPlumbing::taps_created_for(const inventory::VmRecord
 }
 
 void NicPlumbing::unplug(const std::vector<std::string>& created_taps) {
-    // Best effort by design: a tap that is already gone is what cleaning up wants.
-    for (const auto& tap : created_taps) (void)net::delete_persistent_tap(tap);
+    for (const auto& tap : created_taps)
+        ignore_error(net::delete_persistent_tap(tap), "best effort: a tap that is already gone is what cleaning up wants");
 }
 
 std::string NicPlumbing::host_tap(const inventory::VmRecord& vm, size_t index) const {

@@ -87,14 +87,17 @@ void TaskManager::fail_interrupted_tasks() {
         task.error = task.status == inventory::k_task_queued ? "corrald stopped before the task started"
                                                             : "corrald stopped while the task was running";
         task.status = inventory::k_task_failed;
-        (void)m_inventory.update_task(task);
+        // Not fatal to start-up, but the task would show as running for ever: say so.
+        if (auto updated = m_inventory.update_task(task); !updated)
+            log_warning("task {}: cannot mark it failed: {}", task.id, updated.error().describe());
     }
 }
 
 Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const std::string& target, Work work,
                                                  Cancellable cancellable) {
     auto record = TRY(m_inventory.create_task(kind, target));
-    (void)m_inventory.prune_tasks(500);
+    ignore_error(m_inventory.prune_tasks(500),
+                 "housekeeping: a failed prune keeps more history, and the next task prunes again");
     std::shared_ptr<std::atomic<bool>> cancel;
     if (cancellable == Cancellable::Yes) cancel = std::make_shared<std::atomic<bool>>(false);
     std::unique_lock lock(m_mutex);

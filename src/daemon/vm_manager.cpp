@@ -100,7 +100,9 @@ Result<VmRecord> VmManager::create(VmRecord vm) {
     auto stored = m_inventory.create_vm(vm);
     if (!stored) {
         // All or nothing: the clone made for this VM goes again.
-        if (cloned) (void)cloned->first->delete_volume(cloned->second);
+        if (cloned)
+            ignore_error(cloned->first->delete_volume(cloned->second),
+                         "undoing a failed create: the inventory's error is the one to report");
         return fail(stored.error());
     }
     (void)console_for(vm.name);
@@ -365,7 +367,8 @@ Result<std::string> VmManager::run_stop(const std::string& name, VmAction action
         set_state(name, VmState::Stopping, fmt::format("asked the guest to shut down (timeout {} s)", timeout.count()));
         // A paused guest cannot react to the request.
         if (auto state = live->instance->query(); state && *state == engine::RunState::Paused)
-            (void)live->instance->resume();
+            ignore_error(live->instance->resume(),
+                         "a guest still paused ignores the shutdown request, and the kill after the timeout follows");
         if (auto asked = live->instance->request_shutdown(); !asked)
             log_warning("VM {}: shutdown request failed: {}", name, asked.error().describe());
         progress.report(0.2, "waiting for the guest to shut down");

@@ -315,7 +315,7 @@ private:
             if (state)
                 return {};
             if (std::chrono::steady_clock::now() > deadline) {
-                (void)instance.kill();
+                ignore_error(instance.kill(), "the start's timeout is the error to report");
                 return fail(
                     fmt::format(
                         "QEMU did not answer on its QMP socket within {} s: {}",

@@ -23,7 +23,9 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 
-if [ -z "${CORRAL_BRIDGE_NETNS:-}" ]; then
+# shellcheck source=../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+if ! in_own_netns "$script"; then
   [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (a network namespace, a bridge, taps)"; exit 77; }
   for tool in unshare ip jq curl qemu-system-x86_64; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
@@ -37,13 +39,10 @@ if [ -z "${CORRAL_BRIDGE_NETNS:-}" ]; then
   eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|rootfs)=')"
   [ -n "$rootfs" ] || { echo "FAIL: tools/guest-image did not build rootfs.img"; exit 1; }
   export kernel initrd rootfs
-  exec unshare --net --mount -- env CORRAL_BRIDGE_NETNS=1 "$script" "$@"
 fi
-
-# ---- inside the new network and mount namespaces
-# A sysfs of this namespace, so /sys/class/net (read by corrald and by this script) shows its links.
-mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
-ip link set lo up && ip link add br0 type bridge && ip addr add 10.77.0.1/24 dev br0 && ip link set br0 up ||
+enter_own_netns "$script" "$@"
+# ---- inside the new network and mount namespaces (lo is up, /sys is theirs)
+ip link add br0 type bridge && ip addr add 10.77.0.1/24 dev br0 && ip link set br0 up ||
   { echo "SKIP: cannot create bridge br0 in the namespace (bridge module?)"; exit 77; }
 [ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
 

@@ -14,10 +14,9 @@ script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-kernel="" initrd="" rootfs=""
-eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|rootfs)=')"
-[ -n "$rootfs" ] || { echo "FAIL: tools/guest-image did not build rootfs.img"; exit 1; }
+# shellcheck source=../lib/guest.sh
+. "$repo/tests/lib/guest.sh"
+guest_image
 
 # shellcheck source=../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"

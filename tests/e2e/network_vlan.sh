@@ -29,7 +29,11 @@ vlan_supported() {
   unshare --net sh -c 'ip link add v0 type veth peer name v1 && ip link add link v0 name v0.10 type vlan id 10' 2>/dev/null
 }
 
-if [ -z "${CORRAL_VLAN_NETNS:-}" ]; then
+# shellcheck source=../lib/lab.sh
+. "$repo/tests/lib/lab.sh"
+# shellcheck source=../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+if ! in_own_netns "$script"; then
   [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, bridges, VLAN interfaces)"; exit 77; }
   for tool in unshare ip nft jq curl ping; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
@@ -37,47 +41,24 @@ if [ -z "${CORRAL_VLAN_NETNS:-}" ]; then
   for bin in "$build_dir/src/daemon/corrald" "$corral"; do
     [ -x "$bin" ] || { echo "FAIL: $bin is not built"; exit 1; }
   done
-  if [ -n "${CORRAL_IN_LAB:-}" ]; then
-    # The lab runs the guest image's kernel over the host's root, which has no module tree for
-    # it, and the kernel's own module requests (nft's expressions) run modprobe outside our
-    # chroot: load from the guest image's tree, with modprobe -d, all that corrald's networks
-    # and firewall use.
-    modules=""
-    eval "$("$repo/tools/guest-image" | grep -E '^modules=')"
-    if [ -n "$modules" ] && [ "$(basename "$modules")" = "$(uname -r)" ]; then
-      modroot=$(mktemp -d /tmp/lab-modroot.XXXXXX)
-      mkdir -p "$modroot/lib/modules" && ln -s "$modules" "$modroot/lib/modules/$(uname -r)"
-      for m in 8021q bridge veth nf_tables; do
-        modprobe -d "$modroot" "$m" || { echo "FAIL: cannot load $m from $modules"; exit 1; }
-      done
-      for m in nft_ct nft_chain_nat nft_nat nft_masq nft_reject_inet nft_reject_bridge nft_meta_bridge \
-               nft_limit nft_fib_inet nft_log nft_counter; do
-        modprobe -d "$modroot" "$m" 2>/dev/null   # absent or built in: corrald says what it misses
-      done
-    fi
-  fi
+  # All that corrald's networks and firewall use; the nft expressions may be absent or built in
+  # (corrald says what it misses).
+  [ -n "${CORRAL_IN_LAB:-}" ] && lab_load_guest_modules 8021q bridge veth nf_tables -- nft_ct nft_chain_nat nft_nat \
+    nft_masq nft_reject_inet nft_reject_bridge nft_meta_bridge nft_limit nft_fib_inet nft_log nft_counter
   if ! vlan_supported; then
     [ -n "${CORRAL_IN_LAB:-}" ] && { echo "FAIL: no 802.1Q in the lab's kernel"; exit 1; }
-    if ! command -v qemu-system-x86_64 >/dev/null || ! qemu-system-x86_64 -cpu help 2>/dev/null | grep -qw svm; then
-      echo "SKIP: this kernel has no 802.1Q (8021q), and QEMU cannot run the lab whose kernel has it"
-      exit 77
-    fi
+    lab_possible || { echo "SKIP: this kernel has no 802.1Q (8021q), and QEMU cannot run the lab whose kernel has it"; exit 77; }
     "$repo/tools/guest-image" >/dev/null || exit 1
     echo "== running inside the nested lab (this kernel has no 802.1Q)"
-    cd "$build_dir" || exit 1
-    exec "$repo/tools/lab" --timeout 900 -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" \
-      CORRAL_CACHE="${CORRAL_CACHE:-$HOME/.cache/corral}" "$script"
+    lab_run 900
+    exit
   fi
-  unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
-  exec unshare --net --mount -- env CORRAL_VLAN_NETNS=1 "$script" "$@"
 fi
-
-# ---- inside the new network and mount namespaces
-mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
+enter_own_netns "$script" "$@"
+# ---- inside the new network and mount namespaces (lo is up, /sys is theirs)
 mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns || { echo "FAIL: cannot mount /run/netns"; exit 1; }
 # No IPv6: its router solicitations and DAD would move the receive counters the checks read.
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
-ip link set lo up
 
 # shellcheck source=../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"

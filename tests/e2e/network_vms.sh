@@ -22,7 +22,9 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 
-if [ -z "${CORRAL_NETWORK_NETNS:-}" ]; then
+# shellcheck source=../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+if ! in_own_netns "$script"; then
   [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, bridges, taps, nftables)"; exit 77; }
   for tool in unshare ip nft dnsmasq jq curl qemu-system-x86_64; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
@@ -40,14 +42,11 @@ if [ -z "${CORRAL_NETWORK_NETNS:-}" ]; then
   eval "$("$repo/tools/guest-image" --cache "$own" | grep -E '^(kernel|initrd|rootfs)=')"
   [ -n "$rootfs" ] || { echo "FAIL: tools/guest-image did not build rootfs.img"; exit 1; }
   export kernel initrd rootfs
-  exec unshare --net --mount -- env CORRAL_NETWORK_NETNS=1 "$script" "$@"
 fi
-
-# ---- inside the new network and mount namespaces
-mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
+enter_own_netns "$script" "$@"
+# ---- inside the new network and mount namespaces (lo is up, /sys is theirs)
 mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns || { echo "FAIL: cannot mount /run/netns"; exit 1; }
 [ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
-ip link set lo up
 ip netns add uplink || { echo "SKIP: cannot make the uplink namespace"; exit 77; }
 ip link add up0 type veth peer name eth0 netns uplink
 ip addr add 192.0.2.1/24 dev up0 && ip link set up0 up

@@ -22,17 +22,9 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 vmm="$build_dir/src/vmm/corral-vmm"
 
-if [ -z "${CORRAL_IN_LAB:-}" ] && { [ ! -c /dev/kvm ] || [ -d /sys/module/kvm_pvm ]; }; then
-  if ! qemu-system-x86_64 -cpu help 2>/dev/null | grep -qw svm; then
-    echo "SKIP: no KVM that runs kernels at speed here, and QEMU cannot emulate SVM for the lab"
-    exit 77
-  fi
-  "$repo/tools/guest-image" >/dev/null || exit 1
-  echo "== running inside the nested lab (this host's KVM cannot run guest kernels at speed)"
-  cd "$build_dir" || exit 1
-  exec "$repo/tools/lab" --timeout 1700 -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" \
-    CORRAL_CACHE="${CORRAL_CACHE:-$HOME/.cache/corral}" "$script"
-fi
+# shellcheck source=../lib/lab.sh
+. "$repo/tests/lib/lab.sh"
+lab_reexec 1700
 
 if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
 kernel="" initrd=""
@@ -45,11 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0 failed=0
-check() {   # check NAME COMMAND [ARGS...]
-  local name=$1; shift
-  if "$@"; then echo "PASS: $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
-}
+# shellcheck source=../lib/check.sh
+. "$repo/tests/lib/check.sh"
 has() { grep -q -- "$2" "$work/$1"; }
 show() {   # the lines of a run that tell the story
   sed "s/^/  $1| /" "$work/$1" | grep -v -e 'unhandled port' -e 'boot mark' |
@@ -150,5 +139,4 @@ check "corral-vmm exited 0" test "$status" = 0
 check "stopped by the second signal (took ${elapsed} s)" test "$elapsed" -lt 30
 check "monitor says it was stopped by the signal" has twice 'stopped by the host (signal 15)'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

@@ -31,11 +31,10 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
   exit 0
 fi
 
-passed=0 failed=0
-check() {   # check NAME COMMAND [ARGS...]
-  local name=$1; shift
-  if "$@"; then echo "PASS: $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
-}
+# shellcheck source=../lib/check.sh
+. "$repo/tests/lib/check.sh"
+# shellcheck source=../lib/lab.sh
+. "$repo/tests/lib/lab.sh"
 has() { tr -d '\r' <"$work/$1" | grep -q -- "$2"; }
 
 kernel="" initrd=""   # set by eval "$(tools/guest-image)"
@@ -94,14 +93,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
 if [ ! -x "$img_tool" ]; then echo "FAIL: $img_tool is not built"; exit 1; fi
 
-need_lab=0
-if [ ! -c /dev/kvm ] || [ -d /sys/module/kvm_pvm ]; then
-  if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! qemu-system-x86_64 -cpu help 2>/dev/null | grep -qw svm; then
-    echo "SKIP: no KVM that runs kernels at speed here, and QEMU cannot emulate SVM for the lab"
-    exit 77
-  fi
-  need_lab=1
-fi
+lab_require
 "$repo/tools/guest-image" >/dev/null || exit 1
 eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd)=')"
 
@@ -124,10 +116,9 @@ status=0
 check "exit status 2 (got $status)" test "$status" = 2
 check "the message names --disk and the file" grep -q -- "--disk path=$work/missing.raw" "$work/missing"
 
-if [ "$need_lab" = 1 ]; then
+if lab_needed; then
   echo "== running the guest part inside the nested lab (this host's KVM cannot run guest kernels at speed)"
-  (cd "$build_dir" && "$repo/tools/lab" --timeout 1200 -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" \
-    CORRAL_BLK_WORK="$work" CORRAL_CACHE="${CORRAL_CACHE:-$HOME/.cache/corral}" "$script")
+  lab_run 1200 CORRAL_BLK_WORK="$work"
   echo "== back on the host"
 else
   (guest_phase)   # a subshell, like the lab: its counts come back through guest.counts
@@ -146,5 +137,4 @@ check "debugfs: img.raw holds written.txt with the guest's line (got '$content')
 check "qemu-img check ro.qcow2" qemu-img check -q "$work/ro.qcow2"
 check "base.raw is unchanged" test "$(sha256sum <"$work/base.raw")" = "$base_sum"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

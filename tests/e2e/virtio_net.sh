@@ -29,17 +29,9 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
   exit 0
 fi
 
-if [ -z "${CORRAL_IN_LAB:-}" ] && { [ ! -c /dev/kvm ] || [ -d /sys/module/kvm_pvm ]; }; then
-  if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! qemu-system-x86_64 -cpu help 2>/dev/null | grep -qw svm; then
-    echo "SKIP: no KVM that runs kernels at speed here, and QEMU cannot emulate SVM for the lab"
-    exit 77
-  fi
-  "$repo/tools/guest-image" >/dev/null || exit 1
-  echo "== running inside the nested lab (this host's KVM cannot run guest kernels at speed)"
-  cd "$build_dir" || exit 1
-  exec "$repo/tools/lab" --timeout 1500 -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" \
-    CORRAL_CACHE="${CORRAL_CACHE:-$HOME/.cache/corral}" "$script"
-fi
+# shellcheck source=../lib/lab.sh
+. "$repo/tests/lib/lab.sh"
+lab_reexec 1500
 
 if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root to create taps and a bridge"; exit 77; fi
@@ -67,11 +59,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0 failed=0
-check() {   # check NAME COMMAND [ARGS...]
-  local name=$1; shift
-  if "$@"; then echo "PASS: $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
-}
+# shellcheck source=../lib/check.sh
+. "$repo/tests/lib/check.sh"
 has() { tr -d '\r' <"$work/$1" | grep -q -- "$2"; }
 
 boot() {   # boot NAME GUEST_COMMAND [corral-vmm args...]: output in $work/NAME, status in $work/NAME.rc
@@ -172,5 +161,4 @@ check "guest B's command succeeded" has guest_b 'CORRAL-EXIT: 0'
 check "corral-vmm of guest A exited 0" test "$(cat "$work/guest_a.rc")" = 0
 check "corral-vmm of guest B exited 0" test "$(cat "$work/guest_b.rc")" = 0
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

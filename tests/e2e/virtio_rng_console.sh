@@ -29,28 +29,17 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
   exit 0
 fi
 
-if [ -z "${CORRAL_IN_LAB:-}" ] && { [ ! -c /dev/kvm ] || [ -d /sys/module/kvm_pvm ]; }; then
-  if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! qemu-system-x86_64 -cpu help 2>/dev/null | grep -qw svm; then
-    echo "SKIP: no KVM that runs kernels at speed here, and QEMU cannot emulate SVM for the lab"
-    exit 77
-  fi
-  "$repo/tools/guest-image" >/dev/null || exit 1
-  echo "== running inside the nested lab (this host's KVM cannot run guest kernels at speed)"
-  cd "$build_dir" || exit 1
-  exec "$repo/tools/lab" --timeout 1200 -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" \
-    CORRAL_CACHE="${CORRAL_CACHE:-$HOME/.cache/corral}" "$script"
-fi
+# shellcheck source=../lib/lab.sh
+. "$repo/tests/lib/lab.sh"
+lab_reexec 1200
 
 if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
 eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd)=')"
 work=$(mktemp -d "${TMPDIR:-/tmp}/virtio-e2e.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 
-passed=0 failed=0
-check() {   # check NAME COMMAND [ARGS...]
-  local name=$1; shift
-  if "$@"; then echo "PASS: $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
-}
+# shellcheck source=../lib/check.sh
+. "$repo/tests/lib/check.sh"
 has() { grep -q -- "$2" "$work/$1"; }
 has_line() { tr -d '\r' <"$work/$1" | grep -qx -- "$2"; }   # tty output ends lines with CR LF
 
@@ -146,5 +135,4 @@ check "the host read the guest's echo from the hvc0 socket" has hvc-client 'CLIE
 check "hvc0 output stays off the serial console" bash -c "! grep -q 'HVC-READY' '$work/hvc'"
 check "guest poweroff ends corral-vmm with exit 0" test "$(cat "$work/hvc.rc")" = 0
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

@@ -1,5 +1,6 @@
 # tests/lib/corrald.sh: start a real corrald on a temporary state folder and talk to its API with
-# curl. Sourced by the daemon tests; needs $build_dir. Sets $state, $sock; defines:
+# curl. Sourced by the daemon tests; needs $build_dir, or $corrald_bin (the corrald to run). Sets
+# $state, $sock; defines:
 #   corrald_start [ARGS...]   starts corrald (pid in $corrald_pid), waits for its socket
 #   corrald_stop              SIGTERM, waits for it to end (VMs keep running)
 #   corrald_networks_cleanup  ends the dnsmasq processes of the networks it made (after corrald_stop)
@@ -7,23 +8,19 @@
 #                             VM's console (while corrald runs), so a CI log says why
 #   api METHOD PATH [JSON]    sets $code (HTTP status) and $body
 #   jqb FILTER                jq -r FILTER on $body
-#   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed
+#   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed (tests/lib/check.sh)
 #   wait_task ID [SECONDS]    long-polls the task until it ends; sets $body to the task
 #   wait_state VM STATE SECS  polls until the VM is in STATE
 # For corrald --listen (TLS + bearer tokens):
 #   tls_listen                sets $listen (HOST:PORT, the port really bound) and $fingerprint from GET /host
 #   tls_api TOKEN METHOD PATH [JSON]   like api, over https://$listen trusting $state/tls/server.crt;
 #                             TOKEN "" sends no Authorization; response headers in $state/headers
-corrald_bin="$build_dir/src/daemon/corrald"
+corrald_bin="${corrald_bin:-$build_dir/src/daemon/corrald}"
 state=$(mktemp -d "${TMPDIR:-/tmp}/corrald-test.XXXXXX")
 sock="$state/corrald.sock"
 corrald_pid=""
-passed=0 failed=0
-
-check() {
-  local name=$1; shift
-  if "$@"; then echo "PASS: $name"; passed=$((passed + 1)); else echo "FAIL: $name"; failed=$((failed + 1)); fi
-}
+# shellcheck source=check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 # corrald makes a default NAT network (a bridge, dnsmasq, nftables tables) on its first start. The
 # tests share the host's network namespace, where it must not: they pass --no-default-network,
@@ -58,8 +55,8 @@ corrald_networks_cleanup() {
   local pid_file pid
   for pid_file in "$state"/networks/*/dnsmasq.pid; do
     [ -f "$pid_file" ] || continue
-    pid=$(cat "$pid_file")
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$state/networks/" || continue
+    pid=$(cat "$pid_file" 2>/dev/null) || continue   # (dnsmasq may have ended meanwhile)
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$state/networks/" || continue
     kill "$pid"
     local i   # gone before the caller removes the folder it writes its leases into
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -19,6 +19,8 @@ set -uo pipefail
 
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
+# shellcheck source=lab.sh
+. "$repo/tests/lib/lab.sh"
 # One scenario inside the lab may take this long (the lab's freeze watchdog catches a frozen
 # outer VM; this catches a scenario that hangs inside a live one).
 scenario_timeout=${CORRAL_LAB_SCENARIO_TIMEOUT:-900}
@@ -53,8 +55,7 @@ case ${1:-} in
     rm -rf -- "$results"
     mkdir -p -- "$results" || exit 1
     results=$(cd "$results" && pwd -P)
-    if { [ ! -c /dev/kvm ] || [ -d /sys/module/kvm_pvm ]; } &&
-      command -v qemu-system-x86_64 >/dev/null && qemu-system-x86_64 -cpu help 2>/dev/null | grep -qw svm; then
+    if lab_needed && lab_possible; then
       "$repo/tools/guest-image" >/dev/null || exit 1
       echo "== running $# scenarios in one boot of the nested lab (this host's KVM cannot run guest kernels at speed)"
       # The results and the build folder must be in the lab's writable share: run from the build

@@ -19,7 +19,7 @@ struct ApiError {
 };
 
 template <typename T>
-using ApiResult = std::expected<T, ApiError>;
+using ApiResult = BasicResult<T, ApiError>;
 
 inline std::unexpected<ApiError> api_fail(int status, std::string message, std::string field = {}) {
     return std::unexpected(ApiError{status, std::move(field), std::move(message)});

@@ -662,28 +662,6 @@ void serve_http(std::shared_ptr<asio::io_context> io, Stream& stream, beast::fla
     close_stream(stream);
 }
 
-/// Starts an operation with start(finish) and runs `io` until it calls finish(), or `timeout`
-/// passes and cancel() makes it complete with an error. True if it finished in time.
-template <class Start, class Cancel>
-bool run_with_deadline(asio::io_context& io, std::chrono::steady_clock::duration timeout, Start start,
-                       Cancel cancel) {
-    asio::steady_timer deadline(io, timeout);
-    bool done = false;
-    bool timed_out = false;
-    deadline.async_wait([&](beast::error_code ec) {
-        if (ec || done) return;
-        timed_out = true;
-        cancel();
-    });
-    start([&] {
-        done = true;
-        deadline.cancel();
-    });
-    io.run();
-    io.restart();
-    return done && !timed_out;
-}
-
 /// A TCP connection: TLS only. Detects a plain-HTTP client and tells it to use https, completes
 /// the TLS handshake (within k_handshake_timeout), then serves HTTP over the TLS stream.
 void serve_tls_connection(int fd, bool ipv6, TlsContext& tls, const ServeContext& context) {
@@ -691,24 +669,15 @@ void serve_tls_connection(int fd, bool ipv6, TlsContext& tls, const ServeContext
     TcpSocket socket(*io);
     socket.assign(ipv6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd);
     beast::flat_buffer buffer;
-    auto cancel_socket = [&] {
-        beast::error_code ignored;
-        socket.cancel(ignored);
-    };
 
-    beast::error_code ec;
     bool is_tls = false;
-    const bool detected = run_with_deadline(
-        *io, k_handshake_timeout,
-        [&](auto finish) {
-            beast::async_detect_ssl(socket, buffer, [&, finish](beast::error_code result, bool tls_record) {
-                ec = result;
-                is_tls = tls_record;
-                finish();
-            });
-        },
-        cancel_socket);
-    if (!detected || ec) {
+    beast::error_code ec = run_timed(*io, socket, k_handshake_timeout, [&](auto finish) {
+        beast::async_detect_ssl(socket, buffer, [&, finish](beast::error_code result, bool tls_record) {
+            is_tls = tls_record;
+            finish(result, 0);
+        });
+    });
+    if (ec) {
         socket.shutdown(TcpSocket::shutdown_both, ec);
         return;
     }
@@ -731,22 +700,15 @@ void serve_tls_connection(int fd, bool ipv6, TlsContext& tls, const ServeContext
     }
 
     TlsStream stream(std::move(socket), tls.native());
-    const bool shook_hands = run_with_deadline(
-        *io, k_handshake_timeout,
-        [&](auto finish) {
-            stream.async_handshake(ssl::stream_base::server, buffer.data(),
-                                   [&, finish](beast::error_code result, size_t used) {
-                                       ec = result;
-                                       buffer.consume(used);
-                                       finish();
-                                   });
-        },
-        [&] {
-            beast::error_code ignored;
-            stream.lowest_layer().cancel(ignored);
-        });
-    if (!shook_hands || ec) {
-        log_debug("TLS handshake failed: {}", ec ? ec.message() : "timed out");
+    ec = run_timed(*io, stream, k_handshake_timeout, [&](auto finish) {
+        stream.async_handshake(ssl::stream_base::server, buffer.data(),
+                               [&, finish](beast::error_code result, size_t used) {
+                                   buffer.consume(used);
+                                   finish(result, used);
+                               });
+    });
+    if (ec) {
+        log_debug("TLS handshake failed: {}", ec.message());
         close_stream(stream);
         return;
     }

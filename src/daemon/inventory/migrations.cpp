@@ -207,13 +207,15 @@ Result<void> apply_step(Connection& db, int to_version) {
         TRY_VOID(db.exec(fmt::format("PRAGMA user_version = {}", to_version)));
         return {};
     }();
+    // A failed ROLLBACK needs no handling: the step's error is the one to report, and SQLite drops
+    // a transaction still open when the connection closes.
     if (!applied) {
-        (void)db.exec("ROLLBACK");
+        ignore_error(db.exec("ROLLBACK"), "the migration step's error is the one to report");
         return fail(applied.error().with_context(
             fmt::format("migrating the inventory schema to version {}", to_version)));
     }
     if (auto committed = db.exec("COMMIT"); !committed) {
-        (void)db.exec("ROLLBACK");
+        ignore_error(db.exec("ROLLBACK"), "the COMMIT's error is the one to report");
         return committed;
     }
     return {};

@@ -240,11 +240,14 @@ Result<void> SqliteInventory::in_transaction(const std::function<Result<void>()>
         if (!open)
             return;
         open = false;
+        // The body's error (or exception) is what the caller gets; an undo that fails on top of
+        // it leaves the transaction open, and SQLite drops it when the connection closes.
+        constexpr const char* why = "undoing a failed transaction body: its error is the one that counts";
         if (outermost) {
-            (void)m_db.exec("ROLLBACK");
+            ignore_error(m_db.exec("ROLLBACK"), why);
         } else {
-            (void)m_db.exec("ROLLBACK TO " + savepoint);
-            (void)m_db.exec("RELEASE " + savepoint);
+            ignore_error(m_db.exec("ROLLBACK TO " + savepoint), why);
+            ignore_error(m_db.exec("RELEASE " + savepoint), why);
         }
     };
     ScopeExit on_exit([&] {

@@ -39,6 +39,17 @@ struct BadEntry {
     uint64_t l2_offset;
     uint64_t index;
 };
+
+/// What a repair reports: the check that followed it, with what it fixed (counted against the
+/// check before it) and the messages of both, the first check's first.
+CheckResult after_repair(CheckResult before, CheckResult after) {
+    after.corruptions_fixed = before.corruptions > after.corruptions ? before.corruptions - after.corruptions : 0;
+    after.leaks_fixed = before.leaks > after.leaks ? before.leaks - after.leaks : 0;
+    before.messages.insert(before.messages.end(), after.messages.begin(), after.messages.end());
+    after.messages = std::move(before.messages);
+    return after;
+}
+
 }  // namespace
 
 Result<CheckResult> Qcow2Image::check(Repair repair) {
@@ -231,12 +242,7 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
         }
         if (!bad_l1.empty()) TRY_VOID(write_table(m_header.l1_table_offset, m_l1, 0));
         TRY_VOID(m_file.sync());
-        CheckResult again = TRY(check(Repair::Yes));
-        again.corruptions_fixed = r.corruptions > again.corruptions ? r.corruptions - again.corruptions : 0;
-        again.leaks_fixed = r.leaks > again.leaks ? r.leaks - again.leaks : 0;
-        r.messages.insert(r.messages.end(), again.messages.begin(), again.messages.end());
-        again.messages = std::move(r.messages);
-        return again;
+        return after_repair(std::move(r), TRY(check(Repair::Yes)));
     }
 
     // Repair: exact copied flags from the recount, then fresh refcount structures.
@@ -270,12 +276,7 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
     TRY_VOID(m_file.sync());
     TRY_VOID(rebuild_refcounts(refs));
     TRY_VOID(set_incompatible(m_header.incompatible_features & ~(k_incompat_dirty | k_incompat_corrupt)));
-    CheckResult after = TRY(check(Repair::No));
-    after.corruptions_fixed = r.corruptions > after.corruptions ? r.corruptions - after.corruptions : 0;
-    after.leaks_fixed = r.leaks > after.leaks ? r.leaks - after.leaks : 0;
-    r.messages.insert(r.messages.end(), after.messages.begin(), after.messages.end());
-    after.messages = std::move(r.messages);
-    return after;
+    return after_repair(std::move(r), TRY(check(Repair::No)));
 }
 
 Result<void> Qcow2Image::set_incompatible(uint64_t bits) {

@@ -6,22 +6,22 @@ set -u
 corral=$1
 corrald=${2:-}
 [[ -n "$corrald" && -x "$corrald" ]] || { echo "SKIP: corrald is not built"; exit 77; }
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
+corrald_bin=$corrald
+# shellcheck source=../../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
 work=$(mktemp -d /tmp/corral-cli-completion.XXXXXX)
-daemon_pid=""
 cleanup() {
-    if [[ -n "$daemon_pid" ]]; then kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null; fi
-    rm -rf "$work"
+    corrald_stop
+    rm -rf "$work" "$state"
 }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+# shellcheck source=../../lib/cli.sh
+. "$repo/tests/lib/cli.sh"
 has() { if grep -qx -- "$2" <<<"$3"; then pass "$1"; else fail "$1: '$2' not in: $(tr '\n' ' ' <<<"$3")"; fi; }
 
-"$corrald" --state-dir "$work/state" --no-default-network >"$work/corrald.log" 2>&1 &   # the host namespace: no default network
-daemon_pid=$!
-for _ in $(seq 200); do [[ -S "$work/state/corrald.sock" ]] && break; sleep 0.1; done
-export CORRAL_SOCKET="$work/state/corrald.sock"
+corrald_start || { echo "FAIL: corrald did not start"; exit 1; }
+export CORRAL_SOCKET="$sock"
 # The scripts ask `corral` for names, as an installed one would be found.
 export PATH="$(dirname "$(readlink -f "$corral")"):$PATH"
 "$corral" volume create data --size 1G >/dev/null || fail "volume create data"
@@ -63,5 +63,4 @@ else
     echo "NOTE: fish is not installed (tools/setup installs it): fish completion not checked"
 fi
 
-[[ $failures -eq 0 ]] || { echo "$failures check(s) failed"; exit 1; }
-echo "all checks passed"
+cli_summary

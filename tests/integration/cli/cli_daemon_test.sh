@@ -11,50 +11,21 @@ if [[ -z "$corrald" || ! -x "$corrald" ]]; then
     exit 77
 fi
 
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
+corrald_bin=$corrald
+# shellcheck source=../../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
 work=$(mktemp -d /tmp/corral-cli-it.XXXXXX)
-sock="$work/corrald.sock"
-daemon_pid=""
 cleanup() {
-    if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill "$daemon_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$daemon_pid" 2>/dev/null
-    fi
     [[ -n "${events_pid:-}" ]] && kill "$events_pid" 2>/dev/null
-    rm -rf "$work"
+    corrald_stop
+    rm -rf "$work" "$state"
 }
 trap cleanup EXIT
+# shellcheck source=../../lib/cli.sh
+. "$repo/tests/lib/cli.sh"
 
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-
-# run NAME EXPECTED_EXIT ARGS...: runs corral, keeping stdout/stderr in $out/$err.
-run() {
-    local what=$1 expected=$2; shift 2
-    "$corral" "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    out=$(cat "$work/out"); err=$(cat "$work/err")
-    if [[ $rc -ne $expected ]]; then
-        fail "$what: corral $* exited $rc, expected $expected"
-        echo "  stdout: $out"; echo "  stderr: $err"
-        return 1
-    fi
-    return 0
-}
-
-"$corrald" --state-dir "$work/state" --socket "$sock" --no-default-network >"$work/corrald.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do
-    [[ -S "$sock" ]] && break
-    if ! kill -0 "$daemon_pid" 2>/dev/null; then
-        echo "FAIL: corrald exited before creating its socket; its log:"; cat "$work/corrald.log"; exit 1
-    fi
-    sleep 0.1
-done
-if [[ ! -S "$sock" ]]; then
-    echo "FAIL: corrald did not create $sock within 20 s; its log:"; cat "$work/corrald.log"; exit 1
-fi
+corrald_start || { echo "FAIL: corrald did not start"; exit 1; }
 
 S=(--socket "$sock")
 
@@ -119,9 +90,5 @@ else
     fail "corral events did not print vm.created and vm.deleted: $(cat "$work/events" "$work/events.err")"
 fi
 
-if ! kill -0 "$daemon_pid" 2>/dev/null; then fail "corrald died during the test"; cat "$work/corrald.log"; fi
-if [[ $failures -ne 0 ]]; then
-    echo "$failures check(s) failed; corrald's log:"; tail -50 "$work/corrald.log"
-    exit 1
-fi
-echo "all checks passed"
+if ! kill -0 "$corrald_pid" 2>/dev/null; then fail "corrald died during the test"; cat "$state/corrald.log"; fi
+cli_summary "$state/corrald.log"

@@ -14,53 +14,23 @@ if [[ -z "$corrald" || ! -x "$corrald" ]]; then
 fi
 command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
 
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
+corrald_bin=$corrald
+# shellcheck source=../../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
 work=$(mktemp -d /tmp/corral-cli-first.XXXXXX)
-sock="$work/corrald.sock"
-daemon_pid=""
 events_pid=""
 cleanup() {
     [[ -n "$events_pid" ]] && kill "$events_pid" 2>/dev/null
-    if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill "$daemon_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$daemon_pid" 2>/dev/null
-    fi
-    rm -rf "$work"
+    corrald_stop
+    rm -rf "$work" "$state"
 }
 trap cleanup EXIT
 
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+# shellcheck source=../../lib/cli.sh
+. "$repo/tests/lib/cli.sh"
 
-# run NAME EXPECTED_EXIT ARGS...: runs corral, keeping stdout/stderr in $out/$err.
-run() {
-    local what=$1 expected=$2; shift 2
-    "$corral" "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    out=$(cat "$work/out"); err=$(cat "$work/err")
-    if [[ $rc -ne $expected ]]; then
-        fail "$what: corral $* exited $rc, expected $expected"
-        echo "  stdout: $out"; echo "  stderr: $err"
-        return 1
-    fi
-    return 0
-}
-# says NAME PATTERN TEXT: TEXT matches PATTERN (grep -E).
-says() { if grep -Eq -- "$2" <<<"$3"; then pass "$1: $(head -1 <<<"$3")"; else fail "$1: expected /$2/ in: $3"; fi; }
-# never NAME PATTERN TEXT: TEXT does not match PATTERN.
-never() { if grep -Eq -- "$2" <<<"$3"; then fail "$1: /$2/ should not be in: $3"; else pass "$1"; fi; }
-
-# --no-default-network: this test shares the host's network namespace, where corrald must not
-# make its default network (tests/lib/corrald.sh does the same).
-"$corrald" --state-dir "$work/state" --socket "$sock" --no-default-network >"$work/corrald.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do
-    [[ -S "$sock" ]] && break
-    kill -0 "$daemon_pid" 2>/dev/null || { echo "FAIL: corrald exited; its log:"; cat "$work/corrald.log"; exit 1; }
-    sleep 0.1
-done
-[[ -S "$sock" ]] || { echo "FAIL: corrald did not create $sock; its log:"; cat "$work/corrald.log"; exit 1; }
+corrald_start || { echo "FAIL: corrald did not start"; exit 1; }
 export CORRAL_SOCKET="$sock"
 
 # An image to create VMs from (its files need not boot: nothing here starts a VM).
@@ -158,9 +128,7 @@ echo "== corral events when corrald goes away"
 "$corral" events >"$work/events" 2>"$work/events.err" &
 events_pid=$!
 sleep 0.5
-kill "$daemon_pid"
-wait "$daemon_pid" 2>/dev/null
-daemon_pid=""
+corrald_stop
 wait "$events_pid"
 events_rc=$?
 events_pid=""
@@ -168,8 +136,4 @@ events_pid=""
     fail "corral events exited 0 when corrald stopped"
 says "and says why" "corrald (closed|went away|stopped)" "$(cat "$work/events.err")"
 
-if [[ $failures -ne 0 ]]; then
-    echo "$failures check(s) failed; corrald's log:"; tail -30 "$work/corrald.log"
-    exit 1
-fi
-echo "all checks passed"
+cli_summary "$state/corrald.log"

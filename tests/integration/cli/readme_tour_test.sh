@@ -10,21 +10,15 @@
 # Exit 0 passed, 1 failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
-if [ -z "${CORRAL_README_TOUR_NETNS:-}" ]; then
-  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (a network namespace of its own)"; exit 77; }
-  unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
-  CORRAL_README_TOUR_NETNS=1 exec unshare --net --mount -- "$script" "$@"
-fi
-# A sysfs of this namespace, so /sys/class/net (read by corrald) shows its own interfaces.
-mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
-ip link set lo up
-export CORRALD_DEFAULT_NETWORK=1
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
+# shellcheck source=../../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+enter_own_netns "$script" "$@"
+export CORRALD_DEFAULT_NETWORK=1
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-kernel="" initrd="" rootfs=""
-eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|rootfs)=')"
-[ -n "$rootfs" ] || { echo "FAIL: tools/guest-image did not build rootfs.img"; exit 1; }
+# shellcheck source=../../lib/guest.sh
+. "$repo/tests/lib/guest.sh"
+guest_image
 
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"

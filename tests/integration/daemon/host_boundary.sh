@@ -21,16 +21,12 @@ if [ "$(id -u)" != 0 ]; then
   echo "SKIP: needs root (a network namespace with bridges, and /etc/shadow as the secret to protect)"
   exit 77
 fi
-if [ -z "${CORRAL_HOST_BOUNDARY_NETNS:-}" ]; then
-  unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
-  CORRAL_HOST_BOUNDARY_NETNS=1 exec unshare --net --mount -- "$script" "$@"
-fi
-# A sysfs of this namespace, so /sys/class/net (read by corrald) shows its own bridges.
-mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
-ip link set lo up
+repo=$(cd "$(dirname "$script")/../../.." && pwd)
+# shellcheck source=../../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+enter_own_netns "$script" "$@"
 ip link add hbbr0 type bridge && ip link add hbbr1 type bridge || { echo "cannot make bridges here"; exit 1; }
 
-repo=$(cd "$(dirname "$script")/../../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"

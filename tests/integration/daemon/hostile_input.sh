@@ -12,15 +12,10 @@
 # Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
-if [ -z "${CORRAL_HOSTILE_INPUT_NETNS:-}" ]; then
-  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (a network namespace of its own)"; exit 77; }
-  unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
-  CORRAL_HOSTILE_INPUT_NETNS=1 exec unshare --net --mount -- "$script" "$@"
-fi
-# A sysfs of this namespace, so /sys/class/net (read by corrald) shows its own interfaces.
-mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
-ip link set lo up
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
+# shellcheck source=../../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+enter_own_netns "$script" "$@"
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"

@@ -1,5 +1,7 @@
 #include "vmm/devices/virtio/transport_state.h"
 
+#include <type_traits>
+
 #include "vmm/snapshot/state_stream.h"
 
 namespace corral::vmm::virtio {
@@ -13,38 +15,69 @@ namespace {
 constexpr uint16_t k_max_saved_queues = 64;
 constexpr size_t k_max_device_state = 1 << 20;
 
+/// One field by its type (u8 to u64 by its size, or a bool), written or read back: the field
+/// lists below serve encode and decode alike.
+template <class T>
+void field(snapshot::StateWriter& w, const T& value) {
+    static_assert(std::is_same_v<T, bool> || (std::is_unsigned_v<T> && sizeof(T) <= 8));
+    if constexpr (std::is_same_v<T, bool>) w.boolean(value);
+    else if constexpr (sizeof(T) == 1) w.u8(value);
+    else if constexpr (sizeof(T) == 2) w.u16(value);
+    else if constexpr (sizeof(T) == 4) w.u32(value);
+    else w.u64(value);
+}
+template <class T>
+void field(snapshot::StateReader& r, T& value) {
+    if constexpr (std::is_same_v<T, bool>) value = r.boolean();
+    else if constexpr (sizeof(T) == 1) value = r.u8();
+    else if constexpr (sizeof(T) == 2) value = r.u16();
+    else if constexpr (sizeof(T) == 4) value = r.u32();
+    else value = r.u64();
+}
+
+/// The transport's own fields, then a queue's, in stream order: encode() runs these with a
+/// StateWriter and decode() with a StateReader, so the two cannot drift apart. Section VPCI
+/// version 1: a new field means a new version.
+template <class Stream, class State>
+void transport_fields(Stream& s, State& state) {
+    field(s, state.device_feature_select);  // u32
+    field(s, state.driver_feature_select);  // u32
+    field(s, state.driver_features);        // u64
+    field(s, state.queue_select);           // u16
+    field(s, state.status);                 // u8
+    field(s, state.isr);                    // u8
+    field(s, state.config_generation);      // u8
+    field(s, state.config_vector);          // u16
+    field(s, state.active);                 // bool
+}
+
+template <class Stream, class Queue>
+void queue_fields(Stream& s, Queue& queue) {
+    field(s, queue.size);  // u16
+    field(s, queue.enabled);
+    field(s, queue.descriptor_table);  // u64
+    field(s, queue.driver_area);       // u64
+    field(s, queue.device_area);       // u64
+    field(s, queue.vector);            // u16
+    field(s, queue.active);
+    field(s, queue.position.next_avail);      // u16
+    field(s, queue.position.next_used);       // u16
+    field(s, queue.position.signalled_used);  // u16
+    field(s, queue.position.signalled_valid);
+    field(s, queue.position.broken);
+    field(s, queue.rejected_reported);  // u64
+    field(s, queue.broken_reported);
+}
+
 }  // namespace
 
 void VirtioPciState::encode(snapshot::StateWriter& writer) const {
     writer.section(tag("VPCI"), 1, [&](snapshot::StateWriter& w) {
         config.encode(w);
         msix.encode(w);
-        w.u32(device_feature_select);
-        w.u32(driver_feature_select);
-        w.u64(driver_features);
-        w.u16(queue_select);
-        w.u8(status);
-        w.u8(isr);
-        w.u8(config_generation);
-        w.u16(config_vector);
-        w.boolean(active);
+        transport_fields(w, *this);
         w.u16(static_cast<uint16_t>(queues.size()));
-        for (const VirtioQueueState& queue : queues) {
-            w.u16(queue.size);
-            w.boolean(queue.enabled);
-            w.u64(queue.descriptor_table);
-            w.u64(queue.driver_area);
-            w.u64(queue.device_area);
-            w.u16(queue.vector);
-            w.boolean(queue.active);
-            w.u16(queue.position.next_avail);
-            w.u16(queue.position.next_used);
-            w.u16(queue.position.signalled_used);
-            w.boolean(queue.position.signalled_valid);
-            w.boolean(queue.position.broken);
-            w.u64(queue.rejected_reported);
-            w.boolean(queue.broken_reported);
-        }
+        for (const VirtioQueueState& queue : queues) queue_fields(w, queue);
         w.bytes(device_state);
     });
 }
@@ -54,34 +87,13 @@ VirtioPciState VirtioPciState::decode(snapshot::StateReader& reader) {
     reader.section(tag("VPCI"), 1, [&](snapshot::StateReader& r, uint16_t) {
         state.config = PciConfigSpaceState::decode(r);
         state.msix = MsixState::decode(r);
-        state.device_feature_select = r.u32();
-        state.driver_feature_select = r.u32();
-        state.driver_features = r.u64();
-        state.queue_select = r.u16();
-        state.status = r.u8();
-        state.isr = r.u8();
-        state.config_generation = r.u8();
-        state.config_vector = r.u16();
-        state.active = r.boolean();
+        transport_fields(r, state);
         uint16_t count = r.u16();
         if (count > k_max_saved_queues)
             return r.fail("more queues than a virtio device has");
         for (uint16_t i = 0; i < count && r.ok(); ++i) {
             VirtioQueueState queue;
-            queue.size = r.u16();
-            queue.enabled = r.boolean();
-            queue.descriptor_table = r.u64();
-            queue.driver_area = r.u64();
-            queue.device_area = r.u64();
-            queue.vector = r.u16();
-            queue.active = r.boolean();
-            queue.position.next_avail = r.u16();
-            queue.position.next_used = r.u16();
-            queue.position.signalled_used = r.u16();
-            queue.position.signalled_valid = r.boolean();
-            queue.position.broken = r.boolean();
-            queue.rejected_reported = r.u64();
-            queue.broken_reported = r.boolean();
+            queue_fields(r, queue);
             state.queues.push_back(queue);
         }
         state.device_state = r.bytes(k_max_device_state);

@@ -112,7 +112,8 @@ void NetDevice::reset() {
     m_rx_held = false;
     m_tx_held.reset();  // the driver resets its rings too: the held chain is forgotten with them
     m_merge.reset();
-    (void)m_tap.set_offloads({});
+    ignore_error(m_tap.set_offloads({}),
+                 "a reset cannot fail; the next activation sets the offloads the driver accepts, and fails there");
 }
 
 std::vector<std::optional<ActiveQueue>> NetDevice::quiesce() {

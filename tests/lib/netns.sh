@@ -1,0 +1,27 @@
+# shellcheck shell=bash
+# tests/lib/netns.sh: run a test script in network and mount namespaces of its own, so that the
+# bridges, taps, dnsmasq and nftables tables it (or the corrald it starts) makes never reach the
+# host. Sourced; defines:
+#   in_own_netns SCRIPT       status 0 when SCRIPT already runs in its own namespaces (after the
+#                             re-exec below); for work that must happen outside first (building
+#                             the guest image needs the host's network)
+#   enter_own_netns SCRIPT [ARGS...]
+#       outside: needs root and `unshare --net --mount` (else exits 77 with the reason), then
+#       re-executes SCRIPT ARGS there (never returns); the environment goes along.
+#       inside: mounts a sysfs of the namespace on /sys (corrald reads /sys/class/net) and brings
+#       lo up; then returns.
+# The marker variable holds the script's path, so a test that a netns test starts still gets a
+# namespace of its own.
+
+in_own_netns() { [ "${CORRAL_OWN_NETNS:-}" = "$1" ]; }
+
+enter_own_netns() {   # enter_own_netns SCRIPT [ARGS...]
+  local script=$1; shift
+  if ! in_own_netns "$script"; then
+    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (a network namespace of its own)"; exit 77; }
+    unshare --net --mount true 2>/dev/null || { echo "SKIP: unshare --net --mount is not permitted here"; exit 77; }
+    CORRAL_OWN_NETNS=$script exec unshare --net --mount -- "$script" "$@"
+  fi
+  mount --make-rprivate / && mount -t sysfs sysfs /sys || { echo "FAIL: cannot mount a sysfs for the namespace"; exit 1; }
+  ip link set lo up
+}
