@@ -118,6 +118,14 @@ TEST(NativeEngine, RunsATinyGuestWithItsConsoleOnTheSocket) {
     auto launched = engine->launch(spec);
     ASSERT_TRUE(launched) << launched.error().describe();
     Instance& vm = **launched;
+    // A failed ASSERT must not leave the guest running: this one ignores shutdown requests, and
+    // the engine gives corral-vmm an hour to honour one.
+    struct KillAtEnd {
+        Instance& vm;
+        ~KillAtEnd() {
+            if (!vm.exited()) ignore_error(vm.kill(), "the test is over either way");
+        }
+    } kill_at_end{vm};
 
     auto connect_console = [&] {
         UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));

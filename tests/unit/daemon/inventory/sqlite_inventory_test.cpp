@@ -307,7 +307,7 @@ TEST_F(SqliteInventoryTest, TaskUpdates) {
     TaskRecord bad = *finished;
     bad.status = "done";
     expect_error(inventory().update_task(bad), EINVAL,
-                 "task status must be queued, running, succeeded or failed, not 'done'");
+                 "task status must be queued, running, succeeded, failed or cancelled, not 'done'");
     bad.status = k_task_succeeded;
     bad.progress = 1.5;
     expect_error(inventory().update_task(bad), EINVAL,
