@@ -52,12 +52,16 @@ corrald_stop() {
 # the test, and so must the dnsmasq processes it started (they would also keep a test's network
 # namespace alive).
 corrald_networks_cleanup() {
-  local pid_file pid
+  local pid_file pid pids
+  # By pid file, and by command line: a dnsmasq that corrald had just (re)started may not have
+  # written its pid file yet, and one left without a file would outlive the test (CI saw one).
+  pids=$(pgrep -f -- "--conf-file=$state/networks/" || true)
   for pid_file in "$state"/networks/*/dnsmasq.pid; do
-    [ -f "$pid_file" ] || continue
-    pid=$(cat "$pid_file" 2>/dev/null) || continue   # (dnsmasq may have ended meanwhile)
+    [ -f "$pid_file" ] && pids+=" $(cat "$pid_file" 2>/dev/null)"   # (dnsmasq may have ended meanwhile)
+  done
+  for pid in $pids; do
     { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$state/networks/" || continue
-    kill "$pid"
+    kill "$pid" 2>/dev/null
     local i   # gone before the caller removes the folder it writes its leases into
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
