@@ -18,6 +18,10 @@
 #   lab_reexec TIMEOUT      the whole script in the lab: when lab_needed, checks lab_require,
 #                           builds the guest image out here and exits with lab_run's status;
 #                           else returns
+#   lab_reexec_unless_kvm_opens TIMEOUT
+#                           for tiny guests, which need only a /dev/kvm that opens (PVM's does):
+#                           when it does not, the whole script runs in the lab (exec); inside
+#                           the lab that is a failure; without the lab a skip (77)
 
 lab_needed() { [ -z "${CORRAL_IN_LAB:-}" ] && { [ ! -c /dev/kvm ] || [ -d /sys/module/kvm_pvm ]; }; }
 
@@ -61,4 +65,14 @@ lab_load_guest_modules() {   # lab_load_guest_modules MODULE... [-- OPTIONAL...]
       modprobe -d "$modroot" "$m" || { echo "FAIL: cannot load $m from $modules"; exit 1; }
     fi
   done
+}
+
+lab_reexec_unless_kvm_opens() {   # lab_reexec_unless_kvm_opens TIMEOUT
+  { [ -c /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; } && return 0
+  if [ -n "${CORRAL_IN_LAB:-}" ]; then echo "FAIL: /dev/kvm cannot be opened inside the lab"; exit 1; fi
+  if [ ! -x "$repo/tools/lab" ] || ! command -v qemu-system-x86_64 >/dev/null; then
+    echo "SKIP: /dev/kvm cannot be opened here and the nested lab cannot run"; exit 77
+  fi
+  echo "no usable /dev/kvm here: running inside the nested lab"
+  exec "$repo/tools/lab" --timeout "$1" -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" "$script"
 }

@@ -20,14 +20,9 @@ counter_guest="$build_dir/guests/tiny/counter.elf"
 [ -f "$counter_guest" ] || { echo "FAIL: no tiny guest at $counter_guest (build the tiny_guests target)"; exit 1; }
 command -v qemu-img >/dev/null && command -v qemu-io >/dev/null || { echo "SKIP: qemu-img/qemu-io missing (qemu-utils)"; exit 77; }
 
-if ! { [ -c /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; }; then
-  if [ -n "${CORRAL_IN_LAB:-}" ]; then echo "FAIL: /dev/kvm cannot be opened inside the lab"; exit 1; fi
-  if [ ! -x "$repo/tools/lab" ] || ! command -v qemu-system-x86_64 >/dev/null; then
-    echo "SKIP: /dev/kvm cannot be opened here and the nested lab cannot run"; exit 77
-  fi
-  echo "no usable /dev/kvm here: running inside the nested lab"
-  exec "$repo/tools/lab" --timeout 900 -- env CORRAL_IN_LAB=1 CORRAL_BUILD_DIR="$build_dir" "$script"
-fi
+# shellcheck source=../../lib/lab.sh
+. "$repo/tests/lib/lab.sh"
+lab_reexec_unless_kvm_opens 900
 
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
