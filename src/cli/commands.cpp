@@ -245,6 +245,7 @@ struct Bindings {
     std::string size;
     std::string format;
     bool full_copy = false;
+    bool disk_only = false;
     int wait_timeout = 0;
     std::string shell;
 };
@@ -513,13 +514,16 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             name_arg(take, "the VM");
             snapshot_arg(take);
             take->add_option("--description,-d", b.description, "a line saying what it is for")->type_name("TEXT");
+            take->add_flag("--disk-only", b.disk_only,
+                           "of a running VM too, only its disks (at one instant, without its memory)");
             take->callback([&] {
                 nlohmann::json body{{"name", b.second}};
                 if (!b.description.empty()) body["description"] = b.description;
+                if (b.disk_only) body["disk_only"] = true;
                 call("POST", snapshots_of(b.name), View::None, b.name, body,
                      fmt::format("snapshot {} of {} taken", b.second, b.name));
             });
-            CLI::App* list = snapshot->add_subcommand("list", "list a VM's snapshots, oldest first");
+            CLI::App* list = snapshot->add_subcommand("list", "list a VM's snapshots as a tree, the current one marked");
             name_arg(list, "the VM");
             list->callback([&] { call("GET", snapshots_of(b.name), View::SnapshotTable, b.name); });
             CLI::App* show = snapshot->add_subcommand("show", "show a snapshot");

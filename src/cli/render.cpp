@@ -9,6 +9,7 @@
 #include "cli/size.h"
 #include "cli/network_commands.h"
 #include "cli/security_group_commands.h"
+#include "cli/snapshot_tree.h"
 #include "cli/table.h"
 
 namespace corral::cli {
@@ -365,10 +366,15 @@ std::string render(View view, const json& answer, GuestText guest) {
     }
     case View::TokenSecret: return text(answer, "token") + "\n";
     case View::SnapshotTable: {
+        // A tree, as `qm listsnapshot` draws it: children under their parent, the current one marked.
         Table table({"NAME", "KIND", "STATUS", "SIZE", "CREATED", "DESCRIPTION"});
-        for (const auto& snapshot : items(answer))
-            table.add_row({text(snapshot, "name"), text(snapshot, "kind"), text(snapshot, "status"),
-                           bytes(snapshot, "size_bytes"), text(snapshot, "created_at"), text(snapshot, "description")});
+        for (const auto& [snapshot, depth] : snapshot_tree(items(answer))) {
+            std::string name = text(*snapshot, "name");
+            if (depth > 0) name = std::string(2 * (depth - 1), ' ') + "`- " + name;
+            if (snapshot->value("current", false)) name += " (current)";
+            table.add_row({name, text(*snapshot, "kind"), text(*snapshot, "status"), bytes(*snapshot, "size_bytes"),
+                           text(*snapshot, "created_at"), text(*snapshot, "description")});
+        }
         return table.render();
     }
     case View::Snapshot:
@@ -380,6 +386,8 @@ std::string render(View view, const json& answer, GuestText guest) {
             {"status", text(answer, "status")},
             {"size", bytes(answer, "size_bytes")},
             {"created", text(answer, "created_at")},
+            {"parent", answer.value("parent", nlohmann::json()).is_string() ? text(answer, "parent") : "none"},
+            {"current", answer.value("current", false) ? "yes" : "no"},
             {"description", text(answer, "description")},
         });
     case View::NetworkTable:

@@ -64,17 +64,22 @@ public:
     Result<inventory::TaskRecord> act(const std::string& name, VmAction action, std::chrono::seconds timeout);
 
     /// Takes snapshot `snapshot` of VM `name` as a task (vm_manager_snapshots.cpp, docs/api.md
-    /// "Snapshots"): of a running or paused VM its memory, devices and disks at one instant, of
-    /// a stopped one its disks. The record exists (status "creating") when this returns.
-    /// EEXIST for a taken name, EBUSY while the VM is starting/stopping or another snapshot
-    /// operation runs on it or a writable disk cannot keep a snapshot (raw).
+    /// "Snapshots"): of a running or paused VM its memory, devices and disks at one instant (only
+    /// its disks with `disk_only`), of a stopped one its disks. Its parent is the VM's current
+    /// snapshot, and it becomes the current one when complete. The record exists (status
+    /// "creating") when this returns. EEXIST for a taken name, EBUSY while the VM is
+    /// starting/stopping or another snapshot operation runs on it or a writable disk cannot keep
+    /// a snapshot (raw).
     Result<std::pair<inventory::TaskRecord, inventory::SnapshotRecord>> snapshot(const std::string& name,
                                                                                  const std::string& snapshot,
-                                                                                 const std::string& description);
+                                                                                 const std::string& description,
+                                                                                 bool disk_only = false);
     /// Brings a stopped VM back to the snapshot as a task: disk snapshots revert its disks (it
-    /// stays stopped); memory snapshots also start it from the saved state. EBUSY while it runs.
+    /// stays stopped); memory snapshots also start it from the saved state. The snapshot is the
+    /// VM's current one afterwards. EBUSY while it runs.
     Result<inventory::TaskRecord> restore_snapshot(const std::string& name, const std::string& snapshot);
-    /// Deletes a snapshot and frees what it holds (its folder, its internal qcow2 snapshots).
+    /// Deletes a snapshot and frees what it holds (its folder, its internal qcow2 snapshots); its
+    /// children hang from its parent from now on.
     Result<void> delete_snapshot(const std::string& name, const std::string& snapshot);
     /// Where the snapshot folders are (default: beside the run folder, RUN_ROOT/../snapshots).
     void set_snapshot_root(std::filesystem::path root) { m_snapshot_root = std::move(root); }

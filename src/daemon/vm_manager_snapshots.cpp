@@ -5,6 +5,12 @@
 // | stopped       | both     | none (kind "disk")                    | internal qcow2 snapshot NAME of each disk |
 // | running/paused| emulated | QEMU savevm: in the first qcow2 disk  | internal qcow2 snapshot NAME (same savevm) |
 // | running/paused| native   | corral-vmm `snapshot`: SNAPSHOTS/VM/NAME/state | copies SNAPSHOTS/VM/NAME/diskN   |
+// | --disk-only   | emulated | none (kind "disk")                    | internal qcow2 snapshot NAME (one QMP transaction) |
+// | --disk-only   | native   | none: the state written to pause the VM is deleted | copies SNAPSHOTS/VM/NAME/diskN |
+//
+// Snapshots form a tree per VM: each one's parent is the snapshot that was current when it was
+// taken, and a snapshot becomes current when it is complete or reverted to. The tree is only a
+// record: every snapshot holds its whole state, so deleting one in the middle frees only its own.
 //
 // The native engine copies because corral-vmm keeps its disks open with cached qcow2 metadata:
 // an internal snapshot written beside it would be overwritten in place. The copy is taken while
@@ -29,6 +35,15 @@ constexpr const char* k_kind_memory = "memory";
 
 /// The native snapshot's copy of writable disk `index`.
 fs::path disk_copy(const fs::path& dir, size_t index) { return dir / fmt::format("disk{}", index); }
+
+/// The name of `vm`'s current snapshot, "" when none is.
+std::string current_snapshot(inventory::Inventory& inventory, const std::string& vm) {
+    auto snapshots = inventory.list_snapshots(vm);
+    if (!snapshots) return "";
+    for (const auto& snapshot : *snapshots)
+        if (snapshot.current) return snapshot.name;
+    return "";
+}
 
 }  // namespace
 
@@ -68,7 +83,8 @@ void VmManager::mark_interrupted_snapshots() {
 
 Result<std::pair<inventory::TaskRecord, SnapshotRecord>> VmManager::snapshot(const std::string& name,
                                                                             const std::string& snapshot,
-                                                                            const std::string& description) {
+                                                                            const std::string& description,
+                                                                            bool disk_only) {
     SnapshotRecord record;
     {
         std::lock_guard lock(m_mutex);
@@ -84,7 +100,8 @@ Result<std::pair<inventory::TaskRecord, SnapshotRecord>> VmManager::snapshot(con
         record.name = snapshot;
         record.description = description;
         record.engine = vm.engine;
-        record.kind = live ? k_kind_memory : k_kind_disk;
+        record.kind = live && !disk_only ? k_kind_memory : k_kind_disk;
+        record.parent = current_snapshot(m_inventory, name);
         record.vcpus = vm.vcpus;
         record.memory_mib = vm.memory_mib;
         const bool copies = live && vm.engine == "native";
@@ -130,7 +147,23 @@ Result<std::string> VmManager::run_snapshot(SnapshotRecord record, TaskProgress&
             auto* pool = TRY(m_storage.pool(disk.pool));
             writable.push_back(TRY(pool->volume_info(disk.volume)).path);
         }
-        if (record.kind == k_kind_disk) {
+        std::shared_ptr<LiveVm> live;
+        {
+            std::lock_guard lock(m_mutex);
+            if (auto it = m_live.find(name); it != m_live.end() && !is_down(vm.state)) live = it->second;
+        }
+        if (record.kind == k_kind_disk && live && record.dir.empty()) {
+            // Running on an engine that snapshots its own open disks (emulated), in one step.
+            std::vector<size_t> indices;
+            for (size_t i = 0; i < vm.disks.size(); ++i)
+                if (!vm.disks[i].readonly) indices.push_back(i);
+            progress.report(0.2, fmt::format("snapshot of {} disk(s)", indices.size()));
+            TRY_VOID(live->instance->save_disk_snapshot(record.name, indices));
+            return fmt::format("snapshot {} of {}'s {} disk(s) taken while it ran", record.name, name, indices.size());
+        }
+        if (record.kind == k_kind_disk && !live) {
+            if (!record.dir.empty())  // meant to be copied from a running native VM
+                return fail(fmt::format("{} stopped before its snapshot could be taken", name), EBUSY);
             // Stopped: nothing else has the files open.
             for (size_t i = 0; i < writable.size(); ++i) {
                 progress.report(0.1 + 0.8 * static_cast<double>(i) / static_cast<double>(writable.size()),
@@ -142,11 +175,6 @@ Result<std::string> VmManager::run_snapshot(SnapshotRecord record, TaskProgress&
                 }
             }
             return fmt::format("snapshot {} of {}'s {} disk(s) taken", record.name, name, writable.size());
-        }
-        std::shared_ptr<LiveVm> live;
-        {
-            std::lock_guard lock(m_mutex);
-            if (auto it = m_live.find(name); it != m_live.end()) live = it->second;
         }
         if (!live) return fail(fmt::format("{} stopped before its snapshot could be taken", name), EBUSY);
         auto before = live->instance->query();
@@ -178,12 +206,21 @@ Result<std::string> VmManager::run_snapshot(SnapshotRecord record, TaskProgress&
                               resumed.error().describe());
             }
             TRY_VOID(copied);
+            if (record.kind == k_kind_disk) {
+                // Disks only: the state was written to hold the VM still while they were copied.
+                std::error_code ec;
+                fs::remove_all(fs::path(record.dir) / "state", ec);
+                if (ec) return fail(fmt::format("cannot remove {}/state: {}", record.dir, ec.message()), ec.value());
+            }
             record.size_bytes = static_cast<int64_t>(allocated_bytes(record.dir));
         } else if (!writable.empty()) {
             auto state_bytes = disk_snapshot_state_bytes(writable.front(), record.name);
             // The file is QEMU's while it runs; a reader only sees the snapshot table it flushed.
             record.size_bytes = state_bytes ? static_cast<int64_t>(*state_bytes) : 0;
         }
+        if (record.kind == k_kind_disk)
+            return fmt::format("snapshot {} of {}'s {} disk(s) taken while it ran ({} MiB)", record.name, name,
+                               writable.size(), record.size_bytes >> 20);
         return fmt::format("snapshot {} of {} taken with its memory ({} MiB)", record.name, name,
                            record.size_bytes >> 20);
     }();
@@ -200,6 +237,12 @@ Result<std::string> VmManager::run_snapshot(SnapshotRecord record, TaskProgress&
     }
     record.status = inventory::k_snapshot_ready;
     auto stored = m_inventory.update_snapshot(record);
+    if (stored) {
+        // The VM's present state now descends from it.
+        if (auto current = m_inventory.set_current_snapshot(name, record.name); !current)
+            log_warning("VM {}: cannot make snapshot {} the current one: {}", name, record.name,
+                        current.error().describe());
+    }
     end_snapshot_work(name);
     if (!stored) return fail(stored.error());
     m_events.publish({{"kind", "vm.snapshot.created"}, {"target", name}, {"snapshot", record.name}});
@@ -259,19 +302,10 @@ Result<std::string> VmManager::run_restore(const SnapshotRecord& record, TaskPro
             auto* pool = TRY(m_storage.pool(disk.pool));
             writable.push_back(TRY(pool->volume_info(disk.volume)).path);
         }
-        if (record.kind == k_kind_disk) {
+        // Native snapshots of a running VM keep copies: they go back over the volumes.
+        auto copy_back = [&](double from_progress, double span) -> Result<void> {
             for (size_t i = 0; i < writable.size(); ++i) {
-                progress.report(0.1 + 0.8 * static_cast<double>(i) / static_cast<double>(writable.size()),
-                                fmt::format("reverting disk {}", writable[i].filename().string()));
-                TRY_VOID(revert_disk_snapshot(writable[i], record.name));
-            }
-            return fmt::format("{}'s disks are back at snapshot {} (the VM stays stopped)", name, record.name);
-        }
-        StartFrom from;
-        if (!record.dir.empty()) {
-            // Native: the copies go back over the volumes, then corral-vmm starts from the state.
-            for (size_t i = 0; i < writable.size(); ++i) {
-                progress.report(0.05 + 0.2 * static_cast<double>(i) / static_cast<double>(writable.size()),
+                progress.report(from_progress + span * static_cast<double>(i) / static_cast<double>(writable.size()),
                                 fmt::format("copying back disk {}", writable[i].filename().string()));
                 const fs::path copy = disk_copy(record.dir, i);
                 if (!fs::exists(copy))
@@ -280,6 +314,24 @@ Result<std::string> VmManager::run_restore(const SnapshotRecord& record, TaskPro
                                 EBUSY);
                 TRY_VOID(copy_file_sparse(copy, writable[i]));
             }
+            return {};
+        };
+        if (record.kind == k_kind_disk) {
+            if (!record.dir.empty()) {
+                TRY_VOID(copy_back(0.1, 0.8));
+            } else {
+                for (size_t i = 0; i < writable.size(); ++i) {
+                    progress.report(0.1 + 0.8 * static_cast<double>(i) / static_cast<double>(writable.size()),
+                                    fmt::format("reverting disk {}", writable[i].filename().string()));
+                    TRY_VOID(revert_disk_snapshot(writable[i], record.name));
+                }
+            }
+            return fmt::format("{}'s disks are back at snapshot {} (the VM stays stopped)", name, record.name);
+        }
+        StartFrom from;
+        if (!record.dir.empty()) {
+            // Native: the copies go back, then corral-vmm starts from the state.
+            TRY_VOID(copy_back(0.05, 0.2));
             from.restore_dir = fs::path(record.dir) / "state";
         } else {
             // Emulated: QEMU's -loadvm reverts the disks and loads the state in one step.
@@ -297,6 +349,9 @@ Result<std::string> VmManager::run_restore(const SnapshotRecord& record, TaskPro
         }
         return fail(restored.error().with_context(fmt::format("restoring snapshot {} of {}", record.name, name)));
     }
+    if (auto current = m_inventory.set_current_snapshot(name, record.name); !current)
+        log_warning("VM {}: cannot make snapshot {} the current one: {}", name, record.name,
+                    current.error().describe());
     m_events.publish({{"kind", "vm.snapshot.restored"}, {"target", name}, {"snapshot", record.name}});
     return restored;
 }

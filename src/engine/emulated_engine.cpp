@@ -83,6 +83,17 @@ public:
         return SnapshotDisks::Included;
     }
 
+    /// One QMP transaction of internal snapshots: all disks or none, at one instant, while the
+    /// guest runs (QEMU drains their in-flight requests first).
+    Result<void> save_disk_snapshot(const std::string& tag, const std::vector<size_t>& disks) override {
+        nlohmann::json actions = nlohmann::json::array();
+        for (size_t index : disks)
+            actions.push_back({{"type", "blockdev-snapshot-internal-sync"},
+                               {"data", {{"device", fmt::format("disk{}", index)}, {"name", tag}}}});
+        TRY(qmp("take disk snapshot " + tag + " of", "transaction", {{"actions", actions}}, k_savevm_timeout));
+        return {};
+    }
+
     Result<void> delete_snapshot(const std::string& tag) override {
         return human("delete snapshot " + tag + " of", "delvm " + tag, k_savevm_timeout);
     }

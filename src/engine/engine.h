@@ -129,6 +129,13 @@ public:
     virtual Result<SnapshotDisks> save_snapshot(const std::string& /*tag*/, const std::filesystem::path& /*dir*/) {
         return fail("this engine cannot take snapshots", ENOTSUP);
     }
+    /// Takes the internal snapshot `tag` of the live VM's disks `disks` (their indices in
+    /// LaunchSpec::disks: the writable qcow2 ones) at one instant, without its memory; the VM
+    /// runs on. ENOTSUP when the engine cannot while the VM runs (native: corral-vmm caches qcow2
+    /// metadata, so the caller copies the disks while save_snapshot() holds the VM paused).
+    virtual Result<void> save_disk_snapshot(const std::string& /*tag*/, const std::vector<size_t>& /*disks*/) {
+        return fail("this engine cannot snapshot the disks of a running VM", ENOTSUP);
+    }
     /// Deletes the internal snapshot `tag` from the disks of the live VM (the process that has
     /// them open must do it). ENOTSUP when the engine keeps no snapshots in its disks.
     virtual Result<void> delete_snapshot(const std::string& /*tag*/) {

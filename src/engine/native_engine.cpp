@@ -238,6 +238,9 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
         }
         args.push_back("--console");
         args.push_back("socket=" + (spec.run_dir / run_files::k_console_socket).string());
+        // As for a boot (below), whatever the snapshot's monitor was started with.
+        args.insert(args.end(), {"--on-reboot", "restart", "--shutdown-timeout",
+                                 std::to_string(k_vmm_shutdown_timeout_seconds)});
         args.push_back("--control");
         args.push_back((spec.run_dir / k_vmm_control_socket).string());
         return args;

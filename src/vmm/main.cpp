@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <optional>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -33,37 +34,68 @@ int report_exit(const VmExit& exit) {
     return exit_code_for(exit);
 }
 
-/// --restore DIR: one run of the saved VM. A guest reset ends it (booting again would need the
-/// kernel, which a snapshot does not hold).
-int run_restored(const CommandLine& command_line) {
-    std::unique_ptr<ControlServer> control;
-    if (!command_line.control_path.empty()) {
-        auto server = ControlServer::listen(command_line.control_path);
-        if (!server) {
-            log_error("{}", server.error().describe());
-            return k_exit_bad_usage;
-        }
-        control = std::move(*server);
-    }
-    auto adjust = [&](VmConfig& config) -> Result<void> {
-        TRY_VOID(apply_restore_flags(config, command_line.config, command_line.restore_checks));
+/// Listens on the control socket the command line names, if any. The socket outlives each boot,
+/// so clients keep one address across --on-reboot restarts (and resets asked for through it).
+Result<std::unique_ptr<ControlServer>> listen_for_control(const CommandLine& command_line) {
+    if (command_line.control_path.empty()) return std::unique_ptr<ControlServer>();
+    return ControlServer::listen(command_line.control_path);
+}
+
+/// The VM saved in --restore DIR, with the command line's flags checked and applied (see
+/// apply_restore_flags()); `config` becomes the configuration it runs with.
+Result<std::unique_ptr<Vmm>> restore_vmm(const CommandLine& command_line, VmConfig& config) {
+    auto adjust = [&](VmConfig& saved) -> Result<void> {
+        TRY_VOID(apply_restore_flags(saved, command_line.config, command_line.restore_checks));
         // Where the console goes is the host's business, not the guest's: the command line's
         // (stdio by default) wins over the snapshot's.
-        config.console = command_line.config.console;
-        config.console_socket_path = command_line.config.console_socket_path;
+        saved.console = command_line.config.console;
+        saved.console_socket_path = command_line.config.console_socket_path;
+        config = saved;
         return {};
     };
-    auto vmm = build_vmm_from_snapshot(command_line.restore_dir, adjust);
-    if (!vmm) {
-        log_error("{}", vmm.error().describe());
-        return k_exit_failure;
+    return build_vmm_from_snapshot(command_line.restore_dir, adjust);
+}
+
+/// Runs the VM until it ends: restored from --restore DIR first when given, else booted from
+/// `files`. A guest reset under --on-reboot restart boots the configuration's kernel again (read
+/// anew: it may have been updated), a restored VM's too: its guest rebooting is a new boot, as it
+/// would have been in the monitor it was saved from.
+int run_vm(const CommandLine& command_line, std::optional<BootFiles> files) {
+    auto control = listen_for_control(command_line);
+    if (!control) {
+        log_error("{}", control.error().describe());
+        return k_exit_bad_usage;
     }
-    auto exit = (*vmm)->run(control.get());
-    if (!exit) {
-        log_error("{}", exit.error().describe());
-        return k_exit_failure;
+    VmConfig config = command_line.config;
+    bool restoring = !command_line.restore_dir.empty();
+    for (;;) {
+        auto vmm = [&]() -> Result<std::unique_ptr<Vmm>> {
+            if (std::exchange(restoring, false)) return restore_vmm(command_line, config);
+            if (!files)  // a reboot in place
+                files = TRY_CONTEXT(load_boot_files(config), "booting again");
+            auto built = build_vmm_for_boot(config, *files);
+            // The guest has its copy of the kernel and initrd now. Ours would stay in the monitor's
+            // resident memory for the VM's whole life (a Debian kernel and initramfs: ~12 MiB, more
+            // than the rest of the monitor), so it goes, and a reboot reads the files again.
+            files.reset();
+            ::malloc_trim(0);
+            return built;
+        }();
+        if (!vmm) {
+            log_error("{}", vmm.error().describe());
+            return k_exit_failure;
+        }
+        auto exit = (*vmm)->run(control->get());
+        if (!exit) {
+            log_error("{}", exit.error().describe());
+            return k_exit_failure;
+        }
+        if (exit->reason == VmExitReason::Reset && config.on_reboot == RebootAction::Restart) {
+            log_info("guest reset; booting again (--on-reboot restart)");
+            continue;
+        }
+        return report_exit(*exit);
     }
-    return report_exit(*exit);
 }
 
 }  // namespace
@@ -97,7 +129,7 @@ int main(int argc, char** argv) {
     // thread without the mask would take SIGTERM's default action and kill the process.
     block_signals(stop_signals());
 
-    if (!command_line->restore_dir.empty()) return run_restored(*command_line);
+    if (!command_line->restore_dir.empty()) return run_vm(*command_line, std::nullopt);
 
     // Problems with the files the user named are usage errors (exit 2); later ones are failures.
     auto loaded = load_boot_files(config);
@@ -105,46 +137,5 @@ int main(int argc, char** argv) {
         log_error("{}", loaded.error().describe());
         return k_exit_bad_usage;
     }
-    std::optional<BootFiles> files = std::move(*loaded);
-    // The control socket outlives each boot, so clients keep one address across --on-reboot
-    // restarts (and resets asked for through it).
-    std::unique_ptr<ControlServer> control;
-    if (!command_line->control_path.empty()) {
-        auto server = ControlServer::listen(command_line->control_path);
-        if (!server) {
-            log_error("{}", server.error().describe());
-            return k_exit_bad_usage;
-        }
-        control = std::move(*server);
-    }
-    for (;;) {
-        if (!files) {  // a reboot in place: read the files again (they may have been updated)
-            auto again = load_boot_files(config);
-            if (!again) {
-                log_error("booting again: {}", again.error().describe());
-                return k_exit_failure;
-            }
-            files = std::move(*again);
-        }
-        auto vmm = build_vmm_for_boot(config, *files);
-        // The guest has its copy of the kernel and initrd now. Ours would stay in the monitor's
-        // resident memory for the VM's whole life (a Debian kernel and initramfs: ~12 MiB, more
-        // than the rest of the monitor), so it goes, and a reboot reads the files again.
-        files.reset();
-        ::malloc_trim(0);
-        if (!vmm) {
-            log_error("{}", vmm.error().describe());
-            return k_exit_failure;
-        }
-        auto exit = (*vmm)->run(control.get());
-        if (!exit) {
-            log_error("{}", exit.error().describe());
-            return k_exit_failure;
-        }
-        if (exit->reason == VmExitReason::Reset && config.on_reboot == RebootAction::Restart) {
-            log_info("guest reset; booting again (--on-reboot restart)");
-            continue;
-        }
-        return report_exit(*exit);
-    }
+    return run_vm(*command_line, std::move(*loaded));
 }

@@ -5,7 +5,9 @@
 # The guest proves each step: a shell variable (memory) and a file on its root disk (disk) are
 # set, a snapshot of the running VM is taken, both are changed, the snapshot is restored, and the
 # shell (which did not boot again) prints the variable and the file as they were. Then a disk-only
-# snapshot of the stopped VM, reverted after the disk changed. qemu-img (the oracle) lists the
+# snapshot of the stopped VM, reverted after the disk changed, and one of the running VM (read back
+# with qemu-img convert and e2fsck/debugfs); the snapshots' tree (parent, current) as the API and
+# `corral vm snapshots` show it. qemu-img (the oracle) lists the
 # internal snapshots and finds the volume consistent after each step; the errors a user meets
 # (name taken 409, unknown 404, restore while running 409, a raw disk 409) and delete (the
 # snapshot is gone from the disk and the list; deleting the VM removes its snapshots).
@@ -140,11 +142,44 @@ check "the guest boots again" wait_console snap1 'corral:~# ' "$boot_wait"
 type_line 'echo "marker now: $(cat /marker)"'
 check "  ... and /marker is back at disk-one" wait_console snap1 'marker now: disk-one' 60
 
+echo "== a disk-only snapshot of the running VM, and the tree"
+api GET /api/v1/vms/snap1
+vm_pid=$(jqb .pid)
+type_line 'echo disk-four >/marker; sync; echo wrote-$((60+1))'
+check "the guest wrote disk-four" wait_console snap1 'wrote-61' 60
+"$corral" vm snapshot create snap1 d2 --disk-only >"$state/out" 2>&1
+check "corral vm snapshot create snap1 d2 --disk-only" test $? = 0 || cat "$state/out"
+api GET /api/v1/vms/snap1/snapshots/d2
+check "  ... kind disk, ready" test "$(jqb .kind),$(jqb .status)" = disk,ready
+api GET /api/v1/vms/snap1
+check "  ... the VM ran on (same process, running)" test "$(jqb .state),$(jqb .pid)" = "running,$vm_pid"
+check "qemu-img lists d1, d2 and s1" test "$(snapshots_in_volume)" = "d1 d2 s1 "
+# The oracle for "one instant of the running disk": the snapshot as its own image, its journal
+# replayed by e2fsck (as a boot would), holds what the guest had written and synced.
+qemu-img convert -U -l snapshot.name=d2 -O raw "$root_path" "$state/d2.raw" >"$state/out" 2>&1
+check "qemu-img convert -l snapshot.name=d2 reads the snapshot" test $? = 0 || cat "$state/out"
+e2fsck -fy "$state/d2.raw" >"$state/fsck.out" 2>&1
+rc=$?
+check "  ... e2fsck finds a consistent file system in it (exit $rc: 0 clean, 1 journal replayed)" test "$rc" -le 1 ||
+  cat "$state/fsck.out"
+check "  ... whose /marker is disk-four" test "$(debugfs -R 'cat /marker' "$state/d2.raw" 2>/dev/null)" = disk-four
+rm -f "$state/d2.raw"
+# s1 was taken first; reverting to it made it current, d1 branched from it, reverting to d1 made
+# that current, and d2 hangs from d1.
+api GET /api/v1/vms/snap1/snapshots
+check "the tree: s1 a root, d1 from s1, d2 from d1 and current" \
+  test "$(jqb '[.[] | "\(.name)<\(.parent // "-")\(if .current then "*" else "" end)"] | join(" ")')" = "s1<- d1<s1 d2<d1*"
+"$corral" vm snapshots snap1 >"$state/out" 2>&1
+check "corral vm snapshots draws it: d2 under d1 under s1, marked current" \
+  grep -qE '^  `- d2 \(current\) +disk' "$state/out" || cat "$state/out"
+
 echo "== delete"
 check "the VM is stopped" stopped
 "$corral" vm snapshot delete snap1 s1 >"$state/out" 2>&1
 check "corral vm snapshot delete snap1 s1" test $? = 0 || cat "$state/out"
-check "qemu-img no longer lists s1" test "$(snapshots_in_volume)" = "d1 "
+check "qemu-img no longer lists s1" test "$(snapshots_in_volume)" = "d1 d2 "
+api GET /api/v1/vms/snap1/snapshots/d1
+check "  ... d1, its child, is a root now" test "$(jqb .parent)" = null
 check "qemu-img check after deleting a snapshot with memory" qcheck
 api GET /api/v1/vms/snap1/snapshots/s1
 check "GET s1: 404" test "$code" = 404

@@ -182,6 +182,40 @@ TEST_F(VmmSnapshot, ResumeTrueKeepsTheGuestRunningAndInspectDescribesTheSnapshot
         EXPECT_NE(inspect.out.find(line), std::string::npos) << line << "\n" << inspect.describe();
 }
 
+TEST_F(VmmSnapshot, AGuestResetAfterARestoreBootsTheKernelAgainUnderOnRebootRestart) {
+    CORRAL_REQUIRE_KVM();
+    std::string snapshot = m_dir + "/snap";
+    auto first = run_and_snapshot({"--kernel", tiny_guest("counter"), "--memory", "64M", "--on-reboot", "restart"},
+                                  snapshot, 0);
+    ASSERT_EQ(first.answer["ok"], true) << first.answer << first.result.describe();
+
+    std::string console_path = m_dir + "/console.sock", control_path = m_dir + "/control.sock";
+    auto vmm = std::async(std::launch::async, [&] {
+        return run_vmm({"--restore", snapshot, "--console", "socket=" + console_path, "--control", control_path},
+                       180s);
+    });
+    int console = connect_when_ready(console_path, 60s);
+    int control = connect_when_ready(control_path, 60s);
+    ASSERT_GE(console, 0);
+    ASSERT_GE(control, 0);
+    EXPECT_NE(read_until(console, std::regex("count \\d+ ok\n"), 60s), "") << "the restored guest counts on";
+    ::close(console);
+    auto reset = request(control, R"({"action":"reset"})");
+    EXPECT_EQ(reset["ok"], true) << reset;
+    // The snapshot's configuration says restart: the kernel it names boots again, from the start.
+    std::this_thread::sleep_for(500ms);
+    console = connect_when_ready(console_path, 60s);
+    ASSERT_GE(console, 0);
+    EXPECT_NE(read_until(console, std::regex("counter ready\n"), 60s), "") << "the guest booted again";
+    EXPECT_EQ(request(control, R"({"action":"status"})")["state"], "running");
+    EXPECT_EQ(request(control, R"({"action":"stop"})")["ok"], true);
+    ::close(control);
+    ::close(console);
+    auto result = vmm.get();
+    EXPECT_TRUE(result.exited_with(0)) << result.describe();
+    EXPECT_NE(result.err.find("booting again (--on-reboot restart)"), std::string::npos) << result.describe();
+}
+
 class VmmSnapshotRefusals : public VmmSnapshot {
 protected:
     /// A fresh snapshot of the counter guest, as a folder under m_dir.

@@ -21,7 +21,9 @@ nlohmann::json snapshot_json(const inventory::SnapshotRecord& snapshot) {
             {"size_bytes", snapshot.size_bytes},
             {"vcpus", snapshot.vcpus},
             {"memory_mib", snapshot.memory_mib},
-            {"created_at", snapshot.created_at}};
+            {"created_at", snapshot.created_at},
+            {"parent", snapshot.parent.empty() ? nlohmann::json(nullptr) : nlohmann::json(snapshot.parent)},
+            {"current", snapshot.current}};
 }
 
 ApiResult<HttpResponse> create_snapshot(const HttpRequest& request, const std::string& vm, ApiContext& context) {
@@ -32,9 +34,10 @@ ApiResult<HttpResponse> create_snapshot(const HttpRequest& request, const std::s
     if (description.size() > k_max_description)
         return api_fail(400, fmt::format("description is {} bytes; at most {}", description.size(), k_max_description),
                         "description");
+    auto disk_only = TRY(body.optional_bool("disk_only")).value_or(false);
     TRY_VOID(body.finish());
     TRY(api(context.inventory.get_vm(vm)));
-    auto [task, snapshot] = TRY(api(context.vms.snapshot(vm, name, description), "name"));
+    auto [task, snapshot] = TRY(api(context.vms.snapshot(vm, name, description, disk_only), "name"));
     auto json = snapshot_json(snapshot);
     json["task"] = task.id;
     json["status_url"] = api_path(fmt::format("/tasks/{}", task.id));

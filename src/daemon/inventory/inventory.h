@@ -193,6 +193,8 @@ struct SnapshotRecord {
     int vcpus = 0;              // the VM's shape when it was taken: a memory snapshot restores only into it
     std::int64_t memory_mib = 0;
     std::string created_at;
+    std::string parent;         // the snapshot the VM came from when this one was taken; "" for a root
+    bool current = false;       // the VM's present state descends from this one (at most one per VM)
     bool operator==(const SnapshotRecord&) const = default;
 };
 
@@ -222,6 +224,10 @@ public:
     virtual Result<std::vector<SnapshotRecord>> list_snapshots(const std::string& vm) = 0;
     /// Stores description, status, dir and size_bytes of (snapshot.vm, snapshot.name).
     virtual Result<SnapshotRecord> update_snapshot(const SnapshotRecord& snapshot) = 0;
+    /// Makes `name` the VM's current snapshot (no snapshot is current when `name` is ""), in one step.
+    virtual Result<void> set_current_snapshot(const std::string& vm, const std::string& name) = 0;
+    /// Deletes a snapshot and keeps the tree whole, in one step: its children hang from its parent
+    /// from now on, and if it was current, its parent is.
     virtual Result<void> delete_snapshot(const std::string& vm, const std::string& name) = 0;
 
     /// Stores a new network with its reservations, setting created_at. EEXIST if the name or

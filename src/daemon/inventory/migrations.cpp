@@ -183,6 +183,13 @@ CREATE TABLE snapshots (
     PRIMARY KEY (vm, name)
 );
 )sql",
+    // v9: snapshot trees: each snapshot knows the one the VM came from when it was taken, and one
+    // snapshot per VM is current (the VM's present state descends from it). Snapshots taken before
+    // stay roots.
+    R"sql(
+ALTER TABLE snapshots ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+ALTER TABLE snapshots ADD COLUMN current INTEGER NOT NULL DEFAULT 0 CHECK (current IN (0, 1));
+)sql",
 };
 
 Result<void> too_new(int version) {

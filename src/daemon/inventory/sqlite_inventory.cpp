@@ -33,7 +33,7 @@ using nlohmann::json;
     "name, pool, kernel, initrd, root_volume, cmdline, description, created_at"
 #define CORRAL_TOKEN_COLUMNS "name, sha256, created_at, last_used_at"
 #define CORRAL_SNAPSHOT_COLUMNS \
-    "vm, name, description, kind, engine, status, dir, size_bytes, created_at, vcpus, memory_mib"
+    "vm, name, description, kind, engine, status, dir, size_bytes, created_at, vcpus, memory_mib, parent, current"
 #define CORRAL_TASK_COLUMNS \
     "seq, kind, target, status, progress, message, error, created_at, finished_at"
 
@@ -767,6 +767,8 @@ SnapshotRecord read_snapshot(const Statement& row) {
     snapshot.created_at = row.column_text(8);
     snapshot.vcpus = static_cast<int>(row.column_int64(9));
     snapshot.memory_mib = row.column_int64(10);
+    snapshot.parent = row.column_text(11);
+    snapshot.current = row.column_int64(12) != 0;
     return snapshot;
 }
 
@@ -777,10 +779,12 @@ Result<SnapshotRecord> SqliteInventory::create_snapshot(const SnapshotRecord& sn
     SnapshotRecord stored = snapshot;
     stored.created_at = now();
     Statement insert = TRY(m_db.prepare("INSERT INTO snapshots (" CORRAL_SNAPSHOT_COLUMNS
-                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+                                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)"));
+    // A new snapshot becomes current only when it is complete (set_current_snapshot()).
+    stored.current = false;
     TRY_VOID(insert.bind_all(stored.vm, stored.name, stored.description, stored.kind, stored.engine,
                              stored.status, stored.dir, stored.size_bytes, stored.created_at,
-                             static_cast<std::int64_t>(stored.vcpus), stored.memory_mib));
+                             static_cast<std::int64_t>(stored.vcpus), stored.memory_mib, stored.parent));
     if (auto ran = insert.run(); !ran) {
         if (insert.failed_on_unique())
             return fail(fmt::format("VM {} already has a snapshot named {}", snapshot.vm, snapshot.name),
@@ -826,14 +830,40 @@ Result<SnapshotRecord> SqliteInventory::update_snapshot(const SnapshotRecord& sn
     return get_snapshot(snapshot.vm, snapshot.name);
 }
 
+Result<void> SqliteInventory::set_current_snapshot(const std::string& vm, const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    return in_transaction([&]() -> Result<void> {
+        if (!name.empty()) {
+            Statement exists = TRY(m_db.prepare("SELECT 1 FROM snapshots WHERE vm = ?1 AND name = ?2"));
+            TRY_VOID(exists.bind_all(vm, name));
+            if (!TRY(exists.step())) return fail(fmt::format("VM {} has no snapshot named {}", vm, name), ENOENT);
+        }
+        Statement mark = TRY(m_db.prepare("UPDATE snapshots SET current = (name = ?2) WHERE vm = ?1"));
+        TRY_VOID(mark.bind_all(vm, name));
+        return mark.run();
+    });
+}
+
 Result<void> SqliteInventory::delete_snapshot(const std::string& vm, const std::string& name) {
     std::lock_guard lock(m_mutex);
-    Statement remove = TRY(m_db.prepare("DELETE FROM snapshots WHERE vm = ?1 AND name = ?2"));
-    TRY_VOID(remove.bind_all(vm, name));
-    TRY_VOID(remove.run());
-    if (m_db.changes() == 0)
-        return fail(fmt::format("VM {} has no snapshot named {}", vm, name), ENOENT);
-    return {};
+    return in_transaction([&]() -> Result<void> {
+        Statement select = TRY(m_db.prepare("SELECT parent, current FROM snapshots WHERE vm = ?1 AND name = ?2"));
+        TRY_VOID(select.bind_all(vm, name));
+        if (!TRY(select.step())) return fail(fmt::format("VM {} has no snapshot named {}", vm, name), ENOENT);
+        const std::string parent = select.column_text(0);
+        const bool current = select.column_int64(1) != 0;
+        Statement adopt = TRY(m_db.prepare("UPDATE snapshots SET parent = ?3 WHERE vm = ?1 AND parent = ?2"));
+        TRY_VOID(adopt.bind_all(vm, name, parent));
+        TRY_VOID(adopt.run());
+        if (current && !parent.empty()) {
+            Statement inherit = TRY(m_db.prepare("UPDATE snapshots SET current = 1 WHERE vm = ?1 AND name = ?2"));
+            TRY_VOID(inherit.bind_all(vm, parent));
+            TRY_VOID(inherit.run());
+        }
+        Statement remove = TRY(m_db.prepare("DELETE FROM snapshots WHERE vm = ?1 AND name = ?2"));
+        TRY_VOID(remove.bind_all(vm, name));
+        return remove.run();
+    });
 }
 
 // --- Tokens ---

@@ -51,6 +51,7 @@ public:
     Result<SnapshotRecord> get_snapshot(const std::string& vm, const std::string& name) override;
     Result<std::vector<SnapshotRecord>> list_snapshots(const std::string& vm) override;
     Result<SnapshotRecord> update_snapshot(const SnapshotRecord& snapshot) override;
+    Result<void> set_current_snapshot(const std::string& vm, const std::string& name) override;
     Result<void> delete_snapshot(const std::string& vm, const std::string& name) override;
 
     Result<NetworkRecord> create_network(const NetworkRecord& network) override;

@@ -1,6 +1,7 @@
 #include "vmm/kvm/vcpu_state.h"
 
 #include <cstring>
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -193,6 +194,12 @@ Result<VmState> save_vm(const Vm& vm) {
     state.ioapic = TRY(vm.irqchip(KVM_IRQCHIP_IOAPIC));
     state.pit = TRY(vm.pit2());
     state.clock = TRY(vm.clock());
+    if ((state.clock.flags & KVM_CLOCK_REALTIME) == 0) {
+        // Kernels before 5.16, or a host clocksource KVM cannot pair with the wall clock: the
+        // time read here, a moment after the clock, serves restored_clock() as well.
+        state.clock.realtime = realtime_now_ns();
+        state.clock.flags |= KVM_CLOCK_REALTIME;
+    }
     return state;
 }
 
@@ -206,12 +213,30 @@ Result<void> restore_vm(const Vm& vm, const VmState& state) {
     TRY_VOID(vm.set_irqchip(state.pic_slave));
     TRY_VOID(vm.set_irqchip(state.ioapic));
     TRY_VOID(vm.set_pit2(state.pit));
-    // KVM_SET_CLOCK takes only the clock value (its flags ask for realtime/host TSC matching,
-    // which only a migration with synchronised hosts could use).
-    kvm_clock_data clock{};
-    clock.clock = state.clock.clock;
-    TRY_VOID(vm.set_clock(clock));
+    TRY_VOID(vm.set_clock(restored_clock(state.clock, realtime_now_ns())));
     return {};
+}
+
+uint64_t realtime_now_ns() {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
+kvm_clock_data restored_clock(const kvm_clock_data& saved, uint64_t now_ns) {
+    // The guest's clock goes on from where it was saved, stepped forward by the wall-clock time
+    // that passed since, so a restored guest does not wake up in the past (Firecracker documents
+    // that its restored guests' clocks are stale). The step is ours rather than KVM's
+    // (KVM_CLOCK_REALTIME) so that it works on every kernel; the microseconds between reading
+    // the time here and the ioctl do not matter. Only a step a saved snapshot can explain is
+    // taken: forward, under ten years.
+    constexpr uint64_t k_max_step_ns = 10ull * 366 * 24 * 3600 * 1'000'000'000u;
+    kvm_clock_data clock{};
+    clock.clock = saved.clock;
+    if ((saved.flags & KVM_CLOCK_REALTIME) != 0 && saved.realtime != 0 && saved.realtime <= now_ns &&
+        now_ns - saved.realtime < k_max_step_ns)
+        clock.clock += now_ns - saved.realtime;
+    return clock;
 }
 
 }  // namespace corral::vmm::kvm

@@ -68,11 +68,19 @@ struct VmState {
     static VmState decode(snapshot::StateReader& reader);
 };
 
-/// Reads the in-kernel irqchip, PIT and clock of a VM created with them (vCPUs paused).
+/// Reads the in-kernel irqchip, PIT and clock of a VM created with them (vCPUs paused), the
+/// clock with the host's wall-clock time of that instant (KVM_CLOCK_REALTIME and `realtime`).
 Result<VmState> save_vm(const Vm& vm);
 /// Writes them into a new VM that has its irqchip and PIT, before its vCPUs are restored.
-/// The KVM clock continues from the saved value (the guest sees no time pass while it was
-/// saved; Firecracker does the same), so the guest's clock must be stepped by it or by NTP.
+/// The KVM clock continues from the saved value stepped by the wall-clock time since it was
+/// saved (restored_clock()), so the guest's clocks show the time that passed.
 Result<void> restore_vm(const Vm& vm, const VmState& state);
+
+/// What KVM_SET_CLOCK gets for a clock saved as `saved` when the host's CLOCK_REALTIME is
+/// `now_ns`: the saved value plus the time since the saved host time, when the saved clock has
+/// one and that step is forward and under ten years (otherwise the saved value).
+kvm_clock_data restored_clock(const kvm_clock_data& saved, uint64_t now_ns);
+/// The host's CLOCK_REALTIME in nanoseconds.
+uint64_t realtime_now_ns();
 
 }  // namespace corral::vmm::kvm

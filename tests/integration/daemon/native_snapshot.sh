@@ -8,8 +8,10 @@
 # (memory, devices, and a copy of its disk, taken while corral-vmm holds it paused), resumed and
 # left counting; then killed, its disk overwritten behind corrald's back, and the snapshot
 # restored: the counter goes on from N with `ok`, and the disk is byte for byte what it was.
-# Also: a disk-only snapshot of the stopped VM (an internal qcow2 snapshot that qemu-img lists),
-# the errors a user meets, delete (the snapshot's folder goes), and deleting the VM.
+# Then a guest reset of the restored VM boots its kernel again in the same corral-vmm. Also: a
+# disk-only snapshot of the running VM (a disk copy, no saved state) and of the stopped VM (an
+# internal qcow2 snapshot that qemu-img lists), the snapshots' tree (parent, current), the errors
+# a user meets, delete (the snapshot's folder goes), and deleting the VM.
 # Exit 0 all passed, 1 a check failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -127,6 +129,25 @@ check "  ... and no count says BAD (memory and registers as saved)" bash -c "! g
 check "the disk is back to its content at the snapshot (qemu-img compare)" \
   qemu-img compare -U -q "$root_path" "$state/root-at-s1.raw"
 
+echo "== a guest reset after the restore boots the kernel again"
+"$corral" vm reset ctr >"$state/out" 2>&1
+check "corral vm reset ctr" test $? = 0 || cat "$state/out"
+booted_again() { console_now | grep -q 'counter ready'; }
+check "the guest boots again (its 'counter ready' banner, which a restore never prints)" wait_until 60 booted_again
+api GET /api/v1/vms/ctr
+check "  ... in the same corral-vmm, running" test "$(jqb .state),$(jqb .pid)" = "running,$vm_pid"
+
+echo "== a disk-only snapshot of the running VM"
+"$corral" vm snapshot create ctr d0 --disk-only >"$state/out" 2>&1
+check "corral vm snapshot create ctr d0 --disk-only" test $? = 0 || cat "$state/out"
+api GET /api/v1/vms/ctr/snapshots/d0
+check "  ... kind disk, ready, from s1 (the snapshot restored last)" \
+  test "$(jqb .kind),$(jqb .status),$(jqb .parent)" = "disk,ready,s1"
+d0_dir="$(dirname "$snapdir")/d0"
+check "  ... its folder holds the disk copy and no saved state" test -f "$d0_dir/disk0" -a ! -e "$d0_dir/state"
+api GET /api/v1/vms/ctr
+check "  ... the VM runs on in the same process" test "$(jqb .state),$(jqb .pid)" = "running,$vm_pid"
+
 echo "== a disk-only snapshot of the stopped VM"
 check "the VM is killed" killed
 "$corral" vm snapshot create ctr d1 >"$state/out" 2>&1
@@ -144,8 +165,9 @@ echo "== delete"
 "$corral" vm snapshot delete ctr s1 >"$state/out" 2>&1
 check "corral vm snapshot delete ctr s1" test $? = 0 || cat "$state/out"
 check "  ... its folder is gone (space freed)" test ! -e "$snapdir"
-"$corral" vm snapshot list ctr >"$state/out" 2>&1
-check "corral vm snapshot list: d1 only" test "$(awk 'NR > 1 { print $1 }' "$state/out" | tr '\n' ' ')" = "d1 "
+api GET /api/v1/vms/ctr/snapshots
+check "d0 and d1 are left, d0 a root now, d1 its child and current" \
+  test "$(jqb '[.[] | "\(.name)<\(.parent // "-")\(if .current then "*" else "" end)"] | join(" ")')" = "d0<- d1<d0*"
 "$corral" vm delete ctr >"$state/out" 2>&1
 check "corral vm delete ctr" test $? = 0 || cat "$state/out"
 check "  ... its disk snapshot went with it" bash -c "! qemu-img snapshot -l '$root_path' | grep -qw d1"

@@ -142,6 +142,8 @@ TEST(VmCommands, Snapshots) {
     EXPECT_EQ(take.done_message, "snapshot s1 of web1 taken");
     EXPECT_EQ(parse({"vm", "snapshot", "create", "web1", "s1"}).request,
               request("POST", "/api/v1/vms/web1/snapshots", json{{"name", "s1"}}));
+    EXPECT_EQ(parse({"vm", "snapshot", "create", "web1", "s1", "--disk-only"}).request,
+              request("POST", "/api/v1/vms/web1/snapshots", json{{"name", "s1"}, {"disk_only", true}}));
     EXPECT_EQ(parse({"vm", "snapshot", "list", "web1"}).request, request("GET", "/api/v1/vms/web1/snapshots"));
     EXPECT_EQ(parse({"vm", "snapshot", "list", "web1"}).view, View::SnapshotTable);
     EXPECT_EQ(parse({"vm", "snapshots", "web1"}).request, request("GET", "/api/v1/vms/web1/snapshots"));

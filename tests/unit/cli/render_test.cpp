@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
+#include "cli/snapshot_tree.h"
+
 namespace corral::cli {
 namespace {
 
@@ -43,6 +47,40 @@ TEST(RenderSnapshots, TableAndFields) {
     const std::string fields = render(View::Snapshot, snapshot);
     EXPECT_NE(fields.find("native"), std::string::npos) << fields;
     EXPECT_NE(fields.find("ready"), std::string::npos) << fields;
+}
+
+TEST(RenderSnapshots, TheListIsATreeWithTheCurrentOneMarked) {
+    auto snapshot = [](const char* name, json parent, bool current = false) {
+        return json{{"name", name}, {"parent", parent}, {"current", current}, {"kind", "disk"},
+                    {"status", "ready"}, {"size_bytes", 0}};
+    };
+    // Oldest first, as the API lists them: a, b (from a), c (from b), d (from a), e (a root).
+    const json list = json::array({snapshot("a", nullptr), snapshot("b", "a"), snapshot("c", "b", true),
+                                   snapshot("d", "a"), snapshot("e", nullptr)});
+    const std::string table = render(View::SnapshotTable, list);
+    std::vector<std::string> names;
+    std::istringstream lines(table);
+    std::string line;
+    std::getline(lines, line);  // the header
+    while (std::getline(lines, line)) names.push_back(line.substr(0, line.find("  disk")));
+    std::vector<std::string> expected = {"a", "`- b", "  `- c (current)", "`- d", "e"};
+    ASSERT_EQ(names.size(), expected.size()) << table;
+    for (size_t i = 0; i < names.size(); ++i) {
+        EXPECT_EQ(names[i].substr(0, names[i].find_last_not_of(' ') + 1), expected[i]) << table;
+    }
+    const std::string fields = render(View::Snapshot, snapshot("c", "b", true));
+    EXPECT_NE(fields.find("parent"), std::string::npos) << fields;
+    EXPECT_NE(fields.find("yes"), std::string::npos) << fields;
+}
+
+TEST(SnapshotTree, AMissingParentOrACycleLosesNoSnapshot) {
+    const json list = json::array({json{{"name", "x"}, {"parent", "gone"}}, json{{"name", "p"}, {"parent", "q"}},
+                                   json{{"name", "q"}, {"parent", "p"}}, json{{"name", "self"}, {"parent", "self"}}});
+    auto rows = snapshot_tree(list);
+    ASSERT_EQ(rows.size(), 4u);
+    EXPECT_EQ((*rows[0].snapshot)["name"], "x");
+    EXPECT_EQ(rows[0].depth, 0u);
+    EXPECT_TRUE(snapshot_tree(json::object()).empty());
 }
 
 TEST(RenderVm, LastConsoleIsEscapedUnlessRaw) {

@@ -550,6 +550,49 @@ TEST_F(VmManagerTest, ADiskSnapshotOfAStoppedVmIsAnInternalQcow2SnapshotAndRever
     EXPECT_FALSE(m_inventory->get_snapshot("web1", "s1"));
 }
 
+TEST_F(VmManagerTest, SnapshotsHangFromTheCurrentOneWhichARevertMoves) {
+    define("web1");
+    auto take = [&](const std::string& name) {
+        auto taken = m_vms->snapshot("web1", name, "");
+        EXPECT_TRUE(taken) << taken.error().describe();
+        EXPECT_EQ(finished(taken->first.id).status, inventory::k_task_succeeded);
+        return m_inventory->get_snapshot("web1", name).value();
+    };
+    auto s1 = take("s1");
+    EXPECT_EQ(s1.parent, "");
+    EXPECT_TRUE(s1.current);
+    auto s2 = take("s2");
+    EXPECT_EQ(s2.parent, "s1");
+    EXPECT_TRUE(s2.current);
+    EXPECT_FALSE(m_inventory->get_snapshot("web1", "s1")->current);
+    // Back to s1: what is taken next branches from there.
+    auto restore = m_vms->restore_snapshot("web1", "s1");
+    ASSERT_TRUE(restore) << restore.error().describe();
+    EXPECT_EQ(finished(restore->id).status, inventory::k_task_succeeded);
+    EXPECT_TRUE(m_inventory->get_snapshot("web1", "s1")->current);
+    auto s3 = take("s3");
+    EXPECT_EQ(s3.parent, "s1");
+    // s1 goes: its children become roots, and s3 stays current.
+    ASSERT_TRUE(m_vms->delete_snapshot("web1", "s1"));
+    EXPECT_EQ(m_inventory->get_snapshot("web1", "s2")->parent, "");
+    EXPECT_EQ(m_inventory->get_snapshot("web1", "s3")->parent, "");
+    EXPECT_TRUE(m_inventory->get_snapshot("web1", "s3")->current);
+}
+
+TEST_F(VmManagerTest, ADiskOnlySnapshotOfARunningVmNeedsAnEngineThatCanTakeIt) {
+    define("web1");
+    ASSERT_EQ(run("web1", VmAction::Start).status, inventory::k_task_succeeded);
+    auto taken = m_vms->snapshot("web1", "s1", "", /*disk_only=*/true);
+    ASSERT_TRUE(taken) << taken.error().describe();
+    EXPECT_EQ(taken->second.kind, "disk");
+    auto task = finished(taken->first.id);
+    // The fake engine has neither save_disk_snapshot nor save_snapshot: nothing is listed.
+    EXPECT_EQ(task.status, inventory::k_task_failed);
+    EXPECT_NE(task.error.find("cannot snapshot the disks of a running VM"), std::string::npos) << task.error;
+    EXPECT_TRUE(m_inventory->list_snapshots("web1")->empty());
+    EXPECT_EQ(vm("web1").state, "running");
+}
+
 TEST_F(VmManagerTest, AFailedSnapshotLeavesNothingListedAndTheVmRunning) {
     define("web1");
     ASSERT_EQ(run("web1", VmAction::Start).status, inventory::k_task_succeeded);

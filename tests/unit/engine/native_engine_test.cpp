@@ -89,8 +89,12 @@ TEST(VmmCommandLine, RestoreGivesOnlyWhatANewProcessNeeds) {
     Args args = vmm_command_line(spec, "corral-vmm");
     EXPECT_EQ(values_of(args, "--restore"), Args{"/state/snapshots/web1/s1/state"});
     // The snapshot has kernel, command line, memory and CPUs: giving them again only adds checks.
-    for (const char* flag : {"--kernel", "--cmdline", "--memory", "--cpus", "--rng", "--on-reboot"})
+    for (const char* flag : {"--kernel", "--cmdline", "--memory", "--cpus", "--rng"})
         EXPECT_FALSE(has(args, flag)) << flag;
+    // How the monitor behaves is corrald's to say, whatever the snapshot's monitor was told: a
+    // guest reset boots again, and corrald's stop deadline decides, not corral-vmm's default.
+    EXPECT_EQ(values_of(args, "--on-reboot"), Args{"restart"});
+    EXPECT_EQ(values_of(args, "--shutdown-timeout"), Args{"3600"});
     EXPECT_EQ(values_of(args, "--disk"), Args{"path=/pool/root.qcow2,readonly=off,format=qcow2,serial=root"});
     EXPECT_EQ(values_of(args, "--net"), Args{"tap=tap0,mac=52:54:00:12:34:56"});
     EXPECT_EQ(values_of(args, "--console"), Args{"socket=/run/x/console.sock"});

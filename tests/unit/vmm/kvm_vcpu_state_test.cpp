@@ -148,6 +148,26 @@ TEST_F(KvmStateTest, CountingGuestContinuesInANewVm) {
     EXPECT_EQ(static_cast<uint32_t>(restored->vcpu.regs().value().rcx), 65u);
 }
 
+TEST_F(KvmStateTest, TheRestoredClockIsSteppedByTheTimeThatPassedSinceTheSave) {
+    auto original = make_vm(*system, nullptr);
+    ASSERT_TRUE(original) << original.error().describe();
+    auto saved = save_vm(original->vm);
+    ASSERT_TRUE(saved) << saved.error().describe();
+    EXPECT_NE(saved->clock.flags & KVM_CLOCK_REALTIME, 0u) << "saved with the host's time";
+    EXPECT_GT(saved->clock.realtime, 0u);
+    // As if the snapshot had been taken a minute ago: the new VM's clock is a minute on.
+    constexpr uint64_t k_minute_ns = 60'000'000'000u;
+    VmState older = *saved;
+    older.clock.realtime -= k_minute_ns;
+    auto restored = make_vm(*system, nullptr);
+    ASSERT_TRUE(restored) << restored.error().describe();
+    ASSERT_TRUE(restore_vm(restored->vm, older));
+    auto clock = restored->vm.clock();
+    ASSERT_TRUE(clock) << clock.error().describe();
+    EXPECT_GE(clock->clock, saved->clock.clock + k_minute_ns);
+    EXPECT_LT(clock->clock, saved->clock.clock + 2 * k_minute_ns) << "stepped by the minute, not more";
+}
+
 TEST_F(KvmStateTest, TheGuestsCpuidNeedsNothingThisHostLacks) {
     auto test = make_vm(*system, nullptr);
     ASSERT_TRUE(test) << test.error().describe();
@@ -187,6 +207,31 @@ TEST_F(KvmStateTest, TruncatedOrForeignStateIsRefused) {
     auto vm_state = save_vm(test->vm).value();
     std::swap(vm_state.pic_master, vm_state.ioapic);
     EXPECT_FALSE(restore_vm(test->vm, vm_state));
+}
+
+TEST(RestoredClock, StepsForwardByTheTimeSinceTheSavedHostTimeOnlyWhenItIsSane) {
+    kvm_clock_data saved{};
+    saved.clock = 5'000'000'000u;
+    saved.flags = KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
+    saved.realtime = 1'000'000'000'000'000'000u;
+    saved.host_tsc = 77;
+    constexpr uint64_t k_hour_ns = 3'600'000'000'000u;
+    kvm_clock_data stepped = restored_clock(saved, saved.realtime + k_hour_ns);
+    EXPECT_EQ(stepped.clock, saved.clock + k_hour_ns);
+    EXPECT_EQ(stepped.flags, 0u) << "the step is done; KVM is asked for nothing else (the host TSC is not ours)";
+
+    auto unstepped = [&](kvm_clock_data clock, uint64_t now) {
+        kvm_clock_data given = restored_clock(clock, now);
+        return given.flags == 0 && given.clock == clock.clock;
+    };
+    EXPECT_TRUE(unstepped(saved, saved.realtime - 1)) << "saved in the future: no step back";
+    EXPECT_TRUE(unstepped(saved, saved.realtime + 11ull * 366 * 24 * k_hour_ns)) << "over ten years";
+    kvm_clock_data no_time = saved;
+    no_time.flags = 0;
+    EXPECT_TRUE(unstepped(no_time, saved.realtime + k_hour_ns)) << "no host time saved";
+    kvm_clock_data zero = saved;
+    zero.realtime = 0;
+    EXPECT_TRUE(unstepped(zero, saved.realtime + k_hour_ns));
 }
 
 }  // namespace

@@ -310,5 +310,27 @@ TEST(Migrations, Version5VmsGainSnapshotsThatGoWithThem) {
     EXPECT_TRUE((*inventory)->list_snapshots("").value().empty());  // they went with their VM
 }
 
+TEST(Migrations, Version8SnapshotsBecomeRootsOfTheirTree) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(migrate(*db, 8));
+        ASSERT_TRUE(db->exec("INSERT INTO vms (name, engine, vcpus, memory_mib, state, created_at, updated_at) "
+                             "VALUES ('web1', 'emulated', 1, 256, 'stopped', '2026-01-01T00:00:00Z', "
+                             "'2026-01-01T00:00:00Z');"
+                             "INSERT INTO snapshots (vm, name, kind, engine, status, created_at) "
+                             "VALUES ('web1', 'old', 'disk', 'emulated', 'ready', '2026-01-02T00:00:00Z');"));
+    }
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    auto old = (*inventory)->get_snapshot("web1", "old");
+    ASSERT_TRUE(old) << old.error().message();
+    EXPECT_EQ(old->parent, "");
+    EXPECT_FALSE(old->current);
+    EXPECT_EQ(old->status, "ready");
+}
+
 }  // namespace
 }  // namespace corral::inventory

@@ -587,6 +587,59 @@ TEST_F(SqliteInventoryTest, SnapshotRoundTripAndErrors) {
     EXPECT_TRUE(inventory().list_snapshots("")->empty());
 }
 
+TEST_F(SqliteInventoryTest, SnapshotsFormATreeThatStaysWholeWhenOneGoes) {
+    ASSERT_TRUE(inventory().create_vm(make_vm("web1")));
+    ASSERT_TRUE(inventory().create_vm(make_vm("web2")));
+    auto take = [&](const std::string& vm, const std::string& name, const std::string& parent) {
+        SnapshotRecord snapshot;
+        snapshot.vm = vm;
+        snapshot.name = name;
+        snapshot.engine = "emulated";
+        snapshot.parent = parent;
+        snapshot.current = true;  // ignored: a new snapshot is current only once set so
+        auto created = inventory().create_snapshot(snapshot);
+        EXPECT_TRUE(created) << created.error().message();
+        EXPECT_FALSE(created->current);
+    };
+    // a <- b <- c, and a <- d; web2's own "a" is another tree.
+    take("web1", "a", "");
+    take("web1", "b", "a");
+    take("web1", "c", "b");
+    take("web1", "d", "a");
+    take("web2", "a", "");
+    auto current_of = [&](const std::string& vm) {
+        std::string current;
+        for (const auto& snapshot : inventory().list_snapshots(vm).value())
+            if (snapshot.current) current += (current.empty() ? "" : ",") + snapshot.name;
+        return current;
+    };
+    EXPECT_EQ(current_of("web1"), "");
+    ASSERT_TRUE(inventory().set_current_snapshot("web1", "b"));
+    ASSERT_TRUE(inventory().set_current_snapshot("web2", "a"));
+    EXPECT_EQ(current_of("web1"), "b");
+    ASSERT_TRUE(inventory().set_current_snapshot("web1", "c"));
+    EXPECT_EQ(current_of("web1"), "c") << "one current snapshot per VM";
+    EXPECT_EQ(current_of("web2"), "a") << "each VM has its own";
+    expect_error(inventory().set_current_snapshot("web1", "zz"), ENOENT, "VM web1 has no snapshot named zz");
+    EXPECT_EQ(current_of("web1"), "c") << "a refused change changes nothing";
+
+    // b goes: c hangs from a now; c stays current.
+    ASSERT_TRUE(inventory().delete_snapshot("web1", "b"));
+    EXPECT_EQ(inventory().get_snapshot("web1", "c")->parent, "a");
+    EXPECT_EQ(inventory().get_snapshot("web1", "d")->parent, "a");
+    EXPECT_EQ(current_of("web1"), "c");
+    // The current one goes: its parent is current.
+    ASSERT_TRUE(inventory().delete_snapshot("web1", "c"));
+    EXPECT_EQ(current_of("web1"), "a");
+    // A root goes: its children become roots.
+    ASSERT_TRUE(inventory().delete_snapshot("web1", "a"));
+    EXPECT_EQ(inventory().get_snapshot("web1", "d")->parent, "");
+    EXPECT_EQ(current_of("web1"), "");
+    EXPECT_EQ(current_of("web2"), "a") << "web1's deletes never touch web2's tree";
+    ASSERT_TRUE(inventory().set_current_snapshot("web2", ""));
+    EXPECT_EQ(current_of("web2"), "");
+}
+
 TEST(SqliteInventoryOpen, FailsWhenTheFolderCannotBeMade) {
     testing::TestDir dir;
     ASSERT_TRUE(Connection::open(dir.path("file")));  // a file where the folder should be
