@@ -61,7 +61,7 @@ repo_bytes() { du -sb "$1" | cut -f1; }
 "$corral" keygen "$dir/key" >/dev/null
 "$corral" init "$dir/corral" --key "$dir/key" >/dev/null
 [[ " ${peers[*]} " == *" restic "* ]] && restic init -q -r "$dir/restic" >/dev/null
-[[ " ${peers[*]} " == *" borg "* ]] && borg init -q -e repokey-blake2 "$dir/borg"
+[[ " ${peers[*]} " == *" borg "* ]] && borg init -e repokey-blake2 "$dir/borg" >/dev/null 2>&1
 
 backup() {  # tool vm label [reread] -> seconds
   # restic and borg skip a file whose size, times and inode did not change (their files cache);
@@ -85,7 +85,7 @@ restore() {  # tool -> seconds
               --format raw --to "$out/disk.raw" ;;
     restic) timeit restic -r "$dir/restic" restore \
               "$(restic -r "$dir/restic" snapshots --host vm-a --json | jq -r 'sort_by(.time) | .[0].short_id')" \
-              --sparse --target "$out" ;;
+              --target "$out" ;;  # restic 0.14 writes no holes (no restore --sparse before 0.15)
     borg) (cd "$out" && timeit borg extract --sparse "$dir/borg::vm-a-first") ;;
   esac
 }
@@ -117,8 +117,8 @@ for t in "${tools[@]}"; do
   cmp "$dir/original.raw" "$(restored_file "$t")" || { echo "$t restored a different disk" >&2; exit 1; }
 done
 
-mibs() { awk -v b="$size" -v s="$1" 'BEGIN { printf "%.0f", s > 0 ? b / 1048576 / s : 0 }'; }
-ratio() { awk -v c="$1" -v p="$2" 'BEGIN { printf "%.2f", c > 0 ? p / c : 0 }'; }
+mibs() { awk -v b="$size" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? b / 1048576 / s : 0) }'; }
+ratio() { awk -v c="$1" -v p="$2" 'BEGIN { printf "%.2f", (c > 0 ? p / c : 0) }'; }
 echo "disk: $mib MiB raw (3/8 compressible, 1/8 random, 1/2 holes); $(nproc) CPUs; $(date -u +%F)"
 printf "%-34s" "step (seconds, MiB/s of disk)"; for t in "${tools[@]}"; do printf " %16s" "$t"; done
 for t in "${peers[@]}"; do printf " %12s" "$t/corral"; done; echo

@@ -137,9 +137,28 @@ Result<void> sync_directory(const std::string& path) {
 }
 
 Repository::Repository() = default;
-Repository::Repository(Repository&&) noexcept = default;
-Repository& Repository::operator=(Repository&&) noexcept = default;
-Repository::~Repository() = default;
+Repository::Repository(Repository&& other) noexcept {
+    *this = std::move(other);
+}
+Repository& Repository::operator=(Repository&& other) noexcept {
+    if (this != &other) {
+        discard_pending();
+        m_path = std::move(other.m_path);
+        m_chunk_size = other.m_chunk_size;
+        m_zstd_level = other.m_zstd_level;
+        m_key = std::move(other.m_key);
+        m_codec = std::move(other.m_codec);
+        m_catalogue = std::move(other.m_catalogue);
+        m_dirty_dirs = std::move(other.m_dirty_dirs);
+        m_pending = std::exchange(other.m_pending, {});
+        m_pending_names = std::exchange(other.m_pending_names, {});
+        m_pending_bytes = std::exchange(other.m_pending_bytes, 0);
+    }
+    return *this;
+}
+Repository::~Repository() {
+    discard_pending();
+}
 
 Result<void> Repository::create(const std::string& path, const RepositoryCreateOptions& options) {
     if (path.empty())
@@ -253,19 +272,72 @@ bool Repository::has_chunk(const std::string& name) const {
 }
 
 Result<uint64_t> Repository::put_chunk(const std::string& name, std::span<const uint8_t> data) {
-    if (has_chunk(name))
+    if (has_chunk(name) ||
+        std::find(m_pending_names.begin(), m_pending_names.end(), name) != m_pending_names.end())
         return uint64_t{0};
     std::vector<uint8_t> blob = TRY(m_codec->encode(data, "chunk:" + name));
     const std::string path = chunk_path(name);
-    TRY_VOID(write_file_atomically(
-        path, std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()), 0600));
-    std::string dir = path.substr(0, path.rfind('/'));
-    if (std::find(m_dirty_dirs.begin(), m_dirty_dirs.end(), dir) == m_dirty_dirs.end())
-        m_dirty_dirs.push_back(std::move(dir));
+    const std::string temporary = temporary_path_for(path);
+    {
+        UniqueFd fd = TRY(create_exclusive(temporary, 0600));
+        size_t done = 0;
+        while (done < blob.size()) {
+            const ssize_t n = ::write(fd.get(), blob.data() + done, blob.size() - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                // Disk full, typically: the partial file must never be committed.
+                Error error = Error::from_errno(fmt::format("writing '{}'", temporary));
+                ::unlink(temporary.c_str());
+                return fail(error);
+            }
+            done += static_cast<size_t>(n);
+        }
+    }
+    m_pending.push_back({temporary, path});
+    m_pending_names.push_back(name);
+    m_pending_bytes += blob.size();
+    // A batch of at most 64 chunks or 256 MiB: one syncfs each.
+    constexpr size_t k_batch_chunks = 64;
+    constexpr uint64_t k_batch_bytes = 256u << 20;
+    if (m_pending.size() >= k_batch_chunks || m_pending_bytes >= k_batch_bytes)
+        TRY_VOID(commit_pending());
     return uint64_t{blob.size()};
 }
 
+Result<void> Repository::commit_pending() {
+    if (m_pending.empty())
+        return {};
+    UniqueFd root(::open(m_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid() || ::syncfs(root.get()) != 0)
+        return fail_errno(fmt::format("syncing the file system of '{}'", m_path));
+    for (const auto& chunk : m_pending) {
+        if (::rename(chunk.temporary.c_str(), chunk.path.c_str()) != 0)
+            return fail_errno(fmt::format("renaming '{}' to '{}'", chunk.temporary, chunk.path));
+        std::string dir = chunk.path.substr(0, chunk.path.rfind('/'));
+        if (std::find(m_dirty_dirs.begin(), m_dirty_dirs.end(), dir) == m_dirty_dirs.end())
+            m_dirty_dirs.push_back(std::move(dir));
+    }
+    m_pending.clear();
+    m_pending_names.clear();
+    m_pending_bytes = 0;
+    return {};
+}
+
+void Repository::discard_pending() {
+    for (const auto& chunk : m_pending)
+        ::unlink(chunk.temporary.c_str());
+    m_pending.clear();
+    m_pending_names.clear();
+    m_pending_bytes = 0;
+}
+
 Result<void> Repository::sync_chunks() {
+    auto committed = commit_pending();
+    if (!committed) {
+        discard_pending();
+        return committed;
+    }
     for (const auto& dir : m_dirty_dirs)
         TRY_VOID(sync_directory(dir));
     m_dirty_dirs.clear();

@@ -80,10 +80,13 @@ public:
     std::string chunk_path(const std::string& name) const;
     std::string index_path(const std::string& id) const;
     bool has_chunk(const std::string& name) const;
-    /// Stores a chunk unless a file of that name exists; returns the bytes written (0 if it was
-    /// there). The folder is synced later by sync_chunks().
+    /// Stores a chunk unless it is there; returns the bytes written (0 if it was there). Chunks
+    /// are written to temporary names in batches: one syncfs(2) makes a batch durable, then each
+    /// is renamed to its name (a chunk file under its name is always complete, as with a
+    /// per-file fsync, at a fraction of the cost). sync_chunks() ends the last batch.
     Result<uint64_t> put_chunk(const std::string& name, std::span<const uint8_t> data);
-    /// fsyncs the chunk folders written to since the last call, so the chunks' names are durable.
+    /// Commits the pending batch and fsyncs the chunk folders written to, so every chunk stored so
+    /// far is durable under its name. A backup calls it before it writes its index.
     Result<void> sync_chunks();
     /// Reads and decodes a chunk and checks its content against its name.
     Result<std::vector<uint8_t>> read_chunk(const std::string& name);
@@ -107,7 +110,19 @@ private:
     std::unique_ptr<BackupKey> m_key;
     std::unique_ptr<BlobCodec> m_codec;
     std::unique_ptr<Catalogue> m_catalogue;
+    struct PendingChunk {
+        std::string temporary;
+        std::string path;
+    };
+    /// syncfs, then renames every pending chunk to its name.
+    Result<void> commit_pending();
+    /// Removes the temporary files of a batch that will not be committed.
+    void discard_pending();
+
     std::vector<std::string> m_dirty_dirs;
+    std::vector<PendingChunk> m_pending;
+    std::vector<std::string> m_pending_names;
+    uint64_t m_pending_bytes = 0;
 };
 
 /// Checks a backup id given by a user: 1 to 128 of [A-Za-z0-9._-], not starting with '.'.

@@ -404,6 +404,9 @@ TEST_F(KilledBackups, AKilledBackupLeavesTheRepositoryConsistentAndTheNextOneWor
         EXPECT_EQ(gc->removed_incomplete, 1u);
         EXPECT_EQ(gc->kept_chunks, 0u);
         EXPECT_EQ(chunk_files(repo_path), 0u);
+        // Nothing at all is left: no temporary file of a chunk or index the child was writing.
+        EXPECT_TRUE(file_listing(repo_path + "/chunks").empty());
+        EXPECT_TRUE(file_listing(repo_path + "/indexes").empty());
         EXPECT_TRUE(repo->index_ids()->empty());
     }
     BackupResult b = backup("web", {{.name = "root", .path = disk}});
