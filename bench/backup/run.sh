@@ -55,7 +55,15 @@ change() {  # file percent seed: overwrite percent% of the disk in 64 KiB blocks
   done
 }
 
-timeit() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$dir/err" || { cat "$dir/err" >&2; return 1; }; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }'; }
+# Prints the wall-clock seconds; appends "real user+sys" to $dir/cpu: on a loaded machine the CPU
+# seconds (all threads) are the steadier figure.
+timeit() {
+  local TIMEFORMAT='%R %U %S' t
+  t=$( { time "$@" >/dev/null 2>"$dir/err"; } 2>&1 ) || { cat "$dir/err" >&2; return 1; }
+  echo "$t" | awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' >>"$dir/cpu"
+  echo "$t" | awk '{ printf "%.3f", $1 }'
+}
+cpu_of_last() { tail -1 "$dir/cpu" | cut -d' ' -f2; }
 repo_bytes() { du -sb "$1" | cut -f1; }
 
 "$corral" keygen "$dir/key" >/dev/null
@@ -94,12 +102,13 @@ restored_file() {  # tool
 }
 
 tools=(corral "${peers[@]}")
-declare -A secs grow
+declare -A secs grow cpu
 step() {  # key vm label [reread]
   local t before
   for t in "${tools[@]}"; do
     before=$(repo_bytes "$dir/$t")
     secs[$1,$t]=$(backup "$t" "$2" "$3" "${4:-}")
+    cpu[$1,$t]=$(cpu_of_last)
     grow[$1,$t]=$(( $(repo_bytes "$dir/$t") - before ))
   done
 }
@@ -114,6 +123,7 @@ change "$dir/vm-b/disk.raw" 5 3
 step second_vm vm-b first
 for t in "${tools[@]}"; do
   secs[restore,$t]=$(restore "$t")
+  cpu[restore,$t]=$(cpu_of_last)
   cmp "$dir/original.raw" "$(restored_file "$t")" || { echo "$t restored a different disk" >&2; exit 1; }
 done
 
@@ -126,6 +136,13 @@ for k in first unchanged unchanged_reread changed1 second_vm restore; do
   printf "%-34s" "$k"
   for t in "${tools[@]}"; do printf " %8s %7s" "${secs[$k,$t]}" "$(mibs "${secs[$k,$t]}")"; done
   for t in "${peers[@]}"; do printf " %12s" "$(ratio "${secs[$k,corral]}" "${secs[$k,$t]}")"; done
+  echo
+done
+printf "%-34s" "CPU seconds (user+sys, all threads)"; echo
+for k in first unchanged unchanged_reread changed1 second_vm restore; do
+  printf "%-34s" "$k"
+  for t in "${tools[@]}"; do printf " %16s" "${cpu[$k,$t]}"; done
+  for t in "${peers[@]}"; do printf " %12s" "$(ratio "${cpu[$k,corral]}" "${cpu[$k,$t]}")"; done
   echo
 done
 printf "%-34s" "repository growth (MiB)"; echo
