@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -413,6 +414,52 @@ TEST_F(KilledBackups, AKilledBackupLeavesTheRepositoryConsistentAndTheNextOneWor
     EXPECT_EQ(b.new_chunks, 48u * 16u);
     EXPECT_TRUE(verify_backups(*repo, {}, nullptr)->problems.empty());
     expect_restores_to(b.id, "root", disk, ImageFormat::Qcow2);
+}
+
+TEST_F(KilledBackups, AWriteFailureFailsTheBackupListsNothingAndLeavesNoFile) {
+    // A file size limit stands in for a full disk: the first chunk that does not compress below
+    // it fails with EFBIG, after eight small chunks were written (and not yet committed).
+    const std::string disk = dir.path("disk.raw");
+    std::map<uint64_t, std::vector<uint8_t>> writes;
+    for (uint64_t i = 0; i < 8; ++i)
+        writes[i * 65536] = std::vector<uint8_t>(65536, static_cast<uint8_t>(i + 1));
+    writes[8 * 65536] = random_bytes(65536, 12);
+    make_image(disk, ImageFormat::Raw, 9 * 65536, writes);
+    const std::string message_file = dir.path("message");
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        int code = 0;
+        {
+            ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG
+            struct rlimit limit = {32 << 10, 32 << 10};
+            ::setrlimit(RLIMIT_FSIZE, &limit);
+            auto repo = Repository::open(repo_path, std::nullopt);
+            if (!repo)
+                ::_exit(2);
+            auto r = create_backup(*repo, BackupRequest{.vm = "web", .disks = {{.name = "root", .path = disk}}},
+                                   nullptr);
+            code = r ? 0 : 1;
+            if (!r)
+                std::ofstream(message_file) << r.error().describe();
+        }  // the Repository goes here, with its uncommitted chunks
+        ::_exit(code);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+    std::ifstream in(message_file);
+    std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+    reopen();
+    EXPECT_TRUE(list_backups(*repo, std::nullopt)->empty());
+    EXPECT_TRUE(repo->catalogue().incomplete()->empty());
+    EXPECT_TRUE(file_listing(repo_path + "/chunks").empty());
+    EXPECT_TRUE(file_listing(repo_path + "/indexes").empty());
+    // The next backup, without the limit, works.
+    BackupResult b = backup("web", {{.name = "root", .path = disk}});
+    EXPECT_EQ(b.new_chunks, 9u);
 }
 
 class EncryptedBackups : public Backups {
