@@ -1,0 +1,186 @@
+#include "storage/backup/catalogue.h"
+
+#include <fmt/format.h>
+
+namespace corral::storage::backup {
+
+using inventory::Connection;
+using inventory::Statement;
+
+namespace {
+
+constexpr const char* k_schema = R"(
+CREATE TABLE IF NOT EXISTS backups (
+  id TEXT PRIMARY KEY,
+  vm TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('writing', 'complete')),
+  disks INTEGER NOT NULL DEFAULT 0,
+  logical_bytes INTEGER NOT NULL DEFAULT 0,
+  chunks INTEGER NOT NULL DEFAULT 0,
+  new_chunks INTEGER NOT NULL DEFAULT 0,
+  new_bytes INTEGER NOT NULL DEFAULT 0,
+  verify_state TEXT NOT NULL DEFAULT '',
+  verified_at INTEGER NOT NULL DEFAULT 0,
+  verify_error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS chunk_refs (
+  backup TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,
+  chunk TEXT NOT NULL,
+  PRIMARY KEY (backup, chunk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunk_refs_by_chunk ON chunk_refs(chunk);
+)";
+
+constexpr const char* k_columns =
+    "id, vm, created, state, disks, logical_bytes, chunks, new_chunks, new_bytes, verify_state, "
+    "verified_at, verify_error";
+
+BackupRecord read_record(const Statement& s) {
+    BackupRecord r;
+    r.id = s.column_text(0);
+    r.vm = s.column_text(1);
+    r.created = s.column_int64(2);
+    r.state = s.column_text(3);
+    r.disks = static_cast<uint64_t>(s.column_int64(4));
+    r.logical_bytes = static_cast<uint64_t>(s.column_int64(5));
+    r.chunks = static_cast<uint64_t>(s.column_int64(6));
+    r.new_chunks = static_cast<uint64_t>(s.column_int64(7));
+    r.new_bytes = static_cast<uint64_t>(s.column_int64(8));
+    r.verify_state = s.column_text(9);
+    r.verified_at = s.column_int64(10);
+    r.verify_error = s.column_text(11);
+    return r;
+}
+
+/// Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it fails.
+template <typename F>
+Result<void> transaction(Connection& db, F&& body) {
+    TRY_VOID(db.exec("BEGIN IMMEDIATE"));
+    Result<void> result = body();
+    if (!result) {
+        ignore_error(db.exec("ROLLBACK"), "the first error is the one to report");
+        return result;
+    }
+    return db.exec("COMMIT");
+}
+
+}  // namespace
+
+Result<Catalogue> Catalogue::open(const std::string& path) {
+    Connection db = TRY(Connection::open(path));
+    // Several processes (corrald, a CLI, a test) may use one repository: wait for each other.
+    TRY_VOID(db.set_busy_timeout(std::chrono::seconds(30)));
+    TRY_VOID(db.exec("PRAGMA foreign_keys = ON"));
+    // FULL: a committed "complete" must survive a power cut, since the index it names already did.
+    TRY_VOID(db.exec("PRAGMA synchronous = FULL"));
+    {
+        Statement wal = TRY(db.prepare("PRAGMA journal_mode = WAL"));
+        TRY_VOID(wal.run());
+    }
+    TRY_VOID(db.exec(k_schema));
+    return Catalogue(std::move(db));
+}
+
+Result<void> Catalogue::begin_backup(const std::string& id, const std::string& vm, int64_t created) {
+    Statement s = TRY(m_db.prepare(
+        "INSERT INTO backups (id, vm, created, state) VALUES (?1, ?2, ?3, 'writing')"));
+    TRY_VOID(s.bind_all(id, vm, created));
+    auto result = s.run();
+    if (!result && s.failed_on_unique())
+        return fail(fmt::format("backup '{}' exists already", id), EEXIST);
+    return result;
+}
+
+Result<void> Catalogue::complete_backup(const std::string& id,
+                                        const std::unordered_set<std::string>& chunks,
+                                        const BackupTotals& totals) {
+    return transaction(m_db, [&]() -> Result<void> {
+        // One statement for all references: the names go in as one JSON array (chunk names are
+        // hex, so joining them needs no escaping).
+        std::string names = "[";
+        for (const auto& chunk : chunks) {
+            if (names.size() > 1)
+                names += ',';
+            names += '"' + chunk + '"';
+        }
+        names += ']';
+        Statement ref = TRY(m_db.prepare(
+            "INSERT INTO chunk_refs (backup, chunk) SELECT ?1, value FROM json_each(?2)"));
+        TRY_VOID(ref.bind_all(id, names));
+        TRY_VOID(ref.run());
+        Statement done = TRY(m_db.prepare(
+            "UPDATE backups SET state = 'complete', disks = ?2, logical_bytes = ?3, chunks = ?4, "
+            "new_chunks = ?5, new_bytes = ?6 WHERE id = ?1 AND state = 'writing'"));
+        TRY_VOID(done.bind_all(id, static_cast<int64_t>(totals.disks),
+                               static_cast<int64_t>(totals.logical_bytes),
+                               static_cast<int64_t>(chunks.size()),
+                               static_cast<int64_t>(totals.new_chunks),
+                               static_cast<int64_t>(totals.new_bytes)));
+        TRY_VOID(done.run());
+        if (m_db.changes() != 1)
+            return fail(fmt::format("backup '{}' is no longer being written (removed by gc?)", id),
+                        ENOENT);
+        return {};
+    });
+}
+
+Result<std::vector<BackupRecord>> Catalogue::list(const std::optional<std::string>& vm) const {
+    Statement s = TRY(m_db.prepare(fmt::format(
+        "SELECT {} FROM backups WHERE state = 'complete' AND (?1 IS NULL OR vm = ?1) "
+        "ORDER BY created, id",
+        k_columns)));
+    if (vm)
+        TRY_VOID(s.bind_text(1, *vm));
+    else
+        TRY_VOID(s.bind_null(1));
+    std::vector<BackupRecord> out;
+    while (TRY(s.step()))
+        out.push_back(read_record(s));
+    return out;
+}
+
+Result<std::vector<std::string>> Catalogue::incomplete() const {
+    Statement s = TRY(m_db.prepare("SELECT id FROM backups WHERE state = 'writing' ORDER BY id"));
+    std::vector<std::string> out;
+    while (TRY(s.step()))
+        out.push_back(s.column_text(0));
+    return out;
+}
+
+Result<std::optional<BackupRecord>> Catalogue::find(const std::string& id) const {
+    Statement s = TRY(m_db.prepare(fmt::format("SELECT {} FROM backups WHERE id = ?1", k_columns)));
+    TRY_VOID(s.bind_text(1, id));
+    if (!TRY(s.step()))
+        return std::optional<BackupRecord>();
+    return std::optional<BackupRecord>(read_record(s));
+}
+
+Result<void> Catalogue::remove(const std::string& id) {
+    return transaction(m_db, [&]() -> Result<void> {
+        Statement refs = TRY(m_db.prepare("DELETE FROM chunk_refs WHERE backup = ?1"));
+        TRY_VOID(refs.bind_text(1, id));
+        TRY_VOID(refs.run());
+        Statement row = TRY(m_db.prepare("DELETE FROM backups WHERE id = ?1"));
+        TRY_VOID(row.bind_text(1, id));
+        return row.run();
+    });
+}
+
+Result<void> Catalogue::set_verified(const std::string& id, bool ok, int64_t at,
+                                     const std::string& error) {
+    Statement s = TRY(m_db.prepare(
+        "UPDATE backups SET verify_state = ?2, verified_at = ?3, verify_error = ?4 WHERE id = ?1"));
+    TRY_VOID(s.bind_all(id, std::string(ok ? "ok" : "bad"), at, error));
+    return s.run();
+}
+
+Result<std::unordered_set<std::string>> Catalogue::referenced_chunks() const {
+    Statement s = TRY(m_db.prepare("SELECT DISTINCT chunk FROM chunk_refs"));
+    std::unordered_set<std::string> out;
+    while (TRY(s.step()))
+        out.insert(s.column_text(0));
+    return out;
+}
+
+}  // namespace corral::storage::backup

@@ -1,0 +1,182 @@
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <unordered_set>
+
+#include "base/private_file.h"
+#include "storage/backup/operations.h"
+#include "storage/backup/progress_throttle.h"
+
+namespace corral::storage::backup {
+
+namespace {
+
+bool all_zero(const uint8_t* p, size_t n) {
+    return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
+Result<void> validate(const BackupRequest& request) {
+    TRY_VOID(validate_name("vm", request.vm));
+    if (request.disks.empty())
+        return fail("disks is empty (a backup needs at least one disk)", EINVAL);
+    std::unordered_set<std::string> names;
+    for (const auto& disk : request.disks) {
+        TRY_VOID(validate_name("disk name", disk.name));
+        if (!names.insert(disk.name).second)
+            return fail(fmt::format("disk name '{}' is given twice", disk.name), EINVAL);
+    }
+    auto config = nlohmann::json::parse(request.config_json, nullptr, false);
+    if (config.is_discarded() || !config.is_object())
+        return fail("config_json is not a JSON object", EINVAL);
+    return {};
+}
+
+std::string make_id(const std::string& vm, int64_t created) {
+    std::tm tm{};
+    const time_t t = static_cast<time_t>(created);
+    gmtime_r(&t, &tm);
+    // The random suffix keeps two backups of one VM in the same second apart.
+    return fmt::format("{}-{:%Y%m%dT%H%M%SZ}-{}", vm, tm, random_hex(3));
+}
+
+/// Reads one chunk's range, skipping what the image maps as unallocated or zero. Returns false
+/// (and reads nothing more) when the range holds no data at all.
+Result<bool> read_chunk_range(BlockDevice& device, uint64_t offset, std::span<uint8_t> buffer,
+                              uint64_t& read_bytes) {
+    bool any_data = false;
+    const uint64_t end = offset + buffer.size();
+    for (uint64_t pos = offset; pos < end;) {
+        Extent extent = TRY(device.block_status(pos, end - pos));
+        const uint64_t n = std::clamp<uint64_t>(extent.length, 1, end - pos);
+        if (extent.kind == ExtentKind::Data) {
+            if (!any_data) {
+                std::memset(buffer.data(), 0, buffer.size());
+                any_data = true;
+            }
+            TRY_VOID(device.read_at(pos, buffer.subspan(pos - offset, n)));
+            read_bytes += n;
+        }
+        pos += n;
+    }
+    return any_data;
+}
+
+}  // namespace
+
+Result<BackupResult> create_backup(Repository& repo, const BackupRequest& request,
+                                   const Progress& progress) {
+    const auto start = std::chrono::steady_clock::now();
+    TRY_VOID(validate(request));
+    RepositoryLock lock = TRY(repo.lock(LockMode::Shared));
+    // Every disk opens before anything is recorded: a missing image fails with nothing written.
+    std::vector<std::unique_ptr<BlockDevice>> devices;
+    uint64_t total = 0;
+    for (const auto& disk : request.disks) {
+        ImageOpenOptions options{.access = Access::ReadOnly, .format = disk.format};
+        devices.push_back(TRY_CONTEXT(open_image(disk.path, options),
+                                      fmt::format("disk '{}'", disk.name)));
+        total += devices.back()->size();
+    }
+
+    BackupResult result;
+    const int64_t created = request.created ? request.created : static_cast<int64_t>(::time(nullptr));
+    result.id = make_id(request.vm, created);
+    TRY_VOID(repo.catalogue().begin_backup(result.id, request.vm, created));
+
+    auto run = [&]() -> Result<void> {
+        BackupIndex index{.id = result.id,
+                          .vm = request.vm,
+                          .created = created,
+                          .chunk_size = repo.chunk_size(),
+                          .config_json = request.config_json,
+                          .disks = {}};
+        std::unordered_set<std::string> referenced;
+        std::vector<uint8_t> buffer(repo.chunk_size());
+        ProgressThrottle reporter(progress, total);
+        uint64_t done = 0;
+        if (reporter.report(0) == Proceed::Cancel)
+            return fail("the backup was cancelled", ECANCELED);
+        for (size_t d = 0; d < devices.size(); ++d) {
+            BlockDevice& device = *devices[d];
+            DiskIndex disk{.name = request.disks[d].name, .virtual_size = device.size(), .chunks = {}};
+            for (uint64_t offset = 0; offset < device.size(); offset += repo.chunk_size()) {
+                const uint64_t length = std::min<uint64_t>(repo.chunk_size(), device.size() - offset);
+                auto data = std::span(buffer).subspan(0, length);
+                const bool any = TRY_CONTEXT(read_chunk_range(device, offset, data, result.read_bytes),
+                                             fmt::format("disk '{}' at offset {}", disk.name, offset));
+                if (!any || all_zero(data.data(), data.size())) {
+                    // Zero chunks are a marker in the index, never stored.
+                    disk.chunks.emplace_back();
+                    ++result.zero_chunks;
+                } else {
+                    std::string name = repo.chunk_name(data);
+                    ++result.chunks;
+                    if (referenced.insert(name).second) {
+                        const uint64_t written = TRY(repo.put_chunk(name, data));
+                        if (written) {
+                            ++result.new_chunks;
+                            result.new_bytes += written;
+                        }
+                    }
+                    disk.chunks.push_back(std::move(name));
+                }
+                done += length;
+                if (done != total && reporter.report(done) == Proceed::Cancel)
+                    return fail("the backup was cancelled", ECANCELED);
+            }
+            result.logical_bytes += device.size();
+            index.disks.push_back(std::move(disk));
+        }
+        // Order is the consistency: chunks durable, then the index, then "complete".
+        TRY_VOID(repo.sync_chunks());
+        TRY_VOID(repo.write_index(index));
+        if (reporter.report(total) == Proceed::Cancel)
+            return fail("the backup was cancelled", ECANCELED);
+        return repo.catalogue().complete_backup(
+            result.id, referenced,
+            BackupTotals{.disks = index.disks.size(),
+                         .logical_bytes = result.logical_bytes,
+                         .new_chunks = result.new_chunks,
+                         .new_bytes = result.new_bytes});
+    };
+    auto ran = run();
+    if (!ran) {
+        // The chunks stay until gc (another backup may already share them); the record and
+        // index go now so nothing lists a backup that did not finish.
+        ignore_error(repo.catalogue().remove(result.id), "gc removes a stale record too");
+        ignore_error(repo.remove_index(result.id), "gc removes a stale index too");
+        return fail(ran.error());
+    }
+    result.seconds = seconds_since(start);
+    return result;
+}
+
+Result<std::vector<BackupRecord>> list_backups(Repository& repo, const std::optional<std::string>& vm) {
+    return repo.catalogue().list(vm);
+}
+
+Result<std::pair<BackupRecord, BackupIndex>> show_backup(Repository& repo, const std::string& id) {
+    TRY_VOID(validate_backup_id(id));
+    auto record = TRY(repo.catalogue().find(id));
+    if (!record || record->state != "complete")
+        return fail(ErrorKind::NotFound, fmt::format("no backup '{}' in repository '{}'", id, repo.path()));
+    BackupIndex index = TRY(repo.read_index(id));
+    return std::pair{std::move(*record), std::move(index)};
+}
+
+Result<void> delete_backup(Repository& repo, const std::string& id) {
+    TRY_VOID(validate_backup_id(id));
+    RepositoryLock lock = TRY(repo.lock(LockMode::Shared));
+    auto record = TRY(repo.catalogue().find(id));
+    if (!record || record->state != "complete")
+        return fail(ErrorKind::NotFound, fmt::format("no backup '{}' in repository '{}'", id, repo.path()));
+    // Catalogue first: once it is gone nothing lists the backup; a leftover index is gc's.
+    TRY_VOID(repo.catalogue().remove(id));
+    return repo.remove_index(id);
+}
+
+}  // namespace corral::storage::backup

@@ -1,0 +1,38 @@
+#pragma once
+
+// Internal to corral_backup: forwards Progress at most every 100 ms (the contract of
+// storage/copy.h), always passing the first and the final call through.
+
+#include <chrono>
+
+#include "storage/copy.h"
+
+namespace corral::storage::backup {
+
+class ProgressThrottle {
+public:
+    ProgressThrottle(const Progress& progress, uint64_t total) : m_progress(progress), m_total(total) {}
+    /// The callback's answer, or Continue for a call left out.
+    Proceed report(uint64_t done) {
+        if (!m_progress)
+            return Proceed::Continue;
+        auto now = std::chrono::steady_clock::now();
+        if (done != m_total && m_reported && now - m_last < std::chrono::milliseconds(100))
+            return Proceed::Continue;
+        m_last = now;
+        m_reported = true;
+        return m_progress(done, m_total);
+    }
+
+private:
+    const Progress& m_progress;
+    uint64_t m_total;
+    std::chrono::steady_clock::time_point m_last;
+    bool m_reported = false;
+};
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace corral::storage::backup
