@@ -129,6 +129,12 @@ std::string render_host(const json& host) {
                                                           text(c, "ring0_loop_mips"), text(c, "reason"))
                                             : fmt::format("{}: {}", text(c, "kvm"), text(c, "reason")));
     }
+    if (host.contains("cgroups") && host["cgroups"].is_object()) {
+        const json& c = host["cgroups"];
+        const std::string note = text(c, "note");
+        fields.emplace_back("cgroups", note == "-" || note.empty() ? text(c, "version")
+                                                                   : fmt::format("{} ({})", text(c, "version"), note));
+    }
     if (host.contains("api") && host["api"].is_object()) {
         const json& api = host["api"];
         fields.emplace_back("api socket", text(api, "unix_socket"));
@@ -162,6 +168,28 @@ std::string restart(const json& vm) {
     return out;
 }
 
+/// The limits that are set: "cpu weight 300, cpu max 50%, memory max 768M (512M + 256M overhead), io weight
+/// 200, host cpus 0-1, vcpu pins 1,0"; "none".
+std::string limits(const json& vm) {
+    if (!vm.is_object() || !vm.contains("limits") || !vm["limits"].is_object()) return "-";
+    const json& l = vm["limits"];
+    auto number = [&](const char* key) -> std::int64_t {
+        return l.contains(key) && l[key].is_number_integer() ? l[key].get<std::int64_t>() : 0;
+    };
+    std::vector<std::string> parts;
+    if (number("cpu_weight") != 0) parts.push_back(fmt::format("cpu weight {}", number("cpu_weight")));
+    if (number("cpu_max_percent") != 0) parts.push_back(fmt::format("cpu max {}%", number("cpu_max_percent")));
+    if (number("memory_max_mib") != 0)
+        parts.push_back(fmt::format("memory max {} ({} + {} overhead)", mib(l, "memory_max_mib"), mib(vm, "memory_mib"),
+                                    mib(l, "memory_overhead_mib")));
+    if (number("io_weight") != 0) parts.push_back(fmt::format("io weight {}", number("io_weight")));
+    if (const std::string cpus = text(l, "host_cpus"); cpus != "-" && !cpus.empty())
+        parts.push_back(fmt::format("host cpus {}", cpus));
+    if (const std::string pins = text(l, "vcpu_pins"); pins != "-" && !pins.empty())
+        parts.push_back(fmt::format("vcpu pins {}", pins));
+    return parts.empty() ? "none" : join(parts);
+}
+
 std::string render_vm(const json& vm, GuestText guest) {
     std::string out = render_fields({
         {"name", text(vm, "name")},
@@ -173,6 +201,7 @@ std::string render_vm(const json& vm, GuestText guest) {
         {"disks", disks(vm)},
         {"nics", nics(vm)},
         {"restart", restart(vm)},
+        {"limits", limits(vm)},
         {"cmdline", text(vm, "cmdline")},
         {"pid", text(vm, "pid")},
         {"uptime", vm.contains("started_at") && vm["started_at"].is_string()

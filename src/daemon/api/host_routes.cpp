@@ -27,6 +27,7 @@ void add_host_routes(Router& router, ApiContext& context) {
                                    {"default_engine", context.vms.default_engine()},
                                    {"engines", engines},
                                    {"calibration", context.host.calibration},
+                                   {"cgroups", context.vms.cgroups().describe()},
                                    {"network_policy", context.networks ? context.networks->host_policy()
                                                                        : nlohmann::json()},
                                    {"api", context.host.api.is_null() ? nlohmann::json::object() : context.host.api}});

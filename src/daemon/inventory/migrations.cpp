@@ -183,6 +183,12 @@ CREATE TABLE snapshots (
     PRIMARY KEY (vm, name)
 );
 )sql",
+    // v9: reserved for the backup branch (schema steps are renumbered when branches merge).
+    "SELECT 1;",
+    // v10 (branch contention): a VM's limits and shares, as JSON (inventory::VmLimits).
+    R"sql(
+ALTER TABLE vms ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 Result<void> too_new(int version) {
