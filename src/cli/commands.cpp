@@ -292,6 +292,8 @@ struct Bindings {
     std::string second;
     std::string description;
     VmSettings vm;
+    std::optional<int> vcpus_per_cpu;
+    std::optional<int> memory_percent;
     int stop_timeout = -1;
     bool force = false;
     bool with_volumes = false;
@@ -815,6 +817,28 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     CLI::App* host = app.add_subcommand("host", "this host")->require_subcommand(1);
     host->add_subcommand("info", "the host, its engines and why the default engine was chosen")
         ->callback([&] { call("GET", path("host"), View::Host); });
+    host->add_subcommand("capacity", "vCPUs and memory: allowed by the overcommit policy, allocated, used, free")
+        ->callback([&] { call("GET", path("host") + "/capacity", View::Capacity); });
+    {
+        CLI::App* set = host->add_subcommand("set-capacity", "change the overcommit policy that starts are held to");
+        set->add_option("--vcpus-per-cpu", b.vcpus_per_cpu, "vCPUs running VMs may hold per host CPU (default 4)")
+            ->check(at_least(1, "a number of vCPUs"))
+            ->type_name("N");
+        set->add_option("--memory-percent", b.memory_percent,
+                        "VM memory running VMs may hold, in percent of the host's memory (default 90)")
+            ->check(at_least(1, "a percentage"))
+            ->type_name("PERCENT");
+        set->callback([&] {
+            nlohmann::json body = nlohmann::json::object();
+            if (b.vcpus_per_cpu) body["vcpus_per_cpu"] = *b.vcpus_per_cpu;
+            if (b.memory_percent) body["memory_percent"] = *b.memory_percent;
+            call("PATCH", path("host") + "/capacity", View::Capacity, "", body);
+        });
+    }
+
+    app.add_subcommand("doctor", "check the host and its VMs for misconfigurations, each with its fix (exit 0: none "
+                                 "or notes only, 5: warnings, 6: errors)")
+        ->callback([&] { call("GET", path("host") + "/doctor", View::Doctor); });
 
     app.add_subcommand("events", "print events as they happen (Ctrl-C stops)")->callback([&] {
         b.inv.action = Action::Events;

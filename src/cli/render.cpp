@@ -144,6 +144,34 @@ std::string render_host(const json& host) {
     return render_fields(fields);
 }
 
+/// Each finding as "SEVERITY  CHECK: PROBLEM" and an indented "fix: ..." line, then the counts.
+std::string render_doctor(const json& report) {
+    std::string out;
+    const json findings = report.is_object() && report.contains("findings") ? report["findings"] : json::array();
+    for (const auto& finding : findings.is_array() ? findings : json::array())
+        out += fmt::format("{:<8} {}: {}\n         fix: {}\n", text(finding, "severity"), text(finding, "check"),
+                           text(finding, "problem"), text(finding, "fix"));
+    const json counts = report.is_object() && report.contains("counts") ? report["counts"] : json::object();
+    out += fmt::format("{} errors, {} warnings, {} notes\n", text(counts, "error"), text(counts, "warning"),
+                       text(counts, "info"));
+    return out;
+}
+
+/// RESOURCE HOST ALLOWED ALLOCATED USED FREE, one row each for vCPUs and memory, and the policy.
+std::string render_capacity(const json& capacity) {
+    Table table({"RESOURCE", "HOST", "ALLOWED", "ALLOCATED", "USED", "FREE"});
+    auto part = [&](const char* key) { return capacity.is_object() && capacity.contains(key) ? capacity[key] : json::object(); };
+    const json vcpus = part("vcpus");
+    table.add_row({"vcpus", text(vcpus, "host"), text(vcpus, "allowed"), text(vcpus, "allocated"),
+                   text(vcpus, "used") + (text(vcpus, "used") == "-" ? "" : " busy"), text(vcpus, "free")});
+    const json memory = part("memory_mib");
+    table.add_row({"memory", mib(memory, "host"), mib(memory, "allowed"), mib(memory, "allocated"), mib(memory, "used"),
+                   mib(memory, "free")});
+    const json policy = part("policy");
+    return table.render() + fmt::format("policy: {} vCPUs per host CPU, {}% of the host's memory\n",
+                                        text(policy, "vcpus_per_cpu"), text(policy, "memory_percent"));
+}
+
 /// "3 d 4 h", "2 h 5 min", "5 min 3 s", "42 s"; "-" without a number.
 std::string duration(const json& object, const char* key) {
     if (!object.is_object() || !object.contains(key) || !object[key].is_number_integer()) return "-";
@@ -312,6 +340,8 @@ std::string render(View view, const json& answer, GuestText guest) {
     switch (view) {
     case View::None: return {};
     case View::Host: return render_host(answer);
+    case View::Capacity: return render_capacity(answer);
+    case View::Doctor: return render_doctor(answer);
     case View::Vm: return render_vm(answer, guest);
     case View::Task: return render_task(answer);
     case View::Deleted: {
@@ -426,6 +456,13 @@ std::string render(View view, const json& answer, GuestText guest) {
     }
     }
     return {};
+}
+
+int doctor_exit_code(const json& report) {
+    auto count = [&](const char* severity) {
+        return report.is_object() && report.contains("counts") && report["counts"].value(severity, 0) > 0;
+    };
+    return count("error") ? 6 : count("warning") ? 5 : 0;
 }
 
 }  // namespace corral::cli

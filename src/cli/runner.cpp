@@ -212,15 +212,17 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
         return 0;
     }
 
+    // `corral doctor` says by its exit code how bad what it found is, with --json too.
+    const int status = invocation.view == View::Doctor ? doctor_exit_code(answer) : 0;
     if (invocation.json) {
         if (!answer.is_null()) print_json(answer, out);
-        return 0;
+        return status;
     }
     if (!invocation.done_message.empty())
         out << invocation.done_message << '\n';
     else
         out << render(invocation.view, answer, invocation.raw ? GuestText::Raw : GuestText::Escaped);
-    return 0;
+    return status;
 }
 
 int run_edit(const Invocation& invocation, Api& api,

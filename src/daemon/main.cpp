@@ -251,6 +251,15 @@ int main(int argc, char** argv) {
     auto cgroups = CgroupLayout::detect(cgroup_parent);
     log_info("cgroups: {}{}{}", to_string(cgroups.version), cgroups.note.empty() ? "" : ": ", cgroups.note);
     vms.set_cgroups(std::move(cgroups));
+    // The overcommit policy, before adoption (a restart policy may start a VM at once): a file
+    // that is there but wrong stops corrald (no guessed policy).
+    auto policy = load_capacity_policy(state / "capacity.json");
+    if (!policy) {
+        log_error("{}", policy.error().describe());
+        return 1;
+    }
+    const HostFacts size = measure_host(state);
+    vms.set_capacity(*policy, HostSize{size.cpus, size.memory_mib});
     if (auto adopted = vms.start_supervising(); !adopted) {
         log_error("starting the supervisor: {}", adopted.error().describe());
         return 1;

@@ -87,7 +87,11 @@ nlohmann::json metrics_json(const VmMetrics& metrics) {
                         {"tx_bytes", nic.tx_bytes},
                         {"rx_packets", nic.rx_packets},
                         {"tx_packets", nic.tx_packets}});
-    return {{"cpu_seconds", metrics.cpu_seconds}, {"memory_bytes", metrics.memory_bytes}, {"disks", disks},
+    return {{"cpu_seconds", metrics.cpu_seconds},
+            {"memory_bytes", metrics.memory_bytes},
+            {"vcpu_run_delay_seconds", metrics.vcpu_run_delay_seconds},
+            {"cpu_throttled_seconds", metrics.cpu_throttled_seconds},
+            {"disks", disks},
             {"nics", nics}};
 }
 

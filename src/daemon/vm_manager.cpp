@@ -30,6 +30,17 @@ VmManager::~VmManager() {
     for (auto& [name, console] : m_consoles) console->detach();
 }
 
+void VmManager::set_capacity(CapacityPolicy policy, HostSize host) {
+    std::lock_guard lock(m_mutex);
+    m_capacity = policy;
+    m_host_size = host;
+}
+
+std::pair<CapacityPolicy, HostSize> VmManager::capacity() {
+    std::lock_guard lock(m_mutex);
+    return {m_capacity, m_host_size};
+}
+
 Result<engine::Engine*> VmManager::engine_for(const std::string& name) {
     auto it = m_engines.find(name);
     if (it == m_engines.end()) return fail(fmt::format("unknown engine '{}': use native or emulated", name), EINVAL);
@@ -259,6 +270,10 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
             if (!available.available)
                 return fail(fmt::format("engine {} is not available on this host: {}", vm.engine, available.reason),
                             ENODEV);
+            // Admission: under the same lock as the move to starting, so two starts cannot both
+            // take the last free vCPUs.
+            if (auto refusal = admission_refusal(m_capacity, m_host_size, allocated(TRY(m_inventory.list_vms()), name), vm))
+                return fail(*refusal, EBUSY);
             vm.state = to_string(VmState::Starting);
             vm.state_reason = "";
             vm.restarts = by == StartedBy::User ? 0 : vm.restarts + 1;
@@ -563,7 +578,10 @@ Result<VmMetrics> VmManager::metrics(const std::string& name) {
     if (!live) return VmMetrics{};
     std::vector<std::string> taps;
     for (size_t i = 0; i < vm.nics.size(); ++i) taps.push_back(m_nics.host_tap(vm, i));
-    return collect_vm_metrics(live->instance->pid(), *live->instance, taps);
+    auto metrics = collect_vm_metrics(live->instance->pid(), *live->instance, taps);
+    if (auto stats = read_cgroup_stats(m_cgroups, name))
+        metrics.cpu_throttled_seconds = static_cast<double>(stats->cpu_throttled_usec) / 1e6;
+    return metrics;
 }
 
 }  // namespace corral::daemon

@@ -12,6 +12,7 @@
 
 #include "base/result.h"
 #include "daemon/event_bus.h"
+#include "daemon/host_capacity.h"
 #include "daemon/inventory/inventory.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/storage_service.h"
@@ -78,6 +79,9 @@ public:
     Result<inventory::TaskRecord> restore_snapshot(const std::string& name, const std::string& snapshot);
     /// Deletes a snapshot and frees what it holds (its folder, its internal qcow2 snapshots).
     Result<void> delete_snapshot(const std::string& name, const std::string& snapshot);
+    /// The overcommit policy a start must keep within (host_capacity.h), and the host it applies to.
+    void set_capacity(CapacityPolicy policy, HostSize host);
+    std::pair<CapacityPolicy, HostSize> capacity();
     /// Where VM cgroups are made (CgroupLayout::detect() in corrald; none by default).
     void set_cgroups(CgroupLayout layout) { m_cgroups = std::move(layout); }
     const CgroupLayout& cgroups() const { return m_cgroups; }
@@ -159,6 +163,8 @@ private:
     std::set<std::string> m_snapshot_work;  // VMs with a snapshot, restore or snapshot delete in flight
     std::filesystem::path m_snapshot_root;
     CgroupLayout m_cgroups;
+    CapacityPolicy m_capacity;  // guarded by m_mutex (a start checks it with the VM states)
+    HostSize m_host_size;
 };
 
 }  // namespace corral::daemon

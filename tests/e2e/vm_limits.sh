@@ -126,6 +126,16 @@ check "capped at half a CPU, it used about half ($share of one CPU; band 0.25-0.
 check "  ... and its group was throttled ($throttled_before -> $(throttled burn) periods)" \
   test "$(throttled burn)" -gt "$throttled_before"
 
+api GET /api/v1/vms/burn/metrics
+echo "   metrics: cpu_throttled_seconds $(jqb .cpu_throttled_seconds), vcpu_run_delay_seconds $(jqb .vcpu_run_delay_seconds)"
+check "metrics: time throttled by the cap ($(jqb .cpu_throttled_seconds) s) as its cgroup counts it" \
+  awk -v v="$(jqb .cpu_throttled_seconds)" 'BEGIN { exit !(v > 0) }'
+check "metrics: its vCPU waited for a host CPU ($(jqb .vcpu_run_delay_seconds) s run delay)" \
+  awk -v v="$(jqb .vcpu_run_delay_seconds)" 'BEGIN { exit !(v > 0) }'
+curl -s --unix-socket "$sock" http://corral/metrics >"$state/prom"
+check "Prometheus: corral_vm_cpu_throttled_seconds_total{vm=\"burn\"}" grep -q '^corral_vm_cpu_throttled_seconds_total{vm="burn"} [0-9]' "$state/prom"
+check "Prometheus: corral_vm_vcpu_run_delay_seconds_total{vm=\"burn\"}" grep -q '^corral_vm_vcpu_run_delay_seconds_total{vm="burn"} [0-9]' "$state/prom"
+
 echo "== the cap changed live"
 "$corral" vm edit burn --cpu-max 20% >"$state/out" 2>&1
 check "corral vm edit burn --cpu-max 20% on the running VM" test $? = 0
