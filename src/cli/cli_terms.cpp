@@ -39,6 +39,12 @@ std::string flag_for(const std::string& field, const HttpRequest& request) {
     if (field == "vcpus") return "--cpus";
     if (field == "memory_mib") return "--memory";
     if (field == "restart_policy") return "--restart";
+    if (field == "limits.cpu_weight") return "--cpu-weight";
+    if (field == "limits.cpu_max_percent") return "--cpu-max";
+    if (field == "limits.memory_overhead_mib") return "--memory-overhead";
+    if (field == "limits.io_weight") return "--io-weight";
+    if (field == "limits.host_cpus") return "--host-cpus";
+    if (field == "limits.vcpu_pins") return "--vcpu-pins";
     if (field == "cmdline" || field == "engine" || field == "image" || field == "format") return "--" + field;
     if (field.rfind("disks", 0) == 0) return "--disk";
     if (field.rfind("nics", 0) == 0) return "--nic";

@@ -155,6 +155,25 @@ const CLI::Validator k_memory = validator(
         return mib ? std::string() : mib.error().message();
     },
     "SIZE");
+/// A memory size, or 0 (a limit removed).
+const CLI::Validator k_memory_or_zero = validator(
+    [](const std::string& text) {
+        if (text == "0") return std::string();
+        auto mib = parse_size_mib(text);
+        return mib ? std::string() : mib.error().message();
+    },
+    "SIZE");
+/// A whole percentage: "50" or "50%".
+const CLI::Validator k_percent = validator(
+    [](const std::string& text) {
+        const std::string_view digits = text.ends_with('%') ? std::string_view(text).substr(0, text.size() - 1) : text;
+        int value = 0;
+        auto [at, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        if (digits.empty() || error != std::errc() || at != digits.data() + digits.size() || value < 0)
+            return fmt::format("'{}' is not a percentage: give a whole number such as 50 or 50% (of one host CPU)", text);
+        return std::string();
+    },
+    "PERCENT");
 /// A whole number from `low` up, in the CLI's words (CLI11's own range check prints float bounds).
 CLI::Validator at_least(int low, const char* what) {
     return validator(
@@ -183,6 +202,13 @@ struct VmSettings {
     std::string restart;
     std::optional<std::string> cmdline;
     std::string image;
+    // limits (docs/api.md "Limits")
+    std::optional<int> cpu_weight;
+    std::string cpu_max;
+    std::string memory_overhead;
+    std::optional<int> io_weight;
+    std::optional<std::string> host_cpus;
+    std::optional<std::string> vcpu_pins;
 
     void add_common(CLI::App* app) {
         app->add_option("--cpus,--vcpus", cpus, "virtual CPUs (default 1)")->check(at_least(1, "a number of CPUs"))->type_name("N");
@@ -197,6 +223,29 @@ struct VmSettings {
             ->type_name("network=NET[,groups=G1+G2]|bridge=BR[,mac=MAC]");
         app->add_option("--restart", restart, "restart policy")->check(CLI::IsMember({"no", "on-failure", "always"}));
         app->add_option("--cmdline", cmdline, "extra kernel arguments");
+        app->add_option("--cpu-weight", cpu_weight, "the VM's share of contended CPU, relative (100 is the default; 0 resets)")
+            ->check(at_least(0, "a CPU weight"))
+            ->type_name("N")
+            ->group("Limits (change live on a running VM)");
+        app->add_option("--cpu-max", cpu_max, "a CPU cap in percent of one host CPU, e.g. 50% (0 removes it)")
+            ->check(k_percent)
+            ->type_name("PERCENT")
+            ->group("Limits (change live on a running VM)");
+        app->add_option("--memory-overhead", memory_overhead,
+                        "cap the VM's memory at its --memory plus this much for the monitor, e.g. 256M (0 removes it)")
+            ->check(k_memory_or_zero)
+            ->type_name("SIZE")
+            ->group("Limits (change live on a running VM)");
+        app->add_option("--io-weight", io_weight, "the VM's share of contended disk time, relative (100 is the default; 0 resets)")
+            ->check(at_least(0, "an I/O weight"))
+            ->type_name("N")
+            ->group("Limits (change live on a running VM)");
+        app->add_option("--host-cpus", host_cpus, "pin the VM to these host CPUs, e.g. 0-1,3 ('' for all)")
+            ->type_name("LIST")
+            ->group("Limits (change live on a running VM)");
+        app->add_option("--vcpu-pins", vcpu_pins, "pin each vCPU to one host CPU, in vCPU order, e.g. 2,3 ('' for none)")
+            ->type_name("CPU,...")
+            ->group("Limits (change live on a running VM)");
     }
 
     /// The JSON body with only the settings given on the command line.
@@ -217,6 +266,14 @@ struct VmSettings {
         if (!engine.empty()) body["engine"] = engine;
         if (!restart.empty()) body["restart_policy"] = restart;
         if (cmdline) body["cmdline"] = *cmdline;
+        nlohmann::json limits = nlohmann::json::object();
+        if (cpu_weight) limits["cpu_weight"] = *cpu_weight;
+        if (!cpu_max.empty()) limits["cpu_max_percent"] = std::stoi(cpu_max);  // k_percent checked it
+        if (!memory_overhead.empty()) limits["memory_overhead_mib"] = memory_overhead == "0" ? uint64_t{0} : *parse_size_mib(memory_overhead);
+        if (io_weight) limits["io_weight"] = *io_weight;
+        if (host_cpus) limits["host_cpus"] = *host_cpus;
+        if (vcpu_pins) limits["vcpu_pins"] = *vcpu_pins;
+        if (!limits.empty()) body["limits"] = limits;
         return body;
     }
 };
@@ -235,6 +292,8 @@ struct Bindings {
     std::string second;
     std::string description;
     VmSettings vm;
+    std::optional<int> vcpus_per_cpu;
+    std::optional<int> memory_percent;
     int stop_timeout = -1;
     bool force = false;
     bool with_volumes = false;
@@ -555,7 +614,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         snapshots->callback([&] { call("GET", path("vms", b.name) + "/snapshots", View::SnapshotTable, b.name); });
 
         CLI::App* edit = vm->add_subcommand(
-            "edit", "change a stopped VM's settings (with no flags: edit them in $EDITOR)");
+            "edit", "change a stopped VM's settings, or a running VM's limits (with no flags: edit them in $EDITOR)");
         name_arg(edit, "the VM");
         b.vm.add_common(edit);
         edit->callback([&] {
@@ -762,6 +821,28 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     CLI::App* host = app.add_subcommand("host", "this host")->require_subcommand(1);
     host->add_subcommand("info", "the host, its engines and why the default engine was chosen")
         ->callback([&] { call("GET", path("host"), View::Host); });
+    host->add_subcommand("capacity", "vCPUs and memory: allowed by the overcommit policy, allocated, used, free")
+        ->callback([&] { call("GET", path("host") + "/capacity", View::Capacity); });
+    {
+        CLI::App* set = host->add_subcommand("set-capacity", "change the overcommit policy that starts are held to");
+        set->add_option("--vcpus-per-cpu", b.vcpus_per_cpu, "vCPUs running VMs may hold per host CPU (default 4)")
+            ->check(at_least(1, "a number of vCPUs"))
+            ->type_name("N");
+        set->add_option("--memory-percent", b.memory_percent,
+                        "VM memory running VMs may hold, in percent of the host's memory (default 90)")
+            ->check(at_least(1, "a percentage"))
+            ->type_name("PERCENT");
+        set->callback([&] {
+            nlohmann::json body = nlohmann::json::object();
+            if (b.vcpus_per_cpu) body["vcpus_per_cpu"] = *b.vcpus_per_cpu;
+            if (b.memory_percent) body["memory_percent"] = *b.memory_percent;
+            call("PATCH", path("host") + "/capacity", View::Capacity, "", body);
+        });
+    }
+
+    app.add_subcommand("doctor", "check the host and its VMs for misconfigurations, each with its fix (exit 0: none "
+                                 "or notes only, 5: warnings, 6: errors)")
+        ->callback([&] { call("GET", path("host") + "/doctor", View::Doctor); });
 
     app.add_subcommand("events", "print events as they happen (Ctrl-C stops)")->callback([&] {
         b.inv.action = Action::Events;

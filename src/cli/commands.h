@@ -23,6 +23,8 @@ enum class Action {
 enum class View {
     None,
     Host,
+    Capacity,
+    Doctor,
     VmTable,
     Vm,
     Deleted,

@@ -130,6 +130,12 @@ std::string render_host(const json& host) {
                                                           text(c, "ring0_loop_mips"), text(c, "reason"))
                                             : fmt::format("{}: {}", text(c, "kvm"), text(c, "reason")));
     }
+    if (host.contains("cgroups") && host["cgroups"].is_object()) {
+        const json& c = host["cgroups"];
+        const std::string note = text(c, "note");
+        fields.emplace_back("cgroups", note == "-" || note.empty() ? text(c, "version")
+                                                                   : fmt::format("{} ({})", text(c, "version"), note));
+    }
     if (host.contains("api") && host["api"].is_object()) {
         const json& api = host["api"];
         fields.emplace_back("api socket", text(api, "unix_socket"));
@@ -137,6 +143,34 @@ std::string render_host(const json& host) {
         fields.emplace_back("tls fingerprint", text(api, "tls_fingerprint"));
     }
     return render_fields(fields);
+}
+
+/// Each finding as "SEVERITY  CHECK: PROBLEM" and an indented "fix: ..." line, then the counts.
+std::string render_doctor(const json& report) {
+    std::string out;
+    const json findings = report.is_object() && report.contains("findings") ? report["findings"] : json::array();
+    for (const auto& finding : findings.is_array() ? findings : json::array())
+        out += fmt::format("{:<8} {}: {}\n         fix: {}\n", text(finding, "severity"), text(finding, "check"),
+                           text(finding, "problem"), text(finding, "fix"));
+    const json counts = report.is_object() && report.contains("counts") ? report["counts"] : json::object();
+    out += fmt::format("{} errors, {} warnings, {} notes\n", text(counts, "error"), text(counts, "warning"),
+                       text(counts, "info"));
+    return out;
+}
+
+/// RESOURCE HOST ALLOWED ALLOCATED USED FREE, one row each for vCPUs and memory, and the policy.
+std::string render_capacity(const json& capacity) {
+    Table table({"RESOURCE", "HOST", "ALLOWED", "ALLOCATED", "USED", "FREE"});
+    auto part = [&](const char* key) { return capacity.is_object() && capacity.contains(key) ? capacity[key] : json::object(); };
+    const json vcpus = part("vcpus");
+    table.add_row({"vcpus", text(vcpus, "host"), text(vcpus, "allowed"), text(vcpus, "allocated"),
+                   text(vcpus, "used") + (text(vcpus, "used") == "-" ? "" : " busy"), text(vcpus, "free")});
+    const json memory = part("memory_mib");
+    table.add_row({"memory", mib(memory, "host"), mib(memory, "allowed"), mib(memory, "allocated"), mib(memory, "used"),
+                   mib(memory, "free")});
+    const json policy = part("policy");
+    return table.render() + fmt::format("policy: {} vCPUs per host CPU, {}% of the host's memory\n",
+                                        text(policy, "vcpus_per_cpu"), text(policy, "memory_percent"));
 }
 
 /// "3 d 4 h", "2 h 5 min", "5 min 3 s", "42 s"; "-" without a number.
@@ -163,6 +197,28 @@ std::string restart(const json& vm) {
     return out;
 }
 
+/// The limits that are set: "cpu weight 300, cpu max 50%, memory max 768M (512M + 256M overhead), io weight
+/// 200, host cpus 0-1, vcpu pins 1,0"; "none".
+std::string limits(const json& vm) {
+    if (!vm.is_object() || !vm.contains("limits") || !vm["limits"].is_object()) return "-";
+    const json& l = vm["limits"];
+    auto number = [&](const char* key) -> std::int64_t {
+        return l.contains(key) && l[key].is_number_integer() ? l[key].get<std::int64_t>() : 0;
+    };
+    std::vector<std::string> parts;
+    if (number("cpu_weight") != 0) parts.push_back(fmt::format("cpu weight {}", number("cpu_weight")));
+    if (number("cpu_max_percent") != 0) parts.push_back(fmt::format("cpu max {}%", number("cpu_max_percent")));
+    if (number("memory_max_mib") != 0)
+        parts.push_back(fmt::format("memory max {} ({} + {} overhead)", mib(l, "memory_max_mib"), mib(vm, "memory_mib"),
+                                    mib(l, "memory_overhead_mib")));
+    if (number("io_weight") != 0) parts.push_back(fmt::format("io weight {}", number("io_weight")));
+    if (const std::string cpus = text(l, "host_cpus"); cpus != "-" && !cpus.empty())
+        parts.push_back(fmt::format("host cpus {}", cpus));
+    if (const std::string pins = text(l, "vcpu_pins"); pins != "-" && !pins.empty())
+        parts.push_back(fmt::format("vcpu pins {}", pins));
+    return parts.empty() ? "none" : join(parts);
+}
+
 std::string render_vm(const json& vm, GuestText guest) {
     std::string out = render_fields({
         {"name", text(vm, "name")},
@@ -174,6 +230,7 @@ std::string render_vm(const json& vm, GuestText guest) {
         {"disks", disks(vm)},
         {"nics", nics(vm)},
         {"restart", restart(vm)},
+        {"limits", limits(vm)},
         {"cmdline", text(vm, "cmdline")},
         {"pid", text(vm, "pid")},
         {"uptime", vm.contains("started_at") && vm["started_at"].is_string()
@@ -284,6 +341,8 @@ std::string render(View view, const json& answer, GuestText guest) {
     switch (view) {
     case View::None: return {};
     case View::Host: return render_host(answer);
+    case View::Capacity: return render_capacity(answer);
+    case View::Doctor: return render_doctor(answer);
     case View::Vm: return render_vm(answer, guest);
     case View::Task: return render_task(answer);
     case View::Deleted: {
@@ -405,6 +464,13 @@ std::string render(View view, const json& answer, GuestText guest) {
     }
     }
     return {};
+}
+
+int doctor_exit_code(const json& report) {
+    auto count = [&](const char* severity) {
+        return report.is_object() && report.contains("counts") && report["counts"].value(severity, 0) > 0;
+    };
+    return count("error") ? 6 : count("warning") ? 5 : 0;
 }
 
 }  // namespace corral::cli

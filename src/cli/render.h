@@ -23,6 +23,9 @@ std::string render(View view, const nlohmann::json& answer, GuestText guest = Gu
 /// cannot set the clipboard (OSC 52), retitle or clear the terminal, or move the cursor.
 std::string escape_guest_text(std::string_view text);
 
+/// `corral doctor`'s exit code from GET /host/doctor's counts: 6 errors, 5 warnings, else 0.
+int doctor_exit_code(const nlohmann::json& report);
+
 /// A one-line summary of a task: `t-17 vm.start web1: failed: <error>`.
 std::string describe_task(const nlohmann::json& task);
 

@@ -212,15 +212,17 @@ int run_call(const Invocation& invocation, Api& api, const WaitOptions& options,
         return 0;
     }
 
+    // `corral doctor` says by its exit code how bad what it found is, with --json too.
+    const int status = invocation.view == View::Doctor ? doctor_exit_code(answer) : 0;
     if (invocation.json) {
         if (!answer.is_null()) print_json(answer, out);
-        return 0;
+        return status;
     }
     if (!invocation.done_message.empty())
         out << invocation.done_message << '\n';
     else
         out << render(invocation.view, answer, invocation.raw ? GuestText::Raw : GuestText::Escaped);
-    return 0;
+    return status;
 }
 
 int run_edit(const Invocation& invocation, Api& api,
@@ -230,10 +232,12 @@ int run_edit(const Invocation& invocation, Api& api,
     auto vm = api.call(HttpRequest{"GET", invocation.request.target, std::nullopt});
     if (!vm) return report(vm.error());
     // The settings PATCH accepts (docs/api.md); everything else is read-only.
-    static constexpr const char* k_editable[] = {"vcpus", "memory_mib", "restart_policy", "cmdline", "nics"};
+    static constexpr const char* k_editable[] = {"vcpus", "memory_mib", "restart_policy", "cmdline", "nics", "limits"};
     json settings = json::object();
     for (const char* key : k_editable)
         if (vm->contains(key)) settings[key] = (*vm)[key];
+    // What the memory cap comes to is shown, not set.
+    if (settings.contains("limits") && settings["limits"].is_object()) settings["limits"].erase("memory_max_mib");
 
     // A mistake in the JSON reopens the editor on the text as it was, with the error on top in `#`
     // lines (blanked before parsing, so the error's line numbers match the editor's); saving it

@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
     std::string max_upload = "1T";
     bool verbose = false;
     bool no_default_network = false;
+    std::string cgroup_parent = "corral";
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
         ->capture_default_str();
     app.add_option("--socket", socket_path, "API socket (default: <state-dir>/corrald.sock)");
@@ -130,6 +131,17 @@ int main(int argc, char** argv) {
     app.add_flag("--no-default-network", no_default_network,
                  "do not create the default NAT network on the first start (tests that share the host's network "
                  "namespace use this)");
+    app.add_option("--cgroup-parent", cgroup_parent,
+                   "the cgroup folder that holds one group per running VM (v1: inside corrald's own group of "
+                   "each hierarchy; v2: at the top of the tree)")
+        ->check([](const std::string& name) -> std::string {
+            const bool plain = !name.empty() && name != "." && name != ".." && name.size() <= 64 &&
+                               name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+                                   std::string::npos;
+            return plain ? "" : "a folder name of letters, digits, '-', '_' and '.' (at most 64)";
+        })
+        ->type_name("NAME")
+        ->capture_default_str();
     app.add_flag("-v,--verbose", verbose, "log debug messages");
     CLI11_PARSE(app, argc, argv);
 
@@ -236,6 +248,18 @@ int main(int argc, char** argv) {
     engines["native"] = engine::make_native_engine(paths);
     engines["emulated"] = engine::make_emulated_engine(paths);
     VmManager vms(**inventory, storage, tasks, events, std::move(engines), default_engine, state / "run");
+    auto cgroups = CgroupLayout::detect(cgroup_parent);
+    log_info("cgroups: {}{}{}", to_string(cgroups.version), cgroups.note.empty() ? "" : ": ", cgroups.note);
+    vms.set_cgroups(std::move(cgroups));
+    // The overcommit policy, before adoption (a restart policy may start a VM at once): a file
+    // that is there but wrong stops corrald (no guessed policy).
+    auto policy = load_capacity_policy(state / "capacity.json");
+    if (!policy) {
+        log_error("{}", policy.error().describe());
+        return 1;
+    }
+    const HostFacts size = measure_host(state);
+    vms.set_capacity(*policy, HostSize{size.cpus, size.memory_mib});
     if (auto adopted = vms.start_supervising(); !adopted) {
         log_error("starting the supervisor: {}", adopted.error().describe());
         return 1;

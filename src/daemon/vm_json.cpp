@@ -16,6 +16,19 @@ std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t
     return std::max<int64_t>(0, static_cast<int64_t>(now - started));
 }
 
+nlohmann::json limits_json(const inventory::VmRecord& vm) {
+    const auto& limits = vm.limits;
+    return {{"cpu_weight", limits.cpu_weight},
+            {"cpu_max_percent", limits.cpu_max_percent},
+            {"memory_overhead_mib", limits.memory_overhead_mib},
+            // What the memory cap comes to, so nobody has to add it up.
+            {"memory_max_mib", limits.memory_overhead_mib != 0 ? nlohmann::json(vm.memory_mib + limits.memory_overhead_mib)
+                                                               : nlohmann::json(nullptr)},
+            {"io_weight", limits.io_weight},
+            {"host_cpus", limits.host_cpus},
+            {"vcpu_pins", limits.vcpu_pins}};
+}
+
 nlohmann::json vm_json(const inventory::VmRecord& vm) {
     nlohmann::json disks = nlohmann::json::array();
     for (const auto& disk : vm.disks)
@@ -54,6 +67,7 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
             {"uptime_seconds", uptime.has_value() ? nlohmann::json(*uptime) : nlohmann::json(nullptr)},
             {"restarts", vm.restarts},
             {"last_crash", null_if_empty(vm.last_crash)},
+            {"limits", limits_json(vm)},
             {"created_at", vm.created_at},
             {"updated_at", vm.updated_at}};
 }
@@ -73,7 +87,11 @@ nlohmann::json metrics_json(const VmMetrics& metrics) {
                         {"tx_bytes", nic.tx_bytes},
                         {"rx_packets", nic.rx_packets},
                         {"tx_packets", nic.tx_packets}});
-    return {{"cpu_seconds", metrics.cpu_seconds}, {"memory_bytes", metrics.memory_bytes}, {"disks", disks},
+    return {{"cpu_seconds", metrics.cpu_seconds},
+            {"memory_bytes", metrics.memory_bytes},
+            {"vcpu_run_delay_seconds", metrics.vcpu_run_delay_seconds},
+            {"cpu_throttled_seconds", metrics.cpu_throttled_seconds},
+            {"disks", disks},
             {"nics", nics}};
 }
 

@@ -15,6 +15,8 @@ namespace corral::daemon {
 /// Seconds from `started_at` (the inventory's "2026-11-26T23:00:00Z") to `now`, never negative;
 /// nullopt for text that is not such a time.
 std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t now);
+/// The VM's "limits" object (docs/api.md "Limits"): the stored fields and the memory cap.
+nlohmann::json limits_json(const inventory::VmRecord& vm);
 /// The API's JSON for a VM (docs/api.md "VMs").
 nlohmann::json vm_json(const inventory::VmRecord& vm);
 /// The API's JSON for a VM's live numbers (GET /vms/{name}/metrics).

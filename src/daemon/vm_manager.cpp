@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "daemon/disk_rules.h"
+#include "daemon/vcpu_threads.h"
 
 namespace corral::daemon {
 namespace fs = std::filesystem;
@@ -27,6 +28,17 @@ VmManager::~VmManager() {
     if (m_exit_watcher) m_exit_watcher->stop();
     std::lock_guard lock(m_mutex);
     for (auto& [name, console] : m_consoles) console->detach();
+}
+
+void VmManager::set_capacity(CapacityPolicy policy, HostSize host) {
+    std::lock_guard lock(m_mutex);
+    m_capacity = policy;
+    m_host_size = host;
+}
+
+std::pair<CapacityPolicy, HostSize> VmManager::capacity() {
+    std::lock_guard lock(m_mutex);
+    return {m_capacity, m_host_size};
 }
 
 Result<engine::Engine*> VmManager::engine_for(const std::string& name) {
@@ -110,16 +122,60 @@ Result<VmRecord> VmManager::create(VmRecord vm) {
     return stored;
 }
 
+Result<void> VmManager::apply_vcpu_pins(pid_t pid, const inventory::VmLimits& limits) {
+    std::vector<unsigned> pins;
+    if (!limits.vcpu_pins.empty()) pins = TRY(parse_vcpu_pins(limits.vcpu_pins));
+    // Unpinned vCPUs may run on every CPU the VM may use.
+    const auto online = host_online_cpus();
+    const auto allowed = limits.host_cpus.empty() ? online : parse_cpu_list(limits.host_cpus).value_or(online);
+    auto warnings = TRY(pin_vcpus(pid, pins, std::vector<unsigned>(allowed.begin(), allowed.end())));
+    for (const auto& warning : warnings) log_warning("process {}: {}", pid, warning);
+    return {};
+}
+
 Result<VmRecord> VmManager::edit(const VmRecord& changed) {
     std::lock_guard lock(m_mutex);
     auto vm = TRY(m_inventory.get_vm(changed.name));
-    if (!is_down(vm.state))
-        return fail(fmt::format("{} is {}; stop it before editing", vm.name, vm.state), EBUSY);
+    if (!is_down(vm.state)) {
+        // Limits are the kernel's to enforce and change live; everything else needs a new process.
+        const std::pair<const char*, bool> fields[] = {
+            {"vcpus", vm.vcpus != changed.vcpus},       {"memory_mib", vm.memory_mib != changed.memory_mib},
+            {"restart_policy", vm.restart_policy != changed.restart_policy},
+            {"cmdline", vm.cmdline != changed.cmdline}, {"nics", vm.nics != changed.nics}};
+        for (const auto& [field, differs] : fields)
+            if (differs)
+                return fail(fmt::format("{} is {}; stop it before changing {} (only limits change while it runs)",
+                                        vm.name, vm.state, field),
+                            EBUSY);
+        if (auto live = m_live.find(vm.name); vm.limits != changed.limits && live != m_live.end()) {
+            auto applied = apply_cgroup_limits(m_cgroups, vm.name, changed.limits, vm.memory_mib);
+            if (!applied) {
+                // Back to what the VM had, so that its group matches its record.
+                ignore_error(apply_cgroup_limits(m_cgroups, vm.name, vm.limits, vm.memory_mib),
+                             "the new limits' error is the one to report");
+                return fail(applied.error().describe(), EINVAL);
+            }
+            for (const auto& warning : *applied) log_warning("VM {}: {}", vm.name, warning);
+            // Pins again whenever there are any: rewriting a v1 cpuset resets its threads' affinity.
+            if (!changed.limits.vcpu_pins.empty() || changed.limits.vcpu_pins != vm.limits.vcpu_pins ||
+                changed.limits.host_cpus != vm.limits.host_cpus)
+                if (auto pinned = apply_vcpu_pins(live->second->instance->pid(), changed.limits); !pinned) {
+                    ignore_error(apply_cgroup_limits(m_cgroups, vm.name, vm.limits, vm.memory_mib),
+                                 "the pinning's error is the one to report");
+                    return fail(pinned.error().describe(), EINVAL);
+                }
+        }
+        vm.limits = changed.limits;
+        auto stored = TRY(m_inventory.update_vm(vm));
+        m_events.publish({{"kind", "vm.updated"}, {"target", vm.name}});
+        return stored;
+    }
     vm.vcpus = changed.vcpus;
     vm.memory_mib = changed.memory_mib;
     vm.restart_policy = changed.restart_policy;
     vm.cmdline = changed.cmdline;
     vm.nics = changed.nics;
+    vm.limits = changed.limits;
     auto stored = TRY(m_inventory.update_vm(vm));
     m_events.publish({{"kind", "vm.updated"}, {"target", vm.name}});
     return stored;
@@ -214,6 +270,10 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
             if (!available.available)
                 return fail(fmt::format("engine {} is not available on this host: {}", vm.engine, available.reason),
                             ENODEV);
+            // Admission: under the same lock as the move to starting, so two starts cannot both
+            // take the last free vCPUs.
+            if (auto refusal = admission_refusal(m_capacity, m_host_size, allocated(TRY(m_inventory.list_vms()), name), vm))
+                return fail(*refusal, EBUSY);
             vm.state = to_string(VmState::Starting);
             vm.state_reason = "";
             vm.restarts = by == StartedBy::User ? 0 : vm.restarts + 1;
@@ -314,6 +374,7 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     std::vector<std::string> taps;
     auto fail_start = [&](const Error& error) -> Result<std::string> {
         m_nics.unplug(taps);
+        remove_cgroup(m_cgroups, name);
         set_state(name, VmState::Failed, error.message(), 0);
         return fail(error);
     };
@@ -328,9 +389,43 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     std::error_code ignored;
     fs::remove_all(vm.run_dir, ignored);
     fs::create_directories(vm.run_dir, ignored);
+    // The group and its limits first, so that a limit the host cannot enforce stops the start
+    // before any process exists; without cgroups only a VM with no limits runs.
+    // A VM without limits still gets a group where the host allows (its counters are the VM's
+    // own), but runs without one where it does not (corrald not root, no cgroups).
+    const bool limited = vm.limits != inventory::VmLimits{};
+    bool grouped = false;
+    if (m_cgroups.version == CgroupVersion::None) {
+        if (limited)
+            return fail_start(Error(fmt::format("{} has limits, but this host has no usable cgroups ({})", name,
+                                                m_cgroups.note)));
+    } else if (auto applied = apply_cgroup_limits(m_cgroups, name, vm.limits, vm.memory_mib); applied) {
+        grouped = true;
+        for (const auto& warning : *applied) log_warning("VM {}: {}", name, warning);
+    } else if (limited) {
+        return fail_start(applied.error());
+    } else {
+        log_warning("VM {}: runs without a cgroup: {}", name, applied.error().describe());
+    }
     progress.report(0.3, fmt::format("launching on the {} engine", vm.engine));
     auto instance = engine->launch(*spec);
     if (!instance) return fail_start(instance.error());
+    if (grouped) {
+        if (auto attached = attach_to_cgroup(m_cgroups, name, (*instance)->pid()); !attached) {
+            if (limited) {
+                // A VM outside its limits is not what was asked for: it does not run.
+                ignore_error((*instance)->kill(), "the cgroup's error is the one to report");
+                return fail_start(attached.error().with_context("moving the VM process into its cgroup"));
+            }
+            log_warning("VM {}: runs without a cgroup: {}", name, attached.error().describe());
+        }
+    }
+    if (!vm.limits.vcpu_pins.empty()) {
+        if (auto pinned = apply_vcpu_pins((*instance)->pid(), vm.limits); !pinned) {
+            ignore_error((*instance)->kill(), "the pinning's error is the one to report");
+            return fail_start(pinned.error());
+        }
+    }
     auto live = std::make_shared<LiveVm>();
     live->instance = std::move(*instance);
     live->created_taps = std::move(taps);
@@ -483,7 +578,10 @@ Result<VmMetrics> VmManager::metrics(const std::string& name) {
     if (!live) return VmMetrics{};
     std::vector<std::string> taps;
     for (size_t i = 0; i < vm.nics.size(); ++i) taps.push_back(m_nics.host_tap(vm, i));
-    return collect_vm_metrics(live->instance->pid(), *live->instance, taps);
+    auto metrics = collect_vm_metrics(live->instance->pid(), *live->instance, taps);
+    if (auto stats = read_cgroup_stats(m_cgroups, name))
+        metrics.cpu_throttled_seconds = static_cast<double>(stats->cpu_throttled_usec) / 1e6;
+    return metrics;
 }
 
 }  // namespace corral::daemon

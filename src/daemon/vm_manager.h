@@ -12,10 +12,12 @@
 
 #include "base/result.h"
 #include "daemon/event_bus.h"
+#include "daemon/host_capacity.h"
 #include "daemon/inventory/inventory.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/storage_service.h"
 #include "daemon/task_manager.h"
+#include "daemon/vm_cgroup.h"
 #include "daemon/vm_console.h"
 #include "daemon/vm_lifecycle.h"
 #include "daemon/vm_metrics.h"
@@ -54,7 +56,8 @@ public:
     /// Defines a VM. With `vm.image` set, its root disk is a linked clone of the image's root
     /// volume, named "<vm>-root" in the image's pool, prepended to the disks. All or nothing.
     Result<inventory::VmRecord> create(inventory::VmRecord vm);
-    /// Replaces the editable fields of a stopped VM.
+    /// Replaces the editable fields of a stopped VM. Of a running or paused VM only its limits
+    /// may change: they are written to its cgroup at once (EBUSY for any other field).
     Result<inventory::VmRecord> edit(const inventory::VmRecord& changed);
     /// Deletes a stopped VM; with `with_volumes` also its disks that no other VM uses.
     /// Returns the deleted volume names.
@@ -81,6 +84,12 @@ public:
     /// Deletes a snapshot and frees what it holds (its folder, its internal qcow2 snapshots); its
     /// children hang from its parent from now on.
     Result<void> delete_snapshot(const std::string& name, const std::string& snapshot);
+    /// The overcommit policy a start must keep within (host_capacity.h), and the host it applies to.
+    void set_capacity(CapacityPolicy policy, HostSize host);
+    std::pair<CapacityPolicy, HostSize> capacity();
+    /// Where VM cgroups are made (CgroupLayout::detect() in corrald; none by default).
+    void set_cgroups(CgroupLayout layout) { m_cgroups = std::move(layout); }
+    const CgroupLayout& cgroups() const { return m_cgroups; }
     /// Where the snapshot folders are (default: beside the run folder, RUN_ROOT/../snapshots).
     void set_snapshot_root(std::filesystem::path root) { m_snapshot_root = std::move(root); }
 
@@ -126,6 +135,8 @@ private:
     Result<std::string> run_stop(const std::string& name, VmAction action, std::chrono::seconds timeout,
                                  TaskProgress& progress);
     Result<std::string> run_simple(const std::string& name, VmAction action);
+    /// Pins the vCPU threads of `pid` as `limits.vcpu_pins` says (none: to the VM's CPUs).
+    Result<void> apply_vcpu_pins(pid_t pid, const inventory::VmLimits& limits);
     /// EBUSY naming disks[i].volume when a disk breaks the sharing rules (daemon/disk_rules.h).
     Result<void> check_disks(const inventory::VmRecord& vm);
     /// The engine's spec for `vm` without its NICs (NicPlumbing::plug makes those).
@@ -156,6 +167,9 @@ private:
     std::map<std::string, std::shared_ptr<VmConsole>> m_consoles;
     std::set<std::string> m_snapshot_work;  // VMs with a snapshot, restore or snapshot delete in flight
     std::filesystem::path m_snapshot_root;
+    CgroupLayout m_cgroups;
+    CapacityPolicy m_capacity;  // guarded by m_mutex (a start checks it with the VM states)
+    HostSize m_host_size;
 };
 
 }  // namespace corral::daemon

@@ -1,5 +1,7 @@
 #include "daemon/vm_manager.h"
 
+#include <csignal>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -70,6 +72,10 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
     m_nics.unplug(live->created_taps);
 
     std::string why = info ? info->reason : "the VM process ended";
+    // Its group's counters tell a memory limit's OOM kill from any other SIGKILL; then it goes.
+    if (auto stats = read_cgroup_stats(m_cgroups, name); stats && stats->oom_kills > 0 && info && info->signal == SIGKILL)
+        why += "; the kernel's OOM killer ended it at its memory limit (memory_mib + limits.memory_overhead_mib)";
+    remove_cgroup(m_cgroups, name);
     bool rebooting;
     {
         std::lock_guard lock(m_mutex);

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "daemon/vcpu_threads.h"
+
 namespace corral::daemon {
 namespace fs = std::filesystem;
 
@@ -54,6 +56,7 @@ VmMetrics collect_vm_metrics(pid_t pid, engine::Instance& instance, const std::v
     for (std::string line; std::getline(status, line);) {
         if (line.rfind("VmRSS:", 0) == 0) metrics.memory_bytes = std::stoull(line.substr(6)) * 1024;
     }
+    metrics.vcpu_run_delay_seconds = static_cast<double>(vcpu_sched_stat(pid).delay_ns) / 1e9;
     if (auto disks = instance.counters(); disks) metrics.disks = std::move(*disks);
     for (const auto& tap : taps) {
         fs::path stats = fs::path("/sys/class/net") / tap / "statistics";

@@ -16,6 +16,11 @@ namespace corral::daemon {
 struct VmMetrics {
     double cpu_seconds = 0;
     uint64_t memory_bytes = 0;  // resident set of the VM process
+    // Contention (branch contention): time the vCPU threads were ready but waited for a host CPU
+    // (schedstat run delay, the host's view of steal), and time the VM's cgroup held it back
+    // under its CPU cap (cpu.stat); both counters since the VM process started.
+    double vcpu_run_delay_seconds = 0;
+    double cpu_throttled_seconds = 0;
     std::vector<engine::DiskCounters> disks;
     struct Nic {
         std::string tap;

@@ -350,7 +350,8 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         "-sandbox",
         k_qemu_sandbox,
         "-name",
-        escape(spec.name),
+        // Thread names "CPU N/TCG": corrald finds the vCPU threads by them (pinning, run delay).
+        escape(spec.name) + ",debug-threads=on",
         "-accel",
         "tcg,thread=multi",
         "-M",

@@ -43,7 +43,12 @@ void VcpuRunner::install_kick_signal_handler() {
     sigaction(kick_signal(), &action, nullptr);
 }
 
-void VcpuRunner::start() { m_thread = std::thread([this] { thread_main(); }); }
+void VcpuRunner::start() {
+    m_thread = std::thread([this] { thread_main(); });
+    // "vcpuN": how corrald finds the vCPU threads to pin them and to read their scheduler
+    // statistics (daemon/vcpu_threads.h); QEMU names its own "CPU N/KVM".
+    pthread_setname_np(m_thread.native_handle(), fmt::format("vcpu{}", m_vcpu.id()).c_str());
+}
 
 void VcpuRunner::request_stop() {
     m_stop.store(true);

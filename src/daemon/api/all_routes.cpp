@@ -8,6 +8,7 @@ void add_all_routes(Router& router, ApiContext& context) {
         return access.check_path(origin, field, path);
     });
     add_host_routes(router, context);
+    add_doctor_routes(router, context);
     add_vm_routes(router, context);
     add_console_routes(router, context);
     add_snapshot_routes(router, context);

@@ -52,6 +52,8 @@ struct ApiContext {
 void add_all_routes(Router& router, ApiContext& context);
 
 void add_host_routes(Router& router, ApiContext& context);
+/// GET /host/doctor: misconfigurations of the host and its VMs, each with its fix (host_doctor.h).
+void add_doctor_routes(Router& router, ApiContext& context);
 void add_vm_routes(Router& router, ApiContext& context);
 void add_console_routes(Router& router, ApiContext& context);
 /// A VM's snapshots (docs/api.md "Snapshots").

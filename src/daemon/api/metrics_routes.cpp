@@ -14,7 +14,7 @@ void add_metrics_routes(Router& router, ApiContext& context) {
     // Prometheus text exposition format 0.0.4: HELP/TYPE once per metric family.
     router.add("GET", "/metrics", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto vms = TRY(api(context.inventory.list_vms()));
-        std::string up, cpu, memory, disk_read, disk_write, net_rx, net_tx;
+        std::string up, cpu, memory, run_delay, throttled, disk_read, disk_write, net_rx, net_tx;
         for (const auto& vm : vms) {
             bool running = vm.state == "running" || vm.state == "paused";
             up += fmt::format("corral_vm_up{{vm=\"{}\",state=\"{}\"}} {}\n", vm.name, vm.state, running ? 1 : 0);
@@ -23,6 +23,10 @@ void add_metrics_routes(Router& router, ApiContext& context) {
             if (!metrics) continue;
             cpu += fmt::format("corral_vm_cpu_seconds_total{{vm=\"{}\"}} {:.2f}\n", vm.name, metrics->cpu_seconds);
             memory += fmt::format("corral_vm_memory_bytes{{vm=\"{}\"}} {}\n", vm.name, metrics->memory_bytes);
+            run_delay += fmt::format("corral_vm_vcpu_run_delay_seconds_total{{vm=\"{}\"}} {:.3f}\n", vm.name,
+                                     metrics->vcpu_run_delay_seconds);
+            throttled += fmt::format("corral_vm_cpu_throttled_seconds_total{{vm=\"{}\"}} {:.3f}\n", vm.name,
+                                     metrics->cpu_throttled_seconds);
             for (const auto& disk : metrics->disks) {
                 disk_read += fmt::format("corral_vm_disk_read_bytes_total{{vm=\"{}\",disk=\"{}\"}} {}\n", vm.name,
                                          disk.device, disk.read_bytes);
@@ -43,6 +47,10 @@ void add_metrics_routes(Router& router, ApiContext& context) {
         family("corral_vm_up", "gauge", "1 when the VM has a running process", up);
         family("corral_vm_cpu_seconds_total", "counter", "CPU time of the VM process", cpu);
         family("corral_vm_memory_bytes", "gauge", "resident memory of the VM process", memory);
+        family("corral_vm_vcpu_run_delay_seconds_total", "counter",
+               "time the VM's vCPU threads were ready to run but waited for a host CPU", run_delay);
+        family("corral_vm_cpu_throttled_seconds_total", "counter", "time the VM was held back by its CPU cap",
+               throttled);
         family("corral_vm_disk_read_bytes_total", "counter", "bytes the guest read from a disk", disk_read);
         family("corral_vm_disk_write_bytes_total", "counter", "bytes the guest wrote to a disk", disk_write);
         family("corral_vm_net_rx_bytes_total", "counter", "bytes the guest received on a NIC", net_rx);

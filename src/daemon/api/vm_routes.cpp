@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/utf8.h"
@@ -5,6 +7,7 @@
 #include "daemon/disk_rules.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
+#include "daemon/vcpu_threads.h"
 #include "daemon/vm_json.h"
 #include "net/persistent_tap.h"
 
@@ -139,6 +142,87 @@ ApiResult<std::string> parse_cmdline(RequestBody& body, const std::string& fallb
     return cmdline;
 }
 
+/// The `limits` object of a create or edit (docs/api.md "Limits"): each field given replaces the
+/// one in `limits`, 0 (or "" for host_cpus) clears it.
+ApiResult<inventory::VmLimits> parse_limits(RequestBody& body, inventory::VmLimits limits, int vcpus,
+                                            ApiContext& context) {
+    auto object = TRY(body.optional_object("limits"));
+    if (!object) {
+        // vCPUs changed under pins that no longer fit them.
+        if (!limits.vcpu_pins.empty() && std::count(limits.vcpu_pins.begin(), limits.vcpu_pins.end(), ',') + 1 != vcpus)
+            return api_fail(400,
+                            fmt::format("limits.vcpu_pins '{}' has one host CPU per vCPU; with vcpus {} give {} of "
+                                        "them (or \"\" for none)",
+                                        limits.vcpu_pins, vcpus, vcpus),
+                            "limits.vcpu_pins");
+        return limits;
+    }
+    auto& in = *object;
+    if (auto weight = TRY(in.optional_uint("cpu_weight", 0, 10000, "(a relative share, 100 is the default; 0 resets it)")))
+        limits.cpu_weight = static_cast<int>(*weight);
+    const uint64_t max_percent = 100ull * context.host.cpus;
+    if (auto percent = TRY(in.optional_uint(
+            "cpu_max_percent", 0, max_percent,
+            fmt::format("percent of one host CPU (this host has {}; 0 removes the cap)", context.host.cpus))))
+        limits.cpu_max_percent = static_cast<int>(*percent);
+    if (auto overhead = TRY(in.optional_uint("memory_overhead_mib", 0, context.host.memory_mib,
+                                             "MiB above memory_mib (0 removes the memory limit)"))) {
+        // Below 16 MiB not even the monitor's own code and stacks fit.
+        if (*overhead != 0 && *overhead < 16)
+            return api_fail(400,
+                            fmt::format("{} must be 0 (no memory limit) or from 16 to {} MiB (got {})",
+                                        in.path_of("memory_overhead_mib"), context.host.memory_mib, *overhead),
+                            in.path_of("memory_overhead_mib"));
+        limits.memory_overhead_mib = static_cast<int64_t>(*overhead);
+    }
+    if (auto weight = TRY(in.optional_uint("io_weight", 0, 10000, "(a relative share, 100 is the default; 0 resets it)")))
+        limits.io_weight = static_cast<int>(*weight);
+    if (auto cpus = TRY(in.optional_string("host_cpus"))) {
+        const std::string field = in.path_of("host_cpus");
+        const auto online = host_online_cpus();
+        if (cpus->empty()) {
+            limits.host_cpus.clear();
+        } else {
+            auto parsed = parse_cpu_list(*cpus);
+            if (!parsed)
+                return api_fail(400, fmt::format("{}: {}", field, parsed.error().message()), field);
+            for (unsigned cpu : *parsed)
+                if (!online.contains(cpu))
+                    return api_fail(400,
+                                    fmt::format("{}: CPU {} is not one of this host's CPUs ({})", field, cpu,
+                                                format_cpu_list(online)),
+                                    field);
+            limits.host_cpus = format_cpu_list(*parsed);
+        }
+    }
+    if (auto pins = TRY(in.optional_string("vcpu_pins"))) limits.vcpu_pins = *pins;
+    if (!limits.vcpu_pins.empty()) {
+        const std::string field = in.path_of("vcpu_pins");
+        auto parsed = parse_vcpu_pins(limits.vcpu_pins);
+        if (!parsed) return api_fail(400, fmt::format("{}: {}", field, parsed.error().message()), field);
+        if (parsed->size() != static_cast<size_t>(vcpus))
+            return api_fail(400,
+                            fmt::format("{} '{}' names {} host CPUs for {} vCPUs: give one per vCPU, in order (or \"\" "
+                                        "for none)",
+                                        field, limits.vcpu_pins, parsed->size(), vcpus),
+                            field);
+        const auto online = host_online_cpus();
+        const auto allowed = limits.host_cpus.empty() ? online : parse_cpu_list(limits.host_cpus).value_or(online);
+        for (unsigned cpu : *parsed)
+            if (!allowed.contains(cpu))
+                return api_fail(400,
+                                fmt::format("{}: CPU {} is not one of {} ({})", field, cpu,
+                                            limits.host_cpus.empty() ? "this host's CPUs" : "the VM's host_cpus",
+                                            format_cpu_list(allowed)),
+                                field);
+    }
+    const auto& cgroups = context.vms.cgroups();
+    if (limits != inventory::VmLimits{} && cgroups.version == CgroupVersion::None)
+        return api_fail(400, fmt::format("limits: this host has no usable cgroups to enforce them ({})", cgroups.note),
+                        "limits");
+    return limits;
+}
+
 ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& context) {
     auto body = TRY(RequestBody::parse(request.body));
     inventory::VmRecord vm;
@@ -165,6 +249,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
         return api_fail(400, fmt::format("engine '{}' is not one of native, emulated", vm.engine), "engine");
     vm.restart_policy = TRY(parse_restart_policy(body, "no"));
     vm.cmdline = TRY(parse_cmdline(body, ""));
+    vm.limits = TRY(parse_limits(body, {}, vm.vcpus, context));
     TRY_VOID(body.finish());
     if (context.inventory.get_vm(vm.name))
         return api_fail(409, fmt::format("a VM named {} already exists", vm.name), "name");
@@ -189,6 +274,7 @@ ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& n
     vm.cmdline = TRY(parse_cmdline(body, vm.cmdline));
     if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics, context));
     if (vm.nics != nics_before) TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
+    vm.limits = TRY(parse_limits(body, vm.limits, vm.vcpus, context));
     TRY_VOID(body.finish());
     auto stored = TRY(api(define_vm(context, vm, nics_before, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
         auto edited = TRY(context.vms.edit(defined));

@@ -49,6 +49,18 @@ struct NicRef {
     bool operator==(const NicRef&) const = default;
 };
 
+/// A VM's share of the host (docs/api.md "Limits"), applied through its cgroup. 0 and "" mean
+/// "not set": the kernel's default weight, no cap, no pinning.
+struct VmLimits {
+    int cpu_weight = 0;                    ///< 1-10000, relative (cgroup v2 cpu.weight; 100 is the default)
+    int cpu_max_percent = 0;               ///< cap in percent of one host CPU (50 = half a CPU)
+    std::int64_t memory_overhead_mib = 0;  ///< memory cap = memory_mib + this (the monitor's own needs)
+    int io_weight = 0;                     ///< 1-10000, relative disk share (io.weight / blkio.weight)
+    std::string host_cpus;                 ///< host CPUs the VM may run on, "0-3,6" (cpuset); "" = all
+    std::string vcpu_pins;                 ///< the host CPU of each vCPU in order, "2,3"; "" = none
+    bool operator==(const VmLimits&) const = default;
+};
+
 struct VmRecord {
     std::string name;
     std::string engine;  // "native" | "emulated"
@@ -70,6 +82,7 @@ struct VmRecord {
     std::int64_t restarts = 0;
     /// Why the VM last crashed, "" when it never did (kept across starts).
     std::string last_crash;
+    VmLimits limits;
     std::string created_at;
     std::string updated_at;
     bool operator==(const VmRecord&) const = default;

@@ -190,6 +190,10 @@ CREATE TABLE snapshots (
 ALTER TABLE snapshots ADD COLUMN parent TEXT NOT NULL DEFAULT '';
 ALTER TABLE snapshots ADD COLUMN current INTEGER NOT NULL DEFAULT 0 CHECK (current IN (0, 1));
 )sql",
+    // v10 (branch contention): a VM's limits and shares, as JSON (inventory::VmLimits).
+    R"sql(
+ALTER TABLE vms ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 Result<void> too_new(int version) {

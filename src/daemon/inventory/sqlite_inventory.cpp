@@ -24,7 +24,7 @@ using nlohmann::json;
 // Column lists shared by the statements below; SQL text only, values are always bound.
 #define CORRAL_VM_COLUMNS                                                                   \
     "name, engine, vcpus, memory_mib, image, disks, nics, restart_policy, cmdline, state, " \
-    "state_reason, pid, run_dir, created_at, updated_at, started_at, restarts, last_crash"
+    "state_reason, pid, run_dir, created_at, updated_at, started_at, restarts, last_crash, limits"
 #define CORRAL_NETWORK_COLUMNS                                                                \
     "name, kind, bridge, parent, vlan_id, subnet4, gateway4, dhcp_start, dhcp_end, subnet6, mtu, " \
     "dns_forwarders, created_at"
@@ -124,12 +124,36 @@ Result<std::vector<T>> parse_array(const std::string& text, const std::string& v
     return out;
 }
 
+std::string limits_to_json(const VmLimits& limits) {
+    json out = json::object();
+    if (limits.cpu_weight != 0) out["cpu_weight"] = limits.cpu_weight;
+    if (limits.cpu_max_percent != 0) out["cpu_max_percent"] = limits.cpu_max_percent;
+    if (limits.memory_overhead_mib != 0) out["memory_overhead_mib"] = limits.memory_overhead_mib;
+    if (limits.io_weight != 0) out["io_weight"] = limits.io_weight;
+    if (!limits.host_cpus.empty()) out["host_cpus"] = limits.host_cpus;
+    if (!limits.vcpu_pins.empty()) out["vcpu_pins"] = limits.vcpu_pins;
+    return out.dump();
+}
+
+Result<VmLimits> limits_from_json(const std::string& text, const std::string& vm) {
+    const json object = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (object.is_discarded() || !object.is_object())
+        return fail(fmt::format("VM {}: its stored limits are not a JSON object", vm));
+    try {
+        return VmLimits{object.value("cpu_weight", 0), object.value("cpu_max_percent", 0),
+                        object.value("memory_overhead_mib", std::int64_t{0}), object.value("io_weight", 0),
+                        object.value("host_cpus", std::string()), object.value("vcpu_pins", std::string())};
+    } catch (const json::exception&) {  // a key with the wrong type
+        return fail(fmt::format("VM {}: its stored limits have a value of the wrong type", vm));
+    }
+}
+
 Result<void> bind_vm(Statement& statement, const VmRecord& vm) {
     return statement.bind_all(vm.name, vm.engine, static_cast<std::int64_t>(vm.vcpus),
                               vm.memory_mib, vm.image, disks_to_json(vm.disks),
                               nics_to_json(vm.nics), vm.restart_policy, vm.cmdline, vm.state,
                               vm.state_reason, vm.pid, vm.run_dir, vm.created_at, vm.updated_at,
-                              vm.started_at, vm.restarts, vm.last_crash);
+                              vm.started_at, vm.restarts, vm.last_crash, limits_to_json(vm.limits));
 }
 
 Result<VmRecord> read_vm(const Statement& row) {
@@ -157,6 +181,7 @@ Result<VmRecord> read_vm(const Statement& row) {
     vm.started_at = row.column_text(15);
     vm.restarts = row.column_int64(16);
     vm.last_crash = row.column_text(17);
+    vm.limits = TRY(limits_from_json(row.column_text(18), vm.name));
     return vm;
 }
 
@@ -280,7 +305,7 @@ Result<VmRecord> SqliteInventory::create_vm(const VmRecord& vm) {
     stored.started_at = stored.pid != 0 ? stored.created_at : "";
     Statement insert = TRY(m_db.prepare(
         "INSERT INTO vms (" CORRAL_VM_COLUMNS
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"));
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"));
     TRY_VOID(bind_vm(insert, stored));
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (auto ran = insert.run(); !ran) {
@@ -328,7 +353,7 @@ Result<VmRecord> SqliteInventory::update_vm(const VmRecord& vm) {
         "nics = ?7, restart_policy = ?8, cmdline = ?9, state = ?10, state_reason = ?11, "
         "pid = ?12, run_dir = ?13, updated_at = ?15, "
         "started_at = CASE WHEN ?12 = 0 THEN '' WHEN ?12 = pid THEN started_at ELSE ?16 END, "
-        "restarts = ?17, last_crash = ?18 WHERE name = ?1 RETURNING created_at, started_at"));
+        "restarts = ?17, last_crash = ?18, limits = ?19 WHERE name = ?1 RETURNING created_at, started_at"));
     TRY_VOID(bind_vm(update, stored));  // ?14 (created_at) is bound but unused: it never changes
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (!TRY(update.step()))

@@ -99,6 +99,12 @@ check "a linked clone of base (over the unix socket)" test "$code" = 201
 
 tcall GET /api/v1/host
 check "GET /host: 200" test "$code" = 200
+tcall GET /api/v1/host/capacity
+check "GET /host/capacity: 200" test "$code" = 200
+tcall PATCH /api/v1/host/capacity '{"vcpus_per_cpu":4,"memory_percent":90}'
+check "PATCH /host/capacity (the defaults): 200" test "$code" = 200
+tcall GET /api/v1/host/doctor
+check "GET /host/doctor: 200" test "$code" = 200
 tcall GET /api/v1/openapi.json
 check "GET /openapi.json: 200" test "$code" = 200
 tcall GET /metrics

@@ -209,6 +209,22 @@ TEST(ImageTaskHostEventsCommands, Map) {
     EXPECT_EQ(events.request.target, "/api/v1/events");
 }
 
+TEST(VmCommands, LimitsFlagsBecomeTheLimitsObject) {
+    EXPECT_EQ(parse({"vm", "edit", "web1", "--cpu-weight", "300", "--cpu-max", "50%", "--memory-overhead", "256M",
+                     "--io-weight", "200", "--host-cpus", "0-1", "--vcpu-pins", "1,0"})
+                  .request,
+              request("PATCH", "/api/v1/vms/web1",
+                      json{{"limits",
+                            {{"cpu_weight", 300}, {"cpu_max_percent", 50}, {"memory_overhead_mib", 256},
+                             {"io_weight", 200}, {"host_cpus", "0-1"}, {"vcpu_pins", "1,0"}}}}));
+    // 0 clears a limit; a bare number is a percentage too.
+    EXPECT_EQ(parse({"vm", "edit", "web1", "--cpu-max", "0", "--memory-overhead", "0"}).request,
+              request("PATCH", "/api/v1/vms/web1", json{{"limits", {{"cpu_max_percent", 0}, {"memory_overhead_mib", 0}}}}));
+    ParseOutcome bad = parse_fails({"vm", "edit", "web1", "--cpu-max", "half"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("'half' is not a percentage"), std::string::npos) << bad.err;
+}
+
 TEST(UsageErrors, ExitTwoWithAMessage) {
     ParseOutcome bad_size = parse_fails({"vm", "create", "t1", "--memory", "12Q"});
     EXPECT_EQ(bad_size.exit_code, 2);

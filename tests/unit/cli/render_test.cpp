@@ -112,5 +112,29 @@ TEST(RenderVm, UptimeRestartsAndTheLastCrash) {
     EXPECT_NE(render(View::Vm, never).find("restart: no\n"), std::string::npos) << render(View::Vm, never);
 }
 
+TEST(RenderVm, TheLimitsThatAreSet) {
+    // Unsigned, as numbers parsed from the API's JSON are.
+    json vm = {{"name", "web1"},
+               {"memory_mib", 512u},
+               {"limits",
+                {{"cpu_weight", 300}, {"cpu_max_percent", 50}, {"memory_overhead_mib", 256u}, {"memory_max_mib", 768u},
+                 {"io_weight", 0}, {"host_cpus", "0-1"}, {"vcpu_pins", "1"}}}};
+    const std::string out = render(View::Vm, vm);
+    EXPECT_NE(out.find("limits:  cpu weight 300, cpu max 50%, memory max 768M (512M + 256M overhead), host cpus 0-1, "
+                       "vcpu pins 1\n"),
+              std::string::npos)
+        << out;
+    json none = {{"name", "web1"},
+                 {"limits", {{"cpu_weight", 0}, {"cpu_max_percent", 0}, {"memory_overhead_mib", 0},
+                             {"memory_max_mib", nullptr}, {"io_weight", 0}, {"host_cpus", ""}}}};
+    EXPECT_NE(render(View::Vm, none).find("limits:  none\n"), std::string::npos) << render(View::Vm, none);
+}
+
+TEST(RenderHost, TheCgroupVersion) {
+    json host = {{"hostname", "h1"}, {"cgroups", {{"version", "v1"}, {"note", "v1 hierarchies without: blkio"}}}};
+    EXPECT_NE(render(View::Host, host).find("cgroups:        v1 (v1 hierarchies without: blkio)\n"), std::string::npos)
+        << render(View::Host, host);
+}
+
 }  // namespace
 }  // namespace corral::cli

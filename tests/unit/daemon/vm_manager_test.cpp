@@ -455,7 +455,8 @@ TEST_F(VmManagerTest, EditAndDeleteNeedAVmWithoutProcess) {
     changed.vcpus = 2;
     auto edited = m_vms->edit(changed);
     ASSERT_FALSE(edited);
-    EXPECT_EQ(edited.error().message(), "web is running; stop it before editing");
+    EXPECT_EQ(edited.error().message(), "web is running; stop it before changing vcpus (only limits change while it runs)");
+    EXPECT_EQ(edited.error().errno_value(), EBUSY);
     auto removed = m_vms->remove("web", true);
     ASSERT_FALSE(removed);
     EXPECT_EQ(removed.error().message(), "web is running; stop it before deleting it");

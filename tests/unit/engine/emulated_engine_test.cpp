@@ -106,6 +106,8 @@ TEST(QemuCommandLine, DisksNicsAndRng) {
                     "virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:12:34:56",
                     "virtio-net-pci,netdev=net1,id=nic1"}));
     EXPECT_EQ(values_of(args, "-object"), Args{"rng-random,id=rng0,filename=/dev/urandom"});
+    // Named vCPU threads ("CPU 0/TCG"): corrald pins them and reads their run delay.
+    EXPECT_EQ(values_of(args, "-name"), Args{"web1,debug-threads=on"});
 }
 
 TEST(QemuCommandLine, NoInitrdNoDisksNoNics) {

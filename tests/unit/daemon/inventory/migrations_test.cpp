@@ -332,5 +332,23 @@ TEST(Migrations, Version8SnapshotsBecomeRootsOfTheirTree) {
     EXPECT_EQ(old->status, "ready");
 }
 
+TEST(Migrations, Version8VmsGainNoLimits) {
+    testing::TestDir dir;
+    const std::string path = dir.path("inv.db");
+    {
+        auto db = Connection::open(path);
+        ASSERT_TRUE(db);
+        ASSERT_TRUE(migrate(*db, 8));
+        ASSERT_TRUE(db->exec("INSERT INTO vms (name, engine, vcpus, memory_mib, state, created_at, updated_at) "
+                             "VALUES ('web1', 'emulated', 1, 256, 'stopped', '2026-01-01T00:00:00Z', "
+                             "'2026-01-01T00:00:00Z');"));
+    }
+    auto inventory = SqliteInventory::open(path);
+    ASSERT_TRUE(inventory) << inventory.error().message();
+    auto vm = (*inventory)->get_vm("web1");
+    ASSERT_TRUE(vm) << vm.error().message();
+    EXPECT_EQ(vm->limits, VmLimits{});  // a VM from before limits has none, as before
+}
+
 }  // namespace
 }  // namespace corral::inventory

@@ -152,6 +152,20 @@ TEST_F(SqliteInventoryTest, StartedAtFollowsTheProcessRestartsAndLastCrashAreSto
     EXPECT_EQ(stored.started_at, "");
 }
 
+TEST_F(SqliteInventoryTest, LimitsAreStoredAndCleared) {
+    VmRecord vm = make_vm("web1");
+    vm.limits = {300, 50, 256, 200, "0-1", "1,0"};
+    vm = inventory().create_vm(vm).value();
+    EXPECT_EQ(inventory().get_vm("web1").value().limits, (VmLimits{300, 50, 256, 200, "0-1", "1,0"}));
+    vm.limits.cpu_max_percent = 0;
+    vm.limits.host_cpus.clear();
+    ASSERT_TRUE(inventory().update_vm(vm));
+    EXPECT_EQ(inventory().get_vm("web1").value().limits, (VmLimits{300, 0, 256, 200, "", "1,0"}));
+    vm.limits = {};
+    ASSERT_TRUE(inventory().update_vm(vm));
+    EXPECT_EQ(inventory().list_vms().value().front().limits, VmLimits{});
+}
+
 TEST_F(SqliteInventoryTest, ListVmsIsOrderedByName) {
     for (const char* name : {"web2", "db1", "web10", "app"})
         ASSERT_TRUE(inventory().create_vm(make_vm(name)));
