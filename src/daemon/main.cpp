@@ -29,6 +29,9 @@
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
 #include "daemon/tokens.h"
+#include "daemon/web/static_files.h"
+#include "daemon/web/web_gate.h"
+#include "daemon/web/web_sessions.h"
 #include "engine/calibration.h"
 
 namespace fs = std::filesystem;
@@ -93,6 +96,8 @@ int main(int argc, char** argv) {
     std::string tls_key;
     HostAccessConfig allowed;
     std::string max_upload = "1T";
+    std::string web_dir;
+    unsigned session_lifetime = 8 * 3600;
     bool verbose = false;
     bool no_default_network = false;
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
@@ -126,6 +131,15 @@ int main(int argc, char** argv) {
     app.add_option("--max-upload", max_upload,
                    "the largest image a client may upload as a volume (PUT .../content), e.g. 64G")
         ->type_name("SIZE")
+        ->capture_default_str();
+    app.add_option("--web-dir", web_dir,
+                   "the web UI's built files, served at / (default: build/web next to a corrald in a build tree, "
+                   "else PREFIX/share/corral/web)")
+        ->type_name("DIR");
+    app.add_option("--session-lifetime", session_lifetime,
+                   "how long a web UI sign-in lasts, in seconds (1 to 2592000, 30 days)")
+        ->type_name("SECONDS")
+        ->check(CLI::Range(1u, 2592000u))
         ->capture_default_str();
     app.add_flag("--no-default-network", no_default_network,
                  "do not create the default NAT network on the first start (tests that share the host's network "
@@ -291,6 +305,12 @@ int main(int argc, char** argv) {
     ApiContext context{**inventory, storage, tasks, events, vms, images, host, **host_access};
     context.max_upload_bytes = *max_upload_bytes;
     context.networks = &networks;
+    WebSessions sessions{std::chrono::seconds(session_lifetime)};
+    context.sessions = &sessions;
+    StaticFiles web_files(web_dir.empty() ? default_web_dir(exe) : fs::path(web_dir));
+    context.web = &web_files;
+    if (!web_files.available())
+        log_warning("the web UI is not built ({} does not exist): / answers how to build it", web_files.root().string());
     Router router;
     add_all_routes(router, context);
 
@@ -312,14 +332,16 @@ int main(int argc, char** argv) {
             if (auto touched = (*inventory)->touch_token(name); !touched)
                 log_warning("recording the use of token {}: {}", name, touched.error().describe());
         });
+    WebGate gate(bearer_auth, sessions);
     for (auto& listener : tcp_listeners) {
         servers.push_back(HttpServer::serve_tls(std::move(listener), *tls, router,
-                                                [&bearer_auth](HttpRequest& request) { return bearer_auth.check(request); }));
+                                                [&gate](HttpRequest& request) { return gate.check(request); }));
     }
     for (auto& each : servers) each->start();
     log_info("serving the API on {} (state in {})", socket_path, state.string());
     for (size_t i = 1; i < servers.size(); ++i)
-        log_info("serving the API on https://{} (TLS only; bearer tokens required)", servers[i]->address());
+        log_info("serving the API on https://{} (TLS only; bearer tokens required) and the web UI at https://{}/",
+                 servers[i]->address(), servers[i]->address());
     if (tls)
         log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
     if (servers.size() > 1)

@@ -152,6 +152,7 @@ VALID = {
         {"direction": "in", "protocol": "tcp", "port_from": 80, "port_to": 81, "remote_cidr": "10.0.0.0/8"},
         {"direction": "out", "protocol": "udp", "port_from": 53, "remote_group": "hsg0"}],
     "put /api/v1/vms/{name}/nics/{index}/groups": [{"groups": ["hsg0"]}],
+    "post /api/v1/session": [{"token": "corral_not-a-token"}, {"link": "corral_not-a-link"}],
 }
 PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0", "snapshot": "hsnap1"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
