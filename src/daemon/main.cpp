@@ -25,6 +25,7 @@
 #include "daemon/http/listen_address.h"
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
+#include "daemon/metrics_history.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
@@ -33,6 +34,7 @@
 #include "daemon/web/web_gate.h"
 #include "daemon/web/web_sessions.h"
 #include "engine/calibration.h"
+#include "engine/process.h"
 
 namespace fs = std::filesystem;
 using namespace corral;
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
     std::string max_upload = "1T";
     std::string web_dir;
     unsigned session_lifetime = 8 * 3600;
+    unsigned metrics_interval = 10;
     bool verbose = false;
     bool no_default_network = false;
     app.add_option("--state-dir", state_dir, "where the inventory, pools, images and VM run folders live")
@@ -140,6 +143,12 @@ int main(int argc, char** argv) {
                    "how long a web UI sign-in lasts, in seconds (1 to 2592000, 30 days)")
         ->type_name("SECONDS")
         ->check(CLI::Range(1u, 2592000u))
+        ->capture_default_str();
+    app.add_option("--metrics-interval", metrics_interval,
+                   "seconds between two samples of the metrics history (kept: an hour of them, and a day of one in "
+                   "6; 1 to 600)")
+        ->type_name("SECONDS")
+        ->check(CLI::Range(1u, 600u))
         ->capture_default_str();
     app.add_flag("--no-default-network", no_default_network,
                  "do not create the default NAT network on the first start (tests that share the host's network "
@@ -311,6 +320,29 @@ int main(int argc, char** argv) {
     context.web = &web_files;
     if (!web_files.available())
         log_warning("the web UI is not built ({} does not exist): / answers how to build it", web_files.root().string());
+    MetricsHistory metrics_history(
+        HistoryTiers{std::chrono::seconds(metrics_interval)},
+        // Each sample is timed when it is read: a slow VM must not skew the others' rates.
+        [&inventory, &vms](double) {
+            std::vector<std::pair<std::string, std::optional<MetricsSample>>> readings;
+            auto list = (*inventory)->list_vms();
+            if (!list) return readings;
+            for (const auto& vm : *list) {
+                std::optional<MetricsSample> sample;
+                if (vm.state == "running" || vm.state == "paused")
+                    if (auto metrics = vms.metrics(vm.name)) sample = sample_of(*metrics, unix_now());
+                readings.emplace_back(vm.name, sample);
+            }
+            return readings;
+        },
+        [](double) -> std::optional<MetricsSample> {
+            auto stat = engine::read_text_file("/proc/stat");
+            auto meminfo = engine::read_text_file("/proc/meminfo");
+            if (!stat || !meminfo) return std::nullopt;
+            return host_sample_from_proc(*stat, *meminfo, unix_now());
+        });
+    context.metrics_history = &metrics_history;
+    metrics_history.start();
     Router router;
     add_all_routes(router, context);
 

@@ -190,6 +190,8 @@ tcall GET /api/v1/vms/w2/console
 check "GET /vms/w2/console (plain): 200" test "$code" = 200
 tcall GET /api/v1/vms/w2/metrics
 check "GET /vms/w2/metrics of a stopped VM: 200" test "$code" = 200
+tcall GET /api/v1/host/metrics
+check "GET /host/metrics over TLS: 200" test "$code" = 200
 # Snapshots name no host path: a token takes, lists, restores and deletes them like the socket does.
 tcall POST /api/v1/vms/w2/snapshots '{"name":"s1","description":"over TLS"}'
 check "snapshot of the stopped w2: 202" test "$code" = 202

@@ -276,7 +276,9 @@ for method, pattern, op in routes:
 
 print("== hostile query values")
 QUERY_ROUTES = [("GET", "/api/v1/tasks/t-1", "wait"), ("GET", "/api/v1/vms/vm1/console", "tail"),
-                ("DELETE", "/api/v1/vms/vm1", "volumes"), ("GET", "/api/v1/volumes", "pool")]
+                ("DELETE", "/api/v1/vms/vm1", "volumes"), ("GET", "/api/v1/volumes", "pool"),
+                ("GET", "/api/v1/host/metrics", "since"), ("GET", "/api/v1/host/metrics", "step"),
+                ("GET", "/api/v1/vms/vm1/metrics", "step")]
 for method, path, name in QUERY_ROUTES:
     values = ["-1", "1.5", "1e300", "99999999999999999999999", "%ff", "%ff%fe", "%00", "+1", "%201", "0x10", "%1b"]
     if name != "pool":  # an empty or well-formed pool name is a filter (404 if no such pool)
