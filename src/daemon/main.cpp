@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
         ->type_name("SIZE")
         ->capture_default_str();
     app.add_option("--web-dir", web_dir,
-                   "the web UI's built files, served at / (default: build/web next to a corrald in a build tree, "
+                   "the web UI's built files, served at / (default: build/web/dist next to a corrald in a build tree, "
                    "else PREFIX/share/corral/web)")
         ->type_name("DIR");
     app.add_option("--session-lifetime", session_lifetime,

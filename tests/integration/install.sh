@@ -34,9 +34,10 @@ done
 for f in share/corral/lib/common.sh share/corral/guests/initramfs/init share/corral/calibrate.elf; do
   check "$f is installed" test -s "$prefix/$f"
 done
-if [ -f "$build_dir/web/index.html" ]; then   # the web UI, where this build made it (node, npm ci)
+if [ -f "$build_dir/web/dist/index.html" ]; then   # the web UI, where this build made it (node, npm ci)
   check "share/corral/web/index.html is installed" test -s "$prefix/share/corral/web/index.html"
-  check "  ... with the scripts it names" test -s "$prefix$(grep -o '/ui/assets/main-[A-Z0-9]*\.js' "$prefix/share/corral/web/index.html" | sed 's#^/ui#/share/corral/web#')"
+  script_path=$(grep -o '/ui/assets/main-[A-Z0-9]*\.js' "$prefix/share/corral/web/index.html" 2>/dev/null | sed 's#^/ui/##')
+  check "  ... with the script it names" test -n "$script_path" -a -s "$prefix/share/corral/web/$script_path"
 fi
 unit="$prefix/lib/systemd/system/corrald.service"
 check "the systemd unit runs corrald on /var/lib/corral, the web UI on the loopback" \
@@ -69,7 +70,7 @@ echo "== the installed corrald (state in $state)"
 corrald_bin="$prefix/bin/corrald"
 corral=("$prefix/bin/corral" --socket "$sock")
 corrald_start || exit 1
-if [ -f "$build_dir/web/index.html" ]; then
+if [ -f "$build_dir/web/dist/index.html" ]; then
   api GET /
   check "the installed corrald serves the installed web UI at /" test "$code" = 200 -a "$body" = "$(cat "$prefix/share/corral/web/index.html")"
 fi

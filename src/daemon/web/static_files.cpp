@@ -69,11 +69,11 @@ std::string content_type_for(const std::string& name) {
 
 fs::path default_web_dir(const fs::path& exe) {
     std::error_code error;
-    // build/src/daemon/corrald -> build/web, only in a build tree (its CMakeCache.txt says so);
+    // build/src/daemon/corrald -> build/web/dist, only in a build tree (its CMakeCache.txt says so);
     // PREFIX/bin/corrald -> PREFIX/share/corral/web.
     const fs::path build = exe.parent_path() / "../..";
     if (fs::exists(build / "CMakeCache.txt", error))
-        return fs::weakly_canonical(build / "web", error);
+        return fs::weakly_canonical(build / "web/dist", error);
     return fs::weakly_canonical(exe.parent_path() / "../share/corral/web", error);
 }
 

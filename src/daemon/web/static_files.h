@@ -38,7 +38,7 @@ private:
 std::string content_type_for(const std::string& name);
 
 /// Where corrald finds the built UI when --web-dir is not given: next to the binary in a build
-/// tree (build/web), or in the installed share/corral/web.
+/// tree (build/web/dist), or in the installed share/corral/web.
 std::filesystem::path default_web_dir(const std::filesystem::path& exe);
 
 }  // namespace corral::daemon
