@@ -86,26 +86,32 @@ whenSignedOut(() => {
   useSession(undefined);
   render();
 });
-window.addEventListener("hashchange", render);
+// A one-time sign-in link (tools/quickstart prints one): #signin=CODE. Redeemed once, then taken
+// out of the address bar and history. Returns false when the address holds none.
+async function redeemLink(): Promise<boolean> {
+  const link = location.hash.match(/^#signin=([A-Za-z0-9_-]+)$/);
+  if (!link) return false;
+  history.replaceState(null, "", location.pathname);
+  try {
+    signedIn(await call<Session>("POST", "/api/v1/session", { link: link[1] }));
+  } catch (error) {
+    session = undefined;
+    useSession(undefined);
+    render();
+    const message = app.querySelector(".form-error");
+    if (message && error instanceof ApiError) message.textContent = error.message;
+  }
+  return true;
+}
+
+window.addEventListener("hashchange", () => {
+  void redeemLink().then((redeemed) => {
+    if (!redeemed) render();
+  });
+});
 
 async function start(): Promise<void> {
-  // A one-time sign-in link (tools/quickstart prints one): #signin=CODE. Redeemed once, then
-  // taken out of the address bar and history.
-  const link = location.hash.match(/^#signin=([A-Za-z0-9_-]+)$/);
-  if (link) {
-    history.replaceState(null, "", location.pathname);
-    try {
-      const next = await call<Session>("POST", "/api/v1/session", { link: link[1] });
-      signedIn(next);
-      return;
-    } catch (error) {
-      session = undefined;
-      render();
-      const message = app.querySelector(".form-error");
-      if (message && error instanceof ApiError) message.textContent = error.message;
-      return;
-    }
-  }
+  if (await redeemLink()) return;
   try {
     signedIn(await get<Session>("/api/v1/session"));
   } catch {
