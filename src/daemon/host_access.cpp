@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include "daemon/open_beneath.h"
+
 namespace corral::daemon {
 namespace fs = std::filesystem;
 
@@ -22,20 +24,6 @@ namespace {
 
 constexpr uint32_t k_qcow2_magic = 0x514649fb;  // "QFI\xfb"
 constexpr size_t k_max_interface_name = 16;  // IFNAMSIZ, with the terminating NUL
-
-/// openat2() (glibc has no wrapper): `relative` resolved beneath `dirfd`, never above it; with
-/// RESOLVE_BENEATH a symlink or ".." that would leave the folder fails with EXDEV.
-int open_beneath(int dirfd, const fs::path& relative, int flags, uint64_t resolve, mode_t mode = 0) {
-    open_how how{};
-    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-    how.mode = (flags & O_CREAT) ? mode : 0;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
-    int fd;
-    do {
-        fd = static_cast<int>(::syscall(SYS_openat2, dirfd, relative.c_str(), &how, sizeof(how)));
-    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
-    return fd;
-}
 
 /// The API error for a failed open_beneath of `path` (named by `field`).
 ApiError open_error(int error, const std::string& field, const std::string& path, const fs::path& folder) {

@@ -25,11 +25,16 @@
 #include "daemon/http/listen_address.h"
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
+#include "daemon/metrics_history.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
 #include "daemon/tokens.h"
+#include "daemon/web/static_files.h"
+#include "daemon/web/web_gate.h"
+#include "daemon/web/web_sessions.h"
 #include "engine/calibration.h"
+#include "engine/process.h"
 
 namespace fs = std::filesystem;
 using namespace corral;
@@ -93,6 +98,9 @@ int main(int argc, char** argv) {
     std::string tls_key;
     HostAccessConfig allowed;
     std::string max_upload = "1T";
+    std::string web_dir;
+    unsigned session_lifetime = 8 * 3600;
+    unsigned metrics_interval = 10;
     bool verbose = false;
     bool no_default_network = false;
     std::string cgroup_parent = "corral";
@@ -127,6 +135,21 @@ int main(int argc, char** argv) {
     app.add_option("--max-upload", max_upload,
                    "the largest image a client may upload as a volume (PUT .../content), e.g. 64G")
         ->type_name("SIZE")
+        ->capture_default_str();
+    app.add_option("--web-dir", web_dir,
+                   "the web UI's built files, served at / (default: build/web/dist next to a corrald in a build tree, "
+                   "else PREFIX/share/corral/web)")
+        ->type_name("DIR");
+    app.add_option("--session-lifetime", session_lifetime,
+                   "how long a web UI sign-in lasts, in seconds (1 to 2592000, 30 days)")
+        ->type_name("SECONDS")
+        ->check(CLI::Range(1u, 2592000u))
+        ->capture_default_str();
+    app.add_option("--metrics-interval", metrics_interval,
+                   "seconds between two samples of the metrics history (kept: an hour of them, and a day of one in "
+                   "6; 1 to 600)")
+        ->type_name("SECONDS")
+        ->check(CLI::Range(1u, 600u))
         ->capture_default_str();
     app.add_flag("--no-default-network", no_default_network,
                  "do not create the default NAT network on the first start (tests that share the host's network "
@@ -315,6 +338,35 @@ int main(int argc, char** argv) {
     ApiContext context{**inventory, storage, tasks, events, vms, images, host, **host_access};
     context.max_upload_bytes = *max_upload_bytes;
     context.networks = &networks;
+    WebSessions sessions{std::chrono::seconds(session_lifetime)};
+    context.sessions = &sessions;
+    StaticFiles web_files(web_dir.empty() ? default_web_dir(exe) : fs::path(web_dir));
+    context.web = &web_files;
+    if (!web_files.available())
+        log_warning("the web UI is not built ({} does not exist): / answers how to build it", web_files.root().string());
+    MetricsHistory metrics_history(
+        HistoryTiers{std::chrono::seconds(metrics_interval)},
+        // Each sample is timed when it is read: a slow VM must not skew the others' rates.
+        [&inventory, &vms](double) {
+            std::vector<std::pair<std::string, std::optional<MetricsSample>>> readings;
+            auto list = (*inventory)->list_vms();
+            if (!list) return readings;
+            for (const auto& vm : *list) {
+                std::optional<MetricsSample> sample;
+                if (vm.state == "running" || vm.state == "paused")
+                    if (auto metrics = vms.metrics(vm.name)) sample = sample_of(*metrics, unix_now());
+                readings.emplace_back(vm.name, sample);
+            }
+            return readings;
+        },
+        [](double) -> std::optional<MetricsSample> {
+            auto stat = engine::read_text_file("/proc/stat");
+            auto meminfo = engine::read_text_file("/proc/meminfo");
+            if (!stat || !meminfo) return std::nullopt;
+            return host_sample_from_proc(*stat, *meminfo, unix_now());
+        });
+    context.metrics_history = &metrics_history;
+    metrics_history.start();
     Router router;
     add_all_routes(router, context);
 
@@ -336,14 +388,16 @@ int main(int argc, char** argv) {
             if (auto touched = (*inventory)->touch_token(name); !touched)
                 log_warning("recording the use of token {}: {}", name, touched.error().describe());
         });
+    WebGate gate(bearer_auth, sessions);
     for (auto& listener : tcp_listeners) {
         servers.push_back(HttpServer::serve_tls(std::move(listener), *tls, router,
-                                                [&bearer_auth](HttpRequest& request) { return bearer_auth.check(request); }));
+                                                [&gate](HttpRequest& request) { return gate.check(request); }));
     }
     for (auto& each : servers) each->start();
     log_info("serving the API on {} (state in {})", socket_path, state.string());
     for (size_t i = 1; i < servers.size(); ++i)
-        log_info("serving the API on https://{} (TLS only; bearer tokens required)", servers[i]->address());
+        log_info("serving the API on https://{} (TLS only; bearer tokens required) and the web UI at https://{}/",
+                 servers[i]->address(), servers[i]->address());
     if (tls)
         log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
     if (servers.size() > 1)

@@ -34,8 +34,14 @@ done
 for f in share/corral/lib/common.sh share/corral/guests/initramfs/init share/corral/calibrate.elf; do
   check "$f is installed" test -s "$prefix/$f"
 done
+if [ -f "$build_dir/web/dist/index.html" ]; then   # the web UI, where this build made it (node, npm ci)
+  check "share/corral/web/index.html is installed" test -s "$prefix/share/corral/web/index.html"
+  script_path=$(grep -o '/ui/assets/main-[A-Z0-9]*\.js' "$prefix/share/corral/web/index.html" 2>/dev/null | sed 's#^/ui/##')
+  check "  ... with the script it names" test -n "$script_path" -a -s "$prefix/share/corral/web/$script_path"
+fi
 unit="$prefix/lib/systemd/system/corrald.service"
-check "the systemd unit runs corrald on /var/lib/corral" grep -qE '^ExecStart=/.*/bin/corrald --state-dir /var/lib/corral$' "$unit"
+check "the systemd unit runs corrald on /var/lib/corral, the web UI on the loopback" \
+  grep -qE '^ExecStart=/.*/bin/corrald --state-dir /var/lib/corral --listen 127.0.0.1:8443$' "$unit"
 check "  ... restarts it on failure" grep -qx 'Restart=on-failure' "$unit"
 check "  ... and stops only corrald, never its VMs (KillMode=process)" grep -qx 'KillMode=process' "$unit"
 if command -v systemd-analyze >/dev/null 2>&1; then
@@ -64,6 +70,10 @@ echo "== the installed corrald (state in $state)"
 corrald_bin="$prefix/bin/corrald"
 corral=("$prefix/bin/corral" --socket "$sock")
 corrald_start || exit 1
+if [ -f "$build_dir/web/dist/index.html" ]; then
+  api GET /
+  check "the installed corrald serves the installed web UI at /" test "$code" = 200 -a "$body" = "$(cat "$prefix/share/corral/web/index.html")"
+fi
 api GET /api/v1/host
 reason=$(jqb .calibration.reason)
 check "the calibration found corral-vmm and its guest (reason: $reason)" bash -c "! grep -q 'not found' <<<\"\$1\"" _ "$reason"

@@ -21,6 +21,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_token_routes(router, context);
     add_network_routes(router, context);
     add_security_group_routes(router, context);
+    add_web_routes(router, context);
 }
 
 }  // namespace corral::daemon

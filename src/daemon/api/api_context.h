@@ -18,6 +18,10 @@
 
 namespace corral::daemon {
 
+class StaticFiles;
+class WebSessions;
+class MetricsHistory;
+
 /// What the host looks like, measured once at start (GET /host).
 struct HostFacts {
     std::string hostname;
@@ -44,6 +48,12 @@ struct ApiContext {
     /// Managed networks (docs/api.md "Networks"); null where no NetworkService runs (the
     /// /networks routes then answer 503).
     NetworkService* networks = nullptr;
+    /// Web UI sessions and sign-in links; null where none are kept (the /session routes then answer 503).
+    WebSessions* sessions = nullptr;
+    /// The web UI's built files (served at / and /ui/...); null where none are served (404).
+    const StaticFiles* web = nullptr;
+    /// Each VM's and the host's sampled metrics over the last day; null where none are kept (503).
+    MetricsHistory* metrics_history = nullptr;
 
     static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
@@ -69,6 +79,8 @@ void add_network_routes(Router& router, ApiContext& context);
 void add_security_group_routes(Router& router, ApiContext& context);
 /// Streaming uploads and downloads of a volume's bytes (docs/api.md "Volume content").
 void add_volume_content_routes(Router& router, ApiContext& context);
+/// The web UI's files and browser sessions (docs/api.md "Web UI sessions").
+void add_web_routes(Router& router, ApiContext& context);
 
 /// The API's JSON for a volume of `pool` (docs/api.md "Volumes").
 nlohmann::json volume_json(const std::string& pool, const storage::pool::VolumeInfo& info, ApiContext& context);

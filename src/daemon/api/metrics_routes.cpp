@@ -1,15 +1,59 @@
 #include <fmt/format.h>
 
 #include "daemon/api/api_context.h"
+#include "daemon/http/request_body.h"
+#include "daemon/metrics_history.h"
 #include "daemon/vm_json.h"
 
 namespace corral::daemon {
 
+namespace {
+
+struct SeriesQuery {
+    double since;
+    uint64_t step;
+};
+
+/// ?since=UNIX_SECONDS (default an hour ago) &step=SECONDS (default the sampling interval).
+ApiResult<SeriesQuery> series_query(const HttpRequest& request, const MetricsHistory& history) {
+    constexpr uint64_t k_year_2100 = 4102444800;
+    auto since = TRY(query_uint(request, "since", 0, k_year_2100, "seconds since 1970-01-01 UTC"));
+    auto step = TRY(query_uint(request, "step", 1, 86400, "seconds"));
+    return SeriesQuery{since ? static_cast<double>(*since) : unix_now() - 3600,
+                       step.value_or(static_cast<uint64_t>(history.tiers().interval.count()))};
+}
+
+ApiResult<MetricsHistory*> history_of(ApiContext& context) {
+    if (!context.metrics_history) return api_fail(503, "this corrald keeps no metrics history");
+    return context.metrics_history;
+}
+
+}  // namespace
+
 void add_metrics_routes(Router& router, ApiContext& context) {
     router.add("GET", api_path("/vms/{name}/metrics"),
-               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
-                   auto metrics = TRY(api(context.vms.metrics(params.at("name")), "name"));
+               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
+                   const std::string& name = params.at("name");
+                   // With ?since or ?step: the history (docs/api.md "Metrics history").
+                   if (request.query.contains("since") || request.query.contains("step")) {
+                       MetricsHistory* history = TRY(history_of(context));
+                       auto query = TRY(series_query(request, *history));
+                       TRY_VOID(api(context.inventory.get_vm(name), "name"));
+                       auto series = history->vm_series(name, query.since, query.step);
+                       series["vm"] = name;
+                       return json_response(200, series);
+                   }
+                   auto metrics = TRY(api(context.vms.metrics(name), "name"));
                    return json_response(200, metrics_json(metrics));
+               });
+    router.add("GET", api_path("/host/metrics"),
+               [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+                   MetricsHistory* history = TRY(history_of(context));
+                   auto query = TRY(series_query(request, *history));
+                   auto series = history->host_series(query.since, query.step);
+                   series["cpus"] = context.host.cpus;
+                   series["memory_total_bytes"] = context.host.memory_mib * 1024 * 1024;
+                   return json_response(200, series);
                });
     // Prometheus text exposition format 0.0.4: HELP/TYPE once per metric family.
     router.add("GET", "/metrics", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {

@@ -3,6 +3,7 @@
 #include "daemon/api/api_context.h"
 #include "daemon/http/request_body.h"
 #include "daemon/tokens.h"
+#include "daemon/web/web_sessions.h"
 
 namespace corral::daemon {
 
@@ -49,6 +50,8 @@ void add_token_routes(Router& router, ApiContext& context) {
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    const std::string& name = params.at("name");
                    TRY_VOID(api(context.inventory.delete_token(name), "name"));
+                   // A revoked token's browser sessions end with it.
+                   if (context.sessions) context.sessions->remove_for_token(name);
                    return json_response(200, {{"deleted", name}});
                }, local_only());
 }

@@ -104,7 +104,9 @@ std::vector<std::pair<std::string, std::string>> Router::routes() const {
     for (const auto& route : m_routes) {
         std::string pattern;
         for (const auto& segment : route.segments) pattern += "/" + segment;
-        list.emplace_back(route.websocket ? "WEBSOCKET" : route.method, pattern);
+        // The root route (the web UI's page) has no segment.
+        list.emplace_back(route.websocket ? "WEBSOCKET" : route.method,
+                          route.segments.empty() ? std::string("/") : pattern);
     }
     return list;
 }

@@ -60,7 +60,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
 route_of() {   # the OpenAPI pattern of a concrete path
   sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups)/[^/]+#/api/v1/\1/{x}#' \
     -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' -e 's#/snapshots/[^/]+#/snapshots/{s}#' \
-    -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' <<<"$1"
+    -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' -e 's#^/ui/.*#/ui/{path*}#' <<<"$1"
 }
 
 echo "== the places a client must not reach"
@@ -196,6 +196,8 @@ tcall GET /api/v1/vms/w2/console
 check "GET /vms/w2/console (plain): 200" test "$code" = 200
 tcall GET /api/v1/vms/w2/metrics
 check "GET /vms/w2/metrics of a stopped VM: 200" test "$code" = 200
+tcall GET /api/v1/host/metrics
+check "GET /host/metrics over TLS: 200" test "$code" = 200
 # Snapshots name no host path: a token takes, lists, restores and deletes them like the socket does.
 tcall POST /api/v1/vms/w2/snapshots '{"name":"s1","description":"over TLS"}'
 check "snapshot of the stopped w2: 202" test "$code" = 202
@@ -236,6 +238,19 @@ tcall POST /api/v1/tokens '{"name":"more"}'
 check "POST /tokens: 403" test "$code" = 403
 tcall DELETE /api/v1/tokens/remote
 check "DELETE /tokens/remote: 403" test "$code" = 403
+# The web UI: its files (whether or not this build made them) and sessions.
+tcall GET /
+check "GET /: the UI's page, or 404 saying it is not built" test "$code" = 200 -o "$code" = 404
+tcall GET /ui/index.html
+check "GET /ui/index.html: the same page, or 404" test "$code" = 200 -o "$code" = 404
+tcall POST /api/v1/session "{\"token\":\"$token\"}"
+check "POST /session with the token: 201" test "$code" = 201
+tcall GET /api/v1/session
+check "GET /session with a token, no cookie: 404" test "$code" = 404
+tcall DELETE /api/v1/session
+check "DELETE /session with a token, no cookie: 404" test "$code" = 404
+tcall POST /api/v1/session/links '{}'
+check "POST /session/links: 403 (on the host only)" test "$code" = 403
 
 echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0 --allow-tap hbtap9"
 corrald_stop

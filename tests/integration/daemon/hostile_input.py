@@ -153,6 +153,7 @@ VALID = {
         {"direction": "out", "protocol": "udp", "port_from": 53, "remote_group": "hsg0"}],
     "put /api/v1/vms/{name}/nics/{index}/groups": [{"groups": ["hsg0"]}],
     "patch /api/v1/host/capacity": [{"vcpus_per_cpu": 4, "memory_percent": 90}],
+    "post /api/v1/session": [{"token": "corral_not-a-token"}, {"link": "corral_not-a-link"}],
 }
 PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0", "snapshot": "hsnap1"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
@@ -276,7 +277,9 @@ for method, pattern, op in routes:
 
 print("== hostile query values")
 QUERY_ROUTES = [("GET", "/api/v1/tasks/t-1", "wait"), ("GET", "/api/v1/vms/vm1/console", "tail"),
-                ("DELETE", "/api/v1/vms/vm1", "volumes"), ("GET", "/api/v1/volumes", "pool")]
+                ("DELETE", "/api/v1/vms/vm1", "volumes"), ("GET", "/api/v1/volumes", "pool"),
+                ("GET", "/api/v1/host/metrics", "since"), ("GET", "/api/v1/host/metrics", "step"),
+                ("GET", "/api/v1/vms/vm1/metrics", "step")]
 for method, path, name in QUERY_ROUTES:
     values = ["-1", "1.5", "1e300", "99999999999999999999999", "%ff", "%ff%fe", "%00", "+1", "%201", "0x10", "%1b"]
     if name != "pool":  # an empty or well-formed pool name is a filter (404 if no such pool)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tests/e2e/web_ui.sh: the web UI in a real browser (issue 15). A real corrald (--listen on the
+# loopback, metrics sampled every second) with the project's guest image; Debian's Chromium,
+# headless, driven by puppeteer-core (web/test/browser.mjs): sign in, create a VM with the wizard
+# (a bad value's message at its field), start it on the emulated engine (QEMU TCG), the console's
+# prompt and a typed command's answer, charts with data points, the list, dashboard, storage and
+# phone width, stop, delete, sign out; a one-time sign-in link works once. Screenshots in $CORRAL_SCREENSHOTS (default
+# <build>/web-screenshots). Exit 0 all passed, 1 a check failed, 77 skipped (no Chromium, no
+# node_modules, the UI not built, or no QEMU).
+set -uo pipefail
+script=$(readlink -f "${BASH_SOURCE[0]}")
+repo=$(cd "$(dirname "$script")/../.." && pwd)
+build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
+chromium=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$chromium" ] || { echo "SKIP: no chromium (Debian package chromium; tools/setup installs it)"; exit 77; }
+[ -d "$repo/web/node_modules/puppeteer-core" ] || { echo "SKIP: no web/node_modules (npm ci in web/; tools/setup runs it)"; exit 77; }
+[ -f "$build_dir/web/dist/index.html" ] || { echo "SKIP: the web UI is not built ($build_dir/web/dist; the web_ui target)"; exit 77; }
+# shellcheck source=../lib/guest.sh
+. "$repo/tests/lib/guest.sh"
+guest_image
+# shellcheck source=../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
+cleanup() {
+  if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/webui1/state '{"action":"kill"}'; sleep 1; fi
+  corrald_stop
+  rm -rf -- "$state"
+}
+trap cleanup EXIT
+
+corrald_start --listen 127.0.0.1:0 --metrics-interval 1 --default-engine emulated || exit 1
+tls_listen || { echo "no TCP listener"; exit 1; }
+api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
+  '{name: "debian", kernel: $k, initrd: $i, root: $r, description: "Debian kernel, busybox root"}')"
+wait_task "$(jqb .task)" 120
+check "the guest image is imported" test "$(jqb .status)" = succeeded
+api POST /api/v1/tokens '{"name":"browser"}'
+token=$(jqb .token)
+
+shots="${CORRAL_SCREENSHOTS:-$build_dir/web-screenshots}"
+echo "== the browser (screenshots in $shots)"
+api POST /api/v1/session/links '{}'
+link=$(jqb .link)
+(cd "$repo/web" && CORRAL_URL="https://$listen" CORRAL_TOKEN="$token" CORRAL_LINK="$link" CHROMIUM="$chromium" CORRAL_SCREENSHOTS="$shots" \
+  timeout 900 node test/browser.mjs) | tee "$state/browser.log"
+browser_status=${PIPESTATUS[0]}
+check "the browser scenario passed" test "$browser_status" = 0
+api GET /api/v1/vms/webui1
+check "the VM is gone (the API agrees)" test "$code" = 404
+for page in signin wizard-error vm vms dashboard storage vms-phone; do
+  check "screenshot $page.png" test -s "$shots/$page.png"
+done
+grep -q '^FAIL' "$state/browser.log" && corrald_failure_report webui1
+check_summary

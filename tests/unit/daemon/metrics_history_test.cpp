@@ -1,0 +1,126 @@
+#include "daemon/metrics_history.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace corral::daemon {
+namespace {
+
+using Readings = std::vector<std::pair<std::string, std::optional<MetricsSample>>>;
+
+MetricsSample at(double time, double cpu, uint64_t memory = 1000, uint64_t read = 0) {
+    MetricsSample sample;
+    sample.time = time;
+    sample.cpu_seconds = cpu;
+    sample.memory_bytes = memory;
+    sample.disk_read_bytes = read;
+    return sample;
+}
+
+TEST(MetricsHistoryTest, RatesAreMadeBetweenConsecutiveSamples) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
+    const double t0 = unix_now() - 100;
+    // 0.5 CPU busy, then 2 CPUs busy; the disk read 1000 bytes per second.
+    history.record({{"web1", at(t0, 0, 1000, 0)}}, std::nullopt);
+    history.record({{"web1", at(t0 + 10, 5, 2000, 10000)}}, std::nullopt);
+    history.record({{"web1", at(t0 + 20, 25, 3000, 20000)}}, std::nullopt);
+    auto series = history.vm_series("web1", t0 - 1, 10);
+    ASSERT_EQ(series["time"].size(), 2u) << series.dump();
+    EXPECT_DOUBLE_EQ(series["cpu"][0].get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(series["cpu"][1].get<double>(), 2.0);
+    EXPECT_EQ(series["memory_bytes"][1].get<uint64_t>(), 3000u);
+    EXPECT_DOUBLE_EQ(series["disk_read_bytes_per_second"][1].get<double>(), 1000.0);
+    EXPECT_EQ(series["interval_seconds"].get<uint64_t>(), 10u);
+}
+
+TEST(MetricsHistoryTest, AStepKeepsSamplesThatFarApart) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
+    const double t0 = unix_now() - 600;
+    for (int i = 0; i <= 30; ++i)
+        history.record({{"web1", at(t0 + 10 * i, i)}}, std::nullopt);
+    auto series = history.vm_series("web1", t0, 30);
+    ASSERT_EQ(series["time"].size(), 10u) << series.dump();
+    EXPECT_DOUBLE_EQ(series["time"][1].get<double>() - series["time"][0].get<double>(), 30.0);
+    EXPECT_DOUBLE_EQ(series["cpu"][0].get<double>(), 0.1);
+}
+
+TEST(MetricsHistoryTest, ARestartedProcessOrAGapIsNullNotANegativeRate) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
+    const double t0 = unix_now() - 600;
+    history.record({{"web1", at(t0, 100)}}, std::nullopt);
+    history.record({{"web1", at(t0 + 10, 1)}}, std::nullopt);  // a new process: its CPU time began again
+    history.record({{"web1", std::nullopt}}, std::nullopt);    // stopped for a while
+    history.record({{"web1", at(t0 + 300, 2)}}, std::nullopt);
+    auto series = history.vm_series("web1", t0, 10);
+    ASSERT_EQ(series["cpu"].size(), 2u) << series.dump();
+    EXPECT_TRUE(series["cpu"][0].is_null());
+    EXPECT_TRUE(series["cpu"][1].is_null());
+}
+
+TEST(MetricsHistoryTest, ADeletedVmLosesItsHistoryAStoppedOneKeepsIt) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
+    const double t0 = unix_now() - 100;
+    history.record({{"a", at(t0, 0)}, {"b", at(t0, 0)}}, std::nullopt);
+    history.record({{"a", at(t0 + 10, 1)}, {"b", at(t0 + 10, 1)}}, std::nullopt);
+    history.record({{"a", std::nullopt}}, std::nullopt);  // a stopped, b deleted
+    EXPECT_EQ(history.vm_series("a", t0 - 1, 10)["time"].size(), 1u);
+    EXPECT_EQ(history.vm_series("b", t0 - 1, 10)["time"].size(), 0u);
+}
+
+TEST(MetricsHistoryTest, RingsKeepAnHourFineAndADayCoarse) {
+    HistoryTiers tiers{std::chrono::seconds(10)};
+    EXPECT_EQ(tiers.fine_capacity(), 360u);
+    EXPECT_EQ(tiers.coarse_capacity(), 1440u);
+    SampleRing ring(3);
+    for (int i = 0; i < 5; ++i)
+        ring.push(at(i, 0));
+    ASSERT_EQ(ring.size(), 3u);
+    EXPECT_DOUBLE_EQ(ring.since(0).front().time, 2.0);
+}
+
+TEST(MetricsHistoryTest, ALongStepOrAnOldStartReadsTheCoarseRing) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
+    const double t0 = unix_now() - 600;
+    for (int i = 0; i <= 12; ++i)
+        history.record({{"web1", at(t0 + 10 * i, i)}}, std::nullopt);
+    // Ticks 0, 6 and 12 went into the coarse ring (one in 6).
+    auto series = history.vm_series("web1", t0 - 7200, 10);
+    EXPECT_EQ(series["interval_seconds"].get<uint64_t>(), 60u);
+    EXPECT_EQ(series["time"].size(), 2u) << series.dump();
+    EXPECT_EQ(history.vm_series("web1", t0, 60)["interval_seconds"].get<uint64_t>(), 60u);
+}
+
+TEST(MetricsHistoryTest, HostSampleFromProc) {
+    const std::string stat = "cpu  100 20 30 1000 50 5 5 10 0 0\ncpu0 50 10 15 500 25 2 3 5 0 0\n";
+    const std::string meminfo = "MemTotal:        2048 kB\nMemFree:          512 kB\nMemAvailable:    1024 kB\n";
+    auto sample = host_sample_from_proc(stat, meminfo, 42);
+    ASSERT_TRUE(sample);
+    EXPECT_EQ(sample->memory_bytes, 1024u * 1024u);
+    EXPECT_GT(sample->cpu_seconds, 0);
+    EXPECT_FALSE(host_sample_from_proc("cpu  1 2\n", meminfo, 42));
+    EXPECT_FALSE(host_sample_from_proc(stat, "MemTotal: 10 kB\n", 42));
+}
+
+TEST(MetricsHistoryTest, TheThreadSamplesAtTheIntervalUntilDestroyed) {
+    int calls = 0;
+    {
+        MetricsHistory history(
+            HistoryTiers{std::chrono::seconds(1)},
+            [&calls](double now) {
+                ++calls;
+                return Readings{{"web1", at(now, calls)}};
+            },
+            [](double now) { return std::optional<MetricsSample>(at(now, 1)); });
+        history.start();
+        while (history.vm_series("web1", unix_now() - 60, 1)["time"].empty())
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        EXPECT_FALSE(history.host_series(unix_now() - 60, 1)["time"].empty());
+    }
+    const int after = calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    EXPECT_EQ(calls, after) << "no sampling after the destructor";
+}
+
+}  // namespace
+}  // namespace corral::daemon

@@ -1,0 +1,151 @@
+// The corrald API as the page uses it: a session cookie (HttpOnly, so never seen here) and the
+// session's CSRF token on every request that changes something (docs/api.md "Web UI sessions").
+
+/** An answer that was not a 2xx: the API's {"error": {"status", "field", "message"}}. */
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly field: string | undefined, message: string) {
+    super(message);
+  }
+}
+
+export interface Session {
+  signed_in_as: string;
+  csrf_token: string;
+  expires_at: string;
+}
+
+let csrfToken = "";
+let onSignedOut: (() => void) | undefined;
+
+export function useSession(session: Session | undefined): void {
+  csrfToken = session?.csrf_token ?? "";
+}
+
+/** Called when an answer says the session is gone (expired, signed out elsewhere, restart). */
+export function whenSignedOut(handler: () => void): void {
+  onSignedOut = handler;
+}
+
+export async function call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch {
+    throw new ApiError(0, undefined, "corrald cannot be reached");
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = text;
+  }
+  if (!response.ok) {
+    const error = (data as { error?: { field?: string; message?: string } } | null)?.error;
+    if (response.status === 401 && error?.field === "session" && onSignedOut) onSignedOut();
+    throw new ApiError(response.status, error?.field, error?.message ?? `${response.status} ${response.statusText}`);
+  }
+  return data as T;
+}
+
+export const get = <T>(path: string) => call<T>("GET", path);
+
+export interface Task {
+  id: string;
+  kind: string;
+  target: string;
+  status: string;
+  progress: number;
+  message: string;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** Waits for a task to end (long-polls); throws its error when it failed. */
+export async function waitTask(id: string): Promise<Task> {
+  for (;;) {
+    const task = await get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}?wait=30`);
+    if (task.status === "queued" || task.status === "running") continue;
+    if (task.status !== "succeeded") throw new ApiError(0, undefined, task.error ?? `task ${task.status}`);
+    return task;
+  }
+}
+
+/** wss://this-host/PATH: the console and event WebSockets (the cookie goes along). */
+export function socketUrl(path: string): string {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+}
+
+export interface Vm {
+  name: string;
+  state: string;
+  engine: string;
+  vcpus: number;
+  memory_mib: number;
+  image: string | null;
+  disks: { pool: string; volume: string; readonly: boolean }[];
+  nics: { network?: string; bridge?: string; tap?: string; mac: string; ipv4?: string | null }[];
+  restart_policy: string;
+  cmdline: string;
+  pid: number | null;
+  state_reason: string;
+  started_at: string | null;
+  uptime_seconds: number | null;
+  restarts: number;
+  last_crash: string | null;
+  last_console?: string;
+}
+
+export interface Host {
+  hostname: string;
+  version: string;
+  cpus: number;
+  memory_mib: number;
+  default_engine: string;
+  engines: Record<string, { available: boolean; reason: string }>;
+  calibration: { reason: string };
+}
+
+export interface Pool {
+  name: string;
+  driver: string;
+  path: string;
+  capacity_bytes: number;
+  allocation_bytes: number;
+  available_bytes: number;
+  volumes: number;
+}
+
+export interface Volume {
+  pool: string;
+  name: string;
+  format: string;
+  size_bytes: number;
+  allocation_bytes: number;
+  backing: { pool: string; volume: string } | null;
+  used_by: string[];
+}
+
+/** A metrics history series (GET /vms/{name}/metrics?since=&step=, GET /host/metrics). */
+export interface Series {
+  interval_seconds: number;
+  step_seconds: number;
+  time: number[];
+  cpu: (number | null)[];
+  memory_bytes: (number | null)[];
+  disk_read_bytes_per_second?: (number | null)[];
+  disk_write_bytes_per_second?: (number | null)[];
+  net_rx_bytes_per_second?: (number | null)[];
+  net_tx_bytes_per_second?: (number | null)[];
+  cpus?: number;
+  memory_total_bytes?: number;
+}
