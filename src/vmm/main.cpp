@@ -33,8 +33,8 @@ int report_exit(const VmExit& exit) {
     return exit_code_for(exit);
 }
 
-/// --restore DIR: one run of the saved VM. A guest reset ends it (booting again would need the
-/// kernel, which a snapshot does not hold).
+/// --restore DIR or --migrate-listen ADDRESS: one run of the saved or arriving VM. A guest reset
+/// ends it (booting again would need the kernel, which neither holds).
 int run_restored(const CommandLine& command_line) {
     std::unique_ptr<ControlServer> control;
     if (!command_line.control_path.empty()) {
@@ -53,7 +53,8 @@ int run_restored(const CommandLine& command_line) {
         config.console_socket_path = command_line.config.console_socket_path;
         return {};
     };
-    auto vmm = build_vmm_from_snapshot(command_line.restore_dir, adjust);
+    auto vmm = command_line.migrate_listen.empty() ? build_vmm_from_snapshot(command_line.restore_dir, adjust)
+                                                   : receive_migration_at(command_line.migrate_listen, adjust);
     if (!vmm) {
         log_error("{}", vmm.error().describe());
         return k_exit_failure;
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
     // thread without the mask would take SIGTERM's default action and kill the process.
     block_signals(stop_signals());
 
-    if (!command_line->restore_dir.empty()) return run_restored(*command_line);
+    if (!command_line->restore_dir.empty() || !command_line->migrate_listen.empty()) return run_restored(*command_line);
 
     // Problems with the files the user named are usage errors (exit 2); later ones are failures.
     auto loaded = load_boot_files(config);
