@@ -94,6 +94,59 @@ public:
         return {};
     }
 
+    /// QEMU's own pre-copy migration (QMP migrate to the destination QEMU's migrate-incoming
+    /// URI), followed with query-migrate. QEMU stops the VM for the last pages itself and, when
+    /// a migration fails, lets it run on. Once completed the source QEMU is told to quit.
+    Result<MigrationReport> migrate(const MigrationRequest& request) override {
+        auto started = std::chrono::steady_clock::now();
+        auto refused = [&](const Error& error) {
+            return fail(error.with_context(fmt::format("migrating to {}; the VM runs on here", request.to)));
+        };
+        if (auto set = qmp("set the migration downtime of", "migrate-set-parameters",
+                           {{"downtime-limit", request.downtime_ms}});
+            !set)
+            return refused(set.error());
+        // Answers at once; the migration runs in QEMU's migration thread.
+        if (auto started_migration = qmp("migrate", "migrate", {{"uri", request.to}}); !started_migration)
+            return refused(started_migration.error());
+        auto deadline = started + std::chrono::seconds(request.timeout_s);
+        for (;;) {
+            auto status = TRY(qmp("follow the migration of", "query-migrate"));
+            std::string state = status.value("status", "");
+            if (state == "completed") {
+                const auto ram = status.value("ram", nlohmann::json::object());
+                MigrationReport report;
+                report.rounds = ram.value("dirty-sync-count", uint64_t{0});
+                report.bytes_sent = ram.value("transferred", uint64_t{0});
+                report.total_ms = status.value("total-time", uint64_t{0});
+                report.downtime_ms = status.value("downtime", uint64_t{0});
+                report.dirty_rate_bytes_per_s =
+                    ram.value("dirty-pages-rate", uint64_t{0}) * ram.value("page-size", uint64_t{4096});
+                // The VM runs at the destination; this QEMU holds only its stopped copy.
+                ignore_error(qmp("end", "quit"), "the process ends either way; the shim records it");
+                return report;
+            }
+            if (state == "failed" || state == "cancelled")
+                return fail(fmt::format("migrating to {}: QEMU's migration {}: {}; the VM runs on here", request.to,
+                                        state, status.value("error-desc", std::string("no reason given"))),
+                            EIO);
+            if (std::chrono::steady_clock::now() > deadline) {
+                ignore_error(qmp("cancel the migration of", "migrate_cancel"), "the timeout is the error to report");
+                return fail(fmt::format("migrating to {}: not done within timeout_s {}; cancelled, the VM runs on here",
+                                        request.to, request.timeout_s),
+                            ETIMEDOUT);
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+
+    /// A destination launched with LaunchSpec::migrate_listen: QEMU (started with -incoming
+    /// defer) listens there now.
+    Result<void> listen_for_migration(const std::string& uri) {
+        TRY_VOID(qmp("start the migration listener of", "migrate-incoming", {{"uri", uri}}));
+        return {};
+    }
+
     Result<void> delete_snapshot(const std::string& tag) override {
         return human("delete snapshot " + tag + " of", "delvm " + tag, k_savevm_timeout);
     }
@@ -231,6 +284,12 @@ public:
                         fmt::format("cannot start {}", spec.name));
         auto instance = std::make_unique<EmulatedInstance>(std::move(process));
         TRY_CONTEXT(wait_for_qmp(*instance), fmt::format("cannot start {}", spec.name));
+        if (!spec.migrate_listen.empty()) {
+            if (auto listening = instance->listen_for_migration(spec.migrate_listen); !listening) {
+                ignore_error(instance->kill(), "the listener's failure is the error to report");
+                return fail(listening.error().with_context(fmt::format("cannot start {}", spec.name)));
+            }
+        }
         return std::unique_ptr<Instance>(std::move(instance));
     }
 
@@ -372,6 +431,11 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     if (!files.initrd.empty()) {
         args.push_back("-initrd");
         args.push_back(files.initrd);
+    }
+    if (!spec.migrate_listen.empty()) {
+        // Waits, paused, for migrate-incoming (sent once QMP answers) and then the stream.
+        args.push_back("-incoming");
+        args.push_back("defer");
     }
     if (!spec.restore_tag.empty()) {
         // The disks go back to the snapshot and the VM continues from its saved state.

@@ -43,6 +43,16 @@ Result<void> validate_launch_spec(const LaunchSpec& spec) {
             fmt::format("run_dir: {} is too long for a unix socket path", spec.run_dir.string()),
             ENAMETOOLONG);
 
+    if (!spec.migrate_listen.empty()) {
+        bool tcp = spec.migrate_listen.starts_with("tcp:") && spec.migrate_listen.find(':', 4) != std::string::npos;
+        bool unix_socket = spec.migrate_listen.starts_with("unix:/");
+        if (!tcp && !unix_socket)
+            return fail(fmt::format("migrate_listen: '{}' is not tcp:HOST:PORT or unix:/PATH", spec.migrate_listen),
+                        EINVAL);
+        if (!spec.restore_tag.empty() || !spec.restore_dir.empty())
+            return fail("migrate_listen: a VM comes from a migration or from a snapshot, not both", EINVAL);
+    }
+
     static const std::regex k_serial("[A-Za-z0-9._-]{0,20}");
     for (size_t i = 0; i < spec.disks.size(); ++i) {
         const DiskSpec& disk = spec.disks[i];

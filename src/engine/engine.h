@@ -56,6 +56,27 @@ struct LaunchSpec {
     /// corral-vmm's snapshot folder (--restore; the disks must hold what they held then).
     std::string restore_tag;
     std::filesystem::path restore_dir;
+    /// Wait for a live migration instead of booting: where the VM's running instance sends it
+    /// (Instance::migrate()), "tcp:HOST:PORT" or "unix:/PATH". Emulated: QEMU `-incoming defer`
+    /// and QMP migrate-incoming; native: corral-vmm --migrate-listen. The rest of the spec must
+    /// be the source's (memory, vCPUs, disks at the same paths, other taps).
+    std::string migrate_listen;
+};
+
+/// Instance::migrate()'s parameters.
+struct MigrationRequest {
+    std::string to;              ///< the destination's LaunchSpec::migrate_listen
+    uint32_t downtime_ms = 300;  ///< the longest pause the guest may see (1-60000)
+    uint32_t timeout_s = 600;    ///< not converged by then: cancelled, the VM runs on here
+};
+
+/// What a finished live migration measured.
+struct MigrationReport {
+    uint64_t rounds = 0;       ///< passes over memory while the guest ran
+    uint64_t bytes_sent = 0;   ///< the stream's size
+    uint64_t total_ms = 0;     ///< from the request to the switch
+    uint64_t downtime_ms = 0;  ///< how long the guest stood still
+    uint64_t dirty_rate_bytes_per_s = 0;
 };
 
 /// What query() reports about a live VM.
@@ -140,6 +161,12 @@ public:
     /// them open must do it). ENOTSUP when the engine keeps no snapshots in its disks.
     virtual Result<void> delete_snapshot(const std::string& /*tag*/) {
         return fail("this engine keeps no snapshots in its disks", ENOTSUP);
+    }
+    /// Moves the running VM live to an instance launched with LaunchSpec::migrate_listen =
+    /// `request.to`. On success the VM runs there and this instance's process ends; on any
+    /// failure (a refusal, a timeout) it runs on here as before. ENOTSUP when the engine cannot.
+    virtual Result<MigrationReport> migrate(const MigrationRequest& /*request*/) {
+        return fail("this engine cannot migrate VMs", ENOTSUP);
     }
     /// Per-disk I/O counters; empty when the engine has none.
     virtual Result<std::vector<DiskCounters>> counters() = 0;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -56,6 +57,15 @@ std::string describe_vmm_exit(int exit_code, const std::string& tail) {
     return reason;
 }
 
+/// Whether RUN/monitor.log (corral-vmm's stderr) has `text` yet.
+bool monitor_log_says(const fs::path& run_dir, const std::string& text) {
+    std::ifstream log(run_dir / run_files::k_monitor_log);
+    std::string line;
+    while (std::getline(log, line))
+        if (line.find(text) != std::string::npos) return true;
+    return false;
+}
+
 class NativeInstance final : public Instance {
 public:
     explicit NativeInstance(ShimProcess process) : m_process(std::move(process)) {}
@@ -88,6 +98,27 @@ public:
         if (!answer && m_process.exited()) return fail(m_process.gone_error("snapshot"));
         if (!answer) return fail(answer.error());
         return SnapshotDisks::CallerCopies;
+    }
+
+    /// corral-vmm's `migrate` action (docs/migration.md): it answers once the VM runs at the
+    /// destination (and then ends) or has failed (and runs on).
+    Result<MigrationReport> migrate(const MigrationRequest& request) override {
+        if (m_process.exited()) return fail(m_process.gone_error("migrate"));
+        auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket,
+                                       nlohmann::json{{"action", "migrate"},
+                                                      {"to", request.to},
+                                                      {"downtime_ms", request.downtime_ms},
+                                                      {"timeout_s", request.timeout_s}},
+                                       std::chrono::seconds(request.timeout_s) + k_control_timeout);
+        if (!answer && m_process.exited()) return fail(m_process.gone_error("migrate"));
+        if (!answer) return fail(answer.error());
+        MigrationReport report;
+        report.rounds = answer->value("rounds", uint64_t{0});
+        report.bytes_sent = answer->value("bytes_sent", uint64_t{0});
+        report.total_ms = answer->value("total_ms", uint64_t{0});
+        report.downtime_ms = answer->value("downtime_ms", uint64_t{0});
+        report.dirty_rate_bytes_per_s = answer->value("dirty_rate_bytes_per_s", uint64_t{0});
+        return report;
     }
 
     Result<RunState> query() override {
@@ -195,6 +226,8 @@ public:
         // only from its run loop, so by then the kernel is loaded and the vCPUs run; bad options
         // or an unloadable kernel end the process before that. (No fixed grace period: a start
         // costs what the monitor needs, a few milliseconds, not a second.)
+        // A destination of a migration serves its control socket only once the VM arrived: it
+        // is started when it says it listens for the stream.
         const fs::path control = spec.run_dir / k_vmm_control_socket;
         auto deadline = std::chrono::steady_clock::now() + k_ready_timeout;
         while (std::chrono::steady_clock::now() < deadline) {
@@ -203,6 +236,10 @@ public:
                 return fail(fmt::format("cannot start {}: corral-vmm ended right after start: {}",
                                         spec.name, info.reason),
                             ECHILD);
+            }
+            if (!spec.migrate_listen.empty()) {
+                if (monitor_log_says(spec.run_dir, "waiting for a live migration on")) break;
+                continue;
             }
             if (fs::exists(control) && vmm_control_request(control, "status", k_ready_probe_timeout))
                 break;
@@ -222,10 +259,15 @@ private:
 }  // namespace
 
 std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path& corral_vmm) {
-    if (!spec.restore_dir.empty()) {
-        // The snapshot holds the configuration (kernel, memory, CPUs, MACs); given here are only
-        // what a new process needs anew: its disk files, taps, console and control sockets.
-        std::vector<std::string> args = {corral_vmm.string(), "--restore", spec.restore_dir.string()};
+    if (!spec.restore_dir.empty() || !spec.migrate_listen.empty()) {
+        // The snapshot or the stream holds the configuration (kernel, memory, CPUs, MACs); given
+        // here are only what a new process needs anew: its disk files, taps, console and
+        // control sockets.
+        std::vector<std::string> args = {corral_vmm.string()};
+        if (!spec.migrate_listen.empty())
+            args.insert(args.end(), {"--migrate-listen", spec.migrate_listen});
+        else
+            args.insert(args.end(), {"--restore", spec.restore_dir.string()});
         for (const auto& disk : spec.disks) {
             args.push_back("--disk");
             args.push_back(fmt::format("path={},readonly={},format={}{}", disk.path.string(),

@@ -109,7 +109,31 @@ Result<std::pair<kvm::System, kvm::Vm>> create_kvm_vm() {
     return std::pair{std::move(system), std::move(vm)};
 }
 
+/// Refuses when this host cannot give vCPU i the features of `cpuids[i]` (the table it was
+/// given where it ran), naming the missing features.
+Result<void> check_cpu_features(const kvm::System& system, std::span<const std::vector<kvm_cpuid_entry2>> cpuids) {
+    auto supported = TRY(system.supported_cpuid());
+    for (uint32_t id = 0; id < cpuids.size(); ++id) {
+        auto here = x86::shape_cpuid(supported, id, static_cast<uint32_t>(cpuids.size()));
+        auto missing = snapshot::missing_cpu_features(cpuids[id], here);
+        if (!missing.empty()) {
+            std::string list;
+            for (const auto& feature : missing) list += (list.empty() ? "" : ", ") + feature;
+            return fail(ErrorKind::Unavailable, fmt::format("the guest saw CPU features this host lacks: {}", list));
+        }
+    }
+    return {};
+}
+
 }  // namespace
+
+Result<IncomingVm> prepare_incoming_vm(const VmConfig& config, std::span<const std::vector<kvm_cpuid_entry2>> cpuids) {
+    auto [system, vm] = TRY(create_kvm_vm());
+    TRY_VOID(check_cpu_features(system, cpuids));
+    auto memory = TRY(GuestMemory::create(config.memory_bytes, config.page_backing));
+    TRY_VOID(map_guest_memory(vm, memory));
+    return IncomingVm{std::move(system), std::move(vm), std::move(memory)};
+}
 
 Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const BootFiles& files) {
     auto [system, vm] = TRY(create_kvm_vm());
@@ -185,17 +209,9 @@ Result<std::unique_ptr<Vmm>> build_vmm_from_snapshot(const std::string& dir, con
     auto [system, vm] = TRY(create_kvm_vm());
     // Refuse before anything else is built: a guest that saw CPU features this host lacks
     // would fault (or worse, misbehave) when it uses them.
-    auto supported = TRY(system.supported_cpuid());
-    for (const auto& vcpu : state.vcpus) {
-        auto here = x86::shape_cpuid(supported, vcpu.id, state.config.cpus);
-        auto missing = snapshot::missing_cpu_features(vcpu.cpuid, here);
-        if (!missing.empty()) {
-            std::string list;
-            for (const auto& feature : missing) list += (list.empty() ? "" : ", ") + feature;
-            return fail(ErrorKind::Unavailable,
-                        fmt::format("restoring {}: the guest saw CPU features this host lacks: {}", dir, list));
-        }
-    }
+    std::vector<std::vector<kvm_cpuid_entry2>> cpuids;
+    for (const auto& vcpu : state.vcpus) cpuids.push_back(vcpu.cpuid);
+    TRY_CONTEXT(check_cpu_features(system, cpuids), fmt::format("restoring {}", dir));
     std::string memory_path = dir + "/" + snapshot::k_memory_file;
     UniqueFd memory_fd(::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!memory_fd.valid()) return fail_errno(fmt::format("restoring {}: opening {}", dir, memory_path));

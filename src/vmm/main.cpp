@@ -41,8 +41,9 @@ Result<std::unique_ptr<ControlServer>> listen_for_control(const CommandLine& com
     return ControlServer::listen(command_line.control_path);
 }
 
-/// The VM saved in --restore DIR, with the command line's flags checked and applied (see
-/// apply_restore_flags()); `config` becomes the configuration it runs with.
+/// The VM saved in --restore DIR or arriving at --migrate-listen ADDRESS, with the command
+/// line's flags checked and applied (see apply_restore_flags()); `config` becomes the
+/// configuration it runs with.
 Result<std::unique_ptr<Vmm>> restore_vmm(const CommandLine& command_line, VmConfig& config) {
     auto adjust = [&](VmConfig& saved) -> Result<void> {
         TRY_VOID(apply_restore_flags(saved, command_line.config, command_line.restore_checks));
@@ -53,10 +54,11 @@ Result<std::unique_ptr<Vmm>> restore_vmm(const CommandLine& command_line, VmConf
         config = saved;
         return {};
     };
+    if (!command_line.migrate_listen.empty()) return receive_migration_at(command_line.migrate_listen, adjust);
     return build_vmm_from_snapshot(command_line.restore_dir, adjust);
 }
 
-/// Runs the VM until it ends: restored from --restore DIR first when given, else booted from
+/// Runs the VM until it ends: restored from --restore DIR (or received at --migrate-listen) first when given, else booted from
 /// `files`. A guest reset under --on-reboot restart boots the configuration's kernel again (read
 /// anew: it may have been updated), a restored VM's too: its guest rebooting is a new boot, as it
 /// would have been in the monitor it was saved from.
@@ -67,7 +69,7 @@ int run_vm(const CommandLine& command_line, std::optional<BootFiles> files) {
         return k_exit_bad_usage;
     }
     VmConfig config = command_line.config;
-    bool restoring = !command_line.restore_dir.empty();
+    bool restoring = !command_line.restore_dir.empty() || !command_line.migrate_listen.empty();
     for (;;) {
         auto vmm = [&]() -> Result<std::unique_ptr<Vmm>> {
             if (std::exchange(restoring, false)) return restore_vmm(command_line, config);
@@ -129,7 +131,8 @@ int main(int argc, char** argv) {
     // thread without the mask would take SIGTERM's default action and kill the process.
     block_signals(stop_signals());
 
-    if (!command_line->restore_dir.empty()) return run_vm(*command_line, std::nullopt);
+    if (!command_line->restore_dir.empty() || !command_line->migrate_listen.empty())
+        return run_vm(*command_line, std::nullopt);
 
     // Problems with the files the user named are usage errors (exit 2); later ones are failures.
     auto loaded = load_boot_files(config);

@@ -139,6 +139,17 @@ std::string Vmm::handle_control(const ControlRequest& request, const ControlServ
             if (!taken) return control_error_answer(taken.error().describe());
             return ok(*taken);
         }
+        case ControlAction::Migrate: {
+            if (m_shutdown_deadline) return control_error_answer("the VM is shutting down");
+            // Runs on this thread until done: other control requests and stop signals wait
+            // (timeout_s bounds how long); the guest runs on meanwhile.
+            auto moved = migrate(request);
+            if (!moved) {
+                log_warning("{}", moved.error().describe());
+                return control_error_answer(moved.error().describe());
+            }
+            return ok(*moved);
+        }
     }
     return control_error_answer("unknown action");
 }

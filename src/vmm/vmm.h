@@ -7,6 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "base/result.h"
@@ -65,6 +66,7 @@ private:
     friend Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, kvm::System system, kvm::Vm vm,
                                                   GuestMemory memory, std::optional<uint64_t> boot_entry);
     friend Result<std::unique_ptr<Vmm>> build_vmm_from_snapshot(const std::string& dir, const ConfigAdjuster& adjust);
+    friend Result<std::unique_ptr<Vmm>> receive_migration(int connection, const ConfigAdjuster& adjust);
 
     Vmm(VmConfig config, kvm::System system, kvm::Vm vm, GuestMemory memory, EventFd exit_event)
         : m_config(std::move(config)),
@@ -89,6 +91,16 @@ private:
     /// the VM was running, the vCPUs (else the VM stays paused). On an error nothing is left in
     /// `dir` and the VM goes on as before. Returns what the control answer reports.
     Result<nlohmann::json> snapshot(const std::string& dir, bool resume);
+    /// The KVM, vCPU and device state of this VM, as a snapshot records it. The vCPUs must be
+    /// paused with their pending I/O completed, and the virtio devices quiesced.
+    Result<snapshot::SnapshotState> capture_state() const;
+    /// Live migration to the destination `request.migrate_to` (vmm_migration.cpp): on success
+    /// the VM runs there and this one ends (reported as Stopped, "migrated to ..."); on any
+    /// failure before the switch the VM goes on here as before. Returns the control answer's
+    /// figures (rounds, bytes, rates, total time, downtime).
+    Result<nlohmann::json> migrate(const ControlRequest& request);
+    /// Turns KVM's dirty-page logging on or off for every guest RAM slot.
+    Result<void> set_dirty_logging(bool on);
     /// Puts a snapshot's KVM, vCPU and device state into this freshly built VM, and restarts
     /// its virtio devices.
     Result<void> restore_state(const snapshot::SnapshotState& state);
@@ -134,5 +146,26 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
 /// `adjust` (may be empty) checks the snapshot's configuration against the command line's and
 /// applies what may change (see apply_restore_flags()).
 Result<std::unique_ptr<Vmm>> build_vmm_from_snapshot(const std::string& dir, const ConfigAdjuster& adjust);
+
+/// The KVM VM and guest memory of a VM about to arrive by live migration, before its devices.
+struct IncomingVm {
+    kvm::System system;
+    kvm::Vm vm;
+    GuestMemory memory;
+};
+/// Creates the KVM VM and the (zeroed) guest memory for `config`, after checking that this host
+/// can give each vCPU the CPU features in `cpuids` (the tables it was given at the source);
+/// refuses with the missing features named.
+Result<IncomingVm> prepare_incoming_vm(const VmConfig& config, std::span<const std::vector<kvm_cpuid_entry2>> cpuids);
+
+/// The destination of a live migration (vmm_migration.cpp): reads the stream from the source
+/// connected on `connection` (see migration/wire.h), builds the VM from it, and returns it ready
+/// to run once the source has handed over (GO__). `adjust` checks and applies the command
+/// line's flags as for a restore. Any error (a refused CPU, a hostile or truncated stream, the
+/// source gone before the switch) is returned, with the reason sent to the source if it listens.
+Result<std::unique_ptr<Vmm>> receive_migration(int connection, const ConfigAdjuster& adjust);
+/// Listens on `address` (unix:PATH or tcp:HOST:PORT; a unix socket is removed afterwards),
+/// takes the first connection and receives the VM with receive_migration().
+Result<std::unique_ptr<Vmm>> receive_migration_at(const std::string& address, const ConfigAdjuster& adjust);
 
 }  // namespace corral::vmm

@@ -42,18 +42,7 @@ Result<nlohmann::json> Vmm::snapshot(const std::string& dir, bool resume) {
         // lands in its register), so the saved registers are consistent.
         for (auto& vcpu : m_vcpus) TRY_VOID(vcpu->vcpu().complete_pending_io());
         for (auto& transport : transports) transport->quiesce();
-        snapshot::SnapshotState state;
-        state.config = m_config;
-        state.memory_bytes = m_memory.ram_size();
-        state.vm = TRY(kvm::save_vm(m_vm));
-        auto msrs = TRY(kvm::saveable_msrs(m_system, m_vcpus.front()->vcpu()));
-        for (auto& vcpu : m_vcpus) state.vcpus.push_back(TRY(kvm::save_vcpu(m_system, vcpu->vcpu(), msrs)));
-        state.serial = m_serial->save();
-        state.i8042 = m_i8042->save();
-        state.rtc = m_rtc->save();
-        state.acpi = m_acpi->save();
-        for (auto& transport : transports) state.virtio.push_back(TRY(transport->save()));
-        if (m_pci && m_pci->config_io) state.pci_config_address = m_pci->config_io->config_address();
+        auto state = TRY(capture_state());
         return snapshot::write_snapshot(dir, state, m_memory);
     };
     auto stats = save();
@@ -67,6 +56,23 @@ Result<nlohmann::json> Vmm::snapshot(const std::string& dir, bool resume) {
                           {"memory_bytes", m_memory.ram_size()},
                           {"memory_bytes_written", stats->bytes_written},
                           {"duration_ms", elapsed.count()}};
+}
+
+Result<snapshot::SnapshotState> Vmm::capture_state() const {
+    snapshot::SnapshotState state;
+    state.config = m_config;
+    state.memory_bytes = m_memory.ram_size();
+    state.vm = TRY(kvm::save_vm(m_vm));
+    auto msrs = TRY(kvm::saveable_msrs(m_system, m_vcpus.front()->vcpu()));
+    for (const auto& vcpu : m_vcpus) state.vcpus.push_back(TRY(kvm::save_vcpu(m_system, vcpu->vcpu(), msrs)));
+    state.serial = m_serial->save();
+    state.i8042 = m_i8042->save();
+    state.rtc = m_rtc->save();
+    state.acpi = m_acpi->save();
+    if (m_pci)
+        for (const auto& transport : m_pci->transports) state.virtio.push_back(TRY(transport->save()));
+    if (m_pci && m_pci->config_io) state.pci_config_address = m_pci->config_io->config_address();
+    return state;
 }
 
 Result<void> Vmm::restore_state(const snapshot::SnapshotState& state) {

@@ -23,55 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int connect_when_ready(const std::string& path, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
-        ::close(fd);
-        std::this_thread::sleep_for(50ms);
-    }
-    return -1;
-}
-
-/// Reads from `fd` until `pattern` matches what was read or `limit` passed.
-std::string read_until(int fd, const std::regex& pattern, std::chrono::milliseconds limit) {
-    std::string received;
-    timeval tick{0, 200 * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!std::regex_search(received, pattern) && std::chrono::steady_clock::now() < deadline) {
-        char buffer[512];
-        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        if (n == 0) break;
-        if (n > 0) received.append(buffer, static_cast<size_t>(n));
-    }
-    return received;
-}
-
-nlohmann::json request(int fd, const std::string& line) {
-    std::string text = line + "\n";
-    if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()))
-        return {{"send", "failed"}};
-    std::string answer = read_until(fd, std::regex("\n"), 60s);
-    auto document = nlohmann::json::parse(answer, nullptr, false);
-    return document.is_discarded() ? nlohmann::json{{"unparsable", answer}} : document;
-}
-
-/// The numbers of the complete `count N ok` lines in `text`; a `BAD` line fails the test.
-std::vector<int> counts(const std::string& text) {
-    std::vector<int> found;
-    std::regex line("count (\\d+) (ok|BAD)\n");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator(); ++it) {
-        EXPECT_EQ((*it)[2].str(), "ok") << "the guest found its memory or registers changed:\n" << text;
-        found.push_back(std::stoi((*it)[1].str()));
-    }
-    return found;
-}
-
 class VmmSnapshot : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -103,16 +54,16 @@ protected:
             return run;
         }
         std::string output = read_until(console, std::regex("count \\d+ ok\n(.|\n)*count \\d+ ok\n"), 60s);
-        run.answer = request(control, R"({"action":"snapshot","dir":")" + snapshot_dir + R"(","resume":false})");
+        run.answer = control_request(control, R"({"action":"snapshot","dir":")" + snapshot_dir + R"(","resume":false})");
         // Paused: whatever was already on its way comes out, then nothing more.
         output += read_until(console, std::regex("$^"), 500ms);
         std::string after = read_until(console, std::regex("count"), 1500ms);
         EXPECT_EQ(after, "") << "the guest ran on after a snapshot that asked it to stay paused";
-        EXPECT_EQ(request(control, R"({"action":"stop"})")["ok"], true);
+        EXPECT_EQ(control_request(control, R"({"action":"stop"})")["ok"], true);
         ::close(control);
         ::close(console);
         run.result = vmm.get();
-        run.counts = counts(output);
+        run.counts = counter_counts(output);
         return run;
     }
 
@@ -160,17 +111,17 @@ TEST_F(VmmSnapshot, ResumeTrueKeepsTheGuestRunningAndInspectDescribesTheSnapshot
     ASSERT_GE(control, 0);
     read_until(console, std::regex("count \\d+ ok\n"), 60s);
     std::string snapshot = m_dir + "/snap";
-    auto answer = request(control, R"({"action":"snapshot","dir":")" + snapshot + R"("})");
+    auto answer = control_request(control, R"({"action":"snapshot","dir":")" + snapshot + R"("})");
     EXPECT_EQ(answer["ok"], true) << answer;
     EXPECT_EQ(answer["state"], "running") << answer;
-    EXPECT_EQ(request(control, R"({"action":"status"})")["state"], "running");
+    EXPECT_EQ(control_request(control, R"({"action":"status"})")["state"], "running");
     EXPECT_NE(read_until(console, std::regex("count \\d+ ok\n(.|\n)*count \\d+ ok\n"), 30s), "");
     // A folder that holds a snapshot is not written over.
-    auto again = request(control, R"({"action":"snapshot","dir":")" + snapshot + R"("})");
+    auto again = control_request(control, R"({"action":"snapshot","dir":")" + snapshot + R"("})");
     EXPECT_EQ(again["ok"], false) << again;
     EXPECT_NE(again.value("error", "").find("already holds a snapshot"), std::string::npos) << again;
-    EXPECT_EQ(request(control, R"({"action":"status"})")["state"], "running") << "a failed snapshot leaves the VM running";
-    EXPECT_EQ(request(control, R"({"action":"stop"})")["ok"], true);
+    EXPECT_EQ(control_request(control, R"({"action":"status"})")["state"], "running") << "a failed snapshot leaves the VM running";
+    EXPECT_EQ(control_request(control, R"({"action":"stop"})")["ok"], true);
     ::close(control);
     ::close(console);
     EXPECT_TRUE(vmm.get().exited_with(0));

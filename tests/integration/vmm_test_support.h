@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,22 @@ bool kvm_required();
 /// Runs corral-vmm with `args`.
 ProcessResult run_vmm(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+/// A unix stream socket connected to `path`, retried until it listens or `limit` passed; -1 then.
+int connect_when_ready(const std::string& path, std::chrono::seconds limit);
+
+/// Reads from `fd` until `pattern` matches what was read, the peer closes, or `limit` passed;
+/// returns all that was read.
+std::string read_until(int fd, const std::regex& pattern, std::chrono::milliseconds limit);
+
+/// Sends one control request line on `fd` and parses the one answer line (`{"unparsable": ...}`
+/// or `{"send": "failed"}` when there is none).
+nlohmann::json control_request(int fd, const std::string& line,
+                               std::chrono::milliseconds limit = std::chrono::seconds(60));
+
+/// The numbers of the complete `count N ok` lines the counter guest printed in `text`; a
+/// `count N BAD` line (the guest found its memory or registers changed) fails the test.
+std::vector<int> counter_counts(const std::string& text);
 
 /// Counts the non-overlapping occurrences of `needle` in `haystack`.
 size_t count_occurrences(const std::string& haystack, const std::string& needle);

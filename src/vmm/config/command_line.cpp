@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/version.h"
+#include "vmm/migration/endpoint.h"
 
 namespace corral::vmm {
 namespace {
@@ -72,10 +73,14 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
         ->take_all();
     app.add_option("--control", result.control_path,
                    "listen on a unix socket for JSON control requests, one per line: status, pause, resume, "
-                   "shutdown, stop, counters, reset, snapshot");
+                   "shutdown, stop, counters, reset, snapshot, migrate");
     app.add_option("--restore", result.restore_dir,
                    "start the VM saved in this snapshot folder (see the control request \"snapshot\"); "
                    "VM flags given with it must match the snapshot's configuration");
+    app.add_option("--migrate-listen", result.migrate_listen,
+                   "wait on unix:PATH or tcp:HOST:PORT for a live migration (the control request \"migrate\" "
+                   "of another corral-vmm) and run the VM it brings; VM flags given with it are checked as with "
+                   "--restore");
     app.add_option("--inspect-snapshot", result.inspect_dir,
                    "print what a snapshot folder holds (version, configuration, sizes, checksum verdict) and exit");
     app.add_flag("--print-config", result.print_config, "print the effective config as JSON and exit");
@@ -125,7 +130,10 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     if (app.count("--shutdown-timeout") && (shutdown_timeout < 0 || shutdown_timeout > 3600))
         return fail("--shutdown-timeout must be between 0 and 3600 seconds");
     if (!result.inspect_dir.empty()) return result;
-    if (!result.restore_dir.empty()) {
+    if (!result.restore_dir.empty() && !result.migrate_listen.empty())
+        return fail("--restore and --migrate-listen exclude each other: a VM comes from a snapshot or from a migration");
+    if (!result.migrate_listen.empty()) TRY_VOID(migration::parse_endpoint(result.migrate_listen, "--migrate-listen"));
+    if (!result.restore_dir.empty() || !result.migrate_listen.empty()) {
         // The snapshot has the configuration; flags that shape the guest are checks against it.
         for (const char* flag : {"--config", "--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--hugepages",
                                  "--rng", "--virtio-console", "--net", "--disk", "--on-reboot", "--shutdown-timeout"})

@@ -21,6 +21,9 @@ struct CommandLine {
     /// each must agree with the snapshot's configuration (--console, --control and -v may differ).
     std::string restore_dir;
     std::vector<std::string> restore_checks;
+    /// --migrate-listen ADDRESS (unix:PATH or tcp:HOST:PORT): wait there for a live migration
+    /// stream and run the VM it brings. Flags are checked and applied as with --restore.
+    std::string migrate_listen;
     /// --inspect-snapshot DIR: describe a snapshot folder and exit.
     std::string inspect_dir;
     /// Set when --help or --version printed something and the program should exit 0.

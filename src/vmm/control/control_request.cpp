@@ -9,7 +9,7 @@
 namespace corral::vmm {
 namespace {
 
-constexpr std::array<std::pair<ControlAction, const char*>, 8> k_actions = {{
+constexpr std::array<std::pair<ControlAction, const char*>, 9> k_actions = {{
     {ControlAction::Status, "status"},
     {ControlAction::Pause, "pause"},
     {ControlAction::Resume, "resume"},
@@ -18,7 +18,20 @@ constexpr std::array<std::pair<ControlAction, const char*>, 8> k_actions = {{
     {ControlAction::Counters, "counters"},
     {ControlAction::Reset, "reset"},
     {ControlAction::Snapshot, "snapshot"},
+    {ControlAction::Migrate, "migrate"},
 }};
+
+/// An optional whole-number field between `min` and `max`; `out` keeps its default when absent.
+Result<void> optional_number(const nlohmann::json& request, const char* field, uint32_t min, uint32_t max,
+                             uint32_t& out) {
+    auto value = request.find(field);
+    if (value == request.end()) return {};
+    if (!value->is_number_unsigned() || value->get<uint64_t>() < min || value->get<uint64_t>() > max)
+        return fail(fmt::format("migrate's \"{}\" must be a whole number from {} to {}",
+                                field, min, max));
+    out = static_cast<uint32_t>(value->get<uint64_t>());
+    return {};
+}
 
 std::string action_list() {
     std::string list;
@@ -61,6 +74,14 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
             if (!resume->is_boolean()) return fail("snapshot's \"resume\" must be true (run on) or false (stay paused)");
             parsed.resume = resume->get<bool>();
         }
+    }
+    if (parsed.action == ControlAction::Migrate) {
+        auto to = request.find("to");
+        if (to == request.end() || !to->is_string() || to->get_ref<const std::string&>().empty())
+            return fail("migrate needs \"to\": where the destination listens, unix:/ABSOLUTE/PATH or tcp:HOST:PORT");
+        parsed.migrate_to = to->get<std::string>();
+        TRY_VOID(optional_number(request, "downtime_ms", 1, 60000, parsed.downtime_ms));
+        TRY_VOID(optional_number(request, "timeout_s", 1, 86400, parsed.timeout_s));
     }
     return parsed;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -8,7 +9,7 @@
 namespace corral::vmm {
 
 /// What a control client asked for: one typed action per request line (see control_server.h).
-enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot };
+enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot, Migrate };
 
 /// One parsed request: the action and, for those that take them, its parameters.
 struct ControlRequest {
@@ -17,6 +18,13 @@ struct ControlRequest {
     /// afterwards ("resume", default true) or stays paused.
     std::string snapshot_dir;
     bool resume = true;
+    /// migrate: where the destination listens ("to": unix:PATH or tcp:HOST:PORT), the longest
+    /// pause the guest may see ("downtime_ms", 1-60000, default 300), and how long the
+    /// migration may take before it is cancelled with the VM running on here ("timeout_s",
+    /// 1-86400, default 600).
+    std::string migrate_to;
+    uint32_t downtime_ms = 300;
+    uint32_t timeout_s = 600;
 };
 
 /// The action's name on the wire ("status", "pause", ...).

@@ -26,6 +26,16 @@ Result<void> Vm::set_user_memory_region(uint32_t slot, uint64_t guest_address, u
     return {};
 }
 
+Result<std::vector<uint64_t>> Vm::dirty_log(uint32_t slot, uint64_t pages) const {
+    // KVM copies a bitmap of whole longs (api.rst, KVM_GET_DIRTY_LOG).
+    std::vector<uint64_t> bitmap((pages + 63) / 64);
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bitmap.data();
+    if (::ioctl(m_fd.get(), KVM_GET_DIRTY_LOG, &log) < 0) return fail_errno("KVM_GET_DIRTY_LOG");
+    return bitmap;
+}
+
 Result<void> Vm::set_tss_address(uint64_t address) const {
     if (::ioctl(m_fd.get(), KVM_SET_TSS_ADDR, address) < 0) return fail_errno("KVM_SET_TSS_ADDR");
     return {};

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -28,6 +29,10 @@ public:
     /// KVM_SET_USER_MEMORY_REGION: maps host memory at `host_address` as guest RAM.
     Result<void> set_user_memory_region(uint32_t slot, uint64_t guest_address, uint64_t size,
                                         void* host_address, uint32_t flags = 0) const;
+    /// KVM_GET_DIRTY_LOG: which pages of memory slot `slot` (of `pages` pages) were written since
+    /// the last call, one bit per page (bit 0: the slot's first page), 64 per word; KVM clears
+    /// them as it answers. The slot must have been set with KVM_MEM_LOG_DIRTY_PAGES.
+    Result<std::vector<uint64_t>> dirty_log(uint32_t slot, uint64_t pages) const;
     /// KVM_SET_TSS_ADDR: three pages of guest-physical space KVM needs on Intel (unused by SVM).
     Result<void> set_tss_address(uint64_t address) const;
     /// KVM_SET_IDENTITY_MAP_ADDR: one page KVM needs on Intel for real mode under EPT.

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -23,6 +25,14 @@ struct MemoryRegion {
 
 /// Whether guest RAM is backed by 4 KiB pages or by hugetlbfs pages.
 enum class PageBacking { Normal, Huge };
+
+/// Which pages of guest RAM the monitor's devices wrote (one bit per 4 KiB page of RAM, in RAM
+/// order), while a live migration runs: KVM's dirty log sees only the guest's own writes.
+struct DeviceWriteLog {
+    explicit DeviceWriteLog(uint64_t pages) : words((pages + 63) / 64) {}
+    std::atomic<bool> enabled{false};
+    std::vector<std::atomic<uint64_t>> words;
+};
 
 /// Guest RAM: anonymous host memory split around the PCI hole below 4 GiB.
 /// Every guest address the monitor dereferences goes through host_pointer(), which checks bounds.
@@ -49,6 +59,16 @@ public:
     Result<void> write(uint64_t address, std::span<const uint8_t> bytes) const;
     Result<void> read(uint64_t address, std::span<uint8_t> bytes) const;
 
+    /// Records that a device wrote [host, host + length) (a pointer host_pointer() gave), when a
+    /// migration asked for it (start_device_write_log()); otherwise costs one atomic load. Call
+    /// after the write: a page read after its bit was taken holds what was written.
+    void note_device_write(const uint8_t* host, uint64_t length) const;
+    /// Clears the device write log and starts recording; stop_device_write_log() stops it.
+    void start_device_write_log() const;
+    void stop_device_write_log() const;
+    /// The guest addresses of the pages noted since the last call (or the start), clearing them.
+    std::vector<uint64_t> take_device_writes() const;
+
     template <typename T>
     Result<void> write_object(uint64_t address, const T& value) const {
         static_assert(std::is_trivially_copyable_v<T>);
@@ -66,12 +86,17 @@ private:
     static GuestMemory from_mapping(Mapping mapping, uint64_t ram_size);
 
     GuestMemory(Mapping mapping, std::vector<MemoryRegion> regions, uint64_t ram_size)
-        : m_mapping(std::move(mapping)), m_regions(std::move(regions)), m_ram_size(ram_size) {}
+        : m_mapping(std::move(mapping)),
+          m_regions(std::move(regions)),
+          m_ram_size(ram_size),
+          m_device_writes(std::make_unique<DeviceWriteLog>((ram_size + 4095) / 4096)) {}
 
     Mapping m_mapping;
     std::vector<MemoryRegion> m_regions;
     uint64_t m_ram_size;
     bool m_file_backed = false;
+    // Shared with device threads through const GuestMemory&; its own fields are atomic.
+    std::unique_ptr<DeviceWriteLog> m_device_writes;
 };
 
 }  // namespace corral::vmm

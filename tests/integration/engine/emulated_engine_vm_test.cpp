@@ -1,6 +1,8 @@
 // The emulated engine end to end: a real QEMU (TCG) under a real corral-shim boots the
 // project's guest kernel + initramfs; the test drives it the way corrald does.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -329,6 +331,91 @@ TEST_F(EmulatedVm, ADiskThatIsNotItsFormatIsRefusedNamingIt) {
     std::string message = launched.error().message();
     EXPECT_TRUE(message.starts_with("cannot start engine-bad: disks[0]: ")) << message;
     EXPECT_NE(message.find("not a qcow2 image"), std::string::npos) << message;
+}
+
+/// A TCP port on 127.0.0.1 that nobody listened on a moment ago.
+uint16_t free_tcp_port() {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
+    return ntohs(address.sin_port);
+}
+
+TEST_F(EmulatedVm, MigratesLiveToAnIncomingQemuAndTheShellGoesOnThere) {
+    LaunchSpec source_spec = spec("engine-mig-src", "shell");
+    auto launched = m_engine->launch(source_spec);
+    ASSERT_TRUE(launched) << launched.error().describe();
+    std::unique_ptr<Instance> source = std::move(*launched);
+    Console source_console(source->console_socket());
+    ASSERT_TRUE(source_console.wait_for("CORRAL-MARKER: engine-mig-src", 1,
+                                        std::chrono::duration_cast<std::chrono::seconds>(k_boot_timeout)))
+        << source_console.text();
+    // A shell loop whose counter lives in guest memory: it goes on only if the memory arrived.
+    source_console.send("i=0; while :; do i=$((i+1)); echo TICK-$i-; sleep 0.3; done\n");
+    ASSERT_TRUE(source_console.wait_for("TICK-3-", 1, 120s)) << source_console.text();
+
+    LaunchSpec destination_spec = spec("engine-mig-dst", "shell");
+    destination_spec.cmdline = source_spec.cmdline;
+    destination_spec.migrate_listen = "tcp:127.0.0.1:" + std::to_string(free_tcp_port());
+    auto incoming = m_engine->launch(destination_spec);
+    ASSERT_TRUE(incoming) << incoming.error().describe();
+    std::unique_ptr<Instance> destination = std::move(*incoming);
+    auto waiting = destination->query();
+    ASSERT_TRUE(waiting) << waiting.error().describe();
+    EXPECT_EQ(*waiting, RunState::Paused) << "the destination waits for the stream";
+    Console destination_console(destination->console_socket());
+    ASSERT_TRUE(destination_console.connected());
+
+    auto report = source->migrate({destination_spec.migrate_listen, 300, 300});
+    ASSERT_TRUE(report) << report.error().describe();
+    std::printf("emulated migration: %llu rounds, %llu bytes, %llu ms in all, %llu ms downtime\n",
+                static_cast<unsigned long long>(report->rounds), static_cast<unsigned long long>(report->bytes_sent),
+                static_cast<unsigned long long>(report->total_ms),
+                static_cast<unsigned long long>(report->downtime_ms));
+    EXPECT_GE(report->rounds, 1u);
+    EXPECT_GT(report->bytes_sent, 0u);
+    EXPECT_GT(report->total_ms, 0u);
+
+    // The loop goes on at the destination from where it was.
+    auto running = destination->query();
+    ASSERT_TRUE(running) << running.error().describe();
+    EXPECT_EQ(*running, RunState::Running);
+    // All the source printed until its QEMU quit (the console closes then).
+    source_console.wait_for("never printed by the guest", 1, 30s);
+    std::string before = source_console.text();
+    size_t last = before.rfind("TICK-");
+    ASSERT_NE(last, std::string::npos);
+    int last_tick = std::atoi(before.c_str() + last + 5);
+    ASSERT_TRUE(destination_console.wait_for("TICK-" + std::to_string(last_tick + 3) + "-", 1, 60s))
+        << "source ended at TICK-" << last_tick << "; destination console:\n"
+        << destination_console.text();
+    EXPECT_EQ(destination_console.text().find("TICK-" + std::to_string(last_tick) + "-"), std::string::npos)
+        << "a tick printed at the source came again from the destination";
+    // The source QEMU quit once the VM ran there.
+    for (int i = 0; i < 100 && !source->exited(); ++i) std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(source->exited());
+    auto info = source->exit_info();
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->exit_code, 0) << info->reason;
+    ASSERT_TRUE(destination->kill());
+}
+
+TEST_F(EmulatedVm, AMigrationToNobodyFailsAndTheVmRunsOn) {
+    LaunchSpec source_spec = spec("engine-mig-none", "shell");
+    auto launched = m_engine->launch(source_spec);
+    ASSERT_TRUE(launched) << launched.error().describe();
+    std::unique_ptr<Instance> source = std::move(*launched);
+    auto report = source->migrate({"tcp:127.0.0.1:" + std::to_string(free_tcp_port()), 300, 60});
+    ASSERT_FALSE(report) << "nobody listens there";
+    EXPECT_NE(report.error().message().find("the VM runs on here"), std::string::npos) << report.error().message();
+    auto state = source->query();
+    ASSERT_TRUE(state) << state.error().describe();
+    EXPECT_EQ(*state, RunState::Running);
+    ASSERT_TRUE(source->kill());
 }
 
 TEST_F(EmulatedVm, AMissingQemuBinaryFailsTheLaunchClearly) {

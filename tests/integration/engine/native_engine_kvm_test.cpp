@@ -220,5 +220,77 @@ TEST(NativeEngine, RunsATinyGuestWithItsConsoleOnTheSocket) {
     fs::remove_all(dir, ec);
 }
 
+TEST(NativeEngine, MigratesTheCounterGuestToAnIncomingInstance) {
+    if (!kvm_opens()) {
+        if (std::getenv("CORRAL_TEST_REQUIRE_KVM"))
+            FAIL() << "/dev/kvm cannot be opened";
+        GTEST_SKIP() << "/dev/kvm cannot be opened here (ctest's integration.engine.kvm.lab runs "
+                        "this in tools/lab)";
+    }
+    char pattern[] = "/tmp/corral-native-mig-XXXXXX";
+    fs::path dir = ::mkdtemp(pattern);
+    // Declared first, so it goes last: after the VMs are killed.
+    struct RemoveAtEnd {
+        fs::path dir;
+        ~RemoveAtEnd() {
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+        }
+    } remove_at_end{dir};
+    auto engine = make_native_engine(paths());
+    LaunchSpec spec;
+    spec.name = "counter";
+    spec.memory_mib = 64;
+    spec.kernel = CORRAL_TINY_GUEST_DIR "/counter.elf";
+    spec.run_dir = dir / "source";
+    auto launched = engine->launch(spec);
+    ASSERT_TRUE(launched) << launched.error().describe();
+    std::unique_ptr<Instance> source = std::move(*launched);
+    LaunchSpec incoming_spec = spec;
+    incoming_spec.run_dir = dir / "destination";
+    incoming_spec.migrate_listen = "unix:" + (dir / "in.sock").string();
+    auto incoming = engine->launch(incoming_spec);
+    ASSERT_TRUE(incoming) << incoming.error().describe();
+    std::unique_ptr<Instance> destination = std::move(*incoming);
+    struct KillAtEnd {
+        Instance& vm;
+        ~KillAtEnd() {
+            if (!vm.exited()) ignore_error(vm.kill(), "the test is over either way");
+        }
+    } kill_source{*source}, kill_destination{*destination};
+
+    auto connect_console = [](const fs::path& socket) {
+        UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket.c_str());
+        if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) fd.reset();
+        return fd;
+    };
+    UniqueFd console = connect_console(source->console_socket());
+    ASSERT_TRUE(console.valid());
+    std::string text;
+    ASSERT_TRUE(wait_for(console.get(), text, " ok\n", 2, 60s)) << text;
+
+    auto report = source->migrate({incoming_spec.migrate_listen, 300, 120});
+    ASSERT_TRUE(report) << report.error().describe();
+    std::printf("native migration: %llu rounds, %llu bytes, %llu ms in all, %llu ms downtime\n",
+                static_cast<unsigned long long>(report->rounds), static_cast<unsigned long long>(report->bytes_sent),
+                static_cast<unsigned long long>(report->total_ms),
+                static_cast<unsigned long long>(report->downtime_ms));
+    EXPECT_GE(report->rounds, 1u);
+    EXPECT_GT(report->bytes_sent, 0u);
+    auto state = destination->query();
+    ASSERT_TRUE(state) << state.error().describe();
+    EXPECT_EQ(*state, RunState::Running);
+    UniqueFd moved = connect_console(destination->console_socket());
+    ASSERT_TRUE(moved.valid());
+    std::string after;
+    EXPECT_TRUE(wait_for(moved.get(), after, " ok\n", 2, 60s)) << after;
+    EXPECT_EQ(after.find("BAD"), std::string::npos) << after;
+    for (int i = 0; i < 100 && !source->exited(); ++i) std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(source->exited()) << "the source monitor ends once the VM runs at the destination";
+}
+
 }  // namespace
 }  // namespace corral::engine

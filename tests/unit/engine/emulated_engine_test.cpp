@@ -128,6 +128,14 @@ TEST(QemuCommandLine, LoadvmOnlyWhenRestoring) {
     EXPECT_EQ(values_of(command_line(spec, "qemu"), "-loadvm"), Args{"before-upgrade"});
 }
 
+TEST(QemuCommandLine, IncomingDeferOnlyForAMigrationDestination) {
+    EXPECT_TRUE(values_of(command_line(sample_spec(), "qemu"), "-incoming").empty());
+    LaunchSpec spec = sample_spec();
+    spec.migrate_listen = "tcp:127.0.0.1:4444";
+    // The URI comes later over QMP (migrate-incoming), once QEMU answers there.
+    EXPECT_EQ(values_of(command_line(spec, "qemu"), "-incoming"), Args{"defer"});
+}
+
 TEST(QemuVersion, ParsesTheFirstLine) {
     EXPECT_EQ(parse_qemu_version(
                   "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"

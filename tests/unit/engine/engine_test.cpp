@@ -50,6 +50,13 @@ TEST(ValidateLaunchSpec, NamesTheField) {
     spec.nics = {{"a-tap-name-that-is-too-long", ""}};
     EXPECT_NE(error_of(spec).find("nics[0].tap:"), std::string::npos);
     spec = valid_spec(dir);
+    spec.migrate_listen = "http://elsewhere";
+    EXPECT_EQ(error_of(spec), "migrate_listen: 'http://elsewhere' is not tcp:HOST:PORT or unix:/PATH");
+    spec.migrate_listen = "tcp:127.0.0.1:4444";
+    EXPECT_EQ(error_of(spec), "");
+    spec.restore_dir = "/snap";
+    EXPECT_EQ(error_of(spec), "migrate_listen: a VM comes from a migration or from a snapshot, not both");
+    spec = valid_spec(dir);
     spec.run_dir = std::string(120, 'x');
     EXPECT_NE(error_of(spec).find("too long for a unix socket path"), std::string::npos);
 }

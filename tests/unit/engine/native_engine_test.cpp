@@ -101,6 +101,23 @@ TEST(VmmCommandLine, RestoreGivesOnlyWhatANewProcessNeeds) {
     EXPECT_EQ(values_of(args, "--control"), Args{"/run/x/control.sock"});
 }
 
+TEST(VmmCommandLine, AnIncomingMigrationListensAndGivesOnlyWhatANewProcessNeeds) {
+    LaunchSpec spec;
+    spec.kernel = "/img/vmlinuz";
+    spec.memory_mib = 64;
+    spec.disks = {{"/pool/root.qcow2", "qcow2", false, "root"}};
+    spec.nics = {{"tap1", "52:54:00:12:34:56"}};
+    spec.run_dir = "/run/x";
+    spec.migrate_listen = "unix:/run/x/migrate.sock";
+    Args args = vmm_command_line(spec, "corral-vmm");
+    EXPECT_EQ(values_of(args, "--migrate-listen"), Args{"unix:/run/x/migrate.sock"});
+    // The stream brings kernel, command line, memory and CPUs, as a snapshot does.
+    for (const char* flag : {"--restore", "--kernel", "--cmdline", "--memory", "--cpus", "--rng", "--on-reboot"})
+        EXPECT_FALSE(has(args, flag)) << flag;
+    EXPECT_EQ(values_of(args, "--net"), Args{"tap=tap1,mac=52:54:00:12:34:56"});
+    EXPECT_EQ(values_of(args, "--control"), Args{"/run/x/control.sock"});
+}
+
 TEST(NativeEngine, AvailabilityNamesWhatIsMissing) {
     EnginePaths paths = testing::build_tree_paths();
     paths.corral_vmm = "/nonexistent/corral-vmm";

@@ -129,6 +129,21 @@ TEST(CommandLine, VirtioConsoleFollowsTheSerialConsoleOrHasItsOwnSocket) {
 namespace corral::vmm {
 namespace {
 
+TEST(CommandLine, MigrateListenTakesAnEndpointAndChecksFlagsAsARestoreDoes) {
+    auto listen = parse({"--migrate-listen", "tcp:127.0.0.1:4444", "--memory", "64M", "--console", "none"});
+    ASSERT_TRUE(listen) << listen.error().message();
+    EXPECT_EQ(listen->migrate_listen, "tcp:127.0.0.1:4444");
+    EXPECT_EQ(listen->restore_checks, std::vector<std::string>{"--memory"}) << "no --kernel needed; --memory is a check";
+
+    auto relative = parse({"--migrate-listen", "unix:in.sock"});
+    ASSERT_FALSE(relative);
+    EXPECT_NE(relative.error().message().find("--migrate-listen 'unix:in.sock': the socket path must be absolute"),
+              std::string::npos);
+    auto both = parse({"--migrate-listen", "unix:/in.sock", "--restore", "/snap"});
+    ASSERT_FALSE(both);
+    EXPECT_NE(both.error().message().find("--restore and --migrate-listen exclude each other"), std::string::npos);
+}
+
 TEST(CommandLine, ControlSocketPath) {
     auto without = parse({"--kernel", "/k"});
     ASSERT_TRUE(without);

@@ -65,6 +65,33 @@ TEST(ControlRequest, SnapshotTakesAnAbsoluteDirAndResume) {
     EXPECT_NE(refused.error().message().find("\"resume\" must be true"), std::string::npos);
 }
 
+TEST(ControlRequest, MigrateTakesADestinationAndOptionalLimits) {
+    auto parsed = parse_control_request(R"({"action":"migrate","to":"unix:/run/in.sock"})");
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    EXPECT_EQ(parsed->action, ControlAction::Migrate);
+    EXPECT_EQ(parsed->migrate_to, "unix:/run/in.sock");
+    EXPECT_EQ(parsed->downtime_ms, 300u);
+    EXPECT_EQ(parsed->timeout_s, 600u);
+    parsed = parse_control_request(R"({"action":"migrate","to":"tcp:h:1","downtime_ms":50,"timeout_s":5})");
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->downtime_ms, 50u);
+    EXPECT_EQ(parsed->timeout_s, 5u);
+
+    auto missing = parse_control_request(R"({"action":"migrate"})");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message().find("migrate needs \"to\""), std::string::npos);
+    for (const char* bad : {R"({"action":"migrate","to":"unix:/x","downtime_ms":0})",
+                            R"({"action":"migrate","to":"unix:/x","downtime_ms":"300"})",
+                            R"({"action":"migrate","to":"unix:/x","downtime_ms":60001})"}) {
+        auto refused = parse_control_request(bad);
+        ASSERT_FALSE(refused) << bad;
+        EXPECT_EQ(refused.error().message(), "migrate's \"downtime_ms\" must be a whole number from 1 to 60000");
+    }
+    auto timeout = parse_control_request(R"({"action":"migrate","to":"unix:/x","timeout_s":-1})");
+    ASSERT_FALSE(timeout);
+    EXPECT_EQ(timeout.error().message(), "migrate's \"timeout_s\" must be a whole number from 1 to 86400");
+}
+
 TEST(ControlRequest, ErrorAnswerIsOneJsonLine) {
     std::string answer = control_error_answer("bad \"thing\"\nhere");
     EXPECT_EQ(answer.find('\n'), std::string::npos);

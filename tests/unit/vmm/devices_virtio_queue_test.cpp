@@ -62,6 +62,22 @@ TEST_F(QueueTest, PopsAValidChainAndReturnsItUsed) {
     EXPECT_EQ(queue.counters().chains, 1u);
 }
 
+TEST_F(QueueTest, UsingAChainNotesItsWritableBuffersAndTheUsedRingAsDeviceWrites) {
+    // What a live migration re-sends: KVM's dirty log does not see the device's writes.
+    Virtqueue queue = make_queue();
+    ring.descriptor(0, k_buffers, 16, k_desc_f_next, 1);
+    ring.descriptor(1, k_buffers + 0x3000, 0x1800, k_desc_f_write);  // two pages
+    ring.publish(0);
+    memory.start_device_write_log();
+    auto chain = queue.pop();
+    ASSERT_TRUE(chain.has_value());
+    EXPECT_TRUE(memory.take_device_writes().empty()) << "nothing is written before the chain is used";
+    queue.add_used(chain->head, 0x1800);
+    EXPECT_EQ(memory.take_device_writes(), (std::vector<uint64_t>{0x30000, k_buffers + 0x3000, k_buffers + 0x4000}))
+        << "the used ring's page, then the chain's writable pages (the readable one is not written)";
+    memory.stop_device_write_log();
+}
+
 TEST_F(QueueTest, IndicesWrapAroundAt65535) {
     ring.size = 4;
     Virtqueue queue = make_queue();

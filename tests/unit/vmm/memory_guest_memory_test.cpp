@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <vector>
 
 #include "vmm/arch/x86_64/layout.h"
 
@@ -50,6 +51,26 @@ TEST(GuestMemory, ReadWriteRoundTrip) {
     auto outside = memory->read(1 * MiB - 4, bytes);
     ASSERT_FALSE(outside);
     EXPECT_NE(outside.error().message().find("is not guest RAM"), std::string::npos);
+}
+
+TEST(GuestMemory, DeviceWritesAreLoggedOnlyWhileAMigrationAsksAndTakenOnce) {
+    // 3.5 GiB of RAM: 3 GiB below the PCI hole (the exact split is layout.h's), the rest at 4 GiB.
+    auto memory = GuestMemory::create(3584 * MiB);
+    ASSERT_TRUE(memory);
+    uint8_t* low = memory->host_pointer(0x5000, 4096);
+    uint8_t* high = memory->host_pointer(4 * GiB + 0x2000, 4096);
+    ASSERT_TRUE(low && high);
+    memory->note_device_write(low, 16);
+    memory->start_device_write_log();
+    EXPECT_TRUE(memory->take_device_writes().empty()) << "writes before the start are not logged";
+    memory->note_device_write(low + 4000, 200);  // straddles two pages
+    memory->note_device_write(high, 1);
+    memory->note_device_write(low, 0);  // nothing written
+    EXPECT_EQ(memory->take_device_writes(), (std::vector<uint64_t>{0x5000, 0x6000, 4 * GiB + 0x2000}));
+    EXPECT_TRUE(memory->take_device_writes().empty()) << "taking clears";
+    memory->stop_device_write_log();
+    memory->note_device_write(high, 1);
+    EXPECT_TRUE(memory->take_device_writes().empty()) << "nothing after the stop";
 }
 
 }  // namespace

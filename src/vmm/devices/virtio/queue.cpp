@@ -131,6 +131,7 @@ std::optional<DescriptorChain> Virtqueue::pop() {
         auto chain = parse_chain(head);
         if (chain) {
             ++m_counters.chains;
+            m_in_flight_writable[head].assign(chain->writable.begin(), chain->writable.end());
             return std::move(*chain);
         }
         ++m_counters.rejected_chains;
@@ -151,9 +152,17 @@ void Virtqueue::add_used(std::span<const UsedElement> elements) {
         uint8_t* element = m_used + 4 + 8 * (m_next_used % m_size);
         store32(element, used.head);
         store32(element + 4, used.written);
+        m_memory->note_device_write(element, 8);
+        // The device has written this chain's buffers by now: a migration must send them again.
+        if (used.head < m_size) {
+            for (const GuestBuffer& buffer : m_in_flight_writable[used.head])
+                m_memory->note_device_write(buffer.host, buffer.length);
+            m_in_flight_writable[used.head].clear();
+        }
         ++m_next_used;
     }
     store16(m_used + 2, m_next_used, __ATOMIC_RELEASE);  // §2.7.8.2: elements before the index
+    m_memory->note_device_write(m_used + 2, 2);
 }
 
 bool Virtqueue::should_interrupt() {
@@ -184,6 +193,7 @@ bool Virtqueue::enable_notifications() {
     if (m_features.event_index) {
         // §2.7.10: avail_event sits after the used ring; "notify me when idx passes this".
         store16(m_used + 4 + 8 * m_size, m_next_avail);
+        m_memory->note_device_write(m_used + 4 + 8 * m_size, 2);
     }
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return avail_index() != m_next_avail;

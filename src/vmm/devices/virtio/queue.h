@@ -167,7 +167,8 @@ private:
     Virtqueue(const GuestMemory& memory, uint16_t size, uint8_t* table, uint8_t* avail, uint8_t* used,
               QueueFeatures features)
         : m_memory(&memory), m_size(size), m_table(table), m_avail(avail), m_used(used),
-          m_features(features) {}
+          m_features(features),
+          m_in_flight_writable(size) {}
 
     std::expected<DescriptorChain, ChainError> parse_chain(uint16_t head) const;
     uint16_t avail_index() const;
@@ -180,6 +181,10 @@ private:
     uint8_t* m_avail;
     uint8_t* m_used;
     QueueFeatures m_features;
+    /// The writable buffers of each chain popped and not yet used, by head: add_used() notes
+    /// them as device writes (GuestMemory::note_device_write) for a live migration. Slots keep
+    /// their capacity, so this allocates only while a queue warms up.
+    std::vector<std::vector<GuestBuffer>> m_in_flight_writable;
     uint16_t m_next_avail = 0;
     uint16_t m_next_used = 0;
     uint16_t m_signalled_used = 0;
