@@ -84,7 +84,8 @@ api GET /api/v1/vms/snap1
 check "the VM runs on after the snapshot (same process)" test "$(jqb .state)" = running -a "$(jqb .pid)" = "$vm_pid"
 check "qemu-img snapshot -l lists s1 in the root volume" test "$(snapshots_in_volume)" = "s1 "
 "$corral" vm snapshots snap1 >"$state/out" 2>&1
-check "corral vm snapshots snap1: a table with s1" grep -qE '^s1 +memory +ready' "$state/out" || cat "$state/out"
+check "corral vm snapshots snap1: a table with s1, the current one" grep -qE '^s1 \(current\) +memory +ready' "$state/out" ||
+  cat "$state/out"
 
 echo "== errors"
 api POST /api/v1/vms/snap1/snapshots '{"name":"s1"}'
