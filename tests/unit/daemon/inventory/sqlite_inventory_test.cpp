@@ -623,7 +623,8 @@ TEST_F(SqliteInventoryTest, SnapshotsFormATreeThatStaysWholeWhenOneGoes) {
     take("web2", "a", "");
     auto current_of = [&](const std::string& vm) {
         std::string current;
-        for (const auto& snapshot : inventory().list_snapshots(vm).value())
+        const auto snapshots = inventory().list_snapshots(vm).value();  // a copy: the Result is a temporary
+        for (const auto& snapshot : snapshots)
             if (snapshot.current) current += (current.empty() ? "" : ",") + snapshot.name;
         return current;
     };
