@@ -151,15 +151,15 @@ TEST_F(VmmSnapshot, AGuestResetAfterARestoreBootsTheKernelAgainUnderOnRebootRest
     ASSERT_GE(control, 0);
     EXPECT_NE(read_until(console, std::regex("count \\d+ ok\n"), 60s), "") << "the restored guest counts on";
     ::close(console);
-    auto reset = request(control, R"({"action":"reset"})");
+    auto reset = control_request(control, R"({"action":"reset"})");
     EXPECT_EQ(reset["ok"], true) << reset;
     // The snapshot's configuration says restart: the kernel it names boots again, from the start.
     std::this_thread::sleep_for(500ms);
     console = connect_when_ready(console_path, 60s);
     ASSERT_GE(console, 0);
     EXPECT_NE(read_until(console, std::regex("counter ready\n"), 60s), "") << "the guest booted again";
-    EXPECT_EQ(request(control, R"({"action":"status"})")["state"], "running");
-    EXPECT_EQ(request(control, R"({"action":"stop"})")["ok"], true);
+    EXPECT_EQ(control_request(control, R"({"action":"status"})")["state"], "running");
+    EXPECT_EQ(control_request(control, R"({"action":"stop"})")["ok"], true);
     ::close(control);
     ::close(console);
     auto result = vmm.get();
