@@ -112,8 +112,10 @@ TEST(VmmCommandLine, AnIncomingMigrationListensAndGivesOnlyWhatANewProcessNeeds)
     Args args = vmm_command_line(spec, "corral-vmm");
     EXPECT_EQ(values_of(args, "--migrate-listen"), Args{"unix:/run/x/migrate.sock"});
     // The stream brings kernel, command line, memory and CPUs, as a snapshot does.
-    for (const char* flag : {"--restore", "--kernel", "--cmdline", "--memory", "--cpus", "--rng", "--on-reboot"})
+    for (const char* flag : {"--restore", "--kernel", "--cmdline", "--memory", "--cpus", "--rng"})
         EXPECT_FALSE(has(args, flag)) << flag;
+    // How the monitor behaves is corrald's to say, as for a restore.
+    EXPECT_EQ(values_of(args, "--on-reboot"), Args{"restart"});
     EXPECT_EQ(values_of(args, "--net"), Args{"tap=tap1,mac=52:54:00:12:34:56"});
     EXPECT_EQ(values_of(args, "--control"), Args{"/run/x/control.sock"});
 }
