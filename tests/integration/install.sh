@@ -61,7 +61,7 @@ if [ -f "$loader" ]; then
     COMP_WORDS=(corral vm cr); COMP_CWORD=2; _corral; echo "${COMPREPLY[*]}"
     COMP_WORDS=(corral vm create web1 --mem); COMP_CWORD=4; _corral; echo "${COMPREPLY[*]}"' _ "$loader" 2>&1)
   check "bash-completion loads it on demand and completes 'corral vm cr' and '--mem' ($(echo $words))" \
-    test "$(echo $words)" = "create --memory"
+    test "$(echo $words)" = "create --memory --memory-overhead"
 else
   echo "NOTE: no bash-completion package: its on-demand loading is not checked"
 fi
