@@ -20,6 +20,7 @@
 
 #include "base/unique_fd.h"
 #include "engine/engine.h"
+#include "kill_at_end.h"
 
 namespace corral::engine {
 namespace {
@@ -350,6 +351,7 @@ TEST_F(EmulatedVm, MigratesLiveToAnIncomingQemuAndTheShellGoesOnThere) {
     auto launched = m_engine->launch(source_spec);
     ASSERT_TRUE(launched) << launched.error().describe();
     std::unique_ptr<Instance> source = std::move(*launched);
+    testing::KillAtEnd kill_source{*source};
     Console source_console(source->console_socket());
     ASSERT_TRUE(source_console.wait_for("CORRAL-MARKER: engine-mig-src", 1,
                                         std::chrono::duration_cast<std::chrono::seconds>(k_boot_timeout)))
@@ -364,6 +366,7 @@ TEST_F(EmulatedVm, MigratesLiveToAnIncomingQemuAndTheShellGoesOnThere) {
     auto incoming = m_engine->launch(destination_spec);
     ASSERT_TRUE(incoming) << incoming.error().describe();
     std::unique_ptr<Instance> destination = std::move(*incoming);
+    testing::KillAtEnd kill_destination{*destination};
     auto waiting = destination->query();
     ASSERT_TRUE(waiting) << waiting.error().describe();
     EXPECT_EQ(*waiting, RunState::Paused) << "the destination waits for the stream";
@@ -409,6 +412,7 @@ TEST_F(EmulatedVm, AMigrationToNobodyFailsAndTheVmRunsOn) {
     auto launched = m_engine->launch(source_spec);
     ASSERT_TRUE(launched) << launched.error().describe();
     std::unique_ptr<Instance> source = std::move(*launched);
+    testing::KillAtEnd kill_source{*source};
     auto report = source->migrate({"tcp:127.0.0.1:" + std::to_string(free_tcp_port()), 300, 60});
     ASSERT_FALSE(report) << "nobody listens there";
     EXPECT_NE(report.error().message().find("the VM runs on here"), std::string::npos) << report.error().message();

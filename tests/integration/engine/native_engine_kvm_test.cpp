@@ -19,6 +19,7 @@
 #include "base/unique_fd.h"
 #include "engine/native_engine.h"
 #include "engine/process.h"
+#include "kill_at_end.h"
 
 namespace corral::engine {
 namespace {
@@ -120,12 +121,7 @@ TEST(NativeEngine, RunsATinyGuestWithItsConsoleOnTheSocket) {
     Instance& vm = **launched;
     // A failed ASSERT must not leave the guest running: this one ignores shutdown requests, and
     // the engine gives corral-vmm an hour to honour one.
-    struct KillAtEnd {
-        Instance& vm;
-        ~KillAtEnd() {
-            if (!vm.exited()) ignore_error(vm.kill(), "the test is over either way");
-        }
-    } kill_at_end{vm};
+    testing::KillAtEnd kill_at_end{vm};
 
     auto connect_console = [&] {
         UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -252,12 +248,7 @@ TEST(NativeEngine, MigratesTheCounterGuestToAnIncomingInstance) {
     auto incoming = engine->launch(incoming_spec);
     ASSERT_TRUE(incoming) << incoming.error().describe();
     std::unique_ptr<Instance> destination = std::move(*incoming);
-    struct KillAtEnd {
-        Instance& vm;
-        ~KillAtEnd() {
-            if (!vm.exited()) ignore_error(vm.kill(), "the test is over either way");
-        }
-    } kill_source{*source}, kill_destination{*destination};
+    testing::KillAtEnd kill_source{*source}, kill_destination{*destination};
 
     auto connect_console = [](const fs::path& socket) {
         UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
