@@ -54,13 +54,17 @@ wait_until() {   # wait_until SECONDS CMD...
 # The guest's clock minus the host's, in seconds: the guest prints its `date +%s` under a fresh
 # tag, and the host reads its own clock when the line shows up (a second or so later at most).
 clock_offset() {   # clock_offset TAG
-  local guest
-  type_line "echo \"$1=\$(date +%s)\""
-  local deadline=$((SECONDS + 60))
-  while ((SECONDS < deadline)); do
-    guest=$(console_now | grep -oE "^$1=[0-9]+" | tail -n1 | cut -d= -f2)
-    if [ -n "$guest" ]; then echo $((guest - $(date +%s))); return 0; fi
-    sleep 0.3
+  local guest attempt deadline
+  # Typed again when the line does not show up (a console attach can time out on a loaded host);
+  # the echo of the typed command has `TAG=$(`, never TAG= and a digit.
+  for attempt in 1 2 3; do
+    type_line "echo \"$1=\$(date +%s)\""
+    deadline=$((SECONDS + 20))
+    while ((SECONDS < deadline)); do
+      guest=$(console_now | grep -oE "$1=[0-9]+" | tail -n1 | cut -d= -f2)
+      if [ -n "$guest" ]; then echo $((guest - $(date +%s))); return 0; fi
+      sleep 0.3
+    done
   done
   return 1
 }
