@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "storage/qcow2/qcow2_image.h"
+#include "storage/throttled_progress.h"
 
 namespace corral::storage {
 
@@ -18,30 +19,6 @@ bool all_zero(const uint8_t* p, size_t n) {
         return true;
     return p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0;
 }
-
-/// Forwards progress at most every 100 ms, always passing the final call through.
-class ThrottledProgress {
-public:
-    ThrottledProgress(const Progress& progress, uint64_t total)
-        : m_progress(progress), m_total(total) {}
-    /// The callback's answer, or Continue for a call left out.
-    Proceed report(uint64_t done) {
-        if (!m_progress)
-            return Proceed::Continue;
-        auto now = std::chrono::steady_clock::now();
-        if (done != m_total && m_reported && now - m_last < std::chrono::milliseconds(100))
-            return Proceed::Continue;
-        m_last = now;
-        m_reported = true;
-        return m_progress(done, m_total);
-    }
-
-private:
-    const Progress& m_progress;
-    uint64_t m_total;
-    std::chrono::steady_clock::time_point m_last;
-    bool m_reported = false;
-};
 
 }  // namespace
 

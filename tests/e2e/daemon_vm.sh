@@ -83,10 +83,6 @@ restarted() {
   new_pid=$(jqb .pid)
   [ "$(jqb .state)" = running ] && [ "$new_pid" != "$vm_pid" ] && [ "$new_pid" != null ]
 }
-wait_until() {   # wait_until SECONDS CMD...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.5; done
-}
 check "the killed VM is restarted (on-failure) as a new process" wait_until 60 restarted
 vm_pid=$new_pid
 check "a vm.crashed event was streamed with the reason" grep -q '"kind":"vm.crashed"' "$state/events.log"

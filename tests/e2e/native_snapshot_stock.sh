@@ -38,19 +38,11 @@ boot_wait=300
 
 type_line() { printf '%s\n' "$1" | timeout 30 "$corral" vm console stock >/dev/null 2>&1; }
 # The console since the VM's last start (a restore is one), as corrald keeps it.
-console_now() {
-  api GET "/api/v1/vms/stock/console?tail=5000"
-  awk -v mark="[corrald] stock started" 'index($0, mark) { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
-    <<<"$body" | tr -d '\r'
-}
+console_now() { console_since_start stock; }
 not_booted() { ! console_now | grep -q 'CORRAL-INIT: root'; }
 ticks() { console_now | grep -oE '^tick [0-9]+$' | awk '{ print $2 }'; }
 last_tick() { ticks | tail -n1; }
 ticked_past() { local n; n=$(last_tick); [ -n "$n" ] && [ "$n" -gt "$1" ]; }
-wait_until() {   # wait_until SECONDS CMD...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.5; done
-}
 # The guest's clock minus the host's, in seconds: the guest prints its `date +%s` under a fresh
 # tag, and the host reads its own clock when the line shows up (a second or so later at most).
 clock_offset() {   # clock_offset TAG

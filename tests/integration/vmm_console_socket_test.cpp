@@ -15,36 +15,6 @@
 namespace corral::testing {
 namespace {
 
-/// Connects to `path`, retrying while the monitor has not created it yet.
-int connect_when_ready(const std::string& path, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
-        ::close(fd);
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;
-}
-
-/// Reads from `fd` until `text` has arrived (or the time is up); returns all that was read.
-std::string read_until(int fd, const std::string& text, std::chrono::seconds limit) {
-    std::string received;
-    timeval tick{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (received.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-        char buffer[256];
-        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        if (n == 0) break;
-        if (n > 0) received.append(buffer, static_cast<size_t>(n));
-    }
-    return received;
-}
-
 TEST(VmmConsoleSocket, GuestOutputAndInputGoThroughTheSocket) {
     CORRAL_REQUIRE_KVM();
     std::string path = ::testing::TempDir() + "/corral-console-" + std::to_string(::getpid()) + ".sock";

@@ -19,45 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int connect_when_ready(const std::string& path, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
-        ::close(fd);
-        std::this_thread::sleep_for(50ms);
-    }
-    return -1;
-}
-
-/// Reads from `fd` until `text` arrived or `limit` passed; returns all that was read.
-std::string read_until(int fd, const std::string& text, std::chrono::milliseconds limit) {
-    std::string received;
-    timeval tick{0, 200 * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (received.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-        char buffer[256];
-        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        if (n == 0) break;
-        if (n > 0) received.append(buffer, static_cast<size_t>(n));
-    }
-    return received;
-}
-
-/// Sends one request line and parses the one answer line.
-nlohmann::json request(int fd, const std::string& line) {
-    std::string text = line + "\n";
-    if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()))
-        return {{"send", "failed"}};
-    std::string answer = read_until(fd, "\n", 30s);
-    auto document = nlohmann::json::parse(answer, nullptr, false);
-    return document.is_discarded() ? nlohmann::json{{"unparsable", answer}} : document;
-}
-
 class VmmControlSocket : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -88,40 +49,40 @@ TEST_F(VmmControlSocket, StatusPauseResumeCountersStop) {
     int control = connect_when_ready(m_control, 10s);
     ASSERT_GE(control, 0) << "corral-vmm never listened on " << m_control;
 
-    auto status = request(control, R"({"action":"status"})");
+    auto status = control_request(control, R"({"action":"status"})");
     EXPECT_EQ(status["ok"], true) << status;
     EXPECT_EQ(status["state"], "running") << status;
     EXPECT_EQ(status["vcpus"], 1) << status;
     EXPECT_TRUE(status["uptime_ms"].is_number()) << status;
 
-    auto pause = request(control, R"({"action":"pause"})");
+    auto pause = control_request(control, R"({"action":"pause"})");
     EXPECT_EQ(pause["ok"], true) << pause;
-    status = request(control, R"({"action":"status"})");
+    status = control_request(control, R"({"action":"status"})");
     EXPECT_EQ(status["state"], "paused") << status;
     // A paused guest does not run: what we type is not echoed...
     ASSERT_EQ(::send(console, "xyz", 3, MSG_NOSIGNAL), 3);
     EXPECT_EQ(read_until(console, "xyz", 1500ms), "") << "the paused guest echoed";
 
-    auto resume = request(control, R"({"action":"resume"})");
+    auto resume = control_request(control, R"({"action":"resume"})");
     EXPECT_EQ(resume["ok"], true) << resume;
     // ...until it is resumed.
     EXPECT_NE(read_until(console, "xyz", 30s).find("xyz"), std::string::npos);
-    status = request(control, R"({"action":"status"})");
+    status = control_request(control, R"({"action":"status"})");
     EXPECT_EQ(status["state"], "running") << status;
 
-    auto counters = request(control, R"({"action":"counters"})");
+    auto counters = control_request(control, R"({"action":"counters"})");
     EXPECT_EQ(counters["ok"], true) << counters;
     EXPECT_TRUE(counters["devices"].is_array()) << counters;
 
-    auto bad = request(control, "{not json");
+    auto bad = control_request(control, "{not json");
     EXPECT_EQ(bad["ok"], false) << bad;
-    auto unknown = request(control, R"({"action":"fly"})");
+    auto unknown = control_request(control, R"({"action":"fly"})");
     EXPECT_EQ(unknown["ok"], false) << unknown;
-    auto reset = request(control, R"({"action":"reset"})");
+    auto reset = control_request(control, R"({"action":"reset"})");
     EXPECT_EQ(reset["ok"], false) << reset;
     EXPECT_NE(reset.value("error", "").find("not supported"), std::string::npos) << reset;
 
-    auto stop = request(control, R"({"action":"stop"})");
+    auto stop = control_request(control, R"({"action":"stop"})");
     EXPECT_EQ(stop["ok"], true) << stop;
     ::close(control);
     ::close(console);
@@ -139,16 +100,16 @@ TEST_F(VmmControlSocket, ResetRebootsUnderOnRebootRestart) {
     ::close(console);
     int control = connect_when_ready(m_control, 10s);
     ASSERT_GE(control, 0);
-    auto reset = request(control, R"({"action":"reset"})");
+    auto reset = control_request(control, R"({"action":"reset"})");
     EXPECT_EQ(reset["ok"], true) << reset;
     // The same control connection serves the rebooted VM; its console prints the banner again.
     std::this_thread::sleep_for(500ms);
     console = connect_when_ready(m_console, 60s);
     ASSERT_GE(console, 0);
     EXPECT_NE(read_until(console, "echo ready\n", 60s).find("echo ready"), std::string::npos);
-    auto status = request(control, R"({"action":"status"})");
+    auto status = control_request(control, R"({"action":"status"})");
     EXPECT_EQ(status["state"], "running") << status;
-    EXPECT_EQ(request(control, R"({"action":"stop"})")["ok"], true);
+    EXPECT_EQ(control_request(control, R"({"action":"stop"})")["ok"], true);
     ::close(control);
     ::close(console);
     ProcessResult result = vmm.get();
@@ -162,7 +123,7 @@ TEST_F(VmmControlSocket, ShutdownIsCtrlAltDelThenTheTimeout) {
     auto vmm = start({"--shutdown-timeout", "1"});
     int control = connect_when_ready(m_control, 60s);
     ASSERT_GE(control, 0);
-    EXPECT_EQ(request(control, R"({"action":"shutdown"})")["ok"], true);
+    EXPECT_EQ(control_request(control, R"({"action":"shutdown"})")["ok"], true);
     ::close(control);
     ProcessResult result = vmm.get();
     EXPECT_TRUE(result.exited_with(0)) << result.describe();
@@ -176,15 +137,15 @@ TEST_F(VmmControlSocket, PausesEveryVcpuIncludingHaltedOnes) {
     auto vmm = start({"--cpus", "4"});
     int control = connect_when_ready(m_control, 60s);
     ASSERT_GE(control, 0);
-    auto status = request(control, R"({"action":"status"})");
+    auto status = control_request(control, R"({"action":"status"})");
     EXPECT_EQ(status["vcpus"], 4) << status;
     for (int round = 0; round < 3; ++round) {
-        auto pause = request(control, R"({"action":"pause"})");
+        auto pause = control_request(control, R"({"action":"pause"})");
         EXPECT_EQ(pause["ok"], true) << pause;
-        EXPECT_EQ(request(control, R"({"action":"status"})")["state"], "paused");
-        EXPECT_EQ(request(control, R"({"action":"resume"})")["ok"], true);
+        EXPECT_EQ(control_request(control, R"({"action":"status"})")["state"], "paused");
+        EXPECT_EQ(control_request(control, R"({"action":"resume"})")["ok"], true);
     }
-    EXPECT_EQ(request(control, R"({"action":"stop"})")["ok"], true);
+    EXPECT_EQ(control_request(control, R"({"action":"stop"})")["ok"], true);
     ::close(control);
     ProcessResult result = vmm.get();
     EXPECT_TRUE(result.exited_with(0)) << result.describe();

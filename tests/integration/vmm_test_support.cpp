@@ -27,12 +27,16 @@ int connect_when_ready(const std::string& path, std::chrono::seconds limit) {
     return -1;
 }
 
-std::string read_until(int fd, const std::regex& pattern, std::chrono::milliseconds limit) {
+namespace {
+
+/// Reads from `fd` until `found(received)`, the peer closes, or `limit` passed.
+template <typename Found>
+std::string read_until_found(int fd, Found found, std::chrono::milliseconds limit) {
     std::string received;
     timeval tick{0, 200 * 1000};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
     auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!std::regex_search(received, pattern) && std::chrono::steady_clock::now() < deadline) {
+    while (!found(received) && std::chrono::steady_clock::now() < deadline) {
         char buffer[512];
         ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
         if (n == 0) break;
@@ -41,11 +45,23 @@ std::string read_until(int fd, const std::regex& pattern, std::chrono::milliseco
     return received;
 }
 
+}  // namespace
+
+std::string read_until(int fd, const std::regex& pattern, std::chrono::milliseconds limit) {
+    return read_until_found(fd, [&](const std::string& received) { return std::regex_search(received, pattern); },
+                            limit);
+}
+
+std::string read_until(int fd, const std::string& text, std::chrono::milliseconds limit) {
+    return read_until_found(
+        fd, [&](const std::string& received) { return received.find(text) != std::string::npos; }, limit);
+}
+
 nlohmann::json control_request(int fd, const std::string& line, std::chrono::milliseconds limit) {
     std::string text = line + "\n";
     if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()))
         return {{"send", "failed"}};
-    std::string answer = read_until(fd, std::regex("\n"), limit);
+    std::string answer = read_until(fd, std::string("\n"), limit);
     auto document = nlohmann::json::parse(answer, nullptr, false);
     return document.is_discarded() ? nlohmann::json{{"unparsable", answer}} : document;
 }

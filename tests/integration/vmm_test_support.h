@@ -40,6 +40,8 @@ int connect_when_ready(const std::string& path, std::chrono::seconds limit);
 /// Reads from `fd` until `pattern` matches what was read, the peer closes, or `limit` passed;
 /// returns all that was read.
 std::string read_until(int fd, const std::regex& pattern, std::chrono::milliseconds limit);
+/// The same, until the literal `text` has arrived.
+std::string read_until(int fd, const std::string& text, std::chrono::milliseconds limit);
 
 /// Sends one control request line on `fd` and parses the one answer line (`{"unparsable": ...}`
 /// or `{"send": "failed"}` when there is none).

@@ -126,10 +126,17 @@ tls_api() {   # tls_api TOKEN METHOD PATH [JSON]
 
 # The console's scroll-back outlives runs of a VM; corrald marks each start with a line
 # "[corrald] NAME started ...". These look only at what came after the last such line.
-console_has() {   # console_has VM TEXT [TAIL]: TEXT is in VM's console since its last start
-  api GET "/api/v1/vms/$1/console?tail=${3:-5000}"
+console_since_start() {   # console_since_start VM [TAIL]: VM's console since its last start (a restore is one)
+  api GET "/api/v1/vms/$1/console?tail=${2:-5000}"
   awk -v mark="[corrald] $1 started" 'index($0, mark) { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
-    <<<"$body" | tr -d '\r' | grep -qF -- "$2"
+    <<<"$body" | tr -d '\r'
+}
+console_has() {   # console_has VM TEXT [TAIL]: TEXT is in VM's console since its last start
+  console_since_start "$1" "${3:-5000}" | grep -qF -- "$2"
+}
+wait_until() {   # wait_until SECONDS CMD...: runs CMD until it succeeds; fails after SECONDS
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.3; done
 }
 wait_console() {   # wait_console VM TEXT SECONDS
   local deadline=$((SECONDS + $3))

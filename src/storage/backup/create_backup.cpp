@@ -9,7 +9,8 @@
 
 #include "base/private_file.h"
 #include "storage/backup/operations.h"
-#include "storage/backup/progress_throttle.h"
+#include "storage/backup/seconds_since.h"
+#include "storage/throttled_progress.h"
 
 namespace corral::storage::backup {
 
@@ -96,7 +97,7 @@ Result<BackupResult> create_backup(Repository& repo, const BackupRequest& reques
                           .disks = {}};
         std::unordered_set<std::string> referenced;
         std::vector<uint8_t> buffer(repo.chunk_size());
-        ProgressThrottle reporter(progress, total);
+        ThrottledProgress reporter(progress, total);
         uint64_t done = 0;
         if (reporter.report(0) == Proceed::Cancel)
             return fail("the backup was cancelled", ECANCELED);

@@ -7,7 +7,8 @@
 #include <cstring>
 
 #include "storage/backup/operations.h"
-#include "storage/backup/progress_throttle.h"
+#include "storage/backup/seconds_since.h"
+#include "storage/throttled_progress.h"
 #include "storage/qcow2/qcow2_image.h"
 
 namespace corral::storage::backup {
@@ -37,7 +38,7 @@ Result<uint64_t> write_disk(Repository& repo, const BackupIndex& index, const Di
     // Blocks of zeros inside a stored chunk are not written, at the target's allocation unit,
     // so the restored image stays as sparse as the original.
     const uint64_t unit = qcow2 ? qcow2->cluster_size() : 4096;
-    ProgressThrottle reporter(progress, disk.virtual_size);
+    ThrottledProgress reporter(progress, disk.virtual_size);
     uint64_t written = 0;
     if (reporter.report(0) == Proceed::Cancel)
         return fail("the restore was cancelled", ECANCELED);

@@ -5,7 +5,8 @@
 #include <unordered_map>
 
 #include "storage/backup/operations.h"
-#include "storage/backup/progress_throttle.h"
+#include "storage/backup/seconds_since.h"
+#include "storage/throttled_progress.h"
 
 namespace corral::storage::backup {
 
@@ -46,7 +47,7 @@ Result<VerifyResult> verify_backups(Repository& repo, const std::vector<std::str
     uint64_t total = 0;
     for (const auto& r : records)
         total += r.logical_bytes;
-    ProgressThrottle reporter(progress, total);
+    ThrottledProgress reporter(progress, total);
     uint64_t done = 0;
     VerifyResult result;
     // A chunk shared by many backups is read once; its verdict (empty = good) applies to all.

@@ -39,18 +39,10 @@ trap cleanup EXIT
 export CORRAL_SOCKET="$sock"
 
 # The console since the VM's last start, as corrald keeps it.
-console_now() {
-  api GET "/api/v1/vms/ctr/console?tail=5000"
-  awk -v mark="[corrald] ctr started" 'index($0, mark) { text = ""; next } { text = text $0 "\n" } END { printf "%s", text }' \
-    <<<"$body" | tr -d '\r'
-}
+console_now() { console_since_start ctr; }
 last_count() { console_now | grep -oE '^count [0-9]+ ok$' | tail -n1 | awk '{ print $2 }'; }
 first_count() { console_now | grep -oE '^count [0-9]+ (ok|BAD)$' | head -n1; }
 counted_past() { local n; n=$(last_count); [ -n "$n" ] && [ "$n" -ge "$1" ]; }
-wait_until() {   # wait_until SECONDS CMD...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.3; done
-}
 killed() {
   "$corral" vm kill ctr >/dev/null 2>&1
   vm_pid=""

@@ -12,7 +12,7 @@ namespace corral::storage::testing {
 class TestDir {
 public:
     TestDir() {
-        char pattern[] = "/tmp/corral-storage-test-XXXXXX";
+        char pattern[] = "/tmp/corral-test-XXXXXX";
         m_path = ::mkdtemp(pattern);
     }
     ~TestDir() { std::filesystem::remove_all(m_path); }

@@ -1,17 +1,18 @@
 #pragma once
 
-// Internal to corral_backup: forwards Progress at most every 100 ms (the contract of
-// storage/copy.h), always passing the first and the final call through.
+// Forwards Progress at most every 100 ms (the contract of storage/copy.h), always passing the
+// first and the final call through. Shared by the image copies and the backup operations.
 
 #include <chrono>
+#include <cstdint>
 
 #include "storage/copy.h"
 
-namespace corral::storage::backup {
+namespace corral::storage {
 
-class ProgressThrottle {
+class ThrottledProgress {
 public:
-    ProgressThrottle(const Progress& progress, uint64_t total) : m_progress(progress), m_total(total) {}
+    ThrottledProgress(const Progress& progress, uint64_t total) : m_progress(progress), m_total(total) {}
     /// The callback's answer, or Continue for a call left out.
     Proceed report(uint64_t done) {
         if (!m_progress)
@@ -31,8 +32,4 @@ private:
     bool m_reported = false;
 };
 
-inline double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace corral::storage::backup
+}  // namespace corral::storage
