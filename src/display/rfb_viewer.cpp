@@ -39,6 +39,25 @@ Rect bounding_box(Rect a, Rect b) {
     return {x, y, right - x, bottom - y};
 }
 
+// A hash of `count` 4-byte pixels, never 0 (0 marks a row not sent yet).
+std::uint64_t hash_pixels(const std::uint8_t* pixels, std::size_t count) {
+    std::uint64_t hash = 0x9e3779b97f4a7c15ull ^ count;
+    std::size_t i = 0;
+    for (; i + 2 <= count; i += 2) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, pixels + i * 4, 8);
+        hash = (hash ^ (word & 0x00ffffff00ffffffull)) * 0xff51afd7ed558ccdull;
+        hash ^= hash >> 32;
+    }
+    if (i < count) {
+        std::uint32_t word = 0;
+        std::memcpy(&word, pixels + i * 4, 4);
+        hash = (hash ^ (word & 0x00ffffffu)) * 0xff51afd7ed558ccdull;
+        hash ^= hash >> 32;
+    }
+    return hash | 1;
+}
+
 }  // namespace
 
 Viewer::Viewer(UniqueFd fd, ViewerAccess access, Framebuffer& framebuffer, InputSink* input, std::string name)
@@ -347,6 +366,38 @@ void Viewer::send_key(std::uint16_t code, bool down) {
     m_input->key(code, down);
 }
 
+// Records the hashes of `rect`'s rows (its pixels are in m_pixels) as sent; with `trim`, returns
+// the part of `rect` whose rows or 64-pixel columns differ from what was sent before (empty:
+// nothing did), else `rect`.
+Rect Viewer::trim_to_changes(Rect rect, bool trim) {
+    constexpr std::uint32_t tile = Framebuffer::k_tile;
+    if (rect.y + rect.height > m_row_hashes.size() / std::max<std::uint32_t>(m_hash_columns, 1)) return rect;
+    std::uint32_t first_row = rect.height, last_row = 0, first_column = ~0u, last_column = 0;
+    for (std::uint32_t row = 0; row < rect.height; ++row) {
+        for (std::uint32_t x = 0; x < rect.width;) {
+            const std::uint32_t column = (rect.x + x) / tile;
+            const std::uint32_t run = std::min(rect.width - x, (column + 1) * tile - (rect.x + x));
+            if (column >= m_hash_columns) break;
+            const std::uint64_t hash =
+                hash_pixels(m_pixels.data() + (std::size_t{row} * rect.width + x) * 4, run);
+            std::uint64_t& sent = m_row_hashes[std::size_t{rect.y + row} * m_hash_columns + column];
+            if (sent != hash) {
+                first_row = std::min(first_row, row);
+                last_row = row;
+                first_column = std::min(first_column, column);
+                last_column = std::max(last_column, column);
+                sent = hash;
+            }
+            x += run;
+        }
+    }
+    if (!trim) return rect;
+    if (first_row == rect.height) return {};
+    const std::uint32_t left = std::max(rect.x, first_column * tile);
+    const std::uint32_t right = std::min(rect.x + rect.width, (last_column + 1) * tile);
+    return {left, rect.y + first_row, right - left, last_row - first_row + 1};
+}
+
 void Viewer::send_update() {
     if (m_closed || m_phase != Phase::Normal || !m_request_pending) return;
     // Wait until the viewer has read most of the previous update: a slow viewer gets fewer,
@@ -415,13 +466,31 @@ void Viewer::send_update() {
     // A viewer that cannot be told about a new size keeps the old one: send only what fits it.
     const std::uint32_t width = std::min(m_width, changes.width);
     const std::uint32_t height = std::min(m_height, changes.height);
+    const std::uint32_t hash_columns = (changes.width + Framebuffer::k_tile - 1) / Framebuffer::k_tile;
+    if (resized || m_hash_columns != hash_columns || m_row_hashes.size() != std::size_t{hash_columns} * changes.height) {
+        m_hash_columns = hash_columns;
+        m_row_hashes.assign(std::size_t{hash_columns} * changes.height, 0);
+    }
+    const bool trim = !resized && !m_request_full;
     for (Rect rect : rects) {
         rect = clip(rect, width, height);
         if (rect.width == 0 || rect.height == 0) continue;
         m_framebuffer.read(rect, m_pixels);
         // The guest may have resized since changes_since: pad, the next update sends the new screen.
         m_pixels.resize(std::size_t{rect.width} * rect.height * 4, 0);
-        count += m_encoder.encode(rect, m_pixels, m_encoding, m_format, out);
+        const Rect changed = trim_to_changes(rect, trim);
+        if (changed.width == 0) continue;
+        if (changed.width == rect.width && changed.height == rect.height) {
+            count += m_encoder.encode(rect, m_pixels, m_encoding, m_format, out);
+            continue;
+        }
+        m_trimmed.clear();
+        const std::size_t stride = std::size_t{rect.width} * 4;
+        for (std::uint32_t row = changed.y - rect.y; row < changed.y - rect.y + changed.height; ++row) {
+            const std::uint8_t* start = m_pixels.data() + row * stride + std::size_t{changed.x - rect.x} * 4;
+            m_trimmed.insert(m_trimmed.end(), start, start + std::size_t{changed.width} * 4);
+        }
+        count += m_encoder.encode(changed, m_trimmed, m_encoding, m_format, out);
     }
     if (count > 0xffff) {
         close("an update needed more than 65535 rectangles");

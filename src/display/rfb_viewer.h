@@ -67,6 +67,7 @@ private:
     void send_key(std::uint16_t code, bool down);
     void set_encodings(const std::vector<std::int32_t>& encodings);
     void send_update();
+    Rect trim_to_changes(Rect rect, bool trim);
     void flush();
     void append(std::span<const std::uint8_t> bytes);
     std::size_t pending_output() const { return m_out.size() - m_out_offset; }
@@ -111,6 +112,12 @@ private:
     bool m_shift_right = false;
     std::set<std::uint16_t> m_keys_down;
     std::vector<std::uint8_t> m_pixels;
+    std::vector<std::uint8_t> m_trimmed;
+    // What this viewer was sent, as a hash per row of each 64-pixel column (0: not sent yet):
+    // the framebuffer's damage is 64 x 64 tiles, and these trim a tile band to the rows and
+    // columns that really changed (a one-line change sends one line, as QEMU does).
+    std::vector<std::uint64_t> m_row_hashes;
+    std::uint32_t m_hash_columns = 0;
 };
 
 }  // namespace corral::display::rfb

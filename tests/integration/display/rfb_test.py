@@ -19,7 +19,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "bench", "display"))
 import rfb_client  # noqa: E402
+import update_bench  # noqa: E402
 from rfb_client import RfbClient, pattern_colour  # noqa: E402
 
 FAILURES = []
@@ -252,16 +254,17 @@ def test_two_viewers_and_changes(server, directory):
     server.command("rect 100 100 50 30 10 200 30")
     for viewer in viewers:
         rects = viewer.wait_update(30) if viewer is first else viewer.read_update()
-        # Tiles are 64 x 64: the change spans two tile rows, each one rectangle 128 pixels wide.
-        covered = [(x, y, w, h) for x, y, w, h, _ in rects or []] == [(64, 64, 128, 64), (64, 128, 128, 64)]
+        # Damage is tracked in 64 x 64 tiles: the change spans two tile rows, each trimmed to the rows
+        # that changed (100..127, 128..129) and the 64-pixel columns (64..191).
+        covered = [(x, y, w, h) for x, y, w, h, _ in rects or []] == [(64, 100, 128, 28), (64, 128, 128, 2)]
         check(covered and viewer.pixel(120, 110) == (10, 200, 30)
               and viewer.pixel(99, 99) == pattern_colour(640, 480, 99, 99),
               f"a 50x30 change reaches the viewer as {len(rects or [])} tile rectangle(s) with the new colour")
     server.command("line 300 1 2 3")
     first.request_update(incremental=True)
     rects = first.read_update()
-    check(len(rects) == 1 and rects[0][3] == 64 and first.pixel(7, 300) == (1, 2, 3),
-          f"a one-line change is sent as one 64-row band: {rects}")
+    check([r[:4] for r in rects] == [(0, 300, 640, 1)] and first.pixel(7, 300) == (1, 2, 3),
+          f"a one-line change is sent as that line: {rects}")
     path = os.path.join(directory, "capture.png")
     subprocess.run([sys.executable, rfb_client.__file__, server.socket, "capture", path], check=True, timeout=60)
     with open(path, "rb") as f:
@@ -411,6 +414,25 @@ def test_hostile(server):
     check(server.viewers() == 0, "every hostile viewer is gone, the server still runs")
 
 
+def test_bench(server):
+    """bench/display/update_bench.py's measurement against the server (a smoke run, no timing judged)."""
+    for colour, encodings in enumerate(("raw", "tight")):
+        client = RfbClient(server.socket, encodings=(encodings,))
+        client.refresh()
+        full = update_bench.measure(client, lambda: server.command(f"fill 1 2 {colour}"), quiet=0.2)
+        line = update_bench.measure(client, lambda: server.command("line 200 9 9 9"), quiet=0.2)
+        check(client.pixel(0, 0) == (1, 2, colour) and client.pixel(5, 200) == (9, 9, 9)
+              and line["bytes"] < full["bytes"],
+              f"update_bench in {encodings}: full screen {full['bytes']} bytes, one line {line['bytes']} bytes")
+        if encodings == "raw":
+            check(full["bytes"] >= 640 * 480 * 4 and line["bytes"] < 640 * 4 + 100,
+                  "a full-screen change in Raw sends every pixel, a one-line change that line")
+        else:
+            check(full["bytes"] < 1000, "a one-colour screen in Tight is a few fills")
+        client.close()
+    server.command("pattern")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -431,6 +453,7 @@ def main():
             test_resize(server)
             test_versions(server)
             test_hostile(server)
+            test_bench(server)
         finally:
             server.stop()
         check(server.process.returncode == 0, f"rfb_test_server exits 0 ({server.process.returncode})")

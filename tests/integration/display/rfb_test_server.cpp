@@ -8,7 +8,7 @@
 // --tcp also listens on 127.0.0.1 (a free port, printed as "TCP <port>") and hands each
 // connection to RfbServer::add_client: vncsnapshot only speaks TCP.
 // Commands (each answered "OK <command>"): pattern | fill R G B | rect X Y W H R G B |
-// line Y R G B | resize W H | viewers | quit.
+// line Y R G B | noise (random pixels) | resize W H | viewers | quit.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -81,6 +82,59 @@ bool parse_size(const std::string& text, std::uint32_t& width, std::uint32_t& he
     return std::sscanf(text.c_str(), "%ux%u", &width, &height) == 2;
 }
 
+
+// Runs one stdin command; false for `quit`.
+bool run_command(const std::string& line, Framebuffer& fb, RfbServer& server) {
+    std::istringstream in(line);
+    std::string command;
+    in >> command;
+    if (command == "quit") {
+        return false;
+    } else if (command == "pattern") {
+        draw_pattern(fb);
+    } else if (command == "fill") {
+        int r = 0, g = 0, b = 0;
+        in >> r >> g >> b;
+        fill_rect(fb, {0, 0, fb.width(), fb.height()}, r, g, b);
+    } else if (command == "rect") {
+        std::uint32_t x = 0, y = 0, w = 0, h = 0;
+        int r = 0, g = 0, b = 0;
+        in >> x >> y >> w >> h >> r >> g >> b;
+        fill_rect(fb, {x, y, w, h}, r, g, b);
+    } else if (command == "noise") {
+        // Pseudo-random pixels: the worst case for every encoding, new ones each time.
+        static std::uint64_t state = 0x2545f4914f6cdd1dull;
+        const std::uint32_t width = fb.width();
+        const std::uint32_t height = fb.height();
+        std::vector<std::uint8_t> pixels(std::size_t{width} * height * 4);
+        for (std::size_t i = 0; i < pixels.size(); i += 4) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            std::memcpy(&pixels[i], &state, 4);
+        }
+        fb.update({0, 0, width, height}, pixels, std::size_t{width} * 4);
+    } else if (command == "line") {
+        std::uint32_t y = 0;
+        int r = 0, g = 0, b = 0;
+        in >> y >> r >> g >> b;
+        fill_rect(fb, {0, y, fb.width(), 1}, r, g, b);
+    } else if (command == "resize") {
+        std::uint32_t w = 0, h = 0;
+        in >> w >> h;
+        fb.resize(w, h);
+        draw_pattern(fb);
+    } else if (command == "viewers") {
+        say("VIEWERS " + std::to_string(server.viewer_count()));
+        return true;
+    } else if (!command.empty()) {
+        say("ERROR unknown command " + command);
+        return true;
+    }
+    if (!command.empty()) say("OK " + command);
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,8 +182,11 @@ int main(int argc, char** argv) {
         say("TCP " + std::to_string(ntohs(address.sin_port)));
     }
     say("READY");
-    std::string line;
-    while (true) {
+    // stdin is read with read(2) and split here: a stream's buffer would hide a second command
+    // that arrived with the first from poll().
+    std::string input;
+    bool running = true;
+    while (running) {
         pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {listener.get(), POLLIN, 0}};
         if (::poll(fds, listener.valid() ? 2 : 1, -1) < 0) continue;
         if (listener.valid() && (fds[1].revents & POLLIN)) {
@@ -137,41 +194,16 @@ int main(int argc, char** argv) {
             if (fd >= 0) (*server)->add_client(UniqueFd(fd), ViewerAccess::Full);
         }
         if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
-        if (!std::getline(std::cin, line)) break;
-        std::istringstream in(line);
-        std::string command;
-        in >> command;
-        if (command == "quit") {
-            break;
-        } else if (command == "pattern") {
-            draw_pattern(*fb);
-        } else if (command == "fill") {
-            int r = 0, g = 0, b = 0;
-            in >> r >> g >> b;
-            fill_rect(*fb, {0, 0, fb->width(), fb->height()}, r, g, b);
-        } else if (command == "rect") {
-            std::uint32_t x = 0, y = 0, w = 0, h = 0;
-            int r = 0, g = 0, b = 0;
-            in >> x >> y >> w >> h >> r >> g >> b;
-            fill_rect(*fb, {x, y, w, h}, r, g, b);
-        } else if (command == "line") {
-            std::uint32_t y = 0;
-            int r = 0, g = 0, b = 0;
-            in >> y >> r >> g >> b;
-            fill_rect(*fb, {0, y, fb->width(), 1}, r, g, b);
-        } else if (command == "resize") {
-            std::uint32_t w = 0, h = 0;
-            in >> w >> h;
-            fb->resize(w, h);
-            draw_pattern(*fb);
-        } else if (command == "viewers") {
-            say("VIEWERS " + std::to_string((*server)->viewer_count()));
-            continue;
-        } else {
-            say("ERROR unknown command " + command);
-            continue;
+        char buffer[4096];
+        const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+        if (n <= 0) break;
+        input.append(buffer, static_cast<std::size_t>(n));
+        std::size_t end;
+        while (running && (end = input.find('\n')) != std::string::npos) {
+            const std::string line = input.substr(0, end);
+            input.erase(0, end + 1);
+            running = run_command(line, *fb, **server);
         }
-        say("OK " + command);
     }
     return 0;
 }
