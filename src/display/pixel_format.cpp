@@ -101,8 +101,22 @@ void convert_pixels(std::span<const std::uint8_t> pixels, const PixelFormat& for
         return;
     }
     const std::size_t count = pixels.size() / 4;
-    const std::size_t bytes = format.bytes_per_pixel();
     const std::size_t start = out.size();
+    if (format.bits_per_pixel == 32 && format.red_max == 255 && format.green_max == 255 && format.blue_max == 255 &&
+        format.red_shift % 8 == 0 && format.green_shift % 8 == 0 && format.blue_shift % 8 == 0) {
+        // 8-bit components on byte boundaries (noVNC's R, G, B, X): place bytes, no arithmetic.
+        auto at = [&](std::uint8_t shift) { return format.big_endian ? 3 - shift / 8 : shift / 8; };
+        const std::size_t red = at(format.red_shift), green = at(format.green_shift), blue = at(format.blue_shift);
+        out.resize(start + count * 4, 0);
+        std::uint8_t* dest = out.data() + start;
+        for (std::size_t i = 0; i < count; ++i, dest += 4) {
+            dest[red] = pixels[i * 4 + 2];
+            dest[green] = pixels[i * 4 + 1];
+            dest[blue] = pixels[i * 4];
+        }
+        return;
+    }
+    const std::size_t bytes = format.bytes_per_pixel();
     out.resize(start + count * bytes);
     std::uint8_t* dest = out.data() + start;
     for (std::size_t i = 0; i < count; ++i) {

@@ -320,6 +320,30 @@ def test_versions(server):
         client.close()
 
 
+def test_pixel_formats(server):
+    """Viewers' own pixel formats: each pixel of the pattern converted as the format says."""
+    x, y = 50, 300  # cell 8 of the pattern: (128, 0, 64), scaled with rounding
+    r, g, b = pattern_colour(640, 480, x, y)
+    formats = {
+        # bpp, depth, big endian, maxes, shifts -> the expected pixel bytes
+        "16 bpp RGB565 little-endian": ((16, 16, 0, 31, 63, 31, 11, 5, 0),
+                                        struct.pack("<H", (r * 31 + 127) // 255 << 11 | (g * 63 + 127) // 255 << 5
+                                                    | (b * 31 + 127) // 255)),
+        "8 bpp BGR233": ((8, 8, 0, 7, 7, 3, 0, 3, 6),
+                         bytes([(r * 7 + 127) // 255 | (g * 7 + 127) // 255 << 3 | (b * 3 + 127) // 255 << 6])),
+        "32 bpp RGBX big-endian (noVNC's shifts)": ((32, 24, 1, 255, 255, 255, 0, 8, 16), bytes([0, b, g, r])),
+    }
+    for name, ((bpp, depth, big, rmax, gmax, bmax, rs, gs, bs), want) in formats.items():
+        client = RfbClient(server.socket, encodings=("raw",), desktop_size=())
+        client.send(struct.pack(">B3xBBBBHHHBBB3x", 0, bpp, depth, big, 1, rmax, gmax, bmax, rs, gs, bs))
+        client.request_update(incremental=False, rect=(x, y, 1, 1))
+        header = struct.unpack(">BxHHHHHi", client.read(16))
+        got = client.read(bpp // 8)
+        check(header == (0, 1, x, y, 1, 1, 0), f"{name}: one Raw rectangle {header}")
+        check(got == want, f"{name}: the pixel {(r, g, b)} arrives as {got.hex()} (want {want.hex()})")
+        client.close()
+
+
 def raw_connect(path):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(30)
@@ -452,6 +476,7 @@ def main():
             test_two_viewers_and_changes(server, directory)
             test_resize(server)
             test_versions(server)
+            test_pixel_formats(server)
             test_hostile(server)
             test_bench(server)
         finally:

@@ -27,6 +27,19 @@ TEST(PixelFormat, BigEndianWithOtherShifts) {
     EXPECT_EQ(out, (std::vector<std::uint8_t>{0x00, 0x10, 0x80, 0xff}));
 }
 
+TEST(PixelFormat, NoVncsRgbxFormat) {
+    PixelFormat format;  // noVNC: 32 bpp little-endian, red at bit 0, blue at bit 16
+    format.red_shift = 0;
+    format.blue_shift = 16;
+    std::vector<std::uint8_t> out;
+    convert_pixels(k_pixel, format, out);
+    EXPECT_EQ(out, (std::vector<std::uint8_t>{0xff, 0x80, 0x10, 0x00}));
+    format.big_endian = true;
+    out.clear();
+    convert_pixels(k_pixel, format, out);
+    EXPECT_EQ(out, (std::vector<std::uint8_t>{0x00, 0x10, 0x80, 0xff}));
+}
+
 TEST(PixelFormat, SixteenBitsRgb565LittleEndian) {
     PixelFormat format{.bits_per_pixel = 16, .depth = 16, .big_endian = false, .true_colour = true,
                        .red_max = 31, .green_max = 63, .blue_max = 31, .red_shift = 11, .green_shift = 5,
