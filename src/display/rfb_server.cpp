@@ -132,7 +132,13 @@ void RfbServer::Impl::run() {
             const short revents = fds[first_viewer + i].revents;
             rfb::Viewer& viewer = *polled[i];
             if (revents & POLLOUT) viewer.on_writable();
-            if (revents & (POLLIN | POLLHUP | POLLERR)) viewer.on_readable();
+            if ((revents & (POLLHUP | POLLERR)) && !(fds[first_viewer + i].events & POLLIN)) {
+                // Gone while its input was paused: reading is not possible now, and poll would
+                // report the hang-up again at once, forever.
+                viewer.hang_up();
+            } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
+                viewer.on_readable();
+            }
         }
         if (fds[1].revents & POLLIN) {
             m_changed->consume();

@@ -33,7 +33,8 @@ public:
     };
 
     /// Listens on the sockets of `options` and starts the server's thread. Sets `framebuffer`'s
-    /// change listener (the server's own; one server per framebuffer). `input` (may be null: all
+    /// change listener (the server's own; one server per framebuffer), so start it before the
+    /// device writes the framebuffer: Framebuffer::set_change_listener is not synchronised. `input` (may be null: all
     /// viewers are view-only) must outlive the server.
     static Result<std::unique_ptr<RfbServer>> start(std::shared_ptr<Framebuffer> framebuffer, InputSink* input,
                                                     Options options);

@@ -46,6 +46,8 @@ public:
     void on_writable();
     /// The framebuffer changed: answer a pending update request.
     void on_frame_changed();
+    /// The socket hung up while the viewer's input was paused.
+    void hang_up() { close("the viewer hung up with its output unread"); }
     /// Disconnects a viewer that stalled (see k_stall_timeout).
     void check_timeouts(Clock::time_point now);
 
