@@ -123,48 +123,99 @@ std::size_t RectEncoder::encode(Rect rect, std::span<const std::uint8_t> pixels,
     return 0;
 }
 
-// `pixels` starts at the piece's top-left pixel; rows are `stride` bytes apart.
+// `pixels` starts at the piece's top-left pixel; rows are `stride` bytes apart. Like TightVNC's
+// encoder: one colour is a fill, two a 1-bit palette (stream 1), up to 256 an 8-bit palette
+// (stream 2), more the copy filter (stream 0); each stream its own zlib dictionary.
 void RectEncoder::encode_tight(Rect rect, std::span<const std::uint8_t> pixels, std::size_t stride,
                                const PixelFormat& format, std::vector<std::uint8_t>& out) {
     put_header(out, rect, k_encoding_tight);
     const std::size_t row_bytes = std::size_t{rect.width} * 4;
-    // Gather the piece's rows and see whether it is one colour (a fill: 1 pixel instead of all).
+    const std::size_t count = std::size_t{rect.width} * rect.height;
     m_scratch.clear();
-    bool solid = true;
-    std::uint32_t first = 0;
-    std::memcpy(&first, pixels.data(), 4);
     for (std::uint32_t row = 0; row < rect.height; ++row) {
         const std::uint8_t* src = pixels.data() + row * stride;
-        for (std::size_t i = 0; solid && i < row_bytes; i += 4) {
-            std::uint32_t value = 0;
-            std::memcpy(&value, src + i, 4);
-            // The X byte is padding: compare colours only.
-            solid = ((value ^ first) & 0x00ffffff) == 0;
-        }
         m_scratch.insert(m_scratch.end(), src, src + row_bytes);
     }
-    std::vector<std::uint8_t> converted;
-    const std::span<const std::uint8_t> source = solid ? std::span<const std::uint8_t>(m_scratch).first(4)
-                                                       : std::span<const std::uint8_t>(m_scratch);
-    if (format.is_tight_24bit()) {
-        convert_pixels_rgb24(source, converted);
-    } else {
-        convert_pixels(source, format, converted);
+    // The palette: colours (the X byte masked off) in order of appearance, and each pixel's index.
+    // An open-addressing table of 1024 slots holds up to 256 colours.
+    constexpr std::size_t k_slots = 1024;
+    std::uint32_t keys[k_slots];
+    std::uint8_t values[k_slots];
+    std::fill(std::begin(keys), std::end(keys), 0xffffffffu);
+    m_palette.clear();
+    m_indices.resize(count);
+    std::uint32_t previous = 0xffffffffu;
+    std::uint8_t previous_index = 0;
+    for (std::size_t i = 0; i < count && m_palette.size() <= 256; ++i) {
+        std::uint32_t colour = 0;
+        std::memcpy(&colour, &m_scratch[i * 4], 4);
+        colour &= 0x00ffffff;
+        if (colour != previous) {
+            std::size_t slot = (colour * 2654435761u) >> 22;  // top 10 bits: 0..1023
+            while (keys[slot] != colour && keys[slot] != 0xffffffffu) slot = (slot + 1) % k_slots;
+            if (keys[slot] != colour) {
+                if (m_palette.size() == 256) {
+                    m_palette.push_back(colour);  // 257 colours: too many, stop
+                    break;
+                }
+                keys[slot] = colour;
+                values[slot] = static_cast<std::uint8_t>(m_palette.size());
+                m_palette.push_back(colour);
+            }
+            previous = colour;
+            previous_index = values[slot];
+        }
+        m_indices[i] = previous_index;
     }
-    if (solid) {
+    // Converts BGRX pixels to what Tight sends: 3-byte RGB for 24-bit true colour, else the
+    // viewer's format.
+    auto put_pixels = [&](std::span<const std::uint8_t> bgrx, std::vector<std::uint8_t>& into) {
+        if (format.is_tight_24bit()) {
+            convert_pixels_rgb24(bgrx, into);
+        } else {
+            convert_pixels(bgrx, format, into);
+        }
+    };
+    std::vector<std::uint8_t> data;
+    int stream = 0;
+    if (m_palette.size() == 1) {
         put_u8(out, 0x80);  // fill compression
-        out.insert(out.end(), converted.begin(), converted.end());
+        put_pixels(std::span<const std::uint8_t>(m_scratch).first(4), out);
         return;
     }
-    // Basic compression, stream 0, no explicit filter (copy filter).
-    put_u8(out, 0x00);
-    if (converted.size() < k_tight_min_to_compress) {
-        out.insert(out.end(), converted.begin(), converted.end());
+    if (m_palette.size() <= 256) {
+        stream = m_palette.size() == 2 ? 1 : 2;
+        put_u8(out, static_cast<std::uint8_t>(0x40 | stream << 4));  // explicit filter on this stream
+        put_u8(out, 1);                                                // the palette filter
+        put_u8(out, static_cast<std::uint8_t>(m_palette.size() - 1));
+        std::vector<std::uint8_t> colours(m_palette.size() * 4);
+        std::memcpy(colours.data(), m_palette.data(), colours.size());
+        put_pixels(colours, out);
+        if (stream == 1) {
+            // One bit per pixel, most significant first, each row padded to a byte.
+            const std::size_t row_size = (rect.width + 7) / 8;
+            data.assign(row_size * rect.height, 0);
+            for (std::uint32_t row = 0; row < rect.height; ++row) {
+                for (std::uint32_t column = 0; column < rect.width; ++column) {
+                    if (m_indices[std::size_t{row} * rect.width + column] != 0) {
+                        data[row * row_size + column / 8] |= static_cast<std::uint8_t>(0x80 >> (column % 8));
+                    }
+                }
+            }
+        } else {
+            data = m_indices;
+        }
+    } else {
+        put_u8(out, 0x00);  // basic compression, stream 0, the copy filter
+        put_pixels(m_scratch, data);
+    }
+    if (data.size() < k_tight_min_to_compress) {
+        out.insert(out.end(), data.begin(), data.end());
         return;
     }
-    if (!m_tight) m_tight = std::make_unique<Stream>();
+    if (!m_tight[stream]) m_tight[stream] = std::make_unique<Stream>();
     std::vector<std::uint8_t> compressed;
-    deflate_into(*m_tight, converted, compressed);
+    deflate_into(*m_tight[stream], data, compressed);
     put_tight_length(out, compressed.size());
     out.insert(out.end(), compressed.begin(), compressed.end());
 }

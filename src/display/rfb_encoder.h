@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <span>
 #include <vector>
@@ -42,8 +43,10 @@ private:
 
     int m_level = 6;
     std::unique_ptr<Stream> m_zlib;
-    std::unique_ptr<Stream> m_tight;
+    std::unique_ptr<Stream> m_tight[3];  // Tight's streams 0 (full colour), 1 (2 colours), 2 (palette)
     std::vector<std::uint8_t> m_scratch;
+    std::vector<std::uint32_t> m_palette;
+    std::vector<std::uint8_t> m_indices;
 };
 
 /// Writes Tight's compact length (1 to 3 bytes, 7 bits each).

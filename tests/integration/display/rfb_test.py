@@ -265,6 +265,15 @@ def test_two_viewers_and_changes(server, directory):
     rects = first.read_update()
     check([r[:4] for r in rects] == [(0, 300, 640, 1)] and first.pixel(7, 300) == (1, 2, 3),
           f"a one-line change is sent as that line: {rects}")
+    # Two colours in the changed rows (Tight's 1-bit palette), then eight (its 8-bit palette).
+    for change, probe, colour in (("rect 8 8 4 4 255 255 255", (9, 9), (255, 255, 255)),
+                                  ("rect 150 100 20 30 1 1 1", (155, 110), (1, 1, 1))):
+        server.command(change)
+        for viewer in viewers:
+            viewer.request_update(incremental=True)
+            viewer.read_update()
+        check(first.pixels == second.pixels == third.pixels and first.pixel(*probe) == colour,
+              f"after '{change}' the Tight, Zlib and Raw viewers agree")
     path = os.path.join(directory, "capture.png")
     subprocess.run([sys.executable, rfb_client.__file__, server.socket, "capture", path], check=True, timeout=60)
     with open(path, "rb") as f:
