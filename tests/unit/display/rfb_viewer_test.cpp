@@ -1,6 +1,7 @@
 #include "display/rfb_viewer.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <random>
@@ -89,6 +90,38 @@ TEST(RfbViewer, ACutTextIsSkippedAcrossReads) {
     viewer.handle_input(std::vector<std::uint8_t>{4, 1, 0, 0, 0, 0, 0, 'a'});
     EXPECT_EQ(sink.keys, 1);
     EXPECT_FALSE(viewer.closed());
+}
+
+TEST(RfbViewer, AViewerThatDoesNotFinishTheHandshakeIsDisconnected) {
+    Framebuffer fb(64, 48);
+    Connection connection;
+    CountingSink sink;
+    Viewer viewer(std::move(connection.server), ViewerAccess::Full, fb, &sink, "test");
+    viewer.handle_input(std::span(k_handshake).first(12));  // the version only
+    viewer.check_timeouts(Viewer::Clock::now());
+    EXPECT_FALSE(viewer.closed());
+    viewer.check_timeouts(Viewer::Clock::now() + Viewer::k_stall_timeout + std::chrono::seconds(1));
+    EXPECT_TRUE(viewer.closed());
+    EXPECT_NE(viewer.close_reason().find("handshake"), std::string::npos) << viewer.close_reason();
+}
+
+TEST(RfbViewer, AViewerThatDoesNotReadIsDisconnectedAndNeverBlocks) {
+    Framebuffer fb(2048, 1024);  // a full update (8 MiB raw): more than the socket holds and the pause
+    Connection connection;
+    CountingSink sink;
+    Viewer viewer(std::move(connection.server), ViewerAccess::Full, fb, &sink, "test");
+    viewer.handle_input(k_handshake);
+    // Many full-screen requests at once: the viewer never reads, handle_input must still return.
+    std::vector<std::uint8_t> requests;
+    for (int i = 0; i < 100; ++i) requests.insert(requests.end(), {3, 0, 0, 0, 0, 0, 8, 0, 4, 0});
+    viewer.handle_input(requests);
+    EXPECT_FALSE(viewer.closed()) << viewer.close_reason();
+    // Its input is paused while its output waits: poll() is not asked to read it.
+    EXPECT_EQ(viewer.poll_events() & POLLIN, 0);
+    EXPECT_NE(viewer.poll_events() & POLLOUT, 0);
+    viewer.check_timeouts(Viewer::Clock::now() + Viewer::k_stall_timeout + std::chrono::seconds(1));
+    EXPECT_TRUE(viewer.closed());
+    EXPECT_NE(viewer.close_reason().find("read nothing"), std::string::npos) << viewer.close_reason();
 }
 
 }  // namespace
