@@ -24,8 +24,4 @@ KeyTranslation keysym_to_linux(std::uint32_t keysym);
 /// code, 0 when unknown.
 std::uint16_t xt_scancode_to_linux(std::uint32_t scancode);
 
-/// The keysyms of the Shift keys (tracked to know whether a keysym needs Shift added or taken off).
-inline constexpr std::uint32_t k_keysym_shift_left = 0xffe1;
-inline constexpr std::uint32_t k_keysym_shift_right = 0xffe2;
-
 }  // namespace corral::display

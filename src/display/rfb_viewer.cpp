@@ -331,8 +331,6 @@ void Viewer::set_encodings(const std::vector<std::int32_t>& encodings) {
 }
 
 void Viewer::handle_key(std::uint32_t keysym, bool down) {
-    if (keysym == k_keysym_shift_left) m_shift_left = down;
-    if (keysym == k_keysym_shift_right) m_shift_right = down;
     const KeyTranslation key = keysym_to_linux(keysym);
     if (key.code == 0) return;
     if (!down || key.shift == ShiftNeed::Any) {
@@ -347,17 +345,23 @@ void Viewer::handle_key(std::uint32_t keysym, bool down) {
         send_key(KEY_LEFTSHIFT, false);
     } else if (key.shift == ShiftNeed::Unshifted && shift_held) {
         // '1' while Shift is held (Caps Lock-like clients): lift Shift for this key only.
-        if (m_shift_left) send_key(KEY_LEFTSHIFT, false);
-        if (m_shift_right) send_key(KEY_RIGHTSHIFT, false);
+        const bool left = m_shift_left;
+        const bool right = m_shift_right;
+        if (left) send_key(KEY_LEFTSHIFT, false);
+        if (right) send_key(KEY_RIGHTSHIFT, false);
         send_key(key.code, true);
-        if (m_shift_left) send_key(KEY_LEFTSHIFT, true);
-        if (m_shift_right) send_key(KEY_RIGHTSHIFT, true);
+        if (left) send_key(KEY_LEFTSHIFT, true);
+        if (right) send_key(KEY_RIGHTSHIFT, true);
     } else {
         send_key(key.code, true);
     }
 }
 
 void Viewer::send_key(std::uint16_t code, bool down) {
+    // Shift is tracked by the key the guest gets, whether a keysym or a scancode pressed it: a
+    // keysym that falls back from an unknown scancode then sees the Shift held by scancode.
+    if (code == KEY_LEFTSHIFT) m_shift_left = down;
+    if (code == KEY_RIGHTSHIFT) m_shift_right = down;
     if (down) {
         m_keys_down.insert(code);
     } else {

@@ -210,6 +210,16 @@ def test_keys(server):
             "KEY 102 down", "KEY 102 up", "KEY 97 down", "KEY 97 up", "KEY 103 down", "KEY 103 up",
             "KEY 44 down", "KEY 44 up"]
     check(keys == want, f"QEMU extended key events (scancodes 0x1e, 0x2a+0x03, 0xC7, 0x9D, 0xE048) -> {keys}")
+    # Shift held by scancode, then a key whose scancode is unknown (its keysym '!' is used): the
+    # server sees the Shift already held and adds no other.
+    ext.ext_key_event(0xFFE1, 0x2A, True)
+    ext.ext_key_event(ord("!"), 0x7F, True)
+    ext.ext_key_event(ord("!"), 0x7F, False)
+    ext.ext_key_event(0xFFE1, 0x2A, False)
+    round_trip(ext)
+    keys = server.input_lines()
+    want = ["KEY 42 down", "KEY 2 down", "KEY 2 up", "KEY 42 up"]
+    check(keys == want, f"Shift by scancode, then '!' by keysym: no second Shift {keys}")
     # Keys still pressed when a viewer goes away are released.
     ext.ext_key_event(0, 0x1D, True)
     round_trip(ext)
