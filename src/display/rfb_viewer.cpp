@@ -89,8 +89,9 @@ void Viewer::close(std::string reason) {
 
 void Viewer::on_readable() {
     std::uint8_t buffer[16384];
-    // Read at most what the input buffer may hold, then let the others have their turn.
-    while (!m_closed && m_in.size() < k_input_max) {
+    // Read at most what the input buffer may hold, and at most 16 reads: a viewer that writes as
+    // fast as the server reads must not keep the thread from the others.
+    for (int reads = 0; reads < 16 && !m_closed && m_in.size() < k_input_max; ++reads) {
         const std::size_t room = std::min(sizeof buffer, k_input_max - m_in.size());
         const ssize_t n = ::recv(m_fd.get(), buffer, room, MSG_DONTWAIT);
         if (n == 0) {

@@ -431,6 +431,31 @@ def test_hostile(server):
     check(server.input_lines() == ["KEY 37 down", "KEY 37 up"], "a KeyEvent sent one byte at a time is handled")
     client.close()
 
+    # A view-only viewer flooding pointer events: the others still get their updates.
+    flood = RfbClient(server.view_only_socket)
+    stop = threading.Event()
+
+    def flood_pointer():
+        burst = struct.pack(">BBHH", 5, 0, 1, 1) * 10000
+        try:
+            while not stop.is_set():
+                flood.send(burst)
+        except OSError:
+            pass
+
+    flooder = threading.Thread(target=flood_pointer)
+    flooder.start()
+    other = RfbClient(server.socket)
+    other.refresh()
+    other.request_update(incremental=True)
+    server.command("fill 5 6 7")
+    other.read_update()
+    stop.set()
+    flooder.join()
+    check(other.pixel(0, 0) == (5, 6, 7), "a viewer flooding input does not hold up the others' updates")
+    flood.close()
+    other.close()
+
     # A viewer that asks for updates and never reads: the others still get theirs.
     stuck = raw_connect(server.socket)
     handshake(stuck)
