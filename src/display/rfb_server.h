@@ -22,12 +22,14 @@ enum class ViewerAccess { Full, ViewOnly };
 /// the thread writing the framebuffer. docs/display.md lists what is supported.
 class RfbServer {
 public:
+    /// Fields have initializers so that `{.socket_path = p}` leaves the others out without
+    /// -Wmissing-field-initializers.
     struct Options {
         /// A unix stream socket for full viewers (empty: none). Created with mode 0600, removed
         /// when the server is destroyed; an existing file there fails start().
-        std::string socket_path;
+        std::string socket_path{};
         /// Same, for view-only viewers (empty: none).
-        std::string view_only_socket_path;
+        std::string view_only_socket_path{};
         /// The desktop name viewers show (ServerInit).
         std::string name = "corral";
     };
