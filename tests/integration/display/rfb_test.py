@@ -290,6 +290,14 @@ def test_two_viewers_and_changes(server, directory):
         width, height, rgb = rfb_client.decode_png(f.read())
     check((width, height) == (640, 480) and rgb == bytes(first.pixels),
           "rfb_client.py capture writes a PNG of the screen")
+    # The server's own screenshot (display::encode_png), read back by Python's zlib and `file`.
+    shot = os.path.join(directory, "screenshot.png")
+    server.command(f"png {shot}")
+    with open(shot, "rb") as f:
+        width, height, rgb = rfb_client.decode_png(f.read())
+    described = subprocess.run(["file", "-b", shot], capture_output=True, text=True).stdout.strip()
+    check((width, height) == (640, 480) and rgb == bytes(first.pixels) and described.startswith("PNG image data, 640 x 480"),
+          f"encode_png gives the screen the viewers see ({described})")
     for viewer in viewers:
         viewer.close()
     server.command("pattern")
@@ -505,7 +513,7 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
-    for tool in ("vncsnapshot", "djpeg"):
+    for tool in ("vncsnapshot", "djpeg", "file"):
         if not shutil.which(tool):
             print(f"skipped: {tool} is not installed (tools/setup installs it)")
             return 77

@@ -8,7 +8,7 @@
 // --tcp also listens on 127.0.0.1 (a free port, printed as "TCP <port>") and hands each
 // connection to RfbServer::add_client: vncsnapshot only speaks TCP.
 // Commands (each answered "OK <command>"): pattern | fill R G B | rect X Y W H R G B |
-// line Y R G B | noise (random pixels) | resize W H | viewers | quit.
+// line Y R G B | noise (random pixels) | resize W H | png FILE (encode_png) | viewers | quit.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -17,6 +17,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -25,6 +26,7 @@
 
 #include "display/framebuffer.h"
 #include "display/input_sink.h"
+#include "display/png.h"
 #include "display/rfb_server.h"
 
 using namespace corral;
@@ -124,6 +126,16 @@ bool run_command(const std::string& line, Framebuffer& fb, RfbServer& server) {
         in >> w >> h;
         fb.resize(w, h);
         draw_pattern(fb);
+    } else if (command == "png") {
+        // The screenshot path: display::encode_png into a file.
+        std::string path;
+        in >> path;
+        auto png = encode_png(fb);
+        std::ofstream file(path, std::ios::binary);
+        if (!png || !file.write(reinterpret_cast<const char*>(png->data()), static_cast<std::streamsize>(png->size()))) {
+            say("ERROR png " + (png ? std::string("cannot write ") + path : png.error().message()));
+            return true;
+        }
     } else if (command == "viewers") {
         say("VIEWERS " + std::to_string(server.viewer_count()));
         return true;
