@@ -24,6 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "lib"))
+import rfb_client  # noqa: E402
 from rfb_client import RfbClient  # noqa: E402
 
 
@@ -37,7 +38,7 @@ def measure(client, trigger, quiet=0.5, timeout=60.0):
     cmd_ms = (time.monotonic() - start) * 1000
     first = client.wait_update(timeout)
     if first is None:
-        raise RuntimeError(f"no update within {timeout} s of the change")
+        raise RuntimeError(f"no update within {timeout} s of the change (did the command change the screen?)")
     first_at = last_at = time.monotonic()
     updates, rects = 1, len(first)
     while True:
@@ -71,6 +72,14 @@ def main():
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     options = parser.parse_args()
 
+    try:
+        return run(options)
+    except (OSError, RuntimeError, rfb_client.RfbError, subprocess.CalledProcessError) as error:
+        print(f"update_bench: {error}", file=sys.stderr)
+        return 1
+
+
+def run(options):
     client = RfbClient(options.target, encodings=options.encodings.split(","))
     client.refresh()
     if not options.json:
