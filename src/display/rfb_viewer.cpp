@@ -415,13 +415,15 @@ void Viewer::send_update() {
         m_width = changes.width;
         m_height = changes.height;
     }
-    std::vector<Rect> rects;
+    // The rectangles to send, and whether each may be trimmed to what differs from what the
+    // viewer has: not the area a non-incremental request asked for, nor a new screen.
+    std::vector<std::pair<Rect, bool>> rects;
     if (resized) {
-        rects.push_back({0, 0, changes.width, changes.height});
-    } else if (m_request_full) {
-        rects.push_back(m_request_area);
+        rects.emplace_back(Rect{0, 0, changes.width, changes.height}, false);
     } else {
-        rects = changes.rects;
+        if (m_request_full) rects.emplace_back(m_request_area, false);
+        // Changes outside a non-incremental request's area are sent too: m_serial moves past them.
+        for (const Rect& rect : changes.rects) rects.emplace_back(rect, true);
     }
     const bool pseudo = tells_size || m_announce_extended_key || m_announce_desktop || m_desktop_change_reply >= 0;
     if (!pseudo && rects.empty()) return;  // an incremental request waits for a change
@@ -476,8 +478,7 @@ void Viewer::send_update() {
         m_hash_columns = hash_columns;
         m_row_hashes.assign(std::size_t{hash_columns} * changes.height, 0);
     }
-    const bool trim = !resized && !m_request_full;
-    for (Rect rect : rects) {
+    for (auto [rect, trim] : rects) {
         rect = clip(rect, width, height);
         if (rect.width == 0 || rect.height == 0) continue;
         m_framebuffer.read(rect, m_pixels);
@@ -496,6 +497,12 @@ void Viewer::send_update() {
             m_trimmed.insert(m_trimmed.end(), start, start + std::size_t{changed.width} * 4);
         }
         count += m_encoder.encode(changed, m_trimmed, m_encoding, m_format, out);
+    }
+    if (count == 0 && !pseudo && !m_request_full) {
+        // The guest rewrote what the viewer already has: nothing to send, the request still waits.
+        out.resize(header_at);
+        m_serial = changes.serial;
+        return;
     }
     if (count > 0xffff) {
         close("an update needed more than 65535 rectangles");

@@ -284,6 +284,23 @@ def test_two_viewers_and_changes(server, directory):
             viewer.read_update()
         check(first.pixels == second.pixels == third.pixels and first.pixel(*probe) == colour,
               f"after '{change}' the Tight, Zlib and Raw viewers agree")
+    # The guest redrawing what a viewer already has sends nothing: the request keeps waiting...
+    server.command("rect 300 300 10 10 0 0 0")
+    first.request_update(incremental=True)
+    first.read_update()
+    first.request_update(incremental=True)
+    server.command("rect 300 300 10 10 0 0 0")
+    check(first.wait_update(0.3) is None, "an unchanged redraw answers no incremental request")
+    # ...for the next real change.
+    server.command("rect 300 300 10 10 0 0 9")
+    rects = first.wait_update(30)
+    check(rects is not None and first.pixel(305, 305) == (0, 0, 9), f"the next change answers it: {rects}")
+    # A non-incremental request for a small area also carries the changes made elsewhere.
+    server.command("rect 500 400 4 4 9 9 9")
+    first.request_update(incremental=False, rect=(0, 0, 8, 8))
+    rects = first.read_update()
+    check([r[:4] for r in rects] == [(0, 0, 8, 8), (448, 400, 64, 4)] and first.pixel(501, 401) == (9, 9, 9),
+          f"a non-incremental request for 8x8 also gets the change elsewhere: {rects}")
     path = os.path.join(directory, "capture.png")
     subprocess.run([sys.executable, rfb_client.__file__, server.socket, "capture", path], check=True, timeout=60)
     with open(path, "rb") as f:
@@ -362,6 +379,7 @@ def test_pixel_formats(server):
     }
     for name, ((bpp, depth, big, rmax, gmax, bmax, rs, gs, bs), want) in formats.items():
         client = RfbClient(server.socket, encodings=("raw",), desktop_size=())
+        client.refresh()  # a new viewer has nothing: its first update brings every change
         client.send(struct.pack(">B3xBBBBHHHBBB3x", 0, bpp, depth, big, 1, rmax, gmax, bmax, rs, gs, bs))
         client.request_update(incremental=False, rect=(x, y, 1, 1))
         header = struct.unpack(">BxHHHHHi", client.read(16))
