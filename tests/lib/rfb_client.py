@@ -448,6 +448,13 @@ def decode_png(data):
 
 
 def connect(target, timeout=30.0):
+    try:
+        return _connect(target, timeout)
+    except OSError as error:
+        raise RfbError(f"cannot connect to {target}: {error.strerror or error}") from error
+
+
+def _connect(target, timeout):
     if "/" in target or os.path.exists(target):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
