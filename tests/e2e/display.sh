@@ -121,6 +121,10 @@ api GET /api/v1/vms/plain/screenshot
 check "screenshot of a VM without a display: 409" test "$code" = 409
 check "  ... 'this VM has no display'" says 'this VM has no display'
 
+api GET /api/v1/vms/nope/screenshot
+check "screenshot of an unknown VM: 404" test "$code" = 404
+ws_upgrade /api/v1/vms/nope/vnc
+check "VNC WebSocket to an unknown VM: 404" test "$code" = 404
 ws_upgrade /api/v1/vms/plain/vnc
 check "VNC WebSocket to a VM without a display: 409" test "$code" = 409
 ws_upgrade /api/v1/vms/desk/vnc
@@ -157,7 +161,8 @@ check "corral vm vnc desk --listen 127.0.0.1:0 listens" start_vnc port
 check "corral vm vnc desk --view-only listens" start_vnc view_port --view-only
 word=$(random_word) view_word=$(random_word)
 coproc typer { python3 "$repo/tests/lib/vnc_type.py" 127.0.0.1 "$port" "echo $word" 2>&1; }
-read -r -t 120 line <&"${typer[0]}"
+line=""
+[ -n "${typer[0]:-}" ] && read -r -t 120 line <&"${typer[0]}"
 check "a viewer (tests/lib/vnc_type.py) is connected to a 1024x768 screen ($line)" grep -q '^connected 1024x768' <<<"$line"
 # A second viewer meanwhile: the real VNC client, through the same port.
 timeout 120 vncsnapshot -quiet -allowblank 127.0.0.1::"$port" "$state/vnc.jpg" >"$state/vncsnapshot.out" 2>&1
@@ -165,8 +170,9 @@ check "vncsnapshot through corral vm vnc (a second viewer at the same time)" tes
 check "  ... OCR reads 'corral' in its capture" bash -c "tesseract '$state/vnc.jpg' - 2>/dev/null | grep -q corral"
 view_out=$(printf 'go\n' | timeout 120 python3 "$repo/tests/lib/vnc_type.py" 127.0.0.1 "$view_port" "echo $view_word" 2>&1)
 check "a view-only viewer typed 'echo $view_word' (its keys went to corrald)" grep -q '^typed' <<<"$view_out"
-echo go >&"${typer[1]}"
-read -r -t 120 line <&"${typer[0]}"
+line=""
+# (The coproc's descriptors are gone when it ended early, after a failed check above.)
+[ -n "${typer[1]:-}" ] && echo go >&"${typer[1]}" && read -r -t 120 line <&"${typer[0]}"
 check "the first viewer typed 'echo $word'" test "$line" = typed
 check "OCR reads '$word' on the next screenshots" wait_screen "$word" 60
 check "  ... and not the view-only viewer's '$view_word'" not_on_last_screen "$view_word"
