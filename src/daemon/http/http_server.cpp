@@ -12,6 +12,7 @@
 #include <deque>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -209,7 +210,7 @@ public:
                 ready();
                 return;
             }
-            self->m_waiter = {bytes, std::move(ready)};
+            self->m_waiters.push_back({bytes, std::move(ready)});
         });
     }
 
@@ -280,13 +281,22 @@ private:
                                  self->m_queue.pop_front();
                                  if (ec) {
                                      self->m_open = false;
-                                     self->m_waiter = {};
+                                     self->m_waiters.clear();
                                      return;
                                  }
-                                 if (self->m_waiter.ready && self->m_queued_bytes < self->m_waiter.bytes)
-                                     std::exchange(self->m_waiter, {}).ready();
+                                 self->call_waiters();
                                  self->write_next();
                              });
+    }
+    /// Calls (once) each when_queue_below() callback whose mark the queue is now below.
+    void call_waiters() {
+        std::vector<std::function<void()>> ready;
+        std::erase_if(m_waiters, [&](Waiter& waiter) {
+            if (m_queued_bytes >= waiter.bytes) return false;
+            ready.push_back(std::move(waiter.ready));
+            return true;
+        });
+        for (auto& call : ready) call();
     }
     void do_close() {
         if (!m_open) return;
@@ -330,7 +340,7 @@ private:
         size_t bytes = 0;
         std::function<void()> ready;
     };
-    Waiter m_waiter;  // when_queue_below()'s, until the queue drains below its mark
+    std::vector<Waiter> m_waiters;  // when_queue_below()'s, until the queue drains below their marks
     bool m_open = false;
     bool m_writing = false;
     bool m_close_requested = false;
