@@ -59,7 +59,7 @@ void GpuCommands::reset() {
 }
 
 size_t GpuCommands::execute(std::span<const uint8_t> request, std::span<uint8_t> response) {
-    std::fill(response.begin(), response.begin() + k_header_size, 0);
+    std::fill(response.begin(), response.end(), 0);
     if (request.size() < k_header_size) {
         write_le<uint32_t>(response, 0, k_resp_err_unspec);
         return k_header_size;
@@ -75,7 +75,6 @@ size_t GpuCommands::execute(std::span<const uint8_t> request, std::span<uint8_t>
     uint32_t answer = k_resp_err_unspec;
     switch (type) {
         case k_cmd_get_display_info: {
-            std::fill(response.begin(), response.begin() + k_display_info_size, 0);
             // One scanout, enabled, at the preferred size; the other 15 entries stay zero.
             write_le<uint32_t>(response, k_header_size + 8, m_preferred_width);
             write_le<uint32_t>(response, k_header_size + 12, m_preferred_height);
