@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "display/rfb_server.h"
 #include "vmm/config/vm_config.h"
 #include "vmm/console/socket_console_input.h"
 #include "vmm/devices/bus.h"
@@ -38,6 +39,7 @@ virtio::NetRateLimits net_rate_limits(const NetConfig& nic) {
 PciDevices::PciDevices() = default;
 
 PciDevices::~PciDevices() {
+    vnc.reset();  // viewers' input goes to the devices: stop it first
     // Device workers touch guest memory: stop them before anything else goes away.
     if (loop) loop->stop();
 }
@@ -115,6 +117,15 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
         log_debug("PCI 00:{:02x}.0: virtio device type {}, BAR 0 at 0x{:x}", slot,
                   static_cast<uint32_t>(device->device_type()), bar);
         pci->transports.push_back(std::move(transport));
+    }
+    if (!config.vnc_socket_path.empty() || !config.vnc_view_only_socket_path.empty()) {
+        display::RfbServer::Options options{.socket_path = config.vnc_socket_path,
+                                            .view_only_socket_path = config.vnc_view_only_socket_path,
+                                            .name = "corral-vmm"};
+        pci->vnc = TRY_CONTEXT(display::RfbServer::start(pci->framebuffer, pci->input.get(), options), "--vnc");
+        log_debug("VNC on {}{}{}", config.vnc_socket_path,
+                  config.vnc_view_only_socket_path.empty() ? "" : ", view-only on ",
+                  config.vnc_view_only_socket_path);
     }
     return pci;
 }

@@ -9,6 +9,10 @@
 #include "base/result.h"
 #include "display/framebuffer.h"
 
+namespace corral::display {
+class RfbServer;
+}
+
 namespace corral::vmm {
 
 class Bus;
@@ -36,8 +40,11 @@ struct PciDevices {
     std::vector<std::shared_ptr<virtio::VirtioPciTransport>> transports;
     /// With --display: the screen the virtio-gpu shows, and the viewers' way to the virtio
     /// keyboard and tablet. Null without a display.
-    std::shared_ptr<display::Framebuffer> framebuffer;
+    std::shared_ptr<corral::display::Framebuffer> framebuffer;
     std::unique_ptr<virtio::InputRouter> input;
+    /// --vnc / --vnc-view-only: the RFB server showing `framebuffer` (stopped first on destruction:
+    /// it calls `input`).
+    std::unique_ptr<corral::display::RfbServer> vnc;
 
     PciDevices();
     ~PciDevices();
