@@ -95,8 +95,9 @@ screen_shows() {
   screenshot "$work/now.png" >/dev/null && ocr "$work/now.png" >/dev/null &&
     [ "$(ocr_count "$work/now.png" "$1")" -ge "${2:-1}" ]
 }
-# Random words OCR reads reliably from the console font (no digits: 5 reads as S; no v: u).
-words=(garden rocket candle marble tomato hammer basket copper magnet forest orange pepper)
+# Random words OCR reads reliably from the console font (no digits: 5 reads as S; no v: u; no
+# m: mm reads as nn).
+words=(basket pepper garden rocket candle copper forest orange)
 random_word() { echo "${words[RANDOM % ${#words[@]}]}${words[RANDOM % ${#words[@]}]}"; }
 wait_until() {   # wait_until SECONDS CMD...
   local deadline=$((SECONDS + $1)); shift
