@@ -145,6 +145,10 @@ Result<std::unique_ptr<Vmm>> build_vmm_for_boot(const VmConfig& config, const Bo
 
 Result<std::unique_ptr<Vmm>> build_vmm(const VmConfig& config, kvm::System system, kvm::Vm vm, GuestMemory memory,
                                        std::optional<uint64_t> boot_entry) {
+    // The display devices have no saved form (see GpuDevice), and the VMM refuses to snapshot or
+    // migrate a VM with one: a saved configuration asking for a display was not made by us.
+    if (!boot_entry && config.has_display())
+        return fail(ErrorKind::Invalid, "snapshots of VMs with a display are not supported yet");
     auto exit_event = TRY(EventFd::create());
     std::unique_ptr<Vmm> vmm(
         new Vmm(config, std::move(system), std::move(vm), std::move(memory), std::move(exit_event)));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "display/rfb_server.h"
 #include "vmm/config/vm_config.h"
 #include "vmm/console/socket_console_input.h"
 #include "vmm/devices/bus.h"
@@ -10,6 +11,8 @@
 #include "vmm/devices/pci/pci_bus.h"
 #include "vmm/devices/virtio/block/open_disk.h"
 #include "vmm/devices/virtio/console/console_device.h"
+#include "vmm/devices/virtio/gpu/gpu_device.h"
+#include "vmm/devices/virtio/input/input_device.h"
 #include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/devices/virtio/net/net_device.h"
 #include "vmm/devices/virtio/rng/rng_device.h"
@@ -36,6 +39,7 @@ virtio::NetRateLimits net_rate_limits(const NetConfig& nic) {
 PciDevices::PciDevices() = default;
 
 PciDevices::~PciDevices() {
+    vnc.reset();  // viewers' input goes to the devices: stop it first
     // Device workers touch guest memory: stop them before anything else goes away.
     if (loop) loop->stop();
 }
@@ -51,7 +55,8 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
     TRY_VOID(pio.insert(PciConfigIo::k_address_high_port, 2, pci->config_io->address_high_port()));
     TRY_VOID(pio.insert(PciConfigIo::k_data_port, 4, pci->config_io->data_port()));
 
-    if (!config.virtio_console && !config.rng && config.nets.empty() && config.disks.empty()) return pci;
+    if (!config.virtio_console && !config.rng && config.nets.empty() && config.disks.empty() && !config.has_display())
+        return pci;
     pci->loop = TRY(EventLoop::start("virtio-devices"));
     pci->routing = std::make_unique<KvmGsiRouting>(vm);
 
@@ -80,6 +85,16 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
     for (const DiskConfig& disk : config.disks)
         devices.push_back(std::make_shared<virtio::BlockDevice>(TRY(virtio::open_disk(disk)),
                                                                 virtio::block_options(disk)));
+    // Then the display: the GPU, the keyboard and the tablet.
+    if (config.has_display()) {
+        pci->framebuffer = std::make_shared<display::Framebuffer>(config.display_width, config.display_height);
+        devices.push_back(std::make_shared<virtio::GpuDevice>(pci->loop, pci->framebuffer));
+        auto keyboard = TRY(virtio::InputDevice::create(pci->loop, virtio::InputDevice::Kind::Keyboard));
+        auto tablet = TRY(virtio::InputDevice::create(pci->loop, virtio::InputDevice::Kind::Tablet));
+        devices.push_back(keyboard);
+        devices.push_back(tablet);
+        pci->input = std::make_unique<virtio::InputRouter>(keyboard, tablet);
+    }
 
     // KVM_CAP_IOEVENTFD_ANY_LENGTH: length 0 matches a notify write of any size.
     uint32_t notify_length = vm.check_extension(KVM_CAP_IOEVENTFD_ANY_LENGTH) ? 0 : 2;
@@ -102,6 +117,15 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
         log_debug("PCI 00:{:02x}.0: virtio device type {}, BAR 0 at 0x{:x}", slot,
                   static_cast<uint32_t>(device->device_type()), bar);
         pci->transports.push_back(std::move(transport));
+    }
+    if (!config.vnc_socket_path.empty() || !config.vnc_view_only_socket_path.empty()) {
+        display::RfbServer::Options options{.socket_path = config.vnc_socket_path,
+                                            .view_only_socket_path = config.vnc_view_only_socket_path,
+                                            .name = "corral-vmm"};
+        pci->vnc = TRY_CONTEXT(display::RfbServer::start(pci->framebuffer, pci->input.get(), options), "--vnc");
+        log_debug("VNC on {}{}{}", config.vnc_socket_path,
+                  config.vnc_view_only_socket_path.empty() ? "" : ", view-only on ",
+                  config.vnc_view_only_socket_path);
     }
     return pci;
 }

@@ -7,6 +7,11 @@
 
 #include "base/event_loop.h"
 #include "base/result.h"
+#include "display/framebuffer.h"
+
+namespace corral::display {
+class RfbServer;
+}
 
 namespace corral::vmm {
 
@@ -21,7 +26,8 @@ class Vm;
 }
 namespace virtio {
 class VirtioPciTransport;
-}
+class InputRouter;
+}  // namespace virtio
 
 /// The VM's PCI side: bus 0 with its host bridge and configuration ports, and the virtio
 /// devices the config asks for, with the event loop their workers run on and the GSI routes
@@ -32,6 +38,13 @@ struct PciDevices {
     std::shared_ptr<PciBus> bus;
     std::unique_ptr<PciConfigIo> config_io;
     std::vector<std::shared_ptr<virtio::VirtioPciTransport>> transports;
+    /// With --display: the screen the virtio-gpu shows, and the viewers' way to the virtio
+    /// keyboard and tablet. Null without a display.
+    std::shared_ptr<corral::display::Framebuffer> framebuffer;
+    std::unique_ptr<virtio::InputRouter> input;
+    /// --vnc / --vnc-view-only: the RFB server showing `framebuffer` (stopped first on destruction:
+    /// it calls `input`).
+    std::unique_ptr<corral::display::RfbServer> vnc;
 
     PciDevices();
     ~PciDevices();
@@ -45,7 +58,8 @@ constexpr uint64_t k_pci_mmio_window_end = 0xFEC00000;
 /// Attaches, in this order: the host bridge at 00:00.0 and configuration mechanism #1 on ports
 /// 0xCF8 (1 byte), 0xCFA-0xCFB and 0xCFC-0xCFF (0xCF9 stays the reset control register);
 /// then virtio-console (--virtio-console), virtio-rng (--rng), virtio-net (--net, in order) and
-/// virtio-blk (--disk, in order) in the next free slots, each
+/// virtio-blk (--disk, in order), and with --display virtio-gpu, a virtio keyboard and a virtio
+/// tablet, in the next free slots, each
 /// with a fixed 64-bit BAR from the MMIO window on `mmio`, MSI-X vectors routed through KVM
 /// (irqfd + GSI routing) and a KVM ioeventfd per queue notify address.
 /// `serial_output` is where the serial console's output goes (virtio-console without a socket

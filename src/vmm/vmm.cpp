@@ -17,6 +17,8 @@
 #include "vmm/devices/legacy/serial.h"
 #include "vmm/control/control_server.h"
 #include "vmm/control/device_counters.h"
+#include "vmm/control/screenshot.h"
+#include "vmm/pci_setup.h"
 
 namespace corral::vmm {
 
@@ -139,6 +141,9 @@ std::string Vmm::handle_control(const ControlRequest& request, const ControlServ
             if (!taken) return control_error_answer(taken.error().describe());
             return ok(*taken);
         }
+        case ControlAction::Screenshot:
+            // Encoded on this thread (tens of ms for a full HD screen): the guest runs on meanwhile.
+            return screenshot_answer(m_pci ? m_pci->framebuffer.get() : nullptr);
         case ControlAction::Migrate: {
             if (m_shutdown_deadline) return control_error_answer("the VM is shutting down");
             // Runs on this thread until done: other control requests and stop signals wait

@@ -93,6 +93,11 @@ Result<nlohmann::json> Vmm::migrate(const ControlRequest& request) {
     auto started = Clock::now();
     auto deadline = started + std::chrono::seconds(request.timeout_s);
     auto endpoint = TRY(migration::parse_endpoint(request.migrate_to, "migrate's \"to\""));
+    // As for snapshots: the display devices have no saved form yet (see Vmm::snapshot()).
+    if (m_config.has_display())
+        return fail(ErrorKind::Invalid,
+                    "migrating VMs with a display is not supported yet (this VM has --display); "
+                    "snapshots of VMs with a display are not supported yet either");
     if (m_paused)
         return fail(ErrorKind::Busy, "the VM is paused; resume it before migrating it");
     auto migrated = [&]() -> Result<nlohmann::json> {

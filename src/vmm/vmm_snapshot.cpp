@@ -21,6 +21,11 @@
 namespace corral::vmm {
 
 Result<nlohmann::json> Vmm::snapshot(const std::string& dir, bool resume) {
+    // The display devices' resources live on the host and have no saved form yet: a restore
+    // would come back with a dead screen, so refuse before anything is touched.
+    if (m_config.has_display())
+        return fail(ErrorKind::Invalid,
+                    "snapshots of VMs with a display are not supported yet (this VM has --display)");
     auto started = std::chrono::steady_clock::now();
     bool was_paused = m_paused;
     if (!was_paused && !pause_vcpus()) {

@@ -41,6 +41,7 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     std::string virtio_console;
     std::vector<std::string> nets;
     std::vector<std::string> disks;
+    std::string display, vnc, vnc_view_only;
     CommandLine result;
 
     app.add_option("--config", config_path, "JSON file with the VM config (flags override it)");
@@ -71,9 +72,16 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
                    "add a virtio-blk disk: path=FILE[,readonly=on|off][,serial=S][,format=raw|qcow2][,bps=N]"
                    "[,iops=N]; repeatable (/dev/vda, /dev/vdb, ... in order)")
         ->take_all();
+    app.add_option("--display", display,
+                   "add a virtio-gpu display (preferred mode WIDTHxHEIGHT, 640x480 to 3840x2160) and a virtio "
+                   "keyboard and tablet");
+    app.add_option("--vnc", vnc, "serve the display over VNC (RFB 3.8) on unix:PATH (needs --display)");
+    app.add_option("--vnc-view-only", vnc_view_only,
+                   "serve the display over VNC on unix:PATH to viewers whose keys and pointer are ignored "
+                   "(needs --display)");
     app.add_option("--control", result.control_path,
                    "listen on a unix socket for JSON control requests, one per line: status, pause, resume, "
-                   "shutdown, stop, counters, reset, snapshot, migrate");
+                   "shutdown, stop, counters, reset, snapshot, migrate, screenshot");
     app.add_option("--restore", result.restore_dir,
                    "start the VM saved in this snapshot folder (see the control request \"snapshot\"); "
                    "VM flags given with it must match the snapshot's configuration");
@@ -120,6 +128,10 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
         config.disks.clear();  // --disk replaces the config file's disks
         for (const std::string& disk : disks) config.disks.push_back(TRY(parse_disk_option(disk)));
     }
+    if (app.count("--display")) TRY_VOID(parse_display(display, "--display", config));
+    if (app.count("--vnc")) TRY_VOID(parse_vnc_address(vnc, "--vnc", config.vnc_socket_path));
+    if (app.count("--vnc-view-only"))
+        TRY_VOID(parse_vnc_address(vnc_view_only, "--vnc-view-only", config.vnc_view_only_socket_path));
     if (!on_reboot.empty()) {
         if (on_reboot != "exit" && on_reboot != "restart")
             return fail(fmt::format("--on-reboot must be 'exit' or 'restart', got '{}'", on_reboot));
@@ -136,7 +148,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     if (!result.restore_dir.empty() || !result.migrate_listen.empty()) {
         // The snapshot has the configuration; flags that shape the guest are checks against it.
         for (const char* flag : {"--config", "--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--hugepages",
-                                 "--rng", "--virtio-console", "--net", "--disk", "--on-reboot", "--shutdown-timeout"})
+                                 "--rng", "--virtio-console", "--net", "--disk", "--on-reboot", "--shutdown-timeout",
+                                 "--display", "--vnc", "--vnc-view-only"})
             if (app.count(flag)) result.restore_checks.push_back(flag);
         return result;
     }

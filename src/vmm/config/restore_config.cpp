@@ -29,6 +29,10 @@ Result<void> apply_restore_flags(VmConfig& snapshot, const VmConfig& given, std:
     if (has("--rng") && given.rng != snapshot.rng) mismatch("--rng", "no virtio-rng", "--rng");
     if (has("--virtio-console") && given.virtio_console != snapshot.virtio_console)
         mismatch("--virtio-console", "no virtio-console", "--virtio-console");
+    // A snapshot never has a display (the VMM refuses to take one), so asking for one cannot match.
+    for (const char* flag : {"--display", "--vnc", "--vnc-view-only"})
+        if (has(flag))
+            mismatches.push_back(fmt::format("{}: snapshots of VMs with a display are not supported yet", flag));
     if (has("--net")) {
         if (given.nets.size() != snapshot.nets.size()) {
             mismatch("--net", fmt::format("{} NICs", snapshot.nets.size()), fmt::format("{}", given.nets.size()));

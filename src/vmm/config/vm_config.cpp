@@ -68,6 +68,36 @@ Result<void> parse_virtio_console(std::string_view text, std::string_view what, 
     return {};
 }
 
+Result<void> parse_display(std::string_view text, std::string_view what, VmConfig& config) {
+    auto invalid = [&] {
+        return fail(fmt::format("{} must be WIDTHxHEIGHT from {}x{} to {}x{} (e.g. 1024x768), got '{}'", what,
+                                k_min_display_width, k_min_display_height, k_max_display_width,
+                                k_max_display_height, text));
+    };
+    size_t x = text.find('x');
+    if (x == std::string_view::npos) return invalid();
+    uint32_t width = 0, height = 0;
+    auto parse = [](std::string_view digits, uint32_t& out) {
+        auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+        return error == std::errc() && end == digits.data() + digits.size() && !digits.empty();
+    };
+    if (!parse(text.substr(0, x), width) || !parse(text.substr(x + 1), height)) return invalid();
+    if (width < k_min_display_width || width > k_max_display_width || height < k_min_display_height ||
+        height > k_max_display_height)
+        return invalid();
+    config.display_width = width;
+    config.display_height = height;
+    return {};
+}
+
+Result<void> parse_vnc_address(std::string_view text, std::string_view what, std::string& path) {
+    constexpr std::string_view k_unix_prefix = "unix:";
+    if (!text.starts_with(k_unix_prefix) || text.size() == k_unix_prefix.size())
+        return fail(fmt::format("{} must be unix:PATH (a unix socket the monitor creates), got '{}'", what, text));
+    path = std::string(text.substr(k_unix_prefix.size()));
+    return {};
+}
+
 Result<void> validate(const VmConfig& config) {
     if (config.kernel_path.empty()) return fail("--kernel is required: the path of a Linux bzImage or an ELF kernel");
     if (config.cpus < 1 || config.cpus > k_max_cpus)
@@ -83,6 +113,12 @@ Result<void> validate(const VmConfig& config) {
     if (config.virtio_console && !config.virtio_console_socket_path.empty() && config.console == ConsoleKind::Socket &&
         config.virtio_console_socket_path == config.console_socket_path)
         return fail("--virtio-console socket=PATH must differ from --console socket=PATH");
+    if (!config.has_display() && !config.vnc_socket_path.empty())
+        return fail("--vnc needs --display WIDTHxHEIGHT: there is no screen to show without a display");
+    if (!config.has_display() && !config.vnc_view_only_socket_path.empty())
+        return fail("--vnc-view-only needs --display WIDTHxHEIGHT: there is no screen to show without a display");
+    if (!config.vnc_socket_path.empty() && config.vnc_socket_path == config.vnc_view_only_socket_path)
+        return fail("--vnc and --vnc-view-only must be different sockets");
     return {};
 }
 
@@ -91,13 +127,14 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
     static const std::set<std::string> k_known = {"kernel", "initrd",  "cmdline",
                                                   "memory", "cpus",    "hugepages",
                                                   "on_reboot", "console", "shutdown_timeout",
-                                                  "rng", "virtio_console", "nets", "disks"};
+                                                  "rng", "virtio_console", "nets", "disks",
+                                                  "display", "vnc", "vnc_view_only"};
     VmConfig config;
     for (const auto& [key, value] : document.items()) {
         if (!k_known.contains(key))
             return fail(fmt::format("VM config: unknown key '{}'; allowed: kernel, initrd, cmdline, "
                                     "memory, cpus, hugepages, on_reboot, console, shutdown_timeout, rng, "
-                                    "virtio_console, nets, disks",
+                                    "virtio_console, nets, disks, display, vnc, vnc_view_only",
                                     key));
         auto want = [&](bool ok, const char* type) -> Result<void> {
             if (!ok) return fail(fmt::format("VM config: '{}' must be {}", key, type));
@@ -144,6 +181,13 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
             TRY_VOID(want(value.is_boolean() || value.is_string(), "true, false, \"serial\" or \"socket=PATH\""));
             if (value.is_boolean()) config.virtio_console = value.get<bool>();
             else TRY_VOID(parse_virtio_console(value.get<std::string>(), "VM config: 'virtio_console'", config));
+        } else if (key == "display") {
+            TRY_VOID(want(value.is_string(), "a size like \"1024x768\""));
+            TRY_VOID(parse_display(value.get<std::string>(), "VM config: 'display'", config));
+        } else if (key == "vnc" || key == "vnc_view_only") {
+            TRY_VOID(want(value.is_string(), "\"unix:PATH\""));
+            TRY_VOID(parse_vnc_address(value.get<std::string>(), fmt::format("VM config: '{}'", key),
+                                       key == "vnc" ? config.vnc_socket_path : config.vnc_view_only_socket_path));
         } else if (key == "nets") {
             TRY_VOID(want(value.is_array(), "an array of NICs like [{\"tap\": \"tap0\"}]"));
             for (size_t i = 0; i < value.size(); ++i) config.nets.push_back(TRY(net_config_from_json(value[i], i)));
@@ -172,6 +216,10 @@ nlohmann::json vm_config_to_json(const VmConfig& config) {
     if (config.initrd_path) document["initrd"] = *config.initrd_path;
     if (config.virtio_console && !config.virtio_console_socket_path.empty())
         document["virtio_console"] = "socket=" + config.virtio_console_socket_path;
+    if (config.has_display())
+        document["display"] = fmt::format("{}x{}", config.display_width, config.display_height);
+    if (!config.vnc_socket_path.empty()) document["vnc"] = "unix:" + config.vnc_socket_path;
+    if (!config.vnc_view_only_socket_path.empty()) document["vnc_view_only"] = "unix:" + config.vnc_view_only_socket_path;
     if (!config.nets.empty()) {
         document["nets"] = nlohmann::json::array();
         for (const NetConfig& net : config.nets) document["nets"].push_back(net_config_to_json(net));

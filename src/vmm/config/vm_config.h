@@ -46,7 +46,21 @@ struct VmConfig {
     std::vector<NetConfig> nets;
     /// virtio-blk disks (--disk, repeatable): /dev/vda, /dev/vdb, ... in this order.
     std::vector<DiskConfig> disks;
+    /// --display WxH: a virtio-gpu (one scanout, this preferred mode) and a virtio keyboard and
+    /// tablet; 0 x 0 (the default): no display devices.
+    uint32_t display_width = 0;
+    uint32_t display_height = 0;
+    /// --vnc unix:PATH and --vnc-view-only unix:PATH: RFB servers for the display (need one).
+    std::string vnc_socket_path;
+    std::string vnc_view_only_socket_path;
+
+    bool has_display() const { return display_width != 0; }
 };
+
+constexpr uint32_t k_min_display_width = 640;
+constexpr uint32_t k_min_display_height = 480;
+constexpr uint32_t k_max_display_width = 3840;
+constexpr uint32_t k_max_display_height = 2160;
 
 constexpr uint32_t k_max_cpus = 254;
 constexpr uint64_t k_min_memory_bytes = 2ull * 1024 * 1024;
@@ -61,6 +75,10 @@ std::string console_to_string(const VmConfig& config);
 /// Parses a virtio-console setting: "" or "serial" (output with the serial console's, no input)
 /// or "socket=PATH". Turns the device on. `what` names the field in errors.
 Result<void> parse_virtio_console(std::string_view text, std::string_view what, VmConfig& config);
+/// Parses a display size "WIDTHxHEIGHT" (640x480 to 3840x2160) into the config.
+Result<void> parse_display(std::string_view text, std::string_view what, VmConfig& config);
+/// Parses a VNC address "unix:PATH" into `path`.
+Result<void> parse_vnc_address(std::string_view text, std::string_view what, std::string& path);
 /// Checks ranges and required fields; the message names the field and the allowed values.
 Result<void> validate(const VmConfig& config);
 /// Reads a JSON config ({"kernel": ..., "memory": "512M", "cpus": 2, ...}); unknown keys are errors.

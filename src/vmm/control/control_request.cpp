@@ -9,7 +9,7 @@
 namespace corral::vmm {
 namespace {
 
-constexpr std::array<std::pair<ControlAction, const char*>, 9> k_actions = {{
+constexpr std::array<std::pair<ControlAction, const char*>, 10> k_actions = {{
     {ControlAction::Status, "status"},
     {ControlAction::Pause, "pause"},
     {ControlAction::Resume, "resume"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<ControlAction, const char*>, 9> k_actions = {{
     {ControlAction::Reset, "reset"},
     {ControlAction::Snapshot, "snapshot"},
     {ControlAction::Migrate, "migrate"},
+    {ControlAction::Screenshot, "screenshot"},
 }};
 
 /// An optional whole-number field between `min` and `max`; `out` keeps its default when absent.

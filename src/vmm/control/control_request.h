@@ -9,7 +9,7 @@
 namespace corral::vmm {
 
 /// What a control client asked for: one typed action per request line (see control_server.h).
-enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot, Migrate };
+enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot, Migrate, Screenshot };
 
 /// One parsed request: the action and, for those that take them, its parameters.
 struct ControlRequest {

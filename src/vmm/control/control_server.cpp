@@ -46,7 +46,8 @@ ControlServer::~ControlServer() { ::unlink(m_path.c_str()); }
 
 void ControlServer::add_poll_fds(std::vector<pollfd>& fds) const {
     fds.push_back({m_listen.get(), POLLIN, 0});
-    for (const Client& client : m_clients) fds.push_back({client.fd.get(), POLLIN, 0});
+    for (const Client& client : m_clients)
+        fds.push_back({client.fd.get(), static_cast<short>(client.output.empty() ? POLLIN : POLLOUT), 0});
 }
 
 void ControlServer::service(std::span<const pollfd> fds, const Handler& handler) {
@@ -79,11 +80,34 @@ void ControlServer::accept_clients() {
                                                           k_max_clients)) + "\n");
             continue;  // closed by UniqueFd
         }
-        m_clients.push_back({std::move(client), {}});
+        m_clients.push_back({std::move(client), {}, {}});
     }
 }
 
+bool ControlServer::flush_output(Client& client) {
+    size_t sent = 0;
+    while (sent < client.output.size()) {
+        ssize_t n = ::send(client.fd.get(), client.output.data() + sent, client.output.size() - sent,
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;  // the rest when the client has read (POLLOUT)
+        } else {
+            return false;
+        }
+    }
+    client.output.erase(0, sent);
+    return true;
+}
+
 bool ControlServer::serve_client(Client& client, const Handler& handler) {
+    if (!client.output.empty()) {
+        if (!flush_output(client)) return false;
+        if (!client.output.empty()) return true;  // its next requests wait until it has read this
+    }
     // Bounded work per wake-up, so one chatty client cannot starve the VMM loop; poll reports
     // the rest next time.
     for (int reads = 0; reads < 16; ++reads) {
@@ -103,13 +127,21 @@ bool ControlServer::serve_client(Client& client, const Handler& handler) {
             if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
             auto request = parse_control_request(line);
             std::string answer = request ? handler(*request) : control_error_answer(request.error().message());
-            if (!send_all(client.fd.get(), answer + "\n")) return false;
+            client.output += answer;
+            client.output += '\n';
+            if (client.output.size() > k_max_output_bytes) {
+                log_warning("control: dropping a client that does not read its answers ({} bytes waiting)",
+                            client.output.size());
+                return false;
+            }
         }
         client.buffer.erase(0, start);
+        if (!flush_output(client)) return false;
         if (client.buffer.size() > k_max_line_bytes) {
             log_warning("control: dropping a client whose request line exceeds {} bytes", k_max_line_bytes);
             return false;
         }
+        if (!client.output.empty()) return true;  // read on once it has taken its answers
     }
     return true;
 }

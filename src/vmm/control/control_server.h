@@ -23,11 +23,15 @@ namespace corral::vmm {
 /// handler on that thread. So requests never run concurrently with each other or with the
 /// VMM loop, and never touch device state from another thread.
 /// A bad request gets `{"ok":false,"error":...}` and the connection stays usable; a line longer
-/// than k_max_line_bytes, or a client that does not read its answers, is disconnected.
+/// than k_max_line_bytes is disconnected. An answer the socket cannot take at once (a screenshot's
+/// PNG is megabytes) waits in the client's output buffer and is sent as the client reads (POLLOUT);
+/// meanwhile that client's further requests wait in the kernel. A client whose unsent answers
+/// exceed k_max_output_bytes is disconnected.
 class ControlServer {
 public:
     static constexpr size_t k_max_line_bytes = 64 * 1024;
     static constexpr size_t k_max_clients = 16;
+    static constexpr size_t k_max_output_bytes = 64 << 20;
 
     /// Answers one action with one JSON line (no newline).
     using Handler = std::function<std::string(const ControlRequest&)>;
@@ -38,7 +42,8 @@ public:
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
 
-    /// Appends the listening socket and every client to `fds` (POLLIN).
+    /// Appends the listening socket and every client to `fds` (POLLIN, or POLLOUT for a client
+    /// with answers still to send).
     void add_poll_fds(std::vector<pollfd>& fds) const;
     /// Accepts new clients and answers every complete request line of the ready ones.
     /// `fds` are the entries add_poll_fds() added, with their revents.
@@ -53,6 +58,7 @@ private:
     struct Client {
         UniqueFd fd;
         std::string buffer;  // bytes received after the last complete line
+        std::string output;  // answers not yet sent
     };
 
     ControlServer(UniqueFd listen, std::string path)
@@ -60,6 +66,8 @@ private:
     void accept_clients();
     /// Reads and answers what `client` sent; false when it must be dropped.
     bool serve_client(Client& client, const Handler& handler);
+    /// Sends what it can of the client's pending answers; false when it must be dropped.
+    static bool flush_output(Client& client);
 
     UniqueFd m_listen;
     std::string m_path;

@@ -19,6 +19,8 @@ const char* type_name(virtio::DeviceType type) {
         case virtio::DeviceType::Block: return "block";
         case virtio::DeviceType::Console: return "console";
         case virtio::DeviceType::Entropy: return "rng";
+        case virtio::DeviceType::Gpu: return "gpu";
+        case virtio::DeviceType::Input: return "input";
     }
     return "virtio";
 }

@@ -49,6 +49,38 @@ TEST(CommandLine, BadValuesNameTheFlag) {
     EXPECT_NE(missing.error().message().find("--kernel is required"), std::string::npos);
 }
 
+TEST(CommandLine, DisplayAndVncFlags) {
+    auto result = parse({"--kernel", "/k", "--display", "1024x768", "--vnc", "unix:/run/v.sock",
+                         "--vnc-view-only", "unix:/run/ro.sock"});
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_EQ(result->config.display_width, 1024u);
+    EXPECT_EQ(result->config.display_height, 768u);
+    EXPECT_EQ(result->config.vnc_socket_path, "/run/v.sock");
+    EXPECT_EQ(result->config.vnc_view_only_socket_path, "/run/ro.sock");
+    EXPECT_FALSE(parse({"--kernel", "/k"})->config.has_display()) << "no display by default";
+    for (const char* bad : {"1024", "1024x", "x768", "100x100", "5000x768", "1024x768x2", "axb", "1024X768"}) {
+        auto error = parse({"--kernel", "/k", "--display", bad});
+        ASSERT_FALSE(error) << bad;
+        EXPECT_NE(error.error().message().find("--display must be WIDTHxHEIGHT from 640x480 to 3840x2160"),
+                  std::string::npos)
+            << error.error().message();
+    }
+    auto no_display = parse({"--kernel", "/k", "--vnc", "unix:/v.sock"});
+    ASSERT_FALSE(no_display);
+    EXPECT_NE(no_display.error().message().find("--vnc needs --display"), std::string::npos);
+    auto no_display_ro = parse({"--kernel", "/k", "--vnc-view-only", "unix:/v.sock"});
+    ASSERT_FALSE(no_display_ro);
+    EXPECT_NE(no_display_ro.error().message().find("--vnc-view-only needs --display"), std::string::npos);
+    auto tcp = parse({"--kernel", "/k", "--display", "800x600", "--vnc", "tcp:127.0.0.1:5900"});
+    ASSERT_FALSE(tcp);
+    EXPECT_NE(tcp.error().message().find("--vnc must be unix:PATH"), std::string::npos);
+    auto same = parse({"--kernel", "/k", "--display", "800x600", "--vnc", "unix:/a", "--vnc-view-only", "unix:/a"});
+    ASSERT_FALSE(same);
+    auto restore = parse({"--restore", "/snap", "--display", "800x600"});
+    ASSERT_TRUE(restore);
+    EXPECT_EQ(restore->restore_checks, std::vector<std::string>{"--display"}) << "checked against the snapshot";
+}
+
 TEST(CommandLine, FlagsOverrideConfigFile) {
     std::string path = ::testing::TempDir() + "/corral-vm-config.json";
     std::ofstream(path) << R"({"kernel": "/from-file", "memory": "256M", "cpus": 2})";

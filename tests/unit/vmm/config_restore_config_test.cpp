@@ -32,6 +32,19 @@ TEST(RestoreConfig, FlagsThatAgreeOrMayChangeAreApplied) {
     EXPECT_EQ(saved.kernel_path, "/boot/vmlinuz");
 }
 
+TEST(RestoreConfig, ADisplayIsRefusedWithTheReason) {
+    VmConfig saved = snapshot_config();
+    VmConfig given;
+    given.display_width = 1024;
+    given.display_height = 768;
+    std::vector<std::string> flags = {"--display"};
+    auto result = apply_restore_flags(saved, given, flags);
+    ASSERT_FALSE(result);
+    EXPECT_NE(result.error().message().find("--display: snapshots of VMs with a display are not supported yet"),
+              std::string::npos)
+        << result.error().message();
+}
+
 TEST(RestoreConfig, EveryMismatchIsNamed) {
     VmConfig saved = snapshot_config();
     VmConfig given;

@@ -9,7 +9,7 @@ namespace {
 
 TEST(ControlRequest, ParsesEveryAction) {
     for (auto action : {ControlAction::Status, ControlAction::Pause, ControlAction::Resume, ControlAction::Shutdown,
-                        ControlAction::Stop, ControlAction::Counters, ControlAction::Reset}) {
+                        ControlAction::Stop, ControlAction::Counters, ControlAction::Reset, ControlAction::Screenshot}) {
         std::string line = std::string("{\"action\":\"") + to_string(action) + "\"}";
         auto parsed = parse_control_request(line);
         ASSERT_TRUE(parsed) << line << ": " << parsed.error().message();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -129,6 +130,38 @@ TEST_F(ControlServerTest, OverlongLineClosesTheConnection) {
     send_text(other.get(), "{\"action\":\"status\"}\n");
     pump();
     EXPECT_EQ(nlohmann::json::parse(read_line(other.get()))["ok"], true);
+}
+
+TEST_F(ControlServerTest, AnswerLargerThanTheSocketBufferArrivesWhole) {
+    UniqueFd client = connect_client();
+    pump(1);
+    send_text(client.get(), "{\"action\":\"status\"}\n{\"action\":\"counters\"}\n");
+    // A screenshot's answer: megabytes, far more than a unix socket buffers.
+    std::string big(8 << 20, 'p');
+    std::vector<pollfd> fds;
+    m_server->add_poll_fds(fds);
+    ::poll(fds.data(), fds.size(), 50);
+    m_server->service(fds, [&](const ControlRequest& request) {
+        m_seen.push_back(request.action);
+        return nlohmann::json{{"ok", true}, {"data", request.action == ControlAction::Status ? big : "small"}}.dump();
+    });
+    // The client reads while the VMM loop goes on sending.
+    std::string received;
+    int lines = 0;
+    for (int round = 0; round < 2000 && lines < 2; ++round) {
+        pump(1);
+        char chunk[65536];
+        ssize_t n = ::recv(client.get(), chunk, sizeof chunk, MSG_DONTWAIT);
+        if (n == 0) break;  // the server hung up
+        if (n > 0) received.append(chunk, static_cast<size_t>(n));
+        lines = static_cast<int>(std::count(received.begin(), received.end(), '\n'));
+    }
+    ASSERT_EQ(lines, 2);
+    auto first = nlohmann::json::parse(received.substr(0, received.find('\n')));
+    EXPECT_EQ(first["data"].get<std::string>().size(), big.size());
+    auto second = nlohmann::json::parse(received.substr(received.find('\n') + 1));
+    EXPECT_EQ(second["data"], "small") << "the next answer follows, in order";
+    EXPECT_EQ(m_server->client_count(), 1u);
 }
 
 TEST_F(ControlServerTest, ClosedClientsAreForgotten) {

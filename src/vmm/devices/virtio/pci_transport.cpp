@@ -69,6 +69,8 @@ uint32_t class_code(DeviceType type) {
         case DeviceType::Block: return 0x018000;    // mass storage, other
         case DeviceType::Console: return 0x078000;  // simple communication, other
         case DeviceType::Entropy: return 0x00FF00;  // unclassified
+        case DeviceType::Gpu: return 0x038000;      // display controller, other
+        case DeviceType::Input: return 0x098000;    // input device, other
     }
     return 0x00FF00;
 }

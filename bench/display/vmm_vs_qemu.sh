@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# bench/display/vmm_vs_qemu.sh: corral-vmm's display and VNC against QEMU's, same guest, same run.
+#
+# Boots the project's guest (stock Debian kernel) twice at once: under corral-vmm with
+# --display 1024x768 --vnc unix:..., and under QEMU (KVM) with -vga none -device
+# virtio-gpu-pci,xres=1024,yres=768, virtio keyboard and tablet and -vnc unix:...; waits for both
+# text consoles ("CORRAL-INIT: display"), then runs update_bench.py against each VNC socket with
+# the same changes typed into the guest through VNC: a full screen (`clear` and a screenful of
+# numbers) and one character on the prompt line. Prints both tables and the ratios
+# (corral-vmm / QEMU) of the medians of bytes and of time to the last update.
+# Inside the nested lab where this host's KVM cannot run guest kernels at speed.
+#   bench/display/vmm_vs_qemu.sh [--runs N] [--encodings tight]
+# CORRAL_BUILD_DIR: the build folder (default build). Nothing here judges the numbers.
+set -uo pipefail
+script=$(readlink -f "${BASH_SOURCE[0]}")
+repo=$(cd "$(dirname "$script")/../.." && pwd)
+build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
+vmm="$build_dir/src/vmm/corral-vmm"
+runs=3 encodings=tight
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --encodings) encodings=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--encodings tight|zlib|raw]" >&2; exit 2 ;;
+  esac
+done
+set -- --runs "$runs" --encodings "$encodings"
+
+# shellcheck source=../../tests/lib/lab.sh
+. "$repo/tests/lib/lab.sh"
+lab_reexec 1800
+
+[ -x "$vmm" ] || { echo "build corral-vmm first" >&2; exit 1; }
+eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd)=')"
+work=$(mktemp -d "${TMPDIR:-/tmp}/display-bench.XXXXXX")
+vmm_pid="" qemu_pid=""
+cleanup() {
+  [ -n "$vmm_pid" ] && kill -KILL "$vmm_pid" 2>/dev/null
+  [ -n "$qemu_pid" ] && kill -KILL "$qemu_pid" 2>/dev/null
+  rm -rf -- "$work"
+}
+trap cleanup EXIT
+line="console=ttyS0 quiet corral.then=halt"
+
+"$vmm" --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 1 --cmdline "$line" \
+  --display 1024x768 --vnc "unix:$work/corral.sock" >"$work/corral.serial" 2>&1 </dev/null &
+vmm_pid=$!
+qemu-system-x86_64 -enable-kvm -cpu host -m 512M -smp 1 -nodefaults -display none -no-user-config \
+  -vga none -device virtio-gpu-pci,xres=1024,yres=768 -device virtio-keyboard-pci -device virtio-tablet-pci \
+  -vnc "unix:$work/qemu.sock,share=force-shared" -serial "file:$work/qemu.serial" \
+  -kernel "$kernel" -initrd "$initrd" -append "$line" </dev/null >"$work/qemu.out" 2>&1 &
+qemu_pid=$!
+for name in corral qemu; do
+  deadline=$((SECONDS + 600))
+  until grep -q 'CORRAL-INIT: display' "$work/$name.serial" 2>/dev/null; do
+    if ((SECONDS > deadline)); then echo "$name: no display console"; tail -n 20 "$work/$name.serial" "$work/qemu.out"; exit 1; fi
+    sleep 1
+  done
+  echo "$name: the guest's text console is up"
+done
+
+rfb="$repo/tests/lib/rfb_client.py"
+for name in corral qemu; do
+  target="$work/$name.sock"
+  # The shell on tty1 starts just after the console line: wait for its prompt to take keys.
+  python3 "$rfb" "$target" type 'clear\n' >/dev/null
+  "$repo/bench/display/update_bench.py" "$target" "$@" --json \
+    --full "python3 $rfb $target type '\nclear; seq 1 2500 | xargs\n'" \
+    --line "python3 $rfb $target type 'x'" | tee "$work/$name.json"
+done
+
+python3 - "$work/corral.json" "$work/qemu.json" <<'EOF'
+import json, statistics, sys
+def load(path):
+    rows = [json.loads(line) for line in open(path) if line.startswith("{")]
+    return {change: {key: statistics.median(r[key] for r in rows if r["change"] == change)
+                     for key in ("bytes", "done_ms", "first_ms")}
+            for change in ("full", "line")}
+corral, qemu = load(sys.argv[1]), load(sys.argv[2])
+print(f"{'change':<6} {'figure':<9} {'corral-vmm':>12} {'qemu':>12} {'ratio':>7}")
+for change in ("full", "line"):
+    for key in ("bytes", "first_ms", "done_ms"):
+        c, q = corral[change][key], qemu[change][key]
+        print(f"{change:<6} {key:<9} {c:>12.0f} {q:>12.0f} {c / q if q else float('nan'):>7.2f}")
+EOF
