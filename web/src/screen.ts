@@ -110,7 +110,10 @@ export class ScreenView {
       this.disconnect();
       return this.setState("not-running", `${this.name} is ${vm.state}: its screen shows while it runs.`);
     }
-    if (!this.shown) return this.disconnect();
+    if (!this.shown) {
+      this.disconnect();
+      return this.setState("idle", "");
+    }
     if (!this.rfb && this.retry === undefined) this.connect();
   }
 
