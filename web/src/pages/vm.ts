@@ -82,6 +82,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
         if (display.input.value !== displayText(vm.display)) change.display = displayValue(display.input.value);
         await call("PATCH", path, change);
         status.textContent = `${name}: settings saved`;
+        shownState = ""; // redraw the form from what was saved (the display it compares with)
         void refresh();
       } catch (error) {
         if (!showAtField(fields, error)) status.textContent = (error as Error).message;
