@@ -143,6 +143,21 @@ CLI::Validator validator(std::function<std::string(const std::string&)> check, s
     return CLI::Validator(std::move(check), "", std::move(name));
 }
 
+/// "1024x768" as (1024, 768); nullopt when it is not two whole numbers joined by 'x'.
+std::optional<std::pair<int, int>> parse_display(const std::string& text) {
+    const auto x = text.find('x');
+    if (x == std::string::npos) return std::nullopt;
+    int width = 0;
+    int height = 0;
+    const char* end = text.data() + text.size();
+    auto [w_end, w_error] = std::from_chars(text.data(), text.data() + x, width);
+    auto [h_end, h_error] = std::from_chars(text.data() + x + 1, end, height);
+    if (x == 0 || w_error != std::errc() || w_end != text.data() + x || x + 1 == text.size() ||
+        h_error != std::errc() || h_end != end || width <= 0 || height <= 0)
+        return std::nullopt;
+    return std::pair{width, height};
+}
+
 const CLI::Validator k_size = validator(
     [](const std::string& text) {
         auto bytes = parse_size(text);
@@ -175,6 +190,14 @@ const CLI::Validator k_percent = validator(
     },
     "PERCENT");
 /// A whole number from `low` up, in the CLI's words (CLI11's own range check prints float bounds).
+/// A display size "1024x768" (the daemon checks the range) or "none".
+const CLI::Validator k_display = validator(
+    [](const std::string& text) {
+        if (text == "none" || parse_display(text)) return std::string();
+        return fmt::format("'{}' is not a display size: give WIDTHxHEIGHT such as 1024x768, or none", text);
+    },
+    "WxH|none");
+
 CLI::Validator at_least(int low, const char* what) {
     return validator(
         [low, what](const std::string& text) {
@@ -209,6 +232,7 @@ struct VmSettings {
     std::optional<int> io_weight;
     std::optional<std::string> host_cpus;
     std::optional<std::string> vcpu_pins;
+    std::string display;
 
     void add_common(CLI::App* app) {
         app->add_option("--cpus,--vcpus", cpus, "virtual CPUs (default 1)")->check(at_least(1, "a number of CPUs"))->type_name("N");
@@ -223,6 +247,11 @@ struct VmSettings {
             ->type_name("network=NET[,groups=G1+G2]|bridge=BR[,mac=MAC]");
         app->add_option("--restart", restart, "restart policy")->check(CLI::IsMember({"no", "on-failure", "always"}));
         app->add_option("--cmdline", cmdline, "extra kernel arguments");
+        app->add_option("--display", display,
+                        "a graphical display of this size, e.g. 1024x768 (640x480 to 3840x2160), with keyboard, pointer "
+                        "and VNC (vm screenshot, vm vnc); 'none' removes it (default: none)")
+            ->check(k_display)
+            ->type_name("WxH|none");
         app->add_option("--cpu-weight", cpu_weight, "the VM's share of contended CPU, relative (100 is the default; 0 resets)")
             ->check(at_least(0, "a CPU weight"))
             ->type_name("N")
@@ -266,6 +295,11 @@ struct VmSettings {
         if (!engine.empty()) body["engine"] = engine;
         if (!restart.empty()) body["restart_policy"] = restart;
         if (cmdline) body["cmdline"] = *cmdline;
+        if (display == "none") {
+            body["display"] = nullptr;
+        } else if (auto size = parse_display(display)) {
+            body["display"] = {{"width", size->first}, {"height", size->second}};
+        }
         nlohmann::json limits = nlohmann::json::object();
         if (cpu_weight) limits["cpu_weight"] = *cpu_weight;
         if (!cpu_max.empty()) limits["cpu_max_percent"] = std::stoi(cpu_max);  // k_percent checked it
@@ -608,6 +642,30 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
                      fmt::format("deleted snapshot {} of {}", b.second, b.name));
             });
         }
+        CLI::App* screenshot = vm->add_subcommand("screenshot", "save a running VM's screen as a PNG file");
+        name_arg(screenshot, "the VM");
+        screenshot->add_option("FILE", b.inv.display.file, "the PNG file to write")->required()->type_name("");
+        screenshot->add_flag("--force,-f", b.inv.display.force, "replace FILE if it exists");
+        screenshot->callback([&] {
+            b.inv.action = Action::Screenshot;
+            b.inv.request = HttpRequest{"GET", path("vms", b.name) + "/screenshot", std::nullopt};
+            b.inv.subject = b.name;
+        });
+        CLI::App* vnc = vm->add_subcommand(
+            "vnc", "open a local port for any VNC viewer to a running VM's screen (Ctrl-C stops)");
+        name_arg(vnc, "the VM");
+        vnc->add_option("--listen", b.inv.display.listen,
+                        "where viewers connect, a loopback HOST:PORT (default 127.0.0.1 and the first free port "
+                        "from 5900)")
+            ->type_name("HOST:PORT");
+        vnc->add_flag("--view-only", b.inv.display.view_only, "viewers see the screen; their keys and pointer are dropped");
+        vnc->callback([&] {
+            b.inv.action = Action::Vnc;
+            b.inv.request = HttpRequest{"GET", path("vms", b.name) + "/vnc" + (b.inv.display.view_only ? "?view_only=1" : ""),
+                                        std::nullopt};
+            b.inv.subject = b.name;
+        });
+
         // `vm snapshots VM`: the list, as `qm listsnapshot` has it.
         CLI::App* snapshots = vm->add_subcommand("snapshots", "list a VM's snapshots (same as vm snapshot list)");
         name_arg(snapshots, "the VM");

@@ -17,6 +17,16 @@ enum class Action {
     Events,      ///< print the event stream
     Completion,  ///< print a shell completion script
     Edit,        ///< `vm edit NAME` without flags: edit the VM's settings in $EDITOR
+    Screenshot,  ///< `vm screenshot NAME FILE`: the screen as a PNG file
+    Vnc,         ///< `vm vnc NAME`: a local TCP port relayed to the VM's VNC WebSocket
+};
+
+/// `vm screenshot` and `vm vnc` (cli/display.h).
+struct DisplayCommand {
+    std::string file;          ///< screenshot: where the PNG goes
+    bool force = false;        ///< screenshot: replace an existing file
+    std::string listen;        ///< vnc: HOST:PORT, loopback only ("" = 127.0.0.1, the first free port from 5900)
+    bool view_only = false;    ///< vnc: the viewers' input is dropped by corrald
 };
 
 /// How an answer is shown to people (with --json the daemon's JSON is printed instead).
@@ -83,6 +93,7 @@ struct Invocation {
     EndpointFlags endpoint;         ///< --socket, --remote, --token, --ca-cert, --fingerprint
     std::string completion_script;  ///< for Completion
     std::optional<Transfer> transfer;  ///< `volume import|export`: streamed when the endpoint is remote
+    DisplayCommand display;         ///< for Screenshot and Vnc
 };
 
 /// The outcome of parsing: either an invocation, or text to print and an exit code (help: 0,

@@ -9,6 +9,7 @@
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/console.h"
+#include "cli/display.h"
 #include "cli/runner.h"
 #include "cli/endpoint.h"
 #include "cli/transfer.h"
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
         ApiClient api(*endpoint);
         return run_edit(invocation, api, edit_in_editor, std::cout, std::cerr);
     }
+    case Action::Screenshot: return run_screenshot(*endpoint, invocation);
+    case Action::Vnc: return run_vnc(*endpoint, invocation);
     case Action::Call:
     case Action::Completion: break;
     }

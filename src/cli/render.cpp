@@ -219,6 +219,13 @@ std::string limits(const json& vm) {
     return parts.empty() ? "none" : join(parts);
 }
 
+/// "1024x768", or "none" without a display.
+std::string display(const json& vm) {
+    if (!vm.is_object() || !vm.contains("display") || !vm["display"].is_object()) return "none";
+    const json& d = vm["display"];
+    return fmt::format("{}x{}", text(d, "width"), text(d, "height"));
+}
+
 std::string render_vm(const json& vm, GuestText guest) {
     std::string out = render_fields({
         {"name", text(vm, "name")},
@@ -231,6 +238,7 @@ std::string render_vm(const json& vm, GuestText guest) {
         {"nics", nics(vm)},
         {"restart", restart(vm)},
         {"limits", limits(vm)},
+        {"display", display(vm)},
         {"cmdline", text(vm, "cmdline")},
         {"pid", text(vm, "pid")},
         {"uptime", vm.contains("started_at") && vm["started_at"].is_string()

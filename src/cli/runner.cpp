@@ -232,7 +232,8 @@ int run_edit(const Invocation& invocation, Api& api,
     auto vm = api.call(HttpRequest{"GET", invocation.request.target, std::nullopt});
     if (!vm) return report(vm.error());
     // The settings PATCH accepts (docs/api.md); everything else is read-only.
-    static constexpr const char* k_editable[] = {"vcpus", "memory_mib", "restart_policy", "cmdline", "nics", "limits"};
+    static constexpr const char* k_editable[] = {"vcpus", "memory_mib", "restart_policy", "cmdline", "nics", "limits",
+                                                 "display"};
     json settings = json::object();
     for (const char* key : k_editable)
         if (vm->contains(key)) settings[key] = (*vm)[key];

@@ -68,6 +68,8 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
             {"restarts", vm.restarts},
             {"last_crash", null_if_empty(vm.last_crash)},
             {"limits", limits_json(vm)},
+            {"display", vm.display_width == 0 ? nlohmann::json(nullptr)
+                                              : nlohmann::json{{"width", vm.display_width}, {"height", vm.display_height}}},
             {"created_at", vm.created_at},
             {"updated_at", vm.updated_at}};
 }

@@ -141,7 +141,8 @@ Result<VmRecord> VmManager::edit(const VmRecord& changed) {
         const std::pair<const char*, bool> fields[] = {
             {"vcpus", vm.vcpus != changed.vcpus},       {"memory_mib", vm.memory_mib != changed.memory_mib},
             {"restart_policy", vm.restart_policy != changed.restart_policy},
-            {"cmdline", vm.cmdline != changed.cmdline}, {"nics", vm.nics != changed.nics}};
+            {"cmdline", vm.cmdline != changed.cmdline}, {"nics", vm.nics != changed.nics},
+            {"display", vm.display_width != changed.display_width || vm.display_height != changed.display_height}};
         for (const auto& [field, differs] : fields)
             if (differs)
                 return fail(fmt::format("{} is {}; stop it before changing {} (only limits change while it runs)",
@@ -176,6 +177,8 @@ Result<VmRecord> VmManager::edit(const VmRecord& changed) {
     vm.cmdline = changed.cmdline;
     vm.nics = changed.nics;
     vm.limits = changed.limits;
+    vm.display_width = changed.display_width;
+    vm.display_height = changed.display_height;
     auto stored = TRY(m_inventory.update_vm(vm));
     m_events.publish({{"kind", "vm.updated"}, {"target", vm.name}});
     return stored;
@@ -347,6 +350,8 @@ Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm) {
     spec.vcpus = static_cast<unsigned>(vm.vcpus);
     spec.memory_mib = static_cast<uint64_t>(vm.memory_mib);
     spec.run_dir = vm.run_dir;
+    spec.display_width = static_cast<uint32_t>(vm.display_width);
+    spec.display_height = static_cast<uint32_t>(vm.display_height);
     if (vm.image.empty()) return fail(fmt::format("{} has no image to boot", vm.name), EINVAL);
     auto image = TRY_CONTEXT(m_inventory.get_image(vm.image), fmt::format("{}'s image", vm.name));
     spec.kernel = image.kernel;

@@ -96,6 +96,12 @@ public:
     /// The VM's console (it exists for every defined VM; it is attached while the VM runs).
     Result<std::shared_ptr<VmConsole>> console(const std::string& name);
     Result<VmMetrics> metrics(const std::string& name);
+    /// A PNG of the running VM's screen (vm_manager_display.cpp). ENOENT: no such VM; EBUSY: it
+    /// has no display, or it does not run.
+    Result<std::string> screenshot(const std::string& name);
+    /// A new connection to the running VM's RFB server (engine::Instance::connect_vnc()), errors
+    /// as screenshot().
+    Result<UniqueFd> connect_vnc(const std::string& name);
 
 private:
     struct LiveVm {
@@ -136,6 +142,8 @@ private:
                                  TaskProgress& progress);
     Result<std::string> run_simple(const std::string& name, VmAction action);
     /// Pins the vCPU threads of `pid` as `limits.vcpu_pins` says (none: to the VM's CPUs).
+    /// The running VM `name` that has a display; errors as screenshot().
+    Result<std::shared_ptr<LiveVm>> live_display(const std::string& name);
     Result<void> apply_vcpu_pins(pid_t pid, const inventory::VmLimits& limits);
     /// EBUSY naming disks[i].volume when a disk breaks the sharing rules (daemon/disk_rules.h).
     Result<void> check_disks(const inventory::VmRecord& vm);

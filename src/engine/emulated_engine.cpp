@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +36,26 @@ constexpr auto k_savevm_timeout = 600s;
 /// QEMU answers QMP once its arguments are parsed and the machine is built; under TCG on a
 /// loaded host that can take a few seconds.
 constexpr auto k_start_timeout = 30s;
+/// A PNG of the largest display (3840x2160) is far below this even uncompressed.
+constexpr size_t k_max_screenshot_bytes = 64 * 1024 * 1024;
+
+/// The whole file behind `fd` (read with pread from offset 0), at most `limit` bytes.
+Result<std::string> read_whole(int fd, size_t limit, const char* what) {
+    std::string data;
+    char buffer[65536];
+    for (;;) {
+        ssize_t n = ::pread(fd, buffer, sizeof(buffer), static_cast<off_t>(data.size()));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno(fmt::format("cannot read {}", what));
+        }
+        if (n == 0) break;
+        data.append(buffer, static_cast<size_t>(n));
+        if (data.size() > limit) return fail(fmt::format("{} is larger than {} bytes", what, limit), EFBIG);
+    }
+    if (data.empty()) return fail(fmt::format("{} is empty", what), EIO);
+    return data;
+}
 
 /// QEMU option values: a ',' inside a value is written ",,".
 std::string escape(const std::string& value) {
@@ -179,6 +200,50 @@ public:
         return result;
     }
 
+    Result<std::string> screenshot() override {
+        // QEMU opens no host path: it writes into a file corrald opened, handed over as an fd
+        // set (/dev/fdset/N). The file has no name (O_TMPFILE) so nothing is left behind; QEMU
+        // gets a write-only descriptor of it (an fd set's access mode must match screendump's).
+        UniqueFd file(::open(m_process.run_dir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+        if (!file.valid()) return fail_errno(fmt::format("cannot create a screenshot file in {}", m_process.run_dir().string()));
+        UniqueFd for_qemu(::open(fmt::format("/proc/self/fd/{}", file.get()).c_str(), O_WRONLY | O_CLOEXEC));
+        if (!for_qemu.valid()) return fail_errno("cannot reopen the screenshot file write-only");
+        auto dumped = with_qmp("take a screenshot of", [&](QmpClient& client) -> Result<nlohmann::json> {
+            auto added = TRY(client.execute_with_fd("add-fd", nlohmann::json::object(), for_qemu.get(),
+                                                    k_qmp_command_timeout));
+            const auto set = added.value("fdset-id", -1);
+            auto taken = client.execute(
+                "screendump", {{"filename", fmt::format("/dev/fdset/{}", set)}, {"format", "png"}}, k_qmp_command_timeout);
+            // The set is QEMU's until removed; gone with the connection's error either way.
+            ignore_error(client.execute("remove-fd", {{"fdset-id", set}}, k_qmp_command_timeout),
+                         "the screendump's result is the one to report");
+            return taken;
+        });
+        if (!dumped) {
+            // QEMU has no console to dump when the VM has no display device.
+            if (dumped.error().errno_value() == EIO)
+                return fail(fmt::format("cannot take a screenshot: {}", dumped.error().message()), ENOTSUP);
+            return fail(dumped.error());
+        }
+        return read_whole(file.get(), k_max_screenshot_bytes, "the screenshot");
+    }
+
+    Result<UniqueFd> connect_vnc() override {
+        // QEMU listens nowhere (-vnc none): each viewer is one end of a socket pair whose other
+        // end QEMU takes over QMP (getfd + add_client), so QEMU opens no host path.
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+            return fail_errno("cannot create a socket pair for a VNC viewer");
+        UniqueFd ours(pair[0]);
+        UniqueFd theirs(pair[1]);
+        TRY(with_qmp("connect a VNC viewer to", [&](QmpClient& client) -> Result<nlohmann::json> {
+            TRY(client.execute_with_fd("getfd", {{"fdname", "corral-vnc"}}, theirs.get(), k_qmp_command_timeout));
+            return client.execute("add_client", {{"protocol", "vnc"}, {"fdname", "corral-vnc"}, {"skipauth", true}},
+                                  k_qmp_command_timeout);
+        }));
+        return ours;
+    }
+
     fs::path console_socket() const override {
         return m_process.run_dir() / run_files::k_console_socket;
     }
@@ -191,6 +256,13 @@ private:
     Result<nlohmann::json> qmp(const std::string& what, const std::string& command,
                                const nlohmann::json& arguments = nullptr,
                                std::chrono::milliseconds timeout = k_qmp_command_timeout) {
+        return with_qmp(what, [&](QmpClient& client) { return client.execute(command, arguments, timeout); });
+    }
+
+    /// Runs `commands` (a callable taking the QmpClient&, returning a Result<json>) on one QMP
+    /// connection: a descriptor passed with getfd is named for that connection only.
+    template <class Commands>
+    Result<nlohmann::json> with_qmp(const std::string& what, Commands commands) {
         std::lock_guard lock(m_qmp_mutex);
         if (m_process.exited())
             return fail(m_process.gone_error(what + " the VM"));
@@ -201,7 +273,7 @@ private:
                 return fail(m_process.gone_error(what + " the VM"));
             return fail(client.error().with_context(fmt::format("cannot {} the VM", what)));
         }
-        auto result = client->execute(command, arguments, timeout);
+        Result<nlohmann::json> result = commands(*client);
         if (!result && m_process.wait_exit(100ms))
             return fail(m_process.gone_error(what + " the VM"));
         return result;
@@ -466,6 +538,18 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     args.push_back(fmt::format("socket,id=qmp,fd={},server=on,wait=off", files.qmp_socket));
     args.push_back("-mon");
     args.push_back("chardev=qmp,mode=control");
+    if (spec.display_width != 0) {
+        // -vga none: the default VGA would be the primary display and keep the screen in text
+        // mode; virtio-gpu is what the guest's virtio_gpu (and its fbcon) drives.
+        for (const char* arg : {"-vga", "none", "-device"}) args.push_back(arg);
+        args.push_back(fmt::format("virtio-gpu-pci,xres={},yres={}", spec.display_width, spec.display_height));
+        for (const char* arg : {"-device", "virtio-keyboard-pci", "-device", "virtio-tablet-pci"}) args.push_back(arg);
+        // VNC without a listener: QEMU opens no host path, and corrald hands it each viewer's
+        // connected socket over QMP (connect_vnc()). force-shared: a viewer asking for exclusive
+        // access must not disconnect the others.
+        args.push_back("-vnc");
+        args.push_back("none,share=force-shared");
+    }
     args.push_back("-object");
     args.push_back("rng-random,id=rng0,filename=/dev/urandom");
     args.push_back("-device");

@@ -29,6 +29,12 @@ Result<void> validate_launch_spec(const LaunchSpec& spec) {
     if (spec.memory_mib < 16 || spec.memory_mib > 1024 * 1024)
         return fail(fmt::format("memory_mib: {} is out of range (16 to 1048576)", spec.memory_mib),
                     EINVAL);
+    const bool no_display = spec.display_width == 0 && spec.display_height == 0;
+    if (!no_display && (spec.display_width < 640 || spec.display_width > 3840 || spec.display_height < 480 ||
+                        spec.display_height > 2160))
+        return fail(fmt::format("display: {}x{} is out of range (640x480 to 3840x2160, or 0x0 for none)",
+                                spec.display_width, spec.display_height),
+                    EINVAL);
     if (spec.kernel.empty())
         return fail("kernel: no kernel given", EINVAL);
     if (!fs::is_regular_file(spec.kernel, ec))

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace corral::engine {
 
@@ -61,6 +62,10 @@ struct LaunchSpec {
     /// and QMP migrate-incoming; native: corral-vmm --migrate-listen. The rest of the spec must
     /// be the source's (memory, vCPUs, disks at the same paths, other taps).
     std::string migrate_listen;
+    /// A graphical display of this size in pixels (virtio-gpu, a virtio keyboard and tablet, an
+    /// RFB server: Instance::connect_vnc()); 0x0 = none.
+    uint32_t display_width = 0;
+    uint32_t display_height = 0;
 };
 
 /// Instance::migrate()'s parameters.
@@ -168,6 +173,12 @@ public:
     virtual Result<MigrationReport> migrate(const MigrationRequest& /*request*/) {
         return fail("this engine cannot migrate VMs", ENOTSUP);
     }
+    /// A PNG of the VM's screen. ENOTSUP when the VM has no display.
+    virtual Result<std::string> screenshot() { return fail("this VM has no display", ENOTSUP); }
+    /// A new connection (a connected stream socket) to the VM's RFB (VNC) server; the caller
+    /// speaks RFB 3.8 on it from the server's greeting on. Several may be open at once, all
+    /// seeing the same screen. ENOTSUP when the VM has no display.
+    virtual Result<UniqueFd> connect_vnc() { return fail("this VM has no display", ENOTSUP); }
     /// Per-disk I/O counters; empty when the engine has none.
     virtual Result<std::vector<DiskCounters>> counters() = 0;
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "engine/process.h"
 #include "engine/shim_process.h"
 #include "engine/vmm_control.h"
@@ -55,6 +56,43 @@ std::string describe_vmm_exit(int exit_code, const std::string& tail) {
     if (!tail.empty())
         reason += ": " + tail;
     return reason;
+}
+
+/// Standard base64 (RFC 4648, padded or not; no whitespace) as bytes: corral-vmm's screenshot PNG.
+Result<std::string> decode_base64(const std::string& text) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    uint32_t bits = 0;
+    int count = 0;
+    size_t end = text.size();
+    while (end > 0 && text[end - 1] == '=') --end;
+    for (size_t i = 0; i < end; ++i) {
+        const int v = value(text[i]);
+        if (v < 0) return fail(fmt::format("corral-vmm's screenshot is not base64 (byte {})", i), EPROTO);
+        bits = (bits << 6) | static_cast<uint32_t>(v);
+        if (++count == 4) {
+            out.push_back(static_cast<char>((bits >> 16) & 0xff));
+            out.push_back(static_cast<char>((bits >> 8) & 0xff));
+            out.push_back(static_cast<char>(bits & 0xff));
+            bits = 0;
+            count = 0;
+        }
+    }
+    if (count == 1) return fail("corral-vmm's screenshot is truncated base64", EPROTO);
+    if (count == 2) out.push_back(static_cast<char>((bits >> 4) & 0xff));
+    if (count == 3) {
+        out.push_back(static_cast<char>((bits >> 10) & 0xff));
+        out.push_back(static_cast<char>((bits >> 2) & 0xff));
+    }
+    return out;
 }
 
 /// Whether RUN/monitor.log (corral-vmm's stderr) has `text` yet.
@@ -141,6 +179,21 @@ public:
             disks.push_back(std::move(counters));
         }
         return disks;
+    }
+
+    Result<std::string> screenshot() override {
+        auto answer = TRY(control("screenshot", "take a screenshot of"));
+        if (!answer.contains("png_base64") || !answer["png_base64"].is_string())
+            return fail("corral-vmm's screenshot answer has no png_base64", EPROTO);
+        return decode_base64(answer["png_base64"].get_ref<const std::string&>());
+    }
+
+    Result<UniqueFd> connect_vnc() override {
+        const fs::path socket = m_process.run_dir() / k_vmm_vnc_socket;
+        auto connected = connect_unix_socket(socket);
+        if (!connected && connected.error().errno_value() == ENOENT)
+            return fail("this VM has no display (its corral-vmm serves no VNC)", ENOTSUP);
+        return connected;
     }
 
     fs::path console_socket() const override {
@@ -316,6 +369,13 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
             value += ",mac=" + nic.mac;
         args.push_back("--net");
         args.push_back(value);
+    }
+    if (spec.display_width != 0) {
+        // virtio-gpu, keyboard and tablet, and corral-vmm's RFB server for corrald's relay.
+        args.push_back("--display");
+        args.push_back(fmt::format("{}x{}", spec.display_width, spec.display_height));
+        args.push_back("--vnc");
+        args.push_back("unix:" + (spec.run_dir / k_vmm_vnc_socket).string());
     }
     args.push_back("--rng");
     args.push_back("--console");

@@ -76,12 +76,29 @@ Result<QmpClient> QmpClient::handshake(UniqueFd fd, std::chrono::milliseconds ti
     return client;
 }
 
-Result<void> QmpClient::send(const nlohmann::json& message, Clock::time_point deadline) {
+Result<void> QmpClient::send(const nlohmann::json& message, Clock::time_point deadline, int fd) {
     std::string text = message.dump() + "\r\n";
     size_t done = 0;
     while (done < text.size()) {
-        ssize_t n =
-            ::send(m_fd.get(), text.data() + done, text.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n;
+        if (fd >= 0 && done == 0) {
+            // The descriptor rides on the first byte; QEMU takes it with the command it reads.
+            iovec data{text.data(), text.size()};
+            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+            msghdr header{};
+            header.msg_iov = &data;
+            header.msg_iovlen = 1;
+            header.msg_control = control;
+            header.msg_controllen = sizeof(control);
+            cmsghdr* rights = CMSG_FIRSTHDR(&header);
+            rights->cmsg_level = SOL_SOCKET;
+            rights->cmsg_type = SCM_RIGHTS;
+            rights->cmsg_len = CMSG_LEN(sizeof(int));
+            std::memcpy(CMSG_DATA(rights), &fd, sizeof(int));
+            n = ::sendmsg(m_fd.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } else {
+            n = ::send(m_fd.get(), text.data() + done, text.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         if (n > 0) {
             done += static_cast<size_t>(n);
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -131,12 +148,23 @@ Result<nlohmann::json> QmpClient::read_message(Clock::time_point deadline) {
 
 Result<nlohmann::json> QmpClient::execute(std::string_view command, const nlohmann::json& arguments,
                                           std::chrono::milliseconds timeout) {
+    return run(command, arguments, -1, timeout);
+}
+
+Result<nlohmann::json> QmpClient::execute_with_fd(std::string_view command, const nlohmann::json& arguments, int fd,
+                                                  std::chrono::milliseconds timeout) {
+    if (fd < 0) return fail(fmt::format("QMP {}: no descriptor to pass", command), EBADF);
+    return run(command, arguments, fd, timeout);
+}
+
+Result<nlohmann::json> QmpClient::run(std::string_view command, const nlohmann::json& arguments, int fd,
+                                      std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     uint64_t id = m_next_id++;
     nlohmann::json message = {{"execute", command}, {"id", id}};
     if (!arguments.is_null())
         message["arguments"] = arguments;
-    TRY_VOID(send(message, deadline));
+    TRY_VOID(send(message, deadline, fd));
     for (;;) {
         auto reply = TRY_CONTEXT(read_message(deadline), fmt::format("QMP {}", command));
         if (!reply.is_object())

@@ -33,6 +33,12 @@ public:
                                    const nlohmann::json& arguments = nullptr,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+    /// execute() with `fd` passed along (SCM_RIGHTS with the command's first bytes), for the
+    /// commands that take one: `getfd` (named for this connection only: use it on the same
+    /// client) and `add-fd` (an fd set for /dev/fdset/N paths). QEMU keeps its own copy.
+    Result<nlohmann::json> execute_with_fd(std::string_view command, const nlohmann::json& arguments, int fd,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
     /// The greeting's "QMP" object (version, capabilities).
     const nlohmann::json& greeting() const { return m_greeting; }
     /// How many async events were skipped so far.
@@ -42,7 +48,10 @@ private:
     explicit QmpClient(UniqueFd fd) : m_fd(std::move(fd)) {}
     /// The next complete JSON message (events included).
     Result<nlohmann::json> read_message(Clock::time_point deadline);
-    Result<void> send(const nlohmann::json& message, Clock::time_point deadline);
+    /// Sends `message`; `fd` (unless -1) goes with its first byte.
+    Result<void> send(const nlohmann::json& message, Clock::time_point deadline, int fd = -1);
+    Result<nlohmann::json> run(std::string_view command, const nlohmann::json& arguments, int fd,
+                               std::chrono::milliseconds timeout);
 
     UniqueFd m_fd;
     std::string m_buffer;  // bytes received and not yet parsed

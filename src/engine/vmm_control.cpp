@@ -16,8 +16,9 @@ namespace corral::engine {
 
 namespace {
 
-/// Largest answer accepted (counters of many devices stay far below).
-constexpr size_t k_max_answer_bytes = 1 << 20;
+/// Largest answer accepted: a screenshot's answer carries a PNG of up to 3840x2160 in base64
+/// (an uncompressed one would be 33 MB); counters of many devices stay far below.
+constexpr size_t k_max_answer_bytes = 64u << 20;
 
 int remaining_ms(std::chrono::steady_clock::time_point deadline) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());

@@ -12,6 +12,8 @@ namespace corral::engine {
 
 /// The file name of corral-vmm's control socket in a VM's run_dir (`--control RUN/control.sock`).
 inline constexpr const char* k_vmm_control_socket = "control.sock";
+/// The file name of corral-vmm's RFB (VNC) socket in a VM with a display (`--vnc unix:RUN/vnc.sock`).
+inline constexpr const char* k_vmm_vnc_socket = "vnc.sock";
 
 /// Sends `{"action":action}` to corral-vmm's control socket (one connection per call) and
 /// returns the answer when it says ok:true. Errors: the socket does not answer (its errno,

@@ -1,4 +1,5 @@
 #include "daemon/api/api_context.h"
+#include "daemon/api/display_routes.h"
 
 namespace corral::daemon {
 
@@ -11,6 +12,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_doctor_routes(router, context);
     add_vm_routes(router, context);
     add_console_routes(router, context);
+    add_display_routes(router, context);
     add_snapshot_routes(router, context);
     add_storage_routes(router, context);
     add_volume_content_routes(router, context);

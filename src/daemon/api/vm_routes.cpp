@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -16,6 +17,12 @@ namespace {
 
 constexpr uint64_t k_min_memory_mib = 64;
 constexpr size_t k_max_cmdline = 1024;
+
+// The display sizes corral-vmm's virtio-gpu offers (contracts of issue 16): VGA up to 4K UHD.
+constexpr uint64_t k_min_display_width = 640;
+constexpr uint64_t k_max_display_width = 3840;
+constexpr uint64_t k_min_display_height = 480;
+constexpr uint64_t k_max_display_height = 2160;
 
 constexpr size_t k_max_disks = 16;
 constexpr size_t k_max_nics = 8;
@@ -223,6 +230,32 @@ ApiResult<inventory::VmLimits> parse_limits(RequestBody& body, inventory::VmLimi
     return limits;
 }
 
+/// The `display` field of a create or edit: {"width": W, "height": H} gives the VM a screen, a
+/// keyboard and a pointer; null removes them. Absent keeps `display` as it is (none on a create).
+ApiResult<std::pair<int, int>> parse_display(const HttpRequest& request, RequestBody& body,
+                                             std::pair<int, int> display) {
+    auto object = TRY(body.optional_object("display"));
+    if (!object) {
+        // JsonReader reads null as absent; here null means "no display", so look at the raw body
+        // (already parsed strictly above, so this parse cannot fail).
+        const auto raw = nlohmann::json::parse(request.body, nullptr, false);
+        if (raw.is_object() && raw.contains("display") && raw["display"].is_null()) return std::pair{0, 0};
+        return display;
+    }
+    auto width = TRY(object->optional_uint("width", k_min_display_width, k_max_display_width, "pixels"));
+    auto height = TRY(object->optional_uint("height", k_min_display_height, k_max_display_height, "pixels"));
+    if (!width || !height) {
+        const std::string missing = object->path_of(!width ? "width" : "height");
+        return api_fail(400,
+                        fmt::format("{} is missing: display is {{\"width\": {}..{}, \"height\": {}..{}}} or null "
+                                    "(no display)",
+                                    missing, k_min_display_width, k_max_display_width, k_min_display_height,
+                                    k_max_display_height),
+                        missing);
+    }
+    return std::pair{static_cast<int>(*width), static_cast<int>(*height)};
+}
+
 ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& context) {
     auto body = TRY(RequestBody::parse(request.body));
     inventory::VmRecord vm;
@@ -250,6 +283,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
     vm.restart_policy = TRY(parse_restart_policy(body, "no"));
     vm.cmdline = TRY(parse_cmdline(body, ""));
     vm.limits = TRY(parse_limits(body, {}, vm.vcpus, context));
+    std::tie(vm.display_width, vm.display_height) = TRY(parse_display(request, body, {0, 0}));
     TRY_VOID(body.finish());
     if (context.inventory.get_vm(vm.name))
         return api_fail(409, fmt::format("a VM named {} already exists", vm.name), "name");
@@ -275,6 +309,8 @@ ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& n
     if (auto nics = TRY(body.optional_objects("nics", k_max_nics))) vm.nics = TRY(parse_nics(*nics, context));
     if (vm.nics != nics_before) TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
     vm.limits = TRY(parse_limits(body, vm.limits, vm.vcpus, context));
+    std::tie(vm.display_width, vm.display_height) =
+        TRY(parse_display(request, body, {vm.display_width, vm.display_height}));
     TRY_VOID(body.finish());
     auto stored = TRY(api(define_vm(context, vm, nics_before, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
         auto edited = TRY(context.vms.edit(defined));

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <deque>
 #include <limits>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -166,6 +167,20 @@ void close_stream(TlsStream& stream) {
     stream.lowest_layer().shutdown(TcpSocket::shutdown_both, ignored);
 }
 
+/// Whether a Sec-WebSocket-Protocol header ("binary, base64") lists "binary".
+bool offers_binary_protocol(std::string_view header) {
+    while (!header.empty()) {
+        const size_t comma = header.find(',');
+        std::string_view item = header.substr(0, comma);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+        if (item == "binary") return true;
+        if (comma == std::string_view::npos) break;
+        header.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
 /// A WebSocket on the connection's io_context, run by the connection's thread: reads are a loop
 /// of async_read, writes a queue drained one async_write at a time (Beast allows one of each).
 /// It shares the io_context so that send_*() from other threads can always post to it, even
@@ -188,13 +203,29 @@ public:
             if (!self->m_writing) self->do_close();
         });
     }
+    void when_queue_below(size_t bytes, std::function<void()> ready) override {
+        asio::post(*m_io, [self = this->shared_from_this(), bytes, ready = std::move(ready)]() mutable {
+            if (self->m_queued_bytes < bytes) {
+                ready();
+                return;
+            }
+            self->m_waiter = {bytes, std::move(ready)};
+        });
+    }
 
     /// Completes the handshake and serves the connection until either side closes it.
     void run(const http::request<http::string_body>& upgrade, WebSocketHandlers handlers) {
         m_handlers = std::move(handlers);
         beast::error_code ec;
-        m_stream.set_option(websocket::stream_base::decorator(
-            [](websocket::response_type& response) { response.set(http::field::server, "corrald"); }));
+        // noVNC (and websockify's other clients) ask for the subprotocol "binary", and a browser
+        // fails the handshake when a protocol it asked for is not answered; every route here
+        // speaks binary frames, so it is the one accepted.
+        const auto offered = upgrade[http::field::sec_websocket_protocol];
+        const bool wants_binary = offers_binary_protocol(std::string_view(offered.data(), offered.size()));
+        m_stream.set_option(websocket::stream_base::decorator([wants_binary](websocket::response_type& response) {
+            response.set(http::field::server, "corrald");
+            if (wants_binary) response.set(http::field::sec_websocket_protocol, "binary");
+        }));
         m_stream.read_message_max(1024 * 1024);
         m_stream.accept(upgrade, ec);
         if (ec) return;
@@ -249,8 +280,11 @@ private:
                                  self->m_queue.pop_front();
                                  if (ec) {
                                      self->m_open = false;
+                                     self->m_waiter = {};
                                      return;
                                  }
+                                 if (self->m_waiter.ready && self->m_queued_bytes < self->m_waiter.bytes)
+                                     std::exchange(self->m_waiter, {}).ready();
                                  self->write_next();
                              });
     }
@@ -292,6 +326,11 @@ private:
     // Touched only on the io thread.
     std::deque<Frame> m_queue;
     size_t m_queued_bytes = 0;
+    struct Waiter {
+        size_t bytes = 0;
+        std::function<void()> ready;
+    };
+    Waiter m_waiter;  // when_queue_below()'s, until the queue drains below its mark
     bool m_open = false;
     bool m_writing = false;
     bool m_close_requested = false;

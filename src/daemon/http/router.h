@@ -25,6 +25,13 @@ public:
     virtual void send_text(std::string text) = 0;
     virtual void send_binary(std::string bytes) = 0;
     virtual void close() = 0;
+    /// Calls `ready` (on the connection's thread) once fewer than `bytes` wait in the send queue,
+    /// at once when that is so already; never after the peer went away. A producer faster than
+    /// the peer (the VNC relay) waits for it instead of filling the queue, whose cap drops frames.
+    virtual void when_queue_below(size_t bytes, std::function<void()> ready) {
+        (void)bytes;
+        ready();
+    }
 };
 
 /// What a WebSocket route returns when it accepts a connection: what to do with each message

@@ -83,6 +83,9 @@ struct VmRecord {
     /// Why the VM last crashed, "" when it never did (kept across starts).
     std::string last_crash;
     VmLimits limits;
+    /// The graphical display's size in pixels; 0x0 = no display (the default).
+    int display_width = 0;
+    int display_height = 0;
     std::string created_at;
     std::string updated_at;
     bool operator==(const VmRecord&) const = default;

@@ -194,6 +194,11 @@ ALTER TABLE snapshots ADD COLUMN current INTEGER NOT NULL DEFAULT 0 CHECK (curre
     R"sql(
 ALTER TABLE vms ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
 )sql",
+    // v11 (branch vncd): a VM's graphical display, WIDTHxHEIGHT in pixels; 0x0 = none (the default).
+    R"sql(
+ALTER TABLE vms ADD COLUMN display_width INTEGER NOT NULL DEFAULT 0 CHECK (display_width >= 0);
+ALTER TABLE vms ADD COLUMN display_height INTEGER NOT NULL DEFAULT 0 CHECK (display_height >= 0);
+)sql",
 };
 
 Result<void> too_new(int version) {

@@ -24,7 +24,8 @@ using nlohmann::json;
 // Column lists shared by the statements below; SQL text only, values are always bound.
 #define CORRAL_VM_COLUMNS                                                                   \
     "name, engine, vcpus, memory_mib, image, disks, nics, restart_policy, cmdline, state, " \
-    "state_reason, pid, run_dir, created_at, updated_at, started_at, restarts, last_crash, limits"
+    "state_reason, pid, run_dir, created_at, updated_at, started_at, restarts, last_crash, limits, " \
+    "display_width, display_height"
 #define CORRAL_NETWORK_COLUMNS                                                                \
     "name, kind, bridge, parent, vlan_id, subnet4, gateway4, dhcp_start, dhcp_end, subnet6, mtu, " \
     "dns_forwarders, created_at"
@@ -153,7 +154,9 @@ Result<void> bind_vm(Statement& statement, const VmRecord& vm) {
                               vm.memory_mib, vm.image, disks_to_json(vm.disks),
                               nics_to_json(vm.nics), vm.restart_policy, vm.cmdline, vm.state,
                               vm.state_reason, vm.pid, vm.run_dir, vm.created_at, vm.updated_at,
-                              vm.started_at, vm.restarts, vm.last_crash, limits_to_json(vm.limits));
+                              vm.started_at, vm.restarts, vm.last_crash, limits_to_json(vm.limits),
+                              static_cast<std::int64_t>(vm.display_width),
+                              static_cast<std::int64_t>(vm.display_height));
 }
 
 Result<VmRecord> read_vm(const Statement& row) {
@@ -182,6 +185,8 @@ Result<VmRecord> read_vm(const Statement& row) {
     vm.restarts = row.column_int64(16);
     vm.last_crash = row.column_text(17);
     vm.limits = TRY(limits_from_json(row.column_text(18), vm.name));
+    vm.display_width = static_cast<int>(row.column_int64(19));
+    vm.display_height = static_cast<int>(row.column_int64(20));
     return vm;
 }
 
@@ -305,7 +310,7 @@ Result<VmRecord> SqliteInventory::create_vm(const VmRecord& vm) {
     stored.started_at = stored.pid != 0 ? stored.created_at : "";
     Statement insert = TRY(m_db.prepare(
         "INSERT INTO vms (" CORRAL_VM_COLUMNS
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"));
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"));
     TRY_VOID(bind_vm(insert, stored));
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (auto ran = insert.run(); !ran) {
@@ -353,7 +358,7 @@ Result<VmRecord> SqliteInventory::update_vm(const VmRecord& vm) {
         "nics = ?7, restart_policy = ?8, cmdline = ?9, state = ?10, state_reason = ?11, "
         "pid = ?12, run_dir = ?13, updated_at = ?15, "
         "started_at = CASE WHEN ?12 = 0 THEN '' WHEN ?12 = pid THEN started_at ELSE ?16 END, "
-        "restarts = ?17, last_crash = ?18, limits = ?19 WHERE name = ?1 RETURNING created_at, started_at"));
+        "restarts = ?17, last_crash = ?18, limits = ?19, display_width = ?20, display_height = ?21 WHERE name = ?1 RETURNING created_at, started_at"));
     TRY_VOID(bind_vm(update, stored));  // ?14 (created_at) is bound but unused: it never changes
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (!TRY(update.step()))

@@ -194,6 +194,10 @@ tcall PATCH /api/v1/vms/w2 '{"memory_mib":128}'
 check "edit without NICs: 200" test "$code" = 200
 tcall GET /api/v1/vms/w2/console
 check "GET /vms/w2/console (plain): 200" test "$code" = 200
+tcall GET /api/v1/vms/w2/screenshot
+check "GET /vms/w2/screenshot of a VM without a display: 409" test "$code" = 409
+tcall GET /api/v1/vms/w2/vnc
+check "GET /vms/w2/vnc without an upgrade: 400" test "$code" = 400
 tcall GET /api/v1/vms/w2/metrics
 check "GET /vms/w2/metrics of a stopped VM: 200" test "$code" = 200
 tcall GET /api/v1/host/metrics

@@ -118,10 +118,10 @@ VALID = {
         "name": "hv1", "vcpus": 1, "memory_mib": 128, "image": "img0", "engine": "emulated",
         "disks": [{"pool": "default", "volume": "v1", "readonly": True}],
         "nics": [{"tap": "crlhostile0", "mac": "52:54:00:12:34:56"}],
-        "restart_policy": "no", "cmdline": "quiet"}],
+        "restart_policy": "no", "cmdline": "quiet", "display": {"width": 1024, "height": 768}}],
     "patch /api/v1/vms/{name}": [{
         "vcpus": 1, "memory_mib": 128, "restart_policy": "no", "cmdline": "quiet",
-        "nics": [{"tap": "crlhostile1", "mac": "52:54:00:12:34:57"}]}],
+        "nics": [{"tap": "crlhostile1", "mac": "52:54:00:12:34:57"}], "display": {"width": 800, "height": 600}}],
     "put /api/v1/vms/{name}/state": [{"action": "pause", "timeout": 5}],
     "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile", "disk_only": False}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],

@@ -316,3 +316,40 @@ TEST(VolumeCommands, ImportAndExportCarryTheLocalFileForARemoteCorrald) {
 
 }  // namespace
 }  // namespace corral::cli
+
+namespace corral::cli {
+namespace {
+
+TEST(VmCommands, DisplayFlagOnCreateAndEdit) {
+    EXPECT_EQ(parse({"vm", "create", "desk", "--image", "default", "--display", "1024x768"}).request,
+              request("POST", "/api/v1/vms",
+                      json{{"name", "desk"}, {"image", "default"}, {"display", {{"width", 1024}, {"height", 768}}}}));
+    EXPECT_EQ(parse({"vm", "edit", "desk", "--display", "none"}).request,
+              request("PATCH", "/api/v1/vms/desk", json{{"display", nullptr}}));
+    for (const char* bad : {"1024", "x768", "1024x", "1024x768x2", "-1x5", "big"}) {
+        ParseOutcome refused = parse_fails({"vm", "create", "desk", "--image", "default", "--display", bad});
+        EXPECT_EQ(refused.exit_code, 2) << bad;
+        EXPECT_NE(refused.err.find("WIDTHxHEIGHT such as 1024x768, or none"), std::string::npos) << refused.err;
+    }
+}
+
+TEST(VmCommands, ScreenshotAndVnc) {
+    const Invocation shot = parse({"vm", "screenshot", "desk", "out.png"});
+    EXPECT_EQ(shot.action, Action::Screenshot);
+    EXPECT_EQ(shot.request, request("GET", "/api/v1/vms/desk/screenshot"));
+    EXPECT_EQ(shot.display.file, "out.png");
+    EXPECT_FALSE(shot.display.force);
+    EXPECT_TRUE(parse({"vm", "screenshot", "desk", "out.png", "--force"}).display.force);
+    parse_fails({"vm", "screenshot", "desk"});  // FILE is required
+
+    const Invocation vnc = parse({"vm", "vnc", "desk"});
+    EXPECT_EQ(vnc.action, Action::Vnc);
+    EXPECT_EQ(vnc.request.target, "/api/v1/vms/desk/vnc");
+    EXPECT_EQ(vnc.display.listen, "");
+    const Invocation watch = parse({"vm", "vnc", "desk", "--listen", "127.0.0.1:5911", "--view-only"});
+    EXPECT_EQ(watch.request.target, "/api/v1/vms/desk/vnc?view_only=1");
+    EXPECT_EQ(watch.display.listen, "127.0.0.1:5911");
+}
+
+}  // namespace
+}  // namespace corral::cli

@@ -136,6 +136,26 @@ TEST(QemuCommandLine, IncomingDeferOnlyForAMigrationDestination) {
     EXPECT_EQ(values_of(command_line(spec, "qemu"), "-incoming"), Args{"defer"});
 }
 
+TEST(QemuCommandLine, ADisplayIsVirtioGpuKeyboardTabletAndVncWithoutAListener) {
+    // Without a display: no display device, no VNC (QEMU's default VGA is off through -nodefaults).
+    Args plain = command_line(sample_spec(), "qemu");
+    EXPECT_FALSE(has(plain, "-vnc"));
+    EXPECT_FALSE(has(plain, "virtio-keyboard-pci"));
+    LaunchSpec spec = sample_spec();
+    spec.display_width = 1024;
+    spec.display_height = 768;
+    Args args = command_line(spec, "qemu");
+    // -vga none: virtio-gpu is the primary display (with the default VGA the screen stays in text mode).
+    EXPECT_EQ(values_of(args, "-vga"), Args{"none"});
+    Args devices = values_of(args, "-device");
+    EXPECT_TRUE(has(devices, "virtio-gpu-pci,xres=1024,yres=768"));
+    EXPECT_TRUE(has(devices, "virtio-keyboard-pci"));
+    EXPECT_TRUE(has(devices, "virtio-tablet-pci"));
+    // QEMU listens nowhere: corrald hands it each viewer's socket over QMP; viewers share the screen.
+    EXPECT_EQ(values_of(args, "-vnc"), Args{"none,share=force-shared"});
+    EXPECT_EQ(values_of(args, "-display"), Args{"none"});
+}
+
 TEST(QemuVersion, ParsesTheFirstLine) {
     EXPECT_EQ(parse_qemu_version(
                   "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"

@@ -68,6 +68,19 @@ TEST(VmmCommandLine, MatchesCorralVmmFlags) {
     EXPECT_EQ(values_of(args, "--control"), Args{"/run/corral/vms/web1/control.sock"});
 }
 
+TEST(VmmCommandLine, ADisplayAndItsVncSocket) {
+    LaunchSpec spec;
+    spec.kernel = "/img/vmlinuz";
+    spec.run_dir = "/run/corral/vms/desk";
+    EXPECT_FALSE(has(vmm_command_line(spec, "corral-vmm"), "--display"));
+    EXPECT_FALSE(has(vmm_command_line(spec, "corral-vmm"), "--vnc"));
+    spec.display_width = 1280;
+    spec.display_height = 720;
+    Args args = vmm_command_line(spec, "corral-vmm");
+    EXPECT_EQ(values_of(args, "--display"), Args{"1280x720"});
+    EXPECT_EQ(values_of(args, "--vnc"), Args{"unix:/run/corral/vms/desk/vnc.sock"});
+}
+
 TEST(VmmCommandLine, NoInitrd) {
     LaunchSpec spec;
     spec.kernel = "/img/vmlinuz";
