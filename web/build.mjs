@@ -13,16 +13,19 @@ const result = await esbuild.build({
   bundle: true,
   minify: true,
   format: "esm",
+  // Code that only some pages need (noVNC) goes into chunks loaded by import() when used.
+  splitting: true,
   target: ["chrome109", "firefox115", "safari16"],
   outdir: join(out, "assets"),
   entryNames: "[name]-[hash]",
+  chunkNames: "[name]-[hash]",
   metafile: true,
   legalComments: "linked",
   logLevel: "warning",
 });
-const outputs = Object.keys(result.metafile.outputs).map((file) => basename(file));
-const script = outputs.find((file) => file.endsWith(".js"));
-const style = outputs.find((file) => file.endsWith(".css"));
+const entry = Object.entries(result.metafile.outputs).find(([, output]) => output.entryPoint === "src/main.ts");
+const script = basename(entry[0]);
+const style = basename(entry[1].cssBundle);
 const page = readFileSync("src/index.html", "utf8")
   .replace("{{script}}", `/ui/assets/${script}`)
   .replace("{{style}}", `/ui/assets/${style}`);

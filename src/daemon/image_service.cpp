@@ -56,10 +56,31 @@ Result<void> copy_into(const fs::path& from, const fs::path& to) {
 
 Result<inventory::ImageRecord> ImageService::prepare_default(const std::string& name, const std::string& pool,
                                                              const Progress& progress) {
-    if (m_inventory.get_image(name)) return fail(fmt::format("an image named {} already exists", name), EEXIST);
     (void)progress(0.05, "building the guest image from Debian packages (kernel, busybox, modules)");
-    // guest-image prints KEY=PATH lines (kernel=, initrd=, rootfs=, ...).
-    auto output = TRY(run_capture({m_tool.string()}));
+    return build_and_import(name, pool, {}, "rootfs",
+                            {{}, {}, {}, k_default_cmdline,
+                             "Debian 12 kernel, busybox root file system with the virtio modules"},
+                            progress);
+}
+
+Result<inventory::ImageRecord> ImageService::prepare_desktop(const std::string& name, const std::string& pool,
+                                                             const Progress& progress) {
+    (void)progress(0.05, "building the desktop image from Debian packages (debootstrap: X, jwm, xterm)");
+    return build_and_import(name, pool, {"desktop"}, "desktop_rootfs",
+                            {{}, {}, {}, k_desktop_cmdline,
+                             "Debian 12 desktop: X with jwm and xterm (give the VM a display: --display 1024x768)"},
+                            progress);
+}
+
+Result<inventory::ImageRecord> ImageService::build_and_import(const std::string& name, const std::string& pool,
+                                                              const std::vector<std::string>& arguments,
+                                                              const std::string& root_key, ImageSources sources,
+                                                              const Progress& progress) {
+    if (m_inventory.get_image(name)) return fail(fmt::format("an image named {} already exists", name), EEXIST);
+    std::vector<std::string> argv{m_tool.string()};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    // guest-image prints KEY=PATH lines (kernel=, initrd=, rootfs=, desktop_rootfs=, ...).
+    auto output = TRY(run_capture(argv));
     std::map<std::string, std::string> paths;
     size_t start = 0;
     while (start < output.size()) {
@@ -69,11 +90,12 @@ Result<inventory::ImageRecord> ImageService::prepare_default(const std::string& 
         if (auto eq = line.find('='); eq != std::string::npos) paths[line.substr(0, eq)] = line.substr(eq + 1);
         start = end + 1;
     }
-    for (const char* key : {"kernel", "initrd", "rootfs"}) {
+    for (const std::string& key : {std::string("kernel"), std::string("initrd"), root_key}) {
         if (paths[key].empty()) return fail(fmt::format("{} did not report a {} path", m_tool.string(), key));
     }
-    ImageSources sources{paths["kernel"], paths["initrd"], paths["rootfs"], k_default_cmdline,
-                         "Debian 12 kernel, busybox root file system with the virtio modules"};
+    sources.kernel = paths["kernel"];
+    sources.initrd = paths["initrd"];
+    sources.root = paths[root_key];
     return import(name, pool, sources, [&](double fraction, const std::string& message) {
         return progress(0.3 + 0.7 * fraction, message);
     });

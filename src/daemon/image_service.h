@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "daemon/inventory/inventory.h"
@@ -42,8 +43,18 @@ public:
     static constexpr const char* k_default_cmdline =
         "console=ttyS0 corral.root=/dev/vda corral.then=shell corral.shutdown=graceful corral.net=dhcp";
 
+    /// The kernel command line of the desktop image: the default's, and corral.run starts the
+    /// graphical session (/usr/local/sbin/corral-desktop, base64 as corral.run wants it).
+    static constexpr const char* k_desktop_cmdline =
+        "console=ttyS0 corral.root=/dev/vda corral.then=shell corral.shutdown=graceful corral.net=dhcp "
+        "corral.run=L3Vzci9sb2NhbC9zYmluL2NvcnJhbC1kZXNrdG9w";
+
     /// Builds the default image with the guest-image tool and imports it as `name`.
     Result<inventory::ImageRecord> prepare_default(const std::string& name, const std::string& pool,
+                                                   const Progress& progress);
+    /// Builds the desktop image (`guest-image desktop`: X, jwm and xterm on a minimal Debian made
+    /// by debootstrap; corrald must run as root) and imports it as `name`.
+    Result<inventory::ImageRecord> prepare_desktop(const std::string& name, const std::string& pool,
                                                    const Progress& progress);
     /// Imports an image from files. All or nothing.
     Result<inventory::ImageRecord> import(const std::string& name, const std::string& pool,
@@ -52,6 +63,13 @@ public:
     Result<void> remove(const std::string& name);
 
 private:
+    /// Runs the guest-image tool with `arguments` and imports its kernel, initrd and the root
+    /// disk it reports as `root_key`.
+    Result<inventory::ImageRecord> build_and_import(const std::string& name, const std::string& pool,
+                                                    const std::vector<std::string>& arguments,
+                                                    const std::string& root_key, ImageSources sources,
+                                                    const Progress& progress);
+
     inventory::Inventory& m_inventory;
     StorageService& m_storage;
     std::filesystem::path m_state_dir;

@@ -45,8 +45,11 @@ Result<size_t> RfbClientFilter::next_message(bool& drop) const {
         case k_client_cut_text: {
             drop = true;
             if (data.size() < 8) return 0;
-            const uint32_t length = u32_at(data, 4);
-            // The extended clipboard (a negative length, RFB's "ExtendedClipboard") is not offered.
+            // A negative length is RFB's ExtendedClipboard (QEMU offers it; noVNC answers its
+            // capabilities with one): that many bytes follow all the same.
+            const auto signed_length = static_cast<int32_t>(u32_at(data, 4));
+            const uint64_t length = signed_length < 0 ? -static_cast<int64_t>(signed_length)
+                                                      : static_cast<uint64_t>(signed_length);
             if (length > k_max_cut_text)
                 return fail(fmt::format("the viewer's clipboard text is {} bytes; at most {}", length, k_max_cut_text),
                             EMSGSIZE);

@@ -2,17 +2,20 @@
 # tests/e2e/web_ui.sh: the web UI in a real browser (issue 15). A real corrald (--listen on the
 # loopback, metrics sampled every second) with the project's guest image; Debian's Chromium,
 # headless, driven by puppeteer-core (web/test/browser.mjs): sign in, create a VM with the wizard
-# (a bad value's message at its field), start it on the emulated engine (QEMU TCG), the console's
-# prompt and a typed command's answer, charts with data points, the list, dashboard, storage and
+# (a bad value's message at its field, a 1024x768 display), start it on the emulated engine (QEMU
+# TCG), the console's prompt and a typed command's answer, the Screen tab (noVNC through corrald's
+# VNC relay: typed, pasted-as-typing and view-only text read back from the screenshot API by
+# tesseract), charts with data points, the list, dashboard, storage and
 # phone width, stop, delete, sign out; a one-time sign-in link works once. Screenshots in $CORRAL_SCREENSHOTS (default
 # <build>/web-screenshots). Exit 0 all passed, 1 a check failed, 77 skipped (no Chromium, no
-# node_modules, the UI not built, or no QEMU).
+# tesseract, no node_modules, the UI not built, or no QEMU).
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 chromium=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$chromium" ] || { echo "SKIP: no chromium (Debian package chromium; tools/setup installs it)"; exit 77; }
+command -v tesseract >/dev/null || { echo "SKIP: no tesseract (Debian package tesseract-ocr; tools/setup installs it)"; exit 77; }
 [ -d "$repo/web/node_modules/puppeteer-core" ] || { echo "SKIP: no web/node_modules (npm ci in web/; tools/setup runs it)"; exit 77; }
 [ -f "$build_dir/web/dist/index.html" ] || { echo "SKIP: the web UI is not built ($build_dir/web/dist; the web_ui target)"; exit 77; }
 # shellcheck source=../lib/guest.sh
@@ -46,7 +49,10 @@ browser_status=${PIPESTATUS[0]}
 check "the browser scenario passed" test "$browser_status" = 0
 api GET /api/v1/vms/webui1
 check "the VM is gone (the API agrees)" test "$code" = 404
-for page in signin wizard-error vm vms dashboard storage vms-phone; do
+pages=(signin wizard-error vm vms dashboard storage vms-phone)
+# The Screen tab's checks run when this corrald serves the VNC relay (the browser says SKIP otherwise).
+grep -q '^SKIP: the screen' "$state/browser.log" || pages+=(screen)
+for page in "${pages[@]}"; do
   check "screenshot $page.png" test -s "$shots/$page.png"
 done
 grep -q '^FAIL' "$state/browser.log" && corrald_failure_report webui1

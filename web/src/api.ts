@@ -103,6 +103,8 @@ export interface Vm {
   restarts: number;
   last_crash: string | null;
   last_console?: string;
+  /** The screen's size, or null: no display, keyboard or pointer (GET /vms/{name}/vnc answers 409). */
+  display?: { width: number; height: number } | null;
 }
 
 export interface Host {

@@ -30,10 +30,12 @@ ApiResult<HttpResponse> create_image(const HttpRequest& request, ApiContext& con
     if (context.inventory.get_image(name)) return api_fail(409, fmt::format("an image named {} already exists", name), "name");
     TRY(api(context.storage.pool(pool), "pool"));
     bool from_files = kernel || root;
-    if (!from_files && name != "default")
+    // The images corrald builds from Debian packages itself: each has its recipe.
+    const bool desktop = name == "desktop";
+    if (!from_files && name != "default" && !desktop)
         return api_fail(400,
                         fmt::format("image {}: give kernel and root (files on this host) to import it; only 'default' "
-                                    "can be built from Debian packages",
+                                    "and 'desktop' can be built from Debian packages",
                                     name),
                         "kernel");
     if (from_files && (!kernel || !root))
@@ -62,13 +64,14 @@ ApiResult<HttpResponse> create_image(const HttpRequest& request, ApiContext& con
     }
     auto task = TRY(api(context.tasks.start(
         "image.prepare", name,
-        [&context, name, pool, from_files, sources, opened](TaskProgress& progress) -> Result<std::string> {
+        [&context, name, pool, from_files, desktop, sources, opened](TaskProgress& progress) -> Result<std::string> {
             auto report = [&progress](double fraction, const std::string& message) {
                 if (progress.cancelled()) return storage::Proceed::Cancel;
                 progress.report(fraction, message);
                 return storage::Proceed::Continue;
             };
             auto image = from_files ? context.images.import(name, pool, sources, report)
+                         : desktop  ? context.images.prepare_desktop(name, pool, report)
                                     : context.images.prepare_default(name, pool, report);
             if (!image) return fail(image.error());
             context.events.publish({{"kind", "image.created"}, {"target", name}});

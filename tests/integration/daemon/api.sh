@@ -65,6 +65,9 @@ api POST /api/v1/volumes/default/imported/export "{\"path\":\"$state/export.raw\
 check "export over an existing file: 409 naming path" test "$code" = 409 -a "$(jqb .error.field)" = path
 api POST /api/v1/volumes '{"name":"bad","import":"relative.img"}'
 check "import of a relative path: 400 naming import" test "$code" = 400 -a "$(jqb .error.field)" = import
+api POST /api/v1/images '{"name":"bookworm"}'
+check "an image built from packages other than default or desktop: 400 naming kernel, and the two" \
+  test "$code" = 400 -a "$(jqb .error.field)" = kernel -a -n "$(jqb .error.message | grep "'default' and 'desktop'")"
 
 echo "== VMs: validation"
 api POST /api/v1/vms '{"name":"Bad_Name"}'

@@ -57,6 +57,16 @@ TEST(RfbClientFilter, Rfb33HasNoSecurityChoice) {
     EXPECT_EQ(filter.feed(stream).value(), "RFB 003.003\n"s + "\x01"s + k_update_request);
 }
 
+// noVNC's answer to QEMU's ExtendedClipboard capabilities: ClientCutText with length -8 and its
+// 8 bytes (flags: caps + text, and the text size limit). It passes, and is dropped when view-only.
+TEST(RfbClientFilter, ExtendedClipboardHasANegativeLength) {
+    const std::string caps = "\x06\x00\x00\x00\xff\xff\xff\xf8"s + "\x1f\x00\x00\x01\x00\x00\x27\x10"s;
+    EXPECT_EQ(RfbClientFilter(false).feed(k_handshake + caps + k_update_request).value(),
+              k_handshake + caps + k_update_request);
+    EXPECT_EQ(RfbClientFilter(true).feed(k_handshake + caps + k_update_request).value(), k_handshake + k_update_request);
+    EXPECT_FALSE(RfbClientFilter(false).feed(k_handshake + "\x06\x00\x00\x00\x80\x00\x00\x00"s).has_value());
+}
+
 TEST(RfbClientFilter, UnknownOrOversizedMessagesEndTheConnection) {
     EXPECT_FALSE(RfbClientFilter(false).feed(k_handshake + "\x07"s).has_value());
     EXPECT_FALSE(RfbClientFilter(false).feed(k_handshake + "\xff\x07"s).has_value());

@@ -1,7 +1,8 @@
-// The create-VM wizard: image, CPUs and memory, disks and network, then a review. Nothing is
+// The create-VM wizard: image, CPUs, memory and display, disks and network, then a review. Nothing is
 // checked here that the API checks: its errors come back naming a field, and the wizard goes to
 // that field's step and shows the message under it.
 import { call, get, Host, Vm, Volume } from "../api";
+import { displayField, displayValue } from "../display";
 import { fill, h, mib } from "../dom";
 import { clearErrors, Field, field, showAtField } from "../form";
 
@@ -15,6 +16,7 @@ export function createPage(main: HTMLElement): () => void {
   const engine = field("engine", "Engine", h("select", {}, h("option", { value: "" }, "The host's default")));
   const vcpus = field("vcpus", "vCPUs", h("input", { type: "number", value: 1, min: 1, inputmode: "numeric" }));
   const memory = field("memory_mib", "Memory (MiB)", h("input", { type: "number", value: 512, min: 64, step: 64, inputmode: "numeric" }));
+  const display = displayField(null);
   const disk = field("disks", "Extra disk", h("select", {}, h("option", { value: "" }, "None")),
     "An existing volume, attached after the root disk.");
   const network = field("nics", "Network", h("select", {}, h("option", { value: "" }, "No network")));
@@ -22,7 +24,7 @@ export function createPage(main: HTMLElement): () => void {
     ["no", "on-failure", "always"].map((value) => h("option", { value }, value))));
   const steps: { title: string; fields: Field[] }[] = [
     { title: "Image", fields: [name, image, engine] },
-    { title: "CPUs and memory", fields: [vcpus, memory] },
+    { title: "CPUs, memory and display", fields: [vcpus, memory, display] },
     { title: "Disks and network", fields: [disk, network, policy] },
     { title: "Review", fields: [] },
   ];
@@ -49,7 +51,8 @@ export function createPage(main: HTMLElement): () => void {
     if (index === steps.length - 1) {
       fill(review, ...[["Name", name.input.value], ["Image", image.input.value || "none"],
         ["Engine", engine.input.value || "the host's default"], ["vCPUs", vcpus.input.value],
-        ["Memory", mib(Number(memory.input.value))], ["Extra disk", disk.input.value || "none"],
+        ["Memory", mib(Number(memory.input.value))], ["Display", display.input.value],
+        ["Extra disk", disk.input.value || "none"],
         ["Network", network.input.value || "none"], ["Restart policy", policy.input.value]]
         .flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
     }
@@ -67,6 +70,7 @@ export function createPage(main: HTMLElement): () => void {
     };
     if (image.input.value) request.image = image.input.value;
     if (engine.input.value) request.engine = engine.input.value;
+    if (display.input.value !== "none") request.display = displayValue(display.input.value);
     if (disk.input.value) {
       const [pool, volume] = disk.input.value.split("/");
       request.disks = [{ pool, volume }];

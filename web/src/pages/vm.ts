@@ -1,12 +1,15 @@
-// A VM: its state and actions, its settings (editable while stopped), the serial console, and
-// charts of CPU, memory, disk and network over the last hour or day.
+// A VM: its state and actions, its settings (editable while stopped), the serial console and the
+// screen (noVNC; tabs, one shown at a time), and charts of CPU, memory, disk and network over the
+// last hour or day.
 import { ApiError, call, get, Series, Vm } from "../api";
 import { actionButtons } from "../actions";
 import { Chart, vmCharts } from "../charts";
 import { ConsoleView } from "../console";
+import { displayField, displayText, displayValue } from "../display";
 import { fill, h, mib, stateBadge } from "../dom";
 import { clearErrors, field, showAtField } from "../form";
 import { subscribeEvents } from "../events";
+import { ScreenView } from "../screen";
 
 const editable = (state: string) => state === "stopped" || state === "crashed" || state === "failed";
 
@@ -15,8 +18,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
   const summary = h("section", { class: "card", "aria-labelledby": "summary-title" });
   const settings = h("section", { class: "card", "aria-labelledby": "settings-title" });
-  const consoleBox = h("section", { class: "card wide", "aria-labelledby": "console-title" },
-    h("h2", { id: "console-title" }, "Serial console"));
+  const consoleBox = h("section", { class: "card wide", "aria-labelledby": "console-title" });
   const range = h("select", { id: "chart-range" }, h("option", { value: "3600" }, "Last hour"),
     h("option", { value: "86400" }, "Last day"));
   const charts = vmCharts().map((spec) => new Chart(spec));
@@ -27,7 +29,34 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
   fill(main, h("div", { class: "heading" }, h("h1", {}, name), h("a", { href: "#/vms" }, "All VMs")), status,
     h("div", { class: "grid" }, summary, settings, consoleBox, chartBox));
   const terminal = new ConsoleView(name);
-  consoleBox.append(terminal.element);
+  const screen = new ScreenView(name);
+  // Two tabs (the WAI-ARIA tabs pattern: arrow keys move between them); the screen connects only
+  // while its tab is open.
+  const views = [{ id: "serial", label: "Serial console", element: terminal.element },
+    { id: "screen", label: "Screen", element: screen.element }];
+  const tabs = views.map((view) => h("button", { type: "button", role: "tab", id: `tab-${view.id}`,
+    "aria-controls": `panel-${view.id}`, "data-tab": view.id }, view.label));
+  const panels = views.map((view) => h("div", { role: "tabpanel", id: `panel-${view.id}`,
+    "aria-labelledby": `tab-${view.id}` }, view.element));
+  const open = (index: number, focus = false) => {
+    tabs.forEach((tab, i) => {
+      tab.setAttribute("aria-selected", String(i === index));
+      tab.tabIndex = i === index ? 0 : -1;
+      panels[i].hidden = i !== index;
+    });
+    if (focus) tabs[index].focus();
+    screen.show(views[index].id === "screen");
+  };
+  tabs.forEach((tab, index) => {
+    tab.addEventListener("click", () => open(index));
+    tab.addEventListener("keydown", (event) => {
+      const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+      if (step) open((index + step + tabs.length) % tabs.length, true);
+    });
+  });
+  fill(consoleBox, h("div", { class: "heading" }, h("h2", { id: "console-title" }, "Console"),
+    h("div", { class: "tabs", role: "tablist", "aria-labelledby": "console-title" }, tabs)), panels);
+  open(0);
 
   let shownState = "";
   const drawSettings = (vm: Vm) => {
@@ -36,7 +65,8 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     const policy = field("restart_policy", "Restart policy", h("select", {},
       ["no", "on-failure", "always"].map((value) => h("option", { value, selected: value === vm.restart_policy }, value))));
     const cmdline = field("cmdline", "Extra kernel arguments", h("input", { type: "text", value: vm.cmdline }));
-    const fields = [vcpus, memory, policy, cmdline];
+    const display = displayField(vm.display);
+    const fields = [vcpus, memory, policy, cmdline, display];
     const locked = !editable(vm.state);
     for (const each of fields) each.input.disabled = locked;
     const save = h("button", { type: "submit", disabled: locked }, "Save");
@@ -46,9 +76,13 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
       event.preventDefault();
       clearErrors(fields);
       try {
-        await call("PATCH", path, { vcpus: Number(vcpus.input.value), memory_mib: Number(memory.input.value),
-          restart_policy: policy.input.value, cmdline: cmdline.input.value });
+        const change: Record<string, unknown> = { vcpus: Number(vcpus.input.value), memory_mib: Number(memory.input.value),
+          restart_policy: policy.input.value, cmdline: cmdline.input.value };
+        // Sent only when it changes (a corrald without displays knows no such field).
+        if (display.input.value !== displayText(vm.display)) change.display = displayValue(display.input.value);
+        await call("PATCH", path, change);
         status.textContent = `${name}: settings saved`;
+        shownState = ""; // redraw the form from what was saved (the display it compares with)
         void refresh();
       } catch (error) {
         if (!showAtField(fields, error)) status.textContent = (error as Error).message;
@@ -83,6 +117,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
         h("dt", {}, "Engine"), h("dd", {}, vm.engine),
         h("dt", {}, "vCPUs"), h("dd", {}, vm.vcpus),
         h("dt", {}, "Memory"), h("dd", {}, mib(vm.memory_mib)),
+        h("dt", {}, "Display"), h("dd", {}, vm.display ? `${vm.display.width}×${vm.display.height}` : "none"),
         h("dt", {}, "Image"), h("dd", {}, vm.image ?? "—"),
         h("dt", {}, "Disks"), h("dd", {}, vm.disks.map((disk) => `${disk.pool}/${disk.volume}${disk.readonly ? " (read-only)" : ""}`).join(", ") || "—"),
         h("dt", {}, "NICs"), h("dd", {}, vm.nics.map((nic) => [nic.network ?? nic.bridge ?? nic.tap, nic.mac, nic.ipv4].filter(Boolean).join(" ")).join("; ") || "—"),
@@ -90,6 +125,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
         h("dt", {}, "Restarts"), h("dd", {}, vm.restarts),
         vm.last_crash ? [h("dt", {}, "Last crash"), h("dd", {}, vm.last_crash)] : null),
       actionButtons(name, vm.state, status, () => void refresh()), remove);
+    screen.update(vm);
     // The settings form is redrawn only when the state changes, so typing is not lost.
     if (vm.state !== shownState) {
       // A VM that came to run: the console's note ("not running") is stale, ask again.
@@ -119,6 +155,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     clearInterval(chartTimer);
     unsubscribe();
     terminal.destroy();
+    screen.destroy();
     for (const chart of charts) chart.destroy();
   };
 }
