@@ -46,7 +46,9 @@ TEST(RfbClientFilter, MessagesSplitAnywhereComeOutWhole) {
         out += *piece;
         EXPECT_TRUE(expected.starts_with(out));
         // Whole messages only: the output ends where a message of the input ended.
-        if (i + 1 == k_handshake.size() + k_set_encodings.size() - 1) EXPECT_EQ(out, k_handshake);
+        if (i + 1 == k_handshake.size() + k_set_encodings.size() - 1) {
+            EXPECT_EQ(out, k_handshake);
+        }
     }
     EXPECT_EQ(out, expected);
 }
