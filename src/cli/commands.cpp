@@ -13,6 +13,8 @@
 
 #include "base/api_path.h"
 #include "base/version.h"
+#include "cli/backup_commands.h"
+#include "cli/capacity_plan.h"
 #include "cli/completion.h"
 #include "cli/help.h"
 #include "cli/network_commands.h"
@@ -328,6 +330,8 @@ struct Bindings {
     VmSettings vm;
     std::optional<int> vcpus_per_cpu;
     std::optional<int> memory_percent;
+    std::string plan_shape;
+    std::vector<std::string> what_ifs;
     int stop_timeout = -1;
     bool force = false;
     bool with_volumes = false;
@@ -642,6 +646,12 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
                      fmt::format("deleted snapshot {} of {}", b.second, b.name));
             });
         }
+        CLI::App* why_slow = vm->add_subcommand(
+            "why-slow", "why a VM is slow: its vCPUs waiting for a host CPU, its CPU cap holding it back and its "
+                        "disk latency over the last minutes, each with the fix");
+        name_arg(why_slow, "the VM");
+        // The diagnosis comes with the metrics history; a day's step keeps the series itself short.
+        why_slow->callback([&] { call("GET", path("vms", b.name) + "/metrics?step=86400", View::WhySlow, b.name); });
         CLI::App* screenshot = vm->add_subcommand("screenshot", "save a running VM's screen as a PNG file");
         name_arg(screenshot, "the VM");
         screenshot->add_option("FILE", b.inv.display.file, "the PNG file to write")->required()->type_name("");
@@ -898,6 +908,23 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         });
     }
 
+    // capacity
+    {
+        CLI::App* capacity = app.add_subcommand("capacity", "plan this host's capacity")->require_subcommand(1);
+        CLI::App* plan = capacity->add_subcommand(
+            "plan", "how many more VMs of a shape fit, from the VMs' measured use (95th percentiles) and the overcommit "
+                    "policy; which resource runs out first, and when at the growth seen");
+        plan->add_option("--shape", b.plan_shape, "the VMs to fit, VCPUScpu/MEMORY (default 1cpu/1G)")->type_name("SHAPE");
+        plan->add_option("--what-if", b.what_ifs,
+                         "plan as if: 'add N' (N VMs of --shape), 'add NxVCPUScpu/MEMORY', 'remove VM' (repeatable)")
+            ->type_name("CHANGE");
+        plan->callback([&] {
+            auto body = capacity_plan_body(b.plan_shape, b.what_ifs);
+            if (!body) throw CLI::ValidationError(body.error().message());
+            call("POST", path("host") + "/capacity/plan", View::CapacityPlan, "", *body);
+        });
+    }
+
     app.add_subcommand("doctor", "check the host and its VMs for misconfigurations, each with its fix (exit 0: none "
                                  "or notes only, 5: warnings, 6: errors)")
         ->callback([&] { call("GET", path("host") + "/doctor", View::Doctor); });
@@ -929,6 +956,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
 
     NetworkCommands network_commands(app, b.inv);  // cli/network_commands.cpp
     SecurityGroupCommands security_group_commands(app, b.inv);  // cli/security_group_commands.cpp
+    BackupCommands backup_commands(app, b.inv);  // cli/backup_commands.cpp
 
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
     completion->add_option("SHELL", b.shell, "the shell")->required()->type_name("")->check(CLI::IsMember({"bash", "zsh", "fish"}));

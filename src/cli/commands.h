@@ -34,6 +34,7 @@ enum class View {
     None,
     Host,
     Capacity,
+    CapacityPlan,  ///< POST /host/capacity/plan (cli/capacity_plan.h)
     Doctor,
     VmTable,
     Vm,
@@ -56,6 +57,12 @@ enum class View {
     Trace,  ///< GET /networks/{name}/trace: its explanation, one line
     SnapshotTable,
     Snapshot,
+    WhySlow,  ///< GET /vms/{name}/metrics's diagnosis: a line per cause, its fix under it
+    BackupRepoTable,
+    BackupRepo,
+    BackupTable,
+    Backup,
+    BackupPruned,  ///< POST /backup-repositories/{name}/prune: the backups kept and removed
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "cli/json_fields.h"
 #include "cli/table.h"
 
 namespace corral::cli {
@@ -51,12 +52,6 @@ std::string check_range(const std::string& text) {
     return {};
 }
 
-std::string text(const nlohmann::json& object, const char* key) {
-    if (!object.is_object() || !object.contains(key) || object[key].is_null()) return "-";
-    const auto& value = object[key];
-    return value.is_string() ? value.get<std::string>() : value.dump();
-}
-
 std::string joined(const nlohmann::json& object, const char* key) {
     if (!object.is_object() || !object.contains(key) || !object[key].is_array() || object[key].empty()) return "-";
     std::string out;
@@ -67,40 +62,40 @@ std::string joined(const nlohmann::json& object, const char* key) {
     return out;
 }
 
-const nlohmann::json& items(const nlohmann::json& answer) {
-    static const nlohmann::json empty = nlohmann::json::array();
-    return answer.is_array() ? answer : empty;
-}
-
 std::string render_network(const nlohmann::json& network) {
     std::vector<std::pair<std::string, std::string>> fields = {
-        {"name", text(network, "name")},         {"kind", text(network, "kind")},
-        {"bridge", text(network, "bridge")},     {"subnet4", text(network, "subnet4")},
-        {"gateway4", text(network, "gateway4")}, {"dhcp range", text(network, "dhcp_start") + " - " + text(network, "dhcp_end")},
-        {"subnet6", text(network, "subnet6")},   {"mtu", text(network, "mtu")},
+        {"name", field_text(network, "name")},
+        {"kind", field_text(network, "kind")},
+        {"bridge", field_text(network, "bridge")},
+        {"subnet4", field_text(network, "subnet4")},
+        {"gateway4", field_text(network, "gateway4")},
+        {"dhcp range", field_text(network, "dhcp_start") + " - " + field_text(network, "dhcp_end")},
+        {"subnet6", field_text(network, "subnet6")},
+        {"mtu", field_text(network, "mtu")},
         {"dns forwarders", joined(network, "dns_forwarders")},
         {"vms", joined(network, "vms")},
     };
     if (network.contains("vlan_id") && !network["vlan_id"].is_null()) {
-        fields.insert(fields.begin() + 3, {"parent", text(network, "parent")});
-        fields.insert(fields.begin() + 4, {"vlan id", text(network, "vlan_id")});
+        fields.insert(fields.begin() + 3, {"parent", field_text(network, "parent")});
+        fields.insert(fields.begin() + 4, {"vlan id", field_text(network, "vlan_id")});
     }
     std::string reservations;
     if (network.contains("reservations") && network["reservations"].is_array())
         for (const auto& reservation : network["reservations"]) {
             if (!reservations.empty()) reservations += ", ";
-            reservations += text(reservation, "mac") + "=" + text(reservation, "ipv4");
+            reservations += field_text(reservation, "mac") + "=" + field_text(reservation, "ipv4");
             if (reservation.contains("hostname") && !reservation["hostname"].is_null())
-                reservations += "=" + text(reservation, "hostname");
+                reservations += "=" + field_text(reservation, "hostname");
         }
     fields.push_back({"reservations", reservations.empty() ? "-" : reservations});
     if (network.contains("status") && network["status"].is_object()) {
         const auto& status = network["status"];
         const auto& dnsmasq = status.contains("dnsmasq") ? status["dnsmasq"] : nlohmann::json();
-        fields.push_back({"dnsmasq", dnsmasq.is_object()
-                                         ? fmt::format("pid {}, restarted {} times", text(dnsmasq, "pid"),
-                                                       text(dnsmasq, "restarts"))
-                                         : "-"});
+        fields.push_back(
+            {"dnsmasq", dnsmasq.is_object()
+                            ? fmt::format("pid {}, restarted {} times, reloaded {} times", field_text(dnsmasq, "pid"),
+                                          field_text(dnsmasq, "restarts"), field_text(dnsmasq, "reloads"))
+                            : "-"});
         fields.push_back({"problems", joined(status, "problems")});
     }
     std::string out = render_fields(fields);
@@ -108,7 +103,8 @@ std::string render_network(const nlohmann::json& network) {
         const auto& policy = network["host_policy"];
         if (policy.contains("problems") && policy["problems"].is_array())
             for (const auto& problem : policy["problems"])
-                out += fmt::format("host problem: {}\n  fix: {}\n", text(problem, "problem"), text(problem, "fix"));
+                out += fmt::format("host problem: {}\n  fix: {}\n", field_text(problem, "problem"),
+                                   field_text(problem, "fix"));
     }
     return out;
 }
@@ -252,8 +248,8 @@ std::string render_network_view(View view, const nlohmann::json& answer) {
         Table table({"NAME", "KIND", "BRIDGE", "SUBNET", "GATEWAY", "VMS"});
         for (const auto& network : items(answer)) {
             const size_t vms = network.contains("vms") && network["vms"].is_array() ? network["vms"].size() : 0;
-            table.add_row({text(network, "name"), text(network, "kind"), text(network, "bridge"),
-                           text(network, "subnet4"), text(network, "gateway4"), std::to_string(vms)});
+            table.add_row({field_text(network, "name"), field_text(network, "kind"), field_text(network, "bridge"),
+                           field_text(network, "subnet4"), field_text(network, "gateway4"), std::to_string(vms)});
         }
         return table.render();
     }
@@ -261,7 +257,8 @@ std::string render_network_view(View view, const nlohmann::json& answer) {
     case View::LeaseTable: {
         Table table({"IPV4", "MAC", "HOSTNAME", "EXPIRES"});
         for (const auto& lease : items(answer))
-            table.add_row({text(lease, "ipv4"), text(lease, "mac"), text(lease, "hostname"), text(lease, "expires")});
+            table.add_row({field_text(lease, "ipv4"), field_text(lease, "mac"), field_text(lease, "hostname"),
+                           field_text(lease, "expires")});
         return table.render();
     }
     default: return {};

@@ -6,8 +6,10 @@
 
 #include <fmt/format.h>
 
+#include "cli/capacity_plan.h"
 #include "cli/size.h"
 #include "cli/network_commands.h"
+#include "cli/backup_commands.h"
 #include "cli/security_group_commands.h"
 #include "cli/snapshot_tree.h"
 #include "cli/table.h"
@@ -274,6 +276,20 @@ const json& items(const json& answer) {
     return answer.is_array() ? answer : k_empty;
 }
 
+/// `vm why-slow`: each cause's level and corrald's verdict, the fix on the line under it.
+std::string render_why_slow(const json& answer) {
+    const json diagnosis = answer.is_object() ? answer.value("diagnosis", json()) : json();
+    if (!diagnosis.is_object() || !diagnosis.contains("causes") || !diagnosis["causes"].is_array())
+        return "this corrald gives no diagnosis (it predates `vm why-slow`)\n";
+    std::string out = fmt::format("{} over the last {} minutes:\n", text(answer, "vm"),
+                                  diagnosis.value("window_seconds", 0.0) / 60);
+    for (const auto& cause : diagnosis["causes"]) {
+        out += fmt::format("  {:<8} {}\n", text(cause, "level"), text(cause, "verdict"));
+        if (const std::string fix = text(cause, "fix"); fix != "-") out += fmt::format("  {:<8} fix: {}\n", "", fix);
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string task_error(const json& task) {
@@ -350,6 +366,7 @@ std::string render(View view, const json& answer, GuestText guest) {
     case View::None: return {};
     case View::Host: return render_host(answer);
     case View::Capacity: return render_capacity(answer);
+    case View::CapacityPlan: return render_capacity_plan(answer);
     case View::Doctor: return render_doctor(answer);
     case View::Vm: return render_vm(answer, guest);
     case View::Task: return render_task(answer);
@@ -444,6 +461,7 @@ std::string render(View view, const json& answer, GuestText guest) {
         }
         return table.render();
     }
+    case View::WhySlow: return render_why_slow(answer);
     case View::Snapshot:
         return render_fields({
             {"vm", text(answer, "vm")},
@@ -463,6 +481,11 @@ std::string render(View view, const json& answer, GuestText guest) {
     case View::SecurityGroupTable:
     case View::SecurityGroup:
     case View::Trace: return render_security_group_view(view, answer);
+    case View::BackupRepoTable:
+    case View::BackupRepo:
+    case View::BackupTable:
+    case View::Backup:
+    case View::BackupPruned: return render_backup_view(view, answer);
     case View::TaskTable: {
         Table table({"ID", "KIND", "TARGET", "STATUS", "PROGRESS", "MESSAGE"});
         for (const auto& task : items(answer))

@@ -6,6 +6,7 @@
 
 #include <charconv>
 
+#include "cli/json_fields.h"
 #include "cli/table.h"
 
 namespace corral::cli {
@@ -14,18 +15,6 @@ namespace {
 
 std::string group_path(const std::string& name = {}) {
     return name.empty() ? "/api/v1/security-groups" : "/api/v1/security-groups/" + name;
-}
-
-std::string text(const nlohmann::json& object, const char* key) {
-    if (!object.is_object() || !object.contains(key) || object[key].is_null()) return "-";
-    const auto& value = object[key];
-    return value.is_string() ? value.get<std::string>() : value.dump();
-}
-
-const nlohmann::json& items(const nlohmann::json& answer, const char* key = nullptr) {
-    static const nlohmann::json empty = nlohmann::json::array();
-    if (key) return answer.is_object() && answer.contains(key) && answer[key].is_array() ? answer[key] : empty;
-    return answer.is_array() ? answer : empty;
 }
 
 std::string joined(const nlohmann::json& list) {
@@ -149,21 +138,24 @@ std::string render_security_group_view(View view, const nlohmann::json& answer) 
     case View::SecurityGroupTable: {
         Table table({"NAME", "RULES", "VMS", "DESCRIPTION"});
         for (const auto& group : items(answer))
-            table.add_row({text(group, "name"), std::to_string(items(group, "rules").size()),
-                           joined(group.contains("vms") ? group["vms"] : nlohmann::json()), text(group, "description")});
+            table.add_row({field_text(group, "name"), std::to_string(items(group, "rules").size()),
+                           joined(group.contains("vms") ? group["vms"] : nlohmann::json()),
+                           field_text(group, "description")});
         return table.render();
     }
     case View::SecurityGroup: {
-        std::string out = render_fields({{"name", text(answer, "name")},
-                                         {"description", text(answer, "description")},
-                                         {"vms", joined(answer.is_object() && answer.contains("vms") ? answer["vms"]
-                                                                                                      : nlohmann::json())}});
+        std::string out = render_fields(
+            {{"name", field_text(answer, "name")},
+             {"description", field_text(answer, "description")},
+             {"vms", joined(answer.is_object() && answer.contains("vms") ? answer["vms"] : nlohmann::json())}});
         Table table({"#", "RULE"});
-        for (const auto& rule : items(answer, "rules")) table.add_row({text(rule, "index"), text(rule, "summary")});
+        for (const auto& rule : items(answer, "rules"))
+            table.add_row({field_text(rule, "index"), field_text(rule, "summary")});
         if (items(answer, "rules").empty()) return out + "rules: none (a NIC carrying only this group lets nothing in)\n";
         return out + table.render();
     }
-    case View::Trace: return text(answer, "explanation") + "\n";
+    case View::Trace:
+        return field_text(answer, "explanation") + "\n";
     default: return {};
     }
 }

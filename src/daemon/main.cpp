@@ -20,6 +20,7 @@
 #include "base/signal_mask.h"
 #include "base/size.h"
 #include "daemon/api/api_context.h"
+#include "daemon/backup_service.h"
 #include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
 #include "daemon/http/listen_address.h"
@@ -271,6 +272,7 @@ int main(int argc, char** argv) {
     engines["native"] = engine::make_native_engine(paths);
     engines["emulated"] = engine::make_emulated_engine(paths);
     VmManager vms(**inventory, storage, tasks, events, std::move(engines), default_engine, state / "run");
+    BackupService backups(state, **inventory, storage, vms);
     auto cgroups = CgroupLayout::detect(cgroup_parent);
     log_info("cgroups: {}{}{}", to_string(cgroups.version), cgroups.note.empty() ? "" : ": ", cgroups.note);
     vms.set_cgroups(std::move(cgroups));
@@ -338,6 +340,7 @@ int main(int argc, char** argv) {
     ApiContext context{**inventory, storage, tasks, events, vms, images, host, **host_access};
     context.max_upload_bytes = *max_upload_bytes;
     context.networks = &networks;
+    context.backups = &backups;
     WebSessions sessions{std::chrono::seconds(session_lifetime)};
     context.sessions = &sessions;
     StaticFiles web_files(web_dir.empty() ? default_web_dir(exe) : fs::path(web_dir));
@@ -354,7 +357,8 @@ int main(int argc, char** argv) {
             for (const auto& vm : *list) {
                 std::optional<MetricsSample> sample;
                 if (vm.state == "running" || vm.state == "paused")
-                    if (auto metrics = vms.metrics(vm.name)) sample = sample_of(*metrics, unix_now());
+                    if (auto metrics = vms.metrics(vm.name))
+                        sample = sample_of(*metrics, unix_now(), static_cast<unsigned>(vm.vcpus));
                 readings.emplace_back(vm.name, sample);
             }
             return readings;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -21,20 +22,44 @@ nlohmann::json rate(double before, double after, double seconds, bool gap) {
     return (after - before) / seconds;
 }
 
+/// The share of each vCPU's time a per-VM time counter grew by: 0..1 (a reading that straddles
+/// a tick can overshoot a little, and the monitor's own threads count too: capped at 1).
+nlohmann::json per_vcpu_fraction(double before, double after, double seconds, unsigned vcpus, bool gap) {
+    auto per_second = rate(before, after, seconds, gap);
+    if (per_second.is_null())
+        return nullptr;
+    return std::clamp(per_second.get<double>() / std::max(1u, vcpus), 0.0, 1.0);
+}
+
+/// Mean milliseconds per operation between two readings; null when no operation completed in
+/// between (no latency to speak of, rather than 0) or the counters began again.
+nlohmann::json latency_ms(uint64_t ops_before, uint64_t ops_after, uint64_t ns_before, uint64_t ns_after, bool gap) {
+    if (gap || ops_after <= ops_before || ns_after < ns_before)
+        return nullptr;
+    return static_cast<double>(ns_after - ns_before) / static_cast<double>(ops_after - ops_before) / 1e6;
+}
+
 }  // namespace
 
 double unix_now() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-MetricsSample sample_of(const VmMetrics& metrics, double time) {
+MetricsSample sample_of(const VmMetrics& metrics, double time, unsigned vcpus) {
     MetricsSample sample;
     sample.time = time;
     sample.cpu_seconds = metrics.cpu_seconds;
     sample.memory_bytes = metrics.memory_bytes;
+    sample.vcpus = std::max(1u, vcpus);
+    sample.vcpu_run_delay_seconds = metrics.vcpu_run_delay_seconds;
+    sample.cpu_throttled_seconds = metrics.cpu_throttled_seconds;
     for (const auto& disk : metrics.disks) {
         sample.disk_read_bytes += disk.read_bytes;
         sample.disk_write_bytes += disk.write_bytes;
+        sample.disk_read_ops += disk.read_ops;
+        sample.disk_write_ops += disk.write_ops;
+        sample.disk_read_time_ns += disk.read_time_ns;
+        sample.disk_write_time_ns += disk.write_time_ns;
     }
     for (const auto& nic : metrics.nics) {
         sample.net_rx_bytes += nic.rx_bytes;
@@ -173,6 +198,11 @@ nlohmann::json MetricsHistory::vm_series(const std::string& name, double since, 
     return series(it->second, since, step, false);
 }
 
+bool MetricsHistory::sampled_an_hour() const {
+    std::lock_guard lock(m_mutex);
+    return m_host.fine.size() >= m_tiers.fine_capacity();
+}
+
 nlohmann::json MetricsHistory::host_series(double since, uint64_t step) const {
     std::lock_guard lock(m_mutex);
     return series(m_host, since, step, true);
@@ -190,13 +220,19 @@ nlohmann::json MetricsHistory::series(const Rings& rings, double since, uint64_t
     auto samples = ring.since(since - interval);
     std::vector<MetricsSample> kept;
     for (const auto& sample : samples) {
-        // Half an interval of slack: ticks land a little late now and then.
-        if (kept.empty() || sample.time - kept.back().time >= static_cast<double>(step) - interval / 2)
+        // Half an interval of slack: ticks land a little late now and then. A sample less than
+        // half an interval after the last one (a slow tick, then the grid's next one at once) is
+        // left out even without a step: a rate over a few clock ticks of /proc/stat is noise
+        // (a host "5 CPUs busy" on 2 CPUs).
+        if (kept.empty() ||
+            sample.time - kept.back().time >= std::max(static_cast<double>(step), interval) - interval / 2)
             kept.push_back(sample);
     }
     nlohmann::json time = nlohmann::json::array(), cpu = nlohmann::json::array(), memory = nlohmann::json::array(),
                    disk_read = nlohmann::json::array(), disk_write = nlohmann::json::array(),
-                   net_rx = nlohmann::json::array(), net_tx = nlohmann::json::array();
+                   net_rx = nlohmann::json::array(), net_tx = nlohmann::json::array(),
+                   run_delay = nlohmann::json::array(), throttled = nlohmann::json::array(),
+                   read_latency = nlohmann::json::array(), write_latency = nlohmann::json::array();
     for (size_t i = 1; i < kept.size(); ++i) {
         const auto& before = kept[i - 1];
         const auto& after = kept[i];
@@ -216,6 +252,14 @@ nlohmann::json MetricsHistory::series(const Rings& rings, double since, uint64_t
         disk_write.push_back(bytes(&MetricsSample::disk_write_bytes));
         net_rx.push_back(bytes(&MetricsSample::net_rx_bytes));
         net_tx.push_back(bytes(&MetricsSample::net_tx_bytes));
+        run_delay.push_back(per_vcpu_fraction(before.vcpu_run_delay_seconds, after.vcpu_run_delay_seconds, seconds,
+                                              after.vcpus, gap));
+        throttled.push_back(
+            per_vcpu_fraction(before.cpu_throttled_seconds, after.cpu_throttled_seconds, seconds, after.vcpus, gap));
+        read_latency.push_back(latency_ms(before.disk_read_ops, after.disk_read_ops, before.disk_read_time_ns,
+                                          after.disk_read_time_ns, gap));
+        write_latency.push_back(latency_ms(before.disk_write_ops, after.disk_write_ops, before.disk_write_time_ns,
+                                           after.disk_write_time_ns, gap));
     }
     nlohmann::json answer = {{"interval_seconds", static_cast<uint64_t>(interval)},
                              {"step_seconds", std::max<uint64_t>(step, static_cast<uint64_t>(interval))},
@@ -228,6 +272,10 @@ nlohmann::json MetricsHistory::series(const Rings& rings, double since, uint64_t
         answer["disk_write_bytes_per_second"] = disk_write;
         answer["net_rx_bytes_per_second"] = net_rx;
         answer["net_tx_bytes_per_second"] = net_tx;
+        answer["vcpu_run_delay"] = run_delay;
+        answer["cpu_throttled"] = throttled;
+        answer["disk_read_latency_ms"] = read_latency;
+        answer["disk_write_latency_ms"] = write_latency;
     }
     return answer;
 }

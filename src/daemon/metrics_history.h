@@ -26,10 +26,16 @@ struct MetricsSample {
     uint64_t memory_bytes = 0;  ///< VM: resident memory of its process; host: used (total - available)
     uint64_t disk_read_bytes = 0, disk_write_bytes = 0;  ///< summed over the VM's disks
     uint64_t net_rx_bytes = 0, net_tx_bytes = 0;         ///< summed over its NICs, as the guest sees them
+    // VM only, for the "why is it slow" panel (host samples leave them 0):
+    unsigned vcpus = 1;                ///< its vCPUs, to make run delay and throttling per-vCPU fractions
+    double vcpu_run_delay_seconds = 0;  ///< time its vCPU threads waited for a host CPU
+    double cpu_throttled_seconds = 0;   ///< time its cgroup's CPU cap held it back
+    uint64_t disk_read_ops = 0, disk_write_ops = 0;          ///< summed over its disks
+    uint64_t disk_read_time_ns = 0, disk_write_time_ns = 0;  ///< their total service time
 };
 
-/// A VM's sample from its live numbers, at `time`.
-MetricsSample sample_of(const VmMetrics& metrics, double time);
+/// A VM's sample from its live numbers, at `time`; `vcpus` is its vCPU count.
+MetricsSample sample_of(const VmMetrics& metrics, double time, unsigned vcpus = 1);
 
 /// The host's sample from the text of /proc/stat and /proc/meminfo; nullopt when they do not parse.
 std::optional<MetricsSample> host_sample_from_proc(const std::string& stat, const std::string& meminfo, double time);
@@ -88,6 +94,8 @@ public:
     nlohmann::json host_series(double since, uint64_t step) const;
 
     const HistoryTiers& tiers() const { return m_tiers; }
+    /// Whether the host's fine ring is full: corrald has sampled for the whole hour it keeps.
+    bool sampled_an_hour() const;
 
 private:
     struct Rings {

@@ -80,7 +80,7 @@ void NetworkService::set_port_source(PortSource source) {
 
 DnsmasqProcess& NetworkService::dnsmasq_for(const std::string& name) {
     auto& slot = m_dnsmasq[name];
-    if (!slot) slot = std::make_unique<DnsmasqProcess>(name, DnsmasqPaths{network_dir(name)}, *m_loop);
+    if (!slot) slot = std::make_unique<DnsmasqProcess>(name, DnsmasqPaths::of(network_dir(name)), *m_loop);
     return *slot;
 }
 
@@ -144,16 +144,17 @@ void NetworkService::clean_leftovers() {
         if (!entry.is_directory()) continue;
         const std::string name = entry.path().filename().string();
         if (m_inventory.get_network(name)) continue;
-        DnsmasqProcess leftover(name, DnsmasqPaths{entry.path()}, *m_loop);
+        const DnsmasqPaths paths = DnsmasqPaths::of(entry.path());
+        DnsmasqProcess leftover(name, paths, *m_loop);
         std::string bridge;
-        if (auto config = engine::read_text_file(DnsmasqPaths{entry.path()}.config())) {
+        if (auto config = engine::read_text_file(paths.config())) {
             std::istringstream lines(*config);
             for (std::string line; std::getline(lines, line);)
                 if (line.rfind("interface=", 0) == 0) bridge = line.substr(10);
-            // Adopt (same configuration) only to stop it.
-            if (leftover.run(*config)) leftover.stop();
         }
+        leftover.stop();  // the dnsmasq running on its configuration, if any
         if (!bridge.empty() && net::bridge_exists(bridge)) (void)net::delete_bridge(bridge);
+        fs::remove_all(paths.reread_dir, error);
         fs::remove_all(entry.path(), error);
         log_info("removed what was left of network {}", name);
     }
@@ -188,8 +189,8 @@ Result<void> NetworkService::bring_up(const NetworkRecord& network) {
     TRY_VOID(net::set_link_up(network.bridge));
     if (runs_dnsmasq(network)) {
         auto hosts = TRY(dhcp_hosts(network));
-        const DnsmasqPaths paths{network_dir(network.name)};
-        TRY_VOID(dnsmasq_for(network.name).run(render_dnsmasq_config(network, hosts, paths)));
+        const DnsmasqPaths paths = DnsmasqPaths::of(network_dir(network.name));
+        TRY_VOID(dnsmasq_for(network.name).run(render_dnsmasq(network, hosts, paths)));
     }
     m_problems.erase(network.name);
     return {};
@@ -206,6 +207,7 @@ void NetworkService::tear_down(const NetworkRecord& network) {
             log_warning("network {}: {}", network.name, removed.error().describe());
     }
     std::error_code error;
+    fs::remove_all(DnsmasqPaths::of(network_dir(network.name)).reread_dir, error);
     fs::remove_all(network_dir(network.name), error);
     m_problems.erase(network.name);
 }
@@ -299,7 +301,7 @@ Result<std::vector<Lease>> NetworkService::leases(const std::string& name) {
     TRY(m_inventory.get_network(name));
     std::vector<Lease> out;
     // dnsmasq's leases file: "<expiry> <mac> <ip> <hostname|*> <client-id|*>" per line.
-    std::ifstream file(DnsmasqPaths{network_dir(name)}.leases());
+    std::ifstream file(DnsmasqPaths::of(network_dir(name)).leases());
     for (std::string line; std::getline(file, line);) {
         std::istringstream fields(line);
         Lease lease;
@@ -325,6 +327,7 @@ nlohmann::json NetworkService::status(const NetworkRecord& network) {
         const std::string problem = it->second->problem();
         dnsmasq = {{"pid", it->second->pid()},
                    {"restarts", it->second->restarts()},
+                   {"reloads", it->second->reloads()},
                    {"problem", problem.empty() ? nlohmann::json() : nlohmann::json(problem)}};
         if (!problem.empty()) problems.push_back("dnsmasq: " + problem);
     }

@@ -62,7 +62,7 @@ public:
     Result<void> remove(const std::string& name);
     /// The leases dnsmasq handed out on network `name`, ordered by address.
     Result<std::vector<Lease>> leases(const std::string& name);
-    /// {"dnsmasq": {"pid", "restarts", "problem"}, "bridge_up", "problems": [...]}: what is live.
+    /// {"dnsmasq": {"pid", "restarts", "reloads", "problem"}, "bridge_up", "problems": [...]}: what is live.
     nlohmann::json status(const inventory::NetworkRecord& network);
     /// Host settings that break VM traffic, with their fixes (GET /host, network show).
     nlohmann::json host_policy();

@@ -81,7 +81,9 @@ nlohmann::json metrics_json(const VmMetrics& metrics) {
                          {"read_bytes", disk.read_bytes},
                          {"write_bytes", disk.write_bytes},
                          {"read_ops", disk.read_ops},
-                         {"write_ops", disk.write_ops}});
+                         {"write_ops", disk.write_ops},
+                         {"read_time_ns", disk.read_time_ns},
+                         {"write_time_ns", disk.write_time_ns}});
     nlohmann::json nics = nlohmann::json::array();
     for (const auto& nic : metrics.nics)
         nics.push_back({{"tap", nic.tap},

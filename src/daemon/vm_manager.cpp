@@ -83,13 +83,13 @@ Result<void> VmManager::check_disks(const VmRecord& vm) {
     return {};
 }
 
-Result<VmRecord> VmManager::create(VmRecord vm) {
+Result<VmRecord> VmManager::create(VmRecord vm, ImageRoot image_root) {
     if (vm.engine.empty()) vm.engine = m_default_engine;
     TRY(engine_for(vm.engine));
     if (m_inventory.get_vm(vm.name)) return fail(fmt::format("a VM named {} already exists", vm.name), EEXIST);
     TRY_VOID(check_disks(vm));
     std::optional<std::pair<storage::pool::StoragePool*, std::string>> cloned;
-    if (!vm.image.empty()) {
+    if (!vm.image.empty() && image_root == ImageRoot::Clone) {
         auto image = m_inventory.get_image(vm.image);
         if (!image) return fail(fmt::format("no image named {} (see GET /api/v1/images)", vm.image), ENOENT);
         auto* pool = TRY(m_storage.pool(image->pool));
@@ -192,7 +192,7 @@ Result<std::vector<std::string>> VmManager::remove(const std::string& name, bool
         if (!is_down(vm.state))
             return fail(fmt::format("{} is {}; stop it before deleting it", name, vm.state), EBUSY);
         if (m_snapshot_work.contains(name))
-            return fail(fmt::format("{} has a snapshot operation in progress; delete it when that ended", name), EBUSY);
+            return fail(fmt::format("{} has a snapshot operation or backup in progress; delete it when that ended", name), EBUSY);
         m_snapshot_work.insert(name);
     }
     // Its snapshots go first, each freeing what it holds in the disks and on the host; the
@@ -264,7 +264,7 @@ Result<inventory::TaskRecord> VmManager::act(const std::string& name, VmAction a
         if (auto needs = action_needs(parse_vm_state(vm.state).value_or(VmState::Starting), action))
             return refuse(*needs);
         if (action == VmAction::Start && m_snapshot_work.contains(name))
-            return refuse("no snapshot operation in progress");
+            return refuse("no snapshot operation or backup in progress");
         if (action == VmAction::Start) {
             // Again at start: volumes and other VMs may have changed since this one was defined.
             TRY_VOID(check_disks(vm));

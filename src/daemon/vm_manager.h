@@ -38,6 +38,9 @@ namespace corral::daemon {
 /// Errors carry errnos the API maps: ENOENT (no such VM/volume/image), EEXIST (duplicate),
 /// EBUSY (invalid in the current state, volume in use), EINVAL (bad value), ENODEV (engine
 /// unavailable).
+/// Whether VmManager::create clones an image's root volume or is given it.
+enum class ImageRoot { Clone, Given };
+
 class VmManager {
 public:
     using Engines = std::map<std::string, std::unique_ptr<engine::Engine>>;
@@ -54,8 +57,10 @@ public:
     const Engines& engines() const { return m_engines; }
 
     /// Defines a VM. With `vm.image` set, its root disk is a linked clone of the image's root
-    /// volume, named "<vm>-root" in the image's pool, prepended to the disks. All or nothing.
-    Result<inventory::VmRecord> create(inventory::VmRecord vm);
+    /// volume, named "<vm>-root" in the image's pool, prepended to the disks (ImageRoot::Clone),
+    /// or it is already the first of `vm.disks` (ImageRoot::Given: a VM restored from a backup).
+    /// All or nothing.
+    Result<inventory::VmRecord> create(inventory::VmRecord vm, ImageRoot root = ImageRoot::Clone);
     /// Replaces the editable fields of a stopped VM. Of a running or paused VM only its limits
     /// may change: they are written to its cgroup at once (EBUSY for any other field).
     Result<inventory::VmRecord> edit(const inventory::VmRecord& changed);
@@ -84,6 +89,11 @@ public:
     /// Deletes a snapshot and frees what it holds (its folder, its internal qcow2 snapshots); its
     /// children hang from its parent from now on.
     Result<void> delete_snapshot(const std::string& name, const std::string& snapshot);
+    /// Keeps a stopped (crashed, failed) VM down while something reads its disks (a backup):
+    /// starts and snapshot operations are refused until release_disks(). EBUSY naming the state
+    /// when it is not down, or when a snapshot operation runs on it.
+    Result<void> hold_disks(const std::string& name);
+    void release_disks(const std::string& name);
     /// The overcommit policy a start must keep within (host_capacity.h), and the host it applies to.
     void set_capacity(CapacityPolicy policy, HostSize host);
     std::pair<CapacityPolicy, HostSize> capacity();
@@ -173,7 +183,7 @@ private:
     std::condition_variable m_exited;
     std::map<std::string, std::shared_ptr<LiveVm>> m_live;
     std::map<std::string, std::shared_ptr<VmConsole>> m_consoles;
-    std::set<std::string> m_snapshot_work;  // VMs with a snapshot, restore or snapshot delete in flight
+    std::set<std::string> m_snapshot_work;  // VMs with a snapshot, restore, snapshot delete or backup in flight
     std::filesystem::path m_snapshot_root;
     CgroupLayout m_cgroups;
     CapacityPolicy m_capacity;  // guarded by m_mutex (a start checks it with the VM states)

@@ -61,6 +61,20 @@ void VmManager::end_snapshot_work(const std::string& name) {
     m_snapshot_work.erase(name);
 }
 
+Result<void> VmManager::hold_disks(const std::string& name) {
+    // The same set as snapshot work: a start checks it under m_mutex, so a start either came
+    // first (the state is not down any more) or is refused until release_disks().
+    std::lock_guard lock(m_mutex);
+    auto vm = TRY(m_inventory.get_vm(name));
+    if (!is_down(vm.state))
+        return fail(fmt::format("VM {} is {}: backups are taken of a stopped VM; stop it first (corral vm stop {})",
+                                name, vm.state, name),
+                    EBUSY);
+    return begin_snapshot_work(name);
+}
+
+void VmManager::release_disks(const std::string& name) { end_snapshot_work(name); }
+
 void VmManager::mark_interrupted_snapshots() {
     auto snapshots = m_inventory.list_snapshots("");
     if (!snapshots) {

@@ -195,6 +195,8 @@ public:
             counters.write_bytes = s.value("wr_bytes", uint64_t{0});
             counters.read_ops = s.value("rd_operations", uint64_t{0});
             counters.write_ops = s.value("wr_operations", uint64_t{0});
+            counters.read_time_ns = s.value("rd_total_time_ns", uint64_t{0});
+            counters.write_time_ns = s.value("wr_total_time_ns", uint64_t{0});
             result.push_back(counters);
         }
         return result;

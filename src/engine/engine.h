@@ -102,6 +102,7 @@ struct DiskCounters {
     uint64_t write_bytes = 0;
     uint64_t read_ops = 0;
     uint64_t write_ops = 0;
+    uint64_t read_time_ns = 0, write_time_ns = 0;  ///< total service time of those reads and writes (latency = time / ops)
 };
 
 /// Where save_snapshot() put the disks' side of a snapshot.

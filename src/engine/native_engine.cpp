@@ -163,8 +163,7 @@ public:
         auto status = TRY(control("status", "query"));
         return status.value("state", std::string()) == "paused" ? RunState::Paused : RunState::Running;
     }
-    /// The virtio-blk devices' counters, in --disk order (= LaunchSpec::disks order). corral-vmm
-    /// counts requests but not reads and writes apart, so read_ops/write_ops stay 0.
+    /// The virtio-blk devices' counters, in --disk order (= LaunchSpec::disks order).
     Result<std::vector<DiskCounters>> counters() override {
         auto answer = TRY(control("counters", "counters"));
         std::vector<DiskCounters> disks;
@@ -176,6 +175,10 @@ public:
             counters.device = fmt::format("disk{}", disks.size());
             counters.read_bytes = device.value("bytes_read", uint64_t{0});
             counters.write_bytes = device.value("bytes_written", uint64_t{0});
+            counters.read_ops = device.value("read_ops", uint64_t{0});
+            counters.write_ops = device.value("write_ops", uint64_t{0});
+            counters.read_time_ns = device.value("read_time_ns", uint64_t{0});
+            counters.write_time_ns = device.value("write_time_ns", uint64_t{0});
             disks.push_back(std::move(counters));
         }
         return disks;

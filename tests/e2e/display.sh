@@ -37,12 +37,6 @@ trap cleanup EXIT
 export CORRAL_SOCKET="$sock"
 boot_wait=${CORRAL_BOOT_WAIT:-300}   # seconds; TCG on a busy 2-core host
 
-png_size() {   # png_size FILE: "WIDTHxHEIGHT" from its IHDR, or "not a PNG"
-  python3 -c '
-import struct, sys
-data = open(sys.argv[1], "rb").read(24)
-print("%dx%d" % struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else "not a PNG")' "$1"
-}
 says() { grep -qF -- "$1" <<<"$(jqb .error.message)" || { echo "  message: $(jqb .error.message)"; return 1; }; }
 # ocr PNG: what tesseract reads in it, as it is and enlarged twice (tesseract reads the console
 # font's 16-pixel glyphs better so), without spaces (it splits words the font keeps together).

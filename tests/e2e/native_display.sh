@@ -23,17 +23,14 @@ set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
-vmm="$build_dir/src/vmm/corral-vmm"
 
 # shellcheck source=../lib/lab.sh
 . "$repo/tests/lib/lab.sh"
-lab_reexec 1200
+lab_vmm_begin 1200
 
 for tool in python3 tesseract vncsnapshot; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (tools/setup installs it)"; exit 77; }
 done
-if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
-eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd)=')"
 work=$(mktemp -d "${TMPDIR:-/tmp}/display-e2e.XXXXXX")
 pid="" relay="" viewers=""
 # On a failure the captures, their OCR text and the serial console are kept in the build folder (the

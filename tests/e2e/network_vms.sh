@@ -66,6 +66,7 @@ cleanup() {
   for pid_file in "$state"/networks/*/dnsmasq.pid; do
     [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null
   done
+  corrald_hosts_lists_cleanup
   rm -rf -- "$state"
 }
 trap cleanup EXIT

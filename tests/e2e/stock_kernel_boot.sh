@@ -17,14 +17,11 @@ set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
-vmm="$build_dir/src/vmm/corral-vmm"
 
 # shellcheck source=../lib/lab.sh
 . "$repo/tests/lib/lab.sh"
-lab_reexec 1200
+lab_vmm_begin 1200
 
-if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
-eval "$("$repo/tools/guest-image" | grep -E '^(kernel|vmlinux|initrd)=')"
 work=$(mktemp -d "${TMPDIR:-/tmp}/stock-boot.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 

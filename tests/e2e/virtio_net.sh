@@ -22,7 +22,6 @@ set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
-vmm="$build_dir/src/vmm/corral-vmm"
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
   sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$script"
@@ -31,12 +30,10 @@ fi
 
 # shellcheck source=../lib/lab.sh
 . "$repo/tests/lib/lab.sh"
-lab_reexec 1500
+lab_vmm_begin 1500
 
-if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root to create taps and a bridge"; exit 77; fi
 if ! command -v ip >/dev/null 2>&1; then echo "SKIP: no ip (iproute2) command"; exit 77; fi
-eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd|modules)=')"
 
 # tun and bridge: built in, loaded already, or insmod'ed from the guest kernel's tree (the lab
 # runs that kernel; elsewhere modprobe finds the host's own).

@@ -22,7 +22,6 @@ set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
-vmm="$build_dir/src/vmm/corral-vmm"
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
   sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$script"
@@ -31,10 +30,8 @@ fi
 
 # shellcheck source=../lib/lab.sh
 . "$repo/tests/lib/lab.sh"
-lab_reexec 1200
+lab_vmm_begin 1200
 
-if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
-eval "$("$repo/tools/guest-image" | grep -E '^(kernel|initrd)=')"
 work=$(mktemp -d "${TMPDIR:-/tmp}/virtio-e2e.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 

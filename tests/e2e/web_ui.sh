@@ -5,8 +5,12 @@
 # (a bad value's message at its field, a 1024x768 display), start it on the emulated engine (QEMU
 # TCG), the console's prompt and a typed command's answer, the Screen tab (noVNC through corrald's
 # VNC relay: typed, pasted-as-typing and view-only text read back from the screenshot API by
-# tesseract), charts with data points, the list, dashboard, storage and
-# phone width, stop, delete, sign out; a one-time sign-in link works once. Screenshots in $CORRAL_SCREENSHOTS (default
+# tesseract), charts with data points, the Snapshots tab (a snapshot of the running VM taken,
+# current, deleted; bad and taken names at the field), the Network tab (the NIC's address), the
+# list, dashboard, storage (a qemu-img qcow2 imported by upload, exported as qcow2 and raw that
+# qemu-img compares equal), the Networks page (default listed, an isolated one made and deleted, a
+# bad subnet at its field), the Tokens page and phone width, stop, delete, sign out; a one-time
+# sign-in link works once. Screenshots in $CORRAL_SCREENSHOTS (default
 # <build>/web-screenshots). Exit 0 all passed, 1 a check failed, 77 skipped (no Chromium, no
 # tesseract, no node_modules, the UI not built, or no QEMU).
 set -uo pipefail
@@ -20,12 +24,29 @@ command -v tesseract >/dev/null || { echo "SKIP: no tesseract (Debian package te
 [ -f "$build_dir/web/dist/index.html" ] || { echo "SKIP: the web UI is not built ($build_dir/web/dist; the web_ui target)"; exit 77; }
 # shellcheck source=../lib/guest.sh
 . "$repo/tests/lib/guest.sh"
-guest_image
+# shellcheck source=../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+# The VM goes on corrald's default network (its NIC's address, the Networks page): as root, with
+# unshare, dnsmasq and nft, the script runs again in network and mount namespaces of its own, so
+# that corrald's bridges, dnsmasq and nft tables never reach the host's. Elsewhere it runs in the
+# host's namespace without networks, and the browser says SKIP for the network checks.
+if ! in_own_netns "$script"; then
+  guest_image   # outside: building it may need the host's network
+  export kernel initrd rootfs
+  if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v dnsmasq >/dev/null && command -v nft >/dev/null &&
+     unshare --net --mount true 2>/dev/null; then
+    enter_own_netns "$script" "$@"
+  fi
+else
+  enter_own_netns "$script" "$@"   # inside: a sysfs of the namespace, lo up
+  export CORRALD_DEFAULT_NETWORK=1
+fi
 # shellcheck source=../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
   if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/webui1/state '{"action":"kill"}'; sleep 1; fi
   corrald_stop
+  in_own_netns "$script" && corrald_networks_cleanup
   rm -rf -- "$state"
 }
 trap cleanup EXIT
@@ -49,9 +70,10 @@ browser_status=${PIPESTATUS[0]}
 check "the browser scenario passed" test "$browser_status" = 0
 api GET /api/v1/vms/webui1
 check "the VM is gone (the API agrees)" test "$code" = 404
-pages=(signin wizard-error vm vms dashboard storage vms-phone)
+pages=(signin wizard-error vm vm-snapshots vms dashboard storage tokens vms-phone)
 # The Screen tab's checks run when this corrald serves the VNC relay (the browser says SKIP otherwise).
 grep -q '^SKIP: the screen' "$state/browser.log" || pages+=(screen)
+in_own_netns "$script" && pages+=(networks)
 for page in "${pages[@]}"; do
   check "screenshot $page.png" test -s "$shots/$page.png"
 done

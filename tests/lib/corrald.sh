@@ -4,6 +4,7 @@
 #   corrald_start [ARGS...]   starts corrald (pid in $corrald_pid), waits for its socket
 #   corrald_stop              SIGTERM, waits for it to end (VMs keep running)
 #   corrald_networks_cleanup  ends the dnsmasq processes of the networks it made (after corrald_stop)
+#                             and removes their host lists (corrald_hosts_lists_cleanup)
 #   corrald_failure_report [VM...]  when a check failed: the tails of corrald's log and of each
 #                             VM's console (while corrald runs), so a CI log says why
 #   api METHOD PATH [JSON]    sets $code (HTTP status) and $body
@@ -11,6 +12,9 @@
 #   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed (tests/lib/check.sh)
 #   wait_task ID [SECONDS]    long-polls the task until it ends; sets $body to the task
 #   wait_state VM STATE SECS  polls until the VM is in STATE
+#   console_since_start VM, console_has VM TEXT, wait_console VM TEXT SECS   the VM's console
+#   wait_until SECONDS CMD... runs CMD until it succeeds
+#   png_size FILE             "WIDTHxHEIGHT" of a PNG, or "not a PNG"
 # For corrald --listen (TLS + bearer tokens):
 #   tls_listen                sets $listen (HOST:PORT, the port really bound) and $fingerprint from GET /host
 #   tls_api TOKEN METHOD PATH [JSON]   like api, over https://$listen trusting $state/tls/server.crt;
@@ -64,6 +68,17 @@ corrald_networks_cleanup() {
     kill "$pid" 2>/dev/null
     local i   # gone before the caller removes the folder it writes its leases into
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  corrald_hosts_lists_cleanup
+}
+
+# The folders under /run/corral-dnsmasq holding the host lists of this test's networks (named in
+# their dnsmasq.conf): they are outside the state folder, so they do not go away with it.
+corrald_hosts_lists_cleanup() {
+  local dir
+  for dir in $(sed -n 's|^dhcp-hostsfile=\(/run/corral-dnsmasq/[^/]*\)/dhcp-hosts$|\1|p' \
+                 "$state"/networks/*/dnsmasq.conf 2>/dev/null); do
+    rm -rf -- "$dir"
   done
 }
 
@@ -133,6 +148,12 @@ console_since_start() {   # console_since_start VM [TAIL]: VM's console since it
 }
 console_has() {   # console_has VM TEXT [TAIL]: TEXT is in VM's console since its last start
   console_since_start "$1" "${3:-5000}" | grep -qF -- "$2"
+}
+png_size() {   # png_size FILE: "WIDTHxHEIGHT" from its IHDR, or "not a PNG"
+  python3 -c '
+import struct, sys
+data = open(sys.argv[1], "rb").read(24)
+print("%dx%d" % struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else "not a PNG")' "$1"
 }
 wait_until() {   # wait_until SECONDS CMD...: runs CMD until it succeeds; fails after SECONDS
   local deadline=$((SECONDS + $1)); shift

@@ -15,9 +15,14 @@
 #                           tree (the lab runs that kernel over the host's root, which has no
 #                           tree for it, and the kernel's own module requests run modprobe
 #                           outside the chroot); a MODULE that does not load fails the script
-#   lab_reexec TIMEOUT      the whole script in the lab: when lab_needed, checks lab_require,
-#                           builds the guest image out here and exits with lab_run's status;
-#                           else returns
+#   lab_reexec TIMEOUT [VAR=VALUE...]
+#                           the whole script in the lab (with those variables set): when
+#                           lab_needed, checks lab_require, builds the guest image out here and
+#                           exits with lab_run's status; else returns
+#   lab_vmm_begin TIMEOUT [VAR=VALUE...]
+#                           the opening of a corral-vmm scenario: lab_reexec with them, then fails
+#                           unless $build_dir's corral-vmm is built, and sets vmm (its path) and
+#                           kernel, vmlinux, initrd and modules (the guest image's, built if need be)
 #   lab_reexec_unless_kvm_opens TIMEOUT
 #                           for tiny guests, which need only a /dev/kvm that opens (PVM's does):
 #                           when it does not, the whole script runs in the lab (exec); inside
@@ -42,13 +47,22 @@ lab_run() {   # lab_run TIMEOUT [VAR=VALUE...]
     CORRAL_CACHE="${CORRAL_CACHE:-$HOME/.cache/corral}" "$@" "$script")
 }
 
-lab_reexec() {   # lab_reexec TIMEOUT
+lab_reexec() {   # lab_reexec TIMEOUT [VAR=VALUE...]
   lab_needed || return 0
   lab_require
   "$repo/tools/guest-image" >/dev/null || exit 1
   echo "== running inside the nested lab (this host's KVM cannot run guest kernels at speed)"
-  lab_run "$1"
+  lab_run "$@"
   exit
+}
+
+lab_vmm_begin() {   # lab_vmm_begin TIMEOUT [VAR=VALUE...]
+  lab_reexec "$@"
+  vmm="$build_dir/src/vmm/corral-vmm"
+  if [ ! -x "$vmm" ]; then echo "FAIL: $vmm is not built"; exit 1; fi
+  kernel="" vmlinux="" initrd="" modules=""
+  eval "$("$repo/tools/guest-image" | grep -E '^(kernel|vmlinux|initrd|modules)=')"
+  [ -n "$kernel" ] && [ -n "$initrd" ] || { echo "FAIL: tools/guest-image made no kernel and initrd"; exit 1; }
 }
 
 lab_load_guest_modules() {   # lab_load_guest_modules MODULE... [-- OPTIONAL...]

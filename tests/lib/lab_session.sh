@@ -61,8 +61,12 @@ case ${1:-} in
       # The results and the build folder must be in the lab's writable share: run from the build
       # folder (tools/lab shares the whole checkout when it is inside one).
       status=0
+      # Four fresh outer VMs after a freeze, not tools/lab's two: a session runs ~15 min of
+      # scenarios under TCG, and a clean-checkout run here saw two freezes in one session (each
+      # retry resumes at the scenario that was cut, so a retry costs one scenario and a boot).
       (cd "${CORRAL_BUILD_DIR:-$repo/build}" &&
-        "$repo/tools/lab" --timeout "${CORRAL_LAB_SESSION_TIMEOUT:-3300}" -- env CORRAL_IN_LAB=1 \
+        "$repo/tools/lab" --timeout "${CORRAL_LAB_SESSION_TIMEOUT:-3300}" --retries "${CORRAL_LAB_SESSION_RETRIES:-4}" \
+          -- env CORRAL_IN_LAB=1 \
           CORRAL_CACHE="${CORRAL_CACHE:-$HOME/.cache/corral}" "$script" run "$results" "$@") || status=$?
     else
       run_scenarios "$results" "$@"

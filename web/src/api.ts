@@ -21,6 +21,9 @@ export function useSession(session: Session | undefined): void {
   csrfToken = session?.csrf_token ?? "";
 }
 
+/** The session's CSRF token, for requests made without call() (uploads: upload.ts). */
+export const csrf = () => csrfToken;
+
 /** Called when an answer says the session is gone (expired, signed out elsewhere, restart). */
 export function whenSignedOut(handler: () => void): void {
   onSignedOut = handler;
@@ -150,4 +153,84 @@ export interface Series {
   net_tx_bytes_per_second?: (number | null)[];
   cpus?: number;
   memory_total_bytes?: number;
+  // A VM's "why is it slow" columns and verdicts (web/src/pages/slow.ts).
+  vcpu_run_delay?: (number | null)[];
+  cpu_throttled?: (number | null)[];
+  disk_read_latency_ms?: (number | null)[];
+  disk_write_latency_ms?: (number | null)[];
+  diagnosis?: { window_seconds: number; causes: SlowCause[] };
+}
+
+/** One cause in GET /vms/{name}/metrics's diagnosis (src/daemon/slow_diagnosis.h). */
+export interface SlowCause {
+  cause: string;
+  value: number | null;
+  unit: "fraction" | "ms";
+  level: "ok" | "warning" | "problem" | "unknown";
+  verdict: string;
+  fix: string;
+}
+
+/** A VM snapshot (GET /vms/{name}/snapshots): `parent` and `current` make the tree. */
+export interface Snapshot {
+  vm: string;
+  name: string;
+  description: string;
+  kind: string;
+  engine: string;
+  status: string;
+  size_bytes: number;
+  vcpus: number;
+  memory_mib: number;
+  created_at: string;
+  parent: string | null;
+  current: boolean;
+}
+
+/** A NIC as GET /vms/{name} shows it; `groups` only on managed (nat, isolated) networks. */
+export interface Nic {
+  network?: string;
+  bridge?: string;
+  tap?: string;
+  mac: string;
+  ipv4?: string | null;
+  groups?: string[];
+}
+
+/** A managed network (GET /networks). */
+export interface Network {
+  name: string;
+  kind: string;
+  bridge: string;
+  parent: string | null;
+  vlan_id: number | null;
+  subnet4: string | null;
+  gateway4: string | null;
+  dhcp_start: string | null;
+  dhcp_end: string | null;
+  mtu: number;
+  vms: string[];
+  created_at: string;
+  status?: { bridge_present: boolean; problems: string[] };
+}
+
+export interface Lease {
+  ipv4: string;
+  mac: string;
+  hostname: string;
+  expires: number;
+}
+
+/** Follows a task until it ends, calling `progress` with each new look at it (every half second:
+ *  GET /tasks/{id}?wait= answers only at the end, and a progress bar wants the steps between). */
+export async function followTask(id: string, progress: (task: Task) => void): Promise<Task> {
+  for (;;) {
+    const task = await get<Task>(`/api/v1/tasks/${encodeURIComponent(id)}`);
+    progress(task);
+    if (task.status !== "queued" && task.status !== "running") {
+      if (task.status !== "succeeded") throw new ApiError(0, undefined, task.error ?? `task ${task.status}`);
+      return task;
+    }
+    await new Promise((resolve) => window.setTimeout(resolve, 500));
+  }
 }

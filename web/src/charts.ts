@@ -1,8 +1,12 @@
 // Charts of the metrics history (uPlot): one chart per quantity, redrawn when new samples come.
-import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
+// uPlot is a chunk of its own (lazy.ts), loaded when the first chart is made: until then each
+// chart holds its place with "Loading the chart…", and if it cannot load, says why.
+import type { uPlot } from "./lazy/uplot";
 import { Series } from "./api";
-import { bytes, h } from "./dom";
+import { bytes, fill, h } from "./dom";
+import { chunkFailed, lazyChunk } from "./lazy";
+
+const loadUplot = lazyChunk(() => import("./lazy/uplot"));
 
 export interface Line {
   label: string;
@@ -16,18 +20,37 @@ export interface ChartSpec {
   lines: Line[];
 }
 
-/** A chart in a figure with a caption; update() gives it a new series. */
+/**
+ * A chart in a figure with a caption; update() gives it a new series. Its data-state is
+ * "loading" until uPlot's chunk came, then "ready" (or "failed"); data-points counts the drawn points.
+ */
 export class Chart {
   readonly element: HTMLElement;
   private plot: uPlot | undefined;
+  private Plot: typeof uPlot | undefined;
+  /** The last series given, drawn when uPlot has loaded. */
+  private series: Series | undefined;
+  private destroyed = false;
   private readonly box: HTMLElement;
   private readonly observer: ResizeObserver;
 
   constructor(private readonly spec: ChartSpec) {
-    this.box = h("div", { class: "plot" });
-    this.element = h("figure", { class: "chart", "data-points": "0" }, h("figcaption", {}, spec.title), this.box);
+    this.box = h("div", { class: "plot" }, h("p", { class: "help plot-note" }, "Loading the chart…"));
+    this.element = h("figure", { class: "chart", "data-points": "0", "data-state": "loading" },
+      h("figcaption", {}, spec.title), this.box);
     this.observer = new ResizeObserver(() => this.plot?.setSize(this.size()));
     this.observer.observe(this.box);
+    loadUplot().then(({ uPlot }) => {
+      if (this.destroyed) return;
+      this.Plot = uPlot;
+      this.element.dataset.state = "ready";
+      this.box.replaceChildren();
+      if (this.series) this.update(this.series);
+    }, (error: unknown) => {
+      if (this.destroyed) return;
+      this.element.dataset.state = "failed";
+      fill(this.box, h("p", { class: "plot-note" }, chunkFailed("chart", error)));
+    });
   }
 
   private size(): { width: number; height: number } {
@@ -35,6 +58,9 @@ export class Chart {
   }
 
   update(series: Series): void {
+    this.series = series;
+    const Plot = this.Plot;
+    if (!Plot) return;
     const data: uPlot.AlignedData = [series.time, ...this.spec.lines.map((line) => line.values(series) ?? [])];
     this.element.dataset.points = String(series.time.length);
     if (this.plot) {
@@ -42,7 +68,7 @@ export class Chart {
       return;
     }
     const unit = this.spec.unit;
-    this.plot = new uPlot({
+    this.plot = new Plot({
       ...this.size(),
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
@@ -58,6 +84,7 @@ export class Chart {
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.observer.disconnect();
     this.plot?.destroy();
   }

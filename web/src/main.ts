@@ -10,6 +10,8 @@ import { createPage } from "./pages/create";
 import { storagePage } from "./pages/storage";
 import { tasksPage } from "./pages/tasks";
 import { signInPage } from "./pages/signin";
+import { networksPage } from "./pages/networks";
+import { tokensPage } from "./pages/tokens";
 
 export type Cleanup = () => void;
 export type Page = (main: HTMLElement, params: string[]) => Cleanup | void;
@@ -21,6 +23,8 @@ const routes: [RegExp, Page, string][] = [
   [/^#\/vms\/([^/]+)$/, vmPage, "VMs"],
   [/^#\/storage$/, storagePage, "Storage"],
   [/^#\/tasks$/, tasksPage, "Tasks"],
+  [/^#\/networks$/, networksPage, "Networks"],
+  [/^#\/tokens$/, tokensPage, "Tokens"],
 ];
 
 const app = document.getElementById("app")!;
@@ -39,7 +43,7 @@ function render(): void {
   const main = h("main", { id: "page", tabindex: "-1" });
   const active = route?.[2];
   const links = [["#/", "Dashboard"], ["#/vms", "VMs"], ["#/vms/new", "New VM"], ["#/storage", "Storage"],
-    ["#/tasks", "Tasks"]];
+    ["#/tasks", "Tasks"], ["#/networks", "Networks"], ["#/tokens", "Tokens"]];
   const nav = h("nav", { "aria-label": "Main" },
     h("ul", {}, links.map(([href, label]) =>
       h("li", {}, h("a", { href, "aria-current": label === active ? "page" : false }, label)))));

@@ -123,7 +123,8 @@ export class ScreenView {
     import("@novnc/novnc").then(({ default: Rfb }) => {
       // Still wanted: nothing disconnected, retried or closed the view while the chunk loaded.
       if (attempt === this.attempts && !this.closed && !this.rfb) this.open(Rfb);
-    }, (error) => this.setState("disconnected", `The screen's code did not load: ${(error as Error).message}`));
+    }, (error) => this.setState("disconnected", "The screen's code did not load (corrald may have been updated since " +
+      `this page was opened): reload the page. ${(error as Error).message}`));
   }
 
   private open(Rfb: typeof RFB): void {

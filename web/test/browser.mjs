@@ -3,16 +3,18 @@
 // One scenario, as a user goes: sign in; create a VM with the wizard (a bad memory size first:
 // the API's message must appear at that field; a 1024x768 display); start it; the console shows
 // the guest's prompt and the answer to a typed command; the Screen tab (noVNC through corrald)
-// connects at 1024x768, and what is typed there, pasted as typing there, or typed in view-only
-// mode (which must not arrive) is read back from the screenshot API with tesseract; the charts
-// have data points; stop; delete. Screenshots of each page go to $CORRAL_SCREENSHOTS. Prints
-// PASS/FAIL lines and "N passed, N failed"; exit 1 if any failed.
+// connects at 1024x768, and what is typed there, pasted as typing there, run after a Ctrl-C from
+// its send-keys menu, or typed in view-only mode (which must not arrive) is read back from the
+// screenshot API with tesseract; the charts have data points; xterm.js and uPlot are loaded by the
+// pages that use them, never by the sign-in page, and a card whose chunk answers 404 says "reload
+// the page"; stop; delete; a native submit of the sign-in form keeps the token out of the address. Screenshots of each
+// page go to $CORRAL_SCREENSHOTS. Prints PASS/FAIL lines and "N passed, N failed"; exit 1 if any failed.
 // Environment: CORRAL_URL (https://HOST:PORT), CORRAL_TOKEN, CORRAL_LINK (a sign-in link's code), CHROMIUM,
 // CORRAL_SCREENSHOTS (a folder), CORRAL_BOOT_WAIT (seconds for the guest's prompt, default 300).
 import puppeteer from "puppeteer-core";
 import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 
 const url = process.env.CORRAL_URL;
 const token = process.env.CORRAL_TOKEN;
@@ -24,7 +26,9 @@ let failed = 0;
 const check = (name, ok, detail = "") => {
   if (ok) passed++;
   else failed++;
-  console.log(`${ok ? "PASS" : "FAIL"}: ${name}${ok || !detail ? "" : ` (${detail})`}`);
+  // The detail on the FAIL line itself: CI keeps only a failed test's FAIL lines and its last ones.
+  const oneLine = String(detail).replace(/\s+/g, " ").trim();
+  console.log(`${ok ? "PASS" : "FAIL"}: ${name}${ok || !oneLine ? "" : ` (${oneLine})`}`);
   return ok;
 };
 /** Waits for `fn` (run in the page) to be truthy; false after `timeout` ms instead of throwing. */
@@ -77,12 +81,92 @@ const screenText = async (page, vm) => {
     return "";
   }
 };
-/** Whether OCR'd `text` has `word` (then, if given, `suffix` after at most one sign): tesseract
- *  misreads a letter of the console's small font now and then (v as y, m as n), so two of the
- *  word's letters may differ. */
+/** Whether OCR'd `text` has `word` (then, if given, `suffix`, a regular expression, after at most
+ *  one sign): tesseract misreads a letter of the console's small font now and then (v as y, m as
+ *  n), so two of the word's letters may differ; suffixes allow the digits' misreadings (2 as z). */
 const ocrHas = (text, word, suffix = "") =>
   (text.match(new RegExp(`[A-Za-z]{${word.length}}${suffix ? `\\W?${suffix}` : ""}`, "g")) ?? []).some((found) =>
     [...found.slice(0, word.length).toLowerCase()].filter((c, i) => c !== word[i]).length <= 2);
+/** Records the page's requests, how they ended and what its console said; report() tells what
+ *  is still pending, what failed and what the page shows, for a check that found nothing (CI keeps
+ *  only the FAIL lines of a run, so the reason has to be in one). */
+const watchNetwork = (page) => {
+  const started = new Map();
+  const ended = [];
+  const consoleLines = [];
+  const end = (request, how) => {
+    ended.push(`${request.method()} ${request.url().replace(url, "")} ${how} after ${Date.now() - started.get(request)} ms`);
+    started.delete(request);
+  };
+  page.on("request", (request) => started.set(request, Date.now()));
+  page.on("requestfinished", (request) => end(request, String(request.response()?.status())));
+  page.on("requestfailed", (request) => end(request, `failed: ${request.failure()?.errorText}`));
+  page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
+  return {
+    report: async (pageErrors) => {
+      const pending = [...started].map(([request, at]) => `${request.method()} ${request.url().replace(url, "")} for ${Date.now() - at} ms`);
+      const shown = await page.evaluate(() => document.body?.innerHTML.slice(0, 300) ?? "no body").catch((error) => String(error));
+      return `requests: ${ended.join(", ") || "none ended"}; pending: ${pending.join(", ") || "none"}; ` +
+        `script errors: ${pageErrors.join("; ") || "none"}; console: ${consoleLines.join(" | ") || "nothing"}; page: ${shown}`
+        .replace(/\s+/g, " ");
+    },
+  };
+};
+/** Which libraries a page's scripts and style sheets hold, found by the libraries' own class names in
+ *  the bodies (not by file names: a static import would put them back into the main bundle under
+ *  its own name). loaded() gives [{ url, has: [names], error }] of all so far. */
+const libraries = { xterm: "xterm-helper-textarea", uPlot: "u-legend" };
+const watchCode = (page) => {
+  const bodies = [];
+  page.on("response", (response) => {
+    const type = response.request().resourceType();
+    if (type !== "script" && type !== "stylesheet") return;
+    bodies.push(response.text().then(
+      (text) => ({ url: response.url(), has: Object.keys(libraries).filter((name) => text.includes(libraries[name])),
+        encoding: response.headers()["content-encoding"] ?? "" }),
+      (error) => ({ url: response.url(), has: [], error: String(error) })));
+  });
+  return { loaded: () => Promise.all(bodies) };
+};
+const withLibrary = (code, name) => code.filter((each) => each.has.includes(name)).map((each) => each.url);
+/** The VM's page in a second tab whose xterm.js and uPlot chunks answer 404 (as when corrald was
+ *  restarted with a newer build and the page asks for the old hashed names): each card says so. */
+async function chunkFailureChecks(vmName, chunks) {
+  const page = await browser.newPage();
+  try {
+    const errors = [];
+    page.on("pageerror", (error) => errors.push(String(error)));
+    await page.setCacheEnabled(false);
+    await page.setRequestInterception(true);
+    page.on("request", (request) => (chunks.includes(request.url())
+      ? request.respond({ status: 404, contentType: "text/plain", body: "Not found" }) : request.continue()));
+    await page.goto(`${url}/#/vms/${vmName}`);
+    const noteOf = () => page.$eval(".console", (e) => `${e.dataset.state}: ${e.textContent}`).catch((error) => String(error));
+    check("a console whose code does not load (404) says so in its card: reload the page",
+      await until(page, () => /reload the page/.test(document.querySelector(".console[data-state=failed] .console-note")?.textContent ?? ""),
+        15000), await noteOf());
+    check("  ... and so does each chart", await until(page, () => {
+      const charts = [...document.querySelectorAll("figure.chart")];
+      return charts.length >= 4 && charts.every((chart) => chart.dataset.state === "failed" && /reload the page/.test(chart.textContent));
+    }, 15000), await page.$$eval("figure.chart", (charts) => charts.map((c) => `${c.dataset.state}: ${c.textContent}`).join(" | ")));
+    check("  ... with a Reload button, and no error escaped the page's scripts",
+      (await page.$$(".console .chunk-failed button")).length === 1 && errors.length === 0, errors.join("; "));
+    await shot(page, "vm-code-not-loaded");
+  } finally {
+    await page.close();
+  }
+}
+/** Clicks `selector` until the page shows the click took (`took`, run in the page, within 10 s
+ *  each time), up to three times: the snapshot list is drawn again on each of the VM's events, and
+ *  a click that lands just as its row is replaced goes to a button no longer on the page. */
+const clickUntil = async (page, selector, took) => {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    // Found and clicked in one step in the page: no row can be replaced in between.
+    await page.evaluate((target) => document.querySelector(target)?.click(), selector);
+    if (await until(page, took, 10000)) return true;
+  }
+  return false;
+};
 /** Reads the screen until `pattern` (a RegExp, or a function of the text) shows (true) or `timeout` ms passed (false); last text in `seen.text`. */
 const untilScreen = async (page, vm, pattern, timeout, seen = {}) => {
   const end = Date.now() + timeout;
@@ -170,7 +254,7 @@ async function screenChecks(page) {
   await page.click(".screen canvas");
   await typeUs(page, `echo ${typed}-$((6*7))\n`);
   check(`typed on the canvas: 'echo ${typed}' shows on the screen`,
-    await untilScreen(page, vm, (text) => ocrHas(text, typed, "42"), 30000, seen), seen.text?.slice(-300));
+    await untilScreen(page, vm, (text) => ocrHas(text, typed, "4[2zZ]"), 30000, seen), seen.text?.slice(-300));
   await shot(page, "screen", false);
   // View only: the keys go nowhere (noVNC drops them, and corrald's relay drops what a viewer on
   // ?view_only=1 sends anyway: a raw RFB viewer checks that). Then paste as typing with the
@@ -186,20 +270,260 @@ async function screenChecks(page) {
   await page.click(".screen canvas");
   await page.keyboard.type(`echo ${unseen}\n`);
   await page.click("#screen-view-only");
-  await until(page, () => document.querySelector(".screen")?.dataset.state === "connected" &&
-    !/view only/.test(document.querySelector(".screen .console-note")?.textContent ?? ""), 30000);
+  check("view only cleared: connected again, taking input",
+    await until(page, () => document.querySelector(".screen")?.dataset.state === "connected" &&
+      !/view only/.test(document.querySelector(".screen .console-note")?.textContent ?? ""), 30000),
+    await page.$eval(".screen", (e) => `${e.dataset.state}, view only ${document.querySelector("#screen-view-only")?.checked}: ` +
+      (e.querySelector(".console-note")?.textContent ?? "")));
   const pasted = randomWord();
   await page.type("#screen-text", `echo ${pasted}-$((6*8))\n`);
   await page.click(".screen-type button[type=submit]");
   check("paste as typing: its line shows on the screen",
-    await untilScreen(page, vm, (text) => ocrHas(text, pasted, "48"), 30000, seen), seen.text?.slice(-300));
+    await untilScreen(page, vm, (text) => ocrHas(text, pasted, "4[8B]"), 30000, seen), seen.text?.slice(-300));
   check(`  ... and the line typed in view-only mode ('${unseen}') does not`, !ocrHas(seen.text, unseen), seen.text?.slice(-300));
   check(`  ... nor the raw view-only viewer's ('${unseenRaw}')`, !ocrHas(seen.text, unseenRaw), seen.text?.slice(-300));
+  // Send keys: Ctrl-C from the menu stops a ten-minute sleep, so the line typed after it runs now,
+  // and the rest of the sleep's line never does (without the Ctrl-C neither would show in time).
+  // The lines write to the serial console, read back through the API: exact text, no OCR.
+  const never = randomWord();
+  const after = randomWord();
+  const pasteAndWait = async (text) => {
+    const before = await page.$eval(".screen", (screen) => Number(screen.dataset.typed ?? 0));
+    await page.$eval("#screen-text", (area) => (area.value = ""));
+    await page.type("#screen-text", text);
+    await page.click(".screen-type button[type=submit]");
+    return until(page, (count) => Number(document.querySelector(".screen").dataset.typed ?? 0) > count, 30000, before);
+  };
+  const serialHas = (text) => page.evaluate(async (name, wanted) => {
+    const response = await fetch(`/api/v1/vms/${name}/console?tail=200`, { credentials: "same-origin" });
+    return (await response.text()).includes(wanted);
+  }, vm, text);
+  check("paste as typing: 'sleep 600; echo ...' typed",
+    await pasteAndWait(`sleep 600; echo ${never}-$((5*9)) >/dev/ttyS0\n`));
+  await page.select("#screen-keys", String(await page.$eval("#screen-keys", (select) =>
+    [...select.options].find((option) => option.textContent === "Ctrl-C")?.value ?? "")));
+  // Up to three Ctrl-Cs: one that reaches the guest before its shell has put the sleep in the
+  // foreground interrupts the shell instead. A Ctrl-C that stops the sleep also drops the
+  // typed-ahead line, so the line is typed again after each.
+  let interrupted = false;
+  for (let attempt = 0; attempt < 3 && !interrupted; attempt++) {
+    await page.click("[data-action=send-keys]");
+    await pasteAndWait(`echo ${after}-$((7*6)) >/dev/ttyS0\n`);
+    const deadline = Date.now() + 20000;
+    while (!interrupted && Date.now() < deadline) {
+      interrupted = await serialHas(`${after}-42`);
+      if (!interrupted) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  check("send keys: Ctrl-C stops the sleep and the next line runs", interrupted);
+  check(`  ... and the rest of the interrupted line ('${never}') does not`, !(await serialHas(`${never}-45`)));
   await page.evaluate(() => window.viewOnlyViewer?.close());
   await page.click("[data-tab=serial]");
   check("back on the serial console: the screen's connection is closed",
     await until(page, () => document.querySelector(".screen")?.dataset.state !== "connected" &&
       !document.querySelector(".screen canvas"), 10000));
+}
+
+/** GET `path` with the page's session; { status, bytes (a Buffer) }. */
+const fetchBytes = async (page, path) => {
+  const answer = await page.evaluate(async (path) => {
+    const response = await fetch(path, { credentials: "same-origin" });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { status: response.status, data: btoa(binary) };
+  }, path);
+  return { status: answer.status, bytes: Buffer.from(answer.data, "base64") };
+};
+/** Sets an input's value as a person would: cleared, then typed. */
+const retype = async (page, selector, text) => {
+  await page.$eval(selector, (input) => (input.value = ""));
+  await page.type(selector, text);
+};
+
+/** The VM page's Snapshots tab on the running VM: a bad name's message at its field, a snapshot
+ *  taken (a task) and listed as the current one, a taken name's 409 at the field. */
+async function snapshotChecks(page) {
+  console.log("== snapshots (the VM page's Snapshots tab)");
+  await page.click("[data-tab=snapshots]");
+  const name = ".snapshots-view [data-field=name] input";
+  const error = ".snapshots-view [data-field=name] .field-error";
+  await retype(page, name, "no spaces!");
+  await page.click(".snapshots-view button[type=submit]");
+  check("a bad snapshot name: the API's message at the name field",
+    await until(page, (selector) => document.querySelector(selector)?.textContent !== "", 10000, error),
+    await page.$eval(".snapshots-view .status", (e) => e.textContent));
+  console.log(`  the message: ${await page.$eval(error, (e) => e.textContent)}`);
+  await retype(page, name, "first");
+  await page.type(".snapshots-view [data-field=description] input", "from the browser");
+  await page.click(".snapshots-view button[type=submit]");
+  check("a snapshot of the running VM: listed, ready and current",
+    await until(page, () => {
+      const row = document.querySelector("tr[data-snapshot=first]");
+      return row?.dataset.current === "true" && row.querySelector("[data-label=Status]")?.textContent === "ready";
+    }, 120000), await page.$eval(".snapshots-view", (e) => e.textContent).catch(() => ""));
+  check("  ... the task's end was shown", await until(page, () =>
+    /first: taken/.test(document.querySelector(".snapshots-view .status")?.textContent ?? ""), 10000),
+  await page.$eval(".snapshots-view .status", (e) => e.textContent));
+  await retype(page, name, "first");
+  await page.click(".snapshots-view button[type=submit]");
+  check("  ... the same name again: the 409's message at the name field",
+    await until(page, (selector) => /first/.test(document.querySelector(selector)?.textContent ?? ""), 10000, error),
+    await page.$eval(".snapshots-view .status", (e) => e.textContent));
+  await page.$eval(name, (input) => (input.value = ""));
+  await page.$eval(".snapshots-view [data-field=description] input", (input) => (input.value = ""));
+}
+
+/** On the stopped VM: a disk snapshot taken, drawn under the first one (the current one when it
+ *  was taken), then restored through its Restore button (after the confirm, which the page's
+ *  dialog handler accepts); the first one deleted. */
+async function restoreChecks(page) {
+  console.log("== restore a snapshot (the VM stopped)");
+  await page.click("[data-tab=snapshots]");
+  await until(page, () => document.querySelector(".snapshots-view tbody tr"), 10000);
+  await retype(page, ".snapshots-view [data-field=name] input", "stopped");
+  await page.click(".snapshots-view button[type=submit]");
+  check("a snapshot of the stopped VM: a disk snapshot, ready and current", await until(page, () => {
+    const row = document.querySelector("tr[data-snapshot=stopped]");
+    return row?.dataset.current === "true" && row.querySelector("[data-label=Kind]")?.textContent === "disk" &&
+      row.querySelector("[data-label=Status]")?.textContent === "ready" && !row.querySelector("[data-action=restore]").disabled;
+  }, 60000), await page.$eval(".snapshots-view", (e) => e.textContent).catch(() => ""));
+  check("  ... drawn under the first one", await page.$eval("tr[data-snapshot=stopped] .tree", (e) => e.textContent.startsWith("└")) &&
+    await page.$$eval(".snapshots-view tbody tr", (rows) => rows.map((row) => row.dataset.snapshot).join(",")) === "first,stopped");
+  await clickUntil(page, "tr[data-snapshot=stopped] [data-action=restore]",
+    () => /restor/.test(document.querySelector(".snapshots-view .status")?.textContent ?? ""));
+  check("  ... restored from its Restore button", await until(page, () =>
+    /stopped: restored/.test(document.querySelector(".snapshots-view .status")?.textContent ?? ""), 60000),
+  await page.$eval(".snapshots-view .status", (e) => e.textContent));
+  const card = (await page.$("#panel-snapshots")).evaluateHandle((panel) => panel.closest("section"));
+  await (await card).asElement().screenshot({ path: `${shots}/vm-snapshots.png` });
+  await clickUntil(page, "tr[data-snapshot=first] [data-action=delete-snapshot]",   // the confirm is accepted
+    () => /first: delet|delete first/.test(document.querySelector(".snapshots-view .status")?.textContent ?? ""));
+  check("the first snapshot deleted: gone from the list",
+    await until(page, () => !document.querySelector("tr[data-snapshot=first]") && /first: deleted/.test(
+      document.querySelector(".snapshots-view .status")?.textContent ?? ""), 30000));
+  check("  ... the restored one stays, current", await page.$eval("tr[data-snapshot=stopped]", (row) => row.dataset.current === "true"));
+}
+
+/** The VM page's Network tab: the NIC's network, MAC and address as the API has them. */
+async function nicChecks(page) {
+  console.log("== the VM's NICs (the Network tab)");
+  await page.focus("[data-tab=snapshots]");
+  await page.keyboard.press("ArrowRight");
+  check("the tabs follow the arrow keys: ArrowRight opens the Network tab and focuses it", await page.evaluate(() =>
+    document.activeElement?.dataset.tab === "nics" && !document.querySelector("#panel-nics").hidden &&
+    document.querySelector("#panel-snapshots").hidden));
+  const { bytes } = await fetchBytes(page, `/api/v1/vms/${vm}`);
+  const nic = JSON.parse(bytes.toString()).nics[0];
+  check("the NIC row shows the VM's network, MAC and address",
+    await until(page, (nic) => {
+      const row = document.querySelector("tr[data-nic='0']");
+      return row && row.querySelector("[data-label=Address]")?.textContent === nic.ipv4 &&
+        row.textContent.includes(nic.mac) && row.querySelector("[data-label=Network]")?.textContent === nic.network;
+    }, 10000, nic), `${JSON.stringify(nic)} vs ${await page.$eval("tr[data-nic='0']", (e) => e.textContent).catch(() => "no row")}`);
+  check("  ... and its security groups (none ticked), editable", await page.$$eval("tr[data-nic='0'] form.groups input[type=checkbox]",
+    (boxes) => boxes.length > 0 && boxes.every((box) => !box.checked)));
+  await page.click("tr[data-nic='0'] form.groups input[value=default]");
+  await page.click("tr[data-nic='0'] form.groups button[type=submit]");
+  await until(page, () => /NIC #0: groups default/.test(document.querySelector(".nics-view .status")?.textContent ?? ""), 10000);
+  const after = JSON.parse((await fetchBytes(page, `/api/v1/vms/${vm}`)).bytes.toString()).nics[0];
+  check("  ... ticking 'default' and Apply puts the group on the running VM's NIC", JSON.stringify(after.groups) === '["default"]',
+    JSON.stringify(after));
+  await page.click("[data-tab=snapshots]");
+}
+
+/** The Networks page: the default network listed; a bad subnet's message at its field; an
+ *  isolated network made, listed and deleted; the default one, in use, cannot be (409 shown). */
+async function networkChecks(page, networked) {
+  console.log("== the Networks page");
+  await page.goto(`${url}/#/networks`);
+  await until(page, () => document.querySelector("table.networks tbody tr"), 10000);
+  if (networked) {
+    check("the default network is listed with its VM",
+      await until(page, (name) => document.querySelector("tr[data-network=default]")?.textContent.includes(name), 10000, vm));
+  }
+  await page.type(".network-form [data-field=name] input", "lab");
+  await page.select(".network-form [data-field=kind] select", "isolated");
+  await retype(page, ".network-form [data-field=subnet4] input", "10.77.0.0/33");
+  await page.click(".network-form button[type=submit]");
+  check("a bad subnet: the API's message at the subnet field",
+    await until(page, () => document.querySelector(".network-form [data-field=subnet4] .field-error")?.textContent !== "", 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  console.log(`  the message: ${await page.$eval(".network-form [data-field=subnet4] .field-error", (e) => e.textContent)}`);
+  if (!networked) {
+    console.log("SKIP: making networks (not in a network namespace of the test's own)");
+    return;
+  }
+  await retype(page, ".network-form [data-field=subnet4] input", "10.77.0.0/24");
+  await page.click(".network-form button[type=submit]");
+  check("an isolated network made: listed with its kind and subnet",
+    await until(page, () => /isolated.*10\.77\.0\.0\/24/.test(document.querySelector("tr[data-network=lab]")?.textContent ?? ""), 30000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await page.click("tr[data-network=default] [data-action=leases]");
+  check("  ... the default network's leases open", await until(page, () =>
+    /Leases on default/.test(document.querySelector("#leases-title")?.textContent ?? ""), 10000));
+  await shot(page, "networks");
+  await page.click("tr[data-network=default] [data-action=delete-network]");
+  check("deleting the default network, which the VM uses: the 409's message",
+    await until(page, () => /delete default: .*(use|VM|webui1)/i.test(document.querySelector("main .status")?.textContent ?? ""), 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await page.click("tr[data-network=lab] [data-action=delete-network]");
+  check("  ... the isolated one is deleted", await until(page, () => !document.querySelector("tr[data-network=lab]") &&
+    document.querySelector("tr[data-network=default]"), 30000), await page.$eval("main .status", (e) => e.textContent));
+}
+
+/** Storage: a qcow2 made with qemu-img imported from the browser (an upload) is listed with its
+ *  size; its export downloads an image qemu-img reads as the same disk. */
+async function storageChecks(page) {
+  console.log("== storage: import and export");
+  await page.goto(`${url}/#/storage`);
+  await until(page, () => document.querySelector(".upload-form select option"), 10000);
+  const image = `${shots}/upload.qcow2`;
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", image, "24M"]);
+  execFileSync("qemu-io", ["-f", "qcow2", "-c", "write -P 0x5a 1M 64k", image], { stdio: "ignore" });
+  await (await page.$(".upload-form input[type=file]")).uploadFile(image);
+  check("the file's name becomes the volume's name", (await page.$eval(".upload-form [data-field=name] input", (e) => e.value)) === "upload");
+  await retype(page, ".upload-form [data-field=name] input", "bad name");
+  await page.click(".upload-form button[type=submit]");
+  check("a bad volume name: the API's message at the name field",
+    await until(page, () => document.querySelector(".upload-form [data-field=name] .field-error")?.textContent !== "", 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await retype(page, ".upload-form [data-field=name] input", "uploaded");
+  await page.click(".upload-form button[type=submit]");
+  // Waited for: the click returns while the upload is still going (a fresh machine's run read it early).
+  check("  ... the upload's progress events reported the whole file sent",
+    await until(page, (size) => Number(document.querySelector(".upload-form")?.dataset.sent) === size, 30000,
+      statSync(image).size),
+    `${await page.$eval(".upload-form", (form) => form.dataset.sent)} of ${statSync(image).size}`);
+  check("the imported qcow2 is listed with its size (24 MiB)",
+    await until(page, () => document.querySelector("tr[data-volume='default/uploaded'] [data-label=Size]")?.textContent === "24 MiB", 30000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await shot(page, "storage");
+  for (const format of ["qcow2", "raw"]) {
+    const href = await page.$eval(`tr[data-volume='default/uploaded'] a[data-export=${format}]`, (a) => a.getAttribute("href"));
+    const { status, bytes } = await fetchBytes(page, href);
+    const file = `${shots}/exported.${format}`;
+    writeFileSync(file, bytes);
+    let info = {};
+    try {
+      info = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", file], { encoding: "utf8" }));
+    } catch (error) {
+      info = { error: String(error) };
+    }
+    let same = false;
+    try {
+      execFileSync("qemu-img", ["compare", "-q", image, file], { stdio: "ignore" });
+      same = true;
+    } catch {
+      same = false;
+    }
+    check(`export as ${format}: qemu-img reads a ${format} of 24 MiB with the uploaded content`,
+      status === 200 && info.format === format && info["virtual-size"] === 24 * 1024 * 1024 && same,
+      `${status} ${bytes.length} bytes ${JSON.stringify(info).slice(0, 200)} same=${same}`);
+  }
+  for (const file of [image, `${shots}/exported.qcow2`, `${shots}/exported.raw`]) rmSync(file, { force: true });
+  await page.click("tr[data-volume='default/uploaded'] button.danger");
+  await until(page, () => !document.querySelector("tr[data-volume='default/uploaded']"), 10000);
 }
 
 const browser = await puppeteer.launch({
@@ -218,19 +542,44 @@ try {
   page.on("dialog", (dialog) => dialog.accept());
   const requests = [];
   page.on("request", (request) => requests.push(request.url()));
+  const network = watchNetwork(page);
+  const code = watchCode(page);
 
   console.log("== sign in");
   const started = Date.now();
   await page.goto(url, { waitUntil: "load" });
-  check("the sign-in form appears", await until(page, () => document.querySelector("#token"), 10000));
+  // Loaded once more when the form does not come: CI saw it missing once, with no trace of why
+  // (the report below says it now); a second miss fails.
+  let formShown = await until(page, () => document.querySelector("#token"), 30000);
+  if (!formShown) {
+    console.log(`NOTE: no sign-in form 30 s after the first load; loading again (${await network.report(pageErrors)})`);
+    await page.reload({ waitUntil: "load" });
+    formShown = await until(page, () => document.querySelector("#token"), 30000);
+  }
+  check("the sign-in form appears", formShown, await network.report(pageErrors));
   const interactive = Date.now() - started;
   check("every request stayed on corrald (no CDN)", requests.every((each) => each.startsWith(url)), requests.join(" "));
   const firstPageRequests = requests.length;
+  // xterm.js and uPlot are chunks loaded by the pages with a console or charts (web/src/lazy.ts).
+  const signInCode = await code.loaded();
+  check("the sign-in page loads neither xterm.js nor uPlot (in none of its scripts and style sheets)",
+    signInCode.length >= 2 && signInCode.every((each) => each.has.length === 0 && !each.error), JSON.stringify(signInCode));
   await shot(page, "signin");
-  await page.type("#token", "corral_wrong");
-  await page.click("form button[type=submit]");
-  check("a wrong token: the API's message at the token field",
-    await until(page, () => /not valid/.test(document.querySelector("#token-error")?.textContent ?? ""), 10000));
+  // Tried again when no message comes: a submit the browser made itself would not be the UI's
+  // (the form comes with the script, which takes its submits; were one to slip through, the form
+  // posts to / and corrald answers 405: the page is loaded again).
+  let refused = false;
+  for (let attempt = 0; attempt < 3 && !refused; attempt++) {
+    if (!(await until(page, () => document.querySelector("#token"), 10000))) {
+      await page.goto(url, { waitUntil: "load" });
+      await until(page, () => document.querySelector("#token"), 10000);
+    }
+    await page.$eval("#token", (input) => (input.value = ""));
+    await page.type("#token", "corral_wrong");
+    await page.click("form button[type=submit]");
+    refused = await until(page, () => /not valid/.test(document.querySelector("#token-error")?.textContent ?? ""), 10000);
+  }
+  check("a wrong token: the API's message at the token field", refused);
   await page.$eval("#token", (input) => (input.value = ""));
   await page.type("#token", token);
   const signInStart = Date.now();
@@ -293,7 +642,37 @@ try {
     await until(page, () => [...document.querySelectorAll("figure.chart")].every((f) => Number(f.dataset.points) >= 2), 30000),
     await page.$$eval("figure.chart", (figures) => figures.map((f) => f.dataset.points).join(",")));
   check("  ... and the CPU chart drew its line (a uPlot canvas)", (await page.$$("figure.chart canvas")).length >= 4);
+  const vmCode = await code.loaded();
+  const chunks = [...withLibrary(vmCode, "xterm"), ...withLibrary(vmCode, "uPlot")];
+  check("  ... xterm.js and uPlot came in chunks of their own, apart from the main bundle, gzipped (the build's twins)",
+    withLibrary(vmCode, "xterm").length === 1 && withLibrary(vmCode, "uPlot").length === 1 &&
+    !chunks.some((chunk) => signInCode.some((each) => each.url === chunk)) &&
+    vmCode.filter((each) => chunks.includes(each.url)).every((each) => each.encoding === "gzip"), JSON.stringify(vmCode));
+  await chunkFailureChecks(vm, chunks);
+  // The "why is it slow" panel (web/src/pages/slow.ts): corrald's four verdicts with plausible
+  // figures: shares of vCPU time in 0..100%, and a read latency above 0 ms (the guest read its
+  // root disk while it booted, within the panel's five minutes).
+  const slowFigures = () => page.$$eval(".slow li[data-cause]", (items) =>
+    Object.fromEntries(items.map((li) => [li.dataset.cause, li.querySelector(".slow-figure")?.textContent ?? ""])));
+  check("the \"why is it slow\" panel lists its four causes, each with a verdict",
+    await until(page, () => document.querySelectorAll(".slow li[data-cause] .slow-verdict").length === 4, 30000),
+    await page.$eval(".slow", (e) => e.textContent));
+  check("  ... waiting for a host CPU: a share of its vCPU time in 0..100%",
+    await until(page, () => {
+      const figure = document.querySelector(".slow li[data-cause=cpu_wait] .slow-figure")?.textContent ?? "";
+      return /^\d+(\.\d+)?%$/.test(figure) && parseFloat(figure) <= 100;
+    }, 30000), JSON.stringify(await slowFigures()));
+  check("  ... disk reads: a latency above 0 ms",
+    await until(page, () => parseFloat(document.querySelector(".slow li[data-cause=disk_read] .slow-figure")?.textContent ?? "") > 0,
+      30000), JSON.stringify(await slowFigures()));
+  check("  ... no CPU cap: its verdict says so", await page.$eval(".slow li[data-cause=cpu_cap] .slow-verdict",
+    (e) => e.textContent === "it has no CPU cap"));
   await shot(page, "vm");
+  const networked = await page.evaluate(async () =>
+    (await (await fetch("/api/v1/networks")).json()).some((network) => network.name === "default"));
+  await snapshotChecks(page);
+  if (networked) await nicChecks(page);
+  else console.log("SKIP: the NIC checks (no default network: not in a network namespace of the test's own)");
 
   console.log("== the other pages");
   await page.goto(`${url}/#/vms`);
@@ -305,9 +684,12 @@ try {
   await until(page, () => Number(document.querySelector("figure.chart")?.dataset.points) >= 1, 10000);
   await until(page, () => document.querySelector("ol.feed li"), 3000);
   await shot(page, "dashboard");
-  await page.goto(`${url}/#/storage`);
-  await until(page, () => document.querySelectorAll("table.list tbody tr").length >= 2, 10000);
-  await shot(page, "storage");
+  await storageChecks(page);
+  await networkChecks(page, networked);
+  await page.goto(`${url}/#/tokens`);
+  check("the Tokens page shows who this session signed in as",
+    await until(page, () => document.querySelector(".signed-in-as")?.textContent === "browser", 10000));
+  await shot(page, "tokens");
   await page.setViewport({ width: 390, height: 844, isMobile: true });
   await page.goto(`${url}/#/vms`);
   await until(page, (name) => document.querySelector(`tr[data-vm="${name}"]`), 10000, vm);
@@ -315,6 +697,13 @@ try {
     await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
     String(await page.evaluate(() => document.documentElement.scrollWidth)));
   await shot(page, "vms-phone");
+  for (const [hash, what, ready] of [["#/networks", "the Networks page", "table.networks tbody tr"],
+    [`#/vms/${vm}`, "the VM's page (its Snapshots tab)", "tr[data-snapshot]"], ["#/storage", "the Storage page", "tr[data-volume]"]]) {
+    await page.goto(`${url}/${hash}`);
+    await until(page, (selector) => document.querySelector(selector), 10000, ready);
+    check(`  ... nor does ${what}`, await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
+      String(await page.evaluate(() => document.documentElement.scrollWidth)));
+  }
   await page.setViewport({ width: 1280, height: 800 });
 
   console.log("== keyboard");
@@ -332,6 +721,7 @@ try {
   await until(page, () => document.querySelector("button[data-action=stop]"), 10000);
   await page.click("button[data-action=stop]");
   check("stopped", await until(page, () => document.querySelector(".badge")?.textContent === "stopped", 120000));
+  await restoreChecks(page);
   await until(page, () => !document.querySelector("button[data-action=delete]")?.disabled, 10000);
   await page.click("button[data-action=delete]");
   check("deleted: back on the list", await until(page, () => location.hash === "#/vms", 15000));
@@ -352,6 +742,18 @@ try {
   check("  ... once: used again, the sign-in form says why",
     await until(page, () => /not valid/.test(document.querySelector("#token-error")?.textContent ?? ""), 10000));
   check("no error in the page's scripts", pageErrors.length === 0, pageErrors.join("; "));
+  // Were the browser to submit the sign-in form itself (without the script's listener: a copy of
+  // the form has none), the token must not end up in the address (a form's default is GET ?token=).
+  await until(page, () => document.querySelector("form.signin"), 10000);
+  await Promise.all([page.waitForNavigation({ waitUntil: "load", timeout: 10000 }), page.evaluate(() => {
+    const form = document.querySelector("form.signin");
+    const copy = form.cloneNode(true);
+    copy.querySelector("#token").value = "corral_native_submit";
+    form.replaceWith(copy);
+    copy.requestSubmit();
+  })]);
+  check("the sign-in form submitted by the browser itself keeps the token out of the address",
+    !page.url().includes("corral_native_submit"), page.url());
   console.log(`MEASURED: sign-in form interactive ${interactive} ms after navigation, ${firstPageRequests} requests; ` +
     `dashboard ready ${dashboardReady} ms after signing in`);
 } catch (error) {

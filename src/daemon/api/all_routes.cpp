@@ -10,6 +10,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     });
     add_host_routes(router, context);
     add_doctor_routes(router, context);
+    add_capacity_plan_routes(router, context);
     add_vm_routes(router, context);
     add_console_routes(router, context);
     add_display_routes(router, context);
@@ -24,6 +25,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_network_routes(router, context);
     add_security_group_routes(router, context);
     add_web_routes(router, context);
+    add_backup_routes(router, context);
 }
 
 }  // namespace corral::daemon

@@ -18,6 +18,7 @@
 
 namespace corral::daemon {
 
+class BackupService;
 class StaticFiles;
 class WebSessions;
 class MetricsHistory;
@@ -54,6 +55,8 @@ struct ApiContext {
     const StaticFiles* web = nullptr;
     /// Each VM's and the host's sampled metrics over the last day; null where none are kept (503).
     MetricsHistory* metrics_history = nullptr;
+    /// Backup repositories and backups (docs/api.md "Backups"); null where none are kept (503).
+    BackupService* backups = nullptr;
 
     static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
@@ -64,6 +67,7 @@ void add_all_routes(Router& router, ApiContext& context);
 void add_host_routes(Router& router, ApiContext& context);
 /// GET /host/doctor: misconfigurations of the host and its VMs, each with its fix (host_doctor.h).
 void add_doctor_routes(Router& router, ApiContext& context);
+void add_capacity_plan_routes(Router& router, ApiContext& context);
 void add_vm_routes(Router& router, ApiContext& context);
 void add_console_routes(Router& router, ApiContext& context);
 /// A VM's snapshots (docs/api.md "Snapshots").
@@ -81,6 +85,8 @@ void add_security_group_routes(Router& router, ApiContext& context);
 void add_volume_content_routes(Router& router, ApiContext& context);
 /// The web UI's files and browser sessions (docs/api.md "Web UI sessions").
 void add_web_routes(Router& router, ApiContext& context);
+/// Backup repositories and backups of VMs (docs/api.md "Backups").
+void add_backup_routes(Router& router, ApiContext& context);
 
 /// The API's JSON for a volume of `pool` (docs/api.md "Volumes").
 nlohmann::json volume_json(const std::string& pool, const storage::pool::VolumeInfo& info, ApiContext& context);

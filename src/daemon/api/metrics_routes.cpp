@@ -3,6 +3,7 @@
 #include "daemon/api/api_context.h"
 #include "daemon/http/request_body.h"
 #include "daemon/metrics_history.h"
+#include "daemon/slow_diagnosis.h"
 #include "daemon/vm_json.h"
 
 namespace corral::daemon {
@@ -23,6 +24,19 @@ ApiResult<SeriesQuery> series_query(const HttpRequest& request, const MetricsHis
                        step.value_or(static_cast<uint64_t>(history.tiers().interval.count()))};
 }
 
+/// The "why is it slow" verdicts over the last minutes of `vm`'s history.
+nlohmann::json diagnosis_of(const ApiContext& context, const MetricsHistory& history,
+                            const inventory::VmRecord& vm) {
+    SlowContext slow{vm.name, context.host.cpus, 0, vm.limits.cpu_max_percent};
+    if (auto vms = context.inventory.list_vms())
+        for (const auto& each : *vms)
+            if (each.state == "running" || each.state == "paused")
+                slow.running_vcpus += static_cast<unsigned>(std::max(0, each.vcpus));
+    auto recent = history.vm_series(vm.name, unix_now() - slow_thresholds::k_window_seconds,
+                                    static_cast<uint64_t>(history.tiers().interval.count()));
+    return diagnose_slowness(recent, slow);
+}
+
 ApiResult<MetricsHistory*> history_of(ApiContext& context) {
     if (!context.metrics_history) return api_fail(503, "this corrald keeps no metrics history");
     return context.metrics_history;
@@ -38,9 +52,10 @@ void add_metrics_routes(Router& router, ApiContext& context) {
                    if (request.query.contains("since") || request.query.contains("step")) {
                        MetricsHistory* history = TRY(history_of(context));
                        auto query = TRY(series_query(request, *history));
-                       TRY_VOID(api(context.inventory.get_vm(name), "name"));
+                       auto vm = TRY(api(context.inventory.get_vm(name), "name"));
                        auto series = history->vm_series(name, query.since, query.step);
                        series["vm"] = name;
+                       series["diagnosis"] = diagnosis_of(context, *history, vm);
                        return json_response(200, series);
                    }
                    auto metrics = TRY(api(context.vms.metrics(name), "name"));
@@ -59,6 +74,7 @@ void add_metrics_routes(Router& router, ApiContext& context) {
     router.add("GET", "/metrics", [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto vms = TRY(api(context.inventory.list_vms()));
         std::string up, cpu, memory, run_delay, throttled, disk_read, disk_write, net_rx, net_tx;
+        std::string disk_reads, disk_writes, disk_read_time, disk_write_time;
         for (const auto& vm : vms) {
             bool running = vm.state == "running" || vm.state == "paused";
             up += fmt::format("corral_vm_up{{vm=\"{}\",state=\"{}\"}} {}\n", vm.name, vm.state, running ? 1 : 0);
@@ -76,6 +92,13 @@ void add_metrics_routes(Router& router, ApiContext& context) {
                                          disk.device, disk.read_bytes);
                 disk_write += fmt::format("corral_vm_disk_write_bytes_total{{vm=\"{}\",disk=\"{}\"}} {}\n", vm.name,
                                           disk.device, disk.write_bytes);
+                const auto labels = fmt::format("{{vm=\"{}\",disk=\"{}\"}}", vm.name, disk.device);
+                disk_reads += fmt::format("corral_vm_disk_reads_total{} {}\n", labels, disk.read_ops);
+                disk_writes += fmt::format("corral_vm_disk_writes_total{} {}\n", labels, disk.write_ops);
+                disk_read_time += fmt::format("corral_vm_disk_read_seconds_total{} {:.6f}\n", labels,
+                                              static_cast<double>(disk.read_time_ns) / 1e9);
+                disk_write_time += fmt::format("corral_vm_disk_write_seconds_total{} {:.6f}\n", labels,
+                                               static_cast<double>(disk.write_time_ns) / 1e9);
             }
             for (const auto& nic : metrics->nics) {
                 net_rx += fmt::format("corral_vm_net_rx_bytes_total{{vm=\"{}\",nic=\"{}\"}} {}\n", vm.name, nic.tap,
@@ -97,6 +120,13 @@ void add_metrics_routes(Router& router, ApiContext& context) {
                throttled);
         family("corral_vm_disk_read_bytes_total", "counter", "bytes the guest read from a disk", disk_read);
         family("corral_vm_disk_write_bytes_total", "counter", "bytes the guest wrote to a disk", disk_write);
+        // As node_exporter's node_disk_*: latency is rate(..._seconds_total) / rate(..._total).
+        family("corral_vm_disk_reads_total", "counter", "reads the guest's disk completed", disk_reads);
+        family("corral_vm_disk_writes_total", "counter", "writes the guest's disk completed", disk_writes);
+        family("corral_vm_disk_read_seconds_total", "counter", "time the disk took to serve the guest's reads",
+               disk_read_time);
+        family("corral_vm_disk_write_seconds_total", "counter", "time the disk took to serve the guest's writes",
+               disk_write_time);
         family("corral_vm_net_rx_bytes_total", "counter", "bytes the guest received on a NIC", net_rx);
         family("corral_vm_net_tx_bytes_total", "counter", "bytes the guest sent on a NIC", net_tx);
         family("corral_host_cpus", "gauge", "CPUs of the host", fmt::format("corral_host_cpus {}\n", context.host.cpus));

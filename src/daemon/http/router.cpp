@@ -126,8 +126,8 @@ HttpResponse internal_error(const HttpRequest& request, std::string_view what) {
 }
 
 ApiResult<void> check_path_params(const PathParams& params, const std::string& wildcard) {
-    // Every path parameter names a VM, pool, volume, image, token or task ("t-12"), and they
-    // all follow one rule: checked here, once, so that no handler looks up, logs or echoes
+    // Every path parameter names a VM, pool, volume, image, token or task ("t-12") (a backup id
+    // and an index have rules of their own), and they all follow one rule: checked here, once, so that no handler looks up, logs or echoes
     // bytes a name cannot hold ("%ff", "%00", "..").
     for (const auto& [name, value] : params) {
         if (name == wildcard) {
@@ -136,6 +136,16 @@ ApiResult<void> check_path_params(const PathParams& params, const std::string& w
             // A position in a list (a NIC, a rule): 0-9999 in decimal digits.
             if (value.empty() || value.size() > 4 || value.find_first_not_of("0123456789") != std::string::npos)
                 return api_fail(400, "path parameter index is not a number from 0 to 9999", name);
+        } else if (name == "backup") {
+            // A backup's id ("web-20261206T210000Z-3f9c2a", storage/backup/repository.h): its
+            // time is in capitals, so it is not a name; still no '/', '%', control or hidden names.
+            const bool ok = !value.empty() && value.size() <= 128 && value.front() != '.' &&
+                            value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                                std::string::npos;
+            if (!ok)
+                return api_fail(400, "path parameter backup is not a backup id (1 to 128 of A-Z a-z 0-9 . _ -, not "
+                                     "starting with '.')",
+                                name);
         } else {
             TRY_VOID(validate_name(value, fmt::format("path parameter {}", name), name));
         }

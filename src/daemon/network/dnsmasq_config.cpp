@@ -1,6 +1,7 @@
 #include "daemon/network/dnsmasq_config.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -8,8 +9,18 @@
 
 namespace corral::daemon {
 
-std::string render_dnsmasq_config(const inventory::NetworkRecord& network, const std::vector<DhcpHost>& hosts,
-                                  const DnsmasqPaths& paths) {
+DnsmasqPaths DnsmasqPaths::of(const std::filesystem::path& dir) {
+    // FNV-1a, not std::hash, whose value may change between builds: the folder must be found
+    // again by the next corrald.
+    std::filesystem::path normal = dir.lexically_normal();
+    if (!normal.has_filename()) normal = normal.parent_path();  // "/state/networks/lab/"
+    uint64_t hash = 14695981039346656037ull;
+    for (unsigned char c : normal.string()) hash = (hash ^ c) * 1099511628211ull;
+    return {dir, std::filesystem::path(k_dnsmasq_reread_root) / fmt::format("{}-{:016x}", normal.filename().string(), hash)};
+}
+
+DnsmasqFiles render_dnsmasq(const inventory::NetworkRecord& network, const std::vector<DhcpHost>& hosts,
+                            const DnsmasqPaths& paths) {
     const auto subnet = net::parse_ipv4_subnet(network.subnet4);
     const std::string netmask = subnet ? net::format_ipv4(subnet->mask()) : "255.255.255.0";
     std::string out;
@@ -32,21 +43,31 @@ std::string render_dnsmasq_config(const inventory::NetworkRecord& network, const
     line("bogus-priv");
     line(fmt::format("domain={}", network.name));
     line(fmt::format("local=/{}/", network.name));
+    // What dnsmasq reads again on SIGHUP is in files of their own (dnsmasq_config.h), so that
+    // a change of them reloads dnsmasq instead of restarting it.
+    DnsmasqFiles files;
     if (network.kind == "isolated") {
         line("no-resolv");  // nothing leaves an isolated network, DNS questions included
     } else if (!network.dns_forwarders.empty()) {
         line("no-resolv");
         line("strict-order");
-        for (const auto& server : network.dns_forwarders) line(fmt::format("server={}", server));
+        line(fmt::format("servers-file={}", paths.servers().string()));
+        for (const auto& server : network.dns_forwarders) files.servers += fmt::format("server={}\n", server);
     }
     line(fmt::format("dhcp-range={},{},{},1h", network.dhcp_start, network.dhcp_end, netmask));
-    if (network.kind == "isolated")
-        line("dhcp-option=option:router");  // no default route: the gateway forwards nothing
-    else
-        line(fmt::format("dhcp-option=option:router,{}", network.gateway4));
-    line(fmt::format("dhcp-option=option:dns-server,{}", network.gateway4));
-    if (network.mtu != 1500) line(fmt::format("dhcp-option=option:mtu,{}", network.mtu));
     line("dhcp-authoritative");
+    line(fmt::format("dhcp-hostsfile={}", paths.dhcp_hosts().string()));
+    line(fmt::format("dhcp-optsfile={}", paths.dhcp_opts().string()));
+    line(fmt::format("addn-hosts={}", paths.dns_hosts().string()));
+    files.config = out;
+
+    if (network.kind == "isolated")
+        files.dhcp_opts += "option:router\n";  // no default route: the gateway forwards nothing
+    else
+        files.dhcp_opts += fmt::format("option:router,{}\n", network.gateway4);
+    files.dhcp_opts += fmt::format("option:dns-server,{}\n", network.gateway4);
+    if (network.mtu != 1500) files.dhcp_opts += fmt::format("option:mtu,{}\n", network.mtu);
+
     std::vector<DhcpHost> sorted = hosts;
     std::sort(sorted.begin(), sorted.end(), [](const DhcpHost& a, const DhcpHost& b) {
         const auto x = net::parse_ipv4(a.ipv4).value_or(0), y = net::parse_ipv4(b.ipv4).value_or(0);
@@ -54,13 +75,13 @@ std::string render_dnsmasq_config(const inventory::NetworkRecord& network, const
     });
     for (const auto& host : sorted) {
         if (host.hostname.empty()) {
-            line(fmt::format("dhcp-host={},{}", host.mac, host.ipv4));
+            files.dhcp_hosts += fmt::format("{},{}\n", host.mac, host.ipv4);
         } else {
-            line(fmt::format("dhcp-host={},{},{}", host.mac, host.ipv4, host.hostname));
-            line(fmt::format("host-record={},{}.{},{}", host.hostname, host.hostname, network.name, host.ipv4));
+            files.dhcp_hosts += fmt::format("{},{},{}\n", host.mac, host.ipv4, host.hostname);
+            files.dns_hosts += fmt::format("{} {} {}.{}\n", host.ipv4, host.hostname, host.hostname, network.name);
         }
     }
-    return out;
+    return files;
 }
 
 }  // namespace corral::daemon

@@ -4,15 +4,19 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/private_file.h"
 #include "engine/process.h"
 
 extern char** environ;
@@ -68,28 +72,92 @@ pid_t DnsmasqProcess::find_adoptable() const {
     return runs_config(*pid, conf_argument(m_paths)) ? *pid : 0;
 }
 
-Result<void> DnsmasqProcess::run(const std::string& config) {
+namespace {
+
+/// Writes `text` to `path` (mode `mode`) unless it holds that already; true when it wrote.
+Result<bool> write_if_changed(const fs::path& path, const std::string& text, mode_t mode) {
+    auto current = engine::read_text_file(path);
+    if (current && *current == text) return false;
+    TRY_VOID(write_file_atomically(path.string(), text, mode));
+    return true;
+}
+
+Result<void> make_folder(const fs::path& dir, std::optional<fs::perms> perms = std::nullopt) {
+    std::error_code error;
+    fs::create_directories(dir, error);
+    if (!error && perms) fs::permissions(dir, *perms, error);
+    if (error) return fail(fmt::format("creating {}: {}", dir.string(), error.message()), error.value());
+    return {};
+}
+
+}  // namespace
+
+void DnsmasqProcess::adopt() {
+    if (m_pid != 0) return;
+    pid_t running = find_adoptable();
+    if (running == 0) return;
+    auto pidfd = engine::open_pidfd(running);
+    if (!pidfd) return;
+    m_pid = running;
+    m_pidfd = std::move(*pidfd);
+    log_info("network {}: adopted dnsmasq (pid {})", m_network, running);
+    watch();
+}
+
+Result<void> DnsmasqProcess::run(const DnsmasqFiles& files) {
     std::unique_lock lock(m_mutex);
     m_stopping = false;
-    std::error_code error;
-    fs::create_directories(m_paths.dir, error);
-    if (error) return fail(fmt::format("creating {}: {}", m_paths.dir.string(), error.message()), error.value());
-    auto current = engine::read_text_file(m_paths.config());
-    const bool changed = !current || *current != config;
-    if (changed) TRY_VOID(engine::write_file_atomic(m_paths.config(), config));
-    if (m_pid == 0) {
-        if (pid_t running = find_adoptable()) {
-            m_pid = running;
-            m_pidfd = TRY(engine::open_pidfd(running));
-            log_info("network {}: adopted dnsmasq (pid {})", m_network, running);
-            watch();
-        }
+    TRY_VOID(make_folder(m_paths.dir));
+    // The files dnsmasq reads again on SIGHUP are read by its unprivileged user: readable by all
+    // (dnsmasq_config.h).
+    const auto readable = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                          fs::perms::others_read | fs::perms::others_exec;
+    TRY_VOID(make_folder(m_paths.reread_dir.parent_path(), readable));
+    TRY_VOID(make_folder(m_paths.reread_dir, readable));
+    bool reread_changed = false;
+    for (auto [path, text] : {std::pair{m_paths.dhcp_hosts(), &files.dhcp_hosts}, {m_paths.dns_hosts(), &files.dns_hosts},
+                              {m_paths.dhcp_opts(), &files.dhcp_opts}, {m_paths.servers(), &files.servers}})
+        reread_changed |= TRY(write_if_changed(path, *text, 0644));
+    const bool config_changed = TRY(write_if_changed(m_paths.config(), files.config, 0600));
+    adopt();
+    if (m_pid != 0 && !config_changed) {
+        if (reread_changed) reload();
+        return {};
     }
-    if (m_pid != 0 && !changed) return {};
-    if (m_pid != 0) terminate();  // it read the old hosts at start; leases survive in the file
+    // dnsmasq reads its configuration only at start; leases survive in the leases file.
+    if (m_pid != 0) terminate();
     m_recent_exits.clear();
     m_problem.clear();
     return spawn();
+}
+
+void DnsmasqProcess::reload() {
+    // dnsmasq logs "read <file>" for each file it reads again; the dhcp-optsfile comes after the
+    // hosts, and the forwarders are taken in the same turn of its loop, before it serves anything.
+    // Waiting for that line means a DHCP or DNS request sent after run() returns meets the new
+    // files. A dnsmasq that does not say it (it died meanwhile) is the watch's to restart.
+    std::error_code error;
+    const auto logged = fs::file_size(m_paths.log(), error);
+    const uintmax_t from = error ? 0 : logged;
+    if (::syscall(SYS_pidfd_send_signal, m_pidfd.get(), SIGHUP, nullptr, 0) != 0) {
+        log_warning("network {}: cannot signal dnsmasq (pid {}) to read its files again: {}", m_network, m_pid,
+                    std::strerror(errno));
+        return;
+    }
+    ++m_reloads;
+    const std::string done = "read " + m_paths.dhcp_opts().string();
+    for (int i = 0; i < 250; ++i) {  // at most 5 s; it takes milliseconds
+        std::ifstream log(m_paths.log());
+        log.seekg(static_cast<std::streamoff>(from));
+        for (std::string line; std::getline(log, line);)
+            if (line.find(done) != std::string::npos) {
+                log_info("network {}: dnsmasq (pid {}) read its hosts, options and forwarders again", m_network, m_pid);
+                return;
+            }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    log_warning("network {}: dnsmasq (pid {}) did not say it read {} again", m_network, m_pid,
+                m_paths.dhcp_opts().string());
 }
 
 Result<void> DnsmasqProcess::spawn() {
@@ -218,6 +286,7 @@ void DnsmasqProcess::terminate() {
 void DnsmasqProcess::stop() {
     std::lock_guard lock(m_mutex);
     m_stopping = true;
+    adopt();
     terminate();
     std::error_code error;
     fs::remove(m_paths.pid_file(), error);
@@ -226,6 +295,11 @@ void DnsmasqProcess::stop() {
 pid_t DnsmasqProcess::pid() const {
     std::lock_guard lock(m_mutex);
     return m_pid;
+}
+
+int DnsmasqProcess::reloads() const {
+    std::lock_guard lock(m_mutex);
+    return m_reloads;
 }
 
 int DnsmasqProcess::restarts() const {

@@ -15,7 +15,7 @@
 
 namespace corral::daemon {
 
-/// One network's dnsmasq, supervised: started with the network's generated configuration,
+/// One network's dnsmasq, supervised: started with the network's generated files,
 /// watched through a pidfd on the given EventLoop and started again when it dies (the leases
 /// file keeps the leases), adopted after a corrald restart when the pid file names a live
 /// dnsmasq that runs this very configuration, and stopped with the network. A dnsmasq that dies
@@ -30,21 +30,28 @@ public:
     DnsmasqProcess(const DnsmasqProcess&) = delete;
     DnsmasqProcess& operator=(const DnsmasqProcess&) = delete;
 
-    /// Writes `config`; adopts a running dnsmasq of this network when its configuration is the
-    /// same, else (re)starts one. Safe to call again: an unchanged configuration changes nothing.
-    Result<void> run(const std::string& config);
-    /// Stops dnsmasq (SIGTERM, then SIGKILL) and stops watching it. The files stay.
+    /// Writes `files`; adopts a running dnsmasq of this network when its configuration is the
+    /// same. A changed configuration (re)starts dnsmasq; changes of only the files it reads again
+    /// (hosts, DHCP options, forwarders) reload it (SIGHUP: same process, leases, sockets; its DNS
+    /// cache is emptied), and run() returns once dnsmasq has read them. Safe to call again: unchanged files change nothing.
+    Result<void> run(const DnsmasqFiles& files);
+    /// Stops dnsmasq (SIGTERM, then SIGKILL), its own or one a previous corrald left running on
+    /// this network's configuration, and stops watching it. The files stay.
     void stop();
 
     /// The running dnsmasq's pid, 0 when none.
     pid_t pid() const;
     /// How many times it was started again after dying.
     int restarts() const;
+    /// How many times it was told to read its hosts, options and forwarders again.
+    int reloads() const;
     /// "" while all is well, else why dnsmasq is not running.
     std::string problem() const;
 
 private:
     Result<void> spawn();  // needs m_mutex
+    void reload();         // needs m_mutex
+    void adopt();          // needs m_mutex
     void watch();          // needs m_mutex
     void on_exit();
     void terminate();      // needs m_mutex
@@ -60,6 +67,7 @@ private:
     bool m_watching = false;
     bool m_stopping = false;
     int m_restarts = 0;
+    int m_reloads = 0;
     std::deque<std::chrono::steady_clock::time_point> m_recent_exits;
     std::string m_problem;
 };

@@ -17,13 +17,23 @@ struct Value {
     std::optional<Cidr> address;
 };
 
+// IANA protocol numbers of the names Packet::l4proto holds.
+std::optional<long> protocol_number(const std::string& name) {
+    if (name == "tcp") return 6;
+    if (name == "udp") return 17;
+    if (name == "icmp") return 1;
+    if (name == "ipv6-icmp") return 58;
+    return std::nullopt;
+}
+
 Result<std::optional<Value>> field(const json& left, const Packet& packet) {
     bool v4 = packet.saddr.family == AF_INET;
     if (auto meta = left.find("meta"); meta != left.end()) {
         std::string key = meta->value("key", "");
         if (key == "iifname") return Value{packet.iifname, {}, {}};
         if (key == "oifname") return Value{packet.oifname, {}, {}};
-        if (key == "l4proto") return Value{packet.l4proto, {}, {}};
+        // Both forms: nft prints the number instead of the name where /etc/protocols is missing.
+        if (key == "l4proto") return Value{packet.l4proto, protocol_number(packet.l4proto), {}};
         if (key == "nfproto") return Value{std::string(v4 ? "ipv4" : "ipv6"), {}, {}};
         return fail(ErrorKind::Failed, "trace does not know meta " + key);
     }

@@ -32,13 +32,16 @@ std::string rule_protocol(const Rule& rule, int family) {
     if (rule.port_from != 0)
         ports = rule.port_from == rule.port_to ? std::to_string(rule.port_from)
                                                : fmt::format("{}-{}", rule.port_from, rule.port_to);
+    // Protocol numbers, not names: nft looks a name it has no keyword for (ipv6-icmp) up in
+    // /etc/protocols, which minimal hosts and containers lack, and the whole ruleset then fails
+    // to load. `nft list` shows the names again where /etc/protocols exists.
     switch (rule.protocol) {
-    case Protocol::Tcp: return ports.empty() ? "meta l4proto tcp " : "tcp dport " + ports + " ";
-    case Protocol::Udp: return ports.empty() ? "meta l4proto udp " : "udp dport " + ports + " ";
+    case Protocol::Tcp: return ports.empty() ? "meta l4proto 6 " : "tcp dport " + ports + " ";
+    case Protocol::Udp: return ports.empty() ? "meta l4proto 17 " : "udp dport " + ports + " ";
     case Protocol::Icmp:
-        if (family == AF_INET) return "meta l4proto icmp ";
-        if (family == AF_INET6) return "meta l4proto ipv6-icmp ";
-        return "meta l4proto { icmp, ipv6-icmp } ";
+        if (family == AF_INET) return "meta l4proto 1 ";
+        if (family == AF_INET6) return "meta l4proto 58 ";
+        return "meta l4proto { 1, 58 } ";
     case Protocol::Any: return "";
     }
     return "";

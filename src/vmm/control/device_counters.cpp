@@ -47,6 +47,10 @@ nlohmann::json device_counters_json(const PciDevices* pci) {
             const auto& extra = block->block_counters();
             entry["bytes_read"] = extra.bytes_read.load();
             entry["bytes_written"] = extra.bytes_written.load();
+            entry["read_ops"] = extra.read_ops.load();
+            entry["write_ops"] = extra.write_ops.load();
+            entry["read_time_ns"] = extra.read_time_ns.load();
+            entry["write_time_ns"] = extra.write_time_ns.load();
             entry["rejected_requests"] = extra.rejected_requests.load();
             entry["throttled"] = extra.throttled.load();
         } else if (const auto* net = dynamic_cast<const virtio::NetDevice*>(&device)) {

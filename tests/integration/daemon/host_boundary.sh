@@ -58,7 +58,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
   [ "${code:0:1}" != 5 ] && [ "$code" != 000 ] || echo "  $1 $2 answered $code: $body"
 }
 route_of() {   # the OpenAPI pattern of a concrete path
-  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups)/[^/]+#/api/v1/\1/{x}#' \
+  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups)/[^/]+#/api/v1/\1/{x}#' \
     -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' -e 's#/snapshots/[^/]+#/snapshots/{s}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' -e 's#^/ui/.*#/ui/{path*}#' <<<"$1"
 }
@@ -103,6 +103,8 @@ tcall GET /api/v1/host/capacity
 check "GET /host/capacity: 200" test "$code" = 200
 tcall PATCH /api/v1/host/capacity '{"vcpus_per_cpu":4,"memory_percent":90}'
 check "PATCH /host/capacity (the defaults): 200" test "$code" = 200
+tcall POST /api/v1/host/capacity/plan '{"shape":{"vcpus":1,"memory_mib":512}}'
+check "POST /host/capacity/plan: 200 (it reads the metrics history, no host path)" test "$code" = 200
 tcall GET /api/v1/host/doctor
 check "GET /host/doctor: 200" test "$code" = 200
 tcall GET /api/v1/openapi.json
@@ -255,6 +257,34 @@ tcall DELETE /api/v1/session
 check "DELETE /session with a token, no cookie: 404" test "$code" = 404
 tcall POST /api/v1/session/links '{}'
 check "POST /session/links: 403 (on the host only)" test "$code" = 403
+# Backups: a repository's folder and key file are host paths; backups themselves name none.
+tcall POST /api/v1/backup-repositories "{\"name\":\"r1\",\"path\":\"/etc/corral-hb-repo-$rand\",\"create\":true}"
+check "a backup repository in /etc: 403 naming path" expect_403 path
+check "  ... and nothing made" test ! -e "/etc/corral-hb-repo-$rand"
+tcall POST /api/v1/backup-repositories "{\"name\":\"r1\",\"path\":\"$work/outside/repo\",\"key\":\"/etc/shadow\"}"
+check "a backup repository anywhere, with /etc/shadow as its key: 403" test "$code" = 403
+tcall GET /api/v1/backup-repositories
+check "GET /backup-repositories: 200" test "$code" = 200
+tcall GET /api/v1/backup-repositories/r1
+check "GET /backup-repositories/r1: 404" test "$code" = 404
+tcall DELETE /api/v1/backup-repositories/r1
+check "DELETE /backup-repositories/r1: 404" test "$code" = 404
+tcall POST /api/v1/backup-repositories/r1/prune '{"keep_last":1}'
+check "POST /backup-repositories/r1/prune: 404" test "$code" = 404
+tcall POST /api/v1/backup-repositories/r1/gc
+check "POST /backup-repositories/r1/gc: 404" test "$code" = 404
+tcall GET /api/v1/backups
+check "GET /backups: 200" test "$code" = 200
+tcall POST /api/v1/backups '{"vm":"w2"}'
+check "POST /backups with no repository: 400 naming repository" test "$code" = 400 -a "$(jqb .error.field)" = repository
+tcall GET /api/v1/backups/w2-none
+check "GET /backups/w2-none: 404" test "$code" = 404
+tcall DELETE /api/v1/backups/w2-none
+check "DELETE /backups/w2-none: 404" test "$code" = 404
+tcall POST /api/v1/backups/w2-none/verify
+check "POST /backups/w2-none/verify: 404" test "$code" = 404
+tcall POST /api/v1/backups/w2-none/restore '{"as":"w3"}'
+check "POST /backups/w2-none/restore: 404" test "$code" = 404
 
 echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0 --allow-tap hbtap9"
 corrald_stop
@@ -300,6 +330,12 @@ tcall POST /api/v1/pools "{\"name\":\"p4\",\"path\":\"$work/allowed/sub\"}"
 check "a pool over a folder with files in it: 409 naming path" test "$code" = 409 -a "$(jqb .error.field)" = path
 tcall DELETE /api/v1/pools/p1
 check "DELETE /pools/p1: 200" test "$code" = 200
+tcall POST /api/v1/backup-repositories "{\"name\":\"r2\",\"path\":\"$work/allowed/repos/r2\",\"create\":true}"
+check "a backup repository inside the allowed folder: 201" test "$code" = 201 -a -f "$work/allowed/repos/r2/config.json"
+tcall POST /api/v1/backup-repositories "{\"name\":\"r3\",\"path\":\"$work/allowed/dir-out/r3\",\"create\":true}"
+check "a backup repository through a folder symlink out of it: 403 naming path" expect_403 path
+tcall POST /api/v1/backup-repositories "{\"name\":\"r3\",\"path\":\"$work/allowed/repos/r2\",\"key\":\"$work/allowed/shadow-link\"}"
+check "a key file that is a symlink to /etc/shadow: 403 naming key" expect_403 key
 tcall POST /api/v1/images "{\"name\":\"img1\",\"kernel\":\"$work/allowed/sub/kernel\",\"root\":\"$work/allowed/good.raw\"}"
 check "an image from files inside the allowed folder: a task" test "$code" = 202
 wait_task "$(jqb .task)" 60

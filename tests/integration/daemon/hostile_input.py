@@ -153,9 +153,17 @@ VALID = {
         {"direction": "out", "protocol": "udp", "port_from": 53, "remote_group": "hsg0"}],
     "put /api/v1/vms/{name}/nics/{index}/groups": [{"groups": ["hsg0"]}],
     "patch /api/v1/host/capacity": [{"vcpus_per_cpu": 4, "memory_percent": 90}],
+    "post /api/v1/host/capacity/plan": [{"shape": {"vcpus": 2, "memory_mib": 2048},
+                                         "what_if": [{"add": 3, "vcpus": 1, "memory_mib": 512}, {"remove": "vm1"}]}],
     "post /api/v1/session": [{"token": "corral_not-a-token"}, {"link": "corral_not-a-link"}],
+    "post /api/v1/backup-repositories": [{"name": "hrepo", "path": os.path.join(state, "hrepo"),
+                                          "key": os.path.join(state, "hrepo.key"), "create": True}],
+    "post /api/v1/backups": [{"vm": "vm1", "repository": "hrepo"}],
+    "post /api/v1/backups/{backup}/restore": [{"as": "hrestored"}],
+    "post /api/v1/backup-repositories/{name}/prune": [{"vm": "vm1", "keep_last": 2, "keep_daily": 7, "keep_weekly": 4,
+                                                       "keep_monthly": 6, "dry_run": True}],
 }
-PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0", "snapshot": "hsnap1"}
+PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0", "snapshot": "hsnap1", "backup": "vm1-19700101T000000Z-0"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
 NETWORK_PARAMS = {"name": "hn0"}
 GROUP_PARAMS = {"name": "hsg0", "index": "0"}

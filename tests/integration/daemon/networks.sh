@@ -10,11 +10,14 @@
 # Checks: the default network made on the first start (bridge corral0, dnsmasq); GET /host reports
 # ip_forward off with its fix, then nothing once fixed; reservations give two guests fixed
 # addresses and DNS names; a guest resolves the other by name over the network's DNS and pings it;
-# guests reach the uplink through NAT; an isolated network's guest gets a lease and reaches its
-# gateway but not the uplink, even with a route; `network leases`; dnsmasq killed is started again
+# guests reach the uplink through NAT; a reservation added to the running network reloads dnsmasq
+# (same pid, leases kept) and a new guest gets it by DHCP and DNS; going from no DNS forwarders to
+# some restarts dnsmasq (its configuration changes), another forwarder only reloads it; an isolated
+# network's guest gets a lease and reaches its gateway but not the uplink, even with a route;
+# `network leases`; dnsmasq killed is started again
 # and the leases survive; corrald restarted adopts dnsmasq (same pid) and leaves the nftables
 # ruleset byte-identical; bad input is a 400 naming the field and creates nothing; deleting a
-# network removes its bridge and dnsmasq.
+# network removes its bridge, dnsmasq and host lists.
 # Needs root, ip (iproute2), nft, dnsmasq, busybox, jq, curl. Exit 0 passed, 1 failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -38,6 +41,7 @@ cleanup() {
   for pid_file in "$state"/networks/*/dnsmasq.pid; do
     [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null
   done
+  corrald_hosts_lists_cleanup
   for ns in "${guests[@]}" "$upns" "$hostns"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$state"
 }
@@ -165,6 +169,52 @@ api GET /api/v1/networks/default/leases
 check "GET /networks/default/leases lists both guests" \
   test "$(jqb '[.[] | .mac + "=" + .ipv4] | join(" ")')" = "52:54:00:00:00:11=10.0.100.11 52:54:00:00:00:12=10.0.100.12"
 
+echo "== a reservation added to the running network: dnsmasq reads it again, same process"
+api GET /api/v1/networks/default
+pid_before=$(jqb .status.dnsmasq.pid) reloads_before=$(jqb .status.dnsmasq.reloads)
+hosts_dir=$(sed -n 's|^dhcp-hostsfile=||p' "$state/networks/default/dnsmasq.conf" | xargs -r dirname)
+api PATCH /api/v1/networks/default \
+  '{"reservations": [{"mac": "52:54:00:00:00:11", "ipv4": "10.0.100.11", "hostname": "g1"},
+                     {"mac": "52:54:00:00:00:12", "ipv4": "10.0.100.12", "hostname": "g2"},
+                     {"mac": "52:54:00:00:00:15", "ipv4": "10.0.100.15", "hostname": "g5"}]}'
+check "PATCH /networks/default adding reservation g5 is 200" test "$code" = 200 || echo "$body"
+api GET /api/v1/networks/default
+check "  ... dnsmasq was reloaded, not restarted (pid $pid_before -> $(jqb .status.dnsmasq.pid))" \
+  test "$(jqb .status.dnsmasq.pid)" = "$pid_before"
+check "  ... the reload counted (reloads $reloads_before -> $(jqb .status.dnsmasq.reloads))" \
+  test "$(jqb .status.dnsmasq.reloads)" = "$((${reloads_before/null/0} + 1))"
+if [ -x "$build_dir/src/cli/corral" ]; then
+  shown=$("$build_dir/src/cli/corral" --socket "$sock" network show default 2>&1 | grep '^dnsmasq:')
+  check "  ... corral network show says so ($shown)" \
+    test "$(tr -s ' ' <<<"$shown")" = "dnsmasq: pid $pid_before, restarted 0 times, reloaded $(jqb .status.dnsmasq.reloads) times"
+fi
+check "  ... and PATCH returned after dnsmasq said it read them" \
+  bash -c "grep -q 'network default: dnsmasq (pid $pid_before) read its hosts, options and forwarders again' '$state/corrald.log' &&
+           ! grep -q 'did not say it read' '$state/corrald.log'"
+check "  ... its host lists are in $hosts_dir, readable by dnsmasq's user" \
+  bash -c "[[ '$hosts_dir' == /run/corral-dnsmasq/default-* ]] && grep -qx '52:54:00:00:00:15,10.0.100.15,g5' '$hosts_dir/dhcp-hosts'"
+check "  ... and it read them without an error" bash -c "! grep -i 'failed\|denied' '$state/networks/default/dnsmasq.log'" \
+  || tail -5 "$state/networks/default/dnsmasq.log"
+guest 5 52:54:00:00:00:15 corral0
+check "  ... a new guest gets the new reservation 10.0.100.15 by DHCP" test "$(cat "$state/lease-5" 2>/dev/null)" = 10.0.100.15 \
+  || cat "$state/udhcpc-5.log"
+resolved=$(gx 1 busybox nslookup g5 10.0.100.1 2>/dev/null | awk '/^Address/ {a=$NF} END {print a}')
+check "  ... whose name resolves ($resolved)" test "$resolved" = 10.0.100.15
+api GET /api/v1/networks/default/leases
+check "  ... and the earlier leases are still there" \
+  test "$(jqb '[.[] | .mac + "=" + .ipv4] | join(" ")')" = "52:54:00:00:00:11=10.0.100.11 52:54:00:00:00:12=10.0.100.12 52:54:00:00:00:15=10.0.100.15"
+api PATCH /api/v1/networks/default '{"dns_forwarders": ["192.0.2.2"]}'
+check "  ... a change of the network's own settings (its DNS forwarders) is 200" test "$code" = 200 || echo "$body"
+api GET /api/v1/networks/default
+pid_after=$(jqb .status.dnsmasq.pid)
+check "  ... and restarts dnsmasq: from none to some forwarders changes its configuration (pid $pid_before -> $pid_after)" \
+  test "$pid_after" != "$pid_before" -a "$pid_after" != 0 -a "$pid_after" != null
+api PATCH /api/v1/networks/default '{"dns_forwarders": ["192.0.2.3"]}'
+check "  ... another forwarder is 200" test "$code" = 200 || echo "$body"
+api GET /api/v1/networks/default
+check "  ... and only reloads it (pid $pid_after -> $(jqb .status.dnsmasq.pid))" test "$(jqb .status.dnsmasq.pid)" = "$pid_after"
+check "  ... which uses the new forwarder" grep -q "using nameserver 192.0.2.3#53" "$state/networks/default/dnsmasq.log"
+
 echo "== an isolated network"
 api POST /api/v1/networks '{"name": "iso", "kind": "isolated", "subnet4": "10.0.130.0/24",
   "reservations": [{"mac": "52:54:00:00:00:13", "ipv4": "10.0.130.13", "hostname": "g3"}]}'
@@ -198,7 +248,7 @@ done
 check "a new dnsmasq runs (pid $old_pid -> $new_pid), restarts counted" \
   test "$new_pid" != "$old_pid" -a "$(jqb .status.dnsmasq.restarts)" -ge 1
 api GET /api/v1/networks/default/leases
-check "  ... the leases are still there" test "$(jqb length)" = 2
+check "  ... the leases are still there" test "$(jqb length)" = 3
 resolved=$(gx 2 busybox nslookup g1 10.0.100.1 2>/dev/null | awk '/^Address/ {a=$NF} END {print a}')
 check "  ... and it answers DNS (g1 -> $resolved)" test "$resolved" = 10.0.100.11
 
@@ -221,6 +271,7 @@ api DELETE /api/v1/networks/iso
 check "DELETE /networks/iso is 200" test "$code" = 200
 check "  ... its bridge is gone" bash -c "! ip netns exec $hostns ip link show $iso_bridge >/dev/null 2>&1"
 check "  ... and its folder" test ! -e "$state/networks/iso"
+check "  ... and its host lists" bash -c "! ls -d /run/corral-dnsmasq/iso-* 2>/dev/null | grep -q ."
 api GET /api/v1/networks
 check "GET /networks lists default only" test "$(jqb '[.[].name] | join(",")')" = default
 

@@ -62,6 +62,7 @@ marker="CORRAL-WEB-SECRET-$RANDOM$RANDOM"
 printf '<!doctype html><title>Corral</title><script src="/ui/assets/main-ABCD1234.js"></script>\n' >"$web_dir/index.html"
 printf 'console.log("corral")\n' >"$web_dir/assets/main-ABCD1234.js"
 printf 'body{}\n' >"$web_dir/assets/main-ABCD1234.css"
+gzip -9 -k "$web_dir/assets/main-ABCD1234.js"                      # the build's precompressed twin
 printf '%s\n' "$marker" >"$state/private/secret.txt"
 printf '%s\n' "$marker" >"$web_dir/.hidden"
 ln -s ../private/secret.txt "$web_dir/link-out.txt"          # a symlink out of the folder
@@ -85,6 +86,17 @@ check "  ... If-None-Match with its ETag: 304" test "$code" = 304
 web GET /ui/assets/main-ABCD1234.js
 check "GET /ui/assets/main-ABCD1234.js: 200 text/javascript" test "$code/$(header Content-Type)" = "200/text/javascript; charset=utf-8"
 check "  ... cached for a year (a content-hashed name)" test "$(header Cache-Control)" = "public, max-age=31536000, immutable"
+code=$(curl -s --cacert "$state/tls/server.crt" -H 'Accept-Encoding: gzip, deflate, br' -D "$state/headers" \
+  -o "$state/body.gz" -w '%{http_code}' "https://$listen/ui/assets/main-ABCD1234.js")
+check "  ... Accept-Encoding: gzip: 200, Content-Encoding: gzip, text/javascript" \
+  test "$code/$(header Content-Encoding)/$(header Content-Type)" = "200/gzip/text/javascript; charset=utf-8"
+check "  ... the precompressed twin's bytes, which unpack to the file" \
+  bash -c "cmp -s '$state/body.gz' '$web_dir/assets/main-ABCD1234.js.gz' && gzip -dc '$state/body.gz' | cmp -s - '$web_dir/assets/main-ABCD1234.js'"
+check "  ... Vary: Accept-Encoding" test "$(header Vary)" = Accept-Encoding
+code=$(curl -s --cacert "$state/tls/server.crt" -H 'Accept-Encoding: gzip;q=0, br' -D "$state/headers" \
+  -o "$state/body" -w '%{http_code}' "https://$listen/ui/assets/main-ABCD1234.js")
+check "  ... Accept-Encoding: gzip;q=0: the file as it is" \
+  test "$code/$(header Content-Encoding)/$(cat "$state/body")" = "200//$(cat "$web_dir/assets/main-ABCD1234.js")"
 web GET /ui/assets/main-ABCD1234.css
 check "GET /ui/assets/main-ABCD1234.css: text/css" test "$code/$(header Content-Type)" = "200/text/css; charset=utf-8"
 web GET /ui/index.html

@@ -17,6 +17,7 @@ namespace {
 
 using corral::net::testing::NetLab;
 using corral::net::testing::sh;
+using corral::net::testing::Shell;
 
 // Two VMs a (10.77.0.2, tap fwt1) and b (10.77.0.3, tap fwt2) on nat network "default" (fwbr0,
 // uplink fwup0 to the "uplink" namespace 192.0.2.2); c (10.78.0.2, fwt3) and d (10.78.0.3, fwt4)
@@ -266,6 +267,71 @@ TEST_F(FirewallLive, HostPolicyThatDropsVmTrafficIsReportedWithTheFix) {
               std::string::npos);
     sh("nft delete table ip filter; sysctl -qw net.ipv4.ip_forward=1");
     EXPECT_TRUE(lab->pings("a", "10.77.0.3"));
+}
+
+// nft resolves protocol names it has no keyword for through /etc/protocols, which minimal hosts
+// and containers lack. Every kind of rule render() can write loads, and trace reads it back, with
+// nft run in a mount namespace where /etc/protocols is an empty file.
+TEST_F(FirewallLive, EveryRuleLoadsOnAHostWithoutEtcProtocols) {
+    const std::string empty = lab->dir() + "/protocols", wrapper = lab->dir() + "/nft";
+    std::ofstream(empty).flush();
+    std::ofstream(wrapper) << "#!/bin/sh\n"
+                              "[ -e /etc/protocols ] || exec nft \"$@\"\n"
+                              "exec unshare --mount sh -c 'mount --bind \"$0\" /etc/protocols && exec nft \"$@\"' "
+                           << empty << " \"$@\"\n";
+    ASSERT_TRUE(sh("chmod +x " + wrapper).ok());
+    ASSERT_EQ(sh("echo 'table inet probe { chain c { meta l4proto ipv6-icmp accept; }; }' | " + wrapper + " -c -f -").status,
+              1) << "the wrapper should hide /etc/protocols from nft";
+
+    for (auto [vm, address] : {std::pair{"a", "fd77::2"}, {"b", "fd77::3"}})
+        ASSERT_TRUE(lab->in(vm, std::string("ip -6 addr add ") + address + "/64 dev eth0 nodad").ok());
+    model.networks[0].subnet6 = "fd77::/64";
+    model.ports[0].addresses.push_back("fd77::2");
+    model.ports[1].addresses.push_back("fd77::3");
+    SecurityGroup every{"every", {}};
+    for (Direction direction : {Direction::In, Direction::Out})
+        for (Protocol protocol : {Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Any})
+            for (std::string remote : {"", "10.0.0.0/8", "fd00::/8", "peers"}) {
+                every.rules.push_back({direction, protocol, 0, 0, remote});
+                if (protocol == Protocol::Tcp || protocol == Protocol::Udp) {
+                    every.rules.push_back({direction, protocol, 7000, 7000, remote});
+                    every.rules.push_back({direction, protocol, 7001, 7009, remote});
+                }
+            }
+    model.groups = {every, {"peers", {{Direction::In, Protocol::Icmp, 0, 0, "peers"}}}};
+    model.ports[0].groups = {"every", "peers"};
+    model.ports[1].groups = {"peers"};
+    model.ports[2].groups = {"every"};
+    ASSERT_TRUE(validate(model)) << validate(model).error().message();
+
+    std::ofstream(lab->dir() + "/ruleset.nft") << render(model);
+    Shell check = sh(wrapper + " -c -f " + lab->dir() + "/ruleset.nft 2>&1");
+    EXPECT_TRUE(check.ok()) << check.output;
+
+    ASSERT_EQ(::setenv("CORRAL_NFT", wrapper.c_str(), 1), 0);
+    auto applied = apply(model);
+    auto icmp6 = trace(model, {"fwt1", "fd77::3", Protocol::Icmp, 0});
+    auto tcp6 = trace(model, {"fwt1", "fd77::3", Protocol::Tcp, 7005});
+    auto udp = trace(model, {"fwt2", "10.77.0.2", Protocol::Udp, 7005});
+    Shell listed = sh(wrapper + " list table inet corral");
+    ::unsetenv("CORRAL_NFT");
+    ASSERT_TRUE(applied) << applied.error().message();
+    EXPECT_NE(listed.output.find("ip6 saddr @grp6_peers meta l4proto 58 return"), std::string::npos) << listed.output;
+
+    // trace reads the installed rules, protocol numbers and all.
+    ASSERT_TRUE(icmp6) << icmp6.error().message();
+    EXPECT_TRUE(icmp6->allowed);
+    EXPECT_EQ(icmp6->rule, "group peers rule 0: in icmp from peers");
+    ASSERT_TRUE(tcp6) << tcp6.error().message();
+    EXPECT_FALSE(tcp6->allowed);
+    EXPECT_EQ(tcp6->rule, "in_peers: no group allows it");
+    ASSERT_TRUE(udp) << udp.error().message();
+    EXPECT_TRUE(udp->allowed);
+    EXPECT_EQ(udp->rule, "group every rule 12: in udp from any");
+    // And the kernel runs them: a pings b (icmp from group peers), b's udp reaches a, a's tcp does not reach b.
+    EXPECT_TRUE(lab->pings("a", "10.77.0.3"));
+    EXPECT_EQ(lab->udp_exchange("b", 5000, "a", "10.77.0.2", 7005), "offer-from-5000");
+    EXPECT_EQ(lab->tcp_exchange("a", "b", "10.77.0.3", 7005), "");
 }
 
 }  // namespace

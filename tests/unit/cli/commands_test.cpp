@@ -2,25 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include "command_line_support.h"
+
 namespace corral::cli {
 namespace {
 
 using json = nlohmann::json;
-
-Invocation parse(std::vector<std::string> args) {
-    ParseOutcome outcome = parse_command_line(args);
-    EXPECT_TRUE(outcome.invocation.has_value()) << outcome.err;
-    return outcome.invocation.value_or(Invocation{});
-}
+using testing::parse;
+using testing::request;
 
 ParseOutcome parse_fails(std::vector<std::string> args) {
     ParseOutcome outcome = parse_command_line(args);
     EXPECT_FALSE(outcome.invocation.has_value());
     return outcome;
-}
-
-HttpRequest request(std::string method, std::string target, std::optional<json> body = std::nullopt) {
-    return HttpRequest{std::move(method), std::move(target), std::move(body)};
 }
 
 TEST(VmCommands, CreateWithEveryFlag) {
@@ -331,6 +325,13 @@ TEST(VmCommands, DisplayFlagOnCreateAndEdit) {
         EXPECT_EQ(refused.exit_code, 2) << bad;
         EXPECT_NE(refused.err.find("WIDTHxHEIGHT such as 1024x768, or none"), std::string::npos) << refused.err;
     }
+}
+
+TEST(VmCommands, WhySlowReadsTheDiagnosis) {
+    const Invocation why = parse({"vm", "why-slow", "web1"});
+    EXPECT_EQ(why.request, request("GET", "/api/v1/vms/web1/metrics?step=86400"));
+    EXPECT_EQ(why.view, View::WhySlow);
+    parse_fails({"vm", "why-slow"});  // the VM is required
 }
 
 TEST(VmCommands, ScreenshotAndVnc) {

@@ -49,6 +49,24 @@ TEST(RenderSnapshots, TableAndFields) {
     EXPECT_NE(fields.find("ready"), std::string::npos) << fields;
 }
 
+TEST(RenderWhySlow, EachCauseALineWithItsFixUnderIt) {
+    const json answer = {{"vm", "web1"},
+                         {"diagnosis",
+                          {{"window_seconds", 300},
+                           {"causes",
+                            json::array({json{{"cause", "cpu_cap"}, {"level", "problem"},
+                                              {"verdict", "held back by its CPU cap (cpu_max 10%, 0.1 of a CPU) 85% of the time"},
+                                              {"fix", "raise cpu_max (corral vm edit web1 --cpu-max 20%)"}},
+                                         json{{"cause", "disk_read"}, {"level", "ok"}, {"verdict", "disk reads take 2 ms"},
+                                              {"fix", ""}}})}}}};
+    EXPECT_EQ(render(View::WhySlow, answer),
+              "web1 over the last 5 minutes:\n"
+              "  problem  held back by its CPU cap (cpu_max 10%, 0.1 of a CPU) 85% of the time\n"
+              "           fix: raise cpu_max (corral vm edit web1 --cpu-max 20%)\n"
+              "  ok       disk reads take 2 ms\n");
+    EXPECT_NE(render(View::WhySlow, json{{"vm", "web1"}}).find("no diagnosis"), std::string::npos);
+}
+
 TEST(RenderSnapshots, TheListIsATreeWithTheCurrentOneMarked) {
     auto snapshot = [](const char* name, json parent, bool current = false) {
         return json{{"name", name}, {"parent", parent}, {"current", current}, {"kind", "disk"},

@@ -2,22 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include "command_line_support.h"
+
 #include "cli/render.h"
 
 namespace corral::cli {
 namespace {
 
 using json = nlohmann::json;
-
-Invocation parse(std::vector<std::string> args) {
-    ParseOutcome outcome = parse_command_line(args);
-    EXPECT_TRUE(outcome.invocation.has_value()) << outcome.err;
-    return outcome.invocation.value_or(Invocation{});
-}
-
-HttpRequest request(std::string method, std::string target, std::optional<json> body = std::nullopt) {
-    return HttpRequest{std::move(method), std::move(target), std::move(body)};
-}
+using testing::parse;
+using testing::request;
 
 TEST(SecurityGroupCommands, EachVerbIsItsRequest) {
     EXPECT_EQ(parse({"security-group", "create", "web", "--description", "web servers"}).request,

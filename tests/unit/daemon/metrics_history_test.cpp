@@ -34,6 +34,48 @@ TEST(MetricsHistoryTest, RatesAreMadeBetweenConsecutiveSamples) {
     EXPECT_EQ(series["interval_seconds"].get<uint64_t>(), 10u);
 }
 
+TEST(MetricsHistoryTest, ASampleRightAfterAnotherMakesNoRateOfItsOwn) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(1)}, {}, {});
+    const double t0 = unix_now() - 100;
+    // A slow first tick, then the grid's next one 20 ms later: 0.1 s of CPU in 20 ms would read
+    // as 5 CPUs busy. Without a step the series leaves that sample out and rates over the second.
+    history.record({}, at(t0, 0));
+    history.record({}, at(t0 + 0.02, 0.1));
+    history.record({}, at(t0 + 1, 0.5));
+    auto series = history.host_series(t0 - 1, 0);
+    ASSERT_EQ(series["time"].size(), 1u) << series.dump();
+    EXPECT_DOUBLE_EQ(series["cpu"][0].get<double>(), 0.5);
+}
+
+TEST(MetricsHistoryTest, RunDelayAndThrottlingArePerVcpuFractionsAndLatencyIsPerOperation) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
+    const double t0 = unix_now() - 100;
+    auto busy = [&](double time, double delay, double throttled, uint64_t writes, uint64_t write_ns) {
+        MetricsSample sample = at(time, 0);
+        sample.vcpus = 2;
+        sample.vcpu_run_delay_seconds = delay;
+        sample.cpu_throttled_seconds = throttled;
+        sample.disk_write_ops = writes;
+        sample.disk_write_time_ns = write_ns;
+        return sample;
+    };
+    history.record({{"web1", busy(t0, 0, 0, 0, 0)}}, std::nullopt);
+    // 2 vCPUs for 10 s: 7 s of waiting is 35% of their time; 4 s held back is 20%; 100 writes
+    // in 4 s of service time are 40 ms each.
+    history.record({{"web1", busy(t0 + 10, 7, 4, 100, 4'000'000'000)}}, std::nullopt);
+    // No write in this interval: no latency (null, not 0); a reading that overshoots stays at 1.
+    history.record({{"web1", busy(t0 + 20, 27.5, 4, 100, 4'000'000'000)}}, std::nullopt);
+    auto series = history.vm_series("web1", t0 - 1, 10);
+    ASSERT_EQ(series["time"].size(), 2u) << series.dump();
+    EXPECT_DOUBLE_EQ(series["vcpu_run_delay"][0].get<double>(), 0.35);
+    EXPECT_DOUBLE_EQ(series["cpu_throttled"][0].get<double>(), 0.2);
+    EXPECT_DOUBLE_EQ(series["disk_write_latency_ms"][0].get<double>(), 40.0);
+    EXPECT_TRUE(series["disk_read_latency_ms"][0].is_null());
+    EXPECT_DOUBLE_EQ(series["vcpu_run_delay"][1].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(series["cpu_throttled"][1].get<double>(), 0.0);
+    EXPECT_TRUE(series["disk_write_latency_ms"][1].is_null());
+}
+
 TEST(MetricsHistoryTest, AStepKeepsSamplesThatFarApart) {
     MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
     const double t0 = unix_now() - 600;
@@ -77,6 +119,16 @@ TEST(MetricsHistoryTest, RingsKeepAnHourFineAndADayCoarse) {
         ring.push(at(i, 0));
     ASSERT_EQ(ring.size(), 3u);
     EXPECT_DOUBLE_EQ(ring.since(0).front().time, 2.0);
+}
+
+TEST(MetricsHistoryTest, AnHourIsSampledOnceTheHostsFineRingIsFull) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(60)}, {}, {});  // an hour: 60 samples
+    const double t0 = unix_now() - 3600;
+    for (int i = 0; i < 59; ++i)
+        history.record({}, at(t0 + 60 * i, i));
+    EXPECT_FALSE(history.sampled_an_hour());
+    history.record({}, at(t0 + 60 * 59, 59));
+    EXPECT_TRUE(history.sampled_an_hour());
 }
 
 TEST(MetricsHistoryTest, ALongStepOrAnOldStartReadsTheCoarseRing) {

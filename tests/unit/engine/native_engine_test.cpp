@@ -274,7 +274,8 @@ TEST(NativeEngine, OperationsGoThroughTheControlSocketAndSignalsWork) {
              {"reset", R"({"ok":false,"error":"reset is not supported without --on-reboot restart"})"},
              {"counters",
               R"({"ok":true,"devices":[{"device":"rng0","type":"rng","requests":1},)"
-              R"({"device":"block0","type":"block","bytes_read":4096,"bytes_written":512},)"
+              R"({"device":"block0","type":"block","bytes_read":4096,"bytes_written":512,)"
+              R"("read_ops":2,"write_ops":1,"read_time_ns":3000000,"write_time_ns":40000000},)"
               R"({"device":"block1","type":"block","bytes_read":7,"bytes_written":0}]})"}});
         EXPECT_TRUE(vm.pause());
         EXPECT_TRUE(vm.resume());
@@ -292,6 +293,11 @@ TEST(NativeEngine, OperationsGoThroughTheControlSocketAndSignalsWork) {
         EXPECT_EQ((*counters)[0].device, "disk0");
         EXPECT_EQ((*counters)[0].read_bytes, 4096u);
         EXPECT_EQ((*counters)[0].write_bytes, 512u);
+        // Operations and service time: the history's disk latency (time / operations).
+        EXPECT_EQ((*counters)[0].read_ops, 2u);
+        EXPECT_EQ((*counters)[0].write_ops, 1u);
+        EXPECT_EQ((*counters)[0].read_time_ns, 3'000'000u);
+        EXPECT_EQ((*counters)[0].write_time_ns, 40'000'000u);
         EXPECT_EQ((*counters)[1].device, "disk1");
         EXPECT_EQ((*counters)[1].read_bytes, 7u);
         EXPECT_EQ(control.actions(), (Args{"pause", "resume", "status", "reset", "counters"}));

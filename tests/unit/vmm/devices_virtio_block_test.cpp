@@ -207,6 +207,25 @@ TEST_F(BlockDeviceTest, ASlowDiskDoesNotBlockTheNotifier) {
     EXPECT_EQ(status(0), block::k_s_ok);
 }
 
+TEST_F(BlockDeviceTest, ReadsAndWritesAreCountedWithTheTimeTheDiskTook) {
+    make();
+    ram->delay = 20ms;  // every read and write takes at least this long
+    activate();
+    request(0, block::k_t_out, 0, 512, false);
+    kick_and_wait(1);
+    request(1, block::k_t_in, 0, 512, true);
+    kick_and_wait(2);
+    request(2, block::k_t_flush, 0, 0, false);  // neither a read nor a write
+    kick_and_wait(3);
+    const auto& counters = device->block_counters();
+    EXPECT_EQ(counters.read_ops, 1u);
+    EXPECT_EQ(counters.write_ops, 1u);
+    // The disk latency the guest sees (corral's history divides the time by the operations).
+    EXPECT_GE(counters.read_time_ns, 20'000'000u);
+    EXPECT_GE(counters.write_time_ns, 20'000'000u);
+    device->reset();
+}
+
 TEST_F(BlockDeviceTest, RateLimitDelaysButServesRequests) {
     BlockOptions options;
     options.iops = TokenBucketConfig{10, 1};

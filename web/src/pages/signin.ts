@@ -7,7 +7,10 @@ export function signInPage(app: HTMLElement, signedIn: (session: Session) => voi
     "aria-describedby": "token-help token-error", spellcheck: "false" });
   const error = h("p", { id: "token-error", class: "field-error form-error", role: "alert" });
   const button = h("button", { type: "submit" }, "Sign in");
-  const form = h("form", { class: "card signin", "aria-labelledby": "signin-title" },
+  // The script takes every submit (below, before the form is shown); were the browser ever to
+  // submit it itself, a POST keeps the token in the body, out of the address, history and logs
+  // (a form's default GET would send it as /?token=...).
+  const form = h("form", { class: "card signin", method: "post", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in to Corral"),
     h("label", { for: "token" }, "API token"),
     token,

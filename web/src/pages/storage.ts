@@ -1,8 +1,18 @@
 // Storage: pools with their usage; volumes with what uses them, and making, cloning (linked, or a
-// full copy as a task with progress) and deleting them. The API's errors appear at the field.
+// full copy as a task with progress) and deleting them; importing a disk image from this computer
+// (an upload with a progress bar) and exporting one (a download). The API's errors appear at the field.
 import { call, get, Pool, Task, Volume, waitTask } from "../api";
+import { importForm } from "./storage_import";
 import { bytes, fill, h } from "../dom";
 import { clearErrors, field, showAtField } from "../form";
+
+/** Downloads of the volume's disk (GET /volumes/{pool}/{name}/content): a compacted qcow2, or every byte raw. */
+function exportLinks(volume: Volume): HTMLElement[] {
+  const content = `/api/v1/volumes/${encodeURIComponent(volume.pool)}/${encodeURIComponent(volume.name)}/content`;
+  return ["qcow2", "raw"].map((format) => h("a", { class: "button secondary", href: `${content}?format=${format}`,
+    download: `${volume.name}.${format}`, "data-export": format,
+    "aria-label": `Export ${volume.pool}/${volume.name} as ${format}` }, `Export ${format}`));
+}
 
 export function storagePage(main: HTMLElement): () => void {
   const pools = h("tbody");
@@ -35,7 +45,8 @@ export function storagePage(main: HTMLElement): () => void {
 
   fill(main, h("h1", {}, "Storage"), status,
     table("Pools", ["Name", "Driver", "Path", "Used", "Volumes"], pools),
-    table("Volumes", ["Volume", "Format", "Size", "Allocated", "Backing", "Used by", "Actions"], volumes), create);
+    table("Volumes", ["Volume", "Format", "Size", "Allocated", "Backing", "Used by", "Actions"], volumes),
+    h("div", { class: "grid" }, create, importForm(status, () => void refresh())));
 
   const clone = async (volume: Volume, linked: boolean) => {
     const target = window.prompt(`Name of the ${linked ? "linked clone" : "full copy"} of ${volume.pool}/${volume.name}`);
@@ -78,7 +89,7 @@ export function storagePage(main: HTMLElement): () => void {
           h("meter", { min: 0, max: each.capacity_bytes, value: used, "aria-label": `${each.name} usage` })),
         h("td", { "data-label": "Volumes" }, each.volumes));
     }));
-    fill(volumes, volumeList.length ? volumeList.map((volume) => h("tr", {},
+    fill(volumes, volumeList.length ? volumeList.map((volume) => h("tr", { "data-volume": `${volume.pool}/${volume.name}` },
       h("th", { scope: "row" }, `${volume.pool}/${volume.name}`), h("td", { "data-label": "Format" }, volume.format),
       h("td", { "data-label": "Size" }, bytes(volume.size_bytes)),
       h("td", { "data-label": "Allocated" }, bytes(volume.allocation_bytes)),
@@ -87,6 +98,7 @@ export function storagePage(main: HTMLElement): () => void {
       h("td", { "data-label": "Actions" }, h("div", { class: "actions", role: "group", "aria-label": `Actions for ${volume.name}` },
         h("button", { type: "button", class: "secondary", onclick: () => void clone(volume, true) }, "Linked clone"),
         h("button", { type: "button", class: "secondary", onclick: () => void clone(volume, false) }, "Full copy"),
+        exportLinks(volume),
         h("button", { type: "button", class: "danger", onclick: () => void remove(volume) }, "Delete")))))
       : h("tr", {}, h("td", { colspan: 7 }, "No volumes.")));
   };

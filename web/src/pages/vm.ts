@@ -10,6 +10,9 @@ import { fill, h, mib, stateBadge } from "../dom";
 import { clearErrors, field, showAtField } from "../form";
 import { subscribeEvents } from "../events";
 import { ScreenView } from "../screen";
+import { tabs } from "../tabs";
+import { SlowPanel } from "./slow";
+import { vmMoreCard } from "./vm_more";
 
 const editable = (state: string) => state === "stopped" || state === "crashed" || state === "failed";
 
@@ -26,37 +29,19 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     h("div", { class: "heading" }, h("h2", { id: "charts-title" }, "Charts"),
       h("div", {}, h("label", { for: "chart-range" }, "Range "), range)),
     h("div", { class: "charts" }, charts.map((chart) => chart.element)));
+  const slow = new SlowPanel();
   fill(main, h("div", { class: "heading" }, h("h1", {}, name), h("a", { href: "#/vms" }, "All VMs")), status,
-    h("div", { class: "grid" }, summary, settings, consoleBox, chartBox));
+    h("div", { class: "grid" }, summary, settings, consoleBox, chartBox, slow.element));
+  // Snapshots and NICs: a card of their own (vm_more.ts), after the charts.
+  const more = vmMoreCard(name);
+  main.querySelector(".grid")!.append(more.element);
   const terminal = new ConsoleView(name);
   const screen = new ScreenView(name);
-  // Two tabs (the WAI-ARIA tabs pattern: arrow keys move between them); the screen connects only
-  // while its tab is open.
-  const views = [{ id: "serial", label: "Serial console", element: terminal.element },
-    { id: "screen", label: "Screen", element: screen.element }];
-  const tabs = views.map((view) => h("button", { type: "button", role: "tab", id: `tab-${view.id}`,
-    "aria-controls": `panel-${view.id}`, "data-tab": view.id }, view.label));
-  const panels = views.map((view) => h("div", { role: "tabpanel", id: `panel-${view.id}`,
-    "aria-labelledby": `tab-${view.id}` }, view.element));
-  const open = (index: number, focus = false) => {
-    tabs.forEach((tab, i) => {
-      tab.setAttribute("aria-selected", String(i === index));
-      tab.tabIndex = i === index ? 0 : -1;
-      panels[i].hidden = i !== index;
-    });
-    if (focus) tabs[index].focus();
-    screen.show(views[index].id === "screen");
-  };
-  tabs.forEach((tab, index) => {
-    tab.addEventListener("click", () => open(index));
-    tab.addEventListener("keydown", (event) => {
-      const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
-      if (step) open((index + step + tabs.length) % tabs.length, true);
-    });
-  });
-  fill(consoleBox, h("div", { class: "heading" }, h("h2", { id: "console-title" }, "Console"),
-    h("div", { class: "tabs", role: "tablist", "aria-labelledby": "console-title" }, tabs)), panels);
-  open(0);
+  // Two tabs (tabs.ts: the WAI-ARIA tabs pattern); the screen connects only while its tab is open.
+  const consoleTabs = tabs([{ id: "serial", label: "Serial console", element: terminal.element },
+    { id: "screen", label: "Screen", element: screen.element }], "console-title", (id) => screen.show(id === "screen"));
+  fill(consoleBox, h("div", { class: "heading" }, h("h2", { id: "console-title" }, "Console"), consoleTabs.list),
+    consoleTabs.panels);
 
   let shownState = "";
   const drawSettings = (vm: Vm) => {
@@ -126,6 +111,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
         vm.last_crash ? [h("dt", {}, "Last crash"), h("dd", {}, vm.last_crash)] : null),
       actionButtons(name, vm.state, status, () => void refresh()), remove);
     screen.update(vm);
+    more.update(vm);
     // The settings form is redrawn only when the state changes, so typing is not lost.
     if (vm.state !== shownState) {
       // A VM that came to run: the console's note ("not running") is stale, ask again.
@@ -142,6 +128,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     const since = Math.floor(Date.now() / 1000) - span;
     const series = await get<Series>(`${path}/metrics?since=${since}${step ? `&step=${step}` : ""}`);
     for (const chart of charts) chart.update(series);
+    slow.update(series);
   };
   range.addEventListener("change", () => void loadCharts().catch(() => {}));
 
@@ -157,5 +144,6 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     terminal.destroy();
     screen.destroy();
     for (const chart of charts) chart.destroy();
+    slow.destroy();
   };
 }

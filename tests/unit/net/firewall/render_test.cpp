@@ -81,5 +81,24 @@ TEST(FirewallRender, NamesEachGroupRuleInItsComment) {
     EXPECT_NE(script.find("comment \"group ssh rule 0: in tcp 22 from any\""), std::string::npos);
 }
 
+// nft resolves a protocol name it has no keyword for (ipv6-icmp) through /etc/protocols, which
+// minimal hosts lack: every protocol is written as its number.
+TEST(FirewallRender, WritesProtocolNumbersNotNames) {
+    Model model = testing::groups_model();
+    std::vector<Rule>& rules = model.groups[0].rules;
+    for (Direction direction : {Direction::In, Direction::Out})
+        for (Protocol protocol : {Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Any})
+            for (std::string remote : {"", "10.0.0.0/8", "fd00::/8", "web"}) rules.push_back({direction, protocol, 0, 0, remote});
+    ASSERT_TRUE(validate(model)) << validate(model).error().message();
+    std::string script = render(model);
+    EXPECT_NE(script.find("ip6 saddr @grp6_web meta l4proto 58 return"), std::string::npos);
+    EXPECT_NE(script.find("ip saddr @grp4_web meta l4proto 1 return"), std::string::npos);
+    EXPECT_NE(script.find("ip daddr 10.0.0.0/8 meta l4proto 17 return"), std::string::npos);
+    EXPECT_NE(script.find("ip6 daddr fd00::/8 meta l4proto 6 return"), std::string::npos);
+    EXPECT_NE(script.find("meta l4proto { 1, 58 } return"), std::string::npos);
+    for (const char* name : {"ipv6-icmp", "l4proto tcp", "l4proto udp", "l4proto icmp"})
+        EXPECT_EQ(script.find(name), std::string::npos) << name;
+}
+
 }  // namespace
 }  // namespace corral::net::firewall

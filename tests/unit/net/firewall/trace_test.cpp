@@ -22,6 +22,25 @@ LiveTable saved_table() {
     return table ? *table : LiveTable{};
 }
 
+// The saved table as `nft -j` prints it on a host without /etc/protocols: protocol numbers
+// where the names were.
+LiveTable saved_table_without_protocol_names() {
+    std::ifstream file(std::string(CORRAL_UNIT_NET_DIR) + "/golden/groups.live.json");
+    std::stringstream stream;
+    stream << file.rdbuf();
+    std::string text = stream.str();
+    for (auto [name, number] : {std::pair{"\"tcp\"", "6"}, {"\"icmp\"", "1"}, {"\"ipv6-icmp\"", "58"}}) {
+        const std::string from = std::string("\"right\": ") + name, to = std::string("\"right\": ") + number;
+        size_t replaced = 0;
+        for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()), ++replaced)
+            text.replace(at, from.size(), to);
+        EXPECT_GT(replaced, 0u) << name;
+    }
+    auto table = parse_live_table(text);
+    EXPECT_TRUE(table) << table.error().message();
+    return table ? *table : LiveTable{};
+}
+
 TraceVerdict ask(const std::string& from, const std::string& to, Protocol protocol, int port) {
     auto verdict = trace_in(saved_table(), testing::groups_model(), {from, to, protocol, port});
     if (!verdict) ADD_FAILURE() << verdict.error().message();
@@ -90,6 +109,21 @@ TEST(FirewallTrace, UnknownExpressionsAreAnErrorNotAGuess) {
     auto verdict = trace_in(*table, testing::groups_model(), {"tap1", "tap2", Protocol::Tcp, 22});
     ASSERT_FALSE(verdict);
     EXPECT_EQ(verdict.error().message(), "trace does not know meta skuid");
+}
+
+TEST(FirewallTrace, ReadsProtocolNumbersAsWellAsNames) {
+    const LiveTable table = saved_table_without_protocol_names();
+    auto icmp = trace_in(table, testing::groups_model(), {"tap2", "tap5", Protocol::Icmp, 0});
+    ASSERT_TRUE(icmp) << icmp.error().message();
+    EXPECT_TRUE(icmp->allowed);
+    EXPECT_EQ(icmp->rule, "group web rule 1: in icmp from ssh");
+    auto v6 = trace_in(table, testing::groups_model(), {"tap5", "fd00::9", Protocol::Tcp, 80});
+    ASSERT_TRUE(v6) << v6.error().message();
+    EXPECT_TRUE(v6->allowed);
+    EXPECT_EQ(v6->rule, "group web rule 3: out tcp to fd00::/8");
+    auto udp = trace_in(table, testing::groups_model(), {"tap5", "fd00::9", Protocol::Udp, 53});
+    ASSERT_TRUE(udp) << udp.error().message();
+    EXPECT_FALSE(udp->allowed);
 }
 
 }  // namespace

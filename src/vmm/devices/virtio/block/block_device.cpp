@@ -5,6 +5,7 @@
 #include <sys/timerfd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -146,11 +147,21 @@ bool BlockDevice::Worker::handle(DescriptorChain& chain) {
             return false;
         }
     }
+    const auto started = std::chrono::steady_clock::now();
     Completion completion = execute_request(request, *m_device.m_disk, m_device.m_options.serial);
+    const auto took = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
     ++counters.requests;
     counters.bytes += completion.bytes_read + completion.bytes_written;
     block_counters.bytes_read += completion.bytes_read;
     block_counters.bytes_written += completion.bytes_written;
+    if (request.type == RequestType::In) {
+        ++block_counters.read_ops;
+        block_counters.read_time_ns += took;
+    } else if (request.type == RequestType::Out) {
+        ++block_counters.write_ops;
+        block_counters.write_time_ns += took;
+    }
     if (completion.status != k_s_ok) ++counters.errors;
     *parsed->status = completion.status;  // in guest RAM: checked when the chain was popped
     m_queue.queue.add_used(chain.head, completion.written);

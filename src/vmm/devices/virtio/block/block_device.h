@@ -23,6 +23,10 @@ namespace corral::vmm::virtio {
 struct BlockCounters {
     std::atomic<uint64_t> bytes_read{0};
     std::atomic<uint64_t> bytes_written{0};
+    // Reads and writes done, and the time the image took to serve them (the disk latency the
+    // guest sees, less queueing in the guest and the rate limiter's holds).
+    std::atomic<uint64_t> read_ops{0}, write_ops{0};
+    std::atomic<uint64_t> read_time_ns{0}, write_time_ns{0};
     std::atomic<uint64_t> rejected_requests{0};  // failed validation (incl. read-only writes)
     std::atomic<uint64_t> read_only_writes{0};
     std::atomic<uint64_t> throttled{0};          // times the rate limiter held a request back

@@ -122,14 +122,19 @@ uint32_t GpuCommands::create_2d(std::span<const uint8_t> request) {
     return k_resp_ok_nodata;
 }
 
+GpuCommands::Resource* GpuCommands::find_resource(uint32_t id) {
+    auto found = m_resources.find(id);
+    return found == m_resources.end() ? nullptr : &found->second;
+}
+
 uint32_t GpuCommands::unref(std::span<const uint8_t> request) {
     if (request.size() < k_header_size + 8) return k_resp_err_unspec;
     uint32_t id = read_le<uint32_t>(request, 24);
-    auto found = m_resources.find(id);
-    if (found == m_resources.end()) return k_resp_err_invalid_resource_id;
+    const Resource* resource = find_resource(id);
+    if (!resource) return k_resp_err_invalid_resource_id;
     if (m_scanout_resource == id) m_scanout_resource = 0;  // the screen keeps its last picture
-    m_host_bytes -= found->second.pixels.size();
-    m_resources.erase(found);
+    m_host_bytes -= resource->pixels.size();
+    m_resources.erase(id);
     return k_resp_ok_nodata;
 }
 
@@ -143,9 +148,9 @@ uint32_t GpuCommands::set_scanout(std::span<const uint8_t> request) {
         m_scanout_resource = 0;
         return k_resp_ok_nodata;
     }
-    auto found = m_resources.find(id);
-    if (found == m_resources.end()) return k_resp_err_invalid_resource_id;
-    const Resource& resource = found->second;
+    const Resource* found = find_resource(id);
+    if (!found) return k_resp_err_invalid_resource_id;
+    const Resource& resource = *found;
     if (rect.width == 0 || rect.height == 0 || !inside(rect, resource.width, resource.height) ||
         rect.width > display::Framebuffer::k_max_width || rect.height > display::Framebuffer::k_max_height)
         return k_resp_err_invalid_parameter;
@@ -164,9 +169,9 @@ uint32_t GpuCommands::flush(std::span<const uint8_t> request) {
     if (request.size() < k_header_size + k_rect_size + 8) return k_resp_err_unspec;
     WireRect rect = read_rect(request, 24);
     uint32_t id = read_le<uint32_t>(request, 40);
-    auto found = m_resources.find(id);
-    if (found == m_resources.end()) return k_resp_err_invalid_resource_id;
-    const Resource& resource = found->second;
+    const Resource* found = find_resource(id);
+    if (!found) return k_resp_err_invalid_resource_id;
+    const Resource& resource = *found;
     if (!inside(rect, resource.width, resource.height)) return k_resp_err_invalid_parameter;
     if (id != m_scanout_resource) return k_resp_ok_nodata;  // not on screen
     // The part of the flushed rectangle the scanout shows.
@@ -183,9 +188,9 @@ uint32_t GpuCommands::transfer_to_host(std::span<const uint8_t> request) {
     WireRect rect = read_rect(request, 24);
     uint64_t offset = read_le<uint64_t>(request, 40);
     uint32_t id = read_le<uint32_t>(request, 48);
-    auto found = m_resources.find(id);
-    if (found == m_resources.end()) return k_resp_err_invalid_resource_id;
-    Resource& resource = found->second;
+    Resource* found = find_resource(id);
+    if (!found) return k_resp_err_invalid_resource_id;
+    Resource& resource = *found;
     if (resource.backing.empty()) return k_resp_err_unspec;  // nothing to transfer from
     if (!inside(rect, resource.width, resource.height)) return k_resp_err_invalid_parameter;
     uint64_t stride = uint64_t{resource.width} * k_bytes_per_pixel;
@@ -210,9 +215,9 @@ uint32_t GpuCommands::attach_backing(std::span<const uint8_t> request) {
     if (request.size() < k_header_size + 8) return k_resp_err_unspec;
     uint32_t id = read_le<uint32_t>(request, 24);
     uint32_t count = read_le<uint32_t>(request, 28);
-    auto found = m_resources.find(id);
-    if (found == m_resources.end()) return k_resp_err_invalid_resource_id;
-    Resource& resource = found->second;
+    Resource* found = find_resource(id);
+    if (!found) return k_resp_err_invalid_resource_id;
+    Resource& resource = *found;
     if (!resource.backing.empty()) return k_resp_err_unspec;  // detach first
     if (count == 0 || count > k_max_backing_entries) return k_resp_err_invalid_parameter;
     if (request.size() < k_header_size + 8 + uint64_t{count} * k_mem_entry_size) return k_resp_err_unspec;
@@ -237,11 +242,11 @@ uint32_t GpuCommands::attach_backing(std::span<const uint8_t> request) {
 uint32_t GpuCommands::detach_backing(std::span<const uint8_t> request) {
     if (request.size() < k_header_size + 8) return k_resp_err_unspec;
     uint32_t id = read_le<uint32_t>(request, 24);
-    auto found = m_resources.find(id);
-    if (found == m_resources.end()) return k_resp_err_invalid_resource_id;
-    if (found->second.backing.empty()) return k_resp_err_unspec;
-    found->second.backing.clear();
-    found->second.backing_bytes = 0;
+    Resource* resource = find_resource(id);
+    if (!resource) return k_resp_err_invalid_resource_id;
+    if (resource->backing.empty()) return k_resp_err_unspec;
+    resource->backing.clear();
+    resource->backing_bytes = 0;
     return k_resp_ok_nodata;
 }
 

@@ -64,6 +64,8 @@ private:
         uint64_t backing_bytes = 0;
     };
 
+    /// The guest's resource `id`, or nullptr when it never made one by that id (or unref'd it).
+    Resource* find_resource(uint32_t id);
     uint32_t create_2d(std::span<const uint8_t> request);
     uint32_t unref(std::span<const uint8_t> request);
     uint32_t set_scanout(std::span<const uint8_t> request);

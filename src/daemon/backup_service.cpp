@@ -1,0 +1,376 @@
+#include "daemon/backup_service.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "base/private_file.h"
+#include "daemon/event_bus.h"
+#include "daemon/inventory/inventory.h"
+#include "daemon/storage_service.h"
+#include "daemon/task_manager.h"
+#include "daemon/vm_lifecycle.h"
+#include "daemon/vm_manager.h"
+
+namespace corral::daemon {
+
+using nlohmann::json;
+namespace backup = storage::backup;
+
+namespace {
+
+constexpr const char* k_registry = "backup-repositories.json";
+/// Marks a backup's configuration as a Corral VM's (corral-backup's own backups hold "{}").
+constexpr const char* k_config_kind = "corral-vm";
+
+std::string mib(uint64_t bytes) {
+    return fmt::format("{} MiB", bytes >> 20);
+}
+
+/// A Progress that reports bytes done of total through the task, and stops when it is cancelled.
+storage::Progress task_progress(TaskProgress& progress, const char* verb) {
+    return [&progress, verb](uint64_t done, uint64_t total) {
+        if (progress.cancelled())
+            return storage::Proceed::Cancel;
+        progress.report(total ? double(done) / double(total) : 1.0,
+                        fmt::format("{} {} of {}", verb, mib(done), mib(total)));
+        return storage::Proceed::Continue;
+    };
+}
+
+/// What a restore needs of a VM, kept in each backup's index.
+json vm_config(const inventory::VmRecord& vm, const std::vector<std::pair<std::string, inventory::DiskRef>>& disks) {
+    json out = {{"kind", k_config_kind},
+                {"name", vm.name},
+                {"engine", vm.engine},
+                {"vcpus", vm.vcpus},
+                {"memory_mib", vm.memory_mib},
+                {"image", vm.image},
+                {"cmdline", vm.cmdline},
+                {"restart_policy", vm.restart_policy},
+                {"display_width", vm.display_width},
+                {"display_height", vm.display_height},
+                {"limits",
+                 {{"cpu_weight", vm.limits.cpu_weight},
+                  {"cpu_max_percent", vm.limits.cpu_max_percent},
+                  {"memory_overhead_mib", vm.limits.memory_overhead_mib},
+                  {"io_weight", vm.limits.io_weight},
+                  {"host_cpus", vm.limits.host_cpus},
+                  {"vcpu_pins", vm.limits.vcpu_pins}}},
+                {"disks", json::array()},
+                {"nics", json::array()}};
+    for (const auto& [name, disk] : disks)
+        out["disks"].push_back(
+            {{"name", name}, {"pool", disk.pool}, {"volume", disk.volume}, {"readonly", disk.readonly}});
+    // Kept to show what the VM had; a restored VM gets no NICs (their MACs and addresses are the
+    // original VM's).
+    for (const auto& nic : vm.nics)
+        out["nics"].push_back({{"network", nic.network}, {"bridge", nic.bridge}, {"tap", nic.tap}, {"mac", nic.mac}});
+    return out;
+}
+
+Result<json> parse_vm_config(const std::string& id, const std::string& text) {
+    auto config = json::parse(text, nullptr, false);
+    if (!config.is_object() || config.value("kind", "") != k_config_kind || !config.contains("disks") ||
+        !config["disks"].is_array())
+        return fail(fmt::format("backup {} holds no Corral VM configuration (was it made by corral-backup?): "
+                                "restore its disks with corral-backup restore",
+                                id),
+                    EINVAL);
+    return config;
+}
+
+}  // namespace
+
+BackupService::BackupService(std::filesystem::path state_dir, inventory::Inventory& inventory, StorageService& storage,
+                             VmManager& vms)
+    : m_file(state_dir / k_registry), m_inventory(inventory), m_storage(storage), m_vms(vms) {}
+
+Result<std::vector<BackupRepoRecord>> BackupService::load() const {
+    std::vector<BackupRepoRecord> repos;
+    std::ifstream in(m_file);
+    if (!in) {
+        if (errno == ENOENT || !std::filesystem::exists(m_file))
+            return repos;
+        return fail_errno(fmt::format("reading {}", m_file.string()));
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto list = json::parse(text.str(), nullptr, false);
+    if (!list.is_array())
+        return fail(fmt::format("{} is not a JSON array of repositories", m_file.string()));
+    for (const auto& item : list) {
+        if (!item.is_object())
+            continue;
+        repos.push_back(
+            {item.value("name", ""), item.value("path", ""), item.value("key_file", ""), item.value("created_at", "")});
+    }
+    return repos;
+}
+
+Result<void> BackupService::save(const std::vector<BackupRepoRecord>& repos) const {
+    json list = json::array();
+    for (const auto& r : repos)
+        list.push_back({{"name", r.name}, {"path", r.path}, {"key_file", r.key_file}, {"created_at", r.created_at}});
+    return write_file_atomically(m_file.string(), list.dump(2) + "\n", 0600);
+}
+
+Result<BackupRepoRecord> BackupService::add_repo(BackupRepoRecord record, RepoAdd how) {
+    std::lock_guard lock(m_mutex);
+    auto repos = TRY(load());
+    for (const auto& r : repos)
+        if (r.name == record.name)
+            return fail(fmt::format("a backup repository named {} already exists", r.name), EEXIST);
+    std::optional<std::string> key;
+    if (!record.key_file.empty())
+        key = record.key_file;
+    if (how == RepoAdd::Create) {
+        // The repository's own folder is made by Repository::create; the folders above it here.
+        std::error_code ec;
+        std::filesystem::create_directories(std::filesystem::path(record.path).parent_path(), ec);
+        if (ec)
+            return fail(fmt::format("creating the folders above '{}': {}", record.path, ec.message()), ec.value());
+        TRY_VOID(backup::Repository::create(record.path, {.key_file = key}));
+    }
+    // Opening checks that it is a repository and that the key is the right one.
+    TRY(backup::Repository::open(record.path, key));
+    record.created_at = utc_now();
+    repos.push_back(record);
+    TRY_VOID(save(repos));
+    return record;
+}
+
+Result<std::vector<BackupRepoRecord>> BackupService::list_repos() {
+    std::lock_guard lock(m_mutex);
+    return load();
+}
+
+Result<BackupRepoRecord> BackupService::get_repo(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    for (auto& r : TRY(load()))
+        if (r.name == name)
+            return r;
+    return fail(fmt::format("no backup repository named {} (see corral backup repo list)", name), ENOENT);
+}
+
+Result<void> BackupService::forget_repo(const std::string& name) {
+    std::lock_guard lock(m_mutex);
+    auto repos = TRY(load());
+    auto it = std::find_if(repos.begin(), repos.end(), [&](const auto& r) { return r.name == name; });
+    if (it == repos.end())
+        return fail(fmt::format("no backup repository named {} (see corral backup repo list)", name), ENOENT);
+    repos.erase(it);
+    return save(repos);
+}
+
+Result<backup::Repository> BackupService::open(const BackupRepoRecord& record) {
+    std::optional<std::string> key;
+    if (!record.key_file.empty())
+        key = record.key_file;
+    return TRY_CONTEXT(backup::Repository::open(record.path, key), fmt::format("backup repository {}", record.name));
+}
+
+Result<BackupRepoRecord> BackupService::choose(const std::optional<std::string>& name, const char* field) {
+    if (name)
+        return get_repo(*name);
+    auto repos = TRY(list_repos());
+    if (repos.size() == 1)
+        return repos.front();
+    if (repos.empty())
+        return fail(
+            fmt::format("{}: there is no backup repository yet (make one with corral backup repo create)", field),
+            EINVAL);
+    return fail(
+        fmt::format("{} is required: there are {} backup repositories (corral backup repo list)", field, repos.size()),
+        EINVAL);
+}
+
+Result<BackupRepoRecord> BackupService::locate(const std::string& id, const std::optional<std::string>& repo) {
+    TRY_VOID(backup::validate_backup_id(id));
+    std::vector<BackupRepoRecord> candidates;
+    if (repo)
+        candidates.push_back(TRY(get_repo(*repo)));
+    else
+        candidates = TRY(list_repos());
+    for (const auto& r : candidates) {
+        auto opened = open(r);
+        if (!opened)
+            continue;  // a repository that cannot be opened now does not hide the others
+        auto found = opened->catalogue().find(id);
+        if (found && *found && (*found)->state == "complete")
+            return r;
+    }
+    return fail(fmt::format("no backup {}{}", id, repo ? " in repository " + *repo : ""), ENOENT);
+}
+
+Result<void> BackupService::check_backup(const std::string& vm) {
+    auto record = TRY(m_inventory.get_vm(vm));
+    if (!is_down(record.state))
+        return fail(fmt::format("VM {} is {}: backups are taken of a stopped VM; stop it first (corral vm stop {})", vm,
+                                record.state, vm),
+                    EBUSY);
+    return {};
+}
+
+Result<std::string> BackupService::run_backup(const BackupRepoRecord& repo_record, const std::string& vm_name,
+                                              TaskProgress& progress) {
+    // The VM stays down until the backup has read its disks: a start meanwhile is refused.
+    TRY_VOID(m_vms.hold_disks(vm_name));
+    struct Release {
+        VmManager& vms;
+        const std::string& name;
+        ~Release() { vms.release_disks(name); }
+    } release{m_vms, vm_name};
+    auto vm = TRY(m_inventory.get_vm(vm_name));
+    backup::BackupRequest request{.vm = vm.name, .config_json = "{}", .disks = {}, .created = 0};
+    std::vector<std::pair<std::string, inventory::DiskRef>> named;
+    std::set<std::string> names;
+    for (const auto& disk : vm.disks) {
+        auto* pool = TRY(m_storage.pool(disk.pool));
+        auto info = TRY_CONTEXT(pool->volume_info(disk.volume), fmt::format("disk {}/{}", disk.pool, disk.volume));
+        // Volume names are unique within a pool; two pools may both hold one of the same name.
+        std::string name = disk.volume;
+        for (int n = 2; names.contains(name); ++n)
+            name = fmt::format("{}-{}", disk.volume, n);
+        names.insert(name);
+        request.disks.push_back({.name = name, .path = info.path, .format = info.format});
+        named.emplace_back(name, disk);
+    }
+    request.config_json = vm_config(vm, named).dump();
+    auto repo = TRY(open(repo_record));
+    auto result = TRY(backup::create_backup(repo, request, task_progress(progress, "read")));
+    return fmt::format("backup {} of {}: {} in {} disk(s), read {}, {} chunks ({} new, {} written) in {:.1f} s",
+                       result.id, vm_name, mib(result.logical_bytes), request.disks.size(), mib(result.read_bytes),
+                       result.chunks, result.new_chunks, mib(result.new_bytes), result.seconds);
+}
+
+Result<std::string> BackupService::run_verify(const BackupRepoRecord& repo_record, const std::string& id,
+                                              TaskProgress& progress) {
+    auto repo = TRY(open(repo_record));
+    auto result = TRY(backup::verify_backups(repo, {id}, task_progress(progress, "verified")));
+    if (!result.bad_backups.empty())
+        return fail(
+            fmt::format("backup {} is bad: {}", id,
+                        result.problems.empty() ? "see corral backup show" : result.problems.front().describe()));
+    return fmt::format("backup {} is good: {} chunks ({}) read and re-hashed", id, result.chunks, mib(result.bytes));
+}
+
+Result<backup::PruneResult> BackupService::prune(const BackupRepoRecord& repo_record,
+                                                  const backup::PruneOptions& options) {
+    auto repo = TRY(open(repo_record));
+    return backup::prune_backups(repo, options);
+}
+
+Result<std::string> BackupService::run_gc(const BackupRepoRecord& repo_record) {
+    auto repo = TRY(open(repo_record));
+    auto result = TRY(backup::collect_garbage(repo));
+    return fmt::format("removed {} chunks ({}), {} incomplete backups and {} temporary files; kept {} chunks ({})",
+                       result.removed_chunks, mib(result.removed_bytes), result.removed_incomplete,
+                       result.removed_temporaries, result.kept_chunks, mib(result.kept_bytes));
+}
+
+Result<BackupService::RestorePlan> BackupService::plan_restore(const BackupRepoRecord& repo_record,
+                                                               const std::string& id, const std::string& as) {
+    if (m_inventory.get_vm(as))
+        return fail(fmt::format("a VM named {} already exists", as), EEXIST);
+    auto repo = TRY(open(repo_record));
+    auto [record, index] = TRY(backup::show_backup(repo, id));
+    auto config = TRY(parse_vm_config(id, index.config_json));
+    const std::string old_name = config.value("name", record.vm);
+    RestorePlan plan{.backup = id, .as = as, .disks = {}, .config_json = index.config_json};
+    for (const auto& disk : config["disks"]) {
+        if (!disk.is_object())
+            return fail(fmt::format("backup {}: a disk of its configuration is not an object", id), EINVAL);
+        RestorePlan::Disk d{.name = disk.value("name", ""),
+                            .pool = disk.value("pool", ""),
+                            .volume = disk.value("volume", ""),
+                            .path = {},
+                            .readonly = disk.value("readonly", false)};
+        // Into the disk's own pool when it is still there, else the default pool.
+        if (!m_inventory.get_pool(d.pool))
+            d.pool = StorageService::k_default_pool;
+        // "web-root" of VM web becomes "copy-root" of VM copy; other volumes are prefixed.
+        d.volume = d.volume.starts_with(old_name + "-") ? as + d.volume.substr(old_name.size())
+                                                        : fmt::format("{}-{}", as, d.volume);
+        auto pool_record = TRY(m_inventory.get_pool(d.pool));
+        auto* pool = TRY(m_storage.pool(d.pool));
+        if (pool->volume_info(d.volume))
+            return fail(
+                fmt::format("volume {} already exists in pool {}: choose another name for the VM", d.volume, d.pool),
+                EEXIST);
+        d.path = pool_record.path + "/" + d.volume + ".qcow2";
+        plan.disks.push_back(std::move(d));
+    }
+    return plan;
+}
+
+Result<std::string> BackupService::run_restore(const BackupRepoRecord& repo_record, const RestorePlan& plan,
+                                               TaskProgress& progress) {
+    auto config = TRY(parse_vm_config(plan.backup, plan.config_json));
+    auto repo = TRY(open(repo_record));
+    // All or nothing: every volume made so far goes again when a later step fails.
+    std::vector<const RestorePlan::Disk*> made;
+    auto undo = [&] {
+        for (const auto* d : made)
+            if (auto pool = m_storage.pool(d->pool))
+                ignore_error((*pool)->delete_volume(d->volume),
+                             "undoing a failed restore: its error is the one to report");
+    };
+    uint64_t done_disks = 0;
+    for (const auto& d : plan.disks) {
+        auto restored = backup::restore_disk(
+            repo, {.backup = plan.backup, .disk = d.name, .destination = d.path, .format = storage::ImageFormat::Qcow2},
+            [&](uint64_t done, uint64_t total) {
+                if (progress.cancelled())
+                    return storage::Proceed::Cancel;
+                const double share = total ? double(done) / double(total) : 1.0;
+                progress.report((double(done_disks) + share) / double(plan.disks.size()),
+                                fmt::format("disk {} of {}: wrote {} of {}", done_disks + 1, plan.disks.size(),
+                                            mib(done), mib(total)));
+                return storage::Proceed::Continue;
+            });
+        if (!restored) {
+            undo();
+            return fail(restored.error().with_context(fmt::format("restoring disk {}", d.name)));
+        }
+        made.push_back(&d);
+        ++done_disks;
+    }
+    inventory::VmRecord vm;
+    vm.name = plan.as;
+    vm.engine = config.value("engine", "");
+    vm.vcpus = config.value("vcpus", 1);
+    vm.memory_mib = config.value("memory_mib", int64_t{512});
+    vm.image = config.value("image", "");
+    if (!vm.image.empty() && !m_inventory.get_image(vm.image))
+        vm.image.clear();
+    vm.cmdline = config.value("cmdline", "");
+    vm.restart_policy = config.value("restart_policy", "no");
+    vm.display_width = config.value("display_width", 0);
+    vm.display_height = config.value("display_height", 0);
+    if (auto limits = config.find("limits"); limits != config.end() && limits->is_object()) {
+        vm.limits.cpu_weight = limits->value("cpu_weight", 0);
+        vm.limits.cpu_max_percent = limits->value("cpu_max_percent", 0);
+        vm.limits.memory_overhead_mib = limits->value("memory_overhead_mib", int64_t{0});
+        vm.limits.io_weight = limits->value("io_weight", 0);
+        vm.limits.host_cpus = limits->value("host_cpus", "");
+        vm.limits.vcpu_pins = limits->value("vcpu_pins", "");
+    }
+    for (const auto& d : plan.disks)
+        vm.disks.push_back({d.pool, d.volume, d.readonly});
+    auto created = m_vms.create(vm, ImageRoot::Given);
+    if (!created) {
+        undo();
+        return fail(created.error().with_context(fmt::format("defining VM {}", plan.as)));
+    }
+    const size_t nics = config.contains("nics") && config["nics"].is_array() ? config["nics"].size() : 0;
+    return fmt::format(
+        "restored backup {} as VM {} ({} disk(s)){}", plan.backup, plan.as, plan.disks.size(),
+        nics ? fmt::format("; its {} NIC(s) were not restored (add them with corral vm edit)", nics) : "");
+}
+
+}  // namespace corral::daemon

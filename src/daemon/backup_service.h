@@ -1,0 +1,104 @@
+#pragma once
+
+// Backup repositories known to corrald by name (docs/api.md "Backups"), and the work of backing
+// up, verifying and restoring a VM through the repository library (storage/backup/operations.h).
+// The names are kept in STATE/backup-repositories.json, written atomically; forgetting a
+// repository never touches its folder.
+
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "storage/backup/operations.h"
+
+namespace corral::inventory {
+class Inventory;
+}
+
+namespace corral::daemon {
+
+class StorageService;
+class TaskProgress;
+class VmManager;
+
+/// A repository known by name: its host folder and, when encrypted, its key file.
+struct BackupRepoRecord {
+    std::string name;
+    std::string path;
+    std::string key_file;  ///< "" = not encrypted
+    std::string created_at;
+};
+
+/// Whether adding a repository makes it (an empty or missing folder) or opens an existing one.
+enum class RepoAdd { Create, Existing };
+
+class BackupService {
+public:
+    BackupService(std::filesystem::path state_dir, inventory::Inventory& inventory, StorageService& storage,
+                  VmManager& vms);
+
+    /// Registers a repository (making it first with RepoAdd::Create). EEXIST for a taken name;
+    /// a folder that is not a repository, or a wrong key, fails and nothing is registered.
+    Result<BackupRepoRecord> add_repo(BackupRepoRecord record, RepoAdd how);
+    Result<std::vector<BackupRepoRecord>> list_repos();
+    Result<BackupRepoRecord> get_repo(const std::string& name);
+    /// Forgets a repository; its folder and backups stay.
+    Result<void> forget_repo(const std::string& name);
+    /// Opens the repository (its key checked).
+    Result<storage::backup::Repository> open(const BackupRepoRecord& record);
+    /// The repository named, or when `name` is empty the only one (EINVAL naming `field` when
+    /// there are several or none).
+    Result<BackupRepoRecord> choose(const std::optional<std::string>& name, const char* field);
+    /// The repository holding backup `id` (only `repo` when given): ENOENT naming the id.
+    Result<BackupRepoRecord> locate(const std::string& id, const std::optional<std::string>& repo);
+
+    /// Checks that VM `vm` can be backed up now (it exists and is stopped): the message names the
+    /// state and what to do.
+    Result<void> check_backup(const std::string& vm);
+    /// Backs up the disks of stopped VM `vm` into `repo` with its configuration (a task's work);
+    /// the VM cannot be started meanwhile (VmManager::hold_disks).
+    Result<std::string> run_backup(const BackupRepoRecord& repo, const std::string& vm, TaskProgress& progress);
+    /// Re-reads every chunk of backup `id`; fails naming the first problem when it is bad.
+    Result<std::string> run_verify(const BackupRepoRecord& repo, const std::string& id, TaskProgress& progress);
+
+    /// Removes the backups `options` does not keep (chunks go at the next gc); nothing with dry_run.
+    Result<storage::backup::PruneResult> prune(const BackupRepoRecord& repo, const storage::backup::PruneOptions& options);
+    /// Garbage collection (a task's work): chunks no backup references, backups a killed process
+    /// left incomplete, temporary files. Busy while a backup, verify or restore holds the repository.
+    Result<std::string> run_gc(const BackupRepoRecord& repo);
+
+    /// Where each disk of a backup goes when restored as VM `as`.
+    struct RestorePlan {
+        std::string backup;
+        std::string as;
+        struct Disk {
+            std::string name;  ///< in the backup
+            std::string pool;
+            std::string volume;
+            std::string path;  ///< the new volume's file
+            bool readonly = false;
+        };
+        std::vector<Disk> disks;
+        std::string config_json;
+    };
+    /// Checks that backup `id` can be restored as a new VM `as` (the name free, the backup holds a
+    /// Corral VM's configuration, no target volume exists) and says where its disks go.
+    Result<RestorePlan> plan_restore(const BackupRepoRecord& repo, const std::string& id, const std::string& as);
+    /// Restores the disks, then defines the VM; on any failure removes what it made.
+    Result<std::string> run_restore(const BackupRepoRecord& repo, const RestorePlan& plan, TaskProgress& progress);
+
+private:
+    Result<std::vector<BackupRepoRecord>> load() const;
+    Result<void> save(const std::vector<BackupRepoRecord>& repos) const;
+
+    std::filesystem::path m_file;
+    inventory::Inventory& m_inventory;
+    StorageService& m_storage;
+    VmManager& m_vms;
+    std::mutex m_mutex;  // guards m_file's read-modify-write
+};
+
+}  // namespace corral::daemon
