@@ -221,6 +221,33 @@ export interface Lease {
   expires: number;
 }
 
+/** A backup repository corrald knows by name (GET /backup-repositories). */
+export interface BackupRepository {
+  name: string;
+  path: string;
+  key: string | null;
+  encrypted: boolean;
+  created_at: string;
+  /** null, with `error` saying why, when it cannot be opened now. */
+  backups: number | null;
+  chunk_size: number | null;
+  error: string | null;
+}
+
+/** A complete backup (GET /backups). */
+export interface Backup {
+  id: string;
+  vm: string;
+  repository: string;
+  created_at: string;
+  disk_count: number;
+  logical_bytes: number;
+  chunks: number;
+  new_chunks: number;
+  new_bytes: number;
+  verify: { state: "ok" | "bad" | null; at: string | null; error: string | null };
+}
+
 /** Follows a task until it ends, calling `progress` with each new look at it (every half second:
  *  GET /tasks/{id}?wait= answers only at the end, and a progress bar wants the steps between). */
 export async function followTask(id: string, progress: (task: Task) => void): Promise<Task> {
