@@ -221,6 +221,27 @@ export interface Lease {
   expires: number;
 }
 
+/** A firewall rule of a security group (docs/api.md "Security groups"). */
+export interface SecurityRule {
+  index: number;
+  direction: "in" | "out";
+  protocol: "tcp" | "udp" | "icmp" | "any";
+  port_from: number | null;
+  port_to: number | null;
+  remote_cidr: string | null;
+  remote_group: string | null;
+  summary: string;
+}
+
+/** A security group (GET /security-groups). */
+export interface SecurityGroup {
+  name: string;
+  description: string;
+  rules: SecurityRule[];
+  vms: string[];
+  created_at: string;
+}
+
 /** A backup repository corrald knows by name (GET /backup-repositories). */
 export interface BackupRepository {
   name: string;

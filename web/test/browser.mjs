@@ -587,6 +587,46 @@ async function backupChecks(page) {
   await page.goto(`${url}/#/vms/${vm}`);
 }
 
+/** The Firewall page (security groups): the default group with its rule; a group made; a bad
+ *  CIDR's message at its field; a rule added, shown as the API words it, removed; the group
+ *  deleted; the default group, on the VM's NIC (nicChecks), cannot be (the 409 names the VM). */
+async function securityGroupChecks(page, networked) {
+  console.log("== the Firewall page (security groups)");
+  await page.goto(`${url}/#/security-groups`);
+  check("the default group is listed with its rule",
+    await until(page, () => /in any from group default/.test(document.querySelector("[data-group=default] table.rules")?.textContent ?? ""), 10000));
+  await page.type(".group-form [data-field=name] input", "web");
+  await page.type(".group-form [data-field=description] input", "web servers");
+  await page.click(".group-form button[type=submit]");
+  check("a group made: its card, with no rules",
+    await until(page, () => /No rules/.test(document.querySelector("[data-group=web] table.rules")?.textContent ?? ""), 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  const form = "[data-group=web] .rule-form";
+  await page.select(`${form} [data-field=protocol] select`, "tcp");
+  await page.type(`${form} [data-field=port_from] input`, "22");
+  await page.type(`${form} [data-field=remote_cidr] input`, "10.0.0.0/33");
+  await page.click(`${form} button[type=submit]`);
+  check("  ... a bad CIDR: the API's message at its field",
+    await until(page, (form) => document.querySelector(`${form} [data-field=remote_cidr] .field-error`)?.textContent !== "", 10000, form),
+    await page.$eval("main .status", (e) => e.textContent));
+  await retype(page, `${form} [data-field=remote_cidr] input`, "10.0.0.0/8");
+  await page.click(`${form} button[type=submit]`);
+  check("  ... a rule added, worded as the API words it",
+    await until(page, () => document.querySelector("[data-group=web] tr[data-rule='0']")?.textContent.includes("in tcp 22 from 10.0.0.0/8"), 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await shot(page, "security-groups");
+  await page.click("[data-group=web] tr[data-rule='0'] [data-action=delete-rule]");
+  check("  ... and removed", await until(page, () => /No rules/.test(document.querySelector("[data-group=web] table.rules")?.textContent ?? ""), 10000));
+  await page.click("[data-group=web] [data-action=delete-group]");
+  check("  ... the group deleted", await until(page, () => !document.querySelector("[data-group=web]"), 10000));
+  if (networked) {
+    await page.click("[data-group=default] [data-action=delete-group]");
+    check("deleting the default group, on the VM's NIC: the 409's message names the VM",
+      await until(page, (name) => new RegExp(`delete default: .*${name}`).test(document.querySelector("main .status")?.textContent ?? ""), 10000, vm),
+      await page.$eval("main .status", (e) => e.textContent));
+  }
+}
+
 const browser = await puppeteer.launch({
   executablePath: process.env.CHROMIUM,
   headless: true,
@@ -747,6 +787,7 @@ try {
   await shot(page, "dashboard");
   await storageChecks(page);
   await networkChecks(page, networked);
+  await securityGroupChecks(page, networked);
   await page.goto(`${url}/#/tokens`);
   check("the Tokens page shows who this session signed in as",
     await until(page, () => document.querySelector(".signed-in-as")?.textContent === "browser", 10000));
