@@ -140,6 +140,11 @@ BackupCommands::BackupCommands(CLI::App& app, Invocation& invocation) : m_inv(in
         prune->add_option(flag, *into, std::string("keep ") + what)->check(CLI::NonNegativeNumber)->type_name("N");
     prune->add_flag("--dry-run", m_dry_run, "say what would be removed, remove nothing");
     prune->callback([this] {
+        // Said here in the CLI's words (the API's refusal names its own field, keep_last).
+        if (m_keep_last == 0 && m_keep_daily == 0 && m_keep_weekly == 0 && m_keep_monthly == 0)
+            throw CLI::ValidationError(
+                "backup prune needs at least one of --keep-last, --keep-daily, --keep-weekly or --keep-monthly "
+                "above 0 (a policy that keeps nothing would remove every backup)");
         nlohmann::json body = nlohmann::json::object();
         if (!m_vm.empty())
             body["vm"] = m_vm;

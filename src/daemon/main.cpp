@@ -27,6 +27,7 @@
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
 #include "daemon/metrics_history.h"
+#include "daemon/noisy_neighbour.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
@@ -347,6 +348,8 @@ int main(int argc, char** argv) {
     context.web = &web_files;
     if (!web_files.available())
         log_warning("the web UI is not built ({} does not exist): / answers how to build it", web_files.root().string());
+    // Before the history, whose sampling thread uses it until the history is destroyed.
+    NoisyNeighbourWatch noisy_neighbours;
     MetricsHistory metrics_history(
         HistoryTiers{std::chrono::seconds(metrics_interval)},
         // Each sample is timed when it is read: a slow VM must not skew the others' rates.
@@ -370,6 +373,12 @@ int main(int argc, char** argv) {
             return host_sample_from_proc(*stat, *meminfo, unix_now());
         });
     context.metrics_history = &metrics_history;
+    metrics_history.on_tick([&noisy_neighbours, &events](const auto& readings, const auto&) {
+        for (auto& event : noisy_neighbours.observe(readings)) {
+            log_warning("{}", event.value("message", ""));
+            events.publish(std::move(event));
+        }
+    });
     metrics_history.start();
     Router router;
     add_all_routes(router, context);
