@@ -800,7 +800,8 @@ try {
     String(await page.evaluate(() => document.documentElement.scrollWidth)));
   await shot(page, "vms-phone");
   for (const [hash, what, ready] of [["#/networks", "the Networks page", "table.networks tbody tr"],
-    [`#/vms/${vm}`, "the VM's page (its Snapshots tab)", "tr[data-snapshot]"], ["#/storage", "the Storage page", "tr[data-volume]"]]) {
+    [`#/vms/${vm}`, "the VM's page (its Snapshots tab)", "tr[data-snapshot]"], ["#/storage", "the Storage page", "tr[data-volume]"],
+    ["#/backups", "the Backups page", "table.repositories tbody tr"], ["#/security-groups", "the Firewall page", "[data-group=default]"]]) {
     await page.goto(`${url}/${hash}`);
     await until(page, (selector) => document.querySelector(selector), 10000, ready);
     check(`  ... nor does ${what}`, await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
