@@ -2,7 +2,7 @@
 # tests/integration/daemon/live_backup.sh: `corral backup create` of a RUNNING VM (issue 14,
 # docs/backup.md "Running VMs"). A real corrald, a real guest on the emulated engine (QEMU TCG)
 # with its root file system (ext4) on a qcow2 disk, writing known data and then writing on in a
-# loop while the backup runs. The restored disk must be one instant: qemu-img check clean, the
+# loop while the backup runs (and once more paused). The restored disk must be one instant: qemu-img check clean, the
 # ext4 consistent (e2fsck after its journal replay, as a crash leaves it), the known data whole.
 # The VM runs on, its disk keeps no corral-backup-* snapshot (nor a stale one an interrupted
 # backup left), the reserved snapshot name is refused, and a running VM with a writable raw disk
@@ -91,6 +91,18 @@ check "no corral-backup-* snapshot is left in the disk (the stale one too)" \
   bash -c "! qemu-img snapshot -l -U '$disk' | grep -q corral-backup"
 api GET /api/v1/vms/live/snapshots
 check "  ... and no snapshot is listed for the VM" test "$(jqb length)" = 0
+
+echo "== a paused VM"
+corral_run 0 vm pause live
+corral_run 0 backup create live
+check "backup create of the paused VM says it was taken while it ran" says "taken while it ran, as of"
+api GET "/api/v1/backups?vm=live"
+api GET "/api/v1/backups/$(jq -r --arg first "$id" '[.[] | select(.id != $first)][0].id' <<<"$body")"
+check "  ... its record says the VM was paused" test "$(jqb .config.taken.vm_state)" = paused
+api GET /api/v1/vms/live
+check "  ... and the VM stays paused" test "$(jqb .state)" = paused
+corral_run 0 vm resume live
+check "no corral-backup-* snapshot is left after it" bash -c "! qemu-img snapshot -l -U '$disk' | grep -q corral-backup"
 
 echo "== the restored disk is one instant"
 corral_run 0 backup restore "$id" --as copy
