@@ -2,11 +2,12 @@
 # tests/integration/daemon/live_backup.sh: `corral backup create` of a RUNNING VM (issue 14,
 # docs/backup.md "Running VMs"). A real corrald, a real guest on the emulated engine (QEMU TCG)
 # with its root file system (ext4) on a qcow2 disk, writing known data and then writing on in a
-# loop while the backup runs (and once more paused). The restored disk must be one instant: qemu-img check clean, the
-# ext4 consistent (e2fsck after its journal replay, as a crash leaves it), the known data whole.
-# The VM runs on, its disk keeps no corral-backup-* snapshot (nor a stale one an interrupted
-# backup left), the reserved snapshot name is refused, and a running VM with a writable raw disk
-# is refused saying what to do. Exit 0 all passed, 1 a check failed, 77 skipped.
+# loop while the backup runs (and once more paused). The restored disk must be one instant:
+# qemu-img check clean, the ext4 consistent (e2fsck after its journal replay, as a crash leaves
+# it), the known data whole. The VM runs on, its disk keeps no corral-backup-* snapshot (nor a
+# stale one an interrupted backup left), the reserved snapshot name is refused, and a running VM
+# with a writable raw disk is refused saying what to do. Exit 0 all passed, 1 a check failed, 77
+# skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
