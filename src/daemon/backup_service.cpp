@@ -309,8 +309,9 @@ Result<std::string> BackupService::run_backup(const BackupRepoRecord& repo_recor
                     dropped.error().describe());
     if (!result)
         return fail(result.error());
-    return describe(*result, vm_name, request.disks.size(),
-                    fmt::format(", taken while it ran, as of {}", instant_text));
+    return describe(
+        *result, vm_name, request.disks.size(),
+        fmt::format(", taken while it {}, as of {}", vm.state == "paused" ? "was paused" : "ran", instant_text));
 }
 
 Result<void> BackupService::remove_leftover_instants(const inventory::VmRecord& vm,

@@ -96,7 +96,7 @@ check "  ... and no snapshot is listed for the VM" test "$(jqb length)" = 0
 echo "== a paused VM"
 corral_run 0 vm pause live
 corral_run 0 backup create live
-check "backup create of the paused VM says it was taken while it ran" says "taken while it ran, as of"
+check "backup create of the paused VM says it was taken while it was paused" says "taken while it was paused, as of"
 api GET "/api/v1/backups?vm=live"
 api GET "/api/v1/backups/$(jq -r --arg first "$id" '[.[] | select(.id != $first)][0].id' <<<"$body")"
 check "  ... its record says the VM was paused" test "$(jqb .config.taken.vm_state)" = paused
