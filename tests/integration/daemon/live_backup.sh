@@ -79,6 +79,7 @@ corral_run 0 backup create live
 check "backup create live succeeds" says "backup live-"
 check "  ... saying it was taken while it ran, and when" says "taken while it ran, as of 20"
 after=$(last_tick)
+echo "  ($(tail -n1 <<<"$out"))"
 echo "  (the guest's TICK was $before when the backup started, $after when it ended)"
 api GET /api/v1/vms/live
 check "live still runs" test "$(jqb .state)" = running
