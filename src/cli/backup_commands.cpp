@@ -80,7 +80,9 @@ BackupCommands::BackupCommands(CLI::App& app, Invocation& invocation) : m_inv(in
              fmt::format("forgot backup repository {} (its folder is left in place)", m_name));
     });
 
-    CLI::App* create = bk->add_subcommand("create", "back up a stopped VM's disks and configuration (a task)");
+    CLI::App* create = bk->add_subcommand(
+        "create",
+        "back up a VM's disks and configuration (a task); a running VM runs on, its disks captured at one instant");
     create->add_option("vm", m_name, "the VM")->required();
     repo_option(create);
     create->callback([this] {

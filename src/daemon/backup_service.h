@@ -16,6 +16,7 @@
 
 namespace corral::inventory {
 class Inventory;
+struct VmRecord;
 }
 
 namespace corral::daemon {
@@ -55,11 +56,14 @@ public:
     /// The repository holding backup `id` (only `repo` when given): ENOENT naming the id.
     Result<BackupRepoRecord> locate(const std::string& id, const std::optional<std::string>& repo);
 
-    /// Checks that VM `vm` can be backed up now (it exists and is stopped): the message names the
-    /// state and what to do.
+    /// Checks that VM `vm` can be backed up now (it exists and is stopped, or it runs or is
+    /// paused with qcow2 writable disks on the emulated engine): the message names what is in the
+    /// way and what to do.
     Result<void> check_backup(const std::string& vm);
-    /// Backs up the disks of stopped VM `vm` into `repo` with its configuration (a task's work);
-    /// the VM cannot be started meanwhile (VmManager::hold_disks).
+    /// Backs up the disks of VM `vm` into `repo` with its configuration (a task's work). A
+    /// stopped VM cannot be started meanwhile; a running or paused one runs on, its writable
+    /// disks read from an internal snapshot of one instant (k_backup_snapshot_prefix) that goes
+    /// again at the end. Snapshot operations on the VM wait either way.
     Result<std::string> run_backup(const BackupRepoRecord& repo, const std::string& vm, TaskProgress& progress);
     /// Re-reads every chunk of backup `id`; fails naming the first problem when it is bad.
     Result<std::string> run_verify(const BackupRepoRecord& repo, const std::string& id, TaskProgress& progress);
@@ -91,6 +95,13 @@ public:
     Result<std::string> run_restore(const BackupRepoRecord& repo, const RestorePlan& plan, TaskProgress& progress);
 
 private:
+    /// A running VM's disks can be captured at one instant: not on the native engine yet, and
+    /// every writable disk qcow2 (EBUSY saying what to do).
+    Result<void> check_live_disks(const inventory::VmRecord& vm);
+    /// Deletes the backup snapshots a killed backup or corrald left in the VM's writable disks.
+    Result<void> remove_leftover_instants(const inventory::VmRecord& vm, const storage::backup::BackupRequest& request);
+    static std::string describe(const storage::backup::BackupResult& result, const std::string& vm, size_t disks,
+                                const std::string& how);
     Result<std::vector<BackupRepoRecord>> load() const;
     Result<void> save(const std::vector<BackupRepoRecord>& repos) const;
 
