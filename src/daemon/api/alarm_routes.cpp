@@ -31,7 +31,7 @@ ApiResult<HttpResponse> create(const HttpRequest& request, ApiContext& context) 
     auto above = TRY(body.optional_number("above", "the threshold the metric must rise above"));
     auto below = TRY(body.optional_number("below", "the threshold the metric must fall below"));
     rule.for_seconds = TRY(body.optional_uint("for_seconds", 0, k_max_for_seconds, "seconds")).value_or(0);
-    rule.webhook = TRY(body.optional_string("webhook")).value_or("");
+    auto webhook = TRY(body.optional_string("webhook"));
     TRY_VOID(body.finish());
 
     const auto metric = find_alarm_metric(rule.metric);
@@ -57,11 +57,12 @@ ApiResult<HttpResponse> create(const HttpRequest& request, ApiContext& context) 
                         "above");
     rule.direction = above ? AlarmDirection::Above : AlarmDirection::Below;
     rule.threshold = above ? *above : *below;
-    if (!rule.webhook.empty()) {
-        if (auto problem = webhook_url_problem(rule.webhook))
-            return api_fail(400, fmt::format("webhook '{}' is not a URL corrald can call: {}", rule.webhook, *problem),
+    if (webhook) {
+        if (auto problem = webhook_url_problem(*webhook))
+            return api_fail(400, fmt::format("webhook '{}' is not a URL corrald can call: {}", *webhook, *problem),
                             "webhook");
-        TRY_VOID(context.host_access.check_webhook(request.origin, "webhook", rule.webhook));
+        TRY_VOID(context.host_access.check_webhook(request.origin, "webhook", *webhook));
+        rule.webhook = *webhook;
     }
     auto made = TRY(api(service->add(rule), "name"));
     context.events.publish({{"kind", "alarm.created"}, {"target", made.name}});
