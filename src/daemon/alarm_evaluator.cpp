@@ -16,6 +16,11 @@ double rounded(double value) {
     return std::round(value * 1000) / 1000;
 }
 
+/// A value for a message: byte counts whole ("2000000000", not "2e+09"), small numbers short.
+std::string number_text(double value) {
+    return std::fabs(value) >= 1e5 ? fmt::format("{:.0f}", value) : fmt::format("{:g}", rounded(value));
+}
+
 const char* direction_word(const AlarmRule& rule) {
     return rule.direction == AlarmDirection::Above ? "above" : "below";
 }
@@ -77,11 +82,11 @@ std::vector<json> AlarmEvaluator::observe(const std::vector<AlarmRule>& rules, c
                 if (state.firing_since) {
                     state.firing_since.reset();
                     events.push_back(event_of("alarm.resolved", rule, target, value,
-                                              fmt::format("alarm {}: {} of {} is {:g}, back {} {:g}", rule.name,
-                                                          rule.metric, target_text(rule, target), rounded(*value),
+                                              fmt::format("alarm {}: {} of {} is {}, back {} {}", rule.name,
+                                                          rule.metric, target_text(rule, target), number_text(*value),
                                                           rule.direction == AlarmDirection::Above ? "at or under"
                                                                                                   : "at or over",
-                                                          rule.threshold)));
+                                                          number_text(rule.threshold))));
                 }
                 return;
             }
@@ -92,9 +97,10 @@ std::vector<json> AlarmEvaluator::observe(const std::vector<AlarmRule>& rules, c
             if (!state.firing_since && held >= static_cast<double>(rule.for_seconds)) {
                 state.firing_since = after.time;
                 events.push_back(event_of("alarm.firing", rule, target, value,
-                                          fmt::format("alarm {}: {} of {} is {:g} ({}), {} {:g} for {:.0f} s", rule.name,
-                                                      rule.metric, target_text(rule, target), rounded(*value),
-                                                      metric->unit, direction_word(rule), rule.threshold, held)));
+                                          fmt::format("alarm {}: {} of {} is {} ({}), {} {} for {:.0f} s", rule.name,
+                                                      rule.metric, target_text(rule, target), number_text(*value),
+                                                      metric->unit, direction_word(rule), number_text(rule.threshold),
+                                                      held)));
             }
         };
 

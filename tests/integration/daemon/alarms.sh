@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/integration/daemon/alarms.sh: alarms (docs/api.md "Alarms", issue 17) with a real corrald
-# sampling every second, a real QEMU guest (the emulated engine) whose shell spins, and a real
+# sampling every second, a real QEMU guest (the emulated engine) whose shell spins on both vCPUs, and a real
 # webhook receiver on loopback (tests/lib/webhook_receiver.py). `corral alarm create busy
 # --metric vm.cpu --above 0.5 --for 2s --webhook URL` fires (the event in `corral events --json`,
 # the event's JSON POSTed to the receiver, GET /alarms and `corral alarm list` say firing); the VM
@@ -45,8 +45,10 @@ api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$r
   '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
 wait_task "$(jqb .task)" 120
 check "image imported" test "$(jqb .status)" = succeeded
-spin=$("$repo/tools/guest-image" encode-run 'echo spinning; while :; do :; done')
-"$corral" vm create spin --image debian --memory 256M --nic none --cmdline "$spin" >"$state/out" 2>&1
+# Both vCPUs spin (QEMU runs each on a thread of its own): well above half a CPU even when other
+# work shares the host's CPUs, so the alarm stays firing until the VM is killed.
+spin=$("$repo/tools/guest-image" encode-run 'echo spinning; (while :; do :; done) & while :; do :; done')
+"$corral" vm create spin --image debian --memory 256M --nic none --vcpus 2 --cmdline "$spin" >"$state/out" 2>&1
 check "corral vm create spin" test $? = 0 || cat "$state/out"
 
 echo "== bad input: 400 naming the field and what is allowed; nothing made"

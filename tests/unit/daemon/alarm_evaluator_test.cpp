@@ -158,7 +158,7 @@ TEST(AlarmEvaluator, BelowAndHostRules) {
     EXPECT_DOUBLE_EQ(events[0]["value"].get<double>(), 0.1);
     EXPECT_DOUBLE_EQ(events[0]["below"].get<double>(), 0.25);
     EXPECT_EQ(events[1]["alarm"], "mem");
-    EXPECT_EQ(events[1]["message"], "alarm mem: host.memory of the host is 2e+09 (bytes used), above 1e+09 for 10 s");
+    EXPECT_EQ(events[1]["message"], "alarm mem: host.memory of the host is 2000000000 (bytes used), above 1000000000 for 10 s");
 }
 
 TEST(AlarmEvaluator, ADeletedRuleForgetsItsState) {
