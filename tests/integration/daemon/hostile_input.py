@@ -164,7 +164,7 @@ VALID = {
                                                        "keep_monthly": 6, "dry_run": True}],
     "post /api/v1/alarms": [{"name": "halarm", "metric": "vm.cpu", "vm": "vm1", "above": 0.8, "for_seconds": 60,
                              "webhook": "http://127.0.0.1:9/hook"},
-                            {"name": "halarm2", "metric": "host.memory", "below": 1048576}],
+                            {"name": "halarm2", "metric": "host.memory", "below": 1048576.0}],
 }
 PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0", "snapshot": "hsnap1", "backup": "vm1-19700101T000000Z-0"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
