@@ -68,16 +68,16 @@ std::optional<uint64_t> parse_alarm_duration(const std::string& text) {
 }
 
 AlarmCommands::AlarmCommands(CLI::App& app, Invocation& invocation) : m_inv(invocation) {
-    CLI::App* alarm =
-        app.add_subcommand("alarm", "threshold alarms on metrics: events and webhooks when one holds")
-            ->require_subcommand(1);
+    CLI::App* alarm = app.add_subcommand("alarm", "threshold alarms on metrics: events and webhooks when one holds")
+                          ->require_subcommand(1);
 
     CLI::App* create = alarm->add_subcommand("create", "watch a metric: fire when it crosses a threshold for a while");
     create->add_option("name", m_name, "the alarm's name")->required();
-    create->add_option("--metric", m_metric,
-                       "vm.cpu (CPUs used), vm.memory (bytes), vm.disk_read, vm.disk_write, vm.net_rx, vm.net_tx "
-                       "(bytes/s), vm.run_delay (fraction), vm.disk_write_latency (ms), host.cpu (busy fraction), "
-                       "host.memory (bytes used)")
+    create
+        ->add_option("--metric", m_metric,
+                     "vm.cpu (CPUs used), vm.memory (bytes), vm.disk_read, vm.disk_write, vm.net_rx, vm.net_tx "
+                     "(bytes/s), vm.run_delay (fraction), vm.disk_write_latency (ms), host.cpu (busy fraction), "
+                     "host.memory (bytes used)")
         ->required()
         ->type_name("METRIC");
     auto* above = create->add_option("--above", m_above, "fire when the metric is above this")->type_name("NUMBER");
@@ -101,9 +101,8 @@ AlarmCommands::AlarmCommands(CLI::App& app, Invocation& invocation) : m_inv(invo
         if (!m_for.empty()) {
             auto seconds = parse_alarm_duration(m_for);
             if (!seconds)
-                throw CLI::ValidationError(
-                    fmt::format("--for '{}' is not a duration: give seconds (90 or 90s), minutes (5m) or hours (1h)",
-                                m_for));
+                throw CLI::ValidationError(fmt::format(
+                    "--for '{}' is not a duration: give seconds (90 or 90s), minutes (5m) or hours (1h)", m_for));
             body["for_seconds"] = *seconds;
         }
         if (!m_webhook.empty())

@@ -81,12 +81,12 @@ std::vector<json> AlarmEvaluator::observe(const std::vector<AlarmRule>& rules, c
                 state.breached_since.reset();
                 if (state.firing_since) {
                     state.firing_since.reset();
-                    events.push_back(event_of("alarm.resolved", rule, target, value,
-                                              fmt::format("alarm {}: {} of {} is {}, back {} {}", rule.name,
-                                                          rule.metric, target_text(rule, target), number_text(*value),
-                                                          rule.direction == AlarmDirection::Above ? "at or under"
-                                                                                                  : "at or over",
-                                                          number_text(rule.threshold))));
+                    events.push_back(
+                        event_of("alarm.resolved", rule, target, value,
+                                 fmt::format("alarm {}: {} of {} is {}, back {} {}", rule.name, rule.metric,
+                                             target_text(rule, target), number_text(*value),
+                                             rule.direction == AlarmDirection::Above ? "at or under" : "at or over",
+                                             number_text(rule.threshold))));
                 }
                 return;
             }
@@ -96,11 +96,11 @@ std::vector<json> AlarmEvaluator::observe(const std::vector<AlarmRule>& rules, c
             const double held = after.time - *state.breached_since;
             if (!state.firing_since && held >= static_cast<double>(rule.for_seconds)) {
                 state.firing_since = after.time;
-                events.push_back(event_of("alarm.firing", rule, target, value,
-                                          fmt::format("alarm {}: {} of {} is {} ({}), {} {} for {:.0f} s", rule.name,
-                                                      rule.metric, target_text(rule, target), number_text(*value),
-                                                      metric->unit, direction_word(rule), number_text(rule.threshold),
-                                                      held)));
+                events.push_back(
+                    event_of("alarm.firing", rule, target, value,
+                             fmt::format("alarm {}: {} of {} is {} ({}), {} {} for {:.0f} s", rule.name, rule.metric,
+                                         target_text(rule, target), number_text(*value), metric->unit,
+                                         direction_word(rule), number_text(rule.threshold), held)));
             }
         };
 

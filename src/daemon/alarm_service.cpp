@@ -28,14 +28,13 @@ nlohmann::json iso_time(std::optional<double> unix_seconds) {
 
 }  // namespace
 
-AlarmService::AlarmService(std::filesystem::path state_dir, EventBus& events, unsigned host_cpus,
-                           WebhookPolicy policy)
+AlarmService::AlarmService(std::filesystem::path state_dir, EventBus& events, unsigned host_cpus, WebhookPolicy policy)
     : m_file(state_dir / k_alarm_file),
       m_events(events),
       m_evaluator(host_cpus),
-      m_sender([this](const std::string& alarm, const std::string&,
-                      const std::string& error) { delivered(alarm, error); },
-               policy) {}
+      m_sender(
+          [this](const std::string& alarm, const std::string&, const std::string& error) { delivered(alarm, error); },
+          policy) {}
 
 Result<void> AlarmService::load() {
     auto rules = TRY(m_file.load());
@@ -88,13 +87,13 @@ nlohmann::json AlarmService::describe(const AlarmRule& rule) const {
     if (const auto* states = m_evaluator.targets(rule.name)) {
         for (const auto& [target, state] : *states) {
             const char* word = state.firing_since ? "firing" : state.breached_since ? "pending" : "ok";
-            targets.push_back({{"target", target},
-                               {"state", word},
-                               {"value", state.value ? nlohmann::json(std::round(*state.value * 1000) / 1000)
-                                                     : nlohmann::json()},
-                               {"measured_at", iso_time(state.measured_at)},
-                               {"breached_since", iso_time(state.breached_since)},
-                               {"firing_since", iso_time(state.firing_since)}});
+            targets.push_back(
+                {{"target", target},
+                 {"state", word},
+                 {"value", state.value ? nlohmann::json(std::round(*state.value * 1000) / 1000) : nlohmann::json()},
+                 {"measured_at", iso_time(state.measured_at)},
+                 {"breached_since", iso_time(state.breached_since)},
+                 {"firing_since", iso_time(state.firing_since)}});
         }
     }
     out["targets"] = std::move(targets);

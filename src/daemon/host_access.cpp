@@ -249,12 +249,13 @@ ApiResult<void> HostAccess::check_nics(Origin origin, const std::vector<inventor
 }
 
 ApiResult<void> HostAccess::check_webhook(Origin origin, const std::string& field, const std::string& url) const {
-    if (origin == Origin::UnixSocket) return {};
+    if (origin == Origin::UnixSocket)
+        return {};
     for (const auto& prefix : m_webhooks) {
         // The prefix must end where a URL part does: "http://hooks.example" must not let
         // "http://hooks.example.attacker.net/" or "http://hooks.example:8080/" through.
-        if (url.starts_with(prefix) &&
-            (prefix.ends_with('/') || url.size() == prefix.size() || std::string_view("/?#").find(url[prefix.size()]) != std::string_view::npos))
+        if (url.starts_with(prefix) && (prefix.ends_with('/') || url.size() == prefix.size() ||
+                                        std::string_view("/?#").find(url[prefix.size()]) != std::string_view::npos))
             return {};
     }
     return api_fail(403,

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/signal_mask.h"
 #include "base/size.h"
+#include "daemon/alarm_service.h"
 #include "daemon/api/api_context.h"
 #include "daemon/backup_service.h"
 #include "daemon/http/bearer_auth.h"
@@ -28,7 +29,6 @@
 #include "daemon/http/tls_context.h"
 #include "daemon/metrics_history.h"
 #include "daemon/noisy_neighbour.h"
-#include "daemon/alarm_service.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
@@ -426,12 +426,13 @@ int main(int argc, char** argv) {
     if (tls)
         log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
     if (servers.size() > 1)
-        log_info("over TCP, host paths are taken inside: {}; bridges: {}; taps: {}; webhooks: {} (--allow-path, "
-                 "--allow-bridge, --allow-tap, --allow-webhook)",
-                 allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
-                 allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
-                 allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")),
-                 allowed.webhooks.empty() ? "none" : fmt::format("{}", fmt::join(allowed.webhooks, ", ")));
+        log_info(
+            "over TCP, host paths are taken inside: {}; bridges: {}; taps: {}; webhooks: {} (--allow-path, "
+            "--allow-bridge, --allow-tap, --allow-webhook)",
+            allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
+            allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
+            allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")),
+            allowed.webhooks.empty() ? "none" : fmt::format("{}", fmt::join(allowed.webhooks, ", ")));
 
     int signal_number = 0;
     sigwait(&stopping, &signal_number);

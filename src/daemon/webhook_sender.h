@@ -29,7 +29,7 @@ struct WebhookPolicy {
     std::chrono::milliseconds timeout{5000};  ///< per attempt
     unsigned attempts = 3;
     std::chrono::milliseconds first_backoff{1000};  ///< doubled after each failed attempt
-    size_t max_queued = 1000;  ///< beyond this the oldest delivery is dropped (and reported)
+    size_t max_queued = 1000;                       ///< beyond this the oldest delivery is dropped (and reported)
 };
 
 /// Delivers queued POSTs in order, each retried with backoff, on its own thread.

@@ -36,9 +36,10 @@ ApiResult<HttpResponse> create(const HttpRequest& request, ApiContext& context) 
 
     const auto metric = find_alarm_metric(rule.metric);
     if (!metric)
-        return api_fail(400, fmt::format("metric '{}' is not one an alarm can watch (allowed: {})", rule.metric,
-                                         alarm_metric_names()),
-                        "metric");
+        return api_fail(
+            400,
+            fmt::format("metric '{}' is not one an alarm can watch (allowed: {})", rule.metric, alarm_metric_names()),
+            "metric");
     if (rule.vm) {
         if (metric->host)
             return api_fail(400,
@@ -74,13 +75,14 @@ ApiResult<HttpResponse> create(const HttpRequest& request, ApiContext& context) 
 }  // namespace
 
 void add_alarm_routes(Router& router, ApiContext& context) {
-    router.add("GET", api_path("/alarms"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
-        auto* service = TRY(service_of(context));
-        auto list = nlohmann::json::array();
-        for (const auto& rule : service->list())
-            list.push_back(service->describe(rule));
-        return json_response(200, list);
-    });
+    router.add("GET", api_path("/alarms"),
+               [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
+                   auto* service = TRY(service_of(context));
+                   auto list = nlohmann::json::array();
+                   for (const auto& rule : service->list())
+                       list.push_back(service->describe(rule));
+                   return json_response(200, list);
+               });
     router.add("POST", api_path("/alarms"),
                [&context](const HttpRequest& request, const PathParams&) { return create(request, context); });
     router.add("GET", api_path("/alarms/{name}"),

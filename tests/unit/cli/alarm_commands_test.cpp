@@ -29,10 +29,11 @@ TEST(AlarmCommands, Verbs) {
     EXPECT_EQ(parse({"alarm", "delete", "busy"}).request, request("DELETE", "/api/v1/alarms/busy"));
     // Refused before any request: no threshold, both, a duration that is none.
     EXPECT_EQ(parse_command_line({"alarm", "create", "x", "--metric", "vm.cpu"}).exit_code, 2);
-    EXPECT_EQ(parse_command_line({"alarm", "create", "x", "--metric", "vm.cpu", "--above", "1", "--below", "0"}).exit_code,
-              2);
-    EXPECT_EQ(parse_command_line({"alarm", "create", "x", "--metric", "vm.cpu", "--above", "1", "--for", "5x"}).exit_code,
-              2);
+    EXPECT_EQ(
+        parse_command_line({"alarm", "create", "x", "--metric", "vm.cpu", "--above", "1", "--below", "0"}).exit_code,
+        2);
+    EXPECT_EQ(
+        parse_command_line({"alarm", "create", "x", "--metric", "vm.cpu", "--above", "1", "--for", "5x"}).exit_code, 2);
 }
 
 TEST(AlarmCommands, Durations) {
@@ -57,8 +58,9 @@ TEST(AlarmCommands, ListShowsEachTargetThatIsNotOk) {
           {"for_seconds", 60},
           {"last_webhook_error", "POST http://x/: the receiver answered HTTP 500"},
           {"targets",
-           json::array({{{"target", "web"}, {"state", "firing"}, {"value", 0.97}, {"firing_since", "2026-12-06T23:00:00Z"}},
-                        {{"target", "db"}, {"state", "ok"}, {"value", 0.1}}})}}});
+           json::array(
+               {{{"target", "web"}, {"state", "firing"}, {"value", 0.97}, {"firing_since", "2026-12-06T23:00:00Z"}},
+                {{"target", "db"}, {"state", "ok"}, {"value", 0.1}}})}}});
     const std::string text = render_alarm_view(View::AlarmTable, alarms);
     EXPECT_NE(text.find("NAME"), std::string::npos) << text;
     EXPECT_NE(text.find("above 0.8"), std::string::npos) << text;

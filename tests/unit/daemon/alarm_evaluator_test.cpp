@@ -36,7 +36,7 @@ TEST(AlarmMetrics, RatesComeFromTwoSamples) {
     before.vcpu_run_delay_seconds = 1;
     after.vcpu_run_delay_seconds = 5;
     after.disk_write_ops = 10;
-    after.disk_write_time_ns = 30'000'000;  // 10 writes in 30 ms
+    after.disk_write_time_ns = 30'000'000;                                      // 10 writes in 30 ms
     EXPECT_DOUBLE_EQ(*metric_value("vm.cpu", before, after, 4), 0.5);           // 5 CPU-s in 10 s
     EXPECT_DOUBLE_EQ(*metric_value("vm.disk_write", before, after, 4), 500.0);  // 5000 bytes in 10 s
     EXPECT_DOUBLE_EQ(*metric_value("vm.run_delay", before, after, 4), 0.2);     // 4 s of 2 vCPUs x 10 s
@@ -123,7 +123,8 @@ TEST(AlarmEvaluator, AFiringVmThatStopsOrIsDeletedResolves) {
     auto events = evaluator.observe(rules, {{"web", std::nullopt}}, std::nullopt);
     ASSERT_EQ(events.size(), 2u);
     std::map<std::string, nlohmann::json> by_target;
-    for (auto& event : events) by_target[event["target"]] = event;
+    for (auto& event : events)
+        by_target[event["target"]] = event;
     EXPECT_EQ(by_target["web"]["kind"], "alarm.resolved");
     EXPECT_TRUE(by_target["web"]["value"].is_null());
     EXPECT_EQ(by_target["web"]["message"], "alarm busy: web stopped");
@@ -158,7 +159,8 @@ TEST(AlarmEvaluator, BelowAndHostRules) {
     EXPECT_DOUBLE_EQ(events[0]["value"].get<double>(), 0.1);
     EXPECT_DOUBLE_EQ(events[0]["below"].get<double>(), 0.25);
     EXPECT_EQ(events[1]["alarm"], "mem");
-    EXPECT_EQ(events[1]["message"], "alarm mem: host.memory of the host is 2000000000 (bytes used), above 1000000000 for 10 s");
+    EXPECT_EQ(events[1]["message"],
+              "alarm mem: host.memory of the host is 2000000000 (bytes used), above 1000000000 for 10 s");
 }
 
 TEST(AlarmEvaluator, ADeletedRuleForgetsItsState) {
