@@ -144,6 +144,11 @@ void add_examples_and_globals(CLI::App& root) {
         {"corral pool create", {"corral pool create fast --path /srv/fast"}},
         {"corral image prepare", {"corral image prepare", "corral image prepare bookworm"}},
         {"corral task wait", {"corral task wait t-12", "corral task wait t-12 --timeout 600"}},
+        {"corral alarm", {"corral alarm list", "corral alarm create busy --metric vm.cpu --above 0.8 --for 60s"}},
+        {"corral alarm create",
+         {"corral alarm create busy --metric vm.cpu --above 0.8 --for 60s",
+          "corral alarm create web1-waits --metric vm.run_delay --vm web1 --above 0.1 --for 5m",
+          "corral alarm create full --metric host.memory --above 60e9 --webhook https://hooks.example.com/corral"}},
     };
     const std::string globals =
         "Global flags (before or after the verb; 'corral --help' says more):\n"

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/signal_mask.h"
 #include "base/size.h"
+#include "daemon/alarm_service.h"
 #include "daemon/api/api_context.h"
 #include "daemon/backup_service.h"
 #include "daemon/http/bearer_auth.h"
@@ -134,6 +135,10 @@ int main(int argc, char** argv) {
                    "let clients over TCP give VMs the existing tap NAME (repeatable; default: none, only over the "
                    "unix socket)")
         ->type_name("NAME");
+    app.add_option("--allow-webhook", allowed.webhooks,
+                   "let clients over TCP give alarms a webhook URL starting with URL-PREFIX (repeatable; default: "
+                   "none, webhooks are set over the unix socket only, since corrald calls them)")
+        ->type_name("URL-PREFIX");
     app.add_option("--max-upload", max_upload,
                    "the largest image a client may upload as a volume (PUT .../content), e.g. 64G")
         ->type_name("SIZE")
@@ -348,8 +353,14 @@ int main(int argc, char** argv) {
     context.web = &web_files;
     if (!web_files.available())
         log_warning("the web UI is not built ({} does not exist): / answers how to build it", web_files.root().string());
-    // Before the history, whose sampling thread uses it until the history is destroyed.
+    // Before the history, whose sampling thread uses them until the history is destroyed.
     NoisyNeighbourWatch noisy_neighbours;
+    AlarmService alarms(state, events, host.cpus);
+    if (auto loaded = alarms.load(); !loaded) {
+        log_error("alarm rules: {}", loaded.error().describe());
+        return 1;
+    }
+    context.alarms = &alarms;
     MetricsHistory metrics_history(
         HistoryTiers{std::chrono::seconds(metrics_interval)},
         // Each sample is timed when it is read: a slow VM must not skew the others' rates.
@@ -373,11 +384,12 @@ int main(int argc, char** argv) {
             return host_sample_from_proc(*stat, *meminfo, unix_now());
         });
     context.metrics_history = &metrics_history;
-    metrics_history.on_tick([&noisy_neighbours, &events](const auto& readings, const auto&) {
+    metrics_history.on_tick([&noisy_neighbours, &alarms, &events](const auto& readings, const auto& host_sample) {
         for (auto& event : noisy_neighbours.observe(readings)) {
             log_warning("{}", event.value("message", ""));
             events.publish(std::move(event));
         }
+        alarms.observe(readings, host_sample);
     });
     metrics_history.start();
     Router router;
@@ -414,11 +426,13 @@ int main(int argc, char** argv) {
     if (tls)
         log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
     if (servers.size() > 1)
-        log_info("over TCP, host paths are taken inside: {}; bridges: {}; taps: {} (--allow-path, --allow-bridge, "
-                 "--allow-tap)",
-                 allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
-                 allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
-                 allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")));
+        log_info(
+            "over TCP, host paths are taken inside: {}; bridges: {}; taps: {}; webhooks: {} (--allow-path, "
+            "--allow-bridge, --allow-tap, --allow-webhook)",
+            allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
+            allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
+            allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")),
+            allowed.webhooks.empty() ? "none" : fmt::format("{}", fmt::join(allowed.webhooks, ", ")));
 
     int signal_number = 0;
     sigwait(&stopping, &signal_number);
