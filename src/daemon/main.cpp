@@ -20,14 +20,15 @@
 #include "base/signal_mask.h"
 #include "base/size.h"
 #include "daemon/api/api_context.h"
+#include "daemon/backup_scheduler.h"
 #include "daemon/backup_service.h"
 #include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
 #include "daemon/http/listen_address.h"
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
-#include "daemon/metrics_history.h"
 #include "daemon/inventory/sqlite_inventory.h"
+#include "daemon/metrics_history.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
 #include "daemon/tokens.h"
@@ -289,6 +290,13 @@ int main(int argc, char** argv) {
         log_error("starting the supervisor: {}", adopted.error().describe());
         return 1;
     }
+    // Throwaway VMs of backup boot checks a killed corrald left (docs/backup.md "Proven to boot"):
+    // adopted above if still running, killed and deleted now, in the background.
+    if (backups.has_boot_leftovers())
+        if (auto task = tasks.start("backup.boot-cleanup", "boot checks",
+                                    [&backups](TaskProgress&) { return backups.remove_boot_leftovers(); });
+            !task)
+            log_warning("removing the throwaway VMs of boot checks: {}", task.error().describe());
 
     NetworkService networks(**inventory, state, no_default_network ? NetworkService::DefaultNetwork::Skip
                                                                     : NetworkService::DefaultNetwork::Create);
@@ -341,6 +349,9 @@ int main(int argc, char** argv) {
     context.max_upload_bytes = *max_upload_bytes;
     context.networks = &networks;
     context.backups = &backups;
+    // Its thread starts once the API can be served; a run missed while corrald was down runs now.
+    BackupScheduler schedules(state, backups, tasks);
+    context.backup_schedules = &schedules;
     WebSessions sessions{std::chrono::seconds(session_lifetime)};
     context.sessions = &sessions;
     StaticFiles web_files(web_dir.empty() ? default_web_dir(exe) : fs::path(web_dir));
@@ -371,6 +382,7 @@ int main(int argc, char** argv) {
         });
     context.metrics_history = &metrics_history;
     metrics_history.start();
+    schedules.start();
     Router router;
     add_all_routes(router, context);
 

@@ -19,6 +19,7 @@
 namespace corral::daemon {
 
 class BackupService;
+class BackupScheduler;
 class StaticFiles;
 class WebSessions;
 class MetricsHistory;
@@ -57,6 +58,8 @@ struct ApiContext {
     MetricsHistory* metrics_history = nullptr;
     /// Backup repositories and backups (docs/api.md "Backups"); null where none are kept (503).
     BackupService* backups = nullptr;
+    /// Backup schedules (docs/api.md "Backup schedules"); null where none run (503).
+    BackupScheduler* backup_schedules = nullptr;
 
     static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
@@ -87,6 +90,8 @@ void add_volume_content_routes(Router& router, ApiContext& context);
 void add_web_routes(Router& router, ApiContext& context);
 /// Backup repositories and backups of VMs (docs/api.md "Backups").
 void add_backup_routes(Router& router, ApiContext& context);
+/// Backup schedules that corrald runs (docs/api.md "Backup schedules").
+void add_backup_schedule_routes(Router& router, ApiContext& context);
 
 /// The API's JSON for a volume of `pool` (docs/api.md "Volumes").
 nlohmann::json volume_json(const std::string& pool, const storage::pool::VolumeInfo& info, ApiContext& context);

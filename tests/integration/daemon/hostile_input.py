@@ -160,6 +160,10 @@ VALID = {
                                           "key": os.path.join(state, "hrepo.key"), "create": True}],
     "post /api/v1/backups": [{"vm": "vm1", "repository": "hrepo"}],
     "post /api/v1/backups/{backup}/restore": [{"as": "hrestored"}],
+    "post /api/v1/backups/{backup}/verify": [{"boot": True, "timeout_s": 120, "ready": "CORRAL-INIT: up"}],
+    "post /api/v1/backup-schedules": [{"vm": "vm1", "time": "02:00", "day": "sunday", "repository": "hrepo",
+                                       "keep_last": 2, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6,
+                                       "verify_boot": True}],
     "post /api/v1/backup-repositories/{name}/prune": [{"vm": "vm1", "keep_last": 2, "keep_daily": 7, "keep_weekly": 4,
                                                        "keep_monthly": 6, "dry_run": True}],
 }
