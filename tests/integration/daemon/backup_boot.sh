@@ -94,6 +94,7 @@ check "no task or VM was made by any of these" no_throwaway
 echo "== a good backup boots"
 corral_run 0 backup verify "$good" --boot --timeout 300
 check "backup verify --boot of good passes" says "backup $good boots"
+echo "  ($out)"
 check "  ... naming the ready pattern it saw" says "'CORRAL-INIT: up|login: *\$'"
 check "the throwaway VM and its volumes are gone" no_throwaway
 api GET "/api/v1/backups/$good"
@@ -105,11 +106,13 @@ check "backup list shows it booted" grep -qE "^$good .*passed 20" <<<"$out"
 echo "== a backup of a damaged root disk does not"
 corral_run 4 backup verify "$bad" --boot --timeout 300
 check "backup verify --boot of bad fails (exit 4)" says "backup $bad did not boot"
+echo "  ($out)"
 check "  ... because the root file system could not be mounted (the console's last lines)" says "CORRAL-INIT: root /dev/vda failed"
 check "  ... and the VM stopped without the ready pattern" says "without the ready pattern"
 check "the throwaway VM and its volumes are gone" no_throwaway
 corral_run 0 backup show "$bad"
-check "backup show: booted failed, with the reason" grep -qE "booted +failed 20.*: .*root /dev/vda failed" <<<"$out"
+shows() { grep -qE -- "$1" <<<"$out" || { echo "  expected /$1/ in: $out"; false; }; }
+check "backup show: booted failed, with the reason" shows "booted: +failed 20.*: .*root /dev/vda failed"
 api GET "/api/v1/backups?vm=bad"
 check "GET /backups: boot.state failed" test "$(jqb '.[0].boot.state')" = failed -a "$(jqb '.[0].boot.seconds')" = null
 
