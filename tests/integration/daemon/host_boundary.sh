@@ -58,7 +58,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
   [ "${code:0:1}" != 5 ] && [ "$code" != 000 ] || echo "  $1 $2 answered $code: $body"
 }
 route_of() {   # the OpenAPI pattern of a concrete path
-  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups)/[^/]+#/api/v1/\1/{x}#' \
+  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups|backup-schedules)/[^/]+#/api/v1/\1/{x}#' \
     -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' -e 's#/snapshots/[^/]+#/snapshots/{s}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' -e 's#^/ui/.*#/ui/{path*}#' <<<"$1"
 }
@@ -285,6 +285,19 @@ tcall POST /api/v1/backups/w2-none/verify
 check "POST /backups/w2-none/verify: 404" test "$code" = 404
 tcall POST /api/v1/backups/w2-none/restore '{"as":"w3"}'
 check "POST /backups/w2-none/restore: 404" test "$code" = 404
+tcall POST /api/v1/backups/w2-none/verify '{"boot":true}'
+check "POST /backups/w2-none/verify with boot: 404" test "$code" = 404
+# Backup schedules name a VM and a repository by name, never a host path.
+tcall GET /api/v1/backup-schedules
+check "GET /backup-schedules: 200" test "$code" = 200
+tcall POST /api/v1/backup-schedules '{"vm":"w2","time":"02:00"}'
+check "POST /backup-schedules with no repository: 400 naming repository" test "$code" = 400 -a "$(jqb .error.field)" = repository
+tcall GET /api/v1/backup-schedules/none
+check "GET /backup-schedules/none: 404" test "$code" = 404
+tcall DELETE /api/v1/backup-schedules/none
+check "DELETE /backup-schedules/none: 404" test "$code" = 404
+tcall POST /api/v1/backup-schedules/none/run
+check "POST /backup-schedules/none/run: 404" test "$code" = 404
 
 echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0 --allow-tap hbtap9"
 corrald_stop
