@@ -84,6 +84,10 @@ BackupScheduler::~BackupScheduler() {
     m_wake.notify_all();
     if (m_thread.joinable())
         m_thread.join();
+    // Runs started here hold `this` until they end; the task manager runs them to their end (it
+    // outlives this object), so wait for them rather than leave them a destroyed scheduler.
+    std::unique_lock lock(m_mutex);
+    m_wake.wait(lock, [this] { return m_running.empty(); });
 }
 
 void BackupScheduler::start() {
@@ -202,10 +206,9 @@ Result<inventory::TaskRecord> BackupScheduler::launch(const std::string& id, boo
         "backup.schedule", schedule.vm,
         [this, schedule](TaskProgress& progress) {
             auto outcome = run(schedule, progress);
-            {
-                std::lock_guard lock(m_mutex);
-                m_running.erase(schedule.id);
-            }
+            std::lock_guard lock(m_mutex);
+            m_running.erase(schedule.id);
+            m_wake.notify_all();  // under the lock: the destructor may be waiting for this
             return outcome;
         },
         Cancellable::Yes);

@@ -47,7 +47,7 @@ struct BackupScheduleRecord {
 class BackupScheduler {
 public:
     BackupScheduler(std::filesystem::path state_dir, BackupService& backups, TaskManager& tasks);
-    /// Stops the thread (a run in progress goes on as its task).
+    /// Stops the thread, and waits for the runs it started (tasks) to end.
     ~BackupScheduler();
     BackupScheduler(const BackupScheduler&) = delete;
     BackupScheduler& operator=(const BackupScheduler&) = delete;

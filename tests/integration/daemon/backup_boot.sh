@@ -116,6 +116,18 @@ check "backup show: booted failed, with the reason" shows "booted: +failed 20.*:
 api GET "/api/v1/backups?vm=bad"
 check "GET /backups: boot.state failed" test "$(jqb '.[0].boot.state')" = failed -a "$(jqb '.[0].boot.seconds')" = null
 
+echo "== a cancelled check removes its VM and records nothing"
+api POST "/api/v1/backups/$good/verify" '{"boot":true,"timeout_s":300,"ready":"^never printed$"}'
+task=$(jqb .task)
+wait_until 120 bash -c "curl -s --unix-socket '$sock' http://corral/api/v1/tasks/$task | jq -e '.message | startswith(\"waiting\")' >/dev/null"
+check "a check with a pattern the guest never prints reached its wait" test $? = 0
+api POST "/api/v1/tasks/$task/cancel"
+wait_task "$task" 120
+check "  ... cancelled" test "$(jqb .status)" = cancelled
+check "  ... its throwaway VM and volumes are gone" no_throwaway
+api GET "/api/v1/backups/$good"
+check "  ... and the backup's verdict is still the last real one" test "$(jqb .boot.state)" = passed
+
 echo "== a throwaway VM left by a killed corrald goes at the next start"
 api POST "/api/v1/backups/$good/verify" '{"boot":true,"timeout_s":300}'
 task=$(jqb .task)
