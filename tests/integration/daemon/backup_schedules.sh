@@ -3,7 +3,8 @@
 # "Schedules"): create (the next run shown, in the host's local time), list, run now (a backup made,
 # the keep rules applied, the outcome recorded on the schedule), a run missed while corrald was
 # down runs once at its next start, a running VM gives a failed run with the reason, delete; bad
-# input (25:00, an unknown day, keep 0) is a 400 naming the field. A real corrald, real QEMU for
+# input (25:00, an unknown day, keep 0) is a 400 naming the field; a schedule with --verify-boot
+# proves its backup boots. A real corrald, real QEMU for
 # the running VM (the project's guest on the emulated engine).
 # Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
@@ -109,6 +110,18 @@ check "  ... with the reason" grep -qF "stop it first" <<<"$(jqb .last_message)"
 corral_run 0 backup schedule list
 check "schedule list shows the failure" says "failed: VM live is running"
 api PUT /api/v1/vms/live/state '{"action":"kill"}'
+
+echo "== --verify-boot: the run proves its backup boots"
+wait_state live stopped 60
+check "live is stopped now" test "$(jqb .state)" = stopped
+corral_run 0 backup schedule create live --daily 04:00 --keep-last 2 --verify-boot
+api GET /api/v1/backup-schedules
+boot_id=$(jqb '.[] | select(.vm == "live" and .verify_boot) | .id')
+corral_run 0 backup schedule run "$boot_id"
+check "the run backed up, pruned and booted the backup" says "boots: its console showed the ready pattern"
+api GET "/api/v1/backup-schedules/$boot_id"
+api GET "/api/v1/backups/$(jqb .last_backup)"
+check "  ... the backup's verdict: passed" test "$(jqb .boot.state)" = passed
 
 echo "== delete"
 corral_run 0 backup schedule delete "$id"
