@@ -40,7 +40,8 @@ struct BootCheckOptions {
     static constexpr std::chrono::seconds k_min_timeout{10};
     static constexpr std::chrono::seconds k_max_timeout{3600};
     std::chrono::seconds timeout = k_default_timeout;
-    std::string ready;  ///< ECMAScript pattern matched against each console line ("" = ReadyMarker's default)
+    std::string
+        ready;  ///< POSIX extended regular expression matched against each console line ("" = ReadyMarker's default)
 };
 
 /// Whether adding a repository makes it (an empty or missing folder) or opens an existing one.

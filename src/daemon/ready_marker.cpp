@@ -13,21 +13,25 @@ Result<ReadyMarker> ReadyMarker::make(const std::string& pattern) {
         return fail("the ready pattern is empty", EINVAL);
     if (pattern.size() > k_max_pattern)
         return fail(fmt::format("the ready pattern is longer than {} characters", k_max_pattern), EINVAL);
-    try {
-        return ReadyMarker(pattern, std::regex(pattern, std::regex::ECMAScript));
-    } catch (const std::regex_error& e) {
+    for (size_t i = 0; i + 1 < pattern.size(); ++i)
+        if (pattern[i] == '\\' && pattern[i + 1] >= '1' && pattern[i + 1] <= '9')
+            return fail(fmt::format("the ready pattern '{}' has a back-reference (\\{}), which is not allowed", pattern,
+                                    pattern[i + 1]),
+                        EINVAL);
+    auto compiled = std::make_unique<Compiled>();
+    if (int code = regcomp(&compiled->regex, pattern.c_str(), REG_EXTENDED | REG_NOSUB); code != 0) {
+        char why[256];
+        regerror(code, &compiled->regex, why, sizeof why);
         return fail(
-            fmt::format("the ready pattern '{}' is not a regular expression (ECMAScript): {}", pattern, e.what()),
+            fmt::format("the ready pattern '{}' is not a regular expression (POSIX extended): {}", pattern, why),
             EINVAL);
     }
+    compiled->valid = true;
+    return ReadyMarker(pattern, std::move(compiled));
 }
 
 bool ReadyMarker::matches(const std::string& line) const {
-    try {
-        return std::regex_search(line, m_regex);
-    } catch (const std::regex_error&) {
-        return false;  // too complex for this line (error_complexity, error_stack): not a match
-    }
+    return regexec(&m_regex->regex, line.c_str(), 0, nullptr, 0) == 0;
 }
 
 bool ReadyMarker::feed(std::string_view output) {

@@ -44,6 +44,14 @@ TEST(ReadyMarker, AUsersPatternAndBadOnes) {
     EXPECT_FALSE(ReadyMarker::make("(unclosed"));
     EXPECT_FALSE(ReadyMarker::make(""));
     EXPECT_FALSE(ReadyMarker::make(std::string(201, 'a')));
+    EXPECT_FALSE(ReadyMarker::make("(a)\\1")) << "back-references are refused";
+}
+
+TEST(ReadyMarker, APatternThatWouldBacktrackForeverIsMatchedAtOnce) {
+    // (a*)*b against a line of a's takes exponential time with a backtracking matcher.
+    auto m = marker("(a*)*b");
+    EXPECT_FALSE(m.feed(std::string(1000, 'a') + "\n"));
+    EXPECT_TRUE(m.feed(std::string(1000, 'a') + "b\n"));
 }
 
 TEST(ReadyMarker, LongLinesAreCut) {
