@@ -65,6 +65,7 @@ enum class View {
     BackupPruned,  ///< POST /backup-repositories/{name}/prune: the backups kept and removed
     AlarmTable,
     Alarm,
+    BackupScheduleTable,  ///< GET /backup-schedules (and one schedule, POST's answer)
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

@@ -440,17 +440,17 @@ Result<std::string> BackupService::run_restore(const BackupRepoRecord& repo_reco
     }
     inventory::VmRecord vm;
     vm.name = plan.as;
-    vm.engine = config.value("engine", "");
+    vm.engine = plan.throwaway ? std::string() : config.value("engine", "");
     vm.vcpus = config.value("vcpus", 1);
     vm.memory_mib = config.value("memory_mib", int64_t{512});
     vm.image = config.value("image", "");
     if (!vm.image.empty() && !m_inventory.get_image(vm.image))
         vm.image.clear();
     vm.cmdline = config.value("cmdline", "");
-    vm.restart_policy = config.value("restart_policy", "no");
+    vm.restart_policy = plan.throwaway ? "no" : config.value("restart_policy", "no");
     vm.display_width = config.value("display_width", 0);
     vm.display_height = config.value("display_height", 0);
-    if (auto limits = config.find("limits"); limits != config.end() && limits->is_object()) {
+    if (auto limits = config.find("limits"); !plan.throwaway && limits != config.end() && limits->is_object()) {
         vm.limits.cpu_weight = limits->value("cpu_weight", 0);
         vm.limits.cpu_max_percent = limits->value("cpu_max_percent", 0);
         vm.limits.memory_overhead_mib = limits->value("memory_overhead_mib", int64_t{0});

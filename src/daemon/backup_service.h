@@ -5,9 +5,11 @@
 // The names are kept in STATE/backup-repositories.json, written atomically; forgetting a
 // repository never touches its folder.
 
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,16 @@ struct BackupRepoRecord {
     std::string path;
     std::string key_file;  ///< "" = not encrypted
     std::string created_at;
+};
+
+/// What a boot check (`backup verify --boot`) waits for, and how long.
+struct BootCheckOptions {
+    static constexpr std::chrono::seconds k_default_timeout{120};
+    static constexpr std::chrono::seconds k_min_timeout{10};
+    static constexpr std::chrono::seconds k_max_timeout{3600};
+    std::chrono::seconds timeout = k_default_timeout;
+    std::string
+        ready;  ///< POSIX extended regular expression matched against each console line ("" = ReadyMarker's default)
 };
 
 /// Whether adding a repository makes it (an empty or missing folder) or opens an existing one.
@@ -74,6 +86,21 @@ public:
     /// left incomplete, temporary files. Busy while a backup, verify or restore holds the repository.
     Result<std::string> run_gc(const BackupRepoRecord& repo);
 
+    /// The names of boot checks' throwaway VMs start with this; users cannot take such a name
+    /// (names.h refuse_reserved_vm_name), so a cleanup never removes a VM of theirs.
+    static constexpr const char* k_boot_check_prefix = "corral-bootcheck-";
+    /// Proves backup `id` boots (a task's work, backup_boot_check.cpp): restores it as a throwaway
+    /// VM with no NICs on the host's default engine, starts it, waits for the ready pattern on its
+    /// serial console, records the verdict in the repository's catalogue, and removes the VM and
+    /// its volumes whatever happened. Fails (naming the reason) when it did not boot; ECANCELED,
+    /// recording nothing, when the task was cancelled.
+    Result<std::string> run_boot_check(const BackupRepoRecord& repo, const std::string& id,
+                                       const BootCheckOptions& options, TaskProgress& progress);
+    /// Throwaway VMs and volumes of boot checks that do not run now (a killed corrald left them).
+    bool has_boot_leftovers();
+    /// Kills and deletes them (a task's work at corrald's start; each boot check also does it first).
+    Result<std::string> remove_boot_leftovers();
+
     /// Where each disk of a backup goes when restored as VM `as`.
     struct RestorePlan {
         std::string backup;
@@ -87,6 +114,9 @@ public:
         };
         std::vector<Disk> disks;
         std::string config_json;
+        /// A boot check's VM: the host's default engine, no restart policy, no limits (they
+        /// may name CPUs or cgroups this host lacks); what matters is whether the disks boot.
+        bool throwaway = false;
     };
     /// Checks that backup `id` can be restored as a new VM `as` (the name free, the backup holds a
     /// Corral VM's configuration, no target volume exists) and says where its disks go.
@@ -110,6 +140,8 @@ private:
     StorageService& m_storage;
     VmManager& m_vms;
     std::mutex m_mutex;  // guards m_file's read-modify-write
+    std::mutex m_boot_mutex;              // guards m_boot_checks
+    std::set<std::string> m_boot_checks;  // throwaway VM names of boot checks running now
 };
 
 }  // namespace corral::daemon

@@ -21,6 +21,7 @@
 #include "base/size.h"
 #include "daemon/alarm_service.h"
 #include "daemon/api/api_context.h"
+#include "daemon/backup_scheduler.h"
 #include "daemon/backup_service.h"
 #include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
@@ -30,6 +31,7 @@
 #include "daemon/metrics_history.h"
 #include "daemon/noisy_neighbour.h"
 #include "daemon/inventory/sqlite_inventory.h"
+#include "daemon/metrics_history.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
 #include "daemon/tokens.h"
@@ -295,6 +297,13 @@ int main(int argc, char** argv) {
         log_error("starting the supervisor: {}", adopted.error().describe());
         return 1;
     }
+    // Throwaway VMs of backup boot checks a killed corrald left (docs/backup.md "Proven to boot"):
+    // adopted above if still running, killed and deleted now, in the background.
+    if (backups.has_boot_leftovers())
+        if (auto task = tasks.start("backup.boot-cleanup", "boot checks",
+                                    [&backups](TaskProgress&) { return backups.remove_boot_leftovers(); });
+            !task)
+            log_warning("removing the throwaway VMs of boot checks: {}", task.error().describe());
 
     NetworkService networks(**inventory, state, no_default_network ? NetworkService::DefaultNetwork::Skip
                                                                     : NetworkService::DefaultNetwork::Create);
@@ -347,6 +356,9 @@ int main(int argc, char** argv) {
     context.max_upload_bytes = *max_upload_bytes;
     context.networks = &networks;
     context.backups = &backups;
+    // Its thread starts once the API can be served; a run missed while corrald was down runs now.
+    BackupScheduler schedules(state, backups, tasks);
+    context.backup_schedules = &schedules;
     WebSessions sessions{std::chrono::seconds(session_lifetime)};
     context.sessions = &sessions;
     StaticFiles web_files(web_dir.empty() ? default_web_dir(exe) : fs::path(web_dir));
@@ -392,6 +404,7 @@ int main(int argc, char** argv) {
         alarms.observe(readings, host_sample);
     });
     metrics_history.start();
+    schedules.start();
     Router router;
     add_all_routes(router, context);
 

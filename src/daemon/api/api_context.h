@@ -20,6 +20,7 @@ namespace corral::daemon {
 
 class AlarmService;
 class BackupService;
+class BackupScheduler;
 class StaticFiles;
 class WebSessions;
 class MetricsHistory;
@@ -60,6 +61,8 @@ struct ApiContext {
     BackupService* backups = nullptr;
     /// Alarm rules and their state (docs/api.md "Alarms"); null where none are kept (503).
     AlarmService* alarms = nullptr;
+    /// Backup schedules (docs/api.md "Backup schedules"); null where none run (503).
+    BackupScheduler* backup_schedules = nullptr;
 
     static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
@@ -92,6 +95,8 @@ void add_web_routes(Router& router, ApiContext& context);
 void add_backup_routes(Router& router, ApiContext& context);
 /// Alarm rules on metrics and their state (docs/api.md "Alarms").
 void add_alarm_routes(Router& router, ApiContext& context);
+/// Backup schedules that corrald runs (docs/api.md "Backup schedules").
+void add_backup_schedule_routes(Router& router, ApiContext& context);
 
 /// The API's JSON for a volume of `pool` (docs/api.md "Volumes").
 nlohmann::json volume_json(const std::string& pool, const storage::pool::VolumeInfo& info, ApiContext& context);

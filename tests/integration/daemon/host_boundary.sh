@@ -58,7 +58,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
   [ "${code:0:1}" != 5 ] && [ "$code" != 000 ] || echo "  $1 $2 answered $code: $body"
 }
 route_of() {   # the OpenAPI pattern of a concrete path
-  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups|alarms)/[^/]+#/api/v1/\1/{x}#' \
+  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups|alarms|backup-schedules)/[^/]+#/api/v1/\1/{x}#' \
     -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' -e 's#/snapshots/[^/]+#/snapshots/{s}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' -e 's#^/ui/.*#/ui/{path*}#' <<<"$1"
 }
@@ -300,6 +300,19 @@ tcall GET /api/v1/alarms
 check "GET /alarms: 200" test "$code" = 200 -a "$(jqb 'map(.name) | join(",")')" = a1
 tcall DELETE /api/v1/alarms/a1
 check "DELETE /alarms/a1: 200" test "$code" = 200
+tcall POST /api/v1/backups/w2-none/verify '{"boot":true}'
+check "POST /backups/w2-none/verify with boot: 404" test "$code" = 404
+# Backup schedules name a VM and a repository by name, never a host path.
+tcall GET /api/v1/backup-schedules
+check "GET /backup-schedules: 200" test "$code" = 200
+tcall POST /api/v1/backup-schedules '{"vm":"w2","time":"02:00"}'
+check "POST /backup-schedules with no repository: 400 naming repository" test "$code" = 400 -a "$(jqb .error.field)" = repository
+tcall GET /api/v1/backup-schedules/none
+check "GET /backup-schedules/none: 404" test "$code" = 404
+tcall DELETE /api/v1/backup-schedules/none
+check "DELETE /backup-schedules/none: 404" test "$code" = 404
+tcall POST /api/v1/backup-schedules/none/run
+check "POST /backup-schedules/none/run: 404" test "$code" = 404
 
 echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0 --allow-tap hbtap9 --allow-webhook http://127.0.0.1:8099/hooks"
 corrald_stop
