@@ -3,6 +3,7 @@
 // restore as a new VM (the name's error at its field) and delete. The API decides what is
 // allowed (a running VM's backup is a 409 naming `vm`, shown as it says).
 import { ApiError, Backup, BackupRepository, call, followTask, get, Vm } from "../api";
+import { CoalescedRead } from "../coalesce";
 import { bytes, fill, h } from "../dom";
 import { clearErrors, field, Field, showAtField } from "../form";
 
@@ -16,8 +17,7 @@ export class BackupsView {
   private readonly vmChoice: Field;
   private readonly repoChoice: Field;
   private readonly restoreBox = h("form", { class: "restore-form", "aria-label": "Restore a backup", hidden: true });
-  private reading: Promise<void> | undefined;
-  private again = false;
+  private readonly reader = new CoalescedRead(() => this.read());
 
   /** `vm`: only that VM's backups, and "Back up now" backs it up; else every VM's, with a VM choice. */
   constructor(private readonly vm?: string) {
@@ -56,22 +56,9 @@ export class BackupsView {
     this.element = h("div", { class: "backups-view" }, this.status, table, this.restoreBox, form);
   }
 
-  /** Reads the list again; calls while a read runs make one more read after it, not one each. */
-  async refresh(): Promise<void> {
-    if (this.reading) {
-      this.again = true;
-      return this.reading;
-    }
-    this.reading = this.read();
-    try {
-      await this.reading;
-    } finally {
-      this.reading = undefined;
-    }
-    if (this.again) {
-      this.again = false;
-      await this.refresh();
-    }
+  /** Reads the list again (coalesced: coalesce.ts). */
+  refresh(): Promise<void> {
+    return this.reader.run();
   }
 
   private async read(): Promise<void> {
