@@ -35,10 +35,7 @@ mode_of() { stat -c %a "$1"; }
 size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
 corrald_start || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 # Each line also carries an OSC 52 sequence (a hostile guest setting the operator's clipboard).
 run_param=$("$repo/tools/guest-image" encode-run \
   "while :; do printf 'corral-flood-line \\033]52;c;cm0gLXJmIH4K\\007 with some text to fill the console\\n'; done")

@@ -82,11 +82,7 @@ started=$SECONDS
 corrald_start || exit 1
 
 echo "== image and VM on bridge br0"
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-check "image import accepted (202)" test "$code" = 202
-wait_task "$(jqb .task)" 120
-check "image import task succeeded" test "$(jqb .status)" = succeeded
+import_guest_image debian
 
 echo "== errors: a bridge that does not exist"
 "$corral" vm create bad --image debian --nic bridge=nosuchbr >"$state/out" 2>&1

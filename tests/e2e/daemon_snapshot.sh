@@ -53,10 +53,7 @@ snapshots_in_volume() { qemu-img snapshot -U -l "$root_path" | awk 'NR > 2 { pri
 corrald_start --default-engine emulated || exit 1
 
 echo "== image and VM"
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image import task succeeded" test "$(jqb .status)" = succeeded
+import_guest_image debian
 "$corral" vm create snap1 --image debian --engine emulated --cpus 1 --memory 256M >"$state/out" 2>&1
 check "corral vm create snap1 --engine emulated" test $? = 0 || cat "$state/out"
 api GET /api/v1/volumes/default/snap1-root

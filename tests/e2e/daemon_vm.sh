@@ -38,11 +38,7 @@ corrald_start || exit 1
 events_pid=$!
 
 echo "== image and VM"
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-check "image import accepted (202)" test "$code" = 202
-wait_task "$(jqb .task)" 120
-check "image import task succeeded" test "$(jqb .status)" = succeeded
+import_guest_image debian
 "$corral" vm create web1 --image debian --cpus 2 --memory 512M --restart on-failure >"$state/out" 2>&1
 check "corral vm create web1" test $? = 0
 api GET /api/v1/volumes/default/web1-root

@@ -53,10 +53,7 @@ open_files() {
 }
 
 corrald_start || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image import task succeeded" test "$(jqb .status)" = succeeded
+import_guest_image debian
 declare -A pid uid disk
 for vm in web1 web2; do
   "$corral" vm create "$vm" --image debian --cpus 1 --memory 256M >"$state/out" 2>&1

@@ -79,10 +79,7 @@ ws_upgrade() {   # ws_upgrade PATH: a WebSocket upgrade with curl; sets $code an
 random_word() { tr -dc 'adefghjkprstxyz' </dev/urandom | head -c 8; }
 
 corrald_start || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 
 echo "== display: validated, stored, shown"
 "$corral" vm create bad --image debian --display 1024 >"$state/out" 2>&1

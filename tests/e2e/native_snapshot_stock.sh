@@ -71,10 +71,7 @@ corrald_start || exit 1
 echo "== image and VM"
 api GET /api/v1/host
 check "the native engine is available ($(jqb .engines.native.reason))" test "$(jqb .engines.native.available)" = true
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image import task succeeded" test "$(jqb .status)" = succeeded
+import_guest_image debian
 "$corral" vm create stock --image debian --engine native --cpus 2 --memory 256M >"$state/out" 2>&1
 check "corral vm create stock --engine native --cpus 2" test $? = 0 || cat "$state/out"
 "$corral" vm start stock >"$state/out" 2>&1

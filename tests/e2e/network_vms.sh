@@ -81,10 +81,7 @@ corrald_start || exit 1
 api GET /api/v1/networks/default
 check "the default network exists from the first start ($(jqb .subnet4) on $(jqb .bridge))" test "$code" = 200
 
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image import task succeeded" test "$(jqb .status)" = succeeded
+import_guest_image debian
 
 echo "== two VMs on the default network"
 for vm in a1 a2; do

@@ -93,10 +93,7 @@ refused 400 "two vCPU pins for one vCPU" "limits.vcpu_pins '0,1' names 2 host CP
 api GET /api/v1/vms/bad
 check "  ... and nothing was created ($code)" test "$code" = 404
 
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 
 echo "== a CPU cap"
 burn=$("$repo/tools/guest-image" encode-run 'echo burn-start; while :; do :; done')

@@ -12,6 +12,8 @@
 #   check NAME CMD...         PASS/FAIL line, counts in $passed/$failed (tests/lib/check.sh)
 #   wait_task ID [SECONDS]    long-polls the task until it ends; sets $body to the task
 #   wait_state VM STATE SECS  polls until the VM is in STATE
+#   import_guest_image NAME [CMDLINE]  imports the project's guest (guest.sh's $kernel, $initrd,
+#                             $rootfs) as image NAME, waits for its task; a check
 #   console_since_start VM, console_has VM TEXT, wait_console VM TEXT SECS   the VM's console
 #   wait_until SECONDS CMD... runs CMD until it succeeds
 #   png_size FILE             "WIDTHxHEIGHT" of a PNG, or "not a PNG"
@@ -112,6 +114,13 @@ wait_task() {   # wait_task ID [SECONDS]
     case "$(jqb .status)" in running | queued) ;; *) return 0 ;; esac
   done
   return 1
+}
+
+import_guest_image() {   # import_guest_image NAME [CMDLINE]
+  api POST /api/v1/images "$(jq -n --arg n "$1" --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" --arg c "${2:-}" \
+    '{name: $n, kernel: $k, initrd: $i, root: $r} + (if $c == "" then {} else {cmdline: $c} end)')"
+  [ "$code" = 202 ] && wait_task "$(jqb .task)" 120
+  check "image $1 imported" test "$(jqb .status)" = succeeded
 }
 
 wait_state() {   # wait_state VM STATE SECONDS

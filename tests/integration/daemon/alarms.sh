@@ -41,10 +41,7 @@ hook="http://127.0.0.1:$(cat "$state/receiver.port")/corral"
 
 corrald_start --metrics-interval 1 --default-engine emulated --listen 127.0.0.1:0 || exit 1
 tls_listen || { echo "no TLS listener"; exit 1; }
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 # Both vCPUs spin (QEMU runs each on a thread of its own): well above half a CPU even when other
 # work shares the host's CPUs, so the alarm stays firing until the VM is killed.
 spin=$("$repo/tools/guest-image" encode-run 'echo spinning; (while :; do :; done) & while :; do :; done')

@@ -48,10 +48,7 @@ no_throwaway() {
 }
 
 corrald_start || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 corral_run 0 vm create good --image debian --memory 256M
 check "VM good defined (stopped)" true
 # The image's command line ends in a shell (corral.then=shell), where a guest whose root failed

@@ -97,8 +97,7 @@ api GET /api/v1/tasks
 check "  ... once (three runs in all, two of them by hand)" test "$(jqb '[.[] | select(.kind == "backup.schedule")] | length')" = 3
 
 echo "== a running VM that cannot be backed up live: a failed run with the reason"
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
+import_guest_image debian
 # A writable raw disk cannot hold the snapshot a live backup reads (docs/backup.md "Running VMs").
 api POST /api/v1/volumes '{"name":"live-raw","size":"8M","format":"raw"}'
 corral_run 0 vm create live --image debian --memory 256M --engine emulated --disk default/live-raw

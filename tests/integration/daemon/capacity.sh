@@ -69,10 +69,7 @@ api GET /api/v1/host/capacity
 check "a new corrald keeps the policy" test "$(jqb .policy.vcpus_per_cpu),$(jqb .policy.memory_percent)" = "1,50"
 
 echo "== admission"
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 "$corral" vm create big --image debian --cpus "$cpus" --memory 128M --cmdline corral.then=halt >/dev/null 2>&1
 "$corral" vm create small --image debian --cpus 1 --memory 128M --cmdline corral.then=halt >/dev/null 2>&1
 "$corral" vm start big >"$state/out" 2>&1

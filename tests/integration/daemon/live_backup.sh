@@ -44,10 +44,7 @@ last_tick() { console_since_start live 200 | sed -n 's/^TICK \([0-9]*\).*/\1/p' 
 tick_past() { local t; t=$(last_tick); [ -n "$t" ] && [ "$t" -gt "$1" ]; }
 
 corrald_start || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "guest", kernel: $k, initrd: $i, root: $r, cmdline: "console=ttyS0 panic=-1"}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image guest "console=ttyS0 panic=-1"
 
 echo "== a running VM that wrote known data and writes on"
 # 4 MiB of random data and its checksum, synced; then a loop that rewrites files with fsync and

@@ -32,10 +32,7 @@ export CORRAL_SOCKET="$sock"
 boot_wait=${CORRAL_BOOT_WAIT:-400}   # seconds; TCG on a busy 2-core host
 
 corrald_start --metrics-interval 1 --default-engine emulated || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 
 # Every vCPU spins in the guest's shell once it is up (one loop per vCPU).
 spin_one=$("$repo/tools/guest-image" encode-run 'echo spinning; while :; do :; done')

@@ -38,10 +38,7 @@ corrald_start --metrics-interval 1 --default-engine emulated --cgroup-parent "$p
 api GET /api/v1/host
 parents=$(jqb '.cgroups.parents[]')
 [ "$(jqb .cgroups.version)" = none ] && { echo "SKIP: no usable cgroups: $(jqb .cgroups.note)"; exit 77; }
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 
 since=$(($(date +%s) - 5))
 series() { api GET "/api/v1/vms/slow/metrics?since=$since"; }

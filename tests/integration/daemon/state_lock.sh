@@ -26,10 +26,7 @@ trap cleanup EXIT
 export CORRAL_SOCKET="$sock"
 
 corrald_start || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 "$corral" vm create lock1 --image debian --memory 256M --engine emulated >"$state/out" 2>&1
 check "vm create lock1" test $? = 0
 "$corral" vm start lock1 >"$state/out" 2>&1
