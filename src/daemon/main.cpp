@@ -405,6 +405,12 @@ int main(int argc, char** argv) {
     });
     metrics_history.start();
     schedules.start();
+    // Destroyed before the services above (and after the API servers below): the tasks still
+    // running end while the backups, VMs and networks their work uses are still there.
+    struct TasksEndFirst {
+        TaskManager& tasks;
+        ~TasksEndFirst() { tasks.stop(); }
+    } tasks_end_first{tasks};
     Router router;
     add_all_routes(router, context);
 

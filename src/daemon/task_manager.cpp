@@ -69,6 +69,10 @@ nlohmann::json task_json(const inventory::TaskRecord& task) {
 }
 
 TaskManager::~TaskManager() {
+    stop();
+}
+
+void TaskManager::stop() {
     std::vector<std::thread> workers;
     {
         std::lock_guard lock(m_mutex);
@@ -101,6 +105,12 @@ Result<inventory::TaskRecord> TaskManager::start(const std::string& kind, const 
     std::shared_ptr<std::atomic<bool>> cancel;
     if (cancellable == Cancellable::Yes) cancel = std::make_shared<std::atomic<bool>>(false);
     std::unique_lock lock(m_mutex);
+    if (m_stopping) {
+        // No worker would run it (they are ending), and what its work uses is going away.
+        lock.unlock();
+        finish(record, fail("corrald is stopping; start the task again once it is back", ESHUTDOWN));
+        return fail(fmt::format("corrald is stopping: task {} ({}) was not started", record.id, kind), ESHUTDOWN);
+    }
     if (cancel) m_cancel_flags[record.id] = cancel;
     // A worker per job up to the cap; past it, jobs wait in order.
     if (m_queue.size() >= m_idle && m_workers.size() < m_max_workers) {

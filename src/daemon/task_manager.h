@@ -49,9 +49,12 @@ public:
 
     TaskManager(inventory::Inventory& inventory, EventBus& events, size_t workers = k_default_workers)
         : m_inventory(inventory), m_events(events), m_max_workers(workers == 0 ? 1 : workers) {}
-    /// Runs the queued tasks and waits for them to end (their work decides how long; VM
-    /// operations are bounded).
+    /// stop().
     ~TaskManager();
+    /// Runs the queued tasks and waits for them to end (their work decides how long; VM
+    /// operations are bounded); a start() from then on is refused. corrald calls it before the
+    /// services the tasks' work uses go away.
+    void stop();
 
     /// Marks tasks left queued or running by a previous daemon as failed (their threads are gone).
     void fail_interrupted_tasks();

@@ -111,6 +111,32 @@ TEST_F(TaskManagerTest, TasksBeyondThePoolWaitAsQueued) {
     EXPECT_TRUE(statuses_seen.contains("queued"));
 }
 
+TEST_F(TaskManagerTest, StopRunsWhatIsQueuedThenRefusesNewTasksSayingWhy) {
+    // corrald stops the tasks before the services their work uses go away: what was running or
+    // queued ends first, and a task started after that (a schedule's tick) is refused, not left
+    // queued with no worker.
+    Gate gate;
+    TaskManager tasks(*m_inventory, m_events, 1);
+    auto running = tasks.start("volume.clone", "a", gate.work());
+    auto queued = tasks.start("volume.clone", "b", gate.work());
+    ASSERT_TRUE(running && queued);
+    ASSERT_TRUE(gate.wait_running(1));
+    std::thread stopper([&] { tasks.stop(); });
+    gate.release();
+    stopper.join();
+    EXPECT_EQ(tasks.get(running->id)->status, inventory::k_task_succeeded);
+    EXPECT_EQ(tasks.get(queued->id)->status, inventory::k_task_succeeded);
+
+    auto late = tasks.start("backup.schedule", "web", gate.work());
+    ASSERT_FALSE(late);
+    EXPECT_NE(late.error().message().find("corrald is stopping"), std::string::npos) << late.error().message();
+    auto listed = m_inventory->list_tasks(10);
+    ASSERT_TRUE(listed);
+    auto record = std::find_if(listed->begin(), listed->end(), [](const auto& t) { return t.kind == "backup.schedule"; });
+    ASSERT_NE(record, listed->end());
+    EXPECT_EQ(record->status, inventory::k_task_failed);  // not left "queued" for the next corrald to explain
+}
+
 TEST_F(TaskManagerTest, ACancelledTaskStopsAndEndsCancelled) {
     TaskManager tasks(*m_inventory, m_events);
     std::atomic<bool> saw_cancel = false;
