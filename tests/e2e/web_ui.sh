@@ -73,7 +73,7 @@ browser_status=${PIPESTATUS[0]}
 check "the browser scenario passed" test "$browser_status" = 0
 api GET /api/v1/vms/webui1
 check "the VM is gone (the API agrees)" test "$code" = 404
-pages=(signin wizard-error vm vm-snapshots vms dashboard storage tokens vms-phone backups security-groups)
+pages=(signin wizard-error vm vm-snapshots vms dashboard storage tokens vms-phone backups security-groups alarms)
 # The Screen tab's checks run when this corrald serves the VNC relay (the browser says SKIP otherwise).
 grep -q '^SKIP: the screen' "$state/browser.log" || pages+=(screen)
 in_own_netns "$script" && pages+=(networks)

@@ -242,6 +242,31 @@ export interface SecurityGroup {
   created_at: string;
 }
 
+/** One VM (or the host) an alarm has measured since corrald started (GET /alarms). */
+export interface AlarmTarget {
+  target: string;
+  state: "ok" | "pending" | "firing";
+  value: number;
+  measured_at: string;
+  breached_since: string | null;
+  firing_since: string | null;
+}
+
+/** A threshold rule on a metric, with its state (GET /alarms). */
+export interface Alarm {
+  name: string;
+  metric: string;
+  vm: string | null;
+  above: number | null;
+  below: number | null;
+  for_seconds: number;
+  webhook: string | null;
+  created_at: string;
+  state: "ok" | "firing";
+  last_webhook_error: string | null;
+  targets: AlarmTarget[];
+}
+
 /** A backup repository corrald knows by name (GET /backup-repositories). */
 export interface BackupRepository {
   name: string;

@@ -14,6 +14,7 @@ import { networksPage } from "./pages/networks";
 import { tokensPage } from "./pages/tokens";
 import { backupsPage } from "./pages/backups";
 import { securityGroupsPage } from "./pages/security_groups";
+import { alarmsPage } from "./pages/alarms";
 
 export type Cleanup = () => void;
 export type Page = (main: HTMLElement, params: string[]) => Cleanup | void;
@@ -28,6 +29,7 @@ const routes: [RegExp, Page, string][] = [
   [/^#\/networks$/, networksPage, "Networks"],
   [/^#\/backups$/, backupsPage, "Backups"],
   [/^#\/security-groups$/, securityGroupsPage, "Firewall"],
+  [/^#\/alarms$/, alarmsPage, "Alarms"],
   [/^#\/tokens$/, tokensPage, "Tokens"],
 ];
 
@@ -47,7 +49,8 @@ function render(): void {
   const main = h("main", { id: "page", tabindex: "-1" });
   const active = route?.[2];
   const links = [["#/", "Dashboard"], ["#/vms", "VMs"], ["#/vms/new", "New VM"], ["#/storage", "Storage"],
-    ["#/tasks", "Tasks"], ["#/networks", "Networks"], ["#/security-groups", "Firewall"], ["#/backups", "Backups"], ["#/tokens", "Tokens"]];
+    ["#/tasks", "Tasks"], ["#/networks", "Networks"], ["#/security-groups", "Firewall"], ["#/backups", "Backups"], ["#/alarms", "Alarms"],
+    ["#/tokens", "Tokens"]];
   const nav = h("nav", { "aria-label": "Main" },
     h("ul", {}, links.map(([href, label]) =>
       h("li", {}, h("a", { href, "aria-current": label === active ? "page" : false }, label)))));

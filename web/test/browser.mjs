@@ -335,6 +335,9 @@ const fetchBytes = async (page, path) => {
   }, path);
   return { status: answer.status, bytes: Buffer.from(answer.data, "base64") };
 };
+/** Clicks what the selector finds at the moment of the click: the lists re-render on every event,
+ *  and a button found first and clicked after may be gone from the page by then. */
+const clickNow = (page, selector) => page.$eval(selector, (e) => e.click());
 /** Sets an input's value as a person would: cleared, then typed. */
 const retype = async (page, selector, text) => {
   await page.$eval(selector, (input) => (input.value = ""));
@@ -559,18 +562,18 @@ async function backupChecks(page) {
     await until(page, () => document.querySelector(".backups-view tr[data-backup]"), 120000),
     await page.$eval(".backups-view .status", (e) => e.textContent));
   console.log(`  the task said: ${await page.$eval(".backups-view .status", (e) => e.textContent)}`);
-  await page.click(".backups-view tr[data-backup] [data-action=verify]");
+  await clickNow(page, ".backups-view tr[data-backup] [data-action=verify]");
   check("  ... verified: good",
     await until(page, () => document.querySelector(".backups-view tr[data-backup] [data-label=Verified]")?.dataset.verify === "ok", 60000),
     await page.$eval(".backups-view .status", (e) => e.textContent));
-  await page.click(".backups-view tr[data-backup] [data-action=boot-check]");
+  await clickNow(page, ".backups-view tr[data-backup] [data-action=boot-check]");
   check("  ... boot check: passed (restored as a throwaway VM, booted to its ready line)",
     await until(page, () => document.querySelector(".backups-view tr[data-backup] [data-label=Booted]")?.dataset.boot === "passed", 240000),
     await page.$eval(".backups-view .status", (e) => e.textContent));
   console.log(`  the boot check said: ${await page.$eval(".backups-view .status", (e) => e.textContent)}`);
   check("  ... and the throwaway VM is gone", await page.evaluate(async () =>
     !(await (await fetch("/api/v1/vms")).json()).some((each) => each.name.startsWith("corral-bootcheck-"))));
-  await page.click(".backups-view tr[data-backup] [data-action=restore]");
+  await clickNow(page, ".backups-view tr[data-backup] [data-action=restore]");
   await until(page, () => document.querySelector(".restore-form [data-field=as] input"), 5000);
   await retype(page, ".restore-form [data-field=as] input", vm);
   await page.click(".restore-form button[type=submit]");
@@ -632,6 +635,37 @@ async function securityGroupChecks(page, networked) {
       await until(page, (name) => new RegExp(`delete default: .*${name}`).test(document.querySelector("main .status")?.textContent ?? ""), 10000, vm),
       await page.$eval("main .status", (e) => e.textContent));
   }
+}
+
+/** The Alarms page: a rule on the running VM's memory (above 1 byte: it fires at the next sample);
+ *  a bad for_seconds' message at its field; the rule firing with the VM and its value, live; deleted. */
+async function alarmChecks(page) {
+  console.log("== the Alarms page");
+  await page.goto(`${url}/#/alarms`);
+  check("no alarms yet", await until(page, () => /No alarms yet/.test(document.querySelector("table.alarms tbody")?.textContent ?? ""), 10000));
+  const form = ".alarm-form";
+  await page.type(`${form} [data-field=name] input`, "big");
+  await page.select(`${form} [data-field=metric] select`, "vm.memory");
+  await page.type(`${form} [data-field=vm] input`, vm);
+  await page.type(`${form} [data-field=above] input`, "1");
+  await page.type(`${form} [data-field=webhook] input`, "ftp://127.0.0.1/hook");
+  await page.click(`${form} button[type=submit]`);
+  check("a webhook that is not http(s): the API's message at its field",
+    await until(page, (form) => /http/.test(document.querySelector(`${form} [data-field=webhook] .field-error`)?.textContent ?? ""), 10000, form),
+    await page.$eval("main .status", (e) => e.textContent));
+  await retype(page, `${form} [data-field=webhook] input`, "");
+  await page.click(`${form} button[type=submit]`);
+  check("  ... fixed: the alarm is listed with its rule",
+    await until(page, (name) => document.querySelector("tr[data-alarm=big] code")?.textContent === `vm.memory of ${name} above 1`, 10000, vm),
+    await page.$eval("main .status", (e) => e.textContent));
+  check("  ... and fires at the next sample, naming the VM and its memory in MiB",
+    await until(page, (name) => {
+      const target = document.querySelector(`tr[data-alarm=big][data-state=firing] li[data-target="${name}"][data-state=firing]`);
+      return /\d+\.\d MiB/.test(target?.querySelector(".alarm-value")?.textContent ?? "");
+    }, 20000, vm), await page.$eval("table.alarms tbody", (e) => e.textContent));
+  await shot(page, "alarms");
+  await page.click("tr[data-alarm=big] [data-action=delete-alarm]");
+  check("  ... deleted", await until(page, () => !document.querySelector("tr[data-alarm=big]"), 10000));
 }
 
 const browser = await puppeteer.launch({
@@ -795,6 +829,7 @@ try {
   await storageChecks(page);
   await networkChecks(page, networked);
   await securityGroupChecks(page, networked);
+  await alarmChecks(page);
   await page.goto(`${url}/#/tokens`);
   check("the Tokens page shows who this session signed in as",
     await until(page, () => document.querySelector(".signed-in-as")?.textContent === "browser", 10000));
@@ -808,7 +843,8 @@ try {
   await shot(page, "vms-phone");
   for (const [hash, what, ready] of [["#/networks", "the Networks page", "table.networks tbody tr"],
     [`#/vms/${vm}`, "the VM's page (its Snapshots tab)", "tr[data-snapshot]"], ["#/storage", "the Storage page", "tr[data-volume]"],
-    ["#/backups", "the Backups page", "table.repositories tbody tr"], ["#/security-groups", "the Firewall page", "[data-group=default]"]]) {
+    ["#/backups", "the Backups page", "table.repositories tbody tr"], ["#/security-groups", "the Firewall page", "[data-group=default]"],
+    ["#/alarms", "the Alarms page", "table.alarms tbody tr"]]) {
     await page.goto(`${url}/${hash}`);
     await until(page, (selector) => document.querySelector(selector), 10000, ready);
     check(`  ... nor does ${what}`, await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
