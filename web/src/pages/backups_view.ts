@@ -104,7 +104,7 @@ export class BackupsView {
     const boot = backup.boot;
     if (!boot || boot.state === null) return ["never"];
     const badge = h("span", { class: `badge ${boot.state === "passed" ? "state-running" : "state-crashed"}` }, boot.state);
-    return [badge, boot.at ? ` ${when(boot.at)}` : "", boot.state === "passed" && boot.seconds !== null ? ` (${boot.seconds} s)` : "",
+    return [badge, boot.at ? ` ${when(boot.at)}` : "", boot.state === "passed" && boot.seconds !== null ? ` (${boot.seconds.toFixed(1)} s)` : "",
       boot.error ? h("p", { class: "help" }, boot.error) : ""];
   }
 
