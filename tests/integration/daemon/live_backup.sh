@@ -5,8 +5,10 @@
 # loop while the backup runs (and once more paused). The restored disk must be one instant:
 # qemu-img check clean, the ext4 consistent (e2fsck after its journal replay, as a crash leaves
 # it), the known data whole. The VM runs on, its disk keeps no corral-backup-* snapshot (nor a
-# stale one an interrupted backup left), the reserved snapshot name is refused, and a running VM
-# with a writable raw disk is refused saying what to do. Exit 0 all passed, 1 a check failed, 77
+# stale one an interrupted backup left), the reserved snapshot name is refused, a running VM
+# with a writable raw disk is refused saying what to do; a live backup cancelled mid-way leaves
+# nothing, and one whose VM is killed mid-way ends (whole, or failed) without a snapshot left in
+# the disks. Exit 0 all passed, 1 a check failed, 77
 # skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -24,7 +26,7 @@ guest_image
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
   if [ -n "${corrald_pid:-}" ]; then
-    for vm in live rawvm; do api PUT "/api/v1/vms/$vm/state" '{"action":"kill"}'; done
+    for vm in live rawvm big; do api PUT "/api/v1/vms/$vm/state" '{"action":"kill"}'; done
     sleep 1
   fi
   corrald_stop
@@ -136,6 +138,66 @@ check "backup create of the running rawvm is refused" says "is raw, which cannot
 check "  ... saying what to do" says "stop the VM first (corral vm stop rawvm)"
 api GET "/api/v1/backups?vm=rawvm"
 check "  ... and nothing is listed" test "$(jqb length)" = 0
+
+echo "== a live backup cancelled, and one whose VM is killed mid-way"
+# A second disk of 384 MiB of random data (nothing dedups or compresses it) keeps each backup busy
+# for seconds: long enough to act while its task reads, which the test waits to see.
+head -c 384M /dev/urandom >"$state/big.raw"
+code=$(curl -s --unix-socket "$sock" -o "$state/body" -w '%{http_code}' -X PUT -T "$state/big.raw" \
+  http://corral/api/v1/volumes/default/bigdata/content)
+body=$(cat "$state/body")
+check "a 384 MiB volume of random data uploaded" test "$code" = 201
+[ "$code" = 201 ] && wait_task "$(jqb .task)" 120
+rm -f "$state/big.raw"
+api GET /api/v1/volumes/default/bigdata
+big_disk=$(jqb .path)
+idle=$("$repo/tools/guest-image" encode-run 'echo IDLE; while :; do sleep 1; done')
+api POST /api/v1/vms "$(jq -n --arg c "$idle corral.then=halt" '{name: "big", image: "guest", engine: "emulated",
+  memory_mib: 128, cmdline: $c, nics: [], disks: [{pool: "default", volume: "bigdata"}]}')"
+check "VM big with the root disk of its image and the data disk" test "$code" = 201
+corral_run 0 vm start big
+check "  ... runs" wait_console big IDLE 120
+reading() {   # reading TASK: the backup task has read part of the disks and not finished
+  api GET "/api/v1/tasks/$1"
+  [ "$(jqb .status)" = running ] && jq -e '.progress > 0 and .progress < 0.95' <<<"$body" >/dev/null
+}
+api POST /api/v1/backups '{"vm":"big"}'
+task=$(jqb .task)
+check "a backup of the running big started (a task)" test "$code" = 202
+check "  ... and reads" wait_until 60 reading "$task"
+api POST "/api/v1/tasks/$task/cancel"
+wait_task "$task" 60
+check "cancelled while it read: the task ends cancelled" test "$(jqb .status)" = cancelled
+api GET "/api/v1/backups?vm=big"
+check "  ... nothing is listed" test "$(jqb length)" = 0
+check "  ... no corral-backup-* snapshot is left in its disks" \
+  bash -c "! qemu-img snapshot -l -U '$big_disk' | grep -q corral-backup"
+api GET /api/v1/vms/big
+check "  ... the VM runs on" test "$(jqb .state)" = running
+
+api POST /api/v1/backups '{"vm":"big"}'
+task=$(jqb .task)
+check "another backup of big reads" wait_until 60 reading "$task"
+api PUT /api/v1/vms/big/state '{"action":"kill"}'
+wait_task "$task" 120
+# The snapshot it reads stays readable in the files after QEMU is gone: the backup may finish.
+# Either way its snapshot goes, and what is listed is whole.
+check "the VM killed while its backup read: the task ends (succeeded or failed, not stuck)" \
+  bash -c '[ "$1" = succeeded ] || [ "$1" = failed ]' _ "$(jqb .status)"
+echo "  (it ended $(jqb .status): $(jqb '.message // .error'))"
+ended=$(jqb .status)
+wait_state big stopped 60
+check "  ... no corral-backup-* snapshot is left in the stopped VM's disks" \
+  bash -c "! qemu-img snapshot -l '$big_disk' | grep -q corral-backup"
+api GET "/api/v1/backups?vm=big"
+listed=$(jqb length)
+check "  ... a backup is listed only if the task succeeded" test "$listed" = "$([ "$ended" = succeeded ] && echo 1 || echo 0)"
+if [ "$listed" = 1 ]; then
+  corral_run 0 backup verify "$(jqb '.[0].id')"
+  check "  ... and that one verifies" says "good"
+fi
+corral_run 0 backup create big
+check "a backup of the stopped big after that works" says "backup big-"
 
 [ "$failed" -gt 0 ] && corrald_failure_report
 check_summary
