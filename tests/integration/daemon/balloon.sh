@@ -74,7 +74,7 @@ echo "== inflate by 128 MiB"
 "$corral" vm balloon balloon 128M >"$state/out" 2>&1
 rc=$?
 check "corral vm balloon balloon 128M: exit 0 ($rc), target shown" \
-  bash -c "[ $rc = 0 ] && grep -q '^balloon .*target 128 MiB' '$state/out' || { cat '$state/out'; false; }"
+  bash -c "[ $rc = 0 ] && grep -q '^balloon: *target 128M,' '$state/out' || { cat '$state/out'; false; }"
 actual_at_most() { api GET /api/v1/vms/balloon/balloon; [ "$code" = 200 ] && [ "$(jqb .actual_mib)" -le "$1" ]; }
 check "the balloon reaches its target (actual at most 130 MiB)" wait_until 90 actual_at_most 130
 check "the guest's free memory drops by at least 110 MiB" wait_until 30 free_is -le $((before - 110 * 1024))
@@ -88,7 +88,7 @@ check "  ... target 128, inflated $(jqb .inflated_mib) MiB, guest free < total" 
   bash -c "[ '$(jqb .target_mib)' = 128 ] && [ '$(jqb .inflated_mib)' -ge 126 ] && [ '$(jqb .guest_memory_free_bytes)' -lt '$(jqb .guest_memory_total_bytes)' ]"
 "$corral" vm show balloon >"$state/out" 2>&1
 check "corral vm show: the balloon and the guest's memory" \
-  bash -c "grep -q '^balloon .*target 128 MiB' '$state/out' && grep -q '^guest memory .*free .* of ' '$state/out' || { cat '$state/out'; false; }"
+  bash -c "grep -q '^balloon: *target 128M,' '$state/out' && grep -q '^guest memory: *free .* of ' '$state/out' || { cat '$state/out'; false; }"
 api GET /api/v1/vms/balloon/metrics
 check "GET /metrics: the guest's total memory ($(jqb .guest_memory_total_bytes))" \
   bash -c "[ '$(jqb .guest_memory_total_bytes)' -gt 0 ]"
