@@ -12,13 +12,14 @@ Result<std::shared_ptr<VmManager::LiveVm>> VmManager::live_vm(const std::string&
     std::shared_ptr<LiveVm> live;
     {
         std::lock_guard lock(m_mutex);
-        if (auto it = m_live.find(name); it != m_live.end() && !it->second->exited) live = it->second;
+        if (auto it = m_live.find(name); it != m_live.end() && !it->second->exited)
+            live = it->second;
     }
     // Starting and stopping VMs are left alone too: their monitor may not answer yet, or no more.
     if (!live || (vm.state != "running" && vm.state != "paused"))
-        return fail(fmt::format("{} is {}: its balloon exists only while it runs ('corral vm start {}')", name,
-                                vm.state, name),
-                    EBUSY);
+        return fail(
+            fmt::format("{} is {}: its balloon exists only while it runs ('corral vm start {}')", name, vm.state, name),
+            EBUSY);
     return live;
 }
 
@@ -27,7 +28,8 @@ namespace {
 /// ENOTSUP from the engine: this VM's process has no balloon (started by an older corrald).
 template <typename T>
 Result<T> busy_when_unsupported(Result<T> result) {
-    if (!result && result.error().errno_value() == ENOTSUP) return fail(result.error().message(), EBUSY);
+    if (!result && result.error().errno_value() == ENOTSUP)
+        return fail(result.error().message(), EBUSY);
     return result;
 }
 

@@ -69,7 +69,8 @@ void write_balloon_target(const fs::path& run_dir, uint64_t bytes) {
     fs::path tmp = run_dir / (std::string(k_balloon_target_file) + ".tmp");
     {
         std::FILE* file = std::fopen(tmp.c_str(), "we");
-        if (!file) return;  // the target is a convenience for balloon(); the balloon itself is set
+        if (!file)
+            return;  // the target is a convenience for balloon(); the balloon itself is set
         std::fprintf(file, "%llu\n", static_cast<unsigned long long>(bytes));
         std::fclose(file);
     }
@@ -78,11 +79,13 @@ void write_balloon_target(const fs::path& run_dir, uint64_t bytes) {
 
 std::optional<uint64_t> read_balloon_target(const fs::path& run_dir) {
     std::FILE* file = std::fopen((run_dir / k_balloon_target_file).c_str(), "re");
-    if (!file) return std::nullopt;
+    if (!file)
+        return std::nullopt;
     unsigned long long value = 0;
     int got = std::fscanf(file, "%llu", &value);
     std::fclose(file);
-    if (got != 1) return std::nullopt;
+    if (got != 1)
+        return std::nullopt;
     return value;
 }
 
@@ -229,7 +232,8 @@ public:
             const auto& values = (*stats)["stats"];
             auto stat = [&](const char* key) -> std::optional<uint64_t> {
                 int64_t value = values.value(key, int64_t{-1});
-                if (value < 0) return std::nullopt;
+                if (value < 0)
+                    return std::nullopt;
                 return static_cast<uint64_t>(value);
             };
             info.guest_free_bytes = stat("stat-free-memory");
@@ -620,9 +624,10 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     // the guest frees back to the host; deflate-on-oom lets a guest short of memory take
     // pages back from the balloon rather than kill its processes.
     args.push_back("-device");
-    args.push_back(fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on,"
-                               "guest-stats-polling-interval={}",
-                               k_balloon_stats_interval_s));
+    args.push_back(
+        fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on,"
+                    "guest-stats-polling-interval={}",
+                    k_balloon_stats_interval_s));
     for (size_t i = 0; i < spec.disks.size(); ++i) {
         const DiskSpec& disk = spec.disks[i];
         // The backing chain is given explicitly (backing.file.filename...): QEMU would

@@ -196,7 +196,8 @@ public:
         info.actual_bytes = answer.value("actual_bytes", uint64_t{0});
         auto stat = [&](const char* key) -> std::optional<uint64_t> {
             auto it = answer.find(key);
-            if (it == answer.end() || !it->is_number_unsigned()) return std::nullopt;
+            if (it == answer.end() || !it->is_number_unsigned())
+                return std::nullopt;
             return it->get<uint64_t>();
         };
         info.guest_free_bytes = stat("guest_free_bytes");
@@ -240,9 +241,11 @@ private:
 
     /// A `balloon` request; ENOTSUP when this corral-vmm has no balloon (started without --balloon).
     Result<nlohmann::json> balloon_request(const nlohmann::json& request) {
-        if (m_process.exited()) return fail(m_process.gone_error("reach the balloon of"));
+        if (m_process.exited())
+            return fail(m_process.gone_error("reach the balloon of"));
         auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket, request, k_control_timeout);
-        if (!answer && m_process.exited()) return fail(m_process.gone_error("reach the balloon of"));
+        if (!answer && m_process.exited())
+            return fail(m_process.gone_error("reach the balloon of"));
         if (!answer && answer.error().message().find("no memory balloon") != std::string::npos)
             return fail("this VM has no memory balloon (it was started before corral-vmm had one)", ENOTSUP);
         return answer;

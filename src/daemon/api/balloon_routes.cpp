@@ -18,23 +18,22 @@ void add_balloon_routes(Router& router, ApiContext& context) {
                    auto info = TRY(api(context.vms.balloon(vm.name), "name"));
                    return json_response(200, balloon_json(info, vm.memory_mib));
                });
-    router.add("PUT", api_path("/vms/{name}/balloon"),
-               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
-                   auto vm = TRY(api(context.inventory.get_vm(params.at("name")), "name"));
-                   auto body = TRY(RequestBody::parse(request.body));
-                   // The memory the guest keeps: at least 1 MiB, at most all of it (the balloon deflated).
-                   const uint64_t memory = static_cast<uint64_t>(std::max<int64_t>(1, vm.memory_mib));
-                   auto target = TRY(body.optional_uint("target_mib", 1, memory,
-                                                        "MiB, the memory the guest keeps"));
-                   if (!target)
-                       return api_fail(400,
-                                       fmt::format("target_mib is required: the memory {} keeps, from 1 to {} MiB",
-                                                   vm.name, memory),
-                                       "target_mib");
-                   TRY_VOID(body.finish());
-                   auto info = TRY(api(context.vms.set_balloon(vm.name, *target), "name"));
-                   return json_response(200, balloon_json(info, vm.memory_mib));
-               });
+    router.add(
+        "PUT", api_path("/vms/{name}/balloon"),
+        [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
+            auto vm = TRY(api(context.inventory.get_vm(params.at("name")), "name"));
+            auto body = TRY(RequestBody::parse(request.body));
+            // The memory the guest keeps: at least 1 MiB, at most all of it (the balloon deflated).
+            const uint64_t memory = static_cast<uint64_t>(std::max<int64_t>(1, vm.memory_mib));
+            auto target = TRY(body.optional_uint("target_mib", 1, memory, "MiB, the memory the guest keeps"));
+            if (!target)
+                return api_fail(
+                    400, fmt::format("target_mib is required: the memory {} keeps, from 1 to {} MiB", vm.name, memory),
+                    "target_mib");
+            TRY_VOID(body.finish());
+            auto info = TRY(api(context.vms.set_balloon(vm.name, *target), "name"));
+            return json_response(200, balloon_json(info, vm.memory_mib));
+        });
 }
 
 }  // namespace corral::daemon

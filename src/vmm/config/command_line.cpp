@@ -123,7 +123,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     }
     if (hugepages) config.page_backing = PageBacking::Huge;
     if (rng) config.rng = true;
-    if (balloon) config.balloon = true;
+    if (balloon)
+        config.balloon = true;
     if (app.count("--virtio-console")) TRY_VOID(parse_virtio_console(virtio_console, "--virtio-console", config));
     if (!nets.empty()) {
         config.nets.clear();  // --net replaces the config file's NICs
@@ -153,8 +154,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     if (!result.restore_dir.empty() || !result.migrate_listen.empty()) {
         // The snapshot has the configuration; flags that shape the guest are checks against it.
         for (const char* flag : {"--config", "--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--hugepages",
-                                 "--rng", "--balloon", "--virtio-console", "--net", "--disk", "--on-reboot", "--shutdown-timeout",
-                                 "--display", "--vnc", "--vnc-view-only"})
+                                 "--rng", "--balloon", "--virtio-console", "--net", "--disk", "--on-reboot",
+                                 "--shutdown-timeout", "--display", "--vnc", "--vnc-view-only"})
             if (app.count(flag)) result.restore_checks.push_back(flag);
         return result;
     }

@@ -12,7 +12,8 @@ namespace corral::vmm {
 std::string balloon_answer(virtio::BalloonDevice* balloon, uint64_t ram_bytes, std::optional<uint64_t> target_bytes) {
     using nlohmann::json;
     using virtio::BalloonDevice;
-    if (!balloon) return control_error_answer("this VM has no memory balloon (start corral-vmm with --balloon)");
+    if (!balloon)
+        return control_error_answer("this VM has no memory balloon (start corral-vmm with --balloon)");
     if (target_bytes) {
         if (*target_bytes == 0 || *target_bytes > ram_bytes)
             return control_error_answer(

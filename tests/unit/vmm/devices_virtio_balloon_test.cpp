@@ -39,14 +39,16 @@ protected:
     }
     uint8_t byte_at(uint64_t address) { return *memory.host_pointer(address, 1); }
     void write_pfns(uint64_t address, const std::vector<uint32_t>& pfns) {
-        for (size_t i = 0; i < pfns.size(); ++i) memory.write_object<uint32_t>(address + 4 * i, pfns[i]).value();
+        for (size_t i = 0; i < pfns.size(); ++i)
+            memory.write_object<uint32_t>(address + 4 * i, pfns[i]).value();
     }
 
     GuestMemory memory = GuestMemory::create(k_ram).value();
     std::vector<TestRing> rings{ring_at(0), ring_at(1), ring_at(2), ring_at(3)};
     std::vector<EventFd> notify = [] {
         std::vector<EventFd> fds;
-        for (int i = 0; i < 4; ++i) fds.push_back(EventFd::create(EFD_NONBLOCK).value());
+        for (int i = 0; i < 4; ++i)
+            fds.push_back(EventFd::create(EFD_NONBLOCK).value());
         return fds;
     }();
     std::shared_ptr<EventLoop> loop = EventLoop::start("balloon-test").value();
@@ -82,7 +84,8 @@ TEST_F(BalloonDeviceTest, InflateGivesTheListedPagesBackToTheHost) {
 TEST_F(BalloonDeviceTest, HostilePfnsAreSkippedAndCounted) {
     fill_page(k_ram - 0x1000, 0xab);
     // Beyond RAM, at the first page past it, far beyond, and the last page of RAM.
-    write_pfns(k_buffers, {0xffffffff, static_cast<uint32_t>(k_ram >> 12), 0x80000, static_cast<uint32_t>((k_ram >> 12) - 1)});
+    write_pfns(k_buffers,
+               {0xffffffff, static_cast<uint32_t>(k_ram >> 12), 0x80000, static_cast<uint32_t>((k_ram >> 12) - 1)});
     rings[0].descriptor(0, k_buffers, 16, 0);
     rings[0].publish(0);
     // A huge count: a 1 MiB buffer of PFNs, all of them 0xffffffff (262144 PFNs, none RAM).
@@ -129,7 +132,8 @@ TEST_F(BalloonDeviceTest, StatsAreHeldAndAskedForAgain) {
 
 TEST_F(BalloonDeviceTest, ReportedFreeRangesAreDiscardedInWholePages) {
     // Without F_STATS_VQ the reporting queue is the third (§5.5.2).
-    for (uint64_t page = 0; page < 3; ++page) fill_page(k_pages + page * 0x1000, 0xcd);
+    for (uint64_t page = 0; page < 3; ++page)
+        fill_page(k_pages + page * 0x1000, 0xcd);
     rings[2].descriptor(0, k_pages + 0x800, 0x2000, k_desc_f_write);  // covers one whole page
     rings[2].publish(0);
     activate(BalloonDevice::k_f_page_reporting, 3);
@@ -176,7 +180,8 @@ TEST_F(BalloonDeviceTest, QuiesceReturnsTheHeldStatsBufferAndHandsQueuesBackByIn
     EXPECT_EQ(rings[2].used_idx(), 0);
     auto queues = device.quiesce();
     ASSERT_EQ(queues.size(), 4u);
-    for (const auto& queue : queues) EXPECT_TRUE(queue);
+    for (const auto& queue : queues)
+        EXPECT_TRUE(queue);
     EXPECT_EQ(rings[2].used_idx(), 1) << "the driver refills it after the restore";
 }
 

@@ -15,7 +15,9 @@ namespace corral::vmm::virtio {
 
 namespace {
 
-constexpr size_t index_of(BalloonDevice::Role role) { return static_cast<size_t>(role); }
+constexpr size_t index_of(BalloonDevice::Role role) {
+    return static_cast<size_t>(role);
+}
 
 // Statistic tags (virtio 1.2 §5.5.6.3); values are bytes.
 constexpr uint16_t k_stat_memfree = 4;
@@ -39,7 +41,8 @@ void BalloonDevice::read_config(uint64_t offset, std::span<uint8_t> data) {
     const uint32_t num_pages = m_num_pages.load(), actual = m_actual.load();
     std::memcpy(config.data(), &num_pages, 4);
     std::memcpy(config.data() + 4, &actual, 4);
-    for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < config.size() ? config[offset + i] : 0;
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = offset + i < config.size() ? config[offset + i] : 0;
 }
 
 void BalloonDevice::write_config(uint64_t offset, std::span<const uint8_t> data) {
@@ -47,7 +50,8 @@ void BalloonDevice::write_config(uint64_t offset, std::span<const uint8_t> data)
     uint32_t actual = m_actual.load();
     auto* bytes = reinterpret_cast<uint8_t*>(&actual);
     for (size_t i = 0; i < data.size(); ++i)
-        if (offset + i >= 4 && offset + i < 8) bytes[offset + i - 4] = data[i];
+        if (offset + i >= 4 && offset + i < 8)
+            bytes[offset + i - 4] = data[i];
     m_actual.store(actual);
 }
 
@@ -59,8 +63,10 @@ Result<void> BalloonDevice::activate(ActivateContext context) {
     uint16_t next = 0;
     indices[index_of(Role::Inflate)] = next++;
     indices[index_of(Role::Deflate)] = next++;
-    if (context.features & k_f_stats_vq) indices[index_of(Role::Stats)] = next++;
-    if (context.features & k_f_page_reporting) indices[index_of(Role::Reporting)] = next++;
+    if (context.features & k_f_stats_vq)
+        indices[index_of(Role::Stats)] = next++;
+    if (context.features & k_f_page_reporting)
+        indices[index_of(Role::Reporting)] = next++;
     for (size_t role = 0; role < indices.size(); ++role) {
         if (!indices[role] || *indices[role] >= context.queues.size() || !context.queues[*indices[role]]) {
             if (role <= index_of(Role::Deflate))
@@ -76,7 +82,8 @@ Result<void> BalloonDevice::activate(ActivateContext context) {
         m_interrupt = &context.interrupt;
     }
     for (size_t role = 0; role < m_queues.size(); ++role) {
-        if (!m_queues[role].active) continue;
+        if (!m_queues[role].active)
+            continue;
         auto added = m_loop->add(m_queues[role].active->notify_fd, [this, role] { process(static_cast<Role>(role)); });
         if (!added) {
             reset();
@@ -106,14 +113,16 @@ Result<void> BalloonDevice::activate(ActivateContext context) {
     }
     // Buffers made available before DRIVER_OK were notified to unwatched eventfds: serve now.
     m_loop->run_sync([this] {
-        for (size_t role = 0; role < m_queues.size(); ++role) process(static_cast<Role>(role));
+        for (size_t role = 0; role < m_queues.size(); ++role)
+            process(static_cast<Role>(role));
     });
     return {};
 }
 
 void BalloonDevice::stop_watching() {
     for (auto& queue : m_queues)
-        if (queue.active) m_loop->remove(queue.active->notify_fd);  // after this, process() is not running
+        if (queue.active)
+            m_loop->remove(queue.active->notify_fd);  // after this, process() is not running
     if (m_timer.valid()) {
         m_loop->remove(m_timer.get());
         m_timer = UniqueFd();
@@ -122,7 +131,8 @@ void BalloonDevice::stop_watching() {
 
 void BalloonDevice::reset() {
     stop_watching();
-    for (auto& queue : m_queues) queue.active.reset();
+    for (auto& queue : m_queues)
+        queue.active.reset();
     m_stats_head.reset();
     m_memory = nullptr;
     std::lock_guard lock(m_control_mutex);
@@ -136,7 +146,8 @@ std::vector<std::optional<ActiveQueue>> BalloonDevice::quiesce() {
     stop_watching();
     release_stats_chain();
     for (auto& queue : m_queues) {
-        if (queue.active) queues[queue.index] = std::move(queue.active);
+        if (queue.active)
+            queues[queue.index] = std::move(queue.active);
         queue.active.reset();
     }
     m_memory = nullptr;
@@ -167,7 +178,8 @@ Result<void> BalloonDevice::restore_state(snapshot::StateReader& reader) {
 void BalloonDevice::set_target_pages(uint32_t pages) {
     m_num_pages.store(pages);
     std::lock_guard lock(m_control_mutex);
-    if (m_interrupt) m_interrupt->signal_config_change();  // §5.5.6: the driver re-reads num_pages
+    if (m_interrupt)
+        m_interrupt->signal_config_change();  // §5.5.6: the driver re-reads num_pages
 }
 
 BalloonStatus BalloonDevice::status() const {
@@ -183,10 +195,12 @@ BalloonStatus BalloonDevice::status() const {
 }
 
 bool BalloonDevice::discard(uint8_t* host, uint64_t length) {
-    if (length == 0) return true;
+    if (length == 0)
+        return true;
     // Anonymous private RAM: the pages are freed and read back as zeros. (RAM mapped from a
     // snapshot's file reads back the file's page instead; the guest gave the page up either way.)
-    if (::madvise(host, length, MADV_DONTNEED) == 0) return true;
+    if (::madvise(host, length, MADV_DONTNEED) == 0)
+        return true;
     ++m_counters.errors;  // hugetlbfs RAM cannot give back 4 KiB pieces: the pages stay
     return false;
 }
@@ -202,7 +216,8 @@ void BalloonDevice::discard_pfns(const DescriptorChain& chain) {
         // straddle two buffers: its bytes are gathered in `partial`.
         for (uint32_t i = 0; i < buffer.length && seen < k_max_pfns_per_chain; ++i) {
             partial[partial_size++] = buffer.host[i];
-            if (partial_size < partial.size()) continue;
+            if (partial_size < partial.size())
+                continue;
             partial_size = 0;
             ++seen;
             const uint64_t address = uint64_t{load_le32(partial.data())} * k_page_size;
@@ -217,13 +232,16 @@ void BalloonDevice::discard_pfns(const DescriptorChain& chain) {
                 run_length += k_page_size;
                 continue;
             }
-            if (run) discard(run, run_length);
+            if (run)
+                discard(run, run_length);
             run = page;
             run_length = k_page_size;
         }
     }
-    if (run) discard(run, run_length);
-    if (seen == k_max_pfns_per_chain) ++m_counters.errors;  // the rest of an oversized buffer is ignored
+    if (run)
+        discard(run, run_length);
+    if (seen == k_max_pfns_per_chain)
+        ++m_counters.errors;  // the rest of an oversized buffer is ignored
 }
 
 void BalloonDevice::discard_ranges(const DescriptorChain& chain) {
@@ -233,11 +251,15 @@ void BalloonDevice::discard_ranges(const DescriptorChain& chain) {
         const auto start = reinterpret_cast<uintptr_t>(buffer.host);
         const uintptr_t first = (start + k_page_size - 1) & ~(k_page_size - 1);
         const uintptr_t end = (start + buffer.length) & ~(k_page_size - 1);
-        if (end <= first) return;
-        if (discard(reinterpret_cast<uint8_t*>(first), end - first)) m_reported_bytes += end - first;
+        if (end <= first)
+            return;
+        if (discard(reinterpret_cast<uint8_t*>(first), end - first))
+            m_reported_bytes += end - first;
     };
-    for (const GuestBuffer& buffer : chain.readable) each(buffer);
-    for (const GuestBuffer& buffer : chain.writable) each(buffer);
+    for (const GuestBuffer& buffer : chain.readable)
+        each(buffer);
+    for (const GuestBuffer& buffer : chain.writable)
+        each(buffer);
 }
 
 void BalloonDevice::read_stats(const DescriptorChain& chain) {
@@ -245,7 +267,8 @@ void BalloonDevice::read_stats(const DescriptorChain& chain) {
     for (const GuestBuffer& buffer : chain.readable) {
         const size_t take = std::min<size_t>(buffer.length, k_max_stats_bytes - bytes.size());
         bytes.insert(bytes.end(), buffer.host, buffer.host + take);  // checked when popped
-        if (bytes.size() == k_max_stats_bytes) break;
+        if (bytes.size() == k_max_stats_bytes)
+            break;
     }
     BalloonGuestStats stats;
     for (size_t at = 0; at + k_stat_size <= bytes.size(); at += k_stat_size) {
@@ -253,9 +276,12 @@ void BalloonDevice::read_stats(const DescriptorChain& chain) {
         uint64_t value;
         std::memcpy(&tag, bytes.data() + at, sizeof tag);
         std::memcpy(&value, bytes.data() + at + 2, sizeof value);
-        if (tag == k_stat_memfree) stats.free_bytes = value;
-        if (tag == k_stat_memtot) stats.total_bytes = value;
-        if (tag == k_stat_avail) stats.available_bytes = value;
+        if (tag == k_stat_memfree)
+            stats.free_bytes = value;
+        if (tag == k_stat_memtot)
+            stats.total_bytes = value;
+        if (tag == k_stat_avail)
+            stats.available_bytes = value;
     }
     std::lock_guard lock(m_stats_mutex);
     stats.updates = m_stats.updates + 1;
@@ -264,12 +290,15 @@ void BalloonDevice::read_stats(const DescriptorChain& chain) {
 
 void BalloonDevice::process(Role role) {
     Queue& queue = m_queues[index_of(role)];
-    if (!queue.active || !m_interrupt) return;
+    if (!queue.active || !m_interrupt)
+        return;
     if (role != Role::Stats) {
         serve_queue(*queue.active, queue.index, *m_interrupt, m_counters, [&](const DescriptorChain& chain) {
             ++m_counters.requests;
-            if (role == Role::Inflate) discard_pfns(chain);
-            if (role == Role::Reporting) discard_ranges(chain);
+            if (role == Role::Inflate)
+                discard_pfns(chain);
+            if (role == Role::Reporting)
+                discard_ranges(chain);
             return 0u;  // the device writes nothing into balloon buffers
         });
         return;
@@ -295,7 +324,8 @@ void BalloonDevice::process(Role role) {
         active.rejected_reported = rejected;
         used_any = true;
     }
-    if (used_any && active.queue.should_interrupt()) m_interrupt->signal_queue(queue.index);
+    if (used_any && active.queue.should_interrupt())
+        m_interrupt->signal_queue(queue.index);
     if (active.queue.broken() && !active.broken_reported) {
         active.broken_reported = true;
         ++m_counters.errors;
@@ -303,14 +333,18 @@ void BalloonDevice::process(Role role) {
     }
 }
 
-void BalloonDevice::request_stats() { release_stats_chain(); }
+void BalloonDevice::request_stats() {
+    release_stats_chain();
+}
 
 void BalloonDevice::release_stats_chain() {
     Queue& queue = m_queues[index_of(Role::Stats)];
-    if (!queue.active || !m_stats_head || !m_interrupt) return;
+    if (!queue.active || !m_stats_head || !m_interrupt)
+        return;
     queue.active->queue.add_used(*m_stats_head, 0);
     m_stats_head.reset();
-    if (queue.active->queue.should_interrupt()) m_interrupt->signal_queue(queue.index);
+    if (queue.active->queue.should_interrupt())
+        m_interrupt->signal_queue(queue.index);
 }
 
 }  // namespace corral::vmm::virtio
