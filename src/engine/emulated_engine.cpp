@@ -620,14 +620,6 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     args.push_back("rng-random,id=rng0,filename=/dev/urandom");
     args.push_back("-device");
     args.push_back("virtio-rng-pci,rng=rng0");
-    // The memory balloon (docs/api.md "Memory balloon"): free page reporting gives the pages
-    // the guest frees back to the host; deflate-on-oom lets a guest short of memory take
-    // pages back from the balloon rather than kill its processes.
-    args.push_back("-device");
-    args.push_back(
-        fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on,"
-                    "guest-stats-polling-interval={}",
-                    k_balloon_stats_interval_s));
     for (size_t i = 0; i < spec.disks.size(); ++i) {
         const DiskSpec& disk = spec.disks[i];
         // The backing chain is given explicitly (backing.file.filename...): QEMU would
@@ -663,6 +655,15 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         args.push_back("-device");
         args.push_back(device);
     }
+    // The memory balloon (docs/api.md "Memory balloon"): free page reporting gives the pages
+    // the guest frees back to the host; deflate-on-oom lets a guest short of memory take
+    // pages back from the balloon rather than kill its processes. Last, so that the disks and
+    // NICs keep the PCI slots they had before it existed (snapshots name devices by slot).
+    args.push_back("-device");
+    args.push_back(
+        fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on,"
+                    "guest-stats-polling-interval={}",
+                    k_balloon_stats_interval_s));
     return args;
 }
 
