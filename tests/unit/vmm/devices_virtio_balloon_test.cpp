@@ -173,6 +173,23 @@ TEST_F(BalloonDeviceTest, TheTargetIsInConfigSpaceAndTheDriverWritesActual) {
     device.reset();
 }
 
+TEST_F(BalloonDeviceTest, ActivateAfterARestoreKeepsActualAndAResetClearsIt) {
+    BalloonDevice saved(loop, std::chrono::milliseconds(0));
+    saved.set_target_pages(500);
+    const uint32_t actual = 500;
+    saved.write_config(4, std::span(reinterpret_cast<const uint8_t*>(&actual), 4));
+    snapshot::StateWriter writer;
+    saved.save_state(writer);
+    auto bytes = writer.take();
+    snapshot::StateReader reader(bytes);
+    ASSERT_TRUE(device.restore_state(reader));
+    activate(0, 2);
+    EXPECT_EQ(device.status().actual_pages, 500u) << "the restored guest's balloon still holds its pages";
+    device.reset();
+    EXPECT_EQ(device.status().actual_pages, 0u) << "a reset driver starts with an empty balloon";
+    EXPECT_EQ(device.status().target_pages, 500u) << "the host's target stays";
+}
+
 TEST_F(BalloonDeviceTest, QuiesceReturnsTheHeldStatsBufferAndHandsQueuesBackByIndex) {
     rings[2].descriptor(0, k_buffers, 10, 0);
     rings[2].publish(0);

@@ -56,7 +56,7 @@ void BalloonDevice::write_config(uint64_t offset, std::span<const uint8_t> data)
 }
 
 Result<void> BalloonDevice::activate(ActivateContext context) {
-    reset();
+    stop();
     // §5.5.2: inflateq and deflateq always; statsq and reporting_vq only with their features, each
     // taking the next index (free_page_vq would sit between them; F_FREE_PAGE_HINT is not offered).
     std::array<std::optional<uint16_t>, index_of(Role::Count)> indices;
@@ -86,14 +86,14 @@ Result<void> BalloonDevice::activate(ActivateContext context) {
             continue;
         auto added = m_loop->add(m_queues[role].active->notify_fd, [this, role] { process(static_cast<Role>(role)); });
         if (!added) {
-            reset();
+            stop();
             return added;
         }
     }
     if (m_queues[index_of(Role::Stats)].active && m_stats_interval.count() > 0) {
         m_timer = UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
         if (!m_timer.valid()) {
-            reset();
+            stop();
             return fail_errno("virtio-balloon: cannot create the stats timer");
         }
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(m_stats_interval).count();
@@ -107,7 +107,7 @@ Result<void> BalloonDevice::activate(ActivateContext context) {
             request_stats();
         });
         if (!added) {
-            reset();
+            stop();
             return added;
         }
     }
@@ -129,15 +129,19 @@ void BalloonDevice::stop_watching() {
     }
 }
 
-void BalloonDevice::reset() {
+void BalloonDevice::stop() {
     stop_watching();
-    for (auto& queue : m_queues)
-        queue.active.reset();
+    for (auto& queue : m_queues) queue.active.reset();
     m_stats_head.reset();
     m_memory = nullptr;
     std::lock_guard lock(m_control_mutex);
     m_interrupt = nullptr;
-    // num_pages is the host's wish and survives a reset; actual is the driver's, which starts over.
+}
+
+void BalloonDevice::reset() {
+    stop();
+    // num_pages is the host's wish and survives a reset; actual is the driver's, which starts
+    // over (activate() after a snapshot's restore_state() keeps the restored one).
     m_actual.store(0);
 }
 

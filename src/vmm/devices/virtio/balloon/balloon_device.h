@@ -104,6 +104,9 @@ private:
     void read_stats(const DescriptorChain& chain);
     /// Gives [host, host + length) back to the host; false when the kernel refused.
     bool discard(uint8_t* host, uint64_t length);
+    /// Stops serving: the queues and the timer unwatched and dropped, the held stats buffer
+    /// forgotten (reset() and a failed or repeated activate()).
+    void stop();
     /// Stops watching the queues and the timer (after this no callback runs).
     void stop_watching();
     /// Returns the held stats chain used and interrupts; on the loop thread or while stopped.
