@@ -88,7 +88,7 @@ check "  ... target 128, inflated $(jqb .inflated_mib) MiB, guest free < total" 
   bash -c "[ '$(jqb .target_mib)' = 128 ] && [ '$(jqb .inflated_mib)' -ge 126 ] && [ '$(jqb .guest_memory_free_bytes)' -lt '$(jqb .guest_memory_total_bytes)' ]"
 "$corral" vm show balloon >"$state/out" 2>&1
 check "corral vm show: the balloon and the guest's memory" \
-  bash -c "grep -q '^balloon: *target 128M,' '$state/out' && grep -q '^guest memory: *free .* of ' '$state/out' || { cat '$state/out'; false; }"
+  bash -c "grep -q '^balloon: *target 128M,' '$state/out' && grep -q '^guest: *free .* of ' '$state/out' || { cat '$state/out'; false; }"
 api GET /api/v1/vms/balloon/metrics
 check "GET /metrics: the guest's total memory ($(jqb .guest_memory_total_bytes))" \
   bash -c "[ '$(jqb .guest_memory_total_bytes)' -gt 0 ]"
