@@ -92,6 +92,8 @@ check "corral vm show: the balloon and the guest's memory" \
 api GET /api/v1/vms/balloon/metrics
 check "GET /metrics: the guest's total memory ($(jqb .guest_memory_total_bytes))" \
   bash -c "[ '$(jqb .guest_memory_total_bytes)' -gt 0 ]"
+api GET /metrics
+check "Prometheus /metrics: corral_vm_guest_memory_free_bytes of the VM" grep -q '^corral_vm_guest_memory_free_bytes{vm="balloon"} [0-9]' <<<"$body"
 metrics_history() { api GET "/api/v1/vms/balloon/metrics?since=0"; [ "$(jqb '[.guest_memory_free_bytes[] | select(. != null)] | length')" -gt 0 ]; }
 check "the metrics history has the guest's free memory" wait_until 30 metrics_history
 
