@@ -606,6 +606,22 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             call("DELETE", path("vms", b.name) + (b.with_volumes ? "?volumes=true" : ""), View::Deleted, b.name);
         });
 
+        CLI::App* inflate = vm->add_subcommand(
+            "balloon", "set the memory a running VM's guest keeps (its balloon takes the rest back), or show it");
+        name_arg(inflate, "the VM");
+        inflate
+            ->add_option("SIZE", b.second,
+                         "the memory the guest keeps, e.g. 128M (up to the VM's memory: the "
+                         "balloon deflated); without it, show the balloon")
+            ->check(k_memory)
+            ->type_name("");
+        inflate->callback([&] {
+            if (b.second.empty())
+                return call("GET", path("vms", b.name) + "/balloon", View::Balloon, b.name);
+            call("PUT", path("vms", b.name) + "/balloon", View::Balloon, b.name,
+                 nlohmann::json{{"target_mib", *parse_size_mib(b.second)}});
+        });
+
         add_console(vm);
 
         // `vm snapshot create|list|show|revert|delete VM [SNAPSHOT]` (Proxmox: qm snapshot,

@@ -66,6 +66,7 @@ enum class View {
     AlarmTable,
     Alarm,
     BackupScheduleTable,  ///< GET /backup-schedules (and one schedule, POST's answer)
+    Balloon,              ///< GET/PUT /vms/{name}/balloon: target, actual, the guest's memory
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

@@ -133,6 +133,7 @@ void add_examples_and_globals(CLI::App& root) {
         {"corral vm console", {"corral vm console web1", "corral vm console web1 --tail 50"}},
         {"corral vm edit", {"corral vm edit web1 --memory 2G", "corral vm edit web1"}},
         {"corral vm why-slow", {"corral vm why-slow web1", "corral vm why-slow web1 --json"}},
+        {"corral vm balloon", {"corral vm balloon web1 512M", "corral vm balloon web1 1G", "corral vm balloon web1"}},
         {"corral vm screenshot", {"corral vm screenshot desk desk.png", "corral vm screenshot desk desk.png --force"}},
         {"corral vm vnc", {"corral vm vnc desk", "corral vm vnc desk --listen 127.0.0.1:5911 --view-only"}},
         {"corral volume", {"corral volume list", "corral volume create data --size 10G"}},

@@ -229,13 +229,36 @@ std::string display(const json& vm) {
     return fmt::format("{}x{}", text(d, "width"), text(d, "height"));
 }
 
+/// "target 128M, actual 128M (128M given back)", or "-" when the VM has none (it is down).
+std::string balloon(const json& b) {
+    if (!b.is_object()) return "-";
+    return fmt::format("target {}, actual {} ({} given back)", mib(b, "target_mib"), mib(b, "actual_mib"),
+                       mib(b, "inflated_mib"));
+}
+
+/// "free 90M, available 120M of 230M" from the guest's balloon statistics (its own view).
+std::string guest_memory(const json& b) {
+    if (!b.is_object() || !b.contains("guest_memory_total_bytes") || b["guest_memory_total_bytes"].is_null())
+        return "-";
+    return fmt::format("free {}, available {} of {}", bytes(b, "guest_memory_free_bytes"),
+                       bytes(b, "guest_memory_available_bytes"), bytes(b, "guest_memory_total_bytes"));
+}
+
+std::string render_balloon(const json& b) {
+    return render_fields({{"balloon", balloon(b)}, {"guest", guest_memory(b)}});
+}
+
 std::string render_vm(const json& vm, GuestText guest) {
+    const json no_balloon;
     std::string out = render_fields({
         {"name", text(vm, "name")},
         {"state", state(vm)},
         {"engine", text(vm, "engine")},
         {"cpus", text(vm, "vcpus")},
         {"memory", mib(vm, "memory_mib")},
+        {"balloon", balloon(vm.is_object() ? vm.value("balloon", no_balloon) : no_balloon)},
+        // "guest", not "guest memory": a longer key would shift every other line of vm show.
+        {"guest", guest_memory(vm.is_object() ? vm.value("balloon", no_balloon) : no_balloon)},
         {"image", text(vm, "image")},
         {"disks", disks(vm)},
         {"nics", nics(vm)},
@@ -370,6 +393,7 @@ std::string render(View view, const json& answer, GuestText guest) {
     case View::CapacityPlan: return render_capacity_plan(answer);
     case View::Doctor: return render_doctor(answer);
     case View::Vm: return render_vm(answer, guest);
+    case View::Balloon: return render_balloon(answer);
     case View::Task: return render_task(answer);
     case View::Deleted: {
         std::string out = "deleted " + text(answer, "deleted");

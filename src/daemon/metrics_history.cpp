@@ -53,6 +53,9 @@ MetricsSample sample_of(const VmMetrics& metrics, double time, unsigned vcpus) {
     sample.vcpus = std::max(1u, vcpus);
     sample.vcpu_run_delay_seconds = metrics.vcpu_run_delay_seconds;
     sample.cpu_throttled_seconds = metrics.cpu_throttled_seconds;
+    sample.guest_memory_free_bytes = metrics.guest_memory_free_bytes;
+    sample.guest_memory_available_bytes = metrics.guest_memory_available_bytes;
+    sample.guest_memory_total_bytes = metrics.guest_memory_total_bytes;
     for (const auto& disk : metrics.disks) {
         sample.disk_read_bytes += disk.read_bytes;
         sample.disk_write_bytes += disk.write_bytes;
@@ -233,7 +236,9 @@ nlohmann::json MetricsHistory::series(const Rings& rings, double since, uint64_t
                    disk_read = nlohmann::json::array(), disk_write = nlohmann::json::array(),
                    net_rx = nlohmann::json::array(), net_tx = nlohmann::json::array(),
                    run_delay = nlohmann::json::array(), throttled = nlohmann::json::array(),
-                   read_latency = nlohmann::json::array(), write_latency = nlohmann::json::array();
+                   read_latency = nlohmann::json::array(), write_latency = nlohmann::json::array(),
+                   guest_free = nlohmann::json::array(), guest_available = nlohmann::json::array(),
+                   guest_total = nlohmann::json::array();
     for (size_t i = 1; i < kept.size(); ++i) {
         const auto& before = kept[i - 1];
         const auto& after = kept[i];
@@ -261,6 +266,13 @@ nlohmann::json MetricsHistory::series(const Rings& rings, double since, uint64_t
                                           after.disk_read_time_ns, gap));
         write_latency.push_back(latency_ms(before.disk_write_ops, after.disk_write_ops, before.disk_write_time_ns,
                                            after.disk_write_time_ns, gap));
+        // Levels, not counters: the sample's own value, null when the guest reported none.
+        auto level = [](const std::optional<uint64_t>& value) -> nlohmann::json {
+            return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+        };
+        guest_free.push_back(level(after.guest_memory_free_bytes));
+        guest_available.push_back(level(after.guest_memory_available_bytes));
+        guest_total.push_back(level(after.guest_memory_total_bytes));
     }
     nlohmann::json answer = {{"interval_seconds", static_cast<uint64_t>(interval)},
                              {"step_seconds", std::max<uint64_t>(step, static_cast<uint64_t>(interval))},
@@ -277,6 +289,9 @@ nlohmann::json MetricsHistory::series(const Rings& rings, double since, uint64_t
         answer["cpu_throttled"] = throttled;
         answer["disk_read_latency_ms"] = read_latency;
         answer["disk_write_latency_ms"] = write_latency;
+        answer["guest_memory_free_bytes"] = guest_free;
+        answer["guest_memory_available_bytes"] = guest_available;
+        answer["guest_memory_total_bytes"] = guest_total;
     }
     return answer;
 }

@@ -32,6 +32,9 @@ struct MetricsSample {
     double cpu_throttled_seconds = 0;   ///< time its cgroup's CPU cap held it back
     uint64_t disk_read_ops = 0, disk_write_ops = 0;          ///< summed over its disks
     uint64_t disk_read_time_ns = 0, disk_write_time_ns = 0;  ///< their total service time
+    /// VM: the guest's own free, available and total memory (virtio-balloon statistics);
+    /// nullopt when it reported none.
+    std::optional<uint64_t> guest_memory_free_bytes, guest_memory_available_bytes, guest_memory_total_bytes;
 };
 
 /// A VM's sample from its live numbers, at `time`; `vcpus` is its vCPU count.

@@ -16,6 +16,20 @@ std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t
     return std::max<int64_t>(0, static_cast<int64_t>(now - started));
 }
 
+nlohmann::json balloon_json(const engine::BalloonInfo& info, int64_t memory_mib) {
+    constexpr uint64_t k_mib = 1024 * 1024;
+    const uint64_t memory = static_cast<uint64_t>(std::max<int64_t>(0, memory_mib));
+    const uint64_t target = info.target_bytes / k_mib, actual = info.actual_bytes / k_mib;
+    return {{"memory_mib", memory},
+            {"target_mib", target},
+            {"actual_mib", actual},
+            // What the balloon holds now: memory given back to the host.
+            {"inflated_mib", memory > actual ? memory - actual : 0},
+            {"guest_memory_free_bytes", optional_json(info.guest_free_bytes)},
+            {"guest_memory_available_bytes", optional_json(info.guest_available_bytes)},
+            {"guest_memory_total_bytes", optional_json(info.guest_total_bytes)}};
+}
+
 nlohmann::json limits_json(const inventory::VmRecord& vm) {
     const auto& limits = vm.limits;
     return {{"cpu_weight", limits.cpu_weight},
@@ -95,6 +109,9 @@ nlohmann::json metrics_json(const VmMetrics& metrics) {
             {"memory_bytes", metrics.memory_bytes},
             {"vcpu_run_delay_seconds", metrics.vcpu_run_delay_seconds},
             {"cpu_throttled_seconds", metrics.cpu_throttled_seconds},
+            {"guest_memory_free_bytes", optional_json(metrics.guest_memory_free_bytes)},
+            {"guest_memory_available_bytes", optional_json(metrics.guest_memory_available_bytes)},
+            {"guest_memory_total_bytes", optional_json(metrics.guest_memory_total_bytes)},
             {"disks", disks},
             {"nics", nics}};
 }

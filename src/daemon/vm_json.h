@@ -19,6 +19,13 @@ std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t
 nlohmann::json limits_json(const inventory::VmRecord& vm);
 /// The API's JSON for a VM (docs/api.md "VMs").
 nlohmann::json vm_json(const inventory::VmRecord& vm);
+/// The value, or JSON null.
+inline nlohmann::json optional_json(const std::optional<uint64_t>& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+/// The API's JSON for a VM's balloon (docs/api.md "Memory balloon"), in MiB (guest statistics
+/// in bytes, as the metrics have them); `memory_mib` is the VM's memory.
+nlohmann::json balloon_json(const engine::BalloonInfo& info, int64_t memory_mib);
 /// The API's JSON for a VM's live numbers (GET /vms/{name}/metrics).
 nlohmann::json metrics_json(const VmMetrics& metrics);
 

@@ -122,6 +122,12 @@ public:
     /// A new connection to the running VM's RFB server (engine::Instance::connect_vnc()), errors
     /// as screenshot().
     Result<UniqueFd> connect_vnc(const std::string& name);
+    /// Asks the running or paused VM's guest to keep `target_mib` of its memory (1 to its
+    /// memory_mib, checked by the caller) through its balloon (vm_manager_balloon.cpp).
+    /// ENOENT: no such VM; EBUSY: it does not run, or it has no balloon.
+    Result<engine::BalloonInfo> set_balloon(const std::string& name, uint64_t target_mib);
+    /// The running VM's balloon and the guest's memory statistics; errors as set_balloon().
+    Result<engine::BalloonInfo> balloon(const std::string& name);
 
 private:
     struct LiveVm {
@@ -164,6 +170,8 @@ private:
     /// Pins the vCPU threads of `pid` as `limits.vcpu_pins` says (none: to the VM's CPUs).
     /// The running VM `name` that has a display; errors as screenshot().
     Result<std::shared_ptr<LiveVm>> live_display(const std::string& name);
+    /// The running or paused VM `name` (vm_manager_balloon.cpp); EBUSY naming its state otherwise.
+    Result<std::shared_ptr<LiveVm>> live_vm(const std::string& name);
     Result<void> apply_vcpu_pins(pid_t pid, const inventory::VmLimits& limits);
     /// EBUSY naming disks[i].volume when a disk breaks the sharing rules (daemon/disk_rules.h).
     Result<void> check_disks(const inventory::VmRecord& vm);

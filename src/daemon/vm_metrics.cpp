@@ -58,6 +58,11 @@ VmMetrics collect_vm_metrics(pid_t pid, engine::Instance& instance, const std::v
     }
     metrics.vcpu_run_delay_seconds = static_cast<double>(vcpu_sched_stat(pid).delay_ns) / 1e9;
     if (auto disks = instance.counters(); disks) metrics.disks = std::move(*disks);
+    if (auto balloon = instance.balloon(); balloon) {
+        metrics.guest_memory_free_bytes = balloon->guest_free_bytes;
+        metrics.guest_memory_available_bytes = balloon->guest_available_bytes;
+        metrics.guest_memory_total_bytes = balloon->guest_total_bytes;
+    }
     for (const auto& tap : taps) {
         fs::path stats = fs::path("/sys/class/net") / tap / "statistics";
         // The tap's receive side is what the guest sent, and the other way round.

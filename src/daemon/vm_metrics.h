@@ -22,6 +22,9 @@ struct VmMetrics {
     double vcpu_run_delay_seconds = 0;
     double cpu_throttled_seconds = 0;
     std::vector<engine::DiskCounters> disks;
+    /// The guest's own view of its memory (virtio-balloon statistics); nullopt until it reported
+    /// them, or when the VM has no balloon.
+    std::optional<uint64_t> guest_memory_free_bytes, guest_memory_available_bytes, guest_memory_total_bytes;
     struct Nic {
         std::string tap;
         uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;  // as the guest sees them

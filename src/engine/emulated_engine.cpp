@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <mutex>
 #include <regex>
 #include <thread>
@@ -55,6 +56,37 @@ Result<std::string> read_whole(int fd, size_t limit, const char* what) {
     }
     if (data.empty()) return fail(fmt::format("{} is empty", what), EIO);
     return data;
+}
+
+/// The balloon's QOM path (its -device id is "balloon0").
+constexpr const char* k_balloon_qom_path = "/machine/peripheral/balloon0";
+/// How often QEMU asks the guest for its memory statistics, in seconds.
+constexpr int k_balloon_stats_interval_s = 2;
+constexpr const char* k_balloon_target_file = "balloon-target";
+
+void write_balloon_target(const fs::path& run_dir, uint64_t bytes) {
+    std::error_code error;
+    fs::path tmp = run_dir / (std::string(k_balloon_target_file) + ".tmp");
+    {
+        std::FILE* file = std::fopen(tmp.c_str(), "we");
+        if (!file)
+            return;  // the target is a convenience for balloon(); the balloon itself is set
+        std::fprintf(file, "%llu\n", static_cast<unsigned long long>(bytes));
+        std::fclose(file);
+    }
+    fs::rename(tmp, run_dir / k_balloon_target_file, error);
+}
+
+std::optional<uint64_t> read_balloon_target(const fs::path& run_dir) {
+    std::FILE* file = std::fopen((run_dir / k_balloon_target_file).c_str(), "re");
+    if (!file)
+        return std::nullopt;
+    unsigned long long value = 0;
+    int got = std::fscanf(file, "%llu", &value);
+    std::fclose(file);
+    if (got != 1)
+        return std::nullopt;
+    return value;
 }
 
 /// QEMU option values: a ',' inside a value is written ",,".
@@ -177,6 +209,38 @@ public:
         // "running" is the only state in which the guest executes; every other one
         // (paused, suspended, prelaunch, guest-panicked, ...) means it does not.
         return status.value("status", "") == "running" ? RunState::Running : RunState::Paused;
+    }
+
+    Result<void> set_balloon_target(uint64_t bytes) override {
+        // QMP `balloon` takes the memory the guest should keep (QEMU inflates by the rest).
+        TRY(qmp("set the memory balloon of", "balloon", {{"value", bytes}}));
+        // QEMU keeps no target it could tell; a file in the run folder outlives a corrald restart.
+        write_balloon_target(m_process.run_dir(), bytes);
+        return {};
+    }
+
+    Result<BalloonInfo> balloon() override {
+        auto answer = TRY(qmp("query the memory balloon of", "query-balloon"));
+        BalloonInfo info;
+        info.actual_bytes = answer.value("actual", uint64_t{0});
+        info.target_bytes = read_balloon_target(m_process.run_dir()).value_or(info.actual_bytes);
+        // guest-stats: {"stats": {"stat-free-memory": N, ...}, "last-update": T}; -1 (or no
+        // last-update yet) while the guest has not reported them.
+        auto stats = qmp("read the guest memory statistics of", "qom-get",
+                         {{"path", k_balloon_qom_path}, {"property", "guest-stats"}});
+        if (stats && stats->value("last-update", int64_t{0}) > 0 && stats->contains("stats")) {
+            const auto& values = (*stats)["stats"];
+            auto stat = [&](const char* key) -> std::optional<uint64_t> {
+                int64_t value = values.value(key, int64_t{-1});
+                if (value < 0)
+                    return std::nullopt;
+                return static_cast<uint64_t>(value);
+            };
+            info.guest_free_bytes = stat("stat-free-memory");
+            info.guest_available_bytes = stat("stat-available-memory");
+            info.guest_total_bytes = stat("stat-total-memory");
+        }
+        return info;
     }
 
     Result<std::vector<DiskCounters>> counters() override {
@@ -591,6 +655,15 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         args.push_back("-device");
         args.push_back(device);
     }
+    // The memory balloon (docs/api.md "Memory balloon"): free page reporting gives the pages
+    // the guest frees back to the host; deflate-on-oom lets a guest short of memory take
+    // pages back from the balloon rather than kill its processes. Last, so that the disks and
+    // NICs keep the PCI slots they had before it existed (snapshots name devices by slot).
+    args.push_back("-device");
+    args.push_back(
+        fmt::format("virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on,"
+                    "guest-stats-polling-interval={}",
+                    k_balloon_stats_interval_s));
     return args;
 }
 

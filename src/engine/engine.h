@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,16 @@ struct DiskCounters {
     uint64_t read_time_ns = 0, write_time_ns = 0;  ///< total service time of those reads and writes (latency = time / ops)
 };
 
+/// The memory balloon of a live VM (virtio-balloon) and the guest's own view of its memory.
+/// The target is how much memory the guest is asked to keep: inflating the balloon to
+/// `memory - target` takes the rest back to the host.
+struct BalloonInfo {
+    uint64_t target_bytes = 0;  ///< what set_balloon_target() asked for (the VM's memory until then)
+    uint64_t actual_bytes = 0;  ///< what the guest has now: its memory minus the pages in the balloon
+    /// The guest's statistics (virtio-balloon stats queue); nullopt until the guest reported them.
+    std::optional<uint64_t> guest_free_bytes, guest_available_bytes, guest_total_bytes;
+};
+
 /// Where save_snapshot() put the disks' side of a snapshot.
 enum class SnapshotDisks {
     Included,      ///< in the disks themselves, at the same instant (QEMU savevm: internal qcow2 snapshots)
@@ -180,6 +191,13 @@ public:
     /// speaks RFB 3.8 on it from the server's greeting on. Several may be open at once, all
     /// seeing the same screen. ENOTSUP when the VM has no display.
     virtual Result<UniqueFd> connect_vnc() { return fail("this VM has no display", ENOTSUP); }
+    /// Asks the guest to keep `bytes` of memory (at most the VM's memory): the balloon inflates or
+    /// deflates towards it; returns at once. ENOTSUP when the VM has no balloon.
+    virtual Result<void> set_balloon_target(uint64_t /*bytes*/) {
+        return fail("this VM has no memory balloon", ENOTSUP);
+    }
+    /// The balloon's target and actual size and the guest's memory statistics. ENOTSUP as above.
+    virtual Result<BalloonInfo> balloon() { return fail("this VM has no memory balloon", ENOTSUP); }
     /// Per-disk I/O counters; empty when the engine has none.
     virtual Result<std::vector<DiskCounters>> counters() = 0;
 

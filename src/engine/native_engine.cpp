@@ -184,6 +184,28 @@ public:
         return disks;
     }
 
+    /// corral-vmm's `balloon` action (its virtio-balloon, --balloon).
+    Result<void> set_balloon_target(uint64_t bytes) override {
+        TRY(balloon_request(nlohmann::json{{"action", "balloon"}, {"target_bytes", bytes}}));
+        return {};
+    }
+    Result<BalloonInfo> balloon() override {
+        auto answer = TRY(balloon_request(nlohmann::json{{"action", "balloon"}}));
+        BalloonInfo info;
+        info.target_bytes = answer.value("target_bytes", uint64_t{0});
+        info.actual_bytes = answer.value("actual_bytes", uint64_t{0});
+        auto stat = [&](const char* key) -> std::optional<uint64_t> {
+            auto it = answer.find(key);
+            if (it == answer.end() || !it->is_number_unsigned())
+                return std::nullopt;
+            return it->get<uint64_t>();
+        };
+        info.guest_free_bytes = stat("guest_free_bytes");
+        info.guest_available_bytes = stat("guest_available_bytes");
+        info.guest_total_bytes = stat("guest_total_bytes");
+        return info;
+    }
+
     Result<std::string> screenshot() override {
         auto answer = TRY(control("screenshot", "take a screenshot of"));
         if (!answer.contains("png_base64") || !answer["png_base64"].is_string())
@@ -214,6 +236,18 @@ private:
                                           k_control_timeout);
         if (!answer && m_process.exited())
             return fail(m_process.gone_error(what));
+        return answer;
+    }
+
+    /// A `balloon` request; ENOTSUP when this corral-vmm has no balloon (started without --balloon).
+    Result<nlohmann::json> balloon_request(const nlohmann::json& request) {
+        if (m_process.exited())
+            return fail(m_process.gone_error("reach the balloon of"));
+        auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket, request, k_control_timeout);
+        if (!answer && m_process.exited())
+            return fail(m_process.gone_error("reach the balloon of"));
+        if (!answer && answer.error().message().find("no memory balloon") != std::string::npos)
+            return fail("this VM has no memory balloon (it was started before corral-vmm had one)", ENOTSUP);
         return answer;
     }
 
@@ -381,6 +415,9 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
         args.push_back("unix:" + (spec.run_dir / k_vmm_vnc_socket).string());
     }
     args.push_back("--rng");
+    // The memory balloon (PUT /vms/{name}/balloon); it sits after every other device, so the
+    // others keep their PCI slots.
+    args.push_back("--balloon");
     args.push_back("--console");
     args.push_back("socket=" + (spec.run_dir / run_files::k_console_socket).string());
     args.push_back("--on-reboot");

@@ -9,12 +9,13 @@
 #include "vmm/devices/bus.h"
 #include "vmm/devices/pci/host_bridge.h"
 #include "vmm/devices/pci/pci_bus.h"
+#include "vmm/devices/virtio/balloon/balloon_device.h"
 #include "vmm/devices/virtio/block/open_disk.h"
 #include "vmm/devices/virtio/console/console_device.h"
 #include "vmm/devices/virtio/gpu/gpu_device.h"
 #include "vmm/devices/virtio/input/input_device.h"
-#include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/devices/virtio/net/net_device.h"
+#include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/devices/virtio/rng/rng_device.h"
 #include "vmm/kvm/vm.h"
 #include "vmm/kvm_msi.h"
@@ -55,7 +56,8 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
     TRY_VOID(pio.insert(PciConfigIo::k_address_high_port, 2, pci->config_io->address_high_port()));
     TRY_VOID(pio.insert(PciConfigIo::k_data_port, 4, pci->config_io->data_port()));
 
-    if (!config.virtio_console && !config.rng && config.nets.empty() && config.disks.empty() && !config.has_display())
+    if (!config.virtio_console && !config.rng && config.nets.empty() && config.disks.empty() && !config.has_display() &&
+        !config.balloon)
         return pci;
     pci->loop = TRY(EventLoop::start("virtio-devices"));
     pci->routing = std::make_unique<KvmGsiRouting>(vm);
@@ -94,6 +96,11 @@ Result<std::shared_ptr<PciDevices>> attach_pci_devices(const kvm::Vm& vm, const 
         devices.push_back(keyboard);
         devices.push_back(tablet);
         pci->input = std::make_unique<virtio::InputRouter>(keyboard, tablet);
+    }
+    // Last, the memory balloon: VMs without one keep the slots they always had.
+    if (config.balloon) {
+        pci->balloon = std::make_shared<virtio::BalloonDevice>(pci->loop);
+        devices.push_back(pci->balloon);
     }
 
     // KVM_CAP_IOEVENTFD_ANY_LENGTH: length 0 matches a notify write of any size.

@@ -27,6 +27,7 @@ class Vm;
 namespace virtio {
 class VirtioPciTransport;
 class InputRouter;
+class BalloonDevice;
 }  // namespace virtio
 
 /// The VM's PCI side: bus 0 with its host bridge and configuration ports, and the virtio
@@ -42,6 +43,8 @@ struct PciDevices {
     /// keyboard and tablet. Null without a display.
     std::shared_ptr<corral::display::Framebuffer> framebuffer;
     std::unique_ptr<virtio::InputRouter> input;
+    /// --balloon: the memory balloon, for the control socket's "balloon". Null without one.
+    std::shared_ptr<virtio::BalloonDevice> balloon;
     /// --vnc / --vnc-view-only: the RFB server showing `framebuffer` (stopped first on destruction:
     /// it calls `input`).
     std::unique_ptr<corral::display::RfbServer> vnc;
@@ -59,7 +62,8 @@ constexpr uint64_t k_pci_mmio_window_end = 0xFEC00000;
 /// 0xCF8 (1 byte), 0xCFA-0xCFB and 0xCFC-0xCFF (0xCF9 stays the reset control register);
 /// then virtio-console (--virtio-console), virtio-rng (--rng), virtio-net (--net, in order) and
 /// virtio-blk (--disk, in order), and with --display virtio-gpu, a virtio keyboard and a virtio
-/// tablet, in the next free slots, each
+/// tablet, and with --balloon virtio-balloon (last, so that the others keep their slots), in
+/// the next free slots, each
 /// with a fixed 64-bit BAR from the MMIO window on `mmio`, MSI-X vectors routed through KVM
 /// (irqfd + GSI routing) and a KVM ioeventfd per queue notify address.
 /// `serial_output` is where the serial console's output goes (virtio-console without a socket

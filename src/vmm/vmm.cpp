@@ -17,6 +17,7 @@
 #include "vmm/devices/legacy/serial.h"
 #include "vmm/control/control_server.h"
 #include "vmm/control/device_counters.h"
+#include "vmm/control/balloon_answer.h"
 #include "vmm/control/screenshot.h"
 #include "vmm/pci_setup.h"
 
@@ -141,6 +142,9 @@ std::string Vmm::handle_control(const ControlRequest& request, const ControlServ
             if (!taken) return control_error_answer(taken.error().describe());
             return ok(*taken);
         }
+        case ControlAction::Balloon:
+            return balloon_answer(m_pci ? m_pci->balloon.get() : nullptr, m_config.memory_bytes,
+                                  request.balloon_target_bytes);
         case ControlAction::Screenshot:
             // Encoded on this thread (tens of ms for a full HD screen): the guest runs on meanwhile.
             return screenshot_answer(m_pci ? m_pci->framebuffer.get() : nullptr);

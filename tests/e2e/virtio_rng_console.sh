@@ -11,8 +11,11 @@
 #   5. the guest powers off and corral-vmm exits 0;
 # then boots once more without the options and checks no virtio device is present (opt-in);
 # then boots with --virtio-console socket=PATH: a client on that socket sends a line, the guest
-# reads it from /dev/hvc0 and writes it back, and the client reads the echo (hvc0 input).
-# Needs python3 for the socket client.
+# reads it from /dev/hvc0 and writes it back, and the client reads the echo (hvc0 input);
+# then boots a 512 MiB guest with --balloon: the control socket's `balloon` action asks it to keep
+# 256 MiB, and the guest's own MemFree drops by at least 200 MiB; the action's answer has the
+# balloon's actual size and the guest's statistics.
+# Needs python3 for the socket clients.
 # Where /dev/kvm runs guest kernel code at speed the boots run directly; otherwise the whole
 # script re-runs itself inside the nested lab (tools/lab).
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (reason printed).
@@ -131,5 +134,60 @@ check "the guest read the line the host sent to hvc0" has hvc 'GUEST-HVC-GOT: he
 check "the host read the guest's echo from the hvc0 socket" has hvc-client 'CLIENT-GOT-ECHO: hello-from-host-42'
 check "hvc0 output stays off the serial console" bash -c "! grep -q 'HVC-READY' '$work/hvc'"
 check "guest poweroff ends corral-vmm with exit 0" test "$(cat "$work/hvc.rc")" = 0
+
+echo "== 4: --balloon: the guest gives memory back"
+# The guest prints its MemFree, then waits (up to 120 s) for it to drop by 200 MiB and prints it.
+# shellcheck disable=SC2016  # expanded by the guest's shell
+balloon_script='
+free() { awk "/^MemFree:/ { print \$2 }" /proc/meminfo; }
+f0=$(free); echo "BALLOON-BEFORE: $f0"
+i=0; f=$f0
+while [ $i -lt 120 ] && [ $((f0 - f)) -lt 204800 ]; do sleep 1; f=$(free); i=$((i + 1)); done
+echo "BALLOON-AFTER: $f"
+sleep 3
+'
+balloon_run=$("$repo/tools/guest-image" encode-run "$balloon_script")
+# The host's side: once the guest printed its MemFree, ask it to keep 256 MiB; once it printed
+# the drop, read the balloon (the stats queue has had 2 s intervals by then).
+python3 - "$work/balloon.sock" "$work/balloon" >"$work/balloon-client" 2>&1 <<'PY' &
+import socket, sys, time
+def request(line):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
+    s.sendall(line.encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk: break
+        data += chunk
+    return data.decode().strip()
+def wait_for(text):
+    deadline = time.monotonic() + 500
+    while time.monotonic() < deadline:
+        try:
+            if text in open(sys.argv[2]).read(): return
+        except OSError: pass
+        time.sleep(0.5)
+    sys.exit(f"no {text}")
+wait_for("BALLOON-BEFORE")
+print("SET:", request('{"action":"balloon","target_bytes":268435456}'), flush=True)
+wait_for("BALLOON-AFTER")
+time.sleep(4)
+print("READ:", request('{"action":"balloon"}'), flush=True)
+PY
+client_pid=$!
+boot balloon "console=ttyS0 quiet $balloon_run corral.then=poweroff" --balloon --control "$work/balloon.sock"
+wait "$client_pid" 2>/dev/null
+sed 's/^/  client| /' "$work/balloon-client"
+before=$(sed -n 's/^BALLOON-BEFORE: \([0-9]*\).*/\1/p' "$work/balloon" | head -1)
+after=$(sed -n 's/^BALLOON-AFTER: \([0-9]*\).*/\1/p' "$work/balloon" | head -1)
+check "the balloon action was accepted" grep -q '^SET: {.*"ok":true' "$work/balloon-client"
+check "the guest's MemFree dropped by at least 200 MiB (${before:-?} -> ${after:-?} KiB)" \
+  bash -c "[ -n '$before' ] && [ -n '$after' ] && [ $(( ${before:-0} - ${after:-0} )) -ge 204800 ]"
+read_answer=$(sed -n 's/^READ: //p' "$work/balloon-client")
+check "the balloon holds about 256 MiB (actual_bytes at most 260 MiB)" \
+  python3 -c 'import json, sys; a = json.loads(sys.argv[1]); sys.exit(0 if a["ok"] and a["actual_bytes"] <= 260 << 20 and a["target_bytes"] == 256 << 20 else 1)' "$read_answer"
+check "the guest's statistics arrived (free and total)" \
+  python3 -c 'import json, sys; a = json.loads(sys.argv[1]); sys.exit(0 if a["guest_total_bytes"] and a["guest_free_bytes"] is not None and a["rejected_pfns"] == 0 else 1)' "$read_answer"
+check "guest poweroff ends corral-vmm with exit 0" test "$(cat "$work/balloon.rc")" = 0
 
 check_summary

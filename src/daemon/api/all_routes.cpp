@@ -14,6 +14,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_vm_routes(router, context);
     add_console_routes(router, context);
     add_display_routes(router, context);
+    add_balloon_routes(router, context);
     add_snapshot_routes(router, context);
     add_storage_routes(router, context);
     add_volume_content_routes(router, context);

@@ -83,6 +83,8 @@ void add_image_routes(Router& router, ApiContext& context);
 void add_task_routes(Router& router, ApiContext& context);
 void add_event_routes(Router& router, ApiContext& context);
 void add_metrics_routes(Router& router, ApiContext& context);
+/// GET/PUT /vms/{name}/balloon (docs/api.md "Memory balloon").
+void add_balloon_routes(Router& router, ApiContext& context);
 void add_token_routes(Router& router, ApiContext& context);
 void add_network_routes(Router& router, ApiContext& context);
 /// Security groups and the groups of a VM's NICs (docs/api.md "Security groups").

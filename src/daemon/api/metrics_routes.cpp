@@ -75,6 +75,7 @@ void add_metrics_routes(Router& router, ApiContext& context) {
         auto vms = TRY(api(context.inventory.list_vms()));
         std::string up, cpu, memory, run_delay, throttled, disk_read, disk_write, net_rx, net_tx;
         std::string disk_reads, disk_writes, disk_read_time, disk_write_time;
+        std::string guest_free, guest_available, guest_total;
         for (const auto& vm : vms) {
             bool running = vm.state == "running" || vm.state == "paused";
             up += fmt::format("corral_vm_up{{vm=\"{}\",state=\"{}\"}} {}\n", vm.name, vm.state, running ? 1 : 0);
@@ -87,6 +88,14 @@ void add_metrics_routes(Router& router, ApiContext& context) {
                                      metrics->vcpu_run_delay_seconds);
             throttled += fmt::format("corral_vm_cpu_throttled_seconds_total{{vm=\"{}\"}} {:.3f}\n", vm.name,
                                      metrics->cpu_throttled_seconds);
+            // The guest's own view of its memory (balloon statistics), once it reported them.
+            auto guest = [&](std::string& samples, const char* name, const std::optional<uint64_t>& value) {
+                if (value)
+                    samples += fmt::format("{}{{vm=\"{}\"}} {}\n", name, vm.name, *value);
+            };
+            guest(guest_free, "corral_vm_guest_memory_free_bytes", metrics->guest_memory_free_bytes);
+            guest(guest_available, "corral_vm_guest_memory_available_bytes", metrics->guest_memory_available_bytes);
+            guest(guest_total, "corral_vm_guest_memory_total_bytes", metrics->guest_memory_total_bytes);
             for (const auto& disk : metrics->disks) {
                 disk_read += fmt::format("corral_vm_disk_read_bytes_total{{vm=\"{}\",disk=\"{}\"}} {}\n", vm.name,
                                          disk.device, disk.read_bytes);
@@ -118,6 +127,11 @@ void add_metrics_routes(Router& router, ApiContext& context) {
                "time the VM's vCPU threads were ready to run but waited for a host CPU", run_delay);
         family("corral_vm_cpu_throttled_seconds_total", "counter", "time the VM was held back by its CPU cap",
                throttled);
+        family("corral_vm_guest_memory_free_bytes", "gauge", "the guest's free memory, as it reports it", guest_free);
+        family("corral_vm_guest_memory_available_bytes", "gauge", "the guest's available memory, as it reports it",
+               guest_available);
+        family("corral_vm_guest_memory_total_bytes", "gauge", "the guest's total memory, as it reports it",
+               guest_total);
         family("corral_vm_disk_read_bytes_total", "counter", "bytes the guest read from a disk", disk_read);
         family("corral_vm_disk_write_bytes_total", "counter", "bytes the guest wrote to a disk", disk_write);
         // As node_exporter's node_disk_*: latency is rate(..._seconds_total) / rate(..._total).

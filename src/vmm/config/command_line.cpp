@@ -38,6 +38,7 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     int64_t shutdown_timeout = -1;
     bool hugepages = false;
     bool rng = false;
+    bool balloon = false;
     std::string virtio_console;
     std::vector<std::string> nets;
     std::vector<std::string> disks;
@@ -58,6 +59,9 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     app.add_option("--shutdown-timeout", shutdown_timeout,
                    "seconds SIGTERM waits for the guest to power off (default 10)");
     app.add_flag("--rng", rng, "add a virtio-rng entropy device fed by the host's getrandom() (off by default)");
+    app.add_flag("--balloon", balloon,
+                 "add a virtio-balloon with guest statistics and free page reporting; the control socket's "
+                 "\"balloon\" action sets its target (off by default)");
     app.add_option("--virtio-console", virtio_console,
                    "add a virtio-console (the guest's /dev/hvc0): alone, its output goes where the serial "
                    "console's goes (no input); socket=PATH puts it on a unix socket, output and input")
@@ -119,6 +123,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     }
     if (hugepages) config.page_backing = PageBacking::Huge;
     if (rng) config.rng = true;
+    if (balloon)
+        config.balloon = true;
     if (app.count("--virtio-console")) TRY_VOID(parse_virtio_console(virtio_console, "--virtio-console", config));
     if (!nets.empty()) {
         config.nets.clear();  // --net replaces the config file's NICs
@@ -148,8 +154,8 @@ Result<CommandLine> parse_command_line(int argc, char** argv) {
     if (!result.restore_dir.empty() || !result.migrate_listen.empty()) {
         // The snapshot has the configuration; flags that shape the guest are checks against it.
         for (const char* flag : {"--config", "--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--hugepages",
-                                 "--rng", "--virtio-console", "--net", "--disk", "--on-reboot", "--shutdown-timeout",
-                                 "--display", "--vnc", "--vnc-view-only"})
+                                 "--rng", "--balloon", "--virtio-console", "--net", "--disk", "--on-reboot",
+                                 "--shutdown-timeout", "--display", "--vnc", "--vnc-view-only"})
             if (app.count(flag)) result.restore_checks.push_back(flag);
         return result;
     }

@@ -27,6 +27,8 @@ Result<void> apply_restore_flags(VmConfig& snapshot, const VmConfig& given, std:
     if (has("--hugepages") && given.page_backing != snapshot.page_backing)
         mismatch("--hugepages", "normal pages", "hugepages");
     if (has("--rng") && given.rng != snapshot.rng) mismatch("--rng", "no virtio-rng", "--rng");
+    if (has("--balloon") && given.balloon != snapshot.balloon)
+        mismatch("--balloon", "no virtio-balloon", "--balloon");
     if (has("--virtio-console") && given.virtio_console != snapshot.virtio_console)
         mismatch("--virtio-console", "no virtio-console", "--virtio-console");
     // A snapshot never has a display (the VMM refuses to take one), so asking for one cannot match.

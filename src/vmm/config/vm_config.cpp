@@ -127,13 +127,13 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
     static const std::set<std::string> k_known = {"kernel", "initrd",  "cmdline",
                                                   "memory", "cpus",    "hugepages",
                                                   "on_reboot", "console", "shutdown_timeout",
-                                                  "rng", "virtio_console", "nets", "disks",
+                                                  "rng", "balloon", "virtio_console", "nets", "disks",
                                                   "display", "vnc", "vnc_view_only"};
     VmConfig config;
     for (const auto& [key, value] : document.items()) {
         if (!k_known.contains(key))
             return fail(fmt::format("VM config: unknown key '{}'; allowed: kernel, initrd, cmdline, "
-                                    "memory, cpus, hugepages, on_reboot, console, shutdown_timeout, rng, "
+                                    "memory, cpus, hugepages, on_reboot, console, shutdown_timeout, rng, balloon, "
                                     "virtio_console, nets, disks, display, vnc, vnc_view_only",
                                     key));
         auto want = [&](bool ok, const char* type) -> Result<void> {
@@ -177,6 +177,9 @@ Result<VmConfig> vm_config_from_json(const nlohmann::json& document) {
         } else if (key == "rng") {
             TRY_VOID(want(value.is_boolean(), "true or false"));
             config.rng = value.get<bool>();
+        } else if (key == "balloon") {
+            TRY_VOID(want(value.is_boolean(), "true or false"));
+            config.balloon = value.get<bool>();
         } else if (key == "virtio_console") {
             TRY_VOID(want(value.is_boolean() || value.is_string(), "true, false, \"serial\" or \"socket=PATH\""));
             if (value.is_boolean()) config.virtio_console = value.get<bool>();
@@ -213,6 +216,7 @@ nlohmann::json vm_config_to_json(const VmConfig& config) {
         {"rng", config.rng},
         {"virtio_console", config.virtio_console},
     };
+    if (config.balloon) document["balloon"] = true;
     if (config.initrd_path) document["initrd"] = *config.initrd_path;
     if (config.virtio_console && !config.virtio_console_socket_path.empty())
         document["virtio_console"] = "socket=" + config.virtio_console_socket_path;

@@ -37,6 +37,8 @@ struct VmConfig {
     uint32_t shutdown_timeout_seconds = 10;
     /// virtio-rng (entropy from the host's getrandom()); opt-in, like Firecracker's.
     bool rng = false;
+    /// virtio-balloon with statistics and free page reporting (--balloon); opt-in.
+    bool balloon = false;
     /// virtio-console (the guest's hvc0); opt-in. Without a socket path its output goes where
     /// the serial console's goes and it takes no input; with one, hvc0 is on that unix socket
     /// both ways.

@@ -9,7 +9,7 @@
 namespace corral::vmm {
 namespace {
 
-constexpr std::array<std::pair<ControlAction, const char*>, 10> k_actions = {{
+constexpr std::array<std::pair<ControlAction, const char*>, 11> k_actions = {{
     {ControlAction::Status, "status"},
     {ControlAction::Pause, "pause"},
     {ControlAction::Resume, "resume"},
@@ -20,6 +20,7 @@ constexpr std::array<std::pair<ControlAction, const char*>, 10> k_actions = {{
     {ControlAction::Snapshot, "snapshot"},
     {ControlAction::Migrate, "migrate"},
     {ControlAction::Screenshot, "screenshot"},
+    {ControlAction::Balloon, "balloon"},
 }};
 
 /// An optional whole-number field between `min` and `max`; `out` keeps its default when absent.
@@ -83,6 +84,14 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
         parsed.migrate_to = to->get<std::string>();
         TRY_VOID(optional_number(request, "downtime_ms", 1, 60000, parsed.downtime_ms));
         TRY_VOID(optional_number(request, "timeout_s", 1, 86400, parsed.timeout_s));
+    }
+    if (parsed.action == ControlAction::Balloon) {
+        auto target = request.find("target_bytes");
+        if (target != request.end()) {
+            if (!target->is_number_unsigned())
+                return fail("balloon's \"target_bytes\" must be a whole number of bytes (the memory the guest keeps)");
+            parsed.balloon_target_bytes = target->get<uint64_t>();
+        }
     }
     return parsed;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -9,7 +10,7 @@
 namespace corral::vmm {
 
 /// What a control client asked for: one typed action per request line (see control_server.h).
-enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot, Migrate, Screenshot };
+enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot, Migrate, Screenshot, Balloon };
 
 /// One parsed request: the action and, for those that take them, its parameters.
 struct ControlRequest {
@@ -25,6 +26,9 @@ struct ControlRequest {
     std::string migrate_to;
     uint32_t downtime_ms = 300;
     uint32_t timeout_s = 600;
+    /// balloon: with "target_bytes" (the memory the guest should keep, at most its RAM) sets the
+    /// balloon's target; without it only reads the balloon and the guest's memory statistics.
+    std::optional<uint64_t> balloon_target_bytes;
 };
 
 /// The action's name on the wire ("status", "pause", ...).

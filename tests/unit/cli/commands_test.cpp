@@ -334,6 +334,18 @@ TEST(VmCommands, WhySlowReadsTheDiagnosis) {
     parse_fails({"vm", "why-slow"});  // the VM is required
 }
 
+TEST(VmCommands, BalloonSetsOrShowsTheTarget) {
+    const Invocation set = parse({"vm", "balloon", "web1", "128M"});
+    EXPECT_EQ(set.request, request("PUT", "/api/v1/vms/web1/balloon", json{{"target_mib", 128}}));
+    EXPECT_EQ(set.view, View::Balloon);
+    EXPECT_EQ(parse({"vm", "balloon", "web1", "1G"}).request,
+              request("PUT", "/api/v1/vms/web1/balloon", json{{"target_mib", 1024}}));
+    EXPECT_EQ(parse({"vm", "balloon", "web1"}).request, request("GET", "/api/v1/vms/web1/balloon"));
+    ParseOutcome refused = parse_fails({"vm", "balloon", "web1", "lots"});
+    EXPECT_EQ(refused.exit_code, 2);
+    parse_fails({"vm", "balloon"});  // the VM is required
+}
+
 TEST(VmCommands, ScreenshotAndVnc) {
     const Invocation shot = parse({"vm", "screenshot", "desk", "out.png"});
     EXPECT_EQ(shot.action, Action::Screenshot);

@@ -67,6 +67,22 @@ TEST(RenderWhySlow, EachCauseALineWithItsFixUnderIt) {
     EXPECT_NE(render(View::WhySlow, json{{"vm", "web1"}}).find("no diagnosis"), std::string::npos);
 }
 
+TEST(RenderBalloon, TargetActualAndTheGuestsMemory) {
+    // As corrald sends it (non-negative numbers parse as unsigned).
+    const json balloon = json::parse(R"({"memory_mib": 256, "target_mib": 128, "actual_mib": 130, "inflated_mib": 126,
+        "guest_memory_free_bytes": 41943040, "guest_memory_available_bytes": 52428800,
+        "guest_memory_total_bytes": 209715200})");
+    EXPECT_EQ(render(View::Balloon, balloon),
+              "balloon: target 128M, actual 130M (126M given back)\n"
+              "guest:   free 40M, available 50M of 200M\n");
+    json no_stats = balloon;
+    no_stats["guest_memory_total_bytes"] = nullptr;
+    EXPECT_NE(render(View::Balloon, no_stats).find("guest:   -"), std::string::npos);
+    // vm show of a stopped VM: no balloon.
+    EXPECT_NE(render(View::Vm, json{{"name", "web1"}, {"balloon", nullptr}}).find("balloon: -\nguest:   -\n"),
+              std::string::npos);
+}
+
 TEST(RenderSnapshots, TheListIsATreeWithTheCurrentOneMarked) {
     auto snapshot = [](const char* name, json parent, bool current = false) {
         return json{{"name", name}, {"parent", parent}, {"current", current}, {"kind", "disk"},

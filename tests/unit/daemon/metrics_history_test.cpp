@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "daemon/vm_metrics.h"
+
 namespace corral::daemon {
 namespace {
 
@@ -74,6 +76,25 @@ TEST(MetricsHistoryTest, RunDelayAndThrottlingArePerVcpuFractionsAndLatencyIsPer
     EXPECT_DOUBLE_EQ(series["vcpu_run_delay"][1].get<double>(), 1.0);
     EXPECT_DOUBLE_EQ(series["cpu_throttled"][1].get<double>(), 0.0);
     EXPECT_TRUE(series["disk_write_latency_ms"][1].is_null());
+}
+
+TEST(MetricsHistoryTest, TheGuestsMemoryIsALevelNullWhereItReportedNone) {
+    MetricsHistory history(HistoryTiers{std::chrono::seconds(10)}, {}, {});
+    const double t0 = unix_now() - 100;
+    VmMetrics metrics;
+    metrics.guest_memory_free_bytes = 40 << 20;
+    metrics.guest_memory_available_bytes = 50 << 20;
+    metrics.guest_memory_total_bytes = 200 << 20;
+    history.record({{"web1", at(t0, 0)}}, std::nullopt);
+    history.record({{"web1", sample_of(metrics, t0 + 10)}}, std::nullopt);
+    history.record({{"web1", at(t0 + 20, 0)}}, std::nullopt);  // no statistics (yet, or any more)
+    auto series = history.vm_series("web1", t0 - 1, 10);
+    ASSERT_EQ(series["time"].size(), 2u) << series.dump();
+    EXPECT_EQ(series["guest_memory_free_bytes"][0].get<uint64_t>(), uint64_t{40} << 20);
+    EXPECT_EQ(series["guest_memory_available_bytes"][0].get<uint64_t>(), uint64_t{50} << 20);
+    EXPECT_EQ(series["guest_memory_total_bytes"][0].get<uint64_t>(), uint64_t{200} << 20);
+    EXPECT_TRUE(series["guest_memory_free_bytes"][1].is_null());
+    EXPECT_FALSE(history.host_series(t0 - 1, 10).contains("guest_memory_free_bytes"));
 }
 
 TEST(MetricsHistoryTest, AStepKeepsSamplesThatFarApart) {

@@ -104,7 +104,10 @@ TEST(QemuCommandLine, DisksNicsAndRng) {
               (Args{"virtio-rng-pci,rng=rng0", "virtio-blk-pci,drive=disk0,id=vd0,serial=root",
                     "virtio-blk-pci,drive=disk1,id=vd1",
                     "virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:12:34:56",
-                    "virtio-net-pci,netdev=net1,id=nic1"}));
+                    "virtio-net-pci,netdev=net1,id=nic1",
+                    // Last: the other devices keep the PCI slots they had before it existed.
+                    "virtio-balloon-pci,id=balloon0,free-page-reporting=on,deflate-on-oom=on,"
+                    "guest-stats-polling-interval=2"}));
     EXPECT_EQ(values_of(args, "-object"), Args{"rng-random,id=rng0,filename=/dev/urandom"});
     // Named vCPU threads ("CPU 0/TCG"): corrald pins them and reads their run delay.
     EXPECT_EQ(values_of(args, "-name"), Args{"web1,debug-threads=on"});

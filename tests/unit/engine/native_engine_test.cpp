@@ -63,6 +63,7 @@ TEST(VmmCommandLine, MatchesCorralVmmFlags) {
                     "path=/pool/seed.raw,readonly=on,format=raw"}));
     EXPECT_EQ(values_of(args, "--net"), (Args{"tap=tap0,mac=52:54:00:12:34:56", "tap=tap1"}));
     EXPECT_TRUE(has(args, "--rng"));
+    EXPECT_TRUE(has(args, "--balloon"));
     EXPECT_EQ(values_of(args, "--console"), Args{"socket=/run/corral/vms/web1/console.sock"});
     EXPECT_EQ(values_of(args, "--on-reboot"), Args{"restart"});
     EXPECT_EQ(values_of(args, "--control"), Args{"/run/corral/vms/web1/control.sock"});
@@ -102,7 +103,7 @@ TEST(VmmCommandLine, RestoreGivesOnlyWhatANewProcessNeeds) {
     Args args = vmm_command_line(spec, "corral-vmm");
     EXPECT_EQ(values_of(args, "--restore"), Args{"/state/snapshots/web1/s1/state"});
     // The snapshot has kernel, command line, memory and CPUs: giving them again only adds checks.
-    for (const char* flag : {"--kernel", "--cmdline", "--memory", "--cpus", "--rng"})
+    for (const char* flag : {"--kernel", "--cmdline", "--memory", "--cpus", "--rng", "--balloon"})
         EXPECT_FALSE(has(args, flag)) << flag;
     // How the monitor behaves is corrald's to say, whatever the snapshot's monitor was told: a
     // guest reset boots again, and corrald's stop deadline decides, not corral-vmm's default.
@@ -125,7 +126,7 @@ TEST(VmmCommandLine, AnIncomingMigrationListensAndGivesOnlyWhatANewProcessNeeds)
     Args args = vmm_command_line(spec, "corral-vmm");
     EXPECT_EQ(values_of(args, "--migrate-listen"), Args{"unix:/run/x/migrate.sock"});
     // The stream brings kernel, command line, memory and CPUs, as a snapshot does.
-    for (const char* flag : {"--restore", "--kernel", "--cmdline", "--memory", "--cpus", "--rng"})
+    for (const char* flag : {"--restore", "--kernel", "--cmdline", "--memory", "--cpus", "--rng", "--balloon"})
         EXPECT_FALSE(has(args, flag)) << flag;
     // How the monitor behaves is corrald's to say, as for a restore.
     EXPECT_EQ(values_of(args, "--on-reboot"), Args{"restart"});

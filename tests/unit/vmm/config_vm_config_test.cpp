@@ -93,6 +93,17 @@ TEST(VmConfigJson, VirtioDeviceKeys) {
     EXPECT_NE(wrong.error().message().find("'rng' must be true or false"), std::string::npos);
 }
 
+TEST(VmConfigJson, BalloonIsKeptOnlyWhenOn) {
+    auto parsed = vm_config_from_json(nlohmann::json{{"kernel", "/k"}, {"balloon", true}});
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    EXPECT_TRUE(parsed->balloon);
+    EXPECT_EQ(vm_config_to_json(*parsed).value("balloon", false), true);
+    parsed->balloon = false;
+    // Off, the key is left out: a snapshot's config reads as it did before the balloon existed.
+    EXPECT_FALSE(vm_config_to_json(*parsed).contains("balloon"));
+    EXPECT_FALSE(vm_config_from_json(nlohmann::json{{"balloon", 1}}));
+}
+
 }  // namespace
 }  // namespace corral::vmm
 

@@ -92,6 +92,22 @@ TEST(ControlRequest, MigrateTakesADestinationAndOptionalLimits) {
     EXPECT_EQ(timeout.error().message(), "migrate's \"timeout_s\" must be a whole number from 1 to 86400");
 }
 
+TEST(ControlRequest, BalloonTakesAnOptionalTarget) {
+    auto read = parse_control_request(R"({"action":"balloon"})");
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->action, ControlAction::Balloon);
+    EXPECT_FALSE(read->balloon_target_bytes);
+    auto set = parse_control_request(R"({"action":"balloon","target_bytes":134217728})");
+    ASSERT_TRUE(set);
+    EXPECT_EQ(set->balloon_target_bytes, 134217728u);
+    for (const char* bad : {R"({"action":"balloon","target_bytes":-1})", R"({"action":"balloon","target_bytes":"1G"})",
+                            R"({"action":"balloon","target_bytes":1.5})"}) {
+        auto refused = parse_control_request(bad);
+        ASSERT_FALSE(refused) << bad;
+        EXPECT_NE(refused.error().message().find("target_bytes"), std::string::npos);
+    }
+}
+
 TEST(ControlRequest, ErrorAnswerIsOneJsonLine) {
     std::string answer = control_error_answer("bad \"thing\"\nhere");
     EXPECT_EQ(answer.find('\n'), std::string::npos);

@@ -23,7 +23,7 @@ constexpr uint64_t k_f_ring_event_idx = 1ull << 29;
 constexpr uint64_t k_f_version_1 = 1ull << 32;
 
 /// Device IDs (virtio 1.2 §5).
-enum class DeviceType : uint32_t { Net = 1, Block = 2, Console = 3, Entropy = 4, Gpu = 16, Input = 18 };
+enum class DeviceType : uint32_t { Net = 1, Block = 2, Console = 3, Entropy = 4, Balloon = 5, Gpu = 16, Input = 18 };
 
 /// How a device talks back to the driver; the transport implements it. Called from device
 /// worker threads; must not block.
