@@ -21,6 +21,7 @@ const char* type_name(virtio::DeviceType type) {
         case virtio::DeviceType::Entropy: return "rng";
         case virtio::DeviceType::Gpu: return "gpu";
         case virtio::DeviceType::Input: return "input";
+        case virtio::DeviceType::Balloon: return "balloon";
     }
     return "virtio";
 }

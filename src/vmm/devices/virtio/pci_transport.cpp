@@ -71,6 +71,7 @@ uint32_t class_code(DeviceType type) {
         case DeviceType::Entropy: return 0x00FF00;  // unclassified
         case DeviceType::Gpu: return 0x038000;      // display controller, other
         case DeviceType::Input: return 0x098000;    // input device, other
+        case DeviceType::Balloon: return 0x00FF00;  // unclassified
     }
     return 0x00FF00;
 }
