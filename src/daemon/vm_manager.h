@@ -91,7 +91,7 @@ public:
     /// VM's current one afterwards. EBUSY while it runs.
     Result<inventory::TaskRecord> restore_snapshot(const std::string& name, const std::string& snapshot);
     /// Defines `clone` and starts it from memory snapshot `snapshot` of VM `vm` as a task
-    /// (vm_manager_clone.cpp, docs/snapshots.md "Clones"): its shape (vCPUs, memory) is the
+    /// (vm_manager_clone.cpp, docs/api.md "Clones from a snapshot"): its shape (vCPUs, memory) is the
     /// snapshot's, its image, command line and display `vm`'s, its writable disks copies of
     /// `vm`'s as of the snapshot (readonly ones shared), its NICs `clone.nics` (new MACs, given
     /// or made from the new name). The record exists (starting) when this returns; a clone

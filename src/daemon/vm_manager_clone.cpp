@@ -1,4 +1,4 @@
-// VmManager's clones from a snapshot (docs/snapshots.md "Clones"): a new VM that starts where a
+// VmManager's clones from a snapshot (docs/api.md "Clones from a snapshot"): a new VM that starts where a
 // running VM's memory snapshot left it, with its own disks, MACs, generation ID and clock.
 //
 // Emulated engine only: the snapshot's memory lives inside the source's first qcow2 disk (QEMU
@@ -9,7 +9,7 @@
 // its saved state and the guest driver keeps the one it read at probe time, so the clone starts
 // paused, its NICs' links go down, and each NIC is replaced by a fresh device with the new MAC
 // (Instance::renew_nics()). Every start draws a new VM generation ID (QEMU vmgenid), on which
-// the guest kernel reseeds its RNG; the RTC follows the host clock (docs/snapshots.md "Clock").
+// the guest kernel reseeds its RNG; the RTC follows the host clock (docs/api.md "Clones from a snapshot").
 //
 // The native engine's snapshots are refused: corral-vmm cannot yet replace a restored guest's
 // NICs, and a clone on the source's MACs would share its addresses.

@@ -570,7 +570,7 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     if (spec.start_paused) args.push_back("-S");
     // The RTC follows the host's clock, also while the VM is stopped or saved: read after a
     // restore it says the host's time now, not the snapshot's (QEMU's default, spelled out
-    // because docs/snapshots.md "Clock" builds on it).
+    // because docs/api.md "Clones from a snapshot" builds on it).
     args.push_back("-rtc");
     args.push_back("base=utc,clock=host");
     // Every file descriptor QEMU opens by name goes through an fd set: /dev/fdset/N.

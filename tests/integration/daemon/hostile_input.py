@@ -124,6 +124,7 @@ VALID = {
         "nics": [{"tap": "crlhostile1", "mac": "52:54:00:12:34:57"}], "display": {"width": 800, "height": 600}}],
     "put /api/v1/vms/{name}/state": [{"action": "pause", "timeout": 5}],
     "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile", "disk_only": False}],
+    "post /api/v1/vms/{name}/snapshots/{snapshot}/clone": [{"name": "hclone1"}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],
     "post /api/v1/volumes": [
         {"pool": "default", "name": "hv2", "size": "1M", "format": "qcow2"},

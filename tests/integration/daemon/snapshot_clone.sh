@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/integration/daemon/snapshot_clone.sh: `corral vm clone VM NEW --from-snapshot S` (issue 12,
-# docs/snapshots.md "Clones"). A real corrald, the project's guest on the emulated engine (QEMU
+# docs/api.md "Clones from a snapshot"). A real corrald, the project's guest on the emulated engine (QEMU
 # TCG) with a NIC on a bridge, in a network namespace of the test's own. The guest's shell sets a
 # variable; a snapshot of the running VM is taken and aged 20 s; two clones start from it. Each
 # clone's shell still has the variable (memory), its NIC shows the clone's new MAC (not the
