@@ -662,8 +662,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         // `vm clone VM NEW --from-snapshot SNAPSHOT` (Proxmox: qm clone --snapname; Firecracker
         // restores one snapshot into many microVMs).
         CLI::App* clone = vm->add_subcommand(
-            "clone", "start a new VM from a running VM's memory snapshot: copies of its disks, new MACs, a reseeded "
-                     "RNG");
+            "clone",
+            "start a new VM from a running VM's memory snapshot: copies of its disks, new MACs, a reseeded "
+            "RNG");
         name_arg(clone, "the VM the snapshot is of");
         clone->add_option("NEW", b.second, "the new VM's name")->required()->type_name("");
         clone->add_option("--from-snapshot,-s", b.from_snapshot, "the memory snapshot to start from")

@@ -105,7 +105,8 @@ Result<VmRecord> VmManager::create(VmRecord vm, ImageRoot image_root) {
         vm.disks.insert(vm.disks.begin(), inventory::DiskRef{image->pool, root, false});
     }
     for (size_t i = 0; i < vm.nics.size(); ++i) {
-        if (vm.nics[i].mac.empty()) vm.nics[i].mac = default_mac(vm.name, i);
+        if (vm.nics[i].mac.empty())
+            vm.nics[i].mac = default_mac(vm.name, i);
     }
     vm.state = to_string(VmState::Stopped);
     vm.state_reason = "created";

@@ -159,7 +159,10 @@ private:
     struct StartFrom {
         std::string restore_tag;
         std::filesystem::path restore_dir;
-        bool paused;  // vCPUs stopped until resumed (a clone renews its NICs first); callers value-initialise: StartFrom from{}
+        // vCPUs stopped until resumed (a clone renews its NICs first). No default member
+        // initialiser (GCC 12 rejects `= {}` as run_start's default argument then): callers
+        // value-initialise, StartFrom from{}.
+        bool paused;
     };
     /// Launches the VM (its state is starting); `running_reason` is its reason once it runs.
     Result<std::string> run_start(const std::string& name, TaskProgress& progress, const StartFrom& from = {},

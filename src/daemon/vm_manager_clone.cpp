@@ -36,7 +36,8 @@ constexpr auto k_nic_release_timeout = 60s;
 /// The clone's copy of the source's writable disk `index`: "<clone>-root" for an image's root
 /// (as a VM created from the image names it), "<clone>-disk<index>" otherwise.
 std::string copy_name(const VmRecord& source, const std::string& clone, size_t index) {
-    if (index == 0 && !source.image.empty() && source.disks[0].volume == source.name + "-root") return clone + "-root";
+    if (index == 0 && !source.image.empty() && source.disks[0].volume == source.name + "-root")
+        return clone + "-root";
     return fmt::format("{}-disk{}", clone, index);
 }
 
@@ -93,7 +94,8 @@ Result<std::pair<inventory::TaskRecord, VmRecord>> VmManager::clone_from_snapsho
         }
         for (size_t i = 0; i < clone.nics.size(); ++i) {
             auto& mac = clone.nics[i].mac;
-            if (mac.empty()) mac = default_mac(clone.name, i);
+            if (mac.empty())
+                mac = default_mac(clone.name, i);
             for (const auto& theirs : source.nics)
                 if (mac == theirs.mac) {
                     // 24 bits from a name can meet the source's: the clone gets random ones then.
@@ -142,7 +144,8 @@ Result<std::string> VmManager::run_clone(const SnapshotRecord& record, const std
         std::shared_ptr<LiveVm> live;
         {
             std::lock_guard lock(m_mutex);
-            if (auto it = m_live.find(name); it != m_live.end() && !is_down(source.state)) live = it->second;
+            if (auto it = m_live.find(name); it != m_live.end() && !is_down(source.state))
+                live = it->second;
         }
         // A running source stands still while its files are copied: QEMU's stop drains and
         // flushes the disks (qcow2 metadata included), so each copy is a whole image.
@@ -157,9 +160,11 @@ Result<std::string> VmManager::run_clone(const SnapshotRecord& record, const std
         auto copied = [&]() -> Result<std::vector<fs::path>> {
             std::vector<fs::path> copies;
             size_t writable = 0;
-            for (const auto& disk : source.disks) writable += disk.readonly ? 0 : 1;
+            for (const auto& disk : source.disks)
+                writable += disk.readonly ? 0 : 1;
             for (size_t i = 0; i < source.disks.size(); ++i) {
-                if (source.disks[i].readonly) continue;
+                if (source.disks[i].readonly)
+                    continue;
                 auto* pool = TRY(m_storage.pool(source.disks[i].pool));
                 progress.report(0.05 + 0.45 * static_cast<double>(copies.size()) / static_cast<double>(writable),
                                 fmt::format("copying disk {} to {}", source.disks[i].volume, clone.disks[i].volume));
@@ -189,14 +194,17 @@ Result<std::string> VmManager::run_clone(const SnapshotRecord& record, const std
         std::shared_ptr<LiveVm> started;
         {
             std::lock_guard lock(m_mutex);
-            if (auto it = m_live.find(clone_name); it != m_live.end()) started = it->second;
+            if (auto it = m_live.find(clone_name); it != m_live.end())
+                started = it->second;
         }
-        if (!started) return fail(fmt::format("{} ended right after its start", clone_name), ECHILD);
+        if (!started)
+            return fail(fmt::format("{} ended right after its start", clone_name), ECHILD);
         if (!clone.nics.empty()) {
-            progress.report(0.8, fmt::format("replacing {} NIC(s) with new ones ({})", clone.nics.size(),
-                                             clone.nics.front().mac));
+            progress.report(
+                0.8, fmt::format("replacing {} NIC(s) with new ones ({})", clone.nics.size(), clone.nics.front().mac));
             std::vector<std::string> macs;
-            for (const auto& nic : clone.nics) macs.push_back(nic.mac);
+            for (const auto& nic : clone.nics)
+                macs.push_back(nic.mac);
             TRY_VOID(started->instance->renew_nics(macs, k_nic_release_timeout));
         } else {
             TRY_VOID(started->instance->resume());

@@ -81,7 +81,7 @@ std::string describe_qemu_exit(int exit_code, const std::string& tail) {
 /// A random GUID (RFC 4122 version 4) as QEMU's vmgenid takes it.
 std::string random_guid() {
     std::string hex = random_hex(16);
-    hex[12] = '4';                                                      // version 4
+    hex[12] = '4';                                                    // version 4
     hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];  // variant 10xx
     return fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4), hex.substr(16, 4),
                        hex.substr(20));
@@ -119,14 +119,15 @@ public:
         for (size_t i = 0; i < macs.size(); ++i)
             TRY(qmp("take the NIC link down of", "set_link", {{"name", fmt::format("nic{}", i)}, {"up", false}}));
         // The guest takes part in an ACPI unplug: it must run.
-        if (auto state = TRY(query()); state == RunState::Paused) TRY_VOID(resume());
+        if (auto state = TRY(query()); state == RunState::Paused)
+            TRY_VOID(resume());
         for (size_t i = 0; i < macs.size(); ++i) {
             const std::string id = fmt::format("nic{}", i);
             const std::string path = "/machine/peripheral/" + id;
             // The same slot again: the VM's devices stay where its command line puts them, so
             // that a later snapshot of it loads into the same machine.
-            auto devfn = TRY(qmp("read the PCI address of " + id + " of", "qom-get",
-                                 {{"path", path}, {"property", "addr"}}));
+            auto devfn =
+                TRY(qmp("read the PCI address of " + id + " of", "qom-get", {{"path", path}, {"property", "addr"}}));
             if (!devfn.is_number_integer())
                 return fail(fmt::format("QEMU gave {} no PCI address: {}", id, devfn.dump()), EIO);
             const int address = devfn.get<int>();
@@ -137,8 +138,10 @@ public:
                 auto devices = TRY(qmp("list the devices of", "qom-list", {{"path", "/machine/peripheral"}}));
                 bool present = false;
                 for (const auto& device : devices)
-                    if (device.value("name", "") == id) present = true;
-                if (!present) break;
+                    if (device.value("name", "") == id)
+                        present = true;
+                if (!present)
+                    break;
                 if (std::chrono::steady_clock::now() > deadline)
                     return fail(fmt::format("the guest did not release {} within {} s (ACPI PCI hot-unplug: a "
                                             "guest without acpiphp ignores it)",
@@ -147,8 +150,11 @@ public:
                 std::this_thread::sleep_for(100ms);
             }
             TRY(qmp("plug a new " + id + " into", "device_add",
-                    {{"driver", "virtio-net-pci"}, {"id", id}, {"netdev", fmt::format("net{}", i)},
-                     {"mac", macs[i]}, {"addr", addr}}));
+                    {{"driver", "virtio-net-pci"},
+                     {"id", id},
+                     {"netdev", fmt::format("net{}", i)},
+                     {"mac", macs[i]},
+                     {"addr", addr}}));
         }
         return {};
     }
@@ -380,7 +386,8 @@ public:
     Result<std::unique_ptr<Instance>> launch(const LaunchSpec& given) override {
         TRY_VOID(validate_launch_spec(given));
         LaunchSpec spec = given;
-        if (spec.generation_id.empty()) spec.generation_id = random_guid();
+        if (spec.generation_id.empty())
+            spec.generation_id = random_guid();
         fs::path qemu = find_on_path(m_paths.qemu.string());
         if (qemu.empty())
             return fail(
@@ -567,7 +574,8 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         args.push_back("-loadvm");
         args.push_back(spec.restore_tag);
     }
-    if (spec.start_paused) args.push_back("-S");
+    if (spec.start_paused)
+        args.push_back("-S");
     // The RTC follows the host's clock, also while the VM is stopped or saved: read after a
     // restore it says the host's time now, not the snapshot's (QEMU's default, spelled out
     // because docs/api.md "Clones from a snapshot" builds on it).

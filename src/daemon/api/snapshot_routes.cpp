@@ -59,7 +59,8 @@ ApiResult<HttpResponse> clone_snapshot(const HttpRequest& request, const std::st
     TRY_VOID(body.finish());
     auto source = TRY(api(context.inventory.get_vm(vm), "vm"));
     TRY(api(context.inventory.get_snapshot(vm, snapshot), "snapshot"));
-    if (context.inventory.get_vm(name)) return api_fail(409, fmt::format("a VM named {} already exists", name), "name");
+    if (context.inventory.get_vm(name))
+        return api_fail(409, fmt::format("a VM named {} already exists", name), "name");
     inventory::VmRecord clone;
     clone.name = name;
     for (size_t i = 0; i < source.nics.size(); ++i) {
@@ -74,12 +75,14 @@ ApiResult<HttpResponse> clone_snapshot(const HttpRequest& request, const std::st
         nic.mac.clear();
         nic.tap.clear();
         nic.ipv4.clear();
-        if (!nic.network.empty()) nic.bridge.clear();
+        if (!nic.network.empty())
+            nic.bridge.clear();
         clone.nics.push_back(nic);
     }
     std::vector<inventory::NicRef> host_side;
     for (const auto& nic : clone.nics)
-        if (nic.network.empty()) host_side.push_back(nic);
+        if (nic.network.empty())
+            host_side.push_back(nic);
     TRY_VOID(context.host_access.check_nics(request.origin, host_side));
     std::optional<inventory::TaskRecord> task;
     auto store = [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {

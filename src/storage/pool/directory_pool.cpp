@@ -373,8 +373,7 @@ Result<VolumeInfo> DirectoryPool::copy_volume_file(const std::string& source, co
     // copy_file_range underneath: a reflink where the file system shares extents.
     fs::copy_file(src.path, temp.path(), fs::copy_options::overwrite_existing, ec);
     if (ec)
-        return fail(fmt::format("copying volume '{}' to '{}': {}", source, name, ec.message()),
-                    ec.value());
+        return fail(fmt::format("copying volume '{}' to '{}': {}", source, name, ec.message()), ec.value());
     {
         std::lock_guard lock(m_mutex);
         TRY_VOID(commit_locked(temp, name, src.format));
