@@ -344,6 +344,7 @@ struct Bindings {
     std::string format;
     bool full_copy = false;
     bool disk_only = false;
+    std::string from_snapshot;
     int wait_timeout = 0;
     std::string shell;
 };
@@ -674,6 +675,23 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
                      fmt::format("deleted snapshot {} of {}", b.second, b.name));
             });
         }
+        // `vm clone VM NEW --from-snapshot SNAPSHOT` (Proxmox: qm clone --snapname; Firecracker
+        // restores one snapshot into many microVMs).
+        CLI::App* clone = vm->add_subcommand(
+            "clone",
+            "start a new VM from a running VM's memory snapshot: copies of its disks, new MACs, a reseeded "
+            "RNG");
+        name_arg(clone, "the VM the snapshot is of");
+        clone->add_option("NEW", b.second, "the new VM's name")->required()->type_name("");
+        clone->add_option("--from-snapshot,-s", b.from_snapshot, "the memory snapshot to start from")
+            ->required()
+            ->type_name("SNAPSHOT");
+        clone->callback([&] {
+            call("POST", snapshots_of(b.name) + "/" + encode(b.from_snapshot) + "/clone", View::None, b.name,
+                 nlohmann::json{{"name", b.second}},
+                 fmt::format("{} is running, cloned from snapshot {} of {}", b.second, b.from_snapshot, b.name));
+            b.inv.done_from_task = true;
+        });
         CLI::App* why_slow = vm->add_subcommand(
             "why-slow", "why a VM is slow: its vCPUs waiting for a host CPU, its CPU cap holding it back and its "
                         "disk latency over the last minutes, each with the fix");

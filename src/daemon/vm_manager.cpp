@@ -83,6 +83,11 @@ Result<void> VmManager::check_disks(const VmRecord& vm) {
     return {};
 }
 
+std::string default_mac(const std::string& vm, size_t index) {
+    auto hash = std::hash<std::string>{}(vm + "/" + std::to_string(index));
+    return fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", (hash >> 16) & 0xff, (hash >> 8) & 0xff, hash & 0xff);
+}
+
 Result<VmRecord> VmManager::create(VmRecord vm, ImageRoot image_root) {
     if (vm.engine.empty()) vm.engine = m_default_engine;
     TRY(engine_for(vm.engine));
@@ -100,11 +105,8 @@ Result<VmRecord> VmManager::create(VmRecord vm, ImageRoot image_root) {
         vm.disks.insert(vm.disks.begin(), inventory::DiskRef{image->pool, root, false});
     }
     for (size_t i = 0; i < vm.nics.size(); ++i) {
-        if (vm.nics[i].mac.empty()) {
-            auto hash = std::hash<std::string>{}(vm.name + "/" + std::to_string(i));
-            vm.nics[i].mac = fmt::format("52:54:00:{:02x}:{:02x}:{:02x}", (hash >> 16) & 0xff, (hash >> 8) & 0xff,
-                                         hash & 0xff);
-        }
+        if (vm.nics[i].mac.empty())
+            vm.nics[i].mac = default_mac(vm.name, i);
     }
     vm.state = to_string(VmState::Stopped);
     vm.state_reason = "created";
@@ -387,6 +389,7 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     if (!spec) return fail_start(spec.error());
     spec->restore_tag = from.restore_tag;
     spec->restore_dir = from.restore_dir;
+    spec->start_paused = from.paused;
     auto plugged = m_nics.plug(vm);
     if (!plugged) return fail_start(plugged.error());
     spec->nics = std::move(plugged->nics);

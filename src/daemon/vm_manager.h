@@ -38,6 +38,10 @@ namespace corral::daemon {
 /// Errors carry errnos the API maps: ENOENT (no such VM/volume/image), EEXIST (duplicate),
 /// EBUSY (invalid in the current state, volume in use), EINVAL (bad value), ENODEV (engine
 /// unavailable).
+/// The MAC a NIC defined without one gets: 52:54:00 (QEMU's prefix) and three bytes from the
+/// VM's name and the NIC's index, so a clone (another name) never gets its source's.
+std::string default_mac(const std::string& vm, size_t index);
+
 /// Whether VmManager::create clones an image's root volume or is given it.
 enum class ImageRoot { Clone, Given };
 
@@ -86,6 +90,17 @@ public:
     /// stays stopped); memory snapshots also start it from the saved state. The snapshot is the
     /// VM's current one afterwards. EBUSY while it runs.
     Result<inventory::TaskRecord> restore_snapshot(const std::string& name, const std::string& snapshot);
+    /// Defines `clone` and starts it from memory snapshot `snapshot` of VM `vm` as a task
+    /// (vm_manager_clone.cpp, docs/api.md "Clones from a snapshot"): its shape (vCPUs, memory) is the
+    /// snapshot's, its image, command line and display `vm`'s, its writable disks copies of
+    /// `vm`'s as of the snapshot (readonly ones shared), its NICs `clone.nics` (new MACs, given
+    /// or made from the new name). The record exists (starting) when this returns; a clone
+    /// that cannot start goes again with its copies. ENOENT (no such VM/snapshot), EEXIST (the
+    /// name or a copy's volume name is taken), EBUSY (a disk-only, incomplete or native
+    /// snapshot, a snapshot operation on `vm` in flight).
+    Result<std::pair<inventory::TaskRecord, inventory::VmRecord>> clone_from_snapshot(const std::string& vm,
+                                                                                      const std::string& snapshot,
+                                                                                      inventory::VmRecord clone);
     /// Deletes a snapshot and frees what it holds (its folder, its internal qcow2 snapshots); its
     /// children hang from its parent from now on.
     Result<void> delete_snapshot(const std::string& name, const std::string& snapshot);
@@ -150,12 +165,20 @@ private:
     struct StartFrom {
         std::string restore_tag;
         std::filesystem::path restore_dir;
+        // vCPUs stopped until resumed (a clone renews its NICs first). No default member
+        // initialiser (GCC 12 rejects `= {}` as run_start's default argument then): callers
+        // value-initialise, StartFrom from{}.
+        bool paused;
     };
     /// Launches the VM (its state is starting); `running_reason` is its reason once it runs.
     Result<std::string> run_start(const std::string& name, TaskProgress& progress, const StartFrom& from = {},
                                   const std::string& running_reason = {});
     Result<std::string> run_snapshot(inventory::SnapshotRecord record, TaskProgress& progress);
     Result<std::string> run_restore(const inventory::SnapshotRecord& record, TaskProgress& progress);
+    /// The clone task: copies the disks (the source paused meanwhile), starts the clone from the
+    /// snapshot, renews its NICs; undoes the clone when any step fails.
+    Result<std::string> run_clone(const inventory::SnapshotRecord& record, const std::string& clone,
+                                  TaskProgress& progress);
     /// Frees the snapshot's internal qcow2 snapshots and folder (the VM must be down, or an
     /// emulated VM that deletes them itself), then its record.
     Result<void> free_snapshot(const inventory::SnapshotRecord& record);

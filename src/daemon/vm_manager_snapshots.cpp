@@ -346,7 +346,7 @@ Result<std::string> VmManager::run_restore(const SnapshotRecord& record, TaskPro
             }
             return fmt::format("{}'s disks are back at snapshot {} (the VM stays stopped)", name, record.name);
         }
-        StartFrom from;
+        StartFrom from{};
         if (!record.dir.empty()) {
             // Native: the copies go back, then corral-vmm starts from the state.
             TRY_VOID(copy_back(0.05, 0.2));

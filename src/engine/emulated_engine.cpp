@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/private_file.h"
 #include "engine/console_log.h"
 #include "engine/process.h"
 #include "engine/qmp_client.h"
@@ -109,6 +110,15 @@ std::string describe_qemu_exit(int exit_code, const std::string& tail) {
     return reason;
 }
 
+/// A random GUID (RFC 4122 version 4) as QEMU's vmgenid takes it.
+std::string random_guid() {
+    std::string hex = random_hex(16);
+    hex[12] = '4';                                                    // version 4
+    hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];  // variant 10xx
+    return fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4), hex.substr(16, 4),
+                       hex.substr(20));
+}
+
 class EmulatedInstance final : public Instance {
 public:
     explicit EmulatedInstance(ShimProcess process) : m_process(std::move(process)) {}
@@ -134,6 +144,51 @@ public:
     Result<SnapshotDisks> save_snapshot(const std::string& tag, const fs::path&) override {
         TRY_VOID(human("take snapshot " + tag + " of", "savevm " + tag, k_savevm_timeout));
         return SnapshotDisks::Included;
+    }
+
+    Result<void> renew_nics(const std::vector<std::string>& macs, std::chrono::seconds timeout) override {
+        // Silent first: a clone resumed with its source's MAC must not send a frame from it.
+        for (size_t i = 0; i < macs.size(); ++i)
+            TRY(qmp("take the NIC link down of", "set_link", {{"name", fmt::format("nic{}", i)}, {"up", false}}));
+        // The guest takes part in an ACPI unplug: it must run.
+        if (auto state = TRY(query()); state == RunState::Paused)
+            TRY_VOID(resume());
+        for (size_t i = 0; i < macs.size(); ++i) {
+            const std::string id = fmt::format("nic{}", i);
+            const std::string path = "/machine/peripheral/" + id;
+            // The same slot again: the VM's devices stay where its command line puts them, so
+            // that a later snapshot of it loads into the same machine.
+            auto devfn =
+                TRY(qmp("read the PCI address of " + id + " of", "qom-get", {{"path", path}, {"property", "addr"}}));
+            if (!devfn.is_number_integer())
+                return fail(fmt::format("QEMU gave {} no PCI address: {}", id, devfn.dump()), EIO);
+            const int address = devfn.get<int>();
+            const std::string addr = fmt::format("{:x}.{:x}", address >> 3, address & 7);
+            TRY(qmp("unplug " + id + " of", "device_del", {{"id", id}}));
+            auto deadline = std::chrono::steady_clock::now() + timeout;
+            for (;;) {
+                auto devices = TRY(qmp("list the devices of", "qom-list", {{"path", "/machine/peripheral"}}));
+                bool present = false;
+                for (const auto& device : devices)
+                    if (device.value("name", "") == id)
+                        present = true;
+                if (!present)
+                    break;
+                if (std::chrono::steady_clock::now() > deadline)
+                    return fail(fmt::format("the guest did not release {} within {} s (ACPI PCI hot-unplug: a "
+                                            "guest without acpiphp ignores it)",
+                                            id, timeout.count()),
+                                ETIMEDOUT);
+                std::this_thread::sleep_for(100ms);
+            }
+            TRY(qmp("plug a new " + id + " into", "device_add",
+                    {{"driver", "virtio-net-pci"},
+                     {"id", id},
+                     {"netdev", fmt::format("net{}", i)},
+                     {"mac", macs[i]},
+                     {"addr", addr}}));
+        }
+        return {};
     }
 
     /// One QMP transaction of internal snapshots: all disks or none, at one instant, while the
@@ -392,8 +447,11 @@ public:
                 fmt::format("{} (TCG)", version.empty() ? qemu.filename().string() : version)};
     }
 
-    Result<std::unique_ptr<Instance>> launch(const LaunchSpec& spec) override {
-        TRY_VOID(validate_launch_spec(spec));
+    Result<std::unique_ptr<Instance>> launch(const LaunchSpec& given) override {
+        TRY_VOID(validate_launch_spec(given));
+        LaunchSpec spec = given;
+        if (spec.generation_id.empty())
+            spec.generation_id = random_guid();
         fs::path qemu = find_on_path(m_paths.qemu.string());
         if (qemu.empty())
             return fail(
@@ -580,6 +638,13 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         args.push_back("-loadvm");
         args.push_back(spec.restore_tag);
     }
+    if (spec.start_paused)
+        args.push_back("-S");
+    // The RTC follows the host's clock, also while the VM is stopped or saved: read after a
+    // restore it says the host's time now, not the snapshot's (QEMU's default, spelled out
+    // because docs/api.md "Clones from a snapshot" builds on it).
+    args.push_back("-rtc");
+    args.push_back("base=utc,clock=host");
     // Every file descriptor QEMU opens by name goes through an fd set: /dev/fdset/N.
     int next_set = 0;
     auto fd_set = [&](const std::vector<int>& fds) {
@@ -620,6 +685,13 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
     args.push_back("rng-random,id=rng0,filename=/dev/urandom");
     args.push_back("-device");
     args.push_back("virtio-rng-pci,rng=rng0");
+    if (!spec.generation_id.empty()) {
+        // Loading a snapshot with another GUID than it was saved with makes QEMU write the new
+        // one into guest memory and raise the ACPI notification Linux's vmgenid driver reseeds
+        // its RNG on (QEMU hw/acpi/vmgenid.c, vmgenid_post_load).
+        args.push_back("-device");
+        args.push_back("vmgenid,guid=" + spec.generation_id);
+    }
     for (size_t i = 0; i < spec.disks.size(); ++i) {
         const DiskSpec& disk = spec.disks[i];
         // The backing chain is given explicitly (backing.file.filename...): QEMU would

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -58,6 +59,14 @@ struct LaunchSpec {
     /// corral-vmm's snapshot folder (--restore; the disks must hold what they held then).
     std::string restore_tag;
     std::filesystem::path restore_dir;
+    /// Load the snapshot but keep the vCPUs stopped until Instance::resume() (a clone changes
+    /// its NICs' links first: Instance::renew_nics()).
+    bool start_paused = false;
+    /// The VM generation ID (a GUID, ACPI "VM Generation ID" device) the guest sees. A new one at
+    /// every start tells a guest restored from a snapshot that it is a fork: Linux's vmgenid
+    /// driver reseeds its RNG, so clones of one snapshot do not share random numbers. Empty: the
+    /// engine makes a random one (emulated; the native engine has no such device yet).
+    std::string generation_id;
     /// Wait for a live migration instead of booting: where the VM's running instance sends it
     /// (Instance::migrate()), "tcp:HOST:PORT" or "unix:/PATH". Emulated: QEMU `-incoming defer`
     /// and QMP migrate-incoming; native: corral-vmm --migrate-listen. The rest of the spec must
@@ -178,6 +187,17 @@ public:
     /// them open must do it). ENOTSUP when the engine keeps no snapshots in its disks.
     virtual Result<void> delete_snapshot(const std::string& /*tag*/) {
         return fail("this engine keeps no snapshots in its disks", ENOTSUP);
+    }
+    /// Gives the VM's NICs (in LaunchSpec::nics order) the MACs `macs`, on the same backends and
+    /// PCI slots: a VM started from another VM's snapshot (a clone) must not keep that VM's
+    /// MACs, and a MAC changed in a restored device is not enough (the guest driver read it at
+    /// probe time and keeps it). Emulated: each NIC's link goes down (a paused VM sends nothing
+    /// from the old MAC once resumed), then it is hot-unplugged (ACPI: the guest must let go
+    /// of it, within `timeout`) and a fresh virtio-net device with the new MAC is plugged
+    /// into the same slot, which the guest probes like any new NIC. ENOTSUP when the engine
+    /// cannot.
+    virtual Result<void> renew_nics(const std::vector<std::string>& /*macs*/, std::chrono::seconds /*timeout*/) {
+        return fail("this engine cannot replace a running VM's NICs", ENOTSUP);
     }
     /// Moves the running VM live to an instance launched with LaunchSpec::migrate_listen =
     /// `request.to`. On success the VM runs there and this instance's process ends; on any

@@ -363,6 +363,24 @@ Result<VolumeInfo> DirectoryPool::clone_volume(const std::string& source, const 
     return volume_info(name);
 }
 
+Result<VolumeInfo> DirectoryPool::copy_volume_file(const std::string& source, const std::string& name) {
+    TRY_VOID(check_name("volume name", name));
+    TRY_VOID(check_name("source volume name", source));
+    TRY_VOID(check_new_name(name));
+    Located src = TRY(locate(source));
+    TempFile temp(temp_name_for(volume_path(name, src.format)));
+    std::error_code ec;
+    // copy_file_range underneath: a reflink where the file system shares extents.
+    fs::copy_file(src.path, temp.path(), fs::copy_options::overwrite_existing, ec);
+    if (ec)
+        return fail(fmt::format("copying volume '{}' to '{}': {}", source, name, ec.message()), ec.value());
+    {
+        std::lock_guard lock(m_mutex);
+        TRY_VOID(commit_locked(temp, name, src.format));
+    }
+    return volume_info(name);
+}
+
 Result<VolumeInfo> DirectoryPool::resize_volume(const std::string& name, uint64_t new_size) {
     Located where = TRY(locate(name));
     TRY_VOID(check_size("size_bytes", new_size));

@@ -35,6 +35,7 @@ public:
 
     Result<VolumeInfo> create_volume(const std::string& name, uint64_t size_bytes,
                                      ImageFormat format) override;
+    Result<VolumeInfo> copy_volume_file(const std::string& source, const std::string& name) override;
     Result<VolumeInfo> clone_volume(const std::string& source, const std::string& name,
                                     CloneMode mode, const Progress& progress) override;
     Result<std::string> volume_file(const std::string& name) const override;

@@ -71,6 +71,11 @@ public:
     /// `progress` may be empty.
     virtual Result<VolumeInfo> clone_volume(const std::string& source, const std::string& name,
                                             CloneMode mode, const Progress& progress) = 0;
+    /// Creates `name` as a byte-for-byte copy of `source`'s file: a qcow2 keeps its internal
+    /// snapshots (memory state included) and its backing file, so a VM cloned from a snapshot
+    /// loads it from the copy and stands on the same base. The caller keeps writers off the
+    /// source meanwhile (a running VM paused, its disks flushed).
+    virtual Result<VolumeInfo> copy_volume_file(const std::string& source, const std::string& name) = 0;
     /// The file that holds a volume's content (a full copy into another pool reads it with
     /// import_volume there).
     virtual Result<std::string> volume_file(const std::string& name) const = 0;

@@ -125,6 +125,7 @@ VALID = {
     "put /api/v1/vms/{name}/state": [{"action": "pause", "timeout": 5}],
     "put /api/v1/vms/{name}/balloon": [{"target_mib": 64}],
     "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile", "disk_only": False}],
+    "post /api/v1/vms/{name}/snapshots/{snapshot}/clone": [{"name": "hclone1"}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],
     "post /api/v1/volumes": [
         {"pool": "default", "name": "hv2", "size": "1M", "format": "qcow2"},

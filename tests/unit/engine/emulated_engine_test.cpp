@@ -131,6 +131,19 @@ TEST(QemuCommandLine, LoadvmOnlyWhenRestoring) {
     EXPECT_EQ(values_of(command_line(spec, "qemu"), "-loadvm"), Args{"before-upgrade"});
 }
 
+TEST(QemuCommandLine, GenerationIdPausedStartAndHostClockRtc) {
+    Args plain = command_line(sample_spec(), "qemu");
+    EXPECT_FALSE(has(plain, "-S"));
+    EXPECT_EQ(values_of(plain, "-rtc"), Args{"base=utc,clock=host"});
+    LaunchSpec spec = sample_spec();
+    spec.restore_tag = "golden";
+    spec.start_paused = true;
+    spec.generation_id = "0b7a53f6-2f6e-4f5a-9d0e-6a1c3c2f8e11";
+    Args args = command_line(spec, "qemu");
+    EXPECT_TRUE(has(args, "-S"));
+    EXPECT_TRUE(has(args, "vmgenid,guid=0b7a53f6-2f6e-4f5a-9d0e-6a1c3c2f8e11"));
+}
+
 TEST(QemuCommandLine, IncomingDeferOnlyForAMigrationDestination) {
     EXPECT_TRUE(values_of(command_line(sample_spec(), "qemu"), "-incoming").empty());
     LaunchSpec spec = sample_spec();
