@@ -176,7 +176,11 @@ Result<std::string> VmManager::run_clone(const SnapshotRecord& record, const std
             if (auto resumed = live->instance->resume(); !resumed)
                 log_error("VM {}: cannot resume after copying its disks for clone {}: {}", name, clone_name,
                           resumed.error().describe());
-        auto copies = TRY(std::move(copied));
+        // Not TRY(std::move(copied)): GCC 12 -O2 warns -Wmaybe-uninitialized about the vector
+        // moved out of the temporary (a false positive that CI's -Werror build would refuse).
+        if (!copied)
+            return fail(copied.error());
+        const std::vector<std::filesystem::path>& copies = *copied;
         // The copies hold every internal snapshot of the source; the clone's starting point is
         // the only one it needs (and it goes too once loaded, below).
         if (auto snapshots = m_inventory.list_snapshots(name); snapshots)
