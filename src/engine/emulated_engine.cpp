@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unix_socket.h"
 #include "engine/console_log.h"
 #include "engine/process.h"
 #include "engine/qmp_client.h"
@@ -128,12 +129,22 @@ public:
             !set)
             return refused(set.error());
         // Answers at once; the migration runs in QEMU's migration thread.
-        if (auto started_migration = qmp("migrate", "migrate", {{"uri", request.to}}); !started_migration)
+        if (auto started_migration = start_migration(request.to); !started_migration)
             return refused(started_migration.error());
         auto deadline = started + std::chrono::seconds(request.timeout_s);
         for (;;) {
             auto status = TRY(qmp("follow the migration of", "query-migrate"));
             std::string state = status.value("status", "");
+            if (request.on_progress && (state == "active" || state == "device")) {
+                const auto ram = status.value("ram", nlohmann::json::object());
+                MigrationProgress now;
+                now.phase = state == "device" ? "switching" : "copying memory";
+                now.rounds = ram.value("dirty-sync-count", uint64_t{0});
+                now.bytes_sent = ram.value("transferred", uint64_t{0});
+                now.bytes_remaining = ram.value("remaining", uint64_t{0});
+                now.total_bytes = ram.value("total", uint64_t{0});
+                request.on_progress(now);
+            }
             if (state == "completed") {
                 const auto ram = status.value("ram", nlohmann::json::object());
                 MigrationReport report;
@@ -161,10 +172,39 @@ public:
         }
     }
 
+    /// QMP migrate to `to`. A unix socket is connected by this process (corrald, root), not by
+    /// QEMU: QEMU runs as the VM's own uid (vm_user.h), which may not reach a socket corrald
+    /// made; the connected descriptor goes to QEMU (getfd) and QEMU migrates into it ("fd:").
+    Result<void> start_migration(const std::string& to) {
+        if (!to.starts_with("unix:")) {
+            TRY(qmp("migrate", "migrate", {{"uri", to}}));
+            return {};
+        }
+        auto stream = TRY(connect_unix_socket(to.substr(5)));
+        TRY(with_qmp("migrate", [&](QmpClient& client) -> Result<nlohmann::json> {
+            TRY(client.execute_with_fd("getfd", {{"fdname", "corral-migrate-out"}}, stream.get(),
+                                       k_qmp_command_timeout));
+            return client.execute("migrate", {{"uri", "fd:corral-migrate-out"}}, k_qmp_command_timeout);
+        }));
+        return {};
+    }
+
     /// A destination launched with LaunchSpec::migrate_listen: QEMU (started with -incoming
-    /// defer) listens there now.
+    /// defer) listens there now. For "unix:PATH" this process makes the listening socket (the
+    /// VM's uid may not create files in its run folder: vm_user.h), private to root, and hands
+    /// it to QEMU; QEMU 7.2's migrate-incoming takes a listening descriptor only as a socket
+    /// address of type fd, which its URI syntax spells "tcp:fd:NAME" (QEMU 8.2 has "channels").
     Result<void> listen_for_migration(const std::string& uri) {
-        TRY_VOID(qmp("start the migration listener of", "migrate-incoming", {{"uri", uri}}));
+        if (!uri.starts_with("unix:")) {
+            TRY_VOID(qmp("start the migration listener of", "migrate-incoming", {{"uri", uri}}));
+            return {};
+        }
+        auto listener = TRY(listen_unix_socket(uri.substr(5), {.backlog = 1, .permissions = 0600}));
+        TRY(with_qmp("start the migration listener of", [&](QmpClient& client) -> Result<nlohmann::json> {
+            TRY(client.execute_with_fd("getfd", {{"fdname", "corral-migrate-in"}}, listener.get(),
+                                       k_qmp_command_timeout));
+            return client.execute("migrate-incoming", {{"uri", "tcp:fd:corral-migrate-in"}}, k_qmp_command_timeout);
+        }));
         return {};
     }
 
