@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <deque>
 #include <limits>
 
@@ -383,6 +384,7 @@ struct WebSocketSession::Impl {
     asio::io_context io;
     std::unique_ptr<ssl::context> tls;  // TLS sessions: outlives the stream (a member of the derived class)
     std::deque<std::pair<std::string, bool>> outbox;
+    std::atomic<size_t> queued{0};  // bytes posted by send() and not yet written or dropped
     bool writing = false;
     bool close_requested = false;
     bool closing = false;
@@ -436,6 +438,7 @@ struct StreamSession final : WebSocketSession::Impl {
         ws.binary(outbox.front().second);
         ws.async_write(asio::buffer(outbox.front().first), [this](boost::system::error_code ec, std::size_t) {
             writing = false;
+            queued -= outbox.front().first.size();
             outbox.pop_front();
             if (ec) {
                 if (!finished && !closing) failure = broken("writing to corrald's WebSocket", ec);
@@ -499,9 +502,15 @@ ApiResult<std::unique_ptr<WebSocketSession>> WebSocketSession::connect(const std
     return connect(endpoint, target);
 }
 
+size_t WebSocketSession::queued_bytes() const { return m_impl->queued.load(); }
+
 void WebSocketSession::send(std::string data, bool binary) {
+    m_impl->queued += data.size();
     asio::post(m_impl->io, [impl = m_impl.get(), data = std::move(data), binary]() mutable {
-        if (impl->finished || impl->close_requested) return;
+        if (impl->finished || impl->close_requested) {
+            impl->queued -= data.size();
+            return;
+        }
         impl->outbox.emplace_back(std::move(data), binary);
         impl->pump();
     });

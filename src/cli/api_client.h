@@ -73,6 +73,10 @@ public:
     /// Queues one frame (binary unless `binary` is false). Thread-safe.
     void send(std::string data, bool binary = true);
 
+    /// The bytes of frames queued by send() and not yet written. Thread-safe: a producer
+    /// faster than the connection (a migration's relay) waits while it is high.
+    size_t queued_bytes() const;
+
     /// Sends a normal close after `delay`, once queued frames are written. Thread-safe.
     void close(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
 

@@ -27,6 +27,7 @@
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
 #include "daemon/metrics_history.h"
+#include "daemon/migration_service.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
@@ -341,6 +342,8 @@ int main(int argc, char** argv) {
     context.max_upload_bytes = *max_upload_bytes;
     context.networks = &networks;
     context.backups = &backups;
+    MigrationService migrations(vms, storage, tasks, host.hostname, state / "run");
+    context.migrations = &migrations;
     WebSessions sessions{std::chrono::seconds(session_lifetime)};
     context.sessions = &sessions;
     StaticFiles web_files(web_dir.empty() ? default_web_dir(exe) : fs::path(web_dir));

@@ -14,6 +14,7 @@
 #include "daemon/storage_service.h"
 #include "daemon/task_manager.h"
 #include "daemon/vm_manager.h"
+#include "daemon/http/request_body.h"
 #include "daemon/http/router.h"
 
 namespace corral::daemon {
@@ -22,6 +23,7 @@ class BackupService;
 class StaticFiles;
 class WebSessions;
 class MetricsHistory;
+class MigrationService;
 
 /// What the host looks like, measured once at start (GET /host).
 struct HostFacts {
@@ -57,6 +59,8 @@ struct ApiContext {
     MetricsHistory* metrics_history = nullptr;
     /// Backup repositories and backups (docs/api.md "Backups"); null where none are kept (503).
     BackupService* backups = nullptr;
+    /// Live migrations to and from other corralds (docs/api.md "Migrations"); null where none (503).
+    MigrationService* migrations = nullptr;
 
     static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
@@ -87,6 +91,18 @@ void add_volume_content_routes(Router& router, ApiContext& context);
 void add_web_routes(Router& router, ApiContext& context);
 /// Backup repositories and backups of VMs (docs/api.md "Backups").
 void add_backup_routes(Router& router, ApiContext& context);
+/// POST /vms/{name}/migrate and the destination's /migrations (docs/api.md "Migrations").
+void add_migration_routes(Router& router, ApiContext& context);
+
+/// Reads the definition of a VM from a POST /vms body (name, vcpus, memory, image, disks, NICs,
+/// engine, restart policy, cmdline, limits, display), each field checked (a 400 naming it).
+ApiResult<inventory::VmRecord> read_vm_definition(const HttpRequest& request, RequestBody& body, ApiContext& context);
+/// Gives NICs on managed networks their bridge, MAC and address around `store` (NetworkService).
+Result<inventory::VmRecord> define_vm(ApiContext& context, const inventory::VmRecord& vm,
+                                      const std::vector<inventory::NicRef>& previous,
+                                      const std::function<Result<inventory::VmRecord>(const inventory::VmRecord&)>& store);
+/// The NICs that name host devices (bridge or tap): only those go through the TCP allow-lists.
+std::vector<inventory::NicRef> host_nics(const std::vector<inventory::NicRef>& nics);
 
 /// The API's JSON for a volume of `pool` (docs/api.md "Volumes").
 nlohmann::json volume_json(const std::string& pool, const storage::pool::VolumeInfo& info, ApiContext& context);
