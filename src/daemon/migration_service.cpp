@@ -265,11 +265,13 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     auto identities = pool_identities(vm);
     if (!identities) return refused(identities.error().message());
     nlohmann::json body = definition_of(vm);
-    body["migration"] = {{"origin", m_hostname}, {"pool_identities", *identities}};
+    nlohmann::json pools = nlohmann::json::array();
+    for (const auto& [pool, identity] : identities->items()) pools.push_back({{"name", pool}, {"identity", identity}});
+    body["migration"] = {{"origin", m_hostname}, {"pools", pools}};
     auto prepared = client.call({"POST", "/api/v1/migrations", body});
     if (!prepared) return refused(message_of(prepared.error()));
     const std::string id = prepared->value("id", "");
-    if (id.size() != 32) return refused("its answer carried no migration id");
+    if (id.size() != 34 || !id.starts_with("m-")) return refused("its answer carried no migration id");
     auto discard_there = [&](const std::string& why) -> Result<std::string> {
         ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
                      "the destination also discards its half when its instance ends");
@@ -326,7 +328,8 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
 }
 
 std::string MigrationService::add_incoming(const std::string& vm, const fs::path& socket, const std::string& origin) {
-    std::string id = random_id();
+    // "m-" first: a path parameter of the API is a name, which starts with a letter.
+    std::string id = "m-" + random_id();
     std::lock_guard lock(m_mutex);
     m_incoming[id] = Incoming{vm, socket, origin, false};
     return id;

@@ -133,13 +133,14 @@ echo "== the destination's QEMU killed mid-way"
 # A writer dirties memory faster than a 1 ms downtime allows, so the copy goes on until the kill.
 type_into mover 'while :; do dd if=/dev/urandom of=/dev/shm/churn bs=1M count=16 2>/dev/null; done &
 '
-"$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" --downtime-ms 1 >"$state/kill.out" 2>&1 &
+kill_out="$state/kill.out"
+"$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" --downtime-ms 1 >"$kill_out" 2>&1 &
 migrate_pid=$!
 on B
 incoming_pid=""
 for ((i = 0; i < 100; i++)); do
   api GET /api/v1/vms/mover
-  [ "$(jqb .state)" = migrating-in ] && [ "$(jqb .pid)" != 0 ] && { incoming_pid=$(jqb .pid); break; }
+  [ "$(jqb .state)" = migrating-in ] && [ "$(jqb .pid)" != null ] && { incoming_pid=$(jqb .pid); break; }
   sleep 0.2
 done
 check "B: mover arrives in state migrating-in" test -n "$incoming_pid"
@@ -147,7 +148,7 @@ sleep 1   # (the stream flows)
 kill -KILL "$incoming_pid" 2>/dev/null
 wait "$migrate_pid"
 rc=$?
-out=$(cat "$state/kill.out")
+out=$(cat "$kill_out")
 on A
 check "the migration failed: exit 4" test "$rc" = 4
 check "  ... saying the VM runs on here" says "the VM runs on here"
