@@ -502,7 +502,9 @@ ApiResult<std::unique_ptr<WebSocketSession>> WebSocketSession::connect(const std
     return connect(endpoint, target);
 }
 
-size_t WebSocketSession::queued_bytes() const { return m_impl->queued.load(); }
+size_t WebSocketSession::queued_bytes() const {
+    return m_impl->queued.load();
+}
 
 void WebSocketSession::send(std::string data, bool binary) {
     m_impl->queued += data.size();

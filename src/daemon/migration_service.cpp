@@ -37,14 +37,19 @@ std::string random_id() {
     unsigned char bytes[16] = {};
     FILE* random = std::fopen("/dev/urandom", "rbe");
     size_t got = random ? std::fread(bytes, 1, sizeof bytes, random) : 0;
-    if (random) std::fclose(random);
-    if (got != sizeof bytes) throw std::runtime_error("cannot read /dev/urandom");
+    if (random)
+        std::fclose(random);
+    if (got != sizeof bytes)
+        throw std::runtime_error("cannot read /dev/urandom");
     std::string id;
-    for (unsigned char byte : bytes) id += fmt::format("{:02x}", byte);
+    for (unsigned char byte : bytes)
+        id += fmt::format("{:02x}", byte);
     return id;
 }
 
-std::string message_of(const cli::ApiError& error) { return error.message; }
+std::string message_of(const cli::ApiError& error) {
+    return error.message;
+}
 
 /// The definition the destination gets (the body of POST /vms, docs/api.md "VMs"): what makes
 /// the VM, not where it is in its life.
@@ -57,8 +62,10 @@ nlohmann::json definition_of(const inventory::VmRecord& vm) {
         nlohmann::json item = {{"mac", nic.mac}};
         if (!nic.network.empty()) {
             item["network"] = nic.network;
-            if (!nic.ipv4.empty()) item["ipv4"] = nic.ipv4;
-            if (!nic.groups.empty()) item["groups"] = nic.groups;
+            if (!nic.ipv4.empty())
+                item["ipv4"] = nic.ipv4;
+            if (!nic.groups.empty())
+                item["groups"] = nic.groups;
         } else if (!nic.bridge.empty()) {
             item["bridge"] = nic.bridge;
         } else {
@@ -66,16 +73,26 @@ nlohmann::json definition_of(const inventory::VmRecord& vm) {
         }
         nics.push_back(item);
     }
-    nlohmann::json body = {{"name", vm.name},       {"engine", vm.engine},   {"vcpus", vm.vcpus},
-                           {"memory_mib", vm.memory_mib}, {"disks", disks},  {"nics", nics},
-                           {"restart_policy", vm.restart_policy}, {"cmdline", vm.cmdline}};
-    if (!vm.image.empty()) body["image"] = vm.image;
-    if (vm.display_width != 0) body["display"] = {{"width", vm.display_width}, {"height", vm.display_height}};
+    nlohmann::json body = {{"name", vm.name},
+                           {"engine", vm.engine},
+                           {"vcpus", vm.vcpus},
+                           {"memory_mib", vm.memory_mib},
+                           {"disks", disks},
+                           {"nics", nics},
+                           {"restart_policy", vm.restart_policy},
+                           {"cmdline", vm.cmdline}};
+    if (!vm.image.empty())
+        body["image"] = vm.image;
+    if (vm.display_width != 0)
+        body["display"] = {{"width", vm.display_width}, {"height", vm.display_height}};
     const auto& l = vm.limits;
     if (l != inventory::VmLimits{})
-        body["limits"] = {{"cpu_weight", l.cpu_weight},   {"cpu_max_percent", l.cpu_max_percent},
-                          {"memory_overhead_mib", l.memory_overhead_mib}, {"io_weight", l.io_weight},
-                          {"host_cpus", l.host_cpus},     {"vcpu_pins", l.vcpu_pins}};
+        body["limits"] = {{"cpu_weight", l.cpu_weight},
+                          {"cpu_max_percent", l.cpu_max_percent},
+                          {"memory_overhead_mib", l.memory_overhead_mib},
+                          {"io_weight", l.io_weight},
+                          {"host_cpus", l.host_cpus},
+                          {"vcpu_pins", l.vcpu_pins}};
     return body;
 }
 
@@ -88,10 +105,12 @@ public:
         : m_listener(std::move(listener)), m_session(std::move(session)) {
         m_writer = std::thread([this] {
             auto ran = m_session->run([](std::string_view, bool) {});
-            if (!ran) m_error = ran.error().message;
+            if (!ran)
+                m_error = ran.error().message;
             m_session_done = true;
             int fd = m_stream.load();
-            if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+            if (fd >= 0)
+                ::shutdown(fd, SHUT_RDWR);
         });
         m_reader = std::thread([this] { pump(); });
     }
@@ -99,8 +118,10 @@ public:
 
     /// Waits until the stream ended and everything went out; true when all of it did.
     bool drain() {
-        if (m_reader.joinable()) m_reader.join();
-        if (m_writer.joinable()) m_writer.join();
+        if (m_reader.joinable())
+            m_reader.join();
+        if (m_writer.joinable())
+            m_writer.join();
         return m_complete && m_error.empty();
     }
     /// Cuts both sides (a failed migration).
@@ -108,7 +129,8 @@ public:
         m_stopping = true;
         m_session->close();
         int fd = m_stream.load();
-        if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+        if (fd >= 0)
+            ::shutdown(fd, SHUT_RDWR);
         drain();
     }
     const std::string& error() const { return m_error; }
@@ -127,14 +149,19 @@ private:
             return;
         }
         m_stream = stream.get();
-        if (m_session_done) ::shutdown(stream.get(), SHUT_RDWR);
+        if (m_session_done)
+            ::shutdown(stream.get(), SHUT_RDWR);
         std::string buffer(k_relay_chunk, '\0');
         for (;;) {
             ssize_t got = ::read(stream.get(), buffer.data(), buffer.size());
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) break;
-            while (m_session->queued_bytes() > k_relay_window && !m_session_done) std::this_thread::sleep_for(1ms);
-            if (m_session_done) break;
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                break;
+            while (m_session->queued_bytes() > k_relay_window && !m_session_done)
+                std::this_thread::sleep_for(1ms);
+            if (m_session_done)
+                break;
             m_session->send(std::string(buffer.data(), static_cast<size_t>(got)));
         }
         m_complete = !m_session_done;
@@ -157,7 +184,10 @@ private:
 
 MigrationService::MigrationService(VmManager& vms, StorageService& storage, TaskManager& tasks, std::string hostname,
                                    fs::path scratch_dir)
-    : m_vms(vms), m_storage(storage), m_tasks(tasks), m_hostname(std::move(hostname)),
+    : m_vms(vms),
+      m_storage(storage),
+      m_tasks(tasks),
+      m_hostname(std::move(hostname)),
       m_scratch_dir(std::move(scratch_dir)) {
     m_reaper = std::thread([this] { reap(); });
 }
@@ -178,7 +208,8 @@ void MigrationService::reap() {
         std::vector<std::string> expired;
         const auto now = std::chrono::steady_clock::now();
         for (const auto& [id, incoming] : m_incoming)
-            if (!incoming.streaming && now - incoming.created > k_stream_wait) expired.push_back(id);
+            if (!incoming.streaming && now - incoming.created > k_stream_wait)
+                expired.push_back(id);
         for (const auto& id : expired) {
             Incoming incoming = m_incoming.at(id);
             m_incoming.erase(id);
@@ -196,7 +227,8 @@ Result<nlohmann::json> MigrationService::pool_identities(const inventory::VmReco
     for (const auto& disk : vm.disks) {
         auto* pool = TRY(m_storage.pool(disk.pool));
         auto* directory = dynamic_cast<storage::pool::DirectoryPool*>(pool);
-        if (!directory) return fail(fmt::format("pool {} is not a directory pool: it cannot be shared", disk.pool), EINVAL);
+        if (!directory)
+            return fail(fmt::format("pool {} is not a directory pool: it cannot be shared", disk.pool), EINVAL);
         identities[disk.pool] = TRY(directory->identity());
     }
     return identities;
@@ -205,8 +237,9 @@ Result<nlohmann::json> MigrationService::pool_identities(const inventory::VmReco
 Result<void> MigrationService::check_shared_pools(const inventory::VmRecord& vm, const nlohmann::json& identities,
                                                   const std::string& origin) {
     for (const auto& disk : vm.disks) {
-        const std::string theirs =
-            identities.contains(disk.pool) && identities[disk.pool].is_string() ? identities[disk.pool].get<std::string>() : "";
+        const std::string theirs = identities.contains(disk.pool) && identities[disk.pool].is_string()
+                                       ? identities[disk.pool].get<std::string>()
+                                       : "";
         auto* pool = TRY(m_storage.pool(disk.pool));
         auto* directory = dynamic_cast<storage::pool::DirectoryPool*>(pool);
         auto ours = directory ? directory->identity() : Result<std::string>(fail("not a directory pool"));
@@ -226,7 +259,8 @@ Result<inventory::TaskRecord> MigrationService::start(const std::string& name, M
         m_vms.end_migration_out(vm.name);
         return result;
     });
-    if (!task) m_vms.end_migration_out(name);
+    if (!task)
+        m_vms.end_migration_out(name);
     return task;
 }
 
@@ -234,7 +268,8 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
                                           TaskProgress& progress) {
     const auto started = std::chrono::steady_clock::now();
     auto endpoint_result = cli::parse_remote_url(target.url);
-    if (!endpoint_result) return fail(endpoint_result.error());
+    if (!endpoint_result)
+        return fail(endpoint_result.error());
     cli::RemoteEndpoint remote = *endpoint_result;
     remote.token = target.token;
     remote.fingerprint = target.fingerprint;
@@ -263,15 +298,19 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
 
     progress.report(0.02, fmt::format("checking {}", where));
     auto identities = pool_identities(vm);
-    if (!identities) return refused(identities.error().message());
+    if (!identities)
+        return refused(identities.error().message());
     nlohmann::json body = definition_of(vm);
     nlohmann::json pools = nlohmann::json::array();
-    for (const auto& [pool, identity] : identities->items()) pools.push_back({{"name", pool}, {"identity", identity}});
+    for (const auto& [pool, identity] : identities->items())
+        pools.push_back({{"name", pool}, {"identity", identity}});
     body["migration"] = {{"origin", m_hostname}, {"pools", pools}};
     auto prepared = client.call({"POST", "/api/v1/migrations", body});
-    if (!prepared) return refused(message_of(prepared.error()));
+    if (!prepared)
+        return refused(message_of(prepared.error()));
     const std::string id = prepared->value("id", "");
-    if (id.size() != 34 || !id.starts_with("m-")) return refused("its answer carried no migration id");
+    if (id.size() != 34 || !id.starts_with("m-"))
+        return refused("its answer carried no migration id");
     auto discard_there = [&](const std::string& why) -> Result<std::string> {
         ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
                      "the destination also discards its half when its instance ends");
@@ -307,7 +346,8 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     if (!report) {
         relay.stop();
         std::string why = report.error().message();
-        if (!relay.error().empty()) why += fmt::format(" (the stream to {}: {})", where, relay.error());
+        if (!relay.error().empty())
+            why += fmt::format(" (the stream to {}: {})", where, relay.error());
         return discard_there(why);
     }
     // The instance here sent all and ended; the destination runs the guest once it has it all.
@@ -338,8 +378,10 @@ std::string MigrationService::add_incoming(const std::string& vm, const fs::path
 Result<fs::path> MigrationService::take_stream(const std::string& id) {
     std::lock_guard lock(m_mutex);
     auto it = m_incoming.find(id);
-    if (it == m_incoming.end()) return fail(fmt::format("no incoming migration {}", id), ENOENT);
-    if (it->second.streaming) return fail(fmt::format("migration {} already has its stream", id), EBUSY);
+    if (it == m_incoming.end())
+        return fail(fmt::format("no incoming migration {}", id), ENOENT);
+    if (it->second.streaming)
+        return fail(fmt::format("migration {} already has its stream", id), EBUSY);
     it->second.streaming = true;
     return it->second.socket;
 }
@@ -347,7 +389,8 @@ Result<fs::path> MigrationService::take_stream(const std::string& id) {
 Result<MigrationService::Incoming> MigrationService::take(const std::string& id) {
     std::lock_guard lock(m_mutex);
     auto it = m_incoming.find(id);
-    if (it == m_incoming.end()) return fail(fmt::format("no incoming migration {}", id), ENOENT);
+    if (it == m_incoming.end())
+        return fail(fmt::format("no incoming migration {}", id), ENOENT);
     Incoming incoming = it->second;
     m_incoming.erase(it);
     return incoming;

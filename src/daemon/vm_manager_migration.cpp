@@ -27,7 +27,8 @@ Result<VmRecord> VmManager::begin_migration_out(const std::string& name) {
     auto vm = TRY(m_inventory.get_vm(name));
     if (vm.state != to_string(VmState::Running))
         return fail(fmt::format("{} is {}; a live migration needs it running", name, vm.state), EBUSY);
-    if (!m_live.contains(name)) return fail(fmt::format("{} has no running process", name), EBUSY);
+    if (!m_live.contains(name))
+        return fail(fmt::format("{} has no running process", name), EBUSY);
     if (auto snapshots = m_inventory.list_snapshots(name); snapshots && !snapshots->empty())
         return fail(fmt::format("{} has {} snapshot(s), which do not move with it yet; delete them first "
                                 "(corral snapshot list {})",
@@ -39,7 +40,9 @@ Result<VmRecord> VmManager::begin_migration_out(const std::string& name) {
     return vm;
 }
 
-void VmManager::end_migration_out(const std::string& name) { end_snapshot_work(name); }
+void VmManager::end_migration_out(const std::string& name) {
+    end_snapshot_work(name);
+}
 
 Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name,
                                                        const engine::MigrationRequest& request) {
@@ -47,7 +50,8 @@ Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name,
     {
         std::lock_guard lock(m_mutex);
         auto it = m_live.find(name);
-        if (it == m_live.end()) return fail(fmt::format("{} has no running process", name), EBUSY);
+        if (it == m_live.end())
+            return fail(fmt::format("{} has no running process", name), EBUSY);
         live = it->second;
         // The source QEMU quits at the switch: that end is a stop, not a crash to restart.
         live->stop_requested = true;
@@ -97,10 +101,12 @@ Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& ori
     vm.restarts = 0;
     {
         std::lock_guard lock(m_mutex);
-        if (m_inventory.get_vm(vm.name)) return fail(fmt::format("a VM named {} already exists", vm.name), EEXIST);
+        if (m_inventory.get_vm(vm.name))
+            return fail(fmt::format("a VM named {} already exists", vm.name), EEXIST);
         TRY_VOID(check_disks(vm));
         // Admission as for a start, under the same lock, so that the record claims its share.
-        if (auto refusal = admission_refusal(m_capacity, m_host_size, allocated(TRY(m_inventory.list_vms()), vm.name), vm))
+        if (auto refusal =
+                admission_refusal(m_capacity, m_host_size, allocated(TRY(m_inventory.list_vms()), vm.name), vm))
             return fail(*refusal, EBUSY);
         TRY(m_inventory.create_vm(vm));
     }
@@ -112,9 +118,11 @@ Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& ori
         return fail(error);
     };
     auto spec = launch_spec(vm);
-    if (!spec) return undo(spec.error());
+    if (!spec)
+        return undo(spec.error());
     auto plugged = m_nics.plug(vm);
-    if (!plugged) return undo(plugged.error());
+    if (!plugged)
+        return undo(plugged.error());
     spec->nics = std::move(plugged->nics);
     taps = std::move(plugged->created_taps);
     std::error_code ignored;
@@ -123,7 +131,8 @@ Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& ori
     const fs::path socket = fs::path(vm.run_dir) / k_incoming_socket;
     spec->migrate_listen = "unix:" + socket.string();
     auto instance = engine->launch(*spec);
-    if (!instance) return undo(instance.error());
+    if (!instance)
+        return undo(instance.error());
     auto live = std::make_shared<LiveVm>();
     live->instance = std::move(*instance);
     live->created_taps = std::move(taps);
@@ -159,7 +168,8 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
     auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
         auto state = live->instance->query();
-        if (state && *state == engine::RunState::Running) break;
+        if (state && *state == engine::RunState::Running)
+            break;
         if (live->instance->exited() || std::chrono::steady_clock::now() > deadline) {
             ignore_error(live->instance->kill(), "the switch's failure is the error to report");
             return fail(fmt::format("{} did not start running here after the switch{}", name,
@@ -183,7 +193,8 @@ void VmManager::abort_incoming(const std::string& name) {
     {
         std::lock_guard lock(m_mutex);
         auto it = m_live.find(name);
-        if (it == m_live.end() || !it->second->incoming) return;
+        if (it == m_live.end() || !it->second->incoming)
+            return;
         live = it->second;
     }
     // on_exit() discards the record once the process ended.
@@ -197,7 +208,8 @@ void VmManager::discard_incoming(const std::string& name, const std::string& why
     {
         std::lock_guard lock(m_mutex);
         auto found = m_inventory.get_vm(name);
-        if (!found || found->state != to_string(VmState::MigratingIn)) return;
+        if (!found || found->state != to_string(VmState::MigratingIn))
+            return;
         vm = *found;
         if (auto deleted = m_inventory.delete_vm(name); !deleted)
             log_error("VM {}: cannot remove the record of a failed incoming migration: {}", name,
@@ -209,7 +221,8 @@ void VmManager::discard_incoming(const std::string& name, const std::string& why
     }
     remove_cgroup(m_cgroups, name);
     std::error_code ignored;
-    if (!vm.run_dir.empty()) fs::remove_all(vm.run_dir, ignored);
+    if (!vm.run_dir.empty())
+        fs::remove_all(vm.run_dir, ignored);
     log_info("VM {}: incoming migration discarded: {}", name, why);
     m_events.publish({{"kind", "vm.deleted"}, {"target", name}, {"reason", "incoming migration discarded: " + why}});
 }

@@ -28,7 +28,8 @@ Result<void> VmManager::start_supervising() {
             // An incoming migration cut by corrald's end: the source runs the VM on (it never
             // saw the switch confirmed), so this half goes.
             auto* engine = m_engines.count(vm.engine) ? m_engines[vm.engine].get() : nullptr;
-            if (auto adopted = engine ? engine->adopt(vm.run_dir) : Result<std::unique_ptr<engine::Instance>>(fail("no engine", ENOENT)))
+            if (auto adopted = engine ? engine->adopt(vm.run_dir)
+                                      : Result<std::unique_ptr<engine::Instance>>(fail("no engine", ENOENT)))
                 ignore_error((*adopted)->kill(), "the VM is discarded either way");
             m_nics.unplug(m_nics.taps_created_for(vm));
             discard_incoming(vm.name, "corrald restarted during the migration");
@@ -96,7 +97,8 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
         {
             std::lock_guard lock(m_mutex);
             live->exited = true;
-            if (auto it = m_live.find(name); it != m_live.end() && it->second == live) m_live.erase(it);
+            if (auto it = m_live.find(name); it != m_live.end() && it->second == live)
+                m_live.erase(it);
         }
         m_exited.notify_all();
         discard_incoming(name, why);

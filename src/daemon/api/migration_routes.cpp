@@ -22,7 +22,8 @@ constexpr size_t k_max_origin = 255;
 constexpr size_t k_max_pools = 16;
 
 ApiResult<MigrationService*> service(ApiContext& context) {
-    if (!context.migrations) return api_fail(503, "this corrald does not migrate VMs");
+    if (!context.migrations)
+        return api_fail(503, "this corrald does not migrate VMs");
     return context.migrations;
 }
 
@@ -35,10 +36,12 @@ ApiResult<HttpResponse> start_migration(const HttpRequest& request, const std::s
         return api_fail(400, fmt::format("to: {}", parsed.error().message()), "to");
     target.token = TRY(body.required_string("token"));
     if (target.token.empty() || target.token.size() > k_max_token)
-        return api_fail(400, fmt::format("token must be the destination's API token (1-{} bytes)", k_max_token), "token");
+        return api_fail(400, fmt::format("token must be the destination's API token (1-{} bytes)", k_max_token),
+                        "token");
     if (auto fingerprint = TRY(body.optional_string("fingerprint"))) {
         auto normalized = cli::normalize_fingerprint(*fingerprint);
-        if (!normalized) return api_fail(400, fmt::format("fingerprint: {}", normalized.error().message()), "fingerprint");
+        if (!normalized)
+            return api_fail(400, fmt::format("fingerprint: {}", normalized.error().message()), "fingerprint");
         target.fingerprint = *normalized;
     }
     target.ca_cert_pem = TRY(body.optional_string("ca_cert_pem")).value_or("");
@@ -64,7 +67,8 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
     auto body = TRY(RequestBody::parse(request.body));
     inventory::VmRecord vm = TRY(read_vm_definition(request, body, context));
     auto migration = TRY(body.optional_object("migration"));
-    if (!migration) return api_fail(400, "migration is missing: {\"origin\": ..., \"pools\": [...]}", "migration");
+    if (!migration)
+        return api_fail(400, "migration is missing: {\"origin\": ..., \"pools\": [...]}", "migration");
     const std::string origin = TRY(migration->optional_string("origin")).value_or("");
     if (origin.size() > k_max_origin)
         return api_fail(400, fmt::format("migration.origin is at most {} bytes", k_max_origin), "migration.origin");
@@ -83,10 +87,11 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
     TRY_VOID(refuse_disk_conflict(context.inventory, context.storage, vm));
     TRY_VOID(api(migrations->check_shared_pools(vm, identities, origin), "disks"));
     std::filesystem::path socket;
-    auto prepared = TRY(api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
-        socket = TRY(context.vms.prepare_incoming(defined, origin.empty() ? "another host" : origin));
-        return defined;
-    })));
+    auto prepared =
+        TRY(api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
+            socket = TRY(context.vms.prepare_incoming(defined, origin.empty() ? "another host" : origin));
+            return defined;
+        })));
     const std::string id = migrations->add_incoming(prepared.name, socket, origin);
     return json_response(201, {{"id", id}, {"vm", prepared.name}, {"state", "migrating-in"}});
 }
@@ -96,8 +101,10 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
 bool write_all(int fd, std::string_view data) {
     while (!data.empty()) {
         ssize_t put = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-        if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) return false;
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0)
+            return false;
         data.remove_prefix(static_cast<size_t>(put));
     }
     return true;
@@ -114,29 +121,31 @@ void add_migration_routes(Router& router, ApiContext& context) {
                [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
                    return prepare_migration(request, context);
                });
-    router.add_websocket(
-        api_path("/migrations/{id}/stream"),
-        [&context](std::shared_ptr<WebSocketConnection> connection, const HttpRequest&,
-                   const PathParams& params) -> ApiResult<WebSocketHandlers> {
-            auto* migrations = TRY(service(context));
-            auto socket = TRY(api(migrations->take_stream(params.at("id")), "id"));
-            auto stream = TRY(api(connect_unix_socket(socket)));
-            auto fd = std::make_shared<UniqueFd>(std::move(stream));
-            std::weak_ptr<WebSocketConnection> weak = connection;
-            WebSocketHandlers handlers;
-            handlers.on_message = [fd, weak](std::string_view data, bool) {
-                if (fd->valid() && write_all(fd->get(), data)) return;
-                // The instance went away: the source's relay sees the close and its VM runs on.
-                fd->reset();
-                if (auto peer = weak.lock()) peer->close();
-            };
-            // The end of the stream: the instance reads the rest and runs the guest (or, for
-            // a cut stream, fails its load and ends, which discards the VM here).
-            handlers.on_close = [fd] {
-                if (fd->valid()) ::shutdown(fd->get(), SHUT_WR);
-            };
-            return handlers;
-        });
+    router.add_websocket(api_path("/migrations/{id}/stream"),
+                         [&context](std::shared_ptr<WebSocketConnection> connection, const HttpRequest&,
+                                    const PathParams& params) -> ApiResult<WebSocketHandlers> {
+                             auto* migrations = TRY(service(context));
+                             auto socket = TRY(api(migrations->take_stream(params.at("id")), "id"));
+                             auto stream = TRY(api(connect_unix_socket(socket)));
+                             auto fd = std::make_shared<UniqueFd>(std::move(stream));
+                             std::weak_ptr<WebSocketConnection> weak = connection;
+                             WebSocketHandlers handlers;
+                             handlers.on_message = [fd, weak](std::string_view data, bool) {
+                                 if (fd->valid() && write_all(fd->get(), data))
+                                     return;
+                                 // The instance went away: the source's relay sees the close and its VM runs on.
+                                 fd->reset();
+                                 if (auto peer = weak.lock())
+                                     peer->close();
+                             };
+                             // The end of the stream: the instance reads the rest and runs the guest (or, for
+                             // a cut stream, fails its load and ends, which discards the VM here).
+                             handlers.on_close = [fd] {
+                                 if (fd->valid())
+                                     ::shutdown(fd->get(), SHUT_WR);
+                             };
+                             return handlers;
+                         });
     router.add("POST", api_path("/migrations/{id}/finish"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto* migrations = TRY(service(context));

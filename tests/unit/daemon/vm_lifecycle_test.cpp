@@ -62,9 +62,11 @@ TEST(VmLifecycleTest, AnIncomingMigrationOnlyBecomesRunningAndTakesNoAction) {
     EXPECT_EQ(to_string(MigratingIn), std::string("migrating-in"));
     for (auto to : k_states)
         EXPECT_EQ(transition_allowed(MigratingIn, to), to == Running) << "migrating-in -> " << to_string(to);
-    for (auto from : k_states) EXPECT_FALSE(transition_allowed(from, MigratingIn)) << to_string(from);
+    for (auto from : k_states)
+        EXPECT_FALSE(transition_allowed(from, MigratingIn)) << to_string(from);
     EXPECT_FALSE(is_down(MigratingIn));  // not deletable, editable or startable meanwhile
-    for (auto action : k_actions) EXPECT_TRUE(action_needs(MigratingIn, action).has_value()) << to_string(action);
+    for (auto action : k_actions)
+        EXPECT_TRUE(action_needs(MigratingIn, action).has_value()) << to_string(action);
 }
 
 TEST(VmLifecycleTest, WhatEachActionNeeds) {
