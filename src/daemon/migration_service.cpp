@@ -111,6 +111,8 @@ public:
             int fd = m_stream.load();
             if (fd >= 0)
                 ::shutdown(fd, SHUT_RDWR);
+            // A reader still waiting for the instance to connect wakes up too.
+            ::shutdown(m_listener.get(), SHUT_RDWR);
         });
         m_reader = std::thread([this] { pump(); });
     }
@@ -127,6 +129,7 @@ public:
     /// Cuts both sides (a failed migration).
     void stop() {
         m_stopping = true;
+        ::shutdown(m_listener.get(), SHUT_RDWR);
         m_session->close();
         int fd = m_stream.load();
         if (fd >= 0)
@@ -139,7 +142,7 @@ private:
     void pump() {
         pollfd waiting{m_listener.get(), POLLIN, 0};
         int ready = ::poll(&waiting, 1, k_connect_wait_ms);
-        if (ready <= 0 || m_stopping) {
+        if (ready <= 0 || m_stopping || m_session_done) {
             m_session->close();
             return;
         }

@@ -8,14 +8,14 @@
 #include "base/api_path.h"
 #include "daemon/event_bus.h"
 #include "daemon/host_access.h"
-#include "daemon/http/request_body.h"
-#include "daemon/http/router.h"
 #include "daemon/image_service.h"
 #include "daemon/inventory/inventory.h"
 #include "daemon/network_service.h"
 #include "daemon/storage_service.h"
 #include "daemon/task_manager.h"
 #include "daemon/vm_manager.h"
+#include "daemon/http/request_body.h"
+#include "daemon/http/router.h"
 
 namespace corral::daemon {
 
@@ -98,9 +98,9 @@ void add_migration_routes(Router& router, ApiContext& context);
 /// engine, restart policy, cmdline, limits, display), each field checked (a 400 naming it).
 ApiResult<inventory::VmRecord> read_vm_definition(const HttpRequest& request, RequestBody& body, ApiContext& context);
 /// Gives NICs on managed networks their bridge, MAC and address around `store` (NetworkService).
-Result<inventory::VmRecord> define_vm(
-    ApiContext& context, const inventory::VmRecord& vm, const std::vector<inventory::NicRef>& previous,
-    const std::function<Result<inventory::VmRecord>(const inventory::VmRecord&)>& store);
+Result<inventory::VmRecord> define_vm(ApiContext& context, const inventory::VmRecord& vm,
+                                      const std::vector<inventory::NicRef>& previous,
+                                      const std::function<Result<inventory::VmRecord>(const inventory::VmRecord&)>& store);
 /// The NICs that name host devices (bridge or tap): only those go through the TCP allow-lists.
 std::vector<inventory::NicRef> host_nics(const std::vector<inventory::NicRef>& nics);
 
