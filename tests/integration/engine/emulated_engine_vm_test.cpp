@@ -373,7 +373,7 @@ TEST_F(EmulatedVm, MigratesLiveToAnIncomingQemuAndTheShellGoesOnThere) {
     Console destination_console(destination->console_socket());
     ASSERT_TRUE(destination_console.connected());
 
-    auto report = source->migrate({destination_spec.migrate_listen, 300, 300});
+    auto report = source->migrate({.to = destination_spec.migrate_listen, .downtime_ms = 300, .timeout_s = 300});
     ASSERT_TRUE(report) << report.error().describe();
     std::printf("emulated migration: %llu rounds, %llu bytes, %llu ms in all, %llu ms downtime\n",
                 static_cast<unsigned long long>(report->rounds), static_cast<unsigned long long>(report->bytes_sent),
@@ -413,7 +413,7 @@ TEST_F(EmulatedVm, AMigrationToNobodyFailsAndTheVmRunsOn) {
     ASSERT_TRUE(launched) << launched.error().describe();
     std::unique_ptr<Instance> source = std::move(*launched);
     testing::KillAtEnd kill_source{*source};
-    auto report = source->migrate({"tcp:127.0.0.1:" + std::to_string(free_tcp_port()), 300, 60});
+    auto report = source->migrate({.to = "tcp:127.0.0.1:" + std::to_string(free_tcp_port()), .downtime_ms = 300, .timeout_s = 60});
     ASSERT_FALSE(report) << "nobody listens there";
     EXPECT_NE(report.error().message().find("the VM runs on here"), std::string::npos) << report.error().message();
     auto state = source->query();
