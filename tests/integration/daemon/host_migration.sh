@@ -141,10 +141,10 @@ incoming_pid=""
 for ((i = 0; i < 100; i++)); do
   api GET /api/v1/vms/mover
   [ "$(jqb .state)" = migrating-in ] && [ "$(jqb .pid)" != null ] && { incoming_pid=$(jqb .pid); break; }
-  sleep 0.2
+  sleep 0.05
 done
 check "B: mover arrives in state migrating-in" test -n "$incoming_pid"
-sleep 1   # (the stream flows)
+
 kill -KILL "$incoming_pid" 2>/dev/null
 wait "$migrate_pid"
 rc=$?
