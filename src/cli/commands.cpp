@@ -17,6 +17,7 @@
 
 #include "base/api_path.h"
 #include "base/version.h"
+#include "cli/alarm_commands.h"
 #include "cli/backup_commands.h"
 #include "cli/capacity_plan.h"
 #include "cli/completion.h"
@@ -1035,6 +1036,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     NetworkCommands network_commands(app, b.inv);  // cli/network_commands.cpp
     SecurityGroupCommands security_group_commands(app, b.inv);  // cli/security_group_commands.cpp
     BackupCommands backup_commands(app, b.inv);  // cli/backup_commands.cpp
+    AlarmCommands alarm_commands(app, b.inv);    // cli/alarm_commands.cpp
 
     CLI::App* completion = app.add_subcommand("completion", "print a shell completion script");
     completion->add_option("SHELL", b.shell, "the shell")->required()->type_name("")->check(CLI::IsMember({"bash", "zsh", "fish"}));

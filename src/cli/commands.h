@@ -63,6 +63,9 @@ enum class View {
     BackupTable,
     Backup,
     BackupPruned,  ///< POST /backup-repositories/{name}/prune: the backups kept and removed
+    AlarmTable,
+    Alarm,
+    BackupScheduleTable,  ///< GET /backup-schedules (and one schedule, POST's answer)
 };
 
 /// `volume import|export` between a local file and a volume. To a remote corrald (which may not

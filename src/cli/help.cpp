@@ -147,6 +147,19 @@ void add_examples_and_globals(CLI::App& root) {
         {"corral pool create", {"corral pool create fast --path /srv/fast"}},
         {"corral image prepare", {"corral image prepare", "corral image prepare bookworm"}},
         {"corral task wait", {"corral task wait t-12", "corral task wait t-12 --timeout 600"}},
+        {"corral alarm", {"corral alarm list", "corral alarm create busy --metric vm.cpu --above 0.8 --for 60s"}},
+        {"corral alarm create",
+         {"corral alarm create busy --metric vm.cpu --above 0.8 --for 60s",
+          "corral alarm create web1-waits --metric vm.run_delay --vm web1 --above 0.1 --for 5m",
+          "corral alarm create full --metric host.memory --above 60e9 --webhook https://hooks.example.com/corral"}},
+        {"corral backup verify",
+         {"corral backup verify web1-20261206T210000Z-3f9c2a",
+          "corral backup verify web1-20261206T210000Z-3f9c2a --boot",
+          "corral backup verify web1-20261206T210000Z-3f9c2a --boot --timeout 300 --ready 'login: $'"}},
+        {"corral backup schedule create",
+         {"corral backup schedule create web1 --daily 02:00 --keep-daily 7",
+          "corral backup schedule create db --daily 03:30 --weekly sunday --repo main --keep-weekly 4 --verify-boot"}},
+        {"corral backup schedule", {"corral backup schedule list", "corral backup schedule run web1-3f9c2a"}},
     };
     const std::string globals =
         "Global flags (before or after the verb; 'corral --help' says more):\n"

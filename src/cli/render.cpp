@@ -9,6 +9,7 @@
 #include "cli/capacity_plan.h"
 #include "cli/size.h"
 #include "cli/network_commands.h"
+#include "cli/alarm_commands.h"
 #include "cli/backup_commands.h"
 #include "cli/security_group_commands.h"
 #include "cli/snapshot_tree.h"
@@ -485,7 +486,10 @@ std::string render(View view, const json& answer, GuestText guest) {
     case View::BackupRepo:
     case View::BackupTable:
     case View::Backup:
-    case View::BackupPruned: return render_backup_view(view, answer);
+    case View::BackupPruned:
+    case View::BackupScheduleTable: return render_backup_view(view, answer);
+    case View::AlarmTable:
+    case View::Alarm: return render_alarm_view(view, answer);
     case View::TaskTable: {
         Table table({"ID", "KIND", "TARGET", "STATUS", "PROGRESS", "MESSAGE"});
         for (const auto& task : items(answer))

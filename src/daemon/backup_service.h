@@ -5,9 +5,11 @@
 // The names are kept in STATE/backup-repositories.json, written atomically; forgetting a
 // repository never touches its folder.
 
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 
 namespace corral::inventory {
 class Inventory;
+struct VmRecord;
 }
 
 namespace corral::daemon {
@@ -30,6 +33,16 @@ struct BackupRepoRecord {
     std::string path;
     std::string key_file;  ///< "" = not encrypted
     std::string created_at;
+};
+
+/// What a boot check (`backup verify --boot`) waits for, and how long.
+struct BootCheckOptions {
+    static constexpr std::chrono::seconds k_default_timeout{120};
+    static constexpr std::chrono::seconds k_min_timeout{10};
+    static constexpr std::chrono::seconds k_max_timeout{3600};
+    std::chrono::seconds timeout = k_default_timeout;
+    std::string
+        ready;  ///< POSIX extended regular expression matched against each console line ("" = ReadyMarker's default)
 };
 
 /// Whether adding a repository makes it (an empty or missing folder) or opens an existing one.
@@ -55,11 +68,14 @@ public:
     /// The repository holding backup `id` (only `repo` when given): ENOENT naming the id.
     Result<BackupRepoRecord> locate(const std::string& id, const std::optional<std::string>& repo);
 
-    /// Checks that VM `vm` can be backed up now (it exists and is stopped): the message names the
-    /// state and what to do.
+    /// Checks that VM `vm` can be backed up now (it exists and is stopped, or it runs or is
+    /// paused with qcow2 writable disks on the emulated engine): the message names what is in the
+    /// way and what to do.
     Result<void> check_backup(const std::string& vm);
-    /// Backs up the disks of stopped VM `vm` into `repo` with its configuration (a task's work);
-    /// the VM cannot be started meanwhile (VmManager::hold_disks).
+    /// Backs up the disks of VM `vm` into `repo` with its configuration (a task's work). A
+    /// stopped VM cannot be started meanwhile; a running or paused one runs on, its writable
+    /// disks read from an internal snapshot of one instant (k_backup_snapshot_prefix) that goes
+    /// again at the end. Snapshot operations on the VM wait either way.
     Result<std::string> run_backup(const BackupRepoRecord& repo, const std::string& vm, TaskProgress& progress);
     /// Re-reads every chunk of backup `id`; fails naming the first problem when it is bad.
     Result<std::string> run_verify(const BackupRepoRecord& repo, const std::string& id, TaskProgress& progress);
@@ -69,6 +85,21 @@ public:
     /// Garbage collection (a task's work): chunks no backup references, backups a killed process
     /// left incomplete, temporary files. Busy while a backup, verify or restore holds the repository.
     Result<std::string> run_gc(const BackupRepoRecord& repo);
+
+    /// The names of boot checks' throwaway VMs start with this; users cannot take such a name
+    /// (names.h refuse_reserved_vm_name), so a cleanup never removes a VM of theirs.
+    static constexpr const char* k_boot_check_prefix = "corral-bootcheck-";
+    /// Proves backup `id` boots (a task's work, backup_boot_check.cpp): restores it as a throwaway
+    /// VM with no NICs on the host's default engine, starts it, waits for the ready pattern on its
+    /// serial console, records the verdict in the repository's catalogue, and removes the VM and
+    /// its volumes whatever happened. Fails (naming the reason) when it did not boot; ECANCELED,
+    /// recording nothing, when the task was cancelled.
+    Result<std::string> run_boot_check(const BackupRepoRecord& repo, const std::string& id,
+                                       const BootCheckOptions& options, TaskProgress& progress);
+    /// Throwaway VMs and volumes of boot checks that do not run now (a killed corrald left them).
+    bool has_boot_leftovers();
+    /// Kills and deletes them (a task's work at corrald's start; each boot check also does it first).
+    Result<std::string> remove_boot_leftovers();
 
     /// Where each disk of a backup goes when restored as VM `as`.
     struct RestorePlan {
@@ -83,6 +114,9 @@ public:
         };
         std::vector<Disk> disks;
         std::string config_json;
+        /// A boot check's VM: the host's default engine, no restart policy, no limits (they
+        /// may name CPUs or cgroups this host lacks); what matters is whether the disks boot.
+        bool throwaway = false;
     };
     /// Checks that backup `id` can be restored as a new VM `as` (the name free, the backup holds a
     /// Corral VM's configuration, no target volume exists) and says where its disks go.
@@ -91,6 +125,13 @@ public:
     Result<std::string> run_restore(const BackupRepoRecord& repo, const RestorePlan& plan, TaskProgress& progress);
 
 private:
+    /// A running VM's disks can be captured at one instant: not on the native engine yet, and
+    /// every writable disk qcow2 (EBUSY saying what to do).
+    Result<void> check_live_disks(const inventory::VmRecord& vm);
+    /// Deletes the backup snapshots a killed backup or corrald left in the VM's writable disks.
+    Result<void> remove_leftover_instants(const inventory::VmRecord& vm, const storage::backup::BackupRequest& request);
+    static std::string describe(const storage::backup::BackupResult& result, const std::string& vm, size_t disks,
+                                const std::string& how);
     Result<std::vector<BackupRepoRecord>> load() const;
     Result<void> save(const std::vector<BackupRepoRecord>& repos) const;
 
@@ -99,6 +140,8 @@ private:
     StorageService& m_storage;
     VmManager& m_vms;
     std::mutex m_mutex;  // guards m_file's read-modify-write
+    std::mutex m_boot_mutex;              // guards m_boot_checks
+    std::set<std::string> m_boot_checks;  // throwaway VM names of boot checks running now
 };
 
 }  // namespace corral::daemon

@@ -13,6 +13,11 @@
 
 namespace corral::daemon {
 
+/// Internal snapshots named so are a running VM's backup instant (BackupService::run_backup):
+/// never user snapshots (the name is refused for those), and a leftover of a backup that was
+/// killed is deleted by the VM's next backup.
+constexpr const char* k_backup_snapshot_prefix = "corral-backup-";
+
 /// Takes the internal snapshot `tag` of the qcow2 image at `path` (qemu-img snapshot -c).
 /// EINVAL when the image is not qcow2.
 Result<void> create_disk_snapshot(const std::filesystem::path& path, const std::string& tag);

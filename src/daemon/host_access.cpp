@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "daemon/open_beneath.h"
+#include "daemon/webhook_sender.h"
 
 namespace corral::daemon {
 namespace fs = std::filesystem;
@@ -105,6 +106,12 @@ Result<std::unique_ptr<HostAccess>> HostAccess::open(const HostAccessConfig& con
                             EINVAL);
             into->push_back(name);
         }
+    }
+    for (const auto& prefix : config.webhooks) {
+        if (auto problem = webhook_url_problem(prefix))
+            return fail(fmt::format("--allow-webhook '{}' is not a URL prefix corrald can call: {}", prefix, *problem),
+                        EINVAL);
+        access->m_webhooks.push_back(prefix);
     }
     return access;
 }
@@ -239,6 +246,24 @@ ApiResult<void> HostAccess::check_nics(Origin origin, const std::vector<inventor
                             fmt::format("nics[{}].tap", i));
     }
     return {};
+}
+
+ApiResult<void> HostAccess::check_webhook(Origin origin, const std::string& field, const std::string& url) const {
+    if (origin == Origin::UnixSocket)
+        return {};
+    for (const auto& prefix : m_webhooks) {
+        // The prefix must end where a URL part does: "http://hooks.example" must not let
+        // "http://hooks.example.attacker.net/" or "http://hooks.example:8080/" through.
+        if (url.starts_with(prefix) && (prefix.ends_with('/') || url.size() == prefix.size() ||
+                                        std::string_view("/?#").find(url[prefix.size()]) != std::string_view::npos))
+            return {};
+    }
+    return api_fail(403,
+                    fmt::format("{} '{}': over TCP an alarm may call only URLs that start with a prefix the "
+                                "administrator allows with 'corrald --allow-webhook URL-PREFIX' ({}); on the host, use "
+                                "corrald's unix socket",
+                                field, url, list_or_none(m_webhooks)),
+                    field);
 }
 
 }  // namespace corral::daemon

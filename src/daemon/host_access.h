@@ -14,13 +14,15 @@
 namespace corral::daemon {
 
 /// What the administrator lets clients over TCP name on the host (corrald --allow-path,
-/// --allow-bridge, --allow-tap). A token manages VMs; it does not own the host: without these, a
-/// TCP client can name no host file, folder, bridge or tap. The unix socket may name anything
+/// --allow-bridge, --allow-tap) or make it call (--allow-webhook). A token manages VMs; it does
+/// not own the host: without these, a TCP client can name no host file, folder, bridge or tap,
+/// nor any webhook URL. The unix socket may name anything
 /// (whoever can open it is root or in corrald's group), as before.
 struct HostAccessConfig {
     std::vector<std::string> paths;    ///< folders inside which host paths are taken over TCP
     std::vector<std::string> bridges;  ///< host bridges a VM's NIC may join over TCP
     std::vector<std::string> taps;     ///< existing taps a VM's NIC may use over TCP
+    std::vector<std::string> webhooks;  ///< URL prefixes an alarm's webhook may start with over TCP
 };
 
 /// A host file or folder a request named, ready for the code that uses it: over TCP `path` is
@@ -59,6 +61,10 @@ public:
     /// Over TCP every NIC's bridge (or tap) must be one the administrator allowed: 403 naming
     /// nics[i].bridge / nics[i].tap.
     ApiResult<void> check_nics(Origin origin, const std::vector<inventory::NicRef>& nics) const;
+    /// Over TCP an alarm's webhook URL must start with a prefix the administrator allowed
+    /// (corrald --allow-webhook): corrald sends requests there, so a token holder must not aim
+    /// it at the host's or its network's private services (SSRF). A 403 naming `field` when not.
+    ApiResult<void> check_webhook(Origin origin, const std::string& field, const std::string& url) const;
 
 private:
     struct Folder {
@@ -76,6 +82,7 @@ private:
     std::vector<Folder> m_folders;
     std::vector<std::string> m_bridges;
     std::vector<std::string> m_taps;
+    std::vector<std::string> m_webhooks;
 };
 
 }  // namespace corral::daemon

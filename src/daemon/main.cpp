@@ -19,7 +19,9 @@
 #include "base/log.h"
 #include "base/signal_mask.h"
 #include "base/size.h"
+#include "daemon/alarm_service.h"
 #include "daemon/api/api_context.h"
+#include "daemon/backup_scheduler.h"
 #include "daemon/backup_service.h"
 #include "daemon/http/bearer_auth.h"
 #include "daemon/http/http_server.h"
@@ -28,7 +30,9 @@
 #include "daemon/http/tls_context.h"
 #include "daemon/metrics_history.h"
 #include "daemon/migration_service.h"
+#include "daemon/noisy_neighbour.h"
 #include "daemon/inventory/sqlite_inventory.h"
+#include "daemon/metrics_history.h"
 #include "daemon/nic_plumbing.h"
 #include "daemon/state_lock.h"
 #include "daemon/tokens.h"
@@ -134,6 +138,10 @@ int main(int argc, char** argv) {
                    "let clients over TCP give VMs the existing tap NAME (repeatable; default: none, only over the "
                    "unix socket)")
         ->type_name("NAME");
+    app.add_option("--allow-webhook", allowed.webhooks,
+                   "let clients over TCP give alarms a webhook URL starting with URL-PREFIX (repeatable; default: "
+                   "none, webhooks are set over the unix socket only, since corrald calls them)")
+        ->type_name("URL-PREFIX");
     app.add_option("--max-upload", max_upload,
                    "the largest image a client may upload as a volume (PUT .../content), e.g. 64G")
         ->type_name("SIZE")
@@ -290,6 +298,13 @@ int main(int argc, char** argv) {
         log_error("starting the supervisor: {}", adopted.error().describe());
         return 1;
     }
+    // Throwaway VMs of backup boot checks a killed corrald left (docs/backup.md "Proven to boot"):
+    // adopted above if still running, killed and deleted now, in the background.
+    if (backups.has_boot_leftovers())
+        if (auto task = tasks.start("backup.boot-cleanup", "boot checks",
+                                    [&backups](TaskProgress&) { return backups.remove_boot_leftovers(); });
+            !task)
+            log_warning("removing the throwaway VMs of boot checks: {}", task.error().describe());
 
     NetworkService networks(**inventory, state, no_default_network ? NetworkService::DefaultNetwork::Skip
                                                                     : NetworkService::DefaultNetwork::Create);
@@ -344,12 +359,23 @@ int main(int argc, char** argv) {
     context.backups = &backups;
     MigrationService migrations(vms, storage, tasks, host.hostname, state / "run");
     context.migrations = &migrations;
+    // Its thread starts once the API can be served; a run missed while corrald was down runs now.
+    BackupScheduler schedules(state, backups, tasks);
+    context.backup_schedules = &schedules;
     WebSessions sessions{std::chrono::seconds(session_lifetime)};
     context.sessions = &sessions;
     StaticFiles web_files(web_dir.empty() ? default_web_dir(exe) : fs::path(web_dir));
     context.web = &web_files;
     if (!web_files.available())
         log_warning("the web UI is not built ({} does not exist): / answers how to build it", web_files.root().string());
+    // Before the history, whose sampling thread uses them until the history is destroyed.
+    NoisyNeighbourWatch noisy_neighbours;
+    AlarmService alarms(state, events, host.cpus);
+    if (auto loaded = alarms.load(); !loaded) {
+        log_error("alarm rules: {}", loaded.error().describe());
+        return 1;
+    }
+    context.alarms = &alarms;
     MetricsHistory metrics_history(
         HistoryTiers{std::chrono::seconds(metrics_interval)},
         // Each sample is timed when it is read: a slow VM must not skew the others' rates.
@@ -373,7 +399,15 @@ int main(int argc, char** argv) {
             return host_sample_from_proc(*stat, *meminfo, unix_now());
         });
     context.metrics_history = &metrics_history;
+    metrics_history.on_tick([&noisy_neighbours, &alarms, &events](const auto& readings, const auto& host_sample) {
+        for (auto& event : noisy_neighbours.observe(readings)) {
+            log_warning("{}", event.value("message", ""));
+            events.publish(std::move(event));
+        }
+        alarms.observe(readings, host_sample);
+    });
     metrics_history.start();
+    schedules.start();
     Router router;
     add_all_routes(router, context);
 
@@ -408,11 +442,13 @@ int main(int argc, char** argv) {
     if (tls)
         log_info("TLS certificate {}: SHA-256 fingerprint {}", tls->cert_path().string(), tls->fingerprint());
     if (servers.size() > 1)
-        log_info("over TCP, host paths are taken inside: {}; bridges: {}; taps: {} (--allow-path, --allow-bridge, "
-                 "--allow-tap)",
-                 allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
-                 allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
-                 allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")));
+        log_info(
+            "over TCP, host paths are taken inside: {}; bridges: {}; taps: {}; webhooks: {} (--allow-path, "
+            "--allow-bridge, --allow-tap, --allow-webhook)",
+            allowed.paths.empty() ? "nowhere" : fmt::format("{}", fmt::join(allowed.paths, ", ")),
+            allowed.bridges.empty() ? "none" : fmt::format("{}", fmt::join(allowed.bridges, ", ")),
+            allowed.taps.empty() ? "none" : fmt::format("{}", fmt::join(allowed.taps, ", ")),
+            allowed.webhooks.empty() ? "none" : fmt::format("{}", fmt::join(allowed.webhooks, ", ")));
 
     int signal_number = 0;
     sigwait(&stopping, &signal_number);

@@ -156,6 +156,7 @@ void MetricsHistory::run() {
         auto vms = m_vm_source ? m_vm_source(now) : decltype(m_vm_source(now)){};
         auto host = m_host_source ? m_host_source(now) : std::nullopt;
         record(vms, host);
+        if (m_observer) m_observer(vms, host);
         lock.lock();
         // On a fixed grid: a slow tick does not shift the ones after it.
         next += m_tiers.interval;

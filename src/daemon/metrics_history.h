@@ -80,6 +80,11 @@ public:
     MetricsHistory(const MetricsHistory&) = delete;
     MetricsHistory& operator=(const MetricsHistory&) = delete;
 
+    /// Called on the sampling thread after each tick is recorded, with what it read (the
+    /// noisy-neighbour watch). Set before start().
+    using TickObserver = std::function<void(const std::vector<std::pair<std::string, std::optional<MetricsSample>>>& vms,
+                                            const std::optional<MetricsSample>& host)>;
+    void on_tick(TickObserver observer) { m_observer = std::move(observer); }
     /// Starts sampling every tiers.interval, the first one at once.
     void start();
     /// Records one tick: `vms` and `host` as the sources would give them. Every 6th tick also
@@ -109,6 +114,7 @@ private:
     const HistoryTiers m_tiers;
     VmSource m_vm_source;
     HostSource m_host_source;
+    TickObserver m_observer;
     mutable std::mutex m_mutex;  // guards m_vms, m_host, m_ticks
     std::map<std::string, Rings> m_vms;
     Rings m_host;

@@ -94,6 +94,16 @@ public:
     /// when it is not down, or when a snapshot operation runs on it.
     Result<void> hold_disks(const std::string& name);
     void release_disks(const std::string& name);
+    /// For a backup (vm_manager_backup.cpp): holds the VM's disks as hold_disks() does when it
+    /// is down, and when it is running or paused keeps snapshot operations off it (it runs on)
+    /// until release_disks(). True when it is live.
+    Result<bool> hold_disks_for_backup(const std::string& name);
+    /// Takes the internal snapshot `tag` of the live VM's writable disks, all at one instant,
+    /// the guest running on (Instance::save_disk_snapshot). Needs hold_disks_for_backup().
+    Result<void> take_backup_instant(const std::string& name, const std::string& tag);
+    /// Deletes the internal snapshot `tag` from the VM's writable qcow2 disks: through its
+    /// process while it runs, in the files once it is down. Needs hold_disks_for_backup().
+    Result<void> drop_backup_instant(const std::string& name, const std::string& tag);
     /// The overcommit policy a start must keep within (host_capacity.h), and the host it applies to.
     void set_capacity(CapacityPolicy policy, HostSize host);
     std::pair<CapacityPolicy, HostSize> capacity();

@@ -100,6 +100,10 @@ Result<std::pair<inventory::TaskRecord, SnapshotRecord>> VmManager::snapshot(con
                                                                             const std::string& description,
                                                                             bool disk_only) {
     SnapshotRecord record;
+    if (snapshot.starts_with(k_backup_snapshot_prefix))
+        return fail(fmt::format("snapshot names starting with {} are reserved for backups of running VMs",
+                                k_backup_snapshot_prefix),
+                    EINVAL);
     {
         std::lock_guard lock(m_mutex);
         auto vm = TRY(m_inventory.get_vm(name));

@@ -52,10 +52,14 @@ Result<std::unique_ptr<BlockDevice>> open_chain(const std::string& path, const I
     File file = TRY(File::open(path, options.access));
     ImageFormat format = options.format ? *options.format : TRY(probe_format(file));
     if (format == ImageFormat::Raw) {
+        if (!options.snapshot.empty())
+            return fail(fmt::format("'{}' is a raw image, which cannot hold snapshots (snapshot '{}' was asked for)",
+                                    path, options.snapshot),
+                        EINVAL);
         auto raw = TRY(RawDevice::open(std::move(file)));
         return std::unique_ptr<BlockDevice>(std::move(raw));
     }
-    qcow2::OpenOptions q{.access = options.access, .cache_bytes = options.cache_bytes};
+    qcow2::OpenOptions q{.access = options.access, .cache_bytes = options.cache_bytes, .snapshot = options.snapshot};
     auto opener = [&](const qcow2::Header& header) -> Result<std::unique_ptr<BlockDevice>> {
         ImageOpenOptions backing{.access = Access::ReadOnly, .format = std::nullopt,
                                  .cache_bytes = options.cache_bytes};

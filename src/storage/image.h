@@ -23,8 +23,11 @@ constexpr int k_max_backing_depth = 64;
 
 struct ImageOpenOptions {
     Access access = Access::ReadOnly;
-    std::optional<ImageFormat> format;  ///< probed when empty
+    std::optional<ImageFormat> format{};  ///< probed when empty
     size_t cache_bytes = 32u << 20;
+    /// Non-empty: read this internal qcow2 snapshot of the image (not of its backing files)
+    /// instead of its active layer; needs read-only access and a qcow2 image.
+    std::string snapshot{};
 };
 
 /// Probes the format of an open file (qcow2 magic, else raw).

@@ -43,15 +43,18 @@ else
 fi
 # shellcheck source=../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
+# Backup repositories over the network only inside this folder (the browser adds one there); not
+# in corrald's state folder, which corrald refuses to allow.
+backup_root=$(mktemp -d "${TMPDIR:-/tmp}/corral-web-backups.XXXXXX")
 cleanup() {
   if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/webui1/state '{"action":"kill"}'; sleep 1; fi
   corrald_stop
   in_own_netns "$script" && corrald_networks_cleanup
-  rm -rf -- "$state"
+  rm -rf -- "$state" "$backup_root"
 }
 trap cleanup EXIT
 
-corrald_start --listen 127.0.0.1:0 --metrics-interval 1 --default-engine emulated || exit 1
+corrald_start --listen 127.0.0.1:0 --metrics-interval 1 --default-engine emulated --allow-path "$backup_root" || exit 1
 tls_listen || { echo "no TCP listener"; exit 1; }
 api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
   '{name: "debian", kernel: $k, initrd: $i, root: $r, description: "Debian kernel, busybox root"}')"
@@ -64,13 +67,13 @@ shots="${CORRAL_SCREENSHOTS:-$build_dir/web-screenshots}"
 echo "== the browser (screenshots in $shots)"
 api POST /api/v1/session/links '{}'
 link=$(jqb .link)
-(cd "$repo/web" && CORRAL_URL="https://$listen" CORRAL_TOKEN="$token" CORRAL_LINK="$link" CHROMIUM="$chromium" CORRAL_SCREENSHOTS="$shots" \
+(cd "$repo/web" && CORRAL_URL="https://$listen" CORRAL_TOKEN="$token" CORRAL_LINK="$link" CORRAL_BACKUP_ROOT="$backup_root" CHROMIUM="$chromium" CORRAL_SCREENSHOTS="$shots" \
   timeout 900 node test/browser.mjs) | tee "$state/browser.log"
 browser_status=${PIPESTATUS[0]}
 check "the browser scenario passed" test "$browser_status" = 0
 api GET /api/v1/vms/webui1
 check "the VM is gone (the API agrees)" test "$code" = 404
-pages=(signin wizard-error vm vm-snapshots vms dashboard storage tokens vms-phone)
+pages=(signin wizard-error vm vm-snapshots vms dashboard storage tokens vms-phone backups security-groups)
 # The Screen tab's checks run when this corrald serves the VNC relay (the browser says SKIP otherwise).
 grep -q '^SKIP: the screen' "$state/browser.log" || pages+=(screen)
 in_own_netns "$script" && pages+=(networks)

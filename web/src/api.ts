@@ -221,6 +221,54 @@ export interface Lease {
   expires: number;
 }
 
+/** A firewall rule of a security group (docs/api.md "Security groups"). */
+export interface SecurityRule {
+  index: number;
+  direction: "in" | "out";
+  protocol: "tcp" | "udp" | "icmp" | "any";
+  port_from: number | null;
+  port_to: number | null;
+  remote_cidr: string | null;
+  remote_group: string | null;
+  summary: string;
+}
+
+/** A security group (GET /security-groups). */
+export interface SecurityGroup {
+  name: string;
+  description: string;
+  rules: SecurityRule[];
+  vms: string[];
+  created_at: string;
+}
+
+/** A backup repository corrald knows by name (GET /backup-repositories). */
+export interface BackupRepository {
+  name: string;
+  path: string;
+  key: string | null;
+  encrypted: boolean;
+  created_at: string;
+  /** null, with `error` saying why, when it cannot be opened now. */
+  backups: number | null;
+  chunk_size: number | null;
+  error: string | null;
+}
+
+/** A complete backup (GET /backups). */
+export interface Backup {
+  id: string;
+  vm: string;
+  repository: string;
+  created_at: string;
+  disk_count: number;
+  logical_bytes: number;
+  chunks: number;
+  new_chunks: number;
+  new_bytes: number;
+  verify: { state: "ok" | "bad" | null; at: string | null; error: string | null };
+}
+
 /** Follows a task until it ends, calling `progress` with each new look at it (every half second:
  *  GET /tasks/{id}?wait= answers only at the end, and a progress bar wants the steps between). */
 export async function followTask(id: string, progress: (task: Task) => void): Promise<Task> {

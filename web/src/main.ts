@@ -12,6 +12,8 @@ import { tasksPage } from "./pages/tasks";
 import { signInPage } from "./pages/signin";
 import { networksPage } from "./pages/networks";
 import { tokensPage } from "./pages/tokens";
+import { backupsPage } from "./pages/backups";
+import { securityGroupsPage } from "./pages/security_groups";
 
 export type Cleanup = () => void;
 export type Page = (main: HTMLElement, params: string[]) => Cleanup | void;
@@ -24,6 +26,8 @@ const routes: [RegExp, Page, string][] = [
   [/^#\/storage$/, storagePage, "Storage"],
   [/^#\/tasks$/, tasksPage, "Tasks"],
   [/^#\/networks$/, networksPage, "Networks"],
+  [/^#\/backups$/, backupsPage, "Backups"],
+  [/^#\/security-groups$/, securityGroupsPage, "Firewall"],
   [/^#\/tokens$/, tokensPage, "Tokens"],
 ];
 
@@ -43,7 +47,7 @@ function render(): void {
   const main = h("main", { id: "page", tabindex: "-1" });
   const active = route?.[2];
   const links = [["#/", "Dashboard"], ["#/vms", "VMs"], ["#/vms/new", "New VM"], ["#/storage", "Storage"],
-    ["#/tasks", "Tasks"], ["#/networks", "Networks"], ["#/tokens", "Tokens"]];
+    ["#/tasks", "Tasks"], ["#/networks", "Networks"], ["#/security-groups", "Firewall"], ["#/backups", "Backups"], ["#/tokens", "Tokens"]];
   const nav = h("nav", { "aria-label": "Main" },
     h("ul", {}, links.map(([href, label]) =>
       h("li", {}, h("a", { href, "aria-current": label === active ? "page" : false }, label)))));

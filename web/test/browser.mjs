@@ -526,6 +526,107 @@ async function storageChecks(page) {
   await until(page, () => !document.querySelector("tr[data-volume='default/uploaded']"), 10000);
 }
 
+/** Backups (the VM stopped): a repository added on the Backups page (a folder outside the ones
+ *  corrald allows over the network: the 403 at the path field), the VM backed up from its Backups
+ *  tab with the task's progress, verified good, restored as a new VM (a taken name: the 409 at the
+ *  field), the copy deleted again. */
+async function backupChecks(page) {
+  console.log("== backups");
+  const allowed = process.env.CORRAL_BACKUP_ROOT;
+  if (!allowed) {
+    console.log("SKIP: backups (no CORRAL_BACKUP_ROOT: corrald allows no folder)");
+    return;
+  }
+  await page.goto(`${url}/#/backups`);
+  await until(page, () => document.querySelector("table.repositories tbody tr"), 10000);
+  await page.type(".repo-form [data-field=name] input", "main");
+  await page.type(".repo-form [data-field=path] input", "/root/corral-web-test-backups");
+  await page.click(".repo-form button[type=submit]");
+  check("a repository outside the allowed folders: the API's refusal at the folder field",
+    await until(page, () => /allow-path/.test(document.querySelector(".repo-form [data-field=path] .field-error")?.textContent ?? ""), 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await retype(page, ".repo-form [data-field=path] input", `${allowed}/repo`);
+  await page.click(".repo-form button[type=submit]");
+  check("  ... inside one: made and listed, with no backups yet",
+    await until(page, () => document.querySelector("tr[data-repository=main] [data-label=Backups]")?.textContent === "0", 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await page.goto(`${url}/#/vms/${vm}`);
+  await until(page, () => document.querySelector("[data-tab=backups]"), 10000);
+  await page.click("[data-tab=backups]");
+  await until(page, () => document.querySelector(".backups-view tbody tr"), 10000);
+  await page.click(".backups-view [data-action=backup-now]");
+  check("'Back up now' on the VM's Backups tab: a backup listed",
+    await until(page, () => document.querySelector(".backups-view tr[data-backup]"), 120000),
+    await page.$eval(".backups-view .status", (e) => e.textContent));
+  console.log(`  the task said: ${await page.$eval(".backups-view .status", (e) => e.textContent)}`);
+  await page.click(".backups-view tr[data-backup] [data-action=verify]");
+  check("  ... verified: good",
+    await until(page, () => document.querySelector(".backups-view tr[data-backup] [data-label=Verified]")?.dataset.verify === "ok", 60000),
+    await page.$eval(".backups-view .status", (e) => e.textContent));
+  await page.click(".backups-view tr[data-backup] [data-action=restore]");
+  await until(page, () => document.querySelector(".restore-form [data-field=as] input"), 5000);
+  await retype(page, ".restore-form [data-field=as] input", vm);
+  await page.click(".restore-form button[type=submit]");
+  check("  ... restored under a taken name: the API's message at the name field",
+    await until(page, () => /exists/.test(document.querySelector(".restore-form [data-field=as] .field-error")?.textContent ?? ""), 10000),
+    await page.$eval(".backups-view .status", (e) => e.textContent));
+  const copy = `${vm}-copy`;
+  await retype(page, ".restore-form [data-field=as] input", copy);
+  await page.click(".restore-form button[type=submit]");
+  check("  ... restored as a new VM, linked from the message",
+    await until(page, (name) => document.querySelector(`.backups-view .status a[href="#/vms/${name}"]`), 120000, copy),
+    await page.$eval(".backups-view .status", (e) => e.textContent));
+  await page.goto(`${url}/#/backups`);
+  check("the Backups page lists the backup with its VM",
+    await until(page, (name) => document.querySelector(".backups-view tr[data-backup] [data-label=VM]")?.textContent === name, 10000, vm));
+  await shot(page, "backups");
+  await page.goto(`${url}/#/vms/${copy}`);
+  await until(page, () => document.querySelector("button[data-action=delete]:not([disabled])"), 10000);
+  await page.click("button[data-action=delete]");
+  check("  ... the restored copy deleted", await until(page, () => location.hash === "#/vms", 15000));
+  await page.goto(`${url}/#/vms/${vm}`);
+}
+
+/** The Firewall page (security groups): the default group with its rule; a group made; a bad
+ *  CIDR's message at its field; a rule added, shown as the API words it, removed; the group
+ *  deleted; the default group, on the VM's NIC (nicChecks), cannot be (the 409 names the VM). */
+async function securityGroupChecks(page, networked) {
+  console.log("== the Firewall page (security groups)");
+  await page.goto(`${url}/#/security-groups`);
+  check("the default group is listed with its rule",
+    await until(page, () => /in any from group default/.test(document.querySelector("[data-group=default] table.rules")?.textContent ?? ""), 10000));
+  await page.type(".group-form [data-field=name] input", "web");
+  await page.type(".group-form [data-field=description] input", "web servers");
+  await page.click(".group-form button[type=submit]");
+  check("a group made: its card, with no rules",
+    await until(page, () => /No rules/.test(document.querySelector("[data-group=web] table.rules")?.textContent ?? ""), 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  const form = "[data-group=web] .rule-form";
+  await page.select(`${form} [data-field=protocol] select`, "tcp");
+  await page.type(`${form} [data-field=port_from] input`, "22");
+  await page.type(`${form} [data-field=remote_cidr] input`, "10.0.0.0/33");
+  await page.click(`${form} button[type=submit]`);
+  check("  ... a bad CIDR: the API's message at its field",
+    await until(page, (form) => document.querySelector(`${form} [data-field=remote_cidr] .field-error`)?.textContent !== "", 10000, form),
+    await page.$eval("main .status", (e) => e.textContent));
+  await retype(page, `${form} [data-field=remote_cidr] input`, "10.0.0.0/8");
+  await page.click(`${form} button[type=submit]`);
+  check("  ... a rule added, worded as the API words it",
+    await until(page, () => document.querySelector("[data-group=web] tr[data-rule='0']")?.textContent.includes("in tcp 22 from 10.0.0.0/8"), 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await shot(page, "security-groups");
+  await page.click("[data-group=web] tr[data-rule='0'] [data-action=delete-rule]");
+  check("  ... and removed", await until(page, () => /No rules/.test(document.querySelector("[data-group=web] table.rules")?.textContent ?? ""), 10000));
+  await page.click("[data-group=web] [data-action=delete-group]");
+  check("  ... the group deleted", await until(page, () => !document.querySelector("[data-group=web]"), 10000));
+  if (networked) {
+    await page.click("[data-group=default] [data-action=delete-group]");
+    check("deleting the default group, on the VM's NIC: the 409's message names the VM",
+      await until(page, (name) => new RegExp(`delete default: .*${name}`).test(document.querySelector("main .status")?.textContent ?? ""), 10000, vm),
+      await page.$eval("main .status", (e) => e.textContent));
+  }
+}
+
 const browser = await puppeteer.launch({
   executablePath: process.env.CHROMIUM,
   headless: true,
@@ -686,6 +787,7 @@ try {
   await shot(page, "dashboard");
   await storageChecks(page);
   await networkChecks(page, networked);
+  await securityGroupChecks(page, networked);
   await page.goto(`${url}/#/tokens`);
   check("the Tokens page shows who this session signed in as",
     await until(page, () => document.querySelector(".signed-in-as")?.textContent === "browser", 10000));
@@ -698,7 +800,8 @@ try {
     String(await page.evaluate(() => document.documentElement.scrollWidth)));
   await shot(page, "vms-phone");
   for (const [hash, what, ready] of [["#/networks", "the Networks page", "table.networks tbody tr"],
-    [`#/vms/${vm}`, "the VM's page (its Snapshots tab)", "tr[data-snapshot]"], ["#/storage", "the Storage page", "tr[data-volume]"]]) {
+    [`#/vms/${vm}`, "the VM's page (its Snapshots tab)", "tr[data-snapshot]"], ["#/storage", "the Storage page", "tr[data-volume]"],
+    ["#/backups", "the Backups page", "table.repositories tbody tr"], ["#/security-groups", "the Firewall page", "[data-group=default]"]]) {
     await page.goto(`${url}/${hash}`);
     await until(page, (selector) => document.querySelector(selector), 10000, ready);
     check(`  ... nor does ${what}`, await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
@@ -722,6 +825,7 @@ try {
   await page.click("button[data-action=stop]");
   check("stopped", await until(page, () => document.querySelector(".badge")?.textContent === "stopped", 120000));
   await restoreChecks(page);
+  await backupChecks(page);
   await until(page, () => !document.querySelector("button[data-action=delete]")?.disabled, 10000);
   await page.click("button[data-action=delete]");
   check("deleted: back on the list", await until(page, () => location.hash === "#/vms", 15000));

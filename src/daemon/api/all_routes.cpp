@@ -27,6 +27,8 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_web_routes(router, context);
     add_backup_routes(router, context);
     add_migration_routes(router, context);
+    add_alarm_routes(router, context);
+    add_backup_schedule_routes(router, context);
 }
 
 }  // namespace corral::daemon

@@ -19,7 +19,9 @@
 
 namespace corral::daemon {
 
+class AlarmService;
 class BackupService;
+class BackupScheduler;
 class StaticFiles;
 class WebSessions;
 class MetricsHistory;
@@ -61,6 +63,10 @@ struct ApiContext {
     BackupService* backups = nullptr;
     /// Live migrations to and from other corralds (docs/api.md "Migrations"); null where none (503).
     MigrationService* migrations = nullptr;
+    /// Alarm rules and their state (docs/api.md "Alarms"); null where none are kept (503).
+    AlarmService* alarms = nullptr;
+    /// Backup schedules (docs/api.md "Backup schedules"); null where none run (503).
+    BackupScheduler* backup_schedules = nullptr;
 
     static constexpr uint64_t k_default_max_upload_bytes = 1ull << 40;  // 1 TiB
 };
@@ -103,6 +109,10 @@ Result<inventory::VmRecord> define_vm(ApiContext& context, const inventory::VmRe
                                       const std::function<Result<inventory::VmRecord>(const inventory::VmRecord&)>& store);
 /// The NICs that name host devices (bridge or tap): only those go through the TCP allow-lists.
 std::vector<inventory::NicRef> host_nics(const std::vector<inventory::NicRef>& nics);
+/// Alarm rules on metrics and their state (docs/api.md "Alarms").
+void add_alarm_routes(Router& router, ApiContext& context);
+/// Backup schedules that corrald runs (docs/api.md "Backup schedules").
+void add_backup_schedule_routes(Router& router, ApiContext& context);
 
 /// The API's JSON for a volume of `pool` (docs/api.md "Volumes").
 nlohmann::json volume_json(const std::string& pool, const storage::pool::VolumeInfo& info, ApiContext& context);

@@ -10,6 +10,7 @@
 #include "daemon/backup_service.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
+#include "daemon/ready_marker.h"
 
 namespace corral::daemon {
 namespace {
@@ -63,7 +64,12 @@ nlohmann::json backup_json(const backup::BackupRecord& record, const std::string
             {"verify",
              {{"state", nullable(record.verify_state)},
               {"at", record.verified_at ? nlohmann::json(iso_time(record.verified_at)) : nlohmann::json()},
-              {"error", nullable(record.verify_error)}}}};
+              {"error", nullable(record.verify_error)}}},
+            {"boot",
+             {{"state", nullable(record.boot_state)},
+              {"at", record.booted_at ? nlohmann::json(iso_time(record.booted_at)) : nlohmann::json()},
+              {"seconds", record.boot_state == "passed" ? nlohmann::json(record.boot_seconds) : nlohmann::json()},
+              {"error", nullable(record.boot_error)}}}};
 }
 
 ApiResult<BackupService*> service_of(ApiContext& context) {
@@ -212,6 +218,7 @@ ApiResult<HttpResponse> restore(const HttpRequest& request, const std::string& i
     auto body = TRY(RequestBody::parse(request.body));
     const std::string as = TRY(body.required_string("as"));
     TRY_VOID(validate_name(as, "VM name", "as"));
+    TRY_VOID(refuse_reserved_vm_name(as, "as"));
     TRY_VOID(body.finish());
     auto repo = TRY(api(service->locate(id, query(request, "repository")), "backup"));
     auto planned = service->plan_restore(repo, id, as);
@@ -257,6 +264,46 @@ ApiResult<HttpResponse> prune(const HttpRequest& request, const std::string& nam
                                {"dry_run", options.dry_run},
                                {"kept", result.kept},
                                {"removed", result.removed}});
+}
+
+/// POST /backups/{id}/verify: re-reads every chunk, or with "boot" proves the backup boots
+/// (BackupService::run_boot_check). Both are tasks.
+ApiResult<HttpResponse> verify(const HttpRequest& request, const std::string& id, ApiContext& context) {
+    auto* service = TRY(service_of(context));
+    auto body = TRY(RequestBody::parse(request.body));
+    const bool boot = TRY(body.optional_bool("boot")).value_or(false);
+    BootCheckOptions options;
+    const auto timeout = TRY(body.optional_uint("timeout_s", BootCheckOptions::k_min_timeout.count(),
+                                                BootCheckOptions::k_max_timeout.count(), "seconds"));
+    const auto ready = TRY(body.optional_string("ready"));
+    TRY_VOID(body.finish());
+    if (!boot && (timeout || ready))
+        return api_fail(
+            400, fmt::format("{} applies to a boot check only (\"boot\": true)", timeout ? "timeout_s" : "ready"),
+            timeout ? "timeout_s" : "ready");
+    if (timeout)
+        options.timeout = std::chrono::seconds(*timeout);
+    if (ready) {
+        // Checked here so that a bad pattern is a 400, not a failed task.
+        if (auto checked = ReadyMarker::make(*ready); !checked)
+            return api_fail(400, checked.error().message(), "ready");
+        options.ready = *ready;
+    }
+    auto repo = TRY(api(service->locate(id, query(request, "repository")), "backup"));
+    if (!boot) {
+        auto task = TRY(api(context.tasks.start(
+            "backup.verify", id,
+            [service, repo, id](TaskProgress& progress) { return service->run_verify(repo, id, progress); },
+            Cancellable::Yes)));
+        return accepted_task(task);
+    }
+    auto task = TRY(api(context.tasks.start(
+        "backup.boot-check", id,
+        [service, repo, id, options](TaskProgress& progress) {
+            return service->run_boot_check(repo, id, options, progress);
+        },
+        Cancellable::Yes)));
+    return accepted_task(task);
 }
 
 }  // namespace
@@ -317,15 +364,8 @@ void add_backup_routes(Router& router, ApiContext& context) {
                    return json_response(200, {{"deleted", id}, {"repository", repo.name}});
                });
     router.add("POST", api_path("/backups/{backup}/verify"),
-               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
-                   auto* service = TRY(service_of(context));
-                   const std::string id = params.at("backup");
-                   auto repo = TRY(api(service->locate(id, query(request, "repository")), "backup"));
-                   auto task = TRY(api(context.tasks.start(
-                       "backup.verify", id,
-                       [service, repo, id](TaskProgress& progress) { return service->run_verify(repo, id, progress); },
-                       Cancellable::Yes)));
-                   return accepted_task(task);
+               [&context](const HttpRequest& request, const PathParams& params) {
+                   return verify(request, params.at("backup"), context);
                });
     router.add("POST", api_path("/backups/{backup}/restore"),
                [&context](const HttpRequest& request, const PathParams& params) {

@@ -266,6 +266,7 @@ ApiResult<inventory::VmRecord> read_vm_definition(const HttpRequest& request, Re
     inventory::VmRecord vm;
     vm.name = TRY(body.required_string("name"));
     TRY_VOID(validate_name(vm.name, "VM name", "name"));
+    TRY_VOID(refuse_reserved_vm_name(vm.name, "name"));
     vm.vcpus = static_cast<int>(TRY(body.optional_uint("vcpus", 1, context.host.cpus, "(the host's CPUs)")).value_or(1));
     vm.memory_mib = static_cast<int64_t>(
         TRY(body.optional_uint("memory_mib", k_min_memory_mib, context.host.memory_mib, "MiB (the host's memory)"))

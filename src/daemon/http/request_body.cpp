@@ -223,6 +223,17 @@ ApiResult<std::optional<bool>> JsonReader::optional_bool(const std::string& fiel
     return std::optional<bool>(value->get<bool>());
 }
 
+ApiResult<std::optional<double>> JsonReader::optional_number(const std::string& field, const std::string& what) {
+    const json* value = value_of(field);
+    if (!value)
+        return std::optional<double>();
+    // nlohmann's parser never yields NaN or an infinity, but a number beyond a double's range
+    // is refused by it too; any other number is taken.
+    if (!value->is_number())
+        return std::unexpected(wrong_type(path_of(field), fmt::format("a number ({})", what), *value));
+    return std::optional<double>(value->get<double>());
+}
+
 ApiResult<std::optional<JsonReader>> JsonReader::optional_object(const std::string& field) {
     const json* value = value_of(field);
     if (!value) return std::optional<JsonReader>();

@@ -37,6 +37,9 @@ public:
     ApiResult<std::optional<uint64_t>> optional_uint(const std::string& field, uint64_t min, uint64_t max,
                                                      const std::string& unit = "");
     ApiResult<std::optional<bool>> optional_bool(const std::string& field);
+    /// Any finite number (negative, with a fraction or an exponent); `what` says in the message
+    /// what it is for ("a threshold").
+    ApiResult<std::optional<double>> optional_number(const std::string& field, const std::string& what);
     /// A nested object, read with the same getters (paths "field.key").
     ApiResult<std::optional<JsonReader>> optional_object(const std::string& field);
     /// An array of objects, one reader per element (paths "field[i].key"); at most `max_items`.

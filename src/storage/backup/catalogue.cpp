@@ -22,7 +22,11 @@ CREATE TABLE IF NOT EXISTS backups (
   new_bytes INTEGER NOT NULL DEFAULT 0,
   verify_state TEXT NOT NULL DEFAULT '',
   verified_at INTEGER NOT NULL DEFAULT 0,
-  verify_error TEXT NOT NULL DEFAULT ''
+  verify_error TEXT NOT NULL DEFAULT '',
+  boot_state TEXT NOT NULL DEFAULT '',
+  booted_at INTEGER NOT NULL DEFAULT 0,
+  boot_seconds REAL NOT NULL DEFAULT 0,
+  boot_error TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS chunk_refs (
   backup TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,
@@ -34,7 +38,18 @@ CREATE INDEX IF NOT EXISTS chunk_refs_by_chunk ON chunk_refs(chunk);
 
 constexpr const char* k_columns =
     "id, vm, created, state, disks, logical_bytes, chunks, new_chunks, new_bytes, verify_state, "
-    "verified_at, verify_error";
+    "verified_at, verify_error, boot_state, booted_at, boot_seconds, boot_error";
+
+/// The schema version this code writes (PRAGMA user_version): 1 had no boot check columns
+/// (catalogues made before `backup verify --boot`; their user_version is 0).
+constexpr int k_schema_version = 2;
+/// Columns added after version 1, with their definitions (ALTER TABLE ADD COLUMN keeps the rows).
+constexpr std::pair<const char*, const char*> k_added_columns[] = {
+    {"boot_state", "TEXT NOT NULL DEFAULT ''"},
+    {"booted_at", "INTEGER NOT NULL DEFAULT 0"},
+    {"boot_seconds", "REAL NOT NULL DEFAULT 0"},
+    {"boot_error", "TEXT NOT NULL DEFAULT ''"},
+};
 
 BackupRecord read_record(const Statement& s) {
     BackupRecord r;
@@ -50,6 +65,10 @@ BackupRecord read_record(const Statement& s) {
     r.verify_state = s.column_text(9);
     r.verified_at = s.column_int64(10);
     r.verify_error = s.column_text(11);
+    r.boot_state = s.column_text(12);
+    r.booted_at = s.column_int64(13);
+    r.boot_seconds = s.column_double(14);
+    r.boot_error = s.column_text(15);
     return r;
 }
 
@@ -63,6 +82,32 @@ Result<void> transaction(Connection& db, F&& body) {
         return result;
     }
     return db.exec("COMMIT");
+}
+
+/// Brings a catalogue of an older version up to k_schema_version in one transaction; a catalogue
+/// that is up to date is left alone. Older corrald and corral-backup binaries keep reading it
+/// (they name the columns they select).
+Result<void> migrate(Connection& db) {
+    int version = 0;
+    {
+        Statement s = TRY(db.prepare("PRAGMA user_version"));
+        if (TRY(s.step()))
+            version = static_cast<int>(s.column_int64(0));
+    }
+    if (version >= k_schema_version)
+        return {};
+    return transaction(db, [&]() -> Result<void> {
+        std::unordered_set<std::string> have;
+        {
+            Statement s = TRY(db.prepare("SELECT name FROM pragma_table_info('backups')"));
+            while (TRY(s.step()))
+                have.insert(s.column_text(0));
+        }
+        for (const auto& [name, definition] : k_added_columns)
+            if (!have.contains(name))
+                TRY_VOID(db.exec(fmt::format("ALTER TABLE backups ADD COLUMN {} {}", name, definition)));
+        return db.exec(fmt::format("PRAGMA user_version = {}", k_schema_version));
+    });
 }
 
 }  // namespace
@@ -79,6 +124,7 @@ Result<Catalogue> Catalogue::open(const std::string& path) {
         TRY_VOID(wal.run());
     }
     TRY_VOID(db.exec(k_schema));
+    TRY_VOID(migrate(db));
     return Catalogue(std::move(db));
 }
 
@@ -173,6 +219,18 @@ Result<void> Catalogue::set_verified(const std::string& id, bool ok, int64_t at,
         "UPDATE backups SET verify_state = ?2, verified_at = ?3, verify_error = ?4 WHERE id = ?1"));
     TRY_VOID(s.bind_all(id, std::string(ok ? "ok" : "bad"), at, error));
     return s.run();
+}
+
+Result<void> Catalogue::set_boot_verdict(const std::string& id, const BootVerdict& verdict) {
+    Statement s =
+        TRY(m_db.prepare("UPDATE backups SET boot_state = ?2, booted_at = ?3, boot_seconds = ?4, boot_error = ?5 "
+                         "WHERE id = ?1"));
+    TRY_VOID(
+        s.bind_all(id, std::string(verdict.passed ? "passed" : "failed"), verdict.at, verdict.seconds, verdict.error));
+    TRY_VOID(s.run());
+    if (m_db.changes() != 1)
+        return fail(fmt::format("no backup '{}' (deleted meanwhile?)", id), ENOENT);
+    return {};
 }
 
 Result<std::unordered_set<std::string>> Catalogue::referenced_chunks() const {

@@ -29,6 +29,18 @@ struct BackupRecord {
     std::string verify_state;    ///< "", "ok" or "bad"
     int64_t verified_at = 0;
     std::string verify_error;
+    std::string boot_state;   ///< "", "passed" or "failed" (backup verify --boot)
+    int64_t booted_at = 0;    ///< when the last boot check ended
+    double boot_seconds = 0;  ///< from the start of the throwaway VM to its ready marker
+    std::string boot_error;   ///< why the last boot check failed
+};
+
+/// The verdict of a boot check (a throwaway VM restored from the backup and booted).
+struct BootVerdict {
+    bool passed = false;
+    int64_t at = 0;
+    double seconds = 0;
+    std::string error;
 };
 
 /// What a finished backup records in the catalogue.
@@ -42,7 +54,8 @@ struct BackupTotals {
 /// The SQLite catalogue (FILE catalogue.sqlite in the repository). Not thread-safe: one per user.
 class Catalogue {
 public:
-    /// Opens the catalogue, creating its tables when missing.
+    /// Opens the catalogue, creating its tables when missing and adding the columns a catalogue
+    /// made by an older version lacks (PRAGMA user_version 2: the boot check's columns).
     static Result<Catalogue> open(const std::string& path);
 
     /// Records a backup that has started (state "writing").
@@ -58,6 +71,8 @@ public:
     /// Removes a backup and its references (whatever its state).
     Result<void> remove(const std::string& id);
     Result<void> set_verified(const std::string& id, bool ok, int64_t at, const std::string& error);
+    /// Records the verdict of the backup's last boot check (ENOENT when there is no such backup).
+    Result<void> set_boot_verdict(const std::string& id, const BootVerdict& verdict);
     /// Every chunk any backup (complete or not) references.
     Result<std::unordered_set<std::string>> referenced_chunks() const;
 

@@ -77,7 +77,7 @@ Result<BackupResult> create_backup(Repository& repo, const BackupRequest& reques
     std::vector<std::unique_ptr<BlockDevice>> devices;
     uint64_t total = 0;
     for (const auto& disk : request.disks) {
-        ImageOpenOptions options{.access = Access::ReadOnly, .format = disk.format};
+        ImageOpenOptions options{.access = Access::ReadOnly, .format = disk.format, .snapshot = disk.snapshot};
         devices.push_back(TRY_CONTEXT(open_image(disk.path, options),
                                       fmt::format("disk '{}'", disk.name)));
         total += devices.back()->size();

@@ -22,6 +22,9 @@ struct DiskSource {
     std::string name{};
     std::string path{};
     std::optional<ImageFormat> format{};  ///< probed when empty
+    /// Non-empty: back up this internal qcow2 snapshot of the image, not its active layer (a
+    /// point-in-time view of a disk that a running VM keeps writing).
+    std::string snapshot{};
 };
 
 struct BackupRequest {
@@ -44,8 +47,8 @@ struct BackupResult {
     double seconds = 0;
 };
 
-/// Backs up `request.disks` (opened read-only; they must not change meanwhile: a stopped VM or
-/// a point-in-time view). Chunks first, then the index, then the catalogue marks it complete:
+/// Backs up `request.disks` (opened read-only; they must not change meanwhile: a stopped VM, or
+/// an internal snapshot named by DiskSource::snapshot). Chunks first, then the index, then the catalogue marks it complete:
 /// a backup killed at any point leaves no listed backup that names a missing chunk.
 Result<BackupResult> create_backup(Repository& repo, const BackupRequest& request,
                                    const Progress& progress);

@@ -71,6 +71,13 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(File file, const OpenOption
     image->m_file_size = file_size;
     image->m_end_cluster = (file_size + image->m_cluster_size - 1) >> image->m_cluster_bits;
     TRY_VOID(image->load_tables());
+    if (!options.snapshot.empty()) {
+        if (!read_only)
+            return fail(fmt::format("'{}': a view of snapshot '{}' is read-only; open it with read-only access",
+                                    image->m_file.path(), options.snapshot),
+                        EINVAL);
+        TRY_VOID(image->view_snapshot(options.snapshot));
+    }
     if (!read_only) {
         Header& h = image->m_header;
         if (h.version >= 3 && h.autoclear_features) {

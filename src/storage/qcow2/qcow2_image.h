@@ -25,6 +25,11 @@ struct CreateOptions {
 struct OpenOptions {
     Access access = Access::ReadOnly;
     size_t cache_bytes = 32u << 20;  ///< bound on cached L2 tables + refcount blocks
+    /// Non-empty: a read-only view of this internal snapshot (name, else id) instead of the
+    /// active layer, as `qemu-img convert -l` reads it. A snapshot's tables and clusters are
+    /// shared (refcount > 1), so a process writing the active layer copies before it writes and
+    /// the view stays what the snapshot holds while the image is in use elsewhere.
+    std::string snapshot{};
 };
 
 /// Opens the backing file named by a header (the caller resolves paths and bounds depth).
@@ -96,6 +101,8 @@ private:
                size_t cache_bytes);
 
     Result<void> load_tables();
+    /// Replaces the active L1 table and size with those of an internal snapshot (read-only).
+    Result<void> view_snapshot(const std::string& name_or_id);
     Result<Mapping> lookup(uint64_t guest_cluster);
     Result<void> read_cluster_part(uint64_t guest_offset, std::span<uint8_t> out, const Mapping& m);
     Result<void> read_backing(uint64_t guest_offset, std::span<uint8_t> out);

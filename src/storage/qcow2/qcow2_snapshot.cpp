@@ -18,6 +18,19 @@ Result<size_t> Qcow2Image::find_snapshot(const std::string& name_or_id) const {
     return fail(fmt::format("'{}' has no snapshot named '{}'", m_file.path(), name_or_id));
 }
 
+Result<void> Qcow2Image::view_snapshot(const std::string& name_or_id) {
+    const Snapshot s = m_snapshots[TRY(find_snapshot(name_or_id))];
+    // load_tables() checked that the snapshot's L1 table lies inside the file; lookup() treats
+    // entries past its end as unallocated, so a snapshot taken before a resize reads right.
+    m_l1 = TRY_CONTEXT(read_l1(s.l1_table_offset, s.l1_size),
+                       fmt::format("reading the L1 table of snapshot '{}'", s.name));
+    m_header.size = s.disk_size.value_or(m_header.size);
+    m_header.l1_size = s.l1_size;
+    m_header.l1_table_offset = s.l1_table_offset;
+    m_decompressed_entry = 0;
+    return {};
+}
+
 Result<void> Qcow2Image::adjust_tree(const std::vector<uint64_t>& l1, int64_t delta) {
     for (uint64_t e : l1) {
         uint64_t off = e & k_offset_mask;

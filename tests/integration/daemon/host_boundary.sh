@@ -58,7 +58,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
   [ "${code:0:1}" != 5 ] && [ "$code" != 000 ] || echo "  $1 $2 answered $code: $body"
 }
 route_of() {   # the OpenAPI pattern of a concrete path
-  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups|migrations)/[^/]+#/api/v1/\1/{x}#' \
+  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups|alarms|backup-schedules|migrations)/[^/]+#/api/v1/\1/{x}#' \
     -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' -e 's#/snapshots/[^/]+#/snapshots/{s}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' -e 's#^/ui/.*#/ui/{path*}#' <<<"$1"
 }
@@ -305,11 +305,48 @@ tcall POST /api/v1/backups/w2-none/verify
 check "POST /backups/w2-none/verify: 404" test "$code" = 404
 tcall POST /api/v1/backups/w2-none/restore '{"as":"w3"}'
 check "POST /backups/w2-none/restore: 404" test "$code" = 404
+# Alarms: corrald POSTs each firing to the rule's webhook, so a webhook is a request corrald
+# sends where the client says (SSRF: the host's or its network's private services).
+tcall POST /api/v1/alarms '{"name":"a1","metric":"vm.cpu","above":0.5,"webhook":"http://127.0.0.1:22/"}'
+check "an alarm whose webhook is a service on the host: 403 naming webhook" expect_403 webhook
+check "  ... saying how the administrator allows it" says "corrald --allow-webhook URL-PREFIX"
+tcall POST /api/v1/alarms '{"name":"a1","metric":"vm.cpu","above":0.5,"webhook":"http://169.254.169.254/latest"}'
+check "an alarm whose webhook is a metadata service: 403 naming webhook" expect_403 webhook
+tcall GET /api/v1/alarms/a1
+check "  ... and no alarm was made (GET /alarms/a1: 404)" test "$code" = 404
+tcall POST /api/v1/alarms '{"name":"a1","metric":"vm.cpu","above":0.5}'
+check "an alarm without a webhook: 201" test "$code" = 201
+tcall GET /api/v1/alarms
+check "GET /alarms: 200" test "$code" = 200 -a "$(jqb 'map(.name) | join(",")')" = a1
+tcall DELETE /api/v1/alarms/a1
+check "DELETE /alarms/a1: 200" test "$code" = 200
+tcall POST /api/v1/backups/w2-none/verify '{"boot":true}'
+check "POST /backups/w2-none/verify with boot: 404" test "$code" = 404
+# Backup schedules name a VM and a repository by name, never a host path.
+tcall GET /api/v1/backup-schedules
+check "GET /backup-schedules: 200" test "$code" = 200
+tcall POST /api/v1/backup-schedules '{"vm":"w2","time":"02:00"}'
+check "POST /backup-schedules with no repository: 400 naming repository" test "$code" = 400 -a "$(jqb .error.field)" = repository
+tcall GET /api/v1/backup-schedules/none
+check "GET /backup-schedules/none: 404" test "$code" = 404
+tcall DELETE /api/v1/backup-schedules/none
+check "DELETE /backup-schedules/none: 404" test "$code" = 404
+tcall POST /api/v1/backup-schedules/none/run
+check "POST /backup-schedules/none/run: 404" test "$code" = 404
 
-echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0 --allow-tap hbtap9"
+echo "== corrald --allow-path $work/allowed --allow-bridge hbbr0 --allow-tap hbtap9 --allow-webhook http://127.0.0.1:8099/hooks"
 corrald_stop
-corrald_start --listen 127.0.0.1:0 --allow-path "$work/allowed" --allow-bridge hbbr0 --allow-tap hbtap9 || exit 1
+corrald_start --listen 127.0.0.1:0 --allow-path "$work/allowed" --allow-bridge hbbr0 --allow-tap hbtap9 \
+  --allow-webhook http://127.0.0.1:8099/hooks || exit 1
 tls_listen
+tcall POST /api/v1/alarms '{"name":"a2","metric":"host.cpu","above":0.99,"webhook":"http://127.0.0.1:8099/hooks/ci"}'
+check "a webhook under the allowed prefix: 201" test "$code" = 201
+for url in http://127.0.0.1:8099/hooks.evil http://127.0.0.10:8099/hooks http://127.0.0.1:8099/other \
+  https://127.0.0.1:8099/hooks; do
+  tcall POST /api/v1/alarms "{\"name\":\"a3\",\"metric\":\"host.cpu\",\"above\":0.99,\"webhook\":\"$url\"}"
+  check "a webhook $url (not under the prefix): 403 naming webhook" expect_403 webhook
+done
+check "  ... naming the allowed prefix" says "allowed: http://127.0.0.1:8099/hooks"
 tcall POST /api/v1/volumes "{\"name\":\"good\",\"import\":\"$work/allowed/good.raw\"}"
 check "import inside the allowed folder: a task" test "$code" = 202
 wait_task "$(jqb .task)" 60

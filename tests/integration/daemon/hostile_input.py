@@ -168,8 +168,15 @@ VALID = {
                                           "key": os.path.join(state, "hrepo.key"), "create": True}],
     "post /api/v1/backups": [{"vm": "vm1", "repository": "hrepo"}],
     "post /api/v1/backups/{backup}/restore": [{"as": "hrestored"}],
+    "post /api/v1/backups/{backup}/verify": [{"boot": True, "timeout_s": 120, "ready": "CORRAL-INIT: up"}],
+    "post /api/v1/backup-schedules": [{"vm": "vm1", "time": "02:00", "day": "sunday", "repository": "hrepo",
+                                       "keep_last": 2, "keep_daily": 7, "keep_weekly": 4, "keep_monthly": 6,
+                                       "verify_boot": True}],
     "post /api/v1/backup-repositories/{name}/prune": [{"vm": "vm1", "keep_last": 2, "keep_daily": 7, "keep_weekly": 4,
                                                        "keep_monthly": 6, "dry_run": True}],
+    "post /api/v1/alarms": [{"name": "halarm", "metric": "vm.cpu", "vm": "vm1", "above": 0.8, "for_seconds": 60,
+                             "webhook": "http://127.0.0.1:9/hook"},
+                            {"name": "halarm2", "metric": "host.memory", "below": 1048576.0}],
 }
 PARAMS = {"name": "vm1", "pool": "default", "id": "t-1", "index": "0", "snapshot": "hsnap1", "backup": "vm1-19700101T000000Z-0"}
 VOLUME_PARAMS = {"name": "v1", "pool": "default"}
@@ -257,6 +264,9 @@ for method, pattern, op in routes:
             for new in HOSTILE_VALUES:
                 strict = category(new) not in ("null", category(original))
                 if category(original) == "uint" and category(new) == "uint":
+                    strict = False
+                # A field that holds a fraction (an alarm's threshold) takes any number.
+                if category(original) == "float" and category(new) in ("uint", "negative", "float"):
                     strict = False
                 expect(f"{key} {path}={json.dumps(new)[:20]}", method.upper(), target, json.dumps(replaced(body, path, new)),
                        field=path if strict else None)

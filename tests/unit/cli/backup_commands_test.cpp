@@ -65,5 +65,14 @@ TEST(BackupCommands, Views) {
     EXPECT_NE(list.find("error: no such folder"), std::string::npos) << list;
 }
 
+TEST(BackupCommands, PruneThatKeepsNothingIsRefusedInTheCliWords) {
+    const auto outcome = parse_command_line({"backup", "prune", "main", "--dry-run"});
+    EXPECT_EQ(outcome.exit_code, 2);
+    EXPECT_NE(outcome.err.find("--keep-last"), std::string::npos) << outcome.err;
+    EXPECT_EQ(outcome.err.find("keep_last"), std::string::npos) << outcome.err;  // not the API's field name
+    EXPECT_EQ(parse({"backup", "prune", "main", "--keep-daily", "7"}).request,
+              request("POST", "/api/v1/backup-repositories/main/prune", json{{"keep_daily", 7}}));
+}
+
 }  // namespace
 }  // namespace corral::cli

@@ -49,20 +49,34 @@ protected:
     std::unique_ptr<BackupService> m_service;
 };
 
-TEST_F(BackupServiceTest, ABackupOfAVmThatIsNotStoppedIsRefusedNamingItsStateAndWhatToDo) {
+TEST_F(BackupServiceTest, ABackupOfAVmOnItsWayUpOrDownOrOfARunningNativeVmIsRefusedSayingWhatToDo) {
     inventory::VmRecord vm;
     vm.name = "web";
     vm.engine = "emulated";
-    vm.state = "running";
+    vm.state = "starting";
     ASSERT_TRUE(m_inventory->create_vm(vm));
     auto refused = m_service->check_backup("web");
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().errno_value(), EBUSY);
     EXPECT_EQ(refused.error().message(),
-              "VM web is running: backups are taken of a stopped VM; stop it first (corral vm stop web)");
-    vm.state = "stopped";
+              "VM web is starting: a backup needs it running, paused or stopped; try again when it is");
+    // Running or paused on the emulated engine: backed up while it runs (its disks are checked;
+    // this one has none). Stopped: as it is.
+    for (const char* state : {"running", "paused", "stopped"}) {
+        vm.state = state;
+        ASSERT_TRUE(m_inventory->update_vm(vm));
+        auto checked = m_service->check_backup("web");
+        EXPECT_TRUE(checked) << state << ": " << checked.error().describe();
+    }
+    vm.engine = "native";
+    vm.state = "running";
     ASSERT_TRUE(m_inventory->update_vm(vm));
-    EXPECT_TRUE(m_service->check_backup("web"));
+    refused = m_service->check_backup("web");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().errno_value(), EBUSY);
+    EXPECT_EQ(refused.error().message(),
+              "VM web runs on the native engine, which cannot back up a running VM yet: "
+              "stop it first (corral vm stop web)");
     EXPECT_EQ(m_service->check_backup("ghost").error().errno_value(), ENOENT);
 }
 

@@ -25,8 +25,8 @@ protected:
         fs::create_symlink("../outside/secret", m_dir / "allowed/link-out");
         fs::create_symlink("../outside", m_dir / "allowed/dir-out");
         fs::create_symlink("file.img", m_dir / "allowed/link-in");
-        auto opened = HostAccess::open({.paths = {(m_dir / "allowed").string()}, .bridges = {"br0"}, .taps = {}},
-                                       m_dir / "state");
+        auto opened = HostAccess::open(
+            {.paths = {(m_dir / "allowed").string()}, .bridges = {"br0"}, .taps = {}, .webhooks = {}}, m_dir / "state");
         ASSERT_TRUE(opened) << opened.error().describe();
         m_access = std::move(*opened);
     }
@@ -109,12 +109,40 @@ TEST_F(HostAccessTest, BridgesAndTapsOnlyAsAllowed) {
     EXPECT_EQ(tap.error().field, "nics[0].tap");
 }
 
+TEST(HostAccessWebhookTest, OverTcpOnlyUnderAnAllowedPrefixEndingAtAUrlBoundary) {
+    auto opened = HostAccess::open(
+        {.paths = {}, .bridges = {}, .taps = {}, .webhooks = {"http://10.0.0.5:8080/hooks", "https://h.example/"}},
+        "/nonexistent-state");
+    ASSERT_TRUE(opened) << opened.error().describe();
+    const HostAccess& access = **opened;
+    for (const char* url : {"http://10.0.0.5:8080/hooks", "http://10.0.0.5:8080/hooks/ci",
+                            "http://10.0.0.5:8080/hooks?x=1", "https://h.example/anything"})
+        EXPECT_TRUE(access.check_webhook(Origin::Tls, "webhook", url)) << url;
+    for (const char* url :
+         {"http://10.0.0.5:8080/hooks-evil", "http://10.0.0.5:8080/hooksx", "http://10.0.0.50:8080/hooks",
+          "http://10.0.0.5:80800/hooks", "http://127.0.0.1:22/", "https://h.example.evil/"}) {
+        auto refused = access.check_webhook(Origin::Tls, "webhook", url);
+        ASSERT_FALSE(refused) << url;
+        EXPECT_EQ(refused.error().status, 403);
+        EXPECT_EQ(refused.error().field, "webhook");
+        EXPECT_NE(refused.error().message.find("corrald --allow-webhook URL-PREFIX"), std::string::npos);
+    }
+    EXPECT_TRUE(access.check_webhook(Origin::UnixSocket, "webhook", "http://127.0.0.1:22/"));  // local root: anything
+    // A prefix corrald could not call is refused at start, naming the flag.
+    auto bad =
+        HostAccess::open({.paths = {}, .bridges = {}, .taps = {}, .webhooks = {"10.0.0.5/hooks"}}, "/nonexistent");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message().find("--allow-webhook '10.0.0.5/hooks'"), std::string::npos);
+}
+
 TEST(HostAccessStartTest, AllowedFoldersMayNotOverlapTheStateFolder) {
     auto dir = fs::temp_directory_path() / ("host-access-start-" + std::to_string(::getpid()));
     fs::create_directories(dir / "state/pools");
-    EXPECT_FALSE(HostAccess::open({.paths = {(dir / "state/pools").string()}, .bridges = {}, .taps = {}}, dir / "state"));
-    EXPECT_FALSE(HostAccess::open({.paths = {dir.string()}, .bridges = {}, .taps = {}}, dir / "state"));
-    EXPECT_FALSE(HostAccess::open({.paths = {(dir / "missing").string()}, .bridges = {}, .taps = {}}, dir / "state"));
+    EXPECT_FALSE(HostAccess::open(
+        {.paths = {(dir / "state/pools").string()}, .bridges = {}, .taps = {}, .webhooks = {}}, dir / "state"));
+    EXPECT_FALSE(HostAccess::open({.paths = {dir.string()}, .bridges = {}, .taps = {}, .webhooks = {}}, dir / "state"));
+    EXPECT_FALSE(HostAccess::open({.paths = {(dir / "missing").string()}, .bridges = {}, .taps = {}, .webhooks = {}},
+                                  dir / "state"));
     fs::remove_all(dir);
 }
 

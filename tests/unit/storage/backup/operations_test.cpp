@@ -114,6 +114,32 @@ TEST_F(Backups, FullBackupRestoresIdenticallyAndASecondOneWritesNothingNew) {
     expect_restores_to(second.id, "", disk, ImageFormat::Raw);
 }
 
+TEST_F(Backups, ASnapshotOfTheDiskIsBackedUpNotWhatWasWrittenAfterIt) {
+    REQUIRE_QEMU_IMG();
+    // What a running VM's backup reads: the internal snapshot, while the active layer moves on.
+    const std::string disk = sparse_qcow2("live.qcow2", 7);
+    Command c = run("qemu-img snapshot -c corral-backup-test '" + disk + "'");
+    ASSERT_EQ(c.status, 0) << c.output;
+    const std::string then = dir.path("then.qcow2");
+    c = run("qemu-img convert -O qcow2 -l snapshot.name=corral-backup-test '" + disk + "' '" + then + "'");
+    ASSERT_EQ(c.status, 0) << c.output;
+    {
+        auto device = open_image(disk, ImageOpenOptions{.access = Access::ReadWrite});
+        ASSERT_TRUE(device) << device.error().describe();
+        ASSERT_TRUE((*device)->write_at(8 * k_mib, random_bytes(k_mib, 99)));
+        ASSERT_TRUE((*device)->write_at(50 * k_mib, random_bytes(k_mib, 100)));
+        ASSERT_TRUE((*device)->flush());
+    }
+    BackupResult result = backup("web", {{.name = "root", .path = disk, .snapshot = "corral-backup-test"}});
+    EXPECT_EQ(result.read_bytes, 5 * k_mib) << "only what the snapshot holds is read";
+    expect_restores_to(result.id, "root", then, ImageFormat::Qcow2);
+
+    auto missing = create_backup(
+        *repo, BackupRequest{.vm = "web", .disks = {{.name = "root", .path = disk, .snapshot = "gone"}}}, nullptr);
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().message(), "disk 'root': '" + disk + "' has no snapshot named 'gone'");
+}
+
 TEST_F(Backups, RawDisksOfOddSizesAndSeveralDisksRestore) {
     REQUIRE_QEMU_IMG();
     const std::string raw = dir.path("data.raw");

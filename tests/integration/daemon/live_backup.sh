@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# tests/integration/daemon/live_backup.sh: `corral backup create` of a RUNNING VM (issue 14,
+# docs/backup.md "Running VMs"). A real corrald, a real guest on the emulated engine (QEMU TCG)
+# with its root file system (ext4) on a qcow2 disk, writing known data and then writing on in a
+# loop while the backup runs (and once more paused). The restored disk must be one instant:
+# qemu-img check clean, the ext4 consistent (e2fsck after its journal replay, as a crash leaves
+# it), the known data whole. The VM runs on, its disk keeps no corral-backup-* snapshot (nor a
+# stale one an interrupted backup left), the reserved snapshot name is refused, and a running VM
+# with a writable raw disk is refused saying what to do. Exit 0 all passed, 1 a check failed, 77
+# skipped.
+set -uo pipefail
+script=$(readlink -f "${BASH_SOURCE[0]}")
+repo=$(cd "$(dirname "$script")/../../.." && pwd)
+build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
+corral_bin="$build_dir/src/cli/corral"
+for tool in qemu-img e2fsck debugfs; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+done
+# shellcheck source=../../lib/guest.sh
+. "$repo/tests/lib/guest.sh"
+guest_image
+
+# shellcheck source=../../lib/corrald.sh
+. "$repo/tests/lib/corrald.sh"
+cleanup() {
+  if [ -n "${corrald_pid:-}" ]; then
+    for vm in live rawvm; do api PUT "/api/v1/vms/$vm/state" '{"action":"kill"}'; done
+    sleep 1
+  fi
+  corrald_stop
+  rm -rf -- "$state"
+}
+trap cleanup EXIT
+
+corral_run() {   # corral_run EXPECTED_EXIT ARGS...: output in $out
+  local expected=$1; shift
+  "$corral_bin" --socket "$sock" "$@" >"$state/out" 2>&1
+  local rc=$?
+  out=$(cat "$state/out")
+  [ "$rc" -eq "$expected" ] || { echo "  corral $* exited $rc, expected $expected: $out"; return 1; }
+}
+says() { grep -qF -- "$1" <<<"$out" || { echo "  expected '$1' in: $out"; false; }; }
+last_tick() { console_since_start live 200 | sed -n 's/^TICK \([0-9]*\).*/\1/p' | tail -n1; }
+tick_past() { local t; t=$(last_tick); [ -n "$t" ] && [ "$t" -gt "$1" ]; }
+
+corrald_start || exit 1
+api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
+  '{name: "guest", kernel: $k, initrd: $i, root: $r, cmdline: "console=ttyS0 panic=-1"}')"
+wait_task "$(jqb .task)" 120
+check "image imported" test "$(jqb .status)" = succeeded
+
+echo "== a running VM that wrote known data and writes on"
+# 4 MiB of random data and its checksum, synced; then a loop that rewrites files with fsync and
+# says TICK every 10 rounds, until the VM is killed.
+run=$("$repo/tools/guest-image" encode-run \
+  'dd if=/dev/urandom of=/known bs=64k count=64 2>/dev/null && md5sum /known >/known.md5 && sync && echo KNOWN-WRITTEN
+i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=/churn.$((i%4)) bs=64k count=8 conv=fsync 2>/dev/null; echo $i >/counter.new; mv /counter.new /counter; case $i in *0) echo TICK $i;; esac; done')
+api POST /api/v1/vms "$(jq -n --arg c "corral.root=/dev/vda $run corral.then=halt" \
+  '{name: "live", image: "guest", engine: "emulated", memory_mib: 256, cmdline: $c, nics: []}')"
+check "VM live defined" test "$code" = 201
+volume=$(jqb '.disks[0].volume')
+api GET "/api/v1/volumes/default/$volume"
+disk=$(jqb .path)
+check "its root disk $volume is qcow2" test "$(jqb .format)" = qcow2
+# What a backup killed mid-way leaves behind: its snapshot in the disk.
+qemu-img snapshot -c corral-backup-stale "$disk"
+check "a stale corral-backup-stale snapshot is in the disk" bash -c "qemu-img snapshot -l '$disk' | grep -q corral-backup-stale"
+corral_run 0 vm start live
+check "corral vm start live" says "live"
+check "the guest wrote its known data" wait_console live KNOWN-WRITTEN 180
+check "the guest writes on (TICK 10)" wait_until 120 tick_past 9
+api GET /api/v1/vms/live/snapshots
+check "corral-backup-stale is no user snapshot" test "$(jqb length)" = 0
+
+echo "== backup create of the running VM"
+corral_run 0 backup repo create main --path "$state/repos/main"
+before=$(last_tick)
+corral_run 0 backup create live
+check "backup create live succeeds" says "backup live-"
+check "  ... saying it was taken while it ran, and when" says "taken while it ran, as of 20"
+after=$(last_tick)
+echo "  ($(tail -n1 <<<"$out"))"
+echo "  (the guest's TICK was $before when the backup started, $after when it ended)"
+api GET /api/v1/vms/live
+check "live still runs" test "$(jqb .state)" = running
+check "  ... and writes on after the backup" wait_until 120 tick_past "$after"
+api GET "/api/v1/backups?vm=live"
+id=$(jqb '.[0].id')
+api GET "/api/v1/backups/$id"
+check "the backup records that the VM was running" test "$(jqb .config.taken.vm_state)" = running -a "$(jqb .config.taken.live)" = true
+check "  ... and the instant" test "$(jqb .config.taken.at | cut -c1-2)" = 20
+check "no corral-backup-* snapshot is left in the disk (the stale one too)" \
+  bash -c "! qemu-img snapshot -l -U '$disk' | grep -q corral-backup"
+api GET /api/v1/vms/live/snapshots
+check "  ... and no snapshot is listed for the VM" test "$(jqb length)" = 0
+
+echo "== a paused VM"
+corral_run 0 vm pause live
+corral_run 0 backup create live
+check "backup create of the paused VM says it was taken while it was paused" says "taken while it was paused, as of"
+api GET "/api/v1/backups?vm=live"
+api GET "/api/v1/backups/$(jq -r --arg first "$id" '[.[] | select(.id != $first)][0].id' <<<"$body")"
+check "  ... its record says the VM was paused" test "$(jqb .config.taken.vm_state)" = paused
+api GET /api/v1/vms/live
+check "  ... and the VM stays paused" test "$(jqb .state)" = paused
+corral_run 0 vm resume live
+check "no corral-backup-* snapshot is left after it" bash -c "! qemu-img snapshot -l -U '$disk' | grep -q corral-backup"
+
+echo "== the restored disk is one instant"
+corral_run 0 backup restore "$id" --as copy
+check "backup restore --as copy" says "as VM copy"
+api GET /api/v1/vms/copy
+api GET "/api/v1/volumes/default/$(jqb '.disks[0].volume')"
+copy_disk=$(jqb .path)
+check "qemu-img check of the restored disk is clean" qemu-img check -q "$copy_disk"
+qemu-img convert -O raw "$copy_disk" "$state/copy.raw"
+# As after a power cut: the journal is replayed, then the file system must be consistent.
+e2fsck -E journal_only -y "$state/copy.raw" >"$state/fsck1" 2>&1
+check "e2fsck -fn after the journal replay: the ext4 is clean (exit 0)" \
+  bash -c 'e2fsck -fn "$1" >"$2" 2>&1 || { cat "$2"; false; }' _ "$state/copy.raw" "$state/fsck2"
+known_sum=$(debugfs -R "cat /known" "$state/copy.raw" 2>/dev/null | md5sum | cut -d' ' -f1)
+check "the known data written before the backup is whole (md5 $known_sum)" \
+  bash -c "debugfs -R 'cat /known.md5' '$state/copy.raw' 2>/dev/null | grep -q '^$known_sum '"
+counter=$(debugfs -R "cat /counter" "$state/copy.raw" 2>/dev/null)
+check "the writing loop's counter is in it (at $counter)" test "${counter:-0}" -ge 1
+
+echo "== refusals"
+api POST /api/v1/vms/live/snapshots '{"name":"corral-backup-mine"}'
+check "a user snapshot named corral-backup-*: 400 naming name" \
+  test "$code" = 400 -a "$(jqb .error.field)" = name
+api POST /api/v1/volumes '{"name":"scratch","size":"8M","format":"raw"}'
+check "raw volume scratch" test "$code" = 201
+api POST /api/v1/vms "$(jq -n '{name: "rawvm", image: "guest", engine: "emulated", memory_mib: 128,
+  cmdline: "corral.then=halt", nics: [], disks: [{pool: "default", volume: "scratch"}]}')"
+check "VM rawvm with a writable raw disk" test "$code" = 201
+corral_run 0 vm start rawvm
+corral_run 1 backup create rawvm
+check "backup create of the running rawvm is refused" says "is raw, which cannot hold the snapshot"
+check "  ... saying what to do" says "stop the VM first (corral vm stop rawvm)"
+api GET "/api/v1/backups?vm=rawvm"
+check "  ... and nothing is listed" test "$(jqb length)" = 0
+
+[ "$failed" -gt 0 ] && corrald_failure_report
+check_summary
