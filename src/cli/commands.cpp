@@ -469,6 +469,17 @@ complete -F _corral corral
 
 }  // namespace
 
+void Invocation::set_call(std::string method, std::string target, View view_as, nlohmann::json body, std::string about,
+                          std::string done) {
+    action = Action::Call;
+    request = HttpRequest{std::move(method), std::move(target), std::nullopt};
+    if (!body.is_null())
+        request.body = std::move(body);
+    view = view_as;
+    subject = std::move(about);
+    done_message = std::move(done);
+}
+
 ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
     const std::vector<std::string> args = rewrite_help_verb(given_args);
     Bindings b;

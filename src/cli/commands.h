@@ -104,6 +104,11 @@ struct Invocation {
     std::string completion_script;  ///< for Completion
     std::optional<Transfer> transfer;  ///< `volume import|export`: streamed when the endpoint is remote
     DisplayCommand display;         ///< for Screenshot and Vnc
+
+    /// Makes this a Call of `method` on `target` (with `body` unless null), shown as `view`,
+    /// about `subject`, saying `done` after success: what each verb group's call() does.
+    void set_call(std::string method, std::string target, View view, nlohmann::json body, std::string subject,
+                  std::string done);
 };
 
 /// The outcome of parsing: either an invocation, or text to print and an exit code (help: 0,

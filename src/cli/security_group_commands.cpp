@@ -125,12 +125,7 @@ nlohmann::json SecurityGroupCommands::rule() const {
 
 void SecurityGroupCommands::call(std::string method, std::string target, View view, nlohmann::json body,
                                  std::string done) {
-    m_inv.action = Action::Call;
-    m_inv.request = HttpRequest{std::move(method), std::move(target), std::nullopt};
-    if (!body.is_null()) m_inv.request.body = std::move(body);
-    m_inv.view = view;
-    m_inv.subject = m_name;
-    m_inv.done_message = std::move(done);
+    m_inv.set_call(std::move(method), std::move(target), view, std::move(body), m_name, std::move(done));
 }
 
 std::string render_security_group_view(View view, const nlohmann::json& answer) {

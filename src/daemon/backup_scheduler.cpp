@@ -232,12 +232,9 @@ Result<std::string> BackupScheduler::run(const BackupScheduleRecord& schedule, T
         // A running VM is refused here (backups of running VMs are not there yet): a failed run
         // saying so, recorded on the schedule.
         TRY_VOID(m_backups.check_backup(schedule.vm));
-        std::string message = TRY(m_backups.run_backup(repo, schedule.vm, progress));
-        // The newest backup of the VM is the one just made.
-        auto opened = TRY(m_backups.open(repo));
-        auto backups = TRY(storage::backup::list_backups(opened, schedule.vm));
-        if (!backups.empty())
-            backup_id = backups.back().id;
+        auto made = TRY(m_backups.run_backup(repo, schedule.vm, progress));
+        backup_id = made.id;
+        std::string message = std::move(made.message);
         if (keeps_something(schedule.keep)) {
             auto options = schedule.keep;
             options.vm = schedule.vm;

@@ -246,7 +246,7 @@ Result<void> BackupService::check_live_disks(const inventory::VmRecord& vm) {
     return {};
 }
 
-Result<std::string> BackupService::run_backup(const BackupRepoRecord& repo_record, const std::string& vm_name,
+Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record, const std::string& vm_name,
                                               TaskProgress& progress) {
     // Snapshot operations wait until the backup is done; a stopped VM stays down meanwhile.
     const bool live = TRY(m_vms.hold_disks_for_backup(vm_name));
@@ -278,7 +278,7 @@ Result<std::string> BackupService::run_backup(const BackupRepoRecord& repo_recor
         config["taken"] = {{"vm_state", vm.state}, {"live", false}};
         request.config_json = config.dump();
         auto result = TRY(backup::create_backup(repo, request, task_progress(progress, "read")));
-        return describe(result, vm_name, request.disks.size(), "");
+        return BackupMade{.id = result.id, .message = describe(result, vm_name, request.disks.size(), "")};
     }
 
     // Running or paused: the writable disks are read from an internal snapshot taken at one
@@ -309,9 +309,11 @@ Result<std::string> BackupService::run_backup(const BackupRepoRecord& repo_recor
                     dropped.error().describe());
     if (!result)
         return fail(result.error());
-    return describe(
-        *result, vm_name, request.disks.size(),
-        fmt::format(", taken while it {}, as of {}", vm.state == "paused" ? "was paused" : "ran", instant_text));
+    return BackupMade{
+        .id = result->id,
+        .message = describe(
+            *result, vm_name, request.disks.size(),
+            fmt::format(", taken while it {}, as of {}", vm.state == "paused" ? "was paused" : "ran", instant_text))};
 }
 
 Result<void> BackupService::remove_leftover_instants(const inventory::VmRecord& vm,

@@ -35,6 +35,13 @@ struct BackupRepoRecord {
     std::string created_at;
 };
 
+/// A backup just made: its id (two backups of a VM can share a second, so "the newest" is not
+/// a way to find it) and the words that describe it.
+struct BackupMade {
+    std::string id;
+    std::string message;
+};
+
 /// What a boot check (`backup verify --boot`) waits for, and how long.
 struct BootCheckOptions {
     static constexpr std::chrono::seconds k_default_timeout{120};
@@ -76,7 +83,7 @@ public:
     /// stopped VM cannot be started meanwhile; a running or paused one runs on, its writable
     /// disks read from an internal snapshot of one instant (k_backup_snapshot_prefix) that goes
     /// again at the end. Snapshot operations on the VM wait either way.
-    Result<std::string> run_backup(const BackupRepoRecord& repo, const std::string& vm, TaskProgress& progress);
+    Result<BackupMade> run_backup(const BackupRepoRecord& repo, const std::string& vm, TaskProgress& progress);
     /// Re-reads every chunk of backup `id`; fails naming the first problem when it is bad.
     Result<std::string> run_verify(const BackupRepoRecord& repo, const std::string& id, TaskProgress& progress);
 

@@ -93,8 +93,16 @@ for cycle in 1 2 3; do
   echo "== cycle $cycle: pause, snapshot, kill, restore"
   "$corral" vm pause stock >"$state/out" 2>&1
   check "corral vm pause stock" test $? = 0 || cat "$state/out"
-  sleep 1   # the last line the guest wrote reaches corrald's scroll-back
+  # The lines the guest wrote before the pause reach corrald's scroll-back a moment later (more
+  # than a second on a loaded host: CI once read tick 3 while the guest had paused at 5): read the
+  # last tick once it has not changed for two seconds.
   at=$(last_tick)
+  for _ in $(seq 10); do
+    sleep 2
+    now=$(last_tick)
+    [ "$now" = "$at" ] && break
+    at=$now
+  done
   "$corral" vm snapshot create stock "c$cycle" >"$state/out" 2>&1
   check "corral vm snapshot create stock c$cycle (memory, paused at tick $at)" test $? = 0 || cat "$state/out"
   api GET "/api/v1/vms/stock/snapshots/c$cycle"

@@ -267,6 +267,8 @@ export interface Backup {
   new_chunks: number;
   new_bytes: number;
   verify: { state: "ok" | "bad" | null; at: string | null; error: string | null };
+  /** The last boot check (`backup verify --boot`): absent or state null when never run. */
+  boot?: { state: "passed" | "failed" | null; at: string | null; seconds: number | null; error: string | null };
 }
 
 /** Follows a task until it ends, calling `progress` with each new look at it (every half second:

@@ -528,8 +528,8 @@ async function storageChecks(page) {
 
 /** Backups (the VM stopped): a repository added on the Backups page (a folder outside the ones
  *  corrald allows over the network: the 403 at the path field), the VM backed up from its Backups
- *  tab with the task's progress, verified good, restored as a new VM (a taken name: the 409 at the
- *  field), the copy deleted again. */
+ *  tab with the task's progress, verified good, shown to boot (the boot check), restored as a new
+ *  VM (a taken name: the 409 at the field), the copy deleted again. */
 async function backupChecks(page) {
   console.log("== backups");
   const allowed = process.env.CORRAL_BACKUP_ROOT;
@@ -563,6 +563,13 @@ async function backupChecks(page) {
   check("  ... verified: good",
     await until(page, () => document.querySelector(".backups-view tr[data-backup] [data-label=Verified]")?.dataset.verify === "ok", 60000),
     await page.$eval(".backups-view .status", (e) => e.textContent));
+  await page.click(".backups-view tr[data-backup] [data-action=boot-check]");
+  check("  ... boot check: passed (restored as a throwaway VM, booted to its ready line)",
+    await until(page, () => document.querySelector(".backups-view tr[data-backup] [data-label=Booted]")?.dataset.boot === "passed", 240000),
+    await page.$eval(".backups-view .status", (e) => e.textContent));
+  console.log(`  the boot check said: ${await page.$eval(".backups-view .status", (e) => e.textContent)}`);
+  check("  ... and the throwaway VM is gone", await page.evaluate(async () =>
+    !(await (await fetch("/api/v1/vms")).json()).some((each) => each.name.startsWith("corral-bootcheck-"))));
   await page.click(".backups-view tr[data-backup] [data-action=restore]");
   await until(page, () => document.querySelector(".restore-form [data-field=as] input"), 5000);
   await retype(page, ".restore-form [data-field=as] input", vm);

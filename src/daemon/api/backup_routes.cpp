@@ -191,7 +191,9 @@ ApiResult<HttpResponse> start_backup(const HttpRequest& request, ApiContext& con
     TRY_VOID(api(service->check_backup(vm), "vm"));
     auto task = TRY(api(context.tasks.start(
         "backup.create", vm,
-        [service, repo, vm](TaskProgress& progress) { return service->run_backup(repo, vm, progress); },
+        [service, repo, vm](TaskProgress& progress) -> Result<std::string> {
+            return TRY(service->run_backup(repo, vm, progress)).message;
+        },
         Cancellable::Yes)));
     return accepted_task(task);
 }

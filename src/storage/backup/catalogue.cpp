@@ -174,7 +174,8 @@ Result<void> Catalogue::complete_backup(const std::string& id,
 Result<std::vector<BackupRecord>> Catalogue::list(const std::optional<std::string>& vm) const {
     Statement s = TRY(m_db.prepare(fmt::format(
         "SELECT {} FROM backups WHERE state = 'complete' AND (?1 IS NULL OR vm = ?1) "
-        "ORDER BY created, id",
+        // rowid: the order they were made in, for backups of the same second.
+        "ORDER BY created, rowid",
         k_columns)));
     if (vm)
         TRY_VOID(s.bind_text(1, *vm));

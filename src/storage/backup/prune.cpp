@@ -80,9 +80,11 @@ Result<PruneResult> prune_backups(Repository& repo, const PruneOptions& options)
         by_vm[record.vm].push_back(&record);
     PruneResult result;
     for (auto& [vm, list] : by_vm) {
-        std::sort(list.begin(), list.end(), [](const BackupRecord* a, const BackupRecord* b) {
-            return a->created != b->created ? a->created > b->created : a->id > b->id;
-        });
+        // Newest first. The catalogue lists in the order backups were made, which also orders
+        // two of the same second (their ids' random suffixes do not).
+        std::reverse(list.begin(), list.end());
+        std::stable_sort(list.begin(), list.end(),
+                         [](const BackupRecord* a, const BackupRecord* b) { return a->created > b->created; });
         std::set<std::string> keep;
         for (int i = 0; i < options.keep_last && i < static_cast<int>(list.size()); ++i)
             keep.insert(list[i]->id);

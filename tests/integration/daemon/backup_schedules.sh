@@ -88,7 +88,9 @@ corrald_stop
 jq '.[0].next_run = 1000' "$state/backup-schedules.json" >"$state/s.json" && mv "$state/s.json" "$state/backup-schedules.json"
 corrald_start || exit 1
 wait_until 60 bash -c "curl -s --unix-socket '$sock' http://corral/api/v1/backup-schedules/$id | jq -e '.last_result == \"succeeded\" and .last_backup != \"$(jqb .last_backup)\"' >/dev/null"
-check "the missed run ran at the start" test $? = 0
+missed=$?
+[ "$missed" = 0 ] || { api GET "/api/v1/backup-schedules/$id"; echo "  the schedule: $body"; }
+check "the missed run ran at the start" test "$missed" = 0
 api GET "/api/v1/backup-schedules/$id"
 check "  ... and the next run is in the future again" bash -c '[ "$(date -d "$1" +%s)" -gt "$(date +%s)" ]' _ "$(jqb .next_run)"
 api GET /api/v1/tasks

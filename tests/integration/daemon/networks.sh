@@ -198,7 +198,12 @@ check "  ... and it read them without an error" bash -c "! grep -i 'failed\|deni
 guest 5 52:54:00:00:00:15 corral0
 check "  ... a new guest gets the new reservation 10.0.100.15 by DHCP" test "$(cat "$state/lease-5" 2>/dev/null)" = 10.0.100.15 \
   || cat "$state/udhcpc-5.log"
-resolved=$(gx 1 busybox nslookup g5 10.0.100.1 2>/dev/null | awk '/^Address/ {a=$NF} END {print a}')
+# dnsmasq answers for the name once it has handled the lease (a moment after the client has it).
+resolves_g5() {
+  resolved=$(gx 1 busybox nslookup g5 10.0.100.1 2>/dev/null | awk '/^Address/ {a=$NF} END {print a}')
+  [ "$resolved" = 10.0.100.15 ]
+}
+wait_until 10 resolves_g5
 check "  ... whose name resolves ($resolved)" test "$resolved" = 10.0.100.15
 api GET /api/v1/networks/default/leases
 check "  ... and the earlier leases are still there" \

@@ -3,6 +3,7 @@
 // restore as a new VM (the name's error at its field) and delete. The API decides what is
 // allowed (a running VM's backup is a 409 naming `vm`, shown as it says).
 import { ApiError, Backup, BackupRepository, call, followTask, get, Vm } from "../api";
+import { CoalescedRead } from "../coalesce";
 import { bytes, fill, h } from "../dom";
 import { clearErrors, field, Field, showAtField } from "../form";
 
@@ -16,8 +17,7 @@ export class BackupsView {
   private readonly vmChoice: Field;
   private readonly repoChoice: Field;
   private readonly restoreBox = h("form", { class: "restore-form", "aria-label": "Restore a backup", hidden: true });
-  private reading: Promise<void> | undefined;
-  private again = false;
+  private readonly reader = new CoalescedRead(() => this.read());
 
   /** `vm`: only that VM's backups, and "Back up now" backs it up; else every VM's, with a VM choice. */
   constructor(private readonly vm?: string) {
@@ -27,7 +27,8 @@ export class BackupsView {
     this.vmChoice.wrapper.hidden = vm !== undefined;
     const submit = h("button", { type: "submit", "data-action": "backup-now" }, "Back up now");
     const form = h("form", { class: "backup-form", "aria-label": "Back up a VM" }, fields.map((each) => each.wrapper),
-      h("p", { class: "help" }, "A stopped VM's disks and configuration, deduplicated against what the repository holds."),
+      h("p", { class: "help" }, "A VM's disks and configuration, deduplicated against what the repository holds; ",
+        "a running VM's disks as they were at one instant, while it runs on."),
       submit, this.progress);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -48,29 +49,16 @@ export class BackupsView {
       }
     });
     const columns = ["Backup", ...(vm === undefined ? ["VM"] : []), "Repository", "Taken", "Size", "Added", "Verified",
-      "Actions"];
+      "Booted", "Actions"];
     const table = h("div", { class: "table-wrap" }, h("table", { class: "list backups" },
       h("caption", {}, vm === undefined ? "Backups, oldest first" : `Backups of ${vm}, oldest first`),
       h("thead", {}, h("tr", {}, columns.map((title) => h("th", { scope: "col" }, title)))), this.rows));
     this.element = h("div", { class: "backups-view" }, this.status, table, this.restoreBox, form);
   }
 
-  /** Reads the list again; calls while a read runs make one more read after it, not one each. */
-  async refresh(): Promise<void> {
-    if (this.reading) {
-      this.again = true;
-      return this.reading;
-    }
-    this.reading = this.read();
-    try {
-      await this.reading;
-    } finally {
-      this.reading = undefined;
-    }
-    if (this.again) {
-      this.again = false;
-      await this.refresh();
-    }
+  /** Reads the list again (coalesced: coalesce.ts). */
+  refresh(): Promise<void> {
+    return this.reader.run();
   }
 
   private async read(): Promise<void> {
@@ -85,7 +73,7 @@ export class BackupsView {
       return;
     }
     this.fillChoices(repositories);
-    const columns = this.vm === undefined ? 8 : 7;
+    const columns = this.vm === undefined ? 9 : 8;
     fill(this.rows, list.length ? list.map((backup) => h("tr", { "data-backup": backup.id },
       h("th", { scope: "row" }, h("code", {}, backup.id)),
       this.vm === undefined ? h("td", { "data-label": "VM" }, h("a", { href: `#/vms/${encodeURIComponent(backup.vm)}` }, backup.vm)) : null,
@@ -94,8 +82,11 @@ export class BackupsView {
       h("td", { "data-label": "Size" }, `${bytes(backup.logical_bytes)} in ${backup.disk_count} disk${backup.disk_count === 1 ? "" : "s"}`),
       h("td", { "data-label": "Added" }, bytes(backup.new_bytes)),
       h("td", { "data-label": "Verified", "data-verify": backup.verify.state ?? "never" }, this.verdict(backup)),
+      h("td", { "data-label": "Booted", "data-boot": backup.boot?.state ?? "never" }, this.bootVerdict(backup)),
       h("td", { "data-label": "Actions" }, h("div", { class: "actions", role: "group", "aria-label": `Actions for backup ${backup.id}` },
         h("button", { type: "button", class: "secondary", "data-action": "verify", onclick: () => void this.verify(backup) }, "Verify"),
+        h("button", { type: "button", class: "secondary", "data-action": "boot-check", title: "Restore it as a throwaway VM without NICs, boot it, wait for its ready line, delete it",
+          onclick: () => void this.verify(backup, true) }, "Boot check"),
         h("button", { type: "button", class: "secondary", "data-action": "restore", onclick: () => this.askRestore(backup) }, "Restore…"),
         h("button", { type: "button", class: "danger", "data-action": "delete-backup", onclick: () => void this.remove(backup) }, "Delete")))))
       : h("tr", {}, h("td", { colspan: columns }, repositories.length ? "No backups."
@@ -107,6 +98,14 @@ export class BackupsView {
     if (state === null) return ["never"];
     const badge = h("span", { class: `badge ${state === "ok" ? "state-running" : "state-crashed"}` }, state === "ok" ? "good" : "bad");
     return [badge, at ? ` ${when(at)}` : "", error ? h("p", { class: "help" }, error) : ""];
+  }
+
+  private bootVerdict(backup: Backup): (Node | string)[] {
+    const boot = backup.boot;
+    if (!boot || boot.state === null) return ["never"];
+    const badge = h("span", { class: `badge ${boot.state === "passed" ? "state-running" : "state-crashed"}` }, boot.state);
+    return [badge, boot.at ? ` ${when(boot.at)}` : "", boot.state === "passed" && boot.seconds !== null ? ` (${boot.seconds} s)` : "",
+      boot.error ? h("p", { class: "help" }, boot.error) : ""];
   }
 
   /** The VM and repository choices, keeping what is chosen; the VM list only on the Backups page. */
@@ -141,14 +140,16 @@ export class BackupsView {
     return `/api/v1/backups/${encodeURIComponent(backup.id)}?repository=${encodeURIComponent(backup.repository)}`;
   }
 
-  private async verify(backup: Backup): Promise<void> {
+  /** Re-reads its chunks; with `boot`, proves it boots (a throwaway VM, the verdict kept on it). */
+  private async verify(backup: Backup, boot = false): Promise<void> {
     const path = this.query(backup).replace("?", "/verify?");
+    const what = boot ? "boot check of" : "verify";
     try {
-      const answer = await call<{ task: string }>("POST", path);
-      const task = await this.follow(answer.task, `verifying ${backup.id}`);
-      this.status.textContent = task.message || `${backup.id}: good`;
+      const answer = await call<{ task: string }>("POST", path, boot ? { boot: true } : undefined);
+      const task = await this.follow(answer.task, `${boot ? "boot-checking" : "verifying"} ${backup.id}`);
+      this.status.textContent = task.message || `${backup.id}: ${boot ? "booted" : "good"}`;
     } catch (error) {
-      this.status.textContent = `verify ${backup.id}: ${(error as Error).message}`;
+      this.status.textContent = `${what} ${backup.id}: ${(error as Error).message}`;
     }
     void this.refresh();
   }

@@ -3,6 +3,7 @@
 // taking one (a task, its progress shown), restoring one (after a confirm) and deleting one.
 // The API's errors appear at the field it names (a taken name is a 409 naming `name`).
 import { ApiError, call, followTask, get, Snapshot, Vm } from "../api";
+import { CoalescedRead } from "../coalesce";
 import { bytes, fill, h } from "../dom";
 import { clearErrors, field, showAtField } from "../form";
 
@@ -34,8 +35,7 @@ export class SnapshotsView {
   private readonly status = h("p", { class: "status", role: "status", "aria-live": "polite" });
   private readonly progress = h("progress", { max: 1, value: 0, hidden: true, "aria-label": "Snapshot progress" });
   private state = "";
-  private reading: Promise<void> | undefined;
-  private again = false;
+  private readonly reader = new CoalescedRead(() => this.read());
   private readonly path: string;
 
   constructor(private readonly vm: string) {
@@ -84,22 +84,9 @@ export class SnapshotsView {
     void this.refresh();
   }
 
-  /** Reads the list again; calls while a read runs make one more read after it, not one each. */
-  async refresh(): Promise<void> {
-    if (this.reading) {
-      this.again = true;
-      return this.reading;
-    }
-    this.reading = this.read();
-    try {
-      await this.reading;
-    } finally {
-      this.reading = undefined;
-    }
-    if (this.again) {
-      this.again = false;
-      await this.refresh();
-    }
+  /** Reads the list again (coalesced: coalesce.ts). */
+  refresh(): Promise<void> {
+    return this.reader.run();
   }
 
   private async read(): Promise<void> {

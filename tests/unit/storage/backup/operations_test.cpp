@@ -341,6 +341,29 @@ TEST_F(Backups, PruneKeepsExactlyThePolicyAndGcFreesOnlyUnreferencedChunks) {
     EXPECT_EQ(list_backups(*repo, "db")->front().id, other_id);
 }
 
+TEST_F(Backups, BackupsOfTheSameSecondListInTheOrderMadeAndPruneKeepsTheLast) {
+    // A schedule's run right after a manual one can land in the same second; the ids' random
+    // suffixes must not decide which one is "the newest".
+    const std::string disk = sparse_qcow2("root.qcow2", 30);
+    std::vector<std::string> made;
+    for (int i = 0; i < 8; ++i)
+        made.push_back(backup("web", {{.name = "root", .path = disk}}, k_2026_12_01).id);
+    auto listed = list_backups(*repo, "web");
+    ASSERT_TRUE(listed) << listed.error().describe();
+    std::vector<std::string> ids;
+    for (const auto& r : *listed)
+        ids.push_back(r.id);
+    EXPECT_EQ(ids, made);
+
+    auto pruned = prune_backups(*repo, PruneOptions{.vm = "web", .keep_last = 2});
+    ASSERT_TRUE(pruned) << pruned.error().describe();
+    EXPECT_EQ(pruned->kept, (std::vector<std::string>{made[7], made[6]}));
+    listed = list_backups(*repo, "web");
+    ASSERT_TRUE(listed);
+    ASSERT_EQ(listed->size(), 2u);
+    EXPECT_EQ(listed->back().id, made[7]);
+}
+
 TEST_F(Backups, DeleteThenGcKeepsSharedChunks) {
     const std::string disk = sparse_qcow2("root.qcow2", 10);
     BackupResult a = backup("web", {{.name = "root", .path = disk}});
