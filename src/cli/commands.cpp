@@ -369,6 +369,7 @@ struct Bindings {
     std::string dest_fingerprint;
     std::string dest_ca_cert;
     std::optional<int> downtime_ms;
+    std::optional<int> bandwidth_mib;
     std::string name;
     std::string second;
     std::string description;
@@ -672,6 +673,11 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         migrate->add_option("--downtime-ms", b.downtime_ms, "the longest pause the guest may see (default 300)")
             ->check(CLI::Range(1, 60000))
             ->type_name("MS");
+        migrate
+            ->add_option("--bandwidth-mib", b.bandwidth_mib,
+                         "the stream's rate limit in MiB/s (emulated engine; default QEMU's 128)")
+            ->check(CLI::Range(1, 100000))
+            ->type_name("N");
         migrate->callback([&] {
             nlohmann::json body{{"to", b.dest_url}, {"token", read_destination_token(b.dest_token_file)}};
             if (!b.dest_fingerprint.empty())
@@ -680,6 +686,8 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
                 body["ca_cert_pem"] = read_small_file("--dest-ca-cert", b.dest_ca_cert);
             if (b.downtime_ms)
                 body["downtime_ms"] = *b.downtime_ms;
+            if (b.bandwidth_mib)
+                body["bandwidth_mib"] = *b.bandwidth_mib;
             call("POST", path("vms", b.name) + "/migrate", View::None, b.name, body,
                  fmt::format("{} migrated to {}", b.name, b.dest_url));
             // The task's message carries the figures: total time, downtime, bytes, rounds.

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -30,8 +32,15 @@ constexpr int k_connect_wait_ms = 30000;
 /// queued for the TLS connection (its pace is the migration's: QEMU measures the link by it).
 constexpr size_t k_relay_chunk = 256 * 1024;
 constexpr size_t k_relay_window = 8 * 1024 * 1024;
+/// How long the destination may take no data before the migration fails (the instance's
+/// stream is cut: its migration fails and the VM runs on here).
+constexpr auto k_stall_wait = std::chrono::seconds(30);
+/// How long the end of the stream may take to go out once the instance sent it.
+constexpr auto k_drain_wait = std::chrono::seconds(60);
 /// How long the destination may take to run the guest after the stream ended.
 constexpr auto k_finish_wait = std::chrono::seconds(60);
+/// Any one call to the destination's API; finish waits up to k_finish_wait there.
+constexpr auto k_answer_wait = k_finish_wait + std::chrono::seconds(30);
 
 std::string random_id() {
     unsigned char bytes[16] = {};
@@ -98,51 +107,88 @@ nlohmann::json definition_of(const inventory::VmRecord& vm) {
 
 /// Relays the source instance's stream (the unix socket it connects to) into the WebSocket to
 /// the destination. A WebSocket that ends first cuts the instance's side, so that its migration
-/// fails and the VM runs on here (never "completed" into nowhere).
+/// fails and the VM runs on here (never "completed" into nowhere). Every wait is bounded: the
+/// instance connecting, the destination taking data, the end of the stream going out.
 class Relay {
 public:
-    Relay(UniqueFd listener, std::unique_ptr<cli::WebSocketSession> session)
-        : m_listener(std::move(listener)), m_session(std::move(session)) {
+    Relay(UniqueFd listener, std::unique_ptr<cli::WebSocketSession> session, std::string vm)
+        : m_vm(std::move(vm)), m_listener(std::move(listener)), m_session(std::move(session)) {
         m_writer = std::thread([this] {
             auto ran = m_session->run([](std::string_view, bool) {});
             if (!ran)
-                m_error = ran.error().message;
+                set_error(ran.error().message);
             m_session_done = true;
-            int fd = m_stream.load();
-            if (fd >= 0)
-                ::shutdown(fd, SHUT_RDWR);
-            // A reader still waiting for the instance to connect wakes up too.
-            ::shutdown(m_listener.get(), SHUT_RDWR);
+            cut_instance();
+            m_done.notify_all();
         });
-        m_reader = std::thread([this] { pump(); });
+        m_reader = std::thread([this] {
+            pump();
+            m_reader_done = true;
+            m_done.notify_all();
+        });
     }
     ~Relay() { stop(); }
 
-    /// Waits until the stream ended and everything went out; true when all of it did.
-    bool drain() {
+    /// Waits until the stream ended and all of it went out, at most `limit` (then the connection
+    /// is cut). True when all of it went out.
+    bool drain(std::chrono::seconds limit) {
+        {
+            std::unique_lock lock(m_mutex);
+            if (!m_done.wait_for(lock, limit, [this] { return m_reader_done && m_session_done; })) {
+                lock.unlock();
+                set_error(
+                    fmt::format("the end of the stream did not go out within {} s (the destination stopped "
+                                "reading)",
+                                limit.count()));
+                cut();
+            }
+        }
+        join();
+        return m_complete && error().empty();
+    }
+    /// Cuts both sides (a failed migration).
+    void stop() {
+        cut();
+        join();
+    }
+    std::string error() {
+        std::lock_guard lock(m_mutex);
+        return m_error;
+    }
+    /// What entered the relay from the instance (all of it went on unless it was cut).
+    const StreamTally& tally() const { return m_in; }
+
+private:
+    void set_error(const std::string& why) {
+        std::lock_guard lock(m_mutex);
+        if (m_error.empty())
+            m_error = why;
+    }
+    void cut_instance() {
+        int fd = m_stream.load();
+        if (fd >= 0)
+            ::shutdown(fd, SHUT_RDWR);
+        // A reader still waiting for the instance to connect wakes up too.
+        ::shutdown(m_listener.get(), SHUT_RDWR);
+    }
+    void cut() {
+        m_stopping = true;
+        cut_instance();
+        m_session->abort();
+    }
+    void join() {
         if (m_reader.joinable())
             m_reader.join();
         if (m_writer.joinable())
             m_writer.join();
-        return m_complete && m_error.empty();
     }
-    /// Cuts both sides (a failed migration).
-    void stop() {
-        m_stopping = true;
-        ::shutdown(m_listener.get(), SHUT_RDWR);
-        m_session->close();
-        int fd = m_stream.load();
-        if (fd >= 0)
-            ::shutdown(fd, SHUT_RDWR);
-        drain();
-    }
-    const std::string& error() const { return m_error; }
-
-private:
     void pump() {
         pollfd waiting{m_listener.get(), POLLIN, 0};
         int ready = ::poll(&waiting, 1, k_connect_wait_ms);
         if (ready <= 0 || m_stopping || m_session_done) {
+            if (ready == 0)
+                set_error(
+                    fmt::format("the instance did not connect to its stream within {} s", k_connect_wait_ms / 1000));
             m_session->close();
             return;
         }
@@ -152,7 +198,7 @@ private:
             return;
         }
         m_stream = stream.get();
-        if (m_session_done)
+        if (m_session_done || m_stopping)
             ::shutdown(stream.get(), SHUT_RDWR);
         std::string buffer(k_relay_chunk, '\0');
         for (;;) {
@@ -161,29 +207,58 @@ private:
                 continue;
             if (got <= 0)
                 break;
-            while (m_session->queued_bytes() > k_relay_window && !m_session_done)
+            const std::string_view data(buffer.data(), static_cast<size_t>(got));
+            m_in.add(data);
+            // The destination paces the stream; one that takes nothing for long is gone.
+            const auto stalled = std::chrono::steady_clock::now() + k_stall_wait;
+            while (m_session->queued_bytes() > k_relay_window && !m_session_done && !m_stopping) {
+                if (std::chrono::steady_clock::now() > stalled) {
+                    set_error(fmt::format("the destination took no data for {} s", k_stall_wait.count()));
+                    m_stream = -1;
+                    cut();
+                    return;
+                }
                 std::this_thread::sleep_for(1ms);
-            if (m_session_done)
+            }
+            if (m_session_done || m_stopping)
                 break;
-            m_session->send(std::string(buffer.data(), static_cast<size_t>(got)));
+            m_session->send(std::string(data));
         }
-        m_complete = !m_session_done;
+        m_complete = !m_session_done && !m_stopping;
+        if (!m_complete && !m_stopping && error().empty())
+            set_error("the destination closed the stream before its end");
         m_stream = -1;
+        log_info("{}: stream relayed out: {} ({})", m_vm, m_in.describe(), m_complete ? "all of it" : "cut");
         m_session->close();
     }
 
+    std::string m_vm;
     UniqueFd m_listener;
     std::unique_ptr<cli::WebSocketSession> m_session;
+    StreamTally m_in;
     std::atomic<int> m_stream{-1};
     std::atomic<bool> m_session_done{false};
+    std::atomic<bool> m_reader_done{false};
     std::atomic<bool> m_stopping{false};
     std::atomic<bool> m_complete{false};
+    std::mutex m_mutex;
+    std::condition_variable m_done;
     std::string m_error;
     std::thread m_writer;
     std::thread m_reader;
 };
 
 }  // namespace
+
+void StreamTally::add(std::string_view data) {
+    bytes += data.size();
+    for (unsigned char byte : data)
+        checksum = (checksum ^ byte) * 1099511628211ull;  // FNV-1a: any loss or reorder shows
+}
+
+std::string StreamTally::describe() const {
+    return fmt::format("{} bytes, FNV-1a {:016x}", bytes, checksum);
+}
 
 MigrationService::MigrationService(VmManager& vms, StorageService& storage, TaskManager& tasks, std::string hostname,
                                    fs::path scratch_dir)
@@ -276,6 +351,7 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     cli::RemoteEndpoint remote = *endpoint_result;
     remote.token = target.token;
     remote.fingerprint = target.fingerprint;
+    remote.answer_timeout = k_answer_wait;
     // The CA comes as text (a client names no host file); the TLS client reads it from a file.
     std::optional<fs::path> ca_file;
     auto remove_ca = [&] {
@@ -332,11 +408,12 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     auto listener = listen_unix_socket(socket, {.backlog = 1, .permissions = 0600});
     if (!listener)
         return discard_there(fmt::format("{}; {} runs on here", listener.error().message(), vm.name));
-    Relay relay(std::move(*listener), std::move(*session));
+    Relay relay(std::move(*listener), std::move(*session), fmt::format("VM {}, migration {}", vm.name, id));
 
     engine::MigrationRequest request;
     request.to = "unix:" + socket.string();
     request.downtime_ms = target.downtime_ms;
+    request.max_bandwidth_bytes = uint64_t{target.bandwidth_mib} << 20;
     request.on_progress = [&](const engine::MigrationProgress& now) {
         double done = now.total_bytes ? 1.0 - static_cast<double>(now.bytes_remaining) / now.total_bytes : 0.0;
         progress.report(0.1 + 0.8 * std::clamp(done, 0.0, 1.0),
@@ -344,23 +421,34 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
                                     now.bytes_sent >> 20, now.bytes_remaining >> 20));
     };
     progress.report(0.1, fmt::format("copying memory to {}", where));
-    auto report = m_vms.migrate_out(vm.name, request);
+    // At the switch the guest is paused here; it stays so until all of the stream went out (a
+    // stream cut then: the destination's half goes and it runs on here). Then the copy here
+    // ends, and only then does the destination run the guest: the two QEMUs must not hold the
+    // disks at once (QEMU's image locks refuse it: a paused source still holds them).
+    auto confirm = [&]() -> Result<void> {
+        progress.report(0.95, fmt::format("switching to {}: sending the end of the stream", where));
+        if (!relay.drain(k_drain_wait)) {
+            ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
+                         "the destination also discards its half when its stream breaks");
+            return fail(fmt::format("the stream to {} broke at the switch: {}", where, relay.error()), EIO);
+        }
+        return {};
+    };
+    auto report = m_vms.migrate_out(vm.name, request, confirm);
     fs::remove(socket, ignored);
     if (!report) {
         relay.stop();
         std::string why = report.error().message();
-        if (!relay.error().empty())
-            why += fmt::format(" (the stream to {}: {})", where, relay.error());
+        if (auto relay_error = relay.error(); !relay_error.empty() && why.find(relay_error) == std::string::npos)
+            why += fmt::format(" (the stream to {}: {})", where, relay_error);
         return discard_there(why);
     }
-    // The instance here sent all and ended; the destination runs the guest once it has it all.
-    progress.report(0.95, fmt::format("switching to {}", where));
-    bool delivered = relay.drain();
+    progress.report(0.97, fmt::format("switching to {}: waiting for it to run {}", where, vm.name));
     auto finished = client.call({"POST", "/api/v1/migrations/" + id + "/finish", std::nullopt});
     remove_ca();
-    if (!delivered || !finished)
-        return fail(fmt::format("{}'s stream ended at the switch, but {} did not confirm that it runs it: {}", vm.name,
-                                where, finished ? relay.error() : message_of(finished.error())),
+    if (!finished)
+        return fail(fmt::format("{}'s whole stream went to {} and its copy here ended, but {} did not run it: {}",
+                                vm.name, where, where, message_of(finished.error())),
                     EIO);
     const auto total_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,16 @@ struct MigrationTarget {
     std::string fingerprint;  ///< the pinned SHA-256 of its certificate ("" = none)
     std::string ca_cert_pem;  ///< a CA to verify it against, as PEM text ("" = none)
     uint32_t downtime_ms = 300;
+    uint32_t bandwidth_mib = 0;  ///< the stream's limit in MiB/s (0 = the engine's default)
+};
+
+/// What went through one side of a migration's relay: both corralds log it at the end of the
+/// stream, so that bytes lost or reordered between them show (the two must be equal).
+struct StreamTally {
+    uint64_t bytes = 0;
+    uint64_t checksum = 14695981039346656037ull;  // FNV-1a's offset basis
+    void add(std::string_view data);
+    std::string describe() const;  ///< "N bytes, FNV-1a HEX"
 };
 
 /// Live migration of running VMs between two corralds (docs/migration.md "corrald").

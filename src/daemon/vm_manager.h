@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,9 +121,12 @@ public:
     /// running, has snapshots (they do not move yet) or another operation holds it.
     Result<inventory::VmRecord> begin_migration_out(const std::string& name);
     /// Source: moves the reserved VM live to `request.to` (an incoming instance, or a relay to
-    /// one). On success the VM runs there: its process here has ended, its taps and cgroup are
-    /// gone and its record is removed, its disks kept. On failure it runs on here as before.
-    Result<engine::MigrationReport> migrate_out(const std::string& name, const engine::MigrationRequest& request);
+    /// one); at the switch, with the guest paused here, `confirm` says whether all of it went.
+    /// Confirmed: its process here ends, its taps and cgroup go and its record is removed, its
+    /// disks kept (the caller then has the destination run it). Any failure, `confirm`'s
+    /// included: it runs on here as before.
+    Result<engine::MigrationReport> migrate_out(const std::string& name, engine::MigrationRequest request,
+                                                const std::function<Result<void>()>& confirm);
     void end_migration_out(const std::string& name);
     /// Destination: creates `vm`'s record in state migrating-in (reason: from `origin`), plugs its
     /// NICs and launches its instance waiting for the stream on a unix socket in its run folder,

@@ -44,8 +44,8 @@ void VmManager::end_migration_out(const std::string& name) {
     end_snapshot_work(name);
 }
 
-Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name,
-                                                       const engine::MigrationRequest& request) {
+Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name, engine::MigrationRequest request,
+                                                       const std::function<Result<void>()>& confirm) {
     std::shared_ptr<LiveVm> live;
     {
         std::lock_guard lock(m_mutex);
@@ -57,13 +57,32 @@ Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name,
         live->stop_requested = true;
         live->stop_reason = fmt::format("migrated to {}", request.to);
     }
-    auto report = live->instance->migrate(request);
-    if (!report) {
+    auto runs_on_here = [&] {
         std::lock_guard lock(m_mutex);
         live->stop_requested = false;
         live->stop_reason.clear();
+    };
+    // QEMU's "completed" means the stream left this process, not that the destination has it:
+    // the guest stays here, paused, until `confirm` says all of it went.
+    request.stay_paused_at_switch = true;
+    auto report = live->instance->migrate(request);
+    if (!report) {
+        runs_on_here();
         return fail(report.error());
     }
+    if (auto confirmed = confirm(); !confirmed) {
+        // `cont` after a completed migration takes the disks back (QEMU reactivates them).
+        auto resumed = live->instance->resume();
+        runs_on_here();
+        if (!resumed)
+            return fail(fmt::format("{}; and {} cannot resume here: {}", confirmed.error().message(), name,
+                                    resumed.error().message()),
+                        EIO);
+        log_warning("VM {}: the switch was not confirmed ({}); it runs on here", name, confirmed.error().message());
+        return fail(fmt::format("{}; {} runs on here", confirmed.error().message(), name), EIO);
+    }
+    // The stopped copy here goes (a paused QEMU after a completed migration writes nothing).
+    ignore_error(live->instance->kill(), "the process may have ended already");
     // The VM runs at the destination now. on_exit() unplugs the taps and removes the cgroup
     // when the process ends; then the record goes (the disks stay: the destination uses them).
     {
@@ -164,7 +183,11 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
             return fail(fmt::format("{} is not arriving by migration here", name), ENOENT);
         live = it->second;
     }
-    // QEMU loads the last of the stream and runs the guest on its own; wait until it does.
+    // The instance waits paused (-S) once loaded: the source confirmed the switch, so it runs
+    // here now (a `cont` while QEMU still loads runs it at the end of the load).
+    if (auto resumed = live->instance->resume(); !resumed)
+        log_warning("VM {}: resume after the switch: {} (waiting for it to run anyway)", name,
+                    resumed.error().message());
     auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
         auto state = live->instance->query();

@@ -31,6 +31,8 @@ namespace {
 
 constexpr auto k_qmp_connect_timeout = 3s;
 constexpr auto k_qmp_command_timeout = 10s;
+/// QEMU's own default for max-bandwidth (MAX_THROTTLE): what a request without a limit gets.
+constexpr uint64_t k_default_bandwidth = 128ull << 20;
 /// savevm writes all of guest RAM into the first disk; under TCG on a loaded host with a few
 /// GiB that takes a while (QEMU answers only when it is done).
 constexpr auto k_savevm_timeout = 600s;
@@ -124,8 +126,10 @@ public:
         auto refused = [&](const Error& error) {
             return fail(error.with_context(fmt::format("migrating to {}; the VM runs on here", request.to)));
         };
-        if (auto set = qmp("set the migration downtime of", "migrate-set-parameters",
-                           {{"downtime-limit", request.downtime_ms}});
+        // Both set every time: a QEMU keeps the last migration's parameters.
+        const uint64_t bandwidth = request.max_bandwidth_bytes ? request.max_bandwidth_bytes : k_default_bandwidth;
+        if (auto set = qmp("set the migration parameters of", "migrate-set-parameters",
+                           {{"downtime-limit", request.downtime_ms}, {"max-bandwidth", bandwidth}});
             !set)
             return refused(set.error());
         // Answers at once; the migration runs in QEMU's migration thread.
@@ -154,8 +158,10 @@ public:
                 report.downtime_ms = status.value("downtime", uint64_t{0});
                 report.dirty_rate_bytes_per_s =
                     ram.value("dirty-pages-rate", uint64_t{0}) * ram.value("page-size", uint64_t{4096});
-                // The VM runs at the destination; this QEMU holds only its stopped copy.
-                ignore_error(qmp("end", "quit"), "the process ends either way; the shim records it");
+                // The VM runs at the destination; this QEMU holds only its stopped copy (kept,
+                // paused, when the caller confirms the delivery: `cont` would run it on here).
+                if (!request.stay_paused_at_switch)
+                    ignore_error(qmp("end", "quit"), "the process ends either way; the shim records it");
                 return report;
             }
             if (state == "failed" || state == "cancelled")
@@ -550,6 +556,9 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         // Waits, paused, for migrate-incoming (sent once QMP answers) and then the stream.
         args.push_back("-incoming");
         args.push_back("defer");
+        // Stays paused once the stream is loaded, until resume() (cont): the source decides
+        // that the guest runs here (it may still resume it there if the switch fails).
+        args.push_back("-S");
     }
     if (!spec.restore_tag.empty()) {
         // The disks go back to the snapshot and the VM continues from its saved state.

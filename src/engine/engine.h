@@ -83,6 +83,11 @@ struct MigrationRequest {
     std::string to;              ///< the destination's LaunchSpec::migrate_listen
     uint32_t downtime_ms = 300;  ///< the longest pause the guest may see (1-60000)
     uint32_t timeout_s = 600;    ///< not converged by then: cancelled, the VM runs on here
+    /// The stream's rate limit in bytes/s (0 = the engine's default; emulated only).
+    uint64_t max_bandwidth_bytes = 0;
+    /// Emulated: the source QEMU stays paused after the switch instead of quitting, for a caller
+    /// that confirms delivery itself (a relayed stream) and then kill()s it or resume()s it.
+    bool stay_paused_at_switch = false;
     /// Called now and then while the migration runs (on the calling thread); may be empty.
     std::function<void(const MigrationProgress&)> on_progress;
 };

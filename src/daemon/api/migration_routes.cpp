@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/log.h"
 #include "base/unix_socket.h"
 #include "cli/endpoint.h"
 #include "daemon/api/api_context.h"
@@ -16,6 +17,7 @@ namespace corral::daemon {
 namespace {
 
 constexpr uint64_t k_max_downtime_ms = 60000;
+constexpr uint64_t k_max_bandwidth_mib = 100000;
 constexpr size_t k_max_token = 4096;
 constexpr size_t k_max_ca_cert = 64 * 1024;
 constexpr size_t k_max_origin = 255;
@@ -54,6 +56,8 @@ ApiResult<HttpResponse> start_migration(const HttpRequest& request, const std::s
                         "ca_cert_pem");
     target.downtime_ms =
         static_cast<uint32_t>(TRY(body.optional_uint("downtime_ms", 1, k_max_downtime_ms, "ms")).value_or(300));
+    target.bandwidth_mib =
+        static_cast<uint32_t>(TRY(body.optional_uint("bandwidth_mib", 1, k_max_bandwidth_mib, "MiB/s")).value_or(0));
     TRY_VOID(body.finish());
     TRY(api(context.inventory.get_vm(name), "name"));
     auto task = TRY(api(migrations->start(name, std::move(target)), "name"));
@@ -128,11 +132,14 @@ void add_migration_routes(Router& router, ApiContext& context) {
                              auto socket = TRY(api(migrations->take_stream(params.at("id")), "id"));
                              auto stream = TRY(api(connect_unix_socket(socket)));
                              auto fd = std::make_shared<UniqueFd>(std::move(stream));
+                             auto tally = std::make_shared<StreamTally>();
                              std::weak_ptr<WebSocketConnection> weak = connection;
                              WebSocketHandlers handlers;
-                             handlers.on_message = [fd, weak](std::string_view data, bool) {
-                                 if (fd->valid() && write_all(fd->get(), data))
+                             handlers.on_message = [fd, tally, weak](std::string_view data, bool) {
+                                 if (fd->valid() && write_all(fd->get(), data)) {
+                                     tally->add(data);
                                      return;
+                                 }
                                  // The instance went away: the source's relay sees the close and its VM runs on.
                                  fd->reset();
                                  if (auto peer = weak.lock())
@@ -140,7 +147,9 @@ void add_migration_routes(Router& router, ApiContext& context) {
                              };
                              // The end of the stream: the instance reads the rest and runs the guest (or, for
                              // a cut stream, fails its load and ends, which discards the VM here).
-                             handlers.on_close = [fd] {
+                             handlers.on_close = [fd, tally, id = params.at("id")] {
+                                 log_info("migration {}: stream relayed in: {} ({})", id, tally->describe(),
+                                          fd->valid() ? "to its end" : "the instance went away");
                                  if (fd->valid())
                                      ::shutdown(fd->get(), SHUT_WR);
                              };

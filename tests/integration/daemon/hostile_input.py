@@ -126,7 +126,8 @@ VALID = {
     "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile", "disk_only": False}],
     "post /api/v1/vms/{name}/migrate": [{
         "to": "https://127.0.0.1:1", "token": "corral_not-a-token", "fingerprint": "AB" * 32,
-        "ca_cert_pem": "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n", "downtime_ms": 300}],
+        "ca_cert_pem": "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n", "downtime_ms": 300,
+        "bandwidth_mib": 8}],
     "post /api/v1/migrations": [{
         "name": "hm1", "vcpus": 1, "memory_mib": 128, "image": "img0", "engine": "emulated",
         "disks": [{"pool": "default", "volume": "v1", "readonly": True}], "nics": [],

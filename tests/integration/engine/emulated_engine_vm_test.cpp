@@ -383,10 +383,18 @@ TEST_F(EmulatedVm, MigratesLiveToAnIncomingQemuAndTheShellGoesOnThere) {
     EXPECT_GT(report->bytes_sent, 0u);
     EXPECT_GT(report->total_ms, 0u);
 
-    // The loop goes on at the destination from where it was.
-    auto running = destination->query();
+    // The destination waits paused (-S) until it is told to run (corrald confirms the switch
+    // first); a `cont` while it still loads runs it once loaded.
+    auto resumed = destination->resume();
+    ASSERT_TRUE(resumed) << resumed.error().describe();
+    Result<RunState> running = RunState::Paused;
+    for (int i = 0; i < 600 && running && *running != RunState::Running; ++i) {
+        std::this_thread::sleep_for(50ms);
+        running = destination->query();
+    }
     ASSERT_TRUE(running) << running.error().describe();
     EXPECT_EQ(*running, RunState::Running);
+    // The loop goes on at the destination from where it was.
     // All the source printed until its QEMU quit (the console closes then).
     source_console.wait_for("never printed by the guest", 1, 30s);
     std::string before = source_console.text();
