@@ -1,10 +1,17 @@
 #include "cli/api_client.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <deque>
+#include <functional>
 #include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -138,13 +145,17 @@ ApiResult<void> verify_certificate(tls_stream& stream, const RemoteEndpoint& rem
 }
 
 /// Connects to `remote`, completes the TLS handshake and checks the certificate.
-ApiResult<void> connect_tls(tls_stream& stream, const RemoteEndpoint& remote) {
+/// `connected` (when given) gets the TCP socket once connected, before the handshake.
+ApiResult<void> connect_tls(tls_stream& stream, const RemoteEndpoint& remote,
+                            const std::function<void(int)>& connected = {}) {
     boost::system::error_code ec;
     tcp::resolver resolver(stream.get_executor());
     const auto addresses = resolver.resolve(remote.host, std::to_string(remote.port), ec);
     if (ec) return std::unexpected(remote_unreachable(remote, fmt::format("cannot resolve {}: {}", remote.host, ec.message())));
     asio::connect(stream.lowest_layer(), addresses, ec);
     if (ec) return std::unexpected(remote_unreachable(remote, ec.message()));
+    if (connected)
+        connected(stream.lowest_layer().native_handle());
 
     SSL* native = stream.native_handle();
     X509_VERIFY_PARAM* param = SSL_get0_param(native);
@@ -321,16 +332,63 @@ ApiResult<HttpResponse> download_on(Stream& stream, const Endpoint& endpoint, co
     return result;
 }
 
+/// Cuts a connection (shutdown(), which wakes a blocked read or write) when `limit` passes
+/// before it is destroyed: the synchronous Beast calls have no deadline of their own.
+class Watchdog {
+public:
+    Watchdog(int fd, std::chrono::seconds limit) {
+        m_thread = std::thread([this, fd, limit] {
+            std::unique_lock lock(m_mutex);
+            if (!m_wake.wait_for(lock, limit, [this] { return m_done; })) {
+                m_fired = true;
+                ::shutdown(fd, SHUT_RDWR);
+            }
+        });
+    }
+    ~Watchdog() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_done = true;
+        }
+        m_wake.notify_all();
+        m_thread.join();
+    }
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+    bool fired() {
+        std::lock_guard lock(m_mutex);
+        return m_fired;
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
+    bool m_done = false;
+    bool m_fired = false;
+    std::thread m_thread;
+};
+
 /// Connects to the endpoint (TLS to a remote corrald, else its unix socket) and runs
 /// `exchange(stream)` on the connection, which closes when it returns.
 template <class Exchange>
 ApiResult<HttpResponse> on_connection(const Endpoint& endpoint, Exchange&& exchange) {
     asio::io_context io;
     if (endpoint.remote) {
-        auto context = TRY(client_context(*endpoint.remote));
+        const RemoteEndpoint& remote = *endpoint.remote;
+        auto context = TRY(client_context(remote));
         tls_stream stream(io, *context);
-        TRY(connect_tls(stream, *endpoint.remote));
-        return exchange(stream);
+        std::optional<Watchdog> watchdog;
+        auto exchanged = [&]() -> ApiResult<HttpResponse> {
+            TRY(connect_tls(stream, remote, [&](int fd) {
+                if (remote.answer_timeout.count() > 0)
+                    watchdog.emplace(fd, remote.answer_timeout);
+            }));
+            return exchange(stream);
+        }();
+        if (!exchanged && watchdog && watchdog->fired())
+            return api_fail(ApiErrorKind::Protocol,
+                            fmt::format("{} did not answer within {} s", remote.url(), remote.answer_timeout.count()));
+        return exchanged;
     }
     local_socket socket(io);
     TRY(connect_socket(socket, endpoint.socket_path));
@@ -383,10 +441,12 @@ struct WebSocketSession::Impl {
     asio::io_context io;
     std::unique_ptr<ssl::context> tls;  // TLS sessions: outlives the stream (a member of the derived class)
     std::deque<std::pair<std::string, bool>> outbox;
+    std::atomic<size_t> queued{0};  // bytes posted by send() and not yet written or dropped
     bool writing = false;
     bool close_requested = false;
     bool closing = false;
     bool finished = false;
+    std::atomic<bool> aborted{false};
     asio::steady_timer close_timer{io};
     std::optional<ApiError> failure;
     const FrameHandler* on_frame = nullptr;
@@ -436,6 +496,7 @@ struct StreamSession final : WebSocketSession::Impl {
         ws.binary(outbox.front().second);
         ws.async_write(asio::buffer(outbox.front().first), [this](boost::system::error_code ec, std::size_t) {
             writing = false;
+            queued -= outbox.front().first.size();
             outbox.pop_front();
             if (ec) {
                 if (!finished && !closing) failure = broken("writing to corrald's WebSocket", ec);
@@ -479,7 +540,11 @@ ApiResult<std::unique_ptr<WebSocketSession>> WebSocketSession::connect(const End
     if (endpoint.remote) {
         const RemoteEndpoint& remote = *endpoint.remote;
         auto session = std::make_unique<StreamSession<tls_stream>>(TRY(client_context(remote)));
-        TRY(connect_tls(session->ws.next_layer(), remote));
+        std::optional<Watchdog> watchdog;  // the upgrade only: the session itself may last
+        TRY(connect_tls(session->ws.next_layer(), remote, [&](int fd) {
+            if (remote.answer_timeout.count() > 0)
+                watchdog.emplace(fd, remote.answer_timeout);
+        }));
         session->ws.set_option(websocket::stream_base::decorator([token = remote.token](websocket::request_type& request) {
             request.set(http::field::authorization, "Bearer " + token);
         }));
@@ -499,9 +564,17 @@ ApiResult<std::unique_ptr<WebSocketSession>> WebSocketSession::connect(const std
     return connect(endpoint, target);
 }
 
+size_t WebSocketSession::queued_bytes() const {
+    return m_impl->queued.load();
+}
+
 void WebSocketSession::send(std::string data, bool binary) {
+    m_impl->queued += data.size();
     asio::post(m_impl->io, [impl = m_impl.get(), data = std::move(data), binary]() mutable {
-        if (impl->finished || impl->close_requested) return;
+        if (impl->finished || impl->close_requested) {
+            impl->queued -= data.size();
+            return;
+        }
         impl->outbox.emplace_back(std::move(data), binary);
         impl->pump();
     });
@@ -524,8 +597,15 @@ ApiResult<void> WebSocketSession::run(const FrameHandler& on_frame) {
     m_impl->start_read();
     m_impl->io.run();
     m_impl->io.restart();
+    if (m_impl->aborted)
+        return api_fail(ApiErrorKind::Protocol, "the WebSocket was cut (no answer in time)");
     if (m_impl->failure) return std::unexpected(*m_impl->failure);
     return {};
+}
+
+void WebSocketSession::abort() {
+    m_impl->aborted = true;
+    m_impl->io.stop();
 }
 
 }  // namespace corral::cli

@@ -73,11 +73,19 @@ public:
     /// Queues one frame (binary unless `binary` is false). Thread-safe.
     void send(std::string data, bool binary = true);
 
+    /// The bytes of frames queued by send() and not yet written. Thread-safe: a producer
+    /// faster than the connection (a migration's relay) waits while it is high.
+    size_t queued_bytes() const;
+
     /// Sends a normal close after `delay`, once queued frames are written. Thread-safe.
     void close(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
 
-    /// Reads frames until either side closes; an error only if the connection broke.
+    /// Reads frames until either side closes; an error only if the connection broke or was cut.
     ApiResult<void> run(const FrameHandler& on_frame);
+
+    /// Cuts the session at once, queued frames unsent: run() returns (with an error). For a
+    /// peer that stopped answering, which a normal close() would wait for. Thread-safe.
+    void abort();
 
     struct Impl;
 

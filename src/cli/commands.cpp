@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -315,6 +319,40 @@ struct VmSettings {
     }
 };
 
+/// A small text file given on the command line (a CA certificate), whole; a usage error when unreadable.
+std::string read_small_file(const std::string& flag, const std::string& path) {
+    std::ifstream file(path);
+    if (!file)
+        throw CLI::ValidationError(fmt::format("{} {}: cannot read it: {}", flag, path, std::strerror(errno)));
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    if (text.size() > 64 * 1024)
+        throw CLI::ValidationError(fmt::format("{} {}: larger than 64 KiB", flag, path));
+    return text;
+}
+
+/// `vm migrate`'s token for the destination: the first line of --dest-token-file, else
+/// $CORRAL_DEST_TOKEN (neither shows in `ps`).
+std::string read_destination_token(const std::string& token_file) {
+    if (!token_file.empty()) {
+        std::string text = read_small_file("--dest-token-file", token_file);
+        std::string line = text.substr(0, text.find('\n'));
+        const auto first = line.find_first_not_of(" \t\r");
+        const auto last = line.find_last_not_of(" \t\r");
+        if (first == std::string::npos)
+            throw CLI::ValidationError(
+                fmt::format("--dest-token-file {}: the file is empty; it should hold the "
+                            "destination's token on its first line",
+                            token_file));
+        return line.substr(first, last - first + 1);
+    }
+    const char* env = std::getenv("CORRAL_DEST_TOKEN");
+    if (env == nullptr || *env == '\0')
+        throw CLI::ValidationError(
+            "vm migrate needs the destination's API token: --dest-token-file FILE or "
+            "CORRAL_DEST_TOKEN (make one there with 'corral token create NAME')");
+    return env;
+}
+
 /// Everything the parsed options are stored in (CLI11 binds to these).
 struct Bindings {
     Invocation inv;
@@ -325,6 +363,13 @@ struct Bindings {
     std::string token_file;
     std::string ca_cert;
     std::string fingerprint;
+    // vm migrate: the destination corrald (the global --token-file etc. are the source's)
+    std::string dest_url;
+    std::string dest_token_file;
+    std::string dest_fingerprint;
+    std::string dest_ca_cert;
+    std::optional<int> downtime_ms;
+    std::optional<int> bandwidth_mib;
     std::string name;
     std::string second;
     std::string description;
@@ -624,6 +669,47 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         });
 
         add_console(vm);
+
+        CLI::App* migrate = vm->add_subcommand(
+            "migrate", "move a running VM live to another corrald (its disks on a pool both hosts share)");
+        name_arg(migrate, "the VM");
+        migrate->add_option("--to", b.dest_url, "the destination corrald's TLS API, https://HOST[:PORT]")
+            ->required()
+            ->type_name("URL");
+        migrate
+            ->add_option("--dest-token-file", b.dest_token_file,
+                         "a file with the destination's API token (else $CORRAL_DEST_TOKEN)")
+            ->type_name("FILE");
+        migrate
+            ->add_option("--dest-fingerprint", b.dest_fingerprint,
+                         "the SHA-256 fingerprint the destination's certificate must have")
+            ->type_name("SHA256");
+        migrate
+            ->add_option("--dest-ca-cert", b.dest_ca_cert, "verify the destination's certificate against this CA file")
+            ->type_name("FILE");
+        migrate->add_option("--downtime-ms", b.downtime_ms, "the longest pause the guest may see (default 300)")
+            ->check(CLI::Range(1, 60000))
+            ->type_name("MS");
+        migrate
+            ->add_option("--bandwidth-mib", b.bandwidth_mib,
+                         "the stream's rate limit in MiB/s (emulated engine; default QEMU's 128)")
+            ->check(CLI::Range(1, 100000))
+            ->type_name("N");
+        migrate->callback([&] {
+            nlohmann::json body{{"to", b.dest_url}, {"token", read_destination_token(b.dest_token_file)}};
+            if (!b.dest_fingerprint.empty())
+                body["fingerprint"] = b.dest_fingerprint;
+            if (!b.dest_ca_cert.empty())
+                body["ca_cert_pem"] = read_small_file("--dest-ca-cert", b.dest_ca_cert);
+            if (b.downtime_ms)
+                body["downtime_ms"] = *b.downtime_ms;
+            if (b.bandwidth_mib)
+                body["bandwidth_mib"] = *b.bandwidth_mib;
+            call("POST", path("vms", b.name) + "/migrate", View::None, b.name, body,
+                 fmt::format("{} migrated to {}", b.name, b.dest_url));
+            // The task's message carries the figures: total time, downtime, bytes, rounds.
+            b.inv.done_from_task = true;
+        });
 
         // `vm snapshot create|list|show|revert|delete VM [SNAPSHOT]` (Proxmox: qm snapshot,
         // listsnapshot, rollback, delsnapshot; virsh snapshot-create-as, -list, -revert, -delete).

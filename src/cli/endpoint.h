@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +17,10 @@ struct RemoteEndpoint {
     std::string token;
     std::string ca_cert;      ///< --ca-cert: verify the certificate against this CA file ("" = none)
     std::string fingerprint;  ///< --fingerprint: the pinned SHA-256, "AB:CD:..." ("" = none)
+    /// A request's whole exchange (TLS handshake to answer) must end within this, or the
+    /// connection is cut and the call fails saying so (0 = no limit: the CLI waits as long as
+    /// corrald works; corrald calling another corrald must not hang).
+    std::chrono::seconds answer_timeout{0};
 
     /// "https://host:port" ("https://[::1]:8443" for IPv6).
     std::string url() const;

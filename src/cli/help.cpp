@@ -121,8 +121,9 @@ void add_usual_aliases(CLI::App& root) {
 
 void add_examples_and_globals(CLI::App& root) {
     static const std::map<std::string, std::vector<const char*>> k_examples = {
-        {"corral", {"corral image prepare", "corral vm create web1 --image default --memory 1G", "corral vm start web1",
-                    "corral help vm create"}},
+        {"corral",
+         {"corral image prepare", "corral vm create web1 --image default --memory 1G", "corral vm start web1",
+          "corral help vm create"}},
         {"corral vm", {"corral vm list", "corral vm create web1 --image default", "corral vm stop web1 --timeout 60"}},
         {"corral vm create",
          {"corral vm create web1 --image default", "corral vm create db --image default --cpus 2 --memory 2G",
@@ -136,9 +137,16 @@ void add_examples_and_globals(CLI::App& root) {
         {"corral vm balloon", {"corral vm balloon web1 512M", "corral vm balloon web1 1G", "corral vm balloon web1"}},
         {"corral vm screenshot", {"corral vm screenshot desk desk.png", "corral vm screenshot desk desk.png --force"}},
         {"corral vm vnc", {"corral vm vnc desk", "corral vm vnc desk --listen 127.0.0.1:5911 --view-only"}},
+        {"corral vm migrate",
+         {"CORRAL_DEST_TOKEN=... corral vm migrate web1 --to https://h2:8443 --dest-fingerprint AB:CD:...",
+          "corral vm migrate web1 --to https://h2:8443 --dest-token-file h2.token --dest-ca-cert ca.pem --downtime-ms "
+          "100",
+          "corral vm migrate web1 --to https://h2:8443 --dest-fingerprint AB:CD:... --bandwidth-mib 50"}},
         {"corral volume", {"corral volume list", "corral volume create data --size 10G"}},
-        {"corral volume create", {"corral volume create data --size 10G", "corral volume create fast/scratch --size 1G --format raw"}},
-        {"corral volume clone", {"corral volume clone web1-root web1-test", "corral volume clone web1-root web1-copy --full"}},
+        {"corral volume create",
+         {"corral volume create data --size 10G", "corral volume create fast/scratch --size 1G --format raw"}},
+        {"corral volume clone",
+         {"corral volume clone web1-root web1-test", "corral volume clone web1-root web1-copy --full"}},
         {"corral volume resize", {"corral volume resize data 20G"}},
         {"corral volume import", {"corral volume import disk /srv/images/disk.qcow2"}},
         {"corral volume export", {"corral volume export data /srv/backup/data.qcow2"}},

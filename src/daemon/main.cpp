@@ -29,6 +29,7 @@
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
 #include "daemon/metrics_history.h"
+#include "daemon/migration_service.h"
 #include "daemon/noisy_neighbour.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/metrics_history.h"
@@ -356,6 +357,8 @@ int main(int argc, char** argv) {
     context.max_upload_bytes = *max_upload_bytes;
     context.networks = &networks;
     context.backups = &backups;
+    MigrationService migrations(vms, storage, tasks, host.hostname, state / "run");
+    context.migrations = &migrations;
     // Its thread starts once the API can be served; a run missed while corrald was down runs now.
     BackupScheduler schedules(state, backups, tasks);
     context.backup_schedules = &schedules;

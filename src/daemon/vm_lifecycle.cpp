@@ -7,7 +7,7 @@
 namespace corral::daemon {
 namespace {
 
-constexpr std::array<std::pair<VmState, const char*>, 7> k_state_words = {{
+constexpr std::array<std::pair<VmState, const char*>, 8> k_state_words = {{
     {VmState::Stopped, "stopped"},
     {VmState::Starting, "starting"},
     {VmState::Running, "running"},
@@ -15,6 +15,7 @@ constexpr std::array<std::pair<VmState, const char*>, 7> k_state_words = {{
     {VmState::Stopping, "stopping"},
     {VmState::Crashed, "crashed"},
     {VmState::Failed, "failed"},
+    {VmState::MigratingIn, "migrating-in"},
 }};
 
 }  // namespace
@@ -83,6 +84,8 @@ bool transition_allowed(VmState from, VmState to) {
         case Stopping:
             return to == Running || to == Paused || to == Stopping || to == Stopped || to == Crashed ||
                    to == Starting;
+        // The switch of an incoming migration; a failed one removes the record instead.
+        case MigratingIn: return to == Running;
     }
     return false;
 }

@@ -8,7 +8,9 @@ namespace corral::daemon {
 
 /// Where a VM is in its life. The inventory stores it as text (to_string); the allowed moves
 /// between states, and what each action needs, are in vm_lifecycle.cpp and nowhere else.
-enum class VmState { Stopped, Starting, Running, Paused, Stopping, Crashed, Failed };
+/// MigratingIn: a live migration from another corrald is arriving (its instance waits for the
+/// stream); it becomes running at the switch, or its record goes when the migration fails.
+enum class VmState { Stopped, Starting, Running, Paused, Stopping, Crashed, Failed, MigratingIn };
 
 /// "stopped", "starting", ... (the API's and the inventory's words).
 const char* to_string(VmState state);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -128,6 +129,29 @@ public:
     /// Where the snapshot folders are (default: beside the run folder, RUN_ROOT/../snapshots).
     void set_snapshot_root(std::filesystem::path root) { m_snapshot_root = std::move(root); }
 
+    // Live migration between two corralds (vm_manager_migration.cpp; docs/migration.md "corrald").
+
+    /// Source: reserves the running VM `name` for a migration out (no snapshot, backup, delete or
+    /// second migration until end_migration_out()) and returns its record. EBUSY when it is not
+    /// running, has snapshots (they do not move yet) or another operation holds it.
+    Result<inventory::VmRecord> begin_migration_out(const std::string& name);
+    /// Source: moves the reserved VM live to `request.to` (an incoming instance, or a relay to
+    /// one); at the switch, with the guest paused here, `confirm` says whether all of it went.
+    /// Confirmed: its process here ends, its taps and cgroup go and its record is removed, its
+    /// disks kept (the caller then has the destination run it). Any failure, `confirm`'s
+    /// included: it runs on here as before.
+    Result<engine::MigrationReport> migrate_out(const std::string& name, engine::MigrationRequest request,
+                                                const std::function<Result<void>()>& confirm);
+    void end_migration_out(const std::string& name);
+    /// Destination: creates `vm`'s record in state migrating-in (reason: from `origin`), plugs its
+    /// NICs and launches its instance waiting for the stream on a unix socket in its run folder,
+    /// whose path it returns. All or nothing. EEXIST: the name is taken; EBUSY: no room (capacity).
+    Result<std::filesystem::path> prepare_incoming(inventory::VmRecord vm, const std::string& origin);
+    /// Destination: the source switched; once the instance runs (within `wait`), so does the VM here.
+    Result<void> finish_incoming(const std::string& name, const std::string& origin, std::chrono::seconds wait);
+    /// Destination: ends an incoming VM that did not switch; its record, taps and run folder go.
+    void abort_incoming(const std::string& name);
+
     /// The VM's console (it exists for every defined VM; it is attached while the VM runs).
     Result<std::shared_ptr<VmConsole>> console(const std::string& name);
     Result<VmMetrics> metrics(const std::string& name);
@@ -153,7 +177,10 @@ private:
         bool reboot_requested = false;          // a reboot waits for the guest: its end starts it again
         bool exited = false;
         std::string stop_task;  // the `stop` task in flight ("" = none yet); a second stop answers with it
+        bool incoming = false;  // a migration arriving: its end before the switch discards the VM
     };
+    /// Removes an incoming VM that ended before its switch: its record, console and run folder.
+    void discard_incoming(const std::string& name, const std::string& why);
 
     /// Who asked for a start: a start by hand counts the automatic restarts from 0 again.
     enum class StartedBy { User, RestartPolicy };

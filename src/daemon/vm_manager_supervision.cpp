@@ -24,6 +24,17 @@ Result<void> VmManager::start_supervising() {
     auto vms = TRY(m_inventory.list_vms());
     for (const auto& vm : vms) {
         if (is_down(vm.state)) continue;
+        if (vm.state == to_string(VmState::MigratingIn)) {
+            // An incoming migration cut by corrald's end: the source runs the VM on (it never
+            // saw the switch confirmed), so this half goes.
+            auto* engine = m_engines.count(vm.engine) ? m_engines[vm.engine].get() : nullptr;
+            if (auto adopted = engine ? engine->adopt(vm.run_dir)
+                                      : Result<std::unique_ptr<engine::Instance>>(fail("no engine", ENOENT)))
+                ignore_error((*adopted)->kill(), "the VM is discarded either way");
+            m_nics.unplug(m_nics.taps_created_for(vm));
+            discard_incoming(vm.name, "corrald restarted during the migration");
+            continue;
+        }
         auto* engine = m_engines.count(vm.engine) ? m_engines[vm.engine].get() : nullptr;
         auto adopted = engine && !vm.run_dir.empty()
                            ? engine->adopt(vm.run_dir)
@@ -76,6 +87,23 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
     if (auto stats = read_cgroup_stats(m_cgroups, name); stats && stats->oom_kills > 0 && info && info->signal == SIGKILL)
         why += "; the kernel's OOM killer ended it at its memory limit (memory_mib + limits.memory_overhead_mib)";
     remove_cgroup(m_cgroups, name);
+    bool incoming;
+    {
+        std::lock_guard lock(m_mutex);
+        incoming = live->incoming;
+    }
+    if (incoming) {
+        // An incoming migration that never switched: this host has no VM to keep.
+        {
+            std::lock_guard lock(m_mutex);
+            live->exited = true;
+            if (auto it = m_live.find(name); it != m_live.end() && it->second == live)
+                m_live.erase(it);
+        }
+        m_exited.notify_all();
+        discard_incoming(name, why);
+        return;
+    }
     bool rebooting;
     {
         std::lock_guard lock(m_mutex);

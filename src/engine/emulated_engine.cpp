@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "base/private_file.h"
+#include "base/unix_socket.h"
 #include "engine/console_log.h"
 #include "engine/process.h"
 #include "engine/qmp_client.h"
@@ -32,6 +33,8 @@ namespace {
 
 constexpr auto k_qmp_connect_timeout = 3s;
 constexpr auto k_qmp_command_timeout = 10s;
+/// QEMU's own default for max-bandwidth (MAX_THROTTLE): what a request without a limit gets.
+constexpr uint64_t k_default_bandwidth = 128ull << 20;
 /// savevm writes all of guest RAM into the first disk; under TCG on a loaded host with a few
 /// GiB that takes a while (QEMU answers only when it is done).
 constexpr auto k_savevm_timeout = 600s;
@@ -210,17 +213,29 @@ public:
         auto refused = [&](const Error& error) {
             return fail(error.with_context(fmt::format("migrating to {}; the VM runs on here", request.to)));
         };
-        if (auto set = qmp("set the migration downtime of", "migrate-set-parameters",
-                           {{"downtime-limit", request.downtime_ms}});
+        // Both set every time: a QEMU keeps the last migration's parameters.
+        const uint64_t bandwidth = request.max_bandwidth_bytes ? request.max_bandwidth_bytes : k_default_bandwidth;
+        if (auto set = qmp("set the migration parameters of", "migrate-set-parameters",
+                           {{"downtime-limit", request.downtime_ms}, {"max-bandwidth", bandwidth}});
             !set)
             return refused(set.error());
         // Answers at once; the migration runs in QEMU's migration thread.
-        if (auto started_migration = qmp("migrate", "migrate", {{"uri", request.to}}); !started_migration)
+        if (auto started_migration = start_migration(request.to); !started_migration)
             return refused(started_migration.error());
         auto deadline = started + std::chrono::seconds(request.timeout_s);
         for (;;) {
             auto status = TRY(qmp("follow the migration of", "query-migrate"));
             std::string state = status.value("status", "");
+            if (request.on_progress && (state == "active" || state == "device")) {
+                const auto ram = status.value("ram", nlohmann::json::object());
+                MigrationProgress now;
+                now.phase = state == "device" ? "switching" : "copying memory";
+                now.rounds = ram.value("dirty-sync-count", uint64_t{0});
+                now.bytes_sent = ram.value("transferred", uint64_t{0});
+                now.bytes_remaining = ram.value("remaining", uint64_t{0});
+                now.total_bytes = ram.value("total", uint64_t{0});
+                request.on_progress(now);
+            }
             if (state == "completed") {
                 const auto ram = status.value("ram", nlohmann::json::object());
                 MigrationReport report;
@@ -230,8 +245,10 @@ public:
                 report.downtime_ms = status.value("downtime", uint64_t{0});
                 report.dirty_rate_bytes_per_s =
                     ram.value("dirty-pages-rate", uint64_t{0}) * ram.value("page-size", uint64_t{4096});
-                // The VM runs at the destination; this QEMU holds only its stopped copy.
-                ignore_error(qmp("end", "quit"), "the process ends either way; the shim records it");
+                // The VM runs at the destination; this QEMU holds only its stopped copy (kept,
+                // paused, when the caller confirms the delivery: `cont` would run it on here).
+                if (!request.stay_paused_at_switch)
+                    ignore_error(qmp("end", "quit"), "the process ends either way; the shim records it");
                 return report;
             }
             if (state == "failed" || state == "cancelled")
@@ -248,10 +265,39 @@ public:
         }
     }
 
+    /// QMP migrate to `to`. A unix socket is connected by this process (corrald, root), not by
+    /// QEMU: QEMU runs as the VM's own uid (vm_user.h), which may not reach a socket corrald
+    /// made; the connected descriptor goes to QEMU (getfd) and QEMU migrates into it ("fd:").
+    Result<void> start_migration(const std::string& to) {
+        if (!to.starts_with("unix:")) {
+            TRY(qmp("migrate", "migrate", {{"uri", to}}));
+            return {};
+        }
+        auto stream = TRY(connect_unix_socket(to.substr(5)));
+        TRY(with_qmp("migrate", [&](QmpClient& client) -> Result<nlohmann::json> {
+            TRY(client.execute_with_fd("getfd", {{"fdname", "corral-migrate-out"}}, stream.get(),
+                                       k_qmp_command_timeout));
+            return client.execute("migrate", {{"uri", "fd:corral-migrate-out"}}, k_qmp_command_timeout);
+        }));
+        return {};
+    }
+
     /// A destination launched with LaunchSpec::migrate_listen: QEMU (started with -incoming
-    /// defer) listens there now.
+    /// defer) listens there now. For "unix:PATH" this process makes the listening socket (the
+    /// VM's uid may not create files in its run folder: vm_user.h), private to root, and hands
+    /// it to QEMU; QEMU 7.2's migrate-incoming takes a listening descriptor only as a socket
+    /// address of type fd, which its URI syntax spells "tcp:fd:NAME" (QEMU 8.2 has "channels").
     Result<void> listen_for_migration(const std::string& uri) {
-        TRY_VOID(qmp("start the migration listener of", "migrate-incoming", {{"uri", uri}}));
+        if (!uri.starts_with("unix:")) {
+            TRY_VOID(qmp("start the migration listener of", "migrate-incoming", {{"uri", uri}}));
+            return {};
+        }
+        auto listener = TRY(listen_unix_socket(uri.substr(5), {.backlog = 1, .permissions = 0600}));
+        TRY(with_qmp("start the migration listener of", [&](QmpClient& client) -> Result<nlohmann::json> {
+            TRY(client.execute_with_fd("getfd", {{"fdname", "corral-migrate-in"}}, listener.get(),
+                                       k_qmp_command_timeout));
+            return client.execute("migrate-incoming", {{"uri", "tcp:fd:corral-migrate-in"}}, k_qmp_command_timeout);
+        }));
         return {};
     }
 
@@ -632,6 +678,9 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         // Waits, paused, for migrate-incoming (sent once QMP answers) and then the stream.
         args.push_back("-incoming");
         args.push_back("defer");
+        // Stays paused once the stream is loaded, until resume() (cont): the source decides
+        // that the guest runs here (it may still resume it there if the switch fails).
+        args.push_back("-S");
     }
     if (!spec.restore_tag.empty()) {
         // The disks go back to the snapshot and the VM continues from its saved state.

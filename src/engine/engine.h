@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,11 +79,27 @@ struct LaunchSpec {
     uint32_t display_height = 0;
 };
 
+/// Where a live migration is, while it runs (what the engine knows; 0 = not known).
+struct MigrationProgress {
+    std::string phase;  ///< "copying memory", "switching"
+    uint64_t rounds = 0;
+    uint64_t bytes_sent = 0;
+    uint64_t bytes_remaining = 0;  ///< memory still to send in this round
+    uint64_t total_bytes = 0;      ///< the guest's memory
+};
+
 /// Instance::migrate()'s parameters.
 struct MigrationRequest {
     std::string to;              ///< the destination's LaunchSpec::migrate_listen
     uint32_t downtime_ms = 300;  ///< the longest pause the guest may see (1-60000)
     uint32_t timeout_s = 600;    ///< not converged by then: cancelled, the VM runs on here
+    /// The stream's rate limit in bytes/s (0 = the engine's default; emulated only).
+    uint64_t max_bandwidth_bytes = 0;
+    /// Emulated: the source QEMU stays paused after the switch instead of quitting, for a caller
+    /// that confirms delivery itself (a relayed stream) and then kill()s it or resume()s it.
+    bool stay_paused_at_switch = false;
+    /// Called now and then while the migration runs (on the calling thread); may be empty.
+    std::function<void(const MigrationProgress&)> on_progress;
 };
 
 /// What a finished live migration measured.

@@ -142,6 +142,10 @@ public:
     /// destination (and then ends) or has failed (and runs on).
     Result<MigrationReport> migrate(const MigrationRequest& request) override {
         if (m_process.exited()) return fail(m_process.gone_error("migrate"));
+        if (request.max_bandwidth_bytes)
+            return fail("the native engine has no migration bandwidth limit; leave it out", ENOTSUP);
+        // stay_paused_at_switch needs nothing here: corral-vmm answers only once the
+        // destination runs the VM (its own end-to-end confirmation).
         auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket,
                                        nlohmann::json{{"action", "migrate"},
                                                       {"to", request.to},

@@ -27,6 +27,7 @@ void add_all_routes(Router& router, ApiContext& context) {
     add_security_group_routes(router, context);
     add_web_routes(router, context);
     add_backup_routes(router, context);
+    add_migration_routes(router, context);
     add_alarm_routes(router, context);
     add_backup_schedule_routes(router, context);
 }

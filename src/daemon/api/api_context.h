@@ -14,6 +14,7 @@
 #include "daemon/storage_service.h"
 #include "daemon/task_manager.h"
 #include "daemon/vm_manager.h"
+#include "daemon/http/request_body.h"
 #include "daemon/http/router.h"
 
 namespace corral::daemon {
@@ -24,6 +25,7 @@ class BackupScheduler;
 class StaticFiles;
 class WebSessions;
 class MetricsHistory;
+class MigrationService;
 
 /// What the host looks like, measured once at start (GET /host).
 struct HostFacts {
@@ -59,6 +61,8 @@ struct ApiContext {
     MetricsHistory* metrics_history = nullptr;
     /// Backup repositories and backups (docs/api.md "Backups"); null where none are kept (503).
     BackupService* backups = nullptr;
+    /// Live migrations to and from other corralds (docs/api.md "Migrations"); null where none (503).
+    MigrationService* migrations = nullptr;
     /// Alarm rules and their state (docs/api.md "Alarms"); null where none are kept (503).
     AlarmService* alarms = nullptr;
     /// Backup schedules (docs/api.md "Backup schedules"); null where none run (503).
@@ -95,6 +99,18 @@ void add_volume_content_routes(Router& router, ApiContext& context);
 void add_web_routes(Router& router, ApiContext& context);
 /// Backup repositories and backups of VMs (docs/api.md "Backups").
 void add_backup_routes(Router& router, ApiContext& context);
+/// POST /vms/{name}/migrate and the destination's /migrations (docs/api.md "Migrations").
+void add_migration_routes(Router& router, ApiContext& context);
+
+/// Reads the definition of a VM from a POST /vms body (name, vcpus, memory, image, disks, NICs,
+/// engine, restart policy, cmdline, limits, display), each field checked (a 400 naming it).
+ApiResult<inventory::VmRecord> read_vm_definition(const HttpRequest& request, RequestBody& body, ApiContext& context);
+/// Gives NICs on managed networks their bridge, MAC and address around `store` (NetworkService).
+Result<inventory::VmRecord> define_vm(ApiContext& context, const inventory::VmRecord& vm,
+                                      const std::vector<inventory::NicRef>& previous,
+                                      const std::function<Result<inventory::VmRecord>(const inventory::VmRecord&)>& store);
+/// The NICs that name host devices (bridge or tap): only those go through the TCP allow-lists.
+std::vector<inventory::NicRef> host_nics(const std::vector<inventory::NicRef>& nics);
 /// Alarm rules on metrics and their state (docs/api.md "Alarms").
 void add_alarm_routes(Router& router, ApiContext& context);
 /// Backup schedules that corrald runs (docs/api.md "Backup schedules").

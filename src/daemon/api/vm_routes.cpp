@@ -117,6 +117,8 @@ ApiResult<std::vector<inventory::NicRef>> parse_nics(std::vector<JsonReader>& it
     return nics;
 }
 
+}  // namespace
+
 /// The NICs that name host devices (bridge or tap) rather than a managed network, whose bridge
 /// is corrald's own: only those go through the TCP allow-lists.
 std::vector<inventory::NicRef> host_nics(const std::vector<inventory::NicRef>& nics) {
@@ -133,6 +135,8 @@ Result<inventory::VmRecord> define_vm(ApiContext& context, const inventory::VmRe
     if (!context.networks) return store(vm);
     return context.networks->define_vm(vm, previous, store);
 }
+
+namespace {
 
 ApiResult<std::string> parse_restart_policy(RequestBody& body, const std::string& fallback) {
     auto policy = TRY(body.optional_string("restart_policy")).value_or(fallback);
@@ -256,8 +260,9 @@ ApiResult<std::pair<int, int>> parse_display(const HttpRequest& request, Request
     return std::pair{static_cast<int>(*width), static_cast<int>(*height)};
 }
 
-ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& context) {
-    auto body = TRY(RequestBody::parse(request.body));
+}  // namespace
+
+ApiResult<inventory::VmRecord> read_vm_definition(const HttpRequest& request, RequestBody& body, ApiContext& context) {
     inventory::VmRecord vm;
     vm.name = TRY(body.required_string("name"));
     TRY_VOID(validate_name(vm.name, "VM name", "name"));
@@ -285,6 +290,14 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
     vm.cmdline = TRY(parse_cmdline(body, ""));
     vm.limits = TRY(parse_limits(body, {}, vm.vcpus, context));
     std::tie(vm.display_width, vm.display_height) = TRY(parse_display(request, body, {0, 0}));
+    return vm;
+}
+
+namespace {
+
+ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& context) {
+    auto body = TRY(RequestBody::parse(request.body));
+    inventory::VmRecord vm = TRY(read_vm_definition(request, body, context));
     TRY_VOID(body.finish());
     if (context.inventory.get_vm(vm.name))
         return api_fail(409, fmt::format("a VM named {} already exists", vm.name), "name");

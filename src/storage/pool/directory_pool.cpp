@@ -11,8 +11,10 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "base/private_file.h"
+#include "base/unique_fd.h"
 #include "storage/endian.h"
 #include "storage/qcow2/format.h"
 
@@ -127,6 +129,54 @@ private:
     std::string m_path;
     bool m_committed = false;
 };
+
+Result<std::string> DirectoryPool::identity() const {
+    const std::string file = m_path + "/.corral-pool-id";
+    auto read_id = [&]() -> std::optional<std::string> {
+        UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd.valid())
+            return std::nullopt;
+        char buffer[64] = {};
+        ssize_t got = ::read(fd.get(), buffer, sizeof buffer - 1);
+        std::string id(buffer, got > 0 ? static_cast<size_t>(got) : 0);
+        while (!id.empty() && (id.back() == '\n' || id.back() == ' '))
+            id.pop_back();
+        if (id.size() != 32 || id.find_first_not_of("0123456789abcdef") != std::string::npos)
+            return std::nullopt;
+        return id;
+    };
+    if (auto id = read_id())
+        return *id;
+    // First ask: a new id, written under a temporary name and linked into place, so that two
+    // daemons asking at once agree on one (link fails with EEXIST for the second).
+    UniqueFd random(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
+    unsigned char bytes[16];
+    if (!random.valid() || ::read(random.get(), bytes, sizeof bytes) != static_cast<ssize_t>(sizeof bytes))
+        return fail_errno("cannot read /dev/urandom for a pool identity");
+    std::string id;
+    for (unsigned char byte : bytes)
+        id += fmt::format("{:02x}", byte);
+    const std::string temp = fmt::format("{}/.corral-pool-id.{}", m_path, ::getpid());
+    {
+        UniqueFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+        if (!out.valid())
+            return fail_errno(fmt::format("cannot write the identity of pool {} in {}", m_name, m_path));
+        std::string line = id + "\n";
+        if (::write(out.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+            ::fsync(out.get()) != 0) {
+            ::unlink(temp.c_str());
+            return fail_errno(fmt::format("cannot write the identity of pool {} in {}", m_name, m_path));
+        }
+    }
+    int linked = ::link(temp.c_str(), file.c_str());
+    int link_errno = errno;
+    ::unlink(temp.c_str());
+    if (linked != 0 && link_errno != EEXIST)
+        return fail(fmt::format("cannot write the identity of pool {} in {}", m_name, m_path), link_errno);
+    if (auto stored = read_id())
+        return *stored;
+    return fail(fmt::format("pool {}: {} holds no valid identity (32 hex digits)", m_name, file), EINVAL);
+}
 
 Result<std::unique_ptr<DirectoryPool>> DirectoryPool::open(const std::string& name,
                                                            const std::string& folder,

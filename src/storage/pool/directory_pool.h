@@ -26,6 +26,11 @@ public:
     std::string driver() const override { return "dir"; }
     /// The absolute path of the pool folder.
     const std::string& path() const { return m_path; }
+    /// What makes this folder this folder, wherever it is mounted: a random id kept in the file
+    /// `.corral-pool-id` inside it (written on first ask; volume names never start with '.').
+    /// Two hosts whose pools have the same identity see the same disks (a live migration moves
+    /// a VM between them without copying its disks).
+    Result<std::string> identity() const;
     Result<PoolUsage> usage() const override;
 
     Result<std::vector<VolumeInfo>> list_volumes() const override;

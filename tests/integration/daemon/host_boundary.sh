@@ -58,7 +58,7 @@ tcall() {   # tcall METHOD PATH [JSON]: tls_api with the token, noting the route
   [ "${code:0:1}" != 5 ] && [ "$code" != 000 ] || echo "  $1 $2 answered $code: $body"
 }
 route_of() {   # the OpenAPI pattern of a concrete path
-  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups|alarms|backup-schedules)/[^/]+#/api/v1/\1/{x}#' \
+  sed -E -e 's#^/api/v1/(vms|images|pools|tasks|tokens|networks|security-groups|backup-repositories|backups|alarms|backup-schedules|migrations)/[^/]+#/api/v1/\1/{x}#' \
     -e 's#/(nics|rules)/[^/]+#/\1/{i}#' -e 's#[?].*##' -e 's#/snapshots/[^/]+#/snapshots/{s}#' \
     -e 's#^/api/v1/volumes/[^/]+/[^/]+#/api/v1/volumes/{pool}/{name}#' -e 's#^/ui/.*#/ui/{path*}#' <<<"$1"
 }
@@ -277,6 +277,26 @@ tcall POST /api/v1/backup-repositories/r1/prune '{"keep_last":1}'
 check "POST /backup-repositories/r1/prune: 404" test "$code" = 404
 tcall POST /api/v1/backup-repositories/r1/gc
 check "POST /backup-repositories/r1/gc: 404" test "$code" = 404
+
+echo "== live migration routes: no host path in, none out"
+tcall POST /api/v1/vms/w2/migrate '{"to":"https://127.0.0.1:1","token":"x","ca_cert":"/etc/shadow"}'
+check "migrate naming a CA file: 400, ca_cert is no field (the CA comes as PEM text)" \
+  test "$code" = 400 -a "$(jqb .error.field)" = ca_cert
+tcall POST /api/v1/vms/w2/migrate '{"to":"file:///etc/shadow","token":"x"}'
+check "migrate to a file URL: 400 naming to" test "$code" = 400 -a "$(jqb .error.field)" = to
+tcall POST /api/v1/vms/w2/migrate '{"to":"https://127.0.0.1:1","token":"x","ca_cert_pem":"/etc/shadow"}'
+check "a path as ca_cert_pem: 400 naming it" test "$code" = 400 -a "$(jqb .error.field)" = ca_cert_pem
+tcall POST /api/v1/migrations '{"name":"m1","nics":[],"disks":[{"volume":"../../../etc/shadow"}],"migration":{}}'
+check "an incoming VM's disk as a path: 400 naming disks[0].volume" \
+  test "$code" = 400 -a "$(jqb .error.field)" = "disks[0].volume"
+tcall POST /api/v1/migrations '{"name":"m1","nics":[{"tap":"hbtap0"}],"migration":{}}'
+check "an incoming VM on a host tap: 403 naming nics[0].tap" expect_403 "nics[0].tap"
+tcall GET /api/v1/migrations/nope/stream
+check "GET /migrations/nope/stream: 4xx" test "${code:0:1}" = 4
+tcall POST /api/v1/migrations/nope/finish
+check "POST /migrations/nope/finish: 404" test "$code" = 404
+tcall DELETE /api/v1/migrations/nope
+check "DELETE /migrations/nope: 404" test "$code" = 404
 tcall GET /api/v1/backups
 check "GET /backups: 200" test "$code" = 200
 tcall POST /api/v1/backups '{"vm":"w2"}'

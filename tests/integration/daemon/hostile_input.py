@@ -126,6 +126,15 @@ VALID = {
     "put /api/v1/vms/{name}/balloon": [{"target_mib": 64}],
     "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile", "disk_only": False}],
     "post /api/v1/vms/{name}/snapshots/{snapshot}/clone": [{"name": "hclone1"}],
+    "post /api/v1/vms/{name}/migrate": [{
+        "to": "https://127.0.0.1:1", "token": "corral_not-a-token", "fingerprint": "AB" * 32,
+        "ca_cert_pem": "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n", "downtime_ms": 300,
+        "bandwidth_mib": 8}],
+    "post /api/v1/migrations": [{
+        "name": "hm1", "vcpus": 1, "memory_mib": 128, "image": "img0", "engine": "emulated",
+        "disks": [{"pool": "default", "volume": "v1", "readonly": True}], "nics": [],
+        "restart_policy": "no", "cmdline": "quiet",
+        "migration": {"origin": "h1", "pools": [{"name": "default", "identity": "0" * 32}]}}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],
     "post /api/v1/volumes": [
         {"pool": "default", "name": "hv2", "size": "1M", "format": "qcow2"},

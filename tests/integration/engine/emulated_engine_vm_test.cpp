@@ -373,7 +373,7 @@ TEST_F(EmulatedVm, MigratesLiveToAnIncomingQemuAndTheShellGoesOnThere) {
     Console destination_console(destination->console_socket());
     ASSERT_TRUE(destination_console.connected());
 
-    auto report = source->migrate({destination_spec.migrate_listen, 300, 300});
+    auto report = source->migrate({.to = destination_spec.migrate_listen, .downtime_ms = 300, .timeout_s = 300});
     ASSERT_TRUE(report) << report.error().describe();
     std::printf("emulated migration: %llu rounds, %llu bytes, %llu ms in all, %llu ms downtime\n",
                 static_cast<unsigned long long>(report->rounds), static_cast<unsigned long long>(report->bytes_sent),
@@ -383,10 +383,18 @@ TEST_F(EmulatedVm, MigratesLiveToAnIncomingQemuAndTheShellGoesOnThere) {
     EXPECT_GT(report->bytes_sent, 0u);
     EXPECT_GT(report->total_ms, 0u);
 
-    // The loop goes on at the destination from where it was.
-    auto running = destination->query();
+    // The destination waits paused (-S) until it is told to run (corrald confirms the switch
+    // first); a `cont` while it still loads runs it once loaded.
+    auto resumed = destination->resume();
+    ASSERT_TRUE(resumed) << resumed.error().describe();
+    Result<RunState> running = RunState::Paused;
+    for (int i = 0; i < 600 && running && *running != RunState::Running; ++i) {
+        std::this_thread::sleep_for(50ms);
+        running = destination->query();
+    }
     ASSERT_TRUE(running) << running.error().describe();
     EXPECT_EQ(*running, RunState::Running);
+    // The loop goes on at the destination from where it was.
     // All the source printed until its QEMU quit (the console closes then).
     source_console.wait_for("never printed by the guest", 1, 30s);
     std::string before = source_console.text();
@@ -413,7 +421,7 @@ TEST_F(EmulatedVm, AMigrationToNobodyFailsAndTheVmRunsOn) {
     ASSERT_TRUE(launched) << launched.error().describe();
     std::unique_ptr<Instance> source = std::move(*launched);
     testing::KillAtEnd kill_source{*source};
-    auto report = source->migrate({"tcp:127.0.0.1:" + std::to_string(free_tcp_port()), 300, 60});
+    auto report = source->migrate({.to = "tcp:127.0.0.1:" + std::to_string(free_tcp_port()), .downtime_ms = 300, .timeout_s = 60});
     ASSERT_FALSE(report) << "nobody listens there";
     EXPECT_NE(report.error().message().find("the VM runs on here"), std::string::npos) << report.error().message();
     auto state = source->query();

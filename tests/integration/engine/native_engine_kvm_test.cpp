@@ -263,7 +263,7 @@ TEST(NativeEngine, MigratesTheCounterGuestToAnIncomingInstance) {
     std::string text;
     ASSERT_TRUE(wait_for(console.get(), text, " ok\n", 2, 60s)) << text;
 
-    auto report = source->migrate({incoming_spec.migrate_listen, 300, 120});
+    auto report = source->migrate({.to = incoming_spec.migrate_listen, .downtime_ms = 300, .timeout_s = 120});
     ASSERT_TRUE(report) << report.error().describe();
     std::printf("native migration: %llu rounds, %llu bytes, %llu ms in all, %llu ms downtime\n",
                 static_cast<unsigned long long>(report->rounds), static_cast<unsigned long long>(report->bytes_sent),

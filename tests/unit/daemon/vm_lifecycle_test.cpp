@@ -8,7 +8,7 @@ namespace corral::daemon {
 namespace {
 
 using enum VmState;
-constexpr VmState k_states[] = {Stopped, Starting, Running, Paused, Stopping, Crashed, Failed};
+constexpr VmState k_states[] = {Stopped, Starting, Running, Paused, Stopping, Crashed, Failed, MigratingIn};
 constexpr VmAction k_actions[] = {VmAction::Start,  VmAction::Stop,   VmAction::Kill,
                                   VmAction::Pause, VmAction::Resume, VmAction::Reboot, VmAction::Reset};
 
@@ -55,6 +55,18 @@ TEST(VmLifecycleTest, ALateActionCannotResurrectAnEndedVm) {
     for (auto from : {Stopped, Crashed, Failed})
         for (auto to : {Running, Paused, Stopping})
             EXPECT_FALSE(transition_allowed(from, to)) << to_string(from) << " -> " << to_string(to);
+}
+
+TEST(VmLifecycleTest, AnIncomingMigrationOnlyBecomesRunningAndTakesNoAction) {
+    // A failed one removes the record instead: no state of its own follows migrating-in.
+    EXPECT_EQ(to_string(MigratingIn), std::string("migrating-in"));
+    for (auto to : k_states)
+        EXPECT_EQ(transition_allowed(MigratingIn, to), to == Running) << "migrating-in -> " << to_string(to);
+    for (auto from : k_states)
+        EXPECT_FALSE(transition_allowed(from, MigratingIn)) << to_string(from);
+    EXPECT_FALSE(is_down(MigratingIn));  // not deletable, editable or startable meanwhile
+    for (auto action : k_actions)
+        EXPECT_TRUE(action_needs(MigratingIn, action).has_value()) << to_string(action);
 }
 
 TEST(VmLifecycleTest, WhatEachActionNeeds) {

@@ -1,0 +1,172 @@
+// Live migration between corralds (docs/api.md "Migrations"): the source's POST
+// /vms/{name}/migrate, and the destination's /migrations that the source's corrald calls.
+
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "base/unix_socket.h"
+#include "cli/endpoint.h"
+#include "daemon/api/api_context.h"
+#include "daemon/disk_rules.h"
+#include "daemon/http/request_body.h"
+#include "daemon/migration_service.h"
+
+namespace corral::daemon {
+namespace {
+
+constexpr uint64_t k_max_downtime_ms = 60000;
+constexpr uint64_t k_max_bandwidth_mib = 100000;
+constexpr size_t k_max_token = 4096;
+constexpr size_t k_max_ca_cert = 64 * 1024;
+constexpr size_t k_max_origin = 255;
+constexpr size_t k_max_pools = 16;
+
+ApiResult<MigrationService*> service(ApiContext& context) {
+    if (!context.migrations)
+        return api_fail(503, "this corrald does not migrate VMs");
+    return context.migrations;
+}
+
+ApiResult<HttpResponse> start_migration(const HttpRequest& request, const std::string& name, ApiContext& context) {
+    auto* migrations = TRY(service(context));
+    auto body = TRY(RequestBody::parse(request.body));
+    MigrationTarget target;
+    target.url = TRY(body.required_string("to"));
+    if (auto parsed = cli::parse_remote_url(target.url); !parsed)
+        return api_fail(400, fmt::format("to: {}", parsed.error().message()), "to");
+    target.token = TRY(body.required_string("token"));
+    if (target.token.empty() || target.token.size() > k_max_token)
+        return api_fail(400, fmt::format("token must be the destination's API token (1-{} bytes)", k_max_token),
+                        "token");
+    if (auto fingerprint = TRY(body.optional_string("fingerprint"))) {
+        auto normalized = cli::normalize_fingerprint(*fingerprint);
+        if (!normalized)
+            return api_fail(400, fmt::format("fingerprint: {}", normalized.error().message()), "fingerprint");
+        target.fingerprint = *normalized;
+    }
+    target.ca_cert_pem = TRY(body.optional_string("ca_cert_pem")).value_or("");
+    if (target.ca_cert_pem.size() > k_max_ca_cert ||
+        (!target.ca_cert_pem.empty() && target.ca_cert_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos))
+        return api_fail(400,
+                        fmt::format("ca_cert_pem must be a PEM certificate (-----BEGIN CERTIFICATE-----), at most {} "
+                                    "KiB",
+                                    k_max_ca_cert / 1024),
+                        "ca_cert_pem");
+    target.downtime_ms =
+        static_cast<uint32_t>(TRY(body.optional_uint("downtime_ms", 1, k_max_downtime_ms, "ms")).value_or(300));
+    target.bandwidth_mib =
+        static_cast<uint32_t>(TRY(body.optional_uint("bandwidth_mib", 1, k_max_bandwidth_mib, "MiB/s")).value_or(0));
+    TRY_VOID(body.finish());
+    TRY(api(context.inventory.get_vm(name), "name"));
+    auto task = TRY(api(migrations->start(name, std::move(target)), "name"));
+    return accepted_task(task);
+}
+
+/// The destination's pre-flight and preparation: everything that could refuse the VM is
+/// checked before its instance starts, so a refusal moves nothing.
+ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext& context) {
+    auto* migrations = TRY(service(context));
+    auto body = TRY(RequestBody::parse(request.body));
+    inventory::VmRecord vm = TRY(read_vm_definition(request, body, context));
+    auto migration = TRY(body.optional_object("migration"));
+    if (!migration)
+        return api_fail(400, "migration is missing: {\"origin\": ..., \"pools\": [...]}", "migration");
+    const std::string origin = TRY(migration->optional_string("origin")).value_or("");
+    if (origin.size() > k_max_origin)
+        return api_fail(400, fmt::format("migration.origin is at most {} bytes", k_max_origin), "migration.origin");
+    nlohmann::json identities = nlohmann::json::object();
+    if (auto pools = TRY(migration->optional_objects("pools", k_max_pools))) {
+        for (auto& pool : *pools) {
+            auto pool_name = TRY(pool.required_string("name"));
+            auto identity = TRY(pool.required_string("identity"));
+            identities[pool_name] = identity;
+        }
+    }
+    TRY_VOID(body.finish());
+    TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
+    if (context.inventory.get_vm(vm.name))
+        return api_fail(409, fmt::format("a VM named {} already exists on {}", vm.name, context.host.hostname), "name");
+    TRY_VOID(refuse_disk_conflict(context.inventory, context.storage, vm));
+    TRY_VOID(api(migrations->check_shared_pools(vm, identities, origin), "disks"));
+    std::filesystem::path socket;
+    auto prepared =
+        TRY(api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
+            socket = TRY(context.vms.prepare_incoming(defined, origin.empty() ? "another host" : origin));
+            return defined;
+        })));
+    const std::string id = migrations->add_incoming(prepared.name, socket, origin);
+    return json_response(201, {{"id", id}, {"vm", prepared.name}, {"state", "migrating-in"}});
+}
+
+/// Writes all of `data` to the incoming instance (blocking: the WebSocket reads the next frame
+/// only when the instance took this one, which paces the source).
+bool write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t put = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0)
+            return false;
+        data.remove_prefix(static_cast<size_t>(put));
+    }
+    return true;
+}
+
+}  // namespace
+
+void add_migration_routes(Router& router, ApiContext& context) {
+    router.add("POST", api_path("/vms/{name}/migrate"),
+               [&context](const HttpRequest& request, const PathParams& params) -> ApiResult<HttpResponse> {
+                   return start_migration(request, params.at("name"), context);
+               });
+    router.add("POST", api_path("/migrations"),
+               [&context](const HttpRequest& request, const PathParams&) -> ApiResult<HttpResponse> {
+                   return prepare_migration(request, context);
+               });
+    router.add_websocket(api_path("/migrations/{id}/stream"),
+                         [&context](std::shared_ptr<WebSocketConnection> connection, const HttpRequest&,
+                                    const PathParams& params) -> ApiResult<WebSocketHandlers> {
+                             auto* migrations = TRY(service(context));
+                             auto socket = TRY(api(migrations->take_stream(params.at("id")), "id"));
+                             auto stream = TRY(api(connect_unix_socket(socket)));
+                             auto fd = std::make_shared<UniqueFd>(std::move(stream));
+                             auto tally = std::make_shared<StreamTally>();
+                             std::weak_ptr<WebSocketConnection> weak = connection;
+                             WebSocketHandlers handlers;
+                             handlers.on_message = [fd, tally, weak](std::string_view data, bool) {
+                                 if (fd->valid() && write_all(fd->get(), data)) {
+                                     tally->add(data);
+                                     return;
+                                 }
+                                 // The instance went away: the source's relay sees the close and its VM runs on.
+                                 fd->reset();
+                                 if (auto peer = weak.lock())
+                                     peer->close();
+                             };
+                             // The end of the stream: the instance reads the rest and runs the guest (or, for
+                             // a cut stream, fails its load and ends, which discards the VM here).
+                             handlers.on_close = [fd, tally, id = params.at("id")] {
+                                 log_info("migration {}: stream relayed in: {} ({})", id, tally->describe(),
+                                          fd->valid() ? "to its end" : "the instance went away");
+                                 if (fd->valid())
+                                     ::shutdown(fd->get(), SHUT_WR);
+                             };
+                             return handlers;
+                         });
+    router.add("POST", api_path("/migrations/{id}/finish"),
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto* migrations = TRY(service(context));
+                   auto vm = TRY(api(migrations->finish(params.at("id")), "id"));
+                   return json_response(200, {{"vm", vm}, {"state", "running"}});
+               });
+    router.add("DELETE", api_path("/migrations/{id}"),
+               [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
+                   auto* migrations = TRY(service(context));
+                   auto vm = TRY(api(migrations->abort(params.at("id")), "id"));
+                   return json_response(200, {{"discarded", vm}});
+               });
+}
+
+}  // namespace corral::daemon

@@ -1,0 +1,502 @@
+#include "daemon/migration_service.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "base/private_file.h"
+#include "base/unix_socket.h"
+#include "cli/api_client.h"
+#include "storage/pool/directory_pool.h"
+
+namespace corral::daemon {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// The source instance's end of the stream, in its run folder (only root can reach it).
+constexpr const char* k_outgoing_socket = "migrate-out.sock";
+/// How long the source instance has to connect once the migration was asked for.
+constexpr int k_connect_wait_ms = 30000;
+/// The relay reads this much at a time, and waits while more than k_relay_window bytes are
+/// queued for the TLS connection (its pace is the migration's: QEMU measures the link by it).
+constexpr size_t k_relay_chunk = 256 * 1024;
+constexpr size_t k_relay_window = 8 * 1024 * 1024;
+/// How long the destination may take no data before the migration fails (the instance's
+/// stream is cut: its migration fails and the VM runs on here).
+constexpr auto k_stall_wait = std::chrono::seconds(30);
+/// How long the end of the stream may take to go out once the instance sent it.
+constexpr auto k_drain_wait = std::chrono::seconds(60);
+/// How long the destination may take to run the guest after the stream ended.
+constexpr auto k_finish_wait = std::chrono::seconds(60);
+/// Any one call to the destination's API; finish waits up to k_finish_wait there.
+constexpr auto k_answer_wait = k_finish_wait + std::chrono::seconds(30);
+
+std::string random_id() {
+    unsigned char bytes[16] = {};
+    FILE* random = std::fopen("/dev/urandom", "rbe");
+    size_t got = random ? std::fread(bytes, 1, sizeof bytes, random) : 0;
+    if (random)
+        std::fclose(random);
+    if (got != sizeof bytes)
+        throw std::runtime_error("cannot read /dev/urandom");
+    std::string id;
+    for (unsigned char byte : bytes)
+        id += fmt::format("{:02x}", byte);
+    return id;
+}
+
+std::string message_of(const cli::ApiError& error) {
+    return error.message;
+}
+
+/// The definition the destination gets (the body of POST /vms, docs/api.md "VMs"): what makes
+/// the VM, not where it is in its life.
+nlohmann::json definition_of(const inventory::VmRecord& vm) {
+    nlohmann::json disks = nlohmann::json::array();
+    for (const auto& disk : vm.disks)
+        disks.push_back({{"pool", disk.pool}, {"volume", disk.volume}, {"readonly", disk.readonly}});
+    nlohmann::json nics = nlohmann::json::array();
+    for (const auto& nic : vm.nics) {
+        nlohmann::json item = {{"mac", nic.mac}};
+        if (!nic.network.empty()) {
+            item["network"] = nic.network;
+            if (!nic.ipv4.empty())
+                item["ipv4"] = nic.ipv4;
+            if (!nic.groups.empty())
+                item["groups"] = nic.groups;
+        } else if (!nic.bridge.empty()) {
+            item["bridge"] = nic.bridge;
+        } else {
+            item["tap"] = nic.tap;
+        }
+        nics.push_back(item);
+    }
+    nlohmann::json body = {{"name", vm.name},
+                           {"engine", vm.engine},
+                           {"vcpus", vm.vcpus},
+                           {"memory_mib", vm.memory_mib},
+                           {"disks", disks},
+                           {"nics", nics},
+                           {"restart_policy", vm.restart_policy},
+                           {"cmdline", vm.cmdline}};
+    if (!vm.image.empty())
+        body["image"] = vm.image;
+    if (vm.display_width != 0)
+        body["display"] = {{"width", vm.display_width}, {"height", vm.display_height}};
+    const auto& l = vm.limits;
+    if (l != inventory::VmLimits{})
+        body["limits"] = {{"cpu_weight", l.cpu_weight},
+                          {"cpu_max_percent", l.cpu_max_percent},
+                          {"memory_overhead_mib", l.memory_overhead_mib},
+                          {"io_weight", l.io_weight},
+                          {"host_cpus", l.host_cpus},
+                          {"vcpu_pins", l.vcpu_pins}};
+    return body;
+}
+
+/// Relays the source instance's stream (the unix socket it connects to) into the WebSocket to
+/// the destination. A WebSocket that ends first cuts the instance's side, so that its migration
+/// fails and the VM runs on here (never "completed" into nowhere). Every wait is bounded: the
+/// instance connecting, the destination taking data, the end of the stream going out.
+class Relay {
+public:
+    Relay(UniqueFd listener, std::unique_ptr<cli::WebSocketSession> session, std::string vm)
+        : m_vm(std::move(vm)), m_listener(std::move(listener)), m_session(std::move(session)) {
+        m_writer = std::thread([this] {
+            auto ran = m_session->run([](std::string_view, bool) {});
+            if (!ran)
+                set_error(ran.error().message);
+            m_session_done = true;
+            cut_instance();
+            m_done.notify_all();
+        });
+        m_reader = std::thread([this] {
+            pump();
+            m_reader_done = true;
+            m_done.notify_all();
+        });
+    }
+    ~Relay() { stop(); }
+
+    /// Waits until the stream ended and all of it went out, at most `limit` (then the connection
+    /// is cut). True when all of it went out.
+    bool drain(std::chrono::seconds limit) {
+        {
+            std::unique_lock lock(m_mutex);
+            if (!m_done.wait_for(lock, limit, [this] { return m_reader_done && m_session_done; })) {
+                lock.unlock();
+                set_error(
+                    fmt::format("the end of the stream did not go out within {} s (the destination stopped "
+                                "reading)",
+                                limit.count()));
+                cut();
+            }
+        }
+        join();
+        return m_complete && error().empty();
+    }
+    /// Cuts both sides (a failed migration).
+    void stop() {
+        cut();
+        join();
+    }
+    std::string error() {
+        std::lock_guard lock(m_mutex);
+        return m_error;
+    }
+    /// What entered the relay from the instance (all of it went on unless it was cut).
+    const StreamTally& tally() const { return m_in; }
+
+private:
+    void set_error(const std::string& why) {
+        std::lock_guard lock(m_mutex);
+        if (m_error.empty())
+            m_error = why;
+    }
+    void cut_instance() {
+        int fd = m_stream.load();
+        if (fd >= 0)
+            ::shutdown(fd, SHUT_RDWR);
+        // A reader still waiting for the instance to connect wakes up too.
+        ::shutdown(m_listener.get(), SHUT_RDWR);
+    }
+    void cut() {
+        m_stopping = true;
+        cut_instance();
+        m_session->abort();
+    }
+    void join() {
+        if (m_reader.joinable())
+            m_reader.join();
+        if (m_writer.joinable())
+            m_writer.join();
+    }
+    void pump() {
+        pollfd waiting{m_listener.get(), POLLIN, 0};
+        int ready = ::poll(&waiting, 1, k_connect_wait_ms);
+        if (ready <= 0 || m_stopping || m_session_done) {
+            if (ready == 0)
+                set_error(
+                    fmt::format("the instance did not connect to its stream within {} s", k_connect_wait_ms / 1000));
+            m_session->close();
+            return;
+        }
+        UniqueFd stream(::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!stream.valid()) {
+            m_session->close();
+            return;
+        }
+        m_stream = stream.get();
+        if (m_session_done || m_stopping)
+            ::shutdown(stream.get(), SHUT_RDWR);
+        std::string buffer(k_relay_chunk, '\0');
+        for (;;) {
+            ssize_t got = ::read(stream.get(), buffer.data(), buffer.size());
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                break;
+            const std::string_view data(buffer.data(), static_cast<size_t>(got));
+            m_in.add(data);
+            // The destination paces the stream; one that takes nothing for long is gone.
+            const auto stalled = std::chrono::steady_clock::now() + k_stall_wait;
+            while (m_session->queued_bytes() > k_relay_window && !m_session_done && !m_stopping) {
+                if (std::chrono::steady_clock::now() > stalled) {
+                    set_error(fmt::format("the destination took no data for {} s", k_stall_wait.count()));
+                    m_stream = -1;
+                    cut();
+                    return;
+                }
+                std::this_thread::sleep_for(1ms);
+            }
+            if (m_session_done || m_stopping)
+                break;
+            m_session->send(std::string(data));
+        }
+        m_complete = !m_session_done && !m_stopping;
+        if (!m_complete && !m_stopping && error().empty())
+            set_error("the destination closed the stream before its end");
+        m_stream = -1;
+        log_info("{}: stream relayed out: {} ({})", m_vm, m_in.describe(), m_complete ? "all of it" : "cut");
+        m_session->close();
+    }
+
+    std::string m_vm;
+    UniqueFd m_listener;
+    std::unique_ptr<cli::WebSocketSession> m_session;
+    StreamTally m_in;
+    std::atomic<int> m_stream{-1};
+    std::atomic<bool> m_session_done{false};
+    std::atomic<bool> m_reader_done{false};
+    std::atomic<bool> m_stopping{false};
+    std::atomic<bool> m_complete{false};
+    std::mutex m_mutex;
+    std::condition_variable m_done;
+    std::string m_error;
+    std::thread m_writer;
+    std::thread m_reader;
+};
+
+}  // namespace
+
+void StreamTally::add(std::string_view data) {
+    bytes += data.size();
+    for (unsigned char byte : data)
+        checksum = (checksum ^ byte) * 1099511628211ull;  // FNV-1a: any loss or reorder shows
+}
+
+std::string StreamTally::describe() const {
+    return fmt::format("{} bytes, FNV-1a {:016x}", bytes, checksum);
+}
+
+MigrationService::MigrationService(VmManager& vms, StorageService& storage, TaskManager& tasks, std::string hostname,
+                                   fs::path scratch_dir)
+    : m_vms(vms),
+      m_storage(storage),
+      m_tasks(tasks),
+      m_hostname(std::move(hostname)),
+      m_scratch_dir(std::move(scratch_dir)) {
+    m_reaper = std::thread([this] { reap(); });
+}
+
+MigrationService::~MigrationService() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_stopping = true;
+    }
+    m_wake.notify_all();
+    m_reaper.join();
+}
+
+void MigrationService::reap() {
+    std::unique_lock lock(m_mutex);
+    while (!m_stopping) {
+        m_wake.wait_for(lock, 1s);
+        std::vector<std::string> expired;
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto& [id, incoming] : m_incoming)
+            if (!incoming.streaming && now - incoming.created > k_stream_wait)
+                expired.push_back(id);
+        for (const auto& id : expired) {
+            Incoming incoming = m_incoming.at(id);
+            m_incoming.erase(id);
+            lock.unlock();
+            log_warning("VM {}: no migration stream from {} within {} s; discarding it", incoming.vm, incoming.origin,
+                        k_stream_wait.count());
+            m_vms.abort_incoming(incoming.vm);
+            lock.lock();
+        }
+    }
+}
+
+Result<nlohmann::json> MigrationService::pool_identities(const inventory::VmRecord& vm) {
+    nlohmann::json identities = nlohmann::json::object();
+    for (const auto& disk : vm.disks) {
+        auto* pool = TRY(m_storage.pool(disk.pool));
+        auto* directory = dynamic_cast<storage::pool::DirectoryPool*>(pool);
+        if (!directory)
+            return fail(fmt::format("pool {} is not a directory pool: it cannot be shared", disk.pool), EINVAL);
+        identities[disk.pool] = TRY(directory->identity());
+    }
+    return identities;
+}
+
+Result<void> MigrationService::check_shared_pools(const inventory::VmRecord& vm, const nlohmann::json& identities,
+                                                  const std::string& origin) {
+    for (const auto& disk : vm.disks) {
+        const std::string theirs = identities.contains(disk.pool) && identities[disk.pool].is_string()
+                                       ? identities[disk.pool].get<std::string>()
+                                       : "";
+        auto* pool = TRY(m_storage.pool(disk.pool));
+        auto* directory = dynamic_cast<storage::pool::DirectoryPool*>(pool);
+        auto ours = directory ? directory->identity() : Result<std::string>(fail("not a directory pool"));
+        if (!ours || theirs.empty() || *ours != theirs)
+            return fail(fmt::format("disk {} is on pool {}, which {} does not share with {} (its folder here is "
+                                    "another one); local-disk migration is not supported yet",
+                                    disk.volume, disk.pool, m_hostname, origin.empty() ? "the source" : origin),
+                        EINVAL);
+    }
+    return {};
+}
+
+Result<inventory::TaskRecord> MigrationService::start(const std::string& name, MigrationTarget target) {
+    auto vm = TRY(m_vms.begin_migration_out(name));
+    auto task = m_tasks.start("vm.migrate", name, [this, vm, target = std::move(target)](TaskProgress& progress) {
+        auto result = run(vm, target, progress);
+        m_vms.end_migration_out(vm.name);
+        return result;
+    });
+    if (!task)
+        m_vms.end_migration_out(name);
+    return task;
+}
+
+Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const MigrationTarget& target,
+                                          TaskProgress& progress) {
+    const auto started = std::chrono::steady_clock::now();
+    auto endpoint_result = cli::parse_remote_url(target.url);
+    if (!endpoint_result)
+        return fail(endpoint_result.error());
+    cli::RemoteEndpoint remote = *endpoint_result;
+    remote.token = target.token;
+    remote.fingerprint = target.fingerprint;
+    remote.answer_timeout = k_answer_wait;
+    // The CA comes as text (a client names no host file); the TLS client reads it from a file.
+    std::optional<fs::path> ca_file;
+    auto remove_ca = [&] {
+        if (ca_file) {
+            std::error_code ignored;
+            fs::remove(*ca_file, ignored);
+        }
+    };
+    if (!target.ca_cert_pem.empty()) {
+        ca_file = m_scratch_dir / fmt::format("migrate-ca-{}.pem", random_id());
+        if (auto written = write_file_atomically(ca_file->string(), target.ca_cert_pem, 0600); !written)
+            return fail(written.error());
+        remote.ca_cert = ca_file->string();
+    }
+    cli::Endpoint endpoint;
+    endpoint.remote = remote;
+    cli::ApiClient client(endpoint);
+    const std::string where = remote.url();
+    auto refused = [&](const std::string& why) -> Result<std::string> {
+        remove_ca();
+        return fail(fmt::format("{}: {}; nothing moved, {} runs on here", where, why, vm.name), EIO);
+    };
+
+    progress.report(0.02, fmt::format("checking {}", where));
+    auto identities = pool_identities(vm);
+    if (!identities)
+        return refused(identities.error().message());
+    nlohmann::json body = definition_of(vm);
+    nlohmann::json pools = nlohmann::json::array();
+    for (const auto& [pool, identity] : identities->items())
+        pools.push_back({{"name", pool}, {"identity", identity}});
+    body["migration"] = {{"origin", m_hostname}, {"pools", pools}};
+    auto prepared = client.call({"POST", "/api/v1/migrations", body});
+    if (!prepared)
+        return refused(message_of(prepared.error()));
+    const std::string id = prepared->value("id", "");
+    if (id.size() != 34 || !id.starts_with("m-"))
+        return refused("its answer carried no migration id");
+    auto discard_there = [&](const std::string& why) -> Result<std::string> {
+        ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
+                     "the destination also discards its half when its instance ends");
+        remove_ca();
+        return fail(why, EIO);
+    };
+
+    progress.report(0.05, fmt::format("opening the stream to {}", where));
+    auto session = cli::WebSocketSession::connect(endpoint, "/api/v1/migrations/" + id + "/stream");
+    if (!session)
+        return discard_there(fmt::format("cannot open the migration stream to {}: {}; {} runs on here", where,
+                                         session.error().message, vm.name));
+    const fs::path socket = fs::path(vm.run_dir) / k_outgoing_socket;
+    std::error_code ignored;
+    fs::remove(socket, ignored);
+    auto listener = listen_unix_socket(socket, {.backlog = 1, .permissions = 0600});
+    if (!listener)
+        return discard_there(fmt::format("{}; {} runs on here", listener.error().message(), vm.name));
+    Relay relay(std::move(*listener), std::move(*session), fmt::format("VM {}, migration {}", vm.name, id));
+
+    engine::MigrationRequest request;
+    request.to = "unix:" + socket.string();
+    request.downtime_ms = target.downtime_ms;
+    request.max_bandwidth_bytes = uint64_t{target.bandwidth_mib} << 20;
+    request.on_progress = [&](const engine::MigrationProgress& now) {
+        double done = now.total_bytes ? 1.0 - static_cast<double>(now.bytes_remaining) / now.total_bytes : 0.0;
+        progress.report(0.1 + 0.8 * std::clamp(done, 0.0, 1.0),
+                        fmt::format("{}: round {}, {} MiB sent, {} MiB to go", now.phase, now.rounds,
+                                    now.bytes_sent >> 20, now.bytes_remaining >> 20));
+    };
+    progress.report(0.1, fmt::format("copying memory to {}", where));
+    // At the switch the guest is paused here; it stays so until all of the stream went out (a
+    // stream cut then: the destination's half goes and it runs on here). Then the copy here
+    // ends, and only then does the destination run the guest: the two QEMUs must not hold the
+    // disks at once (QEMU's image locks refuse it: a paused source still holds them).
+    auto confirm = [&]() -> Result<void> {
+        progress.report(0.95, fmt::format("switching to {}: sending the end of the stream", where));
+        if (!relay.drain(k_drain_wait)) {
+            ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
+                         "the destination also discards its half when its stream breaks");
+            return fail(fmt::format("the stream to {} broke at the switch: {}", where, relay.error()), EIO);
+        }
+        return {};
+    };
+    auto report = m_vms.migrate_out(vm.name, request, confirm);
+    fs::remove(socket, ignored);
+    if (!report) {
+        relay.stop();
+        std::string why = report.error().message();
+        if (auto relay_error = relay.error(); !relay_error.empty() && why.find(relay_error) == std::string::npos)
+            why += fmt::format(" (the stream to {}: {})", where, relay_error);
+        return discard_there(why);
+    }
+    progress.report(0.97, fmt::format("switching to {}: waiting for it to run {}", where, vm.name));
+    auto finished = client.call({"POST", "/api/v1/migrations/" + id + "/finish", std::nullopt});
+    remove_ca();
+    if (!finished)
+        return fail(fmt::format("{}'s whole stream went to {} and its copy here ended, but {} did not run it: {}",
+                                vm.name, where, where, message_of(finished.error())),
+                    EIO);
+    const auto total_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    log_info("VM {}: migrated to {} ({} rounds, {} bytes, {} ms downtime, {} ms in all)", vm.name, where,
+             report->rounds, report->bytes_sent, report->downtime_ms, total_ms);
+    return fmt::format("{} runs on {} now: {} ms in all, {} ms downtime, {} bytes in {} rounds", vm.name, where,
+                       total_ms, report->downtime_ms, report->bytes_sent, report->rounds);
+}
+
+std::string MigrationService::add_incoming(const std::string& vm, const fs::path& socket, const std::string& origin) {
+    // "m-" first: a path parameter of the API is a name, which starts with a letter.
+    std::string id = "m-" + random_id();
+    std::lock_guard lock(m_mutex);
+    m_incoming[id] = Incoming{vm, socket, origin, false};
+    return id;
+}
+
+Result<fs::path> MigrationService::take_stream(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_incoming.find(id);
+    if (it == m_incoming.end())
+        return fail(fmt::format("no incoming migration {}", id), ENOENT);
+    if (it->second.streaming)
+        return fail(fmt::format("migration {} already has its stream", id), EBUSY);
+    it->second.streaming = true;
+    return it->second.socket;
+}
+
+Result<MigrationService::Incoming> MigrationService::take(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_incoming.find(id);
+    if (it == m_incoming.end())
+        return fail(fmt::format("no incoming migration {}", id), ENOENT);
+    Incoming incoming = it->second;
+    m_incoming.erase(it);
+    return incoming;
+}
+
+Result<std::string> MigrationService::finish(const std::string& id) {
+    auto incoming = TRY(take(id));
+    TRY_VOID(m_vms.finish_incoming(incoming.vm, incoming.origin, k_finish_wait));
+    return incoming.vm;
+}
+
+Result<std::string> MigrationService::abort(const std::string& id) {
+    auto incoming = TRY(take(id));
+    m_vms.abort_incoming(incoming.vm);
+    return incoming.vm;
+}
+
+}  // namespace corral::daemon
