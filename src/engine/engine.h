@@ -99,7 +99,7 @@ struct MigrationRequest {
     /// that confirms delivery itself (a relayed stream) and then kill()s it or resume()s it.
     bool stay_paused_at_switch = false;
     /// Called now and then while the migration runs (on the calling thread); may be empty.
-    std::function<void(const MigrationProgress&)> on_progress;
+    std::function<void(const MigrationProgress&)> on_progress{};
 };
 
 /// What a finished live migration measured.
