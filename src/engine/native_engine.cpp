@@ -420,8 +420,11 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
     }
     args.push_back("--rng");
     // The memory balloon (PUT /vms/{name}/balloon); it sits after every other device, so the
-    // others keep their PCI slots.
-    args.push_back("--balloon");
+    // others keep their PCI slots. Not beside a display yet: a stock kernel with both the
+    // virtio-gpu and the balloon triple-faulted at boot in the lab (session 12, not understood
+    // yet); such a VM answers the balloon routes with 409.
+    if (spec.display_width == 0)
+        args.push_back("--balloon");
     args.push_back("--console");
     args.push_back("socket=" + (spec.run_dir / run_files::k_console_socket).string());
     args.push_back("--on-reboot");

@@ -136,7 +136,9 @@ check "hvc0 output stays off the serial console" bash -c "! grep -q 'HVC-READY' 
 check "guest poweroff ends corral-vmm with exit 0" test "$(cat "$work/hvc.rc")" = 0
 
 echo "== 4: --balloon: the guest gives memory back"
-# The guest prints its MemFree, then waits (up to 120 s) for it to drop by 200 MiB and prints it.
+# The guest prints its MemFree, then waits (up to 120 s) for it to drop by 200 MiB and prints it;
+# then it stays up 20 s, for the host's read 4 s later (3 s was too short: the guest had powered
+# off by the time the read came).
 # shellcheck disable=SC2016  # expanded by the guest's shell
 balloon_script='
 free() { awk "/^MemFree:/ { print \$2 }" /proc/meminfo; }
@@ -144,7 +146,7 @@ f0=$(free); echo "BALLOON-BEFORE: $f0"
 i=0; f=$f0
 while [ $i -lt 120 ] && [ $((f0 - f)) -lt 204800 ]; do sleep 1; f=$(free); i=$((i + 1)); done
 echo "BALLOON-AFTER: $f"
-sleep 3
+sleep 20
 '
 balloon_run=$("$repo/tools/guest-image" encode-run "$balloon_script")
 # The host's side: once the guest printed its MemFree, ask it to keep 256 MiB; once it printed
