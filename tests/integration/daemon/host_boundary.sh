@@ -221,6 +221,9 @@ tcall POST /api/v1/vms/w2/snapshots/s1/restore
 check "restore s1: 202" test "$code" = 202
 wait_task "$(jqb .task)" 60
 check "  ... that succeeds" test "$(jqb .status)" = succeeded
+tcall POST /api/v1/vms/w2/snapshots/s1/clone '{"name":"w2c"}'
+check "clone from s1 (a stopped VM's disk snapshot): 409, no memory state to clone from" \
+  test "$code" = 409 -a -n "$(jqb .error.message | grep 'no memory state')"
 tcall DELETE /api/v1/vms/w2/snapshots/s1
 check "DELETE /vms/w2/snapshots/s1: 200" test "$code" = 200
 # A linked clone made behind corrald's back (an older corrald, a script): the next start checks again.
