@@ -112,22 +112,36 @@ Result<void> run_ip(const std::vector<std::string>& args) {
 
 }  // namespace
 
+std::string bridge_mac(const std::string& name) {
+    // FNV-1a of the name: stable across corrald restarts and hosts, different per bridge.
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (unsigned char c : name) hash = (hash ^ c) * 0x100000001b3ULL;
+    // 02: locally administered, unicast.
+    return fmt::format("02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", (hash >> 32) & 0xff, (hash >> 24) & 0xff,
+                       (hash >> 16) & 0xff, (hash >> 8) & 0xff, hash & 0xff);
+}
+
 Result<void> ensure_bridge(const std::string& name) {
     TRY_VOID(check_name(name));
     // nf_call_iptables: frames between two ports of this bridge go through the inet forward hook
     // (br_netfilter, per bridge, no host-wide sysctl), where the security groups are
     // (net/firewall/firewall.h).
     const std::vector<std::string> options{"nf_call_iptables", "1", "nf_call_ip6tables", "1"};
+    // A MAC of its own: a bridge without one takes its lowest port's, so a VM's tap joining with
+    // a lower MAC changed the gateway's MAC under the other guests, whose ARP entries then sent
+    // their DNS and traffic to the old one for tens of seconds (integration.daemon.networks saw
+    // DNS time out after a guest joined).
+    const std::string mac = bridge_mac(name);
     if (::if_nametoindex(name.c_str()) != 0) {
         if (!is_bridge_device(name))
             return fail(fmt::format("a network device named {} exists and is not a bridge: pick another bridge name",
                                     name),
                         EINVAL);
-        std::vector<std::string> args{"link", "set", name, "type", "bridge"};
+        std::vector<std::string> args{"link", "set", name, "address", mac, "type", "bridge"};
         args.insert(args.end(), options.begin(), options.end());
         return run_ip(args);
     }
-    std::vector<std::string> args{"link", "add", name, "type", "bridge"};
+    std::vector<std::string> args{"link", "add", name, "address", mac, "type", "bridge"};
     args.insert(args.end(), options.begin(), options.end());
     if (auto added = run_ip(args); !added) {
         if (::if_nametoindex(name.c_str()) != 0 && is_bridge_device(name)) return {};  // made meanwhile

@@ -12,6 +12,9 @@ namespace corral::net {
 /// Makes bridge `name` unless it exists, with nf_call_iptables/nf_call_ip6tables on (the
 /// firewall's groups need them; set again on an existing bridge). EINVAL when a device of that name exists and is not a
 /// bridge (corrald never takes over someone else's interface).
+/// The MAC corrald gives bridge `name`: locally administered, from the name, so it never follows
+/// its ports' MACs.
+std::string bridge_mac(const std::string& name);
 Result<void> ensure_bridge(const std::string& name);
 /// True when a device `name` exists in this network namespace and is a Linux bridge (asked of
 /// its driver, so it is right in any namespace).

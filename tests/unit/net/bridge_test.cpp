@@ -6,6 +6,8 @@
 #include <sched.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "private_netns.h"
@@ -31,6 +33,24 @@ TEST(Bridge, MadeConfiguredAndRemovedIdempotently) {
         auto made = ensure_bridge("cbr0");
         ASSERT_TRUE(made) << made.error().message();
         ASSERT_TRUE(ensure_bridge("cbr0"));  // a second corrald start finds it made
+        // Its own MAC, which a port with a lower one does not change.
+        // ip(8) in this thread's namespace (a child process inherits it; /sys shows the host's).
+        auto read_mac = [] {
+            std::string mac;
+            if (FILE* out = ::popen("ip -o link show cbr0 | sed -n 's/.*link\\/ether \\([0-9a-f:]*\\).*/\\1/p'", "r")) {
+                char line[64] = {};
+                if (std::fgets(line, sizeof line, out)) mac = line;
+                ::pclose(out);
+            }
+            while (!mac.empty() && mac.back() == '\n') mac.pop_back();
+            return mac;
+        };
+        EXPECT_EQ(read_mac(), bridge_mac("cbr0"));
+        EXPECT_EQ(bridge_mac("cbr0").substr(0, 3), "02:");
+        EXPECT_NE(bridge_mac("cbr0"), bridge_mac("cbr1"));
+        ASSERT_EQ(std::system("ip link add cbrp0 address 00:00:00:00:00:01 type veth peer name cbrp1 && ip link set cbrp0 master cbr0"), 0);
+        EXPECT_EQ(read_mac(), bridge_mac("cbr0"));
+        ASSERT_EQ(std::system("ip link del cbrp0"), 0);
         EXPECT_TRUE(bridge_exists("cbr0"));
         EXPECT_FALSE(bridge_exists("lo"));
         ASSERT_TRUE(set_mtu("cbr0", 1400));
