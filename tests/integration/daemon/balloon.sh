@@ -39,10 +39,7 @@ lines_printed() { console_since_start balloon 400 | grep -c '^CORRAL-MEM free=';
 free_is() { local f; f=$(guest_free_kib); [ -n "$f" ] && [ "$f" "$@" ]; }
 
 corrald_start --metrics-interval 1 || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "debian", kernel: $k, initrd: $i, root: $r}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image debian
 
 run=$("$repo/tools/guest-image" encode-run \
   'while :; do set -- $(grep -E "^(MemFree|MemTotal):" /proc/meminfo); echo "CORRAL-MEM free=$5 total=$2"; sleep 1; done')

@@ -54,10 +54,7 @@ type_line() { printf '%s\n' "$2" | timeout 30 "$corral" vm console "$1" >/dev/nu
 said() { console_since_start "$1" | sed -n "s/^$2: //p" | tail -n1; }
 
 corrald_start --default-engine emulated || exit 1
-api POST /api/v1/images "$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$rootfs" \
-  '{name: "guest", kernel: $k, initrd: $i, root: $r, cmdline: "console=ttyS0 panic=-1"}')"
-wait_task "$(jqb .task)" 120
-check "image imported" test "$(jqb .status)" = succeeded
+import_guest_image guest "console=ttyS0 panic=-1"
 api POST /api/v1/vms '{"name": "orig", "image": "guest", "memory_mib": 256,
   "cmdline": "corral.root=/dev/vda corral.then=shell", "nics": [{"bridge": "br0"}]}'
 check "VM orig defined with a NIC on br0" test "$code" = 201
