@@ -141,16 +141,17 @@ public:
     /// corral-vmm's `migrate` action (docs/migration.md): it answers once the VM runs at the
     /// destination (and then ends) or has failed (and runs on).
     Result<MigrationReport> migrate(const MigrationRequest& request) override {
-        if (m_process.exited()) return fail(m_process.gone_error("migrate"));
-        if (request.max_bandwidth_bytes)
-            return fail("the native engine has no migration bandwidth limit; leave it out", ENOTSUP);
+        if (m_process.exited())
+            return fail(m_process.gone_error("migrate"));
         // stay_paused_at_switch needs nothing here: corral-vmm answers only once the
         // destination runs the VM (its own end-to-end confirmation).
-        auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket,
-                                       nlohmann::json{{"action", "migrate"},
-                                                      {"to", request.to},
-                                                      {"downtime_ms", request.downtime_ms},
-                                                      {"timeout_s", request.timeout_s}},
+        nlohmann::json migrate{{"action", "migrate"},
+                               {"to", request.to},
+                               {"downtime_ms", request.downtime_ms},
+                               {"timeout_s", request.timeout_s}};
+        if (request.max_bandwidth_bytes)
+            migrate["max_bandwidth_bytes"] = request.max_bandwidth_bytes;
+        auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket, migrate,
                                        std::chrono::seconds(request.timeout_s) + k_control_timeout);
         if (!answer && m_process.exited()) return fail(m_process.gone_error("migrate"));
         if (!answer) return fail(answer.error());

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -42,10 +43,25 @@ int64_t milliseconds_since(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
-/// Sends guest pages in PAGE records and counts what went.
+/// Sends guest pages in PAGE records and counts what went. While the guest runs, the stream can
+/// be held to a rate (max_bandwidth_bytes, as QEMU's max-bandwidth: a migration need not take the
+/// whole link from the host's other traffic) and to the migration's deadline, which a slow or
+/// throttled link could otherwise overrun by a whole round.
 class PageSender {
 public:
     explicit PageSender(int fd) : m_fd(fd) {}
+
+    /// Holds what flush() sends from now on to `bytes_per_s` (0: no limit) and fails it once
+    /// `deadline` has passed, with `overdue()` as its error.
+    void pace(uint64_t bytes_per_s, Clock::time_point deadline, std::function<Error()> overdue) {
+        m_rate = bytes_per_s;
+        m_paced_since = Clock::now();
+        m_paced_bytes = 0;
+        m_deadline = deadline;
+        m_overdue = std::move(overdue);
+    }
+    /// The guest is paused: what is left goes at once, whatever the limit and the deadline.
+    void stop_pacing() { m_overdue = nullptr; }
 
     /// Queues the page at `address` (`host` its bytes); zero pages go as their address alone,
     /// or not at all when `skip_zero` (the destination's memory starts zeroed).
@@ -65,6 +81,18 @@ public:
         auto record = m_batch.take();
         TRY_VOID(migration::send_all(m_fd, record));
         bytes += record.size();
+        if (!m_overdue)
+            return {};
+        m_paced_bytes += record.size();
+        if (m_rate) {
+            // Sleeps until the bytes sent so far are due at the rate (a record is at most
+            // k_max_pages_per_record pages, so the stream never runs ahead by more than one).
+            auto due = m_paced_since + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                           static_cast<double>(m_paced_bytes) / static_cast<double>(m_rate)));
+            std::this_thread::sleep_until(std::min(due, m_deadline));
+        }
+        if (Clock::now() >= m_deadline)
+            return fail(m_overdue());
         return {};
     }
 
@@ -75,6 +103,11 @@ public:
 private:
     int m_fd;
     migration::PageBatch m_batch;
+    uint64_t m_rate = 0;
+    Clock::time_point m_paced_since;
+    uint64_t m_paced_bytes = 0;
+    Clock::time_point m_deadline = Clock::time_point::max();
+    std::function<Error()> m_overdue;
 };
 
 }  // namespace
@@ -130,6 +163,15 @@ Result<nlohmann::json> Vmm::migrate(const ControlRequest& request) {
         TRY_VOID(dirty_logging);
 
         PageSender sender(fd);
+        sender.pace(request.max_bandwidth_bytes, deadline, [&] {
+            return Error(ErrorKind::Failed,
+                         fmt::format("the migration did not converge within timeout_s {} (the time ran out while "
+                                     "{} MiB were sent{}); cancelled",
+                                     request.timeout_s, sender.bytes >> 20,
+                                     request.max_bandwidth_bytes
+                                         ? fmt::format(" at the limit of {} MiB/s", request.max_bandwidth_bytes >> 20)
+                                         : std::string()));
+        });
         // Round 0: every page that is not zero. Pages written meanwhile are in the dirty log.
         auto round_started = Clock::now();
         for (const auto& region : m_memory.regions())
@@ -207,6 +249,7 @@ Result<nlohmann::json> Vmm::migrate(const ControlRequest& request) {
 
         // The switch: pause, send what is left and the state, hand over.
         auto paused_at = Clock::now();
+        sender.stop_pacing();
         if (!pause_vcpus()) {
             resume_vcpus();
             return fail(ErrorKind::Busy, "the vCPUs did not stop within 5 s; the VM keeps running here");
@@ -258,6 +301,7 @@ Result<nlohmann::json> Vmm::migrate(const ControlRequest& request) {
                               {"final_pages", dirty.size()},
                               {"dirty_rate_bytes_per_s", static_cast<uint64_t>(dirty_rate)},
                               {"link_rate_bytes_per_s", static_cast<uint64_t>(link_rate)},
+                              {"max_bandwidth_bytes", request.max_bandwidth_bytes},
                               {"total_ms", total_ms},
                               {"downtime_ms", downtime_ms},
                               {"downtime_limit_ms", request.downtime_ms}};

@@ -24,14 +24,15 @@ constexpr std::array<std::pair<ControlAction, const char*>, 11> k_actions = {{
 }};
 
 /// An optional whole-number field between `min` and `max`; `out` keeps its default when absent.
-Result<void> optional_number(const nlohmann::json& request, const char* field, uint32_t min, uint32_t max,
-                             uint32_t& out) {
+template <typename Number>
+Result<void> optional_number(const nlohmann::json& request, const char* field, uint64_t min, uint64_t max,
+                             Number& out) {
     auto value = request.find(field);
     if (value == request.end()) return {};
     if (!value->is_number_unsigned() || value->get<uint64_t>() < min || value->get<uint64_t>() > max)
         return fail(fmt::format("migrate's \"{}\" must be a whole number from {} to {}",
                                 field, min, max));
-    out = static_cast<uint32_t>(value->get<uint64_t>());
+    out = static_cast<Number>(value->get<uint64_t>());
     return {};
 }
 
@@ -84,6 +85,8 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
         parsed.migrate_to = to->get<std::string>();
         TRY_VOID(optional_number(request, "downtime_ms", 1, 60000, parsed.downtime_ms));
         TRY_VOID(optional_number(request, "timeout_s", 1, 86400, parsed.timeout_s));
+        TRY_VOID(optional_number(request, "max_bandwidth_bytes", k_min_migration_bandwidth, k_max_migration_bandwidth,
+                                 parsed.max_bandwidth_bytes));
     }
     if (parsed.action == ControlAction::Balloon) {
         auto target = request.find("target_bytes");

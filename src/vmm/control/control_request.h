@@ -12,6 +12,10 @@ namespace corral::vmm {
 /// What a control client asked for: one typed action per request line (see control_server.h).
 enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot, Migrate, Screenshot, Balloon };
 
+/// The range of a migration's "max_bandwidth_bytes".
+inline constexpr uint64_t k_min_migration_bandwidth = 1ull << 20;
+inline constexpr uint64_t k_max_migration_bandwidth = 1ull << 40;
+
 /// One parsed request: the action and, for those that take them, its parameters.
 struct ControlRequest {
     ControlAction action = ControlAction::Status;
@@ -22,10 +26,12 @@ struct ControlRequest {
     /// migrate: where the destination listens ("to": unix:PATH or tcp:HOST:PORT), the longest
     /// pause the guest may see ("downtime_ms", 1-60000, default 300), and how long the
     /// migration may take before it is cancelled with the VM running on here ("timeout_s",
-    /// 1-86400, default 600).
+    /// 1-86400, default 600), and the most bytes a second the stream may take while the guest
+    /// runs ("max_bandwidth_bytes", 1 MiB to 1 TiB; absent: as fast as the link goes).
     std::string migrate_to;
     uint32_t downtime_ms = 300;
     uint32_t timeout_s = 600;
+    uint64_t max_bandwidth_bytes = 0;
     /// balloon: with "target_bytes" (the memory the guest should keep, at most its RAM) sets the
     /// balloon's target; without it only reads the balloon and the guest's memory statistics.
     std::optional<uint64_t> balloon_target_bytes;

@@ -90,6 +90,20 @@ TEST(ControlRequest, MigrateTakesADestinationAndOptionalLimits) {
     auto timeout = parse_control_request(R"({"action":"migrate","to":"unix:/x","timeout_s":-1})");
     ASSERT_FALSE(timeout);
     EXPECT_EQ(timeout.error().message(), "migrate's \"timeout_s\" must be a whole number from 1 to 86400");
+
+    auto limited = parse_control_request(R"({"action":"migrate","to":"unix:/x","max_bandwidth_bytes":1048576})");
+    ASSERT_TRUE(limited);
+    EXPECT_EQ(limited->max_bandwidth_bytes, 1u << 20);
+    EXPECT_EQ(parsed->max_bandwidth_bytes, 0u) << "no limit unless asked";
+    for (const char* bad : {R"({"action":"migrate","to":"unix:/x","max_bandwidth_bytes":1048575})",
+                            R"({"action":"migrate","to":"unix:/x","max_bandwidth_bytes":"8M"})",
+                            R"({"action":"migrate","to":"unix:/x","max_bandwidth_bytes":1.5e6})",
+                            R"({"action":"migrate","to":"unix:/x","max_bandwidth_bytes":1099511627777})"}) {
+        auto refused = parse_control_request(bad);
+        ASSERT_FALSE(refused) << bad;
+        EXPECT_EQ(refused.error().message(),
+                  "migrate's \"max_bandwidth_bytes\" must be a whole number from 1048576 to 1099511627776");
+    }
 }
 
 TEST(ControlRequest, BalloonTakesAnOptionalTarget) {
