@@ -4,11 +4,14 @@
 // answer must be an HTTP status with a body that is valid JSON (UTF-8 included), and no
 // exception may reach the router's last line (a 500 "internal error (request id ...)").
 //
-// Input: byte 0 picks the route, byte 1 the origin (bit 0: TLS + bearer check); then text
-// lines: the value for the route's {parameters}, the query string, header lines "Name: value"
-// until an empty line, and the rest is the body.
+// Input: byte 0 picks the route (255: the first text line names it, "METHOD /pattern", so that
+// seeds stay on their route when routes are added), byte 1 the origin (bit 0: TLS + bearer
+// check); then text lines: the value for the route's {parameters}, the query string, header
+// lines "Name: value" until an empty line, and the rest is the body.
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -17,10 +20,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/alarm_service.h"
 #include "daemon/api/api_context.h"
+#include "daemon/backup_scheduler.h"
+#include "daemon/backup_service.h"
 #include "daemon/host_access.h"
 #include "daemon/http/bearer_auth.h"
 #include "daemon/inventory/sqlite_inventory.h"
+#include "daemon/metrics_history.h"
+#include "daemon/migration_service.h"
+#include "daemon/web/web_sessions.h"
 #include "fuzz_check.h"
 
 namespace {
@@ -45,10 +54,31 @@ struct Daemon {
         host.cpus = 2;
         host.memory_mib = 1024;
         context = std::make_unique<ApiContext>(ApiContext{*inventory, *storage, *tasks, *events, *vms, *images, host, host_access});
+        // The services behind the later routes, as corrald's main() makes them, minus their
+        // threads (no schedule runs, no metrics are sampled). Networks stay out: creating one
+        // changes the host's bridges and nftables.
+        backups = std::make_unique<BackupService>(dir, *inventory, *storage, *vms);
+        migrations = std::make_unique<MigrationService>(*vms, *storage, *tasks, "fuzzhost", dir / "run");
+        schedules = std::make_unique<BackupScheduler>(dir, *backups, *tasks);
+        alarms = std::make_unique<AlarmService>(dir, *events, host.cpus);
+        (void)alarms->load();
+        history = std::make_unique<MetricsHistory>(
+            HistoryTiers{}, [](double) { return std::vector<std::pair<std::string, std::optional<MetricsSample>>>(); },
+            [](double) { return std::optional<MetricsSample>(); });
+        context->backups = backups.get();
+        context->migrations = migrations.get();
+        context->backup_schedules = schedules.get();
+        context->alarms = alarms.get();
+        context->metrics_history = history.get();
+        context->sessions = &sessions;
         add_all_routes(router, *context);
         routes = router.routes();
     }
     ~Daemon() {
+        tasks->stop();  // before the services its tasks use
+        schedules.reset();
+        migrations.reset();
+        backups.reset();
         vms.reset();
         tasks.reset();  // joins the tasks' threads
         std::error_code ignored;
@@ -64,6 +94,12 @@ struct Daemon {
     std::unique_ptr<ImageService> images;
     std::unique_ptr<VmManager> vms;
     std::unique_ptr<ApiContext> context;
+    std::unique_ptr<BackupService> backups;
+    std::unique_ptr<MigrationService> migrations;
+    std::unique_ptr<BackupScheduler> schedules;
+    std::unique_ptr<AlarmService> alarms;
+    std::unique_ptr<MetricsHistory> history;
+    WebSessions sessions{std::chrono::hours(1)};
     Router router;
     std::vector<std::pair<std::string, std::string>> routes;
     BearerAuth auth{[](std::string_view secret) -> corral::Result<std::optional<std::string>> {
@@ -105,10 +141,22 @@ void check_json_answer(const HttpResponse& response) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 2) return 0;
     Daemon& daemon = daemon_instance();
-    const auto& [method, pattern] = daemon.routes[data[0] % daemon.routes.size()];
     const bool tls = data[1] & 1;
     std::string text(reinterpret_cast<const char*>(data + 2), size - 2);
     size_t at = 0;
+    std::pair<std::string, std::string> route;
+    if (data[0] == 255) {
+        std::string named = next_line(text, at);
+        auto found = std::find_if(daemon.routes.begin(), daemon.routes.end(), [&](const auto& candidate) {
+            return candidate.first + " " + candidate.second == named;
+        });
+        if (found == daemon.routes.end())
+            return 0;
+        route = *found;
+    } else {
+        route = daemon.routes[data[0] % daemon.routes.size()];
+    }
+    const auto& [method, pattern] = route;
     std::string param = next_line(text, at);
     std::string query = next_line(text, at);
 
