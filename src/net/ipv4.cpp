@@ -57,22 +57,6 @@ std::optional<Ipv4Subnet> parse_ipv4_subnet(std::string_view text) {
     return subnet;
 }
 
-bool is_ipv6_subnet(std::string_view text) {
-    const size_t slash = text.find('/');
-    if (slash == std::string_view::npos) return false;
-    const std::string address(text.substr(0, slash));
-    const std::string_view prefix_text = text.substr(slash + 1);
-    int prefix = 0;
-    auto [end, error] = std::from_chars(prefix_text.data(), prefix_text.data() + prefix_text.size(), prefix);
-    in6_addr parsed{};
-    if (error != std::errc() || end != prefix_text.data() + prefix_text.size() || prefix < 1 || prefix > 128 ||
-        ::inet_pton(AF_INET6, address.c_str(), &parsed) != 1)
-        return false;
-    for (int bit = prefix; bit < 128; ++bit)
-        if (parsed.s6_addr[bit / 8] & (0x80 >> (bit % 8))) return false;
-    return true;
-}
-
 namespace {
 
 int prefix_of_mask(uint32_t mask) {

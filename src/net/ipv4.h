@@ -33,8 +33,6 @@ struct Ipv4Subnet {
 /// "10.0.100.0/24" -> the subnet; nullopt when malformed, when the prefix is outside 1..32 or
 /// when host bits are set ("10.0.100.1/24": the caller says which network it meant).
 std::optional<Ipv4Subnet> parse_ipv4_subnet(std::string_view text);
-/// True for "fd00:1::/64"-style IPv6 subnets (prefix 1..128, no host bits set).
-bool is_ipv6_subnet(std::string_view text);
 
 }  // namespace corral::net
 
