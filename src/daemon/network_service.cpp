@@ -14,7 +14,9 @@
 #include "daemon/network/network_spec.h"
 #include "engine/process.h"
 #include "net/bridge.h"
+#include "net/interface_ipv6.h"
 #include "net/ipv4.h"
+#include "net/ipv6.h"
 
 namespace corral::daemon {
 
@@ -185,6 +187,11 @@ Result<void> NetworkService::bring_up(const NetworkRecord& network) {
     TRY_VOID(net::set_mtu(network.bridge, network.mtu));
     if (auto subnet = net::parse_ipv4_subnet(network.subnet4); subnet && !network.gateway4.empty())
         TRY_VOID(net::set_ipv4_address(network.bridge, network.gateway4, subnet->prefix));
+    // The IPv6 gateway is always the subnet's ::1 (its guests learn it from router
+    // advertisements, not from a setting); no subnet6 takes away one set before.
+    std::optional<net::InterfaceIpv6> gateway6;
+    if (auto subnet6 = net::parse_ipv6_subnet(network.subnet6)) gateway6 = net::InterfaceIpv6{subnet6->gateway(), 64};
+    TRY_VOID(net::set_global_ipv6_address(network.bridge, gateway6));
     if (network.kind == "vlan") TRY(net::ensure_vlan_port(network.parent, network.vlan_id, network.bridge));
     TRY_VOID(net::set_link_up(network.bridge));
     if (runs_dnsmasq(network)) {

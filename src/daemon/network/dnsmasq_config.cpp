@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "net/ipv4.h"
+#include "net/ipv6.h"
 
 namespace corral::daemon {
 
@@ -36,6 +37,8 @@ DnsmasqFiles render_dnsmasq(const inventory::NetworkRecord& network, const std::
     line("bind-interfaces");
     line("except-interface=lo");
     line(fmt::format("listen-address={}", network.gateway4));
+    const auto subnet6 = net::parse_ipv6_subnet(network.subnet6);
+    if (subnet6) line(fmt::format("listen-address={}", net::format_ipv6(subnet6->gateway())));
     line(fmt::format("pid-file={}", paths.pid_file().string()));
     line(fmt::format("dhcp-leasefile={}", paths.leases().string()));
     line("no-hosts");  // the host's /etc/hosts is not the network's business
@@ -56,6 +59,18 @@ DnsmasqFiles render_dnsmasq(const inventory::NetworkRecord& network, const std::
     }
     line(fmt::format("dhcp-range={},{},{},1h", network.dhcp_start, network.dhcp_end, netmask));
     line("dhcp-authoritative");
+    if (subnet6) {
+        // Router advertisements of the bridge's /64: guests make their own addresses (SLAAC),
+        // ask for the DNS server over stateless DHCPv6, and get AAAA names (ra-names: dnsmasq
+        // derives a DHCPv4 client's SLAAC address from its MAC and checks it answers).
+        line("enable-ra");
+        line(fmt::format("dhcp-range=::,constructor:{},ra-stateless,ra-names,64,1h", network.bridge));
+        // An isolated network routes nowhere: a router lifetime of 0 keeps the guests' default
+        // route off the bridge (the prefix and the DNS server still come). The MTU is not
+        // advertised here: DHCPv4's option sets the interface's, for IPv6 too, and stays a
+        // reload (dhcp-optsfile) rather than a restart.
+        if (network.kind == "isolated") line(fmt::format("ra-param={},60,0", network.bridge));
+    }
     line(fmt::format("dhcp-hostsfile={}", paths.dhcp_hosts().string()));
     line(fmt::format("dhcp-optsfile={}", paths.dhcp_opts().string()));
     line(fmt::format("addn-hosts={}", paths.dns_hosts().string()));

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "daemon/names.h"
+#include "net/ipv6.h"
 
 namespace corral::daemon {
 
@@ -148,10 +149,29 @@ ApiResult<NetworkRecord> read_network_body(JsonReader& body, const NetworkRecord
         }
     }
     if (auto subnet6 = TRY(body.optional_string("subnet6"))) {
-        if (!subnet6->empty() && !net::is_ipv6_subnet(*subnet6))
-            return api_fail(400, fmt::format("subnet6 '{}' is not an IPv6 subnet like fd00:1::/64", *subnet6),
-                            "subnet6");
-        network.subnet6 = *subnet6;
+        if (!subnet6->empty()) {
+            auto parsed = net::parse_ipv6_subnet(*subnet6);
+            if (!parsed)
+                return api_fail(400, fmt::format("subnet6 '{}' is not an IPv6 subnet like fd00:1::/64", *subnet6),
+                                "subnet6");
+            // Guests make their own addresses from the prefix and their MAC (SLAAC), which
+            // takes exactly 64 bits of prefix.
+            if (parsed->prefix != 64)
+                return api_fail(400,
+                                fmt::format("subnet6 {} must be a /64: guests make their addresses from the prefix "
+                                            "and their MAC (SLAAC)",
+                                            *subnet6),
+                                "subnet6");
+            if (network.kind != "nat" && network.kind != "isolated")
+                return api_fail(400,
+                                fmt::format("subnet6 is for nat and isolated networks, whose bridge and router "
+                                            "advertisements corrald runs (kind is {})",
+                                            network.kind),
+                                "subnet6");
+            network.subnet6 = parsed->to_string();  // one spelling, so equal subnets compare equal
+        } else {
+            network.subnet6.clear();
+        }
     }
     if (auto mtu = TRY(body.optional_uint("mtu", 576, 9000))) network.mtu = static_cast<int>(*mtu);
     if (auto servers = TRY(body.optional_strings("dns_forwarders", 8))) {
@@ -203,6 +223,16 @@ ApiResult<void> check_network(const NetworkRecord& network, const std::vector<Ne
         if (network.kind == "nat" || network.kind == "isolated")
             return api_fail(400, fmt::format("subnet4 is required for a {} network", network.kind), "subnet4");
         return {};
+    }
+    if (auto subnet6 = net::parse_ipv6_subnet(network.subnet6)) {
+        for (const auto& other : others) {
+            if (other.name == network.name) continue;
+            if (auto theirs = net::parse_ipv6_subnet(other.subnet6); theirs && theirs->overlaps(*subnet6))
+                return api_fail(400,
+                                fmt::format("subnet6 {} overlaps network {}'s subnet {}", network.subnet6, other.name,
+                                            other.subnet6),
+                                "subnet6");
+        }
     }
     const auto subnet = *net::parse_ipv4_subnet(network.subnet4);
     for (const auto& other : others) {

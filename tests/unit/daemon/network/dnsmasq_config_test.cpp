@@ -64,6 +64,18 @@ TEST(DnsmasqConfig, IsolatedNetworkForwardsNothingAndGivesNoRoute) {
     EXPECT_EQ(files.servers, "");
 }
 
+TEST(DnsmasqConfig, Ipv6SubnetsGetRouterAdvertisementsAndIsolatedOnesNoDefaultRoute) {
+    inventory::NetworkRecord network = default_nat_network();
+    network.subnet6 = "fd00:77::/64";
+    const DnsmasqFiles nat = render_dnsmasq(network, {}, DnsmasqPaths::of("/state/networks/default"));
+    EXPECT_EQ(nat.config, golden("nat6.conf"));
+    network.name = "lab";
+    network.kind = "isolated";
+    network.bridge = "crl-lab";
+    const DnsmasqFiles isolated = render_dnsmasq(network, {}, DnsmasqPaths::of("/state/networks/lab"));
+    EXPECT_EQ(isolated.config, golden("isolated6.conf"));
+}
+
 TEST(DnsmasqConfig, WhatDnsmasqReadsAgainOnSighupIsNotInItsConfiguration) {
     inventory::NetworkRecord network = default_nat_network();
     network.dns_forwarders = {"192.0.2.53"};

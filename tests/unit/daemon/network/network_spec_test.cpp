@@ -63,6 +63,24 @@ TEST(NetworkSpec, EachBadFieldIsNamed) {
     expect_field(read(R"({"name": "lab", "reservations": [{"mac": "52:54:00:zz:00:01", "ipv4": "10.0.0.2"}]})"),
                  "reservations[0].mac", "not a MAC address");
     expect_field(read(R"({"name": "lab", "colour": "blue"})"), "colour", "unknown field");
+    expect_field(read(R"({"name": "lab", "subnet6": "fd00:77::1/64"})"), "subnet6", "is not an IPv6 subnet");
+    expect_field(read(R"({"name": "lab", "subnet6": "10.0.101.0/24"})"), "subnet6", "is not an IPv6 subnet");
+    expect_field(read(R"({"name": "lab", "subnet6": 64})"), "subnet6", "must be a string");
+    expect_field(read(R"({"name": "lab", "subnet6": "fd00:77::/48"})"), "subnet6", "must be a /64");
+    expect_field(read(R"({"name": "b", "kind": "bridged", "bridge": "br0", "subnet6": "fd00:77::/64"})"), "subnet6",
+                 "for nat and isolated networks");
+}
+
+TEST(NetworkSpec, Ipv6SubnetIsKeptInOneSpellingAndMayNotOverlap) {
+    auto lab = read(R"({"name": "lab", "subnet4": "10.0.101.0/24", "subnet6": "FD00:0077:0000::/64"})");
+    ASSERT_TRUE(lab) << lab.error().message;
+    EXPECT_EQ(lab->subnet6, "fd00:77::/64");
+    auto other = *read(R"({"name": "other", "subnet4": "10.0.102.0/24", "subnet6": "fd00:77::/64"})");
+    expect_field(check_network(*lab, {other}, {}), "subnet6", "overlaps network other's subnet fd00:77::/64");
+    EXPECT_TRUE(check_network(*lab, {*lab}, {})) << "its own subnet is no conflict";
+    auto cleared = read(R"({"subnet6": ""})", &*lab);
+    ASSERT_TRUE(cleared) << cleared.error().message;
+    EXPECT_EQ(cleared->subnet6, "");
 }
 
 TEST(NetworkSpec, WholeNetworkChecks) {
