@@ -15,7 +15,9 @@
 //   nf_call_ip6tables 1`: the bridge's own option, no host-wide sysctl), so conntrack gives
 //   "established replies" for bridged and routed traffic alike. Ports are identified by their
 //   (anti-spoofed) addresses: `ip saddr vmap @egress4`, `ip daddr vmap @ingress4`.
-// - `table ip corral_nat`: masquerade of nat networks' subnets.
+// - `table ip corral_nat`: masquerade of nat networks' subnets; `table ip6 corral_nat6`: the same for
+//   their subnet6 (a ULA prefix such as fd00::/64 reaches the outside only that way, as IPv4's
+//   private subnets do; libvirt routes IPv6 instead, which needs the upstream to route it back).
 // Every lookup is a set or verdict map, so the per-packet cost does not grow with the number of VMs.
 
 #include <cstdint>
@@ -35,7 +37,7 @@ struct Network {
     std::string subnet4;   ///< IPv4 CIDR, e.g. "10.77.0.0/24" (may be empty for bridged/vlan)
     std::string gateway4;  ///< the host's address on the bridge (DHCP/DNS server), inside subnet4
     std::string uplink;    ///< nat: the interface to masquerade to; empty = any but the bridge
-    std::optional<std::string> subnet6;  ///< IPv6 CIDR, routed (not NATed) on nat networks
+    std::optional<std::string> subnet6;  ///< IPv6 CIDR; masqueraded to the uplink on nat networks
 };
 
 enum class Direction { In, Out };
@@ -85,6 +87,7 @@ struct Model {
 inline constexpr const char* k_bridge_table = "corral";  ///< family bridge
 inline constexpr const char* k_inet_table = "corral";    ///< family inet
 inline constexpr const char* k_nat_table = "corral_nat"; ///< family ip
+inline constexpr const char* k_nat6_table = "corral_nat6";  ///< family ip6
 
 /// Checks a model: CIDRs, gateway inside its subnet, kinds, group names, unknown groups and
 /// networks, port ranges (1..65535, from <= to), MACs, duplicate taps. The error names the

@@ -126,7 +126,8 @@ std::string render_reset() {
     // `table X {}` makes sure the table exists, so `delete table X` never fails; the whole
     // file is one transaction, so nothing is ever seen half-replaced.
     std::string out;
-    for (auto [family, name] : {std::pair{"bridge", k_bridge_table}, {"inet", k_inet_table}, {"ip", k_nat_table}})
+    for (auto [family, name] :
+         {std::pair{"bridge", k_bridge_table}, {"inet", k_inet_table}, {"ip", k_nat_table}, {"ip6", k_nat6_table}})
         out += fmt::format("table {0} {1} {{}}\ndelete table {0} {1}\n", family, name);
     return out;
 }
@@ -211,6 +212,23 @@ std::string render_nat(const Model& model) {
     return out;
 }
 
+std::string render_nat6(const Model& model) {
+    std::string out = fmt::format("\ntable ip6 {} {{\n", k_nat6_table);
+    out += "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
+    for (const Network& network : model.networks) {
+        if (network.kind != "nat" || !network.subnet6)
+            continue;
+        std::string subnet = parse_cidr(*network.subnet6)->network().to_string();
+        std::string to = network.uplink.empty() ? "" : fmt::format("oifname {} ", quoted(network.uplink));
+        out += fmt::format("\t\tip6 saddr {0} ip6 daddr ff00::/8 return comment \"net {1}: multicast stays local\"\n",
+                           subnet, network.name);
+        out += fmt::format("\t\tip6 saddr {0} ip6 daddr != {0} {2}masquerade comment \"net {1}: NAT to the uplink\"\n",
+                           subnet, network.name, to);
+    }
+    out += "\t}\n}\n";
+    return out;
+}
+
 std::string render_inet(const Model& model) {
     std::map<std::string, const SecurityGroup*> groups;
     for (const SecurityGroup& group : model.groups) groups[group.name] = &group;
@@ -262,6 +280,11 @@ std::string render_inet(const Model& model) {
             out += fmt::format("\t\tiifname {0} oifname != {0} ip saddr != {1} drop "
                                "comment \"net {2}: source outside the subnet\"\n",
                                bridge, subnet, network.name);
+            if (network.subnet6)
+                out += fmt::format(
+                    "\t\tiifname {0} oifname != {0} ip6 saddr != {1} drop "
+                    "comment \"net {2}: source outside subnet6\"\n",
+                    bridge, parse_cidr(*network.subnet6)->network().to_string(), network.name);
             if (!network.uplink.empty())
                 out += fmt::format("\t\tiifname {0} oifname != {{ {0}, {1} }} drop comment \"net {2}: out only to the uplink\"\n",
                                    bridge, quoted(network.uplink), network.name);
@@ -305,7 +328,7 @@ std::string render_inet(const Model& model) {
 
 std::string render(const Model& unsorted) {
     Model model = sorted_model(unsorted);
-    return render_reset() + render_bridge(model) + render_inet(model) + render_nat(model);
+    return render_reset() + render_bridge(model) + render_inet(model) + render_nat(model) + render_nat6(model);
 }
 
 }  // namespace corral::net::firewall

@@ -17,6 +17,7 @@ std::string render_reset();
 std::string render_bridge(const Model& sorted);
 std::string render_inet(const Model& sorted);
 std::string render_nat(const Model& sorted);
+std::string render_nat6(const Model& sorted);
 /// The named set holding the addresses of a group's ports ("grp4_web").
 std::string group_set_name(const std::string& group, int family);
 /// The chain a port with these groups jumps to ("in_ssh.web").

@@ -165,6 +165,29 @@ TEST_F(FirewallLive, NatReachesTheUplinkAndIsolatedDoesNot) {
     EXPECT_TRUE(nat->allowed);
 }
 
+TEST_F(FirewallLive, Ipv6NatReachesTheUplinkFromAUniqueLocalSubnet) {
+    // The host routes IPv6 (in this test's namespace), the uplink namespace has an address of
+    // its own and no route to fd77::/64: an answer proves the masquerade.
+    ASSERT_TRUE(sh("sysctl -qw net.ipv6.conf.all.forwarding=1 && ip -6 addr add fd77::1/64 dev fwbr0 nodad && "
+                   "ip -6 addr add 2001:db8:1::1/64 dev fwup0 nodad")
+                    .ok());
+    ASSERT_TRUE(lab->in("uplink", "ip -6 addr add 2001:db8:1::2/64 dev eth0 nodad").ok());
+    ASSERT_TRUE(lab->in("a", "ip -6 addr add fd77::2/64 dev eth0 nodad && ip -6 route add default via fd77::1").ok());
+    model.networks[0].subnet6 = "fd77::/64";
+    model.ports[0].addresses.push_back("fd77::2");
+    apply_model();
+    EXPECT_TRUE(lab->in("a", "busybox ping -6 -c 1 -W 2 2001:db8:1::2 || busybox ping6 -c 1 -W 2 2001:db8:1::2").ok());
+    std::string listed = sh("nft list table ip6 corral_nat6").output;
+    EXPECT_NE(listed.find("ip6 saddr fd77::/64 ip6 daddr != fd77::/64 oifname \"fwup0\" masquerade"), std::string::npos)
+        << listed;
+    // Without subnet6 the network carries only link-local IPv6: the port has no IPv6 address of
+    // its own any more, so anti-spoofing drops the same ping.
+    model.networks[0].subnet6.reset();
+    model.ports[0].addresses.pop_back();
+    apply_model();
+    EXPECT_FALSE(lab->in("a", "busybox ping -6 -c 1 -W 1 2001:db8:1::2 || busybox ping6 -c 1 -W 1 2001:db8:1::2").ok());
+}
+
 TEST_F(FirewallLive, ApplyingTwiceGivesAByteIdenticalRuleset) {
     model.groups = {{"ssh", {{Direction::In, Protocol::Tcp, 22, 22, "10.0.0.0/8"}}}};
     model.ports[1].groups = {"ssh"};
@@ -177,7 +200,8 @@ TEST_F(FirewallLive, ApplyingTwiceGivesAByteIdenticalRuleset) {
     std::reverse(model.networks.begin(), model.networks.end());
     apply_model();
     EXPECT_EQ(sh("nft list ruleset").output, first);
-    EXPECT_EQ(sh("nft list tables").output, "table bridge corral\ntable inet corral\ntable ip corral_nat\n");
+    EXPECT_EQ(sh("nft list tables").output,
+              "table bridge corral\ntable inet corral\ntable ip corral_nat\ntable ip6 corral_nat6\n");
     // Another tool's table is never touched, by apply or by remove_all.
     ASSERT_TRUE(sh("nft add table inet other && nft add chain inet other c").ok());
     apply_model();

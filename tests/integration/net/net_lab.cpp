@@ -76,7 +76,7 @@ NetLab::~NetLab() {
     }
     for (auto it = m_links.rbegin(); it != m_links.rend(); ++it) sh("ip link del " + *it + " 2>/dev/null");
     sh("nft delete table bridge corral 2>/dev/null; nft delete table inet corral 2>/dev/null; "
-       "nft delete table ip corral_nat 2>/dev/null");
+       "nft delete table ip corral_nat 2>/dev/null; nft delete table ip6 corral_nat6 2>/dev/null");
     std::filesystem::remove_all(m_dir);
 }
 

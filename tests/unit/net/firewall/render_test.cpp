@@ -47,7 +47,7 @@ TEST(FirewallRender, OrderOfTheModelDoesNotMatter) {
 TEST(FirewallRender, ReplacesOnlyCorraldsTablesAtomically) {
     std::string script = render(testing::nat_model());
     // Each table is made to exist, deleted, and defined again, all in the one file (= transaction).
-    for (std::string table : {"bridge corral", "inet corral", "ip corral_nat"}) {
+    for (std::string table : {"bridge corral", "inet corral", "ip corral_nat", "ip6 corral_nat6"}) {
         auto created = script.find("table " + table + " {}\n");
         auto deleted = script.find("delete table " + table + "\n");
         auto defined = script.find("table " + table + " {\n");
