@@ -88,7 +88,9 @@ std::string addresses(const json& vm) {
     std::vector<std::string> parts;
     if (vm.contains("nics") && vm["nics"].is_array())
         for (const auto& nic : vm["nics"])
-            if (nic.contains("ipv4") && nic["ipv4"].is_string()) parts.push_back(nic["ipv4"].get<std::string>());
+            for (const char* family : {"ipv4", "ipv6"})
+                if (nic.contains(family) && nic[family].is_string())
+                    parts.push_back(nic[family].get<std::string>());
     return parts.empty() ? "-" : join(parts, ",");
 }
 

@@ -28,12 +28,12 @@
 #include "daemon/http/listen_address.h"
 #include "daemon/http/request_body.h"
 #include "daemon/http/tls_context.h"
-#include "daemon/metrics_history.h"
-#include "daemon/migration_service.h"
-#include "daemon/noisy_neighbour.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "daemon/metrics_history.h"
+#include "daemon/migration_service.h"
+#include "daemon/network/nic_ipv6.h"
 #include "daemon/nic_plumbing.h"
+#include "daemon/noisy_neighbour.h"
 #include "daemon/state_lock.h"
 #include "daemon/tokens.h"
 #include "daemon/web/static_files.h"
@@ -309,11 +309,13 @@ int main(int argc, char** argv) {
     NetworkService networks(**inventory, state, no_default_network ? NetworkService::DefaultNetwork::Skip
                                                                     : NetworkService::DefaultNetwork::Create);
     // The firewall's ports: every NIC on a managed network, by its host-side tap (anti-spoofing
-    // pins the tap to the NIC's MAC and fixed address).
+    // pins the tap to the NIC's MAC, its fixed address and, on a network with subnet6, the
+    // address SLAAC gives it).
     networks.set_port_source([&inventory]() {
         std::vector<net::firewall::Port> ports;
         auto vms = (*inventory)->list_vms();
         if (!vms) return ports;
+        const auto subnet6 = subnet6_by_network(**inventory);
         for (const auto& vm : *vms)
             for (size_t i = 0; i < vm.nics.size(); ++i) {
                 const auto& nic = vm.nics[i];
@@ -323,6 +325,11 @@ int main(int argc, char** argv) {
                 port.network = nic.network;
                 port.mac = nic.mac;
                 if (!nic.ipv4.empty()) port.addresses.push_back(nic.ipv4);
+                // Only beside an IPv4 address: a port with addresses drops every other source,
+                // and a NIC without a fixed IPv4 one is not pinned at all.
+                if (auto prefix = subnet6.find(nic.network); prefix != subnet6.end() && !nic.ipv4.empty())
+                    if (auto ipv6 = nic_ipv6_address(prefix->second, nic.mac); !ipv6.empty())
+                        port.addresses.push_back(ipv6);
                 // Groups match by address: a NIC without a known one carries none (the API
                 // refuses that pairing; an inventory edited by hand must not break the firewall).
                 if (!port.addresses.empty()) port.groups = nic.groups;

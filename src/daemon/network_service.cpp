@@ -133,7 +133,7 @@ Result<void> NetworkService::start() {
     }
     if (auto applied = apply_firewall_locked(); !applied)
         log_error("applying the firewall: {}", applied.error().describe());
-    for (const auto& problem : net::firewall::check_host_policy().problems)
+    for (const auto& problem : net::firewall::check_host_policy(routes_ipv6()).problems)
         log_warning("host policy: {} (fix: {})", problem.problem, problem.fix);
     return {};
 }
@@ -341,9 +341,16 @@ nlohmann::json NetworkService::status(const NetworkRecord& network) {
     return {{"bridge_present", net::bridge_exists(network.bridge)}, {"dnsmasq", dnsmasq}, {"problems", problems}};
 }
 
+bool NetworkService::routes_ipv6() {
+    auto networks = m_inventory.list_networks();
+    return networks && std::any_of(networks->begin(), networks->end(), [](const NetworkRecord& network) {
+               return network.kind == "nat" && !network.subnet6.empty();
+           });
+}
+
 nlohmann::json NetworkService::host_policy() {
     nlohmann::json problems = nlohmann::json::array();
-    for (const auto& problem : net::firewall::check_host_policy().problems)
+    for (const auto& problem : net::firewall::check_host_policy(routes_ipv6()).problems)
         problems.push_back({{"problem", problem.problem}, {"fix", problem.fix}});
     return {{"ok", problems.empty()}, {"problems", problems}};
 }

@@ -66,6 +66,8 @@ public:
     nlohmann::json status(const inventory::NetworkRecord& network);
     /// Host settings that break VM traffic, with their fixes (GET /host, network show).
     nlohmann::json host_policy();
+    /// Does a nat network have a subnet6 (so the host's IPv6 forwarding matters)?
+    bool routes_ipv6();
 
     /// An IPv4 address on network `name` for a new NIC: the lowest host address outside the
     /// DHCP range that is not the gateway, reserved, or another NIC's. "" for networks without

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "daemon/network/nic_ipv6.h"
+
 namespace corral::daemon {
 
 std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t now) {
@@ -43,7 +45,7 @@ nlohmann::json limits_json(const inventory::VmRecord& vm) {
             {"vcpu_pins", limits.vcpu_pins}};
 }
 
-nlohmann::json vm_json(const inventory::VmRecord& vm) {
+nlohmann::json vm_json(const inventory::VmRecord& vm, const std::map<std::string, std::string>& subnet6_by_network) {
     nlohmann::json disks = nlohmann::json::array();
     for (const auto& disk : vm.disks)
         disks.push_back({{"pool", disk.pool}, {"volume", disk.volume}, {"readonly", disk.readonly}});
@@ -54,6 +56,9 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
             // On a managed network the bridge is the network's: what the user chose is the network.
             item["network"] = nic.network;
             item["ipv4"] = nic.ipv4.empty() ? nlohmann::json(nullptr) : nlohmann::json(nic.ipv4);
+            auto subnet6 = subnet6_by_network.find(nic.network);
+            std::string ipv6 = subnet6 == subnet6_by_network.end() ? "" : nic_ipv6_address(subnet6->second, nic.mac);
+            item["ipv6"] = ipv6.empty() ? nlohmann::json(nullptr) : nlohmann::json(ipv6);
             item["groups"] = nic.groups;  // security groups; [] = everything passes
         } else {
             if (!nic.bridge.empty()) item["bridge"] = nic.bridge;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -17,8 +18,10 @@ namespace corral::daemon {
 std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t now);
 /// The VM's "limits" object (docs/api.md "Limits"): the stored fields and the memory cap.
 nlohmann::json limits_json(const inventory::VmRecord& vm);
-/// The API's JSON for a VM (docs/api.md "VMs").
-nlohmann::json vm_json(const inventory::VmRecord& vm);
+/// The API's JSON for a VM (docs/api.md "VMs"). `subnet6_by_network` (subnet6_by_network())
+/// gives each NIC on a network with IPv6 its SLAAC address ("ipv6").
+nlohmann::json vm_json(const inventory::VmRecord& vm,
+                       const std::map<std::string, std::string>& subnet6_by_network = {});
 /// The value, or JSON null.
 inline nlohmann::json optional_json(const std::optional<uint64_t>& value) {
     return value ? nlohmann::json(*value) : nlohmann::json(nullptr);

@@ -4,6 +4,7 @@
 #include "daemon/http/request_body.h"
 #include "daemon/network/network_spec.h"
 #include "net/ipv4.h"
+#include "net/ipv6.h"
 
 namespace corral::daemon {
 
@@ -27,21 +28,25 @@ nlohmann::json network_json(const NetworkRecord& network, ApiContext& context) {
                                 {"ipv4", reservation.ipv4},
                                 {"hostname", optional_text(reservation.hostname)}});
     auto users = context.inventory.vms_using_network(network.name);
-    nlohmann::json out = {{"name", network.name},
-                          {"kind", network.kind},
-                          {"bridge", network.bridge},
-                          {"parent", optional_text(network.parent)},
-                          {"vlan_id", network.vlan_id ? nlohmann::json(network.vlan_id) : nlohmann::json()},
-                          {"subnet4", optional_text(network.subnet4)},
-                          {"gateway4", optional_text(network.gateway4)},
-                          {"dhcp_start", optional_text(network.dhcp_start)},
-                          {"dhcp_end", optional_text(network.dhcp_end)},
-                          {"subnet6", optional_text(network.subnet6)},
-                          {"mtu", network.mtu},
-                          {"dns_forwarders", network.dns_forwarders},
-                          {"reservations", reservations},
-                          {"vms", users ? *users : std::vector<std::string>{}},
-                          {"created_at", network.created_at}};
+    const auto subnet6 = net::parse_ipv6_subnet(network.subnet6);
+    nlohmann::json out = {
+        {"name", network.name},
+        {"kind", network.kind},
+        {"bridge", network.bridge},
+        {"parent", optional_text(network.parent)},
+        {"vlan_id", network.vlan_id ? nlohmann::json(network.vlan_id) : nlohmann::json()},
+        {"subnet4", optional_text(network.subnet4)},
+        {"gateway4", optional_text(network.gateway4)},
+        {"dhcp_start", optional_text(network.dhcp_start)},
+        {"dhcp_end", optional_text(network.dhcp_end)},
+        {"subnet6", optional_text(network.subnet6)},
+        // Always the subnet's ::1: guests learn it from router advertisements.
+        {"gateway6", subnet6 ? nlohmann::json(net::format_ipv6(subnet6->gateway())) : nlohmann::json()},
+        {"mtu", network.mtu},
+        {"dns_forwarders", network.dns_forwarders},
+        {"reservations", reservations},
+        {"vms", users ? *users : std::vector<std::string>{}},
+        {"created_at", network.created_at}};
     if (context.networks) out["status"] = context.networks->status(network);
     return out;
 }

@@ -8,6 +8,7 @@
 #include "daemon/api/api_context.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
+#include "daemon/network/nic_ipv6.h"
 #include "daemon/vm_json.h"
 #include "net/firewall/address.h"
 
@@ -228,7 +229,7 @@ ApiResult<HttpResponse> set_nic_groups(const HttpRequest& request, const std::st
     }
     auto stored = TRY(api(networks->set_nic_groups(vm, index, *groups), "groups"));
     context.events.publish({{"kind", "vm.updated"}, {"target", vm}});
-    return json_response(200, vm_json(stored));
+    return json_response(200, vm_json(stored, subnet6_by_network(context.inventory)));
 }
 
 }  // namespace

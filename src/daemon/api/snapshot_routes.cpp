@@ -5,6 +5,7 @@
 #include "daemon/api/api_context.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
+#include "daemon/network/nic_ipv6.h"
 #include "daemon/vm_json.h"
 
 namespace corral::daemon {
@@ -93,7 +94,7 @@ ApiResult<HttpResponse> clone_snapshot(const HttpRequest& request, const std::st
     auto created = context.networks ? context.networks->define_vm(clone, {}, store) : store(clone);
     const std::string field = !created && created.error().errno_value() == EEXIST ? "name" : "snapshot";
     auto record = TRY(api(std::move(created), field));
-    auto json = vm_json(record);
+    auto json = vm_json(record, subnet6_by_network(context.inventory));
     json["task"] = task->id;
     json["status_url"] = api_path(fmt::format("/tasks/{}", task->id));
     auto response = json_response(202, json);

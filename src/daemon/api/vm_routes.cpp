@@ -8,6 +8,7 @@
 #include "daemon/disk_rules.h"
 #include "daemon/http/request_body.h"
 #include "daemon/names.h"
+#include "daemon/network/nic_ipv6.h"
 #include "daemon/vcpu_threads.h"
 #include "daemon/vm_json.h"
 #include "net/persistent_tap.h"
@@ -305,7 +306,7 @@ ApiResult<HttpResponse> create_vm(const HttpRequest& request, ApiContext& contex
     auto created = TRY(api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) {
         return context.vms.create(defined);
     })));
-    auto response = json_response(201, vm_json(created));
+    auto response = json_response(201, vm_json(created, subnet6_by_network(context.inventory)));
     response.headers.emplace_back("Location", api_path(fmt::format("/vms/{}", created.name)));
     return response;
 }
@@ -335,7 +336,7 @@ ApiResult<HttpResponse> edit_vm(const HttpRequest& request, const std::string& n
                 edited = TRY(context.inventory.set_nic_groups(edited.name, i, defined.nics[i].groups));
         return edited;
     })));
-    return json_response(200, vm_json(stored));
+    return json_response(200, vm_json(stored, subnet6_by_network(context.inventory)));
 }
 
 ApiResult<HttpResponse> change_state(const HttpRequest& request, const std::string& name, ApiContext& context) {
@@ -360,7 +361,9 @@ void add_vm_routes(Router& router, ApiContext& context) {
     router.add("GET", api_path("/vms"), [&context](const HttpRequest&, const PathParams&) -> ApiResult<HttpResponse> {
         auto vms = TRY(api(context.inventory.list_vms()));
         nlohmann::json list = nlohmann::json::array();
-        for (const auto& vm : vms) list.push_back(vm_json(vm));
+        const auto subnet6 = subnet6_by_network(context.inventory);
+        for (const auto& vm : vms)
+            list.push_back(vm_json(vm, subnet6));
         return json_response(200, list);
     });
     router.add("POST", api_path("/vms"), [&context](const HttpRequest& request, const PathParams&) {
@@ -369,7 +372,7 @@ void add_vm_routes(Router& router, ApiContext& context) {
     router.add("GET", api_path("/vms/{name}"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {
                    auto vm = TRY(api(context.inventory.get_vm(params.at("name")), "name"));
-                   auto json = vm_json(vm);
+                   auto json = vm_json(vm, subnet6_by_network(context.inventory));
                    auto console = context.vms.console(vm.name);
                    // Guest bytes: anything at all, made valid UTF-8 before they go into JSON.
                    json["last_console"] = console ? sanitize_utf8((*console)->tail(20)) : "";

@@ -124,9 +124,10 @@ struct HostPolicyReport {
 
 /// Looks for host settings that drop VM traffic: net.ipv4.ip_forward off, a forward-hook chain of
 /// another table (iptables' FORWARD as Docker sets it, an nft filter) whose policy is drop, an
-/// input-hook chain with policy drop (DHCP/DNS from VMs to the host), and br_netfilter missing (then groups do not apply between VMs on one bridge). Never fails: what
-/// it cannot read it does not report.
-HostPolicyReport check_host_policy();
+/// input-hook chain with policy drop (DHCP/DNS from VMs to the host), and br_netfilter missing (then groups do not
+/// apply between VMs on one bridge). Never fails: what it cannot read it does not report. `routes_ipv6`: a nat network
+/// has a subnet6, so IPv6 forwarding matters too.
+HostPolicyReport check_host_policy(bool routes_ipv6 = false);
 
 /// A question for trace(): would a new connection from `from` to `to` pass?
 struct TraceQuery {

@@ -14,13 +14,21 @@
 
 namespace corral::net::firewall {
 
-HostPolicyReport check_host_policy() {
+HostPolicyReport check_host_policy(bool routes_ipv6) {
     HostPolicyReport report;
     std::ifstream forward("/proc/sys/net/ipv4/ip_forward");
     std::string value;
     if (forward >> value && value == "0")
         report.problems.push_back({"net.ipv4.ip_forward is 0: the host does not route, nat networks cannot reach the uplink",
                                    "sysctl -w net.ipv4.ip_forward=1 (and set it in /etc/sysctl.d/ to keep it)"});
+    // Not turned on by corrald: host-wide, and it stops the host taking router advertisements
+    // on its own uplink unless that interface says accept_ra=2.
+    std::ifstream forward6("/proc/sys/net/ipv6/conf/all/forwarding");
+    if (routes_ipv6 && forward6 >> value && value == "0")
+        report.problems.push_back(
+            {"net.ipv6.conf.all.forwarding is 0: nat networks with subnet6 cannot reach the uplink over IPv6",
+             "sysctl -w net.ipv6.conf.all.forwarding=1 (an uplink that takes its own address from router "
+             "advertisements also needs net.ipv6.conf.UPLINK.accept_ra=2; set both in /etc/sysctl.d/ to keep them)"});
 
     // br_netfilter (built in, or the module) shows itself with /proc/sys/net/bridge.
     if (!std::filesystem::exists("/proc/sys/net/bridge"))

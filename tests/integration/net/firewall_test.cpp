@@ -270,6 +270,16 @@ TEST_F(FirewallLive, AFailedApplyLeavesThePreviousRules) {
 TEST_F(FirewallLive, HostPolicyThatDropsVmTrafficIsReportedWithTheFix) {
     apply_model();
     EXPECT_TRUE(check_host_policy().ok());
+    // IPv6 forwarding matters only where a nat network has a subnet6.
+    ASSERT_TRUE(sh("sysctl -qw net.ipv6.conf.all.forwarding=0").ok());
+    EXPECT_TRUE(check_host_policy(/*routes_ipv6=*/false).ok());
+    HostPolicyReport v6 = check_host_policy(/*routes_ipv6=*/true);
+    ASSERT_EQ(v6.problems.size(), 1u);
+    EXPECT_EQ(v6.problems[0].problem,
+              "net.ipv6.conf.all.forwarding is 0: nat networks with subnet6 cannot reach the uplink over IPv6");
+    EXPECT_EQ(v6.problems[0].fix.rfind("sysctl -w net.ipv6.conf.all.forwarding=1 ", 0), 0u) << v6.problems[0].fix;
+    ASSERT_TRUE(sh("sysctl -qw net.ipv6.conf.all.forwarding=1").ok());
+    EXPECT_TRUE(check_host_policy(true).ok());
     ASSERT_TRUE(lab->pings("a", "10.77.0.3"));
     // What Docker does: a forward chain with policy drop (here in nft; iptables-nft is the same).
     ASSERT_TRUE(sh("nft add table ip filter && nft add chain ip filter FORWARD "
