@@ -136,7 +136,9 @@ NetworkCommands::NetworkCommands(CLI::App& app, Invocation& invocation) : m_inv(
         cmd->add_option("--dhcp-range", m_dhcp_range, "dynamic DHCP range (default: the upper half of the subnet)")
             ->check(CLI::Validator(check_range, "START-END"))
             ->type_name("START-END");
-        cmd->add_option("--subnet6", m_subnet6, "IPv6 subnet, e.g. fd00:1::/64")->type_name("CIDR");
+        cmd->add_option("--subnet6", m_subnet6,
+                        "IPv6 /64 for SLAAC and NAT66, e.g. fd00:1::/64 (nat and isolated networks)")
+            ->type_name("CIDR");
         cmd->add_option("--mtu", m_mtu, "MTU of the bridge and the VMs' NICs (576-9000, default 1500)");
         cmd->add_option("--dns", m_dns, "an upstream DNS server (repeatable; default: the host's)")->type_name("IP");
         cmd->add_option("--reserve", m_reserve, "a static DHCP reservation MAC=IP[=HOSTNAME] (repeatable)")

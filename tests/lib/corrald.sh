@@ -17,6 +17,7 @@
 #   console_since_start VM, console_has VM TEXT, wait_console VM TEXT SECS   the VM's console
 #   wait_until SECONDS CMD... runs CMD until it succeeds
 #   png_size FILE             "WIDTHxHEIGHT" of a PNG, or "not a PNG"
+#   tap_of VM                 the host-side tap name of the VM's first NIC
 # For corrald --listen (TLS + bearer tokens):
 #   tls_listen                sets $listen (HOST:PORT, the port really bound) and $fingerprint from GET /host
 #   tls_api TOKEN METHOD PATH [JSON]   like api, over https://$listen trusting $state/tls/server.crt;
@@ -164,6 +165,18 @@ import struct, sys
 data = open(sys.argv[1], "rb").read(24)
 print("%dx%d" % struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else "not a PNG")' "$1"
 }
+# The tap name corrald gives NIC 0 of a VM (NicPlumbing::tap_name_for: FNV-1a of the name): a
+# namespace standing for the VM's guest names its veth's host end so, and the firewall takes it
+# for the VM's port.
+tap_of() {   # tap_of VM
+  local name=$1 hash=2166136261 i c
+  for ((i = 0; i < ${#name}; i++)); do
+    printf -v c '%d' "'${name:i:1}"
+    hash=$(( ((hash ^ c) * 16777619) & 0xffffffff ))
+  done
+  printf 'crl%08xn0' "$hash"
+}
+
 wait_until() {   # wait_until SECONDS CMD...: runs CMD until it succeeds; fails after SECONDS
   local deadline=$((SECONDS + $1)); shift
   until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.3; done

@@ -94,15 +94,6 @@ api POST /api/v1/vms '{"name": "vm2", "engine": "emulated", "nics": [{"network":
 check "POST /vms vm2 with group ssh is 201, showing it" test "$code/$(jqb '.nics[0].groups | join(",")')" = "201/ssh" \
   || echo "$body"
 
-# The tap name corrald gives NIC 0 of a VM (NicPlumbing::tap_name_for: FNV-1a of the name).
-tap_of() {
-  local name=$1 hash=2166136261 i c
-  for ((i = 0; i < ${#name}; i++)); do
-    printf -v c '%d' "'${name:i:1}"
-    hash=$(( ((hash ^ c) * 16777619) & 0xffffffff ))
-  done
-  printf 'crl%08xn0' "$hash"
-}
 # guest N VM: a namespace standing for VM's guest: eth0 with the VM's MAC and address, its host
 # end named as the VM's tap, on the default network's bridge.
 guest() {
