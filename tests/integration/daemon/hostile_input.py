@@ -147,7 +147,7 @@ VALID = {
                              "cmdline": "console=ttyS0", "description": "hostile"}],
     "post /api/v1/tokens": [{"name": "htok"}],
     "post /api/v1/networks": [{
-        "name": "hn1", "kind": "isolated", "subnet4": "10.0.201.0/24", "gateway4": "10.0.201.1",
+        "name": "hn1", "kind": "isolated", "subnet4": "10.0.201.0/24", "gateway4": "10.0.201.1", "subnet6": "fd00:201::/64",
         "dhcp_start": "10.0.201.10", "dhcp_end": "10.0.201.200", "mtu": 1500, "dns_forwarders": ["192.0.2.53"],
         "reservations": [{"mac": "52:54:00:aa:bb:01", "ipv4": "10.0.201.5", "hostname": "db"}]}],
     "patch /api/v1/networks/{name}": [{
