@@ -14,27 +14,30 @@
 # size (QEMU's vm-state-size and the qcow2 file's growth) and ratios corral/QEMU (above 1: corral
 # is slower or bigger). The two VMs never run at the same time. Not a test: nothing fails on a
 # number. Root (corrald). Exit 77 when QEMU, jq, curl or python3 is missing.
-# usage: bench/snapshot/run.sh [--smoke] [--memory MiB] [--dirty MiB] [--runs N]
+# --runs N snapshots in a row (default 3), each restored --restores N times (default 3; QEMU's
+# loadvm as often) before the next is taken; --smoke: 256 MiB, 16 MiB dirtied, 1 and 1.
+# usage: bench/snapshot/run.sh [--smoke] [--memory MiB] [--dirty MiB] [--runs N] [--restores N]
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 here=$(dirname "$script")
 repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
-memory=512 dirty=256 runs=3
+memory=512 dirty=256 runs=3 restores=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke) memory=256 dirty=16 runs=1 ;;
+    --smoke) memory=256 dirty=16 runs=1 restores=1 ;;
     --memory) memory=$2; shift ;;
     --dirty) dirty=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run.sh: unknown option '$1' (allowed: --smoke, --memory MiB, --dirty MiB, --runs N)" >&2; exit 2 ;;
+    --restores) restores=$2; shift ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option '$1' (allowed: --smoke, --memory MiB, --dirty MiB, --runs N, --restores N)" >&2; exit 2 ;;
   esac
   shift
 done
-for n in "$memory" "$dirty" "$runs"; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --memory, --dirty and --runs take a positive whole number, not '$n'" >&2; exit 2; }
+for n in "$memory" "$dirty" "$runs" "$restores"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --memory, --dirty, --runs and --restores take a positive whole number, not '$n'" >&2; exit 2; }
 done
 ((dirty + 64 <= memory)) || { echo "run.sh: --dirty $dirty MiB leaves the guest less than 64 MiB of its --memory $memory" >&2; exit 2; }
 for tool in jq curl qemu-img python3; do
@@ -139,13 +142,16 @@ for ((r = 1; r <= runs; r++)); do
   grow[corral]+=" $(( $(allocated "$top_disk") - before ))"
   api GET "/api/v1/vms/snap/snapshots/s$r"
   size[corral]+=" $(jqb .size_bytes)"
-  api PUT /api/v1/vms/snap/state '{"action":"kill"}'
-  wait_state snap stopped 60 || die "VM snap did not stop"
-  t=$(timed "$corral" vm snapshot restore snap "s$r") || die "corral vm snapshot restore snap s$r failed"
-  secs[corral_restore]+=" $t"
-  printf 'echo restored-%s-$((6*7))\n' "$r" | timeout 30 "$corral" vm console snap >/dev/null 2>&1
-  wait_console snap "restored-$r-42" 120 || die "the guest's shell does not answer after restore $r"
-  echo "run $r: create ${secs[corral_save]##* } s, restore ${secs[corral_restore]##* } s"
+  line="run $r: create $t s, restore"
+  for ((k = 1; k <= restores; k++)); do
+    api PUT /api/v1/vms/snap/state '{"action":"kill"}'
+    wait_state snap stopped 60 || die "VM snap did not stop"
+    t=$(timed "$corral" vm snapshot restore snap "s$r") || die "corral vm snapshot restore snap s$r failed"
+    secs[corral_restore]+=" $t" line+=" $t"
+    printf 'echo restored-%s-%s-$((6*7))\n' "$r" "$k" | timeout 30 "$corral" vm console snap >/dev/null 2>&1
+    wait_console snap "restored-$r-$k-42" 120 || die "the guest's shell does not answer after restore $r.$k"
+  done
+  echo "$line s"
 done
 api PUT /api/v1/vms/snap/state '{"action":"kill"}'
 wait_state snap stopped 60 || die "VM snap did not stop"
@@ -174,24 +180,36 @@ for ((r = 1; r <= runs; r++)); do
   secs[qemu_save]+=" $t"
   grow[qemu]+=" $(( $(allocated "$peer/disk.qcow2") - before ))"
   size[qemu]+=" $(state_bytes "$peer/disk.qcow2" "s$r")"
-  t=$(python3 "$here/qmp.py" hmp "$peer/qmp.sock" "loadvm s$r") || die "QEMU loadvm s$r failed"
-  secs[qemu_loadvm]+=" $t"
-  peer_quit
-  peer_start -loadvm "s$r"
-  secs[qemu_restore]+=" $peer_secs"
-  peer_console "echo restored-$r-\$((6*7))" "restored-$r-42" || die "the peer's shell does not answer after restore $r"
-  echo "run $r: savevm ${secs[qemu_save]##* } s, loadvm ${secs[qemu_loadvm]##* } s, -loadvm start ${secs[qemu_restore]##* } s"
+  line="run $r: savevm $t s, loadvm"
+  for ((k = 1; k <= restores; k++)); do
+    t=$(python3 "$here/qmp.py" hmp "$peer/qmp.sock" "loadvm s$r") || die "QEMU loadvm s$r failed"
+    secs[qemu_loadvm]+=" $t" line+=" $t"
+  done
+  line+=" s, -loadvm start"
+  for ((k = 1; k <= restores; k++)); do
+    peer_quit
+    peer_start -loadvm "s$r"
+    secs[qemu_restore]+=" $peer_secs" line+=" $peer_secs"
+    peer_console "echo restored-$r-$k-\$((6*7))" "restored-$r-$k-42" ||
+      die "the peer's shell does not answer after restore $r.$k"
+  done
+  echo "$line s"
 done
 peer_quit
 
 ratio() { awk -v c="$1" -v p="$2" 'BEGIN { printf "%.2f", (p > 0 ? c / p : 0) }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 echo
-echo "VM: ${memory} MiB, 1 vCPU, ${dirty} MiB dirtied by the guest; QEMU TCG; $(nproc) CPUs; $(date -u +%F); medians of $runs"
+echo "VM: ${memory} MiB, 1 vCPU, ${dirty} MiB dirtied by the guest; QEMU TCG; $(nproc) CPUs; $(date -u +%F); medians of $runs snapshots, $((runs * restores)) restores"
 printf '%-52s %10s %10s %8s\n' "figure" corral QEMU corral/QEMU
 row() { printf '%-52s %10s %10s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
-cs=$(median <<<"${secs[corral_save]}") qs=$(median <<<"${secs[qemu_save]}")
-row "snapshot with memory, s (CLI / savevm)" "$cs" "$qs"
+# The first snapshot and the later ones apart: each later one is taken after a restore, and
+# QEMU's loadvm leaves the snapshot's memory state in the disk's active layer (savevm discards
+# it), so the next savevm copies those clusters on write, with a flush for each.
+first() { awk '{ print $1 }' <<<"$1"; }
+later() { cut -d' ' -f3- <<<"$1" | median; }
+row "first snapshot with memory, s (CLI / savevm)" "$(first "${secs[corral_save]}")" "$(first "${secs[qemu_save]}")"
+((runs > 1)) && row "later snapshots, after a restore, s (same)" "$(later "${secs[corral_save]}")" "$(later "${secs[qemu_save]}")"
 cr=$(median <<<"${secs[corral_restore]}") qr=$(median <<<"${secs[qemu_restore]}")
 row "restore, s (CLI / new QEMU -loadvm to running)" "$cr" "$qr"
 ql=$(median <<<"${secs[qemu_loadvm]}")
