@@ -134,7 +134,7 @@ qemu-img create -q -f qcow2 -b "$backing" -F "$backing_format" "$peer/disk.qcow2
 printf '%q ' "${peer_args[@]}" >"$peer/cmdline"
 
 declare -A secs size grow
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 for ((r = 1; r <= runs; r++)); do
   before=$(allocated "$top_disk")
   t=$(timed "$corral" vm snapshot create snap "s$r") || die "corral vm snapshot create snap s$r failed"
@@ -203,9 +203,10 @@ echo
 echo "VM: ${memory} MiB, 1 vCPU, ${dirty} MiB dirtied by the guest; QEMU TCG; $(nproc) CPUs; $(date -u +%F); medians of $runs snapshots, $((runs * restores)) restores"
 printf '%-52s %10s %10s %8s\n' "figure" corral QEMU corral/QEMU
 row() { printf '%-52s %10s %10s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
-# The first snapshot and the later ones apart: each later one is taken after a restore, and
-# QEMU's loadvm leaves the snapshot's memory state in the disk's active layer (savevm discards
-# it), so the next savevm copies those clusters on write, with a flush for each.
+# The first snapshot and the later ones apart: each later one is taken after a restore, and a
+# savevm after a loadvm is QEMU's slow case (2026-12-07, 512 MiB: ~40 s against under 2 s for a
+# savevm after a savevm; under 2 s too with the qcow2 option lazy-refcounts=on or without flushes:
+# qcow2 copies on write the clusters the loaded snapshot still shares, a flush for each).
 first() { awk '{ print $1 }' <<<"$1"; }
 later() { cut -d' ' -f3- <<<"$1" | median; }
 row "first snapshot with memory, s (CLI / savevm)" "$(first "${secs[corral_save]}")" "$(first "${secs[qemu_save]}")"
