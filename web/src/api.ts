@@ -96,7 +96,7 @@ export interface Vm {
   memory_mib: number;
   image: string | null;
   disks: { pool: string; volume: string; readonly: boolean }[];
-  nics: { network?: string; bridge?: string; tap?: string; mac: string; ipv4?: string | null }[];
+  nics: { network?: string; bridge?: string; tap?: string; mac: string; ipv4?: string | null; ipv6?: string | null }[];
   restart_policy: string;
   cmdline: string;
   pid: number | null;
@@ -194,6 +194,8 @@ export interface Nic {
   tap?: string;
   mac: string;
   ipv4?: string | null;
+  /** The address the guest makes by SLAAC on a network with a subnet6. */
+  ipv6?: string | null;
   groups?: string[];
 }
 
@@ -208,6 +210,8 @@ export interface Network {
   gateway4: string | null;
   dhcp_start: string | null;
   dhcp_end: string | null;
+  subnet6: string | null;
+  gateway6: string | null;
   mtu: number;
   vms: string[];
   created_at: string;

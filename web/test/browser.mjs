@@ -442,8 +442,8 @@ async function nicChecks(page) {
   await page.click("[data-tab=snapshots]");
 }
 
-/** The Networks page: the default network listed; a bad subnet's message at its field; an
- *  isolated network made, listed and deleted; the default one, in use, cannot be (409 shown). */
+/** The Networks page: the default network listed; a bad subnet's (and IPv6 subnet's) message at
+ *  its field; an isolated network with an IPv6 subnet made, listed and deleted; the default one, in use, cannot be (409 shown). */
 async function networkChecks(page, networked) {
   console.log("== the Networks page");
   await page.goto(`${url}/#/networks`);
@@ -465,9 +465,15 @@ async function networkChecks(page, networked) {
     return;
   }
   await retype(page, ".network-form [data-field=subnet4] input", "10.77.0.0/24");
+  await retype(page, ".network-form [data-field=subnet6] input", "fd00:77::/48");
   await page.click(".network-form button[type=submit]");
-  check("an isolated network made: listed with its kind and subnet",
-    await until(page, () => /isolated.*10\.77\.0\.0\/24/.test(document.querySelector("tr[data-network=lab]")?.textContent ?? ""), 30000),
+  check("an IPv6 subnet that is not a /64: the API's message at its field",
+    await until(page, () => /\/64/.test(document.querySelector(".network-form [data-field=subnet6] .field-error")?.textContent ?? ""), 10000),
+    await page.$eval("main .status", (e) => e.textContent));
+  await retype(page, ".network-form [data-field=subnet6] input", "fd00:77::/64");
+  await page.click(".network-form button[type=submit]");
+  check("an isolated network made: listed with its kind and both subnets",
+    await until(page, () => /isolated.*10\.77\.0\.0\/24 fd00:77::\/64/.test(document.querySelector("tr[data-network=lab]")?.textContent ?? ""), 30000),
     await page.$eval("main .status", (e) => e.textContent));
   await page.click("tr[data-network=default] [data-action=leases]");
   check("  ... the default network's leases open", await until(page, () =>

@@ -1,4 +1,4 @@
-// Networks: the managed networks (kind, subnet, bridge, the VMs on them, problems), making one
+// Networks: the managed networks (kind, IPv4 and IPv6 subnets, bridge, the VMs on them, problems), making one
 // (errors at the field the API names: a bad or overlapping subnet, a gateway outside it...), a
 // network's DHCP leases, and deleting one (a network VMs use is a 409, shown as the API says it).
 import { call, get, Lease, Network } from "../api";
@@ -16,15 +16,18 @@ export function networksPage(main: HTMLElement): () => void {
     ["vlan", "vlan: tagged frames on a parent link"]].map(([value, label]) => h("option", { value }, label))));
   const subnet = field("subnet4", "IPv4 subnet", h("input", { type: "text", placeholder: "10.0.101.0/24", spellcheck: "false" }),
     "A /29 or larger; empty: the first free /24 from 10.0.100.0.");
+  const subnet6 = field("subnet6", "IPv6 subnet", h("input", { type: "text", placeholder: "fd00:101::/64", spellcheck: "false" }),
+    "Optional, a /64: guests make their addresses from it (SLAAC); nat networks reach the uplink through NAT66.");
   const bridge = field("bridge", "Bridge", h("input", { type: "text", spellcheck: "false" }),
     "bridged: the host bridge to join. Others: the bridge to make (empty: crl-NAME).");
   const parent = field("parent", "Parent link", h("input", { type: "text", spellcheck: "false" }), "vlan only.");
   const vlan = field("vlan_id", "VLAN id", h("input", { type: "number", min: 1, max: 4094 }), "vlan only: 1-4094.");
-  const fields = [name, kind, subnet, bridge, parent, vlan];
+  const fields = [name, kind, subnet, subnet6, bridge, parent, vlan];
   // Only the fields the chosen kind takes are shown.
   const showKind = () => {
     const value = kind.input.value;
     subnet.wrapper.hidden = value === "bridged";
+    subnet6.wrapper.hidden = value !== "nat" && value !== "isolated";
     parent.wrapper.hidden = vlan.wrapper.hidden = value !== "vlan";
   };
   kind.input.addEventListener("change", showKind);
@@ -35,14 +38,14 @@ export function networksPage(main: HTMLElement): () => void {
     event.preventDefault();
     clearErrors(fields);
     const body: Record<string, unknown> = { name: name.input.value.trim(), kind: kind.input.value };
-    for (const each of [subnet, bridge, parent]) {
+    for (const each of [subnet, subnet6, bridge, parent]) {
       if (!each.wrapper.hidden && each.input.value.trim()) body[each.api] = each.input.value.trim();
     }
     if (!vlan.wrapper.hidden && vlan.input.value) body.vlan_id = Number(vlan.input.value);
     try {
       const made = await call<Network>("POST", "/api/v1/networks", body);
       status.textContent = `${made.name} created (${made.kind}${made.subnet4 ? `, ${made.subnet4}` : ""})`;
-      for (const each of [name, subnet, bridge, parent, vlan]) each.input.value = "";
+      for (const each of [name, subnet, subnet6, bridge, parent, vlan]) each.input.value = "";
       void refresh();
     } catch (error) {
       if (!showAtField(fields, error)) status.textContent = (error as Error).message;
@@ -87,7 +90,7 @@ export function networksPage(main: HTMLElement): () => void {
     fill(rows, list.length ? list.map((network) => h("tr", { "data-network": network.name },
       h("th", { scope: "row" }, network.name),
       h("td", { "data-label": "Kind" }, network.kind, network.kind === "vlan" ? ` ${network.parent}.${network.vlan_id}` : ""),
-      h("td", { "data-label": "Subnet" }, network.subnet4 ?? "—"),
+      h("td", { "data-label": "Subnet" }, [network.subnet4, network.subnet6].filter(Boolean).join(" ") || "—"),
       h("td", { "data-label": "Bridge" }, h("code", {}, network.bridge)),
       h("td", { "data-label": "VMs" }, network.vms.length ? network.vms.flatMap((vm, i) =>
         [i ? ", " : "", h("a", { href: `#/vms/${encodeURIComponent(vm)}` }, vm)]) : "—"),

@@ -39,7 +39,7 @@ export class NicsView {
       h("td", { "data-label": "Network" }, nic.network ? h("a", { href: "#/networks" }, nic.network)
         : nic.bridge ? `bridge ${nic.bridge}` : nic.tap ? `tap ${nic.tap}` : "—"),
       h("td", { "data-label": "MAC" }, h("code", {}, nic.mac)),
-      h("td", { "data-label": "Address", class: "nic-address" }, nic.ipv4 ?? "—"),
+      h("td", { "data-label": "Address", class: "nic-address" }, [nic.ipv4, nic.ipv6].filter(Boolean).join(" ") || "—"),
       h("td", { "data-label": "Security groups" }, nic.groups ? this.groupEditor(index, nic.groups) : "— (not a managed network)")))
       : h("tr", {}, h("td", { colspan: 5 }, "No NICs.")));
   }
