@@ -366,6 +366,9 @@ const balloonChecks = async (page, vm) => {
   await page.$eval(".balloon-view", (e) => e.textContent));
   check("  ... and corrald keeps it with the VM", await page.evaluate(async (name) =>
     (await (await fetch(`/api/v1/vms/${name}`)).json()).balloon_target_mib === 192, vm));
+  // The card once the balloon inflated towards the target (the guest's available memory drops under it).
+  await until(page, () => /guest has 19\d MiB now/.test(document.querySelector(".balloon-facts")?.textContent ?? ""), 30000);
+  await (await page.$(".balloon-view")).screenshot({ path: `${shots}/balloon.png` });
   await page.click(".balloon-view button[data-action=clear-balloon]");
   check("  ... Clear removes it", await until(page, () => document.querySelector(".balloon-view")?.dataset.kept === "" &&
     /No balloon target kept/.test(document.querySelector(".balloon-facts")?.textContent ?? ""), 15000),

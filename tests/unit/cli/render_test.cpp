@@ -86,7 +86,7 @@ TEST(RenderBalloon, TargetActualAndTheGuestsMemory) {
     EXPECT_NE(render(View::Balloon, kept).find("balloon: target 128M, actual 130M (126M given back), kept\n"),
               std::string::npos);
     // A stopped VM with a kept target: what its next start applies.
-    EXPECT_NE(render(View::Vm, json{{"name", "web1"}, {"balloon", nullptr}, {"balloon_target_mib", 128}})
+    EXPECT_NE(render(View::Vm, json{{"name", "web1"}, {"balloon", nullptr}, {"balloon_target_mib", 128u}})
                   .find("balloon: target 128M, kept, applied at start\n"),
               std::string::npos);
     const json stopped = json::parse(R"({"memory_mib": 256, "target_mib": 128, "kept": true, "actual_mib": null,
