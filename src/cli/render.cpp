@@ -232,11 +232,12 @@ std::string display(const json& vm) {
 /// "target 128M, actual 128M (128M given back), kept" while the VM runs; "target 128M, kept,
 /// applied at start" while it is down; "-" without a balloon and nothing kept.
 std::string balloon(const json& b, const json& vm) {
-    const bool kept = b.is_object() ? b.value("kept", false)
-                                    : vm.is_object() && vm.contains("balloon_target_mib") &&
-                                          vm["balloon_target_mib"].is_number();
+    const bool kept = b.is_object()
+                          ? b.value("kept", false)
+                          : vm.is_object() && vm.contains("balloon_target_mib") && vm["balloon_target_mib"].is_number();
     if (!b.is_object() || !b.contains("actual_mib") || b["actual_mib"].is_null()) {
-        if (!kept) return "-";
+        if (!kept)
+            return "-";
         return fmt::format("target {}, kept, applied at start",
                            b.is_object() ? mib(b, "target_mib") : mib(vm, "balloon_target_mib"));
     }

@@ -22,13 +22,18 @@ nlohmann::json balloon_json(const inventory::VmRecord& vm, const std::optional<e
     const bool kept = vm.balloon_target_mib > 0;
     // Running: what the balloon was asked for (the kept target, unless it was set before corrald
     // kept targets); down: what the next start applies.
-    const uint64_t target = live ? live->target_bytes / k_mib
-                                 : (kept ? static_cast<uint64_t>(vm.balloon_target_mib) : memory);
-    nlohmann::json json = {{"memory_mib", memory}, {"target_mib", target}, {"kept", kept},
-                           {"actual_mib", nullptr}, {"inflated_mib", nullptr},
-                           {"guest_memory_free_bytes", nullptr}, {"guest_memory_available_bytes", nullptr},
+    const uint64_t target =
+        live ? live->target_bytes / k_mib : (kept ? static_cast<uint64_t>(vm.balloon_target_mib) : memory);
+    nlohmann::json json = {{"memory_mib", memory},
+                           {"target_mib", target},
+                           {"kept", kept},
+                           {"actual_mib", nullptr},
+                           {"inflated_mib", nullptr},
+                           {"guest_memory_free_bytes", nullptr},
+                           {"guest_memory_available_bytes", nullptr},
                            {"guest_memory_total_bytes", nullptr}};
-    if (!live) return json;
+    if (!live)
+        return json;
     const uint64_t actual = live->actual_bytes / k_mib;
     json["actual_mib"] = actual;
     // What the balloon holds now: memory given back to the host.
@@ -88,8 +93,8 @@ nlohmann::json vm_json(const inventory::VmRecord& vm) {
             {"state_reason", vm.state_reason},
             {"started_at", null_if_empty(vm.started_at)},
             // The balloon target kept with the VM and applied at every start; null: none.
-            {"balloon_target_mib", vm.balloon_target_mib > 0 ? nlohmann::json(vm.balloon_target_mib)
-                                                             : nlohmann::json(nullptr)},
+            {"balloon_target_mib",
+             vm.balloon_target_mib > 0 ? nlohmann::json(vm.balloon_target_mib) : nlohmann::json(nullptr)},
             {"uptime_seconds", uptime.has_value() ? nlohmann::json(*uptime) : nlohmann::json(nullptr)},
             {"restarts", vm.restarts},
             {"last_crash", null_if_empty(vm.last_crash)},

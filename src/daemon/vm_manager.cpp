@@ -177,7 +177,8 @@ Result<VmRecord> VmManager::edit(const VmRecord& changed) {
     vm.memory_mib = changed.memory_mib;
     // A kept balloon target of all the new memory or more would keep nothing back: it goes
     // (docs/api.md "Memory balloon").
-    if (vm.balloon_target_mib >= vm.memory_mib) vm.balloon_target_mib = 0;
+    if (vm.balloon_target_mib >= vm.memory_mib)
+        vm.balloon_target_mib = 0;
     vm.restart_policy = changed.restart_policy;
     vm.cmdline = changed.cmdline;
     vm.nics = changed.nics;

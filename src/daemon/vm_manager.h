@@ -164,7 +164,7 @@ public:
     Result<UniqueFd> connect_vnc(const std::string& name);
     /// A VM's balloon: the target kept with it and, while it runs, the live balloon.
     struct BalloonView {
-        inventory::VmRecord vm;                  ///< balloon_target_mib: the kept target (0 = none)
+        inventory::VmRecord vm;                   ///< balloon_target_mib: the kept target (0 = none)
         std::optional<engine::BalloonInfo> live;  ///< nullopt unless the VM runs or is paused
     };
     /// Keeps `target_mib` (1 to its memory_mib, checked by the caller; 0 or memory_mib: none, the

@@ -376,8 +376,8 @@ void add_vm_routes(Router& router, ApiContext& context) {
                    // A running VM's balloon and the guest's memory; null when it does not run or has none
                    // (the kept target is balloon_target_mib).
                    auto balloon = context.vms.balloon(vm.name);
-                   json["balloon"] = balloon && balloon->live ? balloon_json(balloon->vm, balloon->live)
-                                                              : nlohmann::json(nullptr);
+                   json["balloon"] =
+                       balloon && balloon->live ? balloon_json(balloon->vm, balloon->live) : nlohmann::json(nullptr);
                    return json_response(200, json);
                });
     router.add("PATCH", api_path("/vms/{name}"), [&context](const HttpRequest& request, const PathParams& params) {
