@@ -381,6 +381,7 @@ struct Bindings {
     int stop_timeout = -1;
     bool force = false;
     bool with_volumes = false;
+    bool clear_balloon = false;  // vm balloon --clear
     std::optional<int> tail;
     std::string pool_filter;
     std::string pool_path;
@@ -653,15 +654,22 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         });
 
         CLI::App* inflate = vm->add_subcommand(
-            "balloon", "set the memory a running VM's guest keeps (its balloon takes the rest back), or show it");
+            "balloon",
+            "set the memory a VM's guest keeps (its balloon takes the rest back), kept for every start, or show it");
         name_arg(inflate, "the VM");
-        inflate
-            ->add_option("SIZE", b.second,
-                         "the memory the guest keeps, e.g. 128M (up to the VM's memory: the "
-                         "balloon deflated); without it, show the balloon")
-            ->check(k_memory)
-            ->type_name("");
+        auto* size = inflate
+                         ->add_option("SIZE", b.second,
+                                      "the memory the guest keeps, e.g. 128M (up to the VM's memory: the "
+                                      "balloon deflated); applied now if the VM runs and at every start; "
+                                      "without it, show the balloon")
+                         ->check(k_memory)
+                         ->type_name("");
+        inflate->add_flag("--clear", b.clear_balloon, "remove the kept target: the guest gets all its memory back")
+            ->excludes(size);
         inflate->callback([&] {
+            if (b.clear_balloon)
+                return call("PUT", path("vms", b.name) + "/balloon", View::Balloon, b.name,
+                            nlohmann::json{{"clear", true}});
             if (b.second.empty())
                 return call("GET", path("vms", b.name) + "/balloon", View::Balloon, b.name);
             call("PUT", path("vms", b.name) + "/balloon", View::Balloon, b.name,

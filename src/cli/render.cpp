@@ -231,11 +231,20 @@ std::string display(const json& vm) {
     return fmt::format("{}x{}", text(d, "width"), text(d, "height"));
 }
 
-/// "target 128M, actual 128M (128M given back)", or "-" when the VM has none (it is down).
-std::string balloon(const json& b) {
-    if (!b.is_object()) return "-";
-    return fmt::format("target {}, actual {} ({} given back)", mib(b, "target_mib"), mib(b, "actual_mib"),
-                       mib(b, "inflated_mib"));
+/// "target 128M, actual 128M (128M given back), kept" while the VM runs; "target 128M, kept,
+/// applied at start" while it is down; "-" without a balloon and nothing kept.
+std::string balloon(const json& b, const json& vm) {
+    const bool kept = b.is_object()
+                          ? b.value("kept", false)
+                          : vm.is_object() && vm.contains("balloon_target_mib") && vm["balloon_target_mib"].is_number();
+    if (!b.is_object() || !b.contains("actual_mib") || b["actual_mib"].is_null()) {
+        if (!kept)
+            return "-";
+        return fmt::format("target {}, kept, applied at start",
+                           b.is_object() ? mib(b, "target_mib") : mib(vm, "balloon_target_mib"));
+    }
+    return fmt::format("target {}, actual {} ({} given back){}", mib(b, "target_mib"), mib(b, "actual_mib"),
+                       mib(b, "inflated_mib"), kept ? ", kept" : "");
 }
 
 /// "free 90M, available 120M of 230M" from the guest's balloon statistics (its own view).
@@ -247,7 +256,7 @@ std::string guest_memory(const json& b) {
 }
 
 std::string render_balloon(const json& b) {
-    return render_fields({{"balloon", balloon(b)}, {"guest", guest_memory(b)}});
+    return render_fields({{"balloon", balloon(b, json())}, {"guest", guest_memory(b)}});
 }
 
 std::string render_vm(const json& vm, GuestText guest) {
@@ -258,7 +267,7 @@ std::string render_vm(const json& vm, GuestText guest) {
         {"engine", text(vm, "engine")},
         {"cpus", text(vm, "vcpus")},
         {"memory", mib(vm, "memory_mib")},
-        {"balloon", balloon(vm.is_object() ? vm.value("balloon", no_balloon) : no_balloon)},
+        {"balloon", balloon(vm.is_object() ? vm.value("balloon", no_balloon) : no_balloon, vm)},
         // "guest", not "guest memory": a longer key would shift every other line of vm show.
         {"guest", guest_memory(vm.is_object() ? vm.value("balloon", no_balloon) : no_balloon)},
         {"image", text(vm, "image")},

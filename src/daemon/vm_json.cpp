@@ -18,18 +18,32 @@ std::optional<int64_t> uptime_seconds(const std::string& started_at, std::time_t
     return std::max<int64_t>(0, static_cast<int64_t>(now - started));
 }
 
-nlohmann::json balloon_json(const engine::BalloonInfo& info, int64_t memory_mib) {
+nlohmann::json balloon_json(const inventory::VmRecord& vm, const std::optional<engine::BalloonInfo>& live) {
     constexpr uint64_t k_mib = 1024 * 1024;
-    const uint64_t memory = static_cast<uint64_t>(std::max<int64_t>(0, memory_mib));
-    const uint64_t target = info.target_bytes / k_mib, actual = info.actual_bytes / k_mib;
-    return {{"memory_mib", memory},
-            {"target_mib", target},
-            {"actual_mib", actual},
-            // What the balloon holds now: memory given back to the host.
-            {"inflated_mib", memory > actual ? memory - actual : 0},
-            {"guest_memory_free_bytes", optional_json(info.guest_free_bytes)},
-            {"guest_memory_available_bytes", optional_json(info.guest_available_bytes)},
-            {"guest_memory_total_bytes", optional_json(info.guest_total_bytes)}};
+    const uint64_t memory = static_cast<uint64_t>(std::max<int64_t>(0, vm.memory_mib));
+    const bool kept = vm.balloon_target_mib > 0;
+    // Running: what the balloon was asked for (the kept target, unless it was set before corrald
+    // kept targets); down: what the next start applies.
+    const uint64_t target =
+        live ? live->target_bytes / k_mib : (kept ? static_cast<uint64_t>(vm.balloon_target_mib) : memory);
+    nlohmann::json json = {{"memory_mib", memory},
+                           {"target_mib", target},
+                           {"kept", kept},
+                           {"actual_mib", nullptr},
+                           {"inflated_mib", nullptr},
+                           {"guest_memory_free_bytes", nullptr},
+                           {"guest_memory_available_bytes", nullptr},
+                           {"guest_memory_total_bytes", nullptr}};
+    if (!live)
+        return json;
+    const uint64_t actual = live->actual_bytes / k_mib;
+    json["actual_mib"] = actual;
+    // What the balloon holds now: memory given back to the host.
+    json["inflated_mib"] = memory > actual ? memory - actual : 0;
+    json["guest_memory_free_bytes"] = optional_json(live->guest_free_bytes);
+    json["guest_memory_available_bytes"] = optional_json(live->guest_available_bytes);
+    json["guest_memory_total_bytes"] = optional_json(live->guest_total_bytes);
+    return json;
 }
 
 nlohmann::json limits_json(const inventory::VmRecord& vm) {
@@ -83,6 +97,9 @@ nlohmann::json vm_json(const inventory::VmRecord& vm, const std::map<std::string
             {"pid", vm.pid == 0 ? nlohmann::json(nullptr) : nlohmann::json(vm.pid)},
             {"state_reason", vm.state_reason},
             {"started_at", null_if_empty(vm.started_at)},
+            // The balloon target kept with the VM and applied at every start; null: none.
+            {"balloon_target_mib",
+             vm.balloon_target_mib > 0 ? nlohmann::json(vm.balloon_target_mib) : nlohmann::json(nullptr)},
             {"uptime_seconds", uptime.has_value() ? nlohmann::json(*uptime) : nlohmann::json(nullptr)},
             {"restarts", vm.restarts},
             {"last_crash", null_if_empty(vm.last_crash)},

@@ -27,8 +27,9 @@ inline nlohmann::json optional_json(const std::optional<uint64_t>& value) {
     return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 /// The API's JSON for a VM's balloon (docs/api.md "Memory balloon"), in MiB (guest statistics
-/// in bytes, as the metrics have them); `memory_mib` is the VM's memory.
-nlohmann::json balloon_json(const engine::BalloonInfo& info, int64_t memory_mib);
+/// in bytes, as the metrics have them): the target kept with `vm` and, from `live` (nullopt when
+/// the VM does not run), the balloon's size now and the guest's statistics.
+nlohmann::json balloon_json(const inventory::VmRecord& vm, const std::optional<engine::BalloonInfo>& live);
 /// The API's JSON for a VM's live numbers (GET /vms/{name}/metrics).
 nlohmann::json metrics_json(const VmMetrics& metrics);
 

@@ -175,6 +175,10 @@ Result<VmRecord> VmManager::edit(const VmRecord& changed) {
     }
     vm.vcpus = changed.vcpus;
     vm.memory_mib = changed.memory_mib;
+    // A kept balloon target of all the new memory or more would keep nothing back: it goes
+    // (docs/api.md "Memory balloon").
+    if (vm.balloon_target_mib >= vm.memory_mib)
+        vm.balloon_target_mib = 0;
     vm.restart_policy = changed.restart_policy;
     vm.cmdline = changed.cmdline;
     vm.nics = changed.nics;
@@ -434,6 +438,7 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
             return fail_start(pinned.error());
         }
     }
+    apply_kept_balloon(name, **instance);
     auto live = std::make_shared<LiveVm>();
     live->instance = std::move(*instance);
     live->created_taps = std::move(taps);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -161,12 +162,19 @@ public:
     /// A new connection to the running VM's RFB server (engine::Instance::connect_vnc()), errors
     /// as screenshot().
     Result<UniqueFd> connect_vnc(const std::string& name);
-    /// Asks the running or paused VM's guest to keep `target_mib` of its memory (1 to its
-    /// memory_mib, checked by the caller) through its balloon (vm_manager_balloon.cpp).
-    /// ENOENT: no such VM; EBUSY: it does not run, or it has no balloon.
-    Result<engine::BalloonInfo> set_balloon(const std::string& name, uint64_t target_mib);
-    /// The running VM's balloon and the guest's memory statistics; errors as set_balloon().
-    Result<engine::BalloonInfo> balloon(const std::string& name);
+    /// A VM's balloon: the target kept with it and, while it runs, the live balloon.
+    struct BalloonView {
+        inventory::VmRecord vm;                   ///< balloon_target_mib: the kept target (0 = none)
+        std::optional<engine::BalloonInfo> live;  ///< nullopt unless the VM runs or is paused
+    };
+    /// Keeps `target_mib` (1 to its memory_mib, checked by the caller; 0 or memory_mib: none, the
+    /// balloon deflated) as the VM's balloon target, applied at every start, and asks a running or
+    /// paused guest to keep that much of its memory now (vm_manager_balloon.cpp). ENOENT: no such
+    /// VM; EBUSY: it is between states (starting, stopping, migrating), or its process has no balloon.
+    Result<BalloonView> set_balloon(const std::string& name, uint64_t target_mib);
+    /// The VM's kept target, and its live balloon with the guest's memory statistics while it
+    /// runs; EBUSY when its process has no balloon.
+    Result<BalloonView> balloon(const std::string& name);
 
 private:
     struct LiveVm {
@@ -222,6 +230,9 @@ private:
     Result<std::shared_ptr<LiveVm>> live_display(const std::string& name);
     /// The running or paused VM `name` (vm_manager_balloon.cpp); EBUSY naming its state otherwise.
     Result<std::shared_ptr<LiveVm>> live_vm(const std::string& name);
+    /// Asks the just launched `instance` of `name` for the balloon target kept with the VM; a
+    /// failure is logged and the VM runs on with its whole memory.
+    void apply_kept_balloon(const std::string& name, engine::Instance& instance);
     Result<void> apply_vcpu_pins(pid_t pid, const inventory::VmLimits& limits);
     /// EBUSY naming disks[i].volume when a disk breaks the sharing rules (daemon/disk_rules.h).
     Result<void> check_disks(const inventory::VmRecord& vm);

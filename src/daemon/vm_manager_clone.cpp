@@ -78,6 +78,8 @@ Result<std::pair<inventory::TaskRecord, VmRecord>> VmManager::clone_from_snapsho
         clone.limits = source.limits;
         clone.display_width = source.display_width;
         clone.display_height = source.display_height;
+        // The source's kept balloon target, when the snapshot's memory leaves it something to keep back.
+        clone.balloon_target_mib = source.balloon_target_mib < clone.memory_mib ? source.balloon_target_mib : 0;
         clone.disks.clear();
         for (size_t i = 0; i < source.disks.size(); ++i) {
             auto disk = source.disks[i];

@@ -5,7 +5,7 @@
 # (a bad value's message at its field, a 1024x768 display), start it on the emulated engine (QEMU
 # TCG), the console's prompt and a typed command's answer, the Screen tab (noVNC through corrald's
 # VNC relay: typed, pasted-as-typing and view-only text read back from the screenshot API by
-# tesseract), charts with data points, the Snapshots tab (a snapshot of the running VM taken,
+# tesseract), charts with data points, the memory card (a balloon target set, shown, cleared), the Snapshots tab (a snapshot of the running VM taken,
 # current, deleted; bad and taken names at the field), the Network tab (the NIC's address), the
 # list, dashboard, storage (a qemu-img qcow2 imported by upload, exported as qcow2 and raw that
 # qemu-img compares equal), the Networks page (default listed, an isolated one made and deleted, a

@@ -108,6 +108,21 @@ export interface Vm {
   last_console?: string;
   /** The screen's size, or null: no display, keyboard or pointer (GET /vms/{name}/vnc answers 409). */
   display?: { width: number; height: number } | null;
+  /** The balloon target kept with the VM and applied at every start (MiB); null: none. */
+  balloon_target_mib?: number | null;
+  /** A running VM's balloon (GET /vms/{name}/balloon); null while it does not run. */
+  balloon?: Balloon | null;
+}
+
+/** GET/PUT /vms/{name}/balloon (docs/api.md "Memory balloon"). */
+export interface Balloon {
+  memory_mib: number;
+  target_mib: number;
+  kept: boolean;
+  actual_mib: number | null;
+  inflated_mib: number | null;
+  guest_memory_total_bytes: number | null;
+  guest_memory_available_bytes: number | null;
 }
 
 export interface Host {
@@ -159,6 +174,9 @@ export interface Series {
   disk_read_latency_ms?: (number | null)[];
   disk_write_latency_ms?: (number | null)[];
   diagnosis?: { window_seconds: number; causes: SlowCause[] };
+  // A VM's guest memory, from its balloon statistics (null until the guest reported them).
+  guest_memory_total_bytes?: (number | null)[];
+  guest_memory_available_bytes?: (number | null)[];
 }
 
 /** One cause in GET /vms/{name}/metrics's diagnosis (src/daemon/slow_diagnosis.h). */

@@ -5,7 +5,7 @@
 // the guest's prompt and the answer to a typed command; the Screen tab (noVNC through corrald)
 // connects at 1024x768, and what is typed there, pasted as typing there, run after a Ctrl-C from
 // its send-keys menu, or typed in view-only mode (which must not arrive) is read back from the
-// screenshot API with tesseract; the charts have data points; xterm.js and uPlot are loaded by the
+// screenshot API with tesseract; the charts have data points; the memory card sets and clears a balloon target; xterm.js and uPlot are loaded by the
 // pages that use them, never by the sign-in page, and a card whose chunk answers 404 says "reload
 // the page"; stop; delete; a native submit of the sign-in form keeps the token out of the address. Screenshots of each
 // page go to $CORRAL_SCREENSHOTS. Prints PASS/FAIL lines and "N passed, N failed"; exit 1 if any failed.
@@ -349,6 +349,30 @@ const setViewOnly = (page, wanted) => until(page, (wanted) => {
 const retype = async (page, selector, text) => {
   await page.$eval(selector, (input) => (input.value = ""));
   await page.type(selector, text);
+};
+
+/** The VM page's memory card (web/src/pages/vm_balloon.ts) on the running 256 MiB VM: its chart
+ *  draws the guest's memory, the form sets a target that corrald keeps and the page shows, and
+ *  Clear removes it again (the rest of the scenario runs with all the guest's memory). */
+const balloonChecks = async (page, vm) => {
+  console.log("== the balloon target (the memory card)");
+  check("the memory card's chart has the guest's memory", await until(page, () =>
+    Number(document.querySelector(".balloon-view figure.chart")?.dataset.points) >= 2, 30000));
+  await retype(page, ".balloon-view [data-field=target_mib] input", "192");
+  await page.click(".balloon-view button[type=submit]");
+  check("the form sets the balloon target: the page shows it kept", await until(page, () =>
+    document.querySelector(".balloon-view")?.dataset.kept === "192" &&
+    /Target kept: 192 MiB of 256 MiB/.test(document.querySelector(".balloon-facts")?.textContent ?? ""), 15000),
+  await page.$eval(".balloon-view", (e) => e.textContent));
+  check("  ... and corrald keeps it with the VM", await page.evaluate(async (name) =>
+    (await (await fetch(`/api/v1/vms/${name}`)).json()).balloon_target_mib === 192, vm));
+  // The card once the balloon inflated towards the target (the guest's available memory drops under it).
+  await until(page, () => /guest has 19\d MiB now/.test(document.querySelector(".balloon-facts")?.textContent ?? ""), 30000);
+  await (await page.$(".balloon-view")).screenshot({ path: `${shots}/balloon.png` });
+  await page.click(".balloon-view button[data-action=clear-balloon]");
+  check("  ... Clear removes it", await until(page, () => document.querySelector(".balloon-view")?.dataset.kept === "" &&
+    /No balloon target kept/.test(document.querySelector(".balloon-facts")?.textContent ?? ""), 15000),
+  await page.$eval(".balloon-view", (e) => e.textContent));
 };
 
 /** The VM page's Snapshots tab on the running VM: a bad name's message at its field, a snapshot
@@ -831,6 +855,7 @@ try {
       30000), JSON.stringify(await slowFigures()));
   check("  ... no CPU cap: its verdict says so", await page.$eval(".slow li[data-cause=cpu_cap] .slow-verdict",
     (e) => e.textContent === "it has no CPU cap"));
+  await balloonChecks(page, vm);
   await shot(page, "vm");
   const networked = await page.evaluate(async () =>
     (await (await fetch("/api/v1/networks")).json()).some((network) => network.name === "default"));

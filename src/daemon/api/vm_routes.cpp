@@ -376,9 +376,11 @@ void add_vm_routes(Router& router, ApiContext& context) {
                    auto console = context.vms.console(vm.name);
                    // Guest bytes: anything at all, made valid UTF-8 before they go into JSON.
                    json["last_console"] = console ? sanitize_utf8((*console)->tail(20)) : "";
-                   // A running VM's balloon and the guest's memory; null when it does not run or has none.
+                   // A running VM's balloon and the guest's memory; null when it does not run or has none
+                   // (the kept target is balloon_target_mib).
                    auto balloon = context.vms.balloon(vm.name);
-                   json["balloon"] = balloon ? balloon_json(*balloon, vm.memory_mib) : nlohmann::json(nullptr);
+                   json["balloon"] =
+                       balloon && balloon->live ? balloon_json(balloon->vm, balloon->live) : nlohmann::json(nullptr);
                    return json_response(200, json);
                });
     router.add("PATCH", api_path("/vms/{name}"), [&context](const HttpRequest& request, const PathParams& params) {

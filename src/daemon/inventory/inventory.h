@@ -86,6 +86,9 @@ struct VmRecord {
     /// The graphical display's size in pixels; 0x0 = no display (the default).
     int display_width = 0;
     int display_height = 0;
+    /// The memory the guest is asked to keep through its balloon (docs/api.md "Memory balloon"),
+    /// applied at every start; 0 = none kept (the balloon deflated), else 1 to memory_mib - 1.
+    std::int64_t balloon_target_mib = 0;
     std::string created_at;
     std::string updated_at;
     bool operator==(const VmRecord&) const = default;

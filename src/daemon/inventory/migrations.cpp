@@ -199,6 +199,10 @@ ALTER TABLE vms ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE vms ADD COLUMN display_width INTEGER NOT NULL DEFAULT 0 CHECK (display_width >= 0);
 ALTER TABLE vms ADD COLUMN display_height INTEGER NOT NULL DEFAULT 0 CHECK (display_height >= 0);
 )sql",
+    // v12 (branch balloonkeep): the balloon target kept with the VM, in MiB; 0 = none (deflated).
+    R"sql(
+ALTER TABLE vms ADD COLUMN balloon_target_mib INTEGER NOT NULL DEFAULT 0 CHECK (balloon_target_mib >= 0);
+)sql",
 };
 
 Result<void> too_new(int version) {

@@ -5,9 +5,11 @@
 # Checks: a 256 MiB guest prints its MemFree every second; `corral vm balloon VM 128M` (the memory
 # the guest keeps) inflates the balloon by 128 MiB and the guest's own MemFree drops by about
 # that (110-150 MiB); GET /balloon and `vm show` give the target, the actual size and the guest's
-# statistics; the metrics carry the guest's memory; bad targets are 400s naming target_mib; a
-# stopped VM has no balloon (409); `corral vm balloon VM 256M` deflates it and the free memory
-# comes back. Exit 0 all passed, 1 a check failed, 77 skipped.
+# statistics; the metrics carry the guest's memory; bad targets are 400s naming target_mib.
+# The target is kept with the VM: stopped, the VM shows it (`--clear` removes it, a new one is
+# kept), and its next start inflates the balloon again (the guest's MemFree drops as much); a
+# corrald restart that adopts the VM still shows it; `corral vm balloon VM --clear` deflates the
+# balloon and the free memory comes back. Exit 0 all passed, 1 a check failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
@@ -44,8 +46,6 @@ import_guest_image debian
 run=$("$repo/tools/guest-image" encode-run \
   'while :; do set -- $(grep -E "^(MemFree|MemTotal):" /proc/meminfo); echo "CORRAL-MEM free=$5 total=$2"; sleep 1; done')
 "$corral" vm create balloon --image debian --memory 256M --nic none --cmdline "$run" >/dev/null 2>&1
-api PUT /api/v1/vms/balloon/balloon '{"target_mib": 128}'
-check "a stopped VM has no balloon: 409 ($code)" test "$code" = 409
 "$corral" vm start balloon >/dev/null 2>&1
 printed_lines() { [ "$(lines_printed)" -ge "$1" ]; }
 check "the guest prints its free memory" wait_until 120 printed_lines 3
@@ -70,8 +70,8 @@ check "corral vm balloon balloon 1G: refused (exit $rc) with the range" \
 echo "== inflate by 128 MiB"
 "$corral" vm balloon balloon 128M >"$state/out" 2>&1
 rc=$?
-check "corral vm balloon balloon 128M: exit 0 ($rc), target shown" \
-  bash -c "[ $rc = 0 ] && grep -q '^balloon: *target 128M,' '$state/out' || { cat '$state/out'; false; }"
+check "corral vm balloon balloon 128M: exit 0 ($rc), target shown, kept" \
+  bash -c "[ $rc = 0 ] && grep -q '^balloon: *target 128M, .*, kept$' '$state/out' || { cat '$state/out'; false; }"
 actual_at_most() { api GET /api/v1/vms/balloon/balloon; [ "$code" = 200 ] && [ "$(jqb .actual_mib)" -le "$1" ]; }
 check "the balloon reaches its target (actual at most 130 MiB)" wait_until 90 actual_at_most 130
 check "the guest's free memory drops by at least 110 MiB" wait_until 30 free_is -le $((before - 110 * 1024))
@@ -94,9 +94,41 @@ check "Prometheus /metrics: corral_vm_guest_memory_free_bytes of the VM" grep -q
 metrics_history() { api GET "/api/v1/vms/balloon/metrics?since=0"; [ "$(jqb '[.guest_memory_free_bytes[] | select(. != null)] | length')" -gt 0 ]; }
 check "the metrics history has the guest's free memory" wait_until 30 metrics_history
 
-echo "== deflate"
-"$corral" vm balloon balloon 256M >/dev/null 2>&1
-check "corral vm balloon balloon 256M: exit 0" test $? = 0
+echo "== kept: stopped, started again"
+"$corral" vm stop balloon --timeout 5 >/dev/null 2>&1
+wait_state balloon stopped 60
+api GET /api/v1/vms/balloon
+check "GET /vms/balloon of the stopped VM: balloon_target_mib 128 ($(jqb .balloon_target_mib))" test "$(jqb .balloon_target_mib)" = 128
+"$corral" vm balloon balloon --clear >/dev/null 2>&1
+api GET /api/v1/vms/balloon/balloon
+check "stopped, --clear: GET /balloon 200, nothing kept, no balloon size ($code)" \
+  bash -c "[ $code = 200 ] && [ '$(jqb .kept)' = false ] && [ '$(jqb .target_mib)' = 256 ] && [ '$(jqb .actual_mib)' = null ]"
+"$corral" vm balloon balloon 128M >"$state/out" 2>&1
+check "stopped, corral vm balloon balloon 128M: kept for the start" \
+  bash -c "grep -q '^balloon: *target 128M, kept, applied at start$' '$state/out' || { cat '$state/out'; false; }"
+"$corral" vm show balloon >"$state/out" 2>&1
+check "  ... vm show says so" grep -q '^balloon: *target 128M, kept, applied at start$' "$state/out"
+"$corral" vm start balloon >/dev/null 2>&1
+check "started again: the guest prints its free memory" wait_until 120 printed_lines 3
+check "  ... the balloon reaches the kept target (actual at most 130 MiB)" wait_until 90 actual_at_most 130
+check "  ... the guest's free memory is at least 110 MiB below the first boot's" \
+  wait_until 30 free_is -le $((before - 110 * 1024))
+echo "  MemFree: $(guest_free_kib) KiB"
+
+echo "== corrald restarted: the VM adopted, its target still kept"
+corrald_stop
+corrald_start --metrics-interval 1 || exit 1
+api GET /api/v1/vms/balloon/balloon
+check "GET /balloon after the restart: target 128, kept, actual at most 130 ($(jqb .actual_mib))" \
+  bash -c "[ '$(jqb .target_mib)' = 128 ] && [ '$(jqb .kept)' = true ] && [ '$(jqb .actual_mib)' -le 130 ]"
+
+echo "== deflate: --clear"
+"$corral" vm balloon balloon --clear >"$state/out" 2>&1
+rc=$?
+check "corral vm balloon balloon --clear: exit 0 ($rc), nothing kept" \
+  bash -c "[ $rc = 0 ] && grep -q '^balloon: *target 256M, actual .*)$' '$state/out' || { cat '$state/out'; false; }"
 check "the guest's free memory comes back (within 20 MiB of before)" wait_until 60 free_is -ge $((before - 20 * 1024))
+api GET /api/v1/vms/balloon
+check "GET /vms/balloon: balloon_target_mib null" test "$(jqb .balloon_target_mib)" = null
 
 check_summary

@@ -123,7 +123,7 @@ VALID = {
         "vcpus": 1, "memory_mib": 128, "restart_policy": "no", "cmdline": "quiet",
         "nics": [{"tap": "crlhostile1", "mac": "52:54:00:12:34:57"}], "display": {"width": 800, "height": 600}}],
     "put /api/v1/vms/{name}/state": [{"action": "pause", "timeout": 5}],
-    "put /api/v1/vms/{name}/balloon": [{"target_mib": 64}],
+    "put /api/v1/vms/{name}/balloon": [{"target_mib": 64}, {"clear": True}],
     "post /api/v1/vms/{name}/snapshots": [{"name": "hsnap1", "description": "hostile", "disk_only": False}],
     "post /api/v1/vms/{name}/snapshots/{snapshot}/clone": [{"name": "hclone1"}],
     "post /api/v1/vms/{name}/migrate": [{

@@ -341,6 +341,9 @@ TEST(VmCommands, BalloonSetsOrShowsTheTarget) {
     EXPECT_EQ(parse({"vm", "balloon", "web1", "1G"}).request,
               request("PUT", "/api/v1/vms/web1/balloon", json{{"target_mib", 1024}}));
     EXPECT_EQ(parse({"vm", "balloon", "web1"}).request, request("GET", "/api/v1/vms/web1/balloon"));
+    EXPECT_EQ(parse({"vm", "balloon", "web1", "--clear"}).request,
+              request("PUT", "/api/v1/vms/web1/balloon", json{{"clear", true}}));
+    EXPECT_EQ(parse_fails({"vm", "balloon", "web1", "128M", "--clear"}).exit_code, 2);  // one or the other
     ParseOutcome refused = parse_fails({"vm", "balloon", "web1", "lots"});
     EXPECT_EQ(refused.exit_code, 2);
     parse_fails({"vm", "balloon"});  // the VM is required

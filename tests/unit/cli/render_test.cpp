@@ -81,6 +81,18 @@ TEST(RenderBalloon, TargetActualAndTheGuestsMemory) {
     // vm show of a stopped VM: no balloon.
     EXPECT_NE(render(View::Vm, json{{"name", "web1"}, {"balloon", nullptr}}).find("balloon: -\nguest:   -\n"),
               std::string::npos);
+    json kept = balloon;
+    kept["kept"] = true;
+    EXPECT_NE(render(View::Balloon, kept).find("balloon: target 128M, actual 130M (126M given back), kept\n"),
+              std::string::npos);
+    // A stopped VM with a kept target: what its next start applies.
+    EXPECT_NE(render(View::Vm, json{{"name", "web1"}, {"balloon", nullptr}, {"balloon_target_mib", 128u}})
+                  .find("balloon: target 128M, kept, applied at start\n"),
+              std::string::npos);
+    const json stopped = json::parse(R"({"memory_mib": 256, "target_mib": 128, "kept": true, "actual_mib": null,
+        "inflated_mib": null, "guest_memory_free_bytes": null, "guest_memory_available_bytes": null,
+        "guest_memory_total_bytes": null})");
+    EXPECT_EQ(render(View::Balloon, stopped), "balloon: target 128M, kept, applied at start\nguest:   -\n");
 }
 
 TEST(RenderSnapshots, TheListIsATreeWithTheCurrentOneMarked) {

@@ -448,6 +448,35 @@ TEST_F(VmManagerTest, AnUnavailableEngineIsRefusedAndTheVmStaysStopped) {
     EXPECT_EQ(m_host->launch_count("web"), 0u);
 }
 
+TEST_F(VmManagerTest, TheBalloonTargetIsKeptWhileStoppedAndGoesWithTheMemoryItKeepsBack) {
+    define("web");  // 512 MiB
+    auto set = m_vms->set_balloon("web", 256);
+    ASSERT_TRUE(set) << set.error().describe();
+    EXPECT_EQ(set->vm.balloon_target_mib, 256);
+    EXPECT_FALSE(set->live);  // stopped: kept for the next start
+    EXPECT_EQ(vm("web").balloon_target_mib, 256);
+    // All of its memory keeps nothing back: no target.
+    ASSERT_TRUE(m_vms->set_balloon("web", 512));
+    EXPECT_EQ(vm("web").balloon_target_mib, 0);
+    ASSERT_TRUE(m_vms->set_balloon("web", 256));
+    auto changed = vm("web");
+    changed.memory_mib = 1024;
+    ASSERT_TRUE(m_vms->edit(changed));
+    EXPECT_EQ(vm("web").balloon_target_mib, 256);  // more memory: the target stays
+    changed.memory_mib = 256;
+    ASSERT_TRUE(m_vms->edit(changed));
+    EXPECT_EQ(vm("web").balloon_target_mib, 0);  // down to the target: it goes
+    // A start whose process has no balloon (the fake engine's) runs on with all its memory.
+    ASSERT_TRUE(m_vms->set_balloon("web", 128));
+    run("web", VmAction::Start);
+    EXPECT_EQ(vm("web").state, "running");
+    EXPECT_EQ(vm("web").balloon_target_mib, 128);
+    auto live = m_vms->set_balloon("web", 64);
+    ASSERT_FALSE(live);
+    EXPECT_EQ(live.error().errno_value(), EBUSY);  // no balloon in this process: nothing stored
+    EXPECT_EQ(vm("web").balloon_target_mib, 128);
+}
+
 TEST_F(VmManagerTest, EditAndDeleteNeedAVmWithoutProcess) {
     define("web");
     run("web", VmAction::Start);

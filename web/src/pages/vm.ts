@@ -1,6 +1,6 @@
 // A VM: its state and actions, its settings (editable while stopped), the serial console and the
 // screen (noVNC; tabs, one shown at a time), and charts of CPU, memory, disk and network over the
-// last hour or day.
+// last hour or day; the guest's memory and its balloon target (vm_balloon.ts).
 import { ApiError, call, get, Series, Vm } from "../api";
 import { actionButtons } from "../actions";
 import { Chart, vmCharts } from "../charts";
@@ -12,6 +12,7 @@ import { subscribeEvents } from "../events";
 import { ScreenView } from "../screen";
 import { tabs } from "../tabs";
 import { SlowPanel } from "./slow";
+import { BalloonCard } from "./vm_balloon";
 import { vmMoreCard } from "./vm_more";
 
 const editable = (state: string) => state === "stopped" || state === "crashed" || state === "failed";
@@ -30,8 +31,9 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
       h("div", {}, h("label", { for: "chart-range" }, "Range "), range)),
     h("div", { class: "charts" }, charts.map((chart) => chart.element)));
   const slow = new SlowPanel();
+  const balloon = new BalloonCard(name, () => void refresh());
   fill(main, h("div", { class: "heading" }, h("h1", {}, name), h("a", { href: "#/vms" }, "All VMs")), status,
-    h("div", { class: "grid" }, summary, settings, consoleBox, chartBox, slow.element));
+    h("div", { class: "grid" }, summary, settings, consoleBox, chartBox, balloon.element, slow.element));
   // Snapshots and NICs: a card of their own (vm_more.ts), after the charts.
   const more = vmMoreCard(name);
   main.querySelector(".grid")!.append(more.element);
@@ -112,6 +114,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
       actionButtons(name, vm.state, status, () => void refresh()), remove);
     screen.update(vm);
     more.update(vm);
+    balloon.update(vm);
     // The settings form is redrawn only when the state changes, so typing is not lost.
     if (vm.state !== shownState) {
       // A VM that came to run: the console's note ("not running") is stale, ask again.
@@ -128,6 +131,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     const since = Math.floor(Date.now() / 1000) - span;
     const series = await get<Series>(`${path}/metrics?since=${since}${step ? `&step=${step}` : ""}`);
     for (const chart of charts) chart.update(series);
+    balloon.updateSeries(series);
     slow.update(series);
   };
   range.addEventListener("change", () => void loadCharts().catch(() => {}));
@@ -145,5 +149,6 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     screen.destroy();
     for (const chart of charts) chart.destroy();
     slow.destroy();
+    balloon.destroy();
   };
 }

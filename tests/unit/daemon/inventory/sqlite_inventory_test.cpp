@@ -166,6 +166,17 @@ TEST_F(SqliteInventoryTest, LimitsAreStoredAndCleared) {
     EXPECT_EQ(inventory().list_vms().value().front().limits, VmLimits{});
 }
 
+TEST_F(SqliteInventoryTest, BalloonTargetIsStoredAndCleared) {
+    VmRecord vm = make_vm("web1");
+    EXPECT_EQ(inventory().create_vm(vm).value().balloon_target_mib, 0);  // none kept by default
+    vm.balloon_target_mib = 384;
+    ASSERT_TRUE(inventory().update_vm(vm));
+    EXPECT_EQ(inventory().get_vm("web1").value().balloon_target_mib, 384);
+    vm.balloon_target_mib = 0;
+    ASSERT_TRUE(inventory().update_vm(vm));
+    EXPECT_EQ(inventory().list_vms().value().front().balloon_target_mib, 0);
+}
+
 TEST_F(SqliteInventoryTest, ListVmsIsOrderedByName) {
     for (const char* name : {"web2", "db1", "web10", "app"})
         ASSERT_TRUE(inventory().create_vm(make_vm(name)));
