@@ -51,7 +51,7 @@ class MigrationService {
 public:
     MigrationService(VmManager& vms, StorageService& storage, TaskManager& tasks, std::string hostname,
                      std::filesystem::path scratch_dir);
-    /// Stops the reaper; incoming migrations in flight are left to their instances' ends.
+    /// Stops the reaper and discards the incoming migrations still here (their instances end).
     ~MigrationService();
     MigrationService(const MigrationService&) = delete;
     MigrationService& operator=(const MigrationService&) = delete;
