@@ -490,6 +490,12 @@ Result<fs::path> MigrationService::take_stream(const std::string& id) {
     return it->second.socket;
 }
 
+void MigrationService::release_stream(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_incoming.find(id); it != m_incoming.end())
+        it->second.streaming = false;
+}
+
 Result<MigrationService::Incoming> MigrationService::take(const std::string& id) {
     std::lock_guard lock(m_mutex);
     auto it = m_incoming.find(id);
