@@ -277,6 +277,19 @@ MigrationService::~MigrationService() {
     }
     m_wake.notify_all();
     m_reaper.join();
+    // An incoming migration does not outlive this corrald: its source cannot finish it with
+    // nobody here to relay the stream or confirm the switch (the source's VM runs on), and
+    // nothing would end its waiting instance (the next corrald's start discards the record).
+    std::map<std::string, Incoming> pending;
+    {
+        std::lock_guard lock(m_mutex);
+        pending.swap(m_incoming);
+    }
+    for (const auto& [id, incoming] : pending) {
+        log_info("VM {}: corrald is stopping; discarding its incoming migration {} from {}", incoming.vm, id,
+                 incoming.origin);
+        m_vms.abort_incoming(incoming.vm);
+    }
 }
 
 void MigrationService::reap() {
@@ -475,6 +488,12 @@ Result<fs::path> MigrationService::take_stream(const std::string& id) {
         return fail(fmt::format("migration {} already has its stream", id), EBUSY);
     it->second.streaming = true;
     return it->second.socket;
+}
+
+void MigrationService::release_stream(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_incoming.find(id); it != m_incoming.end())
+        it->second.streaming = false;
 }
 
 Result<MigrationService::Incoming> MigrationService::take(const std::string& id) {

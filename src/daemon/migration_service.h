@@ -51,7 +51,7 @@ class MigrationService {
 public:
     MigrationService(VmManager& vms, StorageService& storage, TaskManager& tasks, std::string hostname,
                      std::filesystem::path scratch_dir);
-    /// Stops the reaper; incoming migrations in flight are left to their instances' ends.
+    /// Stops the reaper and discards the incoming migrations still here (their instances end).
     ~MigrationService();
     MigrationService(const MigrationService&) = delete;
     MigrationService& operator=(const MigrationService&) = delete;
@@ -76,6 +76,8 @@ public:
     std::string add_incoming(const std::string& vm, const std::filesystem::path& socket, const std::string& origin);
     /// Destination: the stream socket of incoming migration `id`, once (a second stream is EBUSY).
     Result<std::filesystem::path> take_stream(const std::string& id);
+    /// Destination: the stream taken could not reach the instance; its wait goes on, bounded.
+    void release_stream(const std::string& id);
     /// Destination: the switch happened: the VM runs here. Forgets the id.
     Result<std::string> finish(const std::string& id);
     /// Destination: discards the incoming VM (the migration failed at the source). Forgets the id.

@@ -214,6 +214,9 @@ private:
     /// snapshot, renews its NICs; undoes the clone when any step fails.
     Result<std::string> run_clone(const inventory::SnapshotRecord& record, const std::string& clone,
                                   TaskProgress& progress);
+    /// A failed clone's process, if it has one, ends as a stop (no restart policy applies): killed,
+    /// and waited for until on_exit() has seen it go. False when it did not end.
+    bool end_clone_process(const std::string& clone, const std::string& why);
     /// Frees the snapshot's internal qcow2 snapshots and folder (the VM must be down, or an
     /// emulated VM that deletes them itself), then its record.
     Result<void> free_snapshot(const inventory::SnapshotRecord& record);

@@ -32,6 +32,8 @@ namespace {
 /// How long the guest may take to let go of a NIC being replaced (ACPI hot-unplug under TCG on
 /// a loaded host).
 constexpr auto k_nic_release_timeout = 60s;
+/// How long a failed clone's process may take to end after SIGKILL (as run_stop() waits).
+constexpr auto k_clone_exit_wait = 30s;
 
 /// The clone's copy of the source's writable disk `index`: "<clone>-root" for an image's root
 /// (as a VM created from the image names it), "<clone>-disk<index>" otherwise.
@@ -223,26 +225,46 @@ Result<std::string> VmManager::run_clone(const SnapshotRecord& record, const std
                            clone_name, record.name, name, copies.size(), clone.nics.size());
     }();
     end_snapshot_work(name);
-    end_snapshot_work(clone_name);
     if (!cloned) {
-        // Nothing half made: a clone that does not run as asked goes, with its copies.
-        bool live = false;
-        {
-            std::lock_guard lock(m_mutex);
-            live = m_live.contains(clone_name);
-        }
-        if (live)
-            ignore_error(run_stop(clone_name, VmAction::Kill, 0s, progress), "the clone's error is the one to report");
-        else if (auto vm = m_inventory.get_vm(clone_name); vm && vm->state == to_string(VmState::Starting))
-            set_state(clone_name, VmState::Failed, cloned.error().message());
+        // Nothing half made: a clone that does not run as asked goes, with its process, run folder
+        // and copies. Its snapshot work is held until its process ended, so that nothing (a user's
+        // start, its restart policy) starts it again in between.
+        const bool ended = end_clone_process(clone_name, cloned.error().message());
+        end_snapshot_work(clone_name);
+        // A clone whose process never ran is still starting; one that would not end stays listed.
+        if (auto vm = m_inventory.get_vm(clone_name); ended && vm && !is_down(vm->state))
+            set_state(clone_name, VmState::Failed, cloned.error().message(), 0);
         if (auto removed = remove(clone_name, true); !removed)
             log_warning("clone {}: cannot remove it after its failure: {}", clone_name, removed.error().describe());
         m_events.publish({{"kind", "vm.clone.failed"}, {"target", clone_name}, {"snapshot", record.name}});
         return fail(cloned.error().with_context(
             fmt::format("cloning {} from snapshot {} of {}", clone_name, record.name, name)));
     }
+    end_snapshot_work(clone_name);
     m_events.publish({{"kind", "vm.cloned"}, {"target", clone_name}, {"vm", name}, {"snapshot", record.name}});
     return cloned;
+}
+
+bool VmManager::end_clone_process(const std::string& clone_name, const std::string& why) {
+    std::shared_ptr<LiveVm> live;
+    {
+        std::lock_guard lock(m_mutex);
+        auto it = m_live.find(clone_name);
+        if (it == m_live.end())
+            return true;
+        live = it->second;
+        // A stop, not a crash: the restart policy (the source's, copied) must not start it again.
+        live->stop_requested = true;
+        live->stop_reason = fmt::format("the clone failed: {}", why);
+    }
+    // Killed even when it seems to have ended (kill() then fails): the wait below is what counts.
+    ignore_error(live->instance->kill(), "the clone's error is the one to report");
+    std::unique_lock lock(m_mutex);
+    if (m_exited.wait_for(lock, k_clone_exit_wait, [&] { return live->exited; }))
+        return true;
+    log_error("clone {}: its process (pid {}) did not end {} s after SIGKILL", clone_name, live->instance->pid(),
+              k_clone_exit_wait.count());
+    return false;
 }
 
 }  // namespace corral::daemon

@@ -5,6 +5,11 @@
 #   corrald_stop              SIGTERM, waits for it to end (VMs keep running)
 #   corrald_networks_cleanup  ends the dnsmasq processes of the networks it made (after corrald_stop)
 #                             and removes their host lists (corrald_hosts_lists_cleanup)
+#   corrald_processes         "vm NAME PID" / "network NAME PID" for each QEMU (or its corral-shim)
+#                             and dnsmasq this test's corrald started (found by $state in their
+#                             command line or working folder)
+#   corrald_strays VMS NETS   the corrald_processes lines of VMs/networks not named in the
+#                             space-separated lists (what corrald no longer tracks)
 #   corrald_failure_report [VM...]  when a check failed: the tails of corrald's log and of each
 #                             VM's console (while corrald runs), so a CI log says why
 #   api METHOD PATH [JSON]    sets $code (HTTP status) and $body
@@ -73,6 +78,38 @@ corrald_networks_cleanup() {
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   corrald_hosts_lists_cleanup
+}
+
+corrald_processes() {
+  local dir pid cmd cwd name
+  for dir in /proc/[0-9]*; do
+    pid=${dir#/proc/}
+    cmd=$({ tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null) || continue
+    case "$cmd" in
+      *dnsmasq*"--conf-file=$state/networks/"*)
+        name=${cmd#*--conf-file="$state"/networks/}
+        echo "network ${name%%/*} $pid" ;;
+      *qemu-system*)
+        # corral-shim names the run folder; QEMU runs in it (its command line names no path).
+        cwd=$(readlink "$dir/cwd" 2>/dev/null)
+        if [[ "$cwd" == "$state/run/"* ]]; then name=${cwd#"$state"/run/}
+        elif [[ "$cmd" == *" $state/run/"* ]]; then name=${cmd#*" $state"/run/}
+        else continue; fi
+        name=${name%%/*}
+        echo "vm ${name%% *} $pid" ;;
+    esac
+  done
+}
+
+corrald_strays() {   # corrald_strays "VM..." "NETWORK..."
+  local kind name pid
+  while read -r kind name pid; do
+    case "$kind" in
+      vm) [[ " $1 " == *" $name "* ]] && continue ;;
+      network) [[ " $2 " == *" $name "* ]] && continue ;;
+    esac
+    echo "$kind $name $pid: $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-160)"
+  done < <(corrald_processes)
 }
 
 # The folders under /run/corral-dnsmasq holding the host lists of this test's networks (named in

@@ -130,7 +130,13 @@ void add_migration_routes(Router& router, ApiContext& context) {
                                     const PathParams& params) -> ApiResult<WebSocketHandlers> {
                              auto* migrations = TRY(service(context));
                              auto socket = TRY(api(migrations->take_stream(params.at("id")), "id"));
-                             auto stream = TRY(api(connect_unix_socket(socket)));
+                             auto connected = connect_unix_socket(socket);
+                             if (!connected) {
+                                 // No stream went in: the wait for one goes on (and ends, bounded).
+                                 migrations->release_stream(params.at("id"));
+                                 return std::unexpected(api_error_from(connected.error()));
+                             }
+                             auto stream = std::move(*connected);
                              auto fd = std::make_shared<UniqueFd>(std::move(stream));
                              auto tally = std::make_shared<StreamTally>();
                              std::weak_ptr<WebSocketConnection> weak = connection;

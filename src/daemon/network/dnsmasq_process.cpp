@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -50,6 +52,39 @@ bool runs_config(pid_t pid, const std::string& conf) {
     return false;
 }
 
+pid_t parent_of(pid_t pid) {
+    auto stat = engine::read_text_file(fmt::format("/proc/{}/stat", pid));
+    if (!stat)
+        return 0;
+    // "pid (comm) state ppid ...": comm may hold anything, so parse after the last ')'.
+    const size_t close = stat->rfind(')');
+    char state = 0;
+    int ppid = 0;
+    if (close == std::string::npos || std::sscanf(stat->c_str() + close + 1, " %c %d", &state, &ppid) != 2)
+        return 0;
+    return ppid;
+}
+
+/// The dnsmasq whose command line names `conf`, by a walk of /proc; 0 when none. dnsmasq forks
+/// a child per DNS-over-TCP connection, with the same command line: the one whose parent is not
+/// such a process is the server.
+pid_t find_by_command_line(const std::string& conf) {
+    std::vector<pid_t> found;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        const pid_t pid = static_cast<pid_t>(std::stol(name));
+        if (runs_config(pid, conf))
+            found.push_back(pid);
+    }
+    for (pid_t pid : found)
+        if (std::find(found.begin(), found.end(), parent_of(pid)) == found.end())
+            return pid;
+    return 0;
+}
+
 }  // namespace
 
 DnsmasqProcess::DnsmasqProcess(std::string network, DnsmasqPaths paths, EventLoop& loop)
@@ -66,10 +101,19 @@ DnsmasqProcess::~DnsmasqProcess() {
     }
 }
 
-pid_t DnsmasqProcess::find_adoptable() const {
+pid_t DnsmasqProcess::from_pid_file() const {
     auto pid = engine::read_pid_file(m_paths.pid_file());
     if (!pid || *pid <= 0) return 0;
     return runs_config(*pid, conf_argument(m_paths)) ? *pid : 0;
+}
+
+pid_t DnsmasqProcess::find_adoptable() const {
+    if (pid_t pid = from_pid_file())
+        return pid;
+    // A dnsmasq writes its pid file only once it serves: one (re)started just before a corrald
+    // stopped has none yet, and found by the file alone it would be neither adopted nor stopped
+    // when its network goes (it outlived the README tour that way).
+    return find_by_command_line(conf_argument(m_paths));
 }
 
 namespace {
@@ -209,7 +253,8 @@ Result<void> DnsmasqProcess::spawn() {
             m_problem = fmt::format("dnsmasq exited at start: {}", engine::tail_lines(m_paths.log(), 3));
             return fail(fmt::format("network {}: {}", m_network, m_problem));
         }
-        if (find_adoptable() == pid) break;  // it wrote its pid file: it is serving
+        if (from_pid_file() == pid)
+            break;  // it wrote its pid file: it is serving
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     log_info("network {}: dnsmasq started (pid {})", m_network, pid);

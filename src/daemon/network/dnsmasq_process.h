@@ -55,8 +55,11 @@ private:
     void watch();          // needs m_mutex
     void on_exit();
     void terminate();      // needs m_mutex
-    /// A live dnsmasq started with our configuration, from the pid file; 0 when none.
+    /// A live dnsmasq started with our configuration: the pid file's, else one found by its
+    /// command line (it has not written the file yet); 0 when none.
     pid_t find_adoptable() const;
+    /// The pid file's dnsmasq when it runs our configuration (it wrote the file: it serves); 0 otherwise.
+    pid_t from_pid_file() const;
 
     std::string m_network;
     DnsmasqPaths m_paths;

@@ -6,7 +6,8 @@
 # run folder; the disk file is kept. Refusals before anything moves (unreachable, bad token, bad
 # fingerprint, a taken name, a missing pool, a pool that is not shared, too little memory), each
 # leaving the VM running at the source; the destination's incoming QEMU killed mid-way: the source
-# runs on and the destination keeps no record.
+# runs on and the destination keeps no record. Pre-flights whose stream never comes: their
+# incoming QEMUs go on a DELETE, after the stream's wait (60 s) and at the destination corrald's stop.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -127,6 +128,22 @@ prep '{"name":"x","image":"tiny","nics":[],"migration":{"origin":7}}'
 check "migration.origin of the wrong type: 400 naming it" test "$code" = 400 -a "$(jqb .error.field)" = migration.origin
 api GET /api/v1/vms
 check "  ... and no VM was made at the destination" test "$(jqb length)" = 0
+# Pre-flights whose stream never comes (a source gone, or a client that only sends this): each
+# incoming QEMU goes on a DELETE, after the stream's wait (60 s; w2 is checked at the end, the
+# migrations between overlap the wait), and at corrald's stop (w3, at the end).
+has_qemu() { corrald_processes | grep "^vm $1 " >/dev/null; }   # (grep -q would cut the pipe)
+no_qemu() { ! has_qemu "$1"; }
+waiter() { prep "{\"name\":\"$1\",\"image\":\"tiny\",\"nics\":[],\"disks\":[],\"memory_mib\":64,\"migration\":{\"origin\":\"a\"}}"; }
+waiter w1
+check "a pre-flight with no stream after it: 201, w1 migrating-in" test "$code,$(jqb .state)" = 201,migrating-in
+w1_id=$(jqb .id)
+check "  ... its QEMU waits" has_qemu w1
+tls_api "$CORRAL_DEST_TOKEN" DELETE "/api/v1/migrations/$w1_id"
+check "DELETE /migrations/$w1_id: 200 discarding w1" test "$code,$(jqb .discarded)" = 200,w1
+check "  ... its QEMU is gone" no_qemu w1
+check "  ... and its record and run folder" eval 'api GET /api/v1/vms/w1; [ "$code" = 404 ] && [ ! -e "$state/run/w1" ]'
+waiter w2
+check "w2 waits for its stream too" test "$code" = 201
 on A
 
 echo "== the destination's QEMU killed mid-way"
@@ -190,6 +207,19 @@ check "B's console answers, the value set at A kept" wait_console mover 'GOT-kep
 check "B stops mover" wait_state mover stopped 30
 check "the disk file is still there" test -f "$disk_file"
 check "  ... unchanged" test "$(sha256sum <"$disk_file")" = "$sum_before"
+
+echo "== incoming migrations whose stream never came"
+on B
+check "w2 was discarded after the stream's wait, its QEMU gone" \
+  wait_until 90 eval 'api GET /api/v1/vms/w2; [ "$code" = 404 ] && no_qemu w2'
+check "  ... saying why" grep -qF "VM w2: no migration stream from a within 60 s" "$state/corrald.log"
+waiter w3
+check "w3 waits for its stream" test "$code" = 201
+check "  ... its QEMU waits while corrald runs" has_qemu w3
+corrald_stop
+check "B stopped: w3's QEMU did not outlive it" no_qemu w3
+check "  ... nor any QEMU of B's" test -z "$(corrald_processes)"
+on A
 
 [ "$failed" -gt 0 ] && { on B; corrald_failure_report mover; on A; corrald_failure_report mover; }
 check_summary

@@ -61,5 +61,22 @@ if ! kill -0 "$corrald_pid" 2>/dev/null || [ "$rc" != 0 ]; then
 fi
 check "corrald logged no internal error" bash -c "! grep -q 'request id r-' '$state/corrald.log'"
 
+# Requests that made a VM's instance or a network's dnsmasq and then failed, or were undone, must
+# not leave the process behind: every QEMU and dnsmasq of this corrald belongs to a listed VM or
+# network. At corrald's stop, the VMs and networks keep theirs (the next corrald adopts them), but
+# an instance waiting for an incoming migration goes (nobody would finish or discard it).
+echo "== no process corrald does not track"
+api GET /api/v1/vms
+vms=$(jqb '[.[].name] | join(" ")')
+staying=$(jqb '[.[] | select(.state != "migrating-in") | .name] | join(" ")')
+api GET /api/v1/networks
+networks=$(jqb '[.[].name] | join(" ")')
+strays=$(corrald_strays "$vms" "$networks")
+check "every QEMU and dnsmasq of this corrald is a listed VM's or network's" test -z "$strays" || echo "$strays"
+corrald_stop
+strays=$(corrald_strays "$staying" "$networks")
+check "after corrald stopped, none but those of listed VMs (not migrating in) and networks" test -z "$strays" ||
+  echo "$strays"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -15,7 +15,8 @@
 # some restarts dnsmasq (its configuration changes), another forwarder only reloads it; an isolated
 # network's guest gets a lease and reaches its gateway but not the uplink, even with a route;
 # `network leases`; dnsmasq killed is started again
-# and the leases survive; corrald restarted adopts dnsmasq (same pid) and leaves the nftables
+# and the leases survive; corrald restarted adopts dnsmasq (same pid; one without a pid file too,
+# found by its command line, and ended when its network is deleted) and leaves the nftables
 # ruleset byte-identical; bad input is a 400 naming the field and creates nothing; deleting a
 # network removes its bridge, dnsmasq and host lists.
 # Needs root, ip (iproute2), nft, dnsmasq, busybox, jq, curl. Exit 0 passed, 1 failed, 77 skipped.
@@ -263,12 +264,19 @@ check "  ... and it answers DNS (g1 -> $resolved)" test "$resolved" = 10.0.100.1
 echo "== corrald restarted: dnsmasq adopted, the ruleset byte-identical"
 ruleset() { inh nft list ruleset; }
 ruleset >"$state/ruleset.before"
+api GET /api/v1/networks/iso
+iso_pid=$(jqb .status.dnsmasq.pid)
 corrald_stop
 check "corrald stopped: dnsmasq keeps running" kill -0 "$new_pid"
 check "  ... and so does the guests' traffic" gx 1 busybox ping -c 1 -W 2 10.0.100.12
+# As if iso's dnsmasq had been (re)started just before corrald stopped: it writes its pid file
+# only once it serves. The next corrald finds it by its command line all the same.
+rm -f "$state/networks/iso/dnsmasq.pid"
 corrald_start || exit 1
 api GET /api/v1/networks/default
 check "the new corrald adopted dnsmasq (pid $new_pid)" test "$(jqb .status.dnsmasq.pid)" = "$new_pid"
+api GET /api/v1/networks/iso
+check "  ... and iso's, which had no pid file (pid $iso_pid)" test "$(jqb .status.dnsmasq.pid)" = "$iso_pid"
 ruleset >"$state/ruleset.after"
 check "  ... and the nftables ruleset is byte-identical" cmp -s "$state/ruleset.before" "$state/ruleset.after" \
   || diff "$state/ruleset.before" "$state/ruleset.after" | head -20
@@ -279,6 +287,9 @@ api DELETE /api/v1/networks/iso
 check "DELETE /networks/iso is 200" test "$code" = 200
 check "  ... its bridge is gone" bash -c "! ip netns exec $hostns ip link show $iso_bridge >/dev/null 2>&1"
 check "  ... and its folder" test ! -e "$state/networks/iso"
+# (Its parent is init now, which may not have reaped it yet: a zombie has no command line.)
+check "  ... and its dnsmasq (pid $iso_pid, adopted without a pid file)" \
+  bash -c "! grep -qF '$state/networks/iso/' /proc/$iso_pid/cmdline 2>/dev/null"
 check "  ... and its host lists" bash -c "! ls -d /run/corral-dnsmasq/iso-* 2>/dev/null | grep -q ."
 api GET /api/v1/networks
 check "GET /networks lists default only" test "$(jqb '[.[].name] | join(",")')" = default

@@ -10,7 +10,8 @@
 # written in a clone is not in the original's disk; a revert of the original steps its clock too.
 # Refusals: unknown VM (404 vm), unknown
 # snapshot (404 snapshot), a taken name (409 name), a disk-only snapshot (409), nothing left of
-# them. Exit 0 all passed, 1 a check failed, 77 skipped.
+# them; a clone that fails (from a snapshot of the guest's first seconds, whose NIC it does not
+# release) leaves no process, record, disk or run folder. Exit 0 all passed, 1 a check failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../../.." && pwd)
@@ -40,7 +41,7 @@ ip link add br0 type bridge && ip link set br0 up ||
 cleanup() {
   [ "$failed" -gt 0 ] && corrald_failure_report orig c1 c2
   if [ -n "$corrald_pid" ]; then
-    for vm in orig c1 c2; do api PUT "/api/v1/vms/$vm/state" '{"action":"kill"}'; done
+    for vm in orig c1 c2 x0; do api PUT "/api/v1/vms/$vm/state" '{"action":"kill"}'; done
     sleep 1
   fi
   corrald_stop
@@ -55,14 +56,33 @@ said() { console_since_start "$1" | sed -n "s/^$2: //p" | tail -n1; }
 
 corrald_start --default-engine emulated || exit 1
 import_guest_image guest "console=ttyS0 panic=-1"
-api POST /api/v1/vms '{"name": "orig", "image": "guest", "memory_mib": 256,
+# on-failure: a clone takes its source's restart policy, and a failed clone must not come back.
+api POST /api/v1/vms '{"name": "orig", "image": "guest", "memory_mib": 256, "restart_policy": "on-failure",
   "cmdline": "corral.root=/dev/vda corral.then=shell", "nics": [{"bridge": "br0"}]}'
 check "VM orig defined with a NIC on br0" test "$code" = 201
 orig_mac=$(jqb '.nics[0].mac')
 
-echo "== a snapshot of the running VM, aged"
+echo "== a clone that fails leaves nothing: from a snapshot of the guest's first seconds"
 "$corral" vm start orig >/dev/null 2>&1
+# Its kernel has not set up PCI hot-unplug yet: the clone's guest does not release its NIC, and
+# the clone fails after 60 s (docs/api.md), while orig boots on.
+api POST /api/v1/vms/orig/snapshots '{"name": "s0"}'
+wait_task "$(jqb .task)" 60
+check "a snapshot s0 of orig in its first seconds" test "$(jqb .status)" = succeeded
+api POST /api/v1/vms/orig/snapshots/s0/clone '{"name": "x0"}'
+x0_task=$(jqb .task)
+check "  ... a clone x0 of it starts: 202" test "$code" = 202
 check "orig reaches its shell" wait_console orig 'corral:~# ' 240
+wait_task "$x0_task" 180
+check "x0's task failed: its guest did not release nic0" \
+  bash -c '[ "$1" = failed ] && grep -q "did not release nic0" <<<"$2"' _ "$(jqb .status)" "$(jqb .error)" ||
+  echo "$body"
+check "  ... no process of x0's is left" test -z "$(pgrep -af -- "$state/run/x0"; corrald_processes | grep '^vm x0 ')"
+api GET /api/v1/vms/x0
+check "  ... x0 is not listed" test "$code" = 404
+api GET /api/v1/volumes
+check "  ... its disk copies are gone, and its run folder" \
+  test "$(jqb '[.[] | select(.name | startswith("x0"))] | length')" = 0 -a ! -e "$state/run/x0"
 type_line orig 'SECRET=kept-$((40+2)); echo "MAC: $(cat /sys/class/net/eth0/address)"'
 check "orig's guest shows its MAC $orig_mac" wait_until 60 test "$(said orig MAC)" = "$orig_mac"
 "$corral" vm snapshot create orig s1 >"$state/out" 2>&1
