@@ -576,6 +576,8 @@ private:
             std::vector<QemuFiles::Layer> layers;
             for (size_t depth = 0; depth < chain.size(); ++depth) {
                 QemuFiles::Layer layer{chain[depth].format, {}};
+                layer.lazy_refcounts = depth == 0 && !disk.read_only && chain[0].format == "qcow2" &&
+                                       chain[0].qcow2_version >= 3;
                 layer.fds.push_back(fds.add(TRY_CONTEXT(open_for_vm(chain[depth].path, O_RDONLY),
                                                         fmt::format("disks[{}]", i))));
                 if (depth == 0 && !disk.read_only) {
@@ -750,7 +752,8 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         for (const auto& layer : files.disks.at(i)) {
             std::string set = fd_set(layer.fds);
             if (prefix.empty())
-                drive += fmt::format(",file={},format={}", set, layer.format);
+                drive += fmt::format(",file={},format={}{}", set, layer.format,
+                                     layer.lazy_refcounts ? ",lazy-refcounts=on" : "");
             else
                 drive += fmt::format(",{}driver={},{}file.filename={}", prefix, layer.format,
                                      prefix, set);

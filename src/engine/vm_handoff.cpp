@@ -72,13 +72,14 @@ Result<UniqueFd> open_for_vm(const fs::path& path, int flags) {
 Result<std::vector<ImageLayer>> image_chain(const fs::path& path, const std::string& format) {
     std::vector<ImageLayer> chain{{path, format}};
     while (chain.back().format == "qcow2") {
-        const ImageLayer& layer = chain.back();
+        ImageLayer& layer = chain.back();
         auto fd = TRY(open_for_vm(layer.path, O_RDONLY));
         uint64_t size = 0;
         auto head = TRY_CONTEXT(read_head(fd.get(), k_max_header, size),
                                 fmt::format("reading {}", layer.path.string()));
         auto header = TRY_CONTEXT(storage::qcow2::parse_header(head, size),
                                   fmt::format("disk {}", layer.path.string()));
+        layer.qcow2_version = header.version;
         if (header.backing_file.empty())
             break;
         if (chain.size() >= k_max_chain)

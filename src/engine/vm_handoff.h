@@ -30,7 +30,8 @@ private:
 /// One file of a disk's image chain.
 struct ImageLayer {
     std::filesystem::path path;
-    std::string format;  ///< "raw" or "qcow2"
+    std::string format;          ///< "raw" or "qcow2"
+    uint32_t qcow2_version = 0;  ///< the qcow2 header's version (2 or 3); 0 for raw
 };
 
 /// `path` and the backing files its qcow2 header names (recursively; relative names resolve

@@ -90,6 +90,17 @@ TEST(QemuCommandLine, ConsoleAndQmpAreHandedDescriptors) {
     EXPECT_EQ(values_of(args, "-mon"), Args{"chardev=qmp,mode=control"});
 }
 
+TEST(QemuCommandLine, AWrittenVersion3Qcow2TopLayerHasLazyRefcounts) {
+    // What the engine sets for a version 3 image it writes (a version 2 one would make QEMU
+    // refuse to start): a savevm after a loadvm then does not flush once per cluster.
+    QemuFiles files = sample_files();
+    files.disks[0][0].lazy_refcounts = true;
+    Args args = qemu_command_line(sample_spec(), "qemu-system-x86_64", files);
+    EXPECT_EQ(values_of(args, "-drive").at(0),
+              "if=none,id=disk0,file=/dev/fdset/1,format=qcow2,lazy-refcounts=on,backing.driver=qcow2,"
+              "backing.file.filename=/dev/fdset/2");
+}
+
 TEST(QemuCommandLine, DisksNicsAndRng) {
     Args args = command_line(sample_spec(), "qemu-system-x86_64");
     // Every layer is an fd set; the backing chain is spelled out so QEMU opens no path itself.

@@ -49,6 +49,15 @@ TEST(ImageChain, FollowsBackingFilesTopFirst) {
     EXPECT_EQ((*chain)[1].format, "qcow2");  // probed: top.qcow2 records no backing format
     EXPECT_EQ((*chain)[2].path, dir.path("base.raw"));
     EXPECT_EQ((*chain)[2].format, "raw");
+    // The version decides whether QEMU may use lazy refcounts on it (3 only).
+    EXPECT_EQ((*chain)[0].qcow2_version, 3u);
+    EXPECT_EQ((*chain)[2].qcow2_version, 0u);
+    auto old_options = options("", std::nullopt);
+    old_options.version = 2;
+    ASSERT_TRUE(Qcow2Image::create(dir.path("old.qcow2"), old_options));
+    auto old = image_chain(dir.path("old.qcow2"), "qcow2");
+    ASSERT_TRUE(old) << old.error().describe();
+    EXPECT_EQ(old->at(0).qcow2_version, 2u);
 
     auto raw = image_chain(dir.path("base.raw"), "raw");
     ASSERT_TRUE(raw);
