@@ -119,6 +119,15 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
         std::lock_guard lock(m_mutex);
         requested = live->stop_requested;
         stop_reason = live->stop_reason;
+    }
+    // A requested stop is recorded before `exited` is set, so that whoever waited for it (a stop
+    // task, a failed clone removing itself) finds the VM stopped, not still running.
+    if (requested && !rebooting) set_state(name, VmState::Stopped, stop_reason.empty() ? why : stop_reason, 0);
+    bool requested_since = false;
+    {
+        std::lock_guard lock(m_mutex);
+        requested_since = !requested && live->stop_requested;
+        if (requested_since) stop_reason = live->stop_reason;
         live->exited = true;
         if (auto it = m_live.find(name); it != m_live.end() && it->second == live) m_live.erase(it);
     }
@@ -126,7 +135,9 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
 
     console->note(fmt::format("{} ended: {}", name, why));
     bool clean = info && info->exit_code == 0;
-    if (requested && !rebooting) {
+    if (requested && !rebooting) return;
+    if (requested_since && !rebooting) {
+        // A stop asked for while the VM was ending: a stop, not a crash (no restart).
         set_state(name, VmState::Stopped, stop_reason.empty() ? why : stop_reason, 0);
         return;
     }
