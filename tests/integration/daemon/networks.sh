@@ -34,7 +34,9 @@ real_corrald="$build_dir/src/daemon/corrald"
 
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
-hostns="crl-h-$$" upns="crl-u-$$"
+# shellcheck source=../../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+hostns="" upns=""
 guests=()
 cleanup() {
   corrald_stop
@@ -51,28 +53,13 @@ trap cleanup EXIT
 # A corrald installed on this machine (tools/quickstart's) has its own corral0 here: the test's
 # must not touch it, nor add one.
 host_corral0_before=$(cat /sys/class/net/corral0/ifindex 2>/dev/null)
-ip netns add "$hostns" && ip netns add "$upns" || { echo "SKIP: cannot make network namespaces"; exit 77; }
-inh() { ip netns exec "$hostns" "$@"; }
-inu() { ip netns exec "$upns" "$@"; }
-inh ip link set lo up
-inu ip link set lo up
-ip link add "up0-$$" type veth peer name "up1-$$"
-ip link set "up0-$$" netns "$hostns"
-ip link set "up1-$$" netns "$upns"
-inh ip link set "up0-$$" name up0
-inu ip link set "up1-$$" name eth0
+# corrald itself runs in $hostns; its socket is a file, reachable from here.
+netns_corrald_host
+netns_uplink
 inh ip addr add 192.0.2.1/24 dev up0
 inu ip addr add 192.0.2.2/24 dev eth0
-inh ip link set up0 up
-inu ip link set eth0 up
 inh ip route add default via 192.0.2.2
 inh sysctl -qw net.ipv4.ip_forward=0
-
-# corrald itself runs in $hostns; its socket is a file, reachable from here.
-corrald_bin="$state/corrald-in-netns"
-printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$hostns" "$real_corrald" >"$corrald_bin"
-chmod +x "$corrald_bin"
-export CORRALD_DEFAULT_NETWORK=1
 
 echo "== first start: the default network"
 corrald_start || exit 1

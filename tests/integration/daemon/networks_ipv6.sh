@@ -32,7 +32,9 @@ for bin in "$real_corrald" "$corral"; do [ -x "$bin" ] || { echo "FAIL: $bin is 
 
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
-hostns="crl-h-$$" upns="crl-u-$$"
+# shellcheck source=../../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+hostns="" upns=""
 guests=()
 cleanup() {
   corrald_failure_report
@@ -43,27 +45,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$hostns" && ip netns add "$upns" || { echo "SKIP: cannot make network namespaces"; exit 77; }
-inh() { ip netns exec "$hostns" "$@"; }
-inu() { ip netns exec "$upns" "$@"; }
-inh ip link set lo up
-inu ip link set lo up
-ip link add "up0-$$" type veth peer name "up1-$$"
-ip link set "up0-$$" netns "$hostns"
-ip link set "up1-$$" netns "$upns"
-inh ip link set "up0-$$" name up0
-inu ip link set "up1-$$" name eth0
+netns_corrald_host
+netns_uplink
 inh ip -6 addr add 2001:db8:1::1/64 dev up0 nodad
 inu ip -6 addr add 2001:db8:1::2/64 dev eth0 nodad
-inh ip link set up0 up
-inu ip link set eth0 up
 inh ip -6 route add default via 2001:db8:1::2
 inh sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=0
-
-corrald_bin="$state/corrald-in-netns"
-printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$hostns" "$real_corrald" >"$corrald_bin"
-chmod +x "$corrald_bin"
-export CORRALD_DEFAULT_NETWORK=1
 cli() { "$corral" --socket "$sock" "$@"; }
 corrald_start || exit 1
 

@@ -31,7 +31,9 @@ for bin in "$real_corrald" "$corral"; do [ -x "$bin" ] || { echo "FAIL: $bin is 
 
 # shellcheck source=../../lib/corrald.sh
 . "$repo/tests/lib/corrald.sh"
-hostns="crl-h-$$"
+# shellcheck source=../../lib/netns.sh
+. "$repo/tests/lib/netns.sh"
+hostns=""
 guests=()
 cleanup() {
   corrald_failure_report
@@ -42,14 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$hostns" || { echo "SKIP: cannot make network namespaces"; exit 77; }
-inh() { ip netns exec "$hostns" "$@"; }
-inh ip link set lo up
-
-corrald_bin="$state/corrald-in-netns"
-printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$hostns" "$real_corrald" >"$corrald_bin"
-chmod +x "$corrald_bin"
-export CORRALD_DEFAULT_NETWORK=1
+netns_corrald_host
 cli() { "$corral" --socket "$sock" "$@"; }
 
 corrald_start || exit 1
