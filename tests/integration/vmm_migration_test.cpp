@@ -29,6 +29,8 @@ using namespace std::chrono_literals;
 namespace migration = corral::vmm::migration;
 
 const std::regex k_two_counts("count \\d+ ok\n(.|\n)*count \\d+ ok\n");
+/// Two passes of the dirtier guest over its 16 MiB, every page holding the pass before's number.
+const std::regex k_two_dirty_passes("dirty \\d+ ok\n(.|\n)*dirty \\d+ ok\n");
 
 bool wait_for_file(const std::string& path, std::chrono::seconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
@@ -89,6 +91,14 @@ protected:
         EXPECT_GE(monitor.console, 0);
         EXPECT_GE(monitor.control, 0);
         return read_until(monitor.console, k_two_counts, 60s);
+    }
+    /// Starts the dirtier guest as `name` and waits until it has rewritten its pages twice;
+    /// returns what it printed (empty when it did not).
+    std::string start_dirtier(Monitor& monitor, const std::string& name) {
+        start(monitor, name, {"--kernel", tiny_guest("dirtier"), "--memory", "64M"});
+        EXPECT_GE(monitor.console, 0);
+        std::string printed = read_until(monitor.console, k_two_dirty_passes, 60s);
+        return std::regex_search(printed, k_two_dirty_passes) ? printed : std::string();
     }
     /// The source's control answer to migrating to `to`, and the destination's socket (for a
     /// unix one) waited for first.
@@ -217,10 +227,7 @@ TEST_F(VmmMigration, ADestinationGoneMidWayLeavesTheSourceRunning) {
 TEST_F(VmmMigration, AGuestDirtyingFasterThanTheLinkIsCancelledByTheTimeoutAndRunsOn) {
     CORRAL_REQUIRE_KVM();
     Monitor source, destination;
-    start(source, "dirtier", {"--kernel", tiny_guest("dirtier"), "--memory", "64M"});
-    ASSERT_GE(source.console, 0);
-    const std::regex two_passes("dirty \\d+ ok\n(.|\n)*dirty \\d+ ok\n");
-    ASSERT_TRUE(std::regex_search(read_until(source.console, two_passes, 60s), two_passes));
+    ASSERT_FALSE(start_dirtier(source, "dirtier").empty()) << "the dirtier did not pass over its pages twice";
     std::string address = "unix:" + m_dir + "/slow.sock";
     start(destination, "slow", {"--migrate-listen", address}, /*connect=*/false);
     // 16 MiB rewritten over and over cannot go within 1 ms. The link is held to 16 MiB/s, so
@@ -234,8 +241,8 @@ TEST_F(VmmMigration, AGuestDirtyingFasterThanTheLinkIsCancelledByTheTimeoutAndRu
     EXPECT_NE(error.find("the VM runs on here"), std::string::npos) << error;
     // The source keeps writing, and every page still held its last pass (no "BAD").
     EXPECT_EQ(control_request(source.control, R"({"action":"status"})")["state"], "running");
-    std::string after = read_until(source.console, two_passes, 60s);
-    EXPECT_TRUE(std::regex_search(after, two_passes)) << after;
+    std::string after = read_until(source.console, k_two_dirty_passes, 60s);
+    EXPECT_TRUE(std::regex_search(after, k_two_dirty_passes)) << after;
     EXPECT_EQ(after.find("BAD"), std::string::npos) << after;
     // The destination saw the source go before the switch and dropped its half.
     auto dropped = destination.process.get();
@@ -248,10 +255,7 @@ TEST_F(VmmMigration, AGuestDirtyingFasterThanTheLinkIsCancelledByTheTimeoutAndRu
 TEST_F(VmmMigration, ABandwidthLimitHoldsTheStreamWhileTheGuestRunsAndEveryPageArrives) {
     CORRAL_REQUIRE_KVM();
     Monitor source, destination;
-    start(source, "paced", {"--kernel", tiny_guest("dirtier"), "--memory", "64M"});
-    ASSERT_GE(source.console, 0);
-    const std::regex two_passes("dirty \\d+ ok\n(.|\n)*dirty \\d+ ok\n");
-    ASSERT_TRUE(std::regex_search(read_until(source.console, two_passes, 60s), two_passes));
+    ASSERT_FALSE(start_dirtier(source, "paced").empty()) << "the dirtier did not pass over its pages twice";
     std::string address = "unix:" + m_dir + "/paced-in.sock";
     start(destination, "paced-in", {"--migrate-listen", address}, /*connect=*/false);
     // A downtime of a minute lets the 16 MiB the guest keeps rewriting go with it paused, after
@@ -270,8 +274,8 @@ TEST_F(VmmMigration, ABandwidthLimitHoldsTheStreamWhileTheGuestRunsAndEveryPageA
     destination.console = connect_when_ready(m_dir + "/paced-in-console.sock", 60s);
     destination.control = connect_when_ready(m_dir + "/paced-in-control.sock", 60s);
     ASSERT_GE(destination.console, 0);
-    std::string after = read_until(destination.console, two_passes, 60s);
-    EXPECT_TRUE(std::regex_search(after, two_passes)) << after;
+    std::string after = read_until(destination.console, k_two_dirty_passes, 60s);
+    EXPECT_TRUE(std::regex_search(after, k_two_dirty_passes)) << after;
     EXPECT_EQ(after.find("BAD"), std::string::npos) << after;
     EXPECT_EQ(control_request(destination.control, R"({"action":"stop"})")["ok"], true);
     EXPECT_TRUE(destination.process.get().exited_with(0));
