@@ -145,6 +145,12 @@ void VcpuRunner::thread_main() {
 
 bool VcpuRunner::handle_exit() {
     kvm_run* run = m_vcpu.run_area();
+    if (run->exit_reason == KVM_EXIT_IO)
+        m_history.note(run->exit_reason, run->io.port, run->io.direction == KVM_EXIT_IO_OUT);
+    else if (run->exit_reason == KVM_EXIT_MMIO)
+        m_history.note(run->exit_reason, run->mmio.phys_addr, run->mmio.is_write);
+    else
+        m_history.note(run->exit_reason, 0, false);
     switch (run->exit_reason) {
         case KVM_EXIT_IO: {
             // data_offset and the sizes come from KVM, not the guest; count > 1 for rep ins/outs.
@@ -180,9 +186,11 @@ bool VcpuRunner::handle_exit() {
             // Only seen without an in-kernel LAPIC; with one, KVM waits for the interrupt itself.
             return true;
         case KVM_EXIT_SHUTDOWN:
-            // KVM has already put the vCPU back in its reset state: its registers tell nothing.
+            // KVM has already put the vCPU back in its reset state: its registers tell nothing,
+            // its last exits tell how far the guest had got.
             m_context.exits->report(
-                {VmExitReason::Crash, fmt::format("vCPU {} triple fault (KVM_EXIT_SHUTDOWN)", m_vcpu.id())});
+                {VmExitReason::Crash,
+                 fmt::format("vCPU {} triple fault (KVM_EXIT_SHUTDOWN) after {}", m_vcpu.id(), m_history.describe())});
             return false;
         case KVM_EXIT_SYSTEM_EVENT:
             switch (run->system_event.type) {

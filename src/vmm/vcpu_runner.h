@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <thread>
 
+#include "vmm/exit_history.h"
 #include "vmm/kvm/vcpu.h"
 
 namespace corral::vmm {
@@ -62,6 +63,7 @@ private:
 
     kvm::Vcpu m_vcpu;
     VcpuContext m_context;
+    ExitHistory m_history;  // this thread's own; said on a triple fault
     std::atomic<bool> m_stop{false};
     std::atomic<bool> m_pause_requested{false};
     std::mutex m_park_mutex;  // guards m_parked and m_finished; waits on m_park_changed
