@@ -68,6 +68,11 @@ boot() {   # boot NAME GUEST_COMMAND [corral-vmm args...]: output in $work/NAME,
   echo "$status" >"$work/$name.rc"
   sed "s/^/  $name| /" "$work/$name" | tr -d '\r' |
     grep -E 'CORRAL|GUEST|bytes from|packet|transmitted|corral-vmm: (warning|error)|Kernel panic|BUG|Oops' || true
+  # A monitor that failed: all of its last lines (a boot that ended early prints little else).
+  if [ "$status" != 0 ]; then
+    echo "  $name| corral-vmm exited $status; its last lines:"
+    tail -n 20 "$work/$name" | tr -d '\r' | sed "s/^/  $name|   /"
+  fi
 }
 
 echo "== 1: one guest on tap ctap0 limited to 100000 bytes/s, pinging the host, then TCP both ways"
