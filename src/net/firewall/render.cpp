@@ -195,35 +195,22 @@ std::string render_bridge(const Model& model) {
     return out;
 }
 
-std::string render_nat(const Model& model) {
-    std::string out = fmt::format("\ntable ip {} {{\n", k_nat_table);
+std::string render_nat(const Model& model, int family) {
+    const bool v4 = family == AF_INET;
+    const char* ip = v4 ? "ip" : "ip6";
+    std::string out = fmt::format("\ntable {} {} {{\n", ip, v4 ? k_nat_table : k_nat6_table);
     out += "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
     for (const Network& network : model.networks) {
-        if (network.kind != "nat") continue;
-        std::string subnet = parse_cidr(network.subnet4)->network().to_string();
-        std::string to = network.uplink.empty() ? "" : fmt::format("oifname {} ", quoted(network.uplink));
-        out += fmt::format("\t\tip saddr {0} ip daddr {{ 224.0.0.0/24, 255.255.255.255 }} return "
-                           "comment \"net {1}: multicast and broadcast stay local\"\n",
-                           subnet, network.name);
-        out += fmt::format("\t\tip saddr {0} ip daddr != {0} {2}masquerade comment \"net {1}: NAT to the uplink\"\n",
-                           subnet, network.name, to);
-    }
-    out += "\t}\n}\n";
-    return out;
-}
-
-std::string render_nat6(const Model& model) {
-    std::string out = fmt::format("\ntable ip6 {} {{\n", k_nat6_table);
-    out += "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
-    for (const Network& network : model.networks) {
-        if (network.kind != "nat" || !network.subnet6)
+        const std::optional<std::string> cidr = v4 ? std::optional<std::string>(network.subnet4) : network.subnet6;
+        if (network.kind != "nat" || !cidr)
             continue;
-        std::string subnet = parse_cidr(*network.subnet6)->network().to_string();
+        std::string subnet = parse_cidr(*cidr)->network().to_string();
         std::string to = network.uplink.empty() ? "" : fmt::format("oifname {} ", quoted(network.uplink));
-        out += fmt::format("\t\tip6 saddr {0} ip6 daddr ff00::/8 return comment \"net {1}: multicast stays local\"\n",
-                           subnet, network.name);
-        out += fmt::format("\t\tip6 saddr {0} ip6 daddr != {0} {2}masquerade comment \"net {1}: NAT to the uplink\"\n",
-                           subnet, network.name, to);
+        out += fmt::format("\t\t{0} saddr {1} {0} daddr {2} return comment \"net {3}: {4} local\"\n", ip, subnet,
+                           v4 ? "{ 224.0.0.0/24, 255.255.255.255 }" : "ff00::/8", network.name,
+                           v4 ? "multicast and broadcast stay" : "multicast stays");
+        out += fmt::format("\t\t{0} saddr {1} {0} daddr != {1} {3}masquerade comment \"net {2}: NAT to the uplink\"\n",
+                           ip, subnet, network.name, to);
     }
     out += "\t}\n}\n";
     return out;
@@ -328,7 +315,8 @@ std::string render_inet(const Model& model) {
 
 std::string render(const Model& unsorted) {
     Model model = sorted_model(unsorted);
-    return render_reset() + render_bridge(model) + render_inet(model) + render_nat(model) + render_nat6(model);
+    return render_reset() + render_bridge(model) + render_inet(model) + render_nat(model, AF_INET) +
+           render_nat(model, AF_INET6);
 }
 
 }  // namespace corral::net::firewall

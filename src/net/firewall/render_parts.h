@@ -16,8 +16,9 @@ Model sorted_model(const Model& model);
 std::string render_reset();
 std::string render_bridge(const Model& sorted);
 std::string render_inet(const Model& sorted);
-std::string render_nat(const Model& sorted);
-std::string render_nat6(const Model& sorted);
+/// The masquerade table of `family` (AF_INET: nat networks' subnet4, `ip corral_nat`; AF_INET6:
+/// their subnet6, `ip6 corral_nat6`).
+std::string render_nat(const Model& sorted, int family);
 /// The named set holding the addresses of a group's ports ("grp4_web").
 std::string group_set_name(const std::string& group, int family);
 /// The chain a port with these groups jumps to ("in_ssh.web").
