@@ -120,9 +120,10 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
         requested = live->stop_requested;
         stop_reason = live->stop_reason;
     }
-    // A requested stop is recorded before `exited` is set, so that whoever waited for it (a stop
-    // task, a failed clone removing itself) finds the VM stopped, not still running.
-    if (requested && !rebooting) set_state(name, VmState::Stopped, stop_reason.empty() ? why : stop_reason, 0);
+    // A requested stop (never a reboot: `rebooting` excludes it) is recorded before `exited` is
+    // set, so that whoever waited for it (a stop task, a failed clone removing itself) finds the
+    // VM stopped, not still running.
+    if (requested) set_state(name, VmState::Stopped, stop_reason.empty() ? why : stop_reason, 0);
     bool requested_since = false;
     {
         std::lock_guard lock(m_mutex);
@@ -135,7 +136,7 @@ void VmManager::on_exit(const std::string& name, std::shared_ptr<LiveVm> live) {
 
     console->note(fmt::format("{} ended: {}", name, why));
     bool clean = info && info->exit_code == 0;
-    if (requested && !rebooting) return;
+    if (requested) return;
     if (requested_since && !rebooting) {
         // A stop asked for while the VM was ending: a stop, not a crash (no restart).
         set_state(name, VmState::Stopped, stop_reason.empty() ? why : stop_reason, 0);
