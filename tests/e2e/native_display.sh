@@ -114,8 +114,8 @@ PY
 # serial_has TEXT: the guest's serial console has TEXT (what the tty1 shell wrote to /dev/ttyS0).
 serial_has() { grep -qF -- "$1" "$work/serial"; }
 # Random words OCR reads reliably from the console font (no digits: 5 reads as S; no v: u; no
-# m: mm reads as nn).
-words=(basket pepper garden rocket candle copper forest orange)
+# m: mm reads as nn; no g: a CI run read basketgarden as basketyarden).
+words=(basket pepper pocket rocket candle copper forest pastel)
 random_word() { echo "${words[RANDOM % ${#words[@]}]}${words[RANDOM % ${#words[@]}]}"; }
 wait_until() {   # wait_until SECONDS CMD...
   local deadline=$((SECONDS + $1)); shift
