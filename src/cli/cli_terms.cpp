@@ -43,6 +43,12 @@ std::string flag_for(const std::string& field, const HttpRequest& request) {
     if (field == "limits.cpu_max_percent") return "--cpu-max";
     if (field == "limits.memory_overhead_mib") return "--memory-overhead";
     if (field == "limits.io_weight") return "--io-weight";
+    if (field == "limits.disk_bytes_per_s")
+        return "--disk-bps";
+    if (field == "limits.disk_iops")
+        return "--disk-iops";
+    if (field == "limits.nic_bytes_per_s")
+        return "--nic-bps";
     if (field == "limits.host_cpus") return "--host-cpus";
     if (field == "limits.vcpu_pins") return "--vcpu-pins";
     if (field == "cmdline" || field == "engine" || field == "image" || field == "format") return "--" + field;

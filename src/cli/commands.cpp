@@ -185,6 +185,13 @@ const CLI::Validator k_memory_or_zero = validator(
         return mib ? std::string() : mib.error().message();
     },
     "SIZE");
+/// A rate in bytes a second: "50M" (a size), or 0.
+const CLI::Validator k_byte_rate = validator(
+    [](const std::string& text) {
+        auto bytes = parse_size(text);
+        return bytes ? std::string() : bytes.error().message();
+    },
+    "SIZE");
 /// A whole percentage: "50" or "50%".
 const CLI::Validator k_percent = validator(
     [](const std::string& text) {
@@ -239,6 +246,9 @@ struct VmSettings {
     std::optional<int> io_weight;
     std::optional<std::string> host_cpus;
     std::optional<std::string> vcpu_pins;
+    std::string disk_bps;
+    std::optional<uint64_t> disk_iops;
+    std::string nic_bps;
     std::string display;
 
     void add_common(CLI::App* app) {
@@ -282,6 +292,18 @@ struct VmSettings {
         app->add_option("--vcpu-pins", vcpu_pins, "pin each vCPU to one host CPU, in vCPU order, e.g. 2,3 ('' for none)")
             ->type_name("CPU,...")
             ->group("Limits (change live on a running VM)");
+        app->add_option("--disk-bps", disk_bps, "limit each disk to this many bytes a second, e.g. 50M (0 removes it)")
+            ->check(k_byte_rate)
+            ->type_name("SIZE")
+            ->group("Limits (change live on a running VM)");
+        app->add_option("--disk-iops", disk_iops, "limit each disk to this many requests a second (0 removes it)")
+            ->type_name("N")
+            ->group("Limits (change live on a running VM)");
+        app->add_option("--nic-bps", nic_bps,
+                        "limit each NIC to this many bytes a second each way, e.g. 10M (0 removes it)")
+            ->check(k_byte_rate)
+            ->type_name("SIZE")
+            ->group("Limits (change live on a running VM)");
     }
 
     /// The JSON body with only the settings given on the command line.
@@ -314,6 +336,12 @@ struct VmSettings {
         if (io_weight) limits["io_weight"] = *io_weight;
         if (host_cpus) limits["host_cpus"] = *host_cpus;
         if (vcpu_pins) limits["vcpu_pins"] = *vcpu_pins;
+        if (!disk_bps.empty())
+            limits["disk_bytes_per_s"] = *parse_size(disk_bps);  // k_byte_rate checked it
+        if (disk_iops)
+            limits["disk_iops"] = *disk_iops;
+        if (!nic_bps.empty())
+            limits["nic_bytes_per_s"] = *parse_size(nic_bps);
         if (!limits.empty()) body["limits"] = limits;
         return body;
     }

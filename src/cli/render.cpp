@@ -203,7 +203,7 @@ std::string restart(const json& vm) {
 }
 
 /// The limits that are set: "cpu weight 300, cpu max 50%, memory max 768M (512M + 256M overhead), io weight
-/// 200, host cpus 0-1, vcpu pins 1,0"; "none".
+/// 200, host cpus 0-1, vcpu pins 1,0, disk 50M/s, disk 500 iops, nic 10M/s"; "none".
 std::string limits(const json& vm) {
     if (!vm.is_object() || !vm.contains("limits") || !vm["limits"].is_object()) return "-";
     const json& l = vm["limits"];
@@ -221,6 +221,12 @@ std::string limits(const json& vm) {
         parts.push_back(fmt::format("host cpus {}", cpus));
     if (const std::string pins = text(l, "vcpu_pins"); pins != "-" && !pins.empty())
         parts.push_back(fmt::format("vcpu pins {}", pins));
+    if (number("disk_bytes_per_s") > 0)
+        parts.push_back(fmt::format("disk {}/s", format_size(static_cast<std::uint64_t>(number("disk_bytes_per_s")))));
+    if (number("disk_iops") != 0)
+        parts.push_back(fmt::format("disk {} iops", number("disk_iops")));
+    if (number("nic_bytes_per_s") > 0)
+        parts.push_back(fmt::format("nic {}/s", format_size(static_cast<std::uint64_t>(number("nic_bytes_per_s")))));
     return parts.empty() ? "none" : join(parts);
 }
 

@@ -13,6 +13,7 @@
 #include "daemon/disk_snapshots.h"
 #include "daemon/event_bus.h"
 #include "daemon/inventory/inventory.h"
+#include "daemon/inventory/vm_limits_json.h"
 #include "daemon/storage_service.h"
 #include "daemon/task_manager.h"
 #include "daemon/vm_lifecycle.h"
@@ -57,13 +58,7 @@ json vm_config(const inventory::VmRecord& vm, const std::vector<std::pair<std::s
                 {"restart_policy", vm.restart_policy},
                 {"display_width", vm.display_width},
                 {"display_height", vm.display_height},
-                {"limits",
-                 {{"cpu_weight", vm.limits.cpu_weight},
-                  {"cpu_max_percent", vm.limits.cpu_max_percent},
-                  {"memory_overhead_mib", vm.limits.memory_overhead_mib},
-                  {"io_weight", vm.limits.io_weight},
-                  {"host_cpus", vm.limits.host_cpus},
-                  {"vcpu_pins", vm.limits.vcpu_pins}}},
+                {"limits", inventory::vm_limits_json(vm.limits)},
                 {"disks", json::array()},
                 {"nics", json::array()}};
     for (const auto& [name, disk] : disks)
@@ -452,14 +447,8 @@ Result<std::string> BackupService::run_restore(const BackupRepoRecord& repo_reco
     vm.restart_policy = plan.throwaway ? "no" : config.value("restart_policy", "no");
     vm.display_width = config.value("display_width", 0);
     vm.display_height = config.value("display_height", 0);
-    if (auto limits = config.find("limits"); !plan.throwaway && limits != config.end() && limits->is_object()) {
-        vm.limits.cpu_weight = limits->value("cpu_weight", 0);
-        vm.limits.cpu_max_percent = limits->value("cpu_max_percent", 0);
-        vm.limits.memory_overhead_mib = limits->value("memory_overhead_mib", int64_t{0});
-        vm.limits.io_weight = limits->value("io_weight", 0);
-        vm.limits.host_cpus = limits->value("host_cpus", "");
-        vm.limits.vcpu_pins = limits->value("vcpu_pins", "");
-    }
+    if (auto limits = config.find("limits"); !plan.throwaway && limits != config.end() && limits->is_object())
+        vm.limits = inventory::vm_limits_from_json(*limits);
     for (const auto& d : plan.disks)
         vm.disks.push_back({d.pool, d.volume, d.readonly});
     auto created = m_vms.create(vm, ImageRoot::Given);

@@ -15,6 +15,7 @@
 #include "base/private_file.h"
 #include "base/unix_socket.h"
 #include "cli/api_client.h"
+#include "daemon/inventory/vm_limits_json.h"
 #include "storage/pool/directory_pool.h"
 
 namespace corral::daemon {
@@ -94,14 +95,8 @@ nlohmann::json definition_of(const inventory::VmRecord& vm) {
         body["image"] = vm.image;
     if (vm.display_width != 0)
         body["display"] = {{"width", vm.display_width}, {"height", vm.display_height}};
-    const auto& l = vm.limits;
-    if (l != inventory::VmLimits{})
-        body["limits"] = {{"cpu_weight", l.cpu_weight},
-                          {"cpu_max_percent", l.cpu_max_percent},
-                          {"memory_overhead_mib", l.memory_overhead_mib},
-                          {"io_weight", l.io_weight},
-                          {"host_cpus", l.host_cpus},
-                          {"vcpu_pins", l.vcpu_pins}};
+    if (vm.limits != inventory::VmLimits{})
+        body["limits"] = inventory::vm_limits_json(vm.limits);
     return body;
 }
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "net/persistent_tap.h"
+#include "net/tap_rate_limit.h"
 
 namespace corral::daemon {
 
@@ -46,8 +47,12 @@ std::vector<std::string> NicPlumbing::taps_created_for(const inventory::VmRecord
 }
 
 void NicPlumbing::unplug(const std::vector<std::string>& created_taps) {
-    for (const auto& tap : created_taps)
+    for (const auto& tap : created_taps) {
         ignore_error(net::delete_persistent_tap(tap), "best effort: a tap that is already gone is what cleaning up wants");
+        // The emulated engine's NIC limit outlives the tap in nftables (net/tap_rate_limit.h).
+        ignore_error(net::set_tap_rate_limit(tap, 0),
+                     "best effort: the next start of a VM on this tap replaces a leftover limit");
+    }
 }
 
 std::string NicPlumbing::host_tap(const inventory::VmRecord& vm, size_t index) const {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "daemon/inventory/vm_limits_json.h"
 #include "daemon/network/nic_ipv6.h"
 
 namespace corral::daemon {
@@ -48,15 +49,12 @@ nlohmann::json balloon_json(const inventory::VmRecord& vm, const std::optional<e
 
 nlohmann::json limits_json(const inventory::VmRecord& vm) {
     const auto& limits = vm.limits;
-    return {{"cpu_weight", limits.cpu_weight},
-            {"cpu_max_percent", limits.cpu_max_percent},
-            {"memory_overhead_mib", limits.memory_overhead_mib},
-            // What the memory cap comes to, so nobody has to add it up.
-            {"memory_max_mib", limits.memory_overhead_mib != 0 ? nlohmann::json(vm.memory_mib + limits.memory_overhead_mib)
-                                                               : nlohmann::json(nullptr)},
-            {"io_weight", limits.io_weight},
-            {"host_cpus", limits.host_cpus},
-            {"vcpu_pins", limits.vcpu_pins}};
+    auto json = inventory::vm_limits_json(limits);
+    // What the memory cap comes to, so nobody has to add it up.
+    json["memory_max_mib"] = limits.memory_overhead_mib != 0
+                                 ? nlohmann::json(vm.memory_mib + limits.memory_overhead_mib)
+                                 : nlohmann::json(nullptr);
+    return json;
 }
 
 nlohmann::json vm_json(const inventory::VmRecord& vm, const std::map<std::string, std::string>& subnet6_by_network) {

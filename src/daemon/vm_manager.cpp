@@ -10,6 +10,15 @@
 
 namespace corral::daemon {
 namespace fs = std::filesystem;
+
+namespace {
+
+/// The monitor's rate limits among a VM's limits.
+engine::IoLimits io_limits_of(const inventory::VmLimits& limits) {
+    return {limits.disk_bytes_per_s, limits.disk_iops, limits.nic_bytes_per_s};
+}
+
+}  // namespace
 using inventory::VmRecord;
 
 VmManager::VmManager(inventory::Inventory& inventory, StorageService& storage, TaskManager& tasks,
@@ -150,7 +159,14 @@ Result<VmRecord> VmManager::edit(const VmRecord& changed) {
                 return fail(fmt::format("{} is {}; stop it before changing {} (only limits change while it runs)",
                                         vm.name, vm.state, field),
                             EBUSY);
-        if (auto live = m_live.find(vm.name); vm.limits != changed.limits && live != m_live.end()) {
+        auto live = m_live.find(vm.name);
+        const bool io_changed = io_limits_of(vm.limits) != io_limits_of(changed.limits);
+        if (io_changed && live != m_live.end())
+            TRY_VOID(live->second->instance->set_io_limits(io_limits_of(changed.limits)));
+        inventory::VmLimits cgroup_before = vm.limits, cgroup_after = changed.limits;
+        for (auto* limits : {&cgroup_before, &cgroup_after})
+            limits->disk_bytes_per_s = limits->disk_iops = limits->nic_bytes_per_s = 0;
+        if (cgroup_before != cgroup_after && live != m_live.end()) {
             auto applied = apply_cgroup_limits(m_cgroups, vm.name, changed.limits, vm.memory_mib);
             if (!applied) {
                 // Back to what the VM had, so that its group matches its record.
@@ -358,6 +374,7 @@ Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm) {
     spec.run_dir = vm.run_dir;
     spec.display_width = static_cast<uint32_t>(vm.display_width);
     spec.display_height = static_cast<uint32_t>(vm.display_height);
+    spec.io_limits = io_limits_of(vm.limits);
     if (vm.image.empty()) return fail(fmt::format("{} has no image to boot", vm.name), EINVAL);
     auto image = TRY_CONTEXT(m_inventory.get_image(vm.image), fmt::format("{}'s image", vm.name));
     spec.kernel = image.kernel;
@@ -405,7 +422,8 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     // before any process exists; without cgroups only a VM with no limits runs.
     // A VM without limits still gets a group where the host allows (its counters are the VM's
     // own), but runs without one where it does not (corrald not root, no cgroups).
-    const bool limited = vm.limits != inventory::VmLimits{};
+    // The rate limits are the monitor's, not the group's.
+    const bool limited = vm.limits.needs_cgroup();
     bool grouped = false;
     if (m_cgroups.version == CgroupVersion::None) {
         if (limited)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <mutex>
 #include <regex>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "engine/vm_handoff.h"
 #include "engine/vm_user.h"
 #include "net/persistent_tap.h"
+#include "net/tap_rate_limit.h"
 
 namespace corral::engine {
 
@@ -91,6 +93,30 @@ std::optional<uint64_t> read_balloon_target(const fs::path& run_dir) {
     if (got != 1)
         return std::nullopt;
     return value;
+}
+
+// The VM's taps, one a line, for set_io_limits() after a corrald restart (adopt() knows only
+// the run folder; QEMU holds the taps as descriptors it cannot name).
+constexpr const char* k_taps_file = "taps";
+
+void write_taps(const fs::path& run_dir, const std::vector<NicSpec>& nics) {
+    std::string lines;
+    for (const auto& nic : nics)
+        lines += nic.tap + "\n";
+    ignore_error(write_file_atomically((run_dir / k_taps_file).string(), lines, 0600),
+                 "without the file only a live NIC limit change fails, saying so");
+}
+
+Result<std::vector<std::string>> read_taps(const fs::path& run_dir) {
+    std::ifstream file(run_dir / k_taps_file);
+    if (!file)
+        return fail(fmt::format("the VM's taps are not on record ({} is missing)", (run_dir / k_taps_file).string()),
+                    ENOENT);
+    std::vector<std::string> taps;
+    for (std::string line; std::getline(file, line);)
+        if (!line.empty())
+            taps.push_back(line);
+    return taps;
 }
 
 /// QEMU option values: a ',' inside a value is written ",,".
@@ -312,6 +338,31 @@ public:
         return status.value("status", "") == "running" ? RunState::Running : RunState::Paused;
     }
 
+    /// QEMU's block throttling on every disk (its leaky buckets allow a burst of a tenth of a
+    /// second), traffic control on every tap.
+    Result<void> set_io_limits(const IoLimits& limits) override {
+        auto blocks = TRY(qmp("list the disks of", "query-block"));
+        if (blocks.is_array())
+            for (const auto& block : blocks) {
+                const std::string device = block.value("device", std::string());
+                if (!device.starts_with("disk") || !block.contains("inserted"))
+                    continue;
+                TRY(qmp("set the disk limits of", "block_set_io_throttle",
+                        // By the -drive id (the BlockBackend's name): the qdev id names the PCI
+                        // proxy, which has no block backend of its own.
+                        {{"device", device},
+                         {"bps", limits.disk_bytes_per_s},
+                         {"bps_rd", 0},
+                         {"bps_wr", 0},
+                         {"iops", limits.disk_ops_per_s},
+                         {"iops_rd", 0},
+                         {"iops_wr", 0}}));
+            }
+        for (const auto& tap : TRY(read_taps(m_process.run_dir())))
+            TRY_VOID(net::set_tap_rate_limit(tap, limits.nic_bytes_per_s));
+        return {};
+    }
+
     Result<void> set_balloon_target(uint64_t bytes) override {
         // QMP `balloon` takes the memory the guest should keep (QEMU inflates by the rest).
         TRY(qmp("set the memory balloon of", "balloon", {{"value", bytes}}));
@@ -525,7 +576,15 @@ public:
                                            describe_qemu_exit, options),
                         fmt::format("cannot start {}", spec.name));
         auto instance = std::make_unique<EmulatedInstance>(std::move(process));
+        write_taps(spec.run_dir, spec.nics);
         TRY_CONTEXT(wait_for_qmp(*instance), fmt::format("cannot start {}", spec.name));
+        // QEMU has no NIC limits of its own: the taps get them before the guest sends a frame
+        // (and an unlimited VM loses what a crashed corrald may have left on a tap of its name).
+        for (const auto& nic : spec.nics)
+            if (auto limited = net::set_tap_rate_limit(nic.tap, spec.io_limits.nic_bytes_per_s); !limited) {
+                ignore_error(instance->kill(), "the limit's failure is the error to report");
+                return fail(limited.error().with_context(fmt::format("cannot start {}", spec.name)));
+            }
         if (!spec.migrate_listen.empty()) {
             if (auto listening = instance->listen_for_migration(spec.migrate_listen); !listening) {
                 ignore_error(instance->kill(), "the listener's failure is the error to report");
@@ -761,6 +820,10 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         }
         if (disk.read_only)
             drive += ",readonly=on";
+        if (spec.io_limits.disk_bytes_per_s)
+            drive += fmt::format(",throttling.bps-total={}", spec.io_limits.disk_bytes_per_s);
+        if (spec.io_limits.disk_ops_per_s)
+            drive += fmt::format(",throttling.iops-total={}", spec.io_limits.disk_ops_per_s);
         args.push_back("-drive");
         args.push_back(drive);
         std::string device = fmt::format("virtio-blk-pci,drive=disk{},id=vd{}", i, i);

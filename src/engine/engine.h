@@ -43,6 +43,17 @@ struct NicSpec {
     std::string mac;  ///< 52:54:00:xx:xx:xx; empty lets the engine choose
 };
 
+/// Rate limits on a VM's devices, each disk and each NIC direction on its own; 0 is unlimited.
+/// Native: corral-vmm's own token buckets (a held request waits; nothing is dropped). Emulated:
+/// QEMU's block throttling for disks, Linux traffic control on the taps for NICs (host to guest
+/// queued, guest to host policed: net/tap_rate_limit.h).
+struct IoLimits {
+    uint64_t disk_bytes_per_s = 0;
+    uint64_t disk_ops_per_s = 0;
+    uint64_t nic_bytes_per_s = 0;
+    bool operator==(const IoLimits&) const = default;
+};
+
 /// Everything an engine needs to start a VM.
 struct LaunchSpec {
     std::string name;
@@ -77,6 +88,8 @@ struct LaunchSpec {
     /// RFB server: Instance::connect_vnc()); 0x0 = none.
     uint32_t display_width = 0;
     uint32_t display_height = 0;
+    /// The devices' rate limits from the start (Instance::set_io_limits() changes them).
+    IoLimits io_limits;
 };
 
 /// Where a live migration is, while it runs (what the engine knows; 0 = not known).
@@ -232,6 +245,11 @@ public:
     /// deflates towards it; returns at once. ENOTSUP when the VM has no balloon.
     virtual Result<void> set_balloon_target(uint64_t /*bytes*/) {
         return fail("this VM has no memory balloon", ENOTSUP);
+    }
+    /// Gives every disk and NIC of the running VM these rate limits (replacing the ones it had).
+    /// ENOTSUP when the engine cannot change them live.
+    virtual Result<void> set_io_limits(const IoLimits& /*limits*/) {
+        return fail("this engine cannot change rate limits while the VM runs", ENOTSUP);
     }
     /// The balloon's target and actual size and the guest's memory statistics. ENOTSUP as above.
     virtual Result<BalloonInfo> balloon() { return fail("this VM has no memory balloon", ENOTSUP); }

@@ -189,6 +189,20 @@ public:
         return disks;
     }
 
+    /// corral-vmm's `limits` action: its devices' own token buckets, changed in place.
+    Result<void> set_io_limits(const IoLimits& limits) override {
+        nlohmann::json request{{"action", "limits"},
+                               {"disk_bytes_per_s", limits.disk_bytes_per_s},
+                               {"disk_ops_per_s", limits.disk_ops_per_s},
+                               {"nic_bytes_per_s", limits.nic_bytes_per_s}};
+        auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket, request, k_control_timeout);
+        if (!answer && m_process.exited())
+            return fail(m_process.gone_error("set the rate limits of"));
+        if (!answer)
+            return fail(answer.error());
+        return {};
+    }
+
     /// corral-vmm's `balloon` action (its virtio-balloon, --balloon).
     Result<void> set_balloon_target(uint64_t bytes) override {
         TRY(balloon_request(nlohmann::json{{"action", "balloon"}, {"target_bytes", bytes}}));
@@ -353,6 +367,23 @@ private:
 
 }  // namespace
 
+namespace {
+
+/// corral-vmm's --disk and --net rate keys for `limits` ("" when unlimited).
+std::string disk_limits(const IoLimits& limits) {
+    std::string keys;
+    if (limits.disk_bytes_per_s)
+        keys += fmt::format(",bps={}", limits.disk_bytes_per_s);
+    if (limits.disk_ops_per_s)
+        keys += fmt::format(",iops={}", limits.disk_ops_per_s);
+    return keys;
+}
+std::string nic_limits(const IoLimits& limits) {
+    return limits.nic_bytes_per_s ? fmt::format(",bps={}", limits.nic_bytes_per_s) : "";
+}
+
+}  // namespace
+
 std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path& corral_vmm) {
     if (!spec.restore_dir.empty() || !spec.migrate_listen.empty()) {
         // The snapshot or the stream holds the configuration (kernel, memory, CPUs, MACs); given
@@ -365,13 +396,13 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
             args.insert(args.end(), {"--restore", spec.restore_dir.string()});
         for (const auto& disk : spec.disks) {
             args.push_back("--disk");
-            args.push_back(fmt::format("path={},readonly={},format={}{}", disk.path.string(),
-                                       disk.read_only ? "on" : "off", disk.format,
-                                       disk.serial.empty() ? "" : ",serial=" + disk.serial));
+            args.push_back(fmt::format(
+                "path={},readonly={},format={}{}{}", disk.path.string(), disk.read_only ? "on" : "off", disk.format,
+                disk.serial.empty() ? "" : ",serial=" + disk.serial, disk_limits(spec.io_limits)));
         }
         for (const auto& nic : spec.nics) {
             args.push_back("--net");
-            args.push_back("tap=" + nic.tap + (nic.mac.empty() ? "" : ",mac=" + nic.mac));
+            args.push_back("tap=" + nic.tap + (nic.mac.empty() ? "" : ",mac=" + nic.mac) + nic_limits(spec.io_limits));
         }
         args.push_back("--console");
         args.push_back("socket=" + (spec.run_dir / run_files::k_console_socket).string());
@@ -402,6 +433,7 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
                                         disk.read_only ? "on" : "off", disk.format);
         if (!disk.serial.empty())
             value += ",serial=" + disk.serial;
+        value += disk_limits(spec.io_limits);
         args.push_back("--disk");
         args.push_back(value);
     }
@@ -409,6 +441,7 @@ std::vector<std::string> vmm_command_line(const LaunchSpec& spec, const fs::path
         std::string value = "tap=" + nic.tap;
         if (!nic.mac.empty())
             value += ",mac=" + nic.mac;
+        value += nic_limits(spec.io_limits);
         args.push_back("--net");
         args.push_back(value);
     }

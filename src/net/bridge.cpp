@@ -19,8 +19,7 @@
 #include <fmt/format.h>
 
 #include "base/unique_fd.h"
-
-extern char** environ;
+#include "net/iproute2.h"
 
 namespace corral::net {
 namespace {
@@ -64,52 +63,6 @@ bool is_bridge_device(const std::string& name) {
     return ::ioctl(control->get(), SIOCETHTOOL, &request) == 0 && std::string(info.driver) == "bridge";
 }
 
-/// Runs `ip ARGS...` (iproute2) and fails with its message when it fails. For the bridge
-/// options the ioctls cannot set (nf_call_iptables), which would otherwise take a netlink
-/// IFLA_LINKINFO message built by hand.
-Result<void> run_ip(const std::vector<std::string>& args) {
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("making a pipe for ip");
-    UniqueFd read_end(pipe_fds[0]);
-    UniqueFd write_end(pipe_fds[1]);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
-    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
-    std::vector<std::string> argv_strings{"ip"};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& arg : argv_strings) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int spawned = ::posix_spawnp(&pid, "ip", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    write_end = UniqueFd();
-    std::string command;
-    for (size_t i = 0; i < argv_strings.size(); ++i) command += (i ? " " : "") + argv_strings[i];
-    if (spawned != 0)
-        return fail(fmt::format("running '{}': {} (is iproute2 installed?)", command, std::strerror(spawned)),
-                    spawned);
-    std::string output;
-    char buffer[512];
-    for (ssize_t got; (got = ::read(read_end.get(), buffer, sizeof buffer)) != 0;) {
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        output.append(buffer, static_cast<size_t>(got));
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        while (!output.empty() && output.back() == '\n') output.pop_back();
-        return fail(fmt::format("'{}' failed: {}", command, output));
-    }
-    return {};
-}
-
 }  // namespace
 
 std::string bridge_mac(const std::string& name) {
@@ -139,11 +92,11 @@ Result<void> ensure_bridge(const std::string& name) {
                         EINVAL);
         std::vector<std::string> args{"link", "set", name, "address", mac, "type", "bridge"};
         args.insert(args.end(), options.begin(), options.end());
-        return run_ip(args);
+        return run_iproute2("ip", args);
     }
     std::vector<std::string> args{"link", "add", name, "address", mac, "type", "bridge"};
     args.insert(args.end(), options.begin(), options.end());
-    if (auto added = run_ip(args); !added) {
+    if (auto added = run_iproute2("ip", args); !added) {
         if (::if_nametoindex(name.c_str()) != 0 && is_bridge_device(name)) return {};  // made meanwhile
         return added;
     }
@@ -262,19 +215,21 @@ Result<std::string> ensure_vlan_port(const std::string& parent, int vlan_id, con
         return fail(fmt::format("no interface named {} (the vlan network's parent) on this host", parent), ENOENT);
     const std::string name = vlan_port_name(parent, vlan_id);
     if (::if_nametoindex(name.c_str()) == 0) {
-        auto added = run_ip({"link", "add", "link", parent, "name", name, "type", "vlan", "id", std::to_string(vlan_id)});
+        auto added = run_iproute2(
+            "ip", {"link", "add", "link", parent, "name", name, "type", "vlan", "id", std::to_string(vlan_id)});
         if (!added)
             return fail(added.error().with_context(
                 fmt::format("making VLAN {} on {} (the kernel needs the 8021q module: modprobe 8021q)", vlan_id,
                             parent)));
     }
-    TRY_VOID(run_ip({"link", "set", name, "master", bridge, "up"}));
+    TRY_VOID(run_iproute2("ip", {"link", "set", name, "master", bridge, "up"}));
     return name;
 }
 
 void delete_vlan_port(const std::string& parent, int vlan_id) {
     const std::string name = vlan_port_name(parent, vlan_id);
-    if (::if_nametoindex(name.c_str()) != 0) (void)run_ip({"link", "del", name});
+    if (::if_nametoindex(name.c_str()) != 0)
+        (void)run_iproute2("ip", {"link", "del", name});
 }
 
 }  // namespace corral::net

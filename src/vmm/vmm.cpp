@@ -13,12 +13,13 @@
 
 #include "base/log.h"
 #include "base/signal_mask.h"
-#include "vmm/devices/legacy/i8042.h"
-#include "vmm/devices/legacy/serial.h"
+#include "vmm/control/balloon_answer.h"
 #include "vmm/control/control_server.h"
 #include "vmm/control/device_counters.h"
-#include "vmm/control/balloon_answer.h"
+#include "vmm/control/io_limits.h"
 #include "vmm/control/screenshot.h"
+#include "vmm/devices/legacy/i8042.h"
+#include "vmm/devices/legacy/serial.h"
 #include "vmm/pci_setup.h"
 
 namespace corral::vmm {
@@ -145,6 +146,9 @@ std::string Vmm::handle_control(const ControlRequest& request, const ControlServ
         case ControlAction::Balloon:
             return balloon_answer(m_pci ? m_pci->balloon.get() : nullptr, m_config.memory_bytes,
                                   request.balloon_target_bytes);
+        case ControlAction::Limits:
+            apply_io_limits(m_pci.get(), request.limits);
+            return ok();
         case ControlAction::Screenshot:
             // Encoded on this thread (tens of ms for a full HD screen): the guest runs on meanwhile.
             return screenshot_answer(m_pci ? m_pci->framebuffer.get() : nullptr);

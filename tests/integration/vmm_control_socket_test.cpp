@@ -74,6 +74,12 @@ TEST_F(VmmControlSocket, StatusPauseResumeCountersStop) {
     EXPECT_EQ(counters["ok"], true) << counters;
     EXPECT_TRUE(counters["devices"].is_array()) << counters;
 
+    // Rate limits change live (this guest has no disk or NIC: nothing to limit, still answered).
+    auto limits = control_request(control, R"({"action":"limits","disk_bytes_per_s":1048576,"nic_bytes_per_s":65536})");
+    EXPECT_EQ(limits["ok"], true) << limits;
+    auto bad_limits = control_request(control, R"({"action":"limits","disk_ops_per_s":"many"})");
+    EXPECT_EQ(bad_limits["ok"], false) << bad_limits;
+
     auto bad = control_request(control, "{not json");
     EXPECT_EQ(bad["ok"], false) << bad;
     auto unknown = control_request(control, R"({"action":"fly"})");

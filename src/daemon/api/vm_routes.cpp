@@ -18,6 +18,10 @@ namespace {
 
 constexpr uint64_t k_min_memory_mib = 64;
 constexpr size_t k_max_cmdline = 1024;
+// Rate limits: up to a TiB (or 2^40 operations) a second; a byte rate below a page a second
+// could not move a single request in reasonable time.
+constexpr uint64_t k_max_io_rate = 1ull << 40;
+constexpr uint64_t k_min_byte_rate = 4096;
 
 // The display sizes corral-vmm's virtio-gpu offers (contracts of issue 16): VGA up to 4K UHD.
 constexpr uint64_t k_min_display_width = 640;
@@ -229,7 +233,19 @@ ApiResult<inventory::VmLimits> parse_limits(RequestBody& body, inventory::VmLimi
                                 field);
     }
     const auto& cgroups = context.vms.cgroups();
-    if (limits != inventory::VmLimits{} && cgroups.version == CgroupVersion::None)
+    for (auto [field, out] :
+         {std::pair{"disk_bytes_per_s", &limits.disk_bytes_per_s}, std::pair{"disk_iops", &limits.disk_iops},
+          std::pair{"nic_bytes_per_s", &limits.nic_bytes_per_s}})
+        if (auto rate = TRY(
+                in.optional_uint(field, 0, k_max_io_rate, "(per disk or per NIC direction; 0 removes the limit)"))) {
+            if (*rate != 0 && *rate < k_min_byte_rate && std::string_view(field) != "disk_iops")
+                return api_fail(400,
+                                fmt::format("{} must be 0 (no limit) or from {} to {} bytes a second (got {})",
+                                            in.path_of(field), k_min_byte_rate, k_max_io_rate, *rate),
+                                in.path_of(field));
+            *out = *rate;
+        }
+    if (limits.needs_cgroup() && cgroups.version == CgroupVersion::None)
         return api_fail(400, fmt::format("limits: this host has no usable cgroups to enforce them ({})", cgroups.note),
                         "limits");
     return limits;

@@ -58,7 +58,17 @@ struct VmLimits {
     int io_weight = 0;                     ///< 1-10000, relative disk share (io.weight / blkio.weight)
     std::string host_cpus;                 ///< host CPUs the VM may run on, "0-3,6" (cpuset); "" = all
     std::string vcpu_pins;                 ///< the host CPU of each vCPU in order, "2,3"; "" = none
+    /// Rate limits of each disk and each NIC direction (the monitor's, not the cgroup's: they
+    /// need no cgroups); 0 = unlimited.
+    std::uint64_t disk_bytes_per_s = 0;
+    std::uint64_t disk_iops = 0;
+    std::uint64_t nic_bytes_per_s = 0;
     bool operator==(const VmLimits&) const = default;
+    /// Whether any of the limits enforced through the VM's cgroup is set.
+    bool needs_cgroup() const {
+        return cpu_weight != 0 || cpu_max_percent != 0 || memory_overhead_mib != 0 || io_weight != 0 ||
+               !host_cpus.empty() || !vcpu_pins.empty();
+    }
 };
 
 struct VmRecord {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "daemon/inventory/migrations.h"
+#include "daemon/inventory/vm_limits_json.h"
 
 namespace corral::inventory {
 
@@ -126,14 +127,7 @@ Result<std::vector<T>> parse_array(const std::string& text, const std::string& v
 }
 
 std::string limits_to_json(const VmLimits& limits) {
-    json out = json::object();
-    if (limits.cpu_weight != 0) out["cpu_weight"] = limits.cpu_weight;
-    if (limits.cpu_max_percent != 0) out["cpu_max_percent"] = limits.cpu_max_percent;
-    if (limits.memory_overhead_mib != 0) out["memory_overhead_mib"] = limits.memory_overhead_mib;
-    if (limits.io_weight != 0) out["io_weight"] = limits.io_weight;
-    if (!limits.host_cpus.empty()) out["host_cpus"] = limits.host_cpus;
-    if (!limits.vcpu_pins.empty()) out["vcpu_pins"] = limits.vcpu_pins;
-    return out.dump();
+    return vm_limits_json(limits).dump();
 }
 
 Result<VmLimits> limits_from_json(const std::string& text, const std::string& vm) {
@@ -141,9 +135,7 @@ Result<VmLimits> limits_from_json(const std::string& text, const std::string& vm
     if (object.is_discarded() || !object.is_object())
         return fail(fmt::format("VM {}: its stored limits are not a JSON object", vm));
     try {
-        return VmLimits{object.value("cpu_weight", 0), object.value("cpu_max_percent", 0),
-                        object.value("memory_overhead_mib", std::int64_t{0}), object.value("io_weight", 0),
-                        object.value("host_cpus", std::string()), object.value("vcpu_pins", std::string())};
+        return vm_limits_from_json(object);
     } catch (const json::exception&) {  // a key with the wrong type
         return fail(fmt::format("VM {}: its stored limits have a value of the wrong type", vm));
     }

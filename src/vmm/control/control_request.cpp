@@ -9,7 +9,7 @@
 namespace corral::vmm {
 namespace {
 
-constexpr std::array<std::pair<ControlAction, const char*>, 11> k_actions = {{
+constexpr std::array<std::pair<ControlAction, const char*>, 12> k_actions = {{
     {ControlAction::Status, "status"},
     {ControlAction::Pause, "pause"},
     {ControlAction::Resume, "resume"},
@@ -21,17 +21,18 @@ constexpr std::array<std::pair<ControlAction, const char*>, 11> k_actions = {{
     {ControlAction::Migrate, "migrate"},
     {ControlAction::Screenshot, "screenshot"},
     {ControlAction::Balloon, "balloon"},
+    {ControlAction::Limits, "limits"},
 }};
 
 /// An optional whole-number field between `min` and `max`; `out` keeps its default when absent.
 template <typename Number>
-Result<void> optional_number(const nlohmann::json& request, const char* field, uint64_t min, uint64_t max,
-                             Number& out) {
+Result<void> optional_number(const nlohmann::json& request, const char* action, const char* field, uint64_t min,
+                             uint64_t max, Number& out) {
     auto value = request.find(field);
     if (value == request.end()) return {};
     if (!value->is_number_unsigned() || value->get<uint64_t>() < min || value->get<uint64_t>() > max)
-        return fail(fmt::format("migrate's \"{}\" must be a whole number from {} to {}",
-                                field, min, max));
+        return fail(fmt::format("{}{} \"{}\" must be a whole number from {} to {}", action,
+                                std::string_view(action).ends_with('s') ? "'" : "'s", field, min, max));
     out = static_cast<Number>(value->get<uint64_t>());
     return {};
 }
@@ -83,10 +84,10 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
         if (to == request.end() || !to->is_string() || to->get_ref<const std::string&>().empty())
             return fail("migrate needs \"to\": where the destination listens, unix:/ABSOLUTE/PATH or tcp:HOST:PORT");
         parsed.migrate_to = to->get<std::string>();
-        TRY_VOID(optional_number(request, "downtime_ms", 1, 60000, parsed.downtime_ms));
-        TRY_VOID(optional_number(request, "timeout_s", 1, 86400, parsed.timeout_s));
-        TRY_VOID(optional_number(request, "max_bandwidth_bytes", k_min_migration_bandwidth, k_max_migration_bandwidth,
-                                 parsed.max_bandwidth_bytes));
+        TRY_VOID(optional_number(request, "migrate", "downtime_ms", 1, 60000, parsed.downtime_ms));
+        TRY_VOID(optional_number(request, "migrate", "timeout_s", 1, 86400, parsed.timeout_s));
+        TRY_VOID(optional_number(request, "migrate", "max_bandwidth_bytes", k_min_migration_bandwidth,
+                                 k_max_migration_bandwidth, parsed.max_bandwidth_bytes));
     }
     if (parsed.action == ControlAction::Balloon) {
         auto target = request.find("target_bytes");
@@ -95,6 +96,13 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
                 return fail("balloon's \"target_bytes\" must be a whole number of bytes (the memory the guest keeps)");
             parsed.balloon_target_bytes = target->get<uint64_t>();
         }
+    }
+    if (parsed.action == ControlAction::Limits) {
+        TRY_VOID(
+            optional_number(request, "limits", "disk_bytes_per_s", 0, k_max_io_rate, parsed.limits.disk_bytes_per_s));
+        TRY_VOID(optional_number(request, "limits", "disk_ops_per_s", 0, k_max_io_rate, parsed.limits.disk_ops_per_s));
+        TRY_VOID(
+            optional_number(request, "limits", "nic_bytes_per_s", 0, k_max_io_rate, parsed.limits.nic_bytes_per_s));
     }
     return parsed;
 }

@@ -10,11 +10,35 @@
 namespace corral::vmm {
 
 /// What a control client asked for: one typed action per request line (see control_server.h).
-enum class ControlAction { Status, Pause, Resume, Shutdown, Stop, Counters, Reset, Snapshot, Migrate, Screenshot, Balloon };
+enum class ControlAction {
+    Status,
+    Pause,
+    Resume,
+    Shutdown,
+    Stop,
+    Counters,
+    Reset,
+    Snapshot,
+    Migrate,
+    Screenshot,
+    Balloon,
+    Limits
+};
 
 /// The range of a migration's "max_bandwidth_bytes".
 inline constexpr uint64_t k_min_migration_bandwidth = 1ull << 20;
 inline constexpr uint64_t k_max_migration_bandwidth = 1ull << 40;
+
+/// The most a `limits` rate may be (a TiB a second, or 2^40 operations: far past any device).
+inline constexpr uint64_t k_max_io_rate = 1ull << 40;
+
+/// The `limits` action's rates, each per disk or per NIC and direction; 0 is unlimited. The
+/// action sets all three: a field left out is 0.
+struct IoRateLimits {
+    uint64_t disk_bytes_per_s = 0;
+    uint64_t disk_ops_per_s = 0;
+    uint64_t nic_bytes_per_s = 0;
+};
 
 /// One parsed request: the action and, for those that take them, its parameters.
 struct ControlRequest {
@@ -35,6 +59,8 @@ struct ControlRequest {
     /// balloon: with "target_bytes" (the memory the guest should keep, at most its RAM) sets the
     /// balloon's target; without it only reads the balloon and the guest's memory statistics.
     std::optional<uint64_t> balloon_target_bytes;
+    /// limits: the rates every disk and NIC gets from now on.
+    IoRateLimits limits;
 };
 
 /// The action's name on the wire ("status", "pause", ...).

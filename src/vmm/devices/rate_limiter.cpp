@@ -17,6 +17,13 @@ RateLimiter::Bucket RateLimiter::make_bucket(const std::optional<TokenBucketConf
 RateLimiter::RateLimiter(std::optional<TokenBucketConfig> bytes, std::optional<TokenBucketConfig> ops, Clock clock)
     : m_clock(std::move(clock)), m_bytes(make_bucket(bytes)), m_ops(make_bucket(ops)), m_last(m_clock()) {}
 
+void RateLimiter::reconfigure(std::optional<TokenBucketConfig> bytes, std::optional<TokenBucketConfig> ops) {
+    std::lock_guard lock(m_mutex);
+    m_bytes = make_bucket(bytes);
+    m_ops = make_bucket(ops);
+    m_last = m_clock();
+}
+
 void RateLimiter::Bucket::refill(double seconds) {
     if (!limited()) return;
     tokens = std::min(capacity, tokens + rate * seconds);

@@ -39,7 +39,14 @@ public:
     /// How long until consume(bytes) would succeed (0 when it would now).
     std::chrono::nanoseconds time_until_available(uint64_t bytes);
     /// Whether any limit is set (an unlimited limiter always consumes).
-    bool limited() const { return m_bytes.limited() || m_ops.limited(); }
+    bool limited() {
+        std::lock_guard lock(m_mutex);
+        return m_bytes.limited() || m_ops.limited();
+    }
+    /// Replaces both buckets (rate 0 or nullopt: that dimension unlimited), each starting full,
+    /// while workers may be consuming: a limit changed live on a running VM. A worker waiting on
+    /// a timer armed for the old rate asks again when it fires.
+    void reconfigure(std::optional<TokenBucketConfig> bytes, std::optional<TokenBucketConfig> ops);
 
     static std::chrono::nanoseconds steady_now() {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -9,7 +9,8 @@ namespace {
 
 TEST(ControlRequest, ParsesEveryAction) {
     for (auto action : {ControlAction::Status, ControlAction::Pause, ControlAction::Resume, ControlAction::Shutdown,
-                        ControlAction::Stop, ControlAction::Counters, ControlAction::Reset, ControlAction::Screenshot}) {
+                        ControlAction::Stop, ControlAction::Counters, ControlAction::Reset, ControlAction::Screenshot,
+                        ControlAction::Limits}) {
         std::string line = std::string("{\"action\":\"") + to_string(action) + "\"}";
         auto parsed = parse_control_request(line);
         ASSERT_TRUE(parsed) << line << ": " << parsed.error().message();
@@ -119,6 +120,27 @@ TEST(ControlRequest, BalloonTakesAnOptionalTarget) {
         auto refused = parse_control_request(bad);
         ASSERT_FALSE(refused) << bad;
         EXPECT_NE(refused.error().message().find("target_bytes"), std::string::npos);
+    }
+}
+
+TEST(ControlRequest, LimitsTakesThreeRatesAndLeftOutIsUnlimited) {
+    auto set = parse_control_request(
+        R"({"action":"limits","disk_bytes_per_s":1048576,"disk_ops_per_s":100,"nic_bytes_per_s":65536})");
+    ASSERT_TRUE(set) << set.error().message();
+    EXPECT_EQ(set->action, ControlAction::Limits);
+    EXPECT_EQ(set->limits.disk_bytes_per_s, 1048576u);
+    EXPECT_EQ(set->limits.disk_ops_per_s, 100u);
+    EXPECT_EQ(set->limits.nic_bytes_per_s, 65536u);
+    auto none = parse_control_request(R"({"action":"limits"})");
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->limits.disk_bytes_per_s, 0u);
+    EXPECT_EQ(none->limits.nic_bytes_per_s, 0u);
+    for (const char* bad :
+         {R"({"action":"limits","disk_bytes_per_s":-1})", R"({"action":"limits","nic_bytes_per_s":"1M"})",
+          R"({"action":"limits","disk_ops_per_s":1.5})", R"({"action":"limits","disk_bytes_per_s":2199023255552})"}) {
+        auto refused = parse_control_request(bad);
+        ASSERT_FALSE(refused) << bad;
+        EXPECT_NE(refused.error().message().find("limits' \""), std::string::npos) << refused.error().message();
     }
 }
 

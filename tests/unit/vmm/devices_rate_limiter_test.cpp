@@ -26,6 +26,20 @@ TEST(RateLimiterTest, UnlimitedAlwaysConsumes) {
     EXPECT_EQ(limiter.time_until_available(1 << 30), 0ns);
 }
 
+TEST(RateLimiterTest, ReconfigureLimitsAnUnlimitedOneAndLiftsItAgain) {
+    FakeClock clock;
+    RateLimiter limiter(std::nullopt, std::nullopt, clock.function());
+    limiter.reconfigure(TokenBucketConfig{1000, 0}, TokenBucketConfig{2, 0});
+    EXPECT_TRUE(limiter.limited());
+    EXPECT_TRUE(limiter.consume(500)) << "the new buckets start full";
+    EXPECT_TRUE(limiter.consume(500));
+    EXPECT_FALSE(limiter.consume(1)) << "2 ops a second: the third waits";
+    EXPECT_EQ(limiter.time_until_available(1), 500ms) << "an op token in 500 ms (bytes: 1 ms)";
+    limiter.reconfigure(std::nullopt, TokenBucketConfig{0, 0});
+    EXPECT_FALSE(limiter.limited()) << "rate 0 is unlimited";
+    EXPECT_TRUE(limiter.consume(1 << 30));
+}
+
 TEST(RateLimiterTest, BytesBucketStartsFullAndRefillsAtTheRate) {
     FakeClock clock;
     RateLimiter limiter(TokenBucketConfig{1000, 0}, std::nullopt, clock.function());

@@ -242,6 +242,21 @@ TEST_F(BlockDeviceTest, RateLimitDelaysButServesRequests) {
     EXPECT_EQ(status(2), block::k_s_ok);
 }
 
+TEST_F(BlockDeviceTest, ARateLimitSetLiveHoldsLaterRequests) {
+    make();  // no limit at the start
+    activate();
+    device->set_rate_limits(std::nullopt, TokenBucketConfig{10, 1});
+    auto start = std::chrono::steady_clock::now();
+    request(0, block::k_t_flush, 0, 0, false);
+    request(1, block::k_t_flush, 0, 0, false);
+    request(2, block::k_t_flush, 0, 0, false);
+    kick_and_wait(3);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms) << "10 ops/s with a burst of 1, as set live";
+    EXPECT_GE(device->block_counters().throttled, 2u);
+    EXPECT_EQ(status(2), block::k_s_ok);
+    device->reset();
+}
+
 TEST_F(BlockDeviceTest, DiscardAndWriteZeroes) {
     make();
     std::memset(ram->bytes.data(), 0x55, k_disk_size);

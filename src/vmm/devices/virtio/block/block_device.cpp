@@ -138,7 +138,7 @@ bool BlockDevice::Worker::handle(DescriptorChain& chain) {
         return true;
     }
     const Request& request = parsed->request;
-    if (m_device.m_limiter && !m_draining) {
+    if (!m_draining) {
         uint64_t cost = request.type == RequestType::In || request.type == RequestType::Out ? request.data_bytes : 0;
         if (!m_device.m_limiter->consume(cost)) {
             ++block_counters.throttled;
@@ -208,8 +208,7 @@ BlockDevice::BlockDevice(std::unique_ptr<storage::BlockDevice> disk, BlockOption
     : m_disk(std::move(disk)), m_options(std::move(options)), m_capacity_sectors(m_disk->size() / k_sector_size),
       m_read_only(m_disk->read_only()) {
     if (m_options.serial.size() > k_id_bytes) m_options.serial.resize(k_id_bytes);
-    if (m_options.bandwidth || m_options.iops)
-        m_limiter = std::make_unique<RateLimiter>(m_options.bandwidth, m_options.iops);
+    m_limiter = std::make_unique<RateLimiter>(m_options.bandwidth, m_options.iops);
     std::span<uint8_t> config(m_config);
     store_le(config, k_cfg_capacity, m_capacity_sectors, 8);
     store_le(config, k_cfg_seg_max, k_queue_size - 2, 4);  // header and status take a descriptor each

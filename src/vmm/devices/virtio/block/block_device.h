@@ -84,6 +84,11 @@ public:
     DeviceCounters::Snapshot counters() const override { return m_counters.snapshot(); }
 
     const BlockCounters& block_counters() const { return m_block_counters; }
+    /// Changes the disk's limits while the guest runs (the control action `limits`); nullopt or
+    /// rate 0: unlimited. A request already held back waits out the timer armed for the old rate.
+    void set_rate_limits(std::optional<TokenBucketConfig> bandwidth, std::optional<TokenBucketConfig> iops) {
+        m_limiter->reconfigure(bandwidth, iops);
+    }
     uint64_t capacity_sectors() const { return m_capacity_sectors; }
     bool read_only() const { return m_read_only; }
 
@@ -96,7 +101,8 @@ private:
     bool m_read_only;
     std::array<uint8_t, k_config_size> m_config{};
     const std::array<uint16_t, 1> m_queue_sizes{k_queue_size};
-    std::unique_ptr<RateLimiter> m_limiter;  // null: unlimited; outlives workers
+    std::unique_ptr<RateLimiter>
+        m_limiter;  // always there (unlimited consumes at once): set_rate_limits; outlives workers
     DeviceCounters m_counters;
     BlockCounters m_block_counters;
 

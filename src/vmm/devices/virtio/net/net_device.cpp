@@ -14,9 +14,10 @@ namespace corral::vmm::virtio {
 
 namespace {
 
+// Always a limiter (an unlimited one admits at once), so that set_rate_limits() can limit a NIC
+// that started without limits.
 std::unique_ptr<RateLimiter> make_limiter(const std::optional<TokenBucketConfig>& bytes,
                                           const std::optional<TokenBucketConfig>& frames) {
-    if ((!bytes || bytes->rate == 0) && (!frames || frames->rate == 0)) return nullptr;
     return std::make_unique<RateLimiter>(bytes, frames);
 }
 
@@ -29,12 +30,16 @@ NetDevice::NetDevice(std::shared_ptr<EventLoop> loop, net::Tap tap, std::array<u
 
 NetDevice::~NetDevice() {
     reset();
-    // The user set a limit: say how often it bit (no API shows the counters yet).
-    if (m_rx_limiter || m_tx_limiter) {
-        auto counters = m_net_counters.snapshot();
+    // A limit bit: say how often (no API shows the counters yet).
+    if (auto counters = m_net_counters.snapshot(); counters.rx_throttled != 0 || counters.tx_throttled != 0) {
         log_info("virtio-net {}: the rate limit held back {} received and {} sent frames", m_tap.name(),
                  counters.rx_throttled, counters.tx_throttled);
     }
+}
+
+void NetDevice::set_rate_limits(const NetRateLimits& limits) {
+    m_rx_limiter->reconfigure(limits.rx_bytes, limits.rx_frames);
+    m_tx_limiter->reconfigure(limits.tx_bytes, limits.tx_frames);
 }
 
 uint64_t NetDevice::device_features() const {
@@ -68,8 +73,9 @@ Result<void> NetDevice::activate(ActivateContext context) {
     offloads.tso4 = offloads.csum && (m_features & k_net_f_guest_tso4) != 0;
     offloads.tso6 = offloads.csum && (m_features & k_net_f_guest_tso6) != 0;
     TRY_VOID(m_tap.set_offloads(offloads));
-    for (auto [limiter, timer] : {std::pair{m_rx_limiter.get(), &m_rx_timer}, std::pair{m_tx_limiter.get(), &m_tx_timer}}) {
-        if (!limiter || timer->valid()) continue;
+    for (UniqueFd* timer : {&m_rx_timer, &m_tx_timer}) {
+        if (timer->valid())
+            continue;
         *timer = UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
         if (!timer->valid()) return fail_errno("virtio-net: timerfd_create");
     }

@@ -103,6 +103,9 @@ public:
     std::vector<std::optional<ActiveQueue>> quiesce() override;
     DeviceCounters::Snapshot counters() const override { return m_counters.snapshot(); }
     NetCounters::Snapshot net_counters() const { return m_net_counters.snapshot(); }
+    /// Changes the NIC's limits while the guest runs (the control action `limits`); a bucket
+    /// absent or of rate 0 is unlimited. A frame already held back waits out its timer.
+    void set_rate_limits(const NetRateLimits& limits);
 
     const net::Tap& tap() const { return m_tap; }
     /// What the event loop runs (tests call them directly).
@@ -146,7 +149,8 @@ private:
     bool m_mergeable = false;
     MergeableRx m_merge;
 
-    // Null when the direction is unlimited; then its timer is not created either.
+    // Always there (unlimited ones admit at once, and set_rate_limits() may limit them later),
+    // each with its timer from the first activation.
     std::unique_ptr<RateLimiter> m_rx_limiter;
     std::unique_ptr<RateLimiter> m_tx_limiter;
     UniqueFd m_rx_timer;
