@@ -93,6 +93,24 @@ TEST(VmmCommandLine, NoInitrd) {
     EXPECT_FALSE(has(args, "--disk"));
 }
 
+TEST(VmmCommandLine, RateLimitsGoOnEveryDiskAndNicAtBootAndRestore) {
+    LaunchSpec spec;
+    spec.kernel = "/img/vmlinuz";
+    spec.memory_mib = 64;
+    spec.disks = {{"/pool/root.qcow2", "qcow2", false, ""}, {"/pool/seed.raw", "raw", true, ""}};
+    spec.nics = {{"tap0", ""}};
+    spec.run_dir = "/run/x";
+    spec.io_limits = {.disk_bytes_per_s = 1048576, .disk_ops_per_s = 100, .nic_bytes_per_s = 65536};
+    for (const char* restore : {"", "/state/snap"}) {
+        spec.restore_dir = restore;
+        Args args = vmm_command_line(spec, "corral-vmm");
+        EXPECT_EQ(values_of(args, "--disk"), (Args{"path=/pool/root.qcow2,readonly=off,format=qcow2,bps=1048576,iops=100",
+                                                   "path=/pool/seed.raw,readonly=on,format=raw,bps=1048576,iops=100"}))
+            << "restore '" << restore << "'";
+        EXPECT_EQ(values_of(args, "--net"), Args{"tap=tap0,bps=65536"}) << "restore '" << restore << "'";
+    }
+}
+
 TEST(VmmCommandLine, RestoreGivesOnlyWhatANewProcessNeeds) {
     LaunchSpec spec;
     spec.kernel = "/img/vmlinuz";
