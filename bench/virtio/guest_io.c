@@ -8,6 +8,10 @@
 //       THREADS (default 1) threads each keep one read in flight, so THREADS is the queue depth.
 //       Offsets come from a fixed-seed xorshift per thread: every run reads the same sequence.
 //       Prints "randread: N ops in S s, I IOPS, qd T".
+//   guest_io latency DEVICE SECONDS INTERVAL_MS
+//       a latency-sensitive reader: one 4 KiB O_DIRECT read at a random offset every INTERVAL_MS
+//       (paced, not saturating) for SECONDS; prints "latency: N reads, p50 A us, p99 B us,
+//       p99.9 C us, max D us" (bench/contention/tail_latency.sh)
 //   guest_io tcpsend IP PORT MIB
 //       connect to IP:PORT, send MIB MiB of zeros in 256 KiB writes, close (busybox nc moves
 //       data in small reads and writes: its own system calls would dominate)
@@ -118,6 +122,49 @@ static int randread(const char* device, double seconds, int threads) {
     if (failed) return 1;
     printf("randread: %llu ops in %.3f s, %.0f IOPS, qd %d\n", (unsigned long long)ops, elapsed,
            (double)ops / elapsed, threads);
+    return 0;
+}
+
+static int compare_double(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return x < y ? -1 : x > y;
+}
+
+static int latency(const char* device, double seconds, double interval_ms) {
+    enum { k_max_samples = 1 << 20 };
+    int fd = open(device, O_RDONLY | O_DIRECT);
+    if (fd < 0) { perror(device); return 1; }
+    uint64_t bytes = 0;
+    if (ioctl(fd, BLKGETSIZE64, &bytes) != 0 || bytes < k_block) { fprintf(stderr, "latency: %s: no size\n", device); return 1; }
+    void* buffer;
+    double* samples = malloc(sizeof(double) * k_max_samples);
+    if (!samples || posix_memalign(&buffer, k_block, k_block) != 0) return 1;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    size_t n = 0;
+    double start = now(), next = start;
+    while (now() < start + seconds && n < k_max_samples) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        double before = now();
+        if (pread(fd, buffer, k_block, (off_t)((x % (bytes / k_block)) * k_block)) != k_block) {
+            perror("latency: pread");
+            return 1;
+        }
+        samples[n++] = (now() - before) * 1e6;
+        // Paced from the schedule, not from the last read's end: a slow read does not lower the
+        // rate of those that follow (no coordinated omission).
+        next += interval_ms / 1000.0;
+        double wait = next - now();
+        if (wait > 0) usleep((useconds_t)(wait * 1e6));
+    }
+    close(fd);
+    if (n == 0) return 1;
+    qsort(samples, n, sizeof(double), compare_double);
+#define AT(q) samples[(size_t)((double)(n - 1) * (q))]
+    printf("latency: %zu reads, p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us\n", n, AT(0.5), AT(0.99),
+           AT(0.999), samples[n - 1]);
+#undef AT
+    free(samples);
+    free(buffer);
     return 0;
 }
 
@@ -257,6 +304,7 @@ int main(int argc, char** argv) {
         }
         return randread(argv[2], seconds, threads);
     }
+    if (argc == 5 && strcmp(argv[1], "latency") == 0) return latency(argv[2], atof(argv[3]), atof(argv[4]));
     if (argc == 5 && strcmp(argv[1], "tcpsend") == 0) return tcpsend(argv[2], argv[3], atol(argv[4]));
     if (argc == 4 && strcmp(argv[1], "tcprecv") == 0) return tcprecv(argv[2], argv[3]);
     if (argc == 6 && strcmp(argv[1], "udpsend") == 0) {
@@ -267,7 +315,7 @@ int main(int argc, char** argv) {
     if (argc == 4 && strcmp(argv[1], "udpsink") == 0) return udpsink(argv[2], argv[3]);
     if (argc == 6 && strcmp(argv[1], "udpserve") == 0) return udpserve(argv[2], argv[3], atoi(argv[4]), atof(argv[5]));
     if (argc == 4 && strcmp(argv[1], "udprecv") == 0) return udprecv(argv[2], argv[3]);
-    fprintf(stderr, "usage: guest_io now | randread DEVICE SECONDS [THREADS] | tcpsend IP PORT MIB | tcprecv IP PORT"
+    fprintf(stderr, "usage: guest_io now | randread DEVICE SECONDS [THREADS] | latency DEVICE SECONDS INTERVAL_MS | tcpsend IP PORT MIB | tcprecv IP PORT"
                     " | udpsend IP PORT SIZE SECONDS | udpsink IP PORT | udpserve IP PORT SIZE SECONDS | udprecv IP PORT\n");
     return 2;
 }
