@@ -51,7 +51,7 @@ check "  ... and nothing was created" test "$(api GET /api/v1/vms/bad; echo "$co
 check "corral --disk-bps lots is a usage error (exit 2)" test $? = 2 || cat "$state/out"
 
 echo "== 2: a NIC limit from the start"
-reader=$("$repo/tools/guest-image" encode-run 'echo reading-1; dd if=/dev/vda of=/dev/null bs=1M count=8 iflag=direct; echo read-1-done; sleep 15; echo reading-2; dd if=/dev/vda of=/dev/null bs=1M count=8 skip=8 iflag=direct; echo read-2-done; sleep 600')
+reader=$("$repo/tools/guest-image" encode-run 'echo reading-1; dd if=/dev/vda of=/dev/null bs=1M count=8 iflag=direct; echo read-1-done; sleep 20; echo reading-2; dd if=/dev/vda of=/dev/null bs=1M count=8 skip=8 iflag=direct; echo read-2-done; sleep 600')
 "$corral" vm create disky --image debian --memory 256M --nic bridge=br0 --nic-bps 2M --cmdline "$reader" >"$state/out" 2>&1
 check "corral vm create disky --nic-bps 2M" test $? = 0 || cat "$state/out"
 "$corral" vm start disky >"$state/out" 2>&1
@@ -67,6 +67,8 @@ echo "== 3: a disk limit set live"
 check "the guest read 8 MiB unlimited" wait_console disky read-1-done "$boot_wait"
 "$corral" vm edit disky --disk-bps 1M >"$state/out" 2>&1
 check "corral vm edit disky --disk-bps 1M on the running VM" test $? = 0 || cat "$state/out"
+check "  ... before the guest's second read began (it waits 20 s)" bash -c "! grep -q reading-2 <<<\"\$1\"" _ \
+  "$(console_since_start disky)"
 check "the guest starts its second read" wait_console disky reading-2 60
 start=$SECONDS
 check "  ... and finishes it" wait_console disky read-2-done 120
