@@ -146,6 +146,14 @@ std::string Vmm::handle_control(const ControlRequest& request, const ControlServ
         case ControlAction::Balloon:
             return balloon_answer(m_pci ? m_pci->balloon.get() : nullptr, m_config.memory_bytes,
                                   request.balloon_target_bytes);
+        case ControlAction::DiskSnapshot: {
+            if (m_shutdown_deadline)
+                return control_error_answer("the VM is shutting down");
+            auto taken = disk_snapshot(request.disk_snapshot_tag, request.disk_snapshot_delete);
+            if (!taken)
+                return control_error_answer(taken.error().describe());
+            return ok(*taken);
+        }
         case ControlAction::Limits:
             apply_io_limits(m_pci.get(), request.limits);
             return ok();

@@ -91,6 +91,11 @@ private:
     /// the VM was running, the vCPUs (else the VM stays paused). On an error nothing is left in
     /// `dir` and the VM goes on as before. Returns what the control answer reports.
     Result<nlohmann::json> snapshot(const std::string& dir, bool resume);
+    /// Takes (or deletes, `remove`) the internal snapshot `tag` of every writable qcow2 disk at
+    /// one instant: the vCPUs stop and the disks are quiesced for as long as that takes (the
+    /// metadata only: milliseconds), then all runs on as before. All or nothing: a disk that
+    /// fails undoes the snapshots already taken. Returns the control answer ({"disks": N}).
+    Result<nlohmann::json> disk_snapshot(const std::string& tag, bool remove);
     /// The KVM, vCPU and device state of this VM, as a snapshot records it. The vCPUs must be
     /// paused with their pending I/O completed, and the virtio devices quiesced.
     Result<snapshot::SnapshotState> capture_state() const;

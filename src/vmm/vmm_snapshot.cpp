@@ -12,6 +12,7 @@
 #include "vmm/devices/legacy/rtc.h"
 #include "vmm/devices/legacy/serial.h"
 #include "vmm/devices/pci/pci_bus.h"
+#include "vmm/devices/virtio/block/block_device.h"
 #include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/kvm/vcpu_state.h"
 #include "vmm/pci_setup.h"
@@ -61,6 +62,49 @@ Result<nlohmann::json> Vmm::snapshot(const std::string& dir, bool resume) {
                           {"memory_bytes", m_memory.ram_size()},
                           {"memory_bytes_written", stats->bytes_written},
                           {"duration_ms", elapsed.count()}};
+}
+
+Result<nlohmann::json> Vmm::disk_snapshot(const std::string& tag, bool remove) {
+    auto started = std::chrono::steady_clock::now();
+    const bool was_paused = m_paused;
+    if (!was_paused && !pause_vcpus()) {
+        resume_vcpus();
+        return fail(ErrorKind::Busy, "the vCPUs did not stop within 5 s; the VM keeps running");
+    }
+    std::vector<std::shared_ptr<virtio::VirtioPciTransport>> transports;
+    if (m_pci)
+        transports = m_pci->transports;
+    for (auto& transport : transports)
+        transport->quiesce();
+    std::vector<virtio::BlockDevice*> done;
+    Result<void> outcome;
+    for (auto& transport : transports) {
+        auto* block = dynamic_cast<virtio::BlockDevice*>(&transport->device());
+        if (!block)
+            continue;
+        auto changed = block->internal_snapshot(tag, remove);
+        if (!changed) {
+            outcome = fail(changed.error().with_context(fmt::format("disk snapshot {}", tag)));
+            break;
+        }
+        if (*changed)
+            done.push_back(block);
+    }
+    // A snapshot on some disks only is not one instant: the ones taken go again.
+    if (!outcome && !remove)
+        for (auto* block : done)
+            if (auto undone = block->internal_snapshot(tag, true); !undone)
+                log_error("disk snapshot {}: could not undo it: {}", tag, undone.error().describe());
+    for (auto& transport : transports)
+        if (auto resumed = transport->resume(); !resumed)
+            log_error("after the disk snapshot: {}", resumed.error().describe());
+    if (!was_paused)
+        resume_vcpus();
+    TRY_VOID(outcome);
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log_info("disk snapshot {} {} on {} disk(s) ({} ms)", tag, remove ? "deleted" : "taken", done.size(),
+             elapsed.count());
+    return nlohmann::json{{"tag", tag}, {"disks", done.size()}, {"duration_ms", elapsed.count()}};
 }
 
 Result<snapshot::SnapshotState> Vmm::capture_state() const {

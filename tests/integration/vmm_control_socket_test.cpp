@@ -97,6 +97,71 @@ TEST_F(VmmControlSocket, StatusPauseResumeCountersStop) {
     EXPECT_NE(::access(m_control.c_str(), F_OK), 0) << "the control socket is removed at exit";
 }
 
+/// Runs a shell command; its exit status and its output (stdout and stderr).
+std::pair<int, std::string> shell(const std::string& command) {
+    std::string output;
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (!p)
+        return {-1, ""};
+    char buffer[4096];
+    for (size_t n; (n = fread(buffer, 1, sizeof buffer, p)) > 0;)
+        output.append(buffer, n);
+    int status = ::pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// A backup of a running native VM reads an internal snapshot that the monitor takes of its
+// open qcow2 disks (the one process that may change them): qemu-img sees it while the VM runs,
+// the image checks clean after, and a delete removes it. A read-only disk is left alone.
+TEST_F(VmmControlSocket, DiskSnapshotTakesAndDeletesAnInternalSnapshotOfTheOpenDisks) {
+    CORRAL_REQUIRE_KVM();
+    if (shell("qemu-img --version").first != 0)
+        GTEST_SKIP() << "qemu-img is not installed";
+    const std::string disk = ::testing::TempDir() + "/corral-ctl-disk-" + std::to_string(::getpid()) + ".qcow2";
+    const std::string seed = disk + ".seed.qcow2";
+    ASSERT_EQ(shell("qemu-img create -q -f qcow2 " + disk + " 16M && qemu-io -c 'write -P 0x5a 0 1M' " + disk +
+                    " >/dev/null && qemu-img create -q -f qcow2 " + seed + " 1M")
+                  .first,
+              0);
+    auto vmm =
+        start({"--disk", "path=" + disk + ",format=qcow2", "--disk", "path=" + seed + ",format=qcow2,readonly=on"});
+    int console = connect_when_ready(m_console, 60s);
+    ASSERT_GE(console, 0);
+    ASSERT_NE(read_until(console, "echo ready\n", 60s).find("echo ready"), std::string::npos);
+    int control = connect_when_ready(m_control, 10s);
+    ASSERT_GE(control, 0);
+
+    auto taken = control_request(control, R"({"action":"disk_snapshot","tag":"corral-backup-1"})");
+    EXPECT_EQ(taken["ok"], true) << taken;
+    EXPECT_EQ(taken["disks"], 1) << "the writable disk only: " << taken;
+    auto [listed, list] = shell("qemu-img snapshot -l -U " + disk);
+    EXPECT_EQ(listed, 0) << list;
+    EXPECT_NE(list.find("corral-backup-1"), std::string::npos) << "qemu-img lists it while the VM runs:\n" << list;
+    EXPECT_EQ(shell("qemu-img snapshot -l -U " + seed).second.find("corral-backup-1"), std::string::npos);
+    auto again = control_request(control, R"({"action":"disk_snapshot","tag":"corral-backup-1"})");
+    EXPECT_EQ(again["ok"], false) << "a second snapshot of that name: " << again;
+    auto bad = control_request(control, R"({"action":"disk_snapshot","tag":"two words"})");
+    EXPECT_EQ(bad["ok"], false) << bad;
+    auto status = control_request(control, R"({"action":"status"})");
+    EXPECT_EQ(status["state"], "running") << "the VM runs on: " << status;
+
+    auto deleted = control_request(control, R"({"action":"disk_snapshot","tag":"corral-backup-1","delete":true})");
+    EXPECT_EQ(deleted["ok"], true) << deleted;
+    EXPECT_EQ(shell("qemu-img snapshot -l -U " + disk).second.find("corral-backup-1"), std::string::npos);
+
+    auto stop = control_request(control, R"({"action":"stop"})");
+    EXPECT_EQ(stop["ok"], true) << stop;
+    ::close(control);
+    ::close(console);
+    EXPECT_TRUE(vmm.get().exited_with(0));
+    auto [checked, report] = shell("qemu-img check " + disk);
+    EXPECT_EQ(checked, 0) << report;
+    auto [read, pattern] = shell("qemu-io -c 'read -P 0x5a 0 1M' " + disk);
+    EXPECT_EQ(read, 0) << "the data is still there: " << pattern;
+    ::unlink(disk.c_str());
+    ::unlink(seed.c_str());
+}
+
 TEST_F(VmmControlSocket, ResetRebootsUnderOnRebootRestart) {
     CORRAL_REQUIRE_KVM();
     auto vmm = start({"--on-reboot", "restart"});

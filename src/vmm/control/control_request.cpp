@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -9,7 +10,7 @@
 namespace corral::vmm {
 namespace {
 
-constexpr std::array<std::pair<ControlAction, const char*>, 12> k_actions = {{
+constexpr std::array<std::pair<ControlAction, const char*>, 13> k_actions = {{
     {ControlAction::Status, "status"},
     {ControlAction::Pause, "pause"},
     {ControlAction::Resume, "resume"},
@@ -22,6 +23,7 @@ constexpr std::array<std::pair<ControlAction, const char*>, 12> k_actions = {{
     {ControlAction::Screenshot, "screenshot"},
     {ControlAction::Balloon, "balloon"},
     {ControlAction::Limits, "limits"},
+    {ControlAction::DiskSnapshot, "disk_snapshot"},
 }};
 
 /// An optional whole-number field between `min` and `max`; `out` keeps its default when absent.
@@ -95,6 +97,23 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
             if (!target->is_number_unsigned())
                 return fail("balloon's \"target_bytes\" must be a whole number of bytes (the memory the guest keeps)");
             parsed.balloon_target_bytes = target->get<uint64_t>();
+        }
+    }
+    if (parsed.action == ControlAction::DiskSnapshot) {
+        auto tag = request.find("tag");
+        const bool printable =
+            tag != request.end() && tag->is_string() && !tag->get_ref<const std::string&>().empty() &&
+            tag->get_ref<const std::string&>().size() <= 128 &&
+            std::all_of(tag->get_ref<const std::string&>().begin(), tag->get_ref<const std::string&>().end(),
+                        [](char c) { return c > ' ' && c < 127; });
+        if (!printable)
+            return fail(
+                "disk_snapshot needs \"tag\": the snapshot's name, 1 to 128 printable characters without spaces");
+        parsed.disk_snapshot_tag = tag->get<std::string>();
+        if (auto remove = request.find("delete"); remove != request.end()) {
+            if (!remove->is_boolean())
+                return fail("disk_snapshot's \"delete\" must be true or false");
+            parsed.disk_snapshot_delete = remove->get<bool>();
         }
     }
     if (parsed.action == ControlAction::Limits) {

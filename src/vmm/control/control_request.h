@@ -22,7 +22,8 @@ enum class ControlAction {
     Migrate,
     Screenshot,
     Balloon,
-    Limits
+    Limits,
+    DiskSnapshot
 };
 
 /// The range of a migration's "max_bandwidth_bytes".
@@ -59,6 +60,10 @@ struct ControlRequest {
     /// balloon: with "target_bytes" (the memory the guest should keep, at most its RAM) sets the
     /// balloon's target; without it only reads the balloon and the guest's memory statistics.
     std::optional<uint64_t> balloon_target_bytes;
+    /// disk_snapshot: the internal qcow2 snapshot to take of every writable qcow2 disk at one
+    /// instant ("tag", 1-128 printable characters), or with "delete": true to delete.
+    std::string disk_snapshot_tag;
+    bool disk_snapshot_delete = false;
     /// limits: the rates every disk and NIC gets from now on.
     IoRateLimits limits;
 };

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/unique_fd.h"
 #include "storage/block_device.h"
+#include "storage/qcow2/qcow2_image.h"
 #include "vmm/devices/virtio/queue_service.h"
 #include "vmm/snapshot/state_stream.h"
 
@@ -261,6 +262,23 @@ Result<void> BlockDevice::activate(ActivateContext context) {
     m_worker = std::make_unique<Worker>(*this, std::move(*context.queues[0]), context.interrupt, limits,
                                         std::move(stop), std::move(timer));
     return {};
+}
+
+Result<bool> BlockDevice::internal_snapshot(const std::string& tag, bool remove) {
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_worker)
+            return fail("virtio-blk: a disk snapshot needs the device quiesced first");
+    }
+    auto* image = dynamic_cast<storage::qcow2::Qcow2Image*>(m_disk.get());
+    if (m_read_only || !image)
+        return false;
+    if (remove)
+        TRY_VOID(image->delete_snapshot(tag));
+    else
+        TRY_VOID(image->create_snapshot(tag));
+    TRY_VOID(image->flush());
+    return true;
 }
 
 std::vector<std::optional<ActiveQueue>> BlockDevice::quiesce() {

@@ -91,6 +91,10 @@ public:
     }
     uint64_t capacity_sectors() const { return m_capacity_sectors; }
     bool read_only() const { return m_read_only; }
+    /// Takes (or, with `remove`, deletes) the internal snapshot `tag` of the disk's qcow2 image,
+    /// on disk before it returns. Only while the device is quiesced (its worker stopped): the
+    /// image is this thread's then. False when there is nothing to do (a read-only or raw disk).
+    Result<bool> internal_snapshot(const std::string& tag, bool remove);
 
 private:
     class Worker;
