@@ -7,9 +7,11 @@
 # VNC relay: typed, pasted-as-typing and view-only text read back from the screenshot API by
 # tesseract), charts with data points, the memory card (a balloon target set, shown, cleared), the Snapshots tab (a snapshot of the running VM taken,
 # current, deleted; bad and taken names at the field), the Network tab (the NIC's address), the
+# Migrate form (an http:// destination refused at its field, an unreachable one's task failure shown,
+# the VM running on; an incoming migration prepared here shown migrating-in, then discarded), the
 # list, dashboard, storage (a qemu-img qcow2 imported by upload, exported as qcow2 and raw that
-# qemu-img compares equal), the Networks page (default listed, an isolated one made and deleted, a
-# bad subnet at its field), the Tokens page and phone width, stop, delete, sign out; a one-time
+# qemu-img compares equal), the Networks page (default listed, its DHCP range edited with bad
+# values at their fields first, an isolated one made and deleted, a bad subnet at its field), the Tokens page and phone width, stop, delete, sign out; a one-time
 # sign-in link works once. Screenshots in $CORRAL_SCREENSHOTS (default
 # <build>/web-screenshots). Exit 0 all passed, 1 a check failed, 77 skipped (no Chromium, no
 # tesseract, no node_modules, the UI not built, or no QEMU).
@@ -73,10 +75,11 @@ browser_status=${PIPESTATUS[0]}
 check "the browser scenario passed" test "$browser_status" = 0
 api GET /api/v1/vms/webui1
 check "the VM is gone (the API agrees)" test "$code" = 404
-pages=(signin wizard-error vm vm-snapshots vms dashboard storage tokens vms-phone backups security-groups alarms)
+pages=(signin wizard-error vm vm-snapshots vms dashboard storage tokens vms-phone backups security-groups alarms vm-migrate
+  vm-arriving)
 # The Screen tab's checks run when this corrald serves the VNC relay (the browser says SKIP otherwise).
 grep -q '^SKIP: the screen' "$state/browser.log" || pages+=(screen)
-in_own_netns "$script" && pages+=(networks)
+in_own_netns "$script" && pages+=(networks network-edit)
 for page in "${pages[@]}"; do
   check "screenshot $page.png" test -s "$shots/$page.png"
 done

@@ -36,7 +36,7 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
   const balloon = new BalloonCard(name, () => void refresh());
   const migrate = new MigrateCard(name, () => void refresh());
   fill(main, h("div", { class: "heading" }, h("h1", {}, name), h("a", { href: "#/vms" }, "All VMs")), status,
-    h("div", { class: "grid" }, summary, migrate.element, settings, consoleBox, chartBox, balloon.element, slow.element));
+    h("div", { class: "grid" }, summary, settings, migrate.element, consoleBox, chartBox, balloon.element, slow.element));
   // Snapshots and NICs: a card of their own (vm_more.ts), after the charts.
   const more = vmMoreCard(name);
   main.querySelector(".grid")!.append(more.element);

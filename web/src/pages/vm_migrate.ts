@@ -19,7 +19,8 @@ export async function migrationsOut(): Promise<Map<string, Task>> {
 }
 
 /** Where a task is going: the https:// URL in its message ("copying memory to https://h2:8443"). */
-export const destinationOf = (task: Task) => /https:\/\/[^\s:/]+(:\d+)?/.exec(task.message ?? "")?.[0] ?? "";
+export const destinationOf = (task: Task) =>
+  /https:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:/;]+)(:\d+)?/.exec(task.message ?? "")?.[0] ?? "";
 
 /** The figures of a progress line: "copying memory: round 2, 100 MiB sent, 30 MiB to go". */
 function progressFigures(message: string) {
@@ -77,7 +78,8 @@ export class MigrateCard {
   private downtimeLimit: number | null = null;
 
   constructor(private readonly vm: string, private readonly onEnd: () => void) {
-    this.fields = [this.to, this.token, this.fingerprint, this.caCert, this.downtime, this.bandwidth];
+    // The CA's text box last: it takes a whole row.
+    this.fields = [this.to, this.token, this.fingerprint, this.downtime, this.bandwidth, this.caCert];
     const submit = h("button", { type: "submit", "data-action": "start-migration" }, "Migrate");
     const cancel = h("button", { type: "button", class: "secondary", onclick: () => this.close() }, "Cancel");
     // novalidate: the API judges every value and names the field (the browser's bubbles would not).
