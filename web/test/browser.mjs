@@ -584,7 +584,7 @@ async function migrateChecks(page) {
       .test(document.querySelector(".migrate-view[data-state=failed] .status")?.textContent ?? ""), 30000, vm),
     await page.$eval(".migrate-view", (e) => `${e.dataset.state}: ${e.textContent}`));
   console.log(`  the page says: ${await page.$eval(".migrate-view .status", (e) => e.textContent)}`);
-  await shot(page, "vm-migrate");
+  await (await page.$(".migrate-view")).screenshot({ path: `${shots}/vm-migrate.png` });
   check("  ... and the VM runs on", (await apiGet(page, `/api/v1/vms/${vm}`)).state === "running" &&
     await page.$eval(".badge", (e) => e.textContent === "running") && !(await page.$("[data-migration=out]")));
 
@@ -616,8 +616,37 @@ async function migrateChecks(page) {
   check("  ... discarded (DELETE /migrations/ID): its page says there is no such VM",
     discarded === 200 && await until(page, () => /There is no VM named arrival/.test(document.querySelector("main")?.textContent ?? ""), 15000),
     String(discarded));
-  await page.goto(`${url}/#/vms/${vm}`);
-  await until(page, () => document.querySelector("[data-tab=snapshots]"), 10000);
+}
+
+/** A real migration from the browser: the VM "mover" (tests/e2e/web_ui.sh runs it on this corrald,
+ *  its disk in a folder a second corrald shares) moved to that corrald with the Migrate form; the
+ *  page ends on the move with the task's measured figures and a link to the VM on its new host. */
+async function realMigrationChecks(page) {
+  const dest = process.env.CORRAL_DEST_URL;
+  if (!dest) {
+    console.log("SKIP: a real migration (no second corrald: CORRAL_DEST_URL)");
+    return;
+  }
+  console.log("== a real migration to a second corrald");
+  await page.goto(`${url}/#/vms/mover`);
+  await until(page, () => document.querySelector("button[data-action=migrate]:not([disabled])"), 10000);
+  await page.click("button[data-action=migrate]");
+  const form = ".migrate-form";
+  await until(page, (form) => document.querySelector(`${form} [data-field=to] input`), 5000, form);
+  await page.type(`${form} [data-field=to] input`, dest);
+  await page.type(`${form} [data-field=token] input`, process.env.CORRAL_DEST_TOKEN);
+  await page.type(`${form} [data-field=fingerprint] input`, process.env.CORRAL_DEST_FINGERPRINT);
+  await page.click(`${form} button[type=submit]`);
+  check(`mover migrated to ${dest} from its page: the page ends on the move, with the measured figures`,
+    await until(page, () => {
+      const moved = document.querySelector("section.migrated");
+      return /mover runs on https:.* now: \d+ ms in all/.test(moved?.textContent ?? "") &&
+        ["total", "downtime", "bytes", "rounds"].every((figure) => moved.querySelector(`[data-figure=${figure}]`)?.textContent);
+    }, 120000), await page.$eval("main", (e) => e.textContent.slice(0, 400)));
+  console.log(`  the page says: ${await page.$eval("main", (e) => e.querySelector("section.migrated p")?.textContent ?? "")}`);
+  check("  ... with a link to the VM on its new host", await page.$eval("section.migrated a", (a, dest) =>
+    a.getAttribute("href") === `${dest}/#/vms/mover`, dest).catch(() => false));
+  await shot(page, "vm-migrated", false);
 }
 
 /** Storage: a qcow2 made with qemu-img imported from the browser (an upload) is listed with its
@@ -966,6 +995,9 @@ try {
   await balloonChecks(page, vm);
   await shot(page, "vm");
   await migrateChecks(page);   // before the snapshots: a VM with snapshots does not migrate yet
+  await realMigrationChecks(page);
+  await page.goto(`${url}/#/vms/${vm}`);
+  await until(page, () => document.querySelector("[data-tab=snapshots]"), 10000);
   const networked = await page.evaluate(async () =>
     (await (await fetch("/api/v1/networks")).json()).some((network) => network.name === "default"));
   await snapshotChecks(page);
