@@ -106,7 +106,8 @@ for side in B A; do
   [ "$side" = B ] && other
 done
 listen=$source_listen
-api POST /api/v1/vms '{"name":"mover","image":"tiny","memory_mib":64,"nics":[]}'
+# Its guest waits at a shell (it would power off otherwise): idle, it converges at a low bandwidth.
+api POST /api/v1/vms '{"name":"mover","image":"tiny","memory_mib":64,"nics":[],"cmdline":"corral.then=shell"}'
 check "A: VM mover defined" test "$code" = 201
 api PUT /api/v1/vms/mover/state '{"action":"start"}'
 wait_task "$(jqb .task)" 60
