@@ -108,7 +108,8 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     fill(summary, h("h2", { id: "summary-title" }, "State"),
       h("p", {}, stateBadge(vm.state), " ",
         leaving ? [h("span", { class: "badge state-migrating", "data-migration": "out" }, "migrating out"), " "] : null,
-        leaving && destinationOf(leaving) ? `to ${destinationOf(leaving)}` : vm.state_reason),
+        // Its progress lines do not name the destination; the first steps do.
+        leaving ? `to ${destinationOf(leaving) || "another host"}` : vm.state_reason),
       h("dl", { class: "facts" },
         h("dt", {}, "Engine"), h("dd", {}, vm.engine),
         h("dt", {}, "vCPUs"), h("dd", {}, vm.vcpus),

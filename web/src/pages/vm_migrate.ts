@@ -148,11 +148,13 @@ export class MigrateCard {
     fill(this.progressBox, bar, step, figures);
     let last: { at: number; sent: number } | null = null;
     let rate = 0;  // MiB/s, from the last two looks
+    let where = "";  // named by the first steps ("checking https://..."), not by the progress lines
     try {
       const task = await followTask(id, (now) => {
         bar.value = now.progress;
         step.textContent = now.message || now.status;
-        this.status.textContent = `${this.vm}: migrating${destinationOf(now) ? ` to ${destinationOf(now)}` : ""}`;
+        where = destinationOf(now) || where;
+        this.status.textContent = `${this.vm}: migrating${where ? ` to ${where}` : ""}`;
         const seen = progressFigures(now.message ?? "");
         if (!seen) return;
         const at = performance.now();
