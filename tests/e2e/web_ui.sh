@@ -8,7 +8,8 @@
 # tesseract), charts with data points, the memory card (a balloon target set, shown, cleared), the Snapshots tab (a snapshot of the running VM taken,
 # current, deleted; bad and taken names at the field), the Network tab (the NIC's address), the
 # Migrate form (an http:// destination refused at its field, an unreachable one's task failure shown,
-# the VM running on; an incoming migration prepared here shown migrating-in, then discarded), the
+# the VM running on; an incoming migration prepared here shown migrating-in, then discarded; a second
+# VM moved live to a second corrald sharing a pool folder, the page ending on its figures), the
 # list, dashboard, storage (a qemu-img qcow2 imported by upload, exported as qcow2 and raw that
 # qemu-img compares equal), the Networks page (default listed, its DHCP range edited with bad
 # values at their fields first, an isolated one made and deleted, a bad subnet at its field), the Tokens page and phone width, stop, delete, sign out; a one-time
