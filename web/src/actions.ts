@@ -8,6 +8,7 @@ export function actionsFor(state: string): string[] {
     case "running": return ["stop", "reboot", "pause", "kill", "reset"];
     case "paused": return ["resume", "stop", "kill"];
     case "starting": case "stopping": return ["kill"];
+    case "migrating-in": return [];  // arriving from another host: no action applies until it runs
     default: return ["start"];
   }
 }

@@ -231,9 +231,18 @@ export interface Network {
   subnet6: string | null;
   gateway6: string | null;
   mtu: number;
+  dns_forwarders?: string[];
+  reservations?: Reservation[];
   vms: string[];
   created_at: string;
   status?: { bridge_present: boolean; problems: string[] };
+}
+
+/** A static DHCP reservation of a network (MAC to IPv4). */
+export interface Reservation {
+  mac: string;
+  ipv4: string;
+  hostname?: string | null;
 }
 
 export interface Lease {

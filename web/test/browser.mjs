@@ -5,7 +5,9 @@
 // the guest's prompt and the answer to a typed command; the Screen tab (noVNC through corrald)
 // connects at 1024x768, and what is typed there, pasted as typing there, run after a Ctrl-C from
 // its send-keys menu, or typed in view-only mode (which must not arrive) is read back from the
-// screenshot API with tesseract; the charts have data points; the memory card sets and clears a balloon target; xterm.js and uPlot are loaded by the
+// screenshot API with tesseract; the charts have data points; the memory card sets and clears a balloon target;
+// the Migrate form refuses an http:// destination at its field and shows an unreachable one's task failure, and an
+// incoming migration shows its VM migrating-in; the default network's DHCP range is edited (bad values at their fields first); xterm.js and uPlot are loaded by the
 // pages that use them, never by the sign-in page, and a card whose chunk answers 404 says "reload
 // the page"; stop; delete; a native submit of the sign-in form keeps the token out of the address. Screenshots of each
 // page go to $CORRAL_SCREENSHOTS. Prints PASS/FAIL lines and "N passed, N failed"; exit 1 if any failed.
@@ -499,6 +501,7 @@ async function networkChecks(page, networked) {
   check("an isolated network made: listed with its kind and both subnets",
     await until(page, () => /isolated.*10\.77\.0\.0\/24 fd00:77::\/64/.test(document.querySelector("tr[data-network=lab]")?.textContent ?? ""), 30000),
     await page.$eval("main .status", (e) => e.textContent));
+  await networkEditChecks(page);
   await page.click("tr[data-network=default] [data-action=leases]");
   check("  ... the default network's leases open", await until(page, () =>
     /Leases on default/.test(document.querySelector("#leases-title")?.textContent ?? ""), 10000));
@@ -510,6 +513,140 @@ async function networkChecks(page, networked) {
   await page.click("tr[data-network=lab] [data-action=delete-network]");
   check("  ... the isolated one is deleted", await until(page, () => !document.querySelector("tr[data-network=lab]") &&
     document.querySelector("tr[data-network=default]"), 30000), await page.$eval("main .status", (e) => e.textContent));
+}
+
+/** GET `path` with the page's session: the API's JSON. */
+const apiGet = (page, path) => page.evaluate(async (path) => (await fetch(path)).json(), path);
+
+/** The default network's Edit form: a DHCP start that is no address, and a bad DNS forwarder (the
+ *  API names "dns_forwarders[1]"), each at its field with nothing applied; then a narrower DHCP
+ *  range saved, shown in the list and read back from the API. */
+async function networkEditChecks(page) {
+  const before = await apiGet(page, "/api/v1/networks/default");
+  const prefix = before.subnet4.split(".").slice(0, 3).join(".");
+  const edit = ".network-edit-form[data-network=default]";
+  await page.click("tr[data-network=default] [data-action=edit-network]");
+  check("the default network's Edit form opens with its DHCP range", await until(page, (edit, start) =>
+    document.querySelector(`${edit} [data-field=dhcp_start] input`)?.value === start, 5000, edit, before.dhcp_start));
+  await retype(page, `${edit} [data-field=dhcp_start] input`, `${prefix}.300`);
+  await page.click(`${edit} button[type=submit]`);
+  check("  ... a DHCP start that is no address: the API's message at its field",
+    await until(page, (edit) => /dhcp_start .* is not an IPv4 address/.test(
+      document.querySelector(`${edit} [data-field=dhcp_start] .field-error`)?.textContent ?? ""), 10000, edit),
+    await page.$eval("main .status", (e) => e.textContent));
+  await shot(page, "network-edit");
+  await retype(page, `${edit} [data-field=dhcp_start] input`, `${prefix}.200`);
+  await retype(page, `${edit} [data-field=dns_forwarders] input`, "192.0.2.53, nowhere");
+  await page.click(`${edit} button[type=submit]`);
+  check("  ... a DNS forwarder that is no address: the API's message (dns_forwarders[1]) at the forwarders' field",
+    await until(page, (edit) => /dns_forwarders\[1\] 'nowhere'/.test(
+      document.querySelector(`${edit} [data-field=dns_forwarders] .field-error`)?.textContent ?? ""), 10000, edit),
+    await page.$eval("main .status", (e) => e.textContent));
+  const unchanged = await apiGet(page, "/api/v1/networks/default");
+  check("  ... and nothing of that edit applied", unchanged.dhcp_start === before.dhcp_start &&
+    unchanged.dns_forwarders.length === 0, JSON.stringify(unchanged));
+  await retype(page, `${edit} [data-field=dns_forwarders] input`, "");
+  await page.click(`${edit} button[type=submit]`);
+  const range = `${prefix}.200 - ${before.dhcp_end}`;
+  check(`  ... the DHCP range narrowed to ${range}: shown in the list`, await until(page, (range) =>
+    document.querySelector("tr[data-network=default] [data-label='DHCP range']")?.textContent === range, 30000, range),
+    await page.$eval("main .status", (e) => e.textContent));
+  const after = await apiGet(page, "/api/v1/networks/default");
+  check("  ... and the API has it", after.dhcp_start === `${prefix}.200` && after.dhcp_end === before.dhcp_end, JSON.stringify(after));
+}
+
+/** Migration of the running VM: its Migrate form; an http:// destination refused at its field; an
+ *  unreachable one fails the task, whose words (nothing moved, the VM runs on here) the page
+ *  shows, the VM still running. Then the destination's half: an incoming migration prepared here
+ *  with a token (POST /migrations, as a source's corrald calls it) shows its VM migrating-in in
+ *  the list and on its page, with no actions, until it is discarded (DELETE /migrations/ID). */
+async function migrateChecks(page) {
+  console.log("== migration");
+  await page.goto(`${url}/#/vms/${vm}`);
+  await until(page, () => document.querySelector("button[data-action=migrate]:not([disabled])"), 10000);
+  await page.click("button[data-action=migrate]");
+  const form = ".migrate-form";
+  check("Migrate on the running VM opens its form: destination (focused), token, downtime, bandwidth",
+    await until(page, (form) => document.activeElement?.closest(`${form} [data-field=to]`) &&
+      ["token", "downtime_ms", "bandwidth_mib", "fingerprint"].every((name) => document.querySelector(`${form} [data-field=${name}] input`)),
+    5000, form));
+  await page.type(`${form} [data-field=to] input`, "http://127.0.0.1:1");
+  await page.type(`${form} [data-field=token] input`, "corral_elsewhere");
+  await page.type(`${form} [data-field=bandwidth_mib] input`, "64");
+  await page.click(`${form} button[type=submit]`);
+  check("  ... an http:// destination: the API's message at the destination field",
+    await until(page, (form) => /https:\/\//.test(document.querySelector(`${form} [data-field=to] .field-error`)?.textContent ?? ""), 10000, form),
+    await page.$eval(".migrate-view .status", (e) => e.textContent));
+  await retype(page, `${form} [data-field=to] input`, "https://127.0.0.1:1");
+  await page.click(`${form} button[type=submit]`);
+  check("  ... an unreachable one: the task's failure in the page (nothing moved, it runs on here)",
+    await until(page, (name) => new RegExp(`failed: https://127\\.0\\.0\\.1:1: .*nothing moved, ${name} runs on here`)
+      .test(document.querySelector(".migrate-view[data-state=failed] .status")?.textContent ?? ""), 30000, vm),
+    await page.$eval(".migrate-view", (e) => `${e.dataset.state}: ${e.textContent}`));
+  console.log(`  the page says: ${await page.$eval(".migrate-view .status", (e) => e.textContent)}`);
+  await (await page.$(".migrate-view")).screenshot({ path: `${shots}/vm-migrate.png` });
+  check("  ... and the VM runs on", (await apiGet(page, `/api/v1/vms/${vm}`)).state === "running" &&
+    await page.$eval(".badge", (e) => e.textContent === "running") && !(await page.$("[data-migration=out]")));
+
+  const prepared = await page.evaluate(async (token) => {
+    const response = await fetch("/api/v1/migrations", { method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "arrival", image: "debian", memory_mib: 128, nics: [],
+        migration: { origin: "browser-test", pools: [] } }) });
+    return { status: response.status, body: await response.json() };
+  }, token);
+  check("an incoming migration prepared here (POST /migrations): 201, migrating-in",
+    prepared.status === 201 && prepared.body.state === "migrating-in", JSON.stringify(prepared));
+  await page.goto(`${url}/#/vms`);
+  check("  ... the VM list shows its VM migrating-in, with no actions", await until(page, () => {
+    const row = document.querySelector("tr[data-vm=arrival]");
+    return row?.querySelector(".badge")?.textContent === "migrating-in" && !row.querySelector("[data-label=Actions] button");
+  }, 10000), await page.$eval("tbody", (e) => e.textContent));
+  await page.goto(`${url}/#/vms/arrival`);
+  check("  ... and its page: migrating-in, arriving from browser-test; Migrate and Delete disabled", await until(page, () =>
+    document.querySelector(".badge")?.textContent === "migrating-in" &&
+    /arriving from browser-test/.test(document.querySelector("#summary-title")?.parentElement?.textContent ?? "") &&
+    document.querySelector("button[data-action=migrate]")?.disabled && document.querySelector("button[data-action=delete]")?.disabled, 10000),
+    await page.$eval("main", (e) => e.textContent.slice(0, 300)));
+  await shot(page, "vm-arriving", false);
+  const discarded = await page.evaluate(async (token, id) => {
+    const response = await fetch(`/api/v1/migrations/${id}`, { method: "DELETE", headers: { Authorization: `Bearer ${token}` } });
+    return response.status;
+  }, token, prepared.body.id);
+  check("  ... discarded (DELETE /migrations/ID): its page says there is no such VM",
+    discarded === 200 && await until(page, () => /There is no VM named arrival/.test(document.querySelector("main")?.textContent ?? ""), 15000),
+    String(discarded));
+}
+
+/** A real migration from the browser: the VM "mover" (tests/e2e/web_ui.sh runs it on this corrald,
+ *  its disk in a folder a second corrald shares) moved to that corrald with the Migrate form; the
+ *  page ends on the move with the task's measured figures and a link to the VM on its new host. */
+async function realMigrationChecks(page) {
+  const dest = process.env.CORRAL_DEST_URL;
+  if (!dest) {
+    console.log("SKIP: a real migration (no second corrald: CORRAL_DEST_URL)");
+    return;
+  }
+  console.log("== a real migration to a second corrald");
+  await page.goto(`${url}/#/vms/mover`);
+  await until(page, () => document.querySelector("button[data-action=migrate]:not([disabled])"), 10000);
+  await page.click("button[data-action=migrate]");
+  const form = ".migrate-form";
+  await until(page, (form) => document.querySelector(`${form} [data-field=to] input`), 5000, form);
+  await page.type(`${form} [data-field=to] input`, dest);
+  await page.type(`${form} [data-field=token] input`, process.env.CORRAL_DEST_TOKEN);
+  await page.type(`${form} [data-field=fingerprint] input`, process.env.CORRAL_DEST_FINGERPRINT);
+  await page.click(`${form} button[type=submit]`);
+  check(`mover migrated to ${dest} from its page: the page ends on the move, with the measured figures`,
+    await until(page, () => {
+      const moved = document.querySelector("section.migrated");
+      return /mover runs on https:.* now: \d+ ms in all/.test(moved?.textContent ?? "") &&
+        ["total", "downtime", "bytes", "rounds"].every((figure) => moved.querySelector(`[data-figure=${figure}]`)?.textContent);
+    }, 120000), await page.$eval("main", (e) => e.textContent.slice(0, 400)));
+  console.log(`  the page says: ${await page.$eval("main", (e) => e.querySelector("section.migrated p")?.textContent ?? "")}`);
+  check("  ... with a link to the VM on its new host", await page.$eval("section.migrated a", (a, dest) =>
+    a.getAttribute("href") === `${dest}/#/vms/mover`, dest).catch(() => false));
+  await shot(page, "vm-migrated", false);
 }
 
 /** Storage: a qcow2 made with qemu-img imported from the browser (an upload) is listed with its
@@ -857,6 +994,10 @@ try {
     (e) => e.textContent === "it has no CPU cap"));
   await balloonChecks(page, vm);
   await shot(page, "vm");
+  await migrateChecks(page);   // before the snapshots: a VM with snapshots does not migrate yet
+  await realMigrationChecks(page);
+  await page.goto(`${url}/#/vms/${vm}`);
+  await until(page, () => document.querySelector("[data-tab=snapshots]"), 10000);
   const networked = await page.evaluate(async () =>
     (await (await fetch("/api/v1/networks")).json()).some((network) => network.name === "default"));
   await snapshotChecks(page);

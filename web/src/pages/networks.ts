@@ -1,14 +1,17 @@
 // Networks: the managed networks (kind, IPv4 and IPv6 subnets, bridge, the VMs on them, problems), making one
 // (errors at the field the API names: a bad or overlapping subnet, a gateway outside it...), a
-// network's DHCP leases, and deleting one (a network VMs use is a 409, shown as the API says it).
+// network's DHCP leases, editing one (network_edit.ts: its addresses, DHCP range, IPv6 subnet,
+// MTU, DNS forwarders and reservations), and deleting one (a network VMs use is a 409, shown as the API says it).
 import { call, get, Lease, Network } from "../api";
 import { fill, h } from "../dom";
 import { clearErrors, field, showAtField } from "../form";
+import { showNetworkEdit } from "./network_edit";
 
 export function networksPage(main: HTMLElement): () => void {
   const rows = h("tbody");
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
   const leasesBox = h("section", { class: "card", "aria-labelledby": "leases-title", hidden: true });
+  const editBox = h("section", { class: "card wide network-edit", "aria-labelledby": "edit-network-title", hidden: true });
 
   const name = field("name", "Name", h("input", { type: "text", autocomplete: "off", spellcheck: "false" }));
   const kind = field("kind", "Kind", h("select", {}, [["nat", "nat: DHCP, DNS and NAT to the host's uplink"],
@@ -75,6 +78,7 @@ export function networksPage(main: HTMLElement): () => void {
       await call("DELETE", `/api/v1/networks/${encodeURIComponent(network.name)}`);
       status.textContent = `${network.name} deleted`;
       leasesBox.hidden = true;
+      editBox.hidden = true;
     } catch (error) {
       status.textContent = `delete ${network.name}: ${(error as Error).message}`;
     }
@@ -82,8 +86,8 @@ export function networksPage(main: HTMLElement): () => void {
   };
 
   fill(main, h("h1", {}, "Networks"), status, h("div", { class: "table-wrap" }, h("table", { class: "list networks" },
-    h("caption", {}, "Networks"), h("thead", {}, h("tr", {}, ["Name", "Kind", "Subnet", "Bridge", "VMs", "Problems", "Actions"]
-      .map((title) => h("th", { scope: "col" }, title)))), rows)), h("div", { class: "grid" }, form, leasesBox));
+    h("caption", {}, "Networks"), h("thead", {}, h("tr", {}, ["Name", "Kind", "Subnet", "DHCP range", "Bridge", "VMs", "Problems", "Actions"]
+      .map((title) => h("th", { scope: "col" }, title)))), rows)), h("div", { class: "grid" }, editBox, form, leasesBox));
 
   const refresh = async () => {
     const list = await get<Network[]>("/api/v1/networks");
@@ -91,15 +95,18 @@ export function networksPage(main: HTMLElement): () => void {
       h("th", { scope: "row" }, network.name),
       h("td", { "data-label": "Kind" }, network.kind, network.kind === "vlan" ? ` ${network.parent}.${network.vlan_id}` : ""),
       h("td", { "data-label": "Subnet" }, [network.subnet4, network.subnet6].filter(Boolean).join(" ") || "—"),
+      h("td", { "data-label": "DHCP range" }, network.dhcp_start ? `${network.dhcp_start} - ${network.dhcp_end}` : "—"),
       h("td", { "data-label": "Bridge" }, h("code", {}, network.bridge)),
       h("td", { "data-label": "VMs" }, network.vms.length ? network.vms.flatMap((vm, i) =>
         [i ? ", " : "", h("a", { href: `#/vms/${encodeURIComponent(vm)}` }, vm)]) : "—"),
       h("td", { "data-label": "Problems" }, network.status?.problems.join("; ") || "—"),
       h("td", { "data-label": "Actions" }, h("div", { class: "actions", role: "group", "aria-label": `Actions for ${network.name}` },
+        h("button", { type: "button", class: "secondary", "data-action": "edit-network",
+          onclick: () => showNetworkEdit(editBox, network, status, () => void refresh()) }, "Edit"),
         network.kind === "nat" || network.kind === "isolated"
           ? h("button", { type: "button", class: "secondary", "data-action": "leases", onclick: () => void showLeases(network) }, "Leases") : null,
         h("button", { type: "button", class: "danger", "data-action": "delete-network", onclick: () => void remove(network) }, "Delete")))))
-      : h("tr", {}, h("td", { colspan: 7 }, "No networks.")));
+      : h("tr", {}, h("td", { colspan: 8 }, "No networks.")));
   };
   void refresh().catch((error) => (status.textContent = (error as Error).message));
   return () => {};

@@ -1,6 +1,7 @@
 // A VM: its state and actions, its settings (editable while stopped), the serial console and the
 // screen (noVNC; tabs, one shown at a time), and charts of CPU, memory, disk and network over the
-// last hour or day; the guest's memory and its balloon target (vm_balloon.ts).
+// last hour or day; the guest's memory and its balloon target (vm_balloon.ts); the Migrate action
+// and a migration's progress (vm_migrate.ts).
 import { ApiError, call, get, Series, Vm } from "../api";
 import { actionButtons } from "../actions";
 import { Chart, vmCharts } from "../charts";
@@ -13,6 +14,7 @@ import { ScreenView } from "../screen";
 import { tabs } from "../tabs";
 import { SlowPanel } from "./slow";
 import { BalloonCard } from "./vm_balloon";
+import { destinationOf, MigrateCard, migrationsOut, movedAway } from "./vm_migrate";
 import { vmMoreCard } from "./vm_more";
 
 const editable = (state: string) => state === "stopped" || state === "crashed" || state === "failed";
@@ -32,8 +34,9 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
     h("div", { class: "charts" }, charts.map((chart) => chart.element)));
   const slow = new SlowPanel();
   const balloon = new BalloonCard(name, () => void refresh());
+  const migrate = new MigrateCard(name, () => void refresh());
   fill(main, h("div", { class: "heading" }, h("h1", {}, name), h("a", { href: "#/vms" }, "All VMs")), status,
-    h("div", { class: "grid" }, summary, settings, consoleBox, chartBox, balloon.element, slow.element));
+    h("div", { class: "grid" }, summary, settings, migrate.element, consoleBox, chartBox, balloon.element, slow.element));
   // Snapshots and NICs: a card of their own (vm_more.ts), after the charts.
   const more = vmMoreCard(name);
   main.querySelector(".grid")!.append(more.element);
@@ -84,10 +87,14 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
       vm = await get<Vm>(path);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
-        fill(main, h("h1", {}, name), h("p", {}, `There is no VM named ${name}. `, h("a", { href: "#/vms" }, "All VMs")));
+        // Gone from this host: migrated away (the figures of its migration), or deleted.
+        const moved = await movedAway(name);
+        fill(main, h("h1", {}, name), moved ?? h("p", {}, `There is no VM named ${name}. `), h("a", { href: "#/vms" }, "All VMs"));
       }
       return;
     }
+    // A VM leaving stays "running" until the switch: its vm.migrate task says it is leaving.
+    const leaving = vm.state === "running" ? (await migrationsOut().catch(() => new Map())).get(name) : undefined;
     const remove = h("button", { type: "button", class: "danger", disabled: !editable(vm.state), "data-action": "delete",
       onclick: async () => {
         if (!window.confirm(`Delete ${name} and the disks no other VM uses?`)) return;
@@ -99,7 +106,10 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
         }
       } }, "Delete");
     fill(summary, h("h2", { id: "summary-title" }, "State"),
-      h("p", {}, stateBadge(vm.state), " ", vm.state_reason),
+      h("p", {}, stateBadge(vm.state), " ",
+        leaving ? [h("span", { class: "badge state-migrating", "data-migration": "out" }, "migrating out"), " "] : null,
+        // Its progress lines do not name the destination; the first steps do.
+        leaving ? `to ${destinationOf(leaving) || "another host"}` : vm.state_reason),
       h("dl", { class: "facts" },
         h("dt", {}, "Engine"), h("dd", {}, vm.engine),
         h("dt", {}, "vCPUs"), h("dd", {}, vm.vcpus),
@@ -111,7 +121,10 @@ export function vmPage(main: HTMLElement, [name]: string[]): () => void {
         h("dt", {}, "Uptime"), h("dd", {}, vm.uptime_seconds === null ? "—" : `${vm.uptime_seconds} s`),
         h("dt", {}, "Restarts"), h("dd", {}, vm.restarts),
         vm.last_crash ? [h("dt", {}, "Last crash"), h("dd", {}, vm.last_crash)] : null),
-      actionButtons(name, vm.state, status, () => void refresh()), remove);
+      actionButtons(name, vm.state, status, () => void refresh()), h("div", { class: "actions" },
+        h("button", { type: "button", class: "secondary", "data-action": "migrate", disabled: vm.state !== "running" || !!leaving,
+          title: "Move it live to another corrald", onclick: () => migrate.open() }, "Migrate…"), remove));
+    migrate.update(vm, leaving);
     screen.update(vm);
     more.update(vm);
     balloon.update(vm);

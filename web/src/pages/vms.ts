@@ -1,8 +1,10 @@
 // The VM list: state, engine, CPUs, memory, addresses, a CPU sparkline of the last hour, actions
-// and a filter.
-import { get, Series, Vm } from "../api";
+// and a filter. A VM leaving for another host says so beside its state (its vm.migrate task: its
+// own state stays "running" until the switch); one arriving is in state migrating-in.
+import { get, Series, Task, Vm } from "../api";
 import { actionButtons } from "../actions";
 import { fill, h, mib, stateBadge } from "../dom";
+import { destinationOf, migrationsOut } from "./vm_migrate";
 
 const svgNs = "http://www.w3.org/2000/svg";
 
@@ -39,10 +41,12 @@ export function vmsPage(main: HTMLElement): () => void {
     h("div", { class: "toolbar" }, h("label", { for: "vm-filter" }, "Filter"), filter), status,
     h("div", { class: "table-wrap" }, table));
   let vms: Vm[] = [];
+  let leaving = new Map<string, Task>();
   const since = () => Math.floor(Date.now() / 1000) - 3600;
   const draw = async () => {
     const words = filter.value.trim().toLowerCase();
-    const shown = vms.filter((vm) => !words || `${vm.name} ${vm.state} ${vm.engine}`.toLowerCase().includes(words));
+    const shown = vms.filter((vm) => !words ||
+      `${vm.name} ${vm.state} ${leaving.has(vm.name) ? "migrating out" : ""} ${vm.engine}`.toLowerCase().includes(words));
     const rows = shown.map((vm) => {
       const spark = h("td", { "data-label": "CPU" });
       if (vm.state === "running" || vm.state === "paused")
@@ -50,7 +54,9 @@ export function vmsPage(main: HTMLElement): () => void {
           .then((series) => spark.append(sparkline(series.cpu, vm.vcpus))).catch(() => {});
       return h("tr", { "data-vm": vm.name },
         h("th", { scope: "row" }, h("a", { href: `#/vms/${encodeURIComponent(vm.name)}` }, vm.name)),
-        h("td", { "data-label": "State" }, stateBadge(vm.state)),
+        h("td", { "data-label": "State" }, stateBadge(vm.state), leaving.has(vm.name) ? [" ", h("span", {
+          class: "badge state-migrating", "data-migration": "out", title: `to ${destinationOf(leaving.get(vm.name)!) || "another host"}`,
+        }, "migrating out")] : null),
         h("td", { "data-label": "Engine" }, vm.engine),
         h("td", { "data-label": "CPUs" }, vm.vcpus),
         h("td", { "data-label": "Memory" }, mib(vm.memory_mib)),
@@ -61,7 +67,7 @@ export function vmsPage(main: HTMLElement): () => void {
     fill(body, rows.length ? rows : h("tr", {}, h("td", { colspan: 8 }, vms.length ? "No VM matches the filter." : "No VMs yet.")));
   };
   const refresh = async () => {
-    vms = await get<Vm[]>("/api/v1/vms");
+    [vms, leaving] = await Promise.all([get<Vm[]>("/api/v1/vms"), migrationsOut().catch(() => new Map<string, Task>())]);
     await draw();
   };
   filter.addEventListener("input", () => void draw());
