@@ -115,18 +115,28 @@ mkdir -p "$work/extra/bench"
 gcc -static -O2 -pthread -o "$work/extra/bench/guest_io" "$repo/bench/virtio/guest_io.c" || exit 1
 cat >"$work/extra/bench/nat.sh" <<'EOF'
 #!/bin/sh
-# In the guest: wait for the DHCP lease and a way out, then RTT and TCP to the world.
+# In the guest: wait for the DHCP lease and a way out; then each step (the ping, each TCP run)
+# waits at the gate (the world's controller closes it when it is this guest's turn).
 target=$1 pings=$2 runs=$3 mib=$4
 i=0
 until ping -c 1 -W 2 "$target" >/dev/null 2>&1; do
-  i=$((i + 1)); [ $i -lt 120 ] || { echo "BENCH-ERROR: $target unreachable"; echo BENCH-DONE; exit 1; }; sleep 1
+  i=$((i + 1)); [ $i -lt 300 ] || { echo "BENCH-ERROR: $target unreachable"; echo BENCH-DONE; exit 1; }; sleep 1
 done
+gate() {
+  i=0
+  until /bench/guest_io tcprecv "$target" 5002 >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -lt 300 ] || { echo "BENCH-ERROR: no gate"; echo BENCH-DONE; exit 1; }; sleep 1
+  done
+}
+gate
 echo "BENCH-PING: $(ping -c "$pings" -i 0.2 -W 5 "$target" 2>&1 | tail -n 1)"
 r=1
 while [ $r -le "$runs" ]; do
+  gate
   /bench/guest_io tcpsend "$target" 5001 "$mib" >/dev/null || echo "BENCH-ERROR: tcpsend $r"
-  r=$((r + 1)); sleep 1
+  r=$((r + 1))
 done
+gate
 echo "BENCH-DONE"
 EOF
 chmod +x "$work/extra/bench/nat.sh"
@@ -164,28 +174,64 @@ inu ip addr add "$target/32" dev lo
 inh sysctl -qw net.ipv4.ip_forward=1
 inl sysctl -qw net.ipv4.ip_forward=1
 
-# The receiver, in the world: one connection per run, timed from accept to EOF; a line per
-# connection, "RECV SOURCE MIBPS BYTES", to $work/recv.log.
-cat >"$work/recv.py" <<'PY'
-import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5001)); s.listen(4)
-while True:
-    conn, peer = s.accept(); conn.settimeout(300)
-    start, got = time.monotonic(), 0
-    try:
-        while True:
-            data = conn.recv(1 << 20)
-            if not data: break
-            got += len(data)
-    except OSError:
-        pass
-    elapsed = time.monotonic() - start
-    conn.close()
-    print(f"RECV {peer[0]} {got / elapsed / 1048576:.2f} {got}", flush=True)
+# The controller, in the world. Data (:5001): each connection timed from accept to EOF, a line
+# "RECV SOURCE MIBPS BYTES". Gates (:5002): a guest connects before each step and goes on when
+# the controller closes the connection; the controller lets one guest at a time do a step (the
+# ping, then each TCP run), the sides taking turns and swapping who goes first every step, so
+# that the machine's load (other builds here) weighs on both alike. A side is dropped when
+# $work/SIDE.failed appears or it does not come to its gate within 600 s.
+cat >"$work/controller.py" <<'PY'
+import os, socket, sys, threading, time
+ip, work, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sides = dict(arg.split("=") for arg in sys.argv[4:])   # source address -> side
+def listener(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, port)); s.listen(8); return s
+data, gates = listener(5001), listener(5002)
+def receive():
+    while True:
+        conn, peer = data.accept(); conn.settimeout(300)
+        start, got = time.monotonic(), 0
+        try:
+            while True:
+                chunk = conn.recv(1 << 20)
+                if not chunk: break
+                got += len(chunk)
+        except OSError:
+            pass
+        elapsed = time.monotonic() - start
+        conn.close()
+        print(f"RECV {peer[0]} {got / elapsed / 1048576:.2f} {got}", flush=True)
+threading.Thread(target=receive, daemon=True).start()
+waiting = {}   # side -> its gate connection
+gates.settimeout(1)
+def at_gate(side):
+    deadline = time.monotonic() + 600
+    while side not in waiting:
+        if os.path.exists(f"{work}/{side}.failed") or time.monotonic() > deadline: return None
+        try:
+            conn, peer = gates.accept()
+        except socket.timeout:
+            continue
+        if peer[0] in sides: waiting[sides[peer[0]]] = conn
+        else: conn.close()
+    return waiting.pop(side)
+order, live = list(sides.values()), set(sides.values())
+for step in range(steps + 1):
+    for side in (order if step % 2 == 0 else order[::-1]):
+        if side not in live: continue
+        conn = at_gate(side)
+        if conn is None:
+            print(f"GATE {side} dropped at step {step}", flush=True); live.discard(side); continue
+        conn.close()
+        # The step is over when the guest is at its next gate (after the last: nothing to wait for).
+        if step < steps:
+            conn = at_gate(side)
+            if conn is None:
+                print(f"GATE {side} dropped after step {step}", flush=True); live.discard(side); continue
+            waiting[side] = conn
+print("CONTROLLER-DONE", flush=True)
 PY
-inu python3 "$work/recv.py" "$target" >"$work/recv.log" 2>&1 &
-receiver_pid=$!
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # collect SIDE CONSOLE_FILE SOURCE: parse a finished boot into $work/SIDE.{tcp,ping}
@@ -195,8 +241,23 @@ collect() {
   awk -v src="$3" '$1 == "RECV" && $2 == src && $4 == '"$((mib << 20))"' { print $3 }' "$work/recv.log" >"$work/$1.tcp"
 }
 
+# qemu_args SIDE PATTERN: the running guest QEMU's accelerator, machine, CPU, memory and NIC, to show that
+# both sides run the same (read from /proc: libvirt builds its own command line).
+qemu_args() {
+  local pid i
+  for ((i = 0; i < 40; i++)); do
+    pid=$(pgrep -f "qemu-system-x86_64 .*-name $2" | head -n 1)
+    [ -n "$pid" ] && break
+    sleep 0.5
+  done
+  [ -n "$pid" ] || return 0
+  tr '\0' '\n' <"/proc/$pid/cmdline" |
+    awk 'want { printf " %s %s", flag, $0; want = 0 } /^-(accel|M|machine|cpu|smp|m|netdev)$/ { flag = $0; want = 1 } /virtio-net-pci/ { printf " -device %s", $0 }' \
+    >"$work/$1.qemu"
+}
+
 # ------------------------------------------------------------------ corral
-run_corral() {
+start_corral() {
   corrald_start --default-engine emulated || return 1
   api GET /api/v1/networks/default
   echo "bench: corral: network default = $(jqb .kind) bridge $(jqb .bridge) $(jqb .subnet4)"
@@ -204,11 +265,13 @@ run_corral() {
     --arg c "$base_cmdline" '{name: "natbench", kernel: $k, initrd: $i, root: $r, cmdline: $c}')"
   wait_task "$(jqb .task)" 120 >/dev/null || { echo "bench: corral: image import failed: $body"; return 1; }
   "$corral" vm create natbench --image natbench --cpus 1 --memory "${memory_mib}M" --cmdline "$run_arg" >/dev/null || return 1
-  local t0=$SECONDS
   "$corral" vm start natbench >/dev/null || return 1
-  wait_console natbench BENCH-DONE 600 || echo "bench: corral: no BENCH-DONE within 600 s"
+  qemu_args corral 'natbench,'
+  echo "bench: corral: QEMU:$(cat "$work/corral.qemu" 2>/dev/null)"
+}
+finish_corral() {
+  wait_console natbench BENCH-DONE 120 || echo "bench: corral: no BENCH-DONE"
   console_since_start natbench >"$work/corral.console"
-  echo "bench: corral: boot and measurements took $((SECONDS - t0)) s; QEMU: $(pgrep -a -f 'qemu-system.*natbench' | head -n 1 | grep -o ' -accel [^ ]* -M [^ ]* -cpu [^ ]*')"
   "$corral" vm kill natbench >/dev/null 2>&1
   wait_state natbench stopped 60
   collect corral "$work/corral.console" 192.0.2.1
@@ -216,7 +279,7 @@ run_corral() {
 
 # ------------------------------------------------------------------ libvirt
 virsh() { nsenter --target "$libvirtd_pid" --mount --net -- virsh -q -c qemu:///system "$@"; }
-run_libvirt() {
+start_libvirt() {
   # A private /etc/libvirt: QEMU as root without a security driver, cgroups or a /dev namespace
   # (none of them exists in the namespaces here), its output in a file (no virtlogd).
   mkdir -p "$work/etc-libvirt"
@@ -237,16 +300,21 @@ cgroup_controllers = [ ]
 namespaces = [ ]
 stdio_handler = "file"
 EOF
-  # libvirt's dnsmasq drops to libvirt-dnsmasq (libvirt-daemon-system makes that user): a
-  # private /etc/passwd and /etc/group with it, when the host has none.
-  local user_binds=''
-  if ! getent passwd libvirt-dnsmasq >/dev/null; then
-    cp /etc/passwd "$work/passwd"; cp /etc/group "$work/group"
-    echo "libvirt-dnsmasq:x:64055:64055:Libvirt Dnsmasq:/var/lib/libvirt/dnsmasq:/usr/sbin/nologin" >>"$work/passwd"
-    echo "libvirt-dnsmasq:x:64055:" >>"$work/group"
+  # libvirtd needs the users libvirt-daemon-system makes (libvirt-qemu: its built-in QEMU user,
+  # looked up before qemu.conf is read; libvirt-dnsmasq: its dnsmasq drops to it): a private
+  # /etc/passwd and /etc/group with them, when the host has none.
+  local user_binds='' user uid=64055
+  cp /etc/passwd "$work/passwd"; cp /etc/group "$work/group"
+  for user in libvirt-qemu libvirt-dnsmasq; do
+    getent passwd "$user" >/dev/null && continue
+    while getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; do uid=$((uid + 1)); done
+    echo "$user:x:$uid:$uid::/var/lib/libvirt:/usr/sbin/nologin" >>"$work/passwd"
+    echo "$user:x:$uid:" >>"$work/group"
+    uid=$((uid + 1))
     user_binds="mount --bind $work/passwd /etc/passwd && mount --bind $work/group /etc/group &&"
-  fi
-  inl unshare --mount --propagation private -- sh -c "
+  done
+  # Not through inl (a function: & would fork a subshell): $! must be libvirtd itself.
+  ip netns exec "$lvns" unshare --mount --propagation private -- sh -c "
     for d in /run /var/lib /var/cache /var/log; do mount -t tmpfs -o mode=755 tmpfs \$d || exit 1; done
     mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt/qemu &&
     mount --bind '$work/etc-libvirt' /etc/libvirt && $user_binds
@@ -258,7 +326,7 @@ EOF
     kill -0 "$libvirtd_pid" 2>/dev/null || break
     sleep 0.5
   done
-  virsh version >/dev/null 2>&1 || { echo "bench: libvirt: libvirtd did not come up; its log:"; tail -n 20 "$work/libvirtd.log"; return 1; }
+  virsh version >"$work/virsh.err" 2>&1 || { echo "bench: libvirt: libvirtd did not come up (virsh: $(tail -n 2 "$work/virsh.err")); its log:"; tail -n 20 "$work/libvirtd.log"; return 1; }
   echo "bench: libvirt: $(virsh version 2>/dev/null | grep -i 'running hypervisor\|using library' | tr -s ' ' | paste -sd ';')"
   virsh net-define "$default_xml" >/dev/null && virsh net-start default >/dev/null ||
     { echo "bench: libvirt: the default network did not start; libvirtd's log:"; tail -n 20 "$work/libvirtd.log"; return 1; }
@@ -287,27 +355,49 @@ EOF
     <serial type='file'><source path='$work/libvirt.console'/><target port='0'/></serial>
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
     <memballoon model='virtio'/>
-    <graphics type='none'/>
     <video><model type='none'/></video>
   </devices>
 </domain>
 EOF
-  local t0=$SECONDS
   virsh create "$work/domain.xml" >/dev/null ||
     { echo "bench: libvirt: the domain did not start; libvirtd's log:"; tail -n 20 "$work/libvirtd.log"; return 1; }
+  qemu_args libvirt 'guest=natbench,'
   echo "bench: libvirt: network default = $(virsh net-dumpxml default | grep -o "bridge name='[^']*'\|ip address='[^']*'" | paste -sd ' ')"
-  for ((i = 0; i < 600; i++)); do
+  echo "bench: libvirt: QEMU:$(cat "$work/libvirt.qemu" 2>/dev/null)"
+}
+finish_libvirt() {
+  local i
+  for ((i = 0; i < 120; i++)); do
     grep -aq BENCH-DONE "$work/libvirt.console" 2>/dev/null && break
     sleep 1
   done
-  echo "bench: libvirt: boot and measurements took $((SECONDS - t0)) s; QEMU: $(pgrep -a -f 'qemu-system.*natbench' | head -n 1 | grep -o ' -accel [^ ]*\| -machine [^ ]*\| -cpu [^ ]*' | tr -d '\n')"
+  grep -aq BENCH-DONE "$work/libvirt.console" 2>/dev/null || echo "bench: libvirt: no BENCH-DONE"
   virsh destroy natbench >/dev/null 2>&1
   collect libvirt "$work/libvirt.console" 198.51.100.1
 }
 
+: >"$work/corral.tcp"; : >"$work/libvirt.tcp"; : >"$work/corral.ping"; : >"$work/libvirt.ping"
 echo "bench: guest -> $target through NAT: $runs x $mib MiB TCP (guest_io tcpsend), ping -c $pings -i 0.2; 1 vCPU, ${memory_mib} MiB, QEMU TCG"
-[ "$only" = libvirt ] || run_corral || echo "bench: corral: no figures"
-[ "$only" = corral ] || run_libvirt || echo "bench: libvirt: no figures"
+sides=()
+[ "$only" = libvirt ] || sides+=(192.0.2.1=corral)
+[ "$only" = corral ] || sides+=(198.51.100.1=libvirt)
+t0=$SECONDS
+# Not through inu (a function): $! must be python3 itself.
+ip netns exec "$upns" python3 "$work/controller.py" "$target" "$work" "$((runs + 1))" "${sides[@]}" >"$work/recv.log" 2>&1 &
+receiver_pid=$!
+# Both guests boot now (the second while libvirtd starts); the controller takes them in turns.
+if [ "$only" != libvirt ]; then start_corral || { echo "bench: corral: no figures"; : >"$work/corral.failed"; }; fi
+if [ "$only" != corral ]; then start_libvirt || { echo "bench: libvirt: no figures"; : >"$work/libvirt.failed"; }; fi
+for ((i = 0; i < 900; i++)); do
+  grep -q CONTROLLER-DONE "$work/recv.log" && break
+  kill -0 "$receiver_pid" 2>/dev/null || break
+  sleep 1
+done
+grep GATE "$work/recv.log" | sed 's/^/bench: /'
+grep -q CONTROLLER-DONE "$work/recv.log" || { echo "bench: the controller did not finish; its output:"; tail -n 5 "$work/recv.log"; }
+echo "bench: boots and measurements took $((SECONDS - t0)) s"
+[ -e "$work/corral.failed" ] || [ "$only" = libvirt ] || finish_corral
+[ -e "$work/libvirt.failed" ] || [ "$only" = corral ] || finish_libvirt
 
 # ------------------------------------------------------------------ report
 printf '\n%-10s %12s %-34s %24s\n' '' 'TCP MiB/s' '(each run)' 'ping min/avg/max ms'
