@@ -21,10 +21,14 @@
 # (corral.net=dhcp and corral.run: wait for the lease, one warm-up ping, busybox ping -c PINGS
 # -i 0.2 for RTT min/avg/max, then RUNS x guest_io tcpsend of MIB MiB to 203.0.113.1:5001, each
 # timed by a python3 receiver in the world from accept to EOF).
+# Both guests are up at once and take turns: before each step a guest waits at a gate (a TCP
+# connection to the world that a controller there closes when it is that guest's turn), one guest
+# works at a time, and who goes first swaps every step; so a burst of the machine's other load
+# falls on both sides alike, and neither guest's idle ticks overlap the other's runs more.
 # Prints per side the median (and each) TCP MiB/s and ping min/avg/max, and corral/libvirt ratios.
-# Nothing here fails on a number.
+# Nothing here fails on a number. About 2 minutes with the defaults (two TCG boots in parallel).
 # Usage: bench/network/nat.sh [--runs N] [--mib N] [--pings N] [--only corral|libvirt]
-#   (defaults 5, 32, 20). Needs root, qemu-system-x86_64, gcc, cpio, dnsmasq, nft, python3, jq,
+#   (defaults 9, 32, 30). Needs root, qemu-system-x86_64, gcc, cpio, dnsmasq, nft, python3, jq,
 #   curl; installs libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients and iptables
 #   (--no-install-recommends) when missing, and takes libvirt's default.xml from the
 #   libvirt-daemon-config-network package without installing it (its postinst would define the
@@ -35,7 +39,7 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 real_corrald="$build_dir/src/daemon/corrald"
-runs=5 mib=32 pings=20 only=''
+runs=9 mib=32 pings=30 only=''
 args=("$@")
 while [ $# -gt 0 ]; do
   case $1 in
@@ -362,7 +366,7 @@ EOF
   virsh create "$work/domain.xml" >/dev/null ||
     { echo "bench: libvirt: the domain did not start; libvirtd's log:"; tail -n 20 "$work/libvirtd.log"; return 1; }
   qemu_args libvirt 'guest=natbench,'
-  echo "bench: libvirt: network default = $(virsh net-dumpxml default | grep -o "bridge name='[^']*'\|ip address='[^']*'" | paste -sd ' ')"
+  echo "bench: libvirt: network default = $(virsh net-dumpxml default | grep -o "bridge name='[^']*'\|ip address='[^']*'" | paste -sd ' '); its firewall: $(inl iptables-save 2>/dev/null | grep -c '^-A LIBVIRT_') iptables rules in LIBVIRT_* chains"
   echo "bench: libvirt: QEMU:$(cat "$work/libvirt.qemu" 2>/dev/null)"
 }
 finish_libvirt() {
