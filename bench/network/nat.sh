@@ -404,11 +404,10 @@ echo "bench: boots and measurements took $((SECONDS - t0)) s"
 [ -e "$work/libvirt.failed" ] || [ "$only" = corral ] || finish_libvirt
 
 # ------------------------------------------------------------------ report
-printf '\n%-10s %12s %-34s %24s\n' '' 'TCP MiB/s' '(each run)' 'ping min/avg/max ms'
+printf '\n%-8s %10s %22s  %s\n' '' 'TCP MiB/s' 'ping min/avg/max ms' 'TCP, each run'
 for side in corral libvirt; do
-  tcp=$(median <"$work/$side.tcp" 2>/dev/null) ping=$(cat "$work/$side.ping" 2>/dev/null)
-  printf '%-10s %12s %-34s %24s\n' "$side" "${tcp:--}" "($(paste -sd ' ' "$work/$side.tcp" 2>/dev/null))" \
-    "$(tr ' ' / <<<"${ping:--}")"
+  tcp=$(median <"$work/$side.tcp") ping=$(cat "$work/$side.ping")
+  printf '%-8s %10s %22s  %s\n' "$side" "${tcp:--}" "$(tr ' ' / <<<"${ping:--}")" "$(paste -sd ' ' "$work/$side.tcp")"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 ct=$(median <"$work/corral.tcp" 2>/dev/null) lt=$(median <"$work/libvirt.tcp" 2>/dev/null)
