@@ -18,9 +18,9 @@
 # The guest, the same on both sides: the test kernel and initramfs (tools/guest-image) with
 # bench/virtio/guest_io.c appended, booted from the initramfs, 1 vCPU, 256 MiB, QEMU TCG, machine
 # pc, cpu max, one virtio-net-pci NIC on a tap without vhost; the same kernel command line
-# (corral.net=dhcp and corral.run: wait for the lease, one warm-up ping, busybox ping -c PINGS
-# -i 0.2 for RTT min/avg/max, then RUNS x guest_io tcpsend of MIB MiB to 203.0.113.1:5001, each
-# timed by a python3 receiver in the world from accept to EOF).
+# (corral.net=dhcp and corral.run: wait for the lease and a first answer from the world, then
+# PINGS busybox pings -i 0.2 in two halves for RTT min/avg/max, then RUNS x guest_io tcpsend of
+# MIB MiB to 203.0.113.1:5001, each timed by a python3 receiver in the world from accept to EOF).
 # Both guests are up at once and take turns: before each step a guest waits at a gate (a TCP
 # connection to the world that a controller there closes when it is that guest's turn), one guest
 # works at a time, and who goes first swaps every step; so a burst of the machine's other load
@@ -132,8 +132,11 @@ gate() {
     i=$((i + 1)); [ $i -lt 300 ] || { echo "BENCH-ERROR: no gate"; echo BENCH-DONE; exit 1; }; sleep 1
   done
 }
-gate
-echo "BENCH-PING: $(ping -c "$pings" -i 0.2 -W 5 "$target" 2>&1 | tail -n 1)"
+# The pings in two halves, so that each side is once first (the controller swaps the order).
+for half in 1 2; do
+  gate
+  echo "BENCH-PING: $(ping -c $(( (pings + 1) / 2 )) -i 0.2 -W 5 "$target" 2>&1 | tail -n 1)"
+done
 r=1
 while [ $r -le "$runs" ]; do
   gate
@@ -181,8 +184,9 @@ inl sysctl -qw net.ipv4.ip_forward=1
 # The controller, in the world. Data (:5001): each connection timed from accept to EOF, a line
 # "RECV SOURCE MIBPS BYTES". Gates (:5002): a guest connects before each step and goes on when
 # the controller closes the connection; the controller lets one guest at a time do a step (the
-# ping, then each TCP run), the sides taking turns and swapping who goes first every step, so
-# that the machine's load (other builds here) weighs on both alike. A side is dropped when
+# two halves of the pings, then each TCP run), only once every side is at its first gate (both
+# booted), the sides taking turns and swapping who goes first every step, so that the machine's
+# load (other builds here) weighs on both alike. A side is dropped when
 # $work/SIDE.failed appears or it does not come to its gate within 600 s.
 cat >"$work/controller.py" <<'PY'
 import os, socket, sys, threading, time
@@ -221,6 +225,10 @@ def at_gate(side):
         else: conn.close()
     return waiting.pop(side)
 order, live = list(sides.values()), set(sides.values())
+for side in order:   # every guest booted and at its first gate before anyone starts
+    conn = at_gate(side)
+    if conn is None: print(f"GATE {side} dropped at boot", flush=True); live.discard(side)
+    else: waiting[side] = conn
 for step in range(steps + 1):
     for side in (order if step % 2 == 0 else order[::-1]):
         if side not in live: continue
@@ -241,7 +249,10 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (N
 # collect SIDE CONSOLE_FILE SOURCE: parse a finished boot into $work/SIDE.{tcp,ping}
 collect() {
   grep -a 'BENCH-ERROR' "$2" | tr -d '\r' | sed "s/^/bench: $1: /"
-  grep -a 'BENCH-PING:' "$2" | tr -d '\r' | sed -n 's|.*= \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\) ms.*|\1 \2 \3|p' | tail -n 1 >"$work/$1.ping"
+  # The two halves: min of the mins, mean of the averages (the same count each), max of the maxes.
+  grep -a 'BENCH-PING:' "$2" | tr -d '\r' | sed -n 's|.*= \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\) ms.*|\1 \2 \3|p' |
+    awk '{ if (NR == 1 || $1 < lo) lo = $1; if ($3 > hi) hi = $3; sum += $2 }
+         END { if (NR == 2) printf "%.3f %.3f %.3f\n", lo, sum / NR, hi; else if (NR) print "BENCH-ERROR: " NR " ping halves" > "/dev/stderr" }' >"$work/$1.ping"
   awk -v src="$3" '$1 == "RECV" && $2 == src && $4 == '"$((mib << 20))"' { print $3 }' "$work/recv.log" >"$work/$1.tcp"
 }
 
@@ -387,7 +398,7 @@ sides=()
 [ "$only" = corral ] || sides+=(198.51.100.1=libvirt)
 t0=$SECONDS
 # Not through inu (a function): $! must be python3 itself.
-ip netns exec "$upns" python3 "$work/controller.py" "$target" "$work" "$((runs + 1))" "${sides[@]}" >"$work/recv.log" 2>&1 &
+ip netns exec "$upns" python3 "$work/controller.py" "$target" "$work" "$((runs + 2))" "${sides[@]}" >"$work/recv.log" 2>&1 &
 receiver_pid=$!
 # Both guests boot now (the second while libvirtd starts); the controller takes them in turns.
 if [ "$only" != libvirt ]; then start_corral || { echo "bench: corral: no figures"; : >"$work/corral.failed"; }; fi
