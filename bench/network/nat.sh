@@ -369,7 +369,9 @@ EOF
     </interface>
     <serial type='file'><source path='$work/libvirt.console'/><target port='0'/></serial>
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
-    <memballoon model='virtio'/>
+    <!-- corrald's balloon, as its emulated engine asks for it (free page reporting, stats
+         polled every 2 s): the same guest devices on both sides -->
+    <memballoon model='virtio' autodeflate='on' freePageReporting='on'><stats period='2'/></memballoon>
     <video><model type='none'/></video>
   </devices>
 </domain>
