@@ -218,13 +218,6 @@ Result<void> BackupService::check_backup(const std::string& vm) {
 }
 
 Result<void> BackupService::check_live_disks(const inventory::VmRecord& vm) {
-    // native: corral-vmm keeps cached qcow2 metadata of its open disks and has no action to
-    // snapshot them in place yet (docs/backup.md).
-    if (vm.engine == "native")
-        return fail(fmt::format("VM {} runs on the native engine, which cannot back up a running VM yet: stop it "
-                                "first (corral vm stop {})",
-                                vm.name, vm.name),
-                    EBUSY);
     for (size_t i = 0; i < vm.disks.size(); ++i) {
         const auto& disk = vm.disks[i];
         if (disk.readonly)

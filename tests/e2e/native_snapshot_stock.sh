@@ -127,6 +127,22 @@ for cycle in 1 2 3; do
     test "${drift#-}" -le 5
 done
 
+echo "== a backup of the running native VM (corral-vmm snapshots its open disks)"
+"$corral" backup repo create main --path "$state/repo" >"$state/out" 2>&1
+check "corral backup repo create main" test $? = 0 || cat "$state/out"
+"$corral" backup create stock >"$state/out" 2>&1
+check "corral backup create stock, while it runs" test $? = 0 || cat "$state/out"
+check "  ... saying it was taken while it ran" grep -q "taken while it ran" "$state/out" || cat "$state/out"
+at=$(last_tick)
+check "  ... the guest ticks on after it" wait_until 60 ticked_past "${at:-0}"
+root_disk=$(api GET /api/v1/vms/stock; jqb '.disks[0] | "\(.pool)/\(.volume)"')
+root_path=$(api GET "/api/v1/volumes/$root_disk"; jqb .path)
+check "  ... and no corral-backup-* snapshot is left in its disk" \
+  bash -c "! qemu-img snapshot -l -U '$root_path' | grep -q corral-backup"
+backup_id=$(api GET "/api/v1/backups?vm=stock"; jqb '.[0].id')
+"$corral" backup verify "$backup_id" >"$state/out" 2>&1
+check "corral backup verify $backup_id: every chunk re-read and matching" test $? = 0 || cat "$state/out"
+
 echo "== a display on the native engine, through corrald"
 "$corral" vm kill stock >/dev/null 2>&1
 wait_state stock stopped 30
