@@ -66,6 +66,21 @@ Result<bool> read_chunk_range(BlockDevice& device, uint64_t offset, std::span<ui
     return any_data;
 }
 
+/// Why `disk` (of `size` bytes) is read in full, or "" when its incremental plan holds: the plan
+/// was made before the repository was locked, so its base may have been deleted since.
+Result<std::string> full_read_reason(Repository& repo, const DiskSource& disk, uint64_t size) {
+    if (!disk.incremental)
+        return disk.full_reason.empty() ? std::string("no bitmap") : disk.full_reason;
+    const auto& plan = *disk.incremental;
+    const uint64_t chunks = (size + repo.chunk_size() - 1) / repo.chunk_size();
+    if (plan.dirty.disk_size != size || plan.base_chunks.size() != chunks)
+        return fmt::format("the disk's size changed since backup {}", plan.base);
+    auto base = TRY(repo.catalogue().find(plan.base));
+    if (!base || base->state != "complete")
+        return fmt::format("previous backup {} was deleted as this one started", plan.base);
+    return std::string();
+}
+
 }  // namespace
 
 Result<BackupResult> create_backup(Repository& repo, const BackupRequest& request,
@@ -84,6 +99,18 @@ Result<BackupResult> create_backup(Repository& repo, const BackupRequest& reques
     }
 
     BackupResult result;
+    std::vector<const DiskSource::Incremental*> plans(devices.size(), nullptr);
+    for (size_t d = 0; d < devices.size(); ++d) {
+        const auto& disk = request.disks[d];
+        const std::string why = TRY(full_read_reason(repo, disk, devices[d]->size()));
+        if (why.empty()) {
+            plans[d] = &*disk.incremental;
+            result.read_mode = "incremental";
+            result.base = disk.incremental->base;
+        } else {
+            result.full_reason += fmt::format("{}disk {}: {}", result.full_reason.empty() ? "" : "; ", disk.name, why);
+        }
+    }
     const int64_t created = request.created ? request.created : static_cast<int64_t>(::time(nullptr));
     result.id = make_id(request.vm, created);
     TRY_VOID(repo.catalogue().begin_backup(result.id, request.vm, created));
@@ -104,8 +131,26 @@ Result<BackupResult> create_backup(Repository& repo, const BackupRequest& reques
         for (size_t d = 0; d < devices.size(); ++d) {
             BlockDevice& device = *devices[d];
             DiskIndex disk{.name = request.disks[d].name, .virtual_size = device.size(), .chunks = {}};
+            const DiskSource::Incremental* plan = plans[d];
             for (uint64_t offset = 0; offset < device.size(); offset += repo.chunk_size()) {
                 const uint64_t length = std::min<uint64_t>(repo.chunk_size(), device.size() - offset);
+                if (plan && !plan->dirty.any(offset, length)) {
+                    // Unchanged since the base backup: its chunk, unread (the base is complete and
+                    // gc waits for our lock, so the chunk is in the store).
+                    const std::string& name = plan->base_chunks[offset / repo.chunk_size()];
+                    if (name.empty()) {
+                        ++result.zero_chunks;
+                    } else {
+                        ++result.chunks;
+                        ++result.reused_chunks;
+                        referenced.insert(name);
+                    }
+                    disk.chunks.push_back(name);
+                    done += length;
+                    if (done != total && reporter.report(done) == Proceed::Cancel)
+                        return fail("the backup was cancelled", ECANCELED);
+                    continue;
+                }
                 auto data = std::span(buffer).subspan(0, length);
                 const bool any = TRY_CONTEXT(read_chunk_range(device, offset, data, result.read_bytes),
                                              fmt::format("disk '{}' at offset {}", disk.name, offset));
@@ -137,12 +182,15 @@ Result<BackupResult> create_backup(Repository& repo, const BackupRequest& reques
         TRY_VOID(repo.write_index(index));
         if (reporter.report(total) == Proceed::Cancel)
             return fail("the backup was cancelled", ECANCELED);
-        return repo.catalogue().complete_backup(
-            result.id, referenced,
-            BackupTotals{.disks = index.disks.size(),
-                         .logical_bytes = result.logical_bytes,
-                         .new_chunks = result.new_chunks,
-                         .new_bytes = result.new_bytes});
+        return repo.catalogue().complete_backup(result.id, referenced,
+                                                BackupTotals{.disks = index.disks.size(),
+                                                             .logical_bytes = result.logical_bytes,
+                                                             .new_chunks = result.new_chunks,
+                                                             .new_bytes = result.new_bytes,
+                                                             .read_mode = result.read_mode,
+                                                             .read_bytes = result.read_bytes,
+                                                             .base = result.base,
+                                                             .full_reason = result.full_reason});
     };
     auto ran = run();
     if (!ran) {
