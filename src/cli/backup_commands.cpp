@@ -110,7 +110,8 @@ BackupCommands::BackupCommands(CLI::App& app, Invocation& invocation) : m_inv(in
 
     CLI::App* create = bk->add_subcommand(
         "create",
-        "back up a VM's disks and configuration (a task); a running VM runs on, its disks captured at one instant");
+        "back up a VM's disks and configuration (a task); a running VM runs on, its disks captured at one instant; "
+        "a stopped VM's disks are read incrementally (only what their dirty bitmaps mark) when they can be");
     create->add_option("vm", m_name, "the VM")->required();
     repo_option(create);
     create->callback([this] {

@@ -297,9 +297,14 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
     TRY_VOID(m_vms.take_backup_instant(vm_name, tag));
     const int64_t instant = static_cast<int64_t>(::time(nullptr));
     const std::string instant_text = utc_now();
-    for (size_t i = 0; i < vm.disks.size(); ++i)
+    for (size_t i = 0; i < vm.disks.size(); ++i) {
         if (!vm.disks[i].readonly)
             request.disks[i].snapshot = tag;
+        // QEMU keeps a running VM's bitmaps in its memory (the file's copy is flagged in use
+        // until it closes the disk); reading them live (an NBD export of the bitmap) is not built.
+        request.disks[i].full_reason =
+            "the VM is running: its dirty bitmap is in QEMU's memory, which this version does not read";
+    }
     config["taken"] = {{"vm_state", vm.state}, {"live", true}, {"at", instant_text}};
     request.config_json = config.dump();
     request.created = instant;
