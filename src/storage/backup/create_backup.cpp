@@ -66,6 +66,51 @@ Result<bool> read_chunk_range(BlockDevice& device, uint64_t offset, std::span<ui
     return any_data;
 }
 
+/// Overwrites, in `buffer` (the chunk at `offset`, holding the base backup's bytes), the granules
+/// `dirty` marks with the image's bytes there (zeros where it maps no data): only those are read.
+Result<void> read_dirty_ranges(BlockDevice& device, uint64_t offset, std::span<uint8_t> buffer, const DirtyMap& dirty,
+                               uint64_t& read_bytes) {
+    const uint64_t end = offset + buffer.size();
+    const uint64_t g = dirty.granularity;
+    for (uint64_t pos = offset; pos < end;) {
+        uint64_t run_end = std::min(end, (pos / g + 1) * g);
+        if (!dirty.bit(pos / g)) {
+            pos = run_end;
+            continue;
+        }
+        while (run_end < end && dirty.bit(run_end / g))
+            run_end = std::min(end, run_end + g);
+        for (uint64_t at = pos; at < run_end;) {
+            Extent extent = TRY(device.block_status(at, run_end - at));
+            const uint64_t n = std::clamp<uint64_t>(extent.length, 1, run_end - at);
+            auto part = buffer.subspan(at - offset, n);
+            if (extent.kind == ExtentKind::Data) {
+                TRY_VOID(device.read_at(at, part));
+                read_bytes += n;
+            } else {
+                std::memset(part.data(), 0, n);
+            }
+            at += n;
+        }
+        pos = run_end;
+    }
+    return {};
+}
+
+/// Fills `buffer` with the base backup's bytes of the chunk named `name` (zeros for ""); false
+/// when that chunk cannot be read back (damaged in the store: the caller reads the disk instead).
+bool load_base_chunk(Repository& repo, const std::string& name, std::span<uint8_t> buffer) {
+    if (name.empty()) {
+        std::memset(buffer.data(), 0, buffer.size());
+        return true;
+    }
+    auto data = repo.read_chunk(name);
+    if (!data || data->size() != buffer.size())
+        return false;
+    std::memcpy(buffer.data(), data->data(), buffer.size());
+    return true;
+}
+
 /// Why `disk` (of `size` bytes) is read in full, or "" when its incremental plan holds: the plan
 /// was made before the repository was locked, so its base may have been deleted since.
 Result<std::string> full_read_reason(Repository& repo, const DiskSource& disk, uint64_t size) {
@@ -152,8 +197,13 @@ Result<BackupResult> create_backup(Repository& repo, const BackupRequest& reques
                     continue;
                 }
                 auto data = std::span(buffer).subspan(0, length);
-                const bool any = TRY_CONTEXT(read_chunk_range(device, offset, data, result.read_bytes),
-                                             fmt::format("disk '{}' at offset {}", disk.name, offset));
+                const auto where = [&] { return fmt::format("disk '{}' at offset {}", disk.name, offset); };
+                bool any = true;
+                if (plan && load_base_chunk(repo, plan->base_chunks[offset / repo.chunk_size()], data))
+                    // A changed chunk: the base's bytes with the dirty granules read over them.
+                    TRY_CONTEXT(read_dirty_ranges(device, offset, data, plan->dirty, result.read_bytes), where());
+                else
+                    any = TRY_CONTEXT(read_chunk_range(device, offset, data, result.read_bytes), where());
                 if (!any || all_zero(data.data(), data.size())) {
                     // Zero chunks are a marker in the index, never stored.
                     disk.chunks.emplace_back();
