@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "base/log.h"
 #include "engine/process.h"
 #include "storage/backup/incremental.h"
 #include "storage/image.h"
@@ -29,7 +30,7 @@ Result<void> qemu_img_bitmap(const char* op, const std::filesystem::path& path, 
 
 }  // namespace
 
-Result<void> set_generation_bitmap(const std::filesystem::path& path, const std::string& bitmap) {
+Result<size_t> remove_generation_bitmaps(const std::filesystem::path& path) {
     std::vector<std::string> old;
     {
         auto image = TRY(storage::open_image(
@@ -38,14 +39,25 @@ Result<void> set_generation_bitmap(const std::filesystem::path& path, const std:
         auto* q = dynamic_cast<storage::qcow2::Qcow2Image*>(image.get());
         if (!q)
             return fail(fmt::format("'{}' is not a qcow2 image", path.string()), EINVAL);
-        // Unreadable bitmaps are no reason to keep the old ones: qemu-img removes what it can.
-        if (auto bitmaps = storage::qcow2::read_bitmaps(*q))
+        // Stale bitmaps (autoclear bit clear) do not exist for QEMU: it drops them on its own.
+        auto bitmaps = storage::qcow2::read_bitmaps(*q);
+        if (!bitmaps)
+            return fail(bitmaps.error().with_context(fmt::format("the bitmaps of '{}'", path.string())));
+        if (bitmaps->consistent)
             for (const auto& b : bitmaps->bitmaps)
                 if (b.name.starts_with(storage::backup::k_generation_prefix))
                     old.push_back(b.name);
     }
     for (const auto& name : old)
         TRY_VOID(qemu_img_bitmap("--remove", path, name));
+    return old.size();
+}
+
+Result<void> set_generation_bitmap(const std::filesystem::path& path, const std::string& bitmap) {
+    // An old generation that cannot go is no reason to start no new one: the next backup looks
+    // for the new one by name.
+    if (auto removed = remove_generation_bitmaps(path); !removed)
+        log_warning("'{}': the old generation bitmaps stay: {}", path.string(), removed.error().describe());
     return qemu_img_bitmap("--add", path, bitmap);
 }
 

@@ -241,6 +241,9 @@ private:
     Result<void> check_disks(const inventory::VmRecord& vm);
     /// The engine's spec for `vm` without its NICs (NicPlumbing::plug makes those).
     Result<engine::LaunchSpec> launch_spec(const inventory::VmRecord& vm);
+    /// Removes the backup generation bitmaps of the disks a start from snapshot `spec.restore_tag`
+    /// loads into (QEMU refuses them); logs what it removed or could not.
+    static void drop_backup_bitmaps(const engine::LaunchSpec& spec);
     Result<engine::Engine*> engine_for(const std::string& name);
     void supervise(const std::string& name, const std::shared_ptr<LiveVm>& live);
     void on_exit(const std::string& name, std::shared_ptr<LiveVm> live);
