@@ -132,6 +132,13 @@ corral_run 0 volume resize web-root 320M
 backup_of web
 check "after a resize by corrald (which keeps no bitmaps): full read" test "$(jqb .read.mode)" = full
 check "  ... saying why" grep -q "stale\|size changed" <<<"$(jqb .read.full_reason)"
+check "  ... and the disk got a new generation, alone" test "$(bitmaps "$disk")" = "corral-gen-$id"
+resized=$id
+qemu-io -f qcow2 -c "write -P 0x66 300M 64k" "$disk" >/dev/null
+backup_of web
+check "the backup after it is incremental again, reading the 64 KiB" \
+  test "$(jqb .read.mode)" = incremental -a "$(jqb .read.base)" = "$resized" -a "$(jqb .read.bytes)" = 65536
+check "  ... and restores the disk as it is" restored_equals "$id" four "$disk"
 
 [ "$failed" -gt 0 ] && corrald_failure_report
 check_summary
