@@ -294,8 +294,11 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
     progress.report(0, "removing what an interrupted backup left");
     TRY_VOID(remove_leftover_instants(vm, request));
     progress.report(0, fmt::format("capturing the disks of {} at one instant", vm_name));
-    TRY_VOID(m_vms.take_backup_instant(vm_name, tag));
+    // Named before the instant: the disks' new generation bitmap (added with the snapshot, in
+    // one transaction) carries the backup's id.
     const int64_t instant = static_cast<int64_t>(::time(nullptr));
+    request.id = backup::make_backup_id(vm.name, instant);
+    TRY_VOID(m_vms.take_backup_instant(vm_name, tag, backup::generation_bitmap(request.id)));
     const std::string instant_text = utc_now();
     for (size_t i = 0; i < vm.disks.size(); ++i) {
         if (!vm.disks[i].readonly)
@@ -303,7 +306,8 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
         // QEMU keeps a running VM's bitmaps in its memory (the file's copy is flagged in use
         // until it closes the disk); reading them live (an NBD export of the bitmap) is not built.
         request.disks[i].full_reason =
-            "the VM is running: its dirty bitmap is in QEMU's memory, which this version does not read";
+            "the VM is running: its dirty bitmap is in QEMU's memory, which this version does not read "
+            "(its next backup once stopped reads only what changed since this one)";
     }
     config["taken"] = {{"vm_state", vm.state}, {"live", true}, {"at", instant_text}};
     request.config_json = config.dump();

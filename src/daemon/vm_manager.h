@@ -116,8 +116,9 @@ public:
     /// until release_disks(). True when it is live.
     Result<bool> hold_disks_for_backup(const std::string& name);
     /// Takes the internal snapshot `tag` of the live VM's writable disks, all at one instant,
-    /// the guest running on (Instance::save_disk_snapshot). Needs hold_disks_for_backup().
-    Result<void> take_backup_instant(const std::string& name, const std::string& tag);
+    /// the guest running on (Instance::save_disk_snapshot), and gives each the dirty bitmap
+    /// `bitmap` (replacing the older generations) at that instant. Needs hold_disks_for_backup().
+    Result<void> take_backup_instant(const std::string& name, const std::string& tag, const std::string& bitmap);
     /// Deletes the internal snapshot `tag` from the VM's writable qcow2 disks: through its
     /// process while it runs, in the files once it is down. Needs hold_disks_for_backup().
     Result<void> drop_backup_instant(const std::string& name, const std::string& tag);

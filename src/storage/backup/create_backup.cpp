@@ -36,13 +36,17 @@ Result<void> validate(const BackupRequest& request) {
     return {};
 }
 
-std::string make_id(const std::string& vm, int64_t created) {
+}  // namespace
+
+std::string make_backup_id(const std::string& vm, int64_t created) {
     std::tm tm{};
     const time_t t = static_cast<time_t>(created);
     gmtime_r(&t, &tm);
     // The random suffix keeps two backups of one VM in the same second apart.
     return fmt::format("{}-{:%Y%m%dT%H%M%SZ}-{}", vm, tm, random_hex(3));
 }
+
+namespace {
 
 /// Reads one chunk's range, skipping what the image maps as unallocated or zero. Returns false
 /// (and reads nothing more) when the range holds no data at all.
@@ -157,7 +161,9 @@ Result<BackupResult> create_backup(Repository& repo, const BackupRequest& reques
         }
     }
     const int64_t created = request.created ? request.created : static_cast<int64_t>(::time(nullptr));
-    result.id = make_id(request.vm, created);
+    if (!request.id.empty())
+        TRY_VOID(validate_backup_id(request.id));
+    result.id = request.id.empty() ? make_backup_id(request.vm, created) : request.id;
     TRY_VOID(repo.catalogue().begin_backup(result.id, request.vm, created));
 
     auto run = [&]() -> Result<void> {

@@ -47,8 +47,8 @@ Result<std::variant<DiskSource::Incremental, std::string>> plan(Repository& repo
             return Plan(std::string("no bitmap"));
         auto record = TRY(repo.catalogue().find(other));
         if (!record || record->state != "complete")
-            return Plan(
-                fmt::format("the disk's bitmap is of backup {}, which was pruned or is in another repository", other));
+            return Plan(fmt::format(
+                "the disk's bitmap is of backup {}, which was deleted, failed or is in another repository", other));
         return Plan(fmt::format("the disk's bitmap is of backup {}, not of the newest backup {}", other, previous.id));
     }
     if (!bitmaps->consistent)

@@ -42,7 +42,13 @@ struct BackupRequest {
     std::string config_json = "{}";  ///< the VM's configuration (a JSON object)
     std::vector<DiskSource> disks{};
     int64_t created = 0;  ///< seconds since the epoch; 0 = now
+    /// The backup's id, when the caller had to name it before (a running VM's generation bitmap
+    /// is added at the instant, named for the backup); empty = make_backup_id(vm, created).
+    std::string id{};
 };
+
+/// A new backup id: VM, the UTC time, a random suffix (two backups in one second stay apart).
+std::string make_backup_id(const std::string& vm, int64_t created);
 
 /// What a backup did. Bytes read are only those of allocated data (holes and zero clusters are
 /// skipped without reading).

@@ -126,7 +126,7 @@ check "  ... and the disk got a clean new generation" test "$(bitmaps "$disk")" 
 corral_run 0 backup delete "$id"
 backup_of web
 check "the bitmap of a deleted backup: full read saying so" \
-  grep -q "which was pruned or is in another repository" <<<"$(jqb .read.full_reason)"
+  grep -q "which was deleted, failed or is in another repository" <<<"$(jqb .read.full_reason)"
 
 corral_run 0 volume resize web-root 320M
 backup_of web
