@@ -3,6 +3,8 @@
 #   1. first backup of a VM disk image (raw, sparse: some compressible data, some random data,
 #      holes), 2. a second backup of the unchanged disk (as each tool does it by default, then
 #      with the peers' files cache off so they read it again), 3. a backup after changing 1% of it,
+#   3b. corral only: the same 1% change made through QEMU to a qcow2 twin of the disk and backed
+#      up incrementally through its dirty bitmap (corral-backup create --incremental),
 #   4. a second VM whose disk is a copy of the first with 5% changed (dedup across VMs),
 #   5. a restore of the first disk to a new file.
 # All three encrypt (corral: AES-256-GCM with a key file; restic always; borg repokey-blake2)
@@ -18,7 +20,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1; mib=64 ;;
     --size) mib=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run.sh: unknown option '$1' (allowed: --smoke, --size MiB)" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -47,19 +49,26 @@ truncate -s $size "$disk"
 { tar cf - /usr/lib /usr/share 2>/dev/null || true; } | head -c $((size * 3 / 8)) |
   dd of="$disk" conv=notrunc,sparse bs=1M status=none
 head -c $((size / 8)) /dev/urandom | dd of="$disk" bs=1M seek=$((mib / 2)) conv=notrunc status=none
-change() {  # file percent seed: overwrite percent% of the disk in 64 KiB blocks spread over it
-  local file=$1 pct=$2 blocks step i
+change() {  # file percent seed [qcow2]: overwrite percent% of the disk in 64 KiB blocks spread over
+  # it; the same blocks go to the qcow2 twin when given (through qemu-io, so its bitmap marks them)
+  local file=$1 pct=$2 twin=${4:-} blocks step i at writes=()
   blocks=$((size * pct / 100 / 65536)); step=$((size / 65536 / blocks))
+  mkdir -p "$dir/blocks"
   for ((i = 0; i < blocks; i++)); do
-    head -c 65536 /dev/urandom | dd of="$file" bs=64k seek=$((i * step + $3 % step)) conv=notrunc status=none
+    at=$((i * step + $3 % step))
+    head -c 65536 /dev/urandom >"$dir/blocks/$i"
+    dd if="$dir/blocks/$i" of="$file" bs=64k seek=$at conv=notrunc status=none
+    writes+=(-c "write -q -s $dir/blocks/$i $((at * 65536)) 64k")
   done
+  [ -z "$twin" ] || qemu-io -f qcow2 "${writes[@]}" "$twin" >/dev/null
+  rm -rf "$dir/blocks"
 }
 
 # Prints the wall-clock seconds; appends "real user+sys" to $dir/cpu: on a loaded machine the CPU
 # seconds (all threads) are the steadier figure.
 timeit() {
   local TIMEFORMAT='%R %U %S' t
-  t=$( { time "$@" >/dev/null 2>"$dir/err"; } 2>&1 ) || { cat "$dir/err" >&2; return 1; }
+  t=$( { time "$@" >"$dir/out" 2>"$dir/err"; } 2>&1 ) || { cat "$dir/err" >&2; return 1; }
   echo "$t" | awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' >>"$dir/cpu"
   echo "$t" | awk '{ printf "%.3f", $1 }'
 }
@@ -109,6 +118,7 @@ step() {  # key vm label [reread]
     before=$(repo_bytes "$dir/$t")
     secs[$1,$t]=$(backup "$t" "$2" "$3" "${4:-}")
     cpu[$1,$t]=$(cpu_of_last)
+    cp "$dir/out" "$dir/out-$1-$t"
     grow[$1,$t]=$(( $(repo_bytes "$dir/$t") - before ))
   done
 }
@@ -116,8 +126,26 @@ step first vm-a first
 step unchanged vm-a unchanged
 step unchanged_reread vm-a unchanged-reread reread
 cp --sparse=always "$disk" "$dir/original.raw"  # what the restores must give back
-change "$disk" 1 7
+# corral's incremental through a dirty bitmap needs a qcow2 disk written by QEMU: a twin of the
+# disk (vm-q), backed up once, given the generation bitmap corrald gives a stopped VM's disk, then
+# changed like the raw one through qemu-io, which marks the bitmap.
+twin=
+if command -v qemu-img >/dev/null && command -v qemu-io >/dev/null && qemu-img bitmap --help >/dev/null 2>&1; then
+  twin=$dir/vm-q/disk.qcow2
+  mkdir -p "$dir/vm-q"
+  qemu-img convert -O qcow2 "$disk" "$twin"
+  "$corral" create "$dir/corral" --key "$dir/key" --vm vm-q "disk=$twin" >/dev/null
+  qemu-img bitmap --add "$twin" "corral-gen-$("$corral" list "$dir/corral" --key "$dir/key" --vm vm-q --json | jq -r '.[-1].id')"
+fi
+change "$disk" 1 7 "$twin"
 step changed1 vm-a changed
+read_full=$(sed -n 's/.*, read \([^,]*\),.*/\1/p' "$dir/out-changed1-corral")
+if [ -n "$twin" ]; then
+  secs[incremental]=$(timeit "$corral" create "$dir/corral" --key "$dir/key" --vm vm-q --incremental "disk=$twin")
+  cpu[incremental]=$(cpu_of_last)
+  grep -q "incremental since" "$dir/out" || { echo "corral's bitmap incremental read in full: $(cat "$dir/out")" >&2; exit 1; }
+  read_incremental=$(sed -n 's/.*, read \([^,]*\),.*/\1/p' "$dir/out")
+fi
 cp --sparse=always "$disk" "$dir/vm-b/disk.raw"
 change "$dir/vm-b/disk.raw" 5 3
 step second_vm vm-b first
@@ -145,6 +173,11 @@ for k in first unchanged unchanged_reread changed1 second_vm restore; do
   for t in "${peers[@]}"; do printf " %12s" "$(ratio "${cpu[$k,corral]}" "${cpu[$k,$t]}")"; done
   echo
 done
+if [ -n "$twin" ]; then
+  echo "after the 1% change, corral read $read_full of the raw disk in ${secs[changed1,corral]} s" \
+    "(${cpu[changed1,corral]} CPU s); through the qcow2 twin's dirty bitmap (--incremental) it read" \
+    "$read_incremental in ${secs[incremental]} s (${cpu[incremental]} CPU s); restic and borg read the whole changed file"
+fi
 printf "%-34s" "repository growth (MiB)"; echo
 for k in first unchanged unchanged_reread changed1 second_vm; do
   printf "%-34s" "$k"

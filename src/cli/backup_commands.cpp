@@ -38,6 +38,21 @@ std::string verified(const nlohmann::json& backup) {
 }
 
 /// "passed 2026-12-06T23:00:00Z (14.2 s)", "failed 2026-...: why" or "never".
+/// "incremental since ID: 4.0 MiB" or "full: 64 MiB (why)"; "-" for backups made before the
+/// read was recorded.
+std::string read_text(const nlohmann::json& backup) {
+    const auto& r = backup.is_object() && backup.contains("read") ? backup["read"] : nlohmann::json();
+    if (!r.is_object() || !r.contains("mode") || !r["mode"].is_string())
+        return "-";
+    std::string out = r["mode"].get<std::string>();
+    if (r.contains("base") && r["base"].is_string())
+        out += " since " + r["base"].get<std::string>();
+    out += ": " + size_text(r, "bytes");
+    if (r.contains("full_reason") && r["full_reason"].is_string())
+        out += fmt::format(" (read in full: {})", r["full_reason"].get<std::string>());
+    return out;
+}
+
 std::string booted(const nlohmann::json& backup, bool with_error) {
     const auto& b = backup.is_object() && backup.contains("boot") ? backup["boot"] : nlohmann::json();
     if (!b.is_object() || !b["state"].is_string())
@@ -95,7 +110,8 @@ BackupCommands::BackupCommands(CLI::App& app, Invocation& invocation) : m_inv(in
 
     CLI::App* create = bk->add_subcommand(
         "create",
-        "back up a VM's disks and configuration (a task); a running VM runs on, its disks captured at one instant");
+        "back up a VM's disks and configuration (a task); a running VM runs on, its disks captured at one instant; "
+        "a stopped VM's disks are read incrementally (only what their dirty bitmaps mark) when they can be");
     create->add_option("vm", m_name, "the VM")->required();
     repo_option(create);
     create->callback([this] {
@@ -302,6 +318,7 @@ std::string render_backup_view(View view, const nlohmann::json& answer) {
                                              {"created", field_text(answer, "created_at")},
                                              {"size", size_text(answer, "logical_bytes")},
                                              {"added", size_text(answer, "new_bytes")},
+                                             {"read", read_text(answer)},
                                              {"verified", verified(answer)},
                                              {"booted", booted(answer, true)}});
             Table table({"DISK", "SIZE", "CHUNKS", "ZERO CHUNKS"});

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/private_file.h"
+#include "daemon/disk_bitmaps.h"
 #include "daemon/disk_snapshots.h"
 #include "daemon/event_bus.h"
 #include "daemon/inventory/inventory.h"
@@ -18,6 +19,7 @@
 #include "daemon/task_manager.h"
 #include "daemon/vm_lifecycle.h"
 #include "daemon/vm_manager.h"
+#include "storage/backup/incremental.h"
 #include "storage/qcow2/qcow2_image.h"
 
 namespace corral::daemon {
@@ -265,8 +267,13 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
     if (!live) {
         config["taken"] = {{"vm_state", vm.state}, {"live", false}};
         request.config_json = config.dump();
-        auto result = TRY(backup::create_backup(repo, request, task_progress(progress, "read")));
-        return BackupMade{.id = result.id, .message = describe(result, vm_name, request.disks.size(), "")};
+        progress.report(0, "reading the disks' dirty bitmaps");
+        for (auto& disk : request.disks)
+            TRY_VOID(backup::plan_incremental(repo, vm.name, disk));
+        auto result = TRY(backup::create_backup(repo, request, task_progress(progress, read_verb(request))));
+        // The VM stayed down (the hold): the new generation starts at the instant just read.
+        const std::string notes = start_generation(request, result.id);
+        return BackupMade{.id = result.id, .message = describe(result, vm_name, request.disks.size(), "") + notes};
     }
 
     // Running or paused: the writable disks are read from an internal snapshot taken at one
@@ -275,12 +282,21 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
     progress.report(0, "removing what an interrupted backup left");
     TRY_VOID(remove_leftover_instants(vm, request));
     progress.report(0, fmt::format("capturing the disks of {} at one instant", vm_name));
-    TRY_VOID(m_vms.take_backup_instant(vm_name, tag));
+    // Named before the instant: the disks' new generation bitmap (added with the snapshot, in
+    // one transaction) carries the backup's id.
     const int64_t instant = static_cast<int64_t>(::time(nullptr));
+    request.id = backup::make_backup_id(vm.name, instant);
+    TRY_VOID(m_vms.take_backup_instant(vm_name, tag, backup::generation_bitmap(request.id)));
     const std::string instant_text = utc_now();
-    for (size_t i = 0; i < vm.disks.size(); ++i)
+    for (size_t i = 0; i < vm.disks.size(); ++i) {
         if (!vm.disks[i].readonly)
             request.disks[i].snapshot = tag;
+        // QEMU keeps a running VM's bitmaps in its memory (the file's copy is flagged in use
+        // until it closes the disk); reading them live (an NBD export of the bitmap) is not built.
+        request.disks[i].full_reason =
+            "the VM is running: its dirty bitmap is in QEMU's memory, which this version does not read "
+            "(its next backup once stopped reads only what changed since this one)";
+    }
     config["taken"] = {{"vm_state", vm.state}, {"live", true}, {"at", instant_text}};
     request.config_json = config.dump();
     request.created = instant;
@@ -302,6 +318,28 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
         .message = describe(
             *result, vm_name, request.disks.size(),
             fmt::format(", taken while it {}, as of {}", vm.state == "paused" ? "was paused" : "ran", instant_text))};
+}
+
+std::string BackupService::start_generation(const backup::BackupRequest& request, const std::string& id) {
+    std::string notes;
+    for (const auto& disk : request.disks) {
+        if (disk.format != storage::ImageFormat::Qcow2)
+            continue;
+        if (auto set = set_generation_bitmap(disk.path, backup::generation_bitmap(id)); !set) {
+            log_warning("backup {}: disk {} gets no bitmap, so its next backup reads it in full: {}", id, disk.name,
+                        set.error().describe());
+            notes += fmt::format("; disk {} got no bitmap (its next backup reads it in full): {}", disk.name,
+                                 set.error().describe());
+        }
+    }
+    return notes;
+}
+
+const char* BackupService::read_verb(const backup::BackupRequest& request) {
+    for (const auto& disk : request.disks)
+        if (disk.incremental)
+            return "incremental read, at";
+    return "full read, at";
 }
 
 Result<void> BackupService::remove_leftover_instants(const inventory::VmRecord& vm,
@@ -331,9 +369,14 @@ Result<void> BackupService::remove_leftover_instants(const inventory::VmRecord& 
 
 std::string BackupService::describe(const backup::BackupResult& result, const std::string& vm, size_t disks,
                                     const std::string& how) {
-    return fmt::format("backup {} of {}{}: {} in {} disk(s), read {}, {} chunks ({} new, {} written) in {:.1f} s",
-                       result.id, vm, how, mib(result.logical_bytes), disks, mib(result.read_bytes), result.chunks,
-                       result.new_chunks, mib(result.new_bytes), result.seconds);
+    const std::string mode =
+        result.read_mode == "incremental"
+            ? fmt::format("incremental since {} ({} unchanged chunks not read{})", result.base, result.reused_chunks,
+                          result.full_reason.empty() ? "" : "; read in full: " + result.full_reason)
+            : fmt::format("full read ({})", result.full_reason);
+    return fmt::format("backup {} of {}{}: {} in {} disk(s), {}, read {}, {} chunks ({} new, {} written) in {:.1f} s",
+                       result.id, vm, how, mib(result.logical_bytes), disks, mode, mib(result.read_bytes),
+                       result.chunks, result.new_chunks, mib(result.new_bytes), result.seconds);
 }
 
 Result<std::string> BackupService::run_verify(const BackupRepoRecord& repo_record, const std::string& id,

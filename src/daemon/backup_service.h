@@ -137,6 +137,11 @@ private:
     Result<void> check_live_disks(const inventory::VmRecord& vm);
     /// Deletes the backup snapshots a killed backup or corrald left in the VM's writable disks.
     Result<void> remove_leftover_instants(const inventory::VmRecord& vm, const storage::backup::BackupRequest& request);
+    /// Gives every qcow2 disk of `request` the generation bitmap of backup `id` (the disks are
+    /// held down); what failed, as notes for the task's message ("" when all went well).
+    static std::string start_generation(const storage::backup::BackupRequest& request, const std::string& id);
+    /// How the task's progress names the read ("full read, at" or "incremental read, at").
+    static const char* read_verb(const storage::backup::BackupRequest& request);
     static std::string describe(const storage::backup::BackupResult& result, const std::string& vm, size_t disks,
                                 const std::string& how);
     Result<std::vector<BackupRepoRecord>> load() const;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "daemon/disk_bitmaps.h"
 #include "daemon/disk_rules.h"
 #include "daemon/vcpu_threads.h"
 
@@ -392,6 +393,24 @@ Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm) {
     return spec;
 }
 
+void VmManager::drop_backup_bitmaps(const engine::LaunchSpec& spec) {
+    // QEMU's -loadvm refuses a disk with an active dirty bitmap ("Device has active dirty
+    // bitmaps"): a backup's generation bitmap must never keep a VM from starting.
+    for (const auto& disk : spec.disks) {
+        if (disk.format != "qcow2" || disk.read_only)
+            continue;
+        auto removed = remove_generation_bitmaps(disk.path);
+        if (!removed)
+            log_warning("VM {}: cannot remove the backup bitmaps of disk {} before loading snapshot {}: {}", spec.name,
+                        disk.path.filename().string(), spec.restore_tag, removed.error().describe());
+        else if (*removed)
+            log_warning(
+                "VM {}: removed the backup bitmap of disk {} to load snapshot {} (QEMU loads no snapshot into "
+                "a disk with a dirty bitmap); its next backup reads it in full",
+                spec.name, disk.path.filename().string(), spec.restore_tag);
+    }
+}
+
 Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& progress, const StartFrom& from,
                                          const std::string& running_reason) {
     auto vm_result = m_inventory.get_vm(name);
@@ -410,6 +429,8 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     if (!spec) return fail_start(spec.error());
     spec->restore_tag = from.restore_tag;
     spec->restore_dir = from.restore_dir;
+    if (!from.restore_tag.empty())
+        drop_backup_bitmaps(*spec);
     spec->start_paused = from.paused;
     auto plugged = m_nics.plug(vm);
     if (!plugged) return fail_start(plugged.error());

@@ -116,8 +116,9 @@ public:
     /// until release_disks(). True when it is live.
     Result<bool> hold_disks_for_backup(const std::string& name);
     /// Takes the internal snapshot `tag` of the live VM's writable disks, all at one instant,
-    /// the guest running on (Instance::save_disk_snapshot). Needs hold_disks_for_backup().
-    Result<void> take_backup_instant(const std::string& name, const std::string& tag);
+    /// the guest running on (Instance::save_disk_snapshot), and gives each the dirty bitmap
+    /// `bitmap` (replacing the older generations) at that instant. Needs hold_disks_for_backup().
+    Result<void> take_backup_instant(const std::string& name, const std::string& tag, const std::string& bitmap);
     /// Deletes the internal snapshot `tag` from the VM's writable qcow2 disks: through its
     /// process while it runs, in the files once it is down. Needs hold_disks_for_backup().
     Result<void> drop_backup_instant(const std::string& name, const std::string& tag);
@@ -241,6 +242,9 @@ private:
     Result<void> check_disks(const inventory::VmRecord& vm);
     /// The engine's spec for `vm` without its NICs (NicPlumbing::plug makes those).
     Result<engine::LaunchSpec> launch_spec(const inventory::VmRecord& vm);
+    /// Removes the backup generation bitmaps of the disks a start from snapshot `spec.restore_tag`
+    /// loads into (QEMU refuses them); logs what it removed or could not.
+    static void drop_backup_bitmaps(const engine::LaunchSpec& spec);
     Result<engine::Engine*> engine_for(const std::string& name);
     void supervise(const std::string& name, const std::shared_ptr<LiveVm>& live);
     void on_exit(const std::string& name, std::shared_ptr<LiveVm> live);

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "daemon/disk_snapshots.h"
 #include "daemon/vm_manager.h"
+#include "storage/backup/incremental.h"
 
 namespace corral::daemon {
 
@@ -26,7 +27,8 @@ Result<bool> VmManager::hold_disks_for_backup(const std::string& name) {
     return live;
 }
 
-Result<void> VmManager::take_backup_instant(const std::string& name, const std::string& tag) {
+Result<void> VmManager::take_backup_instant(const std::string& name, const std::string& tag,
+                                            const std::string& bitmap) {
     auto vm = TRY(m_inventory.get_vm(name));
     std::shared_ptr<LiveVm> live;
     {
@@ -43,7 +45,8 @@ Result<void> VmManager::take_backup_instant(const std::string& name, const std::
             writable.push_back(i);
     if (writable.empty())
         return {};
-    auto taken = live->instance->save_disk_snapshot(tag, writable);
+    auto taken = live->instance->save_disk_snapshot(
+        tag, writable, {.name = bitmap, .replaces = std::string(storage::backup::k_generation_prefix)});
     if (!taken && taken.error().errno_value() == ENOTSUP)
         return fail(fmt::format("VM {} runs on the {} engine, which cannot capture the disks of a running VM yet: "
                                 "stop it to back it up",

@@ -176,7 +176,7 @@ Result<std::string> VmManager::run_snapshot(SnapshotRecord record, TaskProgress&
             for (size_t i = 0; i < vm.disks.size(); ++i)
                 if (!vm.disks[i].readonly) indices.push_back(i);
             progress.report(0.2, fmt::format("snapshot of {} disk(s)", indices.size()));
-            TRY_VOID(live->instance->save_disk_snapshot(record.name, indices));
+            TRY_VOID(live->instance->save_disk_snapshot(record.name, indices, {}));
             return fmt::format("snapshot {} of {}'s {} disk(s) taken while it ran", record.name, name, indices.size());
         }
         if (record.kind == k_kind_disk && !live) {

@@ -8,11 +8,14 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include <map>
 
 #include "base/log.h"
 #include "base/private_file.h"
@@ -222,11 +225,33 @@ public:
 
     /// One QMP transaction of internal snapshots: all disks or none, at one instant, while the
     /// guest runs (QEMU drains their in-flight requests first).
-    Result<void> save_disk_snapshot(const std::string& tag, const std::vector<size_t>& disks) override {
+    Result<void> save_disk_snapshot(const std::string& tag, const std::vector<size_t>& disks,
+                                    const DiskBitmap& bitmap) override {
         nlohmann::json actions = nlohmann::json::array();
-        for (size_t index : disks)
-            actions.push_back({{"type", "blockdev-snapshot-internal-sync"},
-                               {"data", {{"device", fmt::format("disk{}", index)}, {"name", tag}}}});
+        // The bitmaps each disk has now (query-block: inserted.dirty-bitmaps), to drop the
+        // generations `bitmap` replaces in the same transaction.
+        std::map<std::string, std::vector<std::string>> old;
+        if (!bitmap.replaces.empty()) {
+            auto blocks = TRY(qmp("list the disks of", "query-block"));
+            for (const auto& block : blocks.is_array() ? blocks : nlohmann::json::array()) {
+                const auto inserted = block.value("inserted", nlohmann::json::object());
+                for (const auto& b : inserted.value("dirty-bitmaps", nlohmann::json::array()))
+                    if (b.value("name", "").starts_with(bitmap.replaces))
+                        old[block.value("device", "")].push_back(b.value("name", ""));
+            }
+        }
+        for (size_t index : disks) {
+            const std::string device = fmt::format("disk{}", index);
+            actions.push_back(
+                {{"type", "blockdev-snapshot-internal-sync"}, {"data", {{"device", device}, {"name", tag}}}});
+            if (bitmap.name.empty())
+                continue;
+            for (const auto& name : old[device])
+                actions.push_back(
+                    {{"type", "block-dirty-bitmap-remove"}, {"data", {{"node", device}, {"name", name}}}});
+            actions.push_back({{"type", "block-dirty-bitmap-add"},
+                               {"data", {{"node", device}, {"name", bitmap.name}, {"persistent", true}}}});
+        }
         TRY(qmp("take disk snapshot " + tag + " of", "transaction", {{"actions", actions}}, k_savevm_timeout));
         return {};
     }

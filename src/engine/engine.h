@@ -167,6 +167,13 @@ struct Availability {
     std::string reason;
 };
 
+/// A persistent dirty bitmap to add to disks at a snapshot's instant (Instance::save_disk_snapshot);
+/// an empty name adds none.
+struct DiskBitmap {
+    std::string name{};
+    std::string replaces{};  ///< a name prefix: the disks' bitmaps so named are removed then
+};
+
 /// A launched VM process, supervised by a detached corral-shim. Destroying an Instance does
 /// NOT stop the VM (corrald restarts leave VMs running; Engine::adopt() re-attaches).
 ///
@@ -208,9 +215,13 @@ public:
     }
     /// Takes the internal snapshot `tag` of the live VM's disks `disks` (their indices in
     /// LaunchSpec::disks: the writable qcow2 ones) at one instant, without its memory; the VM
-    /// runs on. ENOTSUP when the engine cannot while the VM runs (native: corral-vmm caches qcow2
-    /// metadata, so the caller copies the disks while save_snapshot() holds the VM paused).
-    virtual Result<void> save_disk_snapshot(const std::string& /*tag*/, const std::vector<size_t>& /*disks*/) {
+    /// runs on. With `bitmap`, at the same instant each of those disks gets a new persistent
+    /// dirty bitmap of that name and loses the bitmaps whose names start with `replaces` (a
+    /// backup's generation, docs/backup.md "Incremental"). ENOTSUP when the engine cannot while
+    /// the VM runs (native: corral-vmm caches qcow2 metadata, so the caller copies the disks
+    /// while save_snapshot() holds the VM paused).
+    virtual Result<void> save_disk_snapshot(const std::string& /*tag*/, const std::vector<size_t>& /*disks*/,
+                                            const DiskBitmap& /*bitmap*/) {
         return fail("this engine cannot snapshot the disks of a running VM", ENOTSUP);
     }
     /// Deletes the internal snapshot `tag` from the disks of the live VM (the process that has

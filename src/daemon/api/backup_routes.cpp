@@ -61,6 +61,12 @@ nlohmann::json backup_json(const backup::BackupRecord& record, const std::string
             {"chunks", record.chunks},
             {"new_chunks", record.new_chunks},
             {"new_bytes", record.new_bytes},
+            // What the backup read of the disks: backups made before incrementals have mode null.
+            {"read",
+             {{"mode", nullable(record.read_mode)},
+              {"bytes", record.read_bytes},
+              {"base", nullable(record.base)},
+              {"full_reason", nullable(record.full_reason)}}},
             {"verify",
              {{"state", nullable(record.verify_state)},
               {"at", record.verified_at ? nlohmann::json(iso_time(record.verified_at)) : nlohmann::json()},

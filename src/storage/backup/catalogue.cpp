@@ -26,7 +26,11 @@ CREATE TABLE IF NOT EXISTS backups (
   boot_state TEXT NOT NULL DEFAULT '',
   booted_at INTEGER NOT NULL DEFAULT 0,
   boot_seconds REAL NOT NULL DEFAULT 0,
-  boot_error TEXT NOT NULL DEFAULT ''
+  boot_error TEXT NOT NULL DEFAULT '',
+  read_mode TEXT NOT NULL DEFAULT '',
+  read_bytes INTEGER NOT NULL DEFAULT 0,
+  base TEXT NOT NULL DEFAULT '',
+  full_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS chunk_refs (
   backup TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,
@@ -38,17 +42,23 @@ CREATE INDEX IF NOT EXISTS chunk_refs_by_chunk ON chunk_refs(chunk);
 
 constexpr const char* k_columns =
     "id, vm, created, state, disks, logical_bytes, chunks, new_chunks, new_bytes, verify_state, "
-    "verified_at, verify_error, boot_state, booted_at, boot_seconds, boot_error";
+    "verified_at, verify_error, boot_state, booted_at, boot_seconds, boot_error, read_mode, read_bytes, base, "
+    "full_reason";
 
 /// The schema version this code writes (PRAGMA user_version): 1 had no boot check columns
-/// (catalogues made before `backup verify --boot`; their user_version is 0).
-constexpr int k_schema_version = 2;
+/// (catalogues made before `backup verify --boot`; their user_version is 0), 2 no read columns
+/// (made before incremental backups; their backups show read_mode "").
+constexpr int k_schema_version = 3;
 /// Columns added after version 1, with their definitions (ALTER TABLE ADD COLUMN keeps the rows).
 constexpr std::pair<const char*, const char*> k_added_columns[] = {
     {"boot_state", "TEXT NOT NULL DEFAULT ''"},
     {"booted_at", "INTEGER NOT NULL DEFAULT 0"},
     {"boot_seconds", "REAL NOT NULL DEFAULT 0"},
     {"boot_error", "TEXT NOT NULL DEFAULT ''"},
+    {"read_mode", "TEXT NOT NULL DEFAULT ''"},
+    {"read_bytes", "INTEGER NOT NULL DEFAULT 0"},
+    {"base", "TEXT NOT NULL DEFAULT ''"},
+    {"full_reason", "TEXT NOT NULL DEFAULT ''"},
 };
 
 BackupRecord read_record(const Statement& s) {
@@ -69,6 +79,10 @@ BackupRecord read_record(const Statement& s) {
     r.booted_at = s.column_int64(13);
     r.boot_seconds = s.column_double(14);
     r.boot_error = s.column_text(15);
+    r.read_mode = s.column_text(16);
+    r.read_bytes = static_cast<uint64_t>(s.column_int64(17));
+    r.base = s.column_text(18);
+    r.full_reason = s.column_text(19);
     return r;
 }
 
@@ -157,12 +171,12 @@ Result<void> Catalogue::complete_backup(const std::string& id,
         TRY_VOID(ref.run());
         Statement done = TRY(m_db.prepare(
             "UPDATE backups SET state = 'complete', disks = ?2, logical_bytes = ?3, chunks = ?4, "
-            "new_chunks = ?5, new_bytes = ?6 WHERE id = ?1 AND state = 'writing'"));
-        TRY_VOID(done.bind_all(id, static_cast<int64_t>(totals.disks),
-                               static_cast<int64_t>(totals.logical_bytes),
-                               static_cast<int64_t>(chunks.size()),
-                               static_cast<int64_t>(totals.new_chunks),
-                               static_cast<int64_t>(totals.new_bytes)));
+            "new_chunks = ?5, new_bytes = ?6, read_mode = ?7, read_bytes = ?8, base = ?9, full_reason = ?10 "
+            "WHERE id = ?1 AND state = 'writing'"));
+        TRY_VOID(done.bind_all(id, static_cast<int64_t>(totals.disks), static_cast<int64_t>(totals.logical_bytes),
+                               static_cast<int64_t>(chunks.size()), static_cast<int64_t>(totals.new_chunks),
+                               static_cast<int64_t>(totals.new_bytes), totals.read_mode,
+                               static_cast<int64_t>(totals.read_bytes), totals.base, totals.full_reason));
         TRY_VOID(done.run());
         if (m_db.changes() != 1)
             return fail(fmt::format("backup '{}' is no longer being written (removed by gc?)", id),

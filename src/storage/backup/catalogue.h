@@ -33,6 +33,10 @@ struct BackupRecord {
     int64_t booted_at = 0;    ///< when the last boot check ended
     double boot_seconds = 0;  ///< from the start of the throwaway VM to its ready marker
     std::string boot_error;   ///< why the last boot check failed
+    std::string read_mode;    ///< "full" or "incremental" ("" for backups made before incrementals)
+    uint64_t read_bytes = 0;  ///< bytes read from the disks
+    std::string base;         ///< incremental: the backup whose unchanged chunks it took
+    std::string full_reason;  ///< why disks were read in full ("" when none was)
 };
 
 /// The verdict of a boot check (a throwaway VM restored from the backup and booted).
@@ -49,13 +53,17 @@ struct BackupTotals {
     uint64_t logical_bytes = 0;
     uint64_t new_chunks = 0;
     uint64_t new_bytes = 0;
+    std::string read_mode;
+    uint64_t read_bytes = 0;
+    std::string base;
+    std::string full_reason;
 };
 
 /// The SQLite catalogue (FILE catalogue.sqlite in the repository). Not thread-safe: one per user.
 class Catalogue {
 public:
     /// Opens the catalogue, creating its tables when missing and adding the columns a catalogue
-    /// made by an older version lacks (PRAGMA user_version 2: the boot check's columns).
+    /// made by an older version lacks (PRAGMA user_version 3: the boot check's and the read mode's columns).
     static Result<Catalogue> open(const std::string& path);
 
     /// Records a backup that has started (state "writing").

@@ -13,6 +13,7 @@
 #include "storage/backup/catalogue.h"
 #include "storage/backup/repository.h"
 #include "storage/copy.h"
+#include "storage/dirty_map.h"
 #include "storage/image.h"
 
 namespace corral::storage::backup {
@@ -25,6 +26,15 @@ struct DiskSource {
     /// Non-empty: back up this internal qcow2 snapshot of the image, not its active layer (a
     /// point-in-time view of a disk that a running VM keeps writing).
     std::string snapshot{};
+    /// Set: an incremental read. Chunks `dirty` marks nothing in are not read: their names come
+    /// from `base_chunks`. plan_incremental() (incremental.h) fills it, or `full_reason`.
+    struct Incremental {
+        std::string base{};  ///< the backup `base_chunks` are of (checked still complete under the lock)
+        std::vector<std::string> base_chunks{};
+        DirtyMap dirty{};  ///< what was written since `base`'s instant
+    };
+    std::optional<Incremental> incremental{};
+    std::string full_reason{};  ///< why there is no `incremental` (recorded on the backup)
 };
 
 struct BackupRequest {
@@ -32,7 +42,13 @@ struct BackupRequest {
     std::string config_json = "{}";  ///< the VM's configuration (a JSON object)
     std::vector<DiskSource> disks{};
     int64_t created = 0;  ///< seconds since the epoch; 0 = now
+    /// The backup's id, when the caller had to name it before (a running VM's generation bitmap
+    /// is added at the instant, named for the backup); empty = make_backup_id(vm, created).
+    std::string id{};
 };
+
+/// A new backup id: VM, the UTC time, a random suffix (two backups in one second stay apart).
+std::string make_backup_id(const std::string& vm, int64_t created);
 
 /// What a backup did. Bytes read are only those of allocated data (holes and zero clusters are
 /// skipped without reading).
@@ -44,6 +60,10 @@ struct BackupResult {
     uint64_t chunks = 0;      ///< non-zero chunks in the backup
     uint64_t new_chunks = 0;  ///< of those, stored now (the others were in the store)
     uint64_t new_bytes = 0;   ///< bytes written to the store
+    uint64_t reused_chunks = 0;      ///< chunks taken from the base backup unread (incremental)
+    std::string read_mode = "full";  ///< "incremental" when some disk was read incrementally
+    std::string base{};              ///< the backup an incremental read took chunks from
+    std::string full_reason{};       ///< "disk NAME: why" for each disk read in full, "; "-joined
     double seconds = 0;
 };
 

@@ -8,7 +8,8 @@
 # stale one an interrupted backup left), the reserved snapshot name is refused, a running VM
 # with a writable raw disk is refused saying what to do; a live backup cancelled mid-way leaves
 # nothing, and one whose VM is killed mid-way ends (whole, or failed) without a snapshot left in
-# the disks. Exit 0 all passed, 1 a check failed, 77
+# the disks. A live backup adds the disk's generation bitmap at its instant (QMP transaction): once
+# the VM is stopped the next backup is incremental since it. Exit 0 all passed, 1 a check failed, 77
 # skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -54,7 +55,7 @@ echo "== a running VM that wrote known data and writes on"
 run=$("$repo/tools/guest-image" encode-run \
   'dd if=/dev/urandom of=/known bs=64k count=64 2>/dev/null && md5sum /known >/known.md5 && sync && echo KNOWN-WRITTEN
 i=0; while :; do i=$((i+1)); dd if=/dev/urandom of=/churn.$((i%4)) bs=64k count=8 conv=fsync 2>/dev/null; echo $i >/counter.new; mv /counter.new /counter; case $i in *0) echo TICK $i;; esac; done')
-api POST /api/v1/vms "$(jq -n --arg c "corral.root=/dev/vda $run corral.then=halt" \
+api POST /api/v1/vms "$(jq -n --arg c "corral.root=/dev/vda corral.shutdown=graceful $run corral.then=halt" \
   '{name: "live", image: "guest", engine: "emulated", memory_mib: 256, cmdline: $c, nics: []}')"
 check "VM live defined" test "$code" = 201
 volume=$(jqb '.disks[0].volume')
@@ -88,6 +89,9 @@ id=$(jqb '.[0].id')
 api GET "/api/v1/backups/$id"
 check "the backup records that the VM was running" test "$(jqb .config.taken.vm_state)" = running -a "$(jqb .config.taken.live)" = true
 check "  ... and the instant" test "$(jqb .config.taken.at | cut -c1-2)" = 20
+read_why=$(jqb .read.full_reason)
+check "  ... read in full, saying why (a running VM's bitmap is in QEMU's memory)" \
+  test "$(jqb .read.mode)" = full -a "${read_why#*the VM is running}" != "$read_why"
 check "no corral-backup-* snapshot is left in the disk (the stale one too)" \
   bash -c "! qemu-img snapshot -l -U '$disk' | grep -q corral-backup"
 api GET /api/v1/vms/live/snapshots
@@ -122,6 +126,19 @@ check "the known data written before the backup is whole (md5 $known_sum)" \
   bash -c "debugfs -R 'cat /known.md5' '$state/copy.raw' 2>/dev/null | grep -q '^$known_sum '"
 counter=$(debugfs -R "cat /counter" "$state/copy.raw" 2>/dev/null)
 check "the writing loop's counter is in it (at $counter)" test "${counter:-0}" -ge 1
+
+echo "== once the VM is down, the next backup reads only what changed since the last live one"
+api GET "/api/v1/backups?vm=live"
+last_live=$(jqb '.[-1].id')
+corral_run 0 vm stop live --timeout 60
+check "live stops (ACPI: QEMU closes its disks, writing their bitmaps)" says "live"
+check "its disk carries the generation bitmap added at the last live backup's instant, alone" \
+  test "$(qemu-img info --output=json "$disk" | jq -r '[."format-specific".data.bitmaps[]?.name] | join(" ")')" = "corral-gen-$last_live"
+corral_run 0 backup create live
+api GET "/api/v1/backups?vm=live"
+check "the backup of the stopped VM is incremental since the live one" \
+  test "$(jqb '.[-1].read.mode')" = incremental -a "$(jqb '.[-1].read.base')" = "$last_live"
+echo "  (it read $(jqb '.[-1].read.bytes') bytes of a $(jqb '.[-1].logical_bytes')-byte disk)"
 
 echo "== refusals"
 api POST /api/v1/vms/live/snapshots '{"name":"corral-backup-mine"}'

@@ -13,6 +13,7 @@
 
 #include "base/size.h"
 #include "storage/backup/backup_key.h"
+#include "storage/backup/incremental.h"
 #include "storage/backup/operations.h"
 
 using namespace corral;
@@ -25,7 +26,10 @@ namespace {
 constexpr const char* k_usage = R"(usage: corral-backup COMMAND ...
   keygen FILE                                   write a new 32-byte key file (mode 0600)
   init REPO [--key FILE] [--chunk-size SIZE] [--zstd-level N]
-  create REPO --vm NAME [--config FILE.json] [--key FILE] DISK=IMAGE...
+  create REPO --vm NAME [--config FILE.json] [--key FILE] [--incremental] DISK=IMAGE...
+                                                --incremental: read only what each qcow2 disk's
+                                                bitmap corral-gen-<VM's newest backup> marks
+                                                (add it with qemu-img bitmap --add after a backup)
   list REPO [--vm NAME] [--key FILE] [--json]
   show REPO BACKUP [--key FILE]
   verify REPO [BACKUP...] [--key FILE]
@@ -151,7 +155,7 @@ Result<int> cmd_init(int argc, char** argv) {
 }
 
 Result<int> cmd_create(int argc, char** argv) {
-    Args a = TRY(parse_args(argc, argv, {"--vm", "--config", "--key"}, {}));
+    Args a = TRY(parse_args(argc, argv, {"--vm", "--config", "--key"}, {"--incremental"}));
     TRY_VOID(need(a, 2, 64, "create REPO --vm NAME DISK=IMAGE..."));
     BackupRequest request;
     if (!a.has("--vm"))
@@ -174,11 +178,21 @@ Result<int> cmd_create(int argc, char** argv) {
         request.disks.push_back({.name = spec.substr(0, eq), .path = spec.substr(eq + 1), .format = {}});
     }
     Repository repo = TRY(open_repo(a));
+    if (a.has("--incremental"))
+        for (auto& disk : request.disks)
+            TRY_VOID(plan_incremental(repo, request.vm, disk));
+    else
+        for (auto& disk : request.disks)
+            disk.full_reason = "--incremental not given";
     BackupResult r = TRY(create_backup(repo, request, nullptr));
-    fmt::print("backup {}: {} in {} disk(s), read {}, {} chunks ({} new, {} written), {} zero chunks, "
-               "{:.2f} s, {}\n",
-               r.id, human(r.logical_bytes), request.disks.size(), human(r.read_bytes), r.chunks,
-               r.new_chunks, human(r.new_bytes), r.zero_chunks, r.seconds, rate(r.logical_bytes, r.seconds));
+    fmt::print(
+        "backup {}: {} in {} disk(s), {}, read {}, {} chunks ({} new, {} written), {} zero chunks, "
+        "{:.2f} s, {}\n",
+        r.id, human(r.logical_bytes), request.disks.size(),
+        r.read_mode == "incremental" ? fmt::format("incremental since {}", r.base)
+                                     : fmt::format("full read ({})", r.full_reason),
+        human(r.read_bytes), r.chunks, r.new_chunks, human(r.new_bytes), r.zero_chunks, r.seconds,
+        rate(r.logical_bytes, r.seconds));
     return 0;
 }
 
@@ -217,10 +231,19 @@ Result<int> cmd_show(int argc, char** argv) {
         disks.push_back({{"name", d.name}, {"virtual_size", d.virtual_size}, {"chunks", d.chunks.size()},
                          {"zero_chunks", zero}});
     }
-    json out = {{"id", record.id}, {"vm", record.vm}, {"created", when(record.created)},
-                {"chunk_size", index.chunk_size}, {"logical_bytes", record.logical_bytes},
-                {"new_bytes", record.new_bytes}, {"verify_state", record.verify_state},
-                {"verify_error", record.verify_error}, {"config", json::parse(index.config_json)},
+    json out = {{"id", record.id},
+                {"vm", record.vm},
+                {"created", when(record.created)},
+                {"chunk_size", index.chunk_size},
+                {"logical_bytes", record.logical_bytes},
+                {"new_bytes", record.new_bytes},
+                {"read_mode", record.read_mode},
+                {"read_bytes", record.read_bytes},
+                {"base", record.base},
+                {"full_reason", record.full_reason},
+                {"verify_state", record.verify_state},
+                {"verify_error", record.verify_error},
+                {"config", json::parse(index.config_json)},
                 {"disks", disks}};
     fmt::print("{}\n", out.dump(2));
     return 0;

@@ -49,9 +49,10 @@ TEST(CatalogueMigration, AnOldCatalogueKeepsItsRowsAndGainsTheBootColumns) {
     EXPECT_EQ((*found)->vm, "web");
     EXPECT_EQ((*found)->verify_state, "ok");
     EXPECT_EQ((*found)->boot_state, "");
+    EXPECT_EQ((*found)->read_mode, "") << "made before incrementals: how it read is not known";
     EXPECT_EQ(catalogue->referenced_chunks()->count("abc"), 1u);
     ASSERT_TRUE(catalogue->set_boot_verdict("web-1", {.passed = true, .at = 2000, .seconds = 12.5, .error = ""}));
-    EXPECT_EQ(user_version(path), 2);
+    EXPECT_EQ(user_version(path), 3);
 
     // Opening it again changes nothing and keeps the verdict.
     auto again = Catalogue::open(path);
@@ -68,15 +69,21 @@ TEST(CatalogueMigration, ANewCatalogueIsAtTheCurrentVersionAndRecordsAFailure) {
     const std::string path = dir.path("catalogue.sqlite");
     auto catalogue = Catalogue::open(path);
     ASSERT_TRUE(catalogue);
-    EXPECT_EQ(user_version(path), 2);
+    EXPECT_EQ(user_version(path), 3);
     ASSERT_TRUE(catalogue->begin_backup("db-1", "db", 10));
-    ASSERT_TRUE(catalogue->complete_backup("db-1", {}, {}));
+    ASSERT_TRUE(catalogue->complete_backup(
+        "db-1", {},
+        {.read_mode = "incremental", .read_bytes = 4096, .base = "db-0", .full_reason = "disk b: no bitmap"}));
     ASSERT_TRUE(
         catalogue->set_boot_verdict("db-1", {.passed = false, .at = 20, .seconds = 0, .error = "no ready line"}));
     auto found = catalogue->find("db-1");
     ASSERT_TRUE(found && *found);
     EXPECT_EQ((*found)->boot_state, "failed");
     EXPECT_EQ((*found)->boot_error, "no ready line");
+    EXPECT_EQ((*found)->read_mode, "incremental");
+    EXPECT_EQ((*found)->read_bytes, 4096u);
+    EXPECT_EQ((*found)->base, "db-0");
+    EXPECT_EQ((*found)->full_reason, "disk b: no bitmap");
     auto missing = catalogue->set_boot_verdict("gone", {.passed = true, .at = 1, .seconds = 1, .error = ""});
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().errno_value(), ENOENT);

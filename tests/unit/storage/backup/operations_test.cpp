@@ -543,5 +543,96 @@ TEST_F(EncryptedBackups, RoundTripAndNothingReadableWithoutTheKey) {
     EXPECT_EQ(file_listing(repo_path), before);
 }
 
+namespace {
+
+/// A 64 KiB-granular map of a 64 MiB disk with the granules at `offsets` dirty.
+DirtyMap dirty_at(const std::vector<uint64_t>& offsets) {
+    DirtyMap map{.granularity = 64 * 1024, .disk_size = 64 * k_mib, .bits = std::vector<uint8_t>(128, 0)};
+    for (uint64_t offset : offsets)
+        map.bits[offset / map.granularity / 8] |= uint8_t(1u << (offset / map.granularity % 8));
+    return map;
+}
+
+void write_at(const std::string& path, uint64_t offset, const std::vector<uint8_t>& data) {
+    auto device = open_image(path, ImageOpenOptions{.access = Access::ReadWrite});
+    ASSERT_TRUE(device) << device.error().describe();
+    ASSERT_TRUE((*device)->write_at(offset, data));
+    ASSERT_TRUE((*device)->flush());
+}
+
+}  // namespace
+
+TEST_F(Backups, AnIncrementalReadsOnlyTheDirtyGranulesAndEqualsAFullBackup) {
+    REQUIRE_QEMU_IMG();
+    const std::string disk = sparse_qcow2("root.qcow2", 11);
+    BackupResult first = backup("web", {{.name = "root", .path = disk}}, k_2026_12_01);
+    EXPECT_EQ(first.read_mode, "full");
+    EXPECT_EQ(first.full_reason, "disk root: no bitmap");
+    // Inside the data at 8 MiB (chunk 2), and where the disk was empty (chunk 5).
+    write_at(disk, 9 * k_mib, random_bytes(64 * 1024, 12));
+    write_at(disk, 20 * k_mib, random_bytes(64 * 1024, 13));
+    auto base = show_backup(*repo, first.id);
+    ASSERT_TRUE(base);
+    DiskSource source{.name = "root", .path = disk};
+    source.incremental = DiskSource::Incremental{
+        .base = first.id, .base_chunks = base->second.disks[0].chunks, .dirty = dirty_at({9 * k_mib, 20 * k_mib})};
+
+    BackupResult second = backup("web", {source}, k_2026_12_01 + 60);
+    EXPECT_EQ(second.read_mode, "incremental");
+    EXPECT_EQ(second.base, first.id);
+    EXPECT_EQ(second.full_reason, "");
+    EXPECT_EQ(second.read_bytes, 128 * 1024u) << "the two dirty granules, nothing else";
+    EXPECT_EQ(second.reused_chunks, 1u) << "the chunk at 40 MiB, taken unread";
+    EXPECT_EQ(second.new_chunks, 2u);
+    auto record = repo->catalogue().find(second.id);
+    ASSERT_TRUE(record && *record);
+    EXPECT_EQ((*record)->read_mode, "incremental");
+    EXPECT_EQ((*record)->read_bytes, 128 * 1024u);
+    EXPECT_EQ((*record)->base, first.id);
+    expect_restores_to(second.id, "root", disk, ImageFormat::Qcow2);
+
+    BackupResult full = backup("web", {{.name = "root", .path = disk}}, k_2026_12_01 + 120);
+    EXPECT_EQ(show_backup(*repo, full.id)->second.disks[0].chunks,
+              show_backup(*repo, second.id)->second.disks[0].chunks)
+        << "an incremental lists the chunks a full read would";
+}
+
+TEST_F(Backups, AnIncrementalReadsAChunkWholeWhenItsBaseChunkIsDamaged) {
+    REQUIRE_QEMU_IMG();
+    const std::string disk = sparse_qcow2("root.qcow2", 21);
+    BackupResult first = backup("web", {{.name = "root", .path = disk}}, k_2026_12_01);
+    auto base = show_backup(*repo, first.id);
+    ASSERT_TRUE(base);
+    {
+        std::fstream f(repo->chunk_path(base->second.disks[0].chunks[2]),
+                       std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(100);
+        f.put('\x5a');
+    }
+    write_at(disk, 9 * k_mib, random_bytes(64 * 1024, 22));
+    DiskSource source{.name = "root", .path = disk};
+    source.incremental = DiskSource::Incremental{
+        .base = first.id, .base_chunks = base->second.disks[0].chunks, .dirty = dirty_at({9 * k_mib})};
+    BackupResult second = backup("web", {source}, k_2026_12_01 + 60);
+    EXPECT_EQ(second.read_mode, "incremental");
+    EXPECT_EQ(second.read_bytes, 4 * k_mib) << "the chunk's 4 MiB of data, from the disk";
+    expect_restores_to(second.id, "root", disk, ImageFormat::Qcow2);
+}
+
+TEST_F(Backups, AnIncrementalWhoseBaseWasDeletedMeanwhileReadsInFullSayingWhy) {
+    const std::string disk = sparse_qcow2("root.qcow2", 31);
+    BackupResult first = backup("web", {{.name = "root", .path = disk}}, k_2026_12_01);
+    auto base = show_backup(*repo, first.id);
+    ASSERT_TRUE(base);
+    DiskSource source{.name = "root", .path = disk};
+    source.incremental =
+        DiskSource::Incremental{.base = first.id, .base_chunks = base->second.disks[0].chunks, .dirty = dirty_at({})};
+    ASSERT_TRUE(delete_backup(*repo, first.id));
+    BackupResult second = backup("web", {source}, k_2026_12_01 + 60);
+    EXPECT_EQ(second.read_mode, "full");
+    EXPECT_EQ(second.full_reason, "disk root: previous backup " + first.id + " was deleted as this one started");
+    EXPECT_EQ(second.read_bytes, 5 * k_mib);
+}
+
 }  // namespace
 }  // namespace corral::storage::backup

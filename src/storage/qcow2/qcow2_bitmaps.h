@@ -1,0 +1,62 @@
+#pragma once
+
+// Reading the persistent dirty bitmaps QEMU keeps in a qcow2 image (docs/interop/qcow2.txt,
+// "Bitmaps extension" and "Bitmaps file format"): the bitmap directory and one bitmap's bits.
+// Read-only: QEMU and `qemu-img bitmap` write them; an incremental backup reads them.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "storage/dirty_map.h"
+
+namespace corral::storage::qcow2 {
+
+class Qcow2Image;
+
+// Bitmap directory entry flags.
+constexpr uint32_t k_bitmap_in_use = 1u << 0;  ///< open for writing (set while QEMU runs; left by a crash)
+constexpr uint32_t k_bitmap_auto = 1u << 1;    ///< enabled: tracks writes
+constexpr uint32_t k_bitmap_extra_data_compatible = 1u << 2;
+/// The autoclear bit a writer that does not know bitmaps leaves clear (they are stale then).
+constexpr uint64_t k_autoclear_bitmaps = 1ull << 0;
+constexpr uint32_t k_max_bitmaps = 65535;             // QEMU's limit
+constexpr uint64_t k_max_bitmap_directory = 64u << 20;  // QEMU's limit
+constexpr uint32_t k_max_bitmap_name = 1023;
+
+/// One bitmap directory entry.
+struct BitmapEntry {
+    uint64_t table_offset = 0;
+    uint32_t table_size = 0;  ///< entries in the bitmap table (one per cluster of bits)
+    uint32_t flags = 0;
+    uint8_t type = 0;  ///< 1: dirty tracking (the only one defined)
+    uint8_t granularity_bits = 0;
+    uint32_t extra_data_size = 0;
+    std::string name{};
+
+    bool in_use() const { return flags & k_bitmap_in_use; }
+    bool enabled() const { return flags & k_bitmap_auto; }
+    uint64_t granularity() const { return 1ull << granularity_bits; }
+};
+
+/// What an image says about its bitmaps.
+struct ImageBitmaps {
+    /// False when the image has a bitmaps extension but its autoclear bit is clear: a program
+    /// that does not keep bitmaps wrote the image, so none of them can be trusted.
+    bool consistent = true;
+    std::vector<BitmapEntry> bitmaps{};
+};
+
+/// Parses `count` directory entries from `data` (the directory's bytes). Fails naming the entry
+/// and field that is out of bounds.
+Result<std::vector<BitmapEntry>> parse_bitmap_directory(std::span<const uint8_t> data, uint32_t count);
+
+/// The bitmap directory of `image` (empty when it has no bitmaps extension).
+Result<ImageBitmaps> read_bitmaps(const Qcow2Image& image);
+
+/// The bits of one bitmap of `image`, covering its current virtual size.
+Result<DirtyMap> read_bitmap(const Qcow2Image& image, const BitmapEntry& bitmap);
+
+}  // namespace corral::storage::qcow2
