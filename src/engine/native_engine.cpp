@@ -192,7 +192,9 @@ public:
     /// corral-vmm's `disk_snapshot` action: an internal snapshot of every writable qcow2 disk at
     /// one instant, taken by the process that has them open (vCPUs and disks stopped for the
     /// metadata writes only), so a backup reads it from the files while the guest runs on.
-    Result<void> save_disk_snapshot(const std::string& tag, const std::vector<size_t>&) override {
+    /// corral-vmm keeps no dirty bitmaps: `bitmap` is not added, and the next backup reads the
+    /// disks in full, saying so.
+    Result<void> save_disk_snapshot(const std::string& tag, const std::vector<size_t>&, const DiskBitmap&) override {
         return disk_snapshot_request(tag, false);
     }
     Result<void> delete_snapshot(const std::string& tag) override { return disk_snapshot_request(tag, true); }
