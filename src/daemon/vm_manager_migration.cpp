@@ -109,7 +109,12 @@ Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name, 
     return report;
 }
 
-Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& origin) {
+fs::path VmManager::migrate_disks_socket(const fs::path& stream_socket) {
+    return stream_socket.parent_path() / "migrate-disks.sock";
+}
+
+Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& origin,
+                                             const std::vector<size_t>& copied_disks) {
     auto* engine = TRY(engine_for(vm.engine));
     if (auto available = engine->availability(); !available.available)
         return fail(fmt::format("engine {} is not available on this host: {}", vm.engine, available.reason), ENODEV);
@@ -149,6 +154,10 @@ Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& ori
     fs::create_directories(vm.run_dir, ignored);
     const fs::path socket = fs::path(vm.run_dir) / k_incoming_socket;
     spec->migrate_listen = "unix:" + socket.string();
+    if (!copied_disks.empty()) {
+        spec->copied_disks = copied_disks;
+        spec->disks_listen = "unix:" + migrate_disks_socket(socket).string();
+    }
     auto instance = engine->launch(*spec);
     if (!instance)
         return undo(instance.error());
@@ -182,6 +191,12 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
         if (it == m_live.end() || !it->second->incoming)
             return fail(fmt::format("{} is not arriving by migration here", name), ENOENT);
         live = it->second;
+    }
+    // The copied disks are complete (the source ended its mirrors before it confirmed): nothing
+    // outside may write them once the guest runs.
+    if (auto stopped = live->instance->stop_disk_server(); !stopped) {
+        ignore_error(live->instance->kill(), "a disk still served from outside must not run");
+        return fail(fmt::format("{} cannot run here: {}", name, stopped.error().message()), EIO);
     }
     // The instance waits paused (-S) once loaded: the source confirmed the switch, so it runs
     // here now (a `cont` while QEMU still loads runs it at the end of the load).
