@@ -398,6 +398,8 @@ void MigrationService::delete_copies(const std::vector<DiskInfo>& copies) {
     for (const auto& copy : copies) {
         auto pool = m_storage.pool(copy.pool);
         auto deleted = pool ? (*pool)->delete_volume(copy.volume) : Result<void>(fail(pool.error()));
+        if (!deleted && deleted.error().errno_value() == ENOENT)
+            continue;  // gone with its incoming VM already
         if (!deleted)
             log_warning("migration: cannot delete the copy {}/{} made for a migration that did not switch: {}",
                         copy.pool, copy.volume, deleted.error().message());

@@ -192,7 +192,10 @@ private:
         std::string stop_task;  // the `stop` task in flight ("" = none yet); a second stop answers with it
         bool incoming = false;  // a migration arriving: its end before the switch discards the VM
     };
-    /// Removes an incoming VM that ended before its switch: its record, console and run folder.
+    /// Deletes the volumes listed in `list` (an incoming VM's copies; see vm_manager_migration.cpp).
+    void delete_incoming_copies(const std::filesystem::path& list);
+    /// Removes an incoming VM that ended before its switch: its record, console and run folder,
+    /// and the volumes made for its copied disks.
     void discard_incoming(const std::string& name, const std::string& why);
 
     /// Who asked for a start: a start by hand counts the automatic restarts from 0 again.
