@@ -38,8 +38,8 @@ private:
     std::string m_what;
     UniqueFd m_listener;
     std::unique_ptr<cli::WebSocketSession> m_session;
-    std::mutex m_mutex;  // guards m_stream's writes, m_early and m_error
-    UniqueFd m_stream;   // QEMU's NBD connection, once accepted
+    std::mutex m_mutex;   // guards m_stream's writes, m_early and m_error
+    UniqueFd m_stream;    // QEMU's NBD connection, once accepted
     std::string m_early;  // the destination's bytes (its NBD greeting) before QEMU connected
     std::string m_error;
     std::atomic<bool> m_stopping{false};

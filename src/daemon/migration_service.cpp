@@ -387,7 +387,8 @@ Result<std::vector<MigrationService::DiskInfo>> MigrationService::create_copies(
         auto made = pool->create_volume(disk.volume, disk.size_bytes, storage::ImageFormat::Qcow2);
         if (!made) {
             delete_copies(created);
-            return fail(made.error().with_context(fmt::format("creating the copy of disk {}/{}", disk.pool, disk.volume)));
+            return fail(
+                made.error().with_context(fmt::format("creating the copy of disk {}/{}", disk.pool, disk.volume)));
         }
         created.push_back(disk);
     }
@@ -510,19 +511,22 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     const std::string id = prepared->value("id", "");
     if (id.size() != 34 || !id.starts_with("m-"))
         return refused("its answer carried no migration id");
-    // The disks the destination copies (their pools there are other folders than here).
-    std::vector<size_t> copied;
-    for (const auto& index : prepared->value("copied_disks", nlohmann::json::array())) {
-        if (!index.is_number_unsigned() || index.get<size_t>() >= vm.disks.size())
-            return refused(fmt::format("its answer named a disk {} that {} does not have", index.dump(), vm.name));
-        copied.push_back(index.get<size_t>());
-    }
     auto discard_there = [&](const std::string& why) -> Result<std::string> {
         ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
                      "the destination also discards its half when its instance ends");
         remove_ca();
         return fail(why, EIO);
     };
+    // The disks the destination copies (their pools there are other folders than here).
+    std::vector<size_t> copied;
+    for (const auto& index : prepared->value("copied_disks", nlohmann::json::array())) {
+        if (!index.is_number_unsigned() || index.get<size_t>() >= vm.disks.size())
+            return discard_there(
+                fmt::format("{}: its answer named a disk {} that {} does not have; nothing moved, {} "
+                            "runs on here",
+                            where, index.dump(), vm.name, vm.name));
+        copied.push_back(index.get<size_t>());
+    }
 
     progress.report(0.05, fmt::format("opening the stream to {}", where));
     auto session = cli::WebSocketSession::connect(endpoint, "/api/v1/migrations/" + id + "/stream");
@@ -568,7 +572,8 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     const double memory_from = copied.empty() ? 0.1 : 0.5;
     request.on_progress = [&](const engine::MigrationProgress& now) {
         if (now.phase == "copying disks") {
-            double done = now.disk_bytes_total ? static_cast<double>(now.disk_bytes_copied) / now.disk_bytes_total : 0.0;
+            double done =
+                now.disk_bytes_total ? static_cast<double>(now.disk_bytes_copied) / now.disk_bytes_total : 0.0;
             progress.report(0.1 + 0.4 * std::clamp(done, 0.0, 1.0),
                             fmt::format("copying disks: {} of {} MiB copied", now.disk_bytes_copied >> 20,
                                         now.disk_bytes_total >> 20));
@@ -655,9 +660,9 @@ Result<fs::path> MigrationService::take_disk_stream(const std::string& id) {
     if (it == m_incoming.end())
         return fail(fmt::format("no incoming migration {}", id), ENOENT);
     if (it->second.disk_streams >= it->second.copies.size())
-        return fail(fmt::format("migration {} copies {} disk(s); each has its stream already", id,
-                                it->second.copies.size()),
-                    EBUSY);
+        return fail(
+            fmt::format("migration {} copies {} disk(s); each has its stream already", id, it->second.copies.size()),
+            EBUSY);
     ++it->second.disk_streams;
     return it->second.disk_socket;
 }

@@ -88,8 +88,7 @@ public:
     /// `copies`, or a copied disk cannot move (read-only, or not the emulated engine). Returns
     /// the indices (in vm.disks) of the copied disks.
     Result<std::vector<size_t>> check_shared_pools(const inventory::VmRecord& vm, const nlohmann::json& identities,
-                                                   const std::string& origin,
-                                                   const std::vector<DiskInfo>& copies = {});
+                                                   const std::string& origin, const std::vector<DiskInfo>& copies = {});
 
     /// Destination: remembers an incoming migration of VM `vm` whose instance listens on
     /// `socket` (and serves `copies`, the volumes made for it, on `disk_socket`); returns its

@@ -277,10 +277,10 @@ public:
                 return report;
             }
             if (state == "failed" || state == "cancelled")
-                return give_up(Error(fmt::format("migrating to {}: QEMU's migration {}: {}; the VM runs on here",
-                                                 request.to, state,
-                                                 status->value("error-desc", std::string("no reason given"))),
-                                     EIO));
+                return give_up(
+                    Error(fmt::format("migrating to {}: QEMU's migration {}: {}; the VM runs on here", request.to,
+                                      state, status->value("error-desc", std::string("no reason given"))),
+                          EIO));
             if (std::chrono::steady_clock::now() > deadline) {
                 ignore_error(qmp("cancel the migration of", "migrate_cancel"), "the timeout is the error to report");
                 return give_up(
@@ -344,8 +344,7 @@ public:
             if (ready == request.disk_copies.size())
                 return {};
             if (std::chrono::steady_clock::now() > deadline)
-                return fail(fmt::format("the disks were not copied within timeout_s {}", request.timeout_s),
-                            ETIMEDOUT);
+                return fail(fmt::format("the disks were not copied within timeout_s {}", request.timeout_s), ETIMEDOUT);
             std::this_thread::sleep_for(100ms);
         }
     }
@@ -389,9 +388,9 @@ public:
                 const auto& job = jobs->front();
                 if (job.value("status", "") == "concluded") {
                     if (job.contains("error") && !failed)
-                        failed = Error(fmt::format("the copy of disk{} failed at its end: {}", copy.disk,
-                                                   job.value("error", "")),
-                                       EIO);
+                        failed = Error(
+                            fmt::format("the copy of disk{} failed at its end: {}", copy.disk, job.value("error", "")),
+                            EIO);
                     break;
                 }
                 if (std::chrono::steady_clock::now() > deadline) {

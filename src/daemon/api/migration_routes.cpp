@@ -129,15 +129,16 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
     if (!copied)
         return refused(copied.error());
     std::filesystem::path socket;
-    auto prepared = api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
-        socket = TRY(context.vms.prepare_incoming(defined, origin.empty() ? "another host" : origin, *copied));
-        return defined;
-    }));
+    auto prepared =
+        api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
+            socket = TRY(context.vms.prepare_incoming(defined, origin.empty() ? "another host" : origin, *copied));
+            return defined;
+        }));
     if (!prepared)
         return refused(prepared.error());
     const std::string id = migrations->add_incoming(
-        prepared->name, socket, origin, copies.empty() ? std::filesystem::path() : VmManager::migrate_disks_socket(socket),
-        copies);
+        prepared->name, socket, origin,
+        copies.empty() ? std::filesystem::path() : VmManager::migrate_disks_socket(socket), copies);
     return json_response(201,
                          {{"id", id}, {"vm", prepared->name}, {"state", "migrating-in"}, {"copied_disks", *copied}});
 }

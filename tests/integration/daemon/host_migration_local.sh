@@ -60,9 +60,9 @@ start_b() {
 }
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/corral-scratch.XXXXXX")
-# 24 MiB of data under the VM's disk (its base): at 4 MiB/s the copy lasts long enough to write
+# 48 MiB of data under the VM's disk (its base): at 8 MiB/s the copy lasts long enough to write
 # into it and to kill the destination during it.
-head -c 24M /dev/urandom >"$scratch/root.raw"
+head -c 48M /dev/urandom >"$scratch/root.raw"
 image_json=$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$scratch/root.raw" \
   '{name: "tiny", kernel: $k, initrd: $i, root: $r, cmdline: "console=ttyS0 panic=-1"}')
 
@@ -111,7 +111,7 @@ check "  ... and nothing was created in B's folder" test -z "$(ls "$b_local")"
 echo "== the destination corrald killed during the disk copy"
 on A
 kill_out="$state/kill.out"
-"$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" --bandwidth-mib 4 >"$kill_out" 2>&1 &
+"$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" --bandwidth-mib 8 >"$kill_out" 2>&1 &
 migrate_pid=$!
 check "A: the disk copy is under way" wait_until 60 copying
 on B
@@ -135,7 +135,7 @@ check "  ... nor its copy in B's folder" wait_until 20 eval '[ ! -e "$b_local/$d
 echo "== the migration, its disk copied"
 on A
 mig_out="$state/migrate.out"
-"$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" --bandwidth-mib 4 >"$mig_out" 2>&1 &
+"$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" --bandwidth-mib 8 >"$mig_out" 2>&1 &
 migrate_pid=$!
 check "A: the disk copy is under way" wait_until 60 copying
 type_into mover 'echo DURING$((6*7)) | dd of=/dev/vda bs=512 seek=200 conv=fsync 2>/dev/null; echo W2-$((6*7))
