@@ -4,7 +4,8 @@
 # emulated engine (real QEMU). The disk is copied while the guest runs (a block mirror over the
 # TLS API): a marker the guest wrote on its disk before, and one written during the copy, are read
 # back from the disk at the destination; the destination's volume passes `qemu-img check`; the
-# source's volume is gone. Refusals: too little room in the destination's pool (nothing created).
+# source's volume is gone. Refusals: too little room in the destination's pool, the native engine
+# (nothing left behind).
 # Fault: the destination corrald killed during the disk copy: the source runs on, its disk intact.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
@@ -107,6 +108,13 @@ tls_api "$CORRAL_DEST_TOKEN" POST /api/v1/migrations "$(jq -n --arg v "$disk" '{
 check "a 64 TiB disk: 409 naming migration.disks" test "$code,$(jqb .error.field)" = "409,migration.disks"
 check "  ... saying what the pool has free" grep -qF "pool local on" <<<"$(jqb .error.message)"
 check "  ... and nothing was created in B's folder" test -z "$(ls "$b_local")"
+tls_api "$CORRAL_DEST_TOKEN" POST /api/v1/migrations "$(jq -n --arg v "$disk" '{name: "mover", image: "tiny",
+  engine: "native", nics: [], disks: [{pool: "local", volume: $v}], migration: {origin: "a",
+  pools: [{name: "local", identity: "00000000000000000000000000000000"}],
+  disks: [{pool: "local", volume: $v, size_bytes: 1048576}]}}')"
+check "a VM on the native engine: 400 naming disks" test "$code,$(jqb .error.field)" = "400,disks"
+check "  ... it needs a shared pool there" grep -qF "needs a shared pool on the native engine" <<<"$(jqb .error.message)"
+check "  ... and the volume made for the copy is gone again" test -z "$(ls "$b_local")"
 
 echo "== the destination corrald killed during the disk copy"
 on A
