@@ -104,10 +104,6 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
             described.push_back(info);
         }
     }
-    const std::string name = TRY(body.required_string("name"));
-    TRY_VOID(validate_name(name, "VM name", "name"));
-    if (context.inventory.get_vm(name))
-        return api_fail(409, fmt::format("a VM named {} already exists on {}", name, context.host.hostname), "name");
     // The disks on pools that are other folders here are copied in: their empty volumes exist
     // before the definition names them, and go again if anything below refuses the VM.
     auto copies = TRY(api(migrations->create_copies(described, identities), "migration.disks"));
@@ -121,6 +117,9 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
     if (auto finished = body.finish(); !finished)
         return refused(finished.error());
     inventory::VmRecord vm = *defined;
+    if (context.inventory.get_vm(vm.name))
+        return refused(
+            ApiError{409, "name", fmt::format("a VM named {} already exists on {}", vm.name, context.host.hostname)});
     if (auto nics = context.host_access.check_nics(request.origin, host_nics(vm.nics)); !nics)
         return refused(nics.error());
     if (auto conflict = refuse_disk_conflict(context.inventory, context.storage, vm); !conflict)
