@@ -707,7 +707,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
         add_console(vm);
 
         CLI::App* migrate = vm->add_subcommand(
-            "migrate", "move a running VM live to another corrald (its disks on a pool both hosts share)");
+            "migrate",
+            "move a running VM live to another corrald (a disk on a pool both hosts share stays; one on a pool of "
+            "the same name there, on another folder, is copied meanwhile: emulated engine)");
         name_arg(migrate, "the VM");
         migrate->add_option("--to", b.dest_url, "the destination corrald's TLS API, https://HOST[:PORT]")
             ->required()
@@ -728,7 +730,8 @@ ParseOutcome parse_command_line(const std::vector<std::string>& given_args) {
             ->type_name("MS");
         migrate
             ->add_option("--bandwidth-mib", b.bandwidth_mib,
-                         "the stream's rate limit in MiB/s (emulated engine; default QEMU's 128)")
+                         "the stream's rate limit in MiB/s, and each disk copy's (emulated engine; default QEMU's "
+                         "128)")
             ->check(CLI::Range(1, 100000))
             ->type_name("N");
         migrate->callback([&] {

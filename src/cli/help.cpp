@@ -142,7 +142,8 @@ void add_examples_and_globals(CLI::App& root) {
          {"CORRAL_DEST_TOKEN=... corral vm migrate web1 --to https://h2:8443 --dest-fingerprint AB:CD:...",
           "corral vm migrate web1 --to https://h2:8443 --dest-token-file h2.token --dest-ca-cert ca.pem --downtime-ms "
           "100",
-          "corral vm migrate web1 --to https://h2:8443 --dest-fingerprint AB:CD:... --bandwidth-mib 50"}},
+          "corral vm migrate web1 --to https://h2:8443 --dest-fingerprint AB:CD:... --bandwidth-mib 50",
+          "corral vm migrate web1 --to https://h2:8443 --dest-fingerprint AB:CD:...   # disk on a local pool: copied"}},
         {"corral volume", {"corral volume list", "corral volume create data --size 10G"}},
         {"corral volume create",
          {"corral volume create data --size 10G", "corral volume create fast/scratch --size 1G --format raw"}},

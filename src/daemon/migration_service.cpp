@@ -16,6 +16,7 @@
 #include "base/unix_socket.h"
 #include "cli/api_client.h"
 #include "daemon/inventory/vm_limits_json.h"
+#include "daemon/migration_disk_relay.h"
 #include "storage/pool/directory_pool.h"
 
 namespace corral::daemon {
@@ -27,6 +28,10 @@ namespace {
 
 /// The source instance's end of the stream, in its run folder (only root can reach it).
 constexpr const char* k_outgoing_socket = "migrate-out.sock";
+/// The source instance's end of disk N's copy (NBD), beside it.
+std::string disk_copy_socket(size_t disk) {
+    return fmt::format("migrate-disk{}.sock", disk);
+}
 /// How long the source instance has to connect once the migration was asked for.
 constexpr int k_connect_wait_ms = 30000;
 /// The relay reads this much at a time, and waits while more than k_relay_window bytes are
@@ -283,7 +288,7 @@ MigrationService::~MigrationService() {
     for (const auto& [id, incoming] : pending) {
         log_info("VM {}: corrald is stopping; discarding its incoming migration {} from {}", incoming.vm, id,
                  incoming.origin);
-        m_vms.abort_incoming(incoming.vm);
+        discard(incoming);
     }
 }
 
@@ -302,7 +307,7 @@ void MigrationService::reap() {
             lock.unlock();
             log_warning("VM {}: no migration stream from {} within {} s; discarding it", incoming.vm, incoming.origin,
                         k_stream_wait.count());
-            m_vms.abort_incoming(incoming.vm);
+            discard(incoming);
             lock.lock();
         }
     }
@@ -320,22 +325,119 @@ Result<nlohmann::json> MigrationService::pool_identities(const inventory::VmReco
     return identities;
 }
 
-Result<void> MigrationService::check_shared_pools(const inventory::VmRecord& vm, const nlohmann::json& identities,
-                                                  const std::string& origin) {
+namespace {
+
+/// True when pool `name` here is the same folder as the source's (`identities`).
+bool is_shared(StorageService& storage, const std::string& name, const nlohmann::json& identities) {
+    const std::string theirs =
+        identities.contains(name) && identities[name].is_string() ? identities[name].get<std::string>() : "";
+    auto pool = storage.pool(name);
+    auto* directory = pool ? dynamic_cast<storage::pool::DirectoryPool*>(*pool) : nullptr;
+    auto ours = directory ? directory->identity() : Result<std::string>(fail("not a directory pool"));
+    return ours && !theirs.empty() && *ours == theirs;
+}
+
+}  // namespace
+
+Result<std::vector<MigrationService::DiskInfo>> MigrationService::disk_infos(const inventory::VmRecord& vm) {
+    std::vector<DiskInfo> disks;
     for (const auto& disk : vm.disks) {
-        const std::string theirs = identities.contains(disk.pool) && identities[disk.pool].is_string()
-                                       ? identities[disk.pool].get<std::string>()
-                                       : "";
         auto* pool = TRY(m_storage.pool(disk.pool));
-        auto* directory = dynamic_cast<storage::pool::DirectoryPool*>(pool);
-        auto ours = directory ? directory->identity() : Result<std::string>(fail("not a directory pool"));
-        if (!ours || theirs.empty() || *ours != theirs)
-            return fail(fmt::format("disk {} is on pool {}, which {} does not share with {} (its folder here is "
-                                    "another one); local-disk migration is not supported yet",
-                                    disk.volume, disk.pool, m_hostname, origin.empty() ? "the source" : origin),
-                        EINVAL);
+        auto info = TRY_CONTEXT(pool->volume_info(disk.volume), fmt::format("disk {}/{}", disk.pool, disk.volume));
+        disks.push_back({disk.pool, disk.volume, info.size_bytes});
     }
-    return {};
+    return disks;
+}
+
+Result<std::vector<MigrationService::DiskInfo>> MigrationService::create_copies(const std::vector<DiskInfo>& disks,
+                                                                                const nlohmann::json& identities) {
+    std::vector<DiskInfo> wanted;
+    std::map<std::string, uint64_t> needed;  // per pool: the copies' virtual sizes
+    for (const auto& disk : disks) {
+        auto pool = m_storage.pool(disk.pool);
+        if (!pool || is_shared(m_storage, disk.pool, identities))
+            continue;
+        if ((*pool)->volume_info(disk.volume))
+            return fail(fmt::format("disk {} is on pool {}, which {} does not share with the source, and a volume "
+                                    "{} exists in its pool {} here already: nothing is overwritten (delete or rename "
+                                    "it first)",
+                                    disk.volume, disk.pool, m_hostname, disk.volume, disk.pool),
+                        EEXIST);
+        needed[disk.pool] += disk.size_bytes;
+        wanted.push_back(disk);
+    }
+    // The virtual size, not what the source's disk takes now: the copy is flat (a backing chain's
+    // data lands in it too) and the guest writes on meanwhile, so only the virtual size bounds it.
+    for (const auto& [name, bytes] : needed) {
+        auto usage = TRY(TRY(m_storage.pool(name))->usage());
+        if (usage.available_bytes < bytes)
+            return fail(fmt::format("pool {} on {} has {} MiB free; the disks copied into it need up to {} MiB (their "
+                                    "virtual size)",
+                                    name, m_hostname, usage.available_bytes >> 20, (bytes + (1 << 20) - 1) >> 20),
+                        EBUSY);
+    }
+    std::vector<DiskInfo> created;
+    for (const auto& disk : wanted) {
+        auto* pool = TRY(m_storage.pool(disk.pool));
+        auto made = pool->create_volume(disk.volume, disk.size_bytes, storage::ImageFormat::Qcow2);
+        if (!made) {
+            delete_copies(created);
+            return fail(
+                made.error().with_context(fmt::format("creating the copy of disk {}/{}", disk.pool, disk.volume)));
+        }
+        created.push_back(disk);
+    }
+    return created;
+}
+
+void MigrationService::delete_copies(const std::vector<DiskInfo>& copies) {
+    for (const auto& copy : copies) {
+        auto pool = m_storage.pool(copy.pool);
+        auto deleted = pool ? (*pool)->delete_volume(copy.volume) : Result<void>(fail(pool.error()));
+        if (!deleted && deleted.error().errno_value() == ENOENT)
+            continue;  // gone with its incoming VM already
+        if (!deleted)
+            log_warning("migration: cannot delete the copy {}/{} made for a migration that did not switch: {}",
+                        copy.pool, copy.volume, deleted.error().message());
+        else
+            log_info("migration: deleted {}/{}, the copy made for a migration that did not switch", copy.pool,
+                     copy.volume);
+    }
+}
+
+Result<std::vector<size_t>> MigrationService::check_shared_pools(const inventory::VmRecord& vm,
+                                                                 const nlohmann::json& identities,
+                                                                 const std::string& origin,
+                                                                 const std::vector<DiskInfo>& copies) {
+    std::vector<size_t> copied;
+    const std::string source = origin.empty() ? "the source" : origin;
+    for (size_t i = 0; i < vm.disks.size(); ++i) {
+        const auto& disk = vm.disks[i];
+        TRY(m_storage.pool(disk.pool));
+        if (is_shared(m_storage, disk.pool, identities))
+            continue;
+        bool made = false;
+        for (const auto& copy : copies)
+            made = made || (copy.pool == disk.pool && copy.volume == disk.volume);
+        if (!made)
+            return fail(fmt::format("disk {} is on pool {}, which {} does not share with {} (its folder here is "
+                                    "another one), and the source did not describe it for a copy",
+                                    disk.volume, disk.pool, m_hostname, source),
+                        EINVAL);
+        if (vm.engine != "emulated")
+            return fail(fmt::format("disk {} is on pool {}, which {} does not share with {}: copying a disk while "
+                                    "the VM runs needs the emulated engine; local-disk migration needs a shared pool "
+                                    "on the {} engine",
+                                    disk.volume, disk.pool, m_hostname, source, vm.engine),
+                        EINVAL);
+        if (disk.readonly)
+            return fail(fmt::format("disk {} is attached readonly on pool {}, which {} does not share with {}: only "
+                                    "writable disks are copied; copy it there first (a volume export and import)",
+                                    disk.volume, disk.pool, m_hostname, source),
+                        EINVAL);
+        copied.push_back(i);
+    }
+    return copied;
 }
 
 Result<inventory::TaskRecord> MigrationService::start(const std::string& name, MigrationTarget target) {
@@ -391,7 +493,13 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     nlohmann::json pools = nlohmann::json::array();
     for (const auto& [pool, identity] : identities->items())
         pools.push_back({{"name", pool}, {"identity", identity}});
-    body["migration"] = {{"origin", m_hostname}, {"pools", pools}};
+    auto infos = disk_infos(vm);
+    if (!infos)
+        return refused(infos.error().message());
+    nlohmann::json disks = nlohmann::json::array();
+    for (const auto& info : *infos)
+        disks.push_back({{"pool", info.pool}, {"volume", info.volume}, {"size_bytes", info.size_bytes}});
+    body["migration"] = {{"origin", m_hostname}, {"pools", pools}, {"disks", disks}};
     auto prepared = client.call({"POST", "/api/v1/migrations", body});
     if (!prepared)
         return refused(message_of(prepared.error()));
@@ -404,6 +512,16 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
         remove_ca();
         return fail(why, EIO);
     };
+    // The disks the destination copies (their pools there are other folders than here).
+    std::vector<size_t> copied;
+    for (const auto& index : prepared->value("copied_disks", nlohmann::json::array())) {
+        if (!index.is_number_unsigned() || index.get<size_t>() >= vm.disks.size())
+            return discard_there(
+                fmt::format("{}: its answer named a disk {} that {} does not have; nothing moved, {} "
+                            "runs on here",
+                            where, index.dump(), vm.name, vm.name));
+        copied.push_back(index.get<size_t>());
+    }
 
     progress.report(0.05, fmt::format("opening the stream to {}", where));
     auto session = cli::WebSocketSession::connect(endpoint, "/api/v1/migrations/" + id + "/stream");
@@ -417,18 +535,52 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     if (!listener)
         return discard_there(fmt::format("{}; {} runs on here", listener.error().message(), vm.name));
     Relay relay(std::move(*listener), std::move(*session), fmt::format("VM {}, migration {}", vm.name, id));
+    // One relayed NBD connection per copied disk, over the same TLS API and token.
+    std::vector<std::unique_ptr<DiskRelay>> disk_relays;
+    std::vector<engine::DiskCopy> disk_copies;
+    for (size_t index : copied) {
+        auto disk_session = cli::WebSocketSession::connect(endpoint, "/api/v1/migrations/" + id + "/disks");
+        if (!disk_session)
+            return discard_there(fmt::format("cannot open the disk stream to {}: {}; {} runs on here", where,
+                                             disk_session.error().message, vm.name));
+        const fs::path disk_socket = fs::path(vm.run_dir) / disk_copy_socket(index);
+        fs::remove(disk_socket, ignored);
+        auto disk_listener = listen_unix_socket(disk_socket, {.backlog = 1, .permissions = 0600});
+        if (!disk_listener)
+            return discard_there(fmt::format("{}; {} runs on here", disk_listener.error().message(), vm.name));
+        disk_relays.push_back(std::make_unique<DiskRelay>(
+            std::move(*disk_listener), std::move(*disk_session),
+            fmt::format("VM {}, migration {}, disk {}/{}", vm.name, id, vm.disks[index].pool, vm.disks[index].volume)));
+        disk_copies.push_back({index, "unix:" + disk_socket.string()});
+    }
+    auto remove_disk_sockets = [&] {
+        for (size_t index : copied)
+            fs::remove(fs::path(vm.run_dir) / disk_copy_socket(index), ignored);
+    };
 
     engine::MigrationRequest request;
     request.to = "unix:" + socket.string();
     request.downtime_ms = target.downtime_ms;
     request.max_bandwidth_bytes = uint64_t{target.bandwidth_mib} << 20;
+    request.disk_copies = disk_copies;
+    // With disks to copy, they take the first half of the bar and memory the second.
+    const double memory_from = copied.empty() ? 0.1 : 0.5;
     request.on_progress = [&](const engine::MigrationProgress& now) {
+        if (now.phase == "copying disks") {
+            double done =
+                now.disk_bytes_total ? static_cast<double>(now.disk_bytes_copied) / now.disk_bytes_total : 0.0;
+            progress.report(0.1 + 0.4 * std::clamp(done, 0.0, 1.0),
+                            fmt::format("copying disks: {} of {} MiB copied", now.disk_bytes_copied >> 20,
+                                        now.disk_bytes_total >> 20));
+            return;
+        }
         double done = now.total_bytes ? 1.0 - static_cast<double>(now.bytes_remaining) / now.total_bytes : 0.0;
-        progress.report(0.1 + 0.8 * std::clamp(done, 0.0, 1.0),
+        progress.report(memory_from + (0.9 - memory_from) * std::clamp(done, 0.0, 1.0),
                         fmt::format("{}: round {}, {} MiB sent, {} MiB to go", now.phase, now.rounds,
                                     now.bytes_sent >> 20, now.bytes_remaining >> 20));
     };
-    progress.report(0.1, fmt::format("copying memory to {}", where));
+    progress.report(0.1, copied.empty() ? fmt::format("copying memory to {}", where)
+                                        : fmt::format("copying {} disk(s) to {}", copied.size(), where));
     // At the switch the guest is paused here; it stays so until all of the stream went out (a
     // stream cut then: the destination's half goes and it runs on here). Then the copy here
     // ends, and only then does the destination run the guest: the two QEMUs must not hold the
@@ -444,13 +596,19 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     };
     auto report = m_vms.migrate_out(vm.name, request, confirm);
     fs::remove(socket, ignored);
+    remove_disk_sockets();
     if (!report) {
         relay.stop();
         std::string why = report.error().message();
         if (auto relay_error = relay.error(); !relay_error.empty() && why.find(relay_error) == std::string::npos)
             why += fmt::format(" (the stream to {}: {})", where, relay_error);
+        for (auto& disk_relay : disk_relays)
+            if (auto disk_error = disk_relay->error(); !disk_error.empty() && why.find(disk_error) == std::string::npos)
+                why += fmt::format(" (a disk stream to {}: {})", where, disk_error);
+        disk_relays.clear();
         return discard_there(why);
     }
+    disk_relays.clear();
     progress.report(0.97, fmt::format("switching to {}: waiting for it to run {}", where, vm.name));
     auto finished = client.call({"POST", "/api/v1/migrations/" + id + "/finish", std::nullopt});
     remove_ca();
@@ -462,16 +620,52 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     log_info("VM {}: migrated to {} ({} rounds, {} bytes, {} ms downtime, {} ms in all)", vm.name, where,
              report->rounds, report->bytes_sent, report->downtime_ms, total_ms);
-    return fmt::format("{} runs on {} now: {} ms in all, {} ms downtime, {} bytes in {} rounds", vm.name, where,
-                       total_ms, report->downtime_ms, report->bytes_sent, report->rounds);
+    // The copied disks live there now; the volumes here go (only those: a shared pool's are the
+    // destination's own, and a copy's backing base stays for whatever else stands on it).
+    std::string disks_note;
+    for (size_t index : copied) {
+        const auto& disk = vm.disks[index];
+        auto pool = m_storage.pool(disk.pool);
+        auto deleted = pool ? (*pool)->delete_volume(disk.volume) : Result<void>(fail(pool.error()));
+        if (!deleted)
+            log_warning("VM {}: migrated with its disk copied, but its old volume {}/{} stays here: {}", vm.name,
+                        disk.pool, disk.volume, deleted.error().message());
+        disks_note += fmt::format("{}{}/{}", disks_note.empty() ? "; disks copied, their volumes here deleted: " : ", ",
+                                  disk.pool, disk.volume);
+    }
+    return fmt::format("{} runs on {} now: {} ms in all, {} ms downtime, {} bytes in {} rounds{}", vm.name, where,
+                       total_ms, report->downtime_ms, report->bytes_sent, report->rounds, disks_note);
 }
 
-std::string MigrationService::add_incoming(const std::string& vm, const fs::path& socket, const std::string& origin) {
+std::string MigrationService::add_incoming(const std::string& vm, const fs::path& socket, const std::string& origin,
+                                           const fs::path& disk_socket, std::vector<DiskInfo> copies) {
     // "m-" first: a path parameter of the API is a name, which starts with a letter.
     std::string id = "m-" + random_id();
     std::lock_guard lock(m_mutex);
-    m_incoming[id] = Incoming{vm, socket, origin, false};
+    Incoming incoming{vm, socket, origin, false};
+    incoming.disk_socket = disk_socket;
+    incoming.copies = std::move(copies);
+    m_incoming[id] = std::move(incoming);
     return id;
+}
+
+Result<fs::path> MigrationService::take_disk_stream(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_incoming.find(id);
+    if (it == m_incoming.end())
+        return fail(fmt::format("no incoming migration {}", id), ENOENT);
+    if (it->second.disk_streams >= it->second.copies.size())
+        return fail(
+            fmt::format("migration {} copies {} disk(s); each has its stream already", id, it->second.copies.size()),
+            EBUSY);
+    ++it->second.disk_streams;
+    return it->second.disk_socket;
+}
+
+void MigrationService::discard(const Incoming& incoming) {
+    // The instance first: it has the copies open.
+    m_vms.abort_incoming(incoming.vm);
+    delete_copies(incoming.copies);
 }
 
 Result<fs::path> MigrationService::take_stream(const std::string& id) {
@@ -509,7 +703,7 @@ Result<std::string> MigrationService::finish(const std::string& id) {
 
 Result<std::string> MigrationService::abort(const std::string& id) {
     auto incoming = TRY(take(id));
-    m_vms.abort_incoming(incoming.vm);
+    discard(incoming);
     return incoming.vm;
 }
 

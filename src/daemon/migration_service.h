@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -66,14 +67,36 @@ public:
 
     /// The identity of each pool (DirectoryPool::identity()) the VM's disks are on.
     Result<nlohmann::json> pool_identities(const inventory::VmRecord& vm);
+    /// A disk of a migrating VM as the source describes it to the destination.
+    struct DiskInfo {
+        std::string pool;
+        std::string volume;
+        uint64_t size_bytes = 0;  ///< its virtual size
+    };
+    /// Source: pool, volume and virtual size of each of the VM's disks.
+    Result<std::vector<DiskInfo>> disk_infos(const inventory::VmRecord& vm);
+    /// Destination: creates an empty qcow2 volume, of the source's virtual size, for each disk of
+    /// `disks` whose pool exists here under the same name but is another folder than the
+    /// source's (`identities`): the disks the source copies. Refused (nothing created) when such
+    /// a volume exists here already or its pool has less free space than the disks' virtual
+    /// sizes. A pool missing here is left for the VM's definition to refuse.
+    Result<std::vector<DiskInfo>> create_copies(const std::vector<DiskInfo>& disks, const nlohmann::json& identities);
+    /// Deletes volumes create_copies() made (a migration that did not switch).
+    void delete_copies(const std::vector<DiskInfo>& copies);
     /// Destination: EINVAL naming the disk when a disk's pool here is not the same folder as the
-    /// source's (`identities` as pool_identities() made them there).
-    Result<void> check_shared_pools(const inventory::VmRecord& vm, const nlohmann::json& identities,
-                                    const std::string& origin);
+    /// source's (`identities` as pool_identities() made them there) and the disk is not one of
+    /// `copies`, or a copied disk cannot move (read-only, or not the emulated engine). Returns
+    /// the indices (in vm.disks) of the copied disks.
+    Result<std::vector<size_t>> check_shared_pools(const inventory::VmRecord& vm, const nlohmann::json& identities,
+                                                   const std::string& origin, const std::vector<DiskInfo>& copies = {});
 
     /// Destination: remembers an incoming migration of VM `vm` whose instance listens on
-    /// `socket`; returns its one-time id.
-    std::string add_incoming(const std::string& vm, const std::filesystem::path& socket, const std::string& origin);
+    /// `socket` (and serves `copies`, the volumes made for it, on `disk_socket`); returns its
+    /// one-time id.
+    std::string add_incoming(const std::string& vm, const std::filesystem::path& socket, const std::string& origin,
+                             const std::filesystem::path& disk_socket = {}, std::vector<DiskInfo> copies = {});
+    /// Destination: the disk server socket of incoming migration `id`, once per copied disk.
+    Result<std::filesystem::path> take_disk_stream(const std::string& id);
     /// Destination: the stream socket of incoming migration `id`, once (a second stream is EBUSY).
     Result<std::filesystem::path> take_stream(const std::string& id);
     /// Destination: the stream taken could not reach the instance; its wait goes on, bounded.
@@ -92,7 +115,12 @@ private:
         std::string origin;
         bool streaming = false;
         std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
+        std::filesystem::path disk_socket;
+        std::vector<DiskInfo> copies;  ///< volumes made here for it: they go unless it switches
+        size_t disk_streams = 0;
     };
+    /// Ends an incoming migration that did not switch: its instance, then the volumes made for it.
+    void discard(const Incoming& incoming);
     /// Discards incoming migrations whose stream did not come within k_stream_wait.
     void reap();
     Result<std::string> run(const inventory::VmRecord& vm, const MigrationTarget& target, TaskProgress& progress);

@@ -147,8 +147,13 @@ public:
     void end_migration_out(const std::string& name);
     /// Destination: creates `vm`'s record in state migrating-in (reason: from `origin`), plugs its
     /// NICs and launches its instance waiting for the stream on a unix socket in its run folder,
-    /// whose path it returns. All or nothing. EEXIST: the name is taken; EBUSY: no room (capacity).
-    Result<std::filesystem::path> prepare_incoming(inventory::VmRecord vm, const std::string& origin);
+    /// whose path it returns. The disks `copied_disks` (indices in vm.disks) are served for the
+    /// source's disk copy on the socket migrate_disks_socket(returned path). All or nothing.
+    /// EEXIST: the name is taken; EBUSY: no room (capacity).
+    Result<std::filesystem::path> prepare_incoming(inventory::VmRecord vm, const std::string& origin,
+                                                   const std::vector<size_t>& copied_disks = {});
+    /// Where an incoming instance whose stream socket is `stream_socket` serves its copied disks.
+    static std::filesystem::path migrate_disks_socket(const std::filesystem::path& stream_socket);
     /// Destination: the source switched; once the instance runs (within `wait`), so does the VM here.
     Result<void> finish_incoming(const std::string& name, const std::string& origin, std::chrono::seconds wait);
     /// Destination: ends an incoming VM that did not switch; its record, taps and run folder go.
@@ -188,7 +193,10 @@ private:
         std::string stop_task;  // the `stop` task in flight ("" = none yet); a second stop answers with it
         bool incoming = false;  // a migration arriving: its end before the switch discards the VM
     };
-    /// Removes an incoming VM that ended before its switch: its record, console and run folder.
+    /// Deletes the volumes listed in `list` (an incoming VM's copies; see vm_manager_migration.cpp).
+    void delete_incoming_copies(const std::filesystem::path& list);
+    /// Removes an incoming VM that ended before its switch: its record, console and run folder,
+    /// and the volumes made for its copied disks.
     void discard_incoming(const std::string& name, const std::string& why);
 
     /// Who asked for a start: a start by hand counts the automatic restarts from 0 again.

@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
 #include <thread>
+
+#include "base/private_file.h"
 
 #include "base/log.h"
 #include "daemon/vm_manager.h"
@@ -18,6 +21,10 @@ using namespace std::chrono_literals;
 namespace {
 /// The incoming instance's stream socket, in its run folder (only root can reach it).
 constexpr const char* k_incoming_socket = "migrate-in.sock";
+/// The volumes made here for an incoming VM's copied disks, one "pool/volume" a line, in its run
+/// folder: whatever ends an incoming VM that did not switch (its process ending, a corrald
+/// restart, a refusal) deletes them, also after a corrald that was killed.
+constexpr const char* k_copies_file = "migrate-copies";
 /// How long the source waits for its process to end once QEMU reported the switch.
 constexpr auto k_source_exit_wait = 30s;
 }  // namespace
@@ -109,7 +116,12 @@ Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name, 
     return report;
 }
 
-Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& origin) {
+fs::path VmManager::migrate_disks_socket(const fs::path& stream_socket) {
+    return stream_socket.parent_path() / "migrate-disks.sock";
+}
+
+Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& origin,
+                                             const std::vector<size_t>& copied_disks) {
     auto* engine = TRY(engine_for(vm.engine));
     if (auto available = engine->availability(); !available.available)
         return fail(fmt::format("engine {} is not available on this host: {}", vm.engine, available.reason), ENODEV);
@@ -149,6 +161,16 @@ Result<fs::path> VmManager::prepare_incoming(VmRecord vm, const std::string& ori
     fs::create_directories(vm.run_dir, ignored);
     const fs::path socket = fs::path(vm.run_dir) / k_incoming_socket;
     spec->migrate_listen = "unix:" + socket.string();
+    if (!copied_disks.empty()) {
+        std::string copies;
+        for (size_t index : copied_disks)
+            copies += fmt::format("{}/{}\n", vm.disks.at(index).pool, vm.disks.at(index).volume);
+        if (auto written = write_file_atomically((fs::path(vm.run_dir) / k_copies_file).string(), copies, 0600);
+            !written)
+            return undo(written.error());
+        spec->copied_disks = copied_disks;
+        spec->disks_listen = "unix:" + migrate_disks_socket(socket).string();
+    }
     auto instance = engine->launch(*spec);
     if (!instance)
         return undo(instance.error());
@@ -183,6 +205,12 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
             return fail(fmt::format("{} is not arriving by migration here", name), ENOENT);
         live = it->second;
     }
+    // The copied disks are complete (the source ended its mirrors before it confirmed): nothing
+    // outside may write them once the guest runs.
+    if (auto stopped = live->instance->stop_disk_server(); !stopped) {
+        ignore_error(live->instance->kill(), "a disk still served from outside must not run");
+        return fail(fmt::format("{} cannot run here: {}", name, stopped.error().message()), EIO);
+    }
     // The instance waits paused (-S) once loaded: the source confirmed the switch, so it runs
     // here now (a `cont` while QEMU still loads runs it at the end of the load).
     if (auto resumed = live->instance->resume(); !resumed)
@@ -205,6 +233,8 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
         std::lock_guard lock(m_mutex);
         live->incoming = false;
     }
+    std::error_code ignored;
+    fs::remove(fs::path(live->instance->run_dir()) / k_copies_file, ignored);  // the copies are the VM's now
     if (auto pinned = m_inventory.get_vm(name); pinned && !pinned->limits.vcpu_pins.empty())
         ignore_error(apply_vcpu_pins(live->instance->pid(), pinned->limits), "pinning is best effort after a switch");
     set_state(name, VmState::Running, fmt::format("migrated in from {}", origin), live->instance->pid());
@@ -226,6 +256,24 @@ void VmManager::abort_incoming(const std::string& name) {
     m_exited.wait_for(lock, 10s, [&] { return live->exited; });
 }
 
+void VmManager::delete_incoming_copies(const fs::path& list) {
+    std::ifstream file(list);
+    std::string line;
+    while (std::getline(file, line)) {
+        const auto slash = line.find('/');
+        if (slash == std::string::npos)
+            continue;
+        const std::string pool_name = line.substr(0, slash), volume = line.substr(slash + 1);
+        auto pool = m_storage.pool(pool_name);
+        auto deleted = pool ? (*pool)->delete_volume(volume) : Result<void>(fail(pool.error()));
+        if (deleted)
+            log_info("deleted {}, the copy made for an incoming migration that did not switch", line);
+        else if (deleted.error().errno_value() != ENOENT)
+            log_warning("cannot delete {}, the copy made for an incoming migration that did not switch: {}", line,
+                        deleted.error().message());
+    }
+}
+
 void VmManager::discard_incoming(const std::string& name, const std::string& why) {
     VmRecord vm;
     {
@@ -244,8 +292,10 @@ void VmManager::discard_incoming(const std::string& name, const std::string& why
     }
     remove_cgroup(m_cgroups, name);
     std::error_code ignored;
-    if (!vm.run_dir.empty())
+    if (!vm.run_dir.empty()) {
+        delete_incoming_copies(fs::path(vm.run_dir) / k_copies_file);
         fs::remove_all(vm.run_dir, ignored);
+    }
     log_info("VM {}: incoming migration discarded: {}", name, why);
     m_events.publish({{"kind", "vm.deleted"}, {"target", name}, {"reason", "incoming migration discarded: " + why}});
 }

@@ -46,6 +46,8 @@ constexpr auto k_savevm_timeout = 600s;
 /// QEMU answers QMP once its arguments are parsed and the machine is built; under TCG on a
 /// loaded host that can take a few seconds.
 constexpr auto k_start_timeout = 30s;
+/// How long a disk copy may take to end at the switch (what the guest wrote last goes out).
+constexpr auto k_copy_end_wait = 60s;
 /// A PNG of the largest display (3840x2160) is far below this even uncompressed.
 constexpr size_t k_max_screenshot_bytes = 64 * 1024 * 1024;
 
@@ -270,15 +272,27 @@ public:
                            {{"downtime-limit", request.downtime_ms}, {"max-bandwidth", bandwidth}});
             !set)
             return refused(set.error());
+        auto deadline = started + std::chrono::seconds(request.timeout_s);
+        // Disks first: memory moves once every copy is in step (the mirrors keep them so).
+        if (auto copied = copy_disks(request, deadline); !copied) {
+            end_disk_copies(request.disk_copies, Mirror::Cancel);
+            return refused(copied.error());
+        }
+        auto give_up = [&](Error error) -> Result<MigrationReport> {
+            end_disk_copies(request.disk_copies, Mirror::Cancel);
+            return fail(std::move(error));
+        };
         // Answers at once; the migration runs in QEMU's migration thread.
         if (auto started_migration = start_migration(request.to); !started_migration)
-            return refused(started_migration.error());
-        auto deadline = started + std::chrono::seconds(request.timeout_s);
+            return give_up(Error(started_migration.error().with_context(
+                fmt::format("migrating to {}; the VM runs on here", request.to))));
         for (;;) {
-            auto status = TRY(qmp("follow the migration of", "query-migrate"));
-            std::string state = status.value("status", "");
+            auto status = qmp("follow the migration of", "query-migrate");
+            if (!status)
+                return give_up(status.error());
+            std::string state = status->value("status", "");
             if (request.on_progress && (state == "active" || state == "device")) {
-                const auto ram = status.value("ram", nlohmann::json::object());
+                const auto ram = status->value("ram", nlohmann::json::object());
                 MigrationProgress now;
                 now.phase = state == "device" ? "switching" : "copying memory";
                 now.rounds = ram.value("dirty-sync-count", uint64_t{0});
@@ -288,14 +302,25 @@ public:
                 request.on_progress(now);
             }
             if (state == "completed") {
-                const auto ram = status.value("ram", nlohmann::json::object());
+                const auto ram = status->value("ram", nlohmann::json::object());
                 MigrationReport report;
                 report.rounds = ram.value("dirty-sync-count", uint64_t{0});
                 report.bytes_sent = ram.value("transferred", uint64_t{0});
-                report.total_ms = status.value("total-time", uint64_t{0});
-                report.downtime_ms = status.value("downtime", uint64_t{0});
+                report.total_ms = status->value("total-time", uint64_t{0});
+                report.downtime_ms = status->value("downtime", uint64_t{0});
                 report.dirty_rate_bytes_per_s =
                     ram.value("dirty-pages-rate", uint64_t{0}) * ram.value("page-size", uint64_t{4096});
+                // The guest is paused: each mirror sends what it wrote last and ends in step,
+                // without switching this QEMU to the copy. A copy that cannot end: the VM runs
+                // on here (`cont` takes its disks back), the destination's half goes.
+                if (auto ended = end_disk_copies(request.disk_copies, Mirror::Complete); !ended) {
+                    end_disk_copies(request.disk_copies, Mirror::Cancel);
+                    auto resumed = qmp("resume", "cont");
+                    return fail(fmt::format("migrating to {}: {}; {}", request.to, ended.error().message(),
+                                            resumed ? "the VM runs on here"
+                                                    : "and it cannot resume here: " + resumed.error().message()),
+                                EIO);
+                }
                 // The VM runs at the destination; this QEMU holds only its stopped copy (kept,
                 // paused, when the caller confirms the delivery: `cont` would run it on here).
                 if (!request.stay_paused_at_switch)
@@ -303,17 +328,186 @@ public:
                 return report;
             }
             if (state == "failed" || state == "cancelled")
-                return fail(fmt::format("migrating to {}: QEMU's migration {}: {}; the VM runs on here", request.to,
-                                        state, status.value("error-desc", std::string("no reason given"))),
-                            EIO);
+                return give_up(
+                    Error(fmt::format("migrating to {}: QEMU's migration {}: {}; the VM runs on here", request.to,
+                                      state, status->value("error-desc", std::string("no reason given"))),
+                          EIO));
             if (std::chrono::steady_clock::now() > deadline) {
                 ignore_error(qmp("cancel the migration of", "migrate_cancel"), "the timeout is the error to report");
-                return fail(fmt::format("migrating to {}: not done within timeout_s {}; cancelled, the VM runs on here",
-                                        request.to, request.timeout_s),
-                            ETIMEDOUT);
+                return give_up(
+                    Error(fmt::format("migrating to {}: not done within timeout_s {}; cancelled, the VM runs on here",
+                                      request.to, request.timeout_s),
+                          ETIMEDOUT));
             }
             std::this_thread::sleep_for(50ms);
         }
+    }
+
+    enum class Mirror { Complete, Cancel };
+
+    /// Starts a block mirror (sync=full) of each disk of `request.disk_copies` onto an NBD
+    /// client of the destination's export, and waits until all are in step (READY), reporting
+    /// the bytes copied. The NBD connection is made here (corrald's socket: the VM's uid could
+    /// reach none) and handed to QEMU (getfd; blockdev-add's "fd" address takes it by name).
+    Result<void> copy_disks(const MigrationRequest& request, std::chrono::steady_clock::time_point deadline) {
+        for (const auto& copy : request.disk_copies) {
+            if (!copy.to.starts_with("unix:"))
+                return fail(fmt::format("disk copy target {} is not unix:PATH", copy.to), EINVAL);
+            const std::string id = fmt::format("corral-copy{}", copy.disk);
+            auto stream = TRY(connect_unix_socket(copy.to.substr(5)));
+            TRY(with_qmp("start the disk copy of", [&](QmpClient& client) -> Result<nlohmann::json> {
+                TRY(client.execute_with_fd("getfd", {{"fdname", id}}, stream.get(), k_qmp_command_timeout));
+                TRY(client.execute("blockdev-add",
+                                   {{"driver", "nbd"},
+                                    {"node-name", id},
+                                    {"server", {{"type", "fd"}, {"str", id}}},
+                                    {"export", fmt::format("disk{}", copy.disk)}},
+                                   k_qmp_command_timeout));
+                nlohmann::json mirror = {{"job-id", id},
+                                         {"device", fmt::format("disk{}", copy.disk)},
+                                         {"target", id},
+                                         {"sync", "full"},
+                                         {"auto-dismiss", false}};
+                // The stream's limit holds for the disks too (per disk, as QEMU limits each job).
+                if (request.max_bandwidth_bytes)
+                    mirror["speed"] = request.max_bandwidth_bytes;
+                return client.execute("blockdev-mirror", mirror, k_qmp_command_timeout);
+            }));
+        }
+        for (;;) {
+            auto jobs = TRY(copy_jobs(request.disk_copies));
+            MigrationProgress now;
+            now.phase = "copying disks";
+            size_t ready = 0;
+            for (const auto& job : jobs) {
+                const std::string status = job.value("status", "");
+                if (job.contains("error") || status == "concluded" || status == "aborting" || status == "null")
+                    return fail(fmt::format("the copy of {} failed: {}", job.value("id", ""),
+                                            job.value("error", std::string("the job ended"))),
+                                EIO);
+                now.disk_bytes_copied += job.value("current-progress", uint64_t{0});
+                now.disk_bytes_total += job.value("total-progress", uint64_t{0});
+                if (status == "ready")
+                    ++ready;
+            }
+            if (request.on_progress)
+                request.on_progress(now);
+            if (ready == request.disk_copies.size())
+                return {};
+            if (std::chrono::steady_clock::now() > deadline)
+                return fail(fmt::format("the disks were not copied within timeout_s {}", request.timeout_s), ETIMEDOUT);
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+
+    /// query-jobs, only this migration's disk copies (each one must be there).
+    Result<std::vector<nlohmann::json>> copy_jobs(const std::vector<DiskCopy>& copies) {
+        auto all = TRY(qmp("follow the disk copy of", "query-jobs"));
+        std::vector<nlohmann::json> jobs;
+        for (const auto& copy : copies) {
+            const std::string id = fmt::format("corral-copy{}", copy.disk);
+            bool found = false;
+            for (const auto& job : all)
+                if (job.value("id", "") == id) {
+                    jobs.push_back(job);
+                    found = true;
+                }
+            if (!found)
+                return fail(fmt::format("the copy of disk{} is gone", copy.disk), EIO);
+        }
+        return jobs;
+    }
+
+    /// Ends the mirrors: Complete (block-job-cancel after READY: the copy ends in step with
+    /// this disk, which stays the VM's here) or Cancel (force: a failed migration; whatever
+    /// the copy holds is the destination's to discard); then drops their NBD clients.
+    Result<void> end_disk_copies(const std::vector<DiskCopy>& copies, Mirror how) {
+        if (copies.empty())
+            return {};
+        for (const auto& copy : copies)
+            ignore_error(qmp("end the disk copy of", "block-job-cancel",
+                             {{"device", fmt::format("corral-copy{}", copy.disk)}, {"force", how == Mirror::Cancel}}),
+                         "a copy that never started or already ended has no job to end");
+        std::optional<Error> failed;
+        const auto deadline = std::chrono::steady_clock::now() + k_copy_end_wait;
+        for (const auto& copy : copies) {
+            const std::string id = fmt::format("corral-copy{}", copy.disk);
+            for (;;) {
+                auto jobs = copy_jobs({copy});
+                if (!jobs)
+                    break;  // no job (never started)
+                const auto& job = jobs->front();
+                if (job.value("status", "") == "concluded") {
+                    if (job.contains("error") && !failed)
+                        failed = Error(
+                            fmt::format("the copy of disk{} failed at its end: {}", copy.disk, job.value("error", "")),
+                            EIO);
+                    break;
+                }
+                if (std::chrono::steady_clock::now() > deadline) {
+                    if (!failed)
+                        failed = Error(fmt::format("the copy of disk{} did not end within {} s", copy.disk,
+                                                   k_copy_end_wait.count()),
+                                       ETIMEDOUT);
+                    ignore_error(qmp("end the disk copy of", "block-job-cancel", {{"device", id}, {"force", true}}),
+                                 "the timeout is the error to report");
+                    break;
+                }
+                std::this_thread::sleep_for(50ms);
+            }
+            ignore_error(qmp("dismiss the disk copy of", "job-dismiss", {{"id", id}}), "a job that is gone is fine");
+            ignore_error(qmp("drop the disk copy's target of", "blockdev-del", {{"node-name", id}}),
+                         "a node that is gone (or never came) is fine");
+        }
+        if (failed && how == Mirror::Complete)
+            return fail(*failed);
+        return {};
+    }
+
+    /// A destination launched with LaunchSpec::copied_disks: an NBD server on `uri` (a socket
+    /// this process makes and hands over, as for the migration's listener) exporting each of
+    /// those disks writable as "disk<index>". QEMU activates an export's node at once, so the
+    /// copy lands while the instance still waits for the memory.
+    Result<void> serve_disks(const std::string& uri, const std::vector<size_t>& disks) {
+        if (!uri.starts_with("unix:"))
+            return fail(fmt::format("disks_listen {} is not unix:PATH", uri), EINVAL);
+        auto listener = TRY(listen_unix_socket(uri.substr(5), {.backlog = 4, .permissions = 0600}));
+        auto block = TRY(qmp("list the disks of", "query-block"));
+        TRY(with_qmp("serve the copied disks of", [&](QmpClient& client) -> Result<nlohmann::json> {
+            TRY(client.execute_with_fd("getfd", {{"fdname", "corral-disks-in"}}, listener.get(),
+                                       k_qmp_command_timeout));
+            // nbd-server-start takes QEMU's legacy socket address ({"data": ...}).
+            TRY(client.execute("nbd-server-start", {{"addr", {{"type", "fd"}, {"data", {{"str", "corral-disks-in"}}}}}},
+                               k_qmp_command_timeout));
+            for (size_t index : disks) {
+                const std::string device = fmt::format("disk{}", index);
+                std::string node;
+                for (const auto& entry : block)
+                    if (entry.value("device", "") == device && entry.contains("inserted"))
+                        node = entry["inserted"].value("node-name", "");
+                if (node.empty())
+                    return fail(fmt::format("QEMU has no {} to serve", device), EIO);
+                TRY(client.execute("block-export-add",
+                                   {{"type", "nbd"},
+                                    {"id", "corral-copy" + std::to_string(index)},
+                                    {"name", device},
+                                    {"node-name", node},
+                                    {"writable", true}},
+                                   k_qmp_command_timeout));
+            }
+            return nlohmann::json::object();
+        }));
+        m_serving_disks = true;
+        return {};
+    }
+
+    Result<void> stop_disk_server() override {
+        if (!m_serving_disks)
+            return {};
+        // Ends the exports too (QEMU closes every NBD export with its server).
+        TRY(qmp("stop the disk server of", "nbd-server-stop"));
+        m_serving_disks = false;
+        return {};
     }
 
     /// QMP migrate to `to`. A unix socket is connected by this process (corrald, root), not by
@@ -547,6 +741,7 @@ private:
 
     ShimProcess m_process;
     std::mutex m_qmp_mutex;
+    bool m_serving_disks = false;
 };
 
 class EmulatedEngine final : public Engine {
@@ -614,6 +809,12 @@ public:
             if (auto listening = instance->listen_for_migration(spec.migrate_listen); !listening) {
                 ignore_error(instance->kill(), "the listener's failure is the error to report");
                 return fail(listening.error().with_context(fmt::format("cannot start {}", spec.name)));
+            }
+        }
+        if (!spec.copied_disks.empty()) {
+            if (auto serving = instance->serve_disks(spec.disks_listen, spec.copied_disks); !serving) {
+                ignore_error(instance->kill(), "the disk server's failure is the error to report");
+                return fail(serving.error().with_context(fmt::format("cannot start {}", spec.name)));
             }
         }
         return std::unique_ptr<Instance>(std::move(instance));

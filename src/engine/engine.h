@@ -84,6 +84,12 @@ struct LaunchSpec {
     /// and QMP migrate-incoming; native: corral-vmm --migrate-listen. The rest of the spec must
     /// be the source's (memory, vCPUs, disks at the same paths, other taps).
     std::string migrate_listen;
+    /// With migrate_listen, the disks (indices in `disks`) a migrating VM's source copies into
+    /// this instance while the VM runs there (a disk on a pool the two hosts do not share; see
+    /// MigrationRequest::disk_copies). Emulated: an NBD server on `disks_listen` ("unix:/PATH")
+    /// exports each one writable as "disk<index>" until stop_disk_server().
+    std::vector<size_t> copied_disks;
+    std::string disks_listen;
     /// A graphical display of this size in pixels (virtio-gpu, a virtio keyboard and tablet, an
     /// RFB server: Instance::connect_vnc()); 0x0 = none.
     uint32_t display_width = 0;
@@ -99,6 +105,14 @@ struct MigrationProgress {
     uint64_t bytes_sent = 0;
     uint64_t bytes_remaining = 0;  ///< memory still to send in this round
     uint64_t total_bytes = 0;      ///< the guest's memory
+    uint64_t disk_bytes_copied = 0;  ///< phase "copying disks": what the disk copy did so far
+    uint64_t disk_bytes_total = 0;   ///< ... of this much (the copied disks' virtual sizes)
+};
+
+/// One disk a migration copies to the destination (MigrationRequest::disk_copies).
+struct DiskCopy {
+    size_t disk = 0;  ///< its index in LaunchSpec::disks
+    std::string to;   ///< where the destination's copy is served ("unix:/PATH"), one connection
 };
 
 /// Instance::migrate()'s parameters.
@@ -111,6 +125,11 @@ struct MigrationRequest {
     /// Emulated: the source QEMU stays paused after the switch instead of quitting, for a caller
     /// that confirms delivery itself (a relayed stream) and then kill()s it or resume()s it.
     bool stay_paused_at_switch = false;
+    /// Disks copied while the VM runs, before its memory moves (the destination's
+    /// LaunchSpec::copied_disks). Emulated: a block mirror (sync=full, onto an NBD client of
+    /// `to`) per disk; memory moves once all are in step, and at the switch each mirror ends
+    /// with the copy consistent (the source's own disk stays as it was). Native: ENOTSUP.
+    std::vector<DiskCopy> disk_copies;
     /// Called now and then while the migration runs (on the calling thread); may be empty.
     std::function<void(const MigrationProgress&)> on_progress{};
 };
@@ -245,6 +264,9 @@ public:
     virtual Result<MigrationReport> migrate(const MigrationRequest& /*request*/) {
         return fail("this engine cannot migrate VMs", ENOTSUP);
     }
+    /// Ends the NBD server of an instance launched with LaunchSpec::copied_disks (the copy is
+    /// done: nothing may write its disks from outside once the guest runs). A no-op otherwise.
+    virtual Result<void> stop_disk_server() { return {}; }
     /// A PNG of the VM's screen. ENOTSUP when the VM has no display.
     virtual Result<std::string> screenshot() { return fail("this VM has no display", ENOTSUP); }
     /// A new connection (a connected stream socket) to the VM's RFB (VNC) server; the caller

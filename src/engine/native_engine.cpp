@@ -143,6 +143,11 @@ public:
     Result<MigrationReport> migrate(const MigrationRequest& request) override {
         if (m_process.exited())
             return fail(m_process.gone_error("migrate"));
+        if (!request.disk_copies.empty())
+            return fail(
+                "copying a disk while the VM runs needs a shared pool on the native engine (corral-vmm has "
+                "no block mirror yet); the VM runs on here",
+                ENOTSUP);
         // stay_paused_at_switch needs nothing here: corral-vmm answers only once the
         // destination runs the VM (its own end-to-end confirmation).
         nlohmann::json migrate{{"action", "migrate"},

@@ -11,7 +11,9 @@
 #include "daemon/api/api_context.h"
 #include "daemon/disk_rules.h"
 #include "daemon/http/request_body.h"
+#include "daemon/migration_disk_relay.h"
 #include "daemon/migration_service.h"
+#include "daemon/names.h"
 
 namespace corral::daemon {
 namespace {
@@ -22,6 +24,9 @@ constexpr size_t k_max_token = 4096;
 constexpr size_t k_max_ca_cert = 64 * 1024;
 constexpr size_t k_max_origin = 255;
 constexpr size_t k_max_pools = 16;
+constexpr size_t k_max_described_disks = 64;
+/// A disk's virtual size as the source describes it (what qcow2 allows: 64 TiB here).
+constexpr uint64_t k_max_disk_bytes = uint64_t{64} << 40;
 
 ApiResult<MigrationService*> service(ApiContext& context) {
     if (!context.migrations)
@@ -69,7 +74,6 @@ ApiResult<HttpResponse> start_migration(const HttpRequest& request, const std::s
 ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext& context) {
     auto* migrations = TRY(service(context));
     auto body = TRY(RequestBody::parse(request.body));
-    inventory::VmRecord vm = TRY(read_vm_definition(request, body, context));
     auto migration = TRY(body.optional_object("migration"));
     if (!migration)
         return api_fail(400, "migration is missing: {\"origin\": ..., \"pools\": [...]}", "migration");
@@ -84,20 +88,58 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
             identities[pool_name] = identity;
         }
     }
-    TRY_VOID(body.finish());
-    TRY_VOID(context.host_access.check_nics(request.origin, host_nics(vm.nics)));
+    std::vector<MigrationService::DiskInfo> described;
+    if (auto disks = TRY(migration->optional_objects("disks", k_max_described_disks))) {
+        for (auto& disk : *disks) {
+            MigrationService::DiskInfo info;
+            info.pool = TRY(disk.required_string("pool"));
+            info.volume = TRY(disk.required_string("volume"));
+            TRY_VOID(validate_name(info.pool, "pool name", disk.path_of("pool")));
+            TRY_VOID(validate_name(info.volume, "volume name", disk.path_of("volume")));
+            auto size = TRY(disk.optional_uint("size_bytes", 1, k_max_disk_bytes, "bytes"));
+            if (!size)
+                return api_fail(400, fmt::format("{} is missing: the disk's virtual size", disk.path_of("size_bytes")),
+                                disk.path_of("size_bytes"));
+            info.size_bytes = *size;
+            described.push_back(info);
+        }
+    }
+    // The disks on pools that are other folders here are copied in: their empty volumes exist
+    // before the definition names them, and go again if anything below refuses the VM.
+    auto copies = TRY(api(migrations->create_copies(described, identities), "migration.disks"));
+    auto refused = [&](ApiError error) -> ApiResult<HttpResponse> {
+        migrations->delete_copies(copies);
+        return std::unexpected(std::move(error));
+    };
+    auto defined = read_vm_definition(request, body, context);
+    if (!defined)
+        return refused(defined.error());
+    if (auto finished = body.finish(); !finished)
+        return refused(finished.error());
+    inventory::VmRecord vm = *defined;
     if (context.inventory.get_vm(vm.name))
-        return api_fail(409, fmt::format("a VM named {} already exists on {}", vm.name, context.host.hostname), "name");
-    TRY_VOID(refuse_disk_conflict(context.inventory, context.storage, vm));
-    TRY_VOID(api(migrations->check_shared_pools(vm, identities, origin), "disks"));
+        return refused(
+            ApiError{409, "name", fmt::format("a VM named {} already exists on {}", vm.name, context.host.hostname)});
+    if (auto nics = context.host_access.check_nics(request.origin, host_nics(vm.nics)); !nics)
+        return refused(nics.error());
+    if (auto conflict = refuse_disk_conflict(context.inventory, context.storage, vm); !conflict)
+        return refused(conflict.error());
+    auto copied = api(migrations->check_shared_pools(vm, identities, origin, copies), "disks");
+    if (!copied)
+        return refused(copied.error());
     std::filesystem::path socket;
     auto prepared =
-        TRY(api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
-            socket = TRY(context.vms.prepare_incoming(defined, origin.empty() ? "another host" : origin));
+        api(define_vm(context, vm, {}, [&](const inventory::VmRecord& defined) -> Result<inventory::VmRecord> {
+            socket = TRY(context.vms.prepare_incoming(defined, origin.empty() ? "another host" : origin, *copied));
             return defined;
-        })));
-    const std::string id = migrations->add_incoming(prepared.name, socket, origin);
-    return json_response(201, {{"id", id}, {"vm", prepared.name}, {"state", "migrating-in"}});
+        }));
+    if (!prepared)
+        return refused(prepared.error());
+    const std::string id = migrations->add_incoming(
+        prepared->name, socket, origin,
+        copies.empty() ? std::filesystem::path() : VmManager::migrate_disks_socket(socket), copies);
+    return json_response(201,
+                         {{"id", id}, {"vm", prepared->name}, {"state", "migrating-in"}, {"copied_disks", *copied}});
 }
 
 /// Writes all of `data` to the incoming instance (blocking: the WebSocket reads the next frame
@@ -160,6 +202,19 @@ void add_migration_routes(Router& router, ApiContext& context) {
                                      ::shutdown(fd->get(), SHUT_WR);
                              };
                              return handlers;
+                         });
+    // One per disk the destination copies in: the source QEMU's NBD connection for its block
+    // mirror, relayed both ways to the incoming instance's NBD server (which only root reaches).
+    router.add_websocket(api_path("/migrations/{id}/disks"),
+                         [&context](std::shared_ptr<WebSocketConnection> connection, const HttpRequest&,
+                                    const PathParams& params) -> ApiResult<WebSocketHandlers> {
+                             auto* migrations = TRY(service(context));
+                             auto socket = TRY(api(migrations->take_disk_stream(params.at("id")), "id"));
+                             auto connected = connect_unix_socket(socket);
+                             if (!connected)
+                                 return std::unexpected(api_error_from(connected.error()));
+                             return relay_disk_stream(std::move(*connected), connection,
+                                                      fmt::format("migration {}", params.at("id")));
                          });
     router.add("POST", api_path("/migrations/{id}/finish"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {

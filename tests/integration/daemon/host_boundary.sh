@@ -299,6 +299,8 @@ tcall POST /api/v1/migrations '{"name":"m1","nics":[{"tap":"hbtap0"}],"migration
 check "an incoming VM on a host tap: 403 naming nics[0].tap" expect_403 "nics[0].tap"
 tcall GET /api/v1/migrations/nope/stream
 check "GET /migrations/nope/stream: 4xx" test "${code:0:1}" = 4
+tcall GET /api/v1/migrations/nope/disks
+check "GET /migrations/nope/disks: 4xx" test "${code:0:1}" = 4
 tcall POST /api/v1/migrations/nope/finish
 check "POST /migrations/nope/finish: 404" test "$code" = 404
 tcall DELETE /api/v1/migrations/nope

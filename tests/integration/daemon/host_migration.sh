@@ -121,7 +121,7 @@ check "a pool missing at the destination: 400 naming disks[0].pool" \
   test "$code" = 400 -a "$(jqb .error.field)" = "disks[0].pool"
 prep "$(jq -n --arg v "$disk" '{name: "x", image: "tiny", nics: [], disks: [{pool: "shared", volume: $v}], migration: {origin: "a", pools: [{name: "shared", identity: "00000000000000000000000000000000"}]}}')"
 check "a pool that is another folder: 400" test "$code" = 400 -a "$(jqb .error.field)" = disks
-check "  ... local-disk migration is not supported yet" grep -qF "local-disk migration is not supported yet" <<<"$(jqb .error.message)"
+check "  ... saying h2 does not share it" grep -qF "does not share with a" <<<"$(jqb .error.message)"
 prep '{"name":"x","image":"tiny","nics":[],"memory_mib":999999999,"migration":{"origin":"a"}}'
 check "more memory than the destination has: 400 naming memory_mib" test "$code" = 400 -a "$(jqb .error.field)" = memory_mib
 prep '{"name":"x","image":"tiny","nics":[],"migration":{"origin":7}}'

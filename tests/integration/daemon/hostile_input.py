@@ -136,7 +136,9 @@ VALID = {
         "name": "hm1", "vcpus": 1, "memory_mib": 128, "image": "img0", "engine": "emulated",
         "disks": [{"pool": "default", "volume": "v1", "readonly": True}], "nics": [],
         "restart_policy": "no", "cmdline": "quiet",
-        "migration": {"origin": "h1", "pools": [{"name": "default", "identity": "0" * 32}]}}],
+        "migration": {"origin": "h1", "pools": [{"name": "default", "identity": "0" * 32}],
+                      # A pool this host lacks: nothing is created, the definition is read on.
+                      "disks": [{"pool": "nopool", "volume": "v9", "size_bytes": 1048576}]}}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],
     "post /api/v1/volumes": [
         {"pool": "default", "name": "hv2", "size": "1M", "format": "qcow2"},
