@@ -642,7 +642,10 @@ std::string MigrationService::add_incoming(const std::string& vm, const fs::path
     // "m-" first: a path parameter of the API is a name, which starts with a letter.
     std::string id = "m-" + random_id();
     std::lock_guard lock(m_mutex);
-    Incoming incoming{vm, socket, origin, false};
+    Incoming incoming;
+    incoming.vm = vm;
+    incoming.socket = socket;
+    incoming.origin = origin;
     incoming.disk_socket = disk_socket;
     incoming.copies = std::move(copies);
     m_incoming[id] = std::move(incoming);

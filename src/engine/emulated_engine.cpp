@@ -275,11 +275,11 @@ public:
         auto deadline = started + std::chrono::seconds(request.timeout_s);
         // Disks first: memory moves once every copy is in step (the mirrors keep them so).
         if (auto copied = copy_disks(request, deadline); !copied) {
-            end_disk_copies(request.disk_copies, Mirror::Cancel);
+            ignore_error(end_disk_copies(request.disk_copies, Mirror::Cancel), "the copy's error is the one to report");
             return refused(copied.error());
         }
         auto give_up = [&](Error error) -> Result<MigrationReport> {
-            end_disk_copies(request.disk_copies, Mirror::Cancel);
+            ignore_error(end_disk_copies(request.disk_copies, Mirror::Cancel), "the migration's error is the one to report");
             return fail(std::move(error));
         };
         // Answers at once; the migration runs in QEMU's migration thread.
@@ -314,7 +314,7 @@ public:
                 // without switching this QEMU to the copy. A copy that cannot end: the VM runs
                 // on here (`cont` takes its disks back), the destination's half goes.
                 if (auto ended = end_disk_copies(request.disk_copies, Mirror::Complete); !ended) {
-                    end_disk_copies(request.disk_copies, Mirror::Cancel);
+                    ignore_error(end_disk_copies(request.disk_copies, Mirror::Cancel), "the copy's error is the one to report");
                     auto resumed = qmp("resume", "cont");
                     return fail(fmt::format("migrating to {}: {}; {}", request.to, ended.error().message(),
                                             resumed ? "the VM runs on here"

@@ -129,7 +129,7 @@ struct MigrationRequest {
     /// LaunchSpec::copied_disks). Emulated: a block mirror (sync=full, onto an NBD client of
     /// `to`) per disk; memory moves once all are in step, and at the switch each mirror ends
     /// with the copy consistent (the source's own disk stays as it was). Native: ENOTSUP.
-    std::vector<DiskCopy> disk_copies;
+    std::vector<DiskCopy> disk_copies{};
     /// Called now and then while the migration runs (on the calling thread); may be empty.
     std::function<void(const MigrationProgress&)> on_progress{};
 };
