@@ -1,5 +1,6 @@
 #include "base/unix_socket.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -49,6 +50,18 @@ Result<UniqueFd> listen_unix_socket(const std::filesystem::path& path, const Uni
         return fail_errno(fmt::format("cannot chmod {}", path.native()));
     if (::listen(fd.get(), options.backlog) != 0) return fail_errno(fmt::format("cannot listen on {}", path.native()));
     return fd;
+}
+
+bool send_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t put = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0)
+            return false;
+        data.remove_prefix(static_cast<size_t>(put));
+    }
+    return true;
 }
 
 }  // namespace corral

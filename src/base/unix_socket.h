@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -40,5 +41,9 @@ struct UnixListenOptions {
 /// A stream socket (close-on-exec) bound to `path` and listening. A file already at `path`
 /// fails with EADDRINUSE: whether it is stale (and may be removed) is the caller's call.
 Result<UniqueFd> listen_unix_socket(const std::filesystem::path& path, const UnixListenOptions& options = {});
+
+/// Sends all of `data` on the blocking stream socket `fd` (MSG_NOSIGNAL: a peer that went away is
+/// a false return, not a SIGPIPE); false when the peer is gone or the send fails.
+bool send_all(int fd, std::string_view data);
 
 }  // namespace corral

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unix_socket.h"
 
 namespace corral::daemon {
 
@@ -21,18 +22,6 @@ constexpr int k_connect_wait_ms = 30000;
 constexpr size_t k_chunk = 256 * 1024;
 /// Bytes queued for the TLS connection before the relay stops reading QEMU (its pace is the copy's).
 constexpr size_t k_window = 8 * 1024 * 1024;
-
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t put = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put <= 0)
-            return false;
-        data.remove_prefix(static_cast<size_t>(put));
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -84,7 +73,7 @@ void DiskRelay::from_destination(std::string_view data) {
         m_early.append(data);
         return;
     }
-    if (!write_all(m_stream.get(), data))
+    if (!send_all(m_stream.get(), data))
         ::shutdown(m_stream.get(), SHUT_RDWR);
 }
 
@@ -107,7 +96,7 @@ void DiskRelay::pump() {
         std::lock_guard lock(m_mutex);
         m_stream = std::move(stream);
         m_stream_fd = fd;
-        if (!m_early.empty() && !write_all(fd, m_early))
+        if (!m_early.empty() && !send_all(fd, m_early))
             ::shutdown(fd, SHUT_RDWR);
         m_early.clear();
     }
@@ -168,7 +157,7 @@ WebSocketHandlers relay_disk_stream(UniqueFd nbd, std::weak_ptr<WebSocketConnect
     handlers.on_message = [state](std::string_view data, bool) {
         if (state->broken)
             return;
-        if (!write_all(state->nbd.get(), data)) {
+        if (!send_all(state->nbd.get(), data)) {
             state->broken = true;
             ::shutdown(state->nbd.get(), SHUT_RDWR);
         }

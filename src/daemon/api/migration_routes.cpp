@@ -142,20 +142,6 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
                          {{"id", id}, {"vm", prepared->name}, {"state", "migrating-in"}, {"copied_disks", *copied}});
 }
 
-/// Writes all of `data` to the incoming instance (blocking: the WebSocket reads the next frame
-/// only when the instance took this one, which paces the source).
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t put = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put <= 0)
-            return false;
-        data.remove_prefix(static_cast<size_t>(put));
-    }
-    return true;
-}
-
 }  // namespace
 
 void add_migration_routes(Router& router, ApiContext& context) {
@@ -184,7 +170,7 @@ void add_migration_routes(Router& router, ApiContext& context) {
                              std::weak_ptr<WebSocketConnection> weak = connection;
                              WebSocketHandlers handlers;
                              handlers.on_message = [fd, tally, weak](std::string_view data, bool) {
-                                 if (fd->valid() && write_all(fd->get(), data)) {
+                                 if (fd->valid() && send_all(fd->get(), data)) {
                                      tally->add(data);
                                      return;
                                  }

@@ -62,7 +62,7 @@ export class MigrateCard {
   private readonly form: HTMLFormElement;
   private readonly fields: Field[];
   private readonly to = field("to", "Destination", h("input", { type: "text", inputmode: "url", spellcheck: "false",
-    autocomplete: "off", placeholder: "https://host2:8443" }), "The other corrald's TLS API. The VM's disks must be on a pool both hosts share.");
+    autocomplete: "off", placeholder: "https://host2:8443" }), "The other corrald's TLS API. Disks on a pool both hosts share stay where they are; disks on a local pool are copied (emulated engine).");
   private readonly token = field("token", "Its token", h("input", { type: "password", autocomplete: "off" }),
     "A token of the destination: used for this migration only, never stored.");
   private readonly fingerprint = field("fingerprint", "Certificate fingerprint", h("input", { type: "text", spellcheck: "false",
