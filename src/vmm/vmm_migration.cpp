@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/kvm/vcpu_state.h"
+#include "vmm/memory/page_scan.h"
 #include "vmm/migration/endpoint.h"
 #include "vmm/migration/wire.h"
 #include "vmm/pci_setup.h"
@@ -29,15 +30,6 @@ using migration::k_page_size;
 
 /// How long one side waits for the other to take or send the next bytes before it gives up.
 constexpr std::chrono::seconds k_io_timeout{30};
-
-bool all_zero(const uint8_t* page) {
-    // Guest RAM is page-aligned, so 8 bytes at a time.
-    const auto* words = reinterpret_cast<const uint64_t*>(page);
-    for (size_t i = 0; i < k_page_size / 8; ++i)
-        if (words[i])
-            return false;
-    return true;
-}
 
 int64_t milliseconds_since(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
@@ -66,7 +58,7 @@ public:
     /// Queues the page at `address` (`host` its bytes); zero pages go as their address alone,
     /// or not at all when `skip_zero` (the destination's memory starts zeroed).
     Result<void> page(uint64_t address, const uint8_t* host, bool skip_zero) {
-        bool zero = all_zero(host);
+        bool zero = page_is_zero(host);
         if (zero && skip_zero)
             return {};
         m_batch.add(address, zero ? nullptr : host);
@@ -172,11 +164,14 @@ Result<nlohmann::json> Vmm::migrate(const ControlRequest& request) {
                                          ? fmt::format(" at the limit of {} MiB/s", request.max_bandwidth_bytes >> 20)
                                          : std::string()));
         });
-        // Round 0: every page that is not zero. Pages written meanwhile are in the dirty log.
+        // Round 0: every page that is not zero (pages the guest never touched are not even read).
+        // Pages written meanwhile are in the dirty log.
         auto round_started = Clock::now();
+        TouchedPages touched(m_memory);
         for (const auto& region : m_memory.regions())
             for (uint64_t offset = 0; offset + k_page_size <= region.size; offset += k_page_size)
-                TRY_VOID(sender.page(region.guest_address + offset, region.host + offset, /*skip_zero=*/true));
+                if (touched.maybe_data(region, offset))
+                    TRY_VOID(sender.page(region.guest_address + offset, region.host + offset, /*skip_zero=*/true));
         TRY_VOID(sender.flush());
         uint64_t rounds = 1;
         uint64_t round_bytes = sender.bytes;

@@ -137,21 +137,22 @@ Result<Hello> decode_hello(const Record& record) {
 }
 
 void PageBatch::add(uint64_t address, const uint8_t* data) {
-    m_entries.u64(address | (data ? 0 : k_flag_zero));
-    if (data)
-        m_entries.fixed_bytes(std::span(data, k_page_size));
-    ++m_count;
+    m_pages.emplace_back(address | (data ? 0 : k_flag_zero), data);
 }
 
 std::vector<uint8_t> PageBatch::take() {
-    auto entries = m_entries.take();
-    uint32_t count = m_count;
-    m_entries = StateWriter();
-    m_count = 0;
-    return encode_record(k_pages, [&](StateWriter& w) {
-        w.u32(count);
-        w.fixed_bytes(entries);
+    StateWriter writer;
+    writer.reserve(snapshot::k_section_header_size + 4 + m_pages.size() * (8 + k_page_size));
+    writer.section(k_pages, k_record_version, [&](StateWriter& w) {
+        w.u32(static_cast<uint32_t>(m_pages.size()));
+        for (const auto& [word, data] : m_pages) {
+            w.u64(word);
+            if (data)
+                w.fixed_bytes(std::span(data, k_page_size));
+        }
     });
+    m_pages.clear();
+    return writer.take();
 }
 
 Result<PageCounts> apply_page_record(const Record& record, const GuestMemory& memory) {

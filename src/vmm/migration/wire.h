@@ -6,6 +6,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -81,16 +82,17 @@ Result<Hello> decode_hello(const Record& record);
 class PageBatch {
 public:
     /// Adds the page at `address` (page-aligned); `data` is its k_page_size bytes, or null for
-    /// a page that is all zeros (sent as its address alone).
+    /// a page that is all zeros (sent as its address alone). The bytes are read by take(), not
+    /// here: each page is copied once, into the record (a page the guest writes in between is
+    /// in the dirty log, and goes again).
     void add(uint64_t address, const uint8_t* data);
-    bool full() const { return m_count == k_max_pages_per_record; }
-    bool empty() const { return m_count == 0; }
+    bool full() const { return m_pages.size() == k_max_pages_per_record; }
+    bool empty() const { return m_pages.empty(); }
     /// The PAGE record of the pages added since the last take(); empties the batch.
     std::vector<uint8_t> take();
 
 private:
-    snapshot::StateWriter m_entries;
-    uint32_t m_count = 0;
+    std::vector<std::pair<uint64_t, const uint8_t*>> m_pages;  // address and flags, bytes or null
 };
 
 /// What apply_page_record() put into guest memory.

@@ -15,6 +15,7 @@
 #include "base/private_file.h"
 #include "base/unique_fd.h"
 #include "vmm/memory/guest_memory.h"
+#include "vmm/memory/page_scan.h"
 #include "vmm/snapshot/crc32c.h"
 #include "vmm/snapshot/state_stream.h"
 
@@ -64,40 +65,6 @@ Result<void> fsync_directory(const std::string& dir) {
     if (!fd.valid() || ::fsync(fd.get()) != 0) return fail_errno(fmt::format("syncing {}", dir));
     return {};
 }
-
-bool all_zero(const uint8_t* page) {
-    // Compare 8 bytes at a time; guest RAM is page-aligned.
-    const auto* words = reinterpret_cast<const uint64_t*>(page);
-    for (size_t i = 0; i < k_page / 8; ++i)
-        if (words[i]) return false;
-    return true;
-}
-
-/// Which pages of anonymous guest RAM were ever touched, from /proc/self/pagemap (present or
-/// swapped out, bits 63 and 62): pages never touched are zero without being read, so writing a
-/// snapshot costs time in proportion to touched memory, not RAM size. Unusable for file-backed
-/// memory (an untouched page holds the file's data) or without pagemap: then every page is
-/// "maybe touched" and gets scanned.
-class TouchedPages {
-public:
-    explicit TouchedPages(const GuestMemory& memory) {
-        if (!memory.file_backed()) m_pagemap = UniqueFd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-    }
-    /// Whether the `count` pages from `host` (page-aligned) may hold data; fills `touched`.
-    void query(const uint8_t* host, size_t count, std::vector<bool>& touched) {
-        touched.assign(count, true);
-        if (!m_pagemap.valid()) return;
-        std::vector<uint64_t> entries(count);
-        off_t offset = static_cast<off_t>(reinterpret_cast<uintptr_t>(host) / k_page * 8);
-        ssize_t n = ::pread(m_pagemap.get(), entries.data(), count * 8, offset);
-        if (n != static_cast<ssize_t>(count * 8)) return;
-        constexpr uint64_t k_present = 1ull << 63, k_swapped = 1ull << 62;
-        for (size_t i = 0; i < count; ++i) touched[i] = (entries[i] & (k_present | k_swapped)) != 0;
-    }
-
-private:
-    UniqueFd m_pagemap;
-};
 
 }  // namespace
 
@@ -189,22 +156,11 @@ Result<MemoryFileStats> write_memory_file(const std::string& path, const GuestMe
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return fail_errno(fmt::format("sizing {}", path));
     MemoryFileStats stats;
     uint64_t offset = 0;
-    TouchedPages touched_pages(memory);
-    constexpr size_t k_batch = 4096;  // pages per pagemap read (16 MiB of RAM)
-    std::vector<bool> touched;
-    uint64_t batch_start = UINT64_MAX;
+    TouchedPages touched(memory);
     for (const auto& region : memory.regions()) {
-        batch_start = UINT64_MAX;
-        // Whether the page at `page` (an offset in the region) may hold data.
-        auto maybe_data = [&](uint64_t page) {
-            if (batch_start == UINT64_MAX || page < batch_start || page >= batch_start + k_batch * k_page) {
-                batch_start = page;
-                size_t count = static_cast<size_t>(std::min<uint64_t>(k_batch, (region.size - page + k_page - 1) / k_page));
-                touched_pages.query(region.host + page, count, touched);
-            }
-            return touched[(page - batch_start) / k_page];
+        auto has_data = [&](uint64_t page) {
+            return touched.maybe_data(region, page) && !page_is_zero(region.host + page);
         };
-        auto has_data = [&](uint64_t page) { return maybe_data(page) && !all_zero(region.host + page); };
         for (uint64_t page = 0; page < region.size; page += k_page) {
             const uint8_t* host = region.host + page;
             size_t length = static_cast<size_t>(std::min<uint64_t>(k_page, region.size - page));

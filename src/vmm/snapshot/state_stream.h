@@ -45,6 +45,9 @@ public:
     /// A section: `fill` writes its payload into this writer; the header is completed after.
     void section(uint32_t tag, uint16_t version, const std::function<void(StateWriter&)>& fill);
 
+    /// Room for `bytes` in all, so that a large payload is not copied as it grows.
+    void reserve(size_t bytes) { m_data.reserve(bytes); }
+
     const std::vector<uint8_t>& data() const { return m_data; }
     std::vector<uint8_t> take() { return std::move(m_data); }
 

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# bench/migration/run.sh: corral-vmm's live migration beside QEMU's, same guest, same run (issue 13).
+#
+# For each guest size and each writing rate, boots the project's guest (stock Debian kernel, one
+# vCPU) under each monitor, lets it fill half its memory with random bytes (pages that must
+# travel: neither monitor sends zero pages), start a writer that rewrites RATE MiB of them every
+# second, and print a ticker line every 10 ms; then migrates it over a unix socket on the same
+# machine to a second process of the same monitor waiting for it (corral-vmm --migrate-listen,
+# QEMU -incoming), with a 300 ms downtime limit and no bandwidth cap. Prints, per run, the
+# monitor's own figures (rounds, MiB sent, total time, the downtime it measured) and the guest's
+# view: the longest silence of its ticker across the move, from the last line the source printed
+# to the first the destination printed, both stamped on arrival with the same clock. Ends with the
+# ratios corral-vmm / QEMU (below 1: corral-vmm is faster or stops the guest for less).
+# Inside the nested lab where this host's KVM cannot run guest kernels at speed: absolute times
+# there are slow (QEMU TCG underneath), the ratios are what to read. Not a test: nothing fails on a
+# number.
+#   bench/migration/run.sh [--memory "512 1024"] [--rates "0 32"] [--smoke]
+# --smoke: one 512 MiB guest, idle. CORRAL_BUILD_DIR: the build folder (default build).
+set -uo pipefail
+script=$(readlink -f "${BASH_SOURCE[0]}")
+here=$(dirname "$script")
+repo=$(cd "$here/../.." && pwd)
+build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
+# (Inside the lab the options come back as the environment: the lab runs the script again.)
+memories=${MIGRATION_BENCH_MEMORY:-512 1024} rates=${MIGRATION_BENCH_RATES:-0 32}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --memory) memories=$2; shift 2 ;;
+    --rates) rates=$2; shift 2 ;;
+    --smoke) memories=512 rates=0; shift ;;
+    -h|--help) sed -n '2,18p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option '$1' (allowed: --memory \"MiB ...\", --rates \"MiB/s ...\", --smoke)" >&2; exit 2 ;;
+  esac
+done
+for n in $memories $rates; do
+  [[ $n =~ ^[0-9]+$ ]] || { echo "run.sh: --memory and --rates take whole numbers (MiB, MiB/s), not '$n'" >&2; exit 2; }
+done
+for m in $memories; do
+  ((m >= 256)) || { echo "run.sh: a guest needs at least 256 MiB, not $m" >&2; exit 2; }
+done
+command -v qemu-system-x86_64 >/dev/null && command -v python3 >/dev/null ||
+  { echo "SKIP: the benchmark needs qemu-system-x86_64 and python3"; exit 77; }
+
+# shellcheck source=../../tests/lib/lab.sh
+. "$repo/tests/lib/lab.sh"
+lab_vmm_begin 5400 MIGRATION_BENCH_MEMORY="$memories" MIGRATION_BENCH_RATES="$rates"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/migration-bench.XXXXXX")
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  rm -rf -- "$work"
+}
+trap cleanup EXIT
+helper="$here/migrate.py"
+# start_stamped LOG COMMAND...: COMMAND in the background, its output stamped into LOG (through a
+# FIFO: the lab has no /dev/fd for a process substitution); its pid is kept for end_all.
+start_stamped() {
+  local log=$1; shift
+  mkfifo "$log.fifo"
+  python3 -u "$helper" stamp <"$log.fifo" >"$log" &
+  "$@" </dev/null >"$log.fifo" 2>&1 &
+  pids+=($!)
+}
+
+guest_line() {   # guest_line MEMORY RATE: the kernel command line of a guest that fills, writes, ticks
+  local fill=$(($1 / 2)) rate=$2 run
+  run="mkdir -p /mem && mount -t tmpfs -o size=$((fill + rate + 16))m tmpfs /mem && "
+  run+="dd if=/dev/urandom of=/mem/fill bs=1M count=$fill 2>/dev/null && echo BENCH-READY && "
+  if ((rate > 0)); then
+    run+="{ while :; do dd if=/mem/fill of=/mem/written bs=1M count=$rate conv=notrunc 2>/dev/null; sleep 1; done & } && "
+  fi
+  run+="while :; do echo mig-tick; usleep 10000; done"
+  echo "console=ttyS0 quiet $("$repo/tools/guest-image" encode-run "$run") corral.then=halt"
+}
+
+wait_ready() {   # wait_ready LOG: the guest filled its memory and ticks
+  local deadline=$((SECONDS + 900))
+  until grep -q mig-tick "$1" 2>/dev/null; do
+    if ((SECONDS > deadline)); then echo "no ticker in $1:"; tail -n 20 "$1"; return 1; fi
+    sleep 1
+  done
+}
+
+wait_socket() {   # wait_socket PATH: the destination listens
+  local deadline=$((SECONDS + 60))
+  until [ -S "$1" ]; do
+    if ((SECONDS > deadline)); then echo "nothing listens on $1"; return 1; fi
+    sleep 0.1
+  done
+}
+
+results="$work/results"
+report() {   # report MONITOR MEMORY RATE ANSWER GAP: "MONITOR MEMORY RATE ROUNDS MIB TOTAL_MS DOWNTIME_MS GAP_MS"
+  local figures
+  figures=$(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(s["rounds"], s["bytes"] >> 20, s["total_ms"], s["downtime_ms"])' "$4")
+  echo "$1 $2 $3 $figures $5" | tee -a "$results"
+}
+
+# One migration each (run in this shell, not a pipeline: their pids are kept for end_all).
+run_vmm() {   # run_vmm MEMORY RATE
+  local dir="$work/vmm-$1-$2" answer gap
+  mkdir -p "$dir"
+  start_stamped "$dir/source.log" "$vmm" --kernel "$kernel" --initrd "$initrd" --memory "$1M" --cpus 1 \
+    --cmdline "$(guest_line "$1" "$2")" --control "$dir/source.control"
+  wait_ready "$dir/source.log" || return 1
+  sleep 3  # the writer's first rounds
+  start_stamped "$dir/destination.log" "$vmm" --migrate-listen "unix:$dir/migrate.sock" \
+    --control "$dir/destination.control"
+  wait_socket "$dir/migrate.sock" || return 1
+  answer=$(python3 "$helper" vmm "$dir/source.control" "unix:$dir/migrate.sock" 300) ||
+    { echo "corral-vmm did not migrate: $answer"; tail -n 5 "$dir/source.log" "$dir/destination.log"; return 1; }
+  sleep 2  # the destination's ticks
+  gap=$(python3 "$helper" gap "$dir/source.log" "$dir/destination.log" mig-tick)
+  report corral-vmm "$1" "$2" "$answer" "$gap"
+  python3 -c 'import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"{\"action\":\"stop\"}\n"); s.recv(4096)' \
+    "$dir/destination.control" 2>/dev/null
+}
+
+run_qemu() {   # run_qemu MEMORY RATE
+  local dir="$work/qemu-$1-$2" answer gap line
+  mkdir -p "$dir"
+  line=$(guest_line "$1" "$2")
+  local common=(-enable-kvm -cpu host -m "$1M" -smp 1 -nodefaults -no-user-config -display none -serial stdio
+    -kernel "$kernel" -initrd "$initrd" -append "$line")
+  start_stamped "$dir/source.log" qemu-system-x86_64 "${common[@]}" -qmp "unix:$dir/source.qmp,server=on,wait=off"
+  wait_ready "$dir/source.log" || return 1
+  sleep 3
+  start_stamped "$dir/destination.log" qemu-system-x86_64 "${common[@]}" \
+    -qmp "unix:$dir/destination.qmp,server=on,wait=off" -incoming "unix:$dir/migrate.sock"
+  wait_socket "$dir/migrate.sock" || return 1
+  answer=$(python3 "$helper" qemu "$dir/source.qmp" "unix:$dir/migrate.sock" 300) ||
+    { echo "QEMU did not migrate: $answer"; tail -n 5 "$dir/source.log" "$dir/destination.log"; return 1; }
+  sleep 2
+  gap=$(python3 "$helper" gap "$dir/source.log" "$dir/destination.log" mig-tick)
+  report qemu "$1" "$2" "$answer" "$gap"
+  python3 "$repo/bench/snapshot/qmp.py" qmp "$dir/source.qmp" quit >/dev/null 2>&1
+  python3 "$repo/bench/snapshot/qmp.py" qmp "$dir/destination.qmp" quit >/dev/null 2>&1
+}
+
+end_all() {   # every monitor of the last run, so that two runs never share the machine
+  local pid
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  pids=()
+  sleep 1
+}
+
+for memory in $memories; do
+  for rate in $rates; do
+    for monitor in vmm qemu; do
+      echo "== $monitor: $memory MiB guest, writing $rate MiB/s"
+      "run_$monitor" "$memory" "$rate"
+      end_all
+    done
+  done
+done
+
+python3 - "$results" <<'EOF'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    fields = line.split()
+    if len(fields) == 8 and fields[0] in ("corral-vmm", "qemu"):
+        rows[(fields[0], fields[1], fields[2])] = [float(x) if x != "none" else float("nan") for x in fields[3:]]
+names = ("rounds", "MiB", "total ms", "downtime ms", "tick gap ms")
+print()
+print(f"{'guest':<16} {'figure':<12} {'corral-vmm':>11} {'qemu':>11} {'ratio':>7}")
+for (monitor, memory, rate), ours in sorted(rows.items()):
+    if monitor != "corral-vmm" or ("qemu", memory, rate) not in rows:
+        continue
+    theirs = rows[("qemu", memory, rate)]
+    for name, a, b in zip(names, ours, theirs):
+        ratio = a / b if b else float("nan")
+        print(f"{memory + ' MiB ' + rate + ' MiB/s':<16} {name:<12} {a:>11.0f} {b:>11.0f} {ratio:>7.2f}")
+EOF
