@@ -333,12 +333,12 @@ Result<std::unique_ptr<Vmm>> receive_migration(int connection, const ConfigAdjus
 
     migration::PageCounts counts;
     std::optional<snapshot::SnapshotState> state;
+    migration::Record record;  // one buffer for every record
     while (!state) {
-        auto record = migration::receive_record(connection, "source");
-        if (!record)
-            return refuse(record.error());
-        if (record->tag == migration::k_pages) {
-            auto applied = migration::apply_page_record(*record, incoming->memory);
+        if (auto received = migration::receive_record_into(connection, "source", record); !received)
+            return refuse(received.error());
+        if (record.tag == migration::k_pages) {
+            auto applied = migration::apply_page_record(record, incoming->memory);
             if (!applied)
                 return refuse(applied.error());
             counts.pages += applied->pages;
@@ -346,7 +346,7 @@ Result<std::unique_ptr<Vmm>> receive_migration(int connection, const ConfigAdjus
             continue;
         }
         std::vector<uint8_t> state_file;
-        auto decoded = migration::decode_record(*record, migration::k_state, "source", [&](snapshot::StateReader& r) {
+        auto decoded = migration::decode_record(record, migration::k_state, "source", [&](snapshot::StateReader& r) {
             state_file.resize(r.remaining());
             r.fixed_bytes(state_file);
         });

@@ -5,6 +5,10 @@
 
 #include <algorithm>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace corral::vmm {
 
 namespace {
@@ -12,10 +16,24 @@ constexpr size_t k_pages_per_query = 4096;  // 16 MiB of RAM per pagemap read
 }
 
 bool page_is_zero(const uint8_t* page) {
+    // OR 256 bytes together before each test, 16 bytes an instruction (SSE2 is baseline x86-64):
+    // a test per 8-byte word cost twenty times the instructions, and every page a snapshot or a
+    // migration's first round looks at goes through here.
+#if defined(__SSE2__)
+    const auto* blocks = reinterpret_cast<const __m128i*>(page);
+    for (size_t i = 0; i < k_scan_page_size / 16; i += 16) {
+        __m128i any = _mm_load_si128(blocks + i);
+        for (size_t j = 1; j < 16; ++j)
+            any = _mm_or_si128(any, _mm_load_si128(blocks + i + j));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) != 0xFFFF)
+            return false;
+    }
+#else
     const auto* words = reinterpret_cast<const uint64_t*>(page);
     for (size_t i = 0; i < k_scan_page_size / 8; ++i)
         if (words[i])
             return false;
+#endif
     return true;
 }
 

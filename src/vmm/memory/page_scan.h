@@ -11,7 +11,8 @@ namespace corral::vmm {
 
 inline constexpr size_t k_scan_page_size = 4096;
 
-/// Whether the 4 KiB page at `page` (8-byte aligned, as guest RAM is) holds only zeros.
+/// Whether the 4 KiB page at `page` (16-byte aligned, as guest RAM and any page-aligned buffer are)
+/// holds only zeros.
 bool page_is_zero(const uint8_t* page);
 
 /// Which pages of anonymous guest RAM were ever touched, from /proc/self/pagemap (present or

@@ -204,23 +204,30 @@ Result<void> send_all(int fd, std::span<const uint8_t> bytes) {
 }
 
 Result<Record> receive_record(int fd, const std::string& peer) {
-    std::vector<uint8_t> header(snapshot::k_section_header_size);
+    Record record;
+    TRY_VOID(receive_record_into(fd, peer, record));
+    return record;
+}
+
+Result<void> receive_record_into(int fd, const std::string& peer, Record& record) {
+    uint8_t header[snapshot::k_section_header_size];
     bool more = TRY(receive_exact(fd, header, peer));
     if (!more)
         return fail(ErrorKind::Failed, fmt::format("the {} closed the stream", peer));
-    uint32_t length = le32(header, 8);
+    std::span<const uint8_t> header_bytes(header);
+    uint32_t length = le32(header_bytes, 8);
     if (length > k_max_record_bytes)
         return fail(ErrorKind::Invalid,
                     fmt::format("the {} announces a '{}' record of {} bytes; at most {} allowed", peer,
-                                snapshot::tag_name(le32(header, 0)), length, k_max_record_bytes));
-    Record record;
-    record.tag = le32(header, 0);
-    record.bytes = std::move(header);
+                                snapshot::tag_name(le32(header_bytes, 0)), length, k_max_record_bytes));
+    record.tag = le32(header_bytes, 0);
+    // Same size as the last record (most PAGE records): no reallocation, no zero fill.
     record.bytes.resize(snapshot::k_section_header_size + length);
+    std::copy(std::begin(header), std::end(header), record.bytes.begin());
     auto payload = std::span(record.bytes).subspan(snapshot::k_section_header_size);
     if (!payload.empty() && !TRY(receive_exact(fd, payload, peer)))
         return fail(ErrorKind::Invalid, fmt::format("the {}'s stream ended inside a record (truncated)", peer));
-    return record;
+    return {};
 }
 
 }  // namespace corral::vmm::migration

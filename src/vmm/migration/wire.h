@@ -113,5 +113,8 @@ Result<void> send_all(int fd, std::span<const uint8_t> bytes);
 /// Reads the next record from `fd`: refuses a length above k_max_record_bytes before reading
 /// the payload, and an end of stream inside a record ("truncated").
 Result<Record> receive_record(int fd, const std::string& peer);
+/// The same into `record`, whose buffer is reused: a stream of same-sized PAGE records is then
+/// received without allocating and zero-filling a megabyte per record.
+Result<void> receive_record_into(int fd, const std::string& peer, Record& record);
 
 }  // namespace corral::vmm::migration
