@@ -75,7 +75,7 @@ guest_line() {   # guest_line MEMORY RATE: the kernel command line of a guest th
   echo "console=ttyS0 quiet $("$repo/tools/guest-image" encode-run "$run") corral.then=halt"
 }
 
-wait_ready() {   # wait_ready LOG: the guest filled its memory and ticks
+wait_ready() {   # wait_ready LOG: the guest filled its memory and ticks (on a destination: ticks again)
   local deadline=$((SECONDS + 900))
   until grep -q mig-tick "$1" 2>/dev/null; do
     if ((SECONDS > deadline)); then echo "no ticker in $1:"; tail -n 20 "$1"; return 1; fi
@@ -111,7 +111,7 @@ run_vmm() {   # run_vmm MEMORY RATE
   wait_socket "$dir/migrate.sock" || return 1
   answer=$(python3 "$helper" vmm "$dir/source.control" "unix:$dir/migrate.sock" 300) ||
     { echo "corral-vmm did not migrate: $answer"; tail -n 5 "$dir/source.log" "$dir/destination.log"; return 1; }
-  sleep 2  # the destination's ticks
+  wait_ready "$dir/destination.log"  # the guest ticks there
   gap=$(python3 "$helper" gap "$dir/source.log" "$dir/destination.log" mig-tick)
   report corral-vmm "$1" "$2" "$answer" "$gap"
   python3 -c 'import json, socket, sys
@@ -133,7 +133,7 @@ run_qemu() {   # run_qemu MEMORY RATE
   wait_socket "$dir/migrate.sock" || return 1
   answer=$(python3 "$helper" qemu "$dir/source.qmp" "unix:$dir/migrate.sock" 300) ||
     { echo "QEMU did not migrate: $answer"; tail -n 5 "$dir/source.log" "$dir/destination.log"; return 1; }
-  sleep 2
+  wait_ready "$dir/destination.log"
   gap=$(python3 "$helper" gap "$dir/source.log" "$dir/destination.log" mig-tick)
   report qemu "$1" "$2" "$answer" "$gap"
   python3 "$repo/bench/snapshot/qmp.py" qmp "$dir/source.qmp" quit >/dev/null 2>&1
@@ -167,7 +167,7 @@ for line in open(sys.argv[1]):
 names = ("rounds", "MiB", "total ms", "downtime ms", "tick gap ms")
 print()
 print(f"{'guest':<16} {'figure':<12} {'corral-vmm':>11} {'qemu':>11} {'ratio':>7}")
-for (monitor, memory, rate), ours in sorted(rows.items()):
+for (monitor, memory, rate), ours in sorted(rows.items(), key=lambda row: (int(row[0][1]), int(row[0][2]))):
     if monitor != "corral-vmm" or ("qemu", memory, rate) not in rows:
         continue
     theirs = rows[("qemu", memory, rate)]
