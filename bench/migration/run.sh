@@ -46,50 +46,10 @@ command -v qemu-system-x86_64 >/dev/null && command -v python3 >/dev/null ||
 lab_vmm_begin 5400 MIGRATION_BENCH_MEMORY="$memories" MIGRATION_BENCH_RATES="$rates"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/migration-bench.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-  rm -rf -- "$work"
-}
+# shellcheck source=../lib/ticking_guest.sh
+. "$repo/bench/lib/ticking_guest.sh"
+cleanup() { end_all; rm -rf -- "$work"; }
 trap cleanup EXIT
-helper="$here/migrate.py"
-# start_stamped LOG COMMAND...: COMMAND in the background, its output stamped into LOG (through a
-# FIFO: the lab has no /dev/fd for a process substitution); its pid is kept for end_all.
-start_stamped() {
-  local log=$1; shift
-  mkfifo "$log.fifo"
-  python3 -u "$helper" stamp <"$log.fifo" >"$log" &
-  "$@" </dev/null >"$log.fifo" 2>&1 &
-  pids+=($!)
-}
-
-guest_line() {   # guest_line MEMORY RATE: the kernel command line of a guest that fills, writes, ticks
-  local fill=$(($1 / 2)) rate=$2 run
-  run="mkdir -p /mem && mount -t tmpfs -o size=$((fill + rate + 16))m tmpfs /mem && "
-  run+="dd if=/dev/urandom of=/mem/fill bs=1M count=$fill 2>/dev/null && echo BENCH-READY && "
-  if ((rate > 0)); then
-    run+="{ while :; do dd if=/mem/fill of=/mem/written bs=1M count=$rate conv=notrunc 2>/dev/null; sleep 1; done & } && "
-  fi
-  run+="while :; do echo mig-tick; usleep 10000; done"
-  echo "console=ttyS0 quiet $("$repo/tools/guest-image" encode-run "$run") corral.then=halt"
-}
-
-wait_ready() {   # wait_ready LOG: the guest filled its memory and ticks (on a destination: ticks again)
-  local deadline=$((SECONDS + 900))
-  until grep -q mig-tick "$1" 2>/dev/null; do
-    if ((SECONDS > deadline)); then echo "no ticker in $1:"; tail -n 20 "$1"; return 1; fi
-    sleep 1
-  done
-}
-
-wait_socket() {   # wait_socket PATH: the destination listens
-  local deadline=$((SECONDS + 60))
-  until [ -S "$1" ]; do
-    if ((SECONDS > deadline)); then echo "nothing listens on $1"; return 1; fi
-    sleep 0.1
-  done
-}
 
 results="$work/results"
 report() {   # report MONITOR MEMORY RATE ANSWER GAP: "MONITOR MEMORY RATE ROUNDS MIB TOTAL_MS DOWNTIME_MS GAP_MS"
@@ -103,16 +63,16 @@ run_vmm() {   # run_vmm MEMORY RATE
   local dir="$work/vmm-$1-$2" answer gap
   mkdir -p "$dir"
   start_stamped "$dir/source.log" "$vmm" --kernel "$kernel" --initrd "$initrd" --memory "$1M" --cpus 1 \
-    --cmdline "$(guest_line "$1" "$2")" --control "$dir/source.control"
-  wait_ready "$dir/source.log" || return 1
+    --cmdline "$(ticking_guest_line $(($1 / 2)) "$2")" --control "$dir/source.control"
+  wait_ticks "$dir/source.log" || return 1
   sleep 3  # the writer's first rounds
   start_stamped "$dir/destination.log" "$vmm" --migrate-listen "unix:$dir/migrate.sock" \
     --control "$dir/destination.control"
   wait_socket "$dir/migrate.sock" || return 1
-  answer=$(python3 "$helper" vmm "$dir/source.control" "unix:$dir/migrate.sock" 300) ||
+  answer=$(python3 "$monitors" vmm "$dir/source.control" "unix:$dir/migrate.sock" 300) ||
     { echo "corral-vmm did not migrate: $answer"; tail -n 5 "$dir/source.log" "$dir/destination.log"; return 1; }
-  wait_ready "$dir/destination.log"  # the guest ticks there
-  gap=$(python3 "$helper" gap "$dir/source.log" "$dir/destination.log" mig-tick)
+  wait_ticks "$dir/destination.log"  # the guest ticks there
+  gap=$(python3 "$monitors" gap "$dir/source.log" "$dir/destination.log" "$tick_mark")
   report corral-vmm "$1" "$2" "$answer" "$gap"
   python3 -c 'import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"{\"action\":\"stop\"}\n"); s.recv(4096)' \
@@ -122,30 +82,24 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"{\"action
 run_qemu() {   # run_qemu MEMORY RATE
   local dir="$work/qemu-$1-$2" answer gap line
   mkdir -p "$dir"
-  line=$(guest_line "$1" "$2")
+  line=$(ticking_guest_line $(($1 / 2)) "$2")
   local common=(-enable-kvm -cpu host -m "$1M" -smp 1 -nodefaults -no-user-config -display none -serial stdio
     -kernel "$kernel" -initrd "$initrd" -append "$line")
   start_stamped "$dir/source.log" qemu-system-x86_64 "${common[@]}" -qmp "unix:$dir/source.qmp,server=on,wait=off"
-  wait_ready "$dir/source.log" || return 1
+  wait_ticks "$dir/source.log" || return 1
   sleep 3
   start_stamped "$dir/destination.log" qemu-system-x86_64 "${common[@]}" \
     -qmp "unix:$dir/destination.qmp,server=on,wait=off" -incoming "unix:$dir/migrate.sock"
   wait_socket "$dir/migrate.sock" || return 1
-  answer=$(python3 "$helper" qemu "$dir/source.qmp" "unix:$dir/migrate.sock" 300) ||
+  answer=$(python3 "$monitors" qemu "$dir/source.qmp" "unix:$dir/migrate.sock" 300) ||
     { echo "QEMU did not migrate: $answer"; tail -n 5 "$dir/source.log" "$dir/destination.log"; return 1; }
-  wait_ready "$dir/destination.log"
-  gap=$(python3 "$helper" gap "$dir/source.log" "$dir/destination.log" mig-tick)
+  wait_ticks "$dir/destination.log"
+  gap=$(python3 "$monitors" gap "$dir/source.log" "$dir/destination.log" "$tick_mark")
   report qemu "$1" "$2" "$answer" "$gap"
   python3 "$repo/bench/snapshot/qmp.py" qmp "$dir/source.qmp" quit >/dev/null 2>&1
   python3 "$repo/bench/snapshot/qmp.py" qmp "$dir/destination.qmp" quit >/dev/null 2>&1
 }
 
-end_all() {   # every monitor of the last run, so that two runs never share the machine
-  local pid
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  pids=()
-  sleep 1
-}
 
 for memory in $memories; do
   for rate in $rates; do
