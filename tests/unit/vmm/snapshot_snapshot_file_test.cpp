@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "vmm/memory/guest_memory.h"
 #include "vmm/snapshot/crc32c.h"
@@ -69,6 +71,32 @@ TEST_F(SnapshotFileTest, WritesASparseMemoryFileAndReadsTheStateBack) {
     auto again = write_snapshot(dir, state, memory);
     ASSERT_FALSE(again) << "a folder holding a snapshot is not overwritten";
     EXPECT_NE(again.error().message().find("already holds a snapshot"), std::string::npos);
+}
+
+TEST_F(SnapshotFileTest, TheMemoryFileHoldsEveryTouchedPageAcrossManyPagemapReads) {
+    // 64 MiB is four of TouchedPages' 16 MiB pagemap reads: runs of written pages cross their
+    // edges, single pages sit on both sides of them, and touched pages that hold zeros are
+    // holes; the file must equal guest memory byte for byte.
+    GuestMemory large = GuestMemory::create(64ull << 20).value();
+    auto region = large.regions().front();
+    uint32_t seed = 7;
+    auto fill_page = [&](uint64_t page) {
+        for (uint64_t i = 0; i < 4096; ++i) {
+            seed = seed * 1103515245u + 12345u;
+            region.host[page * 4096 + i] = static_cast<uint8_t>(seed >> 16);
+        }
+    };
+    for (uint64_t page : {0ull, 1ull, 4095ull, 4096ull, 8191ull, 12288ull, 16383ull})
+        fill_page(page);
+    for (uint64_t page = 4090; page < 4110; ++page)
+        fill_page(page);
+    std::memset(region.host + 9000 * 4096, 0, 4096);  // touched, zero
+    ASSERT_TRUE(write_snapshot(dir, state, large));
+    std::ifstream file(dir + "/memory", std::ios::binary);
+    std::vector<char> bytes(64ull << 20);
+    file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_EQ(file.gcount(), static_cast<std::streamsize>(bytes.size()));
+    EXPECT_EQ(std::memcmp(bytes.data(), region.host, bytes.size()), 0);
 }
 
 TEST_F(SnapshotFileTest, MemoryMappedFromASnapshotIsSavedWholeEvenWhereUntouched) {
