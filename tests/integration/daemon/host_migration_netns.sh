@@ -54,13 +54,13 @@ streams=()
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/corral-scratch.XXXXXX")
 shared="$scratch/shared"
 cleanup() {
-  local side pid
-  for pid in "${streams[@]}"; do kill "$pid" 2>/dev/null; done
+  local side pid pid_file
+  for pid_file in "${streams[@]}"; do [ -s "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null; done
   for side in A B; do
     on "$side"
-    api GET /api/v1/vms
-    for pid in $(jq -r '.[].pid // empty' <<<"$body" 2>/dev/null); do [ "$pid" -gt 0 ] && kill -KILL "$pid" 2>/dev/null; done
     corrald_stop
+    # Every QEMU this side's corrald started (found by its run folder), whatever state it is in.
+    while read -r _ _ pid; do kill -KILL "$pid" 2>/dev/null; done < <(corrald_processes)
     rm -rf -- "$state"
   done
   for side in A B C; do ip netns del "${ns[$side]}" 2>/dev/null; done
@@ -150,8 +150,10 @@ declare -A stream_log
 start_stream() {   # start_stream VM: the client's connection to VM's echo server
   stream_log[$1]="$scratch/stream-$1.log"
   : >"${stream_log[$1]}"
-  in_ns C python3 "$repo/tests/lib/echo_stream.py" "${guest_ip[$1]}" 5000 "${stream_log[$1]}" &
-  streams+=($!)
+  # (ip netns exec may fork: the pid to end is python's own, written before it starts.)
+  in_ns C sh -c 'echo $$ >"$1.pid"; exec python3 "$2" "$3" 5000 "$1"' _ \
+    "${stream_log[$1]}" "$repo/tests/lib/echo_stream.py" "${guest_ip[$1]}" &
+  streams+=("${stream_log[$1]}.pid")
 }
 echoed() { awk 'END { print NR }' "${stream_log[$1]}"; }   # lines echoed so far (or the error at the end)
 # The log holds only consecutive numbers from 0, each with its time of receipt: no line lost,
