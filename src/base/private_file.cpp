@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -33,6 +34,25 @@ std::string random_hex(size_t bytes) {
     for (unsigned char c : raw)
         text += fmt::format("{:02x}", c);
     return text;
+}
+
+std::string random_guid() {
+    std::string hex = random_hex(16);
+    hex[12] = '4';                                                    // version 4
+    hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];  // variant 10xx
+    return fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4), hex.substr(16, 4),
+                       hex.substr(20));
+}
+
+bool is_guid(std::string_view text) {
+    if (text.size() != 36)
+        return false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i])))
+            return false;
+    }
+    return true;
 }
 
 std::string temporary_path_for(const std::string& final_path) {

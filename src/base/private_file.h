@@ -13,6 +13,13 @@ namespace corral {
 /// `bytes` random bytes from getrandom(2), as lowercase hex: names nobody can guess in advance.
 std::string random_hex(size_t bytes);
 
+/// A random GUID (RFC 4122 version 4), "xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx": a VM
+/// generation ID as QEMU's vmgenid device takes it.
+std::string random_guid();
+
+/// True for text in random_guid()'s shape (any version): 8-4-4-4-12 hex digits.
+bool is_guid(std::string_view text);
+
 /// A temporary name in the same folder as `final_path` (so a rename commits it):
 /// ".NAME.corral-tmp-<32 random hex digits>". Hidden, and unpredictable, so another local user
 /// cannot plant a symlink where a privileged corrald will create a file.

@@ -296,17 +296,23 @@ void MigrationService::reap() {
     std::unique_lock lock(m_mutex);
     while (!m_stopping) {
         m_wake.wait_for(lock, 1s);
-        std::vector<std::string> expired;
+        std::vector<std::pair<std::string, std::string>> expired;  // id, why
         const auto now = std::chrono::steady_clock::now();
-        for (const auto& [id, incoming] : m_incoming)
+        for (const auto& [id, incoming] : m_incoming) {
             if (!incoming.streaming && now - incoming.created > k_stream_wait)
-                expired.push_back(id);
-        for (const auto& id : expired) {
+                expired.emplace_back(
+                    id, fmt::format("no migration stream from {} within {} s", incoming.origin, k_stream_wait.count()));
+            else if (incoming.streaming && !incoming.stream_ended && now - incoming.last_data > k_stream_stall_wait)
+                expired.emplace_back(id, fmt::format("its migration stream from {} stalled: no data for {} s",
+                                                     incoming.origin, k_stream_stall_wait.count()));
+        }
+        for (const auto& [id, why] : expired) {
             Incoming incoming = m_incoming.at(id);
             m_incoming.erase(id);
             lock.unlock();
-            log_warning("VM {}: no migration stream from {} within {} s; discarding it", incoming.vm, incoming.origin,
-                        k_stream_wait.count());
+            // Its instance ends: the stream's next bytes find no reader, the WebSocket closes and
+            // the source's migration fails with its VM running there (as for a killed instance).
+            log_warning("VM {}: {}; discarding it", incoming.vm, why);
             discard(incoming);
             lock.lock();
         }
@@ -500,6 +506,13 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     for (const auto& info : *infos)
         disks.push_back({{"pool", info.pool}, {"volume", info.volume}, {"size_bytes", info.size_bytes}});
     body["migration"] = {{"origin", m_hostname}, {"pools", pools}, {"disks", disks}};
+    // What the running VM has that its definition does not: a live migration is no fork, so the
+    // guest keeps its generation ID (a new one would make it reseed as a clone does), and the
+    // balloon target it was asked to keep stays kept there.
+    if (!vm.generation_id.empty())
+        body["migration"]["generation_id"] = vm.generation_id;
+    if (vm.balloon_target_mib > 0)
+        body["migration"]["balloon_target_mib"] = vm.balloon_target_mib;
     auto prepared = client.call({"POST", "/api/v1/migrations", body});
     if (!prepared)
         return refused(message_of(prepared.error()));
@@ -679,7 +692,20 @@ Result<fs::path> MigrationService::take_stream(const std::string& id) {
     if (it->second.streaming)
         return fail(fmt::format("migration {} already has its stream", id), EBUSY);
     it->second.streaming = true;
+    it->second.last_data = std::chrono::steady_clock::now();
     return it->second.socket;
+}
+
+void MigrationService::note_stream_data(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_incoming.find(id); it != m_incoming.end())
+        it->second.last_data = std::chrono::steady_clock::now();
+}
+
+void MigrationService::note_stream_end(const std::string& id) {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_incoming.find(id); it != m_incoming.end())
+        it->second.stream_ended = true;
 }
 
 void MigrationService::release_stream(const std::string& id) {

@@ -60,6 +60,12 @@ public:
     /// How long an incoming migration waits for its stream before it is discarded (a source
     /// that went away after the pre-flight must not leave a waiting instance here).
     static constexpr std::chrono::seconds k_stream_wait{60};
+    /// How long an incoming migration's streams (memory and copied disks) may bring no byte
+    /// before it is discarded (a source that stalled mid-stream: frozen, or its network gone
+    /// without a reset). The instance here ends, so the stream breaks at the source, whose VM
+    /// runs on there. A stream that reached its end waits for the switch without a bound: by
+    /// then the source may have let its copy go.
+    static constexpr std::chrono::seconds k_stream_stall_wait{30};
 
     /// Source: migrates the running VM `name` to `target` as a task. EBUSY when the VM cannot
     /// go now (not running, snapshots, another operation); the destination's checks run in the task.
@@ -101,6 +107,10 @@ public:
     Result<std::filesystem::path> take_stream(const std::string& id);
     /// Destination: the stream taken could not reach the instance; its wait goes on, bounded.
     void release_stream(const std::string& id);
+    /// Destination: bytes came on a stream (memory or disk) of incoming migration `id`.
+    void note_stream_data(const std::string& id);
+    /// Destination: the memory stream of `id` reached its end (the source sent all of it).
+    void note_stream_end(const std::string& id);
     /// Destination: the switch happened: the VM runs here. Forgets the id.
     Result<std::string> finish(const std::string& id);
     /// Destination: discards the incoming VM (the migration failed at the source). Forgets the id.
@@ -114,14 +124,17 @@ private:
         std::filesystem::path socket;
         std::string origin;
         bool streaming = false;
+        bool stream_ended = false;
         std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
+        std::chrono::steady_clock::time_point last_data;  ///< the last byte on any of its streams
         std::filesystem::path disk_socket;
         std::vector<DiskInfo> copies;  ///< volumes made here for it: they go unless it switches
         size_t disk_streams = 0;
     };
     /// Ends an incoming migration that did not switch: its instance, then the volumes made for it.
     void discard(const Incoming& incoming);
-    /// Discards incoming migrations whose stream did not come within k_stream_wait.
+    /// Discards incoming migrations whose stream did not come within k_stream_wait, or stalled
+    /// (k_stream_stall_wait).
     void reap();
     Result<std::string> run(const inventory::VmRecord& vm, const MigrationTarget& target, TaskProgress& progress);
     Result<Incoming> take(const std::string& id);

@@ -98,6 +98,8 @@ nlohmann::json vm_json(const inventory::VmRecord& vm, const std::map<std::string
             // The balloon target kept with the VM and applied at every start; null: none.
             {"balloon_target_mib",
              vm.balloon_target_mib > 0 ? nlohmann::json(vm.balloon_target_mib) : nlohmann::json(nullptr)},
+            // The VM generation ID of its current or last run (emulated engine); null: none yet.
+            {"generation_id", null_if_empty(vm.generation_id)},
             {"uptime_seconds", uptime.has_value() ? nlohmann::json(*uptime) : nlohmann::json(nullptr)},
             {"restarts", vm.restarts},
             {"last_crash", null_if_empty(vm.last_crash)},

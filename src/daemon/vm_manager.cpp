@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/private_file.h"
 #include "daemon/disk_bitmaps.h"
 #include "daemon/disk_rules.h"
 #include "daemon/vcpu_threads.h"
@@ -376,6 +377,7 @@ Result<engine::LaunchSpec> VmManager::launch_spec(const VmRecord& vm) {
     spec.display_width = static_cast<uint32_t>(vm.display_width);
     spec.display_height = static_cast<uint32_t>(vm.display_height);
     spec.io_limits = io_limits_of(vm.limits);
+    spec.generation_id = vm.generation_id;
     if (vm.image.empty()) return fail(fmt::format("{} has no image to boot", vm.name), EINVAL);
     auto image = TRY_CONTEXT(m_inventory.get_image(vm.image), fmt::format("{}'s image", vm.name));
     spec.kernel = image.kernel;
@@ -427,6 +429,20 @@ Result<std::string> VmManager::run_start(const std::string& name, TaskProgress& 
     };
     auto spec = launch_spec(vm);
     if (!spec) return fail_start(spec.error());
+    if (vm.engine == "emulated") {
+        // Every start is a new generation (one from a snapshot is a fork: the guest reseeds its
+        // RNG); the record keeps it, so that a live migration hands the same one on.
+        spec->generation_id = random_guid();
+        auto kept = [&]() -> Result<void> {
+            std::lock_guard lock(m_mutex);
+            auto stored = TRY(m_inventory.get_vm(name));
+            stored.generation_id = spec->generation_id;
+            TRY(m_inventory.update_vm(stored));
+            return {};
+        }();
+        if (!kept)
+            return fail_start(kept.error());
+    }
     spec->restore_tag = from.restore_tag;
     spec->restore_dir = from.restore_dir;
     if (!from.restore_tag.empty())

@@ -237,6 +237,9 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
     fs::remove(fs::path(live->instance->run_dir()) / k_copies_file, ignored);  // the copies are the VM's now
     if (auto pinned = m_inventory.get_vm(name); pinned && !pinned->limits.vcpu_pins.empty())
         ignore_error(apply_vcpu_pins(live->instance->pid(), pinned->limits), "pinning is best effort after a switch");
+    // The balloon's size came with the device's state; the target kept with the VM (which came
+    // with its record) is told to this instance too, so that it reports and keeps it.
+    apply_kept_balloon(name, *live->instance);
     set_state(name, VmState::Running, fmt::format("migrated in from {}", origin), live->instance->pid());
     return {};
 }

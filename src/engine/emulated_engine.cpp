@@ -144,15 +144,6 @@ std::string describe_qemu_exit(int exit_code, const std::string& tail) {
     return reason;
 }
 
-/// A random GUID (RFC 4122 version 4) as QEMU's vmgenid takes it.
-std::string random_guid() {
-    std::string hex = random_hex(16);
-    hex[12] = '4';                                                    // version 4
-    hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];  // variant 10xx
-    return fmt::format("{}-{}-{}-{}-{}", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4), hex.substr(16, 4),
-                       hex.substr(20));
-}
-
 class EmulatedInstance final : public Instance {
 public:
     explicit EmulatedInstance(ShimProcess process) : m_process(std::move(process)) {}

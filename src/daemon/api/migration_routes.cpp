@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/private_file.h"
 #include "base/unix_socket.h"
 #include "cli/endpoint.h"
 #include "daemon/api/api_context.h"
@@ -80,6 +81,13 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
     const std::string origin = TRY(migration->optional_string("origin")).value_or("");
     if (origin.size() > k_max_origin)
         return api_fail(400, fmt::format("migration.origin is at most {} bytes", k_max_origin), "migration.origin");
+    const std::string generation_id = TRY(migration->optional_string("generation_id")).value_or("");
+    if (!generation_id.empty() && !is_guid(generation_id))
+        return api_fail(400,
+                        "migration.generation_id must be the VM generation ID the guest has, a GUID "
+                        "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+                        "migration.generation_id");
+    const auto balloon_target_mib = TRY(migration->optional_uint("balloon_target_mib", 0, INT64_MAX, "MiB"));
     nlohmann::json identities = nlohmann::json::object();
     if (auto pools = TRY(migration->optional_objects("pools", k_max_pools))) {
         for (auto& pool : *pools) {
@@ -117,6 +125,14 @@ ApiResult<HttpResponse> prepare_migration(const HttpRequest& request, ApiContext
     if (auto finished = body.finish(); !finished)
         return refused(finished.error());
     inventory::VmRecord vm = *defined;
+    vm.generation_id = generation_id;
+    if (balloon_target_mib) {
+        if (*balloon_target_mib >= static_cast<uint64_t>(vm.memory_mib))
+            return refused(ApiError{
+                400, "migration.balloon_target_mib",
+                fmt::format("migration.balloon_target_mib must be below memory_mib ({}); 0 = none", vm.memory_mib)});
+        vm.balloon_target_mib = static_cast<int64_t>(*balloon_target_mib);
+    }
     if (context.inventory.get_vm(vm.name))
         return refused(
             ApiError{409, "name", fmt::format("a VM named {} already exists on {}", vm.name, context.host.hostname)});
@@ -169,7 +185,9 @@ void add_migration_routes(Router& router, ApiContext& context) {
                              auto tally = std::make_shared<StreamTally>();
                              std::weak_ptr<WebSocketConnection> weak = connection;
                              WebSocketHandlers handlers;
-                             handlers.on_message = [fd, tally, weak](std::string_view data, bool) {
+                             handlers.on_message = [fd, tally, weak, migrations, id = params.at("id")](
+                                                       std::string_view data, bool) {
+                                 migrations->note_stream_data(id);
                                  if (fd->valid() && send_all(fd->get(), data)) {
                                      tally->add(data);
                                      return;
@@ -181,11 +199,13 @@ void add_migration_routes(Router& router, ApiContext& context) {
                              };
                              // The end of the stream: the instance reads the rest and runs the guest (or, for
                              // a cut stream, fails its load and ends, which discards the VM here).
-                             handlers.on_close = [fd, tally, id = params.at("id")] {
+                             handlers.on_close = [fd, tally, migrations, id = params.at("id")] {
                                  log_info("migration {}: stream relayed in: {} ({})", id, tally->describe(),
                                           fd->valid() ? "to its end" : "the instance went away");
-                                 if (fd->valid())
+                                 if (fd->valid()) {
+                                     migrations->note_stream_end(id);
                                      ::shutdown(fd->get(), SHUT_WR);
+                                 }
                              };
                              return handlers;
                          });
@@ -199,8 +219,15 @@ void add_migration_routes(Router& router, ApiContext& context) {
                              auto connected = connect_unix_socket(socket);
                              if (!connected)
                                  return std::unexpected(api_error_from(connected.error()));
-                             return relay_disk_stream(std::move(*connected), connection,
-                                                      fmt::format("migration {}", params.at("id")));
+                             auto handlers = relay_disk_stream(std::move(*connected), connection,
+                                                               fmt::format("migration {}", params.at("id")));
+                             // A disk's copy is traffic too: while it runs the memory stream is idle.
+                             handlers.on_message = [relay = std::move(handlers.on_message), migrations,
+                                                    id = params.at("id")](std::string_view data, bool binary) {
+                                 migrations->note_stream_data(id);
+                                 relay(data, binary);
+                             };
+                             return handlers;
                          });
     router.add("POST", api_path("/migrations/{id}/finish"),
                [&context](const HttpRequest&, const PathParams& params) -> ApiResult<HttpResponse> {

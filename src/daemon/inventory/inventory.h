@@ -99,6 +99,9 @@ struct VmRecord {
     /// The memory the guest is asked to keep through its balloon (docs/api.md "Memory balloon"),
     /// applied at every start; 0 = none kept (the balloon deflated), else 1 to memory_mib - 1.
     std::int64_t balloon_target_mib = 0;
+    /// The VM generation ID (a GUID) the guest saw in its current or last run on the emulated
+    /// engine, "" = none. A start draws a new one; a live migration keeps it (it is no fork).
+    std::string generation_id;
     std::string created_at;
     std::string updated_at;
     bool operator==(const VmRecord&) const = default;

@@ -203,6 +203,11 @@ ALTER TABLE vms ADD COLUMN display_height INTEGER NOT NULL DEFAULT 0 CHECK (disp
     R"sql(
 ALTER TABLE vms ADD COLUMN balloon_target_mib INTEGER NOT NULL DEFAULT 0 CHECK (balloon_target_mib >= 0);
 )sql",
+    // v13 (branch twohost): the VM generation ID of the VM's current run ('' = none: never started
+    // on the emulated engine); a live migration carries it, a start draws a new one.
+    R"sql(
+ALTER TABLE vms ADD COLUMN generation_id TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 Result<void> too_new(int version) {

@@ -7,7 +7,7 @@ namespace corral::inventory {
 class Connection;
 
 /// The schema version this build writes; PRAGMA user_version holds a database's version.
-inline constexpr int k_schema_version = 12;
+inline constexpr int k_schema_version = 13;
 
 /// The database's schema version (0 for a new, empty file).
 Result<int> schema_version(Connection& db);

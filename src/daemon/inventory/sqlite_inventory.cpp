@@ -26,7 +26,7 @@ using nlohmann::json;
 #define CORRAL_VM_COLUMNS                                                                   \
     "name, engine, vcpus, memory_mib, image, disks, nics, restart_policy, cmdline, state, " \
     "state_reason, pid, run_dir, created_at, updated_at, started_at, restarts, last_crash, limits, " \
-    "display_width, display_height, balloon_target_mib"
+    "display_width, display_height, balloon_target_mib, generation_id"
 #define CORRAL_NETWORK_COLUMNS                                                                \
     "name, kind, bridge, parent, vlan_id, subnet4, gateway4, dhcp_start, dhcp_end, subnet6, mtu, " \
     "dns_forwarders, created_at"
@@ -148,7 +148,7 @@ Result<void> bind_vm(Statement& statement, const VmRecord& vm) {
                               vm.state_reason, vm.pid, vm.run_dir, vm.created_at, vm.updated_at,
                               vm.started_at, vm.restarts, vm.last_crash, limits_to_json(vm.limits),
                               static_cast<std::int64_t>(vm.display_width),
-                              static_cast<std::int64_t>(vm.display_height), vm.balloon_target_mib);
+                              static_cast<std::int64_t>(vm.display_height), vm.balloon_target_mib, vm.generation_id);
 }
 
 Result<VmRecord> read_vm(const Statement& row) {
@@ -180,6 +180,7 @@ Result<VmRecord> read_vm(const Statement& row) {
     vm.display_width = static_cast<int>(row.column_int64(19));
     vm.display_height = static_cast<int>(row.column_int64(20));
     vm.balloon_target_mib = row.column_int64(21);
+    vm.generation_id = row.column_text(22);
     return vm;
 }
 
@@ -303,7 +304,7 @@ Result<VmRecord> SqliteInventory::create_vm(const VmRecord& vm) {
     stored.started_at = stored.pid != 0 ? stored.created_at : "";
     Statement insert = TRY(m_db.prepare(
         "INSERT INTO vms (" CORRAL_VM_COLUMNS
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"));
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"));
     TRY_VOID(bind_vm(insert, stored));
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (auto ran = insert.run(); !ran) {
@@ -352,7 +353,7 @@ Result<VmRecord> SqliteInventory::update_vm(const VmRecord& vm) {
         "pid = ?12, run_dir = ?13, updated_at = ?15, "
         "started_at = CASE WHEN ?12 = 0 THEN '' WHEN ?12 = pid THEN started_at ELSE ?16 END, "
         "restarts = ?17, last_crash = ?18, limits = ?19, display_width = ?20, display_height = ?21, "
-        "balloon_target_mib = ?22 WHERE name = ?1 RETURNING created_at, started_at"));
+        "balloon_target_mib = ?22, generation_id = ?23 WHERE name = ?1 RETURNING created_at, started_at"));
     TRY_VOID(bind_vm(update, stored));  // ?14 (created_at) is bound but unused: it never changes
     TRY_VOID(in_transaction([&]() -> Result<void> {
         if (!TRY(update.step()))

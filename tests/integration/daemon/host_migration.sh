@@ -6,7 +6,8 @@
 # run folder; the disk file is kept. Refusals before anything moves (unreachable, bad token, bad
 # fingerprint, a taken name, a missing pool, a pool that is not shared, too little memory), each
 # leaving the VM running at the source; the destination's incoming QEMU killed mid-way: the source
-# runs on and the destination keeps no record. Pre-flights whose stream never comes: their
+# runs on and the destination keeps no record; the source's corrald stopped (SIGSTOP) mid-stream:
+# the destination discards its half after 30 s without a byte, and the source, continued, runs on. Pre-flights whose stream never comes: their
 # incoming QEMUs go on a DELETE, after the stream's wait (60 s) and at the destination corrald's stop.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
@@ -179,6 +180,33 @@ on A
 type_into mover 'kill %1; echo STILL-$X
 '
 check "A: the guest goes on, its value kept" wait_console mover 'STILL-kept42' 30
+
+echo "== the source stalls mid-stream (its corrald stopped): the destination gives up its half"
+type_into mover 'while :; do dd if=/dev/urandom of=/dev/shm/churn bs=1M count=16 2>/dev/null; done &
+'
+"$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" --downtime-ms 1 --bandwidth-mib 1 \
+  >"$kill_out" 2>&1 &
+migrate_pid=$!
+check "A: the stream is in flight again" wait_until 60 in_flight
+kill -STOP "$corrald_pid"   # A's corrald (this test's): its relay sends nothing more
+on B
+check "B: mover is there in state migrating-in" eval 'api GET /api/v1/vms/mover; [ "$(jqb .state)" = migrating-in ]'
+incoming_pid=$(jqb .pid)
+# 30 s with no byte on its streams (MigrationService::k_stream_stall_wait), checked each second.
+check "B discarded its half once its stream stalled (no record)" \
+  wait_until 60 eval 'api GET /api/v1/vms/mover; [ "$code" = 404 ]'
+check "  ... its QEMU gone" eval '! kill -0 "$incoming_pid" 2>/dev/null'
+check "  ... saying why" grep -qF "VM mover: its migration stream from" "$state/corrald.log"
+on A
+kill -CONT "$corrald_pid"
+wait "$migrate_pid"
+rc=$?
+out=$(cat "$kill_out")
+check "A, going on: the migration failed (exit 4)" test "$rc" = 4
+check "  ... mover runs on at A" runs_on_a
+type_into mover 'kill %1; echo AGAIN-$X
+'
+check "A: the guest goes on, its value kept" wait_console mover 'AGAIN-kept42' 30
 
 echo "== the migration"
 sum_before=$(sha256sum <"$disk_file")

@@ -137,6 +137,7 @@ VALID = {
         "disks": [{"pool": "default", "volume": "v1", "readonly": True}], "nics": [],
         "restart_policy": "no", "cmdline": "quiet",
         "migration": {"origin": "h1", "pools": [{"name": "default", "identity": "0" * 32}],
+                      "generation_id": "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d", "balloon_target_mib": 64,
                       # A pool this host lacks: nothing is created, the definition is read on.
                       "disks": [{"pool": "nopool", "volume": "v9", "size_bytes": 1048576}]}}],
     "post /api/v1/pools": [{"name": "hp1", "driver": "dir", "path": os.path.join(state, "hp1")}],

@@ -30,6 +30,28 @@ protected:
     fs::path m_dir;
 };
 
+TEST(RandomGuid, IsAVersion4GuidAndNeverTheSame) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 100; ++i) {
+        const std::string guid = random_guid();
+        ASSERT_TRUE(is_guid(guid)) << guid;
+        EXPECT_EQ(guid[14], '4') << guid;                                           // version 4
+        EXPECT_NE(std::string("89ab").find(guid[19]), std::string::npos) << guid;  // variant 10xx
+        seen.insert(guid);
+    }
+    EXPECT_EQ(seen.size(), 100u);
+}
+
+TEST(RandomGuid, IsGuidTakesOnlyTheEightFourFourFourTwelveShape) {
+    EXPECT_TRUE(is_guid("0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"));
+    EXPECT_TRUE(is_guid("0A1B2C3D-4E5F-4A6B-8C7D-8E9F0A1B2C3D"));
+    EXPECT_FALSE(is_guid(""));
+    EXPECT_FALSE(is_guid("0a1b2c3d4e5f4a6b8c7d8e9f0a1b2c3d"));        // no dashes
+    EXPECT_FALSE(is_guid("0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3"));     // one digit short
+    EXPECT_FALSE(is_guid("0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3g"));    // not hex
+    EXPECT_FALSE(is_guid("0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d\n"));  // more after it
+}
+
 TEST_F(PrivateFileTest, TemporaryNamesAreHiddenUniqueAndBesideTheTarget) {
     std::set<std::string> names;
     for (int i = 0; i < 100; ++i) {

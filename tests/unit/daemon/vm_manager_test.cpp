@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/private_file.h"
 #include "daemon/inventory/sqlite_inventory.h"
 #include "fake_engine.h"
 
@@ -209,6 +210,21 @@ TEST_F(VmManagerTest, ActionsNeedTheirStates) {
     auto missing = m_vms->act("nosuch", VmAction::Start, 30s);
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().errno_value(), ENOENT);
+}
+
+TEST_F(VmManagerTest, EveryStartDrawsAGenerationIdThatTheRecordKeeps) {
+    define("web");
+    EXPECT_EQ(vm("web").generation_id, "");  // never started
+    run("web", VmAction::Start);
+    const std::string first = vm("web").generation_id;
+    EXPECT_TRUE(is_guid(first)) << first;
+    EXPECT_EQ(m_host->latest("web")->spec().generation_id, first);  // what the guest is given
+    run("web", VmAction::Kill);
+    ASSERT_TRUE(wait_state("web", "stopped"));
+    EXPECT_EQ(vm("web").generation_id, first);  // kept while down
+    run("web", VmAction::Start);
+    EXPECT_NE(vm("web").generation_id, first);
+    EXPECT_EQ(m_host->latest("web")->spec().generation_id, vm("web").generation_id);
 }
 
 TEST_F(VmManagerTest, StopAsksTheGuestAndRecordsAStopNotACrash) {

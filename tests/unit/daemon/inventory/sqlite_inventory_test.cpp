@@ -177,6 +177,18 @@ TEST_F(SqliteInventoryTest, BalloonTargetIsStoredAndCleared) {
     EXPECT_EQ(inventory().list_vms().value().front().balloon_target_mib, 0);
 }
 
+TEST_F(SqliteInventoryTest, GenerationIdIsStoredWithCreateAndUpdate) {
+    VmRecord vm = make_vm("web1");
+    EXPECT_EQ(inventory().create_vm(vm).value().generation_id, "");  // none before a start
+    vm.generation_id = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d";
+    ASSERT_TRUE(inventory().update_vm(vm));
+    EXPECT_EQ(inventory().get_vm("web1").value().generation_id, vm.generation_id);
+    VmRecord arriving = make_vm("web2");  // a migrated VM's record is created with the source's
+    arriving.generation_id = "9f8e7d6c-5b4a-4392-a817-161514131211";
+    ASSERT_TRUE(inventory().create_vm(arriving));
+    EXPECT_EQ(inventory().list_vms().value().back().generation_id, arriving.generation_id);
+}
+
 TEST_F(SqliteInventoryTest, ListVmsIsOrderedByName) {
     for (const char* name : {"web2", "db1", "web10", "app"})
         ASSERT_TRUE(inventory().create_vm(make_vm(name)));
