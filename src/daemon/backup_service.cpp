@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -20,6 +21,7 @@
 #include "daemon/vm_lifecycle.h"
 #include "daemon/vm_manager.h"
 #include "storage/backup/incremental.h"
+#include "storage/image.h"
 #include "storage/qcow2/qcow2_image.h"
 
 namespace corral::daemon {
@@ -32,6 +34,54 @@ namespace {
 constexpr const char* k_registry = "backup-repositories.json";
 /// Marks a backup's configuration as a Corral VM's (corral-backup's own backups hold "{}").
 constexpr const char* k_config_kind = "corral-vm";
+
+/// Under corrald's state folder: the bitmap copies of running VMs' disks during their backups.
+constexpr const char* k_scratch_folder = "backup-scratch";
+
+/// Empty qcow2 images, one per disk, for QEMU to copy a running VM's bitmaps into; removed
+/// with this object (after a crash, the next backup of that VM replaces them: same names, and
+/// one backup of a VM runs at a time).
+class ScratchImages {
+public:
+    explicit ScratchImages(std::filesystem::path folder) : m_folder(std::move(folder)) {}
+    ScratchImages(const ScratchImages&) = delete;
+    ScratchImages& operator=(const ScratchImages&) = delete;
+    ~ScratchImages() {
+        for (const auto& [index, path] : m_paths) {
+            std::error_code ec;
+            std::filesystem::remove(path, ec);
+        }
+    }
+
+    /// An image of `disk`'s virtual size for disk `index`; none for a raw disk.
+    Result<void> add(size_t index, const backup::DiskSource& disk, const std::string& vm) {
+        if (disk.format != storage::ImageFormat::Qcow2)
+            return {};
+        uint64_t size = 0;
+        {
+            auto image = TRY(storage::open_image(
+                disk.path, {.access = storage::Access::ReadOnly, .format = disk.format, .cache_bytes = 1u << 20}));
+            size = image->size();
+        }
+        std::error_code ec;
+        std::filesystem::create_directories(m_folder, ec);
+        if (ec)
+            return fail(fmt::format("creating {}: {}", m_folder.string(), ec.message()), ec.value());
+        auto path = m_folder / fmt::format("{}-disk{}.qcow2", vm, index);
+        std::filesystem::remove(path, ec);
+        storage::ImageCreateOptions options;
+        options.size = size;
+        TRY_VOID(storage::create_image(path.string(), options));
+        m_paths[index] = path;
+        return {};
+    }
+
+    const std::map<size_t, std::filesystem::path>& paths() const { return m_paths; }
+
+private:
+    std::filesystem::path m_folder;
+    std::map<size_t, std::filesystem::path> m_paths;
+};
 
 std::string mib(uint64_t bytes) {
     return fmt::format("{} MiB", bytes >> 20);
@@ -286,25 +336,49 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
     // one transaction) carries the backup's id.
     const int64_t instant = static_cast<int64_t>(::time(nullptr));
     request.id = backup::make_backup_id(vm.name, instant);
-    TRY_VOID(m_vms.take_backup_instant(vm_name, tag, backup::generation_bitmap(request.id)));
-    const std::string instant_text = utc_now();
-    for (size_t i = 0; i < vm.disks.size(); ++i) {
+    // QEMU keeps a running VM's bitmaps in its memory (the file's copy is flagged in use until
+    // it closes the disk): at the instant it copies the old generation of each writable disk
+    // into a scratch qcow2 image, which is read like a stopped VM's disk.
+    ScratchImages copies(m_file.parent_path() / k_scratch_folder);
+    for (size_t i = 0; i < vm.disks.size(); ++i)
         if (!vm.disks[i].readonly)
-            request.disks[i].snapshot = tag;
-        // QEMU keeps a running VM's bitmaps in its memory (the file's copy is flagged in use
-        // until it closes the disk); reading them live (an NBD export of the bitmap) is not built.
-        request.disks[i].full_reason =
-            "the VM is running: its dirty bitmap is in QEMU's memory, which this version does not read "
-            "(its next backup once stopped reads only what changed since this one)";
+            if (auto made = copies.add(i, request.disks[i], vm.name); !made)
+                log_warning("backup of {}: disk {} is read in full: {}", vm_name, request.disks[i].name,
+                            made.error().describe());
+    const auto notes =
+        TRY(m_vms.take_backup_instant(vm_name, tag, backup::generation_bitmap(request.id), copies.paths()));
+    const std::string instant_text = utc_now();
+    progress.report(0, "reading the disks' dirty bitmaps");
+    for (size_t i = 0; i < vm.disks.size(); ++i) {
+        auto& disk = request.disks[i];
+        if (vm.disks[i].readonly) {
+            // QEMU opened it read-only, so its bitmap cannot be renewed while the VM runs.
+            disk.full_reason = "a read-only disk of a running VM gets no new generation bitmap";
+            continue;
+        }
+        disk.snapshot = tag;
+        auto copy = copies.paths().find(i);
+        if (copy == copies.paths().end()) {
+            disk.full_reason = disk.format == storage::ImageFormat::Qcow2
+                                   ? "its bitmap could not be copied out of QEMU (see corrald's log)"
+                                   : "a raw disk keeps no bitmap";
+            continue;
+        }
+        TRY_VOID(backup::plan_incremental(repo, vm.name, disk, copy->second.string()));
+        // QEMU's word on why there is no copy is better than "no bitmap".
+        if (auto note = notes.find(i); note != notes.end() && !disk.incremental)
+            disk.full_reason = note->second;
     }
     config["taken"] = {{"vm_state", vm.state}, {"live", true}, {"at", instant_text}};
     request.config_json = config.dump();
     request.created = instant;
-    auto result = backup::create_backup(repo, request, [&progress, &instant_text](uint64_t done, uint64_t total) {
+    const char* verb = read_verb(request);
+    auto result = backup::create_backup(repo, request, [&progress, &instant_text, verb](uint64_t done, uint64_t total) {
         if (progress.cancelled())
             return storage::Proceed::Cancel;
-        progress.report(total ? double(done) / double(total) : 1.0,
-                        fmt::format("read {} of {} as of {} (the VM runs on)", mib(done), mib(total), instant_text));
+        progress.report(
+            total ? double(done) / double(total) : 1.0,
+            fmt::format("{} {} of {} as of {} (the VM runs on)", verb, mib(done), mib(total), instant_text));
         return storage::Proceed::Continue;
     });
     // The snapshot goes whatever happened; one that cannot go now goes at the next backup.

@@ -117,8 +117,13 @@ public:
     Result<bool> hold_disks_for_backup(const std::string& name);
     /// Takes the internal snapshot `tag` of the live VM's writable disks, all at one instant,
     /// the guest running on (Instance::save_disk_snapshot), and gives each the dirty bitmap
-    /// `bitmap` (replacing the older generations) at that instant. Needs hold_disks_for_backup().
-    Result<void> take_backup_instant(const std::string& name, const std::string& tag, const std::string& bitmap);
+    /// `bitmap` (replacing the older generations) at that instant. The older generations of
+    /// the disks in `copy_to` (disk index -> an empty qcow2 image of the disk's size) are copied
+    /// into those images first, as they were at the instant; returns why one could not be.
+    /// Needs hold_disks_for_backup().
+    Result<engine::BitmapNotes> take_backup_instant(const std::string& name, const std::string& tag,
+                                                    const std::string& bitmap,
+                                                    const std::map<size_t, std::filesystem::path>& copy_to);
     /// Deletes the internal snapshot `tag` from the VM's writable qcow2 disks: through its
     /// process while it runs, in the files once it is down. Needs hold_disks_for_backup().
     Result<void> drop_backup_instant(const std::string& name, const std::string& tag);

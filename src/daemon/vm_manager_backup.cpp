@@ -3,9 +3,12 @@
 // backup reads that snapshot from the files while the guest writes on (the snapshot's clusters
 // are shared, so QEMU copies them before writing), then the snapshot goes again.
 
+#include <fcntl.h>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "daemon/disk_snapshots.h"
 #include "daemon/vm_manager.h"
 #include "storage/backup/incremental.h"
@@ -27,8 +30,9 @@ Result<bool> VmManager::hold_disks_for_backup(const std::string& name) {
     return live;
 }
 
-Result<void> VmManager::take_backup_instant(const std::string& name, const std::string& tag,
-                                            const std::string& bitmap) {
+Result<engine::BitmapNotes> VmManager::take_backup_instant(const std::string& name, const std::string& tag,
+                                                           const std::string& bitmap,
+                                                           const std::map<size_t, std::filesystem::path>& copy_to) {
     auto vm = TRY(m_inventory.get_vm(name));
     std::shared_ptr<LiveVm> live;
     {
@@ -44,9 +48,18 @@ Result<void> VmManager::take_backup_instant(const std::string& name, const std::
         if (!vm.disks[i].readonly)
             writable.push_back(i);
     if (writable.empty())
-        return {};
-    auto taken = live->instance->save_disk_snapshot(
-        tag, writable, {.name = bitmap, .replaces = std::string(storage::backup::k_generation_prefix)});
+        return engine::BitmapNotes{};
+    // corrald opens the copies: the VM's uid may open no host file (engine/vm_user.h).
+    std::vector<UniqueFd> files;
+    engine::DiskBitmap wanted{.name = bitmap, .replaces = std::string(storage::backup::k_generation_prefix)};
+    for (const auto& [index, path] : copy_to) {
+        UniqueFd file(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+        if (!file.valid())
+            return fail_errno(fmt::format("opening {}", path.string()));
+        wanted.copy_to[index] = file.get();
+        files.push_back(std::move(file));
+    }
+    auto taken = live->instance->save_disk_snapshot(tag, writable, wanted);
     if (!taken && taken.error().errno_value() == ENOTSUP)
         return fail(fmt::format("VM {} runs on the {} engine, which cannot capture the disks of a running VM yet: "
                                 "stop it to back it up",

@@ -217,36 +217,116 @@ public:
     }
 
     /// One QMP transaction of internal snapshots: all disks or none, at one instant, while the
-    /// guest runs (QEMU drains their in-flight requests first).
-    Result<void> save_disk_snapshot(const std::string& tag, const std::vector<size_t>& disks,
-                                    const DiskBitmap& bitmap) override {
-        nlohmann::json actions = nlohmann::json::array();
+    /// guest runs (QEMU drains their in-flight requests first). The old generation bitmaps are
+    /// merged into the copies' images (bitmap.copy_to) in the same transaction, so a copy holds
+    /// exactly what the guest wrote up to the snapshot; QEMU writes a persistent bitmap into its
+    /// image when the image's node closes (blockdev-del), and corrald reads it from there.
+    Result<BitmapNotes> save_disk_snapshot(const std::string& tag, const std::vector<size_t>& disks,
+                                           const DiskBitmap& bitmap) override {
+        struct Old {
+            std::string name;
+            uint64_t granularity = 0;
+            bool inconsistent = false;
+        };
         // The bitmaps each disk has now (query-block: inserted.dirty-bitmaps), to drop the
-        // generations `bitmap` replaces in the same transaction.
-        std::map<std::string, std::vector<std::string>> old;
+        // generations `bitmap` replaces in the same transaction, and each disk's size.
+        std::map<std::string, std::vector<Old>> old;
+        std::map<std::string, uint64_t> sizes;
         if (!bitmap.replaces.empty()) {
             auto blocks = TRY(qmp("list the disks of", "query-block"));
             for (const auto& block : blocks.is_array() ? blocks : nlohmann::json::array()) {
                 const auto inserted = block.value("inserted", nlohmann::json::object());
+                const std::string device = block.value("device", "");
+                sizes[device] = inserted.value("image", nlohmann::json::object()).value("virtual-size", uint64_t{0});
                 for (const auto& b : inserted.value("dirty-bitmaps", nlohmann::json::array()))
                     if (b.value("name", "").starts_with(bitmap.replaces))
-                        old[block.value("device", "")].push_back(b.value("name", ""));
+                        old[device].push_back(
+                            {b.value("name", ""), b.value("granularity", uint64_t{0}), b.value("inconsistent", false)});
             }
         }
-        for (size_t index : disks) {
-            const std::string device = fmt::format("disk{}", index);
-            actions.push_back(
-                {{"type", "blockdev-snapshot-internal-sync"}, {"data", {{"device", device}, {"name", tag}}}});
-            if (bitmap.name.empty())
-                continue;
-            for (const auto& name : old[device])
-                actions.push_back(
-                    {{"type", "block-dirty-bitmap-remove"}, {"data", {{"node", device}, {"name", name}}}});
-            actions.push_back({{"type", "block-dirty-bitmap-add"},
-                               {"data", {{"node", device}, {"name", bitmap.name}, {"persistent", true}}}});
-        }
-        TRY(qmp("take disk snapshot " + tag + " of", "transaction", {{"actions", actions}}, k_savevm_timeout));
-        return {};
+        BitmapNotes notes;
+        std::vector<std::pair<size_t, std::string>> nodes;  // the copies' nodes, closed after the transaction
+        std::vector<int64_t> sets;                          // their fd sets
+        auto taken = with_qmp("take disk snapshot " + tag + " of", [&](QmpClient& client) -> Result<nlohmann::json> {
+            auto run = [&]() -> Result<nlohmann::json> {
+                nlohmann::json actions = nlohmann::json::array();
+                for (size_t index : disks) {
+                    const std::string device = fmt::format("disk{}", index);
+                    actions.push_back(
+                        {{"type", "blockdev-snapshot-internal-sync"}, {"data", {{"device", device}, {"name", tag}}}});
+                    if (bitmap.name.empty())
+                        continue;
+                    std::string node;
+                    if (auto to = bitmap.copy_to.find(index); to != bitmap.copy_to.end() && !old[device].empty()) {
+                        // The copy's image must have the disk's size: QEMU merges only bitmaps
+                        // of one size (qcow2 header: the size is the big-endian u64 at 24).
+                        uint8_t header[32] = {};
+                        uint64_t size = 0;
+                        if (::pread(to->second, header, sizeof header, 0) == ssize_t(sizeof header))
+                            for (int i = 24; i < 32; ++i)
+                                size = size << 8 | header[i];
+                        if (size != sizes[device]) {
+                            notes[index] = fmt::format("the disk's size changed during the backup ({} bytes, not {})",
+                                                       sizes[device], size);
+                        } else {
+                            auto added = TRY(client.execute_with_fd("add-fd", nlohmann::json::object(), to->second,
+                                                                    k_qmp_command_timeout));
+                            const int64_t set = added.value("fdset-id", int64_t{-1});
+                            sets.push_back(set);
+                            node = fmt::format("corral-bitmaps{}", index);
+                            TRY(client.execute(
+                                "blockdev-add",
+                                {{"driver", "qcow2"},
+                                 {"node-name", node},
+                                 {"file", {{"driver", "file"}, {"filename", fmt::format("/dev/fdset/{}", set)}}}},
+                                k_qmp_command_timeout));
+                            nodes.emplace_back(index, node);
+                        }
+                    }
+                    for (const auto& b : old[device]) {
+                        if (!node.empty() && b.inconsistent) {
+                            // QEMU loaded it flagged in use: it missed writes when its process
+                            // ended without closing the disk, and it cannot be merged.
+                            notes[index] =
+                                fmt::format("bitmap {} was in use at a crash (QEMU did not close the disk)", b.name);
+                        } else if (!node.empty()) {
+                            TRY(client.execute("block-dirty-bitmap-add",
+                                               {{"node", node},
+                                                {"name", b.name},
+                                                {"granularity", b.granularity},
+                                                {"persistent", true}},
+                                               k_qmp_command_timeout));
+                            actions.push_back(
+                                {{"type", "block-dirty-bitmap-merge"},
+                                 {"data",
+                                  {{"node", node},
+                                   {"target", b.name},
+                                   {"bitmaps", nlohmann::json::array({{{"node", device}, {"name", b.name}}})}}}});
+                        }
+                        actions.push_back(
+                            {{"type", "block-dirty-bitmap-remove"}, {"data", {{"node", device}, {"name", b.name}}}});
+                    }
+                    actions.push_back({{"type", "block-dirty-bitmap-add"},
+                                       {"data", {{"node", device}, {"name", bitmap.name}, {"persistent", true}}}});
+                }
+                return client.execute("transaction", {{"actions", actions}}, k_savevm_timeout);
+            };
+            auto result = run();
+            // Closing a copy's node writes its bitmaps into its image.
+            for (const auto& [index, node] : nodes)
+                if (auto closed = client.execute("blockdev-del", {{"node-name", node}}, k_qmp_command_timeout);
+                    !closed && result) {
+                    notes[index] =
+                        fmt::format("QEMU did not write out the copy of its bitmap: {}", closed.error().message());
+                }
+            for (int64_t set : sets)
+                ignore_error(client.execute("remove-fd", {{"fdset-id", set}}, k_qmp_command_timeout),
+                             "QEMU closed the copy with its node; the set goes with the process at the latest");
+            return result;
+        });
+        if (!taken)
+            return fail(taken.error());
+        return notes;
     }
 
     /// QEMU's own pre-copy migration (QMP migrate to the destination QEMU's migrate-incoming

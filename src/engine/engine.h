@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -191,7 +192,15 @@ struct Availability {
 struct DiskBitmap {
     std::string name{};
     std::string replaces{};  ///< a name prefix: the disks' bitmaps so named are removed then
+    /// Disk index -> an empty qcow2 image of that disk's virtual size, open read-write: each
+    /// bitmap of the disk named with `replaces`, as it is at the instant (what the guest wrote
+    /// since it was added), is copied into that image under its own name before it goes, for
+    /// the backup to read the bitmap out of a running VM (docs/backup.md "Incremental").
+    std::map<size_t, int> copy_to{};
 };
+
+/// Disk index -> why a bitmap of that disk could not be copied (DiskBitmap::copy_to).
+using BitmapNotes = std::map<size_t, std::string>;
 
 /// A launched VM process, supervised by a detached corral-shim. Destroying an Instance does
 /// NOT stop the VM (corrald restarts leave VMs running; Engine::adopt() re-attaches).
@@ -237,9 +246,9 @@ public:
     /// runs on. With `bitmap`, at the same instant each of those disks gets a new persistent
     /// dirty bitmap of that name and loses the bitmaps whose names start with `replaces` (a
     /// backup's generation, docs/backup.md "Incremental"; native: corral-vmm keeps no bitmaps,
-    /// so none is added). ENOTSUP when the engine cannot while the VM runs.
-    virtual Result<void> save_disk_snapshot(const std::string& /*tag*/, const std::vector<size_t>& /*disks*/,
-                                            const DiskBitmap& /*bitmap*/) {
+    /// so none is added or copied). ENOTSUP when the engine cannot while the VM runs.
+    virtual Result<BitmapNotes> save_disk_snapshot(const std::string& /*tag*/, const std::vector<size_t>& /*disks*/,
+                                                   const DiskBitmap& /*bitmap*/) {
         return fail("this engine cannot snapshot the disks of a running VM", ENOTSUP);
     }
     /// Deletes the internal snapshot `tag` from the disks of the live VM (the process that has

@@ -199,8 +199,10 @@ public:
     /// metadata writes only), so a backup reads it from the files while the guest runs on.
     /// corral-vmm keeps no dirty bitmaps: `bitmap` is not added, and the next backup reads the
     /// disks in full, saying so.
-    Result<void> save_disk_snapshot(const std::string& tag, const std::vector<size_t>&, const DiskBitmap&) override {
-        return disk_snapshot_request(tag, false);
+    Result<BitmapNotes> save_disk_snapshot(const std::string& tag, const std::vector<size_t>&,
+                                           const DiskBitmap&) override {
+        TRY_VOID(disk_snapshot_request(tag, false));
+        return BitmapNotes{};
     }
     Result<void> delete_snapshot(const std::string& tag) override { return disk_snapshot_request(tag, true); }
 

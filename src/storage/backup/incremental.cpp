@@ -17,14 +17,16 @@ namespace {
 
 /// The plan for `disk`, or the reason for a full read.
 Result<std::variant<DiskSource::Incremental, std::string>> plan(Repository& repo, const std::string& vm,
-                                                                const DiskSource& disk) {
+                                                                const DiskSource& disk,
+                                                                const std::string& bitmaps_from) {
     using Plan = std::variant<DiskSource::Incremental, std::string>;
     auto backups = TRY(repo.catalogue().list(vm));
     if (backups.empty())
         return Plan(fmt::format("no previous backup of {} in this repository", vm));
     const BackupRecord& previous = backups.back();
 
-    auto opened = open_image(disk.path, {.access = Access::ReadOnly, .format = disk.format, .cache_bytes = 1u << 20});
+    auto opened = open_image(bitmaps_from.empty() ? disk.path : bitmaps_from,
+                             {.access = Access::ReadOnly, .format = disk.format, .cache_bytes = 1u << 20});
     if (!opened)
         return Plan(fmt::format("cannot open the disk: {}", opened.error().describe()));
     auto* image = dynamic_cast<qcow2::Qcow2Image*>(opened->get());
@@ -77,8 +79,9 @@ Result<std::variant<DiskSource::Incremental, std::string>> plan(Repository& repo
 
 }  // namespace
 
-Result<void> plan_incremental(Repository& repo, const std::string& vm, DiskSource& disk) {
-    auto planned = TRY(plan(repo, vm, disk));
+Result<void> plan_incremental(Repository& repo, const std::string& vm, DiskSource& disk,
+                              const std::string& bitmaps_from) {
+    auto planned = TRY(plan(repo, vm, disk, bitmaps_from));
     if (auto* why = std::get_if<std::string>(&planned)) {
         disk.incremental.reset();
         disk.full_reason = std::move(*why);

@@ -24,6 +24,9 @@ std::string generation_bitmap(const std::string& id);
 /// VM's newest backup in `repo` that has this disk, else disk.full_reason ("no bitmap", "bitmap
 /// was in use at a crash", "previous backup ... was pruned" ...). Fails only when the repository
 /// cannot be read; anything wrong with the image or its bitmaps means a full read.
-Result<void> plan_incremental(Repository& repo, const std::string& vm, DiskSource& disk);
+/// `bitmaps_from`, when given, is the qcow2 image the disk's bitmaps are read from instead of
+/// the disk (a running VM's, copied out of QEMU at the backup's instant).
+Result<void> plan_incremental(Repository& repo, const std::string& vm, DiskSource& disk,
+                              const std::string& bitmaps_from = {});
 
 }  // namespace corral::storage::backup

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "storage/endian.h"
+#include "storage/qcow2/qcow2_bitmaps.h"
 #include "storage/qcow2/qcow2_image.h"
 
 namespace corral::storage::qcow2 {
@@ -18,7 +19,18 @@ constexpr size_t k_max_messages = 200;
 // placed on one of them is a corruption whatever the refcounts say: the refcount recount alone
 // sees only "one reference too many", which a refcount rebuild would turn into a clean-looking
 // image whose guest data is the L1 table (and whose writer refuses writes: check_data_target).
-enum class Meta : uint8_t { None, L2, Header, L1, RefcountTable, RefcountBlock, SnapshotTable, SnapshotL1 };
+enum class Meta : uint8_t {
+    None,
+    L2,
+    Header,
+    L1,
+    RefcountTable,
+    RefcountBlock,
+    SnapshotTable,
+    SnapshotL1,
+    BitmapDirectory,
+    Bitmap
+};
 
 const char* meta_name(Meta m) {
     switch (m) {
@@ -30,6 +42,10 @@ const char* meta_name(Meta m) {
     case Meta::RefcountBlock: return "a refcount block";
     case Meta::SnapshotTable: return "the snapshot table";
     case Meta::SnapshotL1: return "a snapshot's L1 table";
+    case Meta::BitmapDirectory:
+        return "the bitmap directory";
+    case Meta::Bitmap:
+        return "a dirty bitmap's table or data";
     }
     return "metadata";
 }
@@ -125,11 +141,47 @@ Result<CheckResult> Qcow2Image::check(Repair repair) {
         else
             inc(off, m_cluster_size, fmt::format("refcount block {}", i));
     }
-    for (const auto& ext : m_header.other_extensions)
-        if (ext.type == k_ext_bitmaps) {
-            ++r.check_errors;
-            note("bitmaps are not checked; their clusters will show as leaks");
+    // Persistent dirty bitmaps (qcow2.txt "Bitmaps extension"): the directory, each bitmap's
+    // table and the clusters it names are referenced. Stale ones (autoclear bit clear: a writer
+    // that keeps no bitmaps wrote the image) are not: QEMU drops them unread, and so does its
+    // check, which shows their clusters as leaks.
+    if (auto bitmaps = read_bitmaps(*this); !bitmaps) {
+        corrupt(fmt::format("bitmaps: {}", bitmaps.error().message()));
+    } else if (!bitmaps->consistent && !bitmaps->bitmaps.empty()) {
+        note("the bitmaps are stale (autoclear bit clear): their clusters show as leaks");
+    } else if (!bitmaps->bitmaps.empty()) {
+        const HeaderExtension* ext = nullptr;
+        for (const auto& e : m_header.other_extensions)
+            if (e.type == k_ext_bitmaps)
+                ext = &e;
+        const uint64_t dir_size = load_be64(ext->data.data() + 8), dir_offset = load_be64(ext->data.data() + 16);
+        inc(dir_offset, dir_size, "bitmap directory");
+        mark(dir_offset, dir_size, Meta::BitmapDirectory);
+        for (const auto& b : bitmaps->bitmaps) {
+            const uint64_t table_bytes = uint64_t(b.table_size) * 8;
+            if (b.table_offset % m_cluster_size || b.table_offset > file_size ||
+                table_bytes > file_size - b.table_offset) {
+                corrupt(fmt::format("bitmap '{}': table at {:#x} is unaligned or outside the file", b.name,
+                                    b.table_offset));
+                continue;
+            }
+            inc(b.table_offset, table_bytes, fmt::format("bitmap '{}' table", b.name));
+            mark(b.table_offset, table_bytes, Meta::Bitmap);
+            std::vector<uint8_t> entries(table_bytes);
+            TRY_VOID(m_file.read_exact(b.table_offset, entries));
+            for (uint32_t i = 0; i < b.table_size; ++i) {
+                const uint64_t off = load_be64(&entries[size_t(i) * 8]) & k_offset_mask;
+                if (!off)
+                    continue;
+                if (off % m_cluster_size) {
+                    corrupt(fmt::format("bitmap '{}' table entry {}: unaligned offset {:#x}", b.name, i, off));
+                    continue;
+                }
+                inc(off, m_cluster_size, fmt::format("bitmap '{}' data cluster {}", b.name, i));
+                mark(off, m_cluster_size, Meta::Bitmap);
+            }
         }
+    }
 
     std::vector<uint8_t> table(m_cluster_size);
     auto walk = [&](const std::vector<uint64_t>& l1, bool active, const std::string& label) -> Result<void> {

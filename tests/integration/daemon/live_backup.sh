@@ -9,7 +9,7 @@
 # with a writable raw disk is refused saying what to do; a live backup cancelled mid-way leaves
 # nothing, and one whose VM is killed mid-way ends (whole, or failed) without a snapshot left in
 # the disks. A live backup adds the disk's generation bitmap at its instant (QMP transaction): once
-# the VM is stopped the next backup is incremental since it. Exit 0 all passed, 1 a check failed, 77
+# the VM is stopped the next backup is incremental since it, and so is the next live one (paused). Exit 0 all passed, 1 a check failed, 77
 # skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -90,8 +90,8 @@ api GET "/api/v1/backups/$id"
 check "the backup records that the VM was running" test "$(jqb .config.taken.vm_state)" = running -a "$(jqb .config.taken.live)" = true
 check "  ... and the instant" test "$(jqb .config.taken.at | cut -c1-2)" = 20
 read_why=$(jqb .read.full_reason)
-check "  ... read in full, saying why (a running VM's bitmap is in QEMU's memory)" \
-  test "$(jqb .read.mode)" = full -a "${read_why#*the VM is running}" != "$read_why"
+check "  ... read in full, saying why (the first backup of the VM)" \
+  test "$(jqb .read.mode)" = full -a "${read_why#*no previous backup of live}" != "$read_why"
 check "no corral-backup-* snapshot is left in the disk (the stale one too)" \
   bash -c "! qemu-img snapshot -l -U '$disk' | grep -q corral-backup"
 api GET /api/v1/vms/live/snapshots
@@ -104,6 +104,8 @@ check "backup create of the paused VM says it was taken while it was paused" say
 api GET "/api/v1/backups?vm=live"
 api GET "/api/v1/backups/$(jq -r --arg first "$id" '[.[] | select(.id != $first)][0].id' <<<"$body")"
 check "  ... its record says the VM was paused" test "$(jqb .config.taken.vm_state)" = paused
+check "  ... and it read incrementally since the running VM's backup (QEMU's live bitmap)" \
+  test "$(jqb .read.mode)" = incremental -a "$(jqb .read.base)" = "$id"
 api GET /api/v1/vms/live
 check "  ... and the VM stays paused" test "$(jqb .state)" = paused
 corral_run 0 vm resume live

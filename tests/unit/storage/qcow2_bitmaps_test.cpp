@@ -156,6 +156,47 @@ TEST(Qcow2Bitmaps, TellsAnInUseBitmapAndAWriterThatKeepsNoBitmaps) {
     EXPECT_FALSE(bitmaps->consistent);
 }
 
+/// {corruptions, leaks} as `qemu-img check --output=json` counts them (it omits zeroes).
+std::pair<uint64_t, uint64_t> qemu_img_check(const std::string& image) {
+    auto [status, out] = run("qemu-img check --output=json " + image + " 2>/dev/null" +
+                             " | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j.get(\"corruptions\",0), "
+                             "j.get(\"leaks\",0))'");
+    uint64_t corruptions = 99, leaks = 99;
+    EXPECT_EQ(std::sscanf(out.c_str(), "%lu %lu", &corruptions, &leaks), 2) << out;
+    return {corruptions, leaks};
+}
+
+TEST(Qcow2Bitmaps, CheckCountsTheBitmapsClustersAsQemuImgCheckDoes) {
+    if (!have_qemu_tools())
+        GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 40M");
+    SHELL("qemu-img bitmap --add " + image + " corral-gen-a");
+    SHELL("qemu-img bitmap --add -g 512 " + image + " fine");  // 10 KiB of bits: a data cluster when dirty
+    SHELL("qemu-io -f qcow2 -c 'write -q -P 0x11 0 1M' -c 'write -q -P 0x22 30M 64k' " + image);
+    {
+        auto dev = open_qcow2(image);
+        ASSERT_TRUE(dev);
+        auto r = dynamic_cast<Qcow2Image&>(*dev).check(Repair::No);
+        ASSERT_TRUE(r) << r.error().describe();
+        EXPECT_EQ(r->corruptions, 0u);
+        EXPECT_EQ(r->leaks, 0u) << "the directory, tables and bitmap data clusters are referenced";
+        EXPECT_EQ(r->check_errors, 0u);
+        EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0}));
+    }
+    // Our writer leaves them stale (autoclear bit clear): QEMU no longer reads them, and both
+    // checks count their clusters as the same leaks.
+    { ASSERT_TRUE(open_qcow2(image, Access::ReadWrite)); }
+    auto dev = open_qcow2(image);
+    ASSERT_TRUE(dev);
+    auto r = dynamic_cast<Qcow2Image&>(*dev).check(Repair::No);
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(r->corruptions, 0u);
+    EXPECT_GT(r->leaks, 0u);
+    EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, r->leaks));
+}
+
 TEST(Qcow2Bitmaps, MalformedDirectoriesAreRefusedNamingTheEntry) {
     std::vector<uint8_t> dir(24, 0);
     auto no_name = parse_bitmap_directory(dir, 1);
