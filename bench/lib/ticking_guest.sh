@@ -5,7 +5,7 @@
 # keeps the monitors' pids in `pids` for end_all.
 #   ticking_guest_line FILL_MIB RATE_MIB_S  the kernel command line of such a guest
 #   start_stamped LOG COMMAND...            COMMAND in the background, its output stamped into LOG
-#   wait_ticks LOG                          until the guest ticks in LOG (up to 900 s)
+#   wait_ticks LOG [SECONDS]                until the guest ticks in LOG (up to 900 s)
 #   wait_socket PATH                        until something listens on PATH (up to 60 s)
 #   end_all                                 kills every monitor started, so runs never overlap
 monitors="$repo/bench/lib/monitors.py"
@@ -34,7 +34,7 @@ start_stamped() {
 }
 
 wait_ticks() {
-  local deadline=$((SECONDS + 900))
+  local deadline=$((SECONDS + ${2:-900}))
   until grep -q "$tick_mark" "$1" 2>/dev/null; do
     if ((SECONDS > deadline)); then echo "no ticks in $1:"; tail -n 20 "$1"; return 1; fi
     sleep 1

@@ -71,7 +71,7 @@ run_vmm() {   # run_vmm MEMORY
     { echo "corral-vmm did not snapshot: $answer"; return 1; }
   end_all
   start_stamped "$dir/restored.log" "$vmm" --restore "$dir/snapshot" --control "$dir/restored.control"
-  wait_ticks "$dir/restored.log" || return 1
+  wait_ticks "$dir/restored.log" 120 || return 1
   restore=$(python3 "$monitors" first "$dir/restored.log" "$tick_mark")
   report corral-vmm "$1" "$(json_ms "$answer")" "$(disk_bytes "$dir/snapshot")" "$restore"
 }
@@ -87,7 +87,7 @@ run_qemu() {   # run_qemu MEMORY
     { echo "QEMU did not save: $answer"; return 1; }
   end_all
   start_stamped "$dir/restored.log" qemu-system-x86_64 "${common[@]}" -incoming "exec:cat $dir/state"
-  wait_ticks "$dir/restored.log" || return 1
+  wait_ticks "$dir/restored.log" 120 || return 1
   restore=$(python3 "$monitors" first "$dir/restored.log" "$tick_mark")
   report qemu "$1" "$(json_ms "$answer")" "$(disk_bytes "$dir/state")" "$restore"
 }
