@@ -14,6 +14,9 @@
   qemu-save QMP_SOCKET FILE
       stops QEMU and migrates it into FILE (QEMU's way of saving a running VM to a file);
       prints {"ms": QMP stop to completed}
+  qemu-cont QMP_SOCKET
+      waits for a QEMU started with -incoming to have loaded its state, then resumes it (a VM
+      saved while stopped stays paused after loading, as QEMU carries the run state)
   stamp FIFO
       opens FIFO (returning when the monitor writing to it was started: the shell opens a FIFO's
       writing end before it runs the command) and copies it to standard output, first a START
@@ -99,6 +102,18 @@ def qemu_save(qmp_path, path):
     print(json.dumps({"ms": round((time.monotonic() - started) * 1000)}))
 
 
+def qemu_cont(qmp_path):
+    monitor = Qmp(connect(qmp_path, wait=120))
+    deadline = time.monotonic() + 600
+    while monitor.execute("query-status")["status"] == "inmigrate":
+        if time.monotonic() > deadline:
+            print("QEMU is still loading its state after 600 s", file=sys.stderr)
+            sys.exit(1)
+        time.sleep(0.01)
+    if monitor.execute("query-status")["status"] != "running":
+        monitor.execute("cont")
+
+
 def stamp(fifo):
     with open(fifo, "rb") as source:
         sys.stdout.write("%.4f START\n" % time.monotonic())
@@ -143,6 +158,7 @@ def first(stamped, mark):
 def main():
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     handlers = {"vmm": (vmm, 3), "qemu": (qemu, 3), "vmm-snapshot": (vmm_snapshot, 2), "qemu-save": (qemu_save, 2),
+                "qemu-cont": (qemu_cont, 1),
                 "stamp": (stamp, 1), "gap": (gap, 3), "first": (first, 2)}
     if command not in handlers or len(args) != handlers[command][1]:
         print(__doc__, file=sys.stderr)

@@ -10,7 +10,8 @@
 #     reports and the bytes on disk (du: the memory file is sparse).
 #   restore: from process start to the guest's first line: `corral-vmm --restore DIR` (guest
 #     memory mapped from the file, read as the guest touches it) against `qemu -incoming
-#     "exec:cat FILE"` (the whole stream read before the guest runs). corral-vmm's restore should
+#     "exec:cat FILE"` then `cont` (the whole stream read before the guest runs; QEMU keeps a VM
+#     saved while stopped paused after loading it). corral-vmm's restore should
 #     not grow with the guest's size; QEMU's reads every page, zero ones as markers.
 # Prints each figure and the ratios corral-vmm / QEMU (below 1: corral-vmm is faster or smaller).
 # Inside the nested lab where this host's KVM cannot run guest kernels at speed: read the ratios.
@@ -86,7 +87,9 @@ run_qemu() {   # run_qemu MEMORY
   answer=$(python3 "$monitors" qemu-save "$dir/source.qmp" "$dir/state") ||
     { echo "QEMU did not save: $answer"; return 1; }
   end_all
-  start_stamped "$dir/restored.log" qemu-system-x86_64 "${common[@]}" -incoming "exec:cat $dir/state"
+  start_stamped "$dir/restored.log" qemu-system-x86_64 "${common[@]}" -incoming "exec:cat $dir/state" \
+    -qmp "unix:$dir/restored.qmp,server=on,wait=off"
+  python3 "$monitors" qemu-cont "$dir/restored.qmp" || return 1
   wait_ticks "$dir/restored.log" 120 || return 1
   restore=$(python3 "$monitors" first "$dir/restored.log" "$tick_mark")
   report qemu "$1" "$(json_ms "$answer")" "$(disk_bytes "$dir/state")" "$restore"
