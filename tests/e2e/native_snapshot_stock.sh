@@ -81,8 +81,12 @@ echo "== image and VM"
 api GET /api/v1/host
 check "the native engine is available ($(jqb .engines.native.reason))" test "$(jqb .engines.native.available)" = true
 import_guest_image debian
-"$corral" vm create stock --image debian --engine native --cpus 2 --memory 256M >"$state/out" 2>&1
-check "corral vm create stock --engine native --cpus 2" test $? = 0 || cat "$state/out"
+# `quiet`: the kernel's boot messages go out through the serial port polled a byte at a time, two
+# exits a byte; stock kernels in the lab triple-fault now and then while printing them (CI's
+# clean-clone run saw it twice in this scenario, the last exits always the port's LSR and THR), and
+# this scenario boots twice. Nothing here reads the kernel's own lines: init's still show.
+"$corral" vm create stock --image debian --engine native --cpus 2 --memory 256M --cmdline quiet >"$state/out" 2>&1
+check "corral vm create stock --engine native --cpus 2 --cmdline quiet" test $? = 0 || cat "$state/out"
 "$corral" vm start stock >"$state/out" 2>&1
 check "corral vm start stock" test $? = 0 || cat "$state/out"
 # A guest that is not up or died (stock kernels crash now and then in the lab: lab_session.sh)

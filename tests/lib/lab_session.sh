@@ -11,7 +11,8 @@
 #       when the lab cannot run here, the scripts run on the host and decide for themselves
 #       (run, or skip with the reason). RESULTS_DIR/NAME.log gets a script's output,
 #       NAME.status its exit status, NAME.seconds its time (a script that failed after a guest's
-#       crash (a triple fault, or a VM corrald reports crashed) runs once more: NAME.first.log keeps the first attempt). A script whose status is recorded is
+#       crash (a triple fault, or a VM corrald reports crashed) runs again, up to 3 attempts:
+#       NAME.attemptN.log keeps each crashed attempt). A script whose status is recorded is
 #       not run again, so when tools/lab retries after a frozen outer VM, the session resumes
 #       where it stopped. Exits 0 when every script has a status, else tools/lab's status.
 #   lab_session.sh report RESULTS_DIR NAME
@@ -25,6 +26,9 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 # One scenario inside the lab may take this long (the lab's freeze watchdog catches a frozen
 # outer VM; this catches a scenario that hangs inside a live one).
 scenario_timeout=${CORRAL_LAB_SCENARIO_TIMEOUT:-900}
+# Attempts of a scenario whose failures each came after a guest crashed (see run_scenarios).
+crash_attempts=3
+crash_pattern='triple fault \(KVM_EXIT_SHUTDOWN\)|^---- [^ ]+: state crashed, reason:'
 
 run_scenarios() {   # run_scenarios RESULTS_DIR SCRIPT...: here, one after the other
   local results=$1 path name start status
@@ -35,26 +39,27 @@ run_scenarios() {   # run_scenarios RESULTS_DIR SCRIPT...: here, one after the o
     echo "== $name"
     start=$SECONDS
     status=0
-    timeout -k 10 "$scenario_timeout" "$path" >"$results/$name.log" 2>&1 </dev/null || status=$?
-    [ "$status" = 124 ] && echo "lab_session: $name did not end within $scenario_timeout s" >>"$results/$name.log"
     # Stock kernels on corral-vmm in the lab crash now and then (a triple fault at boot, or a
     # crash a corrald scenario reports as its VM's state "crashed"; the cause is not found yet,
-    # and corral-vmm names the exits that came last). Such a failure gets one more attempt,
-    # which must pass whole; the report shows both.
-    if [ "$status" != 0 ] && grep -qE 'triple fault \(KVM_EXIT_SHUTDOWN\)|^---- [^ ]+: state crashed, reason:' \
-      "$results/$name.log"; then
-      mv -- "$results/$name.log" "$results/$name.first.log"
-      {
-        echo "lab_session: $name's first attempt failed (exit $status) after a guest crashed:"
-        grep -E 'triple fault \(KVM_EXIT_SHUTDOWN\)|^---- [^ ]+: state crashed, reason:' "$results/$name.first.log" |
-          sed 's/^/lab_session:   /'
-        echo "lab_session: its whole output is in $name.first.log; this is the second and last attempt"
-      } >"$results/$name.log"
-      echo "== $name: a guest crashed (exit $status); once more"
+    # and corral-vmm names the exits that came last). A failure after such a crash gets another
+    # attempt, up to $crash_attempts in all, the last of which must pass whole; NAME.log starts
+    # with what crashed before, NAME.attemptN.log keeps each crashed attempt.
+    local attempt=1 crashes=""
+    while true; do
       status=0
-      timeout -k 10 "$scenario_timeout" "$path" >>"$results/$name.log" 2>&1 </dev/null || status=$?
-      [ "$status" = 124 ] && echo "lab_session: $name did not end within $scenario_timeout s" >>"$results/$name.log"
-    fi
+      timeout -k 10 "$scenario_timeout" "$path" >"$results/$name.attempt$attempt.log" 2>&1 </dev/null || status=$?
+      [ "$status" = 124 ] && echo "lab_session: $name did not end within $scenario_timeout s" >>"$results/$name.attempt$attempt.log"
+      if [ "$status" = 0 ] || [ "$attempt" -ge "$crash_attempts" ] ||
+        ! grep -qE "$crash_pattern" "$results/$name.attempt$attempt.log"; then
+        break
+      fi
+      crashes+="lab_session: $name's attempt $attempt failed (exit $status) after a guest crashed (its output: $name.attempt$attempt.log):"$'\n'
+      crashes+=$(grep -E "$crash_pattern" "$results/$name.attempt$attempt.log" | sed 's/^/lab_session:   /')$'\n'
+      attempt=$((attempt + 1))
+      echo "== $name: a guest crashed (exit $status); attempt $attempt of at most $crash_attempts"
+    done
+    { printf '%s' "$crashes"; cat "$results/$name.attempt$attempt.log"; } >"$results/$name.log"
+    rm -f -- "$results/$name.attempt$attempt.log"
     echo $((SECONDS - start)) >"$results/$name.seconds"
     echo "$status" >"$results/$name.status"
     tail -n 1 "$results/$name.log"
