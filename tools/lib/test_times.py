@@ -56,13 +56,16 @@ def main():
             print(f"{path}: no results (the run did not get that far)")
             continue
         cases = sorted(load(path), key=lambda c: -c[1])
-        where = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        # BUILD_DIR/Testing/junit.xml is "BUILD_DIR"; BUILD_DIR/Testing/junit-lab.xml "BUILD_DIR (lab)".
+        where = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+        part = os.path.splitext(os.path.basename(path))[0].removeprefix("junit").lstrip("-")
+        where += f" ({part})" if part else ""
         counts = {}
-        failures += [(os.path.basename(where), name, output) for name, _, result, output in cases if result == "FAILED"]
+        failures += [(where, name, output) for name, _, result, output in cases if result == "FAILED"]
         for _, _, result, _ in cases:
             counts[result] = counts.get(result, 0) + 1
         summary = ", ".join(f"{n} {result}" for result, n in sorted(counts.items()))
-        print(f"-- {os.path.basename(where)}: {len(cases)} tests ({summary}), "
+        print(f"-- {where}: {len(cases)} tests ({summary}), "
               f"{sum(c[1] for c in cases):.1f} s of test time; the {min(args.slowest, len(cases))} slowest:")
         for name, seconds, result, _ in cases[: args.slowest]:
             print(f"  {seconds:8.1f} s  {result:7}  {name}")
@@ -70,7 +73,7 @@ def main():
     for line in sys.stdin:
         name, _, seconds = line.strip().rpartition(" ")
         if name:
-            print(f"  {name:20} {minutes(float(seconds))}")
+            print(f"  {name:32} {minutes(float(seconds))}")
     for where, name, output in failures:
         print(f"\n== FAILED in {where}: {name}; what it said:")
         for line in failure_excerpt(output, args.failure_lines):
