@@ -28,6 +28,12 @@
   first STAMPED MARK
       ms from the START line to the first MARK line (a restore's process start to a running
       guest)
+  ratios RESULTS LABEL FIGURE...
+      the closing table: RESULTS holds lines "MONITOR KEY... VALUE..." (MONITOR corral-vmm or
+      qemu; LABEL, a format such as "{} MiB", takes one KEY per "{}"; one VALUE per FIGURE, or
+      "none"); prints each figure of each guest for both monitors and the ratio corral-vmm / qemu.
+      A FIGURE "NAME:MiB" is given in bytes and shown in MiB. A side that did not finish shows
+      "-", so a partial run still shows what was measured
 
 Stdlib only.
 """
@@ -155,11 +161,41 @@ def first(stamped, mark):
     sys.exit(1)
 
 
+def ratios(results, label, *figures):
+    keys = label.count("{}")
+    rows = {}
+    with open(results) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 1 + keys + len(figures) and fields[0] in ("corral-vmm", "qemu"):
+                values = [None if x == "none" else float(x) for x in fields[1 + keys:]]
+                rows.setdefault(tuple(fields[1:1 + keys]), {})[fields[0]] = values
+
+    def shown(value, in_mib):
+        return "-" if value is None else f"{value / 2**20 if in_mib else value:.0f}"
+
+    guests = sorted(rows, key=lambda key: [float(k) for k in key])
+    width = max([len(label.format(*key)) for key in guests] + [5])
+    print()
+    print(f"{'guest':<{width}} {'figure':<12} {'corral-vmm':>11} {'qemu':>11} {'ratio':>7}")
+    for key in guests:
+        ours = rows[key].get("corral-vmm", [None] * len(figures))
+        theirs = rows[key].get("qemu", [None] * len(figures))
+        for figure, a, b in zip(figures, ours, theirs):
+            name, _, unit = figure.partition(":")
+            ratio = f"{a / b:.2f}" if a is not None and b else "-"
+            print(f"{label.format(*key):<{width}} {name:<12} {shown(a, unit == 'MiB'):>11} "
+                  f"{shown(b, unit == 'MiB'):>11} {ratio:>7}")
+
+
 def main():
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     handlers = {"vmm": (vmm, 3), "qemu": (qemu, 3), "vmm-snapshot": (vmm_snapshot, 2), "qemu-save": (qemu_save, 2),
                 "qemu-cont": (qemu_cont, 1),
                 "stamp": (stamp, 1), "gap": (gap, 3), "first": (first, 2)}
+    if command == "ratios" and len(args) >= 3:
+        ratios(*args)
+        return
     if command not in handlers or len(args) != handlers[command][1]:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

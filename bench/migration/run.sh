@@ -111,21 +111,4 @@ for memory in $memories; do
   done
 done
 
-python3 - "$results" <<'EOF'
-import sys
-rows = {}
-for line in open(sys.argv[1]):
-    fields = line.split()
-    if len(fields) == 8 and fields[0] in ("corral-vmm", "qemu"):
-        rows[(fields[0], fields[1], fields[2])] = [float(x) if x != "none" else float("nan") for x in fields[3:]]
-names = ("rounds", "MiB", "total ms", "downtime ms", "tick gap ms")
-print()
-print(f"{'guest':<16} {'figure':<12} {'corral-vmm':>11} {'qemu':>11} {'ratio':>7}")
-for (monitor, memory, rate), ours in sorted(rows.items(), key=lambda row: (int(row[0][1]), int(row[0][2]))):
-    if monitor != "corral-vmm" or ("qemu", memory, rate) not in rows:
-        continue
-    theirs = rows[("qemu", memory, rate)]
-    for name, a, b in zip(names, ours, theirs):
-        ratio = a / b if b else float("nan")
-        print(f"{memory + ' MiB ' + rate + ' MiB/s':<16} {name:<12} {a:>11.0f} {b:>11.0f} {ratio:>7.2f}")
-EOF
+python3 "$monitors" ratios "$results" "{} MiB {} MiB/s" rounds MiB "total ms" "downtime ms" "tick gap ms"

@@ -106,23 +106,4 @@ for memory in $memories; do
   done
 done
 
-python3 - "$results" <<'EOF'
-import sys
-rows = {}
-for line in open(sys.argv[1]):
-    fields = line.split()
-    if len(fields) == 5 and fields[0] in ("corral-vmm", "qemu"):
-        rows[(fields[0], int(fields[1]))] = [float(x) if x != "none" else float("nan") for x in fields[2:]]
-names = ("snapshot ms", "on disk MiB", "restore ms")
-print()
-print(f"{'guest':<10} {'figure':<12} {'corral-vmm':>11} {'qemu':>11} {'ratio':>7}")
-for (monitor, memory), ours in sorted(rows.items(), key=lambda row: row[0][1]):
-    if monitor != "corral-vmm" or ("qemu", memory) not in rows:
-        continue
-    theirs = rows[("qemu", memory)]
-    for name, a, b in zip(names, ours, theirs):
-        if name == "on disk MiB":
-            a, b = a / 2**20, b / 2**20
-        ratio = a / b if b else float("nan")
-        print(f"{str(memory) + ' MiB':<10} {name:<12} {a:>11.0f} {b:>11.0f} {ratio:>7.2f}")
-EOF
+python3 "$monitors" ratios "$results" "{} MiB" "snapshot ms" "on disk MiB:MiB" "restore ms"
