@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/endian.h"
 #include "storage/file.h"
 #include "storage/image.h"
 #include "storage/qcow2/qcow2_bitmaps.h"
@@ -174,6 +175,82 @@ TEST(Qcow2BitmapStore, WritesSetTheSameBitsAsQemusAndTheImageStaysClean) {
     }
     EXPECT_EQ(bits_of(ours, "gen-1"), std::vector<uint64_t>{});
     EXPECT_EQ(qemu_img_check(ours), std::make_pair(uint64_t{0}, uint64_t{0}));
+}
+
+TEST(Qcow2BitmapStore, BitsSpanningSeveralClustersAreStoredWhole) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    // 4 KiB clusters and 512-byte granules: 81920 bits of a 40 MiB disk fill three data clusters.
+    const std::string ours = dir.path("ours.qcow2"), qemus = dir.path("qemus.qcow2");
+    for (const auto& image : {ours, qemus}) {
+        SHELL("qemu-img create -q -f qcow2 -o cluster_size=4k " + image + " 40M");
+        SHELL("qemu-img bitmap --add -g 512 " + image + " fine");
+    }
+    SHELL("qemu-io -f qcow2 -c 'write -q 1k 1k' -c 'write -q 17M 3k' -c 'write -q 40959k 1k' " + qemus);
+    {
+        auto dev = open_qcow2(ours, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(dev->write_at(k_kib, std::vector<uint8_t>(k_kib, 0xcd)));
+        ASSERT_TRUE(dev->write_at(17 * k_mib, std::vector<uint8_t>(3 * k_kib, 0xcd)));
+        ASSERT_TRUE(dev->write_at(40959 * k_kib, std::vector<uint8_t>(k_kib, 0xcd)));
+    }
+    const std::vector<uint64_t> bits = bits_of(ours, "fine");
+    EXPECT_EQ(bits, (std::vector<uint64_t>{2, 3, 34816, 34817, 34818, 34819, 34820, 34821, 81918, 81919}));
+    EXPECT_EQ(bits, bits_of(qemus, "fine"));
+    EXPECT_EQ(qemu_img_check(ours), std::make_pair(uint64_t{0}, uint64_t{0}));
+    EXPECT_EQ(qemu_flags(ours, "fine"), "auto");
+}
+
+TEST(Qcow2BitmapStore, ABitmapTooLargeToHoldNeverStopsTheDisk) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 4T");
+    SHELL("qemu-img bitmap --add " + image + " gen-1");
+    uint64_t dir_offset = 0;
+    {
+        auto dev = open_qcow2(image);
+        ASSERT_TRUE(dev);
+        for (const auto& e : dynamic_cast<Qcow2Image&>(*dev).header().other_extensions)
+            if (e.type == k_ext_bitmaps)
+                dir_offset = load_be64(e.data.data() + 16);
+    }
+    ASSERT_NE(dir_offset, 0u);
+    {
+        // A crafted entry: 512-byte granules over 4 TiB (1 GiB of bits, QEMU's bound is 512 MiB),
+        // with a table of the size that needs, inside the (grown) file.
+        auto file = File::open(image, Access::ReadWrite);
+        ASSERT_TRUE(file);
+        uint8_t table_size[4], granularity_bits[1] = {9};
+        store_be32(table_size, 16384);
+        ASSERT_TRUE(file->write_all(dir_offset + 8, table_size));
+        ASSERT_TRUE(file->write_all(dir_offset + 17, granularity_bits));
+        ASSERT_TRUE(file->truncate(*file->size() + 2 * k_mib));
+    }
+    {
+        auto dev = open_qcow2(image);
+        ASSERT_TRUE(dev);
+        auto& q = dynamic_cast<Qcow2Image&>(*dev);
+        auto bitmaps = read_bitmaps(q);
+        ASSERT_TRUE(bitmaps);
+        auto map = read_bitmap(q, bitmaps->bitmaps.at(0));
+        ASSERT_FALSE(map);
+        EXPECT_EQ(map.error().message(),
+                  "bitmap 'gen-1': 1073741824 bytes of bits for a 4398046511104-byte disk at 512-byte granules (at "
+                  "most 536870912)");
+    }
+    // A writer opens the disk all the same; the bitmaps become stale.
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        EXPECT_FALSE(dynamic_cast<Qcow2Image&>(*dev).keeps_bitmaps());
+        ASSERT_TRUE(dev->write_at(0, std::vector<uint8_t>(512, 1)));
+    }
+    auto dev = open_qcow2(image);
+    ASSERT_TRUE(dev);
+    auto bitmaps = read_bitmaps(dynamic_cast<Qcow2Image&>(*dev));
+    ASSERT_TRUE(bitmaps);
+    EXPECT_FALSE(bitmaps->consistent);
 }
 
 TEST(Qcow2BitmapStore, AWriterThatDiesLeavesTheBitmapInUse) {
