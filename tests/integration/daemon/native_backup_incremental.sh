@@ -7,7 +7,8 @@
 # (byte i = (i & 0xff) ^ 0x5a), prints "virtio done" and powers off. A real corrald runs it on
 # corral-vmm (KVM: here when /dev/kvm opens, otherwise inside the nested lab). A full backup;
 # the guest runs and writes; the next backup is incremental and reads only the 64 KiB granule
-# the guest wrote; each point restored equals the disk as it was (qemu-img compare).
+# the guest wrote; each point restored equals the disk as it was (qemu-img compare). A running
+# native VM (guests/tiny/echo.S) is backed up in full, and the backup says why.
 # Exit 0 all passed, 1 a check failed, 77 skipped.
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -15,7 +16,10 @@ repo=$(cd "$(dirname "$script")/../../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 guest="$build_dir/guests/tiny/virtio.elf"
-[ -f "$guest" ] || { echo "FAIL: no tiny guest at $guest (build the tiny_guests target)"; exit 1; }
+echo_guest="$build_dir/guests/tiny/echo.elf"
+for g in "$guest" "$echo_guest"; do
+  [ -f "$g" ] || { echo "FAIL: no tiny guest at $g (build the tiny_guests target)"; exit 1; }
+done
 if ! command -v qemu-io >/dev/null || ! command -v qemu-img >/dev/null || ! qemu-img bitmap --help >/dev/null 2>&1 ||
   ! command -v python3 >/dev/null; then
   echo "skip: qemu-img (with bitmap, QEMU 5.1 or later), qemu-io and python3 are needed"
@@ -30,7 +34,11 @@ lab_reexec_unless_kvm_opens 900
 . "$repo/tests/lib/corrald.sh"
 cleanup() {
   corrald_failure_report disk
-  if [ -n "$corrald_pid" ]; then api PUT /api/v1/vms/disk/state '{"action":"kill"}' >/dev/null; sleep 1; fi
+  if [ -n "$corrald_pid" ]; then
+    api PUT /api/v1/vms/disk/state '{"action":"kill"}'
+    api PUT /api/v1/vms/echo/state '{"action":"kill"}'
+    sleep 1
+  fi
   corrald_stop
   rm -rf -- "$state"
 }
@@ -111,5 +119,20 @@ check "the disk's bitmap is now the new generation's, alone" test "$(bitmaps "$r
 echo "== each point restored equals the disk as it was"
 check "the full backup restores the disk before the guest wrote" restored_equals "$full" one "$state/point1.qcow2"
 check "the incremental restores the disk after it" restored_equals "$incr" two "$root"
+
+echo "== a running native VM: read in full, saying why"
+api POST /api/v1/images "$(jq -n --arg k "$echo_guest" --arg r "$state/blank.raw" \
+  '{name: "echo", kernel: $k, root: $r, cmdline: "console=ttyS0"}')"
+wait_task "$(jqb .task)" 60
+corral_run 0 vm create echo --image echo --engine native --cpus 1 --memory 64M
+check "corral vm create echo --engine native" test $? = 0
+backup_of echo
+corral_run 0 vm start echo
+check "the echo guest runs" wait_console echo 'echo ready' 30
+backup_of echo
+check "its backup reads in full" test "$(jqb .read.mode)" = full
+check "  ... saying corral-vmm holds the bitmap in memory" test "$(jqb .read.full_reason)" = \
+  "disk echo-root: corral-vmm keeps a running VM's bitmaps in memory (a backup of the VM stopped reads incrementally)"
+corral_run 0 vm kill echo
 
 check_summary
