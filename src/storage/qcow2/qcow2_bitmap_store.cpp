@@ -178,6 +178,10 @@ Result<void> Qcow2Image::write_bitmaps_extension(uint64_t directory_offset) {
     return fail(fmt::format("'{}': the bitmaps header extension is gone from the header", m_file.path()), EIO);
 }
 
+void Qcow2Image::abandon_bitmaps() {
+    m_bitmaps.reset();
+}
+
 Result<void> Qcow2Image::drop_bitmaps() {
     m_bitmaps.reset();
     if (!(m_header.autoclear_features & k_autoclear_bitmaps))

@@ -105,6 +105,11 @@ public:
 
     /// True while this open image keeps the persistent bitmaps it found (see above).
     bool keeps_bitmaps() const { return m_bitmaps != nullptr; }
+    /// Stops keeping the bitmaps without storing them: they stay in use on disk, as after a
+    /// crash, and nothing of them is written at the close. For a process that hands the disk to
+    /// another while it still has it open (a migration's source): two writers must never both
+    /// rewrite the image's metadata, and the other one leaves a bitmap in use alone.
+    void abandon_bitmaps();
 
 private:
     struct Mapping;

@@ -288,6 +288,32 @@ TEST(Qcow2BitmapStore, AWriterThatDiesLeavesTheBitmapInUse) {
     EXPECT_TRUE(bitmaps->bitmaps.at(0).in_use());
 }
 
+TEST(Qcow2BitmapStore, AWriterThatHandsTheDiskOverWritesNoBitmapAtItsClose) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 8M");
+    SHELL("qemu-img bitmap --add " + image + " gen-1");
+    // A migration's source and destination on one shared file: the source hands the disk over
+    // (paused, flushed), the destination opens it while the source still has it open.
+    auto source = open_qcow2(image, Access::ReadWrite);
+    ASSERT_TRUE(source);
+    ASSERT_TRUE(source->write_at(k_mib, std::vector<uint8_t>(4096, 1)));
+    ASSERT_TRUE(source->flush());
+    dynamic_cast<Qcow2Image&>(*source).abandon_bitmaps();
+    {
+        auto destination = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(destination);
+        EXPECT_TRUE(dynamic_cast<Qcow2Image&>(*destination).keeps_bitmaps()) << "the bitmaps bit stays set";
+        ASSERT_TRUE(destination->write_at(2 * k_mib, std::vector<uint8_t>(4096, 2)));
+        source.reset();  // the source ends while the destination runs: it writes no bitmap
+        ASSERT_TRUE(destination->write_at(3 * k_mib, std::vector<uint8_t>(4096, 3)));
+    }
+    EXPECT_EQ(qemu_flags(image, "gen-1"), "in-use auto") << "neither could vouch for every write";
+    EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0}));
+    SHELL("qemu-io -f qcow2 -c 'read -q -P 1 1M 4k' -c 'read -q -P 2 2M 4k' -c 'read -q -P 3 3M 4k' " + image);
+}
+
 TEST(Qcow2BitmapStore, AResizeOrARevertMakesTheBitmapsStale) {
     REQUIRE_QEMU_TOOLS();
     TestDir dir;
