@@ -245,8 +245,9 @@ public:
     /// LaunchSpec::disks: the writable qcow2 ones) at one instant, without its memory; the VM
     /// runs on. With `bitmap`, at the same instant each of those disks gets a new persistent
     /// dirty bitmap of that name and loses the bitmaps whose names start with `replaces` (a
-    /// backup's generation, docs/backup.md "Incremental"; native: corral-vmm keeps no bitmaps,
-    /// so none is added or copied). ENOTSUP when the engine cannot while the VM runs.
+    /// backup's generation, docs/backup.md "Incremental"; native: corral-vmm cannot freeze its
+    /// bitmaps at the instant yet, so none is added or copied and the notes say why). ENOTSUP when the engine cannot
+    /// while the VM runs.
     virtual Result<BitmapNotes> save_disk_snapshot(const std::string& /*tag*/, const std::vector<size_t>& /*disks*/,
                                                    const DiskBitmap& /*bitmap*/) {
         return fail("this engine cannot snapshot the disks of a running VM", ENOTSUP);

@@ -197,12 +197,19 @@ public:
     /// corral-vmm's `disk_snapshot` action: an internal snapshot of every writable qcow2 disk at
     /// one instant, taken by the process that has them open (vCPUs and disks stopped for the
     /// metadata writes only), so a backup reads it from the files while the guest runs on.
-    /// corral-vmm keeps no dirty bitmaps: `bitmap` is not added, and the next backup reads the
-    /// disks in full, saying so.
-    Result<BitmapNotes> save_disk_snapshot(const std::string& tag, const std::vector<size_t>&,
+    /// corral-vmm keeps its disks' bitmaps in memory while it runs and stores them when it closes
+    /// the disks (storage/qcow2/qcow2_bitmap_store.cpp); it cannot yet freeze them at this
+    /// instant, so `bitmap` is not added and these disks are read in full, saying so. Once the VM
+    /// is stopped, its backups are incremental.
+    Result<BitmapNotes> save_disk_snapshot(const std::string& tag, const std::vector<size_t>& disks,
                                            const DiskBitmap&) override {
         TRY_VOID(disk_snapshot_request(tag, false));
-        return BitmapNotes{};
+        BitmapNotes notes;
+        for (size_t disk : disks)
+            notes[disk] =
+                "corral-vmm keeps a running VM's bitmaps in memory (a backup of the VM stopped reads "
+                "incrementally)";
+        return notes;
     }
     Result<void> delete_snapshot(const std::string& tag) override { return disk_snapshot_request(tag, true); }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "vmm/devices/virtio/block/block_device.h"
 #include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/kvm/vcpu_state.h"
 #include "vmm/memory/page_scan.h"
@@ -256,8 +257,13 @@ Result<nlohmann::json> Vmm::migrate(const ControlRequest& request) {
         auto final_pass = [&]() -> Result<void> {
             for (auto& vcpu : m_vcpus)
                 TRY_VOID(vcpu->vcpu().complete_pending_io());
-            for (auto& transport : transports)
+            for (auto& transport : transports) {
                 transport->quiesce();
+                // The destination opens the disks once it has the state; this process must
+                // not rewrite their metadata after that (its exit stores no bitmap).
+                if (auto* block = dynamic_cast<virtio::BlockDevice*>(&transport->device()))
+                    block->hand_over_bitmaps();
+            }
             // What the last look found, and what the guest wrote since.
             auto more = TRY(collect_dirty());
             dirty.insert(dirty.end(), more.begin(), more.end());

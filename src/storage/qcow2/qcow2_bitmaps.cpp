@@ -97,6 +97,9 @@ Result<DirtyMap> read_bitmap(const Qcow2Image& image, const BitmapEntry& bitmap)
     const uint64_t bits = div_round_up(image.size(), bitmap.granularity());
     const uint64_t bits_per_cluster = cluster * 8;
     const uint64_t needed = div_round_up(bits, bits_per_cluster);
+    if (div_round_up(bits, 8) > k_max_bitmap_bytes)
+        return fail_with(fmt::format("{} bytes of bits for a {}-byte disk at {}-byte granules (at most {})",
+                                     div_round_up(bits, 8), image.size(), bitmap.granularity(), k_max_bitmap_bytes));
     if (bitmap.table_size != needed)
         return fail_with(fmt::format("its table has {} entries, {} expected for a {}-byte disk", bitmap.table_size,
                                      needed, image.size()));

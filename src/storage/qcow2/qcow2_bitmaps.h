@@ -2,7 +2,8 @@
 
 // Reading the persistent dirty bitmaps QEMU keeps in a qcow2 image (docs/interop/qcow2.txt,
 // "Bitmaps extension" and "Bitmaps file format"): the bitmap directory and one bitmap's bits.
-// Read-only: QEMU and `qemu-img bitmap` write them; an incremental backup reads them.
+// Read-only here: QEMU, `qemu-img bitmap` and Corral's own writer (qcow2_bitmap_store.cpp) write
+// them; an incremental backup and that writer read them.
 
 #include <cstdint>
 #include <span>
@@ -25,6 +26,9 @@ constexpr uint64_t k_autoclear_bitmaps = 1ull << 0;
 constexpr uint32_t k_max_bitmaps = 65535;             // QEMU's limit
 constexpr uint64_t k_max_bitmap_directory = 64u << 20;  // QEMU's limit
 constexpr uint32_t k_max_bitmap_name = 1023;
+/// QEMU's bound on one bitmap's bits (BME_MAX_PHYS_SIZE): the bits are held in memory, by the
+/// backup that reads them and by a writer that keeps them, so a crafted image must not ask more.
+constexpr uint64_t k_max_bitmap_bytes = 512u << 20;
 
 /// One bitmap directory entry.
 struct BitmapEntry {

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "storage/endian.h"
 #include "storage/qcow2/compression.h"
+#include "storage/qcow2/kept_bitmaps.h"
 
 namespace corral::storage::qcow2 {
 
@@ -43,6 +44,9 @@ Qcow2Image::Qcow2Image(File file, Header header, std::unique_ptr<BlockDevice> ba
 
 Qcow2Image::~Qcow2Image() {
     if (m_read_only) return;
+    // A bitmap that cannot be stored stays in use on disk: readers know not to trust it.
+    if (auto r = store_bitmaps(); !r)
+        log_error("qcow2: storing the dirty bitmaps of '{}' on close: {}", m_file.path(), r.error().describe());
     if (auto r = flush(); !r) log_error("qcow2: flushing '{}' on close: {}", m_file.path(), r.error().describe());
 }
 
@@ -79,18 +83,13 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(File file, const OpenOption
         TRY_VOID(image->view_snapshot(options.snapshot));
     }
     if (!read_only) {
-        Header& h = image->m_header;
-        if (h.version >= 3 && h.autoclear_features) {
-            // We maintain no bitmaps: clearing the bits tells other readers their data is stale.
-            uint8_t zero[8] = {};
-            TRY_VOID(image->write_header_fields(88, zero));
-            h.autoclear_features = 0;
-        }
-        if (h.incompatible_features & k_incompat_dirty) {
+        // The repair counts the bitmaps' clusters while the autoclear bit still says they hold.
+        if (image->m_header.incompatible_features & k_incompat_dirty) {
             log_warning("qcow2: '{}' was not closed cleanly (dirty bit set); rebuilding refcounts",
                         image->m_file.path());
             TRY_VOID(image->check(Repair::Yes));
         }
+        TRY_VOID(image->open_bitmaps());
     }
     return image;
 }
@@ -703,6 +702,7 @@ Result<void> Qcow2Image::write_cluster_part(uint64_t guest_offset, std::span<con
 Result<void> Qcow2Image::write_at(uint64_t offset, std::span<const uint8_t> data) {
     if (m_read_only) return fail(fmt::format("'{}' is open read-only", m_file.path()), EROFS);
     TRY_VOID(check_range("write", offset, data.size()));
+    mark_dirty(offset, data.size());
     uint64_t done = 0;
     uint64_t run_host = 0, run_start = 0, run_len = 0;
     auto flush_run = [&]() -> Result<void> {
@@ -766,6 +766,7 @@ Result<void> Qcow2Image::zero_clusters(uint64_t offset, uint64_t length) {
 Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length) {
     if (m_read_only) return fail(fmt::format("'{}' is open read-only", m_file.path()), EROFS);
     TRY_VOID(check_range("write_zeroes", offset, length));
+    mark_dirty(offset, length);
     uint64_t end = offset + length;
     uint64_t first = round_up(offset, m_cluster_size);
     uint64_t last = end == size() ? round_up(end, m_cluster_size) : end & ~(m_cluster_size - 1);
@@ -784,6 +785,7 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length) {
 Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
     if (m_read_only) return fail(fmt::format("'{}' is open read-only", m_file.path()), EROFS);
     TRY_VOID(check_range("discard", offset, length));
+    mark_dirty(offset, length);
     uint64_t end = offset + length;
     uint64_t first = round_up(offset, m_cluster_size);
     uint64_t last = end == size() ? round_up(end, m_cluster_size) : end & ~(m_cluster_size - 1);
@@ -797,6 +799,7 @@ Result<void> Qcow2Image::write_compressed(uint64_t guest_offset, std::span<const
         (data.size() < m_cluster_size && guest_offset + data.size() != size()))
         return fail("write_compressed needs one whole, aligned cluster", EINVAL);
     TRY_VOID(check_range("compressed write", guest_offset, data.size()));
+    mark_dirty(guest_offset, data.size());
     std::vector<uint8_t> cluster(m_cluster_size, 0);
     std::memcpy(cluster.data(), data.data(), data.size());
     auto packed = TRY(compress_cluster(m_header.compression_type, cluster, m_cluster_size - 512));
@@ -869,6 +872,9 @@ Result<void> Qcow2Image::resize(uint64_t new_size) {
         return fail(fmt::format("shrinking '{}' from {} to {} bytes is not supported", m_file.path(), size(),
                                 new_size));
     if (new_size > k_max_virtual_size) return fail(fmt::format("size {} is too large", new_size));
+    // The bitmaps cover the old size; a writer that resizes keeps none (QEMU resizes them).
+    if (new_size != size())
+        TRY_VOID(drop_bitmaps());
     uint64_t entries = l1_entries_for(new_size, m_cluster_bits, m_header.extended_l2());
     if (entries > m_l1.size()) TRY_VOID(grow_l1(entries));
     uint8_t raw[8];

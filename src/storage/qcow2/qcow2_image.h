@@ -12,6 +12,8 @@
 
 namespace corral::storage::qcow2 {
 
+struct KeptBitmaps;
+
 struct CreateOptions {
     uint64_t size = 0;
     uint32_t cluster_bits = 16;
@@ -50,6 +52,12 @@ struct CheckResult {
 };
 
 /// A qcow2 image (format layer) over a File (I/O engine).
+///
+/// Persistent dirty bitmaps (qcow2.txt "Bitmaps") are kept as QEMU keeps them: a writable open
+/// loads every enabled bitmap that is not in use and marks it in use on disk, every write,
+/// write-zeroes and discard sets its granules, and the close stores the bits and clears the
+/// in-use flag. Resizing and reverting to a snapshot keep none: they clear the autoclear bit,
+/// which makes every bitmap stale for every reader.
 ///
 /// Crash safety (qcow2.txt "Host cluster management"): refcount increments reach the file before
 /// any L2/L1 entry that needs them (dirty refcount blocks are written and synced before dirty L2
@@ -94,6 +102,14 @@ public:
     /// Recomputes every reference and compares with the refcounts (like `qemu-img check`).
     /// With Repair::Yes, rebuilds the refcount structures and fixes copied flags.
     Result<CheckResult> check(Repair repair);
+
+    /// True while this open image keeps the persistent bitmaps it found (see above).
+    bool keeps_bitmaps() const { return m_bitmaps != nullptr; }
+    /// Stops keeping the bitmaps without storing them: they stay in use on disk, as after a
+    /// crash, and nothing of them is written at the close. For a process that hands the disk to
+    /// another while it still has it open (a migration's source): two writers must never both
+    /// rewrite the image's metadata, and the other one leaves a bitmap in use alone.
+    void abandon_bitmaps();
 
 private:
     struct Mapping;
@@ -140,6 +156,19 @@ private:
     Result<void> rebuild_refcounts(const std::vector<uint32_t>& refs);
     Result<void> set_incompatible(uint64_t bits);
 
+    // Persistent dirty bitmaps (qcow2_bitmap_store.cpp).
+    /// At a writable open: keep the bitmaps if they are consistent, else clear the autoclear bit.
+    Result<void> open_bitmaps();
+    Result<void> load_bitmaps();
+    void mark_dirty(uint64_t offset, uint64_t length);
+    /// At the close: writes the tracked bits to new clusters, clears their in-use flags, frees
+    /// the old clusters. The image keeps no bitmaps afterwards.
+    Result<void> store_bitmaps();
+    /// For writers that change the disk behind the bitmaps' back (resize, revert): stop keeping
+    /// them and clear the autoclear bit, so every reader knows they are stale.
+    Result<void> drop_bitmaps();
+    Result<void> write_bitmaps_extension(uint64_t directory_offset);
+
     File m_file;
     Header m_header;
     std::unique_ptr<BlockDevice> m_backing;
@@ -163,6 +192,7 @@ private:
     std::vector<Snapshot> m_snapshots;
     uint64_t m_decompressed_entry = 0;
     std::vector<uint8_t> m_decompressed;
+    std::unique_ptr<KeptBitmaps> m_bitmaps;  ///< null: this open image keeps no bitmaps
 };
 
 }  // namespace corral::storage::qcow2

@@ -172,6 +172,8 @@ Result<void> Qcow2Image::revert_snapshot(const std::string& name_or_id) {
     Snapshot s = m_snapshots[index];
     if (s.vm_state_size)
         return fail(fmt::format("snapshot '{}' holds VM state, which corral-img cannot restore", s.name));
+    // The whole disk changes behind the bitmaps: they become stale (the next backup reads in full).
+    TRY_VOID(drop_bitmaps());
     TRY_VOID(flush());
     std::vector<uint64_t> l1 = TRY(read_l1(s.l1_table_offset, s.l1_size));
     uint64_t disk_size = s.disk_size.value_or(size());

@@ -147,8 +147,26 @@ TEST(Qcow2Bitmaps, TellsAnInUseBitmapAndAWriterThatKeepsNoBitmaps) {
         auto [status, info] = run("qemu-img info " + image);
         EXPECT_NE(info.find("in-use"), std::string::npos) << "qemu-img agrees:\n" << info;
     }
-    // Our own qcow2 writer keeps no bitmaps: opening for writing clears the autoclear bit.
-    { ASSERT_TRUE(open_qcow2(image, Access::ReadWrite)); }
+    // Our writer leaves a bitmap found in use as it is (and the bitmaps bit set)...
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(dev->write_at(0, std::vector<uint8_t>(4096, 1)));
+    }
+    {
+        auto dev = open_qcow2(image);
+        ASSERT_TRUE(dev);
+        auto bitmaps = read_bitmaps(dynamic_cast<Qcow2Image&>(*dev));
+        ASSERT_TRUE(bitmaps);
+        EXPECT_TRUE(bitmaps->consistent);
+        EXPECT_TRUE(bitmaps->bitmaps.at(0).in_use()) << "a bitmap in use at open stays so";
+    }
+    // ... and a resize, which keeps no bitmaps, clears the autoclear bit.
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(dev->resize(8 * k_mib));
+    }
     auto dev = open_qcow2(image);
     ASSERT_TRUE(dev);
     auto bitmaps = read_bitmaps(dynamic_cast<Qcow2Image&>(*dev));
@@ -185,9 +203,13 @@ TEST(Qcow2Bitmaps, CheckCountsTheBitmapsClustersAsQemuImgCheckDoes) {
         EXPECT_EQ(r->check_errors, 0u);
         EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0}));
     }
-    // Our writer leaves them stale (autoclear bit clear): QEMU no longer reads them, and both
+    // A resize leaves them stale (autoclear bit clear): QEMU no longer reads them, and both
     // checks count their clusters as the same leaks.
-    { ASSERT_TRUE(open_qcow2(image, Access::ReadWrite)); }
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(dev->resize(80 * k_mib));
+    }
     auto dev = open_qcow2(image);
     ASSERT_TRUE(dev);
     auto r = dynamic_cast<Qcow2Image&>(*dev).check(Repair::No);

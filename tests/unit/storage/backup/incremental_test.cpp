@@ -78,14 +78,24 @@ TEST_F(Incremental, ABitmapCopiedOutOfARunningVmIsReadFromItsCopy) {
     EXPECT_EQ(planned(copy).full_reason, "the disk's size changed since backup " + first);
 }
 
-TEST_F(Incremental, CorralsOwnWriterMakesTheBitmapStaleAndTheReasonSaysSo) {
+TEST_F(Incremental, CorralsOwnWriterKeepsTheBitmapAndAResizeMakesItStale) {
     REQUIRE_QEMU_TOOLS();
     SHELL("qemu-img bitmap --add " + disk + " " + generation_bitmap(first));
-    // Corral's qcow2 writer keeps no bitmaps: opening for writing clears the autoclear bit.
+    // Corral's qcow2 writer (corral-vmm's disks) keeps the bitmap as QEMU does.
     {
         auto opened = open_image(disk, ImageOpenOptions{.access = Access::ReadWrite, .format = ImageFormat::Qcow2});
         ASSERT_TRUE(opened) << opened.error().describe();
         ASSERT_TRUE((*opened)->write_at(20 * k_mib, random_bytes(4096, 2)));
+    }
+    DiskSource kept = planned();
+    ASSERT_TRUE(kept.incremental) << kept.full_reason;
+    EXPECT_EQ(kept.incremental->dirty.dirty_bytes(), 64u << 10);
+
+    // A resize keeps none: it clears the autoclear bit.
+    {
+        auto opened = open_image(disk, ImageOpenOptions{.access = Access::ReadWrite, .format = ImageFormat::Qcow2});
+        ASSERT_TRUE(opened) << opened.error().describe();
+        ASSERT_TRUE((*opened)->resize(128 * k_mib));
     }
     DiskSource source = planned();
     EXPECT_FALSE(source.incremental);

@@ -281,6 +281,11 @@ Result<bool> BlockDevice::internal_snapshot(const std::string& tag, bool remove)
     return true;
 }
 
+void BlockDevice::hand_over_bitmaps() {
+    if (auto* image = dynamic_cast<storage::qcow2::Qcow2Image*>(m_disk.get()))
+        image->abandon_bitmaps();
+}
+
 std::vector<std::optional<ActiveQueue>> BlockDevice::quiesce() {
     std::vector<std::optional<ActiveQueue>> queues(1);
     std::unique_ptr<Worker> worker;

@@ -95,6 +95,10 @@ public:
     /// on disk before it returns. Only while the device is quiesced (its worker stopped): the
     /// image is this thread's then. False when there is nothing to do (a read-only or raw disk).
     Result<bool> internal_snapshot(const std::string& tag, bool remove);
+    /// Before another process opens the disk (a migration's destination): the image stops
+    /// keeping its dirty bitmaps and writes nothing of them at exit; they stay in use on disk,
+    /// so the next backup reads in full, saying why. Only while the device is quiesced.
+    void hand_over_bitmaps();
 
 private:
     class Worker;
