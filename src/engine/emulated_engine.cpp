@@ -604,6 +604,13 @@ public:
     /// it to QEMU; QEMU 7.2's migrate-incoming takes a listening descriptor only as a socket
     /// address of type fd, which its URI syntax spells "tcp:fd:NAME" (QEMU 8.2 has "channels").
     Result<void> listen_for_migration(const std::string& uri) {
+        // The disks stay inactive here once the stream loaded, until `cont` (QEMU's default
+        // takes their write locks at the end of the load, paused or not): the source's paused
+        // copy may still take them back and run on, and whichever of the two QEMUs `cont`s first
+        // holds the disks, the other's `cont` failing with "Failed to get "write" lock"
+        // (docs/migration.md "corrald", the switch).
+        TRY(qmp("set the migration capabilities of", "migrate-set-capabilities",
+                {{"capabilities", nlohmann::json::array({{{"capability", "late-block-activate"}, {"state", true}}})}}));
         if (!uri.starts_with("unix:")) {
             TRY_VOID(qmp("start the migration listener of", "migrate-incoming", {{"uri", uri}}));
             return {};
