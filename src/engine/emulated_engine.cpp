@@ -1124,6 +1124,13 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         }
         if (disk.read_only)
             drive += ",readonly=on";
+        else
+            // The disk's file keeps its read-write descriptor when QEMU lets the disk go (a
+            // completed migration inactivates it). -drive's default, auto-read-only, swaps it
+            // for a read-only one from the fd set, and the write locks stay with the first:
+            // the fd set's own copy keeps it open, so neither the destination's `cont` nor
+            // this QEMU's own (a switch that failed) could take the disk (docs/migration.md).
+            drive += ",file.auto-read-only=off";
         if (spec.io_limits.disk_bytes_per_s)
             drive += fmt::format(",throttling.bps-total={}", spec.io_limits.disk_bytes_per_s);
         if (spec.io_limits.disk_ops_per_s)
