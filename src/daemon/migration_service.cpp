@@ -644,8 +644,9 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
         }
         log_warning("VM {}: cannot tell whether {} runs it ({}; last: {})", vm.name, where, why, last);
         if (locks_decide)
-            return {Then::ResumeHere,
-                    fmt::format("{}; whether it runs there could not be told ({}): QEMU's disk locks decided", why, last)};
+            return {
+                Then::ResumeHere,
+                fmt::format("{}; whether it runs there could not be told ({}): QEMU's disk locks decided", why, last)};
         return {Then::StayPaused,
                 fmt::format("{}; whether it runs there could not be told ({}), and with no shared disk nothing would "
                             "stop it running twice: it stays paused here (if it does not run there, `corral vm "
