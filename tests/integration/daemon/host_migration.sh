@@ -222,7 +222,10 @@ one_move_token=$(jqb .token)
 on A
 type_into mover 'yes corral | head -c 80M >/dev/shm/fill; echo FILLED
 '
+api GET /api/v1/vms/mover
+pid_at_a=$(jqb .pid)
 check "A: the guest filled 80 MiB of its memory" wait_console mover 'FILLED' 120
+qemus_at_a=$(corrald_processes | grep -c '^vm mover ')   # its QEMU (and its shim)
 CORRAL_DEST_TOKEN=$one_move_token "$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" \
   --bandwidth-mib 8 >"$kill_out" 2>&1 &
 migrate_pid=$!
@@ -240,7 +243,9 @@ check "the migration failed: exit 4" test "$rc" = 4
 check "  ... after the whole stream went: B did not run it" says "whole stream went to $dest, but $dest did not run it"
 check "  ... saying mover runs on here" says "mover runs on here"
 check "  ... mover runs on at A" runs_on_a
-check "  ... with one QEMU at A, its own" test "$(corrald_processes | grep -c '^vm mover ')" = 1
+check "  ... its own QEMU, no other" test "$(corrald_processes | grep -c '^vm mover ')" = "$qemus_at_a"
+api GET /api/v1/vms/mover
+check "  ... the one it had" test "$(jqb .pid)" = "$pid_at_a"
 type_into mover 'rm /dev/shm/fill; echo SWITCH-$X
 '
 check "A: the guest goes on, its value kept" wait_console mover 'SWITCH-kept42' 30
