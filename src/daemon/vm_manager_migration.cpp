@@ -233,10 +233,17 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
             return fail(fmt::format("{} is not arriving by migration here", name), ENOENT);
         live = it->second;
     }
+    // A failed switch ends the instance here before it answers: the source resumes its copy on
+    // the answer, and its `cont` needs the disks' locks, which this process holds until it ended.
+    auto end_instance = [&] {
+        ignore_error(live->instance->kill(), "the switch's failure is the error to report");
+        std::unique_lock lock(m_mutex);
+        m_exited.wait_for(lock, 10s, [&] { return live->exited; });
+    };
     // The copied disks are complete (the source ended its mirrors before it confirmed): nothing
     // outside may write them once the guest runs.
     if (auto stopped = live->instance->stop_disk_server(); !stopped) {
-        ignore_error(live->instance->kill(), "a disk still served from outside must not run");
+        end_instance();
         return fail(fmt::format("{} cannot run here: {}", name, stopped.error().message()), EIO);
     }
     // The instance waits paused (-S) once loaded, its disks not yet taken (late-block-activate):
@@ -246,7 +253,7 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
     // (corral-vmm runs the guest itself once the stream ended: its `resume` may refuse, running.)
     if (auto resumed = live->instance->resume();
         !resumed && !(live->instance->query() && *live->instance->query() == engine::RunState::Running)) {
-        ignore_error(live->instance->kill(), "the failed `cont` is the error to report");
+        end_instance();
         return fail(fmt::format("{} cannot run here: {}", name, resumed.error().message()), EIO);
     }
     auto deadline = std::chrono::steady_clock::now() + wait;
@@ -255,7 +262,7 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
         if (state && *state == engine::RunState::Running)
             break;
         if (live->instance->exited() || std::chrono::steady_clock::now() > deadline) {
-            ignore_error(live->instance->kill(), "the switch's failure is the error to report");
+            end_instance();
             return fail(fmt::format("{} did not start running here after the switch{}", name,
                                     state ? "" : ": " + state.error().message()),
                         EIO);
