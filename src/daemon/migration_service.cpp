@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -47,6 +48,10 @@ constexpr auto k_drain_wait = std::chrono::seconds(60);
 constexpr auto k_finish_wait = std::chrono::seconds(60);
 /// Any one call to the destination's API; finish waits up to k_finish_wait there.
 constexpr auto k_answer_wait = k_finish_wait + std::chrono::seconds(30);
+/// A finish that got no answer: how long the source goes on asking the destination what came
+/// of it, and how long each question may wait.
+constexpr auto k_settle_wait = std::chrono::seconds(15);
+constexpr auto k_settle_answer_wait = std::chrono::seconds(5);
 
 std::string random_id() {
     unsigned char bytes[16] = {};
@@ -305,6 +310,9 @@ void MigrationService::reap() {
             else if (incoming.streaming && !incoming.stream_ended && now - incoming.last_data > k_stream_stall_wait)
                 expired.emplace_back(id, fmt::format("its migration stream from {} stalled: no data for {} s",
                                                      incoming.origin, k_stream_stall_wait.count()));
+            else if (incoming.stream_ended && now - incoming.last_data > k_switch_wait)
+                expired.emplace_back(id, fmt::format("{} sent its whole stream but no finish within {} s",
+                                                     incoming.origin, k_switch_wait.count()));
         }
         for (const auto& [id, why] : expired) {
             Incoming incoming = m_incoming.at(id);
@@ -594,18 +602,81 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
     };
     progress.report(0.1, copied.empty() ? fmt::format("copying memory to {}", where)
                                         : fmt::format("copying {} disk(s) to {}", copied.size(), where));
-    // At the switch the guest is paused here; it stays so until all of the stream went out (a
-    // stream cut then: the destination's half goes and it runs on here). Then the copy here
-    // ends, and only then does the destination run the guest: the two QEMUs must not hold the
-    // disks at once (QEMU's image locks refuse it: a paused source still holds them).
-    auto confirm = [&]() -> Result<void> {
+    // Whether QEMU's disk locks can tell the two copies apart when nobody knows whether the
+    // guest runs there: a writable disk both QEMUs open (a shared pool's, not a copy) goes to
+    // whichever `cont`s first, and the other's `cont` fails (docs/migration.md "corrald").
+    bool locks_decide = false;
+    for (size_t i = 0; i < vm.disks.size(); ++i)
+        if (!vm.disks[i].readonly && std::find(copied.begin(), copied.end(), i) == copied.end())
+            locks_decide = true;
+    using Then = VmManager::SwitchAnswer::Then;
+    // A finish with no answer (the connection broke, timed out, the destination's corrald was
+    // killed): asks, for a while, what came of it. Its half discarded on our DELETE, or no VM
+    // there: it does not run there. The VM running there: it does. Never both: when that
+    // cannot be known, the copy here is the certain one, and it runs on only where QEMU's disk
+    // locks arbitrate (a destination QEMU that ran the guest holds them: our `cont` then fails
+    // and the guest stays paused here); with every disk copied (or none), nothing would stop
+    // both from running, so it stays paused here for the user to decide.
+    auto settle = [&](const std::string& why) -> VmManager::SwitchAnswer {
+        cli::Endpoint asking = endpoint;
+        asking.remote->answer_timeout = k_settle_answer_wait;
+        cli::ApiClient prober(asking);
+        const auto give_up = std::chrono::steady_clock::now() + k_settle_wait;
+        std::string last;
+        for (;;) {
+            auto discarded = prober.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt});
+            if (discarded)
+                return {Then::ResumeHere, why + "; its half there was discarded since"};
+            last = message_of(discarded.error());
+            if (discarded.error().status == 404) {
+                // Its finish took the migration: the VM runs there, or failed there (and went).
+                auto there = prober.call({"GET", "/api/v1/vms/" + vm.name, std::nullopt});
+                if (there && there->value("state", "") == "running")
+                    return {Then::EndHere, ""};
+                if (!there && there.error().status == 404)
+                    return {Then::ResumeHere, why + "; it has no " + vm.name + " since"};
+                last = there ? fmt::format("{} is {} there", vm.name, there->value("state", "?"))
+                             : message_of(there.error());
+            }
+            if (std::chrono::steady_clock::now() > give_up)
+                break;
+            std::this_thread::sleep_for(1s);
+        }
+        log_warning("VM {}: cannot tell whether {} runs it ({}; last: {})", vm.name, where, why, last);
+        if (locks_decide)
+            return {
+                Then::ResumeHere,
+                fmt::format("{}; whether it runs there could not be told ({}): QEMU's disk locks decided", why, last)};
+        return {Then::StayPaused,
+                fmt::format("{}; whether it runs there could not be told ({}), and with no shared disk nothing would "
+                            "stop it running twice: it stays paused here (if it does not run there, `corral vm "
+                            "resume {}` here)",
+                            why, last, vm.name)};
+    };
+    // At the switch the guest is paused here, its disks let go; it stays so until all of the
+    // stream went out and the destination ran it (a stream cut, or a destination that could not
+    // run it: the destination's half goes and it runs on here).
+    auto confirm = [&]() -> VmManager::SwitchAnswer {
         progress.report(0.95, fmt::format("switching to {}: sending the end of the stream", where));
         if (!relay.drain(k_drain_wait)) {
             ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
                          "the destination also discards its half when its stream breaks");
-            return fail(fmt::format("the stream to {} broke at the switch: {}", where, relay.error()), EIO);
+            return {Then::ResumeHere, fmt::format("the stream to {} broke at the switch: {}", where, relay.error())};
         }
-        return {};
+        disk_relays.clear();
+        progress.report(0.97, fmt::format("switching to {}: waiting for it to run {}", where, vm.name));
+        auto finished = client.call({"POST", "/api/v1/migrations/" + id + "/finish", std::nullopt});
+        if (finished)
+            return {Then::EndHere, ""};
+        const std::string why = fmt::format("{}'s whole stream went to {}, but {} did not run it: {}", vm.name, where,
+                                            where, message_of(finished.error()));
+        if (finished.error().status == 0)
+            return settle(why);
+        // An answer: its finish failed and ended its instance (or found none), or refused the
+        // call; either way the guest does not run there. Its half goes (best effort).
+        ignore_error(client.call({"DELETE", "/api/v1/migrations/" + id, std::nullopt}),
+                     "a failed finish ended the instance there already");
+        return {Then::ResumeHere, why};
     };
     auto report = m_vms.migrate_out(vm.name, request, confirm);
     fs::remove(socket, ignored);
@@ -622,13 +693,7 @@ Result<std::string> MigrationService::run(const inventory::VmRecord& vm, const M
         return discard_there(why);
     }
     disk_relays.clear();
-    progress.report(0.97, fmt::format("switching to {}: waiting for it to run {}", where, vm.name));
-    auto finished = client.call({"POST", "/api/v1/migrations/" + id + "/finish", std::nullopt});
     remove_ca();
-    if (!finished)
-        return fail(fmt::format("{}'s whole stream went to {} and its copy here ended, but {} did not run it: {}",
-                                vm.name, where, where, message_of(finished.error())),
-                    EIO);
     const auto total_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     log_info("VM {}: migrated to {} ({} rounds, {} bytes, {} ms downtime, {} ms in all)", vm.name, where,

@@ -63,9 +63,13 @@ public:
     /// How long an incoming migration's streams (memory and copied disks) may bring no byte
     /// before it is discarded (a source that stalled mid-stream: frozen, or its network gone
     /// without a reset). The instance here ends, so the stream breaks at the source, whose VM
-    /// runs on there. A stream that reached its end waits for the switch without a bound: by
-    /// then the source may have let its copy go.
+    /// runs on there.
     static constexpr std::chrono::seconds k_stream_stall_wait{30};
+    /// How long an incoming migration whose whole stream arrived waits for the source's finish
+    /// (sent right after the stream's end) before it is discarded: the source keeps its paused
+    /// copy until the guest runs here, and runs it on there when finish fails (a finish that
+    /// comes later finds no migration).
+    static constexpr std::chrono::seconds k_switch_wait{30};
 
     /// Source: migrates the running VM `name` to `target` as a task. EBUSY when the VM cannot
     /// go now (not running, snapshots, another operation); the destination's checks run in the task.

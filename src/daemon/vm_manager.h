@@ -142,13 +142,23 @@ public:
     /// second migration until end_migration_out()) and returns its record. EBUSY when it is not
     /// running, has snapshots (they do not move yet) or another operation holds it.
     Result<inventory::VmRecord> begin_migration_out(const std::string& name);
+    /// What the destination said at the switch (migrate_out()'s `confirm`).
+    struct SwitchAnswer {
+        enum class Then {
+            EndHere,     ///< the guest runs there: the copy here ends
+            ResumeHere,  ///< it does not run there (or QEMU's disk locks decide): `cont` here
+            StayPaused,  ///< nobody can tell whether it runs there: the copy here waits, paused
+        } then = Then::EndHere;
+        std::string why;  ///< unless EndHere: what went wrong
+    };
     /// Source: moves the reserved VM live to `request.to` (an incoming instance, or a relay to
-    /// one); at the switch, with the guest paused here, `confirm` says whether all of it went.
-    /// Confirmed: its process here ends, its taps and cgroup go and its record is removed, its
-    /// disks kept (the caller then has the destination run it). Any failure, `confirm`'s
-    /// included: it runs on here as before.
+    /// one); at the switch, with the guest paused here, `confirm` has the destination run it and
+    /// says what came of it. EndHere: its process here ends, its taps and cgroup go and its
+    /// record is removed, its disks kept. Any failure before: it runs on here as before;
+    /// ResumeHere: it runs on here unless its `cont` fails (then it stays paused, state paused);
+    /// StayPaused: it stays paused here (state paused), for the user to decide.
     Result<engine::MigrationReport> migrate_out(const std::string& name, engine::MigrationRequest request,
-                                                const std::function<Result<void>()>& confirm);
+                                                const std::function<SwitchAnswer()>& confirm);
     void end_migration_out(const std::string& name);
     /// Destination: creates `vm`'s record in state migrating-in (reason: from `origin`), plugs its
     /// NICs and launches its instance waiting for the stream on a unix socket in its run folder,

@@ -52,7 +52,7 @@ void VmManager::end_migration_out(const std::string& name) {
 }
 
 Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name, engine::MigrationRequest request,
-                                                       const std::function<Result<void>()>& confirm) {
+                                                       const std::function<SwitchAnswer()>& confirm) {
     std::shared_ptr<LiveVm> live;
     {
         std::lock_guard lock(m_mutex);
@@ -69,24 +69,52 @@ Result<engine::MigrationReport> VmManager::migrate_out(const std::string& name, 
         live->stop_requested = false;
         live->stop_reason.clear();
     };
-    // QEMU's "completed" means the stream left this process, not that the destination has it:
-    // the guest stays here, paused, until `confirm` says all of it went.
+    // QEMU's "completed" means the stream left this process, not that the destination has it,
+    // nor that the guest runs there: the guest stays here, paused, until `confirm` says it runs
+    // there. Paused after a completed migration, QEMU has let go of the disks (it inactivates
+    // them before the stream's end: no write lock held), so the destination's `cont` can take them.
     request.stay_paused_at_switch = true;
     auto report = live->instance->migrate(request);
     if (!report) {
         runs_on_here();
         return fail(report.error());
     }
-    if (auto confirmed = confirm(); !confirmed) {
-        // `cont` after a completed migration takes the disks back (QEMU reactivates them).
-        auto resumed = live->instance->resume();
+    const SwitchAnswer answer = confirm();
+    // corral-vmm (the native engine) hands over by itself: it ends once the destination loaded
+    // the guest and was told to run it, so its copy here may be gone whatever `confirm` says.
+    auto ended_here = [&] {
+        return fail(fmt::format("{}; {}'s process here ended at the switch (its engine hands the guest over by "
+                                "itself): it does not run here",
+                                answer.why, name),
+                    EIO);
+    };
+    if (answer.then != SwitchAnswer::Then::EndHere) {
+        if (live->instance->exited())
+            return ended_here();
         runs_on_here();
-        if (!resumed)
-            return fail(fmt::format("{}; and {} cannot resume here: {}", confirmed.error().message(), name,
-                                    resumed.error().message()),
+        if (answer.then == SwitchAnswer::Then::StayPaused) {
+            set_state(name, VmState::Paused, "its migration was left in doubt: " + answer.why);
+            log_warning("VM {}: the switch was left in doubt ({}); it stays paused here", name, answer.why);
+            return fail(answer.why, EIO);
+        }
+        // `cont` after a completed migration takes the disks back (QEMU reactivates them); it
+        // fails while the destination's QEMU holds them (it ran the guest there after all).
+        if (auto resumed = live->instance->resume(); !resumed) {
+            if (live->instance->exited()) {
+                std::lock_guard lock(m_mutex);
+                live->stop_requested = true;  // a stop, not a crash to restart
+                return ended_here();
+            }
+            set_state(name, VmState::Paused, "its migration failed and it cannot resume: " + resumed.error().message());
+            log_warning("VM {}: the switch failed ({}) and it cannot resume here: {}", name, answer.why,
+                        resumed.error().message());
+            return fail(fmt::format("{}; and {} cannot resume here: {}; it stays paused here (if it does not run "
+                                    "there, `corral vm resume {}` here)",
+                                    answer.why, name, resumed.error().message(), name),
                         EIO);
-        log_warning("VM {}: the switch was not confirmed ({}); it runs on here", name, confirmed.error().message());
-        return fail(fmt::format("{}; {} runs on here", confirmed.error().message(), name), EIO);
+        }
+        log_warning("VM {}: the switch was not confirmed ({}); it runs on here", name, answer.why);
+        return fail(fmt::format("{}; {} runs on here", answer.why, name), EIO);
     }
     // The stopped copy here goes (a paused QEMU after a completed migration writes nothing).
     ignore_error(live->instance->kill(), "the process may have ended already");
@@ -205,24 +233,36 @@ Result<void> VmManager::finish_incoming(const std::string& name, const std::stri
             return fail(fmt::format("{} is not arriving by migration here", name), ENOENT);
         live = it->second;
     }
+    // A failed switch ends the instance here before it answers: the source resumes its copy on
+    // the answer, and its `cont` needs the disks' locks, which this process holds until it ended.
+    auto end_instance = [&] {
+        ignore_error(live->instance->kill(), "the switch's failure is the error to report");
+        std::unique_lock lock(m_mutex);
+        m_exited.wait_for(lock, 10s, [&] { return live->exited; });
+    };
     // The copied disks are complete (the source ended its mirrors before it confirmed): nothing
     // outside may write them once the guest runs.
     if (auto stopped = live->instance->stop_disk_server(); !stopped) {
-        ignore_error(live->instance->kill(), "a disk still served from outside must not run");
+        end_instance();
         return fail(fmt::format("{} cannot run here: {}", name, stopped.error().message()), EIO);
     }
-    // The instance waits paused (-S) once loaded: the source confirmed the switch, so it runs
-    // here now (a `cont` while QEMU still loads runs it at the end of the load).
-    if (auto resumed = live->instance->resume(); !resumed)
-        log_warning("VM {}: resume after the switch: {} (waiting for it to run anyway)", name,
-                    resumed.error().message());
+    // The instance waits paused (-S) once loaded, its disks not yet taken (late-block-activate):
+    // the source, paused with its disks let go, asks it to run here now (a `cont` while QEMU
+    // still loads runs it at the end of the load). Its `cont` takes the disks' write locks, and
+    // fails while the source holds them (its copy resumed there): then it must not run here.
+    // (corral-vmm runs the guest itself once the stream ended: its `resume` may refuse, running.)
+    if (auto resumed = live->instance->resume();
+        !resumed && !(live->instance->query() && *live->instance->query() == engine::RunState::Running)) {
+        end_instance();
+        return fail(fmt::format("{} cannot run here: {}", name, resumed.error().message()), EIO);
+    }
     auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
         auto state = live->instance->query();
         if (state && *state == engine::RunState::Running)
             break;
         if (live->instance->exited() || std::chrono::steady_clock::now() > deadline) {
-            ignore_error(live->instance->kill(), "the switch's failure is the error to report");
+            end_instance();
             return fail(fmt::format("{} did not start running here after the switch{}", name,
                                     state ? "" : ": " + state.error().message()),
                         EIO);

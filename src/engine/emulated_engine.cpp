@@ -604,6 +604,13 @@ public:
     /// it to QEMU; QEMU 7.2's migrate-incoming takes a listening descriptor only as a socket
     /// address of type fd, which its URI syntax spells "tcp:fd:NAME" (QEMU 8.2 has "channels").
     Result<void> listen_for_migration(const std::string& uri) {
+        // The disks stay inactive here once the stream loaded, until `cont` (QEMU's default
+        // takes their write locks at the end of the load, paused or not): the source's paused
+        // copy may still take them back and run on, and whichever of the two QEMUs `cont`s first
+        // holds the disks, the other's `cont` failing with "Failed to get "write" lock"
+        // (docs/migration.md "corrald", the switch).
+        TRY(qmp("set the migration capabilities of", "migrate-set-capabilities",
+                {{"capabilities", nlohmann::json::array({{{"capability", "late-block-activate"}, {"state", true}}})}}));
         if (!uri.starts_with("unix:")) {
             TRY_VOID(qmp("start the migration listener of", "migrate-incoming", {{"uri", uri}}));
             return {};
@@ -1117,6 +1124,13 @@ std::vector<std::string> qemu_command_line(const LaunchSpec& spec, const fs::pat
         }
         if (disk.read_only)
             drive += ",readonly=on";
+        else
+            // The disk's file keeps its read-write descriptor when QEMU lets the disk go (a
+            // completed migration inactivates it). -drive's default, auto-read-only, swaps it
+            // for a read-only one from the fd set, and the write locks stay with the first:
+            // the fd set's own copy keeps it open, so neither the destination's `cont` nor
+            // this QEMU's own (a switch that failed) could take the disk (docs/migration.md).
+            drive += ",file.auto-read-only=off";
         if (spec.io_limits.disk_bytes_per_s)
             drive += fmt::format(",throttling.bps-total={}", spec.io_limits.disk_bytes_per_s);
         if (spec.io_limits.disk_ops_per_s)

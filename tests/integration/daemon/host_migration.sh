@@ -7,7 +7,10 @@
 # fingerprint, a taken name, a missing pool, a pool that is not shared, too little memory), each
 # leaving the VM running at the source; the destination's incoming QEMU killed mid-way: the source
 # runs on and the destination keeps no record; the source's corrald stopped (SIGSTOP) mid-stream:
-# the destination discards its half after 30 s without a byte, and the source, continued, runs on. Pre-flights whose stream never comes: their
+# the destination discards its half after 30 s without a byte, and the source, continued, runs on; the
+# destination refusing the finish once the whole stream arrived (its token revoked mid-stream): the
+# source, which kept its QEMU paused, runs on, and the destination discards its half 30 s after the
+# stream's end. Pre-flights whose stream never comes: their
 # incoming QEMUs go on a DELETE, after the stream's wait (60 s) and at the destination corrald's stop.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
@@ -207,6 +210,51 @@ check "  ... mover runs on at A" runs_on_a
 type_into mover 'kill %1; echo AGAIN-$X
 '
 check "A: the guest goes on, its value kept" wait_console mover 'AGAIN-kept42' 30
+
+echo "== B cannot run it once the whole stream arrived: the source kept its paused copy, which runs on"
+# The source keeps its QEMU, paused, until B says the guest runs there. Here B refuses the
+# finish: the token this migration uses is revoked at B while the stream is in flight (80 MiB
+# the guest wrote, at 8 MiB/s: 10 s), so the stream, let in when it opened, goes to its end and
+# then B answers the finish 401. A resumes its copy; B discards its half once no finish came.
+on B
+api POST /api/v1/tokens '{"name":"one-move"}'
+one_move_token=$(jqb .token)
+on A
+type_into mover 'yes corral | head -c 80M >/dev/shm/fill; echo FILLED
+'
+api GET /api/v1/vms/mover
+pid_at_a=$(jqb .pid)
+check "A: the guest filled 80 MiB of its memory" wait_console mover 'FILLED' 120
+qemus_at_a=$(corrald_processes | grep -c '^vm mover ')   # its QEMU (and its shim)
+CORRAL_DEST_TOKEN=$one_move_token "$corral" vm migrate mover --to "$dest" --dest-fingerprint "$dest_fingerprint" \
+  --bandwidth-mib 8 >"$kill_out" 2>&1 &
+migrate_pid=$!
+check "A: the stream is in flight" wait_until 60 in_flight
+on B
+api DELETE /api/v1/tokens/one-move
+check "B: the migration's token revoked mid-stream" test "$code" = 200
+api GET /api/v1/vms/mover
+incoming_pid=$(jqb .pid)
+on A
+wait "$migrate_pid"
+rc=$?
+out=$(cat "$kill_out")
+check "the migration failed: exit 4" test "$rc" = 4
+check "  ... after the whole stream went: B did not run it" says "whole stream went to $dest, but $dest did not run it"
+check "  ... saying mover runs on here" says "mover runs on here"
+check "  ... mover runs on at A" runs_on_a
+check "  ... its own QEMU, no other" test "$(corrald_processes | grep -c '^vm mover ')" = "$qemus_at_a"
+api GET /api/v1/vms/mover
+check "  ... the one it had" test "$(jqb .pid)" = "$pid_at_a"
+type_into mover 'rm /dev/shm/fill; echo SWITCH-$X
+'
+check "A: the guest goes on, its value kept" wait_console mover 'SWITCH-kept42' 30
+on B
+# 30 s after the stream's end with no finish (MigrationService::k_switch_wait), checked each second.
+check "B discarded its half (no record)" wait_until 60 eval 'api GET /api/v1/vms/mover; [ "$code" = 404 ]'
+check "  ... its QEMU gone" eval '! kill -0 "$incoming_pid" 2>/dev/null && no_qemu mover'
+check "  ... saying why" grep -qE "VM mover: .+ sent its whole stream but no finish within 30 s" "$state/corrald.log"
+on A
 
 echo "== the migration"
 sum_before=$(sha256sum <"$disk_file")

@@ -98,7 +98,7 @@ TEST(QemuCommandLine, AWrittenVersion3Qcow2TopLayerHasLazyRefcounts) {
     Args args = qemu_command_line(sample_spec(), "qemu-system-x86_64", files);
     EXPECT_EQ(values_of(args, "-drive").at(0),
               "if=none,id=disk0,file=/dev/fdset/1,format=qcow2,lazy-refcounts=on,backing.driver=qcow2,"
-              "backing.file.filename=/dev/fdset/2");
+              "backing.file.filename=/dev/fdset/2,file.auto-read-only=off");
 }
 
 TEST(QemuCommandLine, DisksNicsAndRng) {
@@ -108,7 +108,7 @@ TEST(QemuCommandLine, DisksNicsAndRng) {
               (Args{"fd=5,set=0", "fd=6,set=1", "fd=7,set=1", "fd=8,set=2", "fd=9,set=3"}));
     EXPECT_EQ(values_of(args, "-drive"),
               (Args{"if=none,id=disk0,file=/dev/fdset/1,format=qcow2,backing.driver=qcow2,"
-                    "backing.file.filename=/dev/fdset/2",
+                    "backing.file.filename=/dev/fdset/2,file.auto-read-only=off",
                     "if=none,id=disk1,file=/dev/fdset/3,format=raw,readonly=on"}));
     EXPECT_EQ(values_of(args, "-netdev"), (Args{"tap,id=net0,fd=10", "tap,id=net1,fd=11"}));
     EXPECT_EQ(values_of(args, "-device"),
