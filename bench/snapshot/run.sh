@@ -122,8 +122,8 @@ while ((i < ${#corral_args[@]})); do
     arg="socket,id=con,path=$peer/console.sock,server=on,wait=off,logfile=$peer/console.log,logappend=on"
   elif [[ "$arg" == socket,id=qmp,fd=* ]]; then
     arg="socket,id=qmp,path=$peer/qmp.sock,server=on,wait=off"
-  elif [[ "$arg" =~ ^if=none,id=disk0,file=/dev/fdset/[0-9]+,(format=qcow2,(lazy-refcounts=on,)?backing\.driver=[a-z0-9]+),backing\.file\.filename=/dev/fdset/[0-9]+$ ]]; then
-    arg="if=none,id=disk0,file=$peer/disk.qcow2,${BASH_REMATCH[1]},backing.file.filename=$backing"
+  elif [[ "$arg" =~ ^if=none,id=disk0,file=/dev/fdset/[0-9]+,(format=qcow2,(lazy-refcounts=on,)?backing\.driver=[a-z0-9]+),backing\.file\.filename=/dev/fdset/[0-9]+(,file\.auto-read-only=off)?$ ]]; then
+    arg="if=none,id=disk0,file=$peer/disk.qcow2,${BASH_REMATCH[1]},backing.file.filename=$backing${BASH_REMATCH[3]}"
   fi
   [[ "$arg" == */dev/fdset/* ]] && die "corrald's QEMU takes an argument this script cannot map: $arg"
   peer_args+=("$arg")
