@@ -2,7 +2,9 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -40,15 +42,39 @@ Result<UniqueFd> connect_unix_socket(const std::filesystem::path& path, SocketMo
 }
 
 Result<UniqueFd> listen_unix_socket(const std::filesystem::path& path, const UnixListenOptions& options) {
-    auto address = TRY(unix_socket_address(path));
+    if (auto checked = unix_socket_address(path); !checked)
+        return fail(checked.error());
+    // The socket is bound under a private name and linked to `path` once it listens: whoever
+    // waits for the file (a test, corrald waiting for its VMs' monitors) then never finds it
+    // there with nobody listening yet, which connect answers with ECONNREFUSED. link() fails on
+    // an existing file, as bind() would. A directory too deep for the private name binds `path`
+    // itself, as before.
+    static std::atomic<unsigned> s_private_names{0};
+    std::filesystem::path private_path =
+        path.parent_path() / fmt::format(".corral-bind-{}-{}", ::getpid(), s_private_names++);
+    bool publish = private_path.native().size() <= k_unix_path_max;
+    const std::filesystem::path& bound = publish ? private_path : path;
+    auto address = TRY(unix_socket_address(bound));
     UniqueFd fd(::socket(AF_UNIX, socket_flags(options.mode), 0));
     if (!fd.valid()) return fail_errno("socket");
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
         return fail_errno(fmt::format("cannot bind {}", path.native()));
+    struct RemovePrivateName {
+        const char* name;
+        ~RemovePrivateName() {
+            if (name)
+                ::unlink(name);
+        }
+    } remove_private_name{publish ? private_path.c_str() : nullptr};
     // Not through umask: it is process-wide, and the callers have threads.
-    if (options.permissions && ::chmod(path.c_str(), *options.permissions) != 0)
+    if (options.permissions && ::chmod(bound.c_str(), *options.permissions) != 0)
         return fail_errno(fmt::format("cannot chmod {}", path.native()));
     if (::listen(fd.get(), options.backlog) != 0) return fail_errno(fmt::format("cannot listen on {}", path.native()));
+    if (publish && ::link(private_path.c_str(), path.c_str()) != 0) {
+        if (errno == EEXIST)
+            return fail(fmt::format("cannot bind {}", path.native()), EADDRINUSE);
+        return fail_errno(fmt::format("cannot bind {}", path.native()));
+    }
     return fd;
 }
 

@@ -33,7 +33,7 @@ Result<UniqueFd> connect_unix_socket(const std::filesystem::path& path, SocketMo
 /// How listen_unix_socket sets up its socket.
 struct UnixListenOptions {
     int backlog = 16;
-    /// chmod'ed between bind and listen, so that nobody connects under the umask's mode first.
+    /// chmod'ed before listen, so that nobody connects under the umask's mode first.
     std::optional<mode_t> permissions;
     SocketMode mode = SocketMode::Blocking;
 };

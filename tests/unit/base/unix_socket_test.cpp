@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -55,6 +57,38 @@ TEST_F(UnixSocketTest, ErrorsKeepTheErrnoAndNameThePath) {
     auto taken = listen_unix_socket(m_dir / "gone.sock");
     ASSERT_FALSE(taken);
     EXPECT_EQ(taken.error().errno_value(), EADDRINUSE);
+}
+
+TEST_F(UnixSocketTest, TheFileAppearsOnlyOnceItsSocketListensAndNothingElseIsLeft) {
+    // Bound under a private name and linked into place after listen(): a client that waits
+    // for the file is never refused by a socket that is bound but not yet listening.
+    auto listener = listen_unix_socket(m_dir / "a.sock", {.backlog = 1, .permissions = 0600});
+    ASSERT_TRUE(listener) << listener.error().describe();
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(m_dir))
+        names.push_back(entry.path().filename());
+    EXPECT_EQ(names, std::vector<std::string>{"a.sock"});
+    EXPECT_TRUE(connect_unix_socket(m_dir / "a.sock"));
+    // A folder so deep that the private name would not fit binds the path itself.
+    std::filesystem::path deep = m_dir;
+    while (deep.native().size() + 1 + 8 < k_unix_path_max)
+        deep /= "d";
+    deep = deep.parent_path();
+    std::filesystem::create_directories(deep);
+    std::filesystem::path longest = deep / std::string(k_unix_path_max - deep.native().size() - 1, 's');
+    ASSERT_EQ(longest.native().size(), k_unix_path_max);
+    auto deep_listener = listen_unix_socket(longest);
+    ASSERT_TRUE(deep_listener) << deep_listener.error().describe();
+    EXPECT_TRUE(connect_unix_socket(longest));
+    // Neither leaves its private name behind when the path is taken.
+    auto taken = listen_unix_socket(m_dir / "a.sock");
+    ASSERT_FALSE(taken);
+    EXPECT_EQ(taken.error().errno_value(), EADDRINUSE);
+    names.clear();
+    for (const auto& entry : std::filesystem::directory_iterator(m_dir))
+        names.push_back(entry.path().filename());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"a.sock", "d"}));
 }
 
 TEST_F(UnixSocketTest, PathsLongerThanSunPathAreRefusedNotTruncated) {
