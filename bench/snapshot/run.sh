@@ -24,22 +24,12 @@ repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 memory=512 dirty=256 runs=3 restores=3
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --smoke) memory=256 dirty=16 runs=1 restores=1 ;;
-    --memory) memory=$2; shift ;;
-    --dirty) dirty=$2; shift ;;
-    --runs) runs=$2; shift ;;
-    --restores) restores=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run.sh: unknown option '$1' (allowed: --smoke, --memory MiB, --dirty MiB, --runs N, --restores N)" >&2; exit 2 ;;
-  esac
-  shift
-done
-for n in "$memory" "$dirty" "$runs" "$restores"; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --memory, --dirty, --runs and --restores take a positive whole number, not '$n'" >&2; exit 2; }
-done
-((dirty + 64 <= memory)) || { echo "run.sh: --dirty $dirty MiB leaves the guest less than 64 MiB of its --memory $memory" >&2; exit 2; }
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--smoke] [--memory MiB] [--dirty MiB] [--runs N] [--restores N]' \
+  '--smoke:memory=256 dirty=16 runs=1 restores=1' --memory=memory --dirty=dirty --runs=runs --restores=restores -- "$@"
+bench_numbers 1 "--memory, --dirty, --runs and --restores" "$memory" "$dirty" "$runs" "$restores"
+((dirty + 64 <= memory)) || bench_usage_error "--dirty $dirty MiB leaves the guest less than 64 MiB of its --memory $memory"
 for tool in jq curl qemu-img python3; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
