@@ -16,16 +16,10 @@
 set -euo pipefail
 smoke=0
 mib=1024
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --smoke) smoke=1; mib=64 ;;
-    --size) mib=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "run.sh: unknown option '$1' (allowed: --smoke, --size MiB)" >&2; exit 2 ;;
-    *) break ;;
-  esac
-  shift
-done
+# shellcheck source=../lib/options.sh
+. "$(dirname "$0")/../lib/options.sh"
+bench_options '[--smoke] [--size MiB] [corral-backup]' '--smoke:smoke=1 mib=64' --size=mib ARGS -- "$@"
+set -- "${bench_args[@]}"
 corral=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/src/storage/backup/corral-backup}
 [ -x "$corral" ] || { echo "corral-backup not found at '$corral' (pass its path)" >&2; exit 2; }
 peers=()

@@ -15,13 +15,9 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 seconds=30 cpu=$(($(nproc) - 1))
-while [ $# -gt 0 ]; do
-  case $1 in
-    --seconds) seconds=$2; shift 2 ;;
-    --cpu) cpu=$2; shift 2 ;;
-    *) echo "usage: $0 [--seconds N] [--cpu N]"; exit 2 ;;
-  esac
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--seconds N] [--cpu N]' --seconds=seconds --cpu=cpu -- "$@"
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (cgroups)"; exit 77; }
 # shellcheck source=../../tests/lib/guest.sh
 . "$repo/tests/lib/guest.sh"

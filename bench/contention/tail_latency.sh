@@ -20,14 +20,10 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 seconds=30 disk_bps=8M disk_iops=200
-while [ $# -gt 0 ]; do
-  case $1 in
-    --seconds) seconds=$2; shift 2 ;;
-    --disk-bps) disk_bps=$2; shift 2 ;;
-    --disk-iops) disk_iops=$2; shift 2 ;;
-    *) echo "usage: $0 [--seconds N] [--disk-bps SIZE] [--disk-iops N]"; exit 2 ;;
-  esac
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--seconds N] [--disk-bps SIZE] [--disk-iops N]' \
+  --seconds=seconds --disk-bps=disk_bps --disk-iops=disk_iops -- "$@"
 [ "$(id -u)" = 0 ] || { echo "bench: needs root"; exit 77; }
 command -v gcc >/dev/null && command -v cpio >/dev/null || { echo "bench: needs gcc and cpio"; exit 77; }
 # shellcheck source=../../tests/lib/guest.sh

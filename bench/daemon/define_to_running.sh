@@ -23,14 +23,10 @@ here=$(dirname "$script")
 repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 vms=20
-while [ $# -gt 0 ]; do
-  case $1 in
-    --vms) vms=$2; shift ;;
-    *) echo "usage: $0 [--vms N]" >&2; exit 2 ;;
-  esac
-  shift
-done
-[[ $vms =~ ^[1-9][0-9]*$ ]] || { echo "--vms wants a positive number, not '$vms'" >&2; exit 2; }
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--vms N]' --vms=vms -- "$@"
+bench_numbers 1 --vms "$vms"
 
 corral="$build_dir/src/cli/corral"
 idle_guest="$build_dir/guests/tiny/idle.elf"

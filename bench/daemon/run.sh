@@ -31,15 +31,10 @@ here=$(dirname "$script")
 repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 vms=100 requests=300 smoke=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --smoke) smoke=1 vms=10 requests=20 ;;
-    --vms) vms=$2; shift ;;
-    --requests) requests=$2; shift ;;
-    *) echo "usage: $0 [--smoke] [--vms N] [--requests R]" >&2; exit 2 ;;
-  esac
-  shift
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--smoke] [--vms N] [--requests R]' \
+  '--smoke:smoke=1 vms=10 requests=20' --vms=vms --requests=requests -- "$@"
 
 corral_cli="$build_dir/src/cli/corral"
 client="$here/client.py"

@@ -19,13 +19,9 @@ repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 # (Inside the lab the options come back as the environment: the lab runs the script again.)
 runs=${DISPLAY_BENCH_RUNS:-3} encodings=${DISPLAY_BENCH_ENCODINGS:-tight}
-while [ $# -gt 0 ]; do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    --encodings) encodings=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs N] [--encodings tight|zlib|raw]" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--runs N] [--encodings tight|zlib|raw]' --runs=runs --encodings=encodings -- "$@"
 # Two quiet seconds end a change: the guest under nested KVM can pause over a second mid-output.
 set -- --runs "$runs" --encodings "$encodings" --quiet 2
 

@@ -23,20 +23,14 @@ repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 # (Inside the lab the options come back as the environment: the lab runs the script again.)
 memories=${MIGRATION_BENCH_MEMORY:-512 1024} rates=${MIGRATION_BENCH_RATES:-0 32}
-while [ $# -gt 0 ]; do
-  case $1 in
-    --memory) memories=$2; shift 2 ;;
-    --rates) rates=$2; shift 2 ;;
-    --smoke) memories=512 rates=0; shift ;;
-    -h|--help) sed -n '2,18p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run.sh: unknown option '$1' (allowed: --memory \"MiB ...\", --rates \"MiB/s ...\", --smoke)" >&2; exit 2 ;;
-  esac
-done
-for n in $memories $rates; do
-  [[ $n =~ ^[0-9]+$ ]] || { echo "run.sh: --memory and --rates take whole numbers (MiB, MiB/s), not '$n'" >&2; exit 2; }
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--memory "MiB ..."] [--rates "MiB/s ..."] [--smoke]' \
+  --memory=memories --rates=rates '--smoke:memories=512 rates=0' -- "$@"
+# shellcheck disable=SC2086  # each is a list of numbers
+bench_numbers 0 "--memory and --rates" $memories $rates
 for m in $memories; do
-  ((m >= 256)) || { echo "run.sh: a guest needs at least 256 MiB, not $m" >&2; exit 2; }
+  ((m >= 256)) || bench_usage_error "a guest needs at least 256 MiB, not $m"
 done
 command -v qemu-system-x86_64 >/dev/null && command -v python3 >/dev/null ||
   { echo "SKIP: the benchmark needs qemu-system-x86_64 and python3"; exit 77; }

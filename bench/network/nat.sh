@@ -41,16 +41,10 @@ corral="$build_dir/src/cli/corral"
 real_corrald="$build_dir/src/daemon/corrald"
 runs=9 mib=32 pings=30 only=''
 args=("$@")
-while [ $# -gt 0 ]; do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    --mib) mib=$2; shift 2 ;;
-    --pings) pings=$2; shift 2 ;;
-    --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$script"; exit 0 ;;
-    *) echo "usage: $0 [--runs N] [--mib N] [--pings N] [--only corral|libvirt]" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--runs N] [--mib N] [--pings N] [--only corral|libvirt]' \
+  --runs=runs --mib=mib --pings=pings --only=only -- "$@"
 [ "$(id -u)" = 0 ] || { echo "bench: needs root"; exit 77; }
 for tool in qemu-system-x86_64 gcc cpio dnsmasq nft python3 jq curl nsenter; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing"; exit 77; }

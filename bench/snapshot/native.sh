@@ -25,20 +25,14 @@ repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 # (Inside the lab the options come back as the environment: the lab runs the script again.)
 memories=${SNAPSHOT_BENCH_MEMORY:-256 2048} touch=${SNAPSHOT_BENCH_TOUCH:-128}
-while [ $# -gt 0 ]; do
-  case $1 in
-    --memory) memories=$2; shift 2 ;;
-    --touch) touch=$2; shift 2 ;;
-    --smoke) memories=256 touch=32; shift ;;
-    -h|--help) sed -n '2,20p' "$script" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "native.sh: unknown option '$1' (allowed: --memory \"MiB ...\", --touch MiB, --smoke)" >&2; exit 2 ;;
-  esac
-done
-for n in $memories $touch; do
-  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "native.sh: --memory and --touch take whole numbers of MiB, not '$n'" >&2; exit 2; }
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--memory "MiB ..."] [--touch MiB] [--smoke]' \
+  --memory=memories --touch=touch '--smoke:memories=256 touch=32' -- "$@"
+# shellcheck disable=SC2086  # a list of numbers
+bench_numbers 1 "--memory and --touch" $memories "$touch"
 for m in $memories; do
-  ((m >= touch + 128)) || { echo "native.sh: a $m MiB guest cannot touch $touch MiB (it needs 128 MiB more)" >&2; exit 2; }
+  ((m >= touch + 128)) || bench_usage_error "a $m MiB guest cannot touch $touch MiB (it needs 128 MiB more)"
 done
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v python3 >/dev/null; then
   echo "SKIP: the benchmark needs qemu-system-x86_64 and python3"

@@ -24,22 +24,12 @@ repo=$(cd "$here/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 corral="$build_dir/src/cli/corral"
 memory=512 dirty=256 runs=3 restores=3
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --smoke) memory=256 dirty=16 runs=1 restores=1 ;;
-    --memory) memory=$2; shift ;;
-    --dirty) dirty=$2; shift ;;
-    --runs) runs=$2; shift ;;
-    --restores) restores=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run.sh: unknown option '$1' (allowed: --smoke, --memory MiB, --dirty MiB, --runs N, --restores N)" >&2; exit 2 ;;
-  esac
-  shift
-done
-for n in "$memory" "$dirty" "$runs" "$restores"; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --memory, --dirty, --runs and --restores take a positive whole number, not '$n'" >&2; exit 2; }
-done
-((dirty + 64 <= memory)) || { echo "run.sh: --dirty $dirty MiB leaves the guest less than 64 MiB of its --memory $memory" >&2; exit 2; }
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--smoke] [--memory MiB] [--dirty MiB] [--runs N] [--restores N]' \
+  '--smoke:memory=256 dirty=16 runs=1 restores=1' --memory=memory --dirty=dirty --runs=runs --restores=restores -- "$@"
+bench_numbers 1 "--memory, --dirty, --runs and --restores" "$memory" "$dirty" "$runs" "$restores"
+((dirty + 64 <= memory)) || bench_usage_error "--dirty $dirty MiB leaves the guest less than 64 MiB of its --memory $memory"
 for tool in jq curl qemu-img python3; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
@@ -107,6 +97,23 @@ if ! tr '\0' '\n' <"/proc/$qpid/cmdline" | head -1 | grep -q qemu-system; then
 fi
 mapfile -d '' -t corral_args <"/proc/$qpid/cmdline"
 mkdir -p "$peer"
+# An fd set (/dev/fdset/N) is the file corrald opened for the option that names it: the console
+# log, the disk's top layer (the peer's is a fresh overlay of the same image) or a backing layer,
+# by its depth (the image's own files, which QEMU only reads). Any other option naming one is one
+# this script does not know: it stops rather than guess.
+mapfile -t chain < <(qemu-img info -U --backing-chain --output=json "$top_disk" | jq -r '.[].filename')
+peer_file() {   # peer_file OPTION: sets $file to the peer's file for the fd set OPTION names
+  local option=$1 depth=0
+  while [[ $option == backing.* ]]; do option=${option#backing.}; depth=$((depth + 1)); done
+  case $option in
+    logfile) ((depth == 0)) && file="$peer/console.log" ;;
+    file) ((depth == 0)) && file="$peer/disk.qcow2" ;;
+    file.filename) ((depth > 0)) && [ -n "${chain[depth]:-}" ] && file=${chain[depth]} ;;
+    *) false ;;
+  esac
+}
+declare -A set_file set_of   # N -> the peer's file and back: one set, one file, in all the arguments
+declare -A socket_file=([con]=console.sock [qmp]=qmp.sock)
 peer_args=() i=0
 while ((i < ${#corral_args[@]})); do
   arg=${corral_args[i]}
@@ -118,13 +125,18 @@ while ((i < ${#corral_args[@]})); do
       cp "/proc/$qpid/cwd/${corral_args[i + 1]}" "$peer/${arg#-}"
       peer_args+=("$arg" "$peer/${arg#-}"); i=$((i + 2)); continue ;;
   esac
-  if [[ "$arg" == socket,id=con,fd=* ]]; then
-    arg="socket,id=con,path=$peer/console.sock,server=on,wait=off,logfile=$peer/console.log,logappend=on"
-  elif [[ "$arg" == socket,id=qmp,fd=* ]]; then
-    arg="socket,id=qmp,path=$peer/qmp.sock,server=on,wait=off"
-  elif [[ "$arg" =~ ^if=none,id=disk0,file=/dev/fdset/[0-9]+,(format=qcow2,(lazy-refcounts=on,)?backing\.driver=[a-z0-9]+),backing\.file\.filename=/dev/fdset/[0-9]+(,file\.auto-read-only=off)?$ ]]; then
-    arg="if=none,id=disk0,file=$peer/disk.qcow2,${BASH_REMATCH[1]},backing.file.filename=$backing${BASH_REMATCH[3]}"
+  # corrald's listening sockets (console, QMP): the peer listens on paths of its own.
+  if [[ "$arg" =~ ^socket,id=(con|qmp),fd=[0-9]+(,.*)?$ ]]; then
+    arg="socket,id=${BASH_REMATCH[1]},path=$peer/${socket_file[${BASH_REMATCH[1]}]}${BASH_REMATCH[2]}"
   fi
+  while [[ "$arg" =~ (^|,)([a-z.-]+)=/dev/fdset/([0-9]+)(,|$) ]]; do
+    match=${BASH_REMATCH[0]} before=${BASH_REMATCH[1]} option=${BASH_REMATCH[2]} set=${BASH_REMATCH[3]} after=${BASH_REMATCH[4]}
+    peer_file "$option" || die "corrald's QEMU names fd set $set by $option, which this script cannot map: ${corral_args[i]}"
+    [ "${set_file[$set]:-$file}" = "$file" ] && [ "${set_of[$file]:-$set}" = "$set" ] ||
+      die "corrald's fd sets are not one to one with the files (set $set, $option: $file): ${corral_args[i]}"
+    set_file[$set]=$file set_of[$file]=$set
+    arg=${arg/"$match"/"$before$option=$file$after"}
+  done
   [[ "$arg" == */dev/fdset/* ]] && die "corrald's QEMU takes an argument this script cannot map: $arg"
   peer_args+=("$arg")
   i=$((i + 1))

@@ -47,16 +47,10 @@ build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 
 runs=3 quick=0 vhost=1 net_only=0
 args=("$@")
-while [ $# -gt 0 ]; do
-  case $1 in
-    --runs) runs=$2; shift 2 ;;
-    --quick) quick=1; runs=1; shift ;;
-    --no-vhost) vhost=0; shift ;;
-    --net-only) net_only=1; shift ;;
-    -h|--help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$script"; exit 0 ;;
-    *) echo "usage: $0 [--runs N] [--quick] [--no-vhost] [--net-only]" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--runs N] [--quick] [--no-vhost] [--net-only]' \
+  --runs=runs '--quick:quick=1 runs=1' --no-vhost:vhost=0 --net-only:net_only=1 -- "$@"
 # --quick sets runs=1 unless --runs came after it.
 for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[i]}" = --runs ] && runs=${args[i + 1]}; done
 

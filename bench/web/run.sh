@@ -24,15 +24,10 @@ script=$(readlink -f "${BASH_SOURCE[0]}")
 repo=$(cd "$(dirname "$script")/../.." && pwd)
 build_dir="${CORRAL_BUILD_DIR:-$repo/build}"
 keys=100 rounds=3 runs=5 cockpit=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --keys) keys=$2; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --no-cockpit) cockpit=0; shift ;;
-    *) echo "usage: bench/web/run.sh [--runs N] [--keys N] [--rounds R] [--no-cockpit]" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=../lib/options.sh
+. "$repo/bench/lib/options.sh"
+bench_options '[--runs N] [--keys N] [--rounds R] [--no-cockpit]' \
+  --keys=keys --rounds=rounds --runs=runs --no-cockpit:cockpit=0 -- "$@"
 chromium=$(command -v chromium || true)
 [ -n "$chromium" ] && [ -d "$repo/web/node_modules/puppeteer-core" ] && [ -f "$build_dir/web/dist/index.html" ] ||
   { echo "SKIP: needs chromium, web/node_modules (npm ci) and the built UI ($build_dir/web/dist)"; exit 77; }

@@ -24,35 +24,17 @@ eval "$("$repo/tools/guest-image" 2>/dev/null | grep -E '^(kernel|initrd)=')"
 [ -n "$kernel" ] && [ -n "$initrd" ] || { echo "SKIP: tools/guest-image gave no kernel and initrd"; exit 77; }
 
 . "$repo/tests/lib/corrald.sh"
-# Two corralds: corrald.sh keeps one in $state/$sock/$corrald_pid; `on A|B` switches between them.
-declare -A saved_state saved_pid
+. "$repo/tests/lib/two_corralds.sh"
 shared=$(mktemp -d "${TMPDIR:-/tmp}/corral-shared.XXXXXX")
-on() {
-  if [ -n "${current:-}" ]; then saved_state[$current]=$state; saved_pid[$current]=$corrald_pid; fi
-  current=$1
-  state=${saved_state[$1]:-$(mktemp -d "${TMPDIR:-/tmp}/corrald-test.XXXXXX")}
-  corrald_pid=${saved_pid[$1]:-}
-  sock="$state/corrald.sock"
-  export CORRAL_SOCKET="$sock"
-}
 cleanup() {
-  local side
-  for side in A B; do
-    on "$side"
-    api GET /api/v1/vms
-    for pid in $(jq -r '.[].pid // empty' <<<"$body" 2>/dev/null); do [ "$pid" -gt 0 ] && kill -KILL "$pid" 2>/dev/null; done
-    corrald_stop
-    rm -rf -- "$state"
-  done
+  two_corralds_cleanup
   rm -rf -- "$shared" "$scratch"
 }
 trap cleanup EXIT
-type_into() { printf '%s' "$2" | timeout 10 "$corral" vm console "$1" >/dev/null 2>&1; }
 migrate() {   # migrate ARGS...: corral vm migrate on A; output in $out, exit code in $rc
   out=$("$corral" vm migrate "$@" 2>&1)
   rc=$?
 }
-says() { grep -qF -- "$1" <<<"$out" || { echo "  expected '$1' in: $out"; false; }; }
 runs_on_a() { api GET /api/v1/vms/mover; [ "$(jqb .state)" = running ] || { echo "  state $(jqb .state)"; false; }; }
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/corral-scratch.XXXXXX")
@@ -64,9 +46,7 @@ image_json=$(jq -n --arg k "$kernel" --arg i "$initrd" --arg r "$scratch/root.ra
   '{name: "tiny", kernel: $k, initrd: $i, root: $r, cmdline: "console=ttyS0 panic=-1"}')
 
 echo "== two corralds, one shared pool folder"
-on B
-corrald_start --default-engine emulated --listen 127.0.0.1:0 || exit 1
-tls_listen || { echo "no TLS listener on B"; exit 1; }
+start_listening B 127.0.0.1
 dest="https://$listen"
 dest_fingerprint=$fingerprint
 api POST /api/v1/tokens '{"name":"migrations"}'
@@ -77,8 +57,7 @@ check "B: pool shared on the shared folder" test "$code" = 201
 api POST /api/v1/images "$image_json"
 wait_task "$(jqb .task)" 60
 check "B: image tiny" test "$(jqb .status)" = succeeded
-on A
-corrald_start --default-engine emulated || exit 1
+start_side A
 api POST /api/v1/pools "$(jq -n --arg p "$shared" '{name: "shared", path: $p}')"
 check "A: pool shared on the same folder" test "$code" = 201
 api POST /api/v1/images "$(jq '.pool = "shared"' <<<"$image_json")"

@@ -19,29 +19,12 @@ eval "$("$repo/tools/guest-image" 2>/dev/null | grep -E '^(kernel|initrd)=')"
 [ -n "$kernel" ] && [ -n "$initrd" ] || { echo "SKIP: tools/guest-image gave no kernel and initrd"; exit 77; }
 
 . "$repo/tests/lib/corrald.sh"
-declare -A saved_state saved_pid
-on() {   # on A|B: switch corrald.sh's $state/$sock/$corrald_pid between the two corralds
-  if [ -n "${current:-}" ]; then saved_state[$current]=$state; saved_pid[$current]=$corrald_pid; fi
-  current=$1
-  state=${saved_state[$1]:-$(mktemp -d "${TMPDIR:-/tmp}/corrald-test.XXXXXX")}
-  corrald_pid=${saved_pid[$1]:-}
-  sock="$state/corrald.sock"
-  export CORRAL_SOCKET="$sock"
-}
+. "$repo/tests/lib/two_corralds.sh"
 cleanup() {
-  local side
-  for side in A B; do
-    on "$side"
-    api GET /api/v1/vms
-    for pid in $(jq -r '.[].pid // empty' <<<"$body" 2>/dev/null); do [ "$pid" -gt 0 ] && kill -KILL "$pid" 2>/dev/null; done
-    corrald_stop
-    rm -rf -- "$state"
-  done
+  two_corralds_cleanup
   rm -rf -- "$scratch"
 }
 trap cleanup EXIT
-type_into() { printf '%s' "$2" | timeout 10 "$corral" vm console "$1" >/dev/null 2>&1; }
-says() { grep -qF -- "$1" <<<"$out" || { echo "  expected '$1' in: $out"; false; }; }
 runs_on_a() { api GET /api/v1/vms/mover; [ "$(jqb .state)" = running ] || { echo "  state $(jqb .state)"; false; }; }
 copying() {   # A's migration task is in its disk copy
   api GET /api/v1/tasks
@@ -53,9 +36,7 @@ copying() {   # A's migration task is in its disk copy
 read_marker() { type_into mover "echo R$1=\$(dd if=/dev/vda bs=512 skip=$1 count=1 2>/dev/null | head -c 8)=
 "; }
 start_b() {
-  on B
-  corrald_start --default-engine emulated --listen 127.0.0.1:0 || exit 1
-  tls_listen || { echo "no TLS listener on B"; exit 1; }
+  start_listening B 127.0.0.1
   dest="https://$listen"
   dest_fingerprint=$fingerprint
 }
@@ -79,8 +60,7 @@ b_local="$state/local-b"
 api POST /api/v1/images "$image_json"
 wait_task "$(jqb .task)" 60
 check "B: image tiny" test "$(jqb .status)" = succeeded
-on A
-corrald_start --default-engine emulated || exit 1
+start_side A
 mkdir -p "$state/local-a"
 a_local="$state/local-a"
 api POST /api/v1/pools "$(jq -n --arg p "$a_local" '{name: "local", path: $p}')"

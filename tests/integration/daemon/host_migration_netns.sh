@@ -38,31 +38,18 @@ enter_own_netns "$script" "$@"
 mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns || { echo "FAIL: cannot mount /run/netns"; exit 1; }
 
 . "$repo/tests/lib/corrald.sh"
+. "$repo/tests/lib/two_corralds.sh"
 real_corrald=$corrald_bin
-declare -A saved_state saved_pid ns address
+declare -A ns address
 ns[A]="crl-a-$$" ns[B]="crl-b-$$" ns[C]="crl-c-$$"
 address[A]=10.88.0.1 address[B]=10.88.0.2 address[C]=10.88.0.100
-on() {   # on A|B: switch corrald.sh's $state/$sock/$corrald_pid between the two corralds
-  if [ -n "${current:-}" ]; then saved_state[$current]=$state; saved_pid[$current]=$corrald_pid; fi
-  current=$1
-  state=${saved_state[$1]:-$(mktemp -d "${TMPDIR:-/tmp}/corrald-test.XXXXXX")}
-  corrald_pid=${saved_pid[$1]:-}
-  sock="$state/corrald.sock"
-  export CORRAL_SOCKET="$sock"
-}
 streams=()
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/corral-scratch.XXXXXX")
 shared="$scratch/shared"
 cleanup() {
-  local side pid pid_file
+  local side pid_file
   for pid_file in "${streams[@]}"; do [ -s "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null; done
-  for side in A B; do
-    on "$side"
-    corrald_stop
-    # Every QEMU this side's corrald started (found by its run folder), whatever state it is in.
-    while read -r _ _ pid; do kill -KILL "$pid" 2>/dev/null; done < <(corrald_processes)
-    rm -rf -- "$state"
-  done
+  two_corralds_cleanup
   for side in A B C; do ip netns del "${ns[$side]}" 2>/dev/null; done
   rm -rf -- "$scratch"
 }
@@ -101,9 +88,7 @@ image_json() {   # image_json NAME POOL
 declare -A dest_url dest_fingerprint dest_token
 start_host() {   # start_host A|B: corrald in that namespace, its TLS API on the namespace's address
   local side=$1
-  on "$side"
-  corrald_bin="$scratch/corrald-$side" corrald_start --default-engine emulated --listen "${address[$side]}:0" || exit 1
-  tls_listen || { echo "no TLS listener on $side"; exit 1; }
+  corrald_bin="$scratch/corrald-$side" start_listening "$side" "${address[$side]}"
   dest_url[$side]="https://$listen"
   dest_fingerprint[$side]=$fingerprint
   api POST /api/v1/tokens '{"name":"migrations"}'
@@ -127,7 +112,6 @@ start_host() {   # start_host A|B: corrald in that namespace, its TLS API on the
 start_host B
 start_host A
 
-type_into() { printf '%s' "$2" | timeout 10 "$corral" vm console "$1" >/dev/null 2>&1; }
 # mover on the shared pool, lmover on the local one; each NIC on network lan.
 api POST /api/v1/vms '{"name":"mover","image":"tiny","memory_mib":128,"cmdline":"corral.then=shell","nics":[{"network":"lan"}]}'
 check "A: mover defined on pool shared, its NIC on lan" test "$code" = 201 || echo "  $body"

@@ -2,13 +2,13 @@
 // corral-vmm writes into a disk is in its backup generation bitmap, as if QEMU had run it.
 // qemu-img and qemu-io are the oracle: the same writes through QEMU set the same bits.
 #include <gtest/gtest.h>
-#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
 
+#include "shell_run.h"
 #include "storage/endian.h"
 #include "storage/file.h"
 #include "storage/image.h"
@@ -19,31 +19,14 @@
 namespace corral::storage::qcow2 {
 namespace {
 
+using testing::have_qemu_bitmap_tools;
+using testing::run;
 using testing::TestDir;
 constexpr uint64_t k_kib = 1u << 10;
 constexpr uint64_t k_mib = 1u << 20;
 
-std::pair<int, std::string> run(const std::string& command) {
-    std::string output;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p)
-        return {-1, ""};
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-        output.append(buf, n);
-    int status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-#define SHELL(command)                                         \
-    do {                                                       \
-        auto [status_, output_] = run(command);                \
-        ASSERT_EQ(status_, 0) << (command) << "\n" << output_; \
-    } while (0)
-
-#define REQUIRE_QEMU_TOOLS()                                                             \
-    if (run("qemu-img bitmap --help").first != 0 || run("qemu-io --version").first != 0) \
+#define REQUIRE_QEMU_TOOLS()       \
+    if (!have_qemu_bitmap_tools()) \
     GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they are the oracle"
 
 /// name -> the flags qemu-img lists for it ("auto", "in-use"), as `qemu-img info` sees the image.

@@ -3,14 +3,13 @@
 #include "storage/qcow2/qcow2_bitmaps.h"
 
 #include <gtest/gtest.h>
-#include <stdio.h>
-#include <sys/wait.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 #include <string>
 #include <vector>
 
+#include "shell_run.h"
 #include "storage/endian.h"
 #include "storage/file.h"
 #include "storage/image.h"
@@ -20,28 +19,11 @@
 namespace corral::storage::qcow2 {
 namespace {
 
+using testing::have_qemu_bitmap_tools;
+using testing::run;
 using testing::TestDir;
 constexpr uint64_t k_kib = 1u << 10;
 constexpr uint64_t k_mib = 1u << 20;
-
-std::pair<int, std::string> run(const std::string& command) {
-    std::string output;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p) return {-1, ""};
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
-    int status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-#define SHELL(command)                                         \
-    do {                                                       \
-        auto [status_, output_] = run(command);                \
-        ASSERT_EQ(status_, 0) << (command) << "\n" << output_; \
-    } while (0)
-
-bool have_qemu_tools() { return run("qemu-img bitmap --help").first == 0 && run("qemu-io --version").first == 0; }
 
 std::unique_ptr<BlockDevice> open_qcow2(const std::string& path, Access access = Access::ReadOnly) {
     auto dev = open_image(path, ImageOpenOptions{.access = access});
@@ -64,7 +46,8 @@ std::vector<uint64_t> set_bits(const DirtyMap& map) {
 }
 
 TEST(Qcow2Bitmaps, AnImageWithoutBitmapsHasNone) {
-    if (!have_qemu_tools()) GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
+    if (!have_qemu_bitmap_tools())
+        GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
     TestDir dir;
     const std::string image = dir.path("d.qcow2");
     SHELL("qemu-img create -q -f qcow2 " + image + " 4M");
@@ -76,7 +59,8 @@ TEST(Qcow2Bitmaps, AnImageWithoutBitmapsHasNone) {
 }
 
 TEST(Qcow2Bitmaps, ReadsTheGranulesQemuMarkedAfterTheBitmapWasAdded) {
-    if (!have_qemu_tools()) GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
+    if (!have_qemu_bitmap_tools())
+        GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
     TestDir dir;
     const std::string image = dir.path("d.qcow2");
     SHELL("qemu-img create -q -f qcow2 " + image + " 40M");
@@ -115,7 +99,8 @@ TEST(Qcow2Bitmaps, ReadsTheGranulesQemuMarkedAfterTheBitmapWasAdded) {
 }
 
 TEST(Qcow2Bitmaps, TellsAnInUseBitmapAndAWriterThatKeepsNoBitmaps) {
-    if (!have_qemu_tools()) GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
+    if (!have_qemu_bitmap_tools())
+        GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
     TestDir dir;
     const std::string image = dir.path("d.qcow2");
     SHELL("qemu-img create -q -f qcow2 " + image + " 4M");
@@ -185,7 +170,7 @@ std::pair<uint64_t, uint64_t> qemu_img_check(const std::string& image) {
 }
 
 TEST(Qcow2Bitmaps, CheckCountsTheBitmapsClustersAsQemuImgCheckDoes) {
-    if (!have_qemu_tools())
+    if (!have_qemu_bitmap_tools())
         GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the images";
     TestDir dir;
     const std::string image = dir.path("d.qcow2");

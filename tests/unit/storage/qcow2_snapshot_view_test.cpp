@@ -1,8 +1,6 @@
 // The read-only view of an internal qcow2 snapshot (ImageOpenOptions::snapshot), against images
 // that qemu-img and qemu-io made and changed: what a live backup reads while QEMU writes on.
 #include <gtest/gtest.h>
-#include <stdio.h>
-#include <sys/wait.h>
 
 // Designated initializers that leave the other options at their defaults are the point here.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -10,34 +8,21 @@
 #include <string>
 #include <vector>
 
+#include "shell_run.h"
 #include "storage/image.h"
 #include "test_dir.h"
 
 namespace corral::storage {
 namespace {
 
+using testing::run;
+using testing::succeeds;
 using testing::TestDir;
 constexpr uint64_t k_mib = 1u << 20;
 
-/// Runs a shell command; its exit status and its output (stdout and stderr).
-std::pair<int, std::string> run(const std::string& command) {
-    std::string output;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p) return {-1, ""};
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
-    int status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+bool have_qemu_tools() {
+    return succeeds("qemu-img --version") && succeeds("qemu-io --version");
 }
-
-#define SHELL(command)                                   \
-    do {                                                 \
-        auto [status_, output_] = run(command);          \
-        ASSERT_EQ(status_, 0) << (command) << "\n" << output_; \
-    } while (0)
-
-bool have_qemu_tools() { return run("qemu-img --version").first == 0 && run("qemu-io --version").first == 0; }
 
 /// Every byte of [offset, offset + length) is `value`.
 void expect_bytes(BlockDevice& dev, uint64_t offset, uint64_t length, uint8_t value) {

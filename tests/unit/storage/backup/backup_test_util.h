@@ -3,9 +3,6 @@
 // Helpers for the backup tests: images with known content (written through corral's own
 // storage code), shell commands (qemu-img is the oracle), a repository's file listing.
 
-#include <stdio.h>
-#include <sys/wait.h>
-
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -15,36 +12,19 @@
 
 #include <gtest/gtest.h>
 
+#include "../shell_run.h"
 #include "../test_dir.h"
 #include "storage/image.h"
 
 namespace corral::storage::backup::testing {
 
+using storage::testing::Command;
+using storage::testing::have_qemu_bitmap_tools;
+using storage::testing::have_qemu_img;
+using storage::testing::run;
 using storage::testing::TestDir;
 
 constexpr uint64_t k_mib = 1u << 20;
-
-struct Command {
-    int status = -1;
-    std::string output;
-};
-
-/// Runs a shell command, capturing stdout and stderr.
-inline Command run(const std::string& command) {
-    Command c;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p)
-        return c;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-        c.output.append(buf, n);
-    int status = ::pclose(p);
-    c.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return c;
-}
-
-inline bool have_qemu_img() { return run("qemu-img --version").status == 0; }
 
 /// Bytes that do not compress and never repeat between seeds.
 inline std::vector<uint8_t> random_bytes(size_t size, uint64_t seed) {

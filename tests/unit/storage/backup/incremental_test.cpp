@@ -14,15 +14,9 @@ namespace {
 
 using namespace testing;
 
-#define REQUIRE_QEMU_TOOLS()                                                               \
-    if (run("qemu-img bitmap --help").status != 0 || run("qemu-io --version").status != 0) \
+#define REQUIRE_QEMU_TOOLS()       \
+    if (!have_qemu_bitmap_tools()) \
     GTEST_SKIP() << "qemu-img (with bitmap) and qemu-io are not installed; they make the bitmaps"
-
-#define SHELL(command)                                             \
-    do {                                                           \
-        Command c_ = run(command);                                 \
-        ASSERT_EQ(c_.status, 0) << (command) << "\n" << c_.output; \
-    } while (0)
 
 class Incremental : public ::testing::Test {
 protected:

@@ -1,9 +1,7 @@
 #include "storage/pool/directory_pool.h"
 
 #include <gtest/gtest.h>
-#include <stdio.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,40 +9,20 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../shell_run.h"
 #include "../test_dir.h"
 #include "storage/image.h"
 
 namespace corral::storage::pool {
 namespace {
 
+using storage::testing::Command;
+using storage::testing::have_qemu_img;
+using storage::testing::run;
 using storage::testing::TestDir;
 namespace fs = std::filesystem;
 
 constexpr uint64_t k_mib = 1u << 20;
-
-struct Command {
-    int status = -1;
-    std::string output;
-};
-
-/// Runs a shell command, capturing stdout and stderr.
-Command run(const std::string& command) {
-    Command c;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p)
-        return c;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-        c.output.append(buf, n);
-    int status = ::pclose(p);
-    c.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return c;
-}
-
-bool have_qemu_img() {
-    return run("qemu-img --version").status == 0;
-}
 
 #define REQUIRE_QEMU_IMG() \
     if (!have_qemu_img())  \
