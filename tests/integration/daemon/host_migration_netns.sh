@@ -11,9 +11,10 @@
 # Checks: on a shared pool mover goes A->B, B->A, A->B over the namespaces' addresses; after
 # each move the same connection goes on, every line echoed, in order, none lost; the longest
 # pause in the echoes is printed per move (no threshold). The VM keeps its generation ID (the
-# destination's QEMU gives the guest the same GUID) and its kept balloon target. Then a VM on a
-# local pool (each corrald its own folder; the disk copied) moves A->B with its own connection.
-# Needs root, unshare, ip, python3, qemu-system-x86_64. Exit status: 0 all passed, 1 a check
+# destination's QEMU gives the guest the same GUID) and its kept balloon target. Then mover B->A
+# with A's API cut off once the stream flows (finish gets no answer): it runs on at B, and A
+# discards its half. Then a VM on a local pool (each corrald its own folder; the disk copied) moves A->B with its own connection.
+# Needs root, unshare, ip, nft, python3, qemu-system-x86_64. Exit status: 0 all passed, 1 a check
 # failed, 77 skipped. Ends with "N passed, N failed".
 set -uo pipefail
 script=$(readlink -f "${BASH_SOURCE[0]}")
@@ -24,7 +25,7 @@ corral="$build_dir/src/cli/corral"
 # shellcheck source=../../lib/netns.sh
 . "$repo/tests/lib/netns.sh"
 if ! in_own_netns "$script"; then
-  for tool in unshare ip python3 jq curl qemu-system-x86_64; do
+  for tool in unshare ip nft python3 jq curl qemu-system-x86_64; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
   done
   kernel="" initrd=""
@@ -199,6 +200,45 @@ api GET /api/v1/vms/mover
 check "  ... back at A with the same generation ID and balloon target" \
   test "$(jqb .generation_id),$(jqb .balloon_target_mib)" = "$generation,96"
 move mover A B
+
+echo "== mover B->A cut off at the switch: A's API refuses new connections once the stream flows"
+# A partition after the stream opened (a WebSocket on A's API port, already established): the
+# stream goes on, but finish, and every question after it, meets a refused connection. B cannot
+# tell whether A runs the guest; mover's disk is on the shared pool, so QEMU's disk locks decide:
+# A's QEMU never got its `cont` (no finish came), so B's `cont` takes the disk and mover runs on
+# at B. A discards its half once no finish comes within 30 s of the stream's end.
+on B
+before=$(echoed mover)
+partition_out="$scratch/partition.out"
+CORRAL_DEST_TOKEN=${dest_token[A]} "$corral" vm migrate mover --to "${dest_url[A]}" \
+  --dest-fingerprint "${dest_fingerprint[A]}" --bandwidth-mib 1 >"$partition_out" 2>&1 &
+migrate_pid=$!
+streaming() {   # B's migration task has sent a MiB (at 1 MiB/s the rest takes seconds more)
+  api GET /api/v1/tasks
+  jq -e '.[] | select(.kind == "vm.migrate" and .status == "running") | .message | test("[1-9][0-9]* MiB sent")' \
+    <<<"$body" >/dev/null
+}
+check "B: the stream to A flows" wait_until 60 streaming
+in_ns A nft -f - <<EOF
+table inet partition {
+  chain input { type filter hook input priority -10; tcp dport ${dest_url[A]##*:} ct state new reject with tcp reset; }
+}
+EOF
+check "  ... and A's API now refuses new connections" test $? = 0
+wait "$migrate_pid"
+rc=$?
+out=$(cat "$partition_out")
+check "the migration failed: exit 4" test "$rc" = 4
+echo "  $out"
+check "  ... B could not tell whether A runs mover" says "could not be told"
+check "  ... so QEMU's disk locks decided" says "QEMU's disk locks decided"
+api GET /api/v1/vms/mover
+check "  ... mover runs on at B" test "$(jqb .state)" = running
+check "  ... the same connection goes on at B" wait_until 60 echoes_beyond mover "$((before + 20))"
+on A
+check "A discarded its half (no finish came): no record of mover" \
+  wait_until 90 eval 'api GET /api/v1/vms/mover; [ "$code" = 404 ]'
+in_ns A nft delete table inet partition
 
 echo "== lmover (local pool: its disk copied) A->B, its connection open all along"
 move lmover A B
