@@ -92,8 +92,11 @@ BitmapNotes copy_handed_bitmaps(const nlohmann::json& answer, const std::vector<
         }
         std::vector<Handed> handed;
         std::string wrong;
+        static const nlohmann::json k_none = nlohmann::json::array();
         auto list = entry.find("handed");
-        for (const auto& item : list != entry.end() && list->is_array() ? *list : nlohmann::json::array()) {
+        // A reference either way: the bits are megabytes of base64 for a large disk.
+        const nlohmann::json& items = list != entry.end() && list->is_array() ? *list : k_none;
+        for (const auto& item : items) {
             auto parsed = parse_handed(item, bitmap);
             if (parsed)
                 handed.push_back(std::move(*parsed));
@@ -106,10 +109,10 @@ BitmapNotes copy_handed_bitmaps(const nlohmann::json& answer, const std::vector<
             continue;
         }
         if (handed.empty()) {
-            notes[disk] = said.empty() ? fmt::format("corral-vmm found no {}* bitmap on the disk (its first "
-                                                     "backup since the VM runs, or since a snapshot revert)",
-                                                     bitmap.replaces)
-                                       : said;
+            // None to hand and nothing to say: the disk had no generation, and the backup's own
+            // reason ("no bitmap", "no previous backup ...") says it best, as with QEMU.
+            if (!said.empty())
+                notes[disk] = said;
             continue;
         }
         auto copy = bitmap.copy_to.find(disk);

@@ -70,7 +70,7 @@ backup_of() {
 restored_equals() {
   corral_run 0 backup restore "$1" --as "$2" || return 1
   api GET "/api/v1/volumes/default/$2-root"
-  qemu-img compare -q "$3" "$(jqb .path)"
+  qemu-img compare -q -f raw "$3" "$(jqb .path)"
 }
 # expect FILE [OFFSET BYTE]...: FILE is the previous expectation with 512 bytes of BYTE at each OFFSET.
 expect() {
@@ -161,6 +161,6 @@ echo "== each point restored equals the disk as the guest left it"
 check "the first backup restores the disk as at its instant" restored_equals "$first" one "$state/point1.raw"
 check "the second (incremental, running) restores the two writes" restored_equals "$second" two "$state/point2.raw"
 check "the third (incremental, stopped) restores the last write" restored_equals "$third" three "$state/point3.raw"
-check "the VM's disk itself holds the same" qemu-img compare -q "$state/point3.raw" "$root"
+check "the VM's disk itself holds the same" qemu-img compare -q -f raw -F qcow2 "$state/point3.raw" "$root"
 
 check_summary

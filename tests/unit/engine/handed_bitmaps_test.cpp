@@ -23,7 +23,9 @@ constexpr uint64_t k_mib = 1u << 20;
 
 /// An empty qcow2 image of 16 MiB (256 granules of 64 KiB: 32 bytes of bits), open read-write.
 UniqueFd make_copy(const std::string& path) {
-    EXPECT_TRUE(storage::qcow2::Qcow2Image::create(path, {.size = 16 * k_mib}));
+    storage::qcow2::CreateOptions options;
+    options.size = 16 * k_mib;
+    EXPECT_TRUE(storage::qcow2::Qcow2Image::create(path, options));
     return UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
 }
 
@@ -49,7 +51,7 @@ std::map<std::string, std::vector<uint64_t>> bitmaps_of(const std::string& path)
 }
 
 nlohmann::json handed(const std::string& name, const std::string& bits, uint64_t disk_size = 16 * k_mib) {
-    return {{"name", name}, {"granularity", 65536}, {"disk_size", disk_size}, {"bits", bits}};
+    return {{"name", name}, {"granularity", uint64_t{65536}}, {"disk_size", disk_size}, {"bits", bits}};
 }
 
 // 32 bytes of bits: 0x01 then 30 zero bytes then 0x80 (granules 0 and 255).
@@ -86,8 +88,7 @@ TEST(HandedBitmaps, AnOlderMonitorOrADiskThatKeptItsBitmapsSaysWhy) {
     EXPECT_EQ(kept.at(0), "corral-vmm could not start the disk's next generation: '/d.qcow2' is a version 2 qcow2 image");
     EXPECT_EQ(kept.at(1), "corral-vmm's answer has no bitmaps for disk 1");
     const BitmapNotes none = copy_handed_bitmaps({{"bitmaps", {{{"added", "corral-gen-b"}}}}}, {0}, bitmap);
-    EXPECT_EQ(none.at(0), "corral-vmm found no corral-gen-* bitmap on the disk (its first backup since the VM runs, "
-                          "or since a snapshot revert)");
+    EXPECT_TRUE(none.empty()) << "no generation yet: the backup's own reason says so";
 }
 
 TEST(HandedBitmaps, AHostileAnswerCopiesNothing) {

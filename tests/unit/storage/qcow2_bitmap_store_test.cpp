@@ -564,7 +564,7 @@ TEST(Qcow2BitmapStore, ARotationRefusesWhatQemuWouldRefuseAndChangesNothing) {
     // A version 2 image keeps no bitmaps; a header cluster with no room takes none.
     const std::string v2 = dir.path("v2.qcow2"), tight = dir.path("tight.qcow2");
     SHELL("qemu-img create -q -f qcow2 -o compat=0.10 " + v2 + " 8M");
-    ASSERT_TRUE(Qcow2Image::create(tight, {.size = 8 * k_mib, .cluster_bits = 9}));
+    ASSERT_TRUE(Qcow2Image::create(tight, {.size = 8 * k_mib, .cluster_bits = 9, .version = 3, .backing_file = {}, .backing_format = {}}));
     {
         auto dev = open_qcow2(v2, Access::ReadWrite);
         ASSERT_TRUE(dev);
