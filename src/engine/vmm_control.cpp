@@ -93,11 +93,16 @@ Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, con
 
 Result<std::string> decode_base64(const std::string& text, std::string_view what) {
     auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
+        if (c >= 'A' && c <= 'Z')
+            return c - 'A';
+        if (c >= 'a' && c <= 'z')
+            return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+            return c - '0' + 52;
+        if (c == '+')
+            return 62;
+        if (c == '/')
+            return 63;
         return -1;
     };
     std::string out;
@@ -105,10 +110,12 @@ Result<std::string> decode_base64(const std::string& text, std::string_view what
     uint32_t bits = 0;
     int count = 0;
     size_t end = text.size();
-    while (end > 0 && text[end - 1] == '=') --end;
+    while (end > 0 && text[end - 1] == '=')
+        --end;
     for (size_t i = 0; i < end; ++i) {
         const int v = value(text[i]);
-        if (v < 0) return fail(fmt::format("{} is not base64 (byte {})", what, i), EPROTO);
+        if (v < 0)
+            return fail(fmt::format("{} is not base64 (byte {})", what, i), EPROTO);
         bits = (bits << 6) | static_cast<uint32_t>(v);
         if (++count == 4) {
             out.push_back(static_cast<char>((bits >> 16) & 0xff));
@@ -118,8 +125,10 @@ Result<std::string> decode_base64(const std::string& text, std::string_view what
             count = 0;
         }
     }
-    if (count == 1) return fail(fmt::format("{} is truncated base64", what), EPROTO);
-    if (count == 2) out.push_back(static_cast<char>((bits >> 4) & 0xff));
+    if (count == 1)
+        return fail(fmt::format("{} is truncated base64", what), EPROTO);
+    if (count == 2)
+        out.push_back(static_cast<char>((bits >> 4) & 0xff));
     if (count == 3) {
         out.push_back(static_cast<char>((bits >> 10) & 0xff));
         out.push_back(static_cast<char>((bits >> 2) & 0xff));

@@ -7,13 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "storage/qcow2/qcow2_bitmaps.h"
+#include "vmm/control/screenshot.h"
 #include "vmm/devices/legacy/acpi_power.h"
 #include "vmm/devices/legacy/i8042.h"
 #include "vmm/devices/legacy/rtc.h"
 #include "vmm/devices/legacy/serial.h"
 #include "vmm/devices/pci/pci_bus.h"
-#include "storage/qcow2/qcow2_bitmaps.h"
-#include "vmm/control/screenshot.h"
 #include "vmm/devices/virtio/block/block_device.h"
 #include "vmm/devices/virtio/pci_transport.h"
 #include "vmm/kvm/vcpu_state.h"
@@ -80,14 +80,15 @@ nlohmann::json rotation_answer(Result<storage::qcow2::BitmapRotation>& rotated, 
                                uint64_t& budget) {
     if (!rotated)  // ENOTSUP: a disk that keeps no bitmaps at all; the sentence says it
         return nlohmann::json{{"error", rotated.error().errno_value() == ENOTSUP ? rotated.error().message()
-                                                                                : rotated.error().describe()}};
+                                                                                 : rotated.error().describe()}};
     nlohmann::json handed = nlohmann::json::array();
     nlohmann::json notes = rotated->notes;
     for (auto& bitmap : rotated->handed) {
         const uint64_t bytes = bitmap.map.bits.size();
         if (bytes > budget) {
-            notes.push_back(fmt::format("bitmap '{}' has {} bytes of bits, more than one answer carries ({} left of {})",
-                                        bitmap.name, bytes, budget, k_max_handed_bit_bytes));
+            notes.push_back(
+                fmt::format("bitmap '{}' has {} bytes of bits, more than one answer carries ({} left of {})",
+                            bitmap.name, bytes, budget, k_max_handed_bit_bytes));
             continue;
         }
         budget -= bytes;

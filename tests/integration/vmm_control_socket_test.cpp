@@ -174,8 +174,8 @@ TEST_F(VmmControlSocket, DiskSnapshotWithABitmapHandsTheOldGenerationBackAndStar
     const std::string seed = disk + ".seed.qcow2", raw = disk + ".raw";
     // gen-1 sees QEMU write the first MiB: bits 0-15 of 256 (64 KiB granules over 16 MiB).
     ASSERT_EQ(shell("qemu-img create -q -f qcow2 " + disk + " 16M && qemu-img bitmap --add " + disk +
-                    " gen-1 && qemu-io -c 'write -P 0x5a 0 1M' " + disk + " >/dev/null && qemu-img create -q -f qcow2 " +
-                    seed + " 1M && truncate -s 1M " + raw)
+                    " gen-1 && qemu-io -c 'write -P 0x5a 0 1M' " + disk +
+                    " >/dev/null && qemu-img create -q -f qcow2 " + seed + " 1M && truncate -s 1M " + raw)
                   .first,
               0);
     auto vmm = start({"--disk", "path=" + disk + ",format=qcow2", "--disk",

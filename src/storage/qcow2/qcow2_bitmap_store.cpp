@@ -170,9 +170,9 @@ Result<void> Qcow2Image::check_new_bitmap(const std::string& name, const DirtyMa
     const uint8_t granularity_bits = uint8_t(__builtin_ctzll(g));
     const uint64_t table = bitmap_table_entries(size(), granularity_bits, m_cluster_size);
     if (bytes > k_max_bitmap_bytes || table > k_max_bitmap_table_entries)
-        return fail(fmt::format("bitmap '{}': {} bytes of bits for '{}' (at most {})", name, bytes, path,
-                                k_max_bitmap_bytes),
-                    EINVAL);
+        return fail(
+            fmt::format("bitmap '{}': {} bytes of bits for '{}' (at most {})", name, bytes, path, k_max_bitmap_bytes),
+            EINVAL);
     // What the directory lists after the change: QEMU refuses an image with two bitmaps of one name.
     std::vector<BitmapEntry> after;
     if (m_bitmaps)
@@ -225,7 +225,8 @@ Result<BitmapRotation> Qcow2Image::rotate_bitmaps(const std::string& name, const
 
     BitmapRotation out;
     if (!m_bitmaps && has_bitmaps_extension(m_header))
-        out.notes.push_back("the disk's bitmaps were stale (a program that keeps no bitmaps wrote it) and were dropped");
+        out.notes.push_back(
+            "the disk's bitmaps were stale (a program that keeps no bitmaps wrote it) and were dropped");
     KeptBitmaps& kept = bitmaps_for_change();
     if (!replaces.empty()) {
         std::vector<KeptBitmaps::Bitmap> stay;

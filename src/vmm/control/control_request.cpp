@@ -128,16 +128,19 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
             if (parsed.disk_snapshot_delete)
                 return fail("disk_snapshot's \"bitmap\" goes with taking a snapshot, not with \"delete\"");
             if (!bitmap->is_object())
-                return fail("disk_snapshot's \"bitmap\" must be an object like {\"name\":\"gen-2\",\"replaces\":\"gen-\"}");
+                return fail(
+                    "disk_snapshot's \"bitmap\" must be an object like {\"name\":\"gen-2\",\"replaces\":\"gen-\"}");
             auto name = bitmap->find("name");
             if (name == bitmap->end() || !bitmap_name_ok(*name, 1))
-                return fail("disk_snapshot's \"bitmap\" needs \"name\": the new bitmap's name, 1 to 1023 printable "
-                            "characters without spaces");
+                return fail(
+                    "disk_snapshot's \"bitmap\" needs \"name\": the new bitmap's name, 1 to 1023 printable "
+                    "characters without spaces");
             DiskSnapshotBitmap wanted{.name = name->get<std::string>(), .replaces = {}};
             if (auto replaces = bitmap->find("replaces"); replaces != bitmap->end()) {
                 if (!bitmap_name_ok(*replaces, 0))
-                    return fail("disk_snapshot's bitmap \"replaces\" must be a name prefix of at most 1023 printable "
-                                "characters without spaces");
+                    return fail(
+                        "disk_snapshot's bitmap \"replaces\" must be a name prefix of at most 1023 printable "
+                        "characters without spaces");
                 wanted.replaces = replaces->get<std::string>();
             }
             parsed.disk_snapshot_bitmap = std::move(wanted);

@@ -60,7 +60,8 @@ const std::string k_ends = "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA=";
 TEST(HandedBitmaps, EachHandedBitmapIsWrittenIntoItsDisksCopy) {
     TestDir dir;
     UniqueFd copy0 = make_copy(dir.path("d0.qcow2")), copy2 = make_copy(dir.path("d2.qcow2"));
-    DiskBitmap bitmap{.name = "corral-gen-b", .replaces = "corral-gen-", .copy_to = {{0, copy0.get()}, {2, copy2.get()}}};
+    DiskBitmap bitmap{
+        .name = "corral-gen-b", .replaces = "corral-gen-", .copy_to = {{0, copy0.get()}, {2, copy2.get()}}};
     nlohmann::json answer = {
         {"ok", true},
         {"bitmaps",
@@ -81,11 +82,13 @@ TEST(HandedBitmaps, AnOlderMonitorOrADiskThatKeptItsBitmapsSaysWhy) {
     DiskBitmap bitmap{.name = "corral-gen-b", .replaces = "corral-gen-", .copy_to = {}};
     const BitmapNotes old = copy_handed_bitmaps({{"ok", true}, {"tag", "t"}, {"disks", 1}}, {0, 1}, bitmap);
     ASSERT_EQ(old.size(), 2u);
-    EXPECT_EQ(old.at(1), "this VM's corral-vmm is older than corrald and hands no bitmaps at a backup's instant (a VM "
-                         "started again runs the new one)");
+    EXPECT_EQ(old.at(1),
+              "this VM's corral-vmm is older than corrald and hands no bitmaps at a backup's instant (a VM "
+              "started again runs the new one)");
     const BitmapNotes kept =
         copy_handed_bitmaps({{"bitmaps", {{{"error", "'/d.qcow2' is a version 2 qcow2 image"}}}}}, {0, 1}, bitmap);
-    EXPECT_EQ(kept.at(0), "corral-vmm could not start the disk's next generation: '/d.qcow2' is a version 2 qcow2 image");
+    EXPECT_EQ(kept.at(0),
+              "corral-vmm could not start the disk's next generation: '/d.qcow2' is a version 2 qcow2 image");
     EXPECT_EQ(kept.at(1), "corral-vmm's answer has no bitmaps for disk 1");
     const BitmapNotes none = copy_handed_bitmaps({{"bitmaps", {{{"added", "corral-gen-b"}}}}}, {0}, bitmap);
     EXPECT_TRUE(none.empty()) << "no generation yet: the backup's own reason says so";

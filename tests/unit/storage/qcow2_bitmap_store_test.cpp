@@ -358,7 +358,6 @@ TEST(Qcow2BitmapStore, AResizeOrARevertMakesTheBitmapsStale) {
     stale_after([](Qcow2Image& q) { ASSERT_TRUE(q.resize(16 * k_mib)); });
 }
 
-
 /// The set bits of `map`.
 std::vector<uint64_t> set_bits(const DirtyMap& map) {
     std::vector<uint64_t> out;
@@ -564,7 +563,8 @@ TEST(Qcow2BitmapStore, ARotationRefusesWhatQemuWouldRefuseAndChangesNothing) {
     // A version 2 image keeps no bitmaps; a header cluster with no room takes none.
     const std::string v2 = dir.path("v2.qcow2"), tight = dir.path("tight.qcow2");
     SHELL("qemu-img create -q -f qcow2 -o compat=0.10 " + v2 + " 8M");
-    ASSERT_TRUE(Qcow2Image::create(tight, {.size = 8 * k_mib, .cluster_bits = 9, .version = 3, .backing_file = {}, .backing_format = {}}));
+    ASSERT_TRUE(Qcow2Image::create(
+        tight, {.size = 8 * k_mib, .cluster_bits = 9, .version = 3, .backing_file = {}, .backing_format = {}}));
     {
         auto dev = open_qcow2(v2, Access::ReadWrite);
         ASSERT_TRUE(dev);
@@ -606,7 +606,7 @@ TEST(Qcow2BitmapStore, StaleBitmapsAreDroppedForTheNewGenerationAsQemuDropsThem)
         ASSERT_TRUE(rotated) << rotated.error().describe();
         EXPECT_TRUE(rotated->handed.empty());
         EXPECT_EQ(rotated->notes, std::vector<std::string>{"the disk's bitmaps were stale (a program that keeps no "
-                                                            "bitmaps wrote it) and were dropped"});
+                                                           "bitmaps wrote it) and were dropped"});
         ASSERT_TRUE(dev->write_at(0, std::vector<uint8_t>(512, 1)));
     }
     EXPECT_EQ(qemu_bitmaps(image), "gen-2 auto");
