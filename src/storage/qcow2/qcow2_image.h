@@ -57,8 +57,10 @@ struct CheckResult {
 /// Persistent dirty bitmaps (qcow2.txt "Bitmaps") are kept as QEMU keeps them: a writable open
 /// loads every enabled bitmap that is not in use and marks it in use on disk, every write,
 /// write-zeroes and discard sets its granules, and the close stores the bits and clears the
-/// in-use flag. Resizing and reverting to a snapshot keep none: they clear the autoclear bit,
-/// which makes every bitmap stale for every reader.
+/// in-use flag. Bitmaps added or removed while open (add_bitmap, rotate_bitmaps: a backup's
+/// generation change) reach the directory at the close too, as in QEMU. Resizing and reverting
+/// to a snapshot keep none: they clear the autoclear bit, which makes every bitmap stale for
+/// every reader.
 ///
 /// Crash safety (qcow2.txt "Host cluster management"): refcount increments reach the file before
 /// any L2/L1 entry that needs them (dirty refcount blocks are written and synced before dirty L2
