@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -50,7 +51,13 @@ Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, con
     std::string request = message.dump() + "\n";
     std::string_view pending = request;
     std::string answer;
-    while (answer.find('\n') == std::string::npos) {
+    // Answers run to megabytes (a disk's bitmap, a screenshot): read in large pieces, and look
+    // for the end of the line only in what is new (a rescan from the start on every piece
+    // would be quadratic in the answer's size).
+    std::vector<char> buffer(64 * 1024);
+    size_t scanned = 0;
+    while (answer.find('\n', scanned) == std::string::npos) {
+        scanned = answer.size();
         pollfd entry{fd.get(), static_cast<short>(pending.empty() ? POLLIN : POLLOUT), 0};
         int ready = ::poll(&entry, 1, remaining_ms(deadline));
         if (ready < 0 && errno == EINTR) continue;
@@ -65,14 +72,13 @@ Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, con
             if (n > 0) pending.remove_prefix(static_cast<size_t>(n));
             continue;
         }
-        char buffer[4096];
-        ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
+        ssize_t n = ::recv(fd.get(), buffer.data(), buffer.size(), 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (n < 0) return fail(Error::from_errno(fmt::format("reading corral-vmm's answer to '{}'", action)));
         if (n == 0)
             return fail(fmt::format("corral-vmm closed the control connection without answering '{}'", action),
                         EPROTO);
-        answer.append(buffer, static_cast<size_t>(n));
+        answer.append(buffer.data(), static_cast<size_t>(n));
         if (answer.size() > k_max_answer_bytes)
             return fail(fmt::format("corral-vmm's answer to '{}' is too long", action), EPROTO);
     }
