@@ -229,6 +229,47 @@ guest_main:
   call print_text
   PRINT("\n")
 
+#ifdef BLK_COMMANDS
+  /* blk_writer: the disk is written on command while the guest runs, for the backups of a
+   * running VM. A digit d on COM1 fills the sector at (d + 1) MiB with the byte d ('0' is
+   * 0x30) and prints "blk wrote d"; 'q' goes on (to "virtio done" and power off); other
+   * bytes are ignored. The wait for a command is unbounded, as echo's is. */
+  PRINT("blk commands ready\n")
+30:
+  mov $0x3FD, %dx                       /* LSR */
+  inb %dx, %al
+  test $1, %al                          /* DR: a received byte is waiting */
+  jz 30b
+  mov $0x3F8, %dx                       /* RBR */
+  inb %dx, %al
+  cmp $'q', %al
+  je 32f
+  cmp $'0', %al
+  jb 30b
+  cmp $'9', %al
+  ja 30b
+  movzbl %al, %ebx
+  mov $BLK_DATA, %edi
+  mov $SECTOR_SIZE, %ecx
+  mov %ebx, %eax
+  rep stosb
+  lea (1 - '0')(%rbx), %esi             /* d + 1 */
+  shl $11, %esi                         /* MiB in sectors */
+  mov $BLK_T_OUT, %edi
+  xor %edx, %edx                        /* data is device-readable */
+  call blk_request
+  test %eax, %eax
+  jz 31f
+  FAIL("blk: a commanded write failed")
+31:
+  PRINT("blk wrote ")
+  mov %ebx, %edi
+  call putc
+  PRINT("\n")
+  jmp 30b
+32:
+#endif
+
   /* ---- net ---- */
   cmpl $0, net_device+DEV_PCI(%rip)
   jne 20f

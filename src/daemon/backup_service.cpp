@@ -38,7 +38,7 @@ constexpr const char* k_config_kind = "corral-vm";
 /// Under corrald's state folder: the bitmap copies of running VMs' disks during their backups.
 constexpr const char* k_scratch_folder = "backup-scratch";
 
-/// Empty qcow2 images, one per disk, for QEMU to copy a running VM's bitmaps into; removed
+/// Empty qcow2 images, one per disk, for the engine to copy a running VM's bitmaps into; removed
 /// with this object (after a crash, the next backup of that VM replaces them: same names, and
 /// one backup of a VM runs at a time).
 class ScratchImages {
@@ -336,9 +336,9 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
     // one transaction) carries the backup's id.
     const int64_t instant = static_cast<int64_t>(::time(nullptr));
     request.id = backup::make_backup_id(vm.name, instant);
-    // QEMU keeps a running VM's bitmaps in its memory (the file's copy is flagged in use until
-    // it closes the disk): at the instant it copies the old generation of each writable disk
-    // into a scratch qcow2 image, which is read like a stopped VM's disk.
+    // QEMU and corral-vmm keep a running VM's bitmaps in their memory (the file's copy is
+    // flagged in use until they close the disk): at the instant the old generation of each
+    // writable disk is copied into a scratch qcow2 image, which is read like a stopped VM's disk.
     ScratchImages copies(m_file.parent_path() / k_scratch_folder);
     for (size_t i = 0; i < vm.disks.size(); ++i)
         if (!vm.disks[i].readonly)
@@ -352,7 +352,7 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
     for (size_t i = 0; i < vm.disks.size(); ++i) {
         auto& disk = request.disks[i];
         if (vm.disks[i].readonly) {
-            // QEMU opened it read-only, so its bitmap cannot be renewed while the VM runs.
+            // The VM opened it read-only, so its bitmap cannot be renewed while the VM runs.
             disk.full_reason = "a read-only disk of a running VM gets no new generation bitmap";
             continue;
         }
@@ -360,12 +360,12 @@ Result<BackupMade> BackupService::run_backup(const BackupRepoRecord& repo_record
         auto copy = copies.paths().find(i);
         if (copy == copies.paths().end()) {
             disk.full_reason = disk.format == storage::ImageFormat::Qcow2
-                                   ? "its bitmap could not be copied out of QEMU (see corrald's log)"
+                                   ? "its bitmap could not be copied out of the VM (see corrald's log)"
                                    : "a raw disk keeps no bitmap";
             continue;
         }
         TRY_VOID(backup::plan_incremental(repo, vm.name, disk, copy->second.string()));
-        // QEMU's word on why there is no copy is better than "no bitmap".
+        // The engine's word on why there is no copy is better than "no bitmap".
         if (auto note = notes.find(i); note != notes.end() && !disk.incremental)
             disk.full_reason = note->second;
     }

@@ -195,7 +195,8 @@ struct DiskBitmap {
     /// Disk index -> an empty qcow2 image of that disk's virtual size, open read-write: each
     /// bitmap of the disk named with `replaces`, as it is at the instant (what the guest wrote
     /// since it was added), is copied into that image under its own name before it goes, for
-    /// the backup to read the bitmap out of a running VM (docs/backup.md "Incremental").
+    /// the backup to read the bitmap out of a running VM (docs/backup.md "Incremental"). QEMU
+    /// writes it there itself; corral-vmm hands the bits back and the engine writes them.
     std::map<size_t, int> copy_to{};
 };
 
@@ -245,9 +246,9 @@ public:
     /// LaunchSpec::disks: the writable qcow2 ones) at one instant, without its memory; the VM
     /// runs on. With `bitmap`, at the same instant each of those disks gets a new persistent
     /// dirty bitmap of that name and loses the bitmaps whose names start with `replaces` (a
-    /// backup's generation, docs/backup.md "Incremental"; native: corral-vmm cannot freeze its
-    /// bitmaps at the instant yet, so none is added or copied and the notes say why). ENOTSUP when the engine cannot
-    /// while the VM runs.
+    /// backup's generation, docs/backup.md "Incremental"), whose bits at the instant are copied
+    /// into bitmap.copy_to; the notes say why a disk's copy got none. ENOTSUP when the engine
+    /// cannot while the VM runs.
     virtual Result<BitmapNotes> save_disk_snapshot(const std::string& /*tag*/, const std::vector<size_t>& /*disks*/,
                                                    const DiskBitmap& /*bitmap*/) {
         return fail("this engine cannot snapshot the disks of a running VM", ENOTSUP);

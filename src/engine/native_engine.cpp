@@ -12,6 +12,7 @@
 
 #include "base/unique_fd.h"
 #include "base/unix_socket.h"
+#include "engine/handed_bitmaps.h"
 #include "engine/process.h"
 #include "engine/shim_process.h"
 #include "engine/vmm_control.h"
@@ -56,43 +57,6 @@ std::string describe_vmm_exit(int exit_code, const std::string& tail) {
     if (!tail.empty())
         reason += ": " + tail;
     return reason;
-}
-
-/// Standard base64 (RFC 4648, padded or not; no whitespace) as bytes: corral-vmm's screenshot PNG.
-Result<std::string> decode_base64(const std::string& text) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    std::string out;
-    out.reserve(text.size() / 4 * 3);
-    uint32_t bits = 0;
-    int count = 0;
-    size_t end = text.size();
-    while (end > 0 && text[end - 1] == '=') --end;
-    for (size_t i = 0; i < end; ++i) {
-        const int v = value(text[i]);
-        if (v < 0) return fail(fmt::format("corral-vmm's screenshot is not base64 (byte {})", i), EPROTO);
-        bits = (bits << 6) | static_cast<uint32_t>(v);
-        if (++count == 4) {
-            out.push_back(static_cast<char>((bits >> 16) & 0xff));
-            out.push_back(static_cast<char>((bits >> 8) & 0xff));
-            out.push_back(static_cast<char>(bits & 0xff));
-            bits = 0;
-            count = 0;
-        }
-    }
-    if (count == 1) return fail("corral-vmm's screenshot is truncated base64", EPROTO);
-    if (count == 2) out.push_back(static_cast<char>((bits >> 4) & 0xff));
-    if (count == 3) {
-        out.push_back(static_cast<char>((bits >> 10) & 0xff));
-        out.push_back(static_cast<char>((bits >> 2) & 0xff));
-    }
-    return out;
 }
 
 /// Whether RUN/monitor.log (corral-vmm's stderr) has `text` yet.
@@ -196,22 +160,25 @@ public:
 
     /// corral-vmm's `disk_snapshot` action: an internal snapshot of every writable qcow2 disk at
     /// one instant, taken by the process that has them open (vCPUs and disks stopped for the
-    /// metadata writes only), so a backup reads it from the files while the guest runs on.
-    /// corral-vmm keeps its disks' bitmaps in memory while it runs and stores them when it closes
-    /// the disks (storage/qcow2/qcow2_bitmap_store.cpp); it cannot yet freeze them at this
-    /// instant, so `bitmap` is not added and these disks are read in full, saying so. Once the VM
-    /// is stopped, its backups are incremental.
+    /// metadata writes only), so a backup reads it from the files while the guest runs on. With
+    /// `bitmap`, at the same instant each disk hands back the bits of its old generation bitmaps
+    /// (kept in corral-vmm's memory while it runs: storage/qcow2/qcow2_bitmap_store.cpp), drops
+    /// them and starts the new one; the bits come inline in the answer and are written here into
+    /// the copies' images, which the backup reads like QEMU's copies (handed_bitmaps.h).
     Result<BitmapNotes> save_disk_snapshot(const std::string& tag, const std::vector<size_t>& disks,
-                                           const DiskBitmap&) override {
-        TRY_VOID(disk_snapshot_request(tag, false));
-        BitmapNotes notes;
-        for (size_t disk : disks)
-            notes[disk] =
-                "corral-vmm keeps a running VM's bitmaps in memory (a backup of the VM stopped reads "
-                "incrementally)";
-        return notes;
+                                           const DiskBitmap& bitmap) override {
+        nlohmann::json request{{"action", "disk_snapshot"}, {"tag", tag}, {"delete", false}};
+        if (!bitmap.name.empty())
+            request["bitmap"] = {{"name", bitmap.name}, {"replaces", bitmap.replaces}};
+        auto answer = TRY(disk_snapshot_request(request));
+        if (bitmap.name.empty())
+            return BitmapNotes{};
+        return copy_handed_bitmaps(answer, disks, bitmap);
     }
-    Result<void> delete_snapshot(const std::string& tag) override { return disk_snapshot_request(tag, true); }
+    Result<void> delete_snapshot(const std::string& tag) override {
+        TRY_VOID(disk_snapshot_request({{"action", "disk_snapshot"}, {"tag", tag}, {"delete", true}}));
+        return {};
+    }
 
     /// corral-vmm's `limits` action: its devices' own token buckets, changed in place.
     Result<void> set_io_limits(const IoLimits& limits) override {
@@ -227,14 +194,12 @@ public:
         return {};
     }
 
-    Result<void> disk_snapshot_request(const std::string& tag, bool remove) {
-        nlohmann::json request{{"action", "disk_snapshot"}, {"tag", tag}, {"delete", remove}};
+    Result<nlohmann::json> disk_snapshot_request(const nlohmann::json& request) {
+        const bool remove = request.value("delete", false);
         auto answer = vmm_control_send(m_process.run_dir() / k_vmm_control_socket, request, k_control_timeout);
         if (!answer && m_process.exited())
             return fail(m_process.gone_error(remove ? "delete a disk snapshot of" : "take a disk snapshot of"));
-        if (!answer)
-            return fail(answer.error());
-        return {};
+        return answer;
     }
 
     /// corral-vmm's `balloon` action (its virtio-balloon, --balloon).
@@ -263,7 +228,7 @@ public:
         auto answer = TRY(control("screenshot", "take a screenshot of"));
         if (!answer.contains("png_base64") || !answer["png_base64"].is_string())
             return fail("corral-vmm's screenshot answer has no png_base64", EPROTO);
-        return decode_base64(answer["png_base64"].get_ref<const std::string&>());
+        return decode_base64(answer["png_base64"].get_ref<const std::string&>(), "corral-vmm's screenshot");
     }
 
     Result<UniqueFd> connect_vnc() override {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -50,7 +51,13 @@ Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, con
     std::string request = message.dump() + "\n";
     std::string_view pending = request;
     std::string answer;
-    while (answer.find('\n') == std::string::npos) {
+    // Answers run to megabytes (a disk's bitmap, a screenshot): read in large pieces, and look
+    // for the end of the line only in what is new (a rescan from the start on every piece
+    // would be quadratic in the answer's size).
+    std::vector<char> buffer(64 * 1024);
+    size_t scanned = 0;
+    while (answer.find('\n', scanned) == std::string::npos) {
+        scanned = answer.size();
         pollfd entry{fd.get(), static_cast<short>(pending.empty() ? POLLIN : POLLOUT), 0};
         int ready = ::poll(&entry, 1, remaining_ms(deadline));
         if (ready < 0 && errno == EINTR) continue;
@@ -65,14 +72,13 @@ Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, con
             if (n > 0) pending.remove_prefix(static_cast<size_t>(n));
             continue;
         }
-        char buffer[4096];
-        ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
+        ssize_t n = ::recv(fd.get(), buffer.data(), buffer.size(), 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (n < 0) return fail(Error::from_errno(fmt::format("reading corral-vmm's answer to '{}'", action)));
         if (n == 0)
             return fail(fmt::format("corral-vmm closed the control connection without answering '{}'", action),
                         EPROTO);
-        answer.append(buffer, static_cast<size_t>(n));
+        answer.append(buffer.data(), static_cast<size_t>(n));
         if (answer.size() > k_max_answer_bytes)
             return fail(fmt::format("corral-vmm's answer to '{}' is too long", action), EPROTO);
     }
@@ -89,6 +95,51 @@ Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, con
         return fail(fmt::format("corral-vmm refused '{}': {}", action, error), code);
     }
     return document;
+}
+
+Result<std::string> decode_base64(const std::string& text, std::string_view what) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z')
+            return c - 'A';
+        if (c >= 'a' && c <= 'z')
+            return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+            return c - '0' + 52;
+        if (c == '+')
+            return 62;
+        if (c == '/')
+            return 63;
+        return -1;
+    };
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    uint32_t bits = 0;
+    int count = 0;
+    size_t end = text.size();
+    while (end > 0 && text[end - 1] == '=')
+        --end;
+    for (size_t i = 0; i < end; ++i) {
+        const int v = value(text[i]);
+        if (v < 0)
+            return fail(fmt::format("{} is not base64 (byte {})", what, i), EPROTO);
+        bits = (bits << 6) | static_cast<uint32_t>(v);
+        if (++count == 4) {
+            out.push_back(static_cast<char>((bits >> 16) & 0xff));
+            out.push_back(static_cast<char>((bits >> 8) & 0xff));
+            out.push_back(static_cast<char>(bits & 0xff));
+            bits = 0;
+            count = 0;
+        }
+    }
+    if (count == 1)
+        return fail(fmt::format("{} is truncated base64", what), EPROTO);
+    if (count == 2)
+        out.push_back(static_cast<char>((bits >> 4) & 0xff));
+    if (count == 3) {
+        out.push_back(static_cast<char>((bits >> 10) & 0xff));
+        out.push_back(static_cast<char>((bits >> 2) & 0xff));
+    }
+    return out;
 }
 
 }  // namespace corral::engine

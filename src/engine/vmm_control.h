@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -25,5 +26,9 @@ Result<nlohmann::json> vmm_control_request(const std::filesystem::path& socket, 
 /// The same with a whole request object (`{"action":"snapshot","dir":...}`); errors name its action.
 Result<nlohmann::json> vmm_control_send(const std::filesystem::path& socket, const nlohmann::json& request,
                                            std::chrono::milliseconds timeout);
+
+/// Standard base64 (RFC 4648, padded or not; no whitespace) as bytes, as corral-vmm's answers
+/// carry binary data (a screenshot's PNG, a disk's bitmap); `what` names it in errors (EPROTO).
+Result<std::string> decode_base64(const std::string& text, std::string_view what);
 
 }  // namespace corral::engine

@@ -25,6 +25,11 @@ public:
     File() = default;
     static Result<File> open(const std::string& path, Access access);
     static Result<File> create(const std::string& path, CreateMode mode);
+    /// Takes an open descriptor (opened with `access`, by whoever could open the file);
+    /// `name` stands for its path in messages.
+    static File adopt(UniqueFd fd, std::string name, Access access) {
+        return File(std::move(fd), std::move(name), access);
+    }
 
     const std::string& path() const { return m_path; }
     bool writable() const { return m_access == Access::ReadWrite; }

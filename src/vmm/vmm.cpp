@@ -149,7 +149,8 @@ std::string Vmm::handle_control(const ControlRequest& request, const ControlServ
         case ControlAction::DiskSnapshot: {
             if (m_shutdown_deadline)
                 return control_error_answer("the VM is shutting down");
-            auto taken = disk_snapshot(request.disk_snapshot_tag, request.disk_snapshot_delete);
+            auto taken =
+                disk_snapshot(request.disk_snapshot_tag, request.disk_snapshot_delete, request.disk_snapshot_bitmap);
             if (!taken)
                 return control_error_answer(taken.error().describe());
             return ok(*taken);

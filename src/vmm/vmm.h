@@ -94,8 +94,12 @@ private:
     /// Takes (or deletes, `remove`) the internal snapshot `tag` of every writable qcow2 disk at
     /// one instant: the vCPUs stop and the disks are quiesced for as long as that takes (the
     /// metadata only: milliseconds), then all runs on as before. All or nothing: a disk that
-    /// fails undoes the snapshots already taken. Returns the control answer ({"disks": N}).
-    Result<nlohmann::json> disk_snapshot(const std::string& tag, bool remove);
+    /// fails undoes the snapshots already taken. With `bitmap`, at the same instant and once
+    /// every snapshot is taken, each disk changes its backup generation (BlockDevice::
+    /// rotate_bitmaps); a disk that cannot keeps its bitmaps and says why, the snapshot stands.
+    /// Returns the control answer ({"disks": N, "bitmaps": [one per --disk]}, vmm_snapshot.cpp).
+    Result<nlohmann::json> disk_snapshot(const std::string& tag, bool remove,
+                                         const std::optional<DiskSnapshotBitmap>& bitmap);
     /// The KVM, vCPU and device state of this VM, as a snapshot records it. The vCPUs must be
     /// paused with their pending I/O completed, and the virtio devices quiesced.
     Result<snapshot::SnapshotState> capture_state() const;

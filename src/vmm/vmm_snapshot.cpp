@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "storage/qcow2/qcow2_bitmaps.h"
+#include "vmm/control/screenshot.h"
 #include "vmm/devices/legacy/acpi_power.h"
 #include "vmm/devices/legacy/i8042.h"
 #include "vmm/devices/legacy/rtc.h"
@@ -64,7 +66,44 @@ Result<nlohmann::json> Vmm::snapshot(const std::string& dir, bool resume) {
                           {"duration_ms", elapsed.count()}};
 }
 
-Result<nlohmann::json> Vmm::disk_snapshot(const std::string& tag, bool remove) {
+namespace {
+
+/// The most bytes of bits one disk_snapshot answer hands back, all disks together: 32 MiB of
+/// bits is 43 MiB of base64, within the control socket's 64 MiB answers. At QEMU's default 64
+/// KiB granules that is 16 TiB of disks; past it a disk's backup reads in full, saying why.
+constexpr uint64_t k_max_handed_bit_bytes = 32u << 20;
+
+/// One disk's entry of the answer's "bitmaps": {"added": NAME, "handed": [{"name", "granularity",
+/// "disk_size", "bits": base64 of the bits in qcow2's order}], "notes": [...]}, or {"error": why}
+/// when the disk kept its bitmaps (and took no new one).
+nlohmann::json rotation_answer(Result<storage::qcow2::BitmapRotation>& rotated, const std::string& name,
+                               uint64_t& budget) {
+    if (!rotated)  // ENOTSUP: a disk that keeps no bitmaps at all; the sentence says it
+        return nlohmann::json{{"error", rotated.error().errno_value() == ENOTSUP ? rotated.error().message()
+                                                                                 : rotated.error().describe()}};
+    nlohmann::json handed = nlohmann::json::array();
+    nlohmann::json notes = rotated->notes;
+    for (auto& bitmap : rotated->handed) {
+        const uint64_t bytes = bitmap.map.bits.size();
+        if (bytes > budget) {
+            notes.push_back(
+                fmt::format("bitmap '{}' has {} bytes of bits, more than one answer carries ({} left of {})",
+                            bitmap.name, bytes, budget, k_max_handed_bit_bytes));
+            continue;
+        }
+        budget -= bytes;
+        handed.push_back({{"name", bitmap.name},
+                          {"granularity", bitmap.map.granularity},
+                          {"disk_size", bitmap.map.disk_size},
+                          {"bits", base64_encode(bitmap.map.bits.data(), bitmap.map.bits.size())}});
+    }
+    return nlohmann::json{{"added", name}, {"handed", std::move(handed)}, {"notes", std::move(notes)}};
+}
+
+}  // namespace
+
+Result<nlohmann::json> Vmm::disk_snapshot(const std::string& tag, bool remove,
+                                          const std::optional<DiskSnapshotBitmap>& bitmap) {
     auto started = std::chrono::steady_clock::now();
     const bool was_paused = m_paused;
     if (!was_paused && !pause_vcpus()) {
@@ -76,12 +115,12 @@ Result<nlohmann::json> Vmm::disk_snapshot(const std::string& tag, bool remove) {
         transports = m_pci->transports;
     for (auto& transport : transports)
         transport->quiesce();
-    std::vector<virtio::BlockDevice*> done;
+    std::vector<virtio::BlockDevice*> blocks, done;
+    for (auto& transport : transports)
+        if (auto* block = dynamic_cast<virtio::BlockDevice*>(&transport->device()))
+            blocks.push_back(block);  // in --disk order (pci_setup.cpp)
     Result<void> outcome;
-    for (auto& transport : transports) {
-        auto* block = dynamic_cast<virtio::BlockDevice*>(&transport->device());
-        if (!block)
-            continue;
+    for (auto* block : blocks) {
         auto changed = block->internal_snapshot(tag, remove);
         if (!changed) {
             outcome = fail(changed.error().with_context(fmt::format("disk snapshot {}", tag)));
@@ -95,6 +134,12 @@ Result<nlohmann::json> Vmm::disk_snapshot(const std::string& tag, bool remove) {
         for (auto* block : done)
             if (auto undone = block->internal_snapshot(tag, true); !undone)
                 log_error("disk snapshot {}: could not undo it: {}", tag, undone.error().describe());
+    // The generation change at the same instant, once every snapshot stands (a failed
+    // snapshot must not cost the disks their bitmaps): no write comes between the two.
+    std::vector<Result<storage::qcow2::BitmapRotation>> rotations;
+    if (outcome && bitmap)
+        for (auto* block : blocks)
+            rotations.push_back(block->rotate_bitmaps(bitmap->name, bitmap->replaces));
     for (auto& transport : transports)
         if (auto resumed = transport->resume(); !resumed)
             log_error("after the disk snapshot: {}", resumed.error().describe());
@@ -102,9 +147,22 @@ Result<nlohmann::json> Vmm::disk_snapshot(const std::string& tag, bool remove) {
         resume_vcpus();
     TRY_VOID(outcome);
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    log_info("disk snapshot {} {} on {} disk(s) ({} ms)", tag, remove ? "deleted" : "taken", done.size(),
-             elapsed.count());
-    return nlohmann::json{{"tag", tag}, {"disks", done.size()}, {"duration_ms", elapsed.count()}};
+    log_info("disk snapshot {} {} on {} disk(s) ({} ms){}", tag, remove ? "deleted" : "taken", done.size(),
+             elapsed.count(), bitmap ? fmt::format(", bitmap {} started", bitmap->name) : std::string());
+    nlohmann::json answer{{"tag", tag}, {"disks", done.size()}, {"duration_ms", elapsed.count()}};
+    if (bitmap) {
+        // Encoded with the guest running again: only the copies of the bits were taken at the instant.
+        uint64_t budget = k_max_handed_bit_bytes;
+        nlohmann::json disks = nlohmann::json::array();
+        for (auto& rotated : rotations) {
+            // A raw or read-only disk has none to keep (ENOTSUP): not worth a warning.
+            if (!rotated && rotated.error().errno_value() != ENOTSUP)
+                log_warning("disk snapshot {}: a disk keeps its bitmaps: {}", tag, rotated.error().describe());
+            disks.push_back(rotation_answer(rotated, bitmap->name, budget));
+        }
+        answer["bitmaps"] = std::move(disks);
+    }
+    return answer;
 }
 
 Result<snapshot::SnapshotState> Vmm::capture_state() const {

@@ -11,10 +11,10 @@ namespace {
 
 constexpr uint32_t k_entry_header = 24;
 constexpr uint8_t k_type_dirty_tracking = 1;
-// qcow2.txt: granularity_bits is 9..31 in QEMU; table entries keep the offset in bits 9-55 and
-// bit 0 ("all ones" when there is no cluster); the rest is reserved and must be zero.
-constexpr uint8_t k_min_granularity_bits = 9;
-constexpr uint8_t k_max_granularity_bits = 31;
+// qcow2.txt: table entries keep the offset in bits 9-55 and bit 0 ("all ones" when there is no
+// cluster); the rest is reserved and must be zero.
+constexpr uint8_t k_min_granularity_bits = k_min_bitmap_granularity_bits;
+constexpr uint8_t k_max_granularity_bits = k_max_bitmap_granularity_bits;
 constexpr uint64_t k_table_reserved = 0xff000000000001feull;
 constexpr uint64_t k_table_all_ones = 1;
 
@@ -43,11 +43,37 @@ Result<std::vector<BitmapEntry>> parse_bitmap_directory(std::span<const uint8_t>
         const uint64_t size = (uint64_t(k_entry_header) + e.extra_data_size + name_size + 7) & ~uint64_t(7);
         if (size > data.size() - at)
             return fail(fmt::format("bitmap directory entry {} ({} bytes) runs past the directory", i, size));
+        e.extra_data.assign(p + k_entry_header, p + k_entry_header + e.extra_data_size);
         e.name.assign(reinterpret_cast<const char*>(p + k_entry_header + e.extra_data_size), name_size);
         entries.push_back(std::move(e));
         at += size;
     }
     return entries;
+}
+
+std::vector<uint8_t> serialize_bitmap_directory(const std::vector<BitmapEntry>& entries) {
+    std::vector<uint8_t> out;
+    for (const auto& e : entries) {
+        const size_t at = out.size();
+        const size_t size = (k_entry_header + e.extra_data.size() + e.name.size() + 7) & ~size_t(7);
+        out.resize(at + size, 0);
+        uint8_t* p = out.data() + at;
+        store_be64(p, e.table_offset);
+        store_be32(p + 8, e.table_size);
+        store_be32(p + 12, e.flags);
+        p[16] = e.type;
+        p[17] = e.granularity_bits;
+        store_be16(p + 18, uint16_t(e.name.size()));
+        store_be32(p + 20, uint32_t(e.extra_data.size()));
+        std::copy(e.extra_data.begin(), e.extra_data.end(), p + k_entry_header);
+        std::copy(e.name.begin(), e.name.end(), p + k_entry_header + e.extra_data.size());
+    }
+    return out;
+}
+
+uint64_t bitmap_table_entries(uint64_t disk_size, uint8_t granularity_bits, uint64_t cluster_size) {
+    const uint64_t bits = div_round_up(disk_size, 1ull << granularity_bits);
+    return div_round_up(bits, cluster_size * 8);
 }
 
 Result<ImageBitmaps> read_bitmaps(const Qcow2Image& image) {

@@ -8,6 +8,7 @@
 #include "storage/block_device.h"
 #include "storage/file.h"
 #include "storage/qcow2/format.h"
+#include "storage/qcow2/qcow2_bitmaps.h"
 #include "storage/qcow2/table_cache.h"
 
 namespace corral::storage::qcow2 {
@@ -56,8 +57,10 @@ struct CheckResult {
 /// Persistent dirty bitmaps (qcow2.txt "Bitmaps") are kept as QEMU keeps them: a writable open
 /// loads every enabled bitmap that is not in use and marks it in use on disk, every write,
 /// write-zeroes and discard sets its granules, and the close stores the bits and clears the
-/// in-use flag. Resizing and reverting to a snapshot keep none: they clear the autoclear bit,
-/// which makes every bitmap stale for every reader.
+/// in-use flag. Bitmaps added or removed while open (add_bitmap, rotate_bitmaps: a backup's
+/// generation change) reach the directory at the close too, as in QEMU. Resizing and reverting
+/// to a snapshot keep none: they clear the autoclear bit, which makes every bitmap stale for
+/// every reader.
 ///
 /// Crash safety (qcow2.txt "Host cluster management"): refcount increments reach the file before
 /// any L2/L1 entry that needs them (dirty refcount blocks are written and synced before dirty L2
@@ -105,6 +108,21 @@ public:
 
     /// True while this open image keeps the persistent bitmaps it found (see above).
     bool keeps_bitmaps() const { return m_bitmaps != nullptr; }
+    /// Adds the enabled persistent bitmap `name` holding `bits` (which must cover this image's
+    /// size), kept from now on and stored at the close, as QEMU stores a bitmap added while it
+    /// runs: a crash before the close leaves no trace of it. Adds the bitmaps header extension
+    /// when the image has none. Fails, changing nothing, naming what is wrong: a version 2
+    /// image, a bad or duplicate name, a size mismatch, QEMU's limits, no room in the header.
+    Result<void> add_bitmap(const std::string& name, DirtyMap bits);
+    /// A backup's generation change at one instant (the caller stops every write around it):
+    /// removes every bitmap whose name starts with `replaces` (none when empty), handing back
+    /// the bits of those kept up to date, and adds the new, empty, enabled bitmap `name` with
+    /// the removed kept one's granularity, else 64 KiB. Stale bitmaps (autoclear bit clear) are
+    /// dropped, as QEMU drops them. Checks everything add_bitmap checks before changing anything.
+    Result<BitmapRotation> rotate_bitmaps(const std::string& name, const std::string& replaces);
+    /// Stores the kept bitmaps now, as the close would (which can only log a failure); the
+    /// image keeps none afterwards. For a writer that must know its bitmaps reached the file.
+    Result<void> store_bitmaps();
     /// Stops keeping the bitmaps without storing them: they stay in use on disk, as after a
     /// crash, and nothing of them is written at the close. For a process that hands the disk to
     /// another while it still has it open (a migration's source): two writers must never both
@@ -161,13 +179,21 @@ private:
     Result<void> open_bitmaps();
     Result<void> load_bitmaps();
     void mark_dirty(uint64_t offset, uint64_t length);
-    /// At the close: writes the tracked bits to new clusters, clears their in-use flags, frees
-    /// the old clusters. The image keeps no bitmaps afterwards.
-    Result<void> store_bitmaps();
     /// For writers that change the disk behind the bitmaps' back (resize, revert): stop keeping
     /// them and clear the autoclear bit, so every reader knows they are stale.
     Result<void> drop_bitmaps();
-    Result<void> write_bitmaps_extension(uint64_t directory_offset);
+    /// Checks that bitmap `name` with `bits` can be added once the bitmaps named with
+    /// `replaces` are gone (add_bitmap, rotate_bitmaps).
+    Result<void> check_new_bitmap(const std::string& name, const DirtyMap& bits, const std::string& replaces);
+    /// The bitmaps this open image will store (a new, empty set when it keeps none).
+    KeptBitmaps& bitmaps_for_change();
+    /// Points the header at a directory of `count` bitmaps (count 0: removes the extension).
+    Result<void> write_bitmaps_extension(uint32_t count, uint64_t directory_size, uint64_t directory_offset);
+    /// The header cluster as on disk with its bitmaps extension replaced by `data` (none when
+    /// empty); fails when it does not fit in the cluster.
+    Result<std::vector<uint8_t>> header_with_bitmaps_extension(std::span<const uint8_t> data);
+    /// The table and data clusters of a bitmap as the file holds it (empty when unreadable: they leak).
+    std::vector<uint64_t> bitmap_clusters(const BitmapEntry& entry);
 
     File m_file;
     Header m_header;
@@ -193,6 +219,7 @@ private:
     uint64_t m_decompressed_entry = 0;
     std::vector<uint8_t> m_decompressed;
     std::unique_ptr<KeptBitmaps> m_bitmaps;  ///< null: this open image keeps no bitmaps
+    bool m_bitmaps_abandoned = false;        ///< abandon_bitmaps(): another process owns them now
 };
 
 }  // namespace corral::storage::qcow2

@@ -39,6 +39,15 @@ Result<void> optional_number(const nlohmann::json& request, const char* action, 
     return {};
 }
 
+/// A bitmap name or prefix: printable ASCII without spaces, at most QEMU's 1023 bytes.
+bool bitmap_name_ok(const nlohmann::json& value, size_t min) {
+    if (!value.is_string())
+        return false;
+    const auto& text = value.get_ref<const std::string&>();
+    return text.size() >= min && text.size() <= 1023 &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 127; });
+}
+
 std::string action_list() {
     std::string list;
     for (const auto& [action, name] : k_actions) list += fmt::format("{}{}", list.empty() ? "" : ", ", name);
@@ -114,6 +123,27 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
             if (!remove->is_boolean())
                 return fail("disk_snapshot's \"delete\" must be true or false");
             parsed.disk_snapshot_delete = remove->get<bool>();
+        }
+        if (auto bitmap = request.find("bitmap"); bitmap != request.end()) {
+            if (parsed.disk_snapshot_delete)
+                return fail("disk_snapshot's \"bitmap\" goes with taking a snapshot, not with \"delete\"");
+            if (!bitmap->is_object())
+                return fail(
+                    "disk_snapshot's \"bitmap\" must be an object like {\"name\":\"gen-2\",\"replaces\":\"gen-\"}");
+            auto name = bitmap->find("name");
+            if (name == bitmap->end() || !bitmap_name_ok(*name, 1))
+                return fail(
+                    "disk_snapshot's \"bitmap\" needs \"name\": the new bitmap's name, 1 to 1023 printable "
+                    "characters without spaces");
+            DiskSnapshotBitmap wanted{.name = name->get<std::string>(), .replaces = {}};
+            if (auto replaces = bitmap->find("replaces"); replaces != bitmap->end()) {
+                if (!bitmap_name_ok(*replaces, 0))
+                    return fail(
+                        "disk_snapshot's bitmap \"replaces\" must be a name prefix of at most 1023 printable "
+                        "characters without spaces");
+                wanted.replaces = replaces->get<std::string>();
+            }
+            parsed.disk_snapshot_bitmap = std::move(wanted);
         }
     }
     if (parsed.action == ControlAction::Limits) {

@@ -41,6 +41,14 @@ struct IoRateLimits {
     uint64_t nic_bytes_per_s = 0;
 };
 
+/// disk_snapshot's "bitmap": a backup's generation change at the snapshot's instant. Every
+/// writable qcow2 disk hands back the bits of its bitmaps named with `replaces` (what the guest
+/// wrote since that generation began), loses them, and starts keeping the new bitmap `name`.
+struct DiskSnapshotBitmap {
+    std::string name;      ///< 1 to 1023 printable characters without spaces
+    std::string replaces;  ///< a name prefix, 0 to 1023 printable characters (empty: none goes)
+};
+
 /// One parsed request: the action and, for those that take them, its parameters.
 struct ControlRequest {
     ControlAction action = ControlAction::Status;
@@ -64,6 +72,8 @@ struct ControlRequest {
     /// instant ("tag", 1-128 printable characters), or with "delete": true to delete.
     std::string disk_snapshot_tag;
     bool disk_snapshot_delete = false;
+    /// disk_snapshot: with "bitmap": {"name": ..., "replaces": ...} (not with "delete").
+    std::optional<DiskSnapshotBitmap> disk_snapshot_bitmap;
     /// limits: the rates every disk and NIC gets from now on.
     IoRateLimits limits;
 };

@@ -1,5 +1,6 @@
 // Corral's qcow2 writer keeps QEMU's persistent dirty bitmaps (qcow2_bitmap_store.cpp): what
-// corral-vmm writes into a disk is in its backup generation bitmap, as if QEMU had run it.
+// corral-vmm writes into a disk is in its backup generation bitmap, as if QEMU had run it, and a
+// backup of the running VM changes the generation at its instant (rotate_bitmaps).
 // qemu-img and qemu-io are the oracle: the same writes through QEMU set the same bits.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -37,6 +38,18 @@ std::string qemu_flags(const std::string& image, const std::string& name) {
             "print(\" \".join(next(b[\"flags\"] for b in j[\"format-specific\"][\"data\"][\"bitmaps\"] "
             "if b[\"name\"] == \"" +
             name + "\")))'");
+    EXPECT_EQ(status, 0) << out;
+    if (!out.empty() && out.back() == '\n')
+        out.pop_back();
+    return out;
+}
+
+/// Every bitmap of `image` as "NAME FLAGS..." in directory order, joined by "; ", as `qemu-img info` lists them.
+std::string qemu_bitmaps(const std::string& image) {
+    auto [status, out] = run("qemu-img info -U --output=json " + image +
+                             " | python3 -c 'import json,sys; j=json.load(sys.stdin); "
+                             "print(\"; \".join(\" \".join([b[\"name\"]] + b[\"flags\"]) for b in "
+                             "j[\"format-specific\"][\"data\"].get(\"bitmaps\", [])))'");
     EXPECT_EQ(status, 0) << out;
     if (!out.empty() && out.back() == '\n')
         out.pop_back();
@@ -326,6 +339,279 @@ TEST(Qcow2BitmapStore, AResizeOrARevertMakesTheBitmapsStale) {
     SHELL("qemu-io -f qcow2 -c 'write -q 0 4k' " + image);
     SHELL("qemu-img bitmap --add " + image + " gen-2");
     stale_after([](Qcow2Image& q) { ASSERT_TRUE(q.resize(16 * k_mib)); });
+}
+
+/// The set bits of `map`.
+std::vector<uint64_t> set_bits(const DirtyMap& map) {
+    std::vector<uint64_t> out;
+    for (uint64_t i = 0; i * map.granularity < map.disk_size; ++i)
+        if (map.bit(i))
+            out.push_back(i);
+    return out;
+}
+
+Qcow2Image& as_qcow2(std::unique_ptr<BlockDevice>& dev) {
+    return dynamic_cast<Qcow2Image&>(*dev);
+}
+
+TEST(Qcow2BitmapStore, ARotationHandsTheOldGenerationsBitsAndStartsTheNextOne) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 40M");
+    // gen-0: an old generation QEMU disabled; user: someone else's bitmap, which stays.
+    SHELL("qemu-img bitmap --add " + image + " gen-0");
+    SHELL("qemu-img bitmap --disable " + image + " gen-0");
+    SHELL("qemu-img bitmap --add " + image + " user");
+    SHELL("qemu-img bitmap --add -g 128k " + image + " gen-1");
+    SHELL("qemu-io -f qcow2 -c 'write -q -P 0x11 5M 64k' " + image);  // QEMU's write, in gen-1 already
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(dev->write_at(10 * k_mib, std::vector<uint8_t>(4096, 0x5a)));
+        auto rotated = as_qcow2(dev).rotate_bitmaps("gen-2", "gen-");
+        ASSERT_TRUE(rotated) << rotated.error().describe();
+        ASSERT_EQ(rotated->handed.size(), 1u);
+        EXPECT_EQ(rotated->handed[0].name, "gen-1");
+        EXPECT_EQ(rotated->handed[0].map.granularity, 128 * k_kib);
+        EXPECT_EQ(set_bits(rotated->handed[0].map), (std::vector<uint64_t>{40, 80}))
+            << "QEMU's write and ours, up to the instant";
+        EXPECT_EQ(rotated->notes, std::vector<std::string>{"bitmap 'gen-0' is disabled (it does not record writes)"});
+        ASSERT_TRUE(dev->write_at(20 * k_mib, std::vector<uint8_t>(4096, 0x5b)));
+        // Until the close the file lists what it did at open, the kept ones in use.
+        EXPECT_EQ(qemu_bitmaps(image), "gen-0; user in-use auto; gen-1 in-use auto");
+    }
+    EXPECT_EQ(qemu_bitmaps(image), "user auto; gen-2 auto");
+    EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0})) << "removed bitmaps' clusters freed";
+    EXPECT_EQ(bits_of(image, "gen-2"), (std::vector<uint64_t>{160})) << "128 KiB granules, as gen-1's";
+    EXPECT_EQ(bits_of(image, "user"), (std::vector<uint64_t>{80, 160, 320}));
+    // QEMU takes the new generation over and adds to it.
+    SHELL("qemu-io -f qcow2 -c 'write -q 30M 4k' " + image);
+    EXPECT_EQ(bits_of(image, "gen-2"), (std::vector<uint64_t>{160, 240}));
+    EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0}));
+}
+
+TEST(Qcow2BitmapStore, TwoRotationsInOneSessionHandWhatEachGenerationSaw) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 8M");
+    SHELL("qemu-img bitmap --add " + image + " gen-1");
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(dev->write_at(0, std::vector<uint8_t>(512, 1)));
+        auto first = as_qcow2(dev).rotate_bitmaps("gen-2", "gen-");
+        ASSERT_TRUE(first) << first.error().describe();
+        ASSERT_EQ(first->handed.size(), 1u);
+        EXPECT_EQ(set_bits(first->handed[0].map), std::vector<uint64_t>{0});
+        ASSERT_TRUE(dev->write_at(k_mib, std::vector<uint8_t>(512, 2)));
+        auto second = as_qcow2(dev).rotate_bitmaps("gen-3", "gen-");
+        ASSERT_TRUE(second) << second.error().describe();
+        ASSERT_EQ(second->handed.size(), 1u);
+        EXPECT_EQ(second->handed[0].name, "gen-2");
+        EXPECT_EQ(second->handed[0].map.granularity, 64 * k_kib);
+        EXPECT_EQ(set_bits(second->handed[0].map), std::vector<uint64_t>{16}) << "only what came after the first";
+        ASSERT_TRUE(dev->write_at(2 * k_mib, std::vector<uint8_t>(512, 3)));
+    }
+    EXPECT_EQ(qemu_bitmaps(image), "gen-3 auto");
+    EXPECT_EQ(bits_of(image, "gen-3"), std::vector<uint64_t>{32});
+    EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0}));
+}
+
+TEST(Qcow2BitmapStore, TheFirstGenerationAddsTheBitmapsExtensionBesideTheBackingFile) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    // The backing file's name lives in the header cluster, right behind the extensions: it
+    // must move behind the new one. A Corral-made image (with its feature table) and QEMU's.
+    const std::string base = dir.path("base.raw"), qemus = dir.path("qemus.qcow2"), ours = dir.path("ours.qcow2");
+    SHELL("qemu-img create -q -f raw " + base + " 8M");
+    SHELL("qemu-io -f raw -c 'write -q -P 0x33 0 8M' " + base);
+    SHELL("qemu-img create -q -f qcow2 -b " + base + " -F raw " + qemus);
+    ASSERT_TRUE(Qcow2Image::create(ours, {.size = 8 * k_mib, .backing_file = base, .backing_format = "raw"}));
+    for (const auto& image : {qemus, ours}) {
+        SCOPED_TRACE(image);
+        {
+            auto dev = open_qcow2(image, Access::ReadWrite);
+            ASSERT_TRUE(dev);
+            ASSERT_TRUE(dev->write_at(k_mib, std::vector<uint8_t>(4096, 0x44)));
+            auto rotated = as_qcow2(dev).rotate_bitmaps("gen-1", "gen-");
+            ASSERT_TRUE(rotated) << rotated.error().describe();
+            EXPECT_TRUE(rotated->handed.empty());
+            EXPECT_TRUE(rotated->notes.empty());
+            ASSERT_TRUE(dev->write_at(3 * k_mib, std::vector<uint8_t>(4096, 0x55)));
+            EXPECT_EQ(qemu_bitmaps(image), "") << "nothing on disk before the close";
+        }
+        EXPECT_EQ(qemu_bitmaps(image), "gen-1 auto");
+        EXPECT_EQ(bits_of(image, "gen-1"), std::vector<uint64_t>{48});
+        EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0}));
+        SHELL("qemu-io -f qcow2 -c 'read -q -P 0x33 0 1M' -c 'read -q -P 0x44 1M 4k' -c 'read -q -P 0x55 3M 4k' " +
+              image);
+        auto [status, info] = run("qemu-img info -U " + image);
+        EXPECT_NE(info.find("backing file: " + base), std::string::npos) << info;
+        // QEMU opens it for writing and keeps the bitmap.
+        SHELL("qemu-io -f qcow2 -c 'write -q 5M 4k' " + image);
+        EXPECT_EQ(bits_of(image, "gen-1"), (std::vector<uint64_t>{48, 80}));
+    }
+}
+
+TEST(Qcow2BitmapStore, AddedBitsReadBackIdentically) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    // 4 KiB clusters and 512-byte granules: 81920 bits over three clusters of bits.
+    const std::string image = dir.path("copy.qcow2");
+    SHELL("qemu-img create -q -f qcow2 -o cluster_size=4k " + image + " 40M");
+    DirtyMap bits{.granularity = 512, .disk_size = 40 * k_mib, .bits = std::vector<uint8_t>(10240, 0)};
+    for (size_t i = 0; i < bits.bits.size(); ++i)
+        bits.bits[i] = i < 4096 ? uint8_t(i * 37 + 11) : (i >= 8192 ? 0xff : 0);  // the middle cluster zero
+    DirtyMap other{.granularity = 1 * k_mib, .disk_size = 40 * k_mib, .bits = {0x01, 0x00, 0x00, 0x00, 0x80}};
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(as_qcow2(dev).add_bitmap("fine", bits));
+        ASSERT_TRUE(as_qcow2(dev).add_bitmap("coarse", other));
+    }
+    EXPECT_EQ(qemu_bitmaps(image), "fine auto; coarse auto");
+    EXPECT_EQ(qemu_img_check(image), std::make_pair(uint64_t{0}, uint64_t{0}));
+    auto dev = open_qcow2(image);
+    ASSERT_TRUE(dev);
+    auto found = read_bitmaps(as_qcow2(dev));
+    ASSERT_TRUE(found);
+    EXPECT_TRUE(found->consistent);
+    ASSERT_EQ(found->bitmaps.size(), 2u);
+    auto fine = read_bitmap(as_qcow2(dev), found->bitmaps[0]);
+    ASSERT_TRUE(fine) << fine.error().describe();
+    EXPECT_EQ(fine->granularity, 512u);
+    EXPECT_EQ(fine->bits, bits.bits);
+    auto coarse = read_bitmap(as_qcow2(dev), found->bitmaps[1]);
+    ASSERT_TRUE(coarse) << coarse.error().describe();
+    EXPECT_EQ(set_bits(*coarse), (std::vector<uint64_t>{0, 39}));
+}
+
+TEST(Qcow2BitmapStore, AWriterThatDiesAfterARotationLeavesNoBitmapThatClaimsToBeComplete) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string had = dir.path("had.qcow2"), none = dir.path("none.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + had + " 8M");
+    SHELL("qemu-img bitmap --add " + had + " gen-1");
+    SHELL("qemu-img create -q -f qcow2 " + none + " 8M");
+    for (const auto& image : {had, none}) {
+        const pid_t child = ::fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            auto dev = open_image(image, ImageOpenOptions{.access = Access::ReadWrite});
+            bool ok = dev && dynamic_cast<Qcow2Image&>(**dev).rotate_bitmaps("gen-2", "gen-") &&
+                      (*dev)->write_at(k_mib, std::vector<uint8_t>(4096, 7)) && (*dev)->flush();
+            ::_exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        ASSERT_EQ(::waitpid(child, &status, 0), child);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        EXPECT_EQ(qemu_img_check(image).first, 0u);
+    }
+    EXPECT_EQ(qemu_bitmaps(had), "gen-1 in-use auto") << "the old generation stays distrusted, no new one";
+    EXPECT_EQ(qemu_bitmaps(none), "");
+}
+
+TEST(Qcow2BitmapStore, ARotationRefusesWhatQemuWouldRefuseAndChangesNothing) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 8M");
+    SHELL("qemu-img bitmap --add " + image + " gen-1");
+    SHELL("qemu-img bitmap --add " + image + " user");
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        auto& q = as_qcow2(dev);
+        auto duplicate = q.rotate_bitmaps("user", "gen-");
+        ASSERT_FALSE(duplicate);
+        EXPECT_EQ(duplicate.error().message(), "'" + image + "' already has a bitmap named 'user'");
+        auto empty = q.rotate_bitmaps("", "gen-");
+        ASSERT_FALSE(empty);
+        EXPECT_EQ(empty.error().message(), "bitmap name of 0 bytes (allowed 1..1023)");
+        EXPECT_FALSE(q.rotate_bitmaps(std::string(1024, 'g'), "gen-"));
+        DirtyMap wrong{.granularity = 64 * k_kib, .disk_size = 16 * k_mib, .bits = std::vector<uint8_t>(32, 0)};
+        auto mismatch = q.add_bitmap("copy", wrong);
+        ASSERT_FALSE(mismatch);
+        EXPECT_EQ(mismatch.error().message(), "bitmap 'copy' covers 16777216 bytes in 32 bytes of bits; '" + image +
+                                                  "' has 8388608 bytes (so 16 of bits)");
+        DirtyMap odd{.granularity = 3000, .disk_size = 8 * k_mib, .bits = {}};
+        EXPECT_FALSE(q.add_bitmap("copy", odd));
+        ASSERT_TRUE(dev->write_at(0, std::vector<uint8_t>(512, 1)));
+    }
+    EXPECT_EQ(qemu_bitmaps(image), "gen-1 auto; user auto") << "the refused rotations changed nothing";
+    EXPECT_EQ(bits_of(image, "gen-1"), std::vector<uint64_t>{0});
+
+    // A version 2 image keeps no bitmaps; a header cluster with no room takes none.
+    const std::string v2 = dir.path("v2.qcow2"), tight = dir.path("tight.qcow2");
+    SHELL("qemu-img create -q -f qcow2 -o compat=0.10 " + v2 + " 8M");
+    ASSERT_TRUE(Qcow2Image::create(
+        tight, {.size = 8 * k_mib, .cluster_bits = 9, .version = 3, .backing_file = {}, .backing_format = {}}));
+    {
+        auto dev = open_qcow2(v2, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        auto refused = as_qcow2(dev).rotate_bitmaps("gen-1", "gen-");
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().message(),
+                  "'" + v2 +
+                      "' is a version 2 qcow2 image, which keeps no bitmaps (version 3 does: qemu-img amend -o "
+                      "compat=1.1)");
+    }
+    {
+        auto dev = open_qcow2(tight, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        auto refused = as_qcow2(dev).rotate_bitmaps("gen-1", "gen-");
+        ASSERT_FALSE(refused);
+        EXPECT_NE(refused.error().describe().find("no room for the bitmaps header extension"), std::string::npos)
+            << refused.error().describe();
+    }
+    EXPECT_EQ(qemu_img_check(tight), std::make_pair(uint64_t{0}, uint64_t{0}));
+    EXPECT_EQ(qemu_bitmaps(tight), "");
+}
+
+TEST(Qcow2BitmapStore, StaleBitmapsAreDroppedForTheNewGenerationAsQemuDropsThem) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 8M");
+    SHELL("qemu-img snapshot -c before " + image);
+    SHELL("qemu-img bitmap --add " + image + " gen-1");
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        ASSERT_TRUE(as_qcow2(dev).revert_snapshot("before"));  // the bitmaps go stale
+    }
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        auto rotated = as_qcow2(dev).rotate_bitmaps("gen-2", "gen-");
+        ASSERT_TRUE(rotated) << rotated.error().describe();
+        EXPECT_TRUE(rotated->handed.empty());
+        EXPECT_EQ(rotated->notes, std::vector<std::string>{"the disk's bitmaps were stale (a program that keeps no "
+                                                           "bitmaps wrote it) and were dropped"});
+        ASSERT_TRUE(dev->write_at(0, std::vector<uint8_t>(512, 1)));
+    }
+    EXPECT_EQ(qemu_bitmaps(image), "gen-2 auto");
+    EXPECT_EQ(bits_of(image, "gen-2"), std::vector<uint64_t>{0});
+    EXPECT_EQ(qemu_img_check(image).first, 0u) << "the stale ones' clusters leak, as with QEMU";
+}
+
+TEST(Qcow2BitmapStore, AnImageThatHandedItsBitmapsOverTakesNoNewGeneration) {
+    REQUIRE_QEMU_TOOLS();
+    TestDir dir;
+    const std::string image = dir.path("d.qcow2");
+    SHELL("qemu-img create -q -f qcow2 " + image + " 8M");
+    SHELL("qemu-img bitmap --add " + image + " gen-1");
+    {
+        auto dev = open_qcow2(image, Access::ReadWrite);
+        ASSERT_TRUE(dev);
+        as_qcow2(dev).abandon_bitmaps();
+        auto refused = as_qcow2(dev).rotate_bitmaps("gen-2", "gen-");
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().errno_value(), EBUSY);
+    }
+    EXPECT_EQ(qemu_bitmaps(image), "gen-1 in-use auto");
 }
 
 }  // namespace

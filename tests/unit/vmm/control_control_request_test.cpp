@@ -144,6 +144,43 @@ TEST(ControlRequest, LimitsTakesThreeRatesAndLeftOutIsUnlimited) {
     }
 }
 
+TEST(ControlRequest, DiskSnapshotTakesAnOptionalGenerationBitmap) {
+    auto plain = parse_control_request(R"({"action":"disk_snapshot","tag":"corral-backup-1"})");
+    ASSERT_TRUE(plain) << plain.error().message();
+    EXPECT_FALSE(plain->disk_snapshot_bitmap) << "no bitmap unless asked";
+    auto parsed = parse_control_request(
+        R"({"action":"disk_snapshot","tag":"corral-backup-1","bitmap":{"name":"corral-gen-web-2","replaces":"corral-gen-"}})");
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    ASSERT_TRUE(parsed->disk_snapshot_bitmap);
+    EXPECT_EQ(parsed->disk_snapshot_bitmap->name, "corral-gen-web-2");
+    EXPECT_EQ(parsed->disk_snapshot_bitmap->replaces, "corral-gen-");
+    auto no_prefix = parse_control_request(R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":"g"}})");
+    ASSERT_TRUE(no_prefix) << no_prefix.error().message();
+    EXPECT_EQ(no_prefix->disk_snapshot_bitmap->replaces, "") << "none goes";
+
+    const std::string long_name(1024, 'g');
+    const std::pair<std::string, std::string> bad[] = {
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":"gen-2"})", "must be an object"},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{}})", "needs \"name\""},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":7}})", "needs \"name\""},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":""}})", "needs \"name\""},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":"two words"}})", "1 to 1023 printable"},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":"tab\there"}})", "1 to 1023 printable"},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":")" + long_name + R"("}})", "1 to 1023 printable"},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":"g","replaces":["x"]}})", "\"replaces\" must be"},
+        {R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":"g","replaces":"a b"}})", "\"replaces\" must be"},
+        {R"({"action":"disk_snapshot","tag":"t","delete":true,"bitmap":{"name":"g"}})", "not with \"delete\""},
+    };
+    for (const auto& [line, why] : bad) {
+        auto refused = parse_control_request(line);
+        ASSERT_FALSE(refused) << line;
+        EXPECT_NE(refused.error().message().find(why), std::string::npos) << line << ": " << refused.error().message();
+    }
+    EXPECT_TRUE(parse_control_request(R"({"action":"disk_snapshot","tag":"t","bitmap":{"name":")" +
+                                      std::string(1023, 'g') + R"("}})"))
+        << "1023 bytes is QEMU's longest name";
+}
+
 TEST(ControlRequest, ErrorAnswerIsOneJsonLine) {
     std::string answer = control_error_answer("bad \"thing\"\nhere");
     EXPECT_EQ(answer.find('\n'), std::string::npos);

@@ -281,6 +281,21 @@ Result<bool> BlockDevice::internal_snapshot(const std::string& tag, bool remove)
     return true;
 }
 
+Result<storage::qcow2::BitmapRotation> BlockDevice::rotate_bitmaps(const std::string& name,
+                                                                   const std::string& replaces) {
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_worker)
+            return fail("virtio-blk: a bitmap rotation needs the device quiesced first");
+    }
+    auto* image = dynamic_cast<storage::qcow2::Qcow2Image*>(m_disk.get());
+    if (!image)
+        return fail(fmt::format("a {} disk keeps no bitmap", m_disk->format_name()), ENOTSUP);
+    if (m_read_only)
+        return fail("a read-only disk gets no new generation bitmap", ENOTSUP);
+    return image->rotate_bitmaps(name, replaces);
+}
+
 void BlockDevice::hand_over_bitmaps() {
     if (auto* image = dynamic_cast<storage::qcow2::Qcow2Image*>(m_disk.get()))
         image->abandon_bitmaps();

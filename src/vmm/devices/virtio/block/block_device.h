@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "storage/qcow2/qcow2_bitmaps.h"
 #include "vmm/devices/rate_limiter.h"
 #include "vmm/devices/virtio/block/request.h"
 #include "vmm/devices/virtio/virtio_device.h"
@@ -95,6 +96,10 @@ public:
     /// on disk before it returns. Only while the device is quiesced (its worker stopped): the
     /// image is this thread's then. False when there is nothing to do (a read-only or raw disk).
     Result<bool> internal_snapshot(const std::string& tag, bool remove);
+    /// A backup's generation change on the disk's qcow2 image (Qcow2Image::rotate_bitmaps), at
+    /// the instant of a disk snapshot: only while the device is quiesced. Fails saying why for a
+    /// read-only or raw disk, which keeps no bitmap.
+    Result<storage::qcow2::BitmapRotation> rotate_bitmaps(const std::string& name, const std::string& replaces);
     /// Before another process opens the disk (a migration's destination): the image stops
     /// keeping its dirty bitmaps and writes nothing of them at exit; they stay in use on disk,
     /// so the next backup reads in full, saying why. Only while the device is quiesced.
