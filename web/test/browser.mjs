@@ -1057,7 +1057,8 @@ try {
   check("stopped", await until(page, () => document.querySelector(".badge")?.textContent === "stopped", 120000));
   await restoreChecks(page);
   await backupChecks(page);
-  await until(page, () => !document.querySelector("button[data-action=delete]")?.disabled, 10000);
+  // The button itself, enabled: "not disabled" alone is also true before the page has drawn it.
+  await until(page, () => document.querySelector("button[data-action=delete]:not([disabled])"), 10000);
   await page.click("button[data-action=delete]");
   check("deleted: back on the list", await until(page, () => location.hash === "#/vms", 15000));
   check("  ... without it", await until(page, (name) => document.querySelector("tbody") &&
