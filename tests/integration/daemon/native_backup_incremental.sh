@@ -98,11 +98,16 @@ check "the disk carries the bitmap of that backup" test "$(bitmaps "$root")" = "
 qemu-img convert -O qcow2 "$root" "$state/point1.qcow2"  # the disk has a backing file
 
 echo "== the guest writes sector 1 on corral-vmm; the next backup reads only that granule"
-corral_run 0 vm start disk
-check "corral vm start disk" test $? = 0
-# The guest's lines are not awaited: it powers off within milliseconds of its start; the disk
-# and the bitmap show what it did.
-check "the guest powered off" wait_state disk stopped 60
+# The guest powers off within milliseconds of its start: corrald may find corral-vmm gone before
+# it answered (the start then fails, saying the guest powered off; seen in a lab run on a busy
+# host). Either way the guest's lines are not awaited: the disk and the bitmap show what it did.
+"$corral" vm start disk >"$state/out" 2>&1
+started=$?
+out=$(cat "$state/out")
+check "corral vm start disk (started, or powered off before corrald saw it run)" \
+  eval '[ "$started" = 0 ] || grep -q "the guest powered off" <<<"$out"' || echo "  $out"
+powered_off() { api GET /api/v1/vms/disk; [ "$(jqb .state)" = stopped ] || [ "$(jqb .state)" = failed ]; }
+check "the guest powered off" wait_until 60 powered_off
 check "corral-vmm closed the disk: the bitmap is stored, not in use" \
   test "$(bitmaps "$root")" = "corral-gen-$full auto"
 check "qemu-img check finds the disk clean" qemu-img check -q "$root"
